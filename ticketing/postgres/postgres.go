@@ -1,0 +1,407 @@
+// Package postgres is the ticketing.Store on PostgreSQL through pgx v5.
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+
+	"github.com/yihao-city/yihao/ticketing"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Store is a ticketing.Store backed by a pgxpool.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+// Open connects to url (a postgres:// URL) and applies pending migrations.
+func Open(ctx context.Context, url string) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: parse url: %w", err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: connect: %w", err)
+	}
+	if err := Migrate(ctx, pool); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return &Store{pool: pool}, nil
+}
+
+// Migrate applies the embedded migrations. A session advisory lock makes
+// instances that start together migrate one at a time.
+func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	db := stdlib.OpenDBFromPool(pool)
+	defer db.Close()
+	return migrate(ctx, db)
+}
+
+func migrate(ctx context.Context, db *sql.DB) error {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	locker, err := lock.NewPostgresSessionLocker()
+	if err != nil {
+		return err
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithSessionLocker(locker))
+	if err != nil {
+		return fmt.Errorf("postgres: migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("postgres: migrate: %w", err)
+	}
+	return nil
+}
+
+// Close releases the pool.
+func (s *Store) Close() { s.pool.Close() }
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	return translate(s.pool.Ping(ctx))
+}
+
+// NextID draws from a database sequence, so ids are unique across instances.
+func (s *Store) NextID(ctx context.Context) (int64, error) {
+	var id int64
+	err := s.pool.QueryRow(ctx, `SELECT nextval('ticket_id_seq')`).Scan(&id)
+	return id, translate(err)
+}
+
+const ticketColumns = `id, number, track_token, channel, external_id, fingerprint, line,
+	reporter_name, reporter_phone, reporter_openid, body, lat, lon, address, attachments,
+	status, category, category_name, department, department_name, priority, due_at,
+	routing_rule, routing_reason, confidence, master_id, rework_count, extension_count,
+	extension, evaluation, received_at, created_at, updated_at, version`
+
+// The events and outbox rows ride in the same statement as the ticket, as
+// arrays, so a submit is one round trip and one implicit transaction.
+const appendEvents = `
+	e AS (
+		INSERT INTO ticket_events (ticket_id, seq, at, actor, type, from_status, to_status, note, public)
+		SELECT t.id, (SELECT coalesce(max(seq), 0) FROM ticket_events WHERE ticket_id = t.id) + x.ord,
+		       x.at, x.actor, x.type, x.from_status, x.to_status, x.note, x.public
+		FROM t, unnest($%d::timestamptz[], $%d::text[], $%d::text[], $%d::text[], $%d::text[], $%d::text[], $%d::text[])
+		     WITH ORDINALITY AS x(at, actor, type, from_status, to_status, note, public, ord)
+	),
+	o AS (
+		INSERT INTO outbox (ticket_id, topic, payload, created_at)
+		SELECT t.id, y.topic, y.payload::jsonb, y.at
+		FROM t, unnest($%d::text[], $%d::text[], $%d::timestamptz[]) AS y(topic, payload, at)
+	)
+	SELECT id FROM t`
+
+func appendSQL(first int) string {
+	a := make([]any, 10)
+	for i := range a {
+		a[i] = first + i
+	}
+	return fmt.Sprintf(appendEvents, a...)
+}
+
+var (
+	insertSQL = `WITH t AS (
+		INSERT INTO tickets (` + ticketColumns + `)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29,$30,$31,$32,$33,$34)
+		ON CONFLICT (channel, external_id) DO NOTHING
+		RETURNING id
+	),` + appendSQL(35)
+	updateSQL = `WITH t AS (
+		UPDATE tickets SET status = $2, category = $3, category_name = $4, department = $5,
+			department_name = $6, priority = $7, due_at = $8, routing_rule = $9, routing_reason = $10,
+			confidence = $11, master_id = $12, rework_count = $13, extension_count = $14,
+			extension = $15, evaluation = $16, updated_at = $17, version = version + 1
+		WHERE id = $1 AND version = $18
+		RETURNING id
+	),` + appendSQL(19)
+)
+
+func changeArgs(t *ticketing.Ticket) []any {
+	evs, msgs := t.PendingEvents(), t.PendingMessages()
+	at, actor, typ, from, to, note, public := make([]time.Time, len(evs)), make([]string, len(evs)),
+		make([]string, len(evs)), make([]string, len(evs)), make([]string, len(evs)), make([]string, len(evs)), make([]string, len(evs))
+	for i, e := range evs {
+		at[i], actor[i], typ[i], from[i], to[i], note[i], public[i] = e.At, e.Actor, string(e.Type), string(e.From), string(e.To), e.Note, e.Public
+	}
+	topic, payload, mat := make([]string, len(msgs)), make([]string, len(msgs)), make([]time.Time, len(msgs))
+	for i, m := range msgs {
+		topic[i], payload[i], mat[i] = m.Topic, string(m.Payload), m.At
+	}
+	return []any{at, actor, typ, from, to, note, public, topic, payload, mat}
+}
+
+// Create inserts the ticket, its events and outbox rows in one statement.
+func (s *Store) Create(ctx context.Context, t *ticketing.Ticket) (*ticketing.Ticket, bool, error) {
+	var lat, lon *float64
+	if t.Location != nil {
+		lat, lon = &t.Location.Lat, &t.Location.Lon
+	}
+	atts, err := json.Marshal(nonNil(t.Attachments))
+	if err != nil {
+		return nil, false, err
+	}
+	args := []any{t.ID, t.Number, t.TrackToken, string(t.Channel), t.ExternalID, t.Fingerprint, t.Line,
+		t.Reporter.Name, t.Reporter.Phone, t.Reporter.OpenID, t.Text, lat, lon, t.Address, string(atts),
+		string(t.Status), t.Category, t.CategoryName, t.Department, t.DepartmentName, string(t.Priority), nullTime(t.DueAt),
+		t.RoutingRule, t.RoutingReason, t.Confidence, nullID(t.MasterID), t.ReworkCount, t.ExtensionCount,
+		jsonOrNil(t.Extension), jsonOrNil(t.Evaluation), t.ReceivedAt, t.CreatedAt, t.UpdatedAt, 1}
+	args = append(args, changeArgs(t)...)
+	var id int64
+	err = s.pool.QueryRow(ctx, insertSQL, args...).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		existing, err := s.ByExternalID(ctx, t.Channel, t.ExternalID)
+		return existing, false, err
+	}
+	if err != nil {
+		return nil, false, translate(err)
+	}
+	stored := *t
+	stored.Version = 1
+	stored.ClearPending()
+	return &stored, true, nil
+}
+
+func nonNil(a []ticketing.Attachment) []ticketing.Attachment {
+	if a == nil {
+		return []ticketing.Attachment{}
+	}
+	return a
+}
+
+func jsonOrNil[T any](v *T) any {
+	if v == nil {
+		return nil
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func nullID(id int64) *int64 {
+	if id == 0 {
+		return nil
+	}
+	return &id
+}
+
+// ByID returns the ticket with id.
+func (s *Store) ByID(ctx context.Context, id int64) (*ticketing.Ticket, error) {
+	return s.one(ctx, s.pool, `SELECT `+ticketColumns+` FROM tickets WHERE id = $1`, id)
+}
+
+// ByNumber returns the ticket with the public number.
+func (s *Store) ByNumber(ctx context.Context, number string) (*ticketing.Ticket, error) {
+	return s.one(ctx, s.pool, `SELECT `+ticketColumns+` FROM tickets WHERE number = $1`, number)
+}
+
+// ByExternalID returns the ticket a channel created for externalID.
+func (s *Store) ByExternalID(ctx context.Context, ch ticketing.Channel, externalID string) (*ticketing.Ticket, error) {
+	return s.one(ctx, s.pool, `SELECT `+ticketColumns+` FROM tickets WHERE channel = $1 AND external_id = $2`, string(ch), externalID)
+}
+
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+func (s *Store) one(ctx context.Context, q querier, query string, args ...any) (*ticketing.Ticket, error) {
+	t, err := scanTicket(q.QueryRow(ctx, query, args...))
+	if err != nil {
+		return nil, translate(err)
+	}
+	return t, nil
+}
+
+func scanTicket(row pgx.Row) (*ticketing.Ticket, error) {
+	var (
+		t                ticketing.Ticket
+		lat, lon         *float64
+		atts, ext, eval  []byte
+		due              *time.Time
+		master           *int64
+		ch, status, prio string
+	)
+	err := row.Scan(&t.ID, &t.Number, &t.TrackToken, &ch, &t.ExternalID, &t.Fingerprint, &t.Line,
+		&t.Reporter.Name, &t.Reporter.Phone, &t.Reporter.OpenID, &t.Text, &lat, &lon, &t.Address, &atts,
+		&status, &t.Category, &t.CategoryName, &t.Department, &t.DepartmentName, &prio, &due,
+		&t.RoutingRule, &t.RoutingReason, &t.Confidence, &master, &t.ReworkCount, &t.ExtensionCount,
+		&ext, &eval, &t.ReceivedAt, &t.CreatedAt, &t.UpdatedAt, &t.Version)
+	if err != nil {
+		return nil, err
+	}
+	t.Channel, t.Status, t.Priority = ticketing.Channel(ch), ticketing.Status(status), ticketing.Priority(prio)
+	if lat != nil && lon != nil {
+		t.Location = &ticketing.Point{Lat: *lat, Lon: *lon}
+	}
+	if due != nil {
+		t.DueAt = *due
+	}
+	if master != nil {
+		t.MasterID = *master
+	}
+	if err := json.Unmarshal(atts, &t.Attachments); err != nil {
+		return nil, fmt.Errorf("attachments of ticket %d: %w", t.ID, err)
+	}
+	if len(t.Attachments) == 0 {
+		t.Attachments = nil
+	}
+	if ext != nil {
+		t.Extension = new(ticketing.Extension)
+		if err := json.Unmarshal(ext, t.Extension); err != nil {
+			return nil, err
+		}
+	}
+	if eval != nil {
+		t.Evaluation = new(ticketing.Evaluation)
+		if err := json.Unmarshal(eval, t.Evaluation); err != nil {
+			return nil, err
+		}
+	}
+	return &t, nil
+}
+
+// Update runs fn on the locked ticket and saves the result, its events and
+// outbox rows in one transaction.
+func (s *Store) Update(ctx context.Context, id int64, fn func(*ticketing.Ticket) error) (*ticketing.Ticket, error) {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // after Commit this is a no-op
+	t, err := s.one(ctx, tx, `SELECT `+ticketColumns+` FROM tickets WHERE id = $1 FOR UPDATE`, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := fn(t); err != nil {
+		return nil, err
+	}
+	args := []any{t.ID, string(t.Status), t.Category, t.CategoryName, t.Department, t.DepartmentName,
+		string(t.Priority), nullTime(t.DueAt), t.RoutingRule, t.RoutingReason, t.Confidence, nullID(t.MasterID),
+		t.ReworkCount, t.ExtensionCount, jsonOrNil(t.Extension), jsonOrNil(t.Evaluation), t.UpdatedAt, t.Version}
+	args = append(args, changeArgs(t)...)
+	var got int64
+	if err := tx.QueryRow(ctx, updateSQL, args...).Scan(&got); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, &ticketing.Error{Kind: ticketing.KindConflict, Code: "stale", Message: "the ticket changed meanwhile; try again"}
+		}
+		return nil, translate(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, translate(err)
+	}
+	t.Version++
+	t.ClearPending()
+	return t, nil
+}
+
+// Events returns the ticket's log in order.
+func (s *Store) Events(ctx context.Context, ticketID int64) ([]ticketing.Event, error) {
+	rows, err := s.pool.Query(ctx, `SELECT ticket_id, seq, at, actor, type, from_status, to_status, note, public
+		FROM ticket_events WHERE ticket_id = $1 ORDER BY seq`, ticketID)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	var evs []ticketing.Event
+	for rows.Next() {
+		var e ticketing.Event
+		var typ, from, to string
+		if err := rows.Scan(&e.TicketID, &e.Seq, &e.At, &e.Actor, &typ, &from, &to, &e.Note, &e.Public); err != nil {
+			return nil, translate(err)
+		}
+		e.Type, e.From, e.To = ticketing.EventType(typ), ticketing.Status(from), ticketing.Status(to)
+		evs = append(evs, e)
+	}
+	return evs, translate(rows.Err())
+}
+
+// Outbox returns undelivered messages, oldest first.
+func (s *Store) Outbox(ctx context.Context, limit int) ([]ticketing.Message, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, ticket_id, topic, payload::text, created_at
+		FROM outbox WHERE delivered_at IS NULL ORDER BY id LIMIT $1`, limit)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	var msgs []ticketing.Message
+	for rows.Next() {
+		var m ticketing.Message
+		var payload string
+		if err := rows.Scan(&m.ID, &m.TicketID, &m.Topic, &payload, &m.At); err != nil {
+			return nil, translate(err)
+		}
+		m.Payload = []byte(payload)
+		msgs = append(msgs, m)
+	}
+	return msgs, translate(rows.Err())
+}
+
+// CreateToken stores an API token's digest.
+func (s *Store) CreateToken(ctx context.Context, tok *ticketing.Token) error {
+	err := s.pool.QueryRow(ctx, `INSERT INTO api_tokens (name, role, hash, created_at) VALUES ($1, $2, $3, $4) RETURNING id`,
+		tok.Name, string(tok.Role), tok.Hash, tok.CreatedAt).Scan(&tok.ID)
+	return translate(err)
+}
+
+// TokenByHash finds a token by the digest of its secret.
+func (s *Store) TokenByHash(ctx context.Context, hash string) (*ticketing.Token, error) {
+	var tok ticketing.Token
+	var role string
+	err := s.pool.QueryRow(ctx, `SELECT id, name, role, hash, created_at FROM api_tokens WHERE hash = $1`, hash).
+		Scan(&tok.ID, &tok.Name, &role, &tok.Hash, &tok.CreatedAt)
+	if err != nil {
+		return nil, translate(err)
+	}
+	tok.Role = ticketing.Role(role)
+	return &tok, nil
+}
+
+// translate maps pgx errors to ticketing kinds at the store's edge.
+func translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ticketing.ErrNotFound
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code[:2] {
+		case "23": // integrity constraint violation
+			return &ticketing.Error{Kind: ticketing.KindConflict, Message: "conflicting write", Err: err}
+		case "08", "53", "57": // connection, resources, operator intervention (shutdown, failover)
+			return ticketing.Unavailable(err)
+		}
+		return err
+	}
+	// No server answer at all: connection refused, reset, pool closed.
+	return ticketing.Unavailable(err)
+}

@@ -1,0 +1,191 @@
+package ticketing
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"math"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Channel is the door a report came through.
+type Channel string
+
+const (
+	ChannelWeb     Channel = "web"
+	ChannelPhone   Channel = "phone"
+	ChannelSMS     Channel = "sms"
+	ChannelWeChat  Channel = "wechat"
+	ChannelOpen311 Channel = "open311"
+	ChannelCTI     Channel = "cti"
+)
+
+func (c Channel) valid() bool {
+	switch c {
+	case ChannelWeb, ChannelPhone, ChannelSMS, ChannelWeChat, ChannelOpen311, ChannelCTI:
+		return true
+	}
+	return false
+}
+
+// Limits every channel shares, so a report is judged the same whatever door it used.
+const (
+	MaxTextRunes     = 4000
+	MaxAddressRunes  = 200
+	MaxNameRunes     = 50
+	MaxPhoneLen      = 32
+	MaxExternalIDLen = 128
+	MaxAttachments   = 5
+	MaxCategoryLen   = 32
+	MaxLineLen       = 32
+)
+
+// Point is a WGS-84 coordinate.
+type Point struct {
+	Lat float64 `json:"lat"`
+	Lon float64 `json:"lon"`
+}
+
+// Contact is how to reach the citizen. All fields are optional: anonymous
+// reports are allowed. Phone and OpenID are private: never logged at info
+// level, masked for liaisons.
+type Contact struct {
+	Name   string `json:"name,omitempty"`
+	Phone  string `json:"phone,omitempty"`
+	OpenID string `json:"openid,omitempty"`
+}
+
+// Attachment is a stored file (a photo) that belongs to a report.
+type Attachment struct {
+	ID          string `json:"id"`           // storage key, e.g. "2026/11/25/ab12....jpg"
+	ContentType string `json:"content_type"` // image/jpeg, image/png
+	Size        int64  `json:"size"`
+	SHA256      string `json:"sha256"` // digest of the bytes as received, for idempotency
+}
+
+// Report is what every channel adapter turns a citizen's input into: one
+// shape for phone, WeChat, web and Open311, submitted through Service.Submit.
+type Report struct {
+	Channel     Channel
+	ExternalID  string // idempotency key within the channel (Idempotency-Key, call id, MsgId)
+	Line        string // hotline number the citizen used (12345, 12319, ...), if any
+	Reporter    Contact
+	Text        string
+	Category    string // the citizen's or agent's choice; empty lets routing decide
+	Location    *Point
+	Address     string
+	Attachments []Attachment
+	ReceivedAt  time.Time
+}
+
+// Normalize trims fields in place so validation and fingerprints see the
+// same values whatever whitespace a client sent.
+func (r *Report) Normalize() {
+	r.ExternalID = strings.TrimSpace(r.ExternalID)
+	r.Line = strings.TrimSpace(r.Line)
+	r.Text = strings.TrimSpace(r.Text)
+	r.Category = strings.TrimSpace(r.Category)
+	r.Address = strings.TrimSpace(r.Address)
+	r.Reporter.Name = strings.TrimSpace(r.Reporter.Name)
+	r.Reporter.Phone = strings.TrimSpace(r.Reporter.Phone)
+	r.Reporter.OpenID = strings.TrimSpace(r.Reporter.OpenID)
+}
+
+// Validate checks the report against the shared limits. The error names the
+// first field at fault.
+func (r *Report) Validate() error {
+	if !r.Channel.valid() {
+		return Invalid("channel", "unknown channel %q", r.Channel)
+	}
+	if len(r.ExternalID) > MaxExternalIDLen {
+		return Errorf(KindInvalid, "external_id", "must be at most %d bytes", MaxExternalIDLen)
+	}
+	if r.Text == "" {
+		return Invalid("text", "description is required")
+	}
+	if !utf8.ValidString(r.Text) {
+		return Invalid("text", "must be valid UTF-8")
+	}
+	if n := utf8.RuneCountInString(r.Text); n > MaxTextRunes {
+		return &Error{Kind: KindTooLarge, Field: "text", Message: "description is " + itoa(n) + " characters; the limit is " + itoa(MaxTextRunes)}
+	}
+	if utf8.RuneCountInString(r.Address) > MaxAddressRunes || !utf8.ValidString(r.Address) {
+		return Invalid("address", "must be valid text of at most %d characters", MaxAddressRunes)
+	}
+	if utf8.RuneCountInString(r.Reporter.Name) > MaxNameRunes || !utf8.ValidString(r.Reporter.Name) {
+		return Invalid("contact.name", "must be valid text of at most %d characters", MaxNameRunes)
+	}
+	if p := r.Reporter.Phone; p != "" && !validPhone(p) {
+		return Invalid("contact.phone", "must be a phone number (digits, optional leading +, 5 to 20 digits)")
+	}
+	if len(r.Category) > MaxCategoryLen {
+		return Invalid("category", "must be at most %d bytes", MaxCategoryLen)
+	}
+	if len(r.Line) > MaxLineLen {
+		return Invalid("line", "must be at most %d bytes", MaxLineLen)
+	}
+	if l := r.Location; l != nil {
+		if math.IsNaN(l.Lat) || l.Lat < -90 || l.Lat > 90 {
+			return Invalid("lat", "latitude must be between -90 and 90")
+		}
+		if math.IsNaN(l.Lon) || l.Lon < -180 || l.Lon > 180 {
+			return Invalid("lon", "longitude must be between -180 and 180")
+		}
+	}
+	if len(r.Attachments) > MaxAttachments {
+		return &Error{Kind: KindTooLarge, Field: "photos", Message: "at most " + itoa(MaxAttachments) + " photos"}
+	}
+	if r.ReceivedAt.IsZero() {
+		return Invalid("received_at", "is required")
+	}
+	return nil
+}
+
+func validPhone(p string) bool {
+	digits := 0
+	for i, c := range p {
+		switch {
+		case c >= '0' && c <= '9':
+			digits++
+		case c == '+' && i == 0:
+		case c == '-' || c == ' ':
+		default:
+			return false
+		}
+	}
+	return digits >= 5 && digits <= 20
+}
+
+// Fingerprint is a digest of the report's content. A replayed external id
+// with a different fingerprint is a client bug (or a guess at someone else's
+// key) and is refused rather than answered with another citizen's ticket.
+func (r *Report) Fingerprint() string {
+	h := sha256.New()
+	w := func(s string) { h.Write([]byte(s)); h.Write([]byte{0}) }
+	w(string(r.Channel))
+	w(r.Line)
+	w(r.Text)
+	w(r.Category)
+	w(r.Address)
+	w(r.Reporter.Name)
+	w(r.Reporter.Phone)
+	w(r.Reporter.OpenID)
+	if r.Location != nil {
+		w(ftoa(r.Location.Lat))
+		w(ftoa(r.Location.Lon))
+	}
+	for _, a := range r.Attachments {
+		w(a.SHA256)
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// MaskPhone keeps the first three and last four digits: 138****5678.
+func MaskPhone(p string) string {
+	r := []rune(p)
+	if len(r) <= 7 {
+		return strings.Repeat("*", len(r))
+	}
+	return string(r[:3]) + strings.Repeat("*", len(r)-7) + string(r[len(r)-4:])
+}

@@ -1,0 +1,224 @@
+package ticketing
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"time"
+)
+
+// Store keeps tickets, their event logs and outbox rows. Every method that
+// writes does so in one transaction: a ticket never exists without its
+// events, nor an event without its ticket. Implementations translate their
+// driver's errors into *Error kinds at their edge (ErrNotFound, ErrUnavailable).
+type Store interface {
+	// NextID returns a ticket id never returned before, by any instance.
+	NextID(ctx context.Context) (int64, error)
+	// Create inserts t with its pending events and messages. When a ticket
+	// with the same (channel, external id) exists, nothing is written and
+	// that ticket is returned with created == false.
+	Create(ctx context.Context, t *Ticket) (stored *Ticket, created bool, err error)
+	ByID(ctx context.Context, id int64) (*Ticket, error)
+	ByNumber(ctx context.Context, number string) (*Ticket, error)
+	ByExternalID(ctx context.Context, ch Channel, externalID string) (*Ticket, error)
+	// Update loads the ticket, locks it, calls fn and, if fn returns nil,
+	// saves the ticket with its pending events and messages, all in one
+	// transaction. An error from fn rolls everything back.
+	Update(ctx context.Context, id int64, fn func(*Ticket) error) (*Ticket, error)
+	// Events returns the ticket's log in order.
+	Events(ctx context.Context, ticketID int64) ([]Event, error)
+	// Outbox returns up to limit undelivered messages, oldest first.
+	Outbox(ctx context.Context, limit int) ([]Message, error)
+	CreateToken(ctx context.Context, tok *Token) error
+	TokenByHash(ctx context.Context, hash string) (*Token, error)
+	Ping(ctx context.Context) error
+}
+
+// Router decides where a report goes. Unknown categories and other bad
+// hints are *Error of KindInvalid; any other error means routing is down and
+// the ticket waits for a dispatcher instead of being lost.
+type Router interface {
+	Route(ctx context.Context, r Report) (Assignment, error)
+}
+
+// Service is the one door every channel submits through.
+type Service struct {
+	store  Store
+	router Router
+	now    func() time.Time
+	loc    *time.Location
+	log    *slog.Logger
+}
+
+// Option configures a Service.
+type Option func(*Service)
+
+// WithClock sets the clock (tests use a fixed one).
+func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
+
+// WithLocation sets the city's time zone, used for the date in ticket numbers.
+func WithLocation(loc *time.Location) Option { return func(s *Service) { s.loc = loc } }
+
+// WithLogger sets the logger.
+func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
+
+// NewService wires a Service.
+func NewService(store Store, router Router, opts ...Option) *Service {
+	s := &Service{store: store, router: router, now: time.Now, loc: time.Local, log: slog.New(slog.DiscardHandler)}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// Actors that are not people.
+const (
+	ActorCitizen = "citizen"
+	ActorRouter  = "router"
+)
+
+// Submit turns a report into a ticket, routes it and, when routing is
+// confident, registers and dispatches it, all in one transaction. It is
+// idempotent on (channel, external id): the same report again returns the
+// same ticket with created == false. The same key with different content is
+// a conflict, so a guessed or reused key never reveals another citizen's ticket.
+func (s *Service) Submit(ctx context.Context, r Report) (t *Ticket, created bool, err error) {
+	r.Normalize()
+	now := s.now()
+	if r.ReceivedAt.IsZero() {
+		r.ReceivedAt = now
+	}
+	if r.ExternalID == "" {
+		r.ExternalID = rand.Text()
+	}
+	if err := r.Validate(); err != nil {
+		return nil, false, err
+	}
+	fp := r.Fingerprint()
+
+	a, rerr := s.router.Route(ctx, r)
+	if rerr != nil {
+		if KindOf(rerr) == KindInvalid {
+			return nil, false, rerr
+		}
+		// Routing down must not lose the report: it waits for a dispatcher.
+		s.log.Warn("routing failed; ticket goes to triage", "channel", r.Channel, "err", rerr)
+		a = Assignment{Priority: PriorityNormal, Reason: "自动分拨暂不可用，待人工派单"}
+	}
+
+	id, err := s.store.NextID(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	t = &Ticket{
+		ID: id, Number: FormatNumber(id, r.ReceivedAt.In(s.loc)), TrackToken: rand.Text(),
+		Channel: r.Channel, ExternalID: r.ExternalID, Fingerprint: fp, Line: r.Line,
+		Reporter: r.Reporter, Text: r.Text, Location: r.Location, Address: r.Address,
+		Attachments: r.Attachments, Priority: PriorityNormal,
+		ReceivedAt: r.ReceivedAt, CreatedAt: now, UpdatedAt: now,
+	}
+	t.record(now, ActorCitizen, EventReceived, StatusReceived, "", "已受理，工单号"+t.Number)
+	t.Status = StatusReceived
+	t.applyAssignment(a)
+	if !a.AutoDispatch {
+		t.Department, t.DepartmentName = "", "" // a suggestion only, until a dispatcher decides
+	} else {
+		if err := t.Register(now, ActorRouter, a.Reason); err != nil {
+			return nil, false, err
+		}
+		if err := t.Dispatch(now, ActorRouter, a); err != nil {
+			return nil, false, err
+		}
+	}
+	t.Enqueue("ticket.created", messagePayload(t), now)
+
+	stored, created, err := s.store.Create(ctx, t)
+	if err != nil {
+		return nil, false, err
+	}
+	if !created && stored.Fingerprint != fp {
+		return nil, false, &Error{Kind: KindConflict, Code: "idempotency_key_reused", Field: "Idempotency-Key",
+			Message: "this key was already used for a different report"}
+	}
+	if created {
+		s.log.Info("ticket created", "number", stored.Number, "channel", stored.Channel, "status", stored.Status,
+			"category", stored.Category, "department", stored.Department)
+	}
+	return stored, created, nil
+}
+
+func messagePayload(t *Ticket) []byte {
+	var due *time.Time
+	if !t.DueAt.IsZero() {
+		due = &t.DueAt
+	}
+	b, _ := json.Marshal(struct {
+		Number     string     `json:"number"`
+		Status     Status     `json:"status"`
+		Category   string     `json:"category,omitempty"`
+		Department string     `json:"department,omitempty"`
+		DueAt      *time.Time `json:"due_at,omitempty"`
+	}{t.Number, t.Status, t.Category, t.Department, due})
+	return b
+}
+
+// Ticket returns the staff view of a ticket by its public number.
+func (s *Service) Ticket(ctx context.Context, number string) (*Ticket, error) {
+	if !ValidNumber(number) {
+		return nil, &Error{Kind: KindNotFound, Field: "number", Message: "no ticket has this number (check the digits)"}
+	}
+	return s.store.ByNumber(ctx, number)
+}
+
+// Events returns a ticket's full log (staff view).
+func (s *Service) Events(ctx context.Context, t *Ticket) ([]Event, error) {
+	return s.store.Events(ctx, t.ID)
+}
+
+// Track is the citizen's view: the ticket and the public part of its log,
+// only with the token from the tracking link. A wrong token looks exactly
+// like a wrong number, so numbers cannot be probed.
+func (s *Service) Track(ctx context.Context, number, token string) (*Ticket, []Event, error) {
+	notFound := &Error{Kind: KindNotFound, Field: "number", Message: "no ticket matches this number and tracking code"}
+	t, err := s.Ticket(ctx, number)
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return nil, nil, notFound
+		}
+		return nil, nil, err
+	}
+	if subtle.ConstantTimeCompare([]byte(token), []byte(t.TrackToken)) != 1 {
+		return nil, nil, notFound
+	}
+	evs, err := s.store.Events(ctx, t.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	public := evs[:0:0]
+	for _, e := range evs {
+		if e.Public != "" {
+			public = append(public, Event{Seq: e.Seq, At: e.At, Type: e.Type, From: e.From, To: e.To, Public: e.Public})
+		}
+	}
+	return t, public, nil
+}
+
+// Act applies one workflow action to a ticket in one transaction and
+// queues an outbox message describing the change.
+func (s *Service) Act(ctx context.Context, number string, act func(t *Ticket, now time.Time) error) (*Ticket, error) {
+	t, err := s.Ticket(ctx, number)
+	if err != nil {
+		return nil, err
+	}
+	return s.store.Update(ctx, t.ID, func(t *Ticket) error {
+		now := s.now()
+		if err := act(t, now); err != nil {
+			return err
+		}
+		t.Enqueue("ticket.changed", messagePayload(t), now)
+		return nil
+	})
+}

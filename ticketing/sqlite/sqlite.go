@@ -1,0 +1,401 @@
+// Package sqlite is the embedded default ticketing.Store: pure-Go SQLite in
+// WAL mode, one file under the data directory, no server to run.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pressly/goose/v3"
+	sqlitedrv "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/yihao-city/yihao/ticketing"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// idBlock is how many ticket ids NextID reserves per write. Ids stay unique
+// even if two processes open the same file; a restart skips the rest of a block.
+const idBlock = 100
+
+// Store is a ticketing.Store on one SQLite file. SQLite allows one writer at
+// a time, so writes go through a single connection (no lock contention, no
+// SQLITE_BUSY) and reads through a pool that runs beside it under WAL.
+type Store struct {
+	w, r *sql.DB
+
+	mu      sync.Mutex
+	nextID  int64
+	limitID int64
+}
+
+// Open opens (creating if needed) the database file at path and migrates it.
+func Open(ctx context.Context, path string) (*Store, error) {
+	dsn := func(extra string) string {
+		q := url.Values{}
+		for _, p := range []string{"busy_timeout(5000)", "journal_mode(WAL)", "foreign_keys(1)", "synchronous(FULL)"} {
+			q.Add("_pragma", p)
+		}
+		if extra != "" {
+			q.Add("_pragma", extra)
+		}
+		q.Set("_txlock", "immediate")
+		return "file:" + path + "?" + q.Encode()
+	}
+	w, err := sql.Open("sqlite", dsn(""))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	if err := migrate(ctx, w); err != nil {
+		w.Close()
+		return nil, err
+	}
+	r, err := sql.Open("sqlite", dsn("query_only(1)"))
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	r.SetMaxOpenConns(4)
+	return &Store{w: w, r: r}, nil
+}
+
+func migrate(ctx context.Context, db *sql.DB) error {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, sub)
+	if err != nil {
+		return fmt.Errorf("sqlite: migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("sqlite: migrate: %w", err)
+	}
+	return nil
+}
+
+// Close closes both pools.
+func (s *Store) Close() error {
+	return errors.Join(s.r.Close(), s.w.Close())
+}
+
+// Ping checks that the file can be read.
+func (s *Store) Ping(ctx context.Context) error {
+	return translate(s.r.PingContext(ctx))
+}
+
+// NextID hands out ids from a block reserved in the database.
+func (s *Store) NextID(ctx context.Context) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.nextID == 0 || s.nextID >= s.limitID {
+		var start int64
+		err := s.w.QueryRowContext(ctx, `UPDATE id_blocks SET next = next + ? WHERE name = 'ticket' RETURNING next - ?`,
+			idBlock, idBlock).Scan(&start)
+		if err != nil {
+			return 0, translate(err)
+		}
+		s.nextID, s.limitID = start, start+idBlock
+	}
+	id := s.nextID
+	s.nextID++
+	return id, nil
+}
+
+const ticketColumns = `id, number, track_token, channel, external_id, fingerprint, line,
+	reporter_name, reporter_phone, reporter_openid, body, lat, lon, address, attachments,
+	status, category, category_name, department, department_name, priority, due_at,
+	routing_rule, routing_reason, confidence, master_id, rework_count, extension_count,
+	extension, evaluation, received_at, created_at, updated_at, version`
+
+// Create inserts the ticket, its events and outbox rows in one transaction.
+func (s *Store) Create(ctx context.Context, t *ticketing.Ticket) (*ticketing.Ticket, bool, error) {
+	var lat, lon any
+	if t.Location != nil {
+		lat, lon = t.Location.Lat, t.Location.Lon
+	}
+	atts, err := json.Marshal(nonNil(t.Attachments))
+	if err != nil {
+		return nil, false, err
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, false, translate(err)
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
+	res, err := tx.ExecContext(ctx, `INSERT INTO tickets (`+ticketColumns+`)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+		ON CONFLICT (channel, external_id) DO NOTHING`,
+		t.ID, t.Number, t.TrackToken, string(t.Channel), t.ExternalID, t.Fingerprint, t.Line,
+		t.Reporter.Name, t.Reporter.Phone, t.Reporter.OpenID, t.Text, lat, lon, t.Address, string(atts),
+		string(t.Status), t.Category, t.CategoryName, t.Department, t.DepartmentName, string(t.Priority), micros(t.DueAt),
+		t.RoutingRule, t.RoutingReason, t.Confidence, nullID(t.MasterID), t.ReworkCount, t.ExtensionCount,
+		jsonOrNil(t.Extension), jsonOrNil(t.Evaluation), t.ReceivedAt.UnixMicro(), t.CreatedAt.UnixMicro(), t.UpdatedAt.UnixMicro(), 1)
+	if err != nil {
+		return nil, false, translate(err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		tx.Rollback() //nolint:errcheck // nothing was written
+		existing, err := s.ByExternalID(ctx, t.Channel, t.ExternalID)
+		return existing, false, err
+	}
+	if err := appendChanges(ctx, tx, t, 0); err != nil {
+		return nil, false, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, false, translate(err)
+	}
+	stored := *t
+	stored.Version = 1
+	stored.ClearPending()
+	return &stored, true, nil
+}
+
+func appendChanges(ctx context.Context, tx *sql.Tx, t *ticketing.Ticket, lastSeq int) error {
+	for i, e := range t.PendingEvents() {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO ticket_events (ticket_id, seq, at, actor, type, from_status, to_status, note, public)
+			VALUES (?,?,?,?,?,?,?,?,?)`, t.ID, lastSeq+i+1, e.At.UnixMicro(), e.Actor, string(e.Type), string(e.From), string(e.To), e.Note, e.Public); err != nil {
+			return translate(err)
+		}
+	}
+	for _, m := range t.PendingMessages() {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO outbox (ticket_id, topic, payload, created_at) VALUES (?,?,?,?)`,
+			t.ID, m.Topic, string(m.Payload), m.At.UnixMicro()); err != nil {
+			return translate(err)
+		}
+	}
+	return nil
+}
+
+func nonNil(a []ticketing.Attachment) []ticketing.Attachment {
+	if a == nil {
+		return []ticketing.Attachment{}
+	}
+	return a
+}
+
+func jsonOrNil[T any](v *T) any {
+	if v == nil {
+		return nil
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+func micros(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMicro()
+}
+
+func nullID(id int64) any {
+	if id == 0 {
+		return nil
+	}
+	return id
+}
+
+// ByID returns the ticket with id.
+func (s *Store) ByID(ctx context.Context, id int64) (*ticketing.Ticket, error) {
+	return one(s.r.QueryRowContext(ctx, `SELECT `+ticketColumns+` FROM tickets WHERE id = ?`, id))
+}
+
+// ByNumber returns the ticket with the public number.
+func (s *Store) ByNumber(ctx context.Context, number string) (*ticketing.Ticket, error) {
+	return one(s.r.QueryRowContext(ctx, `SELECT `+ticketColumns+` FROM tickets WHERE number = ?`, number))
+}
+
+// ByExternalID returns the ticket a channel created for externalID.
+func (s *Store) ByExternalID(ctx context.Context, ch ticketing.Channel, externalID string) (*ticketing.Ticket, error) {
+	return one(s.r.QueryRowContext(ctx, `SELECT `+ticketColumns+` FROM tickets WHERE channel = ? AND external_id = ?`, string(ch), externalID))
+}
+
+func one(row *sql.Row) (*ticketing.Ticket, error) {
+	var (
+		t                          ticketing.Ticket
+		lat, lon                   sql.NullFloat64
+		atts                       string
+		ext, eval                  sql.NullString
+		due, master                sql.NullInt64
+		ch, status, prio           string
+		received, created, updated int64
+	)
+	err := row.Scan(&t.ID, &t.Number, &t.TrackToken, &ch, &t.ExternalID, &t.Fingerprint, &t.Line,
+		&t.Reporter.Name, &t.Reporter.Phone, &t.Reporter.OpenID, &t.Text, &lat, &lon, &t.Address, &atts,
+		&status, &t.Category, &t.CategoryName, &t.Department, &t.DepartmentName, &prio, &due,
+		&t.RoutingRule, &t.RoutingReason, &t.Confidence, &master, &t.ReworkCount, &t.ExtensionCount,
+		&ext, &eval, &received, &created, &updated, &t.Version)
+	if err != nil {
+		return nil, translate(err)
+	}
+	t.Channel, t.Status, t.Priority = ticketing.Channel(ch), ticketing.Status(status), ticketing.Priority(prio)
+	if lat.Valid && lon.Valid {
+		t.Location = &ticketing.Point{Lat: lat.Float64, Lon: lon.Float64}
+	}
+	if due.Valid {
+		t.DueAt = time.UnixMicro(due.Int64)
+	}
+	t.MasterID = master.Int64
+	t.ReceivedAt, t.CreatedAt, t.UpdatedAt = time.UnixMicro(received), time.UnixMicro(created), time.UnixMicro(updated)
+	if err := json.Unmarshal([]byte(atts), &t.Attachments); err != nil {
+		return nil, fmt.Errorf("attachments of ticket %d: %w", t.ID, err)
+	}
+	if len(t.Attachments) == 0 {
+		t.Attachments = nil
+	}
+	if ext.Valid {
+		t.Extension = new(ticketing.Extension)
+		if err := json.Unmarshal([]byte(ext.String), t.Extension); err != nil {
+			return nil, err
+		}
+	}
+	if eval.Valid {
+		t.Evaluation = new(ticketing.Evaluation)
+		if err := json.Unmarshal([]byte(eval.String), t.Evaluation); err != nil {
+			return nil, err
+		}
+	}
+	return &t, nil
+}
+
+// Update runs fn on the ticket inside the writer's transaction and saves
+// the result, its events and outbox rows.
+func (s *Store) Update(ctx context.Context, id int64, fn func(*ticketing.Ticket) error) (*ticketing.Ticket, error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
+	t, err := one(tx.QueryRowContext(ctx, `SELECT `+ticketColumns+` FROM tickets WHERE id = ?`, id))
+	if err != nil {
+		return nil, err
+	}
+	var lastSeq int
+	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM ticket_events WHERE ticket_id = ?`, id).Scan(&lastSeq); err != nil {
+		return nil, translate(err)
+	}
+	if err := fn(t); err != nil {
+		return nil, err
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE tickets SET status = ?, category = ?, category_name = ?, department = ?,
+		department_name = ?, priority = ?, due_at = ?, routing_rule = ?, routing_reason = ?, confidence = ?,
+		master_id = ?, rework_count = ?, extension_count = ?, extension = ?, evaluation = ?, updated_at = ?,
+		version = version + 1 WHERE id = ?`,
+		string(t.Status), t.Category, t.CategoryName, t.Department, t.DepartmentName, string(t.Priority),
+		micros(t.DueAt), t.RoutingRule, t.RoutingReason, t.Confidence, nullID(t.MasterID), t.ReworkCount,
+		t.ExtensionCount, jsonOrNil(t.Extension), jsonOrNil(t.Evaluation), t.UpdatedAt.UnixMicro(), t.ID)
+	if err != nil {
+		return nil, translate(err)
+	}
+	if err := appendChanges(ctx, tx, t, lastSeq); err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, translate(err)
+	}
+	t.Version++
+	t.ClearPending()
+	return t, nil
+}
+
+// Events returns the ticket's log in order.
+func (s *Store) Events(ctx context.Context, ticketID int64) ([]ticketing.Event, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT ticket_id, seq, at, actor, type, from_status, to_status, note, public
+		FROM ticket_events WHERE ticket_id = ? ORDER BY seq`, ticketID)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	var evs []ticketing.Event
+	for rows.Next() {
+		var e ticketing.Event
+		var at int64
+		var typ, from, to string
+		if err := rows.Scan(&e.TicketID, &e.Seq, &at, &e.Actor, &typ, &from, &to, &e.Note, &e.Public); err != nil {
+			return nil, translate(err)
+		}
+		e.At = time.UnixMicro(at)
+		e.Type, e.From, e.To = ticketing.EventType(typ), ticketing.Status(from), ticketing.Status(to)
+		evs = append(evs, e)
+	}
+	return evs, translate(rows.Err())
+}
+
+// Outbox returns undelivered messages, oldest first.
+func (s *Store) Outbox(ctx context.Context, limit int) ([]ticketing.Message, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id, ticket_id, topic, payload, created_at
+		FROM outbox WHERE delivered_at IS NULL ORDER BY id LIMIT ?`, limit)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	var msgs []ticketing.Message
+	for rows.Next() {
+		var m ticketing.Message
+		var payload string
+		var at int64
+		if err := rows.Scan(&m.ID, &m.TicketID, &m.Topic, &payload, &at); err != nil {
+			return nil, translate(err)
+		}
+		m.Payload, m.At = []byte(payload), time.UnixMicro(at)
+		msgs = append(msgs, m)
+	}
+	return msgs, translate(rows.Err())
+}
+
+// CreateToken stores an API token's digest.
+func (s *Store) CreateToken(ctx context.Context, tok *ticketing.Token) error {
+	err := s.w.QueryRowContext(ctx, `INSERT INTO api_tokens (name, role, hash, created_at) VALUES (?, ?, ?, ?) RETURNING id`,
+		tok.Name, string(tok.Role), tok.Hash, tok.CreatedAt.UnixMicro()).Scan(&tok.ID)
+	return translate(err)
+}
+
+// TokenByHash finds a token by the digest of its secret.
+func (s *Store) TokenByHash(ctx context.Context, hash string) (*ticketing.Token, error) {
+	var tok ticketing.Token
+	var role string
+	var at int64
+	err := s.r.QueryRowContext(ctx, `SELECT id, name, role, hash, created_at FROM api_tokens WHERE hash = ?`, hash).
+		Scan(&tok.ID, &tok.Name, &role, &tok.Hash, &at)
+	if err != nil {
+		return nil, translate(err)
+	}
+	tok.Role, tok.CreatedAt = ticketing.Role(role), time.UnixMicro(at)
+	return &tok, nil
+}
+
+// translate maps driver errors to ticketing kinds at the store's edge.
+func translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return ticketing.ErrNotFound
+	}
+	var se *sqlitedrv.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_CONSTRAINT:
+			return &ticketing.Error{Kind: ticketing.KindConflict, Message: "conflicting write", Err: err}
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR:
+			return ticketing.Unavailable(err)
+		}
+	}
+	if strings.Contains(err.Error(), "database is closed") {
+		return ticketing.Unavailable(err)
+	}
+	return err
+}

@@ -1,0 +1,32 @@
+package sqlite_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/yihao-city/yihao/ticketing"
+	"github.com/yihao-city/yihao/ticketing/sqlite"
+	"github.com/yihao-city/yihao/ticketing/storetest"
+)
+
+func newStore(t *testing.T) ticketing.Store { return open(t, filepath.Join(t.TempDir(), "yihao.db")) }
+
+func open(t *testing.T, path string) ticketing.Store {
+	t.Helper()
+	s, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, newStore)
+}
+
+func TestReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "yihao.db")
+	storetest.Reopen(t, func(t *testing.T) ticketing.Store { return open(t, path) })
+}

@@ -1,0 +1,823 @@
+// Package storetest is the conformance suite every ticketing.Store must
+// pass. Each store's own test file calls Run with a function that returns a
+// fresh, isolated store on the real database.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/yihao-city/yihao/ticketing"
+)
+
+// NewStore returns an empty store that no other test uses.
+type NewStore func(t *testing.T) ticketing.Store
+
+// Run runs every conformance test against stores made by newStore.
+func Run(t *testing.T, newStore NewStore) {
+	tests := []struct {
+		name string
+		fn   func(*testing.T, ticketing.Store)
+	}{
+		{"CreateRoundTrip", testCreateRoundTrip},
+		{"CreateIdempotent", testCreateIdempotent},
+		{"CreateConcurrentSameKey", testCreateConcurrentSameKey},
+		{"NotFound", testNotFound},
+		{"NextIDUnique", testNextIDUnique},
+		{"UpdateAppendsEvents", testUpdateAppendsEvents},
+		{"UpdateRollsBack", testUpdateRollsBack},
+		{"IllegalTransitions", testIllegalTransitions},
+		{"ConcurrentUpdates", testConcurrentUpdates},
+		{"Outbox", testOutbox},
+		{"Tokens", testTokens},
+		{"Workflow", testWorkflow},
+		{"SubmitIdempotent", testSubmitIdempotent},
+		{"SubmitConcurrentReplays", testSubmitConcurrentReplays},
+		{"SubmitRejectsBadInput", testSubmitRejectsBadInput},
+		{"Track", testTrack},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.fn(t, newStore(t))
+		})
+	}
+}
+
+// clock is a deterministic clock at microsecond precision (what both stores keep).
+type clock struct{ n atomic.Int64 }
+
+var base = time.Date(2026, 11, 25, 9, 30, 0, 0, time.UTC)
+
+func (c *clock) now() time.Time { return base.Add(time.Duration(c.n.Add(1)) * time.Millisecond) }
+
+// router sends anything mentioning 井盖 to the city management bureau and
+// leaves everything else for a dispatcher; "unknown" categories are refused.
+type router struct{}
+
+func (router) Route(_ context.Context, r ticketing.Report) (ticketing.Assignment, error) {
+	if r.Category == "nope" {
+		return ticketing.Assignment{}, ticketing.Invalid("category", "unknown category %q", r.Category)
+	}
+	if strings.Contains(r.Text, "井盖") {
+		return ticketing.Assignment{Category: "0101", CategoryName: "井盖", Department: "cgw", DepartmentName: "城管委",
+			Priority: ticketing.PriorityUrgent, Deadline: r.ReceivedAt.Add(48 * time.Hour), Confidence: 0.9,
+			AutoDispatch: true, Rule: "r1", Reason: "关键词“井盖”"}, nil
+	}
+	return ticketing.Assignment{Priority: ticketing.PriorityNormal, Reason: "无匹配规则"}, nil
+}
+
+func newService(s ticketing.Store) (*ticketing.Service, *clock) {
+	c := &clock{}
+	return ticketing.NewService(s, router{}, ticketing.WithClock(c.now), ticketing.WithLocation(time.UTC)), c
+}
+
+// newTicket builds a received ticket the way Service.Submit does.
+func newTicket(t *testing.T, s ticketing.Store, key string) *ticketing.Ticket {
+	t.Helper()
+	svc, _ := newService(s)
+	tk, _, err := svc.Submit(context.Background(), ticketing.Report{Channel: ticketing.ChannelWeb, ExternalID: key, Text: "路灯不亮 " + key})
+	if err != nil {
+		t.Fatalf("Submit: %v", err)
+	}
+	return tk
+}
+
+func fullTicket(id int64) *ticketing.Ticket {
+	at := base.Add(time.Duration(id) * time.Second)
+	tk := &ticketing.Ticket{
+		ID: id, Number: ticketing.FormatNumber(id, at), TrackToken: "tok" + fmt.Sprint(id),
+		Channel: ticketing.ChannelWeb, ExternalID: fmt.Sprint("key-", id), Fingerprint: "fp", Line: "12345",
+		Reporter: ticketing.Contact{Name: "张三", Phone: "+8613800138000", OpenID: "oABC"},
+		Text:     "小区门口井盖缺失，很危险", Location: &ticketing.Point{Lat: 39.9042, Lon: 116.4074}, Address: "东城区东华门街道",
+		Attachments: []ticketing.Attachment{{ID: "2026/11/25/a.jpg", ContentType: "image/jpeg", Size: 1234, SHA256: "ab"}},
+		Status:      ticketing.StatusDispatched, Category: "0101", CategoryName: "井盖", Department: "cgw", DepartmentName: "城管委",
+		Priority: ticketing.PriorityUrgent, DueAt: at.Add(2 * time.Hour), RoutingRule: "r1", RoutingReason: "关键词",
+		Confidence: 0.875, ReceivedAt: at, CreatedAt: at, UpdatedAt: at,
+	}
+	tk.Enqueue("ticket.created", []byte(`{"n":1}`), at)
+	return tk
+}
+
+var ticketOpts = cmp.Options{
+	cmpopts.IgnoreUnexported(ticketing.Ticket{}),
+	cmpopts.EquateApproxTime(0),
+	cmpopts.IgnoreFields(ticketing.Ticket{}, "Version"),
+}
+
+func testCreateRoundTrip(t *testing.T, s ticketing.Store) {
+	ctx := context.Background()
+	id, err := s.NextID(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fullTicket(id)
+	want.Extension = &ticketing.Extension{Until: base.Add(72 * time.Hour), Reason: "材料待补", RequestedBy: "liaison", RequestedAt: base}
+	got, created, err := s.Create(ctx, want)
+	if err != nil || !created {
+		t.Fatalf("Create = %v, %v", created, err)
+	}
+	for name, load := range map[string]func() (*ticketing.Ticket, error){
+		"returned":     func() (*ticketing.Ticket, error) { return got, nil },
+		"ByID":         func() (*ticketing.Ticket, error) { return s.ByID(ctx, id) },
+		"ByNumber":     func() (*ticketing.Ticket, error) { return s.ByNumber(ctx, want.Number) },
+		"ByExternalID": func() (*ticketing.Ticket, error) { return s.ByExternalID(ctx, want.Channel, want.ExternalID) },
+	} {
+		tk, err := load()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if diff := cmp.Diff(want, tk, ticketOpts); diff != "" {
+			t.Errorf("%s mismatch (-want +got):\n%s", name, diff)
+		}
+		if tk.Version != 1 {
+			t.Errorf("%s: version = %d, want 1", name, tk.Version)
+		}
+	}
+	// A ticket with no optional fields round-trips to nils, not zero values.
+	id2, _ := s.NextID(ctx)
+	bare := &ticketing.Ticket{ID: id2, Number: ticketing.FormatNumber(id2, base), TrackToken: "t", Channel: ticketing.ChannelPhone,
+		ExternalID: "call-1", Fingerprint: "f", Text: "咨询", Status: ticketing.StatusReceived, Priority: ticketing.PriorityNormal,
+		ReceivedAt: base, CreatedAt: base, UpdatedAt: base}
+	if _, _, err := s.Create(ctx, bare); err != nil {
+		t.Fatal(err)
+	}
+	got2, err := s.ByID(ctx, id2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(bare, got2, ticketOpts); diff != "" {
+		t.Errorf("bare ticket mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func testCreateIdempotent(t *testing.T, s ticketing.Store) {
+	ctx := context.Background()
+	id, _ := s.NextID(ctx)
+	first := fullTicket(id)
+	if _, created, err := s.Create(ctx, first); err != nil || !created {
+		t.Fatalf("first Create = %v, %v", created, err)
+	}
+	id2, _ := s.NextID(ctx)
+	again := fullTicket(id2)
+	again.ExternalID = first.ExternalID
+	got, created, err := s.Create(ctx, again)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if created || got.ID != id {
+		t.Fatalf("replay: created=%v id=%d, want false and %d", created, got.ID, id)
+	}
+	if _, err := s.ByID(ctx, id2); !errors.Is(err, ticketing.ErrNotFound) {
+		t.Errorf("replay wrote a second ticket: ByID(%d) err = %v", id2, err)
+	}
+	evs, _ := s.Events(ctx, id)
+	if len(evs) != 0 {
+		// fullTicket carries no pending events; only outbox.
+		t.Errorf("events = %d, want 0", len(evs))
+	}
+	msgs, _ := s.Outbox(ctx, 100)
+	if len(msgs) != 1 {
+		t.Errorf("outbox rows = %d, want 1 (the replay must write none)", len(msgs))
+	}
+	// The same key on another channel is another ticket.
+	other := fullTicket(id2)
+	other.Channel, other.ExternalID = ticketing.ChannelWeChat, first.ExternalID
+	if _, created, err := s.Create(ctx, other); err != nil || !created {
+		t.Errorf("same key, other channel: created=%v err=%v", created, err)
+	}
+}
+
+func testCreateConcurrentSameKey(t *testing.T, s ticketing.Store) {
+	ctx := context.Background()
+	const n = 16
+	var wg sync.WaitGroup
+	ids := make([]int64, n)
+	createdCount := atomic.Int32{}
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id, err := s.NextID(ctx)
+			if err != nil {
+				errs <- err
+				return
+			}
+			tk := fullTicket(id)
+			tk.ExternalID = "same"
+			got, created, err := s.Create(ctx, tk)
+			if err != nil {
+				errs <- err
+				return
+			}
+			if created {
+				createdCount.Add(1)
+			}
+			ids[i] = got.ID
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if createdCount.Load() != 1 {
+		t.Fatalf("created %d tickets for one key, want 1", createdCount.Load())
+	}
+	for _, id := range ids[1:] {
+		if id != ids[0] {
+			t.Fatalf("callers saw different tickets: %v", ids)
+		}
+	}
+}
+
+func testNotFound(t *testing.T, s ticketing.Store) {
+	ctx := context.Background()
+	if _, err := s.ByID(ctx, 987654); !errors.Is(err, ticketing.ErrNotFound) {
+		t.Errorf("ByID: %v", err)
+	}
+	if _, err := s.ByNumber(ctx, "26112500000000"); !errors.Is(err, ticketing.ErrNotFound) {
+		t.Errorf("ByNumber: %v", err)
+	}
+	if _, err := s.ByExternalID(ctx, ticketing.ChannelWeb, "none"); !errors.Is(err, ticketing.ErrNotFound) {
+		t.Errorf("ByExternalID: %v", err)
+	}
+	if _, err := s.Update(ctx, 987654, func(*ticketing.Ticket) error { return nil }); !errors.Is(err, ticketing.ErrNotFound) {
+		t.Errorf("Update: %v", err)
+	}
+	if _, err := s.TokenByHash(ctx, "nope"); !errors.Is(err, ticketing.ErrNotFound) {
+		t.Errorf("TokenByHash: %v", err)
+	}
+}
+
+func testNextIDUnique(t *testing.T, s ticketing.Store) {
+	ctx := context.Background()
+	const workers, each = 8, 150
+	var mu sync.Mutex
+	seen := map[int64]bool{}
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				id, err := s.NextID(ctx)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				if seen[id] {
+					t.Errorf("id %d returned twice", id)
+				}
+				seen[id] = true
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(seen) != workers*each {
+		t.Errorf("got %d ids, want %d", len(seen), workers*each)
+	}
+}
+
+func testUpdateAppendsEvents(t *testing.T, s ticketing.Store) {
+	ctx := context.Background()
+	tk := newTicket(t, s, "upd")
+	if tk.Status != ticketing.StatusReceived {
+		t.Fatalf("status = %s, want received", tk.Status)
+	}
+	at := base.Add(time.Hour)
+	got, err := s.Update(ctx, tk.ID, func(t *ticketing.Ticket) error {
+		if err := t.Register(at, "dispatcher:7", "属实"); err != nil {
+			return err
+		}
+		return t.Dispatch(at, "dispatcher:7", ticketing.Assignment{Department: "jtw", DepartmentName: "交通委", Deadline: at.Add(24 * time.Hour), Reason: "人工派单"})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != ticketing.StatusDispatched || got.Version != 2 || len(got.PendingEvents()) != 0 {
+		t.Errorf("after update: status=%s version=%d pending=%d", got.Status, got.Version, len(got.PendingEvents()))
+	}
+	reloaded, _ := s.ByID(ctx, tk.ID)
+	if reloaded.Department != "jtw" || !reloaded.DueAt.Equal(at.Add(24*time.Hour)) || reloaded.Version != 2 {
+		t.Errorf("reloaded: dept=%q due=%v version=%d", reloaded.Department, reloaded.DueAt, reloaded.Version)
+	}
+	evs, err := s.Events(ctx, tk.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for i, e := range evs {
+		if e.Seq != i+1 || e.TicketID != tk.ID {
+			t.Errorf("event %d: seq=%d ticket=%d", i, e.Seq, e.TicketID)
+		}
+		types = append(types, fmt.Sprintf("%s:%s>%s", e.Type, e.From, e.To))
+	}
+	want := []string{"received:>received", "registered:received>registered", "dispatched:registered>dispatched"}
+	if diff := cmp.Diff(want, types); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
+	}
+	if evs[1].Actor != "dispatcher:7" || evs[1].Note != "属实" || !evs[1].At.Equal(at) {
+		t.Errorf("event 2 = %+v", evs[1])
+	}
+}
+
+func testUpdateRollsBack(t *testing.T, s ticketing.Store) {
+	ctx := context.Background()
+	tk := newTicket(t, s, "rb")
+	boom := errors.New("boom")
+	_, err := s.Update(ctx, tk.ID, func(t *ticketing.Ticket) error {
+		if err := t.Register(base, "x", ""); err != nil {
+			return err
+		}
+		t.Enqueue("ticket.changed", []byte(`{}`), base)
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("err = %v, want boom", err)
+	}
+	assertUnchanged(t, s, tk)
+}
+
+// assertUnchanged checks that nothing was written for tk since it was created.
+func assertUnchanged(t *testing.T, s ticketing.Store, tk *ticketing.Ticket) {
+	t.Helper()
+	ctx := context.Background()
+	got, err := s.ByID(ctx, tk.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != tk.Status || got.Version != tk.Version {
+		t.Errorf("ticket changed: status %s→%s version %d→%d", tk.Status, got.Status, tk.Version, got.Version)
+	}
+	evs, _ := s.Events(ctx, tk.ID)
+	wantEvents := map[ticketing.Status]int{ticketing.StatusReceived: 1, ticketing.StatusDispatched: 3}[tk.Status]
+	if len(evs) != wantEvents {
+		t.Errorf("events = %d, want %d", len(evs), wantEvents)
+	}
+	msgs, _ := s.Outbox(ctx, 1000)
+	n := 0
+	for _, m := range msgs {
+		if m.TicketID == tk.ID {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("outbox rows for ticket = %d, want 1", n)
+	}
+}
+
+func testIllegalTransitions(t *testing.T, s ticketing.Store) {
+	ctx := context.Background()
+	at := base.Add(time.Hour)
+	a := ticketing.Assignment{Department: "d", Deadline: at.Add(time.Hour)}
+	tests := []struct {
+		name string
+		act  func(*ticketing.Ticket) error
+	}{
+		{"accept a received ticket", func(t *ticketing.Ticket) error { return t.Accept(at, "l") }},
+		{"dispatch a received ticket", func(t *ticketing.Ticket) error { return t.Dispatch(at, "d", a) }},
+		{"report a received ticket handled", func(t *ticketing.Ticket) error { return t.ReportHandled(at, "l", "done") }},
+		{"verify a received ticket", func(t *ticketing.Ticket) error { return t.Verify(at, "s", true, "") }},
+		{"return a received ticket", func(t *ticketing.Ticket) error { return t.Return(at, "l", "not ours") }},
+		{"evaluate an open ticket", func(t *ticketing.Ticket) error {
+			return t.Evaluate(at, "c", ticketing.Evaluation{Satisfaction: ticketing.Satisfied})
+		}},
+		{"reopen an open ticket", func(t *ticketing.Ticket) error { return t.Reopen(at, "c", "x") }},
+		{"refuse a return never made", func(t *ticketing.Ticket) error { return t.RefuseReturn(at, "d", "x") }},
+		{"extend a received ticket", func(t *ticketing.Ticket) error { return t.RequestExtension(at, "l", at.Add(time.Hour), "x") }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tk := newTicket(t, s, "ill-"+tc.name)
+			_, err := s.Update(ctx, tk.ID, tc.act)
+			if !errors.Is(err, ticketing.ErrIllegalTransition) || !errors.Is(err, ticketing.ErrConflict) {
+				t.Fatalf("err = %v, want an illegal transition", err)
+			}
+			var te *ticketing.TransitionError
+			if !errors.As(err, &te) || te.From != ticketing.StatusReceived {
+				t.Errorf("err = %#v, want *TransitionError from received", err)
+			}
+			assertUnchanged(t, s, tk)
+		})
+	}
+	// From a closed ticket nothing but evaluation moves it.
+	tk := walkToClosed(t, s, "closed")
+	for _, act := range []func(*ticketing.Ticket) error{
+		func(t *ticketing.Ticket) error { return t.Accept(at, "l") },
+		func(t *ticketing.Ticket) error { return t.Register(at, "d", "") },
+		func(t *ticketing.Ticket) error { return t.Dispatch(at, "d", a) },
+		func(t *ticketing.Ticket) error { return t.Decline(at, "d", "r") },
+	} {
+		if _, err := s.Update(ctx, tk.ID, act); !errors.Is(err, ticketing.ErrIllegalTransition) {
+			t.Errorf("on closed ticket: err = %v, want illegal transition", err)
+		}
+	}
+}
+
+// walkToClosed submits a routed report and takes it through to closed.
+func walkToClosed(t *testing.T, s ticketing.Store, key string) *ticketing.Ticket {
+	t.Helper()
+	ctx := context.Background()
+	svc, _ := newService(s)
+	tk, _, err := svc.Submit(ctx, ticketing.Report{Channel: ticketing.ChannelWeb, ExternalID: key, Text: "井盖丢了 " + key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, act := range []func(*ticketing.Ticket, time.Time) error{
+		func(t *ticketing.Ticket, now time.Time) error { return t.Accept(now, "liaison:1") },
+		func(t *ticketing.Ticket, now time.Time) error {
+			return t.ReportHandled(now, "liaison:1", "已补装井盖")
+		},
+		func(t *ticketing.Ticket, now time.Time) error {
+			return t.Verify(now, "supervisor:2", true, "现场核实")
+		},
+	} {
+		if tk, err = svc.Act(ctx, tk.Number, act); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return tk
+}
+
+func testConcurrentUpdates(t *testing.T, s ticketing.Store) {
+	ctx := context.Background()
+	svc, c := newService(s)
+	tk, _, err := svc.Submit(ctx, ticketing.Report{Channel: ticketing.ChannelWeb, ExternalID: "cc", Text: "井盖松动"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 8
+	var ok, illegal atomic.Int32
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := s.Update(ctx, tk.ID, func(t *ticketing.Ticket) error { return t.Accept(c.now(), "liaison") })
+			switch {
+			case err == nil:
+				ok.Add(1)
+			case errors.Is(err, ticketing.ErrIllegalTransition):
+				illegal.Add(1)
+			default:
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if ok.Load() != 1 || illegal.Load() != n-1 {
+		t.Fatalf("accepted %d times, refused %d; want exactly one acceptance", ok.Load(), illegal.Load())
+	}
+	evs, _ := s.Events(ctx, tk.ID)
+	if len(evs) != 4 {
+		t.Errorf("events = %d, want 4 (received, registered, dispatched, accepted)", len(evs))
+	}
+}
+
+func testOutbox(t *testing.T, s ticketing.Store) {
+	ctx := context.Background()
+	svc, _ := newService(s)
+	tk, _, err := svc.Submit(ctx, ticketing.Report{Channel: ticketing.ChannelWeb, ExternalID: "ob", Text: "井盖"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Act(ctx, tk.Number, func(t *ticketing.Ticket, now time.Time) error { return t.Accept(now, "l") }); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := s.Outbox(ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var topics []string
+	for _, m := range msgs {
+		if m.TicketID != tk.ID || !strings.Contains(string(m.Payload), tk.Number) {
+			t.Errorf("message %+v", m)
+		}
+		topics = append(topics, m.Topic)
+	}
+	if diff := cmp.Diff([]string{"ticket.created", "ticket.changed"}, topics); diff != "" {
+		t.Errorf("topics (-want +got):\n%s", diff)
+	}
+	if msgs[0].ID >= msgs[1].ID {
+		t.Errorf("outbox not in order: %d, %d", msgs[0].ID, msgs[1].ID)
+	}
+}
+
+func testTokens(t *testing.T, s ticketing.Store) {
+	ctx := context.Background()
+	secret, tok, err := ticketing.NewToken(ticketing.RoleAdmin, "ops", base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateToken(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	if tok.ID == 0 {
+		t.Error("CreateToken did not set the id")
+	}
+	got, err := s.TokenByHash(ctx, ticketing.HashToken(secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Role != ticketing.RoleAdmin || got.Name != "ops" || got.ID != tok.ID || !got.CreatedAt.Equal(base) {
+		t.Errorf("token = %+v", got)
+	}
+	if _, err := s.TokenByHash(ctx, ticketing.HashToken(secret+"x")); !errors.Is(err, ticketing.ErrNotFound) {
+		t.Errorf("wrong secret: %v", err)
+	}
+}
+
+// testWorkflow walks every path of the state machine through Service.Act.
+func testWorkflow(t *testing.T, s ticketing.Store) {
+	ctx := context.Background()
+	svc, c := newService(s)
+	act := func(tk *ticketing.Ticket, f func(*ticketing.Ticket, time.Time) error) *ticketing.Ticket {
+		t.Helper()
+		got, err := svc.Act(ctx, tk.Number, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	tk := walkToClosed(t, s, "wf")
+	// Evaluation: unsatisfied reopens; re-dispatch, return, refuse, extension, rework, close.
+	tk = act(tk, func(t *ticketing.Ticket, now time.Time) error {
+		return t.Evaluate(now, "citizen", ticketing.Evaluation{Satisfaction: ticketing.Unsatisfied, Solved: false, Comment: "没修好"})
+	})
+	if tk.Evaluation == nil || tk.Evaluation.Satisfaction != ticketing.Unsatisfied {
+		t.Fatalf("evaluation = %+v", tk.Evaluation)
+	}
+	tk = act(tk, func(t *ticketing.Ticket, now time.Time) error { return t.Reopen(now, "supervisor", "市民不满意") })
+	due := c.now().Add(72 * time.Hour)
+	tk = act(tk, func(t *ticketing.Ticket, now time.Time) error {
+		return t.Dispatch(now, "dispatcher", ticketing.Assignment{Department: "sw", DepartmentName: "水务局", Deadline: due, Reason: "改派"})
+	})
+	tk = act(tk, func(t *ticketing.Ticket, now time.Time) error {
+		return t.Return(now, "liaison:sw", "非本单位职责")
+	})
+	tk = act(tk, func(t *ticketing.Ticket, now time.Time) error {
+		return t.RefuseReturn(now, "dispatcher", "属于水务局")
+	})
+	tk = act(tk, func(t *ticketing.Ticket, now time.Time) error { return t.Accept(now, "liaison:sw") })
+	later := due.Add(48 * time.Hour)
+	tk = act(tk, func(t *ticketing.Ticket, now time.Time) error {
+		return t.RequestExtension(now, "liaison:sw", later, "需协调施工")
+	})
+	if _, err := svc.Act(ctx, tk.Number, func(t *ticketing.Ticket, now time.Time) error {
+		return t.RequestExtension(now, "liaison:sw", later.Add(time.Hour), "again")
+	}); !errors.Is(err, ticketing.ErrConflict) {
+		t.Errorf("second pending extension: err = %v, want conflict", err)
+	}
+	tk = act(tk, func(t *ticketing.Ticket, now time.Time) error {
+		return t.DecideExtension(now, "dispatcher", true, "同意")
+	})
+	if !tk.DueAt.Equal(later) || tk.ExtensionCount != 1 || tk.Extension != nil {
+		t.Errorf("after extension: due=%v count=%d pending=%v", tk.DueAt, tk.ExtensionCount, tk.Extension)
+	}
+	tk = act(tk, func(t *ticketing.Ticket, now time.Time) error { return t.ReportHandled(now, "liaison:sw", "已修复") })
+	tk = act(tk, func(t *ticketing.Ticket, now time.Time) error {
+		return t.Verify(now, "supervisor", false, "仍有积水")
+	})
+	if tk.Status != ticketing.StatusAccepted || tk.ReworkCount != 1 {
+		t.Errorf("after failed verification: status=%s rework=%d", tk.Status, tk.ReworkCount)
+	}
+	tk = act(tk, func(t *ticketing.Ticket, now time.Time) error {
+		return t.ReportHandled(now, "liaison:sw", "已彻底修复")
+	})
+	tk = act(tk, func(t *ticketing.Ticket, now time.Time) error { return t.Verify(now, "supervisor", true, "") })
+	if tk.Status != ticketing.StatusClosed {
+		t.Fatalf("status = %s, want closed", tk.Status)
+	}
+	evs, err := s.Events(ctx, tk.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []ticketing.EventType
+	for _, e := range evs {
+		got = append(got, e.Type)
+	}
+	want := []ticketing.EventType{"received", "registered", "dispatched", "accepted", "handled", "closed", "evaluated",
+		"reopened", "dispatched", "returned", "return_refused", "accepted", "extension_requested", "extension_approved",
+		"handled", "rework", "handled", "closed"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("event log (-want +got):\n%s", diff)
+	}
+
+	// Side doors: decline, resolve on contact, merge.
+	submit := func(key, text string) *ticketing.Ticket {
+		tk, _, err := svc.Submit(ctx, ticketing.Report{Channel: ticketing.ChannelPhone, ExternalID: key, Text: text})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tk
+	}
+	d := act(submit("c1", "无关内容"), func(t *ticketing.Ticket, now time.Time) error {
+		return t.Decline(now, "dispatcher", "不属于受理范围")
+	})
+	r := act(submit("c2", "公积金怎么提取"), func(t *ticketing.Ticket, now time.Time) error {
+		return t.ResolveOnContact(now, "agent:3", "已告知提取流程")
+	})
+	master := submit("c3", "井盖缺失 master")
+	dup := submit("c4", "同一个井盖缺失")
+	if _, err := svc.Act(ctx, dup.Number, func(t *ticketing.Ticket, now time.Time) error { return t.MergeInto(now, "dispatcher", t) }); !errors.Is(err, ticketing.ErrInvalid) {
+		t.Errorf("merge into itself: err = %v, want invalid", err)
+	}
+	m := act(dup, func(t *ticketing.Ticket, now time.Time) error { return t.MergeInto(now, "dispatcher", master) })
+	for _, tc := range []struct {
+		tk   *ticketing.Ticket
+		want ticketing.Status
+	}{{d, ticketing.StatusNotRegistered}, {r, ticketing.StatusResolvedOnContact}, {m, ticketing.StatusMerged}} {
+		got, _ := s.ByID(ctx, tc.tk.ID)
+		if got.Status != tc.want {
+			t.Errorf("ticket %s: status %s, want %s", got.Number, got.Status, tc.want)
+		}
+	}
+	if got, _ := s.ByID(ctx, m.ID); got.MasterID != master.ID {
+		t.Errorf("merged ticket master = %d, want %d", got.MasterID, master.ID)
+	}
+}
+
+func testSubmitIdempotent(t *testing.T, s ticketing.Store) {
+	ctx := context.Background()
+	svc, _ := newService(s)
+	r := ticketing.Report{Channel: ticketing.ChannelWeb, ExternalID: "idem-1", Text: "井盖被盗", Address: "长安街1号",
+		Reporter: ticketing.Contact{Phone: "13800138000"}}
+	first, created, err := svc.Submit(ctx, r)
+	if err != nil || !created {
+		t.Fatalf("first submit: created=%v err=%v", created, err)
+	}
+	if !ticketing.ValidNumber(first.Number) || first.Status != ticketing.StatusDispatched || first.Department != "cgw" {
+		t.Errorf("first = number %q status %s dept %q", first.Number, first.Status, first.Department)
+	}
+	again, created, err := svc.Submit(ctx, r)
+	if err != nil || created || again.Number != first.Number || again.TrackToken != first.TrackToken {
+		t.Fatalf("replay: created=%v err=%v number %s vs %s", created, err, again.Number, first.Number)
+	}
+	r.Text = "另一件事"
+	if _, _, err := svc.Submit(ctx, r); !errors.Is(err, ticketing.ErrConflict) {
+		t.Errorf("same key, different report: err = %v, want conflict", err)
+	}
+	evs, _ := s.Events(ctx, first.ID)
+	if len(evs) != 3 {
+		t.Errorf("events = %d after replays, want 3", len(evs))
+	}
+}
+
+func testSubmitConcurrentReplays(t *testing.T, s ticketing.Store) {
+	ctx := context.Background()
+	svc, _ := newService(s)
+	const keys, replays = 5, 8
+	var wg sync.WaitGroup
+	numbers := make([][]string, keys)
+	var created atomic.Int32
+	for k := range keys {
+		numbers[k] = make([]string, replays)
+		for i := range replays {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				tk, c, err := svc.Submit(ctx, ticketing.Report{Channel: ticketing.ChannelWeb, ExternalID: fmt.Sprint("conc-", k), Text: fmt.Sprint("井盖 ", k)})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if c {
+					created.Add(1)
+				}
+				numbers[k][i] = tk.Number
+			}()
+		}
+	}
+	wg.Wait()
+	if created.Load() != keys {
+		t.Errorf("created %d tickets for %d keys", created.Load(), keys)
+	}
+	seen := map[string]bool{}
+	for k := range keys {
+		for _, n := range numbers[k] {
+			if n != numbers[k][0] {
+				t.Errorf("key %d answered with %v", k, numbers[k])
+				break
+			}
+		}
+		if seen[numbers[k][0]] {
+			t.Errorf("two keys share number %s", numbers[k][0])
+		}
+		seen[numbers[k][0]] = true
+	}
+}
+
+func testSubmitRejectsBadInput(t *testing.T, s ticketing.Store) {
+	ctx := context.Background()
+	svc, _ := newService(s)
+	long := strings.Repeat("路", 10000)
+	tests := []struct {
+		name  string
+		r     ticketing.Report
+		kind  ticketing.Kind
+		field string
+	}{
+		{"empty text", ticketing.Report{Text: "   "}, ticketing.KindInvalid, "text"},
+		{"10000 characters", ticketing.Report{Text: long}, ticketing.KindTooLarge, "text"},
+		{"unknown category", ticketing.Report{Text: "x", Category: "nope"}, ticketing.KindInvalid, "category"},
+		{"latitude out of range", ticketing.Report{Text: "x", Location: &ticketing.Point{Lat: 91, Lon: 116}}, ticketing.KindInvalid, "lat"},
+		{"longitude out of range", ticketing.Report{Text: "x", Location: &ticketing.Point{Lat: 39, Lon: 181}}, ticketing.KindInvalid, "lon"},
+		{"bad phone", ticketing.Report{Text: "x", Reporter: ticketing.Contact{Phone: "call me"}}, ticketing.KindInvalid, "contact.phone"},
+		{"bad channel", ticketing.Report{Channel: "fax", Text: "x"}, ticketing.KindInvalid, "channel"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.r.Channel == "" {
+				tc.r.Channel = ticketing.ChannelWeb
+			}
+			tc.r.ExternalID = "bad-" + tc.name
+			_, _, err := svc.Submit(ctx, tc.r)
+			var e *ticketing.Error
+			if !errors.As(err, &e) || e.Kind != tc.kind || e.Field != tc.field {
+				t.Fatalf("err = %v, want kind %s on field %s", err, tc.kind, tc.field)
+			}
+			if _, err := s.ByExternalID(ctx, tc.r.Channel, tc.r.ExternalID); !errors.Is(err, ticketing.ErrNotFound) {
+				t.Errorf("a rejected report was stored: %v", err)
+			}
+		})
+	}
+}
+
+func testTrack(t *testing.T, s ticketing.Store) {
+	ctx := context.Background()
+	svc, _ := newService(s)
+	tk, _, err := svc.Submit(ctx, ticketing.Report{Channel: ticketing.ChannelWeb, ExternalID: "trk", Text: "井盖",
+		Reporter: ticketing.Contact{Phone: "13800138000"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Act(ctx, tk.Number, func(t *ticketing.Ticket, now time.Time) error {
+		return t.Return(now, "l", "内部原因：人手不足")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	got, evs, err := svc.Track(ctx, tk.Number, tk.TrackToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ID != tk.ID || len(evs) != 3 {
+		t.Fatalf("track: id %d, %d public events, want 3 (the return is internal)", got.ID, len(evs))
+	}
+	for _, e := range evs {
+		if e.Note != "" || e.Actor != "" || strings.Contains(e.Public, "人手不足") {
+			t.Errorf("public event leaks internals: %+v", e)
+		}
+	}
+	for _, bad := range []struct{ number, token string }{
+		{tk.Number, "wrong"}, {tk.Number, ""}, {"26112500000000", tk.TrackToken}, {"1234", tk.TrackToken},
+	} {
+		if _, _, err := svc.Track(ctx, bad.number, bad.token); !errors.Is(err, ticketing.ErrNotFound) {
+			t.Errorf("Track(%q, %q) err = %v, want not found", bad.number, bad.token, err)
+		}
+	}
+}
+
+// Reopen checks that a store opened again on the same database (a restart)
+// migrates without error, keeps every ticket and never reuses an id.
+// open must return a store on the same database each time it is called.
+func Reopen(t *testing.T, open NewStore) {
+	ctx := context.Background()
+	first := open(t)
+	svc, _ := newService(first)
+	tk, _, err := svc.Submit(ctx, ticketing.Report{Channel: ticketing.ChannelWeb, ExternalID: "restart", Text: "井盖 restart"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, ok := first.(interface{ Close() error }); ok {
+		c.Close()
+	} else if c, ok := first.(interface{ Close() }); ok {
+		c.Close()
+	}
+	second := open(t)
+	got, err := second.ByNumber(ctx, tk.Number)
+	if err != nil {
+		t.Fatalf("after reopening: %v", err)
+	}
+	if got.Status != tk.Status || got.TrackToken != tk.TrackToken {
+		t.Errorf("after reopening: %+v", got)
+	}
+	id, err := second.NextID(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id <= tk.ID {
+		t.Errorf("NextID after reopening = %d, not above %d", id, tk.ID)
+	}
+}

@@ -1,0 +1,461 @@
+package ticketing
+
+import (
+	"strings"
+	"time"
+)
+
+// Status is a ticket's place in the grid workflow.
+type Status string
+
+const (
+	StatusReceived          Status = "received"            // 受理
+	StatusRegistered        Status = "registered"          // 立案
+	StatusNotRegistered     Status = "not_registered"      // 不予立案
+	StatusResolvedOnContact Status = "resolved_on_contact" // 直办
+	StatusDispatched        Status = "dispatched"          // 派遣
+	StatusAccepted          Status = "accepted"            // 签收
+	StatusReturned          Status = "returned"            // 退回
+	StatusHandled           Status = "handled"             // 处置完毕
+	StatusClosed            Status = "closed"              // 结案
+	StatusMerged            Status = "merged"              // 并单
+)
+
+// Statuses lists every state in workflow order.
+var Statuses = []Status{StatusReceived, StatusRegistered, StatusNotRegistered, StatusResolvedOnContact,
+	StatusDispatched, StatusAccepted, StatusReturned, StatusHandled, StatusClosed, StatusMerged}
+
+// Label is the Chinese name shown to citizens and staff.
+func (s Status) Label() string {
+	switch s {
+	case StatusReceived:
+		return "已受理"
+	case StatusRegistered:
+		return "已立案"
+	case StatusNotRegistered:
+		return "不予立案"
+	case StatusResolvedOnContact:
+		return "已直接答复"
+	case StatusDispatched:
+		return "已派遣"
+	case StatusAccepted:
+		return "处置中"
+	case StatusReturned:
+		return "退回待改派"
+	case StatusHandled:
+		return "已处置待核查"
+	case StatusClosed:
+		return "已结案"
+	case StatusMerged:
+		return "已并单"
+	}
+	return string(s)
+}
+
+// Open reports whether the ticket still needs work from someone.
+func (s Status) Open() bool {
+	switch s {
+	case StatusNotRegistered, StatusResolvedOnContact, StatusClosed, StatusMerged:
+		return false
+	}
+	return true
+}
+
+// Priority orders the work; emergencies have hour-scale deadlines.
+type Priority string
+
+const (
+	PriorityNormal    Priority = "normal"
+	PriorityUrgent    Priority = "urgent"
+	PriorityEmergency Priority = "emergency"
+)
+
+// Assignment is routing's answer for one report: where it goes, how fast, and why.
+type Assignment struct {
+	Category       string
+	CategoryName   string
+	Department     string
+	DepartmentName string
+	Priority       Priority
+	Deadline       time.Time // zero when the ticket waits for a dispatcher
+	Confidence     float64   // 0..1
+	AutoDispatch   bool      // confident enough to register and dispatch without a dispatcher
+	Rule           string    // id of the rule that matched
+	Reason         string    // human-readable, shown to staff and citizens
+}
+
+// Extension is a department's request for more time (延期申请).
+type Extension struct {
+	Until       time.Time `json:"until"`
+	Reason      string    `json:"reason"`
+	RequestedBy string    `json:"requested_by"`
+	RequestedAt time.Time `json:"requested_at"`
+}
+
+// Satisfaction is the citizen's rating in the return visit (回访).
+type Satisfaction string
+
+const (
+	Satisfied      Satisfaction = "satisfied"
+	BasicSatisfied Satisfaction = "basically_satisfied"
+	Unsatisfied    Satisfaction = "unsatisfied"
+)
+
+// Evaluation is the citizen's verdict on a finished ticket (评价).
+type Evaluation struct {
+	Satisfaction Satisfaction `json:"satisfaction"`
+	Solved       bool         `json:"solved"`
+	Comment      string       `json:"comment,omitempty"`
+	At           time.Time    `json:"at"`
+}
+
+// Ticket is one citizen request (工单) and its place in the workflow.
+// Change it only through its methods: each checks the transition and
+// appends the event that the store writes in the same transaction.
+type Ticket struct {
+	ID          int64
+	Number      string // public, digits only
+	TrackToken  string // secret in the citizen's tracking link
+	Channel     Channel
+	ExternalID  string
+	Fingerprint string
+	Line        string
+	Reporter    Contact
+	Text        string
+	Location    *Point
+	Address     string
+	Attachments []Attachment
+
+	Status         Status
+	Category       string
+	CategoryName   string
+	Department     string
+	DepartmentName string
+	Priority       Priority
+	DueAt          time.Time // 处置时限; zero until dispatched
+	RoutingRule    string
+	RoutingReason  string
+	Confidence     float64
+	MasterID       int64 // set when merged
+	ReworkCount    int
+	ExtensionCount int
+	Extension      *Extension // pending request, if any
+	Evaluation     *Evaluation
+
+	ReceivedAt time.Time
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+	Version    int
+
+	pending []Event
+	outbox  []Message
+}
+
+// EventType names what happened.
+type EventType string
+
+const (
+	EventReceived           EventType = "received"
+	EventRegistered         EventType = "registered"
+	EventDeclined           EventType = "declined"
+	EventResolvedOnContact  EventType = "resolved_on_contact"
+	EventDispatched         EventType = "dispatched"
+	EventAccepted           EventType = "accepted"
+	EventReturned           EventType = "returned"
+	EventReturnRefused      EventType = "return_refused"
+	EventHandled            EventType = "handled"
+	EventClosed             EventType = "closed"
+	EventRework             EventType = "rework"
+	EventExtensionRequested EventType = "extension_requested"
+	EventExtensionApproved  EventType = "extension_approved"
+	EventExtensionRefused   EventType = "extension_refused"
+	EventEvaluated          EventType = "evaluated"
+	EventReopened           EventType = "reopened"
+	EventMerged             EventType = "merged"
+)
+
+// Event is one entry in a ticket's append-only log: who, when, from → to.
+type Event struct {
+	TicketID int64
+	Seq      int // 1-based position in the ticket's log
+	At       time.Time
+	Actor    string
+	Type     EventType
+	From     Status
+	To       Status
+	Note     string // internal: staff only
+	Public   string // shown on the citizen's tracking page; empty hides the note
+}
+
+// Message is an outbox row: work for forwarders and notifiers, written in
+// the same transaction as the change that caused it.
+type Message struct {
+	ID       int64
+	TicketID int64
+	Topic    string // "ticket.dispatched", ...
+	Payload  []byte // JSON
+	At       time.Time
+}
+
+// PendingEvents are the events added since the ticket was loaded; the store
+// appends them when it saves the ticket.
+func (t *Ticket) PendingEvents() []Event { return t.pending }
+
+// PendingMessages are the outbox rows to write with the ticket.
+func (t *Ticket) PendingMessages() []Message { return t.outbox }
+
+// ClearPending is called by a store after a successful commit.
+func (t *Ticket) ClearPending() { t.pending, t.outbox = nil, nil }
+
+func (t *Ticket) record(at time.Time, actor string, typ EventType, to Status, note, public string) {
+	e := Event{TicketID: t.ID, At: at, Actor: actor, Type: typ, From: t.Status, To: to, Note: note, Public: public}
+	t.Status = to
+	t.UpdatedAt = at
+	t.pending = append(t.pending, e)
+}
+
+// Enqueue adds an outbox message to be written with the ticket.
+func (t *Ticket) Enqueue(topic string, payload []byte, at time.Time) {
+	t.outbox = append(t.outbox, Message{TicketID: t.ID, Topic: topic, Payload: payload, At: at})
+}
+
+func (t *Ticket) require(action string, from ...Status) error {
+	for _, s := range from {
+		if t.Status == s {
+			return nil
+		}
+	}
+	return &TransitionError{Action: action, From: t.Status}
+}
+
+func required(field, v string) error {
+	if strings.TrimSpace(v) == "" {
+		return Invalid(field, "is required")
+	}
+	return nil
+}
+
+// Register accepts the report as a case (立案).
+func (t *Ticket) Register(at time.Time, actor, note string) error {
+	if err := t.require("register", StatusReceived); err != nil {
+		return err
+	}
+	t.record(at, actor, EventRegistered, StatusRegistered, note, "已立案")
+	return nil
+}
+
+// Decline refuses to register the report (不予立案); the reason is told to the citizen.
+func (t *Ticket) Decline(at time.Time, actor, reason string) error {
+	if err := t.require("decline", StatusReceived, StatusRegistered); err != nil {
+		return err
+	}
+	if err := required("reason", reason); err != nil {
+		return err
+	}
+	t.record(at, actor, EventDeclined, StatusNotRegistered, reason, "不予立案："+reason)
+	return nil
+}
+
+// ResolveOnContact closes a consultation the agent answered on the call (直办).
+func (t *Ticket) ResolveOnContact(at time.Time, actor, answer string) error {
+	if err := t.require("resolve on contact", StatusReceived); err != nil {
+		return err
+	}
+	if err := required("answer", answer); err != nil {
+		return err
+	}
+	t.record(at, actor, EventResolvedOnContact, StatusResolvedOnContact, answer, "已直接答复："+answer)
+	return nil
+}
+
+// Dispatch sends the ticket to a department with a deadline (派遣); from
+// returned or dispatched it is a re-dispatch (改派).
+func (t *Ticket) Dispatch(at time.Time, actor string, a Assignment) error {
+	if err := t.require("dispatch", StatusRegistered, StatusReturned, StatusDispatched); err != nil {
+		return err
+	}
+	if err := required("department", a.Department); err != nil {
+		return err
+	}
+	if a.Deadline.IsZero() || !a.Deadline.After(at) {
+		return Invalid("deadline", "must be in the future")
+	}
+	t.applyAssignment(a)
+	t.DueAt = a.Deadline
+	t.Extension = nil
+	name := a.DepartmentName
+	if name == "" {
+		name = a.Department
+	}
+	public := "已派遣至" + name
+	if a.Reason != "" {
+		public += "（" + a.Reason + "）"
+	}
+	t.record(at, actor, EventDispatched, StatusDispatched, a.Reason, public)
+	return nil
+}
+
+func (t *Ticket) applyAssignment(a Assignment) {
+	if a.Category != "" {
+		t.Category, t.CategoryName = a.Category, a.CategoryName
+	}
+	t.Department, t.DepartmentName = a.Department, a.DepartmentName
+	if a.Priority != "" {
+		t.Priority = a.Priority
+	}
+	t.RoutingRule, t.RoutingReason, t.Confidence = a.Rule, a.Reason, a.Confidence
+}
+
+// Accept is the department taking the ticket (签收).
+func (t *Ticket) Accept(at time.Time, actor string) error {
+	if err := t.require("accept", StatusDispatched); err != nil {
+		return err
+	}
+	t.record(at, actor, EventAccepted, StatusAccepted, "", t.DepartmentName+"已签收")
+	return nil
+}
+
+// Return is the department refusing the ticket (退回), for a dispatcher to re-dispatch.
+func (t *Ticket) Return(at time.Time, actor, reason string) error {
+	if err := t.require("return", StatusDispatched, StatusAccepted); err != nil {
+		return err
+	}
+	if err := required("reason", reason); err != nil {
+		return err
+	}
+	t.record(at, actor, EventReturned, StatusReturned, reason, "")
+	return nil
+}
+
+// RefuseReturn sends a returned ticket back to the same department.
+func (t *Ticket) RefuseReturn(at time.Time, actor, note string) error {
+	if err := t.require("refuse the return of", StatusReturned); err != nil {
+		return err
+	}
+	if err := required("note", note); err != nil {
+		return err
+	}
+	t.record(at, actor, EventReturnRefused, StatusDispatched, note, "")
+	return nil
+}
+
+// ReportHandled records the department's result (办结反馈).
+func (t *Ticket) ReportHandled(at time.Time, actor, result string) error {
+	if err := t.require("report the result of", StatusAccepted); err != nil {
+		return err
+	}
+	if err := required("result", result); err != nil {
+		return err
+	}
+	t.record(at, actor, EventHandled, StatusHandled, result, "处置结果："+result)
+	return nil
+}
+
+// Verify is the supervisor's check (核查): pass closes the ticket (结案),
+// fail sends it back to the department as rework (返工).
+func (t *Ticket) Verify(at time.Time, actor string, pass bool, note string) error {
+	if err := t.require("verify", StatusHandled); err != nil {
+		return err
+	}
+	if pass {
+		t.Extension = nil
+		t.record(at, actor, EventClosed, StatusClosed, note, "已结案")
+		return nil
+	}
+	if err := required("note", note); err != nil {
+		return err
+	}
+	t.ReworkCount++
+	t.record(at, actor, EventRework, StatusAccepted, note, "核查未通过，已返回处置")
+	return nil
+}
+
+// RequestExtension asks for a later deadline (延期申请).
+func (t *Ticket) RequestExtension(at time.Time, actor string, until time.Time, reason string) error {
+	if err := t.require("request an extension for", StatusDispatched, StatusAccepted); err != nil {
+		return err
+	}
+	if t.Extension != nil {
+		return &Error{Kind: KindConflict, Code: "extension_pending", Field: "extension", Message: "an extension request is already pending"}
+	}
+	if err := required("reason", reason); err != nil {
+		return err
+	}
+	if !until.After(t.DueAt) {
+		return Invalid("until", "must be later than the current deadline")
+	}
+	t.Extension = &Extension{Until: until, Reason: reason, RequestedBy: actor, RequestedAt: at}
+	t.record(at, actor, EventExtensionRequested, t.Status, reason, "")
+	return nil
+}
+
+// DecideExtension approves or refuses the pending extension request.
+func (t *Ticket) DecideExtension(at time.Time, actor string, approve bool, note string) error {
+	if t.Extension == nil {
+		return &Error{Kind: KindConflict, Code: "no_extension_pending", Field: "extension", Message: "no extension request is pending"}
+	}
+	if err := t.require("decide an extension for", StatusDispatched, StatusAccepted); err != nil {
+		return err
+	}
+	until := t.Extension.Until
+	t.Extension = nil
+	if approve {
+		t.DueAt = until
+		t.ExtensionCount++
+		t.record(at, actor, EventExtensionApproved, t.Status, note, "办理时限已延长至"+until.Format("2006-01-02 15:04"))
+		return nil
+	}
+	t.record(at, actor, EventExtensionRefused, t.Status, note, "")
+	return nil
+}
+
+// Evaluate records the citizen's rating of a finished ticket (评价).
+func (t *Ticket) Evaluate(at time.Time, actor string, e Evaluation) error {
+	if err := t.require("evaluate", StatusClosed, StatusResolvedOnContact); err != nil {
+		return err
+	}
+	if t.Evaluation != nil {
+		return &Error{Kind: KindConflict, Code: "already_evaluated", Field: "evaluation", Message: "the ticket is already evaluated"}
+	}
+	switch e.Satisfaction {
+	case Satisfied, BasicSatisfied, Unsatisfied:
+	default:
+		return Invalid("satisfaction", "must be satisfied, basically_satisfied or unsatisfied")
+	}
+	e.At = at
+	t.Evaluation = &e
+	t.record(at, actor, EventEvaluated, t.Status, e.Comment, "已评价")
+	return nil
+}
+
+// Reopen brings a closed ticket the citizen was unsatisfied with back to registered.
+func (t *Ticket) Reopen(at time.Time, actor, reason string) error {
+	if err := t.require("reopen", StatusClosed); err != nil {
+		return err
+	}
+	if t.Evaluation == nil || (t.Evaluation.Satisfaction != Unsatisfied && t.Evaluation.Solved) {
+		return &Error{Kind: KindConflict, Code: "not_reopenable", Field: "evaluation", Message: "only a ticket evaluated as unsatisfied or unsolved can be reopened"}
+	}
+	if err := required("reason", reason); err != nil {
+		return err
+	}
+	t.Evaluation = nil
+	t.record(at, actor, EventReopened, StatusRegistered, reason, "已重新立案办理")
+	return nil
+}
+
+// MergeInto folds a duplicate into master (并单); the citizen follows the master.
+func (t *Ticket) MergeInto(at time.Time, actor string, master *Ticket) error {
+	if err := t.require("merge", StatusReceived, StatusRegistered, StatusDispatched, StatusReturned); err != nil {
+		return err
+	}
+	if master == nil || master.ID == t.ID {
+		return Invalid("master", "must be another ticket")
+	}
+	if !master.Status.Open() {
+		return &Error{Kind: KindConflict, Code: "master_not_open", Field: "master", Message: "the master ticket " + master.Number + " is " + string(master.Status)}
+	}
+	t.MasterID = master.ID
+	t.record(at, actor, EventMerged, StatusMerged, "", "已与工单"+master.Number+"合并办理")
+	return nil
+}
