@@ -71,6 +71,10 @@ func NewService(store Store, router Router, opts ...Option) *Service {
 	for _, o := range opts {
 		o(s)
 	}
+	// Stores keep microseconds; truncating here makes what Submit returns
+	// equal to what a later read returns.
+	clock := s.now
+	s.now = func() time.Time { return clock().Truncate(time.Microsecond) }
 	return s
 }
 

@@ -1,0 +1,196 @@
+package webform
+
+import (
+	"errors"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/yihao-city/yihao/media"
+	"github.com/yihao-city/yihao/ticketing"
+)
+
+const (
+	maxFieldBytes = 32 << 10 // a text field; the description's 4,000 characters fit with room
+	// maxFormBytes bounds a whole form: five 10 MB photos plus fields.
+	maxFormBytes = (ticketing.MaxAttachments*media.DefaultMaxBytes + 1<<20)
+)
+
+// formFields are the report fields the form and the multipart API share.
+var formFields = map[string]bool{"text": true, "category": true, "lat": true, "lon": true, "address": true,
+	"name": true, "phone": true, "idempotency_key": true}
+
+// readMultipart streams a multipart report: fields are capped one by one and
+// each photo is checked as it arrives, so a 30 MB photo or a PDF is refused
+// without buffering the request.
+func (s *Server) readMultipart(c *gin.Context) (ticketing.Report, []*media.Photo, error) {
+	var r ticketing.Report
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxFormBytes)
+	mr, err := c.Request.MultipartReader()
+	if err != nil {
+		return r, nil, ticketing.Invalid("", "malformed multipart body: %v", err)
+	}
+	fields := map[string]string{}
+	var photos []*media.Photo
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return r, nil, multipartError(err)
+		}
+		name := part.FormName()
+		switch {
+		case name == "photos":
+			if part.FileName() == "" {
+				continue // an empty file input
+			}
+			if len(photos) == ticketing.MaxAttachments {
+				return r, nil, &ticketing.Error{Kind: ticketing.KindTooLarge, Field: "photos", Message: "at most " + itoa(ticketing.MaxAttachments) + " photos"}
+			}
+			p, err := s.photos.Prepare(part)
+			if err != nil {
+				return r, nil, multipartError(err)
+			}
+			photos = append(photos, p)
+		case formFields[name]:
+			v, err := readField(part)
+			if err != nil {
+				return r, nil, err
+			}
+			fields[name] = v
+		default:
+			return r, nil, &ticketing.Error{Kind: ticketing.KindInvalid, Code: "unknown_field", Field: name, Message: "is not a field of a report"}
+		}
+	}
+	r = ticketing.Report{Text: fields["text"], Category: fields["category"], Address: fields["address"],
+		Reporter: ticketing.Contact{Name: fields["name"], Phone: fields["phone"]}, ExternalID: fields["idempotency_key"]}
+	lat, lon := strings.TrimSpace(fields["lat"]), strings.TrimSpace(fields["lon"])
+	if lat != "" || lon != "" {
+		la, err1 := strconv.ParseFloat(lat, 64)
+		lo, err2 := strconv.ParseFloat(lon, 64)
+		if err1 != nil {
+			return r, nil, ticketing.Invalid("lat", "must be a number")
+		}
+		if err2 != nil {
+			return r, nil, ticketing.Invalid("lon", "must be a number")
+		}
+		r.Location = &ticketing.Point{Lat: la, Lon: lo}
+	}
+	return r, photos, nil
+}
+
+func readField(p *multipart.Part) (string, error) {
+	b, err := io.ReadAll(io.LimitReader(p, maxFieldBytes+1))
+	if err != nil {
+		return "", multipartError(err)
+	}
+	if len(b) > maxFieldBytes {
+		return "", &ticketing.Error{Kind: ticketing.KindTooLarge, Field: p.FormName(), Message: "field is over " + itoa(maxFieldBytes) + " bytes"}
+	}
+	return string(b), nil
+}
+
+func multipartError(err error) error {
+	var e *ticketing.Error
+	var mbe *http.MaxBytesError
+	if errors.As(err, &e) || errors.As(err, &mbe) {
+		return err
+	}
+	return ticketing.Invalid("", "malformed multipart body: %v", err)
+}
+
+// formData fills the form template.
+type formData struct {
+	City       string
+	Categories []Category
+	Key        string
+	Error      string
+	Field      string
+	Values     map[string]string
+}
+
+func (s *Server) formPage(c *gin.Context) {
+	c.Header("Cache-Control", "no-store")
+	s.render(c, http.StatusOK, "form.html", formData{City: s.cfg.City, Categories: s.cfg.Categories, Key: newFormKey()})
+}
+
+// postForm is the form's POST: on success it redirects to the tracking
+// page (so a reload does not post again); on error it shows the form again
+// with the citizen's text kept and the problem named.
+func (s *Server) postForm(c *gin.Context) {
+	fail := func(err error, r ticketing.Report, key string) {
+		e := s.logged(c, err)
+		// Read what is left (up to the form limit) so the browser receives the
+		// answer instead of a reset connection mid-upload.
+		io.Copy(io.Discard, c.Request.Body) //nolint:errcheck
+		if key == "" {
+			key = newFormKey()
+		}
+		vals := map[string]string{"text": r.Text, "address": r.Address, "category": r.Category, "name": r.Reporter.Name, "phone": r.Reporter.Phone}
+		s.render(c, statusOf(e.Kind), "form.html", formData{City: s.cfg.City, Categories: s.cfg.Categories, Key: key,
+			Error: citizenMessage(e), Field: e.Field, Values: vals})
+	}
+	if err := s.allow(c); err != nil {
+		fail(err, ticketing.Report{}, "")
+		return
+	}
+	r, photos, err := s.readMultipart(c)
+	if err != nil {
+		fail(err, r, r.ExternalID)
+		return
+	}
+	r.Channel = ticketing.ChannelWeb
+	t, _, err := s.submit(c.Request.Context(), r, photos)
+	if err != nil {
+		fail(err, r, r.ExternalID)
+		return
+	}
+	c.Redirect(http.StatusSeeOther, trackURL(t)+"&new=1")
+}
+
+// trackLookup sends the lookup form (number + code) to the tracking page.
+func (s *Server) trackLookup(c *gin.Context) {
+	number, token := strings.TrimSpace(c.Query("number")), strings.TrimSpace(c.Query("token"))
+	if number == "" {
+		s.render(c, http.StatusOK, "lookup.html", nil)
+		return
+	}
+	c.Redirect(http.StatusSeeOther, "/t/"+number+"?token="+token)
+}
+
+type trackData struct {
+	T        *ticketing.Ticket
+	Events   []ticketing.Event
+	New      bool
+	Link     string
+	Priority string
+}
+
+func (s *Server) trackPage(c *gin.Context) {
+	c.Header("Cache-Control", "no-store")
+	t, evs, err := s.tickets.Track(c.Request.Context(), c.Param("number"), c.Query("token"))
+	if err != nil {
+		e := s.logged(c, err)
+		if e.Kind == ticketing.KindNotFound {
+			s.render(c, http.StatusNotFound, "notfound.html", nil)
+			return
+		}
+		s.render(c, statusOf(e.Kind), "error.html", citizenMessage(e))
+		return
+	}
+	s.render(c, http.StatusOK, "track.html", trackData{T: t, Events: evs, New: c.Query("new") == "1", Link: trackURL(t)})
+}
+
+func (s *Server) render(c *gin.Context, status int, name string, data any) {
+	c.Status(status)
+	c.Header("Content-Type", "text/html; charset=utf-8")
+	if err := s.tmpl.ExecuteTemplate(c.Writer, name, data); err != nil {
+		s.log.Error("render", "template", name, "err", err)
+	}
+}

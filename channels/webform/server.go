@@ -1,0 +1,222 @@
+// Package webform is the web door of Yihao: the citizen's report form and
+// tracking page, and the JSON API for reports and tickets, on gin.
+package webform
+
+import (
+	"context"
+	"crypto/rand"
+	"embed"
+	"errors"
+	"html/template"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/yihao-city/yihao/media"
+	"github.com/yihao-city/yihao/ticketing"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// Tickets is what the web door needs from the ticketing service.
+type Tickets interface {
+	Submit(ctx context.Context, r ticketing.Report) (*ticketing.Ticket, bool, error)
+	Track(ctx context.Context, number, token string) (*ticketing.Ticket, []ticketing.Event, error)
+	Ticket(ctx context.Context, number string) (*ticketing.Ticket, error)
+	Events(ctx context.Context, t *ticketing.Ticket) ([]ticketing.Event, error)
+}
+
+// Photos prepares and keeps uploaded photos.
+type Photos interface {
+	Prepare(r io.Reader) (*media.Photo, error)
+	Save(p *media.Photo) (ticketing.Attachment, error)
+	Remove(atts []ticketing.Attachment)
+}
+
+// Tokens finds staff API tokens by the digest of their secret.
+type Tokens interface {
+	TokenByHash(ctx context.Context, hash string) (*ticketing.Token, error)
+}
+
+// Limiter says whether one more report from key is allowed now; when not,
+// it says how long to wait.
+type Limiter interface {
+	Allow(ctx context.Context, key string) (ok bool, retryAfter time.Duration, err error)
+}
+
+// Category is one choice in the form's category list.
+type Category struct {
+	Code, Name, Group string
+}
+
+// Config is the web door's settings.
+type Config struct {
+	City       string
+	Categories []Category
+	// MaxJSONBytes caps a JSON request body.
+	MaxJSONBytes int64
+	// Location is the city's time zone for times shown on pages.
+	Location *time.Location
+	// TrustedProxies may set X-Forwarded-For; empty trusts none, so the
+	// rate limit keys on the real peer address.
+	TrustedProxies []string
+}
+
+// Server serves the form, the tracking page and the API.
+type Server struct {
+	cfg     Config
+	tickets Tickets
+	photos  Photos
+	tokens  Tokens
+	limiter Limiter
+	log     *slog.Logger
+	metrics *Metrics
+	tmpl    *template.Template
+	engine  *gin.Engine
+}
+
+// New builds the server. metrics may be nil.
+func New(cfg Config, tickets Tickets, photos Photos, tokens Tokens, limiter Limiter, log *slog.Logger, metrics *Metrics) (*Server, error) {
+	if cfg.MaxJSONBytes == 0 {
+		cfg.MaxJSONBytes = 64 << 10
+	}
+	if cfg.Location == nil {
+		cfg.Location = time.Local
+	}
+	tmpl, err := template.New("").Funcs(template.FuncMap{
+		"fmtTime": func(t time.Time) string { return t.In(cfg.Location).Format("2006-01-02 15:04") },
+	}).ParseFS(templateFS, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, tickets: tickets, photos: photos, tokens: tokens, limiter: limiter, log: log, metrics: metrics, tmpl: tmpl}
+	gin.SetMode(gin.ReleaseMode)
+	e := gin.New()
+	e.HandleMethodNotAllowed = true
+	if err := e.SetTrustedProxies(cfg.TrustedProxies); err != nil {
+		return nil, err
+	}
+	e.Use(s.recover, s.observe, securityHeaders)
+	static, _ := fs.Sub(staticFS, "static")
+	e.StaticFS("/static", http.FS(static))
+	e.GET("/", s.formPage)
+	e.POST("/report", s.postForm)
+	e.GET("/track", s.trackLookup)
+	e.GET("/t/:number", s.trackPage)
+	api := e.Group("/api/v1")
+	api.POST("/reports", s.postReport)
+	api.GET("/tickets/:number", s.getTicket)
+	e.NoRoute(func(c *gin.Context) {
+		if strings.HasPrefix(c.Request.URL.Path, "/api/") {
+			s.fail(c, ticketing.Errorf(ticketing.KindNotFound, "", "no such endpoint"))
+			return
+		}
+		s.render(c, http.StatusNotFound, "notfound.html", nil)
+	})
+	e.NoMethod(func(c *gin.Context) {
+		s.fail(c, &ticketing.Error{Kind: ticketing.KindInvalid, Code: "method_not_allowed", Message: "method not allowed"})
+	})
+	s.engine = e
+	return s, nil
+}
+
+// Handler is the HTTP handler, with cross-origin protection for browsers.
+func (s *Server) Handler() http.Handler {
+	return http.NewCrossOriginProtection().Handler(s.engine)
+}
+
+// recover turns a panic into a 500 without echoing the request.
+func (s *Server) recover(c *gin.Context) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.log.Error("panic", "route", c.FullPath(), "panic", v)
+			s.fail(c, errors.New("panic"))
+		}
+	}()
+	c.Next()
+}
+
+// observe logs and measures each request by route, never by full URL: the
+// query string carries tracking tokens.
+func (s *Server) observe(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	route := c.FullPath()
+	if route == "" {
+		route = "unmatched"
+	}
+	d := time.Since(start)
+	if s.metrics != nil {
+		s.metrics.observe(c.Request.Method, route, c.Writer.Status(), d)
+	}
+	s.log.Debug("http", "method", c.Request.Method, "route", route, "status", c.Writer.Status(), "dur", d)
+}
+
+func securityHeaders(c *gin.Context) {
+	h := c.Writer.Header()
+	h.Set("X-Content-Type-Options", "nosniff")
+	// The tracking link carries a secret: never send it on as a Referer.
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; form-action 'self'; frame-ancestors 'none'")
+	c.Next()
+}
+
+// allow applies the per-source intake limit. A limiter that is down lets the
+// report through: losing a citizen's report is worse than a burst.
+func (s *Server) allow(c *gin.Context) error {
+	if s.limiter == nil {
+		return nil
+	}
+	ok, wait, err := s.limiter.Allow(c.Request.Context(), "web:"+c.ClientIP())
+	if err != nil {
+		s.log.Warn("rate limiter unavailable; allowing", "err", err)
+		return nil
+	}
+	if !ok {
+		secs := int(wait/time.Second) + 1
+		c.Header("Retry-After", itoa(secs))
+		return &ticketing.Error{Kind: ticketing.KindRateLimited, Message: "too many reports from this address; retry in " + itoa(secs) + " s"}
+	}
+	return nil
+}
+
+// submit stores the photos, submits the report and cleans up the photos if
+// the report was refused or was a replay of one already stored.
+func (s *Server) submit(ctx context.Context, r ticketing.Report, photos []*media.Photo) (*ticketing.Ticket, bool, error) {
+	for _, p := range photos {
+		if r.Location == nil && p.GPS != nil {
+			r.Location = p.GPS
+		}
+	}
+	for _, p := range photos {
+		a, err := s.photos.Save(p)
+		if err != nil {
+			s.photos.Remove(r.Attachments)
+			return nil, false, err
+		}
+		r.Attachments = append(r.Attachments, a)
+	}
+	t, created, err := s.tickets.Submit(ctx, r)
+	if err != nil || !created {
+		s.photos.Remove(r.Attachments)
+	}
+	if s.metrics != nil {
+		s.metrics.report(r.Channel, created, err)
+	}
+	return t, created, err
+}
+
+func newFormKey() string { return "form-" + rand.Text() }

@@ -1,0 +1,307 @@
+// Command yihao is the intake hub of a merged citizen hotline.
+//
+//	yihao [serve]                       start the server (the default)
+//	yihao migrate                       apply database migrations and exit
+//	yihao token create --role admin     print a new staff API token
+//	yihao bench intake --url ... --n ... --c ...
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/yihao-city/yihao/channels/webform"
+	"github.com/yihao-city/yihao/configs"
+	"github.com/yihao-city/yihao/limit"
+	"github.com/yihao-city/yihao/media"
+	"github.com/yihao-city/yihao/redis"
+	"github.com/yihao-city/yihao/routing"
+	"github.com/yihao-city/yihao/ticketing"
+	"github.com/yihao-city/yihao/ticketing/postgres"
+	"github.com/yihao-city/yihao/ticketing/sqlite"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "yihao:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `usage: yihao [--config FILE] [command]
+
+commands:
+  serve                         start the server (default)
+  migrate                       apply database migrations and exit
+  token create --role ROLE      print a new API token (roles: admin, agent, dispatcher, liaison, open311)
+  bench intake [flags]          load a running server and check nothing was lost
+
+configuration: see README.md (YIHAO_HTTP_ADDR, YIHAO_DATA_DIR, YIHAO_DATABASE_URL, YIHAO_REDIS_URL, ...)
+`
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("yihao", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	configPath := fs.String("config", getenv("YIHAO_CONFIG"), "YAML configuration file")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	args = fs.Args()
+	cmd := "serve"
+	if len(args) > 0 {
+		cmd, args = args[0], args[1:]
+	}
+	if cmd == "bench" {
+		return runBench(ctx, args, stdout)
+	}
+	cfg, err := loadConfig(*configPath, getenv)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(cfg.LogLevel, stderr)
+	if err != nil {
+		return err
+	}
+	switch cmd {
+	case "serve":
+		return serve(ctx, cfg, log, stdout)
+	case "migrate":
+		_, closeStore, desc, err := openStore(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		closeStore()
+		fmt.Fprintf(stdout, "migrations applied (%s)\n", desc)
+		return nil
+	case "token":
+		return tokenCommand(ctx, cfg, args, stdout, stderr)
+	case "help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	return fmt.Errorf("unknown command %q\n%s", cmd, usage)
+}
+
+func newLogger(level string, w io.Writer) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("config: log level %q: use debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+// openStore opens PostgreSQL when a database URL is set, else the embedded
+// SQLite file in the data directory. Both migrate on open.
+func openStore(ctx context.Context, cfg Config) (ticketing.Store, func(), string, error) {
+	if cfg.DatabaseURL != "" {
+		u := cfg.DatabaseURL
+		if !strings.Contains(u, "pool_max_conns=") {
+			// Commits wait on the WAL flush; more connections than cores lets
+			// PostgreSQL group those flushes.
+			sep := "?"
+			if strings.Contains(u, "?") {
+				sep = "&"
+			}
+			u += fmt.Sprintf("%spool_max_conns=%d", sep, max(16, 8*runtime.NumCPU()))
+		}
+		s, err := postgres.Open(ctx, u)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		return s, s.Close, "postgresql", nil
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, nil, "", err
+	}
+	path := filepath.Join(cfg.DataDir, "yihao.db")
+	s, err := sqlite.Open(ctx, path)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	return s, func() { s.Close() }, "sqlite " + path, nil
+}
+
+func loadCatalogue(cfg Config) (*routing.Catalogue, error) {
+	data := configs.DemoCatalogue
+	if cfg.Catalogue != "" {
+		b, err := os.ReadFile(cfg.Catalogue)
+		if err != nil {
+			return nil, fmt.Errorf("catalogue: %w", err)
+		}
+		data = b
+	}
+	return routing.LoadCatalogue(bytes.NewReader(data))
+}
+
+func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) error {
+	cat, err := loadCatalogue(cfg)
+	if err != nil {
+		return err
+	}
+	router, err := routing.NewRouter(cat)
+	if err != nil {
+		return err
+	}
+	loc, _ := cat.Location()
+	store, closeStore, desc, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	photos, err := media.NewDisk(filepath.Join(cfg.DataDir, "media"))
+	if err != nil {
+		return err
+	}
+
+	var rdb *goredis.Client
+	var limiter webform.Limiter
+	rate := limit.PerMinute(cfg.RateLimit, cfg.RateBurst)
+	if cfg.RedisURL != "" {
+		if rdb, err = redis.Connect(ctx, cfg.RedisURL); err != nil {
+			return err
+		}
+		defer rdb.Close()
+		if cfg.RateLimit > 0 {
+			limiter = redis.NewLimiter(rdb, "yihao:intake:", rate)
+		}
+	} else if cfg.RateLimit > 0 {
+		limiter = limit.NewLocal(rate)
+	}
+
+	svc := ticketing.NewService(store, router, ticketing.WithLocation(loc), ticketing.WithLogger(log))
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	var cats []webform.Category
+	for _, c := range cat.Categories {
+		cats = append(cats, webform.Category{Code: c.Code, Name: c.Name, Group: c.Group})
+	}
+	web, err := webform.New(webform.Config{City: cat.City, Categories: cats, Location: loc, TrustedProxies: cfg.TrustedProxies},
+		svc, photos, store, limiter, log, webform.NewMetrics(reg))
+	if err != nil {
+		return err
+	}
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := store.Ping(ctx); err != nil {
+			log.Warn("not ready: store", "err", err)
+			http.Error(w, "store unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		if rdb != nil {
+			if err := rdb.Ping(ctx).Err(); err != nil {
+				log.Warn("not ready: redis", "err", err)
+				http.Error(w, "redis unavailable", http.StatusServiceUnavailable)
+				return
+			}
+		}
+		io.WriteString(w, "ready\n")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.Handle("/", web.Handler())
+
+	srv := &http.Server{
+		Addr: cfg.HTTPAddr, Handler: mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute, // five photos on a slow mobile link
+		WriteTimeout:      2 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return err
+	}
+	shared := "in-process"
+	if rdb != nil {
+		shared = "redis"
+	}
+	fmt.Fprintf(stdout, "Yihao is running for %s (store: %s; shared state: %s)\n  citizen form:  %s/\n  track a ticket: %s/track\n  health:        %s/readyz\n",
+		cat.City, desc, shared, baseURL(ln.Addr()), baseURL(ln.Addr()), baseURL(ln.Addr()))
+	log.Info("listening", "addr", ln.Addr().String(), "store", desc, "shared", shared)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing requests in flight")
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func baseURL(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok {
+		return "http://" + a.String()
+	}
+	if tcp.IP.IsUnspecified() {
+		return fmt.Sprintf("http://localhost:%d", tcp.Port)
+	}
+	return "http://" + tcp.String()
+}
+
+func tokenCommand(ctx context.Context, cfg Config, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "create" {
+		return errors.New("usage: yihao token create --role ROLE [--name NAME]")
+	}
+	fs := flag.NewFlagSet("yihao token create", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	role := fs.String("role", "", "admin, agent, dispatcher, liaison or open311")
+	name := fs.String("name", "", "who or what the token is for")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	secret, tok, err := ticketing.NewToken(ticketing.Role(*role), *name, time.Now())
+	if err != nil {
+		return err
+	}
+	store, closeStore, _, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	if err := store.CreateToken(ctx, tok); err != nil {
+		return err
+	}
+	// The secret is shown once; only its digest is stored.
+	fmt.Fprintln(stdout, secret)
+	return nil
+}

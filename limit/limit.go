@@ -1,0 +1,63 @@
+// Package limit is the in-process rate limiter, used when no Redis is
+// configured (one instance). It is GCRA, the same algorithm the Redis
+// limiter runs, so one setting means the same thing on both.
+package limit
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// Rate is how many events per period a key may have, with Burst at once.
+type Rate struct {
+	Events int
+	Period time.Duration
+	Burst  int
+}
+
+// PerMinute allows n events a minute with a burst of burst.
+func PerMinute(n, burst int) Rate { return Rate{Events: n, Period: time.Minute, Burst: burst} }
+
+// Local limits keys in one process.
+type Local struct {
+	rate Rate
+	now  func() time.Time
+
+	mu  sync.Mutex
+	tat map[string]time.Time // theoretical arrival time per key
+}
+
+// NewLocal returns a limiter for r.
+func NewLocal(r Rate) *Local {
+	return &Local{rate: r, now: time.Now, tat: map[string]time.Time{}}
+}
+
+// sweepAt bounds memory: past this many keys, expired ones are dropped.
+const sweepAt = 100_000
+
+// Allow takes one event for key if the rate allows it now.
+func (l *Local) Allow(_ context.Context, key string) (bool, time.Duration, error) {
+	interval := l.rate.Period / time.Duration(l.rate.Events)
+	tolerance := interval * time.Duration(l.rate.Burst)
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	tat, ok := l.tat[key]
+	if !ok || tat.Before(now) {
+		tat = now
+	}
+	next := tat.Add(interval)
+	if allowAt := next.Add(-tolerance - interval); allowAt.After(now) {
+		return false, allowAt.Sub(now), nil
+	}
+	if len(l.tat) >= sweepAt {
+		for k, t := range l.tat {
+			if t.Before(now) {
+				delete(l.tat, k)
+			}
+		}
+	}
+	l.tat[key] = next
+	return true, 0, nil
+}
