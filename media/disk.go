@@ -18,7 +18,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rwcarlsen/goexif/exif"
 	_ "golang.org/x/image/webp" // registers the WebP decoder with image.Decode
 
 	"github.com/yihao-city/yihao/ticketing"
@@ -78,7 +77,7 @@ func (d *Disk) Prepare(r io.Reader) (*Photo, error) {
 	if err != nil {
 		return nil, ticketing.Invalid("photos", "the photo cannot be read: %v", err)
 	}
-	if cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width*cfg.Height > d.MaxPixels {
+	if cfg.Width <= 0 || cfg.Height <= 0 || int64(cfg.Width)*int64(cfg.Height) > int64(d.MaxPixels) {
 		return nil, &ticketing.Error{Kind: ticketing.KindTooLarge, Field: "photos",
 			Message: fmt.Sprintf("the photo is %d×%d pixels; the limit is %d megapixels", cfg.Width, cfg.Height, d.MaxPixels/1_000_000)}
 	}
@@ -90,15 +89,11 @@ func (d *Disk) Prepare(r io.Reader) (*Photo, error) {
 	sum := sha256.Sum256(raw)
 	p.digest = hex.EncodeToString(sum[:])
 	if sniffed == "image/jpeg" {
-		if x, err := exif.Decode(bytes.NewReader(raw)); err == nil {
-			if lat, lon, err := x.LatLong(); err == nil && lat >= -90 && lat <= 90 && lon >= -180 && lon <= 180 && (lat != 0 || lon != 0) {
-				p.GPS = &ticketing.Point{Lat: lat, Lon: lon}
+		if x, ok := readEXIF(raw); ok {
+			if x.hasGPS && x.lat >= -90 && x.lat <= 90 && x.lon >= -180 && x.lon <= 180 && (x.lat != 0 || x.lon != 0) {
+				p.GPS = &ticketing.Point{Lat: x.lat, Lon: x.lon}
 			}
-			if tag, err := x.Get(exif.Orientation); err == nil {
-				if o, err := tag.Int(0); err == nil {
-					img = orient(img, o)
-				}
-			}
+			img = orient(img, x.orientation)
 		}
 	}
 	var buf bytes.Buffer
@@ -158,11 +153,10 @@ func (d *Disk) Open(id string) (*os.File, error) {
 	if !ok {
 		return nil, ticketing.ErrNotFound
 	}
-	f, err := os.Open(path)
-	if os.IsNotExist(err) {
+	if fi, err := os.Stat(path); err != nil || !fi.Mode().IsRegular() {
 		return nil, ticketing.ErrNotFound
 	}
-	return f, err
+	return os.Open(path)
 }
 
 // path maps an id to a file inside the store, refusing anything that could escape it.
