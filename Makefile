@@ -1,0 +1,38 @@
+# The two commands: `make run` and `make test`. Both work on a fresh machine
+# of the project's kind (Go, PostgreSQL and Redis installed); `make test`
+# installs the headless browser its page tests need and starts the local
+# PostgreSQL and Redis if they are installed but stopped.
+
+YIHAO_TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
+YIHAO_TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
+export YIHAO_TEST_DATABASE_URL YIHAO_TEST_REDIS_URL
+
+.PHONY: run test deps services vet build
+
+run:
+	go run ./cmd/yihao
+
+build:
+	go build -o yihao ./cmd/yihao
+
+test: deps services vet
+	go test -race -count=1 -timeout 20m ./...
+
+vet:
+	go vet ./...
+
+# Debian's Chromium drives the browser tests (no browser download needed).
+deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "installing chromium for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
+# Start the machine's PostgreSQL and Redis if they are installed but not running.
+services:
+	@pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null || { \
+		command -v pg_ctlcluster >/dev/null 2>&1 && \
+		pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql | head -1) main start && \
+		for i in $$(seq 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done; }
+	@redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || { \
+		command -v redis-server >/dev/null 2>&1 && \
+		redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no && sleep 1; }
