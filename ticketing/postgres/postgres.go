@@ -27,7 +27,11 @@ var migrations embed.FS
 // Store is a ticketing.Store backed by a pgxpool.
 type Store struct {
 	pool *pgxpool.Pool
+	ids  *ticketing.IDBlocks
 }
+
+// idBlock must equal the sequence's INCREMENT BY (migration 00002).
+const idBlock = 100
 
 // Open connects to url (a postgres:// URL) and applies pending migrations.
 func Open(ctx context.Context, url string) (*Store, error) {
@@ -43,7 +47,13 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
-	return &Store{pool: pool}, nil
+	s := &Store{pool: pool}
+	s.ids = ticketing.NewIDBlocks(idBlock, func(ctx context.Context) (int64, error) {
+		var start int64
+		err := pool.QueryRow(ctx, `SELECT nextval('ticket_id_seq')`).Scan(&start)
+		return start, translate(err)
+	})
+	return s, nil
 }
 
 // Migrate applies the embedded migrations. A session advisory lock makes
@@ -81,12 +91,9 @@ func (s *Store) Ping(ctx context.Context) error {
 	return translate(s.pool.Ping(ctx))
 }
 
-// NextID draws from a database sequence, so ids are unique across instances.
-func (s *Store) NextID(ctx context.Context) (int64, error) {
-	var id int64
-	err := s.pool.QueryRow(ctx, `SELECT nextval('ticket_id_seq')`).Scan(&id)
-	return id, translate(err)
-}
+// NextID hands out ids from blocks drawn from a database sequence, so ids
+// are unique across instances.
+func (s *Store) NextID(ctx context.Context) (int64, error) { return s.ids.Next(ctx) }
 
 const ticketColumns = `id, number, track_token, channel, external_id, fingerprint, line,
 	reporter_name, reporter_phone, reporter_openid, body, lat, lon, address, attachments,

@@ -74,3 +74,8 @@ func TestReopen(t *testing.T) {
 	u := schemaURL(t)
 	storetest.Reopen(t, func(t *testing.T) ticketing.Store { return open(t, u) })
 }
+
+func TestSharedDatabase(t *testing.T) {
+	u := schemaURL(t)
+	storetest.SharedDatabase(t, func(t *testing.T) ticketing.Store { return open(t, u) })
+}

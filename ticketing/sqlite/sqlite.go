@@ -12,7 +12,6 @@ import (
 	"io/fs"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -34,10 +33,7 @@ const idBlock = 100
 // SQLITE_BUSY) and reads through a pool that runs beside it under WAL.
 type Store struct {
 	w, r *sql.DB
-
-	mu      sync.Mutex
-	nextID  int64
-	limitID int64
+	ids  *ticketing.IDBlocks
 }
 
 // Open opens (creating if needed) the database file at path and migrates it.
@@ -68,7 +64,14 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, err
 	}
 	r.SetMaxOpenConns(4)
-	return &Store{w: w, r: r}, nil
+	s := &Store{w: w, r: r}
+	s.ids = ticketing.NewIDBlocks(idBlock, func(ctx context.Context) (int64, error) {
+		var start int64
+		err := w.QueryRowContext(ctx, `UPDATE id_blocks SET next = next + ? WHERE name = 'ticket' RETURNING next - ?`,
+			idBlock, idBlock).Scan(&start)
+		return start, translate(err)
+	})
+	return s, nil
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {
@@ -96,23 +99,8 @@ func (s *Store) Ping(ctx context.Context) error {
 	return translate(s.r.PingContext(ctx))
 }
 
-// NextID hands out ids from a block reserved in the database.
-func (s *Store) NextID(ctx context.Context) (int64, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.nextID == 0 || s.nextID >= s.limitID {
-		var start int64
-		err := s.w.QueryRowContext(ctx, `UPDATE id_blocks SET next = next + ? WHERE name = 'ticket' RETURNING next - ?`,
-			idBlock, idBlock).Scan(&start)
-		if err != nil {
-			return 0, translate(err)
-		}
-		s.nextID, s.limitID = start, start+idBlock
-	}
-	id := s.nextID
-	s.nextID++
-	return id, nil
-}
+// NextID hands out ids from blocks reserved in the database.
+func (s *Store) NextID(ctx context.Context) (int64, error) { return s.ids.Next(ctx) }
 
 const ticketColumns = `id, number, track_token, channel, external_id, fingerprint, line,
 	reporter_name, reporter_phone, reporter_openid, body, lat, lon, address, attachments,

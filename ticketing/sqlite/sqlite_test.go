@@ -30,3 +30,8 @@ func TestReopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "yihao.db")
 	storetest.Reopen(t, func(t *testing.T) ticketing.Store { return open(t, path) })
 }
+
+func TestSharedDatabase(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "yihao.db")
+	storetest.SharedDatabase(t, func(t *testing.T) ticketing.Store { return open(t, path) })
+}

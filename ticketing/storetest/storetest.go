@@ -821,3 +821,35 @@ func Reopen(t *testing.T, open NewStore) {
 		t.Errorf("NextID after reopening = %d, not above %d", id, tk.ID)
 	}
 }
+
+// SharedDatabase checks that two stores on one database (two instances)
+// never hand out the same ticket id and see each other's tickets.
+func SharedDatabase(t *testing.T, open NewStore) {
+	ctx := context.Background()
+	a, b := open(t), open(t)
+	seen := map[int64]bool{}
+	for i := range 250 {
+		s := a
+		if i%3 == 0 {
+			s = b
+		}
+		id, err := s.NextID(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seen[id] {
+			t.Fatalf("id %d handed out twice", id)
+		}
+		seen[id] = true
+	}
+	svcA, _ := newService(a)
+	tk, _, err := svcA.Submit(ctx, ticketing.Report{Channel: ticketing.ChannelWeb, ExternalID: "shared", Text: "井盖 shared"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svcB, _ := newService(b)
+	again, created, err := svcB.Submit(ctx, ticketing.Report{Channel: ticketing.ChannelWeb, ExternalID: "shared", Text: "井盖 shared"})
+	if err != nil || created || again.ID != tk.ID {
+		t.Fatalf("replay through the other instance: created=%v err=%v id %d vs %d", created, err, again.ID, tk.ID)
+	}
+}
