@@ -22,6 +22,7 @@ type Config struct {
 	RateBurst       int           `yaml:"rate_limit_burst"`
 	TrustedProxies  []string      `yaml:"trusted_proxies"`
 	LogLevel        string        `yaml:"log_level"`
+	DebugAddr       string        `yaml:"debug_addr"`
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 }
 
@@ -55,6 +56,7 @@ func loadConfig(path string, getenv func(string) string) (Config, error) {
 	str("YIHAO_REDIS_URL", &cfg.RedisURL)
 	str("YIHAO_CATALOGUE", &cfg.Catalogue)
 	str("YIHAO_LOG_LEVEL", &cfg.LogLevel)
+	str("YIHAO_DEBUG_ADDR", &cfg.DebugAddr)
 	for name, dst := range map[string]*int{"YIHAO_RATE_LIMIT": &cfg.RateLimit, "YIHAO_RATE_BURST": &cfg.RateBurst} {
 		if v := getenv(name); v != "" {
 			n, err := strconv.Atoi(v)

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -250,6 +251,18 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 		cat.City, desc, shared, baseURL(ln.Addr()), baseURL(ln.Addr()), baseURL(ln.Addr()))
 	log.Info("listening", "addr", ln.Addr().String(), "store", desc, "shared", shared)
 
+	if cfg.DebugAddr != "" {
+		// Profiles on a separate listener, never on the public one.
+		dbg := http.NewServeMux()
+		dbg.HandleFunc("/debug/pprof/", pprof.Index)
+		dbg.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		dbg.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		go func() {
+			if err := http.ListenAndServe(cfg.DebugAddr, dbg); err != nil {
+				log.Warn("debug listener stopped", "err", err)
+			}
+		}()
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -24,7 +24,7 @@ func testURL() string {
 }
 
 // schemaURL returns a URL whose connections use a fresh schema, dropped when the test ends.
-func schemaURL(t *testing.T) string {
+func schemaURL(t testing.TB) string {
 	t.Helper()
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, testURL())
@@ -54,7 +54,7 @@ func schemaURL(t *testing.T) string {
 	return u.String()
 }
 
-func open(t *testing.T, u string) *postgres.Store {
+func open(t testing.TB, u string) *postgres.Store {
 	t.Helper()
 	s, err := postgres.Open(context.Background(), u)
 	if err != nil {
@@ -78,4 +78,9 @@ func TestReopen(t *testing.T) {
 func TestSharedDatabase(t *testing.T) {
 	u := schemaURL(t)
 	storetest.SharedDatabase(t, func(t *testing.T) ticketing.Store { return open(t, u) })
+}
+
+// BenchmarkSubmit: go test -bench Submit -benchtime 20000x ./ticketing/postgres
+func BenchmarkSubmit(b *testing.B) {
+	storetest.BenchmarkSubmit(b, open(b, schemaURL(b)+"&pool_max_conns=16"), 8)
 }

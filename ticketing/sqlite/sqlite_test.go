@@ -12,7 +12,7 @@ import (
 
 func newStore(t *testing.T) ticketing.Store { return open(t, filepath.Join(t.TempDir(), "yihao.db")) }
 
-func open(t *testing.T, path string) ticketing.Store {
+func open(t testing.TB, path string) ticketing.Store {
 	t.Helper()
 	s, err := sqlite.Open(context.Background(), path)
 	if err != nil {
@@ -34,4 +34,9 @@ func TestReopen(t *testing.T) {
 func TestSharedDatabase(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "yihao.db")
 	storetest.SharedDatabase(t, func(t *testing.T) ticketing.Store { return open(t, path) })
+}
+
+// BenchmarkSubmit: go test -bench Submit -benchtime 20000x ./ticketing/sqlite
+func BenchmarkSubmit(b *testing.B) {
+	storetest.BenchmarkSubmit(b, open(b, filepath.Join(b.TempDir(), "yihao.db")), 8)
 }
