@@ -11,10 +11,12 @@ var at = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 // actions are every workflow method, each with valid arguments, so that
 // only the state decides whether it is allowed.
 var actions = map[string]func(t *Ticket) error{
-	"register":          func(t *Ticket) error { return t.Register(at, "d", "") },
-	"decline":           func(t *Ticket) error { return t.Decline(at, "d", "out of scope") },
-	"resolve":           func(t *Ticket) error { return t.ResolveOnContact(at, "a", "answered") },
-	"dispatch":          func(t *Ticket) error { return t.Dispatch(at, "d", Assignment{Department: "x", Deadline: at.Add(time.Hour)}) },
+	"register": func(t *Ticket) error { return t.Register(at, "d", "") },
+	"decline":  func(t *Ticket) error { return t.Decline(at, "d", "out of scope") },
+	"resolve":  func(t *Ticket) error { return t.ResolveOnContact(at, "a", "answered") },
+	"dispatch": func(t *Ticket) error {
+		return t.Dispatch(at, "d", Assignment{Department: "x", Deadline: at.Add(time.Hour)})
+	},
 	"accept":            func(t *Ticket) error { return t.Accept(at, "l") },
 	"return":            func(t *Ticket) error { return t.Return(at, "l", "not ours") },
 	"refuse return":     func(t *Ticket) error { return t.RefuseReturn(at, "d", "it is yours") },

@@ -28,48 +28,58 @@ var formFields = map[string]bool{"text": true, "category": true, "lat": true, "l
 // each photo is checked as it arrives, so a 30 MB photo or a PDF is refused
 // without buffering the request.
 func (s *Server) readMultipart(c *gin.Context) (ticketing.Report, []*media.Photo, error) {
-	var r ticketing.Report
 	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxFormBytes)
+	fields := map[string]string{}
+	// report is built from whatever fields have arrived, so a refused form
+	// can be shown again with the citizen's words in it.
+	report := func() ticketing.Report {
+		return ticketing.Report{Text: fields["text"], Category: fields["category"], Address: fields["address"],
+			Reporter: ticketing.Contact{Name: fields["name"], Phone: fields["phone"]}, ExternalID: fields["idempotency_key"]}
+	}
 	mr, err := c.Request.MultipartReader()
 	if err != nil {
-		return r, nil, ticketing.Invalid("", "malformed multipart body: %v", err)
+		return report(), nil, ticketing.Invalid("", "malformed multipart body: %v", err)
 	}
-	fields := map[string]string{}
 	var photos []*media.Photo
+	var photoErr error // the first refused photo; later fields are still read
 	for {
 		part, err := mr.NextPart()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return r, nil, multipartError(err)
+			return report(), nil, multipartError(err)
 		}
 		name := part.FormName()
 		switch {
 		case name == "photos":
-			if part.FileName() == "" {
-				continue // an empty file input
+			if part.FileName() == "" || photoErr != nil {
+				continue // an empty file input, or photos after a refused one
 			}
 			if len(photos) == ticketing.MaxAttachments {
-				return r, nil, &ticketing.Error{Kind: ticketing.KindTooLarge, Field: "photos", Message: "at most " + itoa(ticketing.MaxAttachments) + " photos"}
+				photoErr = &ticketing.Error{Kind: ticketing.KindTooLarge, Field: "photos", Message: "at most " + itoa(ticketing.MaxAttachments) + " photos"}
+				continue
 			}
 			p, err := s.photos.Prepare(part)
 			if err != nil {
-				return r, nil, multipartError(err)
+				photoErr = multipartError(err)
+				continue
 			}
 			photos = append(photos, p)
 		case formFields[name]:
 			v, err := readField(part)
 			if err != nil {
-				return r, nil, err
+				return report(), nil, err
 			}
 			fields[name] = v
 		default:
-			return r, nil, &ticketing.Error{Kind: ticketing.KindInvalid, Code: "unknown_field", Field: name, Message: "is not a field of a report"}
+			return report(), nil, &ticketing.Error{Kind: ticketing.KindInvalid, Code: "unknown_field", Field: name, Message: "is not a field of a report"}
 		}
 	}
-	r = ticketing.Report{Text: fields["text"], Category: fields["category"], Address: fields["address"],
-		Reporter: ticketing.Contact{Name: fields["name"], Phone: fields["phone"]}, ExternalID: fields["idempotency_key"]}
+	r := report()
+	if photoErr != nil {
+		return r, nil, photoErr
+	}
 	lat, lon := strings.TrimSpace(fields["lat"]), strings.TrimSpace(fields["lon"])
 	if lat != "" || lon != "" {
 		la, err1 := strconv.ParseFloat(lat, 64)

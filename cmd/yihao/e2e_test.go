@@ -198,6 +198,7 @@ func e2eIntake(ctx context.Context, t *testing.T, store string, env map[string]s
 	e2eDo(t, b.ctx, "fill in the form with a PDF as the photo",
 		chromedp.SendKeys(chromedp.ID("text"), e2eBadText),
 		chromedp.SendKeys(chromedp.ID("address"), e2eAddress),
+		chromedp.SendKeys(chromedp.ID("name"), "李先生"),
 		chromedp.SetUploadFiles(chromedp.ID("photos"), []string{fake}),
 	)
 	resp = e2eSubmit(t, b.ctx, "submit the PDF")
@@ -217,6 +218,9 @@ func e2eIntake(ctx context.Context, t *testing.T, store string, env map[string]s
 	}
 	if v := e2eRun(t, b.ctx, "#address", chromedp.Value(chromedp.ID("address"))); v != e2eAddress {
 		t.Errorf("#address after the error = %q, want %q kept", v, e2eAddress)
+	}
+	if v := e2eRun(t, b.ctx, "#name", chromedp.Value(chromedp.ID("name"))); v != "李先生" {
+		t.Errorf("#name after the error = %q, want %q kept (it comes after the photo in the form)", v, "李先生")
 	}
 	if e2eRun(t, b.ctx, "#number", chromedp.Evaluate[bool](`document.getElementById("number") !== null`)) {
 		t.Error("the refused report shows a ticket number")
@@ -315,9 +319,9 @@ func e2eBrowser(ctx context.Context, t *testing.T, store string) *e2eBrowserTab 
 	// Cleanups run last first: the browser exits (and the allocator waits
 	// for it) before its profile directory is removed.
 	t.Cleanup(func() { bcancel(); acancel() })
-	sctx, cancel := context.WithTimeout(bctx, 30*time.Second)
-	defer cancel()
-	if err := chromedp.Do(sctx); err != nil {
+	// The first run starts the browser and ties its life to the context it
+	// is given, so it gets bctx itself, not a shorter-lived child.
+	if err := chromedp.Do(bctx); err != nil {
 		t.Fatalf("start %s: %v", e2eChromium, err)
 	}
 	b := &e2eBrowserTab{ctx: bctx, store: store}
