@@ -1,0 +1,137 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+func postReport(t *testing.T, base, body string) map[string]any {
+	t.Helper()
+	resp, err := http.Post(base+"/api/v1/reports", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	json.NewDecoder(resp.Body).Decode(&out)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST report: %d %v", resp.StatusCode, out)
+	}
+	return out
+}
+
+func get(t *testing.T, url, bearer string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestServeHealthAndMetrics(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	srv := e2eStart(ctx, t, map[string]string{"YIHAO_DATA_DIR": t.TempDir()})
+	postReport(t, srv.base, `{"text":"路灯不亮"}`)
+	for _, tc := range []struct{ path, want string }{
+		{"/healthz", "ok"},
+		{"/readyz", "ready"},
+		{"/metrics", `yihao_reports_total{channel="web",result="created"} 1`},
+		{"/metrics", `yihao_http_request_duration_seconds_count{code="201",method="POST",route="/api/v1/reports"} 1`},
+		{"/metrics", "go_goroutines"},
+	} {
+		status, body := get(t, srv.base+tc.path, "")
+		if status != 200 || !strings.Contains(body, tc.want) {
+			t.Errorf("GET %s: %d, body lacks %q", tc.path, status, tc.want)
+		}
+	}
+}
+
+// A request in flight when SIGTERM arrives is finished, not cut off.
+func TestGracefulShutdownFinishesInFlight(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	srv := e2eStart(ctx, t, map[string]string{"YIHAO_DATA_DIR": t.TempDir()})
+	pr, pw := io.Pipe()
+	mw := multipart.NewWriter(pw)
+	type result struct {
+		status int
+		err    error
+	}
+	done := make(chan result, 1)
+	go func() {
+		resp, err := http.Post(srv.base+"/api/v1/reports", mw.FormDataContentType(), pr)
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		resp.Body.Close()
+		done <- result{status: resp.StatusCode}
+	}()
+	mw.WriteField("text", "井盖缺失，关机前提交")
+	time.Sleep(300 * time.Millisecond) // let the server start reading the request
+	stopped := make(chan error, 1)
+	go func() { stopped <- srv.stop() }()
+	time.Sleep(300 * time.Millisecond) // shutdown has begun and is waiting for us
+	select {
+	case err := <-stopped:
+		t.Fatalf("the server stopped (%v) with a request still in flight", err)
+	default:
+	}
+	mw.WriteField("address", "长安街")
+	mw.Close()
+	pw.Close()
+	r := <-done
+	if r.err != nil || r.status != http.StatusCreated {
+		t.Fatalf("in-flight request: status %d, err %v; want 201", r.status, r.err)
+	}
+	if err := <-stopped; err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+}
+
+func TestMigrateAndTokenCommands(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	env := map[string]string{"YIHAO_DATA_DIR": dir}
+	getenv := func(k string) string { return env[k] }
+	var out, errOut bytes.Buffer
+	if err := run(ctx, []string{"migrate"}, getenv, &out, &errOut); err != nil || !strings.Contains(out.String(), "migrations applied") {
+		t.Fatalf("migrate: %v %q %q", err, out.String(), errOut.String())
+	}
+	out.Reset()
+	if err := run(ctx, []string{"token", "create", "--role", "admin", "--name", "ops"}, getenv, &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	token := strings.TrimSpace(out.String())
+	if !strings.HasPrefix(token, "yh_") || len(token) < 40 {
+		t.Fatalf("token = %q", token)
+	}
+	if err := run(ctx, []string{"token", "create", "--role", "boss"}, getenv, &out, &errOut); err == nil || !strings.Contains(err.Error(), "role") {
+		t.Errorf("unknown role: err = %v", err)
+	}
+	srv := e2eStart(ctx, t, env)
+	created := postReport(t, srv.base, `{"text":"井盖缺失","contact":{"phone":"13912345678"}}`)
+	url := srv.base + "/api/v1/tickets/" + created["number"].(string)
+	if status, body := get(t, url, token); status != 200 || !strings.Contains(body, "13912345678") || !strings.Contains(body, `"actor":"router"`) {
+		t.Errorf("staff view with the new token: %d %s", status, body)
+	}
+	if status, _ := get(t, url, token+"x"); status != http.StatusUnauthorized {
+		t.Errorf("a wrong token: %d, want 401", status)
+	}
+}
