@@ -17,6 +17,7 @@ type Config struct {
 	DataDir         string        `yaml:"data_dir"`
 	DatabaseURL     string        `yaml:"database_url"`
 	RedisURL        string        `yaml:"redis_url"`
+	RedisPrefix     string        `yaml:"redis_prefix"`
 	Catalogue       string        `yaml:"catalogue"`
 	RateLimit       int           `yaml:"rate_limit_per_minute"`
 	RateBurst       int           `yaml:"rate_limit_burst"`
@@ -27,7 +28,7 @@ type Config struct {
 }
 
 func defaultConfig() Config {
-	return Config{HTTPAddr: ":8080", DataDir: "./data", RateLimit: 30, RateBurst: 10, LogLevel: "info", ShutdownTimeout: 30 * time.Second}
+	return Config{HTTPAddr: ":8080", DataDir: "./data", RedisPrefix: "yihao:", RateLimit: 30, RateBurst: 10, LogLevel: "info", ShutdownTimeout: 30 * time.Second}
 }
 
 // loadConfig reads path (if not empty) over the defaults, then the environment.
@@ -54,6 +55,7 @@ func loadConfig(path string, getenv func(string) string) (Config, error) {
 	str("YIHAO_DATA_DIR", &cfg.DataDir)
 	str("YIHAO_DATABASE_URL", &cfg.DatabaseURL)
 	str("YIHAO_REDIS_URL", &cfg.RedisURL)
+	str("YIHAO_REDIS_PREFIX", &cfg.RedisPrefix)
 	str("YIHAO_CATALOGUE", &cfg.Catalogue)
 	str("YIHAO_LOG_LEVEL", &cfg.LogLevel)
 	str("YIHAO_DEBUG_ADDR", &cfg.DebugAddr)

@@ -189,7 +189,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 		}
 		defer rdb.Close()
 		if cfg.RateLimit > 0 {
-			limiter = redis.NewLimiter(rdb, "yihao:intake:", rate)
+			limiter = redis.NewLimiter(rdb, cfg.RedisPrefix+"intake:", rate)
 		}
 	} else if cfg.RateLimit > 0 {
 		limiter = limit.NewLocal(rate)

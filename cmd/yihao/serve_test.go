@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"io"
 	"mime/multipart"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -134,4 +136,54 @@ func TestMigrateAndTokenCommands(t *testing.T) {
 	if status, _ := get(t, url, token+"x"); status != http.StatusUnauthorized {
 		t.Errorf("a wrong token: %d, want 401", status)
 	}
+}
+
+func testRedisURL() string {
+	if u := os.Getenv("YIHAO_TEST_REDIS_URL"); u != "" {
+		return u
+	}
+	return "redis://127.0.0.1:6379/0"
+}
+
+// Two instances on one PostgreSQL and one Redis: a report taken by one is
+// served by the other, and the intake rate limit is shared, not doubled.
+func TestTwoInstancesShareStoreAndLimits(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	env := map[string]string{
+		"YIHAO_DATABASE_URL": e2eSchemaURL(t),
+		"YIHAO_REDIS_URL":    testRedisURL(),
+		"YIHAO_REDIS_PREFIX": "yihao-test:" + rand.Text() + ":",
+		"YIHAO_RATE_LIMIT":   "60",
+		"YIHAO_RATE_BURST":   "2",
+	}
+	a := e2eStart(ctx, t, mergeEnv(env, "YIHAO_DATA_DIR", t.TempDir()))
+	b := e2eStart(ctx, t, mergeEnv(env, "YIHAO_DATA_DIR", t.TempDir()))
+	if status, body := get(t, a.base+"/readyz", ""); status != 200 || !strings.Contains(body, "ready") {
+		t.Fatalf("readyz with Redis: %d %s", status, body)
+	}
+	created := postReport(t, a.base, `{"text":"暖气不热"}`)
+	number, token := created["number"].(string), created["track_token"].(string)
+	if status, body := get(t, b.base+"/api/v1/tickets/"+number+"?token="+token, ""); status != 200 || !strings.Contains(body, number) {
+		t.Errorf("the other instance cannot see the ticket: %d %s", status, body)
+	}
+	postReport(t, b.base, `{"text":"暖气不热 2"}`)
+	postReport(t, a.base, `{"text":"暖气不热 3"}`)
+	// The burst (2) plus one is used up across both instances.
+	resp, err := http.Post(b.base+"/api/v1/reports", "application/json", strings.NewReader(`{"text":"暖气不热 4"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("fourth report across two instances: %d (Retry-After %q), want 429", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+}
+
+func mergeEnv(env map[string]string, k, v string) map[string]string {
+	out := map[string]string{k: v}
+	for key, val := range env {
+		out[key] = val
+	}
+	return out
 }
