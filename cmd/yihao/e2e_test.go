@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"image"
@@ -23,9 +22,9 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/yihao-city/yihao/ticketing"
+	"github.com/yihao-city/yihao/ticketing/postgres/pgtest"
 )
 
 // The end-to-end test drives the real binary's serve command in-process
@@ -68,7 +67,7 @@ func TestWebIntakeInBrowser(t *testing.T) {
 			return map[string]string{"YIHAO_DATA_DIR": t.TempDir()}
 		}},
 		{"postgres", func(t *testing.T) map[string]string {
-			return map[string]string{"YIHAO_DATA_DIR": t.TempDir(), "YIHAO_DATABASE_URL": e2eSchemaURL(t)}
+			return map[string]string{"YIHAO_DATA_DIR": t.TempDir(), "YIHAO_DATABASE_URL": pgtest.SchemaURL(t)}
 		}},
 	}
 	for _, st := range stores {
@@ -541,47 +540,4 @@ func e2eWriteJPEG(t *testing.T, path string, w, h int) {
 	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// e2eDatabaseURL is the PostgreSQL the test uses, as in ticketing/postgres.
-func e2eDatabaseURL() string {
-	if u := os.Getenv("YIHAO_TEST_DATABASE_URL"); u != "" {
-		return u
-	}
-	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-}
-
-// e2eSchemaURL returns a database URL whose connections use a fresh schema,
-// dropped when the test ends.
-func e2eSchemaURL(t *testing.T) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, e2eDatabaseURL())
-	if err != nil {
-		t.Fatalf("PostgreSQL at %s is not reachable (set YIHAO_TEST_DATABASE_URL): %v", e2eDatabaseURL(), err)
-	}
-	defer conn.Close(ctx)
-	schema := "yihao_e2e_" + strings.ToLower(rand.Text()[:12])
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		c, err := pgx.Connect(ctx, e2eDatabaseURL())
-		if err != nil {
-			return
-		}
-		defer c.Close(ctx)
-		c.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE") //nolint:errcheck
-	})
-	u, err := url.Parse(e2eDatabaseURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
 }

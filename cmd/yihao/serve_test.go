@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/yihao-city/yihao/ticketing/postgres/pgtest"
 )
 
 func postReport(t *testing.T, base, body string) map[string]any {
@@ -151,7 +153,7 @@ func TestTwoInstancesShareStoreAndLimits(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	env := map[string]string{
-		"YIHAO_DATABASE_URL": e2eSchemaURL(t),
+		"YIHAO_DATABASE_URL": pgtest.SchemaURL(t),
 		"YIHAO_REDIS_URL":    testRedisURL(),
 		"YIHAO_REDIS_PREFIX": "yihao-test:" + rand.Text() + ":",
 		"YIHAO_RATE_LIMIT":   "60",

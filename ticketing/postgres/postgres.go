@@ -5,7 +5,6 @@ import (
 	"context"
 	"database/sql"
 	"embed"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -19,6 +18,7 @@ import (
 	"github.com/pressly/goose/v3/lock"
 
 	"github.com/yihao-city/yihao/ticketing"
+	"github.com/yihao-city/yihao/ticketing/internal/row"
 )
 
 //go:embed migrations/*.sql
@@ -95,11 +95,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // are unique across instances.
 func (s *Store) NextID(ctx context.Context) (int64, error) { return s.ids.Next(ctx) }
 
-const ticketColumns = `id, number, track_token, channel, external_id, fingerprint, line,
-	reporter_name, reporter_phone, reporter_openid, body, lat, lon, address, attachments,
-	status, category, category_name, department, department_name, priority, due_at,
-	routing_rule, routing_reason, confidence, master_id, rework_count, extension_count,
-	extension, evaluation, received_at, created_at, updated_at, version`
+const ticketColumns = row.TicketColumns
 
 // The events and outbox rows ride in the same statement as the ticket, as
 // arrays, so a submit is one round trip and one implicit transaction.
@@ -163,15 +159,15 @@ func (s *Store) Create(ctx context.Context, t *ticketing.Ticket) (*ticketing.Tic
 	if t.Location != nil {
 		lat, lon = &t.Location.Lat, &t.Location.Lon
 	}
-	atts, err := json.Marshal(nonNil(t.Attachments))
+	js, err := row.EncodeJSON(t)
 	if err != nil {
 		return nil, false, err
 	}
 	args := []any{t.ID, t.Number, t.TrackToken, string(t.Channel), t.ExternalID, t.Fingerprint, t.Line,
-		t.Reporter.Name, t.Reporter.Phone, t.Reporter.OpenID, t.Text, lat, lon, t.Address, string(atts),
+		t.Reporter.Name, t.Reporter.Phone, t.Reporter.OpenID, t.Text, lat, lon, t.Address, js.Attachments,
 		string(t.Status), t.Category, t.CategoryName, t.Department, t.DepartmentName, string(t.Priority), nullTime(t.DueAt),
 		t.RoutingRule, t.RoutingReason, t.Confidence, nullID(t.MasterID), t.ReworkCount, t.ExtensionCount,
-		jsonOrNil(t.Extension), jsonOrNil(t.Evaluation), t.ReceivedAt, t.CreatedAt, t.UpdatedAt, 1}
+		js.Extension, js.Evaluation, t.ReceivedAt, t.CreatedAt, t.UpdatedAt, 1}
 	args = append(args, changeArgs(t)...)
 	var id int64
 	err = s.pool.QueryRow(ctx, insertSQL, args...).Scan(&id)
@@ -186,21 +182,6 @@ func (s *Store) Create(ctx context.Context, t *ticketing.Ticket) (*ticketing.Tic
 	stored.Version = 1
 	stored.ClearPending()
 	return &stored, true, nil
-}
-
-func nonNil(a []ticketing.Attachment) []ticketing.Attachment {
-	if a == nil {
-		return []ticketing.Attachment{}
-	}
-	return a
-}
-
-func jsonOrNil[T any](v *T) any {
-	if v == nil {
-		return nil
-	}
-	b, _ := json.Marshal(v)
-	return string(b)
 }
 
 func nullTime(t time.Time) *time.Time {
@@ -244,7 +225,7 @@ func (s *Store) one(ctx context.Context, q querier, query string, args ...any) (
 	return t, nil
 }
 
-func scanTicket(row pgx.Row) (*ticketing.Ticket, error) {
+func scanTicket(r pgx.Row) (*ticketing.Ticket, error) {
 	var (
 		t                ticketing.Ticket
 		lat, lon         *float64
@@ -253,7 +234,7 @@ func scanTicket(row pgx.Row) (*ticketing.Ticket, error) {
 		master           *int64
 		ch, status, prio string
 	)
-	err := row.Scan(&t.ID, &t.Number, &t.TrackToken, &ch, &t.ExternalID, &t.Fingerprint, &t.Line,
+	err := r.Scan(&t.ID, &t.Number, &t.TrackToken, &ch, &t.ExternalID, &t.Fingerprint, &t.Line,
 		&t.Reporter.Name, &t.Reporter.Phone, &t.Reporter.OpenID, &t.Text, &lat, &lon, &t.Address, &atts,
 		&status, &t.Category, &t.CategoryName, &t.Department, &t.DepartmentName, &prio, &due,
 		&t.RoutingRule, &t.RoutingReason, &t.Confidence, &master, &t.ReworkCount, &t.ExtensionCount,
@@ -271,23 +252,8 @@ func scanTicket(row pgx.Row) (*ticketing.Ticket, error) {
 	if master != nil {
 		t.MasterID = *master
 	}
-	if err := json.Unmarshal(atts, &t.Attachments); err != nil {
-		return nil, fmt.Errorf("attachments of ticket %d: %w", t.ID, err)
-	}
-	if len(t.Attachments) == 0 {
-		t.Attachments = nil
-	}
-	if ext != nil {
-		t.Extension = new(ticketing.Extension)
-		if err := json.Unmarshal(ext, t.Extension); err != nil {
-			return nil, err
-		}
-	}
-	if eval != nil {
-		t.Evaluation = new(ticketing.Evaluation)
-		if err := json.Unmarshal(eval, t.Evaluation); err != nil {
-			return nil, err
-		}
+	if err := row.DecodeJSON(&t, atts, ext, eval); err != nil {
+		return nil, err
 	}
 	return &t, nil
 }
@@ -307,9 +273,13 @@ func (s *Store) Update(ctx context.Context, id int64, fn func(*ticketing.Ticket)
 	if err := fn(t); err != nil {
 		return nil, err
 	}
+	js, err := row.EncodeJSON(t)
+	if err != nil {
+		return nil, err
+	}
 	args := []any{t.ID, string(t.Status), t.Category, t.CategoryName, t.Department, t.DepartmentName,
 		string(t.Priority), nullTime(t.DueAt), t.RoutingRule, t.RoutingReason, t.Confidence, nullID(t.MasterID),
-		t.ReworkCount, t.ExtensionCount, jsonOrNil(t.Extension), jsonOrNil(t.Evaluation), t.UpdatedAt, t.Version}
+		t.ReworkCount, t.ExtensionCount, js.Extension, js.Evaluation, t.UpdatedAt, t.Version}
 	args = append(args, changeArgs(t)...)
 	var got int64
 	if err := tx.QueryRow(ctx, updateSQL, args...).Scan(&got); err != nil {

@@ -6,7 +6,6 @@ import (
 	"context"
 	"database/sql"
 	"embed"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -19,6 +18,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/yihao-city/yihao/ticketing"
+	"github.com/yihao-city/yihao/ticketing/internal/row"
 )
 
 //go:embed migrations/*.sql
@@ -102,11 +102,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // NextID hands out ids from blocks reserved in the database.
 func (s *Store) NextID(ctx context.Context) (int64, error) { return s.ids.Next(ctx) }
 
-const ticketColumns = `id, number, track_token, channel, external_id, fingerprint, line,
-	reporter_name, reporter_phone, reporter_openid, body, lat, lon, address, attachments,
-	status, category, category_name, department, department_name, priority, due_at,
-	routing_rule, routing_reason, confidence, master_id, rework_count, extension_count,
-	extension, evaluation, received_at, created_at, updated_at, version`
+const ticketColumns = row.TicketColumns
 
 // Create inserts the ticket, its events and outbox rows in one transaction.
 func (s *Store) Create(ctx context.Context, t *ticketing.Ticket) (*ticketing.Ticket, bool, error) {
@@ -114,7 +110,7 @@ func (s *Store) Create(ctx context.Context, t *ticketing.Ticket) (*ticketing.Tic
 	if t.Location != nil {
 		lat, lon = t.Location.Lat, t.Location.Lon
 	}
-	atts, err := json.Marshal(nonNil(t.Attachments))
+	js, err := row.EncodeJSON(t)
 	if err != nil {
 		return nil, false, err
 	}
@@ -127,10 +123,10 @@ func (s *Store) Create(ctx context.Context, t *ticketing.Ticket) (*ticketing.Tic
 		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
 		ON CONFLICT (channel, external_id) DO NOTHING`,
 		t.ID, t.Number, t.TrackToken, string(t.Channel), t.ExternalID, t.Fingerprint, t.Line,
-		t.Reporter.Name, t.Reporter.Phone, t.Reporter.OpenID, t.Text, lat, lon, t.Address, string(atts),
+		t.Reporter.Name, t.Reporter.Phone, t.Reporter.OpenID, t.Text, lat, lon, t.Address, js.Attachments,
 		string(t.Status), t.Category, t.CategoryName, t.Department, t.DepartmentName, string(t.Priority), micros(t.DueAt),
 		t.RoutingRule, t.RoutingReason, t.Confidence, nullID(t.MasterID), t.ReworkCount, t.ExtensionCount,
-		jsonOrNil(t.Extension), jsonOrNil(t.Evaluation), t.ReceivedAt.UnixMicro(), t.CreatedAt.UnixMicro(), t.UpdatedAt.UnixMicro(), 1)
+		js.Extension, js.Evaluation, t.ReceivedAt.UnixMicro(), t.CreatedAt.UnixMicro(), t.UpdatedAt.UnixMicro(), 1)
 	if err != nil {
 		return nil, false, translate(err)
 	}
@@ -167,21 +163,6 @@ func appendChanges(ctx context.Context, tx *sql.Tx, t *ticketing.Ticket, lastSeq
 	return nil
 }
 
-func nonNil(a []ticketing.Attachment) []ticketing.Attachment {
-	if a == nil {
-		return []ticketing.Attachment{}
-	}
-	return a
-}
-
-func jsonOrNil[T any](v *T) any {
-	if v == nil {
-		return nil
-	}
-	b, _ := json.Marshal(v)
-	return string(b)
-}
-
 func micros(t time.Time) any {
 	if t.IsZero() {
 		return nil
@@ -211,7 +192,7 @@ func (s *Store) ByExternalID(ctx context.Context, ch ticketing.Channel, external
 	return one(s.r.QueryRowContext(ctx, `SELECT `+ticketColumns+` FROM tickets WHERE channel = ? AND external_id = ?`, string(ch), externalID))
 }
 
-func one(row *sql.Row) (*ticketing.Ticket, error) {
+func one(r *sql.Row) (*ticketing.Ticket, error) {
 	var (
 		t                          ticketing.Ticket
 		lat, lon                   sql.NullFloat64
@@ -221,7 +202,7 @@ func one(row *sql.Row) (*ticketing.Ticket, error) {
 		ch, status, prio           string
 		received, created, updated int64
 	)
-	err := row.Scan(&t.ID, &t.Number, &t.TrackToken, &ch, &t.ExternalID, &t.Fingerprint, &t.Line,
+	err := r.Scan(&t.ID, &t.Number, &t.TrackToken, &ch, &t.ExternalID, &t.Fingerprint, &t.Line,
 		&t.Reporter.Name, &t.Reporter.Phone, &t.Reporter.OpenID, &t.Text, &lat, &lon, &t.Address, &atts,
 		&status, &t.Category, &t.CategoryName, &t.Department, &t.DepartmentName, &prio, &due,
 		&t.RoutingRule, &t.RoutingReason, &t.Confidence, &master, &t.ReworkCount, &t.ExtensionCount,
@@ -238,25 +219,17 @@ func one(row *sql.Row) (*ticketing.Ticket, error) {
 	}
 	t.MasterID = master.Int64
 	t.ReceivedAt, t.CreatedAt, t.UpdatedAt = time.UnixMicro(received), time.UnixMicro(created), time.UnixMicro(updated)
-	if err := json.Unmarshal([]byte(atts), &t.Attachments); err != nil {
-		return nil, fmt.Errorf("attachments of ticket %d: %w", t.ID, err)
-	}
-	if len(t.Attachments) == 0 {
-		t.Attachments = nil
-	}
-	if ext.Valid {
-		t.Extension = new(ticketing.Extension)
-		if err := json.Unmarshal([]byte(ext.String), t.Extension); err != nil {
-			return nil, err
-		}
-	}
-	if eval.Valid {
-		t.Evaluation = new(ticketing.Evaluation)
-		if err := json.Unmarshal([]byte(eval.String), t.Evaluation); err != nil {
-			return nil, err
-		}
+	if err := row.DecodeJSON(&t, []byte(atts), nullBytes(ext), nullBytes(eval)); err != nil {
+		return nil, err
 	}
 	return &t, nil
+}
+
+func nullBytes(s sql.NullString) []byte {
+	if !s.Valid {
+		return nil
+	}
+	return []byte(s.String)
 }
 
 // Update runs fn on the ticket inside the writer's transaction and saves
@@ -278,13 +251,17 @@ func (s *Store) Update(ctx context.Context, id int64, fn func(*ticketing.Ticket)
 	if err := fn(t); err != nil {
 		return nil, err
 	}
+	js, err := row.EncodeJSON(t)
+	if err != nil {
+		return nil, err
+	}
 	_, err = tx.ExecContext(ctx, `UPDATE tickets SET status = ?, category = ?, category_name = ?, department = ?,
 		department_name = ?, priority = ?, due_at = ?, routing_rule = ?, routing_reason = ?, confidence = ?,
 		master_id = ?, rework_count = ?, extension_count = ?, extension = ?, evaluation = ?, updated_at = ?,
 		version = version + 1 WHERE id = ?`,
 		string(t.Status), t.Category, t.CategoryName, t.Department, t.DepartmentName, string(t.Priority),
 		micros(t.DueAt), t.RoutingRule, t.RoutingReason, t.Confidence, nullID(t.MasterID), t.ReworkCount,
-		t.ExtensionCount, jsonOrNil(t.Extension), jsonOrNil(t.Evaluation), t.UpdatedAt.UnixMicro(), t.ID)
+		t.ExtensionCount, js.Extension, js.Evaluation, t.UpdatedAt.UnixMicro(), t.ID)
 	if err != nil {
 		return nil, translate(err)
 	}

@@ -1,0 +1,69 @@
+// Package row holds what the SQL stores share about a ticket's row: the
+// column list (both schemas name the columns alike) and the JSON columns.
+package row
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/yihao-city/yihao/ticketing"
+)
+
+// TicketColumns lists the tickets table's columns in the order every store
+// writes and scans them.
+const TicketColumns = `id, number, track_token, channel, external_id, fingerprint, line,
+	reporter_name, reporter_phone, reporter_openid, body, lat, lon, address, attachments,
+	status, category, category_name, department, department_name, priority, due_at,
+	routing_rule, routing_reason, confidence, master_id, rework_count, extension_count,
+	extension, evaluation, received_at, created_at, updated_at, version`
+
+// JSON is a ticket's JSON columns as text; Extension and Evaluation are nil
+// (SQL NULL) when the ticket has none.
+type JSON struct {
+	Attachments           string
+	Extension, Evaluation any
+}
+
+// EncodeJSON renders t's JSON columns.
+func EncodeJSON(t *ticketing.Ticket) (JSON, error) {
+	atts := t.Attachments
+	if atts == nil {
+		atts = []ticketing.Attachment{}
+	}
+	b, err := json.Marshal(atts)
+	if err != nil {
+		return JSON{}, err
+	}
+	return JSON{Attachments: string(b), Extension: orNull(t.Extension), Evaluation: orNull(t.Evaluation)}, nil
+}
+
+func orNull[T any](v *T) any {
+	if v == nil {
+		return nil
+	}
+	b, _ := json.Marshal(v) // plain structs of strings, bools and times: cannot fail
+	return string(b)
+}
+
+// DecodeJSON fills t's JSON fields from the columns; ext and eval are nil for NULL.
+func DecodeJSON(t *ticketing.Ticket, atts, ext, eval []byte) error {
+	if err := json.Unmarshal(atts, &t.Attachments); err != nil {
+		return fmt.Errorf("attachments of ticket %d: %w", t.ID, err)
+	}
+	if len(t.Attachments) == 0 {
+		t.Attachments = nil
+	}
+	if ext != nil {
+		t.Extension = new(ticketing.Extension)
+		if err := json.Unmarshal(ext, t.Extension); err != nil {
+			return fmt.Errorf("extension of ticket %d: %w", t.ID, err)
+		}
+	}
+	if eval != nil {
+		t.Evaluation = new(ticketing.Evaluation)
+		if err := json.Unmarshal(eval, t.Evaluation); err != nil {
+			return fmt.Errorf("evaluation of ticket %d: %w", t.ID, err)
+		}
+	}
+	return nil
+}
