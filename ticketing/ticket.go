@@ -82,6 +82,29 @@ type Assignment struct {
 	AutoDispatch   bool      // confident enough to register and dispatch without a dispatcher
 	Rule           string    // id of the rule that matched
 	Reason         string    // human-readable, shown to staff and citizens
+	Assisting      []string  // assisting departments (协办), codes
+	Area           Area      // where the report was placed on the grid
+	Suggestions    []Suggestion
+	// Location is the point routing placed the report at when the report
+	// had none (an address found in the gazetteer); nil otherwise.
+	Location *Point
+}
+
+// Area is a place in the city's grid hierarchy: unit grid cell (万米单元网格)
+// within community, street and district. Codes, not names, are what
+// indicators group by.
+type Area struct {
+	Grid      string `json:"grid,omitempty"`
+	Community string `json:"community,omitempty"`
+	Street    string `json:"street,omitempty"`
+	District  string `json:"district,omitempty"`
+}
+
+// Suggestion is one of the classifier's top categories for a report.
+type Suggestion struct {
+	Category   string  `json:"category"`
+	Name       string  `json:"name,omitempty"`
+	Confidence float64 `json:"confidence"`
 }
 
 // Extension is a department's request for more time (延期申请).
@@ -172,6 +195,9 @@ const (
 	EventEvaluated          EventType = "evaluated"
 	EventReopened           EventType = "reopened"
 	EventMerged             EventType = "merged"
+	EventForwarded          EventType = "forwarded"       // delivered to an external platform
+	EventExternalUpdate     EventType = "external_update" // a status reported back by one
+	EventNote               EventType = "note"
 )
 
 // Event is one entry in a ticket's append-only log: who, when, from → to.
@@ -232,6 +258,22 @@ func required(field, v string) error {
 	if strings.TrimSpace(v) == "" {
 		return Invalid(field, "is required")
 	}
+	return nil
+}
+
+// AddNote appends an event that does not change the state: a delivery to
+// an external platform, a status it reported back, a staff note. typ must
+// be one of EventForwarded, EventExternalUpdate or EventNote.
+func (t *Ticket) AddNote(at time.Time, actor string, typ EventType, note, public string) error {
+	switch typ {
+	case EventForwarded, EventExternalUpdate, EventNote:
+	default:
+		return Invalid("type", "%q is not a note event", typ)
+	}
+	if err := required("note", note+public); err != nil {
+		return err
+	}
+	t.record(at, actor, typ, t.Status, note, public)
 	return nil
 }
 
