@@ -155,6 +155,8 @@ type Ticket struct {
 	Department     string
 	DepartmentName string
 	Priority       Priority
+	Assisting      []string  // assisting departments (协办)
+	Area           Area      // grid cell, community, street, district
 	DueAt          time.Time // 处置时限; zero until dispatched
 	RoutingRule    string
 	RoutingReason  string
@@ -344,6 +346,13 @@ func (t *Ticket) applyAssignment(a Assignment) {
 	t.Department, t.DepartmentName = a.Department, a.DepartmentName
 	if a.Priority != "" {
 		t.Priority = a.Priority
+	}
+	t.Assisting = a.Assisting
+	if a.Area != (Area{}) {
+		t.Area = a.Area
+	}
+	if t.Location == nil && a.Location != nil {
+		t.Location = a.Location
 	}
 	t.RoutingRule, t.RoutingReason, t.Confidence = a.Rule, a.Reason, a.Confidence
 }

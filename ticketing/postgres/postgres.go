@@ -125,18 +125,19 @@ func appendSQL(first int) string {
 var (
 	insertSQL = `WITH t AS (
 		INSERT INTO tickets (` + ticketColumns + `)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29,$30,$31,$32,$33,$34)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29,$30,$31,$32,$33,$34,$35,$36,$37,$38,$39)
 		ON CONFLICT (channel, external_id) DO NOTHING
 		RETURNING id
-	),` + appendSQL(35)
+	),` + appendSQL(40)
 	updateSQL = `WITH t AS (
 		UPDATE tickets SET status = $2, category = $3, category_name = $4, department = $5,
 			department_name = $6, priority = $7, due_at = $8, routing_rule = $9, routing_reason = $10,
 			confidence = $11, master_id = $12, rework_count = $13, extension_count = $14,
-			extension = $15, evaluation = $16, updated_at = $17, version = version + 1
+			extension = $15, evaluation = $16, updated_at = $17, version = version + 1,
+			grid = $19, community = $20, street = $21, district = $22, assisting = $23, lat = $24, lon = $25
 		WHERE id = $1 AND version = $18
 		RETURNING id
-	),` + appendSQL(19)
+	),` + appendSQL(26)
 )
 
 func changeArgs(t *ticketing.Ticket) []any {
@@ -155,10 +156,7 @@ func changeArgs(t *ticketing.Ticket) []any {
 
 // Create inserts the ticket, its events and outbox rows in one statement.
 func (s *Store) Create(ctx context.Context, t *ticketing.Ticket) (*ticketing.Ticket, bool, error) {
-	var lat, lon *float64
-	if t.Location != nil {
-		lat, lon = &t.Location.Lat, &t.Location.Lon
-	}
+	lat, lon := latLon(t)
 	js, err := row.EncodeJSON(t)
 	if err != nil {
 		return nil, false, err
@@ -167,7 +165,8 @@ func (s *Store) Create(ctx context.Context, t *ticketing.Ticket) (*ticketing.Tic
 		t.Reporter.Name, t.Reporter.Phone, t.Reporter.OpenID, t.Text, lat, lon, t.Address, js.Attachments,
 		string(t.Status), t.Category, t.CategoryName, t.Department, t.DepartmentName, string(t.Priority), nullTime(t.DueAt),
 		t.RoutingRule, t.RoutingReason, t.Confidence, nullID(t.MasterID), t.ReworkCount, t.ExtensionCount,
-		js.Extension, js.Evaluation, t.ReceivedAt, t.CreatedAt, t.UpdatedAt, 1}
+		js.Extension, js.Evaluation, t.ReceivedAt, t.CreatedAt, t.UpdatedAt, 1,
+		t.Area.Grid, t.Area.Community, t.Area.Street, t.Area.District, js.Assisting}
 	args = append(args, changeArgs(t)...)
 	var id int64
 	err = s.pool.QueryRow(ctx, insertSQL, args...).Scan(&id)
@@ -182,6 +181,13 @@ func (s *Store) Create(ctx context.Context, t *ticketing.Ticket) (*ticketing.Tic
 	stored.Version = 1
 	stored.ClearPending()
 	return &stored, true, nil
+}
+
+func latLon(t *ticketing.Ticket) (lat, lon *float64) {
+	if t.Location != nil {
+		return &t.Location.Lat, &t.Location.Lon
+	}
+	return nil, nil
 }
 
 func nullTime(t time.Time) *time.Time {
@@ -227,18 +233,19 @@ func (s *Store) one(ctx context.Context, q querier, query string, args ...any) (
 
 func scanTicket(r pgx.Row) (*ticketing.Ticket, error) {
 	var (
-		t                ticketing.Ticket
-		lat, lon         *float64
-		atts, ext, eval  []byte
-		due              *time.Time
-		master           *int64
-		ch, status, prio string
+		t                          ticketing.Ticket
+		lat, lon                   *float64
+		atts, assisting, ext, eval []byte
+		due                        *time.Time
+		master                     *int64
+		ch, status, prio           string
 	)
 	err := r.Scan(&t.ID, &t.Number, &t.TrackToken, &ch, &t.ExternalID, &t.Fingerprint, &t.Line,
 		&t.Reporter.Name, &t.Reporter.Phone, &t.Reporter.OpenID, &t.Text, &lat, &lon, &t.Address, &atts,
 		&status, &t.Category, &t.CategoryName, &t.Department, &t.DepartmentName, &prio, &due,
 		&t.RoutingRule, &t.RoutingReason, &t.Confidence, &master, &t.ReworkCount, &t.ExtensionCount,
-		&ext, &eval, &t.ReceivedAt, &t.CreatedAt, &t.UpdatedAt, &t.Version)
+		&ext, &eval, &t.ReceivedAt, &t.CreatedAt, &t.UpdatedAt, &t.Version,
+		&t.Area.Grid, &t.Area.Community, &t.Area.Street, &t.Area.District, &assisting)
 	if err != nil {
 		return nil, err
 	}
@@ -252,7 +259,7 @@ func scanTicket(r pgx.Row) (*ticketing.Ticket, error) {
 	if master != nil {
 		t.MasterID = *master
 	}
-	if err := row.DecodeJSON(&t, atts, ext, eval); err != nil {
+	if err := row.DecodeJSON(&t, atts, assisting, ext, eval); err != nil {
 		return nil, err
 	}
 	return &t, nil
@@ -277,9 +284,11 @@ func (s *Store) Update(ctx context.Context, id int64, fn func(*ticketing.Ticket)
 	if err != nil {
 		return nil, err
 	}
+	lat, lon := latLon(t)
 	args := []any{t.ID, string(t.Status), t.Category, t.CategoryName, t.Department, t.DepartmentName,
 		string(t.Priority), nullTime(t.DueAt), t.RoutingRule, t.RoutingReason, t.Confidence, nullID(t.MasterID),
-		t.ReworkCount, t.ExtensionCount, js.Extension, js.Evaluation, t.UpdatedAt, t.Version}
+		t.ReworkCount, t.ExtensionCount, js.Extension, js.Evaluation, t.UpdatedAt, t.Version,
+		t.Area.Grid, t.Area.Community, t.Area.Street, t.Area.District, js.Assisting, lat, lon}
 	args = append(args, changeArgs(t)...)
 	var got int64
 	if err := tx.QueryRow(ctx, updateSQL, args...).Scan(&got); err != nil {

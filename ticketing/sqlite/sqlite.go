@@ -106,10 +106,7 @@ const ticketColumns = row.TicketColumns
 
 // Create inserts the ticket, its events and outbox rows in one transaction.
 func (s *Store) Create(ctx context.Context, t *ticketing.Ticket) (*ticketing.Ticket, bool, error) {
-	var lat, lon any
-	if t.Location != nil {
-		lat, lon = t.Location.Lat, t.Location.Lon
-	}
+	lat, lon := latLon(t)
 	js, err := row.EncodeJSON(t)
 	if err != nil {
 		return nil, false, err
@@ -120,13 +117,14 @@ func (s *Store) Create(ctx context.Context, t *ticketing.Ticket) (*ticketing.Tic
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
 	res, err := tx.ExecContext(ctx, `INSERT INTO tickets (`+ticketColumns+`)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
 		ON CONFLICT (channel, external_id) DO NOTHING`,
 		t.ID, t.Number, t.TrackToken, string(t.Channel), t.ExternalID, t.Fingerprint, t.Line,
 		t.Reporter.Name, t.Reporter.Phone, t.Reporter.OpenID, t.Text, lat, lon, t.Address, js.Attachments,
 		string(t.Status), t.Category, t.CategoryName, t.Department, t.DepartmentName, string(t.Priority), micros(t.DueAt),
 		t.RoutingRule, t.RoutingReason, t.Confidence, nullID(t.MasterID), t.ReworkCount, t.ExtensionCount,
-		js.Extension, js.Evaluation, t.ReceivedAt.UnixMicro(), t.CreatedAt.UnixMicro(), t.UpdatedAt.UnixMicro(), 1)
+		js.Extension, js.Evaluation, t.ReceivedAt.UnixMicro(), t.CreatedAt.UnixMicro(), t.UpdatedAt.UnixMicro(), 1,
+		t.Area.Grid, t.Area.Community, t.Area.Street, t.Area.District, js.Assisting)
 	if err != nil {
 		return nil, false, translate(err)
 	}
@@ -163,6 +161,13 @@ func appendChanges(ctx context.Context, tx *sql.Tx, t *ticketing.Ticket, lastSeq
 	return nil
 }
 
+func latLon(t *ticketing.Ticket) (lat, lon any) {
+	if t.Location != nil {
+		return t.Location.Lat, t.Location.Lon
+	}
+	return nil, nil
+}
+
 func micros(t time.Time) any {
 	if t.IsZero() {
 		return nil
@@ -196,7 +201,7 @@ func one(r *sql.Row) (*ticketing.Ticket, error) {
 	var (
 		t                          ticketing.Ticket
 		lat, lon                   sql.NullFloat64
-		atts                       string
+		atts, assisting            string
 		ext, eval                  sql.NullString
 		due, master                sql.NullInt64
 		ch, status, prio           string
@@ -206,7 +211,8 @@ func one(r *sql.Row) (*ticketing.Ticket, error) {
 		&t.Reporter.Name, &t.Reporter.Phone, &t.Reporter.OpenID, &t.Text, &lat, &lon, &t.Address, &atts,
 		&status, &t.Category, &t.CategoryName, &t.Department, &t.DepartmentName, &prio, &due,
 		&t.RoutingRule, &t.RoutingReason, &t.Confidence, &master, &t.ReworkCount, &t.ExtensionCount,
-		&ext, &eval, &received, &created, &updated, &t.Version)
+		&ext, &eval, &received, &created, &updated, &t.Version,
+		&t.Area.Grid, &t.Area.Community, &t.Area.Street, &t.Area.District, &assisting)
 	if err != nil {
 		return nil, translate(err)
 	}
@@ -219,7 +225,7 @@ func one(r *sql.Row) (*ticketing.Ticket, error) {
 	}
 	t.MasterID = master.Int64
 	t.ReceivedAt, t.CreatedAt, t.UpdatedAt = time.UnixMicro(received), time.UnixMicro(created), time.UnixMicro(updated)
-	if err := row.DecodeJSON(&t, []byte(atts), nullBytes(ext), nullBytes(eval)); err != nil {
+	if err := row.DecodeJSON(&t, []byte(atts), []byte(assisting), nullBytes(ext), nullBytes(eval)); err != nil {
 		return nil, err
 	}
 	return &t, nil
@@ -255,13 +261,16 @@ func (s *Store) Update(ctx context.Context, id int64, fn func(*ticketing.Ticket)
 	if err != nil {
 		return nil, err
 	}
+	lat, lon := latLon(t)
 	_, err = tx.ExecContext(ctx, `UPDATE tickets SET status = ?, category = ?, category_name = ?, department = ?,
 		department_name = ?, priority = ?, due_at = ?, routing_rule = ?, routing_reason = ?, confidence = ?,
 		master_id = ?, rework_count = ?, extension_count = ?, extension = ?, evaluation = ?, updated_at = ?,
-		version = version + 1 WHERE id = ?`,
+		version = version + 1, grid = ?, community = ?, street = ?, district = ?, assisting = ?, lat = ?, lon = ?
+		WHERE id = ?`,
 		string(t.Status), t.Category, t.CategoryName, t.Department, t.DepartmentName, string(t.Priority),
 		micros(t.DueAt), t.RoutingRule, t.RoutingReason, t.Confidence, nullID(t.MasterID), t.ReworkCount,
-		t.ExtensionCount, js.Extension, js.Evaluation, t.UpdatedAt.UnixMicro(), t.ID)
+		t.ExtensionCount, js.Extension, js.Evaluation, t.UpdatedAt.UnixMicro(),
+		t.Area.Grid, t.Area.Community, t.Area.Street, t.Area.District, js.Assisting, lat, lon, t.ID)
 	if err != nil {
 		return nil, translate(err)
 	}

@@ -100,6 +100,7 @@ func fullTicket(id int64) *ticketing.Ticket {
 		Text:     "小区门口井盖缺失，很危险", Location: &ticketing.Point{Lat: 39.9042, Lon: 116.4074}, Address: "东城区东华门街道",
 		Attachments: []ticketing.Attachment{{ID: "2026/11/25/a.jpg", ContentType: "image/jpeg", Size: 1234, SHA256: "ab"}},
 		Status:      ticketing.StatusDispatched, Category: "0101", CategoryName: "井盖", Department: "cgw", DepartmentName: "城管委",
+		Assisting: []string{"jdb", "swj"}, Area: ticketing.Area{Grid: "110101001001003", Community: "110101001001", Street: "110101001", District: "110101"},
 		Priority: ticketing.PriorityUrgent, DueAt: at.Add(2 * time.Hour), RoutingRule: "r1", RoutingReason: "关键词",
 		Confidence: 0.875, ReceivedAt: at, CreatedAt: at, UpdatedAt: at,
 	}
@@ -301,7 +302,9 @@ func testUpdateAppendsEvents(t *testing.T, s ticketing.Store) {
 		if err := t.Register(at, "dispatcher:7", "属实"); err != nil {
 			return err
 		}
-		return t.Dispatch(at, "dispatcher:7", ticketing.Assignment{Department: "jtw", DepartmentName: "交通委", Deadline: at.Add(24 * time.Hour), Reason: "人工派单"})
+		return t.Dispatch(at, "dispatcher:7", ticketing.Assignment{Department: "jtw", DepartmentName: "交通委", Deadline: at.Add(24 * time.Hour), Reason: "人工派单",
+			Assisting: []string{"jdb"}, Area: ticketing.Area{Grid: "g1", Community: "c1", Street: "s1", District: "d1"},
+			Location: &ticketing.Point{Lat: 39.91, Lon: 116.39}})
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -312,6 +315,10 @@ func testUpdateAppendsEvents(t *testing.T, s ticketing.Store) {
 	reloaded, _ := s.ByID(ctx, tk.ID)
 	if reloaded.Department != "jtw" || !reloaded.DueAt.Equal(at.Add(24*time.Hour)) || reloaded.Version != 2 {
 		t.Errorf("reloaded: dept=%q due=%v version=%d", reloaded.Department, reloaded.DueAt, reloaded.Version)
+	}
+	if reloaded.Area.Grid != "g1" || reloaded.Area.District != "d1" || len(reloaded.Assisting) != 1 ||
+		reloaded.Location == nil || reloaded.Location.Lat != 39.91 {
+		t.Errorf("reloaded: area=%+v assisting=%v location=%v", reloaded.Area, reloaded.Assisting, reloaded.Location)
 	}
 	evs, err := s.Events(ctx, tk.ID)
 	if err != nil {

@@ -15,13 +15,14 @@ const TicketColumns = `id, number, track_token, channel, external_id, fingerprin
 	reporter_name, reporter_phone, reporter_openid, body, lat, lon, address, attachments,
 	status, category, category_name, department, department_name, priority, due_at,
 	routing_rule, routing_reason, confidence, master_id, rework_count, extension_count,
-	extension, evaluation, received_at, created_at, updated_at, version`
+	extension, evaluation, received_at, created_at, updated_at, version,
+	grid, community, street, district, assisting`
 
 // JSON is a ticket's JSON columns as text; Extension and Evaluation are nil
 // (SQL NULL) when the ticket has none.
 type JSON struct {
-	Attachments           string
-	Extension, Evaluation any
+	Attachments, Assisting string
+	Extension, Evaluation  any
 }
 
 // EncodeJSON renders t's JSON columns.
@@ -34,7 +35,15 @@ func EncodeJSON(t *ticketing.Ticket) (JSON, error) {
 	if err != nil {
 		return JSON{}, err
 	}
-	return JSON{Attachments: string(b), Extension: orNull(t.Extension), Evaluation: orNull(t.Evaluation)}, nil
+	assisting := t.Assisting
+	if assisting == nil {
+		assisting = []string{}
+	}
+	a, err := json.Marshal(assisting)
+	if err != nil {
+		return JSON{}, err
+	}
+	return JSON{Attachments: string(b), Assisting: string(a), Extension: orNull(t.Extension), Evaluation: orNull(t.Evaluation)}, nil
 }
 
 func orNull[T any](v *T) any {
@@ -46,12 +55,18 @@ func orNull[T any](v *T) any {
 }
 
 // DecodeJSON fills t's JSON fields from the columns; ext and eval are nil for NULL.
-func DecodeJSON(t *ticketing.Ticket, atts, ext, eval []byte) error {
+func DecodeJSON(t *ticketing.Ticket, atts, assisting, ext, eval []byte) error {
 	if err := json.Unmarshal(atts, &t.Attachments); err != nil {
 		return fmt.Errorf("attachments of ticket %d: %w", t.ID, err)
 	}
 	if len(t.Attachments) == 0 {
 		t.Attachments = nil
+	}
+	if err := json.Unmarshal(assisting, &t.Assisting); err != nil {
+		return fmt.Errorf("assisting departments of ticket %d: %w", t.ID, err)
+	}
+	if len(t.Assisting) == 0 {
+		t.Assisting = nil
 	}
 	if ext != nil {
 		t.Extension = new(ticketing.Extension)
