@@ -32,6 +32,11 @@ type Store interface {
 	Events(ctx context.Context, ticketID int64) ([]Event, error)
 	// Outbox returns up to limit undelivered messages, oldest first.
 	Outbox(ctx context.Context, limit int) ([]Message, error)
+	// Nearby returns open tickets of a category received since since whose
+	// location lies inside the box; callers filter by exact distance.
+	Nearby(ctx context.Context, category string, box Box, since time.Time, limit int) ([]*Ticket, error)
+	// Followers returns the tickets merged into master, oldest first.
+	Followers(ctx context.Context, masterID int64) ([]*Ticket, error)
 	CreateToken(ctx context.Context, tok *Token) error
 	TokenByHash(ctx context.Context, hash string) (*Token, error)
 	Ping(ctx context.Context) error
@@ -51,6 +56,7 @@ type Service struct {
 	now    func() time.Time
 	loc    *time.Location
 	log    *slog.Logger
+	dups   DuplicatePolicy
 }
 
 // Option configures a Service.
@@ -127,7 +133,12 @@ func (s *Service) Submit(ctx context.Context, r Report) (t *Ticket, created bool
 	t.record(now, ActorCitizen, EventReceived, StatusReceived, "", "已受理，工单号"+t.Number)
 	t.Status = StatusReceived
 	t.applyAssignment(a)
-	if !a.AutoDispatch {
+	merged, err := s.foldDuplicates(ctx, t, now)
+	if err != nil {
+		// Finding duplicates is a convenience; the report matters more.
+		s.log.Warn("duplicate check failed", "err", err)
+	}
+	if merged || !a.AutoDispatch {
 		t.Department, t.DepartmentName = "", "" // a suggestion only, until a dispatcher decides
 	} else {
 		if err := t.Register(now, ActorRouter, a.Reason); err != nil {
@@ -201,13 +212,33 @@ func (s *Service) Track(ctx context.Context, number, token string) (*Ticket, []E
 	if err != nil {
 		return nil, nil, err
 	}
-	public := evs[:0:0]
-	for _, e := range evs {
-		if e.Public != "" {
-			public = append(public, Event{Seq: e.Seq, At: e.At, Type: e.Type, From: e.From, To: e.To, Public: e.Public})
+	public := publicEvents(evs, "")
+	if t.Status == StatusMerged && t.MasterID != 0 {
+		// A merged report's citizen follows the master ticket's progress.
+		if master, err := s.store.ByID(ctx, t.MasterID); err == nil {
+			mevs, err := s.store.Events(ctx, master.ID)
+			if err != nil {
+				return nil, nil, err
+			}
+			for _, e := range publicEvents(mevs, "合并工单"+master.Number+"：") {
+				if e.At.After(public[len(public)-1].At) || e.At.Equal(public[len(public)-1].At) {
+					public = append(public, e)
+				}
+			}
 		}
 	}
 	return t, public, nil
+}
+
+// publicEvents keeps what a citizen may see of a log: when, what, and the public note.
+func publicEvents(evs []Event, prefix string) []Event {
+	out := make([]Event, 0, len(evs))
+	for _, e := range evs {
+		if e.Public != "" {
+			out = append(out, Event{Seq: e.Seq, At: e.At, Type: e.Type, From: e.From, To: e.To, Public: prefix + e.Public})
+		}
+	}
+	return out
 }
 
 // Act applies one workflow action to a ticket in one transaction and
@@ -219,10 +250,22 @@ func (s *Service) Act(ctx context.Context, number string, act func(t *Ticket, no
 	}
 	return s.store.Update(ctx, t.ID, func(t *Ticket) error {
 		now := s.now()
+		was := t.Status
 		if err := act(t, now); err != nil {
 			return err
 		}
 		t.Enqueue("ticket.changed", messagePayload(t), now)
+		if t.Status == StatusClosed && was != StatusClosed {
+			// Everyone whose report was merged into this one hears of the closure.
+			followers, err := s.store.Followers(ctx, t.ID)
+			if err != nil {
+				return err
+			}
+			for _, f := range followers {
+				b, _ := json.Marshal(map[string]string{"number": f.Number, "master": t.Number, "status": string(StatusClosed)})
+				t.Enqueue("ticket.follower_closed", b, now)
+			}
+		}
 		return nil
 	})
 }

@@ -391,3 +391,36 @@ func translate(err error) error {
 	// No server answer at all: connection refused, reset, pool closed.
 	return ticketing.Unavailable(err)
 }
+
+// openStatuses are the states a duplicate may be merged into.
+const openStatuses = `('received','registered','dispatched','accepted','returned','handled')`
+
+// Nearby returns open tickets of category inside box received since since.
+func (s *Store) Nearby(ctx context.Context, category string, box ticketing.Box, since time.Time, limit int) ([]*ticketing.Ticket, error) {
+	return s.many(ctx, `SELECT `+ticketColumns+` FROM tickets
+		WHERE category = $1 AND received_at >= $2 AND lat BETWEEN $3 AND $4 AND lon BETWEEN $5 AND $6
+		  AND status IN `+openStatuses+` ORDER BY received_at DESC LIMIT $7`,
+		category, since, box.MinLat, box.MaxLat, box.MinLon, box.MaxLon, limit)
+}
+
+// Followers returns the tickets merged into masterID, oldest first.
+func (s *Store) Followers(ctx context.Context, masterID int64) ([]*ticketing.Ticket, error) {
+	return s.many(ctx, `SELECT `+ticketColumns+` FROM tickets WHERE master_id = $1 ORDER BY id`, masterID)
+}
+
+func (s *Store) many(ctx context.Context, query string, args ...any) ([]*ticketing.Ticket, error) {
+	rows, err := s.pool.Query(ctx, query, args...)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	var out []*ticketing.Ticket
+	for rows.Next() {
+		t, err := scanTicket(rows)
+		if err != nil {
+			return nil, translate(err)
+		}
+		out = append(out, t)
+	}
+	return out, translate(rows.Err())
+}

@@ -197,7 +197,7 @@ func (s *Store) ByExternalID(ctx context.Context, ch ticketing.Channel, external
 	return one(s.r.QueryRowContext(ctx, `SELECT `+ticketColumns+` FROM tickets WHERE channel = ? AND external_id = ?`, string(ch), externalID))
 }
 
-func one(r *sql.Row) (*ticketing.Ticket, error) {
+func one(r interface{ Scan(...any) error }) (*ticketing.Ticket, error) {
 	var (
 		t                          ticketing.Ticket
 		lat, lon                   sql.NullFloat64
@@ -372,4 +372,37 @@ func translate(err error) error {
 		return ticketing.Unavailable(err)
 	}
 	return err
+}
+
+// openStatuses are the states a duplicate may be merged into.
+const openStatuses = `('received','registered','dispatched','accepted','returned','handled')`
+
+// Nearby returns open tickets of category inside box received since since.
+func (s *Store) Nearby(ctx context.Context, category string, box ticketing.Box, since time.Time, limit int) ([]*ticketing.Ticket, error) {
+	return s.many(ctx, `SELECT `+ticketColumns+` FROM tickets
+		WHERE category = ? AND received_at >= ? AND lat BETWEEN ? AND ? AND lon BETWEEN ? AND ?
+		  AND status IN `+openStatuses+` ORDER BY received_at DESC LIMIT ?`,
+		category, since.UnixMicro(), box.MinLat, box.MaxLat, box.MinLon, box.MaxLon, limit)
+}
+
+// Followers returns the tickets merged into masterID, oldest first.
+func (s *Store) Followers(ctx context.Context, masterID int64) ([]*ticketing.Ticket, error) {
+	return s.many(ctx, `SELECT `+ticketColumns+` FROM tickets WHERE master_id = ? ORDER BY id`, masterID)
+}
+
+func (s *Store) many(ctx context.Context, query string, args ...any) ([]*ticketing.Ticket, error) {
+	rows, err := s.r.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	var out []*ticketing.Ticket
+	for rows.Next() {
+		t, err := one(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, translate(rows.Err())
 }

@@ -44,6 +44,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"SubmitConcurrentReplays", testSubmitConcurrentReplays},
 		{"SubmitRejectsBadInput", testSubmitRejectsBadInput},
 		{"Track", testTrack},
+		{"Duplicates", testDuplicates},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -858,5 +859,72 @@ func SharedDatabase(t *testing.T, open NewStore) {
 	again, created, err := svcB.Submit(ctx, ticketing.Report{Channel: ticketing.ChannelWeb, ExternalID: "shared", Text: "井盖 shared"})
 	if err != nil || created || again.ID != tk.ID {
 		t.Fatalf("replay through the other instance: created=%v err=%v id %d vs %d", created, err, again.ID, tk.ID)
+	}
+}
+
+func testDuplicates(t *testing.T, s ticketing.Store) {
+	ctx := context.Background()
+	c := &clock{}
+	svc := ticketing.NewService(s, router{}, ticketing.WithClock(c.now), ticketing.WithLocation(time.UTC),
+		ticketing.WithDuplicates(ticketing.DuplicatePolicy{Radius: 100, Window: 72 * time.Hour, AutoMerge: 0.8}))
+	at := func(dLat float64) *ticketing.Point { return &ticketing.Point{Lat: 39.9 + dLat, Lon: 116.4} }
+	submit := func(key, text string, p *ticketing.Point) *ticketing.Ticket {
+		t.Helper()
+		tk, _, err := svc.Submit(ctx, ticketing.Report{Channel: ticketing.ChannelWeb, ExternalID: key, Text: text, Location: p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tk
+	}
+	master := submit("m", "东华门小区南门井盖缺失，晚上很危险", at(0))
+	same := submit("same", "东华门小区南门井盖缺失，晚上很危险！", at(0.0001)) // ~11 m away
+	if same.Status != ticketing.StatusMerged || same.MasterID != master.ID || same.Department != "" {
+		t.Fatalf("a near-identical report 11 m away: status %s master %d dept %q; want merged into %d", same.Status, same.MasterID, same.Department, master.ID)
+	}
+	similar := submit("similar", "井盖好像有点松动", at(0.0002))
+	if similar.Status != ticketing.StatusDispatched {
+		t.Errorf("a loosely similar report: status %s, want dispatched with a note", similar.Status)
+	}
+	evs, _ := s.Events(ctx, similar.ID)
+	noted := false
+	for _, e := range evs {
+		if e.Type == ticketing.EventNote && strings.Contains(e.Note, master.Number) && e.Public == "" {
+			noted = true
+		}
+	}
+	if !noted {
+		t.Errorf("no internal note naming %s on the possible duplicate: %+v", master.Number, evs)
+	}
+	far := submit("far", "东华门小区南门井盖缺失，晚上很危险", at(0.01)) // ~1.1 km
+	if far.Status == ticketing.StatusMerged {
+		t.Error("a report 1.1 km away was merged")
+	}
+	// Closing the master tells the merged report's citizen.
+	for _, act := range []func(*ticketing.Ticket, time.Time) error{
+		func(t *ticketing.Ticket, now time.Time) error { return t.Accept(now, "l") },
+		func(t *ticketing.Ticket, now time.Time) error { return t.ReportHandled(now, "l", "已补装") },
+		func(t *ticketing.Ticket, now time.Time) error { return t.Verify(now, "s", true, "") },
+	} {
+		if _, err := svc.Act(ctx, master.Number, act); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msgs, _ := s.Outbox(ctx, 1000)
+	told := false
+	for _, m := range msgs {
+		if m.Topic == "ticket.follower_closed" && strings.Contains(string(m.Payload), same.Number) {
+			told = true
+		}
+	}
+	if !told {
+		t.Error("no follower_closed message for the merged report")
+	}
+	_, public, err := svc.Track(ctx, same.Number, same.TrackToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := public[len(public)-1].Public
+	if !strings.Contains(last, master.Number) || !strings.Contains(last, "已结案") {
+		t.Errorf("the merged report's timeline ends with %q, want the master's closure", last)
 	}
 }
