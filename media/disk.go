@@ -8,13 +8,16 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"image"
 	"image/jpeg"
 	"image/png"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -35,6 +38,9 @@ type Disk struct {
 	MaxBytes  int64
 	MaxPixels int
 	now       func() time.Time
+	// decoding bounds concurrent decodes: a 50-megapixel photo costs
+	// hundreds of MB while it is decoded, so a burst of them must queue.
+	decoding chan struct{}
 }
 
 // NewDisk returns a store rooted at dir (created if needed).
@@ -42,7 +48,8 @@ func NewDisk(dir string) (*Disk, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("media: %w", err)
 	}
-	return &Disk{dir: dir, MaxBytes: DefaultMaxBytes, MaxPixels: DefaultMaxPixels, now: time.Now}, nil
+	return &Disk{dir: dir, MaxBytes: DefaultMaxBytes, MaxPixels: DefaultMaxPixels, now: time.Now,
+		decoding: make(chan struct{}, runtime.NumCPU())}, nil
 }
 
 // Photo is a checked, cleaned image ready to store.
@@ -66,7 +73,7 @@ func (d *Disk) Prepare(r io.Reader) (*Photo, error) {
 		return nil, &ticketing.Error{Kind: ticketing.KindTooLarge, Field: "photos",
 			Message: fmt.Sprintf("each photo must be at most %d MB", d.MaxBytes>>20)}
 	}
-	sniffed := httpContentType(raw)
+	sniffed := http.DetectContentType(raw)
 	switch sniffed {
 	case "image/jpeg", "image/png", "image/webp":
 	default:
@@ -81,6 +88,8 @@ func (d *Disk) Prepare(r io.Reader) (*Photo, error) {
 		return nil, &ticketing.Error{Kind: ticketing.KindTooLarge, Field: "photos",
 			Message: fmt.Sprintf("the photo is %d×%d pixels; the limit is %d megapixels", cfg.Width, cfg.Height, d.MaxPixels/1_000_000)}
 	}
+	d.decoding <- struct{}{}
+	defer func() { <-d.decoding }()
 	img, _, err := image.Decode(bytes.NewReader(raw))
 	if err != nil {
 		return nil, ticketing.Invalid("photos", "the photo cannot be read: %v", err)
@@ -123,15 +132,40 @@ func (d *Disk) Save(p *Photo) (ticketing.Attachment, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return ticketing.Attachment{}, fmt.Errorf("media: %w", err)
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, p.data, 0o640); err != nil {
-		return ticketing.Attachment{}, fmt.Errorf("media: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
+	// Durable before the ticket that names it is committed: the store
+	// syncs its commit, so the photo must be on disk first.
+	if err := writeSynced(path, p.data); err != nil {
 		return ticketing.Attachment{}, fmt.Errorf("media: %w", err)
 	}
 	return ticketing.Attachment{ID: id, ContentType: p.contentType, Size: int64(len(p.data)), SHA256: p.digest}, nil
+}
+
+// writeSynced writes data to path through a temporary file, syncing the
+// file and its directory so a crash leaves either nothing or all of it.
+func writeSynced(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := errors.Join(f.Sync(), f.Close()); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	dir, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	return errors.Join(dir.Sync(), dir.Close())
 }
 
 // Digest is the SHA-256 of the photo as received (for idempotency fingerprints).

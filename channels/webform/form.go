@@ -5,6 +5,7 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -146,6 +147,7 @@ func (s *Server) postForm(c *gin.Context) {
 		s.render(c, statusOf(e.Kind), "form.html", formData{City: s.cfg.City, Categories: s.cfg.Categories, Key: key,
 			Error: citizenMessage(e), Field: e.Field, Values: vals})
 	}
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxFormBytes)
 	if err := s.allow(c); err != nil {
 		fail(err, ticketing.Report{}, "")
 		return
@@ -155,10 +157,14 @@ func (s *Server) postForm(c *gin.Context) {
 		fail(err, r, r.ExternalID)
 		return
 	}
-	r.Channel = ticketing.ChannelWeb
+	key := r.ExternalID
+	if !validKey(key) {
+		key = newFormKey() // no usable key: this post stands alone
+	}
+	r.Channel, r.ExternalID = ticketing.ChannelWeb, "form:"+key
 	t, _, err := s.submit(c.Request.Context(), r, photos)
 	if err != nil {
-		fail(err, r, r.ExternalID)
+		fail(err, r, key)
 		return
 	}
 	c.Redirect(http.StatusSeeOther, trackURL(t)+"&new=1")
@@ -171,7 +177,11 @@ func (s *Server) trackLookup(c *gin.Context) {
 		s.render(c, http.StatusOK, "lookup.html", nil)
 		return
 	}
-	c.Redirect(http.StatusSeeOther, "/t/"+number+"?token="+token)
+	if !ticketing.ValidNumber(number) {
+		s.render(c, http.StatusNotFound, "notfound.html", nil)
+		return
+	}
+	c.Redirect(http.StatusSeeOther, "/t/"+number+"?token="+url.QueryEscape(token))
 }
 
 type trackData struct {

@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -123,7 +124,7 @@ func New(cfg Config, tickets Tickets, photos Photos, tokens Tokens, limiter Limi
 		s.render(c, http.StatusNotFound, "notfound.html", nil)
 	})
 	e.NoMethod(func(c *gin.Context) {
-		s.fail(c, &ticketing.Error{Kind: ticketing.KindInvalid, Code: "method_not_allowed", Message: "method not allowed"})
+		c.AbortWithStatusJSON(http.StatusMethodNotAllowed, gin.H{"error": apiError{Code: "method_not_allowed", Message: "method not allowed"}})
 	})
 	s.engine = e
 	return s, nil
@@ -131,7 +132,13 @@ func New(cfg Config, tickets Tickets, photos Photos, tokens Tokens, limiter Limi
 
 // Handler is the HTTP handler, with cross-origin protection for browsers.
 func (s *Server) Handler() http.Handler {
-	return http.NewCrossOriginProtection().Handler(s.engine)
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.WriteHeader(http.StatusForbidden)
+		w.Write([]byte(`{"error":{"code":"forbidden","message":"cross-origin request refused"}}`))
+	}))
+	return cop.Handler(s.engine)
 }
 
 // recover turns a panic into a 500 without echoing the request.
@@ -180,7 +187,7 @@ func (s *Server) allow(c *gin.Context) error {
 	if s.limiter == nil {
 		return nil
 	}
-	ok, wait, err := s.limiter.Allow(c.Request.Context(), "web:"+c.ClientIP())
+	ok, wait, err := s.limiter.Allow(c.Request.Context(), "web:"+sourceKey(c.ClientIP()))
 	if err != nil {
 		s.log.Warn("rate limiter unavailable; allowing", "err", err)
 		return nil
@@ -193,13 +200,37 @@ func (s *Server) allow(c *gin.Context) error {
 	return nil
 }
 
+// sourceKey is what the rate limit counts by: an IPv4 address, or an IPv6
+// /64 (one subscriber's whole prefix, which it can rotate through freely).
+func sourceKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil || a.Is4() || a.Is4In6() {
+		return ip
+	}
+	p, _ := a.Prefix(64)
+	return p.String()
+}
+
 // submit stores the photos, submits the report and cleans up the photos if
 // the report was refused or was a replay of one already stored.
+//
+// Once the request is read, the citizen leaving (or a proxy timing out)
+// must not cut the write in half: the ticket may be committed while the
+// caller sees an error. So the write runs on a context of its own.
 func (s *Server) submit(ctx context.Context, r ticketing.Report, photos []*media.Photo) (*ticketing.Ticket, bool, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), submitTimeout)
+	defer cancel()
 	for _, p := range photos {
 		if r.Location == nil && p.GPS != nil {
 			r.Location = p.GPS
 		}
+	}
+	// Refuse bad text before any photo touches the disk.
+	check := r
+	check.Normalize()
+	check.Channel, check.ReceivedAt = ticketing.ChannelWeb, time.Now()
+	if err := check.Validate(); err != nil {
+		return nil, false, err
 	}
 	for _, p := range photos {
 		a, err := s.photos.Save(p)
@@ -210,7 +241,9 @@ func (s *Server) submit(ctx context.Context, r ticketing.Report, photos []*media
 		r.Attachments = append(r.Attachments, a)
 	}
 	t, created, err := s.tickets.Submit(ctx, r)
-	if err != nil || !created {
+	if (err == nil && !created) || refused(err) {
+		// A replay keeps the first copy's photos; a refusal stored nothing.
+		// After any other error the ticket may exist: keep the photos.
 		s.photos.Remove(r.Attachments)
 	}
 	if s.metrics != nil {
@@ -219,4 +252,17 @@ func (s *Server) submit(ctx context.Context, r ticketing.Report, photos []*media
 	return t, created, err
 }
 
-func newFormKey() string { return "form-" + rand.Text() }
+// submitTimeout bounds one report's write once its request has been read.
+const submitTimeout = 15 * time.Second
+
+// refused reports whether err means the report was certainly not stored.
+func refused(err error) bool {
+	switch ticketing.KindOf(err) {
+	case ticketing.KindInvalid, ticketing.KindTooLarge, ticketing.KindUnsupported, ticketing.KindConflict,
+		ticketing.KindRateLimited, ticketing.KindUnauthorized, ticketing.KindForbidden:
+		return true
+	}
+	return false
+}
+
+func newFormKey() string { return rand.Text() }

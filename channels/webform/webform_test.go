@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/textproto"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -176,6 +177,7 @@ func TestReportBadInputChangesNothing(t *testing.T) {
 		{"body over 64 KB", "application/json", "", `{"text":"` + strings.Repeat("a", 70<<10) + `"}`, 413, "too_large", ""},
 		{"form-encoded", "application/x-www-form-urlencoded", "", `text=x`, 415, "unsupported_media_type", "Content-Type"},
 		{"key too long", "application/json", strings.Repeat("k", 200), `{"text":"x"}`, 400, "invalid", "Idempotency-Key"},
+		{"NUL byte", "application/json", "", `{"text":"a\u0000b"}`, 400, "invalid", "text"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -441,5 +443,67 @@ func TestRateLimit(t *testing.T) {
 	}
 	if e.tickets(t) != 2 {
 		t.Errorf("tickets = %d, want 2", e.tickets(t))
+	}
+}
+
+func TestHTTPEdges(t *testing.T) {
+	e := newEnv(t, nil)
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	// The lookup form escapes what it forwards and refuses malformed numbers.
+	number := ticketing.FormatNumber(10, time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC))
+	resp, err := client.Get(e.srv.URL + "/track?number=" + number + "&token=" + url.QueryEscape("a&new=1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if loc := resp.Header.Get("Location"); loc != "/t/"+number+"?token=a%26new%3D1" {
+		t.Errorf("lookup redirect = %q", loc)
+	}
+	resp, err = client.Get(e.srv.URL + "/track?number=" + url.QueryEscape("123\r\nX: y") + "&token=a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound || resp.Header.Get("Location") != "" {
+		t.Errorf("malformed number: %d, Location %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	req, _ := http.NewRequest("DELETE", e.srv.URL+"/api/v1/reports", nil)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("DELETE /api/v1/reports: %d, want 405", resp.StatusCode)
+	}
+	// A browser on another site cannot post reports.
+	req, _ = http.NewRequest("POST", e.srv.URL+"/api/v1/reports", strings.NewReader(`{"text":"x"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(b), `"code":"forbidden"`) {
+		t.Errorf("cross-site POST: %d %s", resp.StatusCode, b)
+	}
+	if e.tickets(t) != 0 {
+		t.Error("a refused request stored a ticket")
+	}
+}
+
+func TestSourceKey(t *testing.T) {
+	for in, want := range map[string]string{
+		"203.0.113.9":          "203.0.113.9",
+		"2001:db8:1:2:3:4:5:6": "2001:db8:1:2::/64",
+		"2001:db8:1:2:ffff::1": "2001:db8:1:2::/64",
+		"::ffff:203.0.113.9":   "::ffff:203.0.113.9",
+		"not an address":       "not an address",
+	} {
+		if got := webform.SourceKey(in); got != want {
+			t.Errorf("SourceKey(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

@@ -376,11 +376,14 @@ func translate(err error) error {
 		return ticketing.ErrNotFound
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return err
+		// The outcome of a write cut short is unknown: the caller retries.
+		return ticketing.Unavailable(err)
 	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch pgErr.Code[:2] {
+		case "22": // data exception: a value PostgreSQL cannot store
+			return &ticketing.Error{Kind: ticketing.KindInvalid, Message: "a value cannot be stored", Err: err}
 		case "23": // integrity constraint violation
 			return &ticketing.Error{Kind: ticketing.KindConflict, Message: "conflicting write", Err: err}
 		case "08", "53", "57": // connection, resources, operator intervention (shutdown, failover)

@@ -359,6 +359,9 @@ func translate(err error) error {
 	if errors.Is(err, sql.ErrNoRows) {
 		return ticketing.ErrNotFound
 	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return ticketing.Unavailable(err)
+	}
 	var se *sqlitedrv.Error
 	if errors.As(err, &se) {
 		switch se.Code() & 0xff {

@@ -45,6 +45,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"SubmitRejectsBadInput", testSubmitRejectsBadInput},
 		{"Track", testTrack},
 		{"Duplicates", testDuplicates},
+		{"RoutingNotApplicable", testRoutingNotApplicable},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -744,6 +745,8 @@ func testSubmitRejectsBadInput(t *testing.T, s ticketing.Store) {
 		{"longitude out of range", ticketing.Report{Text: "x", Location: &ticketing.Point{Lat: 39, Lon: 181}}, ticketing.KindInvalid, "lon"},
 		{"bad phone", ticketing.Report{Text: "x", Reporter: ticketing.Contact{Phone: "call me"}}, ticketing.KindInvalid, "contact.phone"},
 		{"bad channel", ticketing.Report{Channel: "fax", Text: "x"}, ticketing.KindInvalid, "channel"},
+		{"NUL in the text", ticketing.Report{Text: "a\x00b"}, ticketing.KindInvalid, "text"},
+		{"escape in the address", ticketing.Report{Text: "x", Address: "\x1b[2J"}, ticketing.KindInvalid, "address"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -926,5 +929,29 @@ func testDuplicates(t *testing.T, s ticketing.Store) {
 	last := public[len(public)-1].Public
 	if !strings.Contains(last, master.Number) || !strings.Contains(last, "已结案") {
 		t.Errorf("the merged report's timeline ends with %q, want the master's closure", last)
+	}
+}
+
+// staleRouter answers with a deadline that has already passed.
+type staleRouter struct{}
+
+func (staleRouter) Route(_ context.Context, r ticketing.Report) (ticketing.Assignment, error) {
+	return ticketing.Assignment{Category: "0101", Department: "cgw", Deadline: r.ReceivedAt.Add(-time.Hour), AutoDispatch: true, Reason: "过期"}, nil
+}
+
+// A routing answer the workflow refuses leaves the report for a dispatcher.
+func testRoutingNotApplicable(t *testing.T, s ticketing.Store) {
+	c := &clock{}
+	svc := ticketing.NewService(s, staleRouter{}, ticketing.WithClock(c.now))
+	tk, created, err := svc.Submit(context.Background(), ticketing.Report{Channel: ticketing.ChannelWeb, ExternalID: "stale", Text: "井盖"})
+	if err != nil || !created {
+		t.Fatalf("created=%v err=%v; the report must be kept", created, err)
+	}
+	if tk.Status != ticketing.StatusReceived || tk.Department != "" || tk.Category != "0101" {
+		t.Errorf("status %s dept %q category %q; want received, no department, the category suggested", tk.Status, tk.Department, tk.Category)
+	}
+	evs, _ := s.Events(context.Background(), tk.ID)
+	if len(evs) != 1 {
+		t.Errorf("%d events, want only received", len(evs))
 	}
 }

@@ -1,0 +1,4 @@
+package webform
+
+// SourceKey exposes sourceKey to the external tests.
+var SourceKey = sourceKey
