@@ -1,0 +1,139 @@
+package classify
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"encoding/gob"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+)
+
+// The file format: the 8-byte magic, one version byte, then a gzip stream of
+// one gob-encoded modelFile. Load rejects anything else with a clear error.
+const (
+	fileMagic   = "YIHAOCLF"
+	fileVersion = 1
+)
+
+// modelFile is version 1 of the saved model. Only the buckets that carry
+// weights are stored; the bucket index is rebuilt on load.
+type modelFile struct {
+	Type     string
+	Labels   []string
+	HashBits int
+	MaxN     int
+	Buckets  []uint32  // ascending; row i of Weights belongs to Buckets[i]
+	IDF      []float32 // per row
+	Weights  []float32 // rows × labels
+	Bias     []float32
+	InvT     float64
+	Info     Info
+}
+
+// Save writes the model in the versioned binary format read by Load.
+func (m *Model) Save(w io.Writer) error {
+	f := modelFile{
+		Type: string(m.typ), Labels: m.labels, HashBits: int(m.bits), MaxN: m.maxN,
+		Buckets: make([]uint32, len(m.idf)), IDF: m.idf, Weights: m.w, Bias: m.bias,
+		InvT: m.invT, Info: m.info,
+	}
+	for b, r := range m.index {
+		if r >= 0 {
+			f.Buckets[r] = uint32(b)
+		}
+	}
+	if _, err := io.WriteString(w, fileMagic); err != nil {
+		return err
+	}
+	if _, err := w.Write([]byte{fileVersion}); err != nil {
+		return err
+	}
+	zw, err := gzip.NewWriterLevel(w, gzip.BestCompression)
+	if err != nil {
+		return err
+	}
+	if err := gob.NewEncoder(zw).Encode(&f); err != nil {
+		return fmt.Errorf("classify: encode model: %w", err)
+	}
+	return zw.Close()
+}
+
+// Load reads a model written by Save.
+func Load(r io.Reader) (*Model, error) {
+	br := bufio.NewReader(r)
+	head := make([]byte, len(fileMagic)+1)
+	if _, err := io.ReadFull(br, head); err != nil || !bytes.Equal(head[:len(fileMagic)], []byte(fileMagic)) {
+		return nil, errors.New("classify: not a classifier model (bad magic; want a file written by yihao classify train)")
+	}
+	if v := head[len(fileMagic)]; v != fileVersion {
+		return nil, fmt.Errorf("classify: model format version %d not supported (this build reads version %d)", v, fileVersion)
+	}
+	zr, err := gzip.NewReader(br)
+	if err != nil {
+		return nil, fmt.Errorf("classify: corrupt model: %w", err)
+	}
+	var f modelFile
+	if err := gob.NewDecoder(zr).Decode(&f); err != nil {
+		return nil, fmt.Errorf("classify: corrupt model: %w", err)
+	}
+	// Read to the end so that gzip checks its CRC and length.
+	if _, err := io.Copy(io.Discard, zr); err != nil {
+		return nil, fmt.Errorf("classify: corrupt model: %w", err)
+	}
+	return f.model()
+}
+
+// model checks the decoded file and builds the model.
+func (f *modelFile) model() (*Model, error) {
+	bad := func(format string, a ...any) (*Model, error) {
+		return nil, fmt.Errorf("classify: corrupt model: "+format, a...)
+	}
+	nl, rows := len(f.Labels), len(f.Buckets)
+	switch {
+	case ModelType(f.Type) != LogReg && ModelType(f.Type) != NaiveBayes:
+		return bad("unknown model type %q", f.Type)
+	case nl < 2:
+		return bad("%d labels", nl)
+	case f.HashBits < 10 || f.HashBits > 24:
+		return bad("hash bits %d", f.HashBits)
+	case f.MaxN < 1 || f.MaxN > 3:
+		return bad("n-gram order %d", f.MaxN)
+	case len(f.IDF) != rows || len(f.Weights) != rows*nl || len(f.Bias) != nl:
+		return bad("table sizes do not match (%d buckets, %d idf, %d weights, %d biases, %d labels)",
+			rows, len(f.IDF), len(f.Weights), len(f.Bias), nl)
+	case !(f.InvT > 0) || math.IsInf(f.InvT, 0):
+		return bad("temperature")
+	}
+	seen := make(map[string]bool, nl)
+	for i, l := range f.Labels {
+		if l == "" || seen[l] || (i > 0 && l < f.Labels[i-1]) {
+			return bad("labels not distinct and sorted")
+		}
+		seen[l] = true
+	}
+	for _, vs := range [][]float32{f.IDF, f.Weights, f.Bias} {
+		for _, v := range vs {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return bad("non-finite weight")
+			}
+		}
+	}
+	size := uint32(1) << f.HashBits
+	index := make([]int32, size)
+	for i := range index {
+		index[i] = -1
+	}
+	for r, b := range f.Buckets {
+		if b >= size || (r > 0 && b <= f.Buckets[r-1]) {
+			return bad("buckets out of range or order")
+		}
+		index[b] = int32(r)
+	}
+	return &Model{
+		typ: ModelType(f.Type), labels: f.Labels, bits: uint(f.HashBits), maxN: f.MaxN,
+		index: index, idf: f.IDF, w: f.Weights, bias: f.Bias, invT: f.InvT, info: f.Info,
+	}, nil
+}
