@@ -8,3 +8,19 @@ import _ "embed"
 //
 //go:embed city.yaml
 var DemoCatalogue []byte
+
+// DemoGrid is the demo city's generated unit grid (`yihao grid generate`).
+//
+//go:embed grid/demo.geojson
+var DemoGrid []byte
+
+// DemoGazetteer places the demo city's addresses on its grid.
+//
+//go:embed grid/gazetteer.yaml
+var DemoGazetteer []byte
+
+// DemoModel is the classifier trained on classifier/train.csv
+// (`yihao classify train`).
+//
+//go:embed classifier/demo.model
+var DemoModel []byte

@@ -1,10 +1,13 @@
-// Package routing decides where a report goes: category, department,
-// priority and deadline, with the reason for the choice.
+// Package routing decides where a report goes: it classifies the text,
+// places the report on the city's grid, and matches the dispatch catalogue
+// (派单目录) to a lead department, assisting departments, a priority and a
+// deadline — and says why.
 package routing
 
 import (
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 	"time"
 
@@ -13,16 +16,35 @@ import (
 	"github.com/yihao-city/yihao/ticketing"
 )
 
-// Catalogue is the city's dispatch configuration (派单目录): hotline lines,
-// departments, categories with their keywords, lead department and deadline.
+// Catalogue is the city's routing configuration: hotline lines,
+// departments, the category tree, and the ordered dispatch rules.
 type Catalogue struct {
 	City        string       `yaml:"city"`
 	TimeZone    string       `yaml:"timezone"`
 	Lines       []Line       `yaml:"lines"`
 	Departments []Department `yaml:"departments"`
 	Categories  []Category   `yaml:"categories"`
-	// DefaultDeadline applies to categories that set none.
-	DefaultDeadline Deadline `yaml:"default_deadline"`
+	Rules       []Rule       `yaml:"rules"`
+	// DefaultDeadline applies where no rule or category sets one.
+	DefaultDeadline Deadline   `yaml:"default_deadline"`
+	Triage          Triage     `yaml:"triage"`
+	Duplicates      Duplicates `yaml:"duplicates"`
+}
+
+// Duplicates configures 并单: reports of one category within RadiusM
+// metres and Window of an open ticket are duplicates; at or above
+// AutoMergeAt (0..1, text and distance together) they are merged at once.
+type Duplicates struct {
+	RadiusM     float64       `yaml:"radius_m"`
+	Window      time.Duration `yaml:"window"`
+	AutoMergeAt float64       `yaml:"auto_merge_at"`
+}
+
+// Triage says when a ticket waits for a dispatcher instead of being dispatched.
+type Triage struct {
+	// MinConfidence is the classification confidence (0..1) below which
+	// the ticket goes to the triage queue. Default 0.6.
+	MinConfidence float64 `yaml:"min_confidence"`
 }
 
 // Line is one of the merged hotline numbers.
@@ -38,15 +60,40 @@ type Department struct {
 	Name string `yaml:"name"`
 }
 
-// Category is a leaf of the taxonomy with its routing rule.
+// Category is a node of the taxonomy. Leaves are what tickets are filed
+// under; a node's department, priority and deadline apply to every
+// descendant that does not set its own.
 type Category struct {
 	Code       string             `yaml:"code"`
 	Name       string             `yaml:"name"`
-	Group      string             `yaml:"group"`
 	Department string             `yaml:"department"`
 	Keywords   []string           `yaml:"keywords"`
 	Priority   ticketing.Priority `yaml:"priority"`
 	Deadline   Deadline           `yaml:"deadline"`
+	Children   []Category         `yaml:"children"`
+}
+
+// Rule is one line of the dispatch catalogue. Every condition that is set
+// must hold; the first rule that matches wins.
+type Rule struct {
+	ID       string             `yaml:"id"`
+	Name     string             `yaml:"name"`
+	When     Conditions         `yaml:"when"`
+	Lead     string             `yaml:"lead"`   // 主办
+	Assist   []string           `yaml:"assist"` // 协办
+	Priority ticketing.Priority `yaml:"priority"`
+	Deadline Deadline           `yaml:"deadline"`
+}
+
+// Conditions of a rule. A category matches itself and its descendants.
+type Conditions struct {
+	Categories []string `yaml:"categories"`
+	Districts  []string `yaml:"districts"`
+	Streets    []string `yaml:"streets"`
+	Grids      []string `yaml:"grids"`
+	Lines      []string `yaml:"lines"`
+	Keywords   []string `yaml:"keywords"`
+	Hours      string   `yaml:"hours"` // "22:00-06:00", in the city's time zone; may wrap midnight
 }
 
 // Deadline is a handling time limit (处置时限): natural hours, or working
@@ -66,7 +113,8 @@ func (d Deadline) String() string {
 	return fmt.Sprintf("%d个工作日", d.WorkingDays)
 }
 
-// LoadCatalogue parses and checks a YAML catalogue.
+// LoadCatalogue parses and checks a YAML catalogue. Every error names the
+// place in the file it comes from.
 func LoadCatalogue(r io.Reader) (*Catalogue, error) {
 	var c Catalogue
 	dec := yaml.NewDecoder(r)
@@ -74,7 +122,10 @@ func LoadCatalogue(r io.Reader) (*Catalogue, error) {
 	if err := dec.Decode(&c); err != nil {
 		return nil, fmt.Errorf("catalogue: %w", err)
 	}
-	return &c, c.check()
+	if _, err := compile(&c); err != nil {
+		return nil, err
+	}
+	return &c, nil
 }
 
 // Location is the catalogue's time zone (default Asia/Shanghai).
@@ -86,52 +137,236 @@ func (c *Catalogue) Location() (*time.Location, error) {
 	return time.LoadLocation(tz)
 }
 
-func (c *Catalogue) check() error {
-	if _, err := c.Location(); err != nil {
-		return fmt.Errorf("catalogue: timezone: %w", err)
+// Leaf is a category a ticket can be filed under, with its group's name.
+type Leaf struct {
+	Code, Name, Group string
+}
+
+// Leaves lists the fileable categories in catalogue order.
+func (c *Catalogue) Leaves() []Leaf {
+	var out []Leaf
+	var walk func(cs []Category, group string)
+	walk = func(cs []Category, group string) {
+		for _, cat := range cs {
+			if len(cat.Children) == 0 {
+				out = append(out, Leaf{Code: cat.Code, Name: cat.Name, Group: group})
+				continue
+			}
+			walk(cat.Children, cat.Name)
+		}
 	}
-	depts := map[string]bool{}
-	for _, d := range c.Departments {
-		if d.Code == "" || d.Name == "" {
-			return fmt.Errorf("catalogue: department %q needs a code and a name", d.Code)
-		}
-		if depts[d.Code] {
-			return fmt.Errorf("catalogue: department %q listed twice", d.Code)
-		}
-		depts[d.Code] = true
+	walk(c.Categories, "")
+	return out
+}
+
+// node is a category flattened with what it inherits.
+type node struct {
+	Category
+	parent    *node
+	group     string
+	dept      string
+	priority  ticketing.Priority
+	deadline  Deadline
+	ancestors map[string]bool // its own code and every ancestor's
+}
+
+type window struct{ from, to int } // minutes since midnight; from > to wraps
+
+func (w window) contains(minute int) bool {
+	if w.from <= w.to {
+		return minute >= w.from && minute < w.to
+	}
+	return minute >= w.from || minute < w.to
+}
+
+var hoursRE = regexp.MustCompile(`^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$`)
+
+func parseWindow(s string) (window, error) {
+	m := hoursRE.FindStringSubmatch(strings.ReplaceAll(s, " ", ""))
+	if m == nil {
+		return window{}, fmt.Errorf("hours %q: want HH:MM-HH:MM", s)
+	}
+	n := func(i int) int { v := 0; fmt.Sscanf(m[i], "%d", &v); return v }
+	w := window{from: n(1)*60 + n(2), to: n(3)*60 + n(4)}
+	if w.from == w.to {
+		return window{}, fmt.Errorf("hours %q: empty window", s)
+	}
+	return w, nil
+}
+
+type compiledRule struct {
+	Rule
+	cats, districts, streets, grids, lines map[string]bool
+	hours                                  *window
+}
+
+type compiled struct {
+	loc      *time.Location
+	nodes    map[string]*node
+	leaves   []*node
+	depts    map[string]string
+	lines    map[string]Line
+	rules    []compiledRule
+	minConf  float64
+	deadline Deadline
+}
+
+func set(xs []string) map[string]bool {
+	if len(xs) == 0 {
+		return nil
+	}
+	m := make(map[string]bool, len(xs))
+	for _, x := range xs {
+		m[x] = true
+	}
+	return m
+}
+
+// compile checks the catalogue and builds what the router looks up.
+func compile(c *Catalogue) (*compiled, error) {
+	loc, err := c.Location()
+	if err != nil {
+		return nil, fmt.Errorf("catalogue: timezone: %w", err)
+	}
+	out := &compiled{loc: loc, nodes: map[string]*node{}, depts: map[string]string{}, lines: map[string]Line{},
+		minConf: c.Triage.MinConfidence, deadline: c.DefaultDeadline}
+	if out.minConf == 0 {
+		out.minConf = 0.6
+	}
+	if out.minConf < 0 || out.minConf > 1 {
+		return nil, fmt.Errorf("catalogue: triage.min_confidence %v: must be between 0 and 1", out.minConf)
 	}
 	if c.DefaultDeadline.zero() {
-		return fmt.Errorf("catalogue: default_deadline is required")
+		return nil, fmt.Errorf("catalogue: default_deadline is required")
 	}
-	cats := map[string]bool{}
-	for _, cat := range c.Categories {
-		switch {
-		case cat.Code == "" || cat.Name == "":
-			return fmt.Errorf("catalogue: category %q needs a code and a name", cat.Code)
-		case cats[cat.Code]:
-			return fmt.Errorf("catalogue: category %q listed twice", cat.Code)
-		case !depts[cat.Department]:
-			return fmt.Errorf("catalogue: category %s: unknown department %q", cat.Code, cat.Department)
+	if d := c.Duplicates; d.RadiusM < 0 || d.Window < 0 || d.AutoMergeAt < 0 || d.AutoMergeAt > 1 {
+		return nil, fmt.Errorf("catalogue: duplicates: radius_m and window must not be negative, auto_merge_at must be between 0 and 1")
+	}
+	for i, d := range c.Departments {
+		if d.Code == "" || d.Name == "" {
+			return nil, fmt.Errorf("catalogue: departments[%d]: needs a code and a name", i)
 		}
-		switch cat.Priority {
+		if _, dup := out.depts[d.Code]; dup {
+			return nil, fmt.Errorf("catalogue: departments[%d]: code %q listed twice", i, d.Code)
+		}
+		out.depts[d.Code] = d.Name
+	}
+	checkPriority := func(where string, p ticketing.Priority) error {
+		switch p {
 		case "", ticketing.PriorityNormal, ticketing.PriorityUrgent, ticketing.PriorityEmergency:
-		default:
-			return fmt.Errorf("catalogue: category %s: unknown priority %q", cat.Code, cat.Priority)
+			return nil
 		}
-		for _, k := range cat.Keywords {
-			if strings.TrimSpace(k) == "" {
-				return fmt.Errorf("catalogue: category %s: empty keyword", cat.Code)
+		return fmt.Errorf("catalogue: %s: unknown priority %q (normal, urgent or emergency)", where, p)
+	}
+	var walk func(cs []Category, parent *node, path string) error
+	walk = func(cs []Category, parent *node, path string) error {
+		for i := range cs {
+			cat := cs[i]
+			where := fmt.Sprintf("%s[%d] (code %q)", path, i, cat.Code)
+			switch {
+			case cat.Code == "" || cat.Name == "":
+				return fmt.Errorf("catalogue: %s: needs a code and a name", where)
+			case out.nodes[cat.Code] != nil:
+				return fmt.Errorf("catalogue: %s: code listed twice", where)
+			}
+			if cat.Department != "" {
+				if _, ok := out.depts[cat.Department]; !ok {
+					return fmt.Errorf("catalogue: %s: unknown department %q", where, cat.Department)
+				}
+			}
+			if err := checkPriority(where, cat.Priority); err != nil {
+				return err
+			}
+			for _, k := range cat.Keywords {
+				if strings.TrimSpace(k) == "" {
+					return fmt.Errorf("catalogue: %s: empty keyword", where)
+				}
+			}
+			n := &node{Category: cat, parent: parent, dept: cat.Department, priority: cat.Priority, deadline: cat.Deadline,
+				ancestors: map[string]bool{cat.Code: true}}
+			if parent != nil {
+				n.group = parent.Name
+				for a := range parent.ancestors {
+					n.ancestors[a] = true
+				}
+				if n.dept == "" {
+					n.dept = parent.dept
+				}
+				if n.priority == "" {
+					n.priority = parent.priority
+				}
+				if n.deadline.zero() {
+					n.deadline = parent.deadline
+				}
+			}
+			out.nodes[cat.Code] = n
+			if len(cat.Children) == 0 {
+				if n.dept == "" {
+					return fmt.Errorf("catalogue: %s: no department (set one here or on a parent)", where)
+				}
+				out.leaves = append(out.leaves, n)
+			}
+			if err := walk(cat.Children, n, path+fmt.Sprintf("[%d].children", i)); err != nil {
+				return err
 			}
 		}
-		cats[cat.Code] = true
+		return nil
 	}
-	for _, l := range c.Lines {
+	if err := walk(c.Categories, nil, "categories"); err != nil {
+		return nil, err
+	}
+	for i, l := range c.Lines {
 		if l.Number == "" {
-			return fmt.Errorf("catalogue: a line has no number")
+			return nil, fmt.Errorf("catalogue: lines[%d]: no number", i)
 		}
-		if l.DefaultCategory != "" && !cats[l.DefaultCategory] {
-			return fmt.Errorf("catalogue: line %s: unknown default_category %q", l.Number, l.DefaultCategory)
+		if l.DefaultCategory != "" && !out.isLeaf(l.DefaultCategory) {
+			return nil, fmt.Errorf("catalogue: lines[%d] (%s): default_category %q is not a leaf category", i, l.Number, l.DefaultCategory)
 		}
+		out.lines[l.Number] = l
 	}
-	return nil
+	ids := map[string]bool{}
+	for i, r := range c.Rules {
+		where := fmt.Sprintf("rules[%d] (id %q)", i, r.ID)
+		switch {
+		case r.ID == "":
+			return nil, fmt.Errorf("catalogue: rules[%d]: needs an id", i)
+		case ids[r.ID]:
+			return nil, fmt.Errorf("catalogue: %s: id used twice", where)
+		case r.Lead == "":
+			return nil, fmt.Errorf("catalogue: %s: needs a lead department", where)
+		}
+		ids[r.ID] = true
+		if _, ok := out.depts[r.Lead]; !ok {
+			return nil, fmt.Errorf("catalogue: %s: unknown lead department %q", where, r.Lead)
+		}
+		for _, a := range r.Assist {
+			if _, ok := out.depts[a]; !ok {
+				return nil, fmt.Errorf("catalogue: %s: unknown assisting department %q", where, a)
+			}
+		}
+		for _, code := range r.When.Categories {
+			if out.nodes[code] == nil {
+				return nil, fmt.Errorf("catalogue: %s: unknown category %q", where, code)
+			}
+		}
+		if err := checkPriority(where, r.Priority); err != nil {
+			return nil, err
+		}
+		cr := compiledRule{Rule: r, cats: set(r.When.Categories), districts: set(r.When.Districts),
+			streets: set(r.When.Streets), grids: set(r.When.Grids), lines: set(r.When.Lines)}
+		if r.When.Hours != "" {
+			w, err := parseWindow(r.When.Hours)
+			if err != nil {
+				return nil, fmt.Errorf("catalogue: %s: %w", where, err)
+			}
+			cr.hours = &w
+		}
+		out.rules = append(out.rules, cr)
+	}
+	return out, nil
+}
+
+func (c *compiled) isLeaf(code string) bool {
+	n := c.nodes[code]
+	return n != nil && len(n.Children) == 0
 }

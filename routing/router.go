@@ -4,72 +4,192 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/yihao-city/yihao/routing/classify"
+	"github.com/yihao-city/yihao/routing/grid"
 	"github.com/yihao-city/yihao/ticketing"
 )
 
-// Router is the minimal rule router: the citizen's category if given, else
-// keywords in the text, else the hotline line's default; anything else
-// waits in the triage queue for a dispatcher. It implements ticketing.Router.
-type Router struct {
-	cal        *Calendar
-	categories map[string]*Category
-	order      []*Category // catalogue order breaks ties between equal scores
-	depts      map[string]string
-	lines      map[string]Line
-	defaultDL  Deadline
+// Classifier ranks categories for a text (routing/classify's Model).
+type Classifier interface {
+	Predict(text string, k int) []classify.Prediction
 }
 
-// NewRouter builds a router from a checked catalogue.
-func NewRouter(c *Catalogue) (*Router, error) {
-	loc, err := c.Location()
+// Locator finds the grid cell of a point (routing/grid's Index).
+type Locator interface {
+	Locate(lat, lon float64) (grid.Cell, bool)
+}
+
+// Gazetteer places an address without coordinates (routing/grid's Gazetteer).
+type Gazetteer interface {
+	Find(address string) (grid.Place, bool)
+}
+
+// Router classifies, places and matches the catalogue. It implements
+// ticketing.Router. A Router never changes; Live swaps in a new one when
+// the configuration is reloaded.
+type Router struct {
+	c          *compiled
+	cal        *Calendar
+	classifier Classifier
+	locator    Locator
+	gazetteer  Gazetteer
+}
+
+// Option adds an optional part to a Router.
+type Option func(*Router)
+
+// WithClassifier ranks categories with a trained model before the keyword rules.
+func WithClassifier(c Classifier) Option { return func(r *Router) { r.classifier = c } }
+
+// WithGrid places reports on the grid by their point, or by their address.
+func WithGrid(l Locator, g Gazetteer) Option {
+	return func(r *Router) { r.locator, r.gazetteer = l, g }
+}
+
+// NewRouter builds a router from a catalogue.
+func NewRouter(cat *Catalogue, opts ...Option) (*Router, error) {
+	c, err := compile(cat)
 	if err != nil {
 		return nil, err
 	}
-	r := &Router{cal: NewCalendar(loc), categories: map[string]*Category{}, depts: map[string]string{},
-		lines: map[string]Line{}, defaultDL: c.DefaultDeadline}
-	for _, d := range c.Departments {
-		r.depts[d.Code] = d.Name
-	}
-	for i := range c.Categories {
-		cat := &c.Categories[i]
-		r.categories[cat.Code] = cat
-		r.order = append(r.order, cat)
-	}
-	for _, l := range c.Lines {
-		r.lines[l.Number] = l
+	r := &Router{c: c, cal: NewCalendar(c.loc)}
+	for _, o := range opts {
+		o(r)
 	}
 	return r, nil
 }
 
-// Route implements ticketing.Router.
-func (r *Router) Route(_ context.Context, rep ticketing.Report) (ticketing.Assignment, error) {
-	if rep.Category != "" {
-		cat, ok := r.categories[rep.Category]
-		if !ok {
-			return ticketing.Assignment{}, ticketing.Invalid("category", "unknown category %q", rep.Category)
-		}
-		return r.assign(rep, cat, 1, "rule:category", fmt.Sprintf("按所选分类“%s”", cat.Name)), nil
-	}
-	if cat, kw, score := r.match(rep.Text); cat != nil {
-		return r.assign(rep, cat, score, "rule:keyword:"+cat.Code, fmt.Sprintf("内容含“%s”，归入“%s”", kw, cat.Name)), nil
-	}
-	if l, ok := r.lines[rep.Line]; ok && l.DefaultCategory != "" {
-		cat := r.categories[l.DefaultCategory]
-		return r.assign(rep, cat, 0.6, "rule:line:"+l.Number, fmt.Sprintf("来自%s（%s），按线路默认分类“%s”", l.Number, l.Label, cat.Name)), nil
-	}
-	return ticketing.Assignment{Priority: ticketing.PriorityNormal, Rule: "rule:none",
-		Reason: "未能自动确定分类，转人工派单"}, nil
+// keywordConfidence is what a line's default category is worth: a call to
+// a dedicated line (12315 for consumers) says what it is about.
+const lineConfidence = 0.6
+
+// classification is step one: which category, how sure, and why.
+type classification struct {
+	node        *node
+	confidence  float64
+	why         string
+	suggestions []ticketing.Suggestion
 }
 
-// match scores each category by the total length of its keywords found in
+// Route implements ticketing.Router: classify → place → match the catalogue.
+func (r *Router) Route(_ context.Context, rep ticketing.Report) (ticketing.Assignment, error) {
+	cl, err := r.classify(rep)
+	if err != nil {
+		return ticketing.Assignment{}, err
+	}
+	area, point, placed := r.place(rep)
+	why := []string{}
+	if cl.why != "" {
+		why = append(why, cl.why)
+	}
+	if placed != "" {
+		why = append(why, placed)
+	}
+	a := ticketing.Assignment{Area: area, Location: point, Suggestions: cl.suggestions, Priority: ticketing.PriorityNormal,
+		Confidence: cl.confidence}
+	if cl.node == nil {
+		a.Rule = "triage"
+		a.Reason = strings.Join(append(why, "未能自动确定分类，转人工派单"), "；")
+		return a, nil
+	}
+	n := cl.node
+	a.Category, a.CategoryName = n.Code, n.Name
+	dept, prio, dl := n.dept, n.priority, n.deadline
+	a.Rule = "category:" + n.Code
+	if rule := r.match(n, area, rep); rule != nil {
+		dept, a.Assisting, a.Rule = rule.Lead, rule.Assist, "rule:"+rule.ID
+		if rule.Priority != "" {
+			prio = rule.Priority
+		}
+		if !rule.Deadline.zero() {
+			dl = rule.Deadline
+		}
+		name := rule.Name
+		if name == "" {
+			name = rule.ID
+		}
+		why = append(why, fmt.Sprintf("派单目录规则“%s”", name))
+	} else {
+		why = append(why, "按分类默认承办单位")
+	}
+	if prio != "" {
+		a.Priority = prio
+	}
+	if dl.zero() {
+		dl = r.c.deadline
+	}
+	a.Department, a.DepartmentName = dept, r.c.depts[dept]
+	a.Deadline = r.deadline(rep.ReceivedAt, dl)
+	who := "由" + a.DepartmentName + "主办"
+	if len(a.Assisting) > 0 {
+		names := make([]string, len(a.Assisting))
+		for i, d := range a.Assisting {
+			names[i] = r.c.depts[d]
+		}
+		who += "，" + strings.Join(names, "、") + "协办"
+	}
+	why = append(why, who, "时限"+dl.String())
+	a.AutoDispatch = cl.confidence >= r.c.minConf
+	if !a.AutoDispatch {
+		why = append(why, fmt.Sprintf("置信度低于%.2f，待人工确认", r.c.minConf))
+	}
+	a.Reason = strings.Join(why, "；")
+	return a, nil
+}
+
+func (r *Router) classify(rep ticketing.Report) (classification, error) {
+	if rep.Category != "" {
+		if !r.c.isLeaf(rep.Category) {
+			return classification{}, ticketing.Invalid("category", "unknown category %q", rep.Category)
+		}
+		n := r.c.nodes[rep.Category]
+		return classification{node: n, confidence: 1, why: fmt.Sprintf("按所选分类“%s”", n.Name)}, nil
+	}
+	var cl classification
+	if r.classifier != nil {
+		for _, p := range r.classifier.Predict(rep.Text, 3) {
+			if n := r.c.nodes[p.Label]; n != nil && len(n.Children) == 0 {
+				cl.suggestions = append(cl.suggestions, ticketing.Suggestion{Category: n.Code, Name: n.Name, Confidence: p.P})
+			}
+		}
+		if len(cl.suggestions) > 0 && cl.suggestions[0].Confidence >= r.c.minConf {
+			top := cl.suggestions[0]
+			cl.node, cl.confidence = r.c.nodes[top.Category], top.Confidence
+			cl.why = fmt.Sprintf("模型判为“%s”（置信度%.2f）", top.Name, top.Confidence)
+			return cl, nil
+		}
+	}
+	if n, kw, conf := r.keywords(rep.Text); n != nil {
+		cl.node, cl.confidence = n, conf
+		cl.why = fmt.Sprintf("内容含“%s”，归入“%s”", kw, n.Name)
+		return cl, nil
+	}
+	if l, ok := r.c.lines[rep.Line]; ok && l.DefaultCategory != "" {
+		n := r.c.nodes[l.DefaultCategory]
+		cl.node, cl.confidence = n, max(lineConfidence, r.c.minConf)
+		cl.why = fmt.Sprintf("来自%s（%s），按线路默认分类“%s”", l.Number, l.Label, n.Name)
+		return cl, nil
+	}
+	if len(cl.suggestions) > 0 {
+		// The model's best guess stays a suggestion for the dispatcher.
+		top := cl.suggestions[0]
+		cl.confidence = top.Confidence
+		cl.why = fmt.Sprintf("模型倾向“%s”但置信度仅%.2f", top.Name, top.Confidence)
+	}
+	return cl, nil
+}
+
+// keywords scores each leaf by the total length of its keywords found in
 // the text; longer keywords are more specific ("下水道井盖" beats "井盖").
-func (r *Router) match(text string) (best *Category, keyword string, confidence float64) {
+// Confidence says how clearly the winner beats the runner-up.
+func (r *Router) keywords(text string) (best *node, keyword string, confidence float64) {
 	bestScore, second := 0, 0
-	for _, cat := range r.order {
+	for _, n := range r.c.leaves {
 		score, longest := 0, ""
-		for _, k := range cat.Keywords {
+		for _, k := range n.Keywords {
 			if strings.Contains(text, k) {
 				score += len([]rune(k))
 				if len(k) > len(longest) {
@@ -79,7 +199,7 @@ func (r *Router) match(text string) (best *Category, keyword string, confidence 
 		}
 		switch {
 		case score > bestScore:
-			second, bestScore, best, keyword = bestScore, score, cat, longest
+			second, bestScore, best, keyword = bestScore, score, n, longest
 		case score > second:
 			second = score
 		}
@@ -87,26 +207,92 @@ func (r *Router) match(text string) (best *Category, keyword string, confidence 
 	if best == nil {
 		return nil, "", 0
 	}
-	// Confidence: how clearly the winner beats the runner-up.
 	return best, keyword, 0.5 + 0.5*float64(bestScore-second)/float64(bestScore)
 }
 
-func (r *Router) assign(rep ticketing.Report, cat *Category, confidence float64, rule, why string) ticketing.Assignment {
-	dl := cat.Deadline
-	if dl.zero() {
-		dl = r.defaultDL
+// place finds the report's grid area: by its point, else by its address in
+// the gazetteer (which also gives a point).
+func (r *Router) place(rep ticketing.Report) (ticketing.Area, *ticketing.Point, string) {
+	if r.locator == nil {
+		return ticketing.Area{}, nil, ""
 	}
-	prio := cat.Priority
-	if prio == "" {
-		prio = ticketing.PriorityNormal
+	if p := rep.Location; p != nil {
+		if cell, ok := r.locator.Locate(p.Lat, p.Lon); ok {
+			return areaOf(cell), nil, "位于" + describe(cell)
+		}
+		return ticketing.Area{}, nil, "坐标不在本市网格内"
 	}
-	dept := r.depts[cat.Department]
-	return ticketing.Assignment{
-		Category: cat.Code, CategoryName: cat.Name, Department: cat.Department, DepartmentName: dept,
-		Priority: prio, Deadline: r.deadline(rep.ReceivedAt, dl), Confidence: confidence,
-		AutoDispatch: true, Rule: rule,
-		Reason: fmt.Sprintf("%s，由%s主办，时限%s", why, dept, dl),
+	if rep.Address != "" && r.gazetteer != nil {
+		if place, ok := r.gazetteer.Find(rep.Address); ok {
+			pt := &ticketing.Point{Lat: place.Lat, Lon: place.Lon}
+			if place.Cell.Code != "" {
+				return areaOf(place.Cell), pt, fmt.Sprintf("按地址“%s”定位于%s", place.Name, describe(place.Cell))
+			}
+			if cell, ok := r.locator.Locate(place.Lat, place.Lon); ok {
+				return areaOf(cell), pt, fmt.Sprintf("按地址“%s”定位于%s", place.Name, describe(cell))
+			}
+			return ticketing.Area{}, pt, fmt.Sprintf("按地址“%s”定位，不在本市网格内", place.Name)
+		}
+		return ticketing.Area{}, nil, "地址未能定位"
 	}
+	return ticketing.Area{}, nil, ""
+}
+
+func areaOf(c grid.Cell) ticketing.Area {
+	return ticketing.Area{Grid: c.Code, Community: c.Community, Street: c.Street, District: c.District}
+}
+
+func describe(c grid.Cell) string {
+	parts := []string{}
+	for _, s := range []string{c.DistrictName, c.StreetName, c.CommunityName} {
+		if s != "" {
+			parts = append(parts, s)
+		}
+	}
+	return strings.Join(parts, "") + "网格" + c.Code
+}
+
+// match returns the first catalogue rule whose conditions all hold.
+func (r *Router) match(n *node, area ticketing.Area, rep ticketing.Report) *compiledRule {
+	for i := range r.c.rules {
+		rule := &r.c.rules[i]
+		if rule.cats != nil && !intersects(rule.cats, n.ancestors) {
+			continue
+		}
+		if (rule.districts != nil && !rule.districts[area.District]) || (rule.streets != nil && !rule.streets[area.Street]) ||
+			(rule.grids != nil && !rule.grids[area.Grid]) || (rule.lines != nil && !rule.lines[rep.Line]) {
+			continue
+		}
+		if len(rule.When.Keywords) > 0 && !containsAny(rep.Text, rule.When.Keywords) {
+			continue
+		}
+		if rule.hours != nil {
+			t := rep.ReceivedAt.In(r.c.loc)
+			if !rule.hours.contains(t.Hour()*60 + t.Minute()) {
+				continue
+			}
+		}
+		return rule
+	}
+	return nil
+}
+
+func intersects(a, b map[string]bool) bool {
+	for k := range b {
+		if a[k] {
+			return true
+		}
+	}
+	return false
+}
+
+func containsAny(text string, words []string) bool {
+	for _, w := range words {
+		if strings.Contains(text, w) {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *Router) deadline(from time.Time, d Deadline) time.Time {
@@ -114,4 +300,38 @@ func (r *Router) deadline(from time.Time, d Deadline) time.Time {
 		return from.Add(time.Duration(d.Hours) * time.Hour)
 	}
 	return r.cal.AddWorkdays(from, d.WorkingDays)
+}
+
+// Live is the router in force, swapped whole when the configuration is
+// reloaded: a request routes entirely with the old or the new one, and a
+// bad new configuration leaves the old one in force.
+type Live struct {
+	cur  atomic.Pointer[Router]
+	load func() (*Router, error)
+}
+
+// NewLive builds the first router with load; Reload calls it again.
+func NewLive(load func() (*Router, error)) (*Live, error) {
+	r, err := load()
+	if err != nil {
+		return nil, err
+	}
+	l := &Live{load: load}
+	l.cur.Store(r)
+	return l, nil
+}
+
+// Route implements ticketing.Router with the router in force.
+func (l *Live) Route(ctx context.Context, rep ticketing.Report) (ticketing.Assignment, error) {
+	return l.cur.Load().Route(ctx, rep)
+}
+
+// Reload builds a new router; on error the old one stays in force.
+func (l *Live) Reload() error {
+	r, err := l.load()
+	if err != nil {
+		return err
+	}
+	l.cur.Store(r)
+	return nil
 }

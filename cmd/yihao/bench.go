@@ -207,9 +207,11 @@ type bencher struct {
 const maxRetries = 3
 
 // submit posts r, retrying with the same key, and records the outcome.
+// Latency runs from the first attempt: what the citizen waited, retries
+// and backoff included.
 func (b *bencher) submit(ctx context.Context, r *benchReport) {
+	t0 := time.Now()
 	for attempt := 0; ; attempt++ {
-		t0 := time.Now()
 		status, body, hdr, err := b.do(ctx, http.MethodPost, b.cfg.base+"/api/v1/reports", r.key, r.body)
 		took := time.Since(t0)
 		if retryable(status, err) && attempt < maxRetries && ctx.Err() == nil {

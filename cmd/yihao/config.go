@@ -19,6 +19,10 @@ type Config struct {
 	RedisURL        string        `yaml:"redis_url"`
 	RedisPrefix     string        `yaml:"redis_prefix"`
 	Catalogue       string        `yaml:"catalogue"`
+	ClassifierModel string        `yaml:"classifier_model"` // "off" disables the model
+	Grid            string        `yaml:"grid"`             // "off" disables grid placement
+	Gazetteer       string        `yaml:"gazetteer"`
+	ReloadInterval  time.Duration `yaml:"reload_interval"`
 	RateLimit       int           `yaml:"rate_limit_per_minute"`
 	RateBurst       int           `yaml:"rate_limit_burst"`
 	TrustedProxies  []string      `yaml:"trusted_proxies"`
@@ -28,7 +32,7 @@ type Config struct {
 }
 
 func defaultConfig() Config {
-	return Config{HTTPAddr: ":8080", DataDir: "./data", RedisPrefix: "yihao:", RateLimit: 30, RateBurst: 10, LogLevel: "info", ShutdownTimeout: 30 * time.Second}
+	return Config{HTTPAddr: ":8080", DataDir: "./data", RedisPrefix: "yihao:", RateLimit: 30, RateBurst: 10, LogLevel: "info", ShutdownTimeout: 30 * time.Second, ReloadInterval: 10 * time.Second}
 }
 
 // loadConfig reads path (if not empty) over the defaults, then the environment.
@@ -57,6 +61,9 @@ func loadConfig(path string, getenv func(string) string) (Config, error) {
 	str("YIHAO_REDIS_URL", &cfg.RedisURL)
 	str("YIHAO_REDIS_PREFIX", &cfg.RedisPrefix)
 	str("YIHAO_CATALOGUE", &cfg.Catalogue)
+	str("YIHAO_CLASSIFIER_MODEL", &cfg.ClassifierModel)
+	str("YIHAO_GRID", &cfg.Grid)
+	str("YIHAO_GAZETTEER", &cfg.Gazetteer)
 	str("YIHAO_LOG_LEVEL", &cfg.LogLevel)
 	str("YIHAO_DEBUG_ADDR", &cfg.DebugAddr)
 	for name, dst := range map[string]*int{"YIHAO_RATE_LIMIT": &cfg.RateLimit, "YIHAO_RATE_BURST": &cfg.RateBurst} {

@@ -116,8 +116,8 @@ func e2eIntake(ctx context.Context, t *testing.T, store string, env map[string]s
 	if tp.department != "市水务局" {
 		t.Errorf("#department = %q, want 市水务局", tp.department)
 	}
-	if !strings.Contains(tp.reason, "井盖缺失") {
-		t.Errorf("#reason = %q, want the matched keyword 井盖缺失 in it", tp.reason)
+	if !strings.Contains(tp.reason, "污水井盖") || !strings.Contains(tp.reason, "东华门街道") || !strings.Contains(tp.reason, "市水务局主办") {
+		t.Errorf("#reason = %q, want the category (污水井盖), the place found from the address (东华门街道) and the lead department", tp.reason)
 	}
 	if !strings.Contains(tp.timeline, "已派遣") {
 		t.Errorf("#timeline = %q, want it to say 已派遣", tp.timeline)

@@ -7,7 +7,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -31,7 +30,6 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/yihao-city/yihao/channels/webform"
-	"github.com/yihao-city/yihao/configs"
 	"github.com/yihao-city/yihao/limit"
 	"github.com/yihao-city/yihao/media"
 	"github.com/yihao-city/yihao/redis"
@@ -57,6 +55,8 @@ commands:
   serve                         start the server (default)
   migrate                       apply database migrations and exit
   token create --role ROLE      print a new API token (roles: admin, agent, dispatcher, liaison, open311)
+  classify train|eval|predict   train and measure the text classifier
+  grid generate|import|locate   make, install and query the unit grid
   bench intake [flags]          load a running server and check nothing was lost
 
 configuration: see README.md (YIHAO_HTTP_ADDR, YIHAO_DATA_DIR, YIHAO_DATABASE_URL, YIHAO_REDIS_URL, ...)
@@ -78,8 +78,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if len(args) > 0 {
 		cmd, args = args[0], args[1:]
 	}
-	if cmd == "bench" {
+	switch cmd {
+	case "bench":
 		return runBench(ctx, args, stdout)
+	case "classify":
+		return runClassify(ctx, args, stdout)
 	}
 	cfg, err := loadConfig(*configPath, getenv)
 	if err != nil {
@@ -102,6 +105,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return nil
 	case "token":
 		return tokenCommand(ctx, cfg, args, stdout, stderr)
+	case "grid":
+		return gridCommand(ctx, args, stdout, cfg.DataDir)
 	case "help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -148,27 +153,20 @@ func openStore(ctx context.Context, cfg Config) (ticketing.Store, func(), string
 	return s, func() { s.Close() }, "sqlite " + path, nil
 }
 
-func loadCatalogue(cfg Config) (*routing.Catalogue, error) {
-	data := configs.DemoCatalogue
-	if cfg.Catalogue != "" {
-		b, err := os.ReadFile(cfg.Catalogue)
-		if err != nil {
-			return nil, fmt.Errorf("catalogue: %w", err)
-		}
-		data = b
-	}
-	return routing.LoadCatalogue(bytes.NewReader(data))
-}
-
 func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) error {
-	cat, err := loadCatalogue(cfg)
+	files := routingFilesOf(cfg)
+	_, cat, err := loadRouting(files)
 	if err != nil {
 		return err
 	}
-	router, err := routing.NewRouter(cat)
+	router, err := routing.NewLive(func() (*routing.Router, error) {
+		r, _, err := loadRouting(files)
+		return r, err
+	})
 	if err != nil {
 		return err
 	}
+	go watchRouting(ctx, router, files, cfg.ReloadInterval, log)
 	loc, _ := cat.Location()
 	store, closeStore, desc, err := openStore(ctx, cfg)
 	if err != nil {
@@ -195,11 +193,12 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 		limiter = limit.NewLocal(rate)
 	}
 
-	svc := ticketing.NewService(store, router, ticketing.WithLocation(loc), ticketing.WithLogger(log))
+	svc := ticketing.NewService(store, router, ticketing.WithLocation(loc), ticketing.WithLogger(log),
+		ticketing.WithDuplicates(ticketing.DuplicatePolicy{Radius: cat.Duplicates.RadiusM, Window: cat.Duplicates.Window, AutoMerge: cat.Duplicates.AutoMergeAt}))
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var cats []webform.Category
-	for _, c := range cat.Categories {
+	for _, c := range cat.Leaves() {
 		cats = append(cats, webform.Category{Code: c.Code, Name: c.Name, Group: c.Group})
 	}
 	web, err := webform.New(webform.Config{City: cat.City, Categories: cats, Location: loc, TrustedProxies: cfg.TrustedProxies},
