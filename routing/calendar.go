@@ -1,6 +1,7 @@
 package routing
 
 import (
+	"sync"
 	"time"
 
 	"github.com/6tail/lunar-go/HolidayUtil"
@@ -11,6 +12,9 @@ import (
 // State Council each year.
 type Calendar struct {
 	loc *time.Location
+	// days caches the answer per date (yyyymmdd → bool): the holiday table
+	// is searched as text, ~10 µs a day, and deadlines ask for many days.
+	days sync.Map
 }
 
 // NewCalendar returns a calendar in the city's time zone.
@@ -19,11 +23,16 @@ func NewCalendar(loc *time.Location) *Calendar { return &Calendar{loc: loc} }
 // IsWorkday reports whether the day containing t is a working day.
 func (c *Calendar) IsWorkday(t time.Time) bool {
 	t = t.In(c.loc)
-	if h := HolidayUtil.GetHolidayByYmd(t.Year(), int(t.Month()), t.Day()); h != nil {
-		return h.IsWork()
+	key := t.Year()*10000 + int(t.Month())*100 + t.Day()
+	if v, ok := c.days.Load(key); ok {
+		return v.(bool)
 	}
-	wd := t.Weekday()
-	return wd != time.Saturday && wd != time.Sunday
+	work := t.Weekday() != time.Saturday && t.Weekday() != time.Sunday
+	if h := HolidayUtil.GetHolidayByYmd(t.Year(), int(t.Month()), t.Day()); h != nil {
+		work = h.IsWork()
+	}
+	c.days.Store(key, work)
+	return work
 }
 
 // AddWorkdays returns the same clock time n working days after t. A report
