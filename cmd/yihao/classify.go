@@ -17,7 +17,7 @@ import (
 )
 
 const classifyUsage = `usage:
-  yihao classify train   --in FILE.csv --out MODEL [--seed N] [--type logreg|cnb]
+  yihao classify train   --in FILE.csv --out MODEL [--seed N] [--type svm|logreg|cnb]
   yihao classify eval    --model MODEL --in FILE.csv [--json]
   yihao classify predict --model MODEL --text TEXT [--k 3]
 
@@ -77,12 +77,12 @@ func classifyTrain(ctx context.Context, args []string, stdout io.Writer) error {
 	in := fs.String("in", "", "labelled examples (CSV: text,label)")
 	out := fs.String("out", "", "model file to write")
 	seed := fs.Uint64("seed", classify.DefaultOptions().Seed, "random seed (training is deterministic given it)")
-	typ := fs.String("type", string(classify.LogReg), "model type: logreg or cnb (complement naive Bayes)")
+	typ := fs.String("type", string(classify.DefaultOptions().Type), "model type: svm (one-vs-rest linear SVMs), logreg (logistic regression) or cnb (complement naive Bayes)")
 	if err := parseClassifyFlags(fs, args, "in", "out"); err != nil {
 		return err
 	}
-	if t := classify.ModelType(*typ); t != classify.LogReg && t != classify.NaiveBayes {
-		return fmt.Errorf("classify train: --type %q: want logreg or cnb", *typ)
+	if t := classify.ModelType(*typ); t != classify.SVM && t != classify.LogReg && t != classify.NaiveBayes {
+		return fmt.Errorf("classify train: --type %q: want svm, logreg or cnb", *typ)
 	}
 	ex, err := readExamples(*in)
 	if err != nil {

@@ -61,7 +61,7 @@ func TestClassifyTrainEvalPredict(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"read 24 examples with 3 labels", "0210 (8), labor (8), urban-heating (8)", "trained logreg in", "wrote " + model} {
+	for _, want := range []string{"read 24 examples with 3 labels", "0210 (8), labor (8), urban-heating (8)", "trained svm in", "wrote " + model} {
 		if !strings.Contains(out, want) {
 			t.Errorf("train output lacks %q:\n%s", want, out)
 		}
@@ -147,7 +147,7 @@ func TestClassifyErrors(t *testing.T) {
 		{"missing --text", []string{"predict", "--model", model}, "--text is required"},
 		{"unknown flag", []string{"train", "--in", good, "--out", model, "--bogus"}, "flag provided but not defined: -bogus"},
 		{"bad seed", []string{"train", "--in", good, "--out", model, "--seed", "x"}, `invalid value "x" for flag -seed`},
-		{"bad type", []string{"train", "--in", good, "--out", model, "--type", "svm"}, `--type "svm"`},
+		{"bad type", []string{"train", "--in", good, "--out", model, "--type", "rf"}, `--type "rf"`},
 		{"bad k", []string{"predict", "--model", model, "--text", "x", "--k", "0"}, "--k must be at least 1"},
 		{"stray argument", []string{"eval", "--model", model, "--in", good, "extra"}, "unexpected arguments"},
 		{"missing file", []string{"eval", "--model", model, "--in", filepath.Join(dir, "none.csv")}, "no such file"},
@@ -163,6 +163,12 @@ func TestClassifyErrors(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "x")); !os.IsNotExist(err) {
 		t.Errorf("a failed training left a model file behind (%v)", err)
+	}
+	for _, typ := range []string{"logreg", "cnb"} {
+		out, err := classifyCmd(t, "train", "--in", good, "--out", filepath.Join(dir, typ), "--type", typ)
+		if err != nil || !strings.Contains(out, "trained "+typ+" in") {
+			t.Errorf("train --type %s: %v\n%s", typ, err, out)
+		}
 	}
 	out, err := classifyCmd(t, "train", "-h")
 	if err != nil || !strings.Contains(out, "usage:") {

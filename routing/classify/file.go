@@ -13,13 +13,17 @@ import (
 
 // The file format: the 8-byte magic, one version byte, then a gzip stream of
 // one gob-encoded modelFile. Load rejects anything else with a clear error.
+//
+// Version 2 added the model type svm; its layout is that of version 1, which
+// Load still reads (a version 1 file holds logreg or cnb).
 const (
-	fileMagic   = "YIHAOCLF"
-	fileVersion = 1
+	fileMagic      = "YIHAOCLF"
+	fileVersion    = 2
+	minFileVersion = 1
 )
 
-// modelFile is version 1 of the saved model. Only the buckets that carry
-// weights are stored; the bucket index is rebuilt on load.
+// modelFile is the saved model (versions 1 and 2). Only the buckets that
+// carry weights are stored; the bucket index is rebuilt on load.
 type modelFile struct {
 	Type     string
 	Labels   []string
@@ -68,8 +72,9 @@ func Load(r io.Reader) (*Model, error) {
 	if _, err := io.ReadFull(br, head); err != nil || !bytes.Equal(head[:len(fileMagic)], []byte(fileMagic)) {
 		return nil, errors.New("classify: not a classifier model (bad magic; want a file written by yihao classify train)")
 	}
-	if v := head[len(fileMagic)]; v != fileVersion {
-		return nil, fmt.Errorf("classify: model format version %d not supported (this build reads version %d)", v, fileVersion)
+	v := head[len(fileMagic)]
+	if v < minFileVersion || v > fileVersion {
+		return nil, fmt.Errorf("classify: model format version %d not supported (this build reads versions %d to %d)", v, minFileVersion, fileVersion)
 	}
 	zr, err := gzip.NewReader(br)
 	if err != nil {
@@ -83,6 +88,9 @@ func Load(r io.Reader) (*Model, error) {
 	if _, err := io.Copy(io.Discard, zr); err != nil {
 		return nil, fmt.Errorf("classify: corrupt model: %w", err)
 	}
+	if v < 2 && ModelType(f.Type) == SVM {
+		return nil, errors.New("classify: corrupt model: model type svm in a version 1 file")
+	}
 	return f.model()
 }
 
@@ -93,7 +101,7 @@ func (f *modelFile) model() (*Model, error) {
 	}
 	nl, rows := len(f.Labels), len(f.Buckets)
 	switch {
-	case ModelType(f.Type) != LogReg && ModelType(f.Type) != NaiveBayes:
+	case ModelType(f.Type) != LogReg && ModelType(f.Type) != NaiveBayes && ModelType(f.Type) != SVM:
 		return bad("unknown model type %q", f.Type)
 	case nl < 2:
 		return bad("%d labels", nl)

@@ -26,7 +26,7 @@ func assignFolds(ex []Example, y []int, labels []string, opts Options, folds int
 	}
 	var docs []doc
 	if opts.GroupSimilarity > 0 {
-		_, docs = vectorise(ex, labels, opts)
+		_, docs = vectorise(ex, labels, groupingOptions(opts))
 	}
 	fold := make([]int, len(ex))
 	for _, idx := range byLabel {
@@ -55,6 +55,16 @@ func assignFolds(ex []Example, y []int, labels []string, opts Options, folds int
 		}
 	}
 	return fold
+}
+
+// groupingOptions are the features by which assignFolds measures the
+// similarity of texts: tf-idf unigrams and bigrams whatever the model's own
+// features, so that the folds, and the cross-validated figures, of models
+// with different features are comparable.
+func groupingOptions(o Options) Options {
+	g := DefaultOptionsFor(LogReg)
+	g.Seed = o.Seed
+	return g
 }
 
 // similarGroups links the examples idx whose vectors have a cosine of at
