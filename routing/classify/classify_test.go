@@ -504,7 +504,7 @@ func BenchmarkPredict(b *testing.B) {
 
 func BenchmarkTrain(b *testing.B) {
 	ex := readCSVFile(b, "train.csv")
-	for _, typ := range []ModelType{LogReg, NaiveBayes} {
+	for _, typ := range []ModelType{SVM, LogReg, NaiveBayes} {
 		b.Run(string(typ), func(b *testing.B) {
 			for b.Loop() {
 				if _, err := Train(ex, DefaultOptionsFor(typ)); err != nil {
