@@ -274,3 +274,16 @@ func (s *Service) Act(ctx context.Context, number string, act func(t *Ticket, no
 		return nil
 	})
 }
+
+// Note appends an event that keeps the state (a delivery to an external
+// platform, a status it reported back, a staff note) in one transaction.
+// Unlike Act it queues no outbox message: nothing changed that a
+// forwarder must pass on.
+func (s *Service) Note(ctx context.Context, number, actor string, typ EventType, note, public string) error {
+	t, err := s.Ticket(ctx, number)
+	if err != nil {
+		return err
+	}
+	_, err = s.store.Update(ctx, t.ID, func(t *Ticket) error { return t.AddNote(s.now(), actor, typ, note, public) })
+	return err
+}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/yihao-city/yihao/routing/forward"
 )
 
 // Config is everything the binary reads: a YAML file (optional) and then
@@ -29,6 +31,8 @@ type Config struct {
 	LogLevel        string        `yaml:"log_level"`
 	DebugAddr       string        `yaml:"debug_addr"`
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// Forwarding lists the external platforms dispatched tickets are sent to.
+	Forwarding []forward.Endpoint `yaml:"forwarding"`
 }
 
 func defaultConfig() Config {

@@ -34,6 +34,7 @@ import (
 	"github.com/yihao-city/yihao/media"
 	"github.com/yihao-city/yihao/redis"
 	"github.com/yihao-city/yihao/routing"
+	"github.com/yihao-city/yihao/routing/forward"
 	"github.com/yihao-city/yihao/ticketing"
 	"github.com/yihao-city/yihao/ticketing/postgres"
 	"github.com/yihao-city/yihao/ticketing/sqlite"
@@ -207,6 +208,22 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 		return err
 	}
 
+	// Forwarders register their queues before the first report is taken,
+	// so no message misses an endpoint.
+	var fwd *forward.Forwarder
+	if len(cfg.Forwarding) > 0 {
+		ds, ok := store.(ticketing.DeliveryStore)
+		if !ok {
+			return fmt.Errorf("forwarding: the %s store keeps no delivery queue", desc)
+		}
+		if fwd, err = forward.New(ds, svc, svc, cfg.Forwarding, forward.WithLogger(log)); err != nil {
+			return err
+		}
+		if err := fwd.Register(ctx); err != nil {
+			return err
+		}
+	}
+
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
@@ -262,6 +279,14 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 			}
 		}()
 	}
+	fwdDone := make(chan error, 1)
+	fctx, stopForwarding := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopForwarding()
+	if fwd != nil {
+		go func() { fwdDone <- fwd.Run(fctx) }()
+	} else {
+		fwdDone <- nil
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -274,6 +299,11 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
+	}
+	// Deliveries stop after intake: what was claimed and not sent goes back.
+	stopForwarding()
+	if err := <-fwdDone; err != nil {
+		log.Warn("forwarding stopped with an error", "err", err)
 	}
 	log.Info("stopped")
 	return nil

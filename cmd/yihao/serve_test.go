@@ -8,11 +8,14 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
+	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/yihao-city/yihao/routing/forward"
 	"github.com/yihao-city/yihao/ticketing/postgres/pgtest"
 )
 
@@ -188,4 +191,50 @@ func mergeEnv(env map[string]string, k, v string) map[string]string {
 		out[key] = val
 	}
 	return out
+}
+
+// A dispatched report reaches a configured webhook, signed, and the ticket
+// records the delivery.
+func TestServeForwardsToWebhook(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	got := make(chan forward.WebhookMessage, 10)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if err := forward.VerifySignature("s3cret", r.Header, body, time.Now(), time.Minute); err != nil {
+			t.Errorf("signature: %v", err)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		var m forward.WebhookMessage
+		json.Unmarshal(body, &m)
+		got <- m
+	}))
+	defer hook.Close()
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "yihao.yaml")
+	os.WriteFile(cfgPath, []byte("forwarding:\n  - {name: grid-platform, label: 区数字城管平台, kind: webhook, url: "+hook.URL+", secret: s3cret, backoff_base: 10ms}\n"), 0o600)
+	srv := e2eStart(ctx, t, map[string]string{"YIHAO_DATA_DIR": dir, "YIHAO_CONFIG": cfgPath})
+	created := postReport(t, srv.base, `{"text":"小区门口井盖缺失","address":"东华门街道"}`)
+	number := created["number"].(string)
+	select {
+	case m := <-got:
+		if m.Topic != "ticket.created" || !strings.Contains(string(m.Payload), number) {
+			t.Errorf("webhook got %+v", m)
+		}
+	case <-ctx.Done():
+		t.Fatal("the webhook never received the ticket")
+	}
+	// The delivery is noted on the ticket, publicly since the endpoint has a label.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, body := get(t, srv.base+"/api/v1/tickets/"+number+"?token="+created["track_token"].(string), "")
+		if strings.Contains(body, `"type":"forwarded"`) && strings.Contains(body, "区数字城管平台") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no forwarded event on the ticket: %s", body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
