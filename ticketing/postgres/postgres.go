@@ -401,7 +401,7 @@ const openStatuses = `('received','registered','dispatched','accepted','returned
 // Nearby returns open tickets of category inside box received since since.
 func (s *Store) Nearby(ctx context.Context, category string, box ticketing.Box, since time.Time, limit int) ([]*ticketing.Ticket, error) {
 	return s.many(ctx, `SELECT `+ticketColumns+` FROM tickets
-		WHERE category = $1 AND received_at >= $2 AND lat BETWEEN $3 AND $4 AND lon BETWEEN $5 AND $6
+		WHERE category = $1 AND lat BETWEEN $3 AND $4 AND lon BETWEEN $5 AND $6 AND received_at >= $2
 		  AND status IN `+openStatuses+` ORDER BY received_at DESC LIMIT $7`,
 		category, since, box.MinLat, box.MaxLat, box.MinLon, box.MaxLon, limit)
 }

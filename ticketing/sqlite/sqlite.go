@@ -383,9 +383,9 @@ const openStatuses = `('received','registered','dispatched','accepted','returned
 // Nearby returns open tickets of category inside box received since since.
 func (s *Store) Nearby(ctx context.Context, category string, box ticketing.Box, since time.Time, limit int) ([]*ticketing.Ticket, error) {
 	return s.many(ctx, `SELECT `+ticketColumns+` FROM tickets
-		WHERE category = ? AND received_at >= ? AND lat BETWEEN ? AND ? AND lon BETWEEN ? AND ?
+		WHERE category = ? AND lat BETWEEN ? AND ? AND lon BETWEEN ? AND ? AND received_at >= ?
 		  AND status IN `+openStatuses+` ORDER BY received_at DESC LIMIT ?`,
-		category, since.UnixMicro(), box.MinLat, box.MaxLat, box.MinLon, box.MaxLon, limit)
+		category, box.MinLat, box.MaxLat, box.MinLon, box.MaxLon, since.UnixMicro(), limit)
 }
 
 // Followers returns the tickets merged into masterID, oldest first.

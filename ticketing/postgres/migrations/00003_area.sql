@@ -6,8 +6,9 @@ ALTER TABLE tickets
     ADD COLUMN street     text NOT NULL DEFAULT '',
     ADD COLUMN district   text NOT NULL DEFAULT '',
     ADD COLUMN assisting  jsonb NOT NULL DEFAULT '[]';
-CREATE INDEX tickets_category_received ON tickets (category, received_at) WHERE lat IS NOT NULL;
+-- Duplicate search: one category, a narrow band of latitude, then the rest.
+CREATE INDEX tickets_category_lat ON tickets (category, lat) WHERE lat IS NOT NULL;
 
 -- +goose Down
-DROP INDEX tickets_category_received;
+DROP INDEX tickets_category_lat;
 ALTER TABLE tickets DROP COLUMN grid, DROP COLUMN community, DROP COLUMN street, DROP COLUMN district, DROP COLUMN assisting;
