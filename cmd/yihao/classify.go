@@ -241,28 +241,6 @@ func classifyPredict(ctx context.Context, args []string, stdout io.Writer) error
 	return tw.Flush()
 }
 
-func readExamples(path string) ([]classify.Example, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	ex, err := classify.ReadCSV(f)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return ex, nil
-}
+func readExamples(path string) ([]classify.Example, error) { return parseFile(path, classify.ReadCSV) }
 
-func readModel(path string) (*classify.Model, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	m, err := classify.Load(f)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return m, nil
-}
+func readModel(path string) (*classify.Model, error) { return parseFile(path, classify.Load) }

@@ -290,18 +290,7 @@ func gridLocate(args []string, stdout io.Writer, dataDir string) error {
 	return nil
 }
 
-func loadGridFile(path string) (*grid.Index, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	ix, err := grid.Load(f)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return ix, nil
-}
+func loadGridFile(path string) (*grid.Index, error) { return parseFile(path, grid.Load) }
 
 func gridPrintCell(w io.Writer, c grid.Cell) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

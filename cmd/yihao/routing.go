@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -94,6 +95,21 @@ func loadRouting(f routingFiles) (*routing.Router, *routing.Catalogue, error) {
 		return nil, nil, err
 	}
 	return r, cat, nil
+}
+
+// parseFile opens path and parses it; errors name the file.
+func parseFile[T any](path string, parse func(io.Reader) (T, error)) (T, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	defer f.Close()
+	v, err := parse(f)
+	if err != nil {
+		return v, fmt.Errorf("%s: %w", path, err)
+	}
+	return v, nil
 }
 
 func nameOf(path, embedded string) string {
