@@ -116,6 +116,7 @@ func New(cfg Config, tickets Tickets, photos Photos, tokens Tokens, limiter Limi
 	api := e.Group("/api/v1")
 	api.POST("/reports", s.postReport)
 	api.GET("/tickets/:number", s.getTicket)
+	s.registerOpenAPI(api)
 	e.NoRoute(func(c *gin.Context) {
 		if strings.HasPrefix(c.Request.URL.Path, "/api/") {
 			s.fail(c, ticketing.Errorf(ticketing.KindNotFound, "", "no such endpoint"))
