@@ -1,0 +1,45 @@
+package ticketing
+
+import "time"
+
+// ListFilter selects tickets for a listing (Open311 GET requests). Every
+// field that is set must hold. With Numbers set the time window is usually
+// left zero: a client asking for given tickets wants them whenever they came.
+type ListFilter struct {
+	Numbers    []string  // public ticket numbers
+	Categories []string  // category codes
+	Open       *bool     // true: Status.Open(); false: finished (closed, declined, answered, merged)
+	Channel    Channel   // only tickets that came through this door
+	From, To   time.Time // received in [From, To); zero leaves that side open
+	Limit      int       // at most this many, oldest first; 0 means 1000
+}
+
+// EventFilter selects events of every ticket by time (Open311
+// servicerequestupdates).
+type EventFilter struct {
+	From, To   time.Time // at in [From, To)
+	Channel    Channel   // only events of tickets that came through this door
+	PublicOnly bool      // only events a citizen may see (Public != "")
+	Limit      int       // at most this many, oldest first; 0 means 1000
+}
+
+// NumberedEvent is an event with the public number of its ticket.
+type NumberedEvent struct {
+	Number string
+	Event
+}
+
+// DefaultListLimit is what a zero Limit means.
+const DefaultListLimit = 1000
+
+// OpenStatuses and FinishedStatuses split Statuses by Status.Open.
+func OpenStatuses() (open, finished []Status) {
+	for _, s := range Statuses {
+		if s.Open() {
+			open = append(open, s)
+		} else {
+			finished = append(finished, s)
+		}
+	}
+	return open, finished
+}
