@@ -71,6 +71,64 @@ type Category struct {
 	Priority   ticketing.Priority `yaml:"priority"`
 	Deadline   Deadline           `yaml:"deadline"`
 	Children   []Category         `yaml:"children"`
+	// Attributes are the extra questions a report of this category asks
+	// (Open311 service definition attributes); leaves only.
+	Attributes []Attribute `yaml:"attributes"`
+}
+
+// Attribute is one extra question of a category: a code, the question, a
+// datatype (string, number, datetime, text, singlevaluelist,
+// multivaluelist) and, for lists, the allowed values.
+type Attribute struct {
+	Code        string           `yaml:"code"`
+	Description string           `yaml:"description"`
+	Datatype    string           `yaml:"datatype"`
+	Required    bool             `yaml:"required"`
+	Hint        string           `yaml:"hint"` // datatype_description
+	Values      []AttributeValue `yaml:"values"`
+}
+
+// AttributeValue is one choice of a list attribute.
+type AttributeValue struct {
+	Key  string `yaml:"key"`
+	Name string `yaml:"name"`
+}
+
+func checkAttributes(where string, cat Category) error {
+	if len(cat.Attributes) > 0 && len(cat.Children) > 0 {
+		return fmt.Errorf("catalogue: %s: attributes belong on leaf categories", where)
+	}
+	seen := map[string]bool{}
+	for i, a := range cat.Attributes {
+		at := fmt.Sprintf("%s: attributes[%d] (code %q)", where, i, a.Code)
+		switch {
+		case a.Code == "" || a.Description == "":
+			return fmt.Errorf("catalogue: %s: needs a code and a description", at)
+		case seen[a.Code]:
+			return fmt.Errorf("catalogue: %s: code listed twice", at)
+		}
+		seen[a.Code] = true
+		switch a.Datatype {
+		case "string", "number", "datetime", "text":
+			if len(a.Values) > 0 {
+				return fmt.Errorf("catalogue: %s: values belong to list datatypes", at)
+			}
+		case "singlevaluelist", "multivaluelist":
+			if len(a.Values) == 0 {
+				return fmt.Errorf("catalogue: %s: a %s needs values", at, a.Datatype)
+			}
+			keys := map[string]bool{}
+			for _, v := range a.Values {
+				if v.Key == "" || v.Name == "" || keys[v.Key] {
+					return fmt.Errorf("catalogue: %s: every value needs a unique key and a name", at)
+				}
+				keys[v.Key] = true
+			}
+		default:
+			return fmt.Errorf("catalogue: %s: unknown datatype %q (string, number, datetime, text, singlevaluelist or multivaluelist)", at, a.Datatype)
+		}
+	}
+	return nil
 }
 
 // Rule is one line of the dispatch catalogue. Every condition that is set
@@ -137,9 +195,12 @@ func (c *Catalogue) Location() (*time.Location, error) {
 	return time.LoadLocation(tz)
 }
 
-// Leaf is a category a ticket can be filed under, with its group's name.
+// Leaf is a category a ticket can be filed under, with its group's name,
+// its keywords and its extra questions.
 type Leaf struct {
 	Code, Name, Group string
+	Keywords          []string
+	Attributes        []Attribute
 }
 
 // Leaves lists the fileable categories in catalogue order.
@@ -149,7 +210,7 @@ func (c *Catalogue) Leaves() []Leaf {
 	walk = func(cs []Category, group string) {
 		for _, cat := range cs {
 			if len(cat.Children) == 0 {
-				out = append(out, Leaf{Code: cat.Code, Name: cat.Name, Group: group})
+				out = append(out, Leaf{Code: cat.Code, Name: cat.Name, Group: group, Keywords: cat.Keywords, Attributes: cat.Attributes})
 				continue
 			}
 			walk(cat.Children, cat.Name)
@@ -281,6 +342,9 @@ func compile(c *Catalogue) (*compiled, error) {
 				if strings.TrimSpace(k) == "" {
 					return fmt.Errorf("catalogue: %s: empty keyword", where)
 				}
+			}
+			if err := checkAttributes(where, cat); err != nil {
+				return err
 			}
 			n := &node{Category: cat, parent: parent, dept: cat.Department, priority: cat.Priority, deadline: cat.Deadline,
 				ancestors: map[string]bool{cat.Code: true}}

@@ -53,6 +53,7 @@ type Point struct {
 type Contact struct {
 	Name   string `json:"name,omitempty"`
 	Phone  string `json:"phone,omitempty"`
+	Email  string `json:"email,omitempty"`
 	OpenID string `json:"openid,omitempty"`
 }
 
@@ -89,6 +90,7 @@ func (r *Report) Normalize() {
 	r.Address = strings.TrimSpace(r.Address)
 	r.Reporter.Name = strings.TrimSpace(r.Reporter.Name)
 	r.Reporter.Phone = strings.TrimSpace(r.Reporter.Phone)
+	r.Reporter.Email = strings.TrimSpace(r.Reporter.Email)
 	r.Reporter.OpenID = strings.TrimSpace(r.Reporter.OpenID)
 }
 
@@ -123,6 +125,9 @@ func (r *Report) Validate() error {
 	}
 	if p := r.Reporter.Phone; p != "" && !validPhone(p) {
 		return Invalid("contact.phone", "must be a phone number (digits, optional leading +, 5 to 20 digits)")
+	}
+	if e := r.Reporter.Email; e != "" && (len(e) > 254 || strings.Count(e, "@") != 1 || strings.ContainsAny(e, " <>\"'\n\r\t") || hasControl(e)) {
+		return Invalid("contact.email", "must be an email address")
 	}
 	if len(r.Category) > MaxCategoryLen {
 		return Invalid("category", "must be at most %d bytes", MaxCategoryLen)
@@ -186,6 +191,7 @@ func (r *Report) Fingerprint() string {
 	w(r.Address)
 	w(r.Reporter.Name)
 	w(r.Reporter.Phone)
+	w(r.Reporter.Email)
 	w(r.Reporter.OpenID)
 	if r.Location != nil {
 		w(ftoa(r.Location.Lat))
@@ -195,6 +201,16 @@ func (r *Report) Fingerprint() string {
 		w(a.SHA256)
 	}
 	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// MaskEmail keeps the first character and the domain: z***@example.com.
+func MaskEmail(e string) string {
+	at := strings.LastIndexByte(e, '@')
+	if at < 1 {
+		return strings.Repeat("*", len([]rune(e)))
+	}
+	r := []rune(e[:at])
+	return string(r[:1]) + "***" + e[at:]
 }
 
 // MaskPhone keeps the first three and last four digits: 138****5678.

@@ -37,6 +37,11 @@ type Store interface {
 	Nearby(ctx context.Context, category string, box Box, since time.Time, limit int) ([]*Ticket, error)
 	// Followers returns the tickets merged into master, oldest first.
 	Followers(ctx context.Context, masterID int64) ([]*Ticket, error)
+	// List returns the tickets f selects, oldest received first.
+	List(ctx context.Context, f ListFilter) ([]*Ticket, error)
+	// EventsBetween returns the events f selects across tickets, oldest
+	// first (then by ticket and seq), each with its ticket's number.
+	EventsBetween(ctx context.Context, f EventFilter) ([]NumberedEvent, error)
 	CreateToken(ctx context.Context, tok *Token) error
 	TokenByHash(ctx context.Context, hash string) (*Token, error)
 	Ping(ctx context.Context) error

@@ -155,3 +155,11 @@ func TestErrorKinds(t *testing.T) {
 		t.Errorf("MaskPhone = %s", got)
 	}
 }
+
+func TestMaskEmail(t *testing.T) {
+	for in, want := range map[string]string{"zhang@example.com": "z***@example.com", "a@b.cn": "a***@b.cn", "nope": "****", "@x": "**"} {
+		if got := MaskEmail(in); got != want {
+			t.Errorf("MaskEmail(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -248,7 +248,7 @@ func (s *Server) getTicket(c *gin.Context) {
 		v.Contact = &t.Reporter
 		if tok.Role == ticketing.RoleLiaison {
 			masked := t.Reporter
-			masked.Phone, masked.OpenID = ticketing.MaskPhone(masked.Phone), ""
+			masked.Phone, masked.Email, masked.OpenID = ticketing.MaskPhone(masked.Phone), ticketing.MaskEmail(masked.Email), ""
 			v.Contact = &masked
 		}
 		c.Header("Cache-Control", "no-store")

@@ -31,12 +31,15 @@ type Config struct {
 	LogLevel        string        `yaml:"log_level"`
 	DebugAddr       string        `yaml:"debug_addr"`
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// Open311 is the GeoReport v2 door: its base path and jurisdiction_id.
+	Open311Base         string `yaml:"open311_base"`
+	Open311Jurisdiction string `yaml:"open311_jurisdiction"`
 	// Forwarding lists the external platforms dispatched tickets are sent to.
 	Forwarding []forward.Endpoint `yaml:"forwarding"`
 }
 
 func defaultConfig() Config {
-	return Config{HTTPAddr: ":8080", DataDir: "./data", RedisPrefix: "yihao:", RateLimit: 30, RateBurst: 10, LogLevel: "info", ShutdownTimeout: 30 * time.Second, ReloadInterval: 10 * time.Second}
+	return Config{HTTPAddr: ":8080", DataDir: "./data", RedisPrefix: "yihao:", RateLimit: 30, RateBurst: 10, LogLevel: "info", Open311Base: "/open311/v2", ShutdownTimeout: 30 * time.Second, ReloadInterval: 10 * time.Second}
 }
 
 // loadConfig reads path (if not empty) over the defaults, then the environment.
@@ -70,6 +73,8 @@ func loadConfig(path string, getenv func(string) string) (Config, error) {
 	str("YIHAO_GAZETTEER", &cfg.Gazetteer)
 	str("YIHAO_LOG_LEVEL", &cfg.LogLevel)
 	str("YIHAO_DEBUG_ADDR", &cfg.DebugAddr)
+	str("YIHAO_OPEN311_BASE", &cfg.Open311Base)
+	str("YIHAO_OPEN311_JURISDICTION", &cfg.Open311Jurisdiction)
 	for name, dst := range map[string]*int{"YIHAO_RATE_LIMIT": &cfg.RateLimit, "YIHAO_RATE_BURST": &cfg.RateBurst} {
 		if v := getenv(name); v != "" {
 			n, err := strconv.Atoi(v)

@@ -29,6 +29,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/yihao-city/yihao/channels/open311"
 	"github.com/yihao-city/yihao/channels/webform"
 	"github.com/yihao-city/yihao/limit"
 	"github.com/yihao-city/yihao/media"
@@ -208,6 +209,12 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 		return err
 	}
 
+	o311, err := open311.New(open311.Config{Base: cfg.Open311Base, Jurisdiction: cfg.Open311Jurisdiction,
+		Services: open311Services(cat.Leaves()), Location: loc}, svc, store, log, open311.NewMetrics(reg))
+	if err != nil {
+		return err
+	}
+
 	// Forwarders register their queues before the first report is taken,
 	// so no message misses an endpoint.
 	var fwd *forward.Forwarder
@@ -244,6 +251,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 		io.WriteString(w, "ready\n")
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.Handle(o311.Base()+"/", o311.Handler())
 	mux.Handle("/", web.Handler())
 
 	srv := &http.Server{
@@ -263,8 +271,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	if rdb != nil {
 		shared = "redis"
 	}
-	fmt.Fprintf(stdout, "Yihao is running for %s (store: %s; shared state: %s)\n  citizen form:  %s/\n  track a ticket: %s/track\n  health:        %s/readyz\n",
-		cat.City, desc, shared, baseURL(ln.Addr()), baseURL(ln.Addr()), baseURL(ln.Addr()))
+	fmt.Fprintf(stdout, "Yihao is running for %s (store: %s; shared state: %s)\n  citizen form:  %s/\n  track a ticket: %s/track\n  Open311:       %s%s/discovery.xml\n  health:        %s/readyz\n",
+		cat.City, desc, shared, baseURL(ln.Addr()), baseURL(ln.Addr()), baseURL(ln.Addr()), o311.Base(), baseURL(ln.Addr()))
 	log.Info("listening", "addr", ln.Addr().String(), "store", desc, "shared", shared)
 
 	if cfg.DebugAddr != "" {
@@ -307,6 +315,23 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// open311Services are the catalogue's leaves as Open311 services.
+func open311Services(leaves []routing.Leaf) []open311.Service {
+	out := make([]open311.Service, 0, len(leaves))
+	for _, l := range leaves {
+		sv := open311.Service{Code: l.Code, Name: l.Name, Group: l.Group, Keywords: l.Keywords}
+		for _, a := range l.Attributes {
+			oa := open311.Attribute{Code: a.Code, Description: a.Description, Datatype: a.Datatype, Required: a.Required, Hint: a.Hint}
+			for _, v := range a.Values {
+				oa.Values = append(oa.Values, open311.Value{Key: v.Key, Name: v.Name})
+			}
+			sv.Attributes = append(sv.Attributes, oa)
+		}
+		out = append(out, sv)
+	}
+	return out
 }
 
 func baseURL(a net.Addr) string {

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/yihao-city/yihao/configs"
 	"github.com/yihao-city/yihao/routing/forward"
 	"github.com/yihao-city/yihao/ticketing/postgres/pgtest"
 )
@@ -236,5 +237,45 @@ func TestServeForwardsToWebhook(t *testing.T) {
 			t.Fatalf("no forwarded event on the ticket: %s", body)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Editing the catalogue file changes routing without a restart; a broken
+// edit is refused and the routing in force stays.
+func TestServeReloadsCatalogue(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	catPath := filepath.Join(dir, "city.yaml")
+	os.WriteFile(catPath, configs.DemoCatalogue, 0o600)
+	cfgPath := filepath.Join(dir, "yihao.yaml")
+	os.WriteFile(cfgPath, []byte("reload_interval: 50ms\n"), 0o600)
+	srv := e2eStart(ctx, t, map[string]string{"YIHAO_DATA_DIR": dir, "YIHAO_CONFIG": cfgPath, "YIHAO_CATALOGUE": catPath, "YIHAO_RATE_LIMIT": "0"})
+	dept := func() string {
+		return postReport(t, srv.base, `{"text":"楼下路灯不亮","category":"0210"}`)["department"].(string)
+	}
+	if d := dept(); d != "cgw" {
+		t.Fatalf("before the edit: %s", d)
+	}
+	waitFor := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for dept() != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("routing did not become %s", want)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	edited := string(configs.DemoCatalogue) + "\n  - {id: lamps-to-street, lead: jdb, when: {categories: [\"0210\"]}}\n"
+	os.WriteFile(catPath, []byte(edited), 0o600)
+	waitFor("jdb")
+	os.WriteFile(catPath, []byte(edited+"\n  - {id: broken, lead: nobody}\n"), 0o600)
+	time.Sleep(300 * time.Millisecond) // several reload intervals
+	if d := dept(); d != "jdb" {
+		t.Errorf("after a broken edit: %s, want the routing in force (jdb)", d)
+	}
+	if !strings.Contains(srv.stderr.String(), `unknown lead department \"nobody\"`) && !strings.Contains(srv.stderr.String(), `unknown lead department "nobody"`) {
+		t.Errorf("the refused reload was not logged with its reason:\n%s", srv.stderr)
 	}
 }

@@ -125,10 +125,10 @@ func appendSQL(first int) string {
 var (
 	insertSQL = `WITH t AS (
 		INSERT INTO tickets (` + ticketColumns + `)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29,$30,$31,$32,$33,$34,$35,$36,$37,$38,$39)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29,$30,$31,$32,$33,$34,$35,$36,$37,$38,$39,$40)
 		ON CONFLICT (channel, external_id) DO NOTHING
 		RETURNING id
-	),` + appendSQL(40)
+	),` + appendSQL(41)
 	updateSQL = `WITH t AS (
 		UPDATE tickets SET status = $2, category = $3, category_name = $4, department = $5,
 			department_name = $6, priority = $7, due_at = $8, routing_rule = $9, routing_reason = $10,
@@ -166,7 +166,7 @@ func (s *Store) Create(ctx context.Context, t *ticketing.Ticket) (*ticketing.Tic
 		string(t.Status), t.Category, t.CategoryName, t.Department, t.DepartmentName, string(t.Priority), nullTime(t.DueAt),
 		t.RoutingRule, t.RoutingReason, t.Confidence, nullID(t.MasterID), t.ReworkCount, t.ExtensionCount,
 		js.Extension, js.Evaluation, t.ReceivedAt, t.CreatedAt, t.UpdatedAt, 1,
-		t.Area.Grid, t.Area.Community, t.Area.Street, t.Area.District, js.Assisting}
+		t.Area.Grid, t.Area.Community, t.Area.Street, t.Area.District, js.Assisting, t.Reporter.Email}
 	args = append(args, changeArgs(t)...)
 	var id int64
 	err = s.pool.QueryRow(ctx, insertSQL, args...).Scan(&id)
@@ -245,7 +245,7 @@ func scanTicket(r pgx.Row) (*ticketing.Ticket, error) {
 		&status, &t.Category, &t.CategoryName, &t.Department, &t.DepartmentName, &prio, &due,
 		&t.RoutingRule, &t.RoutingReason, &t.Confidence, &master, &t.ReworkCount, &t.ExtensionCount,
 		&ext, &eval, &t.ReceivedAt, &t.CreatedAt, &t.UpdatedAt, &t.Version,
-		&t.Area.Grid, &t.Area.Community, &t.Area.Street, &t.Area.District, &assisting)
+		&t.Area.Grid, &t.Area.Community, &t.Area.Street, &t.Area.District, &assisting, &t.Reporter.Email)
 	if err != nil {
 		return nil, err
 	}

@@ -117,14 +117,14 @@ func (s *Store) Create(ctx context.Context, t *ticketing.Ticket) (*ticketing.Tic
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
 	res, err := tx.ExecContext(ctx, `INSERT INTO tickets (`+ticketColumns+`)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
 		ON CONFLICT (channel, external_id) DO NOTHING`,
 		t.ID, t.Number, t.TrackToken, string(t.Channel), t.ExternalID, t.Fingerprint, t.Line,
 		t.Reporter.Name, t.Reporter.Phone, t.Reporter.OpenID, t.Text, lat, lon, t.Address, js.Attachments,
 		string(t.Status), t.Category, t.CategoryName, t.Department, t.DepartmentName, string(t.Priority), micros(t.DueAt),
 		t.RoutingRule, t.RoutingReason, t.Confidence, nullID(t.MasterID), t.ReworkCount, t.ExtensionCount,
 		js.Extension, js.Evaluation, t.ReceivedAt.UnixMicro(), t.CreatedAt.UnixMicro(), t.UpdatedAt.UnixMicro(), 1,
-		t.Area.Grid, t.Area.Community, t.Area.Street, t.Area.District, js.Assisting)
+		t.Area.Grid, t.Area.Community, t.Area.Street, t.Area.District, js.Assisting, t.Reporter.Email)
 	if err != nil {
 		return nil, false, translate(err)
 	}
@@ -212,7 +212,7 @@ func one(r interface{ Scan(...any) error }) (*ticketing.Ticket, error) {
 		&status, &t.Category, &t.CategoryName, &t.Department, &t.DepartmentName, &prio, &due,
 		&t.RoutingRule, &t.RoutingReason, &t.Confidence, &master, &t.ReworkCount, &t.ExtensionCount,
 		&ext, &eval, &received, &created, &updated, &t.Version,
-		&t.Area.Grid, &t.Area.Community, &t.Area.Street, &t.Area.District, &assisting)
+		&t.Area.Grid, &t.Area.Community, &t.Area.Street, &t.Area.District, &assisting, &t.Reporter.Email)
 	if err != nil {
 		return nil, translate(err)
 	}

@@ -98,7 +98,7 @@ func fullTicket(id int64) *ticketing.Ticket {
 	tk := &ticketing.Ticket{
 		ID: id, Number: ticketing.FormatNumber(id, at), TrackToken: "tok" + fmt.Sprint(id),
 		Channel: ticketing.ChannelWeb, ExternalID: fmt.Sprint("key-", id), Fingerprint: "fp", Line: "12345",
-		Reporter: ticketing.Contact{Name: "张三", Phone: "+8613800138000", OpenID: "oABC"},
+		Reporter: ticketing.Contact{Name: "张三", Phone: "+8613800138000", Email: "zhang@example.com", OpenID: "oABC"},
 		Text:     "小区门口井盖缺失，很危险", Location: &ticketing.Point{Lat: 39.9042, Lon: 116.4074}, Address: "东城区东华门街道",
 		Attachments: []ticketing.Attachment{{ID: "2026/11/25/a.jpg", ContentType: "image/jpeg", Size: 1234, SHA256: "ab"}},
 		Status:      ticketing.StatusDispatched, Category: "0101", CategoryName: "井盖", Department: "cgw", DepartmentName: "城管委",

@@ -1,0 +1,353 @@
+// Package open311 is the Open311 GeoReport v2 door of Yihao: civic apps
+// and platforms (FixMyStreet and the like) list the services, submit
+// service requests, read their status and exchange updates, in XML (the
+// default) or JSON, on net/http.
+//
+// # Endpoints (under Config.Base, default /open311/v2; add .xml or .json)
+//
+//	GET  discovery                   where and what this endpoint is
+//	GET  services                    the taxonomy: one service per catalogue leaf
+//	GET  services/{code}             a service definition: its attributes
+//	POST requests                    submit a report (api_key required)
+//	GET  requests                    list requests (ids, service_code, status, dates)
+//	GET  requests/{id}, request/{id} one request
+//	GET  tokens/{token}              the service_request_id of a token
+//	GET  servicerequestupdates       updates since a time (mySociety extension)
+//	POST servicerequestupdates       a citizen's update (api_key required)
+//
+// # Rules
+//
+// Empty parameters count as absent. Ids are strings (the ticket number).
+// Dates are ISO 8601 with a zone, answered in the city's zone. api_key is
+// required for POST only: an Open311 role token (yihao token create --role
+// open311); missing or wrong answers 403. When Config.Jurisdiction is set,
+// a jurisdiction_id other than it answers 404, and a missing one 400 if
+// Config.RequireJurisdiction. Errors are
+// <errors><error><code>400</code><description>…</description></error></errors>
+// (JSON: [{"code":400,"description":"…"}]) with the same HTTP status.
+//
+// # Idempotency
+//
+// GeoReport v2 has no idempotency key, so this door takes one of two:
+// the Idempotency-Key header or, for clients that can only send form
+// fields, attribute[client_id]; the header wins. Keys are 1 to 100 of
+// A-Z a-z 0-9 . _ ~ - and are scoped to the api_key that sent them, so two
+// clients never collide. The same key with the same report answers the
+// same service_request_id (200 instead of 201); with a different report,
+// 409. The token in every POST answer is the report's key inside Yihao
+// (the client's key, scoped, or a random one): tokens/{token} resolves it.
+//
+// # Privacy
+//
+// Only tickets that came in through Open311 are listed or shown (unless
+// Config.AllChannels): a phone call's text is no public record. Contact
+// fields are never answered back.
+package open311
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/yihao-city/yihao/ticketing"
+)
+
+// Tickets is what this door needs from the ticketing service.
+type Tickets interface {
+	Submit(ctx context.Context, r ticketing.Report) (*ticketing.Ticket, bool, error)
+	Ticket(ctx context.Context, number string) (*ticketing.Ticket, error)
+	Events(ctx context.Context, t *ticketing.Ticket) ([]ticketing.Event, error)
+	Act(ctx context.Context, number string, act func(t *ticketing.Ticket, now time.Time) error) (*ticketing.Ticket, error)
+	Note(ctx context.Context, number, actor string, typ ticketing.EventType, note, public string) error
+}
+
+// Records are the store's reads this door lists from, and its API keys.
+type Records interface {
+	List(ctx context.Context, f ticketing.ListFilter) ([]*ticketing.Ticket, error)
+	EventsBetween(ctx context.Context, f ticketing.EventFilter) ([]ticketing.NumberedEvent, error)
+	ByExternalID(ctx context.Context, ch ticketing.Channel, externalID string) (*ticketing.Ticket, error)
+	TokenByHash(ctx context.Context, hash string) (*ticketing.Token, error)
+}
+
+// Service is one Open311 service: a leaf of the routing catalogue.
+type Service struct {
+	Code, Name, Group string
+	Keywords          []string
+	Attributes        []Attribute
+}
+
+// Attribute is one extra question of a service (service definition).
+type Attribute struct {
+	Code        string
+	Description string
+	Datatype    string // string, number, datetime, text, singlevaluelist, multivaluelist
+	Required    bool
+	Hint        string // datatype_description
+	Values      []Value
+}
+
+// Value is one choice of a list attribute.
+type Value struct{ Key, Name string }
+
+// Config is the door's settings.
+type Config struct {
+	// Base is the path the endpoint is served under (default /open311/v2).
+	Base string
+	// Jurisdiction is this endpoint's jurisdiction_id; empty accepts any.
+	Jurisdiction string
+	// RequireJurisdiction makes jurisdiction_id mandatory (400 without it).
+	RequireJurisdiction bool
+	Services            []Service
+	// Contact is shown in discovery.
+	Contact string
+	// Location is the city's time zone for the dates answered.
+	Location *time.Location
+	// AllChannels lists tickets of every channel, not only Open311's.
+	AllChannels bool
+	// MaxBodyBytes caps a POST body (default 64 KiB).
+	MaxBodyBytes int64
+	// Now is the clock (tests set it).
+	Now func() time.Time
+}
+
+// Server serves GeoReport v2.
+type Server struct {
+	cfg      Config
+	tickets  Tickets
+	records  Records
+	log      *slog.Logger
+	metrics  *Metrics
+	services map[string]*Service
+	started  time.Time
+	mux      *http.ServeMux
+}
+
+// New builds the server. metrics may be nil.
+func New(cfg Config, tickets Tickets, records Records, log *slog.Logger, metrics *Metrics) (*Server, error) {
+	if cfg.Base == "" {
+		cfg.Base = "/open311/v2"
+	}
+	cfg.Base = "/" + strings.Trim(cfg.Base, "/")
+	if cfg.Location == nil {
+		cfg.Location = time.Local
+	}
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = 64 << 10
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, tickets: tickets, records: records, log: log, metrics: metrics,
+		services: map[string]*Service{}, started: cfg.Now().Truncate(time.Second), mux: http.NewServeMux()}
+	for i := range cfg.Services {
+		sv := &cfg.Services[i]
+		if sv.Code == "" || s.services[sv.Code] != nil {
+			return nil, errors.New("open311: every service needs a unique code")
+		}
+		s.services[sv.Code] = sv
+	}
+	s.route("GET", "/discovery", s.discovery)
+	s.route("GET", "/services", s.listServices)
+	s.route("GET", "/services/{code}", s.serviceDefinition)
+	s.route("POST", "/requests", s.postRequest)
+	s.route("GET", "/requests", s.getRequests)
+	s.route("GET", "/requests/{id}", s.getRequest)
+	s.route("GET", "/request/{id}", s.getRequest)
+	s.route("GET", "/tokens/{token}", s.getToken)
+	s.route("GET", "/servicerequestupdates", s.getUpdates)
+	s.route("POST", "/servicerequestupdates", s.postUpdate)
+	s.mux.HandleFunc(cfg.Base+"/", func(w http.ResponseWriter, r *http.Request) {
+		s.fail(w, r, formatOf(r.URL.Path), &ticketing.Error{Kind: ticketing.KindNotFound, Message: "no such endpoint: see " + cfg.Base + "/discovery.xml"})
+	})
+	return s, nil
+}
+
+// Base is the path the server answers under; mount Handler there.
+func (s *Server) Base() string { return s.cfg.Base }
+
+// Handler is the HTTP handler for everything under Base.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// format is the answer's encoding: the path's extension, XML by default.
+type format int
+
+const (
+	formatXML format = iota
+	formatJSON
+)
+
+func formatOf(path string) format {
+	if strings.HasSuffix(path, ".json") {
+		return formatJSON
+	}
+	return formatXML
+}
+
+// handler answers one endpoint; params holds the path's wildcards with
+// the format extension removed.
+type handler func(w http.ResponseWriter, r *http.Request, f format, params map[string]string) error
+
+// route registers pattern with no extension, .xml and .json. For a
+// pattern ending in a wildcard the extension is part of the wildcard's
+// segment and is cut off here.
+func (s *Server) route(method, pattern string, h handler) {
+	serve := func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		f := formatOf(r.URL.Path)
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("panic", "route", r.Pattern, "panic", v)
+				s.fail(rw, r, f, errors.New("panic"))
+			}
+			d := time.Since(start)
+			route := strings.TrimSuffix(strings.TrimSuffix(r.Pattern, ".json"), ".xml")
+			route = strings.TrimPrefix(route, method+" ")
+			if s.metrics != nil {
+				s.metrics.observe(method, route, rw.status, d)
+			}
+			s.log.Debug("http", "method", method, "route", route, "status", rw.status, "dur", d)
+		}()
+		params := map[string]string{}
+		if i := strings.LastIndex(pattern, "{"); i >= 0 {
+			name := strings.Trim(pattern[i:], "{}")
+			v := r.PathValue(name)
+			v = strings.TrimSuffix(strings.TrimSuffix(v, ".json"), ".xml")
+			params[name] = v
+		}
+		rw.Header().Set("X-Content-Type-Options", "nosniff")
+		if err := s.jurisdiction(r); err != nil {
+			s.fail(rw, r, f, err)
+			return
+		}
+		if err := h(rw, r, f, params); err != nil {
+			s.fail(rw, r, f, err)
+		}
+	}
+	full := s.cfg.Base + pattern
+	s.mux.HandleFunc(method+" "+full, serve)
+	if !strings.HasSuffix(pattern, "}") {
+		s.mux.HandleFunc(method+" "+full+".xml", serve)
+		s.mux.HandleFunc(method+" "+full+".json", serve)
+	}
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// param reads a parameter: from the form body on POST, else the query.
+// Empty (or blank) counts as absent.
+func param(r *http.Request, name string) string {
+	if r.Method == http.MethodPost && r.PostForm != nil {
+		if v := strings.TrimSpace(r.PostForm.Get(name)); v != "" {
+			return v
+		}
+	}
+	return strings.TrimSpace(r.URL.Query().Get(name))
+}
+
+// jurisdiction checks jurisdiction_id against the configured one.
+func (s *Server) jurisdiction(r *http.Request) error {
+	if r.Method == http.MethodPost {
+		if err := s.parseForm(r); err != nil {
+			return err
+		}
+	}
+	v := param(r, "jurisdiction_id")
+	switch {
+	case v == "" && s.cfg.RequireJurisdiction:
+		return ticketing.Invalid("jurisdiction_id", "is required (this endpoint's is %q)", s.cfg.Jurisdiction)
+	case v != "" && s.cfg.Jurisdiction != "" && v != s.cfg.Jurisdiction:
+		return &ticketing.Error{Kind: ticketing.KindNotFound, Field: "jurisdiction_id", Message: "unknown jurisdiction " + quote(v)}
+	}
+	return nil
+}
+
+// parseForm reads a form-encoded POST body within the size cap.
+func (s *Server) parseForm(r *http.Request) error {
+	if r.PostForm != nil {
+		return nil
+	}
+	ct := r.Header.Get("Content-Type")
+	if i := strings.IndexByte(ct, ';'); i >= 0 {
+		ct = ct[:i]
+	}
+	ct = strings.TrimSpace(strings.ToLower(ct))
+	if ct != "application/x-www-form-urlencoded" && ct != "" {
+		return &ticketing.Error{Kind: ticketing.KindUnsupported, Field: "Content-Type", Message: "send application/x-www-form-urlencoded"}
+	}
+	r.Body = http.MaxBytesReader(nil, r.Body, s.cfg.MaxBodyBytes)
+	if ct == "" {
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	if err := r.ParseForm(); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return &ticketing.Error{Kind: ticketing.KindTooLarge, Message: "the request body is over " + itoa(int(mbe.Limit)) + " bytes"}
+		}
+		return ticketing.Invalid("", "the body is not form-encoded: %v", err)
+	}
+	return nil
+}
+
+// client checks api_key: an Open311 role token.
+func (s *Server) client(r *http.Request) (*ticketing.Token, error) {
+	key := param(r, "api_key")
+	forbidden := &ticketing.Error{Kind: ticketing.KindForbidden, Field: "api_key", Message: "a valid api_key is required"}
+	if key == "" {
+		return nil, forbidden
+	}
+	tok, err := s.records.TokenByHash(r.Context(), ticketing.HashToken(key))
+	if errors.Is(err, ticketing.ErrNotFound) {
+		return nil, forbidden
+	}
+	if err != nil {
+		return nil, err
+	}
+	if tok.Role != ticketing.RoleOpen311 {
+		return nil, &ticketing.Error{Kind: ticketing.KindForbidden, Field: "api_key", Message: "this key is not an Open311 key"}
+	}
+	return tok, nil
+}
+
+// actor names a client in the event log.
+func actor(tok *ticketing.Token) string {
+	if tok.Name != "" {
+		return "open311:" + tok.Name
+	}
+	return "open311:key" + itoa(int(tok.ID))
+}
+
+// channels is the channel filter of listings.
+func (s *Server) channel() ticketing.Channel {
+	if s.cfg.AllChannels {
+		return ""
+	}
+	return ticketing.ChannelOpen311
+}
+
+// visible reports whether t may be shown through this door.
+func (s *Server) visible(t *ticketing.Ticket) bool {
+	return s.cfg.AllChannels || t.Channel == ticketing.ChannelOpen311
+}
+
+func (s *Server) now() time.Time { return s.cfg.Now() }
+
+func newKey() string { return rand.Text() }
