@@ -163,6 +163,21 @@ type Deadline struct {
 
 func (d Deadline) zero() bool { return d.Hours == 0 && d.WorkingDays == 0 }
 
+// check refuses limits that would route nothing sensibly: negative, both
+// kinds at once, or beyond a year (a working-day deadline is counted day
+// by day on every report).
+func (d Deadline) check(where string) error {
+	switch {
+	case d.Hours < 0 || d.WorkingDays < 0:
+		return fmt.Errorf("catalogue: %s: deadline must be positive", where)
+	case d.Hours > 0 && d.WorkingDays > 0:
+		return fmt.Errorf("catalogue: %s: deadline sets both hours and working_days; choose one", where)
+	case d.Hours > 24*366 || d.WorkingDays > 260:
+		return fmt.Errorf("catalogue: %s: deadline is longer than a year", where)
+	}
+	return nil
+}
+
 // String says the limit in the words a citizen reads.
 func (d Deadline) String() string {
 	if d.Hours > 0 {
@@ -300,6 +315,9 @@ func compile(c *Catalogue) (*compiled, error) {
 	if c.DefaultDeadline.zero() {
 		return nil, fmt.Errorf("catalogue: default_deadline is required")
 	}
+	if err := c.DefaultDeadline.check("default_deadline"); err != nil {
+		return nil, err
+	}
 	if d := c.Duplicates; d.RadiusM < 0 || d.Window < 0 || d.AutoMergeAt < 0 || d.AutoMergeAt > 1 {
 		return nil, fmt.Errorf("catalogue: duplicates: radius_m and window must not be negative, auto_merge_at must be between 0 and 1")
 	}
@@ -334,6 +352,9 @@ func compile(c *Catalogue) (*compiled, error) {
 				if _, ok := out.depts[cat.Department]; !ok {
 					return fmt.Errorf("catalogue: %s: unknown department %q", where, cat.Department)
 				}
+			}
+			if err := cat.Deadline.check(where); err != nil {
+				return err
 			}
 			if err := checkPriority(where, cat.Priority); err != nil {
 				return err
@@ -412,6 +433,9 @@ func compile(c *Catalogue) (*compiled, error) {
 			if out.nodes[code] == nil {
 				return nil, fmt.Errorf("catalogue: %s: unknown category %q", where, code)
 			}
+		}
+		if err := r.Deadline.check(where); err != nil {
+			return nil, err
 		}
 		if err := checkPriority(where, r.Priority); err != nil {
 			return nil, err

@@ -237,6 +237,9 @@ func TestLoadCatalogueRejectsBadConfig(t *testing.T) {
 		"unknown field":                {base + "bogus: 1", "field bogus not found"},
 		"bad line default":             {base + "lines: [{number: '1', default_category: zz}]", `default_category "zz"`},
 		"confidence out of range":      {base + "triage: {min_confidence: 1.5}", "min_confidence"},
+		"negative deadline":            {base + "rules: [{id: r1, lead: d, deadline: {hours: -1}}]", `rules[0] (id "r1"): deadline must be positive`},
+		"two kinds of deadline":        {"default_deadline: {hours: 1}\ndepartments: [{code: d, name: D}]\ncategories: [{code: a, name: A, department: d, deadline: {hours: 2, working_days: 1}}]", "choose one"},
+		"deadline of years":            {base + "rules: [{id: r1, lead: d, deadline: {working_days: 100000}}]", "longer than a year"},
 	}
 	for name, tc := range tests {
 		_, err := routing.LoadCatalogue(strings.NewReader(tc.yaml))

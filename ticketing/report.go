@@ -126,7 +126,7 @@ func (r *Report) Validate() error {
 	if p := r.Reporter.Phone; p != "" && !validPhone(p) {
 		return Invalid("contact.phone", "must be a phone number (digits, optional leading +, 5 to 20 digits)")
 	}
-	if e := r.Reporter.Email; e != "" && (len(e) > 254 || strings.Count(e, "@") != 1 || strings.ContainsAny(e, " <>\"'\n\r\t") || hasControl(e)) {
+	if e := r.Reporter.Email; e != "" && (len(e) > 254 || strings.Count(e, "@") != 1 || strings.ContainsAny(e, " <>\"\n\r\t") || hasControl(e)) {
 		return Invalid("contact.email", "must be an email address")
 	}
 	if len(r.Category) > MaxCategoryLen {
@@ -170,7 +170,7 @@ func validPhone(p string) bool {
 		case c >= '0' && c <= '9':
 			digits++
 		case c == '+' && i == 0:
-		case c == '-' || c == ' ':
+		case c == '-' || c == ' ' || c == '(' || c == ')' || c == '.':
 		default:
 			return false
 		}

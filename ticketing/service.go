@@ -230,8 +230,10 @@ func (s *Service) Track(ctx context.Context, number, token string) (*Ticket, []E
 			if err != nil {
 				return nil, nil, err
 			}
+			// Only the master's changes of state: its free-text notes (another
+			// citizen's additions, platforms' remarks) are not this citizen's.
 			for _, e := range publicEvents(mevs, "合并工单"+master.Number+"：") {
-				if e.At.After(public[len(public)-1].At) || e.At.Equal(public[len(public)-1].At) {
+				if e.From != e.To && !e.At.Before(public[len(public)-1].At) {
 					public = append(public, e)
 				}
 			}
@@ -258,6 +260,13 @@ func (s *Service) Act(ctx context.Context, number string, act func(t *Ticket, no
 	if err != nil {
 		return nil, err
 	}
+	// Read before the transaction: a store call inside Update's fn would
+	// need a second connection while the first is held, and concurrent
+	// closures would then starve the pool.
+	followers, err := s.store.Followers(ctx, t.ID)
+	if err != nil {
+		return nil, err
+	}
 	return s.store.Update(ctx, t.ID, func(t *Ticket) error {
 		now := s.now()
 		was := t.Status
@@ -265,14 +274,11 @@ func (s *Service) Act(ctx context.Context, number string, act func(t *Ticket, no
 			return err
 		}
 		t.Enqueue("ticket.changed", messagePayload(t), now)
-		if t.Status == StatusClosed && was != StatusClosed {
-			// Everyone whose report was merged into this one hears of the closure.
-			followers, err := s.store.Followers(ctx, t.ID)
-			if err != nil {
-				return err
-			}
+		if was.Open() && !t.Status.Open() {
+			// Everyone whose report was merged into this one hears how it ended
+			// (closed, declined or answered).
 			for _, f := range followers {
-				b, _ := json.Marshal(map[string]string{"number": f.Number, "master": t.Number, "status": string(StatusClosed)})
+				b, _ := json.Marshal(map[string]string{"number": f.Number, "master": t.Number, "status": string(t.Status)})
 				t.Enqueue("ticket.follower_closed", b, now)
 			}
 		}

@@ -163,3 +163,20 @@ func TestMaskEmail(t *testing.T) {
 		}
 	}
 }
+
+func TestContactFormats(t *testing.T) {
+	ok := []Contact{{Phone: "+44 (0)7700 900123"}, {Phone: "010.6512.3456"}, {Email: "o'brien@example.ie"}}
+	bad := []Contact{{Phone: "call me"}, {Email: "a@b@c"}, {Email: "x <x@y>"}}
+	for _, c := range ok {
+		r := Report{Channel: ChannelOpen311, Text: "x", Reporter: c, ReceivedAt: at}
+		if err := r.Validate(); err != nil {
+			t.Errorf("%+v refused: %v", c, err)
+		}
+	}
+	for _, c := range bad {
+		r := Report{Channel: ChannelOpen311, Text: "x", Reporter: c, ReceivedAt: at}
+		if err := r.Validate(); err == nil {
+			t.Errorf("%+v accepted", c)
+		}
+	}
+}

@@ -80,18 +80,68 @@ func Load(r io.Reader) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("classify: corrupt model: %w", err)
 	}
-	var f modelFile
-	if err := gob.NewDecoder(zr).Decode(&f); err != nil {
+	// A model is loaded by a running server on reload, so a crafted file
+	// must not be able to make it allocate gigabytes: the decompressed size
+	// is capped, and every gob message must fit in what is actually there
+	// (gob allocates a message's claimed size before reading it).
+	raw, err := io.ReadAll(io.LimitReader(zr, maxModelBytes+1))
+	if err != nil {
 		return nil, fmt.Errorf("classify: corrupt model: %w", err)
 	}
-	// Read to the end so that gzip checks its CRC and length.
-	if _, err := io.Copy(io.Discard, zr); err != nil {
+	if len(raw) > maxModelBytes {
+		return nil, fmt.Errorf("classify: corrupt model: more than %d MB decompressed", maxModelBytes>>20)
+	}
+	if err := checkGobFrames(raw); err != nil {
+		return nil, fmt.Errorf("classify: corrupt model: %w", err)
+	}
+	var f modelFile
+	if err := gob.NewDecoder(bytes.NewReader(raw)).Decode(&f); err != nil {
 		return nil, fmt.Errorf("classify: corrupt model: %w", err)
 	}
 	if v < 2 && ModelType(f.Type) == SVM {
 		return nil, errors.New("classify: corrupt model: model type svm in a version 1 file")
 	}
 	return f.model()
+}
+
+// maxModelBytes bounds a decompressed model; the demo model is ~10 MB.
+const maxModelBytes = 256 << 20
+
+// checkGobFrames walks the gob stream's length-prefixed messages and
+// refuses one that claims more bytes than remain.
+func checkGobFrames(b []byte) error {
+	for len(b) > 0 {
+		n, w, err := gobUint(b)
+		if err != nil {
+			return err
+		}
+		b = b[w:]
+		if n > uint64(len(b)) {
+			return fmt.Errorf("a gob message claims %d bytes, %d remain", n, len(b))
+		}
+		b = b[n:]
+	}
+	return nil
+}
+
+// gobUint decodes gob's unsigned integer: one byte below 128, else a
+// negated byte count followed by that many big-endian bytes.
+func gobUint(b []byte) (uint64, int, error) {
+	if len(b) == 0 {
+		return 0, 0, errors.New("truncated gob length")
+	}
+	if b[0] < 0x80 {
+		return uint64(b[0]), 1, nil
+	}
+	n := int(-int8(b[0]))
+	if n < 1 || n > 8 || len(b) < 1+n {
+		return 0, 0, errors.New("bad gob length")
+	}
+	var x uint64
+	for _, c := range b[1 : 1+n] {
+		x = x<<8 | uint64(c)
+	}
+	return x, 1 + n, nil
 }
 
 // model checks the decoded file and builds the model.

@@ -82,7 +82,7 @@ type Endpoint struct {
 	PollInterval time.Duration `yaml:"poll_interval"` // Open311 status polling (default 5m)
 	BackoffBase  time.Duration `yaml:"backoff_base"`  // first retry delay (default 1s)
 	BackoffMax   time.Duration `yaml:"backoff_max"`   // longest retry delay (default 5m)
-	MaxAttempts  int           `yaml:"max_attempts"`  // dead-letter after this many attempts (default 25)
+	MaxAttempts  int           `yaml:"max_attempts"`  // dead-letter after this many attempts (default: no limit, MaxAge decides)
 	MaxAge       time.Duration `yaml:"max_age"`       // dead-letter a failing message older than this (default 72h)
 	BatchSize    int           `yaml:"batch_size"`    // deliveries claimed and sent at once (default 8)
 	Idle         time.Duration `yaml:"idle"`          // pause when nothing is due (default 1s)
@@ -97,7 +97,6 @@ const (
 	defaultPoll        = 5 * time.Minute
 	defaultBackoffBase = time.Second
 	defaultBackoffMax  = 5 * time.Minute
-	defaultMaxAttempts = 25
 	defaultMaxAge      = 72 * time.Hour
 	defaultBatch       = 8
 	defaultIdle        = time.Second
@@ -157,9 +156,7 @@ func (e Endpoint) withDefaults() (Endpoint, error) {
 	def(&e.MaxAge, defaultMaxAge)
 	def(&e.Idle, defaultIdle)
 	def(&e.Lease, 4*e.Timeout+10*time.Second)
-	if e.MaxAttempts == 0 {
-		e.MaxAttempts = defaultMaxAttempts
-	}
+
 	if e.BatchSize == 0 {
 		e.BatchSize = defaultBatch
 	}
@@ -447,7 +444,9 @@ func (e *endpoint) deliver(ctx context.Context, d ticketing.Delivery) {
 		}
 		return
 	}
-	dead := out.permanent || d.Attempt >= e.cfg.MaxAttempts || now.Sub(d.MessageAt) >= e.cfg.MaxAge
+	// An endpoint down for hours must not exhaust its queue: with no attempt
+	// limit set, only age (72 h by default) sends a message to the dead letters.
+	dead := out.permanent || (e.cfg.MaxAttempts > 0 && d.Attempt >= e.cfg.MaxAttempts) || now.Sub(d.MessageAt) >= e.cfg.MaxAge
 	wait := max(backoff(e.cfg.BackoffBase, e.cfg.BackoffMax, d.Attempt), out.retryAfter)
 	text := out.err.Error()
 	if len(text) > maxErrorText {

@@ -108,7 +108,7 @@ func TestEndpointConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	if e.Timeout != 10*time.Second || e.BackoffBase != time.Second || e.BackoffMax != 5*time.Minute ||
-		e.MaxAttempts != 25 || e.MaxAge != 72*time.Hour || e.Lease != 50*time.Second || e.BatchSize != 8 {
+		e.MaxAttempts != 0 || e.MaxAge != 72*time.Hour || e.Lease != 50*time.Second || e.BatchSize != 8 {
 		t.Errorf("defaults %+v", e)
 	}
 	o, err := Endpoint{Name: "o", Kind: KindOpen311, URL: "https://x.example.cn/open311/v2"}.withDefaults()

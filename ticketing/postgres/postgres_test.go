@@ -2,7 +2,10 @@ package postgres_test
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/yihao-city/yihao/ticketing"
 	"github.com/yihao-city/yihao/ticketing/postgres"
@@ -39,4 +42,46 @@ func TestSharedDatabase(t *testing.T) {
 // BenchmarkSubmit: go test -bench Submit -benchtime 20000x ./ticketing/postgres
 func BenchmarkSubmit(b *testing.B) {
 	storetest.BenchmarkSubmit(b, open(b, pgtest.SchemaURL(b)+"&pool_max_conns=16"), 8)
+}
+
+type oneDept struct{}
+
+func (oneDept) Route(_ context.Context, r ticketing.Report) (ticketing.Assignment, error) {
+	return ticketing.Assignment{Category: "0103", Department: "swj", Deadline: r.ReceivedAt.Add(24 * time.Hour), AutoDispatch: true}, nil
+}
+
+// Closing many tickets at once on a small pool must not starve it: the
+// closure reads the merged followers outside its transaction.
+func TestConcurrentClosuresOnASmallPool(t *testing.T) {
+	s := open(t, pgtest.SchemaURL(t)+"&pool_max_conns=2")
+	svc := ticketing.NewService(s, oneDept{})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var numbers []string
+	for i := range 8 {
+		tk, _, err := svc.Submit(ctx, ticketing.Report{Channel: ticketing.ChannelWeb, ExternalID: fmt.Sprint("m", i), Text: "井盖"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, act := range []func(*ticketing.Ticket, time.Time) error{
+			func(t *ticketing.Ticket, now time.Time) error { return t.Accept(now, "l") },
+			func(t *ticketing.Ticket, now time.Time) error { return t.ReportHandled(now, "l", "done") },
+		} {
+			if _, err := svc.Act(ctx, tk.Number, act); err != nil {
+				t.Fatal(err)
+			}
+		}
+		numbers = append(numbers, tk.Number)
+	}
+	var wg sync.WaitGroup
+	for _, n := range numbers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := svc.Act(ctx, n, func(t *ticketing.Ticket, now time.Time) error { return t.Verify(now, "s", true, "") }); err != nil {
+				t.Errorf("closing %s: %v", n, err)
+			}
+		}()
+	}
+	wg.Wait()
 }
