@@ -20,7 +20,11 @@ type EventFilter struct {
 	From, To   time.Time // at in [From, To)
 	Channel    Channel   // only events of tickets that came through this door
 	PublicOnly bool      // only events a citizen may see (Public != "")
-	Limit      int       // at most this many, oldest first; 0 means 1000
+	// SkipTypes and SkipActorPrefix leave events out in the query itself,
+	// so the limit counts only what the caller will show.
+	SkipTypes       []EventType
+	SkipActorPrefix string
+	Limit           int // at most this many, oldest first; 0 means 1000
 }
 
 // NumberedEvent is an event with the public number of its ticket.

@@ -88,15 +88,13 @@ func (s *Server) getUpdates(w http.ResponseWriter, r *http.Request, f format, _ 
 	if err != nil {
 		return err
 	}
-	evs, err := s.records.EventsBetween(r.Context(), ticketing.EventFilter{From: from, To: to, Channel: s.channel(), PublicOnly: true, Limit: listLimit})
+	evs, err := s.records.EventsBetween(r.Context(), ticketing.EventFilter{From: from, To: to, Channel: s.channel(), PublicOnly: true,
+		SkipTypes: []ticketing.EventType{ticketing.EventReceived}, SkipActorPrefix: "open311:", Limit: listLimit})
 	if err != nil {
 		return err
 	}
 	docs := make([]updateDoc, 0, len(evs))
 	for _, e := range evs {
-		if e.Type == ticketing.EventReceived || strings.HasPrefix(e.Actor, "open311:") {
-			continue
-		}
 		docs = append(docs, updateDoc{UpdateID: updateID(e.Number, e.Seq), RequestID: e.Number, Status: ExtendedStatus(e.To),
 			Updated: s.when(e.At), Description: e.Public})
 	}

@@ -92,6 +92,13 @@ func (s *Store) EventsBetween(ctx context.Context, f ticketing.EventFilter) ([]t
 	if f.PublicOnly {
 		w.add("e.public <> ''")
 	}
+	for _, typ := range f.SkipTypes {
+		w.add("e.type <> ?", string(typ))
+	}
+	if f.SkipActorPrefix != "" {
+		// substr, not LIKE: an actor may contain % or _.
+		w.add("substr(e.actor, 1, ?) <> ?", len(f.SkipActorPrefix), f.SkipActorPrefix)
+	}
 	rows, err := s.r.QueryContext(ctx, `SELECT t.number, e.ticket_id, e.seq, e.at, e.actor, e.type, e.from_status, e.to_status, e.note, e.public
 		FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id`+w.String()+`
 		ORDER BY e.at, e.ticket_id, e.seq LIMIT ?`, append(w.args, limitOf(f.Limit))...)

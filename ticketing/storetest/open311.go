@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -199,5 +200,25 @@ func testEventsBetween(t *testing.T, s ticketing.Store) {
 	two, err := s.EventsBetween(ctx, ticketing.EventFilter{From: base.Add(-time.Hour), To: base.Add(time.Hour), Limit: 2})
 	if err != nil || len(two) != 2 || two[0].Seq != all[0].Seq || two[1].Number != all[1].Number {
 		t.Errorf("EventsBetween(limit 2) = %+v, %v; want the first two", two, err)
+	}
+	// Skipped events do not use up the limit.
+	var wantSkipped []ticketing.NumberedEvent
+	for _, e := range all {
+		if e.Type != ticketing.EventReceived && !strings.HasPrefix(e.Actor, "router") {
+			wantSkipped = append(wantSkipped, e)
+		}
+	}
+	if len(wantSkipped) == 0 || len(wantSkipped) == len(all) {
+		t.Fatalf("the fixture needs events both kept and skipped; kept %d of %d", len(wantSkipped), len(all))
+	}
+	skipped, err := s.EventsBetween(ctx, ticketing.EventFilter{From: base.Add(-time.Hour), To: base.Add(time.Hour),
+		SkipTypes: []ticketing.EventType{ticketing.EventReceived}, SkipActorPrefix: "router", Limit: len(wantSkipped)})
+	if err != nil || len(skipped) != len(wantSkipped) {
+		t.Fatalf("EventsBetween(skipping received and router) = %d events, %v; want %d", len(skipped), err, len(wantSkipped))
+	}
+	for i := range skipped {
+		if skipped[i].Type == ticketing.EventReceived || strings.HasPrefix(skipped[i].Actor, "router") || skipped[i].Seq != wantSkipped[i].Seq {
+			t.Errorf("skipped[%d] = %+v", i, skipped[i])
+		}
 	}
 }
