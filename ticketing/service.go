@@ -39,6 +39,9 @@ type Store interface {
 	Followers(ctx context.Context, masterID int64) ([]*Ticket, error)
 	// List returns the tickets f selects, oldest received first.
 	List(ctx context.Context, f ListFilter) ([]*Ticket, error)
+	// LatestPublic returns each ticket's latest public note (tickets
+	// without one are absent), in one query for a whole listing.
+	LatestPublic(ctx context.Context, ticketIDs []int64) (map[int64]string, error)
 	// EventsBetween returns the events f selects across tickets, oldest
 	// first (then by ticket and seq), each with its ticket's number.
 	EventsBetween(ctx context.Context, f EventFilter) ([]NumberedEvent, error)

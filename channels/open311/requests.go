@@ -392,19 +392,23 @@ func (s *Server) writeRequests(w http.ResponseWriter, f format, docs []requestDo
 	}
 }
 
-// statusNotes is the latest public note of each ticket, read from the
-// event log of the window (tickets without one there answer none).
-func (s *Server) statusNotes(ctx context.Context, t *ticketing.Ticket) string {
-	evs, err := s.tickets.Events(ctx, t)
+// writeListing answers tickets with their latest public notes, read for
+// the whole listing in one query.
+func (s *Server) writeListing(ctx context.Context, w http.ResponseWriter, f format, ts []*ticketing.Ticket) error {
+	ids := make([]int64, len(ts))
+	for i, t := range ts {
+		ids[i] = t.ID
+	}
+	notes, err := s.records.LatestPublic(ctx, ids)
 	if err != nil {
-		return ""
+		return err
 	}
-	for i := len(evs) - 1; i >= 0; i-- {
-		if evs[i].Public != "" {
-			return evs[i].Public
-		}
+	docs := make([]requestDoc, 0, len(ts))
+	for _, t := range ts {
+		docs = append(docs, s.doc(t, notes[t.ID]))
 	}
-	return ""
+	s.writeRequests(w, f, docs)
+	return nil
 }
 
 // getRequests is GET requests: by ids, or by service_code, status and dates.
@@ -451,12 +455,7 @@ func (s *Server) getRequests(w http.ResponseWriter, r *http.Request, f format, _
 	if err != nil {
 		return err
 	}
-	docs := make([]requestDoc, 0, len(ts))
-	for _, t := range ts {
-		docs = append(docs, s.doc(t, s.statusNotes(r.Context(), t)))
-	}
-	s.writeRequests(w, f, docs)
-	return nil
+	return s.writeListing(r.Context(), w, f, ts)
 }
 
 // getRequest is GET requests/{id} (and request/{id}): a list of one.
@@ -469,8 +468,7 @@ func (s *Server) getRequest(w http.ResponseWriter, r *http.Request, f format, p 
 	if err != nil {
 		return err
 	}
-	s.writeRequests(w, f, []requestDoc{s.doc(t, s.statusNotes(r.Context(), t))})
-	return nil
+	return s.writeListing(r.Context(), w, f, []*ticketing.Ticket{t})
 }
 
 type tokenDoc struct {

@@ -69,6 +69,7 @@ type Tickets interface {
 type Records interface {
 	List(ctx context.Context, f ticketing.ListFilter) ([]*ticketing.Ticket, error)
 	EventsBetween(ctx context.Context, f ticketing.EventFilter) ([]ticketing.NumberedEvent, error)
+	LatestPublic(ctx context.Context, ticketIDs []int64) (map[int64]string, error)
 	ByExternalID(ctx context.Context, ch ticketing.Channel, externalID string) (*ticketing.Ticket, error)
 	TokenByHash(ctx context.Context, hash string) (*ticketing.Token, error)
 }

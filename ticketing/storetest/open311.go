@@ -20,6 +20,7 @@ func RunListings(t *testing.T, newStore NewStore) {
 		{"List", testList},
 		{"ListLimitAndEmpty", testListLimitAndEmpty},
 		{"EventsBetween", testEventsBetween},
+		{"LatestPublic", testLatestPublic},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
@@ -220,5 +221,34 @@ func testEventsBetween(t *testing.T, s ticketing.Store) {
 		if skipped[i].Type == ticketing.EventReceived || strings.HasPrefix(skipped[i].Actor, "router") || skipped[i].Seq != wantSkipped[i].Seq {
 			t.Errorf("skipped[%d] = %+v", i, skipped[i])
 		}
+	}
+}
+
+func testLatestPublic(t *testing.T, s ticketing.Store) {
+	ctx := context.Background()
+	svc, _ := newService(s)
+	a, _, err := svc.Submit(ctx, ticketing.Report{Channel: ticketing.ChannelWeb, ExternalID: "lp-a", Text: "井盖"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _, err := svc.Submit(ctx, ticketing.Report{Channel: ticketing.ChannelWeb, ExternalID: "lp-b", Text: "路灯"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Note(ctx, a.Number, "x", ticketing.EventNote, "internal only", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Note(ctx, b.Number, "x", ticketing.EventNote, "n", "市民补充：还没修"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.LatestPublic(ctx, []int64{a.ID, b.ID, 999999})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[a.ID] != "已派遣至城管委（关键词“井盖”）" || got[b.ID] != "市民补充：还没修" || len(got) != 2 {
+		t.Errorf("LatestPublic = %v", got)
+	}
+	if empty, err := s.LatestPublic(ctx, nil); err != nil || len(empty) != 0 {
+		t.Errorf("LatestPublic(nil) = %v, %v", empty, err)
 	}
 }
