@@ -112,9 +112,7 @@ func (s *Server) postRequest(w http.ResponseWriter, r *http.Request, f format, _
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), submitTimeout)
 	defer cancel()
 	t, created, err := s.tickets.Submit(ctx, rep)
-	if s.metrics != nil {
-		s.metrics.report(created, err)
-	}
+	s.metrics.Report(ticketing.ChannelOpen311, created, err)
 	if err != nil {
 		return err
 	}

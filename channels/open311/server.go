@@ -53,6 +53,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/yihao-city/yihao/channels"
 	"github.com/yihao-city/yihao/ticketing"
 )
 
@@ -121,14 +122,14 @@ type Server struct {
 	tickets  Tickets
 	records  Records
 	log      *slog.Logger
-	metrics  *Metrics
+	metrics  *channels.Metrics
 	services map[string]*Service
 	started  time.Time
 	mux      *http.ServeMux
 }
 
 // New builds the server. metrics may be nil.
-func New(cfg Config, tickets Tickets, records Records, log *slog.Logger, metrics *Metrics) (*Server, error) {
+func New(cfg Config, tickets Tickets, records Records, log *slog.Logger, metrics *channels.Metrics) (*Server, error) {
 	if cfg.Base == "" {
 		cfg.Base = "/open311/v2"
 	}
@@ -214,9 +215,7 @@ func (s *Server) route(method, pattern string, h handler) {
 			d := time.Since(start)
 			route := strings.TrimSuffix(strings.TrimSuffix(r.Pattern, ".json"), ".xml")
 			route = strings.TrimPrefix(route, method+" ")
-			if s.metrics != nil {
-				s.metrics.observe(method, route, rw.status, d)
-			}
+			s.metrics.ObserveHTTP(method, route, rw.status, d)
 			s.log.Debug("http", "method", method, "route", route, "status", rw.status, "dur", d)
 		}()
 		params := map[string]string{}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/yihao-city/yihao/channels"
 	"github.com/yihao-city/yihao/media"
 	"github.com/yihao-city/yihao/ticketing"
 )
@@ -80,13 +81,13 @@ type Server struct {
 	tokens  Tokens
 	limiter Limiter
 	log     *slog.Logger
-	metrics *Metrics
+	metrics *channels.Metrics
 	tmpl    *template.Template
 	engine  *gin.Engine
 }
 
 // New builds the server. metrics may be nil.
-func New(cfg Config, tickets Tickets, photos Photos, tokens Tokens, limiter Limiter, log *slog.Logger, metrics *Metrics) (*Server, error) {
+func New(cfg Config, tickets Tickets, photos Photos, tokens Tokens, limiter Limiter, log *slog.Logger, metrics *channels.Metrics) (*Server, error) {
 	if cfg.MaxJSONBytes == 0 {
 		cfg.MaxJSONBytes = 64 << 10
 	}
@@ -166,9 +167,7 @@ func (s *Server) observe(c *gin.Context) {
 		route = "unmatched"
 	}
 	d := time.Since(start)
-	if s.metrics != nil {
-		s.metrics.observe(c.Request.Method, route, c.Writer.Status(), d)
-	}
+	s.metrics.ObserveHTTP(c.Request.Method, route, c.Writer.Status(), d)
 	s.log.Debug("http", "method", c.Request.Method, "route", route, "status", c.Writer.Status(), "dur", d)
 }
 
@@ -247,9 +246,7 @@ func (s *Server) submit(ctx context.Context, r ticketing.Report, photos []*media
 		// After any other error the ticket may exist: keep the photos.
 		s.photos.Remove(r.Attachments)
 	}
-	if s.metrics != nil {
-		s.metrics.report(r.Channel, created, err)
-	}
+	s.metrics.Report(r.Channel, created, err)
 	return t, created, err
 }
 

@@ -29,6 +29,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/yihao-city/yihao/channels"
 	"github.com/yihao-city/yihao/channels/open311"
 	"github.com/yihao-city/yihao/channels/webform"
 	"github.com/yihao-city/yihao/limit"
@@ -203,14 +204,15 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	for _, c := range cat.Leaves() {
 		cats = append(cats, webform.Category{Code: c.Code, Name: c.Name, Group: c.Group})
 	}
+	intake := channels.NewMetrics(reg)
 	web, err := webform.New(webform.Config{City: cat.City, Categories: cats, Location: loc, TrustedProxies: cfg.TrustedProxies},
-		svc, photos, store, limiter, log, webform.NewMetrics(reg))
+		svc, photos, store, limiter, log, intake)
 	if err != nil {
 		return err
 	}
 
 	o311, err := open311.New(open311.Config{Base: cfg.Open311Base, Jurisdiction: cfg.Open311Jurisdiction,
-		Services: open311Services(cat.Leaves()), Location: loc}, svc, store, log, open311.NewMetrics(reg))
+		Services: open311Services(cat.Leaves()), Location: loc}, svc, store, log, intake)
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,9 @@
-package open311
+// Package channels holds what every door into Yihao shares and none owns:
+// the Prometheus series of intake. The doors themselves (webform, open311,
+// and the phone and WeChat adapters to come) know nothing of each other.
+package channels
 
 import (
-	"errors"
 	"strconv"
 	"time"
 
@@ -10,16 +12,14 @@ import (
 	"github.com/yihao-city/yihao/ticketing"
 )
 
-// Metrics are the door's Prometheus series. They share their names with
-// the web door's (yihao_http_request_duration_seconds by route,
-// yihao_reports_total by channel): registering a series another door
-// registered already reuses it.
+// Metrics are intake's series, one set for every door, labelled by route
+// and channel.
 type Metrics struct {
 	requests *prometheus.HistogramVec
 	reports  *prometheus.CounterVec
 }
 
-// NewMetrics registers the series with reg (or reuses them).
+// NewMetrics registers the series with reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -30,29 +30,24 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "yihao_reports_total", Help: "Reports submitted, by channel and result (created, replayed, or the error kind).",
 		}, []string{"channel", "result"}),
 	}
-	m.requests = register(reg, m.requests)
-	m.reports = register(reg, m.reports)
+	reg.MustRegister(m.requests, m.reports)
 	return m
 }
 
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-		panic(err)
+// ObserveHTTP records one request by its route pattern, never its URL.
+// A nil *Metrics records nothing.
+func (m *Metrics) ObserveHTTP(method, route string, code int, d time.Duration) {
+	if m == nil {
+		return
 	}
-	return c
-}
-
-func (m *Metrics) observe(method, route string, code int, d time.Duration) {
 	m.requests.WithLabelValues(method, route, strconv.Itoa(code)).Observe(d.Seconds())
 }
 
-func (m *Metrics) report(created bool, err error) {
+// Report counts one submitted report by its outcome.
+func (m *Metrics) Report(ch ticketing.Channel, created bool, err error) {
+	if m == nil {
+		return
+	}
 	result := "replayed"
 	switch {
 	case err != nil:
@@ -60,5 +55,5 @@ func (m *Metrics) report(created bool, err error) {
 	case created:
 		result = "created"
 	}
-	m.reports.WithLabelValues(string(ticketing.ChannelOpen311), result).Inc()
+	m.reports.WithLabelValues(string(ch), result).Inc()
 }
