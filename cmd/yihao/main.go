@@ -60,6 +60,7 @@ commands:
   token create --role ROLE      print a new API token (roles: admin, agent, dispatcher, liaison, open311)
   classify train|eval|predict   train and measure the text classifier
   grid generate|import|locate   make, install and query the unit grid
+  forward status|dead|requeue   see and mend the delivery queues to external platforms
   bench intake [flags]          load a running server and check nothing was lost
 
 configuration: see README.md (YIHAO_HTTP_ADDR, YIHAO_DATA_DIR, YIHAO_DATABASE_URL, YIHAO_REDIS_URL, ...)
@@ -110,6 +111,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return tokenCommand(ctx, cfg, args, stdout, stderr)
 	case "grid":
 		return gridCommand(ctx, args, stdout, cfg.DataDir)
+	case "forward":
+		return forwardCommand(ctx, cfg, args, stdout, stderr)
 	case "help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -231,6 +234,11 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 		if err := fwd.Register(ctx); err != nil {
 			return err
 		}
+		names := make([]string, len(cfg.Forwarding))
+		for i, e := range cfg.Forwarding {
+			names[i] = e.Name
+		}
+		reg.MustRegister(newQueueCollector(ds, names))
 	}
 
 	mux := http.NewServeMux()

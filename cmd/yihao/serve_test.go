@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -277,5 +278,67 @@ func TestServeReloadsCatalogue(t *testing.T) {
 	}
 	if !strings.Contains(srv.stderr.String(), `unknown lead department \"nobody\"`) && !strings.Contains(srv.stderr.String(), `unknown lead department "nobody"`) {
 		t.Errorf("the refused reload was not logged with its reason:\n%s", srv.stderr)
+	}
+}
+
+// A platform that refuses a message puts it in the dead letters, which the
+// metrics show and `yihao forward dead|requeue` lists and sends again.
+func TestServeDeadLetters(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var refuse atomic.Bool
+	refuse.Store(true)
+	got := make(chan string, 10)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if refuse.Load() {
+			http.Error(w, "unknown department", http.StatusBadRequest)
+			return
+		}
+		got <- r.Header.Get(forward.HeaderDelivery)
+	}))
+	defer hook.Close()
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "yihao.yaml")
+	os.WriteFile(cfgPath, []byte("forwarding:\n  - {name: picky, kind: webhook, url: "+hook.URL+", secret: s}\n"), 0o600)
+	env := map[string]string{"YIHAO_DATA_DIR": dir, "YIHAO_CONFIG": cfgPath}
+	srv := e2eStart(ctx, t, env)
+	postReport(t, srv.base, `{"text":"小区门口井盖缺失"}`)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		_, body := get(t, srv.base+"/metrics", "")
+		if strings.Contains(body, `yihao_deliveries_dead{endpoint="picky"} 1`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no dead letter in the metrics:\n%s", body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	getenv := func(k string) string { return env[k] }
+	var out, errOut bytes.Buffer
+	if err := run(ctx, []string{"forward", "dead", "--endpoint", "picky"}, getenv, &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[1], "ticket.created") || !strings.Contains(lines[1], "400") {
+		t.Fatalf("dead letters:\n%s", out.String())
+	}
+	id := strings.Fields(lines[1])[0]
+	refuse.Store(false)
+	out.Reset()
+	if err := run(ctx, []string{"forward", "requeue", "--id", id}, getenv, &out, &errOut); err != nil || !strings.Contains(out.String(), "requeued") {
+		t.Fatalf("requeue: %v %s", err, out.String())
+	}
+	select {
+	case d := <-got:
+		if d != id {
+			t.Errorf("delivered %s, want the requeued %s", d, id)
+		}
+	case <-ctx.Done():
+		t.Fatal("the requeued delivery never arrived")
+	}
+	out.Reset()
+	if err := run(ctx, []string{"forward", "status"}, getenv, &out, &errOut); err != nil || !strings.Contains(out.String(), "picky") {
+		t.Errorf("status: %v %s", err, out.String())
 	}
 }
