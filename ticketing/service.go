@@ -47,6 +47,21 @@ type Store interface {
 	EventsBetween(ctx context.Context, f EventFilter) ([]NumberedEvent, error)
 	CreateToken(ctx context.Context, tok *Token) error
 	TokenByHash(ctx context.Context, hash string) (*Token, error)
+
+	// ApplyCallEvent loads the call ev names (creating it on its first
+	// event), applies ev (Call.Apply) and saves it, in one transaction;
+	// events for one call from several requests or instances serialize.
+	ApplyCallEvent(ctx context.Context, ev CallEvent) (*Call, error)
+	// Calls returns the calls f selects, latest arrival first.
+	Calls(ctx context.Context, f CallFilter) ([]*Call, error)
+	// MarkCalledBack records when a missed call was called back (ErrNotFound
+	// for an unknown call id).
+	MarkCalledBack(ctx context.Context, callID string, at time.Time) error
+	// LinkTicket records that the ticket number was logged from the call;
+	// linking twice is a no-op (ErrNotFound for an unknown call id).
+	LinkTicket(ctx context.Context, callID, number string) error
+	// HotlineStats aggregates the figures of f's calls (see CallFigures).
+	HotlineStats(ctx context.Context, f StatsFilter) (HotlineStats, error)
 	Ping(ctx context.Context) error
 }
 

@@ -16,12 +16,13 @@ const (
 	RoleDispatcher Role = "dispatcher"
 	RoleLiaison    Role = "liaison"
 	RoleOpen311    Role = "open311"
+	RoleCTI        Role = "cti" // a PBX posting call events (POST /api/v1/cti/{token})
 )
 
 // ValidRole reports whether r is a known role.
 func ValidRole(r Role) bool {
 	switch r {
-	case RoleAdmin, RoleAgent, RoleDispatcher, RoleLiaison, RoleOpen311:
+	case RoleAdmin, RoleAgent, RoleDispatcher, RoleLiaison, RoleOpen311, RoleCTI:
 		return true
 	}
 	return false

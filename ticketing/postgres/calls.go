@@ -1,0 +1,224 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/yihao-city/yihao/ticketing"
+)
+
+// The call log (migration 00008). ApplyCallEvent locks the call's row
+// (SELECT ... FOR UPDATE) for the transaction; the first event of a call
+// inserts it with ON CONFLICT DO NOTHING and, when another transaction won
+// that race, locks the row the winner committed.
+
+const callColumns = `c.id, c.call_id, c.line, c.caller, c.agent, c.direction, c.arrived_at, c.answered_at, c.ended_at,
+	c.cause, c.called_back_at,
+	coalesce((SELECT array_agg(number ORDER BY number) FROM call_tickets WHERE call_pk = c.id), '{}')`
+
+func scanCall(r pgx.Row) (*ticketing.Call, error) {
+	var (
+		c                         ticketing.Call
+		dir, cause                string
+		answered, ended, calledAt *time.Time
+	)
+	if err := r.Scan(&c.ID, &c.CallID, &c.Line, &c.Caller, &c.Agent, &dir, &c.ArrivedAt, &answered, &ended,
+		&cause, &calledAt, &c.Tickets); err != nil {
+		return nil, translate(err)
+	}
+	c.Direction, c.Cause = ticketing.Direction(dir), ticketing.CallCause(cause)
+	c.AnsweredAt, c.EndedAt, c.CalledBackAt = deref(answered), deref(ended), deref(calledAt)
+	if len(c.Tickets) == 0 {
+		c.Tickets = nil
+	}
+	return &c, nil
+}
+
+// ApplyCallEvent loads or creates the call, applies ev and saves it in one transaction.
+func (s *Store) ApplyCallEvent(ctx context.Context, ev ticketing.CallEvent) (*ticketing.Call, error) {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // after Commit this is a no-op
+	var next ticketing.Call
+	for attempt := 0; ; attempt++ {
+		c, err := scanCall(tx.QueryRow(ctx, `SELECT `+callColumns+` FROM calls c WHERE c.call_id = $1 FOR UPDATE OF c`, ev.CallID))
+		if err == nil {
+			next = c.Apply(ev)
+			_, err = tx.Exec(ctx, `UPDATE calls SET line = $2, caller = $3, agent = $4, direction = $5, arrived_at = $6,
+				answered_at = $7, ended_at = $8, cause = $9 WHERE id = $1`, next.ID, next.Line, next.Caller, next.Agent,
+				string(next.Direction), next.ArrivedAt, nullTime(next.AnsweredAt), nullTime(next.EndedAt), string(next.Cause))
+			if err != nil {
+				return nil, translate(err)
+			}
+			break
+		}
+		if !errors.Is(err, ticketing.ErrNotFound) {
+			return nil, err
+		}
+		if attempt > 0 {
+			return nil, fmt.Errorf("postgres: call %q neither found nor inserted", ev.CallID)
+		}
+		next = ticketing.Call{}.Apply(ev)
+		err = tx.QueryRow(ctx, `INSERT INTO calls (call_id, line, caller, agent, direction, arrived_at, answered_at, ended_at, cause)
+			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT (call_id) DO NOTHING RETURNING id`,
+			next.CallID, next.Line, next.Caller, next.Agent, string(next.Direction), next.ArrivedAt,
+			nullTime(next.AnsweredAt), nullTime(next.EndedAt), string(next.Cause)).Scan(&next.ID)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return nil, translate(err)
+		}
+		// Another transaction created the call first: lock and apply to its row.
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, translate(err)
+	}
+	return &next, nil
+}
+
+// callWhere builds the conditions of a call listing; placeholders start after first.
+func callWhere(f ticketing.CallFilter, first int) (string, []any) {
+	var conds []string
+	var args []any
+	add := func(cond string, arg any) {
+		args = append(args, arg)
+		conds = append(conds, fmt.Sprintf(cond, first+len(args)))
+	}
+	if !f.From.IsZero() {
+		add("c.arrived_at >= $%d", f.From)
+	}
+	if !f.To.IsZero() {
+		add("c.arrived_at < $%d", f.To)
+	}
+	if f.Line != "" {
+		add("c.line = $%d", f.Line)
+	}
+	if f.Agent != "" {
+		add("c.agent = $%d", f.Agent)
+	}
+	if f.Cause != "" {
+		add("c.cause = $%d", string(f.Cause))
+	}
+	if f.CallbackOnly {
+		conds = append(conds, "c.direction = 'in' AND c.cause NOT IN ('', 'answered') AND c.caller <> '' AND c.called_back_at IS NULL")
+	}
+	if len(conds) == 0 {
+		return "", nil
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+// Calls lists the calls f selects, latest arrival first.
+func (s *Store) Calls(ctx context.Context, f ticketing.CallFilter) ([]*ticketing.Call, error) {
+	where, args := callWhere(f, 0)
+	limit := f.Limit
+	if limit <= 0 {
+		limit = ticketing.DefaultCallLimit
+	}
+	rows, err := s.pool.Query(ctx, fmt.Sprintf(`SELECT `+callColumns+` FROM calls c`+where+` ORDER BY c.arrived_at DESC, c.id DESC LIMIT $%d`, len(args)+1),
+		append(args, limit)...)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	out := []*ticketing.Call{}
+	for rows.Next() {
+		c, err := scanCall(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, translate(rows.Err())
+}
+
+// MarkCalledBack records the callback of a missed call.
+func (s *Store) MarkCalledBack(ctx context.Context, callID string, at time.Time) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE calls SET called_back_at = $2 WHERE call_id = $1`, callID, at)
+	if err != nil {
+		return translate(err)
+	}
+	if tag.RowsAffected() == 0 {
+		return ticketing.ErrNotFound
+	}
+	return nil
+}
+
+// LinkTicket links a ticket number to the call.
+func (s *Store) LinkTicket(ctx context.Context, callID, number string) error {
+	var found bool
+	err := s.pool.QueryRow(ctx, `WITH c AS (SELECT id FROM calls WHERE call_id = $1),
+		i AS (INSERT INTO call_tickets (call_pk, number) SELECT id, $2 FROM c ON CONFLICT DO NOTHING)
+		SELECT EXISTS (SELECT 1 FROM c)`, callID, number).Scan(&found)
+	if err != nil {
+		return translate(err)
+	}
+	if !found {
+		return ticketing.ErrNotFound
+	}
+	return nil
+}
+
+// statsSQL aggregates ended inbound calls in total (0), per line (1) and
+// per agent (2). Durations are summed in microseconds.
+const statsSQL = `WITH f AS (
+	SELECT line, agent,
+	       (answered_at IS NOT NULL)::int AS ans,
+	       (answered_at IS NOT NULL AND answered_at - arrived_at <= $1 * interval '1 microsecond')::int AS in15,
+	       (cause = 'abandoned')::int AS ab,
+	       (extract(epoch FROM coalesce(answered_at, ended_at) - arrived_at) * 1000000)::bigint AS wait,
+	       coalesce((extract(epoch FROM ended_at - answered_at) * 1000000)::bigint, 0) AS talk
+	FROM calls c WHERE c.direction = 'in' AND c.ended_at IS NOT NULL%s
+)
+SELECT 0 AS g, '' AS k, count(*), coalesce(sum(ans), 0), coalesce(sum(in15), 0), coalesce(sum(ab), 0),
+       coalesce(sum(wait), 0)::bigint, coalesce(sum(talk), 0)::bigint FROM f
+UNION ALL
+SELECT 1, line, count(*), sum(ans), sum(in15), sum(ab), sum(wait)::bigint, sum(talk)::bigint FROM f GROUP BY line
+UNION ALL
+SELECT 2, agent, count(*), sum(ans), sum(in15), sum(ab), sum(wait)::bigint, sum(talk)::bigint FROM f WHERE agent <> '' GROUP BY agent
+ORDER BY 1, 2`
+
+// HotlineStats aggregates the hotline figures in SQL.
+func (s *Store) HotlineStats(ctx context.Context, f ticketing.StatsFilter) (ticketing.HotlineStats, error) {
+	where, args := callWhere(ticketing.CallFilter{From: f.From, To: f.To, Line: f.Line, Agent: f.Agent}, 1)
+	if where != "" {
+		where = " AND" + strings.TrimPrefix(where, " WHERE")
+	}
+	var st ticketing.HotlineStats
+	rows, err := s.pool.Query(ctx, strings.Replace(statsSQL, "%s", where, 1),
+		append([]any{ticketing.ServiceLevelWait.Microseconds()}, args...)...)
+	if err != nil {
+		return st, translate(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			group                  int
+			fig                    ticketing.CallFigures
+			offered, ans, in15, ab int64
+			wait, talk             int64
+		)
+		if err := rows.Scan(&group, &fig.Key, &offered, &ans, &in15, &ab, &wait, &talk); err != nil {
+			return st, translate(err)
+		}
+		fig.Offered, fig.Answered, fig.AnsweredIn15s, fig.Abandoned = int(offered), int(ans), int(in15), int(ab)
+		fig.WaitSum, fig.TalkSum = time.Duration(wait)*time.Microsecond, time.Duration(talk)*time.Microsecond
+		switch group {
+		case 0:
+			st.Total = fig
+		case 1:
+			st.Lines = append(st.Lines, fig)
+		default:
+			st.Agents = append(st.Agents, fig)
+		}
+	}
+	return st, translate(rows.Err())
+}

@@ -1,0 +1,204 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/yihao-city/yihao/ticketing"
+)
+
+// The call log (migration 00007). ApplyCallEvent runs in an IMMEDIATE
+// transaction on the single writer, so events for one call serialize.
+
+const callColumns = `c.id, c.call_id, c.line, c.caller, c.agent, c.direction, c.arrived_at, c.answered_at, c.ended_at,
+	c.cause, c.called_back_at,
+	coalesce((SELECT group_concat(number, ',') FROM (SELECT number FROM call_tickets WHERE call_pk = c.id ORDER BY number)), '')`
+
+func scanCall(r interface{ Scan(...any) error }) (*ticketing.Call, error) {
+	var (
+		c                      ticketing.Call
+		dir, cause, tickets    string
+		arrived                int64
+		answered, ended, calls sql.NullInt64
+	)
+	if err := r.Scan(&c.ID, &c.CallID, &c.Line, &c.Caller, &c.Agent, &dir, &arrived, &answered, &ended,
+		&cause, &calls, &tickets); err != nil {
+		return nil, translate(err)
+	}
+	c.Direction, c.Cause = ticketing.Direction(dir), ticketing.CallCause(cause)
+	c.ArrivedAt, c.AnsweredAt, c.EndedAt, c.CalledBackAt = time.UnixMicro(arrived), fromMicros(answered), fromMicros(ended), fromMicros(calls)
+	if tickets != "" {
+		c.Tickets = strings.Split(tickets, ",")
+	}
+	return &c, nil
+}
+
+// ApplyCallEvent loads or creates the call, applies ev and saves it in one transaction.
+func (s *Store) ApplyCallEvent(ctx context.Context, ev ticketing.CallEvent) (*ticketing.Call, error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
+	c, err := scanCall(tx.QueryRowContext(ctx, `SELECT `+callColumns+` FROM calls c WHERE c.call_id = ?`, ev.CallID))
+	switch {
+	case errors.Is(err, ticketing.ErrNotFound):
+		c = &ticketing.Call{}
+	case err != nil:
+		return nil, err
+	}
+	next := c.Apply(ev)
+	args := []any{next.Line, next.Caller, next.Agent, string(next.Direction), next.ArrivedAt.UnixMicro(),
+		micros(next.AnsweredAt), micros(next.EndedAt), string(next.Cause)}
+	if c.ID == 0 {
+		err = tx.QueryRowContext(ctx, `INSERT INTO calls (line, caller, agent, direction, arrived_at, answered_at, ended_at, cause, call_id)
+			VALUES (?,?,?,?,?,?,?,?,?) RETURNING id`, append(args, next.CallID)...).Scan(&next.ID)
+	} else {
+		_, err = tx.ExecContext(ctx, `UPDATE calls SET line = ?, caller = ?, agent = ?, direction = ?, arrived_at = ?,
+			answered_at = ?, ended_at = ?, cause = ? WHERE id = ?`, append(args, next.ID)...)
+	}
+	if err != nil {
+		return nil, translate(err)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, translate(err)
+	}
+	return &next, nil
+}
+
+// callWhere builds the conditions of a call listing.
+func callWhere(f ticketing.CallFilter) (string, []any) {
+	var conds []string
+	var args []any
+	add := func(cond string, arg any) { conds = append(conds, cond); args = append(args, arg) }
+	if !f.From.IsZero() {
+		add("c.arrived_at >= ?", f.From.UnixMicro())
+	}
+	if !f.To.IsZero() {
+		add("c.arrived_at < ?", f.To.UnixMicro())
+	}
+	if f.Line != "" {
+		add("c.line = ?", f.Line)
+	}
+	if f.Agent != "" {
+		add("c.agent = ?", f.Agent)
+	}
+	if f.Cause != "" {
+		add("c.cause = ?", string(f.Cause))
+	}
+	if f.CallbackOnly {
+		conds = append(conds, "c.direction = 'in' AND c.cause NOT IN ('', 'answered') AND c.caller <> '' AND c.called_back_at IS NULL")
+	}
+	if len(conds) == 0 {
+		return "", nil
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+// Calls lists the calls f selects, latest arrival first.
+func (s *Store) Calls(ctx context.Context, f ticketing.CallFilter) ([]*ticketing.Call, error) {
+	where, args := callWhere(f)
+	limit := f.Limit
+	if limit <= 0 {
+		limit = ticketing.DefaultCallLimit
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT `+callColumns+` FROM calls c`+where+` ORDER BY c.arrived_at DESC, c.id DESC LIMIT ?`,
+		append(args, limit)...)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	out := []*ticketing.Call{}
+	for rows.Next() {
+		c, err := scanCall(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, translate(rows.Err())
+}
+
+// MarkCalledBack records the callback of a missed call.
+func (s *Store) MarkCalledBack(ctx context.Context, callID string, at time.Time) error {
+	res, err := s.w.ExecContext(ctx, `UPDATE calls SET called_back_at = ? WHERE call_id = ?`, at.UnixMicro(), callID)
+	if err != nil {
+		return translate(err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ticketing.ErrNotFound
+	}
+	return nil
+}
+
+// LinkTicket links a ticket number to the call.
+func (s *Store) LinkTicket(ctx context.Context, callID, number string) error {
+	res, err := s.w.ExecContext(ctx, `INSERT INTO call_tickets (call_pk, number)
+		SELECT id, ? FROM calls WHERE call_id = ? ON CONFLICT DO NOTHING`, number, callID)
+	if err != nil {
+		return translate(err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		var one int
+		if err := s.w.QueryRowContext(ctx, `SELECT 1 FROM calls WHERE call_id = ?`, callID).Scan(&one); err != nil {
+			return translate(err)
+		}
+	}
+	return nil
+}
+
+// statsSQL aggregates ended inbound calls in total (0), per line (1) and
+// per agent (2). Times are microseconds.
+const statsSQL = `WITH f AS (
+	SELECT line, agent,
+	       CASE WHEN answered_at IS NOT NULL THEN 1 ELSE 0 END AS ans,
+	       CASE WHEN answered_at IS NOT NULL AND answered_at - arrived_at <= ? THEN 1 ELSE 0 END AS in15,
+	       CASE WHEN cause = 'abandoned' THEN 1 ELSE 0 END AS ab,
+	       coalesce(answered_at, ended_at) - arrived_at AS wait,
+	       CASE WHEN answered_at IS NOT NULL THEN ended_at - answered_at ELSE 0 END AS talk
+	FROM calls c WHERE c.direction = 'in' AND c.ended_at IS NOT NULL%s
+)
+SELECT 0, '', count(*), coalesce(sum(ans), 0), coalesce(sum(in15), 0), coalesce(sum(ab), 0), coalesce(sum(wait), 0), coalesce(sum(talk), 0) FROM f
+UNION ALL
+SELECT 1, line, count(*), sum(ans), sum(in15), sum(ab), sum(wait), sum(talk) FROM f GROUP BY line
+UNION ALL
+SELECT 2, agent, count(*), sum(ans), sum(in15), sum(ab), sum(wait), sum(talk) FROM f WHERE agent <> '' GROUP BY agent
+ORDER BY 1, 2`
+
+// HotlineStats aggregates the hotline figures in SQL.
+func (s *Store) HotlineStats(ctx context.Context, f ticketing.StatsFilter) (ticketing.HotlineStats, error) {
+	where, args := callWhere(ticketing.CallFilter{From: f.From, To: f.To, Line: f.Line, Agent: f.Agent})
+	if where != "" {
+		where = " AND" + strings.TrimPrefix(where, " WHERE")
+	}
+	var st ticketing.HotlineStats
+	rows, err := s.r.QueryContext(ctx, strings.Replace(statsSQL, "%s", where, 1),
+		append([]any{ticketing.ServiceLevelWait.Microseconds()}, args...)...)
+	if err != nil {
+		return st, translate(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			group      int
+			fig        ticketing.CallFigures
+			wait, talk int64
+		)
+		if err := rows.Scan(&group, &fig.Key, &fig.Offered, &fig.Answered, &fig.AnsweredIn15s, &fig.Abandoned, &wait, &talk); err != nil {
+			return st, translate(err)
+		}
+		fig.WaitSum, fig.TalkSum = time.Duration(wait)*time.Microsecond, time.Duration(talk)*time.Microsecond
+		switch group {
+		case 0:
+			st.Total = fig
+		case 1:
+			st.Lines = append(st.Lines, fig)
+		default:
+			st.Agents = append(st.Agents, fig)
+		}
+	}
+	return st, translate(rows.Err())
+}
