@@ -30,6 +30,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/yihao-city/yihao/channels"
+	"github.com/yihao-city/yihao/channels/hotline"
 	"github.com/yihao-city/yihao/channels/open311"
 	"github.com/yihao-city/yihao/channels/webform"
 	"github.com/yihao-city/yihao/limit"
@@ -57,7 +58,7 @@ const usage = `usage: yihao [--config FILE] [command]
 commands:
   serve                         start the server (default)
   migrate                       apply database migrations and exit
-  token create --role ROLE      print a new API token (roles: admin, agent, dispatcher, liaison, open311)
+  token create --role ROLE      print a new API token (roles: admin, agent, dispatcher, liaison, open311, cti)
   classify train|eval|predict   train and measure the text classifier
   grid generate|import|locate   make, install and query the unit grid
   forward status|dead|requeue   see and mend the delivery queues to external platforms
@@ -262,6 +263,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.Handle(o311.Base()+"/", o311.Handler())
+	hotline.New(hotline.Config{Location: loc}, store, log, intake).Register(mux)
 	mux.Handle("/", web.Handler())
 
 	srv := &http.Server{
@@ -361,7 +363,7 @@ func tokenCommand(ctx context.Context, cfg Config, args []string, stdout, stderr
 	}
 	fs := flag.NewFlagSet("yihao token create", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	role := fs.String("role", "", "admin, agent, dispatcher, liaison or open311")
+	role := fs.String("role", "", "admin, agent, dispatcher, liaison, open311 or cti")
 	name := fs.String("name", "", "who or what the token is for")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
