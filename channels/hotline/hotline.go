@@ -9,6 +9,8 @@
 //	                             JSON or form-encoded. token: a cti role token.
 //	GET  /api/v1/calls           the call log, newest first (staff bearer token)
 //	GET  /api/v1/hotline/stats   the hotline figures (staff bearer token)
+//	POST /api/v1/calls/{callId}/callback   mark a missed call called back (agents)
+//	POST /api/v1/calls/{callId}/tickets    link a ticket number to the call (agents)
 //
 // Both GETs take from and to (RFC 3339; default the last 24 hours, at most
 // 31 days), line and agent; /calls also cause and callback=1 (the callback
@@ -44,6 +46,8 @@ type Store interface {
 	ApplyCallEvent(ctx context.Context, ev ticketing.CallEvent) (*ticketing.Call, error)
 	Calls(ctx context.Context, f ticketing.CallFilter) ([]*ticketing.Call, error)
 	HotlineStats(ctx context.Context, f ticketing.StatsFilter) (ticketing.HotlineStats, error)
+	MarkCalledBack(ctx context.Context, callID string, at time.Time) error
+	LinkTicket(ctx context.Context, callID, number string) error
 	TokenByHash(ctx context.Context, hash string) (*ticketing.Token, error)
 }
 
@@ -98,6 +102,68 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.Handle("POST /api/v1/cti/{token}", s.observe(s.postEvent))
 	mux.Handle("GET /api/v1/calls", s.observe(s.getCalls))
 	mux.Handle("GET /api/v1/hotline/stats", s.observe(s.getStats))
+	mux.Handle("POST /api/v1/calls/{callId}/callback", s.observe(s.postCallback))
+	mux.Handle("POST /api/v1/calls/{callId}/tickets", s.observe(s.postTicketLink))
+}
+
+// postCallback is POST /api/v1/calls/{callId}/callback: an agent called the
+// citizen back, and the call leaves the callback list.
+func (s *Server) postCallback(w http.ResponseWriter, r *http.Request) {
+	if err := s.agent(r); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.store.MarkCalledBack(r.Context(), r.PathValue("callId"), s.cfg.Now()); err != nil {
+		s.fail(w, r, notFoundCall(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"call_id": r.PathValue("callId"), "status": "called_back"})
+}
+
+// postTicketLink is POST /api/v1/calls/{callId}/tickets with {"number": ...}:
+// the ticket was logged from this call.
+func (s *Server) postTicketLink(w http.ResponseWriter, r *http.Request) {
+	if err := s.agent(r); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var body struct {
+		Number string `json:"number"`
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil {
+		s.fail(w, r, &ticketing.Error{Kind: ticketing.KindInvalid, Code: "malformed_json", Message: "send {\"number\": \"…\"}"})
+		return
+	}
+	if !ticketing.ValidNumber(body.Number) {
+		s.fail(w, r, ticketing.Invalid("number", "is not a ticket number (14 digits with a valid check digit)"))
+		return
+	}
+	if err := s.store.LinkTicket(r.Context(), r.PathValue("callId"), body.Number); err != nil {
+		s.fail(w, r, notFoundCall(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"call_id": r.PathValue("callId"), "number": body.Number})
+}
+
+// agent admits the roles that work the phones: admin and agent.
+func (s *Server) agent(r *http.Request) error {
+	tok, err := s.staff(r)
+	if err != nil {
+		return err
+	}
+	if tok.Role != ticketing.RoleAdmin && tok.Role != ticketing.RoleAgent {
+		return &ticketing.Error{Kind: ticketing.KindForbidden, Message: "only agents mark callbacks and link tickets"}
+	}
+	return nil
+}
+
+func notFoundCall(err error) error {
+	if errors.Is(err, ticketing.ErrNotFound) {
+		return &ticketing.Error{Kind: ticketing.KindNotFound, Field: "callId", Message: "no call with this id"}
+	}
+	return err
 }
 
 // Handler is the door on its own mux.

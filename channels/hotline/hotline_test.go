@@ -384,3 +384,58 @@ func BenchmarkWebhook(b *testing.B) {
 		})
 	}
 }
+
+func (e *env) post(t testing.TB, path string, role ticketing.Role, body string) int {
+	t.Helper()
+	req, _ := http.NewRequest("POST", e.srv.URL+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if role != "" {
+		req.Header.Set("Authorization", "Bearer "+e.tokens[role])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// Agents work the callback list over the API: mark a callback, link the
+// ticket logged from a call; other roles and bad input are refused.
+func TestCallbackAndTicketLinkAPI(t *testing.T) {
+	e := newEnv(t, sqliteStore(t))
+	cti := e.tokens[ticketing.RoleCTI]
+	ev := url.Values{"event": {"newCall"}, "from": {"13800138000"}, "to": {"12345"}, "direction": {"in"}, "callId": {"pbx-9"}}
+	e.postForm(t, cti, ev)
+	ev.Set("event", "hangup")
+	ev.Set("cause", "cancel")
+	e.postForm(t, cti, ev)
+	number := ticketing.FormatNumber(42, t0)
+	tests := []struct {
+		name, path string
+		role       ticketing.Role
+		body       string
+		want       int
+	}{
+		{"dispatcher may not", "/api/v1/calls/pbx-9/callback", ticketing.RoleDispatcher, "", http.StatusForbidden},
+		{"no token", "/api/v1/calls/pbx-9/callback", "", "", http.StatusUnauthorized},
+		{"unknown call", "/api/v1/calls/nope/callback", ticketing.RoleAgent, "", http.StatusNotFound},
+		{"bad number", "/api/v1/calls/pbx-9/tickets", ticketing.RoleAgent, `{"number":"123"}`, http.StatusBadRequest},
+		{"malformed", "/api/v1/calls/pbx-9/tickets", ticketing.RoleAgent, `{"number":`, http.StatusBadRequest},
+		{"link", "/api/v1/calls/pbx-9/tickets", ticketing.RoleAgent, `{"number":"` + number + `"}`, http.StatusOK},
+		{"callback", "/api/v1/calls/pbx-9/callback", ticketing.RoleAgent, "", http.StatusOK},
+	}
+	for _, tc := range tests {
+		if got := e.post(t, tc.path, tc.role, tc.body); got != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, got, tc.want)
+		}
+	}
+	var got callsResponse
+	e.get(t, "/api/v1/calls"+window, ticketing.RoleAdmin, &got)
+	if len(got.Calls) != 1 || len(got.Calls[0].Tickets) != 1 || got.Calls[0].Tickets[0] != number {
+		t.Errorf("calls = %+v", got.Calls)
+	}
+	if e.get(t, "/api/v1/calls"+window+"&callback=1", ticketing.RoleAdmin, &got); len(got.Calls) != 0 {
+		t.Errorf("the called-back call is still on the callback list: %+v", got.Calls)
+	}
+}
