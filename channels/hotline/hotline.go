@@ -190,37 +190,6 @@ func (s *Server) observe(h http.HandlerFunc) http.Handler {
 	})
 }
 
-// statusOf is the one table from error kinds to HTTP status codes.
-func statusOf(k ticketing.Kind) int {
-	switch k {
-	case ticketing.KindInvalid:
-		return http.StatusBadRequest
-	case ticketing.KindNotFound:
-		return http.StatusNotFound
-	case ticketing.KindConflict:
-		return http.StatusConflict
-	case ticketing.KindTooLarge:
-		return http.StatusRequestEntityTooLarge
-	case ticketing.KindUnsupported:
-		return http.StatusUnsupportedMediaType
-	case ticketing.KindUnauthorized:
-		return http.StatusUnauthorized
-	case ticketing.KindForbidden:
-		return http.StatusForbidden
-	case ticketing.KindRateLimited:
-		return http.StatusTooManyRequests
-	case ticketing.KindUnavailable:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
-
-type apiError struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	Field   string `json:"field,omitempty"`
-}
-
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
@@ -248,7 +217,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case ticketing.KindUnauthorized:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="yihao"`)
 	}
-	writeJSON(w, statusOf(e.Kind), map[string]apiError{"error": {Code: e.ErrorCode(), Message: e.Message, Field: e.Field}})
+	writeJSON(w, channels.HTTPStatus(e.Kind), channels.ErrorBody(e))
 }
 
 // token resolves a secret to its stored token; unknown secrets are 401.

@@ -7,33 +7,9 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/yihao-city/yihao/channels"
 	"github.com/yihao-city/yihao/ticketing"
 )
-
-// statusOf is the one table from error kinds to HTTP status codes.
-func statusOf(k ticketing.Kind) int {
-	switch k {
-	case ticketing.KindInvalid:
-		return http.StatusBadRequest
-	case ticketing.KindNotFound:
-		return http.StatusNotFound
-	case ticketing.KindConflict:
-		return http.StatusConflict
-	case ticketing.KindTooLarge:
-		return http.StatusRequestEntityTooLarge
-	case ticketing.KindUnsupported:
-		return http.StatusUnsupportedMediaType
-	case ticketing.KindUnauthorized:
-		return http.StatusUnauthorized
-	case ticketing.KindForbidden:
-		return http.StatusForbidden
-	case ticketing.KindRateLimited:
-		return http.StatusTooManyRequests
-	case ticketing.KindUnavailable:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
 
 // asError views any error as a *ticketing.Error; unknown errors become
 // internal ones whose cause is logged, never shown.
@@ -49,11 +25,7 @@ func asError(err error) *ticketing.Error {
 	return &ticketing.Error{Kind: ticketing.KindInternal, Message: "internal error", Err: err}
 }
 
-type apiError struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	Field   string `json:"field,omitempty"`
-}
+type apiError = channels.APIError
 
 // retryAfterSeconds is what a client told 503 should wait.
 const retryAfterSeconds = "5"
@@ -61,7 +33,7 @@ const retryAfterSeconds = "5"
 // fail answers a JSON API error: {"error": {"code", "message", "field"}}.
 func (s *Server) fail(c *gin.Context, err error) {
 	e := s.logged(c, err)
-	c.AbortWithStatusJSON(statusOf(e.Kind), gin.H{"error": apiError{Code: e.ErrorCode(), Message: e.Message, Field: e.Field}})
+	c.AbortWithStatusJSON(channels.HTTPStatus(e.Kind), channels.ErrorBody(e))
 }
 
 // logged converts err, logs internal failures, and sets Retry-After where a retry will help.

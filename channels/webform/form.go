@@ -11,6 +11,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/yihao-city/yihao/channels"
 	"github.com/yihao-city/yihao/media"
 	"github.com/yihao-city/yihao/ticketing"
 )
@@ -144,7 +145,7 @@ func (s *Server) postForm(c *gin.Context) {
 			key = newFormKey()
 		}
 		vals := map[string]string{"text": r.Text, "address": r.Address, "category": r.Category, "name": r.Reporter.Name, "phone": r.Reporter.Phone}
-		s.render(c, statusOf(e.Kind), "form.html", formData{City: s.cfg.City, Categories: s.cfg.Categories, Key: key,
+		s.render(c, channels.HTTPStatus(e.Kind), "form.html", formData{City: s.cfg.City, Categories: s.cfg.Categories, Key: key,
 			Error: citizenMessage(e), Field: e.Field, Values: vals})
 	}
 	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxFormBytes)
@@ -201,7 +202,7 @@ func (s *Server) trackPage(c *gin.Context) {
 			s.render(c, http.StatusNotFound, "notfound.html", nil)
 			return
 		}
-		s.render(c, statusOf(e.Kind), "error.html", citizenMessage(e))
+		s.render(c, channels.HTTPStatus(e.Kind), "error.html", citizenMessage(e))
 		return
 	}
 	s.render(c, http.StatusOK, "track.html", trackData{T: t, Events: evs, New: c.Query("new") == "1", Link: trackURL(t)})
