@@ -31,6 +31,7 @@ type Gazetteer interface {
 // ticketing.Router. A Router never changes; Live swaps in a new one when
 // the configuration is reloaded.
 type Router struct {
+	cat        *Catalogue
 	c          *compiled
 	cal        *Calendar
 	classifier Classifier
@@ -55,7 +56,7 @@ func NewRouter(cat *Catalogue, opts ...Option) (*Router, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Router{c: c, cal: NewCalendar(c.loc)}
+	r := &Router{cat: cat, c: c, cal: NewCalendar(c.loc)}
 	for _, o := range opts {
 		o(r)
 	}
@@ -320,6 +321,10 @@ func NewLive(load func() (*Router, error)) (*Live, error) {
 	l.cur.Store(r)
 	return l, nil
 }
+
+// Catalogue is the catalogue of the router in force, for the lists shown to
+// citizens (the form's categories), which must follow a reload too.
+func (l *Live) Catalogue() *Catalogue { return l.cur.Load().cat }
 
 // Route implements ticketing.Router with the router in force.
 func (l *Live) Route(ctx context.Context, rep ticketing.Report) (ticketing.Assignment, error) {

@@ -117,6 +117,13 @@ func multipartError(err error) error {
 	return ticketing.Invalid("", "malformed multipart body: %v", err)
 }
 
+func (s *Server) categories() []Category {
+	if s.cfg.Categories == nil {
+		return nil
+	}
+	return s.cfg.Categories()
+}
+
 // formData fills the form template.
 type formData struct {
 	City       string
@@ -129,7 +136,7 @@ type formData struct {
 
 func (s *Server) formPage(c *gin.Context) {
 	c.Header("Cache-Control", "no-store")
-	s.render(c, http.StatusOK, "form.html", formData{City: s.cfg.City, Categories: s.cfg.Categories, Key: newFormKey()})
+	s.render(c, http.StatusOK, "form.html", formData{City: s.cfg.City, Categories: s.categories(), Key: newFormKey()})
 }
 
 // postForm is the form's POST: on success it redirects to the tracking
@@ -145,7 +152,7 @@ func (s *Server) postForm(c *gin.Context) {
 			key = newFormKey()
 		}
 		vals := map[string]string{"text": r.Text, "address": r.Address, "category": r.Category, "name": r.Reporter.Name, "phone": r.Reporter.Phone}
-		s.render(c, channels.HTTPStatus(e.Kind), "form.html", formData{City: s.cfg.City, Categories: s.cfg.Categories, Key: key,
+		s.render(c, channels.HTTPStatus(e.Kind), "form.html", formData{City: s.cfg.City, Categories: s.categories(), Key: key,
 			Error: citizenMessage(e), Field: e.Field, Values: vals})
 	}
 	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxFormBytes)

@@ -63,7 +63,9 @@ type Category struct {
 // Config is the web door's settings.
 type Config struct {
 	City       string
-	Categories []Category
+	// Categories lists the form's choices; it is asked on every render so
+	// the list follows a catalogue reload.
+	Categories func() []Category
 	// MaxJSONBytes caps a JSON request body.
 	MaxJSONBytes int64
 	// Location is the city's time zone for times shown on pages.

@@ -204,12 +204,15 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 		ticketing.WithDuplicates(ticketing.DuplicatePolicy{Radius: cat.Duplicates.RadiusM, Window: cat.Duplicates.Window, AutoMerge: cat.Duplicates.AutoMergeAt}))
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	var cats []webform.Category
-	for _, c := range cat.Leaves() {
-		cats = append(cats, webform.Category{Code: c.Code, Name: c.Name, Group: c.Group})
+	categories := func() []webform.Category {
+		var cats []webform.Category
+		for _, c := range router.Catalogue().Leaves() {
+			cats = append(cats, webform.Category{Code: c.Code, Name: c.Name, Group: c.Group})
+		}
+		return cats
 	}
 	intake := channels.NewMetrics(reg)
-	web, err := webform.New(webform.Config{City: cat.City, Categories: cats, Location: loc, TrustedProxies: cfg.TrustedProxies},
+	web, err := webform.New(webform.Config{City: cat.City, Categories: categories, Location: loc, TrustedProxies: cfg.TrustedProxies},
 		svc, photos, store, limiter, log, intake)
 	if err != nil {
 		return err

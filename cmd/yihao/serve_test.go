@@ -268,9 +268,15 @@ func TestServeReloadsCatalogue(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
-	edited := string(configs.DemoCatalogue) + "\n  - {id: lamps-to-street, lead: jdb, when: {categories: [\"0210\"]}}\n"
+	edited := strings.Replace(string(configs.DemoCatalogue), "\ncategories:\n",
+		"\ncategories:\n  - {code: pets, name: 宠物扰民, department: jdb, keywords: [狗叫]}\n", 1) +
+		"\n  - {id: lamps-to-street, lead: jdb, when: {categories: [\"0210\"]}}\n"
 	os.WriteFile(catPath, []byte(edited), 0o600)
 	waitFor("jdb")
+	// The form offers the category the reload added.
+	if _, page := get(t, srv.base+"/", ""); !strings.Contains(page, "宠物扰民") {
+		t.Error("the form does not offer the category added by the reload")
+	}
 	os.WriteFile(catPath, []byte(edited+"\n  - {id: broken, lead: nobody}\n"), 0o600)
 	time.Sleep(300 * time.Millisecond) // several reload intervals
 	if d := dept(); d != "jdb" {
