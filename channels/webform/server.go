@@ -62,7 +62,7 @@ type Category struct {
 
 // Config is the web door's settings.
 type Config struct {
-	City       string
+	City string
 	// Categories lists the form's choices; it is asked on every render so
 	// the list follows a catalogue reload.
 	Categories func() []Category
