@@ -19,6 +19,7 @@ test: deps services vet
 	go test -race -count=1 -timeout 20m ./...
 
 vet:
+	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	go vet ./...
 
 # Debian's Chromium drives the browser tests (no browser download needed).
