@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -396,21 +395,11 @@ func translate(err error) error {
 	return ticketing.Unavailable(err)
 }
 
-// openStatuses is the SQL list of the states a duplicate may be merged into.
-func openStatuses() string {
-	open, _ := ticketing.OpenStatuses()
-	q := make([]string, len(open))
-	for i, st := range open {
-		q[i] = "'" + string(st) + "'"
-	}
-	return "(" + strings.Join(q, ",") + ")"
-}
-
 // Nearby returns open tickets of category inside box received since since.
 func (s *Store) Nearby(ctx context.Context, category string, box ticketing.Box, since time.Time, limit int) ([]*ticketing.Ticket, error) {
 	return s.many(ctx, `SELECT `+ticketColumns+` FROM tickets
 		WHERE category = $1 AND lat BETWEEN $3 AND $4 AND lon BETWEEN $5 AND $6 AND received_at >= $2
-		  AND status IN `+openStatuses()+` ORDER BY received_at DESC LIMIT $7`,
+		  AND status IN `+row.QuotedList(row.StatusNames(true))+` ORDER BY received_at DESC LIMIT $7`,
 		category, since, box.MinLat, box.MaxLat, box.MinLon, box.MaxLon, limit)
 }
 

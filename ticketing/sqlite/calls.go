@@ -69,44 +69,38 @@ func (s *Store) ApplyCallEvent(ctx context.Context, ev ticketing.CallEvent) (*ti
 	return &next, nil
 }
 
-// callWhere builds the conditions of a call listing.
-func callWhere(f ticketing.CallFilter) (string, []any) {
-	var conds []string
-	var args []any
-	add := func(cond string, arg any) { conds = append(conds, cond); args = append(args, arg) }
+// callConds adds the conditions of a call listing to w.
+func callConds(w *where, f ticketing.CallFilter) {
 	if !f.From.IsZero() {
-		add("c.arrived_at >= ?", f.From.UnixMicro())
+		w.add("c.arrived_at >= ?", f.From.UnixMicro())
 	}
 	if !f.To.IsZero() {
-		add("c.arrived_at < ?", f.To.UnixMicro())
+		w.add("c.arrived_at < ?", f.To.UnixMicro())
 	}
 	if f.Line != "" {
-		add("c.line = ?", f.Line)
+		w.add("c.line = ?", f.Line)
 	}
 	if f.Agent != "" {
-		add("c.agent = ?", f.Agent)
+		w.add("c.agent = ?", f.Agent)
 	}
 	if f.Cause != "" {
-		add("c.cause = ?", string(f.Cause))
+		w.add("c.cause = ?", string(f.Cause))
 	}
 	if f.CallbackOnly {
-		conds = append(conds, "c.direction = 'in' AND c.cause NOT IN ('', 'answered') AND c.caller <> '' AND c.called_back_at IS NULL")
+		w.add("c.direction = 'in' AND c.cause NOT IN ('', 'answered') AND c.caller <> '' AND c.called_back_at IS NULL")
 	}
-	if len(conds) == 0 {
-		return "", nil
-	}
-	return " WHERE " + strings.Join(conds, " AND "), args
 }
 
 // Calls lists the calls f selects, latest arrival first.
 func (s *Store) Calls(ctx context.Context, f ticketing.CallFilter) ([]*ticketing.Call, error) {
-	where, args := callWhere(f)
+	var w where
+	callConds(&w, f)
 	limit := f.Limit
 	if limit <= 0 {
 		limit = ticketing.DefaultCallLimit
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT `+callColumns+` FROM calls c`+where+` ORDER BY c.arrived_at DESC, c.id DESC LIMIT ?`,
-		append(args, limit)...)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+callColumns+` FROM calls c`+w.String()+` ORDER BY c.arrived_at DESC, c.id DESC LIMIT ?`,
+		append(w.args, limit)...)
 	if err != nil {
 		return nil, translate(err)
 	}
@@ -170,13 +164,11 @@ ORDER BY 1, 2`
 
 // HotlineStats aggregates the hotline figures in SQL.
 func (s *Store) HotlineStats(ctx context.Context, f ticketing.StatsFilter) (ticketing.HotlineStats, error) {
-	where, args := callWhere(ticketing.CallFilter{From: f.From, To: f.To, Line: f.Line, Agent: f.Agent})
-	if where != "" {
-		where = " AND" + strings.TrimPrefix(where, " WHERE")
-	}
+	// The first placeholder is the service-level wait; the filter's follow it.
+	w := where{args: []any{ticketing.ServiceLevelWait.Microseconds()}}
+	callConds(&w, ticketing.CallFilter{From: f.From, To: f.To, Line: f.Line, Agent: f.Agent})
 	var st ticketing.HotlineStats
-	rows, err := s.r.QueryContext(ctx, strings.Replace(statsSQL, "%s", where, 1),
-		append([]any{ticketing.ServiceLevelWait.Microseconds()}, args...)...)
+	rows, err := s.r.QueryContext(ctx, strings.Replace(statsSQL, "%s", w.and(), 1), w.args...)
 	if err != nil {
 		return st, translate(err)
 	}

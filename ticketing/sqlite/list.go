@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/yihao-city/yihao/ticketing"
+	"github.com/yihao-city/yihao/ticketing/internal/row"
 )
 
 // where builds a conjunction of conditions with ? parameters.
@@ -33,24 +34,12 @@ func (w *where) String() string {
 	return " WHERE " + strings.Join(w.conds, " AND ")
 }
 
-func limitOf(n int) int {
-	if n <= 0 {
-		return ticketing.DefaultListLimit
+// and is the conditions for appending to a WHERE a query already has.
+func (w *where) and() string {
+	if len(w.conds) == 0 {
+		return ""
 	}
-	return n
-}
-
-func statusList(open bool) []string {
-	o, f := ticketing.OpenStatuses()
-	ss := f
-	if open {
-		ss = o
-	}
-	out := make([]string, len(ss))
-	for i, s := range ss {
-		out[i] = string(s)
-	}
-	return out
+	return " AND " + strings.Join(w.conds, " AND ")
 }
 
 // List returns the tickets f selects, oldest received first.
@@ -66,7 +55,7 @@ func (s *Store) List(ctx context.Context, f ticketing.ListFilter) ([]*ticketing.
 		w.in("category", f.Categories)
 	}
 	if f.Open != nil {
-		w.in("status", statusList(*f.Open))
+		w.in("status", row.StatusNames(*f.Open))
 	}
 	if f.Channel != "" {
 		w.add("channel = ?", string(f.Channel))
@@ -78,7 +67,7 @@ func (s *Store) List(ctx context.Context, f ticketing.ListFilter) ([]*ticketing.
 		w.add("received_at < ?", f.To.UnixMicro())
 	}
 	return s.many(ctx, `SELECT `+ticketColumns+` FROM tickets`+w.String()+` ORDER BY received_at, id LIMIT ?`,
-		append(w.args, limitOf(f.Limit))...)
+		append(w.args, row.Limit(f.Limit))...)
 }
 
 // EventsBetween returns the events f selects, oldest first, with their tickets' numbers.
@@ -101,7 +90,7 @@ func (s *Store) EventsBetween(ctx context.Context, f ticketing.EventFilter) ([]t
 	}
 	rows, err := s.r.QueryContext(ctx, `SELECT t.number, e.ticket_id, e.seq, e.at, e.actor, e.type, e.from_status, e.to_status, e.note, e.public
 		FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id`+w.String()+`
-		ORDER BY e.at, e.ticket_id, e.seq LIMIT ?`, append(w.args, limitOf(f.Limit))...)
+		ORDER BY e.at, e.ticket_id, e.seq LIMIT ?`, append(w.args, row.Limit(f.Limit))...)
 	if err != nil {
 		return nil, translate(err)
 	}

@@ -377,21 +377,11 @@ func translate(err error) error {
 	return err
 }
 
-// openStatuses is the SQL list of the states a duplicate may be merged into.
-func openStatuses() string {
-	open, _ := ticketing.OpenStatuses()
-	q := make([]string, len(open))
-	for i, st := range open {
-		q[i] = "'" + string(st) + "'"
-	}
-	return "(" + strings.Join(q, ",") + ")"
-}
-
 // Nearby returns open tickets of category inside box received since since.
 func (s *Store) Nearby(ctx context.Context, category string, box ticketing.Box, since time.Time, limit int) ([]*ticketing.Ticket, error) {
 	return s.many(ctx, `SELECT `+ticketColumns+` FROM tickets
 		WHERE category = ? AND lat BETWEEN ? AND ? AND lon BETWEEN ? AND ? AND received_at >= ?
-		  AND status IN `+openStatuses()+` ORDER BY received_at DESC LIMIT ?`,
+		  AND status IN `+row.QuotedList(row.StatusNames(true))+` ORDER BY received_at DESC LIMIT ?`,
 		category, box.MinLat, box.MaxLat, box.MinLon, box.MaxLon, since.UnixMicro(), limit)
 }
 

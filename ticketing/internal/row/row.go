@@ -5,6 +5,7 @@ package row
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/yihao-city/yihao/ticketing"
 )
@@ -81,4 +82,37 @@ func DecodeJSON(t *ticketing.Ticket, atts, assisting, ext, eval []byte) error {
 		}
 	}
 	return nil
+}
+
+// StatusNames lists the open (or the finished) states as the stores keep
+// them, for IN (...) conditions.
+func StatusNames(open bool) []string {
+	o, f := ticketing.OpenStatuses()
+	ss := f
+	if open {
+		ss = o
+	}
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = string(s)
+	}
+	return out
+}
+
+// QuotedList renders names as a SQL list literal: ('a','b'). Only for
+// names the code defines, never for input.
+func QuotedList(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = "'" + n + "'"
+	}
+	return "(" + strings.Join(q, ",") + ")"
+}
+
+// Limit is a listing's row limit: n, or the default when n is not positive.
+func Limit(n int) int {
+	if n <= 0 {
+		return ticketing.DefaultListLimit
+	}
+	return n
 }
