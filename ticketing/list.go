@@ -8,6 +8,7 @@ import "time"
 type ListFilter struct {
 	Numbers    []string  // public ticket numbers
 	Categories []string  // category codes
+	Phones     []string  // reporter phone equals any of these (as stored; an empty one matches nothing)
 	Open       *bool     // true: Status.Open(); false: finished (closed, declined, answered, merged)
 	Channel    Channel   // only tickets that came through this door
 	From, To   time.Time // received in [From, To); zero leaves that side open

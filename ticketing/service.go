@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"strings"
 	"time"
 )
 
@@ -62,6 +63,17 @@ type Store interface {
 	LinkTicket(ctx context.Context, callID, number string) error
 	// HotlineStats aggregates the figures of f's calls (see CallFigures).
 	HotlineStats(ctx context.Context, f StatsFilter) (HotlineStats, error)
+
+	// PutAgent validates a (Agent.Validate) and inserts it or replaces the
+	// agent with its Ext. An update keeps the stored CreatedAt and sets
+	// a.CreatedAt to it.
+	PutAgent(ctx context.Context, a *Agent) error
+	// AgentByExt returns the agent with the extension (ErrNotFound if none).
+	AgentByExt(ctx context.Context, ext string) (*Agent, error)
+	// Agents returns every agent by Ext ascending (byte order).
+	Agents(ctx context.Context) ([]*Agent, error)
+	// DeleteAgent removes the agent with the extension (ErrNotFound if none).
+	DeleteAgent(ctx context.Context, ext string) error
 	Ping(ctx context.Context) error
 }
 
@@ -119,6 +131,45 @@ const (
 // same ticket with created == false. The same key with different content is
 // a conflict, so a guessed or reused key never reveals another citizen's ticket.
 func (s *Service) Submit(ctx context.Context, r Report) (t *Ticket, created bool, err error) {
+	return s.submit(ctx, r, true, s.autoDispatch)
+}
+
+// SubmitResolved stores a report that an agent answered on the call
+// itself (直办): the ticket is created already resolved on contact, with
+// the answer, in the same transaction, so it never reaches a dispatcher.
+// Idempotent like Submit.
+func (s *Service) SubmitResolved(ctx context.Context, r Report, actor, answer string) (*Ticket, bool, error) {
+	answer = strings.TrimSpace(answer)
+	if err := required("answer", answer); err != nil {
+		return nil, false, err
+	}
+	// Not folded into a duplicate: the citizen has their answer already.
+	return s.submit(ctx, r, false, func(t *Ticket, _ Assignment, now time.Time) error {
+		return t.ResolveOnContact(now, actor, answer)
+	})
+}
+
+// autoDispatch registers and dispatches a ticket routing is confident
+// about; otherwise it waits for a dispatcher.
+func (s *Service) autoDispatch(t *Ticket, a Assignment, now time.Time) error {
+	if !a.AutoDispatch {
+		return nil
+	}
+	// An assignment the workflow refuses (a deadline already past, say)
+	// leaves the report for a dispatcher rather than refusing it.
+	routed := *t
+	routed.pending = append([]Event(nil), t.pending...)
+	if err := routed.Register(now, ActorRouter, a.Reason); err == nil {
+		if err := routed.Dispatch(now, ActorRouter, a); err == nil {
+			*t = routed
+		} else {
+			s.log.Warn("routing result not applicable; ticket goes to triage", "rule", a.Rule, "err", err)
+		}
+	}
+	return nil
+}
+
+func (s *Service) submit(ctx context.Context, r Report, fold bool, decide func(t *Ticket, a Assignment, now time.Time) error) (t *Ticket, created bool, err error) {
 	r.Normalize()
 	now := s.now()
 	if r.ReceivedAt.IsZero() {
@@ -155,22 +206,16 @@ func (s *Service) Submit(ctx context.Context, r Report) (t *Ticket, created bool
 	}
 	t.record(now, ActorCitizen, EventReceived, StatusReceived, "", "已受理，工单号"+t.Number)
 	t.applyAssignment(a)
-	merged, err := s.foldDuplicates(ctx, t, now)
-	if err != nil {
-		// Finding duplicates is a convenience; the report matters more.
-		s.log.Warn("duplicate check failed", "err", err)
+	merged := false
+	if fold {
+		if merged, err = s.foldDuplicates(ctx, t, now); err != nil {
+			// Finding duplicates is a convenience; the report matters more.
+			s.log.Warn("duplicate check failed", "err", err)
+		}
 	}
-	if !merged && a.AutoDispatch {
-		// An assignment the workflow refuses (a deadline already past, say)
-		// leaves the report for a dispatcher rather than refusing it.
-		routed := *t
-		routed.pending = append([]Event(nil), t.pending...)
-		if err := routed.Register(now, ActorRouter, a.Reason); err == nil {
-			if err := routed.Dispatch(now, ActorRouter, a); err == nil {
-				*t = routed
-			} else {
-				s.log.Warn("routing result not applicable; ticket goes to triage", "rule", a.Rule, "err", err)
-			}
+	if !merged {
+		if err := decide(t, a, now); err != nil {
+			return nil, false, err
 		}
 	}
 	if t.Status != StatusDispatched {

@@ -59,6 +59,12 @@ func (s *Store) List(ctx context.Context, f ticketing.ListFilter) ([]*ticketing.
 	if len(f.Categories) > 0 {
 		w.in("category", f.Categories)
 	}
+	if len(f.Phones) > 0 {
+		// The first condition is the predicate of the partial index
+		// tickets_reporter_phone, so the planner may use it.
+		w.add("reporter_phone <> ''")
+		w.in("reporter_phone", f.Phones)
+	}
 	if f.Open != nil {
 		w.in("status", row.StatusNames(*f.Open))
 	}

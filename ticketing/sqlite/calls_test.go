@@ -9,3 +9,7 @@ import (
 func TestCalls(t *testing.T) {
 	storetest.RunCalls(t, newStore)
 }
+
+func TestAgents(t *testing.T) {
+	storetest.RunAgents(t, newStore)
+}
