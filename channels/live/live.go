@@ -1,0 +1,93 @@
+// Package live carries live events (screen pops now, desk updates later)
+// to whoever listens, in this process or on another instance. Messages
+// are fire and forget: a subscriber sees what is published while it
+// listens, and a slow one loses messages rather than hold anyone up.
+//
+// Memory is the bus of one process; the redis package has one over Redis
+// pub/sub. Both pass livetest.Run.
+package live
+
+import (
+	"context"
+	"sync"
+)
+
+// Bus fans out messages on topics to subscribers, in this process or across instances.
+type Bus interface {
+	Publish(ctx context.Context, topic string, msg []byte) error
+	// Subscribe delivers messages published on topic after it returns, until cancel is called or ctx ends. Slow subscribers lose messages rather than block publishers (buffer 64).
+	Subscribe(ctx context.Context, topic string) (msgs <-chan []byte, cancel func(), err error)
+}
+
+// Buffer is how many messages wait for a subscriber before newer ones are
+// dropped.
+const Buffer = 64
+
+// Memory is a Bus within one process.
+type Memory struct {
+	mu   sync.Mutex
+	subs map[string]map[*subscription]struct{} // topic -> subscribers
+}
+
+type subscription struct {
+	ch   chan []byte
+	done chan struct{} // closed by cancel
+}
+
+// NewMemory returns a bus with no subscribers.
+func NewMemory() *Memory {
+	return &Memory{subs: map[string]map[*subscription]struct{}{}}
+}
+
+var _ Bus = (*Memory)(nil)
+
+// Publish gives every subscriber of topic its own copy of msg, dropping it
+// for subscribers whose buffer is full. It never blocks.
+func (m *Memory) Publish(_ context.Context, topic string, msg []byte) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for s := range m.subs[topic] {
+		select {
+		case s.ch <- append([]byte(nil), msg...):
+		default:
+		}
+	}
+	return nil
+}
+
+// Subscribe delivers messages published on topic from now until cancel is
+// called or ctx ends; then msgs is closed.
+func (m *Memory) Subscribe(ctx context.Context, topic string) (<-chan []byte, func(), error) {
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	s := &subscription{ch: make(chan []byte, Buffer), done: make(chan struct{})}
+	m.mu.Lock()
+	if m.subs[topic] == nil {
+		m.subs[topic] = map[*subscription]struct{}{}
+	}
+	m.subs[topic][s] = struct{}{}
+	m.mu.Unlock()
+
+	var once sync.Once
+	cancel := func() {
+		once.Do(func() {
+			m.mu.Lock()
+			delete(m.subs[topic], s)
+			if len(m.subs[topic]) == 0 {
+				delete(m.subs, topic)
+			}
+			close(s.ch) // under mu: Publish never sends on a closed channel
+			m.mu.Unlock()
+			close(s.done)
+		})
+	}
+	go func() {
+		select {
+		case <-ctx.Done():
+			cancel()
+		case <-s.done:
+		}
+	}()
+	return s.ch, cancel, nil
+}

@@ -1,0 +1,426 @@
+package redis
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/yihao-city/yihao/channels/hotline/acd"
+)
+
+// Presence is acd.Presence shared by every instance through Redis: the
+// in-process twin is acd.Memory. Every change is one Lua script, so two
+// instances never give one agent two calls.
+//
+// Keys, all under the prefix:
+//
+//	agent:<ext>        hash: state, since, ready_at, call, pending, skills
+//	                   (JSON), contact, source, transport, expires ("" when
+//	                   not registered), avail_at, offered_at
+//	agents             zset of every known agent (score 0, so by extension)
+//	avail              zset of available agents scored by the strategy's key
+//	avail:skill:<s>    the same, agents with skill s
+//	avail:any          the same, agents with no skills (they take every line)
+//	wrapup             zset of agents in wrap-up by ready_at
+//
+// Times are Unix microseconds, always passed in (never Redis TIME).
+type Presence struct {
+	c      *goredis.Client
+	prefix string
+	order  string // hash field scoring the avail sets: avail_at or offered_at
+
+	register, unregister, setState, claim, release *goredis.Script
+}
+
+// claimBudget bounds the work of one Claim script: wrap-ups moved and
+// unusable candidates skipped. When it runs out, Claim runs the script
+// again; each run makes progress.
+const claimBudget = 32
+
+// NewPresence keeps presence under prefix, ordering agents by s (the zero
+// Strategy, or any unknown one, is LongestIdle). Instances sharing prefix
+// must use the same Strategy.
+func NewPresence(c *goredis.Client, prefix string, s acd.Strategy) *Presence {
+	order := "avail_at"
+	if s == acd.RoundRobin {
+		order = "offered_at"
+	}
+	return &Presence{c: c, prefix: prefix, order: order,
+		register:   goredis.NewScript(presenceLib + registerScript),
+		unregister: goredis.NewScript(presenceLib + unregisterScript),
+		setState:   goredis.NewScript(presenceLib + setStateScript),
+		claim:      goredis.NewScript(presenceLib + claimScript),
+		release:    goredis.NewScript(presenceLib + releaseScript),
+	}
+}
+
+var _ acd.Presence = (*Presence)(nil)
+
+// presenceLib is the start of every script: ARGV[1] is the prefix, ARGV[2]
+// the order field, ARGV[3] now; the script's own arguments follow.
+const presenceLib = `
+local P, ORDER, NOW = ARGV[1], ARGV[2], ARGV[3]
+local NOWN = tonumber(NOW)
+
+local function akey(name) return P .. 'agent:' .. name end
+
+local function given(v) return v and v ~= '' end
+
+-- the avail sets name belongs in while available
+local function sets(name)
+  local skills = cjson.decode(redis.call('HGET', akey(name), 'skills') or '[]')
+  local out = {P .. 'avail'}
+  if #skills == 0 then
+    out[2] = P .. 'avail:any'
+  else
+    for _, s in ipairs(skills) do out[#out + 1] = P .. 'avail:skill:' .. s end
+  end
+  return out
+end
+
+local function index(name)
+  local score = redis.call('HGET', akey(name), ORDER)
+  if not given(score) then score = '0' end
+  for _, k in ipairs(sets(name)) do redis.call('ZADD', k, score, name) end
+end
+
+local function unindex(name)
+  for _, k in ipairs(sets(name)) do redis.call('ZREM', k, name) end
+end
+
+-- become moves name to state s at time at (a string of microseconds).
+local function become(name, s, at)
+  local k = akey(name)
+  local from = redis.call('HGET', k, 'state')
+  if from == 'available' then unindex(name) end
+  if from == 'wrap_up' then redis.call('ZREM', P .. 'wrapup', name) end
+  redis.call('HSET', k, 'state', s, 'since', at, 'ready_at', '', 'call', '', 'pending', '')
+  if s == 'available' then
+    redis.call('HSET', k, 'avail_at', at)
+    index(name)
+  end
+end
+
+-- settle applies what time did: a wrap-up that is over ends at ready_at;
+-- a lapsed registration is dropped and, unless on a call, logs the agent
+-- out (at the later of expiry and the last change).
+local function settle(name)
+  local k = akey(name)
+  local st, ready = unpack(redis.call('HMGET', k, 'state', 'ready_at'))
+  if st == 'wrap_up' and tonumber(ready) <= NOWN then
+    become(name, 'available', ready)
+    st = 'available'
+  end
+  local exp, since = unpack(redis.call('HMGET', k, 'expires', 'since'))
+  if given(exp) and tonumber(exp) <= NOWN then
+    redis.call('HSET', k, 'expires', '', 'contact', '', 'source', '', 'transport', '')
+    if st ~= 'on_call' and st ~= 'logged_out' then
+      local at = exp
+      if tonumber(since) > tonumber(exp) then at = since end
+      become(name, 'logged_out', at)
+    end
+  end
+end
+`
+
+// ARGV[4..9]: agent, contact, source, transport, expires, skills (JSON).
+const registerScript = `
+local name = ARGV[4]
+local k = akey(name)
+if redis.call('EXISTS', k) == 0 then
+  redis.call('HSET', k, 'state', 'logged_out', 'since', NOW, 'skills', '[]', 'expires', '',
+    'avail_at', '0', 'offered_at', '0')
+  redis.call('ZADD', P .. 'agents', 0, name)
+end
+settle(name)
+local st, exp = unpack(redis.call('HMGET', k, 'state', 'expires'))
+if st == 'available' then unindex(name) end
+redis.call('HSET', k, 'contact', ARGV[5], 'source', ARGV[6], 'transport', ARGV[7],
+  'expires', ARGV[8], 'skills', ARGV[9])
+if st == 'available' then index(name) end
+if st == 'logged_out' and not given(exp) then become(name, 'available', NOW) end
+settle(name)
+return 'ok'
+`
+
+// ARGV[4]: agent.
+const unregisterScript = `
+local name = ARGV[4]
+local k = akey(name)
+if redis.call('EXISTS', k) == 0 then return 'unknown' end
+settle(name)
+redis.call('HSET', k, 'expires', '', 'contact', '', 'source', '', 'transport', '')
+local st = redis.call('HGET', k, 'state')
+if st ~= 'on_call' and st ~= 'logged_out' then become(name, 'logged_out', NOW) end
+return 'ok'
+`
+
+// ARGV[4..5]: agent, state (available, break or logged_out).
+const setStateScript = `
+local name, s = ARGV[4], ARGV[5]
+local k = akey(name)
+if redis.call('EXISTS', k) == 0 then return 'unknown' end
+settle(name)
+local st, exp = unpack(redis.call('HMGET', k, 'state', 'expires'))
+if st == 'on_call' then
+  if s == 'available' then s = '' end
+  redis.call('HSET', k, 'pending', s)
+elseif st ~= s and given(exp) then
+  become(name, s, NOW)
+end
+return 'ok'
+`
+
+// ARGV[4..6]: skill, call id, budget. Returns {0} when nobody is free,
+// {1, contact, source, transport, expires, agent} when claimed, {2} when
+// the budget ran out first.
+const claimScript = `
+local skill, call, budget = ARGV[4], ARGV[5], tonumber(ARGV[6])
+for _, name in ipairs(redis.call('ZRANGEBYSCORE', P .. 'wrapup', '-inf', NOW, 'LIMIT', 0, budget)) do
+  settle(name)
+  if redis.call('HGET', akey(name), 'state') ~= 'wrap_up' then
+    redis.call('ZREM', P .. 'wrapup', name)
+  end
+end
+local keys
+if skill == '' then
+  keys = {P .. 'avail'}
+else
+  keys = {P .. 'avail:skill:' .. skill, P .. 'avail:any'}
+end
+for _ = 1, budget do
+  local best, score
+  for _, key in ipairs(keys) do
+    local r = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+    if r[1] then
+      local sc = tonumber(r[2])
+      if not best or sc < score or (sc == score and r[1] < best) then best, score = r[1], sc end
+    end
+  end
+  if not best then return {0} end
+  settle(best)
+  local k = akey(best)
+  if redis.call('HGET', k, 'state') == 'available' then
+    become(best, 'on_call', NOW)
+    redis.call('HSET', k, 'call', call, 'offered_at', NOW)
+    local b = redis.call('HMGET', k, 'contact', 'source', 'transport', 'expires')
+    return {1, b[1], b[2], b[3], b[4], best}
+  end
+  -- logged out by settle, or not available for another reason: not a candidate
+  for _, key in ipairs(keys) do redis.call('ZREM', key, best) end
+end
+return {2}
+`
+
+// ARGV[4..6]: agent, call id, ready at.
+const releaseScript = `
+local name = ARGV[4]
+local k = akey(name)
+if redis.call('EXISTS', k) == 0 then return 'unknown' end
+settle(name)
+local st, call, pending, exp = unpack(redis.call('HMGET', k, 'state', 'call', 'pending', 'expires'))
+if st ~= 'on_call' or call ~= ARGV[5] then return 'not_on_call' end
+if not given(exp) then
+  become(name, 'logged_out', NOW)
+elseif given(pending) then
+  become(name, pending, NOW)
+elseif tonumber(ARGV[6]) > NOWN then
+  become(name, 'wrap_up', NOW)
+  redis.call('HSET', k, 'ready_at', ARGV[6])
+  redis.call('ZADD', P .. 'wrapup', ARGV[6], name)
+else
+  become(name, 'available', NOW)
+end
+return 'ok'
+`
+
+func micros(t time.Time) string { return strconv.FormatInt(t.UnixMicro(), 10) }
+
+// run runs script with the common arguments before args and maps the
+// script's answers "unknown" and "not_on_call" to acd's errors.
+func (p *Presence) run(ctx context.Context, op string, script *goredis.Script, now time.Time, args ...any) (any, error) {
+	res, err := script.Run(ctx, p.c, nil, append([]any{p.prefix, p.order, micros(now)}, args...)...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redis: presence %s: %w", op, err)
+	}
+	switch res {
+	case "unknown":
+		return nil, acd.ErrUnknownAgent
+	case "not_on_call":
+		return nil, acd.ErrNotOnCall
+	}
+	return res, nil
+}
+
+// Register records or refreshes an agent's binding with its skills. As in
+// acd.Memory, a new registration makes a logged-out agent available; a
+// refresh keeps the state.
+func (p *Presence) Register(ctx context.Context, b acd.Binding, skills []string, now time.Time) error {
+	if b.Agent == "" {
+		return errors.New("redis: presence register: binding names no agent")
+	}
+	if skills == nil {
+		skills = []string{}
+	}
+	js, err := json.Marshal(skills)
+	if err != nil {
+		return fmt.Errorf("redis: presence register: %w", err)
+	}
+	_, err = p.run(ctx, "register", p.register, now, b.Agent, b.Contact, b.Source, b.Transport, micros(b.Expires), string(js))
+	return err
+}
+
+// Unregister removes the binding; the agent is logged out, or, on a call,
+// keeps it until Release.
+func (p *Presence) Unregister(ctx context.Context, agent string, now time.Time) error {
+	_, err := p.run(ctx, "unregister", p.unregister, now, agent)
+	return err
+}
+
+// SetState applies the agent's own choice of Available, Break or LoggedOut.
+func (p *Presence) SetState(ctx context.Context, agent string, s acd.State, now time.Time) error {
+	if s != acd.Available && s != acd.Break && s != acd.LoggedOut {
+		return acd.ErrBadState
+	}
+	_, err := p.run(ctx, "set state", p.setState, now, agent, string(s))
+	return err
+}
+
+// Claim puts the first available agent with skill, in Strategy order, on
+// callID.
+func (p *Presence) Claim(ctx context.Context, skill, callID string, now time.Time) (acd.Binding, bool, error) {
+	for range 100 {
+		res, err := p.run(ctx, "claim", p.claim, now, skill, callID, claimBudget)
+		if err != nil {
+			return acd.Binding{}, false, err
+		}
+		r, ok := res.([]any)
+		if !ok || len(r) == 0 {
+			return acd.Binding{}, false, fmt.Errorf("redis: presence claim: unexpected answer %v", res)
+		}
+		switch r[0] {
+		case int64(0):
+			return acd.Binding{}, false, nil
+		case int64(2):
+			continue
+		}
+		if len(r) != 6 {
+			return acd.Binding{}, false, fmt.Errorf("redis: presence claim: unexpected answer %v", res)
+		}
+		s := make([]string, 5)
+		for i := range s {
+			s[i], _ = r[i+1].(string)
+		}
+		exp, err := strconv.ParseInt(s[3], 10, 64)
+		if err != nil {
+			return acd.Binding{}, false, fmt.Errorf("redis: presence claim: expires %q: %w", s[3], err)
+		}
+		return acd.Binding{Agent: s[4], Contact: s[0], Source: s[1], Transport: s[2], Expires: time.UnixMicro(exp)}, true, nil
+	}
+	return acd.Binding{}, false, errors.New("redis: presence claim: no progress through stale agents")
+}
+
+// Release ends the agent's call callID.
+func (p *Presence) Release(ctx context.Context, agent, callID string, readyAt, now time.Time) error {
+	_, err := p.run(ctx, "release", p.release, now, agent, callID, micros(readyAt))
+	return err
+}
+
+// Status of one agent as of now.
+func (p *Presence) Status(ctx context.Context, agent string, now time.Time) (acd.Status, error) {
+	h, err := p.c.HGetAll(ctx, p.prefix+"agent:"+agent).Result()
+	if err != nil {
+		return acd.Status{}, fmt.Errorf("redis: presence status: %w", err)
+	}
+	if len(h) == 0 {
+		return acd.Status{}, acd.ErrUnknownAgent
+	}
+	return statusOf(agent, h, now)
+}
+
+// Agents lists every known agent by extension as of now.
+func (p *Presence) Agents(ctx context.Context, now time.Time) ([]acd.Status, error) {
+	names, err := p.c.ZRange(ctx, p.prefix+"agents", 0, -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redis: presence agents: %w", err)
+	}
+	cmds := make([]*goredis.MapStringStringCmd, len(names))
+	if _, err := p.c.Pipelined(ctx, func(pipe goredis.Pipeliner) error {
+		for i, name := range names {
+			cmds[i] = pipe.HGetAll(ctx, p.prefix+"agent:"+name)
+		}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("redis: presence agents: %w", err)
+	}
+	out := make([]acd.Status, 0, len(names))
+	for i, name := range names {
+		s, err := statusOf(name, cmds[i].Val(), now)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// statusOf reads an agent's hash as of now: what the scripts' settle would
+// make of it, without writing.
+func statusOf(agent string, h map[string]string, now time.Time) (acd.Status, error) {
+	num := func(field string) (int64, error) {
+		v := h[field]
+		if v == "" {
+			return 0, nil
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("redis: presence: agent %s: %s %q: %w", agent, field, v, err)
+		}
+		return n, nil
+	}
+	var since, ready, exp int64
+	var err error
+	for _, f := range []struct {
+		name string
+		to   *int64
+	}{{"since", &since}, {"ready_at", &ready}, {"expires", &exp}} {
+		if *f.to, err = num(f.name); err != nil {
+			return acd.Status{}, err
+		}
+	}
+	s := acd.Status{Agent: agent, State: acd.State(h["state"]), CallID: h["call"]}
+	if err := json.Unmarshal([]byte(h["skills"]), &s.Skills); err != nil {
+		return acd.Status{}, fmt.Errorf("redis: presence: agent %s: skills: %w", agent, err)
+	}
+	if len(s.Skills) == 0 {
+		s.Skills = nil
+	}
+	nowUs := now.UnixMicro()
+	if s.State == acd.WrapUp && ready <= nowUs {
+		s.State, since = acd.Available, ready
+	}
+	registered := h["expires"] != ""
+	if registered && exp <= nowUs {
+		registered = false
+		if s.State != acd.OnCall && s.State != acd.LoggedOut {
+			s.State, since = acd.LoggedOut, max(since, exp)
+		}
+	}
+	s.Since = time.UnixMicro(since)
+	if s.State == acd.WrapUp {
+		s.ReadyAt = time.UnixMicro(ready)
+	}
+	if s.State != acd.OnCall {
+		s.CallID = ""
+	}
+	if registered {
+		s.Binding = &acd.Binding{Agent: agent, Contact: h["contact"], Source: h["source"],
+			Transport: h["transport"], Expires: time.UnixMicro(exp)}
+	}
+	return s, nil
+}
