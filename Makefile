@@ -10,7 +10,7 @@ export YIHAO_TEST_DATABASE_URL YIHAO_TEST_REDIS_URL
 .PHONY: run test deps services vet build
 
 run:
-	go run ./cmd/yihao
+	go run ./cmd/yihao --config configs/demo.yaml
 
 build:
 	go build -o yihao ./cmd/yihao
@@ -22,11 +22,15 @@ vet:
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	go vet ./...
 
-# Debian's Chromium drives the browser tests (no browser download needed).
+# Debian's Chromium drives the browser tests (no browser download needed);
+# sipp (Debian's sip-tester) drives the SIP tests.
 deps:
 	@command -v chromium >/dev/null 2>&1 || { \
 		echo "installing chromium for the browser tests"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+	@command -v sipp >/dev/null 2>&1 || { \
+		echo "installing sipp (sip-tester) for the SIP tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sip-tester >/dev/null; }
 
 # Start the machine's PostgreSQL and Redis if they are installed but not running.
 services:

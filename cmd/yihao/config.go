@@ -36,10 +36,89 @@ type Config struct {
 	Open311Jurisdiction string `yaml:"open311_jurisdiction"`
 	// Forwarding lists the external platforms dispatched tickets are sent to.
 	Forwarding []forward.Endpoint `yaml:"forwarding"`
+	// SIP is the phone door: agents' accounts are checked in its realm.
+	SIP SIPConfig `yaml:"sip"`
+}
+
+// SIPConfig configures the phone door: the SIP registrar, ACD and proxy,
+// and the merged lines.
+type SIPConfig struct {
+	// Realm is the digest realm; agents' HA1 are computed for it, so
+	// changing it means setting every agent's password again.
+	Realm string `yaml:"realm"`
+	// Addr is where SIP is served over UDP and TCP (YIHAO_SIP_ADDR,
+	// default :5060); "off" turns the SIP side off (the CTI webhook stays).
+	Addr string `yaml:"addr"`
+	// Advertise is the address phones and carriers reach this instance at
+	// (YIHAO_SIP_ADVERTISE; default: the host of Addr, or 127.0.0.1).
+	Advertise string `yaml:"advertise"`
+	// Transports served on Addr (default udp and tcp).
+	Transports []string `yaml:"transports"`
+	// TLS on TLSAddr (default :5061) when both files are set.
+	TLSAddr string `yaml:"tls_addr"`
+	TLSCert string `yaml:"tls_cert"`
+	TLSKey  string `yaml:"tls_key"`
+	// Secret signs digest nonces and agents' page sessions
+	// (YIHAO_SIP_SECRET). Empty: shared through Redis when configured,
+	// else random per process.
+	Secret string `yaml:"secret"`
+	// Mode: proxy (default; the hub sees answer, cancel and hangup) or
+	// redirect (302 to the agent, for a PBX in front that reports by CTI).
+	Mode string `yaml:"mode"`
+	// Strategy: longest_idle (default) or round_robin.
+	Strategy     string        `yaml:"strategy"`
+	SkillsByLine bool          `yaml:"skills_by_line"`
+	WrapUp       time.Duration `yaml:"wrap_up"`
+	QueueWait    time.Duration `yaml:"queue_wait"`
+	RingTimeout  time.Duration `yaml:"ring_timeout"`
+	Fallback     struct {
+		Code       int           `yaml:"code"` // 486 (default), 480 or 302
+		RetryAfter time.Duration `yaml:"retry_after"`
+		Redirect   string        `yaml:"redirect"` // for 302: voicemail or IVR URI
+	} `yaml:"fallback"`
+	DefaultCountry string `yaml:"default_country"` // 86
+	// RateLimit caps INVITE, REGISTER and MESSAGE per source address a
+	// minute (default 6000; 0 in the file means the default, -1 no limit).
+	RateLimit int `yaml:"rate_limit_per_minute"`
+	RateBurst int `yaml:"rate_limit_burst"`
+	// Lines are the merged numbers; empty: the demo city's.
+	Lines []SIPLine `yaml:"lines"`
+	// Agents are added to (or updated in) the store at start, so a small
+	// centre can keep its agents in this file; `yihao agent add` is the
+	// other way.
+	Agents []SIPAgent `yaml:"agents"`
+}
+
+// SIPLine is one merged hotline number.
+type SIPLine struct {
+	Number string   `yaml:"number"`
+	Label  string   `yaml:"label"`
+	Skills []string `yaml:"skills"`
+	Domain string   `yaml:"domain"`
+}
+
+// SIPAgent is an agent's account as the configuration file gives it.
+type SIPAgent struct {
+	Ext      string   `yaml:"ext"`
+	Name     string   `yaml:"name"`
+	Password string   `yaml:"password"`
+	Skills   []string `yaml:"skills"`
+}
+
+// demoLines are the demo city's merged numbers.
+func demoLines() []SIPLine {
+	return []SIPLine{
+		{Number: "12345", Label: "12345 政务服务便民热线"},
+		{Number: "12319", Label: "12319 城建服务热线", Domain: "01"},
+		{Number: "96310", Label: "96310 交通服务热线", Domain: "06"},
+		{Number: "12315", Label: "12315 消费者投诉举报热线"},
+	}
 }
 
 func defaultConfig() Config {
-	return Config{HTTPAddr: ":8080", DataDir: "./data", RedisPrefix: "yihao:", RateLimit: 30, RateBurst: 10, LogLevel: "info", Open311Base: "/open311/v2", ShutdownTimeout: 30 * time.Second, ReloadInterval: 10 * time.Second}
+	return Config{HTTPAddr: ":8080", DataDir: "./data", RedisPrefix: "yihao:", RateLimit: 30, RateBurst: 10, LogLevel: "info", Open311Base: "/open311/v2", ShutdownTimeout: 30 * time.Second, ReloadInterval: 10 * time.Second,
+		SIP: SIPConfig{Realm: "yihao", Addr: ":5060", Mode: "proxy", Strategy: "longest_idle", QueueWait: 30 * time.Second,
+			RingTimeout: 20 * time.Second, DefaultCountry: "86", RateLimit: 6000, RateBurst: 600}}
 }
 
 // loadConfig reads path (if not empty) over the defaults, then the environment.
@@ -75,6 +154,9 @@ func loadConfig(path string, getenv func(string) string) (Config, error) {
 	str("YIHAO_DEBUG_ADDR", &cfg.DebugAddr)
 	str("YIHAO_OPEN311_BASE", &cfg.Open311Base)
 	str("YIHAO_OPEN311_JURISDICTION", &cfg.Open311Jurisdiction)
+	str("YIHAO_SIP_ADDR", &cfg.SIP.Addr)
+	str("YIHAO_SIP_ADVERTISE", &cfg.SIP.Advertise)
+	str("YIHAO_SIP_SECRET", &cfg.SIP.Secret)
 	for name, dst := range map[string]*int{"YIHAO_RATE_LIMIT": &cfg.RateLimit, "YIHAO_RATE_BURST": &cfg.RateBurst} {
 		if v := getenv(name); v != "" {
 			n, err := strconv.Atoi(v)
@@ -89,6 +171,19 @@ func loadConfig(path string, getenv func(string) string) (Config, error) {
 	}
 	if u := cfg.DatabaseURL; u != "" && !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
 		return cfg, fmt.Errorf("config: database url must start with postgres:// (leave it empty for the embedded store)")
+	}
+	if len(cfg.SIP.Lines) == 0 {
+		cfg.SIP.Lines = demoLines()
+	}
+	switch cfg.SIP.Mode {
+	case "proxy", "redirect":
+	default:
+		return cfg, fmt.Errorf("config: sip.mode %q; proxy or redirect", cfg.SIP.Mode)
+	}
+	switch cfg.SIP.Strategy {
+	case "longest_idle", "round_robin":
+	default:
+		return cfg, fmt.Errorf("config: sip.strategy %q; longest_idle or round_robin", cfg.SIP.Strategy)
 	}
 	return cfg, nil
 }

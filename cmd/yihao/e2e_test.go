@@ -385,7 +385,7 @@ type e2eServer struct {
 
 func e2eStart(ctx context.Context, t *testing.T, env map[string]string) *e2eServer {
 	t.Helper()
-	vars := map[string]string{"YIHAO_HTTP_ADDR": "127.0.0.1:0"}
+	vars := map[string]string{"YIHAO_HTTP_ADDR": "127.0.0.1:0", "YIHAO_SIP_ADDR": "127.0.0.1:0"}
 	for k, v := range env {
 		vars[k] = v
 	}

@@ -59,6 +59,7 @@ commands:
   serve                         start the server (default)
   migrate                       apply database migrations and exit
   token create --role ROLE      print a new API token (roles: admin, agent, dispatcher, liaison, open311, cti)
+  agent add|list|remove         manage agents' SIP accounts (坐席): yihao agent add --ext 2001 --password -
   classify train|eval|predict   train and measure the text classifier
   grid generate|import|locate   make, install and query the unit grid
   forward status|dead|requeue   see and mend the delivery queues to external platforms
@@ -110,6 +111,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return nil
 	case "token":
 		return tokenCommand(ctx, cfg, args, stdout, stderr)
+	case "agent":
+		return agentCommand(ctx, cfg, args, os.Stdin, stdout, stderr)
 	case "grid":
 		return gridCommand(ctx, args, stdout, cfg.DataDir)
 	case "forward":
@@ -267,6 +270,11 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.Handle(o311.Base()+"/", o311.Handler())
 	hotline.New(hotline.Config{Location: loc}, store, log, intake).Register(mux)
+	ph, err := startPhone(ctx, cfg, store, svc, rdb, reg, log, mux)
+	if err != nil {
+		return err
+	}
+	defer ph.Close()
 	mux.Handle("/", web.Handler())
 
 	srv := &http.Server{
@@ -288,6 +296,10 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	}
 	fmt.Fprintf(stdout, "Yihao is running for %s (store: %s; shared state: %s)\n  citizen form:  %s/\n  track a ticket: %s/track\n  Open311:       %s%s/discovery.xml\n  health:        %s/readyz\n",
 		cat.City, desc, shared, baseURL(ln.Addr()), baseURL(ln.Addr()), baseURL(ln.Addr()), o311.Base(), baseURL(ln.Addr()))
+	fmt.Fprintf(stdout, "  agent page:    %s/agent\n", baseURL(ln.Addr()))
+	if len(ph.addrs) > 0 {
+		fmt.Fprintf(stdout, "  SIP:           %s\n", strings.Join(ph.addrs, ", "))
+	}
 	log.Info("listening", "addr", ln.Addr().String(), "store", desc, "shared", shared)
 
 	if cfg.DebugAddr != "" {

@@ -1,0 +1,404 @@
+package hotline
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"embed"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/yihao-city/yihao/channels/hotline/acd"
+	"github.com/yihao-city/yihao/channels/live"
+	"github.com/yihao-city/yihao/ticketing"
+)
+
+//go:embed desk.html desk.js
+var deskFiles embed.FS
+
+// DeskStore is what the agent page needs of the store.
+type DeskStore interface {
+	AgentByExt(ctx context.Context, ext string) (*ticketing.Agent, error)
+	LinkTicket(ctx context.Context, callID, number string) error
+	Lister
+}
+
+// TicketDesk logs tickets for agents (ticketing.Service).
+type TicketDesk interface {
+	Submit(ctx context.Context, r ticketing.Report) (*ticketing.Ticket, bool, error)
+	SubmitResolved(ctx context.Context, r ticketing.Report, actor, answer string) (*ticketing.Ticket, bool, error)
+}
+
+// DeskConfig is the agent page's settings.
+type DeskConfig struct {
+	Realm string // the registrar's digest realm: agents sign in with their SIP password
+	// SessionKey signs session cookies; instances behind one address share it.
+	SessionKey     []byte
+	SessionTTL     time.Duration // default 12 hours, one shift
+	DefaultCountry string
+	// LoginLimiter, if set, caps sign-in attempts per client address.
+	LoginLimiter Limiter
+	Now          func() time.Time
+}
+
+// Desk is the minimal agent page (坐席工作台): sign in with the SIP
+// extension and password, set available or break, see each call pop up
+// with the caller's earlier tickets, and log the call as a ticket or close
+// it as answered on contact (直办). The full desks build on this.
+//
+//	GET  /agent              the page (or the sign-in form)
+//	POST /agent/login        ext, password
+//	POST /agent/logout
+//	GET  /agent/events       server-sent events: state, pop
+//	POST /agent/state        state = available | break | logged_out
+//	POST /agent/tickets      call_id, seq, caller, line, text, category, address, direct, answer
+type Desk struct {
+	cfg      DeskConfig
+	store    DeskStore
+	tickets  TicketDesk
+	presence acd.Presence
+	bus      live.Bus
+	lines    *Lines
+	log      *slog.Logger
+	page     *template.Template
+}
+
+// NewDesk wires the agent page.
+func NewDesk(cfg DeskConfig, store DeskStore, tickets TicketDesk, presence acd.Presence, bus live.Bus, lines *Lines, log *slog.Logger) (*Desk, error) {
+	if len(cfg.SessionKey) < 16 {
+		return nil, errors.New("hotline desk: session key of at least 16 bytes required")
+	}
+	if cfg.Realm == "" {
+		cfg.Realm = "yihao"
+	}
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = 12 * time.Hour
+	}
+	if cfg.DefaultCountry == "" {
+		cfg.DefaultCountry = "86"
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	page, err := template.ParseFS(deskFiles, "desk.html")
+	if err != nil {
+		return nil, err
+	}
+	return &Desk{cfg: cfg, store: store, tickets: tickets, presence: presence, bus: bus, lines: lines, log: log, page: page}, nil
+}
+
+// Register adds the page's routes to mux, behind cross-origin protection.
+func (d *Desk) Register(mux *http.ServeMux) {
+	cop := http.NewCrossOriginProtection()
+	h := func(f http.HandlerFunc) http.Handler { return cop.Handler(f) }
+	mux.Handle("GET /agent", h(d.getPage))
+	mux.Handle("GET /agent/desk.js", h(d.getScript))
+	mux.Handle("POST /agent/login", h(d.postLogin))
+	mux.Handle("POST /agent/logout", h(d.postLogout))
+	mux.Handle("GET /agent/events", h(d.getEvents))
+	mux.Handle("POST /agent/state", h(d.postState))
+	mux.Handle("POST /agent/tickets", h(d.postTicket))
+}
+
+const sessionCookie = "yihao_agent"
+
+// session cookie: base64url(ext) "." expiry-unix "." hex(HMAC-SHA256[:16]).
+func (d *Desk) sign(ext string, exp time.Time) string {
+	body := base64.RawURLEncoding.EncodeToString([]byte(ext)) + "." + strconv.FormatInt(exp.Unix(), 10)
+	return body + "." + d.mac(body)
+}
+
+func (d *Desk) mac(body string) string {
+	m := hmac.New(sha256.New, d.cfg.SessionKey)
+	m.Write([]byte("agent-session\x00" + body))
+	return hex.EncodeToString(m.Sum(nil)[:16])
+}
+
+// agent is the signed-in extension, or "".
+func (d *Desk) agent(r *http.Request) string {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil {
+		return ""
+	}
+	parts := strings.Split(c.Value, ".")
+	if len(parts) != 3 || !hmac.Equal([]byte(parts[2]), []byte(d.mac(parts[0]+"."+parts[1]))) {
+		return ""
+	}
+	exp, err := strconv.ParseInt(parts[1], 10, 64)
+	if err != nil || d.cfg.Now().Unix() >= exp {
+		return ""
+	}
+	ext, err := base64.RawURLEncoding.DecodeString(parts[0])
+	if err != nil {
+		return ""
+	}
+	return string(ext)
+}
+
+type pageData struct {
+	Agent, Name, Error string
+	Lines              []*Line
+}
+
+func (d *Desk) render(w http.ResponseWriter, code int, data pageData) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	w.WriteHeader(code)
+	if err := d.page.Execute(w, data); err != nil {
+		d.log.Debug("agent page render", "err", err)
+	}
+}
+
+func (d *Desk) getPage(w http.ResponseWriter, r *http.Request) {
+	ext := d.agent(r)
+	if ext == "" {
+		d.render(w, http.StatusOK, pageData{})
+		return
+	}
+	data := pageData{Agent: ext}
+	if a, err := d.store.AgentByExt(r.Context(), ext); err == nil {
+		data.Name = a.Name
+	}
+	d.render(w, http.StatusOK, data)
+}
+
+func (d *Desk) getScript(w http.ResponseWriter, _ *http.Request) {
+	b, _ := deskFiles.ReadFile("desk.js")
+	w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Write(b) //nolint:errcheck // the client went away
+}
+
+// postLogin checks the extension's SIP password against its HA1 (the
+// registrar's own credential: one password per agent) and starts a
+// session for one shift.
+func (d *Desk) postLogin(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
+	if l := d.cfg.LoginLimiter; l != nil {
+		if ok, _, err := l.Allow(r.Context(), "agent-login:"+hostOf(r.RemoteAddr)); err == nil && !ok {
+			d.render(w, http.StatusTooManyRequests, pageData{Error: "尝试次数过多，请稍后再试。"})
+			return
+		}
+	}
+	ext, pw := strings.TrimSpace(r.PostFormValue("ext")), r.PostFormValue("password")
+	a, err := d.store.AgentByExt(r.Context(), ext)
+	if err != nil || a.Realm != d.cfg.Realm || !digestMatches(a.HA1, ticketing.HA1(ext, d.cfg.Realm, pw)) {
+		if err != nil && !errors.Is(err, ticketing.ErrNotFound) {
+			d.log.Error("agent login: lookup", "err", err)
+		}
+		d.log.Warn("agent login refused", "ext", ext, "source", hostOf(r.RemoteAddr))
+		d.render(w, http.StatusUnauthorized, pageData{Error: "工号或密码不正确。"})
+		return
+	}
+	exp := d.cfg.Now().Add(d.cfg.SessionTTL)
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: d.sign(ext, exp), Path: "/agent", Expires: exp,
+		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+	d.log.Info("agent signed in", "agent", ext)
+	http.Redirect(w, r, "/agent", http.StatusSeeOther)
+}
+
+func (d *Desk) postLogout(w http.ResponseWriter, r *http.Request) {
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/agent", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	http.Redirect(w, r, "/agent", http.StatusSeeOther)
+}
+
+// deskState is the agent's state as the page shows it.
+type deskState struct {
+	State      acd.State `json:"state"`
+	Registered bool      `json:"registered"`
+	CallID     string    `json:"call_id,omitempty"`
+	ReadyAt    time.Time `json:"ready_at,omitzero"`
+}
+
+func (d *Desk) state(ctx context.Context, ext string) deskState {
+	st, err := d.presence.Status(ctx, ext, d.cfg.Now())
+	if err != nil {
+		return deskState{State: acd.LoggedOut}
+	}
+	return deskState{State: st.State, Registered: st.Binding != nil, CallID: st.CallID, ReadyAt: st.ReadyAt}
+}
+
+// getEvents streams the agent's state and screen pops as server-sent
+// events; a comment every 15 s keeps proxies from closing it.
+func (d *Desk) getEvents(w http.ResponseWriter, r *http.Request) {
+	ext := d.agent(r)
+	if ext == "" {
+		http.Error(w, "sign in first", http.StatusUnauthorized)
+		return
+	}
+	if d.bus == nil {
+		http.Error(w, "live events are not configured", http.StatusServiceUnavailable)
+		return
+	}
+	fl, ok := w.(http.Flusher)
+	if !ok {
+		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
+		return
+	}
+	msgs, cancel, err := d.bus.Subscribe(r.Context(), AgentTopic(ext))
+	if err != nil {
+		d.log.Error("agent events: subscribe", "err", err)
+		http.Error(w, "live events unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	defer cancel()
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Accel-Buffering", "no")
+	send := func(event string, v any) bool {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return true
+		}
+		_, err = fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, b)
+		fl.Flush()
+		return err == nil
+	}
+	if !send("state", d.state(r.Context(), ext)) {
+		return
+	}
+	beat := time.NewTicker(15 * time.Second)
+	defer beat.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case m, ok := <-msgs:
+			if !ok {
+				return
+			}
+			fmt.Fprintf(w, "event: pop\ndata: %s\n\n", m)
+			fl.Flush()
+			if !send("state", d.state(r.Context(), ext)) {
+				return
+			}
+		case <-beat.C:
+			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
+				return
+			}
+			fl.Flush()
+		}
+	}
+}
+
+// postState is the agent's own choice: available (示闲), break (示忙) or
+// logged_out; it drives the ACD.
+func (d *Desk) postState(w http.ResponseWriter, r *http.Request) {
+	ext := d.agent(r)
+	if ext == "" {
+		writeJSON(w, http.StatusUnauthorized, errorBody("unauthorized", "sign in first", ""))
+		return
+	}
+	st := acd.State(r.PostFormValue("state"))
+	switch st {
+	case acd.Available, acd.Break, acd.LoggedOut:
+	default:
+		writeJSON(w, http.StatusBadRequest, errorBody("invalid", "state must be available, break or logged_out", "state"))
+		return
+	}
+	if err := d.presence.SetState(r.Context(), ext, st, d.cfg.Now()); err != nil {
+		if errors.Is(err, acd.ErrUnknownAgent) {
+			writeJSON(w, http.StatusConflict, errorBody("not_registered", "register your phone first", ""))
+			return
+		}
+		d.log.Error("agent state", "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, errorBody("unavailable", "presence unavailable; try again", ""))
+		return
+	}
+	writeJSON(w, http.StatusOK, d.state(r.Context(), ext))
+}
+
+// postTicket logs the call as a ticket (channel phone, external id = call
+// id + "#" + seq, so a retried submit finds the same ticket), or closes it
+// at once as answered on contact when direct=1, and links it to the call.
+func (d *Desk) postTicket(w http.ResponseWriter, r *http.Request) {
+	ext := d.agent(r)
+	if ext == "" {
+		writeJSON(w, http.StatusUnauthorized, errorBody("unauthorized", "sign in first", ""))
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	f := func(k string) string { return strings.TrimSpace(r.PostFormValue(k)) }
+	callID, seq := f("call_id"), f("seq")
+	if n, err := strconv.Atoi(seq); err != nil || n < 1 || n > 99 {
+		writeJSON(w, http.StatusBadRequest, errorBody("invalid", "seq must be 1–99: the how-many-th ticket of this call", "seq"))
+		return
+	}
+	ext2 := "walkin:" + ext + ":" + strconv.FormatInt(d.cfg.Now().UnixMicro(), 36)
+	if callID != "" {
+		ext2 = callID + "#" + seq
+	}
+	caller := f("caller")
+	if caller != "" {
+		if n := ticketing.NormalizePhone(caller, d.cfg.DefaultCountry); n != "" {
+			caller = n
+		}
+	}
+	rep := ticketing.Report{
+		Channel: ticketing.ChannelPhone, ExternalID: ext2, Line: f("line"),
+		Reporter: ticketing.Contact{Phone: caller, Name: f("name")},
+		Text:     f("text"), Category: f("category"), Address: f("address"),
+	}
+	var (
+		t   *ticketing.Ticket
+		err error
+	)
+	if f("direct") == "1" {
+		t, _, err = d.tickets.SubmitResolved(r.Context(), rep, "agent:"+ext, f("answer"))
+	} else {
+		t, _, err = d.tickets.Submit(r.Context(), rep)
+	}
+	if err != nil {
+		code, body := deskError(err)
+		if code >= 500 {
+			d.log.Error("agent ticket", "err", err)
+		}
+		writeJSON(w, code, body)
+		return
+	}
+	if callID != "" {
+		if err := d.store.LinkTicket(r.Context(), callID, t.Number); err != nil && !errors.Is(err, ticketing.ErrNotFound) {
+			d.log.Error("agent ticket: link to call", "err", err)
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"number": t.Number, "status": string(t.Status)})
+}
+
+func errorBody(code, msg, field string) map[string]any {
+	e := map[string]string{"code": code, "message": msg}
+	if field != "" {
+		e["field"] = field
+	}
+	return map[string]any{"error": e}
+}
+
+func deskError(err error) (int, map[string]any) {
+	var te *ticketing.Error
+	if errors.As(err, &te) {
+		switch te.Kind {
+		case ticketing.KindInvalid:
+			return http.StatusBadRequest, errorBody("invalid", te.Message, te.Field)
+		case ticketing.KindConflict:
+			return http.StatusConflict, errorBody("conflict", te.Message, te.Field)
+		}
+	}
+	var tr *ticketing.TransitionError
+	if errors.As(err, &tr) {
+		return http.StatusConflict, errorBody("conflict", tr.Error(), "")
+	}
+	return http.StatusServiceUnavailable, errorBody("unavailable", "could not store the ticket; try again", "")
+}

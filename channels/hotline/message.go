@@ -1,0 +1,113 @@
+package hotline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/yihao-city/yihao/ticketing"
+)
+
+// MaxMessageBytes caps a SIP MESSAGE body (RFC 3428 keeps pager-mode
+// messages under 1300 bytes; SMS gateways concatenate long texts).
+const MaxMessageBytes = 8 << 10
+
+// onMessage takes a text to a hotline number (SMS gateways deliver texts
+// this way, RFC 3428): it becomes a ticket, answered 202 once stored, and
+// the ticket number goes back to the sender by MESSAGE. The gateway's
+// retransmissions are absorbed by the transaction layer; a resend in a new
+// transaction carries the same Call-ID and CSeq and finds the same ticket.
+func (s *SIP) onMessage(req *sip.Request, tx sip.ServerTransaction) {
+	if to := req.To(); to != nil && to.Params.Has("tag") {
+		s.onInDialog(req, tx)
+		return
+	}
+	line := s.lines.Resolve(req)
+	if line == nil {
+		s.log.Warn("sip message to a number that is no hotline line", "number", req.Recipient.User, "source", req.Source())
+		s.respond(tx, req, 404, "Not Found")
+		return
+	}
+	if ct := req.ContentType(); ct == nil || !strings.HasPrefix(strings.ToLower(ct.Value()), "text/plain") {
+		s.respond(tx, req, 415, "Unsupported Media Type", sip.NewHeader("Accept", "text/plain"))
+		return
+	}
+	body := req.Body()
+	switch {
+	case len(body) > MaxMessageBytes:
+		s.respond(tx, req, 413, "Request Entity Too Large")
+		return
+	case !utf8.Valid(body):
+		s.respond(tx, req, 400, "Bad Request: text is not UTF-8")
+		return
+	}
+	sender := CallerID(req, s.cfg.DefaultCountry)
+	cseq := req.CSeq()
+	callID := req.CallID()
+	if cseq == nil || callID == nil {
+		s.respond(tx, req, 400, "Bad Request")
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	t, _, err := s.tickets.Submit(ctx, ticketing.Report{
+		Channel:    ticketing.ChannelSMS,
+		ExternalID: fmt.Sprintf("%s#%d", callID.Value(), cseq.SeqNo),
+		Line:       line.Number,
+		Reporter:   ticketing.Contact{Phone: sender},
+		Text:       string(body),
+	})
+	if err != nil {
+		var te *ticketing.Error
+		switch {
+		case errors.As(err, &te) && te.Kind == ticketing.KindInvalid:
+			s.respond(tx, req, 400, "Bad Request: "+te.Error())
+		case errors.As(err, &te) && te.Kind == ticketing.KindConflict:
+			s.respond(tx, req, 409, "Conflict")
+		default:
+			s.log.Error("sip message: submit", "err", err)
+			s.respond(tx, req, 503, "Service Unavailable", sip.NewHeader("Retry-After", "5"))
+		}
+		return
+	}
+	s.respond(tx, req, 202, "Accepted")
+	s.log.Info("sms ticket", "number", t.Number, "line", line.Number)
+	go s.replyNumber(req, line, t)
+}
+
+// replyNumber tells the sender their ticket number, back through the
+// gateway the text came from.
+func (s *SIP) replyNumber(req *sip.Request, line *Line, t *ticketing.Ticket) {
+	from := req.From()
+	if from == nil {
+		return
+	}
+	m := sip.NewRequest(sip.MESSAGE, from.Address)
+	params := sip.NewParams()
+	params.Add("tag", sip.GenerateTagN(16))
+	m.AppendHeader(&sip.FromHeader{
+		Address: sip.Uri{Scheme: "sip", User: line.Number, Host: s.cfg.Advertise},
+		Params:  params,
+	})
+	m.AppendHeader(&sip.ToHeader{Address: from.Address})
+	m.AppendHeader(sip.NewHeader("Content-Type", "text/plain;charset=UTF-8"))
+	text := fmt.Sprintf("您的诉求已受理（%s），工单号 %s。可凭工单号查询办理进度。", line.Label, t.Number)
+	m.SetBody([]byte(text))
+	m.SetTransport(req.Transport())
+	m.SetDestination(req.Source())
+	ctx, cancel := context.WithTimeout(context.Background(), 32*time.Second)
+	defer cancel()
+	res, err := s.client.Do(ctx, m)
+	if err != nil || !res.IsSuccess() {
+		code := 0
+		if res != nil {
+			code = res.StatusCode
+		}
+		s.log.Warn("sms reply not delivered", "number", t.Number, "code", code, "err", err)
+	}
+}

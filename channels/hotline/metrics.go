@@ -1,0 +1,131 @@
+package hotline
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/yihao-city/yihao/ticketing"
+)
+
+// SIPMetrics are the phone door's Prometheus series. The hotline figures
+// follow from them in PromQL, per line:
+//
+//	接通率        sum(yihao_hotline_calls_total{cause="answered"}) / sum(yihao_hotline_calls_total)
+//	15 秒接通率   yihao_hotline_answer_wait_seconds_bucket{le="15"} / sum(yihao_hotline_calls_total)
+//	平均等待      rate(yihao_hotline_wait_seconds_sum) / rate(yihao_hotline_wait_seconds_count)
+//	放弃率        yihao_hotline_calls_total{cause="abandoned"} / sum(yihao_hotline_calls_total)
+//	平均通话      rate(yihao_hotline_talk_seconds_sum) / rate(yihao_hotline_talk_seconds_count)
+//
+// The same figures over any time range come from GET /api/v1/hotline/stats.
+// A nil *SIPMetrics records nothing.
+type SIPMetrics struct {
+	requests   *prometheus.CounterVec
+	refused    *prometheus.CounterVec
+	arrivals   *prometheus.CounterVec
+	calls      *prometheus.CounterVec
+	wait       *prometheus.HistogramVec
+	answerWait *prometheus.HistogramVec
+	talk       *prometheus.HistogramVec
+	queued     prometheus.Gauge
+	inCall     prometheus.Gauge
+}
+
+// NewSIPMetrics registers the series with reg.
+func NewSIPMetrics(reg prometheus.Registerer) *SIPMetrics {
+	waits := []float64{1, 2, 5, 10, 15, 20, 30, 45, 60, 120, 300}
+	m := &SIPMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "yihao_sip_responses_total", Help: "SIP responses sent by Yihao itself, by request method and status code.",
+		}, []string{"method", "code"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "yihao_sip_refused_total", Help: "SIP requests refused: rate_limited (one source over its rate), register (wrong credentials).",
+		}, []string{"reason"}),
+		arrivals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "yihao_hotline_arrivals_total", Help: "Inbound calls arrived over SIP, by line.",
+		}, []string{"line"}),
+		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "yihao_hotline_calls_total", Help: "Inbound calls ended, by line and cause (answered, abandoned, no_agent, busy, failed); SIP and CTI alike.",
+		}, []string{"line", "cause"}),
+		wait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "yihao_hotline_wait_seconds", Help: "Caller's wait of ended inbound calls: to the answer, or to the end when unanswered.", Buckets: waits,
+		}, []string{"line"}),
+		answerWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "yihao_hotline_answer_wait_seconds", Help: "Wait of answered inbound calls (le=15 is the 15-second answer count).", Buckets: waits,
+		}, []string{"line"}),
+		talk: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "yihao_hotline_talk_seconds", Help: "Talk time of answered inbound calls.", Buckets: []float64{15, 30, 60, 120, 180, 300, 600, 1200, 3600},
+		}, []string{"line"}),
+		queued: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "yihao_hotline_queued_calls", Help: "Callers waiting in this instance's queue for a free agent.",
+		}),
+		inCall: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "yihao_hotline_active_calls", Help: "Answered calls this instance is proxying.",
+		}),
+	}
+	reg.MustRegister(m.requests, m.refused, m.arrivals, m.calls, m.wait, m.answerWait, m.talk, m.queued, m.inCall)
+	return m
+}
+
+func (m *SIPMetrics) request(method sip.RequestMethod, code int) {
+	if m != nil {
+		m.requests.WithLabelValues(string(method), strconv.Itoa(code)).Inc()
+	}
+}
+
+func (m *SIPMetrics) limited() {
+	if m != nil {
+		m.refused.WithLabelValues("rate_limited").Inc()
+	}
+}
+
+func (m *SIPMetrics) registerRefused() {
+	if m != nil {
+		m.refused.WithLabelValues("register").Inc()
+	}
+}
+
+func (m *SIPMetrics) arrived(line string) {
+	if m != nil {
+		m.arrivals.WithLabelValues(line).Inc()
+	}
+}
+
+func (m *SIPMetrics) queue(d float64) {
+	if m != nil {
+		m.queued.Add(d)
+	}
+}
+
+func (m *SIPMetrics) active(d float64) {
+	if m != nil {
+		m.inCall.Add(d)
+	}
+}
+
+// observeCall counts an inbound call once: when ev is the hangup that
+// ended it (a repeated hangup finds the call ended earlier).
+func (m *SIPMetrics) observeCall(ev ticketing.CallEvent, c *ticketing.Call) {
+	if m == nil || c == nil || ev.Type != ticketing.CallHangup || !c.Ended() || c.Direction != ticketing.DirectionIn {
+		return
+	}
+	if c.EndedAt.Before(ev.At.Truncate(time.Microsecond)) {
+		return
+	}
+	m.ObserveEnded(c)
+}
+
+// ObserveEnded counts an inbound call that has just ended.
+func (m *SIPMetrics) ObserveEnded(c *ticketing.Call) {
+	if m == nil {
+		return
+	}
+	m.calls.WithLabelValues(c.Line, string(c.Cause)).Inc()
+	m.wait.WithLabelValues(c.Line).Observe(c.Wait().Seconds())
+	if c.Answered() {
+		m.answerWait.WithLabelValues(c.Line).Observe(c.Wait().Seconds())
+		m.talk.WithLabelValues(c.Line).Observe(c.Talk().Seconds())
+	}
+}

@@ -1,0 +1,604 @@
+package hotline
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/yihao-city/yihao/channels/hotline/acd"
+	"github.com/yihao-city/yihao/ticketing"
+)
+
+// outcome of offering a call to one agent.
+type outcome int
+
+const (
+	answered  outcome = iota // the agent took it; the dialog is up
+	abandoned                // the caller hung up first
+	tryNext                  // this agent did not take it; try another
+)
+
+// call is an inbound call while the INVITE is being handled.
+type call struct {
+	id     string
+	line   *Line
+	caller string // E.164 or ""
+	req    *sip.Request
+	tx     sip.ServerTransaction
+	// gone is closed when the caller cancels. The transaction's Done comes
+	// only when it terminates, which over UDP is Timer I (5 s) after the ACK.
+	gone <-chan struct{}
+	// earlier tickets of the caller, looked up once on the first offer.
+	earlier    []EarlierTicket
+	lookedUpAt bool
+}
+
+// onInvite takes a call to a hotline number: logs its arrival, finds an
+// agent through the ACD (queueing the caller up to QueueWait), and proxies
+// the INVITE to that agent's phone, or answers with the fallback.
+// Retransmissions of the INVITE never reach here: the transaction layer
+// absorbs them, so a call is logged once.
+func (s *SIP) onInvite(req *sip.Request, tx sip.ServerTransaction) {
+	if to := req.To(); to != nil && to.Params.Has("tag") {
+		s.onInDialog(req, tx) // a re-INVITE within a call
+		return
+	}
+	callID := ""
+	if h := req.CallID(); h != nil {
+		callID = h.Value()
+	}
+	if callID == "" || len(callID) > ticketing.MaxCallIDLen {
+		s.respond(tx, req, 400, "Bad Request: Call-ID missing or too long")
+		return
+	}
+	line := s.lines.Resolve(req)
+	if line == nil {
+		// The dialled number is ours, not the citizen's: safe to log.
+		s.log.Warn("sip invite to a number that is no hotline line", "number", req.Recipient.User, "source", req.Source())
+		s.respond(tx, req, 404, "Not Found")
+		return
+	}
+	s.respond(tx, req, 100, "Trying")
+	gone := make(chan struct{})
+	var once sync.Once
+	if !tx.OnCancel(func(*sip.Request) { once.Do(func() { close(gone) }) }) {
+		return // cancelled before we began
+	}
+	c := &call{id: callID, line: line, caller: CallerID(req, s.cfg.DefaultCountry), req: req, tx: tx, gone: gone}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	_, err := s.store.ApplyCallEvent(ctx, ticketing.CallEvent{
+		CallID: callID, Type: ticketing.CallNew, From: c.caller, To: line.Number,
+		Direction: ticketing.DirectionIn, At: s.cfg.Now(),
+	})
+	cancel()
+	if err != nil {
+		// Unlogged, the call would be invisible to the callback list: refuse
+		// it so the carrier retries or plays its own message.
+		s.log.Error("sip invite: call log unavailable", "call_id", callID, "err", err)
+		s.respond(tx, req, 503, "Service Unavailable", sip.NewHeader("Retry-After", "5"))
+		return
+	}
+	s.metrics.arrived(line.Number)
+	if s.cfg.Redirect {
+		s.redirect(c)
+		return
+	}
+
+	skill := ""
+	if s.cfg.SkillsByLine {
+		skill = line.skill()
+	}
+	deadline := s.cfg.Now().Add(s.cfg.QueueWait)
+	queued := false
+	defer func() {
+		if queued {
+			s.metrics.queue(-1)
+		}
+	}()
+	for {
+		freed := s.freedSignal()
+		b, ok, err := s.presence.Claim(context.Background(), skill, callID, s.cfg.Now())
+		if err != nil {
+			s.log.Error("sip invite: acd claim", "call_id", callID, "err", err)
+		}
+		if ok {
+			switch s.offer(c, b) {
+			case answered:
+				return
+			case abandoned:
+				s.hangup(c.id, "cancel")
+				return
+			}
+			continue // the agent did not take it: straight on to the next
+		}
+		if !queued {
+			queued = true
+			s.metrics.queue(+1)
+			s.respond(tx, req, 182, "Queued")
+		}
+		wait := time.Until(deadline)
+		if wait <= 0 {
+			break
+		}
+		t := time.NewTimer(min(wait, 250*time.Millisecond))
+		select {
+		case <-freed: // an agent was released here; another instance's release shows at the next poll
+		case <-t.C:
+		case <-c.gone:
+			t.Stop()
+			s.hangup(c.id, "cancel")
+			return
+		case <-tx.Done():
+			t.Stop()
+			s.hangup(c.id, "cancel")
+			return
+		}
+		t.Stop()
+	}
+	s.hangup(c.id, "noAnswer")
+	s.fallback(c)
+}
+
+// fallback answers a caller no agent took.
+func (s *SIP) fallback(c *call) {
+	fb := s.cfg.Fallback
+	switch fb.Code {
+	case 302:
+		s.respond(c.tx, c.req, 302, "Moved Temporarily", sip.NewHeader("Contact", "<"+fb.Redirect+">"))
+	case 480:
+		s.respond(c.tx, c.req, 480, "Temporarily Unavailable", retryAfter(fb.RetryAfter))
+	default:
+		s.respond(c.tx, c.req, 486, "Busy Here", retryAfter(fb.RetryAfter))
+	}
+}
+
+func retryAfter(d time.Duration) sip.Header {
+	return sip.NewHeader("Retry-After", strconv.Itoa(max(1, int(d.Seconds()))))
+}
+
+// redirect answers 302 with the chosen agent's contact, for a PBX in
+// front that places the call itself. The hub never sees the answer or the
+// hangup: the PBX reports those through the CTI webhook. The agent is
+// held for RingTimeout plus WrapUp so the next call does not land on them
+// while this one rings.
+func (s *SIP) redirect(c *call) {
+	skill := ""
+	if s.cfg.SkillsByLine {
+		skill = c.line.skill()
+	}
+	now := s.cfg.Now()
+	b, ok, err := s.presence.Claim(context.Background(), skill, c.id, now)
+	if err != nil {
+		s.log.Error("sip invite: acd claim", "call_id", c.id, "err", err)
+	}
+	if !ok {
+		s.hangup(c.id, "noAnswer")
+		s.fallback(c)
+		return
+	}
+	s.pop(c, b.Agent, PopRinging)
+	if err := s.presence.Release(context.Background(), b.Agent, c.id, now.Add(s.cfg.RingTimeout+s.cfg.WrapUp), now); err != nil {
+		s.log.Error("sip redirect: acd release", "agent", b.Agent, "err", err)
+	}
+	s.signalFreed()
+	s.respond(c.tx, c.req, 302, "Moved Temporarily", sip.NewHeader("Contact", "<"+b.Contact+">"))
+}
+
+// offer rings one agent and relays what happens back to the caller.
+func (s *SIP) offer(c *call, b acd.Binding) outcome {
+	ctx := context.Background()
+	u, err := parseURI(b.Contact)
+	if err != nil {
+		s.log.Warn("sip invite: agent contact unusable; agent put on break", "agent", b.Agent, "err", err)
+		s.releaseAgent(b.Agent, c.id, true, false)
+		return tryNext
+	}
+	fwd := c.req.Clone()
+	fwd.Recipient = u
+	fwd.SetTransport(strings.ToUpper(b.Transport))
+	fwd.SetDestination(b.Source)
+	fwd.RemoveHeader("Route") // the initial INVITE's Route (if any) named us
+	clTx, err := s.client.TransactionRequest(ctx, fwd,
+		sipgo.ClientRequestDecreaseMaxForward, sipgo.ClientRequestAddVia, s.recordRoute(c.req.Transport()))
+	if err != nil {
+		if strings.Contains(err.Error(), "max forwards") {
+			s.releaseAgent(b.Agent, c.id, false, false)
+			s.respond(c.tx, c.req, 483, "Too Many Hops")
+			return abandoned
+		}
+		s.log.Warn("sip invite: agent unreachable; agent put on break", "agent", b.Agent, "err", err)
+		s.releaseAgent(b.Agent, c.id, true, false)
+		return tryNext
+	}
+	s.pop(c, b.Agent, PopRinging)
+	ring := time.NewTimer(s.cfg.RingTimeout)
+	defer ring.Stop()
+	for {
+		select {
+		case res, more := <-clTx.Responses():
+			if !more {
+				s.releaseAgent(b.Agent, c.id, true, false)
+				return tryNext
+			}
+			switch {
+			case res.StatusCode == 100: // hop by hop
+			case res.IsProvisional():
+				s.relay(c.tx, res)
+			case res.IsSuccess():
+				s.answered(c, b, clTx, res)
+				return answered
+			default:
+				// The agent's phone declined (busy, DND, error). The caller
+				// stays in the queue and another agent is tried.
+				clTx.Terminate()
+				s.releaseAgent(b.Agent, c.id, false, false)
+				s.pop(c, b.Agent, PopMissed)
+				return tryNext
+			}
+		case <-clTx.Done():
+			// No answer at all from the phone (timer B, transport error).
+			s.log.Warn("sip invite: agent phone did not respond; agent put on break", "agent", b.Agent, "err", clTx.Err())
+			s.releaseAgent(b.Agent, c.id, true, false)
+			s.pop(c, b.Agent, PopMissed)
+			return tryNext
+		case <-ring.C:
+			// Ring, no answer: cancel and put the agent on break, so the next
+			// caller does not ring an empty desk.
+			s.cancelAgentLeg(c, b, fwd, clTx)
+			s.releaseAgent(b.Agent, c.id, true, false)
+			s.pop(c, b.Agent, PopMissed)
+			return tryNext
+		case <-c.gone:
+			// The caller hung up (CANCEL) while the agent's phone rang.
+			s.cancelAgentLeg(c, b, fwd, clTx)
+			s.releaseAgent(b.Agent, c.id, false, false)
+			s.pop(c, b.Agent, PopMissed)
+			return abandoned
+		case <-c.tx.Done():
+			// The caller's side failed (transport error).
+			s.cancelAgentLeg(c, b, fwd, clTx)
+			s.releaseAgent(b.Agent, c.id, false, false)
+			s.pop(c, b.Agent, PopMissed)
+			return abandoned
+		}
+	}
+}
+
+// relay passes a response from the agent's side back to the caller,
+// without our Via.
+func (s *SIP) relay(tx sip.ServerTransaction, res *sip.Response) {
+	res.RemoveHeader("Via")
+	if err := tx.Respond(res); err != nil {
+		s.log.Debug("sip: relay response", "code", res.StatusCode, "err", err)
+	}
+}
+
+// answered completes a call an agent took: the 200 goes to the caller, the
+// call log and the screen pop learn of the answer, and the dialog is kept
+// for the BYE.
+func (s *SIP) answered(c *call, b acd.Binding, clTx sip.ClientTransaction, res *sip.Response) {
+	callerDest, callerTransport := c.req.Source(), c.req.Transport()
+	// Retransmitted 200s (the agent's phone has not seen the ACK yet) go
+	// straight through, statelessly.
+	clTx.OnRetransmission(func(r *sip.Response) {
+		r = r.Clone()
+		r.RemoveHeader("Via")
+		r.SetDestination(callerDest)
+		s.server.WriteResponse(r) //nolint:errcheck // the next retransmission tries again
+	})
+	tag := ""
+	if f := c.req.From(); f != nil {
+		tag, _ = f.Params.Get("tag")
+	}
+	s.mu.Lock()
+	s.dialogs[c.id] = &dialog{
+		callID: c.id, agent: b.Agent, callerTag: tag,
+		caller: hop{callerDest, callerTransport}, callee: hop{b.Source, strings.ToUpper(b.Transport)},
+		line: c.line.Number, number: c.caller,
+	}
+	s.mu.Unlock()
+	s.metrics.active(+1)
+	s.relay(c.tx, res)
+	s.record(ticketing.CallEvent{CallID: c.id, Type: ticketing.CallAnswer, User: b.Agent, At: s.cfg.Now()})
+	s.pop(c, b.Agent, PopAnswered)
+}
+
+// cancelAgentLeg stops the agent's phone ringing. If the phone answered
+// in the same instant, the answer is acknowledged and hung up at once.
+func (s *SIP) cancelAgentLeg(c *call, b acd.Binding, fwd *sip.Request, clTx sip.ClientTransaction) {
+	cancel := sip.NewRequest(sip.CANCEL, fwd.Recipient)
+	cancel.AppendHeader(sip.HeaderClone(fwd.Via()))
+	cancel.AppendHeader(sip.HeaderClone(fwd.From()))
+	cancel.AppendHeader(sip.HeaderClone(fwd.To()))
+	cancel.AppendHeader(sip.HeaderClone(fwd.CallID()))
+	cseq := fwd.CSeq()
+	cancel.AppendHeader(&sip.CSeqHeader{SeqNo: cseq.SeqNo, MethodName: sip.CANCEL})
+	mf := sip.MaxForwardsHeader(70)
+	cancel.AppendHeader(&mf)
+	cancel.SetTransport(fwd.Transport())
+	cancel.SetDestination(fwd.Destination())
+	cancel.SetBody(nil)
+	ctx, done := context.WithTimeout(context.Background(), 5*time.Second)
+	defer done()
+	if ctx2, err := s.client.TransactionRequest(ctx, cancel, func(*sipgo.Client, *sip.Request) error { return nil }); err == nil {
+		defer ctx2.Terminate()
+	}
+	// Wait for the INVITE's final answer: 487 normally (the transaction
+	// layer ACKs it), or a 200 that crossed the CANCEL.
+	for {
+		select {
+		case res, more := <-clTx.Responses():
+			if !more {
+				return
+			}
+			if res.IsSuccess() {
+				s.byeAnsweredLeg(fwd, res)
+				return
+			}
+			if !res.IsProvisional() {
+				return
+			}
+		case <-clTx.Done():
+			return
+		case <-ctx.Done():
+			clTx.Terminate()
+			return
+		}
+	}
+}
+
+// byeAnsweredLeg ACKs and ends an agent leg answered after the caller left.
+func (s *SIP) byeAnsweredLeg(fwd *sip.Request, res *sip.Response) {
+	target := fwd.Recipient
+	if ct := res.Contact(); ct != nil {
+		target = ct.Address
+	}
+	mk := func(m sip.RequestMethod, seq uint32) *sip.Request {
+		r := sip.NewRequest(m, target)
+		r.AppendHeader(sip.HeaderClone(fwd.From()))
+		r.AppendHeader(sip.HeaderClone(res.To()))
+		r.AppendHeader(sip.HeaderClone(fwd.CallID()))
+		r.AppendHeader(&sip.CSeqHeader{SeqNo: seq, MethodName: m})
+		mf := sip.MaxForwardsHeader(70)
+		r.AppendHeader(&mf)
+		r.SetTransport(fwd.Transport())
+		r.SetDestination(fwd.Destination())
+		r.SetBody(nil)
+		return r
+	}
+	seq := fwd.CSeq().SeqNo
+	s.client.WriteRequest(mk(sip.ACK, seq), sipgo.ClientRequestAddVia) //nolint:errcheck // best effort
+	ctx, done := context.WithTimeout(context.Background(), 5*time.Second)
+	defer done()
+	s.client.Do(ctx, mk(sip.BYE, seq+1), sipgo.ClientRequestAddVia) //nolint:errcheck // best effort
+}
+
+// onAck forwards the ACK of a 200 along the dialog. The ACK of a failure
+// belongs to its INVITE transaction and is absorbed there; one that comes
+// late, or for no call of ours, is dropped (never answered: ACK has no
+// response).
+func (s *SIP) onAck(req *sip.Request, _ sip.ServerTransaction) {
+	fwd, ok := s.inDialogTarget(req)
+	if !ok {
+		return
+	}
+	if err := s.client.WriteRequest(fwd, sipgo.ClientRequestDecreaseMaxForward, sipgo.ClientRequestAddVia); err != nil {
+		s.log.Debug("sip: forward ack", "err", err)
+	}
+}
+
+// onInDialog forwards a request within an answered call (BYE, re-INVITE,
+// INFO, UPDATE, ...) to the other side and its answer back. A BYE ends
+// the call: the log gets its end, the agent goes to wrap-up.
+func (s *SIP) onInDialog(req *sip.Request, tx sip.ServerTransaction) {
+	fwd, ok := s.inDialogTarget(req)
+	if !ok {
+		s.respond(tx, req, 481, "Call/Transaction Does Not Exist")
+		return
+	}
+	if req.Method == sip.BYE {
+		s.endDialog(req.CallID().Value())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 32*time.Second)
+	defer cancel()
+	clTx, err := s.client.TransactionRequest(ctx, fwd, sipgo.ClientRequestDecreaseMaxForward, sipgo.ClientRequestAddVia)
+	if err != nil {
+		s.respond(tx, req, 502, "Bad Gateway")
+		return
+	}
+	defer clTx.Terminate()
+	for {
+		select {
+		case res, more := <-clTx.Responses():
+			if !more {
+				return
+			}
+			if res.StatusCode == 100 {
+				continue
+			}
+			s.relay(tx, res)
+			if !res.IsProvisional() {
+				return
+			}
+		case <-clTx.Done():
+			if req.Method == sip.BYE {
+				// The other side is gone; the caller's BYE still ends the call.
+				s.respond(tx, req, 200, "OK")
+			} else {
+				s.respond(tx, req, 408, "Request Timeout")
+			}
+			return
+		case <-tx.Done():
+			return
+		}
+	}
+}
+
+// inDialogTarget prepares an in-dialog request for the other side: our
+// Route entry removed, the destination taken from the dialog (the
+// addresses packets really came from) when this instance proxied the
+// call, else from the next Route or the Request-URI. ok is false for a
+// request that does not route through us.
+func (s *SIP) inDialogTarget(req *sip.Request) (*sip.Request, bool) {
+	fwd := req.Clone()
+	viaUs := false
+	for r := fwd.Route(); r != nil && s.isMe(r.Address); r = fwd.Route() {
+		fwd.RemoveHeader("Route") // twice when we record-routed two transports
+		viaUs = true
+	}
+	var d *dialog
+	if id := req.CallID(); id != nil {
+		s.mu.Lock()
+		d = s.dialogs[id.Value()]
+		s.mu.Unlock()
+	}
+	if d == nil && !viaUs {
+		return nil, false
+	}
+	switch {
+	case fwd.Route() != nil:
+		fwd.SetDestination("") // Destination() follows the Route
+	case d != nil:
+		h := d.callee
+		if tag, _ := req.From().Params.Get("tag"); tag != d.callerTag {
+			h = d.caller
+		}
+		fwd.SetTransport(h.transport)
+		fwd.SetDestination(h.addr)
+	default:
+		fwd.SetDestination("") // the Request-URI
+	}
+	return fwd, true
+}
+
+// endDialog is the BYE's bookkeeping: the call's end in the log, the agent
+// to wrap-up, the screen pop closed. A second BYE finds nothing to do.
+func (s *SIP) endDialog(callID string) {
+	s.mu.Lock()
+	d := s.dialogs[callID]
+	delete(s.dialogs, callID)
+	s.mu.Unlock()
+	if d == nil {
+		// Proxied by an instance that restarted, or a BYE already seen:
+		// the log's hangup is idempotent and names the agent to release.
+		c := s.hangup(callID, "normalClearing")
+		if c != nil && c.Agent != "" {
+			s.releaseAgent(c.Agent, callID, false, true)
+		}
+		return
+	}
+	s.metrics.active(-1)
+	s.hangup(callID, "normalClearing")
+	s.releaseAgent(d.agent, callID, false, true)
+	s.publish(d.agent, Pop{Kind: PopEnded, CallID: callID, Line: d.line, Caller: d.number, Agent: d.agent, At: s.cfg.Now()})
+}
+
+// releaseAgent ends the agent's part in a call: wrap-up after a talk,
+// straight back to available otherwise, or break when the phone did not
+// answer.
+func (s *SIP) releaseAgent(agent, callID string, toBreak, talked bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	now := s.cfg.Now()
+	if toBreak {
+		if err := s.presence.SetState(ctx, agent, acd.Break, now); err != nil {
+			s.log.Error("sip: acd break", "agent", agent, "err", err)
+		}
+	}
+	ready := now
+	if talked {
+		ready = now.Add(s.cfg.WrapUp)
+	}
+	if err := s.presence.Release(ctx, agent, callID, ready, now); err != nil && !errors.Is(err, acd.ErrNotOnCall) {
+		s.log.Error("sip: acd release", "agent", agent, "err", err)
+	}
+	s.signalFreed()
+}
+
+// freedSignal returns a channel closed when this instance next frees an agent.
+func (s *SIP) freedSignal() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.freed
+}
+
+func (s *SIP) signalFreed() {
+	s.mu.Lock()
+	close(s.freed)
+	s.freed = make(chan struct{})
+	s.mu.Unlock()
+}
+
+// hangup logs the end of a call; cause is the CTI cause (cancel,
+// noAnswer, normalClearing) that ticketing.Call.Apply maps to the log's.
+func (s *SIP) hangup(callID, cause string) *ticketing.Call {
+	return s.record(ticketing.CallEvent{CallID: callID, Type: ticketing.CallHangup, Cause: cause, At: s.cfg.Now()})
+}
+
+// record applies an event to the call log. Events are idempotent, so a
+// failed write is retried in the background for a while: the call goes
+// on whatever the store does.
+func (s *SIP) record(ev ticketing.CallEvent) *ticketing.Call {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	c, err := s.store.ApplyCallEvent(ctx, ev)
+	cancel()
+	if err == nil {
+		s.metrics.observeCall(ev, c)
+		return c
+	}
+	s.log.Error("sip: call log write failed; retrying", "call_id", ev.CallID, "event", ev.Type, "err", err)
+	go func() {
+		for wait := time.Second; wait < 2*time.Minute; wait *= 2 {
+			time.Sleep(wait)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			c, err := s.store.ApplyCallEvent(ctx, ev)
+			cancel()
+			if err == nil {
+				s.metrics.observeCall(ev, c)
+				return
+			}
+		}
+		s.log.Error("sip: call log write abandoned", "call_id", ev.CallID, "event", ev.Type)
+	}()
+	return nil
+}
+
+// hostOf is the host of a host:port source address.
+func hostOf(addr string) string {
+	h, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	return h
+}
+
+// recordRoute puts this instance in the dialog's route set (RFC 3261
+// §16.6): one Record-Route, or two when the caller's and the agent's legs
+// use different transports (RFC 5658), the agent's side on top.
+func (s *SIP) recordRoute(inbound string) sipgo.ClientRequestOption {
+	return func(_ *sipgo.Client, r *sip.Request) error {
+		in, out := sip.NetworkToLower(inbound), sip.NetworkToLower(r.Transport())
+		if in != out {
+			r.PrependHeader(s.routeHeader(in))
+		}
+		r.PrependHeader(s.routeHeader(out))
+		return nil
+	}
+}
+
+func (s *SIP) routeHeader(transport string) *sip.RecordRouteHeader {
+	s.listenMu.Lock()
+	port := s.ports[transport]
+	s.listenMu.Unlock()
+	return &sip.RecordRouteHeader{Address: sip.Uri{
+		Host: s.cfg.Advertise, Port: port,
+		UriParams: sip.HeaderParams{{K: "transport", V: transport}, {K: "lr", V: ""}},
+	}}
+}

@@ -1,0 +1,395 @@
+package hotline
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/yihao-city/yihao/channels/hotline/acd"
+	"github.com/yihao-city/yihao/channels/live"
+	"github.com/yihao-city/yihao/ticketing"
+)
+
+// SIPStore is what the SIP side needs of the store: the call log, the
+// agents' accounts and the caller's earlier tickets.
+type SIPStore interface {
+	ApplyCallEvent(ctx context.Context, ev ticketing.CallEvent) (*ticketing.Call, error)
+	AgentByExt(ctx context.Context, ext string) (*ticketing.Agent, error)
+	List(ctx context.Context, f ticketing.ListFilter) ([]*ticketing.Ticket, error)
+}
+
+// Submitter turns a report into a ticket (ticketing.Service).
+type Submitter interface {
+	Submit(ctx context.Context, r ticketing.Report) (*ticketing.Ticket, bool, error)
+}
+
+// Limiter admits or refuses one more request from a source.
+type Limiter interface {
+	Allow(ctx context.Context, key string) (bool, time.Duration, error)
+}
+
+// Fallback is what a caller hears when no agent became free in time.
+type Fallback struct {
+	// Code is 486 (Busy Here, the default), 480 (Temporarily Unavailable)
+	// or 302 (to Redirect: a voicemail box or an IVR).
+	Code int
+	// RetryAfter is sent with 486 and 480 (default 60 s).
+	RetryAfter time.Duration
+	// Redirect is the URI for 302 (sip:voicemail@ivr.example).
+	Redirect string
+}
+
+// SIPConfig is the SIP side's settings.
+type SIPConfig struct {
+	// Advertise is the host other parties reach this instance at: it goes
+	// into Via, Record-Route and Contact (default 127.0.0.1).
+	Advertise string
+	// Realm of digest authentication (default "yihao"); agents' HA1 are
+	// computed for it.
+	Realm string
+	// NonceSecret signs digest nonces. Instances that share agents must
+	// share it; empty: a random one per process.
+	NonceSecret []byte
+	NonceTTL    time.Duration // default 5 minutes
+	// Redirect answers an INVITE with 302 to the chosen agent's contact
+	// instead of proxying it (for a PBX in front of Yihao).
+	Redirect bool
+	// SkillsByLine asks the ACD for an agent with the line's skill;
+	// otherwise any available agent takes any line.
+	SkillsByLine bool
+	WrapUp       time.Duration // after a call, before the next (default 0: none)
+	QueueWait    time.Duration // longest a caller waits for a free agent (default 30 s)
+	RingTimeout  time.Duration // ringing one agent before trying another (default 20 s)
+	Fallback     Fallback
+	// Registration lifetimes: asked-for expiries are clamped into
+	// [MinExpires, MaxExpires]; below MinExpires is 423 (default 60 s, 3600 s).
+	MinExpires, MaxExpires time.Duration
+	DefaultCountry         string // default 86
+	// Limiter, if set, caps INVITE, REGISTER and MESSAGE per source address.
+	Limiter Limiter
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+func (c *SIPConfig) defaults() {
+	if c.Advertise == "" {
+		c.Advertise = "127.0.0.1"
+	}
+	if c.Realm == "" {
+		c.Realm = "yihao"
+	}
+	if len(c.NonceSecret) == 0 {
+		c.NonceSecret = make([]byte, 32)
+		rand.Read(c.NonceSecret) //nolint:errcheck // never fails on Linux
+	}
+	if c.NonceTTL <= 0 {
+		c.NonceTTL = 5 * time.Minute
+	}
+	if c.QueueWait <= 0 {
+		c.QueueWait = 30 * time.Second
+	}
+	if c.RingTimeout <= 0 {
+		c.RingTimeout = 20 * time.Second
+	}
+	if c.Fallback.Code == 0 {
+		c.Fallback.Code = 486
+	}
+	if c.Fallback.RetryAfter <= 0 {
+		c.Fallback.RetryAfter = time.Minute
+	}
+	if c.MinExpires <= 0 {
+		c.MinExpires = time.Minute
+	}
+	if c.MaxExpires <= 0 {
+		c.MaxExpires = time.Hour
+	}
+	if c.DefaultCountry == "" {
+		c.DefaultCountry = "86"
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// Check refuses settings that cannot work.
+func (c *SIPConfig) Check() error {
+	switch c.Fallback.Code {
+	case 0, 480, 486:
+	case 302:
+		if _, err := parseURI(c.Fallback.Redirect); err != nil {
+			return fmt.Errorf("hotline fallback: 302 needs a redirect URI: %w", err)
+		}
+	default:
+		return fmt.Errorf("hotline fallback: code %d; one of 486, 480, 302", c.Fallback.Code)
+	}
+	if c.MinExpires > 0 && c.MaxExpires > 0 && c.MinExpires > c.MaxExpires {
+		return errors.New("hotline: min_expires is above max_expires")
+	}
+	return nil
+}
+
+// SIP is the phone door: registrar for agents' softphones, ACD and
+// stateful proxy (or redirect server) for the merged lines, SIP MESSAGE
+// intake, and the call log and screen pops that follow from them.
+type SIP struct {
+	cfg      SIPConfig
+	lines    *Lines
+	store    SIPStore
+	tickets  Submitter
+	presence acd.Presence
+	bus      live.Bus // may be nil: no screen pops
+	log      *slog.Logger
+	metrics  *SIPMetrics
+	nonces   nonces
+
+	ua     *sipgo.UserAgent
+	server *sipgo.Server
+	client *sipgo.Client
+
+	mu      sync.Mutex
+	dialogs map[string]*dialog // answered calls by Call-ID, until BYE
+	freed   chan struct{}      // closed and replaced when this instance frees an agent
+
+	listenMu sync.Mutex
+	ports    map[string]int // transport → port we listen on
+	closers  []func() error
+}
+
+// dialog is an answered call this instance proxies: where each side is
+// reached, so in-dialog requests get through NAT whatever their URIs say.
+type dialog struct {
+	callID    string
+	agent     string
+	callerTag string // From tag of the INVITE
+	caller    hop
+	callee    hop
+	line      string
+	number    string // the caller's number (E.164), for the screen pop
+}
+
+type hop struct{ addr, transport string }
+
+// NewSIP wires the SIP side. bus may be nil (no screen pops); m may be nil.
+func NewSIP(cfg SIPConfig, lines *Lines, store SIPStore, tickets Submitter, presence acd.Presence,
+	bus live.Bus, log *slog.Logger, m *SIPMetrics) (*SIP, error) {
+	cfg.defaults()
+	if err := cfg.Check(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	// sipgo logs whole messages at debug and unmatched retransmissions at
+	// info; messages carry callers' numbers, so it only gets warnings.
+	quiet := slog.New(levelFloor{log.Handler(), slog.LevelWarn})
+	ua, err := sipgo.NewUA(
+		sipgo.WithUserAgent("Yihao"),
+		sipgo.WithUserAgentHostname(cfg.Advertise),
+		sipgo.WithUserAgentTransactionLayerOptions(
+			sip.WithTransactionLayerLogger(quiet),
+			sip.WithTransactionLayerUnhandledResponseHandler(func(*sip.Response) {}),
+		),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(quiet)),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("hotline: sip user agent: %w", err)
+	}
+	server, err := sipgo.NewServer(ua, sipgo.WithServerLogger(quiet))
+	if err != nil {
+		return nil, fmt.Errorf("hotline: sip server: %w", err)
+	}
+	client, err := sipgo.NewClient(ua, sipgo.WithClientLogger(quiet), sipgo.WithClientHostname(cfg.Advertise))
+	if err != nil {
+		return nil, fmt.Errorf("hotline: sip client: %w", err)
+	}
+	s := &SIP{
+		cfg: cfg, lines: lines, store: store, tickets: tickets, presence: presence, bus: bus,
+		log: log, metrics: m, nonces: nonces{secret: cfg.NonceSecret, ttl: cfg.NonceTTL},
+		ua: ua, server: server, client: client,
+		dialogs: map[string]*dialog{}, freed: make(chan struct{}), ports: map[string]int{},
+	}
+	server.OnRegister(s.limited(s.onRegister))
+	server.OnInvite(s.limited(s.onInvite))
+	server.OnMessage(s.limited(s.onMessage))
+	server.OnAck(s.onAck)
+	server.OnBye(s.onInDialog)
+	server.OnCancel(s.onStrayCancel)
+	server.OnOptions(s.onOptions)
+	for _, m := range []sip.RequestMethod{sip.INFO, sip.UPDATE, sip.PRACK, sip.REFER, sip.NOTIFY} {
+		server.OnRequest(m, s.onInDialog)
+	}
+	server.OnNoRoute(func(req *sip.Request, tx sip.ServerTransaction) {
+		s.respond(tx, req, 405, "Method Not Allowed", sip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, MESSAGE, INFO, UPDATE"))
+	})
+	return s, nil
+}
+
+// levelFloor passes records at or above min only, without the raw
+// message: sipgo logs an unparsable packet whole, numbers and all, under
+// "data".
+type levelFloor struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h levelFloor) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h levelFloor) Handle(ctx context.Context, r slog.Record) error {
+	out := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
+	r.Attrs(func(a slog.Attr) bool {
+		switch a.Key {
+		case "data", "msg", "req", "res", "request", "response":
+			out.AddAttrs(slog.Int(a.Key+"_bytes", len(a.Value.String())))
+		default:
+			out.AddAttrs(a)
+		}
+		return true
+	})
+	return h.Handler.Handle(ctx, out)
+}
+
+func (h levelFloor) WithAttrs(a []slog.Attr) slog.Handler {
+	return levelFloor{h.Handler.WithAttrs(a), h.min}
+}
+
+func (h levelFloor) WithGroup(n string) slog.Handler {
+	return levelFloor{h.Handler.WithGroup(n), h.min}
+}
+
+// ListenUDP serves SIP over UDP on addr (":5060"); it returns once
+// listening, with the address taken.
+func (s *SIP) ListenUDP(addr string) (net.Addr, error) {
+	pc, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("hotline: sip udp: %w", err)
+	}
+	s.track("udp", pc.LocalAddr(), pc.Close)
+	go s.server.ServeUDP(pc) //nolint:errcheck // ends when closed
+	return pc.LocalAddr(), nil
+}
+
+// ListenTCP serves SIP over TCP on addr.
+func (s *SIP) ListenTCP(addr string) (net.Addr, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("hotline: sip tcp: %w", err)
+	}
+	s.track("tcp", l.Addr(), l.Close)
+	go s.server.ServeTCP(l) //nolint:errcheck // ends when closed
+	return l.Addr(), nil
+}
+
+// ListenTLS serves SIP over TLS on addr with the given certificates.
+func (s *SIP) ListenTLS(addr string, conf *tls.Config) (net.Addr, error) {
+	l, err := tls.Listen("tcp", addr, conf)
+	if err != nil {
+		return nil, fmt.Errorf("hotline: sip tls: %w", err)
+	}
+	s.track("tls", l.Addr(), l.Close)
+	go s.server.ServeTLS(l) //nolint:errcheck // ends when closed
+	return l.Addr(), nil
+}
+
+func (s *SIP) track(transport string, a net.Addr, closer func() error) {
+	s.listenMu.Lock()
+	defer s.listenMu.Unlock()
+	_, port, _ := net.SplitHostPort(a.String())
+	s.ports[transport], _ = strconv.Atoi(port)
+	s.closers = append(s.closers, closer)
+}
+
+// Close stops listening and ends the SIP stack. Calls in progress are cut.
+func (s *SIP) Close() error {
+	s.listenMu.Lock()
+	closers := s.closers
+	s.closers = nil
+	s.listenMu.Unlock()
+	for _, c := range closers {
+		c() //nolint:errcheck // closing anyway
+	}
+	return s.ua.Close()
+}
+
+// isMe says whether a Route URI names this instance.
+func (s *SIP) isMe(u sip.Uri) bool {
+	if !strings.EqualFold(u.Host, s.cfg.Advertise) {
+		return false
+	}
+	s.listenMu.Lock()
+	defer s.listenMu.Unlock()
+	for _, p := range s.ports {
+		if u.Port == p || (u.Port == 0 && p == 5060) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *SIP) respond(tx sip.ServerTransaction, req *sip.Request, code int, reason string, hdrs ...sip.Header) {
+	res := sip.NewResponseFromRequest(req, code, reason, nil)
+	for _, h := range hdrs {
+		res.AppendHeader(h)
+	}
+	s.metrics.request(req.Method, code)
+	if err := tx.Respond(res); err != nil {
+		s.log.Debug("sip: respond", "method", req.Method, "code", code, "err", err)
+	}
+}
+
+// limited refuses a source over its rate with 503 and Retry-After, so a
+// flood from one address does not take agents or the store from others.
+func (s *SIP) limited(h sipgo.RequestHandler) sipgo.RequestHandler {
+	if s.cfg.Limiter == nil {
+		return h
+	}
+	return func(req *sip.Request, tx sip.ServerTransaction) {
+		host := hostOf(req.Source())
+		ok, retry, err := s.cfg.Limiter.Allow(context.Background(), "sip:"+host)
+		if err != nil {
+			// A limiter that cannot answer (Redis down) must not stop the hotline.
+			s.log.Warn("sip: rate limiter unavailable; admitting", "err", err)
+			ok = true
+		}
+		if !ok {
+			s.metrics.limited()
+			s.log.Debug("sip: source over its rate", "source", host, "method", req.Method)
+			s.respond(tx, req, 503, "Service Unavailable", sip.NewHeader("Retry-After", strconv.Itoa(max(1, int(retry.Seconds()+0.5)))))
+			return
+		}
+		h(req, tx)
+	}
+}
+
+func (s *SIP) onOptions(req *sip.Request, tx sip.ServerTransaction) {
+	s.respond(tx, req, 200, "OK", sip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, MESSAGE"))
+}
+
+// onStrayCancel answers a CANCEL that matches no INVITE in progress (the
+// transaction layer answers those that do, with 200 and 487).
+func (s *SIP) onStrayCancel(req *sip.Request, tx sip.ServerTransaction) {
+	s.respond(tx, req, 481, "Call/Transaction Does Not Exist")
+}
+
+func parseURI(v string) (sip.Uri, error) {
+	var u sip.Uri
+	if err := sip.ParseUri(v, &u); err != nil {
+		return u, err
+	}
+	if u.Host == "" {
+		return u, errors.New("no host")
+	}
+	return u, nil
+}

@@ -1,0 +1,468 @@
+package hotline_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/yihao-city/yihao/channels/hotline"
+	"github.com/yihao-city/yihao/channels/hotline/acd"
+	"github.com/yihao-city/yihao/channels/hotline/sipptest"
+	"github.com/yihao-city/yihao/channels/live"
+	"github.com/yihao-city/yihao/ticketing"
+)
+
+// triage leaves every ticket for a dispatcher: the phone door's tests are
+// about calls, not routing.
+type triage struct{}
+
+func (triage) Route(context.Context, ticketing.Report) (ticketing.Assignment, error) {
+	return ticketing.Assignment{Priority: ticketing.PriorityNormal, Reason: "test"}, nil
+}
+
+// sipEnv is one Yihao SIP instance on loopback (UDP and TCP on one port)
+// over a real store, with sipp as every other party.
+type sipEnv struct {
+	store    ticketing.Store
+	svc      *ticketing.Service
+	presence acd.Presence
+	bus      live.Bus
+	sip      *hotline.SIP
+	addr     string // 127.0.0.1:port
+	started  time.Time
+}
+
+var demoLines = []hotline.Line{
+	{Number: "12345", Label: "12345 政务服务便民热线"},
+	{Number: "12319", Label: "12319 城建服务热线", Domain: "01"},
+	{Number: "96310", Label: "96310 交通服务热线"},
+	{Number: "12315", Label: "12315 消费者投诉举报热线"},
+}
+
+func newSIPEnv(t *testing.T, store ticketing.Store, presence acd.Presence, bus live.Bus, cfg hotline.SIPConfig) *sipEnv {
+	t.Helper()
+	lines, err := hotline.NewLines(demoLines, "86")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if presence == nil {
+		presence = acd.NewMemory(acd.LongestIdle)
+	}
+	if bus == nil {
+		bus = live.NewMemory()
+	}
+	if cfg.NonceSecret == nil {
+		cfg.NonceSecret = []byte("test secret shared by instances")
+	}
+	svc := ticketing.NewService(store, triage{})
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	s, err := hotline.NewSIP(cfg, lines, store, svc, presence, bus, log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	a, err := s.ListenUDP("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ListenTCP(a.String()); err != nil {
+		t.Fatal(err)
+	}
+	return &sipEnv{store: store, svc: svc, presence: presence, bus: bus, sip: s, addr: a.String(), started: time.Now().Add(-time.Second)}
+}
+
+// addAgents creates agents ext with password "pw-"+ext in the store.
+func (e *sipEnv) addAgents(t *testing.T, exts ...string) {
+	t.Helper()
+	for _, ext := range exts {
+		now := time.Now()
+		a := &ticketing.Agent{Ext: ext, Name: "坐席" + ext, Realm: "yihao", HA1: ticketing.HA1(ext, "yihao", "pw-"+ext), CreatedAt: now, UpdatedAt: now}
+		if err := e.store.PutAgent(context.Background(), a); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// register registers agents with sipp (digest auth) over transport, with
+// Contacts on port (where an agent_uas.xml will listen).
+func (e *sipEnv) register(t *testing.T, transport string, port int, exts ...string) {
+	t.Helper()
+	rows := make([][]string, len(exts))
+	for i, ext := range exts {
+		rows[i] = []string{ext, "pw-" + ext}
+	}
+	res := sipptest.Run(t, "register.xml", e.addr, "-inf", sipptest.InjectionFile(t, rows...),
+		"-m", strconv.Itoa(len(exts)), "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-t", sipT(transport, false), "-timeout", "20s")
+	if res.Successful != len(exts) || res.Failed != 0 {
+		t.Fatalf("registering %v: %s", exts, res)
+	}
+}
+
+// sipT is sipp's -t for a transport: one socket, or one per call.
+func sipT(transport string, perCall bool) string {
+	p := "1"
+	if perCall {
+		p = "n"
+	}
+	if transport == "tcp" {
+		return "t" + p
+	}
+	return "u" + p
+}
+
+// calls returns the call log since the env started, by call id.
+func (e *sipEnv) calls(t *testing.T) map[string]*ticketing.Call {
+	t.Helper()
+	cs, err := e.store.Calls(context.Background(), ticketing.CallFilter{From: e.started, To: time.Now().Add(time.Hour), Limit: 10000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]*ticketing.Call{}
+	for _, c := range cs {
+		if out[c.CallID] != nil {
+			t.Fatalf("call %s logged twice", c.CallID)
+		}
+		out[c.CallID] = c
+	}
+	return out
+}
+
+// waitCalls waits until n calls have ended (the last BYE's bookkeeping
+// may trail sipp's exit by a moment).
+func (e *sipEnv) waitCalls(t *testing.T, n int) map[string]*ticketing.Call {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		cs := e.calls(t)
+		ended := 0
+		for _, c := range cs {
+			if c.Ended() {
+				ended++
+			}
+		}
+		if ended >= n || time.Now().After(deadline) {
+			if ended != n || len(cs) != n {
+				t.Fatalf("%d calls logged, %d ended; want %d", len(cs), ended, n)
+			}
+			return cs
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// The merged lines, over UDP and TCP: agents register with digest auth,
+// citizens call every number, agents answer, citizens hang up. Each call
+// is in the log once, answered by a registered agent, with its line and
+// the caller's number in E.164 and times in order.
+func TestCallsThroughTheProxy(t *testing.T) {
+	for _, transport := range []string{"udp", "tcp"} {
+		t.Run(transport, func(t *testing.T) {
+			e := newSIPEnv(t, sqliteStore(t), nil, nil, hotline.SIPConfig{})
+			agents := []string{"2001", "2002", "2003"}
+			e.addAgents(t, agents...)
+			port := sipptest.FreePort(t)
+			e.register(t, transport, port, agents...)
+			uas := sipptest.Start(t, "agent_uas.xml", "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-t", sipT(transport, false), "-d", "100")
+
+			for i, line := range []string{"12345", "12319", "96310", "12315"} {
+				caller := fmt.Sprintf("1380013%04d", i)
+				res := sipptest.Run(t, "caller_uac.xml", e.addr, "-s", line, "-set", "caller", caller, "-d", "200",
+					"-m", "3", "-r", "10", "-i", "127.0.0.1", "-t", sipT(transport, true), "-timeout", "30s")
+				if res.Successful != 3 || res.Failed != 0 {
+					t.Fatalf("line %s: %s", line, res)
+				}
+			}
+			cs := e.waitCalls(t, 12)
+			perLine := map[string]int{}
+			for id, c := range cs {
+				if c.Cause != ticketing.CauseAnswered || !contains(agents, c.Agent) {
+					t.Errorf("call %s: cause %q agent %q", id, c.Cause, c.Agent)
+				}
+				if !strings.HasPrefix(c.Caller, "+861380013") || c.Direction != ticketing.DirectionIn {
+					t.Errorf("call %s: caller %q direction %q", id, c.Caller, c.Direction)
+				}
+				if c.AnsweredAt.Before(c.ArrivedAt) || c.EndedAt.Before(c.AnsweredAt) || c.Talk() < 150*time.Millisecond {
+					t.Errorf("call %s: times out of order: arrived %v answered %v ended %v", id, c.ArrivedAt, c.AnsweredAt, c.EndedAt)
+				}
+				perLine[c.Line]++
+			}
+			for _, line := range []string{"12345", "12319", "96310", "12315"} {
+				if perLine[line] != 3 {
+					t.Errorf("line %s: %d calls, want 3", line, perLine[line])
+				}
+			}
+			if res := uas.Stop(); res.Successful != 12 || res.Failed != 0 {
+				t.Errorf("agents' phones: %s", res)
+			}
+			// Every agent is free again (no wrap-up configured).
+			for _, a := range agents {
+				st, err := e.presence.Status(context.Background(), a, time.Now())
+				if err != nil || st.State != acd.Available {
+					t.Errorf("agent %s after the calls: %v %v", a, st.State, err)
+				}
+			}
+		})
+	}
+}
+
+func contains(xs []string, x string) bool {
+	for _, v := range xs {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}
+
+// A caller who hangs up while the agent's phone rings is abandoned (放弃),
+// the agent's phone stops ringing, and the agent is free at once.
+func TestCallerHangsUpBeforeAnswer(t *testing.T) {
+	for _, transport := range []string{"udp", "tcp"} {
+		t.Run(transport, func(t *testing.T) {
+			e := newSIPEnv(t, sqliteStore(t), nil, nil, hotline.SIPConfig{WrapUp: time.Minute})
+			e.addAgents(t, "2001")
+			port := sipptest.FreePort(t)
+			e.register(t, transport, port, "2001")
+			uas := sipptest.Start(t, "agent_uas.xml", "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-t", sipT(transport, false), "-d", "5000")
+			res := sipptest.Run(t, "caller_cancel.xml", e.addr, "-s", "12345", "-d", "400", "-m", "2", "-r", "1",
+				"-i", "127.0.0.1", "-t", sipT(transport, true), "-timeout", "30s")
+			if res.Successful != 2 || res.Failed != 0 {
+				t.Fatalf("callers: %s", res)
+			}
+			cs := e.waitCalls(t, 2)
+			for id, c := range cs {
+				if c.Cause != ticketing.CauseAbandoned || c.Answered() || !c.Missed() {
+					t.Errorf("call %s: cause %q answered %v missed %v", id, c.Cause, c.Answered(), c.Missed())
+				}
+				if w := c.Wait(); w < 300*time.Millisecond || w > 3*time.Second {
+					t.Errorf("call %s: wait %v, want about 0.4 s", id, w)
+				}
+			}
+			st, err := e.presence.Status(context.Background(), "2001", time.Now())
+			if err != nil || st.State != acd.Available {
+				t.Errorf("agent after abandoned calls: %v %v (no wrap-up without a talk)", st.State, err)
+			}
+			if res := uas.Stop(); res.Successful != 2 {
+				t.Errorf("agent's phone: %s", res)
+			}
+		})
+	}
+}
+
+// No agent free: the caller waits QueueWait, then hears the fallback (486
+// with Retry-After, or a 302 to voicemail); the call is a missed call on
+// the callback list.
+func TestNoAgentFree(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		fallback hotline.Fallback
+		scenario string
+	}{
+		{"busy", hotline.Fallback{Code: 486, RetryAfter: time.Minute}, "caller_noagent.xml"},
+		{"unavailable", hotline.Fallback{Code: 480}, "caller_noagent.xml"},
+		{"voicemail", hotline.Fallback{Code: 302, Redirect: "sip:voicemail@ivr.example"}, "caller_redirect.xml"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newSIPEnv(t, sqliteStore(t), nil, nil, hotline.SIPConfig{QueueWait: 700 * time.Millisecond, Fallback: tc.fallback})
+			e.addAgents(t, "2001") // known, never registered: logged out
+			res := sipptest.Run(t, tc.scenario, e.addr, "-s", "12319", "-m", "3", "-r", "10",
+				"-i", "127.0.0.1", "-t", "un", "-timeout", "20s")
+			if res.Successful != 3 || res.Failed != 0 {
+				t.Fatalf("callers: %s", res)
+			}
+			cs := e.waitCalls(t, 3)
+			for id, c := range cs {
+				if c.Cause != ticketing.CauseNoAgent || !c.Missed() || c.Line != "12319" {
+					t.Errorf("call %s: cause %q missed %v line %q", id, c.Cause, c.Missed(), c.Line)
+				}
+				if w := c.Wait(); w < 600*time.Millisecond || w > 3*time.Second {
+					t.Errorf("call %s: waited %v, want the queue wait", id, w)
+				}
+			}
+			back, err := e.store.Calls(context.Background(), ticketing.CallFilter{From: e.started, To: time.Now().Add(time.Hour), CallbackOnly: true})
+			if err != nil || len(back) != 3 {
+				t.Fatalf("callback list: %d calls, err %v", len(back), err)
+			}
+		})
+	}
+}
+
+// A retransmitted INVITE is one call: absorbed by the transaction, never a
+// second offer to an agent or a second line in the log.
+func TestRetransmittedInviteIsOneCall(t *testing.T) {
+	e := newSIPEnv(t, sqliteStore(t), nil, nil, hotline.SIPConfig{})
+	e.addAgents(t, "2001", "2002")
+	port := sipptest.FreePort(t)
+	e.register(t, "udp", port, "2001", "2002")
+	uas := sipptest.Start(t, "agent_uas.xml", "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-t", "u1", "-d", "1000")
+	res := sipptest.Run(t, "caller_retrans.xml", e.addr, "-s", "12345", "-d", "100", "-m", "2", "-r", "5",
+		"-i", "127.0.0.1", "-t", "u1", "-timeout", "30s")
+	if res.Successful != 2 || res.Failed != 0 || res.Retransmissions < 2 {
+		t.Fatalf("callers (want 2 calls with an INVITE sent again each): %s", res)
+	}
+	cs := e.waitCalls(t, 2)
+	for id, c := range cs {
+		if c.Cause != ticketing.CauseAnswered {
+			t.Errorf("call %s: cause %q", id, c.Cause)
+		}
+	}
+	if res := uas.Stop(); res.Successful != 2 || res.Retransmissions != 0 {
+		t.Errorf("agents' phone saw one INVITE per call? %s", res)
+	}
+}
+
+// sendUDP sends one datagram from a fresh socket (bound to from, if set)
+// and returns the first reply, or "" after wait.
+func sendUDP(t *testing.T, from, to, msg string, wait time.Duration) string {
+	t.Helper()
+	laddr, _ := net.ResolveUDPAddr("udp", from)
+	raddr, err := net.ResolveUDPAddr("udp", to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.DialUDP("udp", laddr, raddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte(strings.ReplaceAll(msg, "\n", "\r\n"))); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(wait))
+	buf := make([]byte, 8192)
+	n, err := c.Read(buf)
+	if err != nil {
+		return ""
+	}
+	return string(buf[:n])
+}
+
+// rawRequest is a request from user@local to ruri; a REGISTER's To is
+// the user's own address.
+func rawRequest(method, ruri, user string, n int, local string) string {
+	to := ruri
+	if method == "REGISTER" {
+		to = "sip:" + user + "@127.0.0.1"
+	}
+	return fmt.Sprintf("%s %s SIP/2.0\n"+
+		"Via: SIP/2.0/UDP %s;branch=z9hG4bK-raw-%s-%d;rport\n"+
+		"From: <sip:%s@127.0.0.1>;tag=raw%d\n"+
+		"To: <%s>\n"+
+		"Call-ID: raw-%s-%d@test\n"+
+		"CSeq: 1 %s\n"+
+		"Max-Forwards: 70\n"+
+		"Contact: <sip:%s@%s>\n"+
+		"Content-Length: 0\n\n", method, ruri, local, method, n, user, n, to, method, n, method, user, local)
+}
+
+// Bad input is refused with the right code and disturbs nothing: garbage,
+// an INVITE to a number that is no line, a wrong password, a flood from
+// one source (while another source is still served).
+func TestBadInput(t *testing.T) {
+	flood := rateLimiter{max: 5}
+	e := newSIPEnv(t, sqliteStore(t), nil, nil, hotline.SIPConfig{Limiter: &flood})
+	e.addAgents(t, "2001")
+
+	// Garbage, and a request with no Via: no answer worth having, no crash.
+	for _, junk := range []string{"\x00\x01\x02 hello", "INVITE sip:12345@x SIP/2.0\nContent-Length: 0\n\n", strings.Repeat("A", 4000)} {
+		sendUDP(t, "", e.addr, junk, 200*time.Millisecond)
+	}
+	// A number that is no hotline line: 404.
+	if got := sendUDP(t, "127.0.0.1:0", e.addr, rawRequest("INVITE", "sip:110@127.0.0.1", "13800138000", 1, "127.0.0.1:9"), 2*time.Second); !strings.HasPrefix(got, "SIP/2.0 404") {
+		t.Errorf("INVITE to 110: %q", firstLine(got))
+	}
+	// A wrong password, and an unknown agent: 403 after the challenge.
+	bad := sipptest.InjectionFile(t, []string{"2001", "wrong"}, []string{"9999", "pw-9999"})
+	if res := sipptest.Run(t, "register_reject.xml", e.addr, "-inf", bad, "-m", "2", "-i", "127.0.0.1", "-t", "u1", "-timeout", "20s"); res.Successful != 2 {
+		t.Errorf("bad registrations: %s", res)
+	}
+	if st, err := e.presence.Status(context.Background(), "2001", time.Now()); err == nil && st.State != acd.LoggedOut {
+		t.Errorf("agent 2001 after a wrong password: %v", st.State)
+	}
+
+	// A flood from 127.0.0.3: past its allowance every request is 503 with Retry-After.
+	flood.reset()
+	refused := 0
+	for i := range 20 {
+		got := sendUDP(t, "127.0.0.3:0", e.addr, rawRequest("REGISTER", "sip:127.0.0.1", "2001", 100+i, "127.0.0.3:9"), time.Second)
+		if strings.HasPrefix(got, "SIP/2.0 503") {
+			refused++
+			if !strings.Contains(got, "Retry-After:") {
+				t.Errorf("503 without Retry-After: %q", got)
+			}
+		}
+	}
+	if refused != 15 {
+		t.Errorf("%d of 20 flooding requests refused, want 15", refused)
+	}
+	// ... while another source is still challenged as usual.
+	if got := sendUDP(t, "127.0.0.4:0", e.addr, rawRequest("REGISTER", "sip:127.0.0.1", "2001", 200, "127.0.0.4:9"), time.Second); !strings.HasPrefix(got, "SIP/2.0 401") {
+		t.Errorf("REGISTER from another source during the flood: %q", firstLine(got))
+	}
+	// And after all that, a call still goes through.
+	port := sipptest.FreePort(t)
+	flood.reset()
+	e.register(t, "udp", port, "2001")
+	sipptest.Start(t, "agent_uas.xml", "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-t", "u1")
+	if res := sipptest.Run(t, "caller_uac.xml", e.addr, "-s", "12345", "-m", "1", "-i", "127.0.0.1", "-t", "u1", "-timeout", "20s"); res.Successful != 1 {
+		t.Errorf("call after bad input: %s", res)
+	}
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\r'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// rateLimiter admits max requests per source address.
+type rateLimiter struct {
+	mu   sync.Mutex
+	max  int
+	seen map[string]int
+}
+
+func (l *rateLimiter) reset() { l.mu.Lock(); l.seen = nil; l.mu.Unlock() }
+
+func (l *rateLimiter) Allow(_ context.Context, key string) (bool, time.Duration, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.seen == nil {
+		l.seen = map[string]int{}
+	}
+	l.seen[key]++
+	return l.seen[key] <= l.max, 30 * time.Second, nil
+}
+
+// A text to a hotline number (an SMS gateway's MESSAGE) becomes one ticket
+// on the sms channel, answered 202, and the ticket number comes back by
+// MESSAGE.
+func TestMessageBecomesTicket(t *testing.T) {
+	e := newSIPEnv(t, sqliteStore(t), nil, nil, hotline.SIPConfig{})
+	res := sipptest.Run(t, "message_uac.xml", e.addr, "-oocsf", sipptest.Scenario("message_ticket_uas.xml"),
+		"-s", "12345", "-d", "1500", "-m", "2", "-r", "5", "-i", "127.0.0.1", "-t", "u1", "-timeout", "20s",
+		"-set", "text", "和平路12号门口的路灯坏了，晚上很黑")
+	if res.Successful != 2 || res.Failed != 0 || res.AutoAnswered != 2 {
+		t.Fatalf("gateway: %s", res)
+	}
+	ts, err := e.store.List(context.Background(), ticketing.ListFilter{Channel: ticketing.ChannelSMS})
+	if err != nil || len(ts) != 2 {
+		t.Fatalf("%d sms tickets, err %v", len(ts), err)
+	}
+	for _, tk := range ts {
+		if tk.Line != "12345" || tk.Reporter.Phone != "+8613800138000" || !strings.Contains(tk.Text, "路灯坏了") {
+			t.Errorf("ticket %s: line %q phone %q text %q", tk.Number, tk.Line, tk.Reporter.Phone, tk.Text)
+		}
+	}
+}

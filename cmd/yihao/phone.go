@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/yihao-city/yihao/channels/hotline"
+	"github.com/yihao-city/yihao/channels/hotline/acd"
+	"github.com/yihao-city/yihao/channels/live"
+	"github.com/yihao-city/yihao/limit"
+	"github.com/yihao-city/yihao/redis"
+	"github.com/yihao-city/yihao/ticketing"
+)
+
+// phone is the phone door as wired: SIP, the agent page and the shared
+// presence and live bus they use.
+type phone struct {
+	sip      *hotline.SIP // nil when SIP is off
+	presence acd.Presence
+	bus      live.Bus
+	lines    *hotline.Lines
+	addrs    []string // what SIP listens on, for the banner
+}
+
+// startPhone wires the phone door onto mux and starts SIP. With Redis,
+// presence (which agent is free), screen pops and the signing secret are
+// shared, so several instances serve one set of agents.
+func startPhone(ctx context.Context, cfg Config, store ticketing.Store, svc *ticketing.Service, rdb *goredis.Client,
+	reg prometheus.Registerer, log *slog.Logger, mux *http.ServeMux) (*phone, error) {
+	sc := cfg.SIP
+	secret, err := sipSecret(ctx, sc.Secret, rdb, cfg.RedisPrefix)
+	if err != nil {
+		return nil, err
+	}
+	p := &phone{}
+	strategy := acd.Strategy(sc.Strategy)
+	if rdb != nil {
+		p.presence = redis.NewPresence(rdb, cfg.RedisPrefix+"acd:", strategy)
+		p.bus = redis.NewBus(rdb, cfg.RedisPrefix+"live:")
+	} else {
+		p.presence = acd.NewMemory(strategy)
+		p.bus = live.NewMemory()
+	}
+	lines := make([]hotline.Line, len(sc.Lines))
+	for i, l := range sc.Lines {
+		lines[i] = hotline.Line{Number: l.Number, Label: l.Label, Skills: l.Skills, Domain: l.Domain}
+	}
+	if p.lines, err = hotline.NewLines(lines, sc.DefaultCountry); err != nil {
+		return nil, err
+	}
+	if err := putConfiguredAgents(ctx, store, sc); err != nil {
+		return nil, err
+	}
+
+	desk, err := hotline.NewDesk(hotline.DeskConfig{
+		Realm: sc.Realm, SessionKey: secret, DefaultCountry: sc.DefaultCountry,
+		LoginLimiter: limit.NewLocal(limit.PerMinute(10, 5)),
+	}, store, svc, p.presence, p.bus, p.lines, log)
+	if err != nil {
+		return nil, err
+	}
+	desk.Register(mux)
+
+	if sc.Addr == "off" {
+		return p, nil
+	}
+	var limiter hotline.Limiter
+	if sc.RateLimit > 0 {
+		rate := limit.PerMinute(sc.RateLimit, sc.RateBurst)
+		if rdb != nil {
+			limiter = redis.NewLimiter(rdb, cfg.RedisPrefix+"sip:", rate)
+		} else {
+			limiter = limit.NewLocal(rate)
+		}
+	}
+	advertise := sc.Advertise
+	if advertise == "" {
+		advertise = "127.0.0.1"
+		if h, _, err := net.SplitHostPort(sc.Addr); err == nil && h != "" && h != "0.0.0.0" && h != "::" {
+			advertise = h
+		}
+	}
+	hc := hotline.SIPConfig{
+		Advertise: advertise, Realm: sc.Realm, NonceSecret: secret,
+		Redirect: sc.Mode == "redirect", SkillsByLine: sc.SkillsByLine,
+		WrapUp: sc.WrapUp, QueueWait: sc.QueueWait, RingTimeout: sc.RingTimeout,
+		Fallback:       hotline.Fallback{Code: sc.Fallback.Code, RetryAfter: sc.Fallback.RetryAfter, Redirect: sc.Fallback.Redirect},
+		DefaultCountry: sc.DefaultCountry, Limiter: limiter,
+	}
+	if p.sip, err = hotline.NewSIP(hc, p.lines, store, svc, p.presence, p.bus, log, hotline.NewSIPMetrics(reg)); err != nil {
+		return nil, err
+	}
+	transports := sc.Transports
+	if len(transports) == 0 {
+		transports = []string{"udp", "tcp"}
+	}
+	addr := sc.Addr
+	for _, t := range transports {
+		var a net.Addr
+		switch strings.ToLower(t) {
+		case "udp":
+			a, err = p.sip.ListenUDP(addr)
+		case "tcp":
+			a, err = p.sip.ListenTCP(addr)
+		default:
+			err = fmt.Errorf("sip: transport %q; udp or tcp (TLS: set tls_cert and tls_key)", t)
+		}
+		if err != nil {
+			p.sip.Close()
+			return nil, err
+		}
+		p.addrs = append(p.addrs, strings.ToLower(t)+" "+a.String())
+		if h, port, _ := net.SplitHostPort(addr); port == "0" {
+			// One port for every transport, as phones expect.
+			_, port, _ = net.SplitHostPort(a.String())
+			addr = net.JoinHostPort(h, port)
+		}
+	}
+	if sc.TLSCert != "" && sc.TLSKey != "" {
+		cert, err := tls.LoadX509KeyPair(sc.TLSCert, sc.TLSKey)
+		if err != nil {
+			p.sip.Close()
+			return nil, fmt.Errorf("sip tls: %w", err)
+		}
+		addr := sc.TLSAddr
+		if addr == "" {
+			addr = ":5061"
+		}
+		a, err := p.sip.ListenTLS(addr, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		if err != nil {
+			p.sip.Close()
+			return nil, err
+		}
+		p.addrs = append(p.addrs, "tls "+a.String())
+	}
+	log.Info("sip listening", "on", strings.Join(p.addrs, ", "), "advertise", advertise, "mode", sc.Mode, "lines", len(lines))
+	return p, nil
+}
+
+// Close stops SIP.
+func (p *phone) Close() {
+	if p.sip != nil {
+		p.sip.Close()
+	}
+}
+
+// sipSecret is the key that signs digest nonces and agents' sessions:
+// configured, else one random key shared through Redis (the first
+// instance sets it), else random for this process alone.
+func sipSecret(ctx context.Context, configured string, rdb *goredis.Client, prefix string) ([]byte, error) {
+	if configured != "" {
+		if len(configured) < 16 {
+			return nil, fmt.Errorf("config: sip.secret must be at least 16 characters")
+		}
+		return []byte(configured), nil
+	}
+	b := make([]byte, 32)
+	rand.Read(b) //nolint:errcheck // never fails on Linux
+	fresh := hex.EncodeToString(b)
+	if rdb == nil {
+		return []byte(fresh), nil
+	}
+	key := prefix + "sip:secret"
+	if err := rdb.SetNX(ctx, key, fresh, 0).Err(); err != nil {
+		return nil, fmt.Errorf("sip secret: %w", err)
+	}
+	s, err := rdb.Get(ctx, key).Result()
+	if err != nil {
+		return nil, fmt.Errorf("sip secret: %w", err)
+	}
+	return []byte(s), nil
+}
+
+// putConfiguredAgents adds the agents listed in the configuration file to
+// the store (their passwords become HA1 there; the file keeps them).
+func putConfiguredAgents(ctx context.Context, store ticketing.Store, sc SIPConfig) error {
+	for _, a := range sc.Agents {
+		if a.Password == "" {
+			return fmt.Errorf("config: sip agent %s has no password", a.Ext)
+		}
+		now := time.Now()
+		ag := &ticketing.Agent{Ext: a.Ext, Name: a.Name, Realm: sc.Realm, HA1: ticketing.HA1(a.Ext, sc.Realm, a.Password),
+			Skills: a.Skills, CreatedAt: now, UpdatedAt: now}
+		if err := ag.Validate(); err != nil {
+			return fmt.Errorf("config: sip agent %s: %w", a.Ext, err)
+		}
+		if err := store.PutAgent(ctx, ag); err != nil {
+			return err
+		}
+	}
+	return nil
+}
