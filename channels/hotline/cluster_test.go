@@ -1,0 +1,128 @@
+package hotline_test
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/yihao-city/yihao/channels/hotline"
+	"github.com/yihao-city/yihao/channels/hotline/acd"
+	"github.com/yihao-city/yihao/channels/hotline/sipptest"
+	"github.com/yihao-city/yihao/redis"
+	"github.com/yihao-city/yihao/ticketing"
+	"github.com/yihao-city/yihao/ticketing/postgres"
+	"github.com/yihao-city/yihao/ticketing/postgres/pgtest"
+)
+
+func redisURL() string {
+	if u := os.Getenv("YIHAO_TEST_REDIS_URL"); u != "" {
+		return u
+	}
+	return "redis://127.0.0.1:6379/0"
+}
+
+// redisClient is a fresh connection to the test Redis; keys under the
+// returned prefix are deleted when t ends.
+func redisClient(t *testing.T, prefix string) *goredis.Client {
+	t.Helper()
+	c, err := redis.Connect(context.Background(), redisURL())
+	if err != nil {
+		t.Fatalf("Redis at %s is not reachable (set YIHAO_TEST_REDIS_URL): %v", redisURL(), err)
+	}
+	t.Cleanup(func() {
+		ctx := context.Background()
+		iter := c.Scan(ctx, 0, prefix+"*", 100).Iterator()
+		for iter.Next(ctx) {
+			c.Del(ctx, iter.Val())
+		}
+		c.Close()
+	})
+	return c
+}
+
+// Two instances behind nothing but their shared PostgreSQL and Redis: 20
+// agents registered half through each, 200 calls at once, half to each.
+// Every call is answered exactly once, and no agent ever has two calls at
+// a time: per agent, the answered intervals in the call log never overlap.
+func TestTwoInstancesShareAgents(t *testing.T) {
+	url := pgtest.SchemaURL(t)
+	prefix := "yihao-test:" + rand.Text() + ":"
+	var envs [2]*sipEnv
+	for i := range envs {
+		store, err := postgres.Open(context.Background(), url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(store.Close)
+		rdb := redisClient(t, prefix)
+		envs[i] = newSIPEnv(t, store, redis.NewPresence(rdb, prefix+"acd:", acd.LongestIdle), redis.NewBus(rdb, prefix+"live:"),
+			hotline.SIPConfig{QueueWait: time.Minute})
+	}
+	var agents []string
+	for i := range 20 {
+		agents = append(agents, strconv.Itoa(3001+i))
+	}
+	envs[0].addAgents(t, agents...)
+	port := sipptest.FreePort(t)
+	envs[0].register(t, "udp", port, agents[:10]...)
+	envs[1].register(t, "udp", port, agents[10:]...)
+	uas := sipptest.Start(t, "agent_uas.xml", "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-t", "u1")
+
+	var wg sync.WaitGroup
+	results := make([]sipptest.Result, 2)
+	for i, e := range envs {
+		wg.Go(func() {
+			results[i] = sipptest.Run(t, "caller_uac.xml", e.addr, "-s", "12345", "-d", "500",
+				"-m", "100", "-l", "100", "-r", "200", "-i", "127.0.0.1", "-t", "un", "-timeout", "120s")
+		})
+	}
+	wg.Wait()
+	for i, res := range results {
+		if res.Successful != 100 || res.Failed != 0 {
+			t.Fatalf("callers of instance %d: %s", i, res)
+		}
+	}
+	cs := envs[0].waitCalls(t, 200)
+	byAgent := map[string][]*ticketing.Call{}
+	for id, c := range cs {
+		if c.Cause != ticketing.CauseAnswered {
+			t.Fatalf("call %s: cause %q", id, c.Cause)
+		}
+		byAgent[c.Agent] = append(byAgent[c.Agent], c)
+	}
+	for a, calls := range byAgent {
+		if !slices.Contains(agents, a) {
+			t.Fatalf("call answered by %q, not one of the agents", a)
+		}
+		slices.SortFunc(calls, func(x, y *ticketing.Call) int { return cmp.Compare(x.AnsweredAt.UnixMicro(), y.AnsweredAt.UnixMicro()) })
+		for i := 1; i < len(calls); i++ {
+			if calls[i].AnsweredAt.Before(calls[i-1].EndedAt) {
+				t.Fatalf("agent %s double-booked: call %s answered at %v before call %s ended at %v",
+					a, calls[i].CallID, calls[i].AnsweredAt, calls[i-1].CallID, calls[i-1].EndedAt)
+			}
+		}
+	}
+	if len(byAgent) < 15 {
+		t.Errorf("only %d of 20 agents took calls", len(byAgent))
+	}
+	if res := uas.Stop(); res.Successful != 200 {
+		t.Errorf("agents' phones: %s", res)
+	}
+	t.Logf("200 calls over two instances, %d agents, calls per agent: %v", len(byAgent), perAgent(byAgent))
+}
+
+func perAgent(m map[string][]*ticketing.Call) map[string]int {
+	out := map[string]int{}
+	for a, cs := range m {
+		out[a] = len(cs)
+	}
+	return out
+}
