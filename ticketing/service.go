@@ -53,6 +53,10 @@ type Store interface {
 	// event), applies ev (Call.Apply) and saves it, in one transaction;
 	// events for one call from several requests or instances serialize.
 	ApplyCallEvent(ctx context.Context, ev CallEvent) (*Call, error)
+	// ApplyCallEvents applies several events in one transaction (one
+	// commit for a busy switch's worth of events), in order per call;
+	// calls[i] is the call after evs[i]. All or nothing.
+	ApplyCallEvents(ctx context.Context, evs []CallEvent) ([]*Call, error)
 	// Calls returns the calls f selects, latest arrival first.
 	Calls(ctx context.Context, f CallFilter) ([]*Call, error)
 	// MarkCalledBack records when a missed call was called back (ErrNotFound

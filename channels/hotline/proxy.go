@@ -73,7 +73,7 @@ func (s *SIP) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	c := &call{id: callID, line: line, caller: CallerID(req, s.cfg.DefaultCountry), req: req, tx: tx, gone: gone}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	_, err := s.store.ApplyCallEvent(ctx, ticketing.CallEvent{
+	_, err := s.calls.apply(ctx, ticketing.CallEvent{
 		CallID: callID, Type: ticketing.CallNew, From: c.caller, To: line.Number,
 		Direction: ticketing.DirectionIn, At: s.cfg.Now(),
 	})
@@ -95,20 +95,53 @@ func (s *SIP) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if s.cfg.SkillsByLine {
 		skill = line.skill()
 	}
-	deadline := s.cfg.Now().Add(s.cfg.QueueWait)
+	deadline := time.NewTimer(s.cfg.QueueWait)
+	defer deadline.Stop()
+	deadlineAt := time.Now().Add(s.cfg.QueueWait)
+	poll := time.NewTicker(250 * time.Millisecond)
+	defer poll.Stop()
+	p := s.queue.join(skill, false)
+	defer func() { p.leave() }()
 	queued := false
+	enqueued := func() {
+		if !queued {
+			queued = true
+			s.metrics.queue(+1)
+			s.respond(tx, req, 182, "Queued")
+		}
+	}
 	defer func() {
 		if queued {
 			s.metrics.queue(-1)
 		}
 	}()
 	for {
+		// Wait for this caller's turn at the head of the line.
+		select {
+		case <-p.myTurn():
+		default:
+			enqueued()
+			select {
+			case <-p.myTurn():
+			case <-c.gone:
+				s.hangup(c.id, "cancel")
+				return
+			case <-tx.Done():
+				s.hangup(c.id, "cancel")
+				return
+			case <-deadline.C:
+				s.hangup(c.id, "noAnswer")
+				s.fallback(c)
+				return
+			}
+		}
 		freed := s.freedSignal()
 		b, ok, err := s.presence.Claim(context.Background(), skill, callID, s.cfg.Now())
 		if err != nil {
 			s.log.Error("sip invite: acd claim", "call_id", callID, "err", err)
 		}
 		if ok {
+			p.leave() // the next caller's turn, while this one rings
 			switch s.offer(c, b) {
 			case answered:
 				return
@@ -116,34 +149,32 @@ func (s *SIP) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 				s.hangup(c.id, "cancel")
 				return
 			}
-			continue // the agent did not take it: straight on to the next
+			// The agent did not take it: back to the front, straight on to
+			// the next, while the caller's wait allows.
+			if time.Now().After(deadlineAt) {
+				s.hangup(c.id, "noAnswer")
+				s.fallback(c)
+				return
+			}
+			p = s.queue.join(skill, true)
+			continue
 		}
-		if !queued {
-			queued = true
-			s.metrics.queue(+1)
-			s.respond(tx, req, 182, "Queued")
-		}
-		wait := time.Until(deadline)
-		if wait <= 0 {
-			break
-		}
-		t := time.NewTimer(min(wait, 250*time.Millisecond))
+		enqueued()
 		select {
 		case <-freed: // an agent was released here; another instance's release shows at the next poll
-		case <-t.C:
+		case <-poll.C:
 		case <-c.gone:
-			t.Stop()
 			s.hangup(c.id, "cancel")
 			return
 		case <-tx.Done():
-			t.Stop()
 			s.hangup(c.id, "cancel")
 			return
+		case <-deadline.C:
+			s.hangup(c.id, "noAnswer")
+			s.fallback(c)
+			return
 		}
-		t.Stop()
 	}
-	s.hangup(c.id, "noAnswer")
-	s.fallback(c)
 }
 
 // fallback answers a caller no agent took.
@@ -305,8 +336,17 @@ func (s *SIP) answered(c *call, b acd.Binding, clTx sip.ClientTransaction, res *
 	}
 	s.mu.Unlock()
 	s.metrics.active(+1)
+	// The answer is queued for the log before the 200 goes out: the
+	// caller's BYE may follow within a millisecond, and its hangup must
+	// find the call answered.
+	ev := ticketing.CallEvent{CallID: c.id, Type: ticketing.CallAnswer, User: b.Agent, At: s.cfg.Now()}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	wait := s.calls.submit(ctx, ev)
 	s.relay(c.tx, res)
-	s.record(ticketing.CallEvent{CallID: c.id, Type: ticketing.CallAnswer, User: b.Agent, At: s.cfg.Now()})
+	if _, err := wait(ctx); err != nil {
+		s.record(ev) // the store is failing: retried in the background like any event
+	}
 	s.pop(c, b.Agent, PopAnswered)
 }
 
@@ -547,7 +587,7 @@ func (s *SIP) hangup(callID, cause string) *ticketing.Call {
 // on whatever the store does.
 func (s *SIP) record(ev ticketing.CallEvent) *ticketing.Call {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	c, err := s.store.ApplyCallEvent(ctx, ev)
+	c, err := s.calls.apply(ctx, ev)
 	cancel()
 	if err == nil {
 		s.metrics.observeCall(ev, c)
@@ -558,10 +598,10 @@ func (s *SIP) record(ev ticketing.CallEvent) *ticketing.Call {
 		for wait := time.Second; wait < 2*time.Minute; wait *= 2 {
 			time.Sleep(wait)
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			c, err := s.store.ApplyCallEvent(ctx, ev)
+			cs, err := s.store.ApplyCallEvents(ctx, []ticketing.CallEvent{ev})
 			cancel()
 			if err == nil {
-				s.metrics.observeCall(ev, c)
+				s.metrics.observeCall(ev, cs[0])
 				return
 			}
 		}

@@ -24,7 +24,7 @@ import (
 // SIPStore is what the SIP side needs of the store: the call log, the
 // agents' accounts and the caller's earlier tickets.
 type SIPStore interface {
-	ApplyCallEvent(ctx context.Context, ev ticketing.CallEvent) (*ticketing.Call, error)
+	BatchStore
 	AgentByExt(ctx context.Context, ext string) (*ticketing.Agent, error)
 	List(ctx context.Context, f ticketing.ListFilter) ([]*ticketing.Ticket, error)
 }
@@ -160,6 +160,8 @@ type SIP struct {
 	mu      sync.Mutex
 	dialogs map[string]*dialog // answered calls by Call-ID, until BYE
 	freed   chan struct{}      // closed and replaced when this instance frees an agent
+	queue   *queue             // callers waiting for an agent, in order
+	calls   *callLog           // the call log's writer
 
 	listenMu sync.Mutex
 	ports    map[string]int // transport → port we listen on
@@ -217,7 +219,7 @@ func NewSIP(cfg SIPConfig, lines *Lines, store SIPStore, tickets Submitter, pres
 		cfg: cfg, lines: lines, store: store, tickets: tickets, presence: presence, bus: bus,
 		log: log, metrics: m, nonces: nonces{secret: cfg.NonceSecret, ttl: cfg.NonceTTL},
 		ua: ua, server: server, client: client,
-		dialogs: map[string]*dialog{}, freed: make(chan struct{}), ports: map[string]int{},
+		dialogs: map[string]*dialog{}, freed: make(chan struct{}), queue: newQueue(), calls: newCallLog(store), ports: map[string]int{},
 	}
 	server.OnRegister(s.limited(s.onRegister))
 	server.OnInvite(s.limited(s.onInvite))
@@ -276,6 +278,12 @@ func (s *SIP) ListenUDP(addr string) (net.Addr, error) {
 	if err != nil {
 		return nil, fmt.Errorf("hotline: sip udp: %w", err)
 	}
+	if u, ok := pc.(*net.UDPConn); ok {
+		// Bursts of a busy hour outrun the default 208 KiB buffer, and a
+		// datagram dropped there costs a retransmission timer (0.5 s+).
+		u.SetReadBuffer(4 << 20)  //nolint:errcheck // capped by net.core.rmem_max; best effort
+		u.SetWriteBuffer(4 << 20) //nolint:errcheck // likewise
+	}
 	s.track("udp", pc.LocalAddr(), pc.Close)
 	go s.server.ServeUDP(pc) //nolint:errcheck // ends when closed
 	return pc.LocalAddr(), nil
@@ -320,7 +328,9 @@ func (s *SIP) Close() error {
 	for _, c := range closers {
 		c() //nolint:errcheck // closing anyway
 	}
-	return s.ua.Close()
+	err := s.ua.Close()
+	s.calls.close()
+	return err
 }
 
 // isMe says whether a Route URI names this instance.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -42,11 +43,40 @@ func scanCall(r pgx.Row) (*ticketing.Call, error) {
 
 // ApplyCallEvent loads or creates the call, applies ev and saves it in one transaction.
 func (s *Store) ApplyCallEvent(ctx context.Context, ev ticketing.CallEvent) (*ticketing.Call, error) {
+	cs, err := s.ApplyCallEvents(ctx, []ticketing.CallEvent{ev})
+	if err != nil {
+		return nil, err
+	}
+	return cs[0], nil
+}
+
+// ApplyCallEvents applies evs in one transaction. Rows are locked in
+// call id order (events of one call keep their order), so two batches
+// touching the same calls never deadlock.
+func (s *Store) ApplyCallEvents(ctx context.Context, evs []ticketing.CallEvent) ([]*ticketing.Call, error) {
+	order := make([]int, len(evs))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(evs[a].CallID, evs[b].CallID) })
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return nil, translate(err)
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // after Commit this is a no-op
+	out := make([]*ticketing.Call, len(evs))
+	for _, i := range order {
+		if out[i], err = applyCallEvent(ctx, tx, evs[i]); err != nil {
+			return nil, err
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, translate(err)
+	}
+	return out, nil
+}
+
+func applyCallEvent(ctx context.Context, tx pgx.Tx, ev ticketing.CallEvent) (*ticketing.Call, error) {
 	var next ticketing.Call
 	for attempt := 0; ; attempt++ {
 		c, err := scanCall(tx.QueryRow(ctx, `SELECT `+callColumns+` FROM calls c WHERE c.call_id = $1 FOR UPDATE OF c`, ev.CallID))
@@ -58,7 +88,7 @@ func (s *Store) ApplyCallEvent(ctx context.Context, ev ticketing.CallEvent) (*ti
 			if err != nil {
 				return nil, translate(err)
 			}
-			break
+			return &next, nil
 		}
 		if !errors.Is(err, ticketing.ErrNotFound) {
 			return nil, err
@@ -72,17 +102,13 @@ func (s *Store) ApplyCallEvent(ctx context.Context, ev ticketing.CallEvent) (*ti
 			next.CallID, next.Line, next.Caller, next.Agent, string(next.Direction), next.ArrivedAt,
 			nullTime(next.AnsweredAt), nullTime(next.EndedAt), string(next.Cause)).Scan(&next.ID)
 		if err == nil {
-			break
+			return &next, nil
 		}
 		if !errors.Is(err, pgx.ErrNoRows) {
 			return nil, translate(err)
 		}
 		// Another transaction created the call first: lock and apply to its row.
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return nil, translate(err)
-	}
-	return &next, nil
 }
 
 // callConds adds the conditions of a call listing to w.

@@ -38,11 +38,33 @@ func scanCall(r interface{ Scan(...any) error }) (*ticketing.Call, error) {
 
 // ApplyCallEvent loads or creates the call, applies ev and saves it in one transaction.
 func (s *Store) ApplyCallEvent(ctx context.Context, ev ticketing.CallEvent) (*ticketing.Call, error) {
+	cs, err := s.ApplyCallEvents(ctx, []ticketing.CallEvent{ev})
+	if err != nil {
+		return nil, err
+	}
+	return cs[0], nil
+}
+
+// ApplyCallEvents applies evs in order in one transaction.
+func (s *Store) ApplyCallEvents(ctx context.Context, evs []ticketing.CallEvent) ([]*ticketing.Call, error) {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, translate(err)
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
+	out := make([]*ticketing.Call, len(evs))
+	for i, ev := range evs {
+		if out[i], err = applyCallEvent(ctx, tx, ev); err != nil {
+			return nil, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, translate(err)
+	}
+	return out, nil
+}
+
+func applyCallEvent(ctx context.Context, tx *sql.Tx, ev ticketing.CallEvent) (*ticketing.Call, error) {
 	c, err := scanCall(tx.QueryRowContext(ctx, `SELECT `+callColumns+` FROM calls c WHERE c.call_id = ?`, ev.CallID))
 	switch {
 	case errors.Is(err, ticketing.ErrNotFound):
@@ -61,9 +83,6 @@ func (s *Store) ApplyCallEvent(ctx context.Context, ev ticketing.CallEvent) (*ti
 			answered_at = ?, ended_at = ?, cause = ? WHERE id = ?`, append(args, next.ID)...)
 	}
 	if err != nil {
-		return nil, translate(err)
-	}
-	if err := tx.Commit(); err != nil {
 		return nil, translate(err)
 	}
 	return &next, nil

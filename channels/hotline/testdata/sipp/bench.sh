@@ -1,0 +1,63 @@
+#!/bin/sh
+# bench.sh: calls per second through Yihao's SIP proxy, with sipp as the
+# callers and as the agents' phones, and the call log checked afterwards.
+#
+#   channels/hotline/testdata/sipp/bench.sh [RATE [CALLS]]
+#
+# RATE calls a second (default 1000), CALLS in all (default 20000). Each
+# call: INVITE → 180 → 200 → ACK → BYE → 200 through the proxy, the ACD
+# picking one of AGENTS (default 100) registered agents, three call-log
+# events stored. Environment: YIHAO_DATABASE_URL and YIHAO_REDIS_URL as for
+# the server (default: the embedded store, in-process presence); YIHAO, a
+# built binary (default: built here). Prints sipp's summary, then what the
+# call log holds: every call answered, none lost.
+set -eu
+RATE=${1:-1000}
+CALLS=${2:-20000}
+AGENTS=${AGENTS:-100}
+here=$(cd "$(dirname "$0")" && pwd)
+work=$(mktemp -d)
+trap 'kill $(cat "$work"/pids 2>/dev/null) 2>/dev/null; rm -rf "$work"' EXIT
+bin=${YIHAO:-$work/yihao}
+[ -n "${YIHAO:-}" ] || (cd "$here/../../../.." && go build -o "$bin" ./cmd/yihao)
+
+sip=127.0.0.1:25060 http=127.0.0.1:28080 phones=27001
+cat > "$work/bench.yaml" <<CONF
+data_dir: $work/data
+log_level: warn
+sip: {addr: "$sip", rate_limit_per_minute: -1, queue_wait: 30s}
+CONF
+export YIHAO_CONFIG="$work/bench.yaml"
+export YIHAO_HTTP_ADDR=$http YIHAO_RATE_LIMIT=0
+"$bin" serve >"$work/out.log" 2>"$work/err.log" &
+echo $! >>"$work/pids"
+for _ in $(seq 50); do curl -sf "http://$http/readyz" >/dev/null && break; sleep 0.2; done
+
+echo SEQUENTIAL >"$work/agents.csv"
+for i in $(seq 1 "$AGENTS"); do
+	ext=$((5000 + i))
+	echo "$ext;pw-$ext" >>"$work/agents.csv"
+	"$bin" agent add --ext "$ext" --password "pw-$ext" >/dev/null
+done
+# The agents register from the port their phone (the UAS below) listens on.
+sipp "$sip" -sf "$here/register.xml" -inf "$work/agents.csv" -m "$AGENTS" -r 200 \
+	-i 127.0.0.1 -p "$phones" -t u1 -nostdin -timeout 30s -timeout_error >/dev/null
+sipp -sf "$here/agent_uas.xml" -i 127.0.0.1 -p "$phones" -t u1 -nostdin -buff_size 4194304 \
+	-trace_err -error_file "$work/uas_errors.log" >/dev/null 2>&1 &
+echo $! >>"$work/pids"
+sleep 1
+
+set +e
+sipp "$sip" -sf "$here/caller_uac.xml" -s 12345 -d 0 -m "$CALLS" -r "$RATE" -i 127.0.0.1 -t u1 \
+	-nostdin -buff_size 4194304 -timeout 120s -timeout_error -trace_err -error_file "$work/uac_errors.log" \
+	>"$work/uac.out" 2>&1
+code=$?
+set -e
+grep -a -E "Call Rate|Successful call|Failed call|Retransmissions" "$work/uac.out" | tail -4
+echo "sipp exit $code"
+sleep 1
+token=$("$bin" token create --role admin 2>/dev/null | tail -1)
+now=$(date -u +%Y-%m-%dT%H:%M:%SZ -d '+1 minute')
+since=$(date -u +%Y-%m-%dT%H:%M:%SZ -d '-1 hour')
+curl -s -H "Authorization: Bearer $token" "http://$http/api/v1/hotline/stats?from=$since&to=$now" |
+	python3 -c 'import json,sys; t=json.load(sys.stdin)["total"]; print("call log: %d offered, %d answered, %d abandoned" % (t["offered"], t["answered"], t["abandoned"]))'
