@@ -50,28 +50,156 @@ func (s *Store) ApplyCallEvent(ctx context.Context, ev ticketing.CallEvent) (*ti
 	return cs[0], nil
 }
 
-// ApplyCallEvents applies evs in one transaction. Rows are locked in
-// call id order (events of one call keep their order), so two batches
-// touching the same calls never deadlock.
+// ApplyCallEvents applies evs in one transaction and a handful of
+// statements, whatever their number: the calls are read and locked at
+// once (in call id order, so batches over the same calls never deadlock),
+// the events applied in memory in order, and the rows written back with
+// one INSERT and one UPDATE. If another transaction created one of the
+// calls meanwhile, the batch is redone one event at a time.
 func (s *Store) ApplyCallEvents(ctx context.Context, evs []ticketing.CallEvent) ([]*ticketing.Call, error) {
+	out, err := s.inTx(ctx, func(tx pgx.Tx) ([]*ticketing.Call, error) { return applyCallBatch(ctx, tx, evs) })
+	if !errors.Is(err, errCallRaced) {
+		return out, err
+	}
 	order := make([]int, len(evs))
 	for i := range order {
 		order[i] = i
 	}
 	slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(evs[a].CallID, evs[b].CallID) })
+	return s.inTx(ctx, func(tx pgx.Tx) ([]*ticketing.Call, error) {
+		out := make([]*ticketing.Call, len(evs))
+		for _, i := range order {
+			if out[i], err = applyCallEvent(ctx, tx, evs[i]); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	})
+}
+
+func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) ([]*ticketing.Call, error)) ([]*ticketing.Call, error) {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return nil, translate(err)
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // after Commit this is a no-op
-	out := make([]*ticketing.Call, len(evs))
-	for _, i := range order {
-		if out[i], err = applyCallEvent(ctx, tx, evs[i]); err != nil {
-			return nil, err
-		}
+	out, err := fn(tx)
+	if err != nil {
+		return nil, err
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return nil, translate(err)
+	}
+	return out, nil
+}
+
+var errCallRaced = errors.New("postgres: a call of the batch was created concurrently")
+
+func applyCallBatch(ctx context.Context, tx pgx.Tx, evs []ticketing.CallEvent) ([]*ticketing.Call, error) {
+	ids := make([]string, 0, len(evs))
+	for _, ev := range evs {
+		ids = append(ids, ev.CallID)
+	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	rows, err := tx.Query(ctx, `SELECT `+callColumns+` FROM calls c WHERE c.call_id = ANY($1) ORDER BY c.call_id FOR UPDATE OF c`, ids)
+	if err != nil {
+		return nil, translate(err)
+	}
+	cur := make(map[string]*ticketing.Call, len(ids))
+	for rows.Next() {
+		c, err := scanCall(rows)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		cur[c.CallID] = c
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, translate(err)
+	}
+	existed := make(map[string]bool, len(cur))
+	for id := range cur {
+		existed[id] = true
+	}
+	out := make([]*ticketing.Call, len(evs))
+	for i, ev := range evs {
+		c := cur[ev.CallID]
+		if c == nil {
+			c = &ticketing.Call{}
+		}
+		next := c.Apply(ev)
+		cur[ev.CallID] = &next
+		out[i] = &next
+	}
+
+	type cols struct {
+		ids                      []int64
+		callIDs, lines, callers  []string
+		agents, dirs, causes     []string
+		arrived, answered, ended []*time.Time
+	}
+	var ins, upd cols
+	for _, id := range ids {
+		c := cur[id]
+		t := &upd
+		if !existed[id] {
+			t = &ins
+		}
+		t.ids = append(t.ids, c.ID)
+		t.callIDs = append(t.callIDs, c.CallID)
+		t.lines = append(t.lines, c.Line)
+		t.callers = append(t.callers, c.Caller)
+		t.agents = append(t.agents, c.Agent)
+		t.dirs = append(t.dirs, string(c.Direction))
+		t.causes = append(t.causes, string(c.Cause))
+		arrived := c.ArrivedAt
+		t.arrived = append(t.arrived, &arrived)
+		t.answered = append(t.answered, nullTime(c.AnsweredAt))
+		t.ended = append(t.ended, nullTime(c.EndedAt))
+	}
+	newIDs := map[string]int64{}
+	if len(ins.callIDs) > 0 {
+		rows, err := tx.Query(ctx, `INSERT INTO calls (call_id, line, caller, agent, direction, arrived_at, answered_at, ended_at, cause)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::text[])
+			ON CONFLICT (call_id) DO NOTHING RETURNING call_id, id`,
+			ins.callIDs, ins.lines, ins.callers, ins.agents, ins.dirs, ins.arrived, ins.answered, ins.ended, ins.causes)
+		if err != nil {
+			return nil, translate(err)
+		}
+		for rows.Next() {
+			var cid string
+			var id int64
+			if err := rows.Scan(&cid, &id); err != nil {
+				rows.Close()
+				return nil, translate(err)
+			}
+			newIDs[cid] = id
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, translate(err)
+		}
+		if len(newIDs) != len(ins.callIDs) {
+			return nil, errCallRaced
+		}
+	}
+	if len(upd.ids) > 0 {
+		_, err := tx.Exec(ctx, `UPDATE calls SET line = u.line, caller = u.caller, agent = u.agent, direction = u.direction,
+				arrived_at = u.arrived_at, answered_at = u.answered_at, ended_at = u.ended_at, cause = u.cause
+			FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::text[])
+				AS u(id, line, caller, agent, direction, arrived_at, answered_at, ended_at, cause)
+			WHERE calls.id = u.id`,
+			upd.ids, upd.lines, upd.callers, upd.agents, upd.dirs, upd.arrived, upd.answered, upd.ended, upd.causes)
+		if err != nil {
+			return nil, translate(err)
+		}
+	}
+	for _, c := range out {
+		if c.ID == 0 {
+			c.ID = newIDs[c.CallID]
+		}
 	}
 	return out, nil
 }
