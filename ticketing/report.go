@@ -213,9 +213,10 @@ func MaskEmail(e string) string {
 	return string(r[:1]) + "***" + e[at:]
 }
 
-// MaskPhone keeps the first three and last four digits: 138****5678.
+// MaskPhone keeps the first three and last four digits of the national
+// number: 138****5678 (for 13812345678 and +8613812345678 alike).
 func MaskPhone(p string) string {
-	r := []rune(p)
+	r := []rune(strings.TrimPrefix(p, "+86"))
 	if len(r) <= 7 {
 		return strings.Repeat("*", len(r))
 	}

@@ -96,6 +96,7 @@ type Service struct {
 	loc    *time.Location
 	log    *slog.Logger
 	dups   DuplicatePolicy
+	cc     string // default country code of reporters' phones
 }
 
 // Option configures a Service.
@@ -107,12 +108,16 @@ func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = 
 // WithLocation sets the city's time zone, used for the date in ticket numbers.
 func WithLocation(loc *time.Location) Option { return func(s *Service) { s.loc = loc } }
 
+// WithDefaultCountry sets the country code of phone numbers given
+// without one (default 86).
+func WithDefaultCountry(cc string) Option { return func(s *Service) { s.cc = cc } }
+
 // WithLogger sets the logger.
 func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
 
 // NewService wires a Service.
 func NewService(store Store, router Router, opts ...Option) *Service {
-	s := &Service{store: store, router: router, now: time.Now, loc: time.Local, log: slog.New(slog.DiscardHandler)}
+	s := &Service{store: store, router: router, now: time.Now, loc: time.Local, log: slog.New(slog.DiscardHandler), cc: "86"}
 	for _, o := range opts {
 		o(s)
 	}
@@ -184,6 +189,11 @@ func (s *Service) submit(ctx context.Context, r Report, fold bool, decide func(t
 	}
 	if err := r.Validate(); err != nil {
 		return nil, false, err
+	}
+	// One spelling per number (E.164), whatever the door: the phone door
+	// finds a caller's earlier tickets by it.
+	if p := NormalizePhone(r.Reporter.Phone, s.cc); p != "" {
+		r.Reporter.Phone = p
 	}
 	fp := r.Fingerprint()
 

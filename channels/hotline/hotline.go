@@ -38,6 +38,7 @@ import (
 	"time"
 
 	"github.com/yihao-city/yihao/channels"
+	"github.com/yihao-city/yihao/channels/live"
 	"github.com/yihao-city/yihao/ticketing"
 )
 
@@ -61,6 +62,15 @@ type Config struct {
 	MaxBodyBytes int64
 	// Now is the clock (tests set it).
 	Now func() time.Time
+	// Pops, if set, carries screen pops for CTI events that name an agent
+	// (newCall and answer with user or answeringNumber; the hangup of a
+	// call an agent answered), as the SIP side sends them; Lines labels
+	// them and Earlier finds the caller's earlier tickets.
+	Pops    live.Bus
+	Lines   *Lines
+	Earlier Lister
+	// Calls counts ended calls in the hotline series (may be nil).
+	Calls *SIPMetrics
 }
 
 // Limits of the staff API.
@@ -276,6 +286,8 @@ func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) {
 		s.log.Info("call ended", "call_id", c.CallID, "line", c.Line, "agent", c.Agent, "cause", c.Cause,
 			"wait", c.Wait(), "talk", c.Talk())
 	}
+	s.cfg.Calls.observeCall(ev, c)
+	s.pop(r.Context(), ev, c)
 	s.log.Debug("cti event", "event", ev.Type, "call_id", ev.CallID)
 	writeJSON(w, http.StatusOK, map[string]string{"call_id": c.CallID, "cause": string(c.Cause)})
 }
@@ -529,4 +541,36 @@ func (s *Server) getStats(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"from": from.In(s.cfg.Location), "to": to.In(s.cfg.Location),
 		"total": figures(st.Total), "lines": lines, "agents": agents})
+}
+
+// pop sends the screen pop a CTI event calls for, if pops are wired.
+func (s *Server) pop(ctx context.Context, ev ticketing.CallEvent, c *ticketing.Call) {
+	if s.cfg.Pops == nil || c.Direction != ticketing.DirectionIn {
+		return
+	}
+	agent, kind := ev.User, ""
+	if agent == "" {
+		agent = ev.AnsweringNumber
+	}
+	switch ev.Type {
+	case ticketing.CallNew:
+		kind = PopRinging
+	case ticketing.CallAnswer:
+		kind = PopAnswered
+	case ticketing.CallHangup:
+		kind, agent = PopEnded, c.Agent
+	}
+	if agent == "" {
+		return
+	}
+	p := Pop{Kind: kind, CallID: c.CallID, Line: c.Line, Caller: c.Caller, Agent: agent, At: ev.At}
+	if s.cfg.Lines != nil {
+		if l := s.cfg.Lines.Lookup(c.Line); l != nil {
+			p.LineLabel, p.Domain = l.Label, l.Domain
+		}
+	}
+	if kind != PopEnded && s.cfg.Earlier != nil {
+		p.Earlier = EarlierTickets(ctx, s.cfg.Earlier, c.Caller, s.cfg.DefaultCountry, 5)
+	}
+	publish(ctx, s.cfg.Pops, s.log, p)
 }

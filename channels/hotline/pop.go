@@ -3,9 +3,11 @@ package hotline
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"strings"
 	"time"
 
+	"github.com/yihao-city/yihao/channels/live"
 	"github.com/yihao-city/yihao/ticketing"
 )
 
@@ -63,14 +65,20 @@ func (s *SIP) publish(agent string, p Pop) {
 	if s.bus == nil {
 		return
 	}
+	p.Agent = agent
+	publish(context.Background(), s.bus, s.log, p)
+}
+
+// publish sends p to its agent's topic.
+func publish(ctx context.Context, bus live.Bus, log *slog.Logger, p Pop) {
 	b, err := json.Marshal(p)
 	if err != nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	if err := s.bus.Publish(ctx, AgentTopic(agent), b); err != nil {
-		s.log.Warn("screen pop not delivered", "agent", agent, "kind", p.Kind, "err", err)
+	if err := bus.Publish(ctx, AgentTopic(p.Agent), b); err != nil {
+		log.Warn("screen pop not delivered", "agent", p.Agent, "kind", p.Kind, "err", err)
 	}
 }
 

@@ -203,7 +203,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 		limiter = limit.NewLocal(rate)
 	}
 
-	svc := ticketing.NewService(store, router, ticketing.WithLocation(loc), ticketing.WithLogger(log),
+	svc := ticketing.NewService(store, router, ticketing.WithLocation(loc), ticketing.WithLogger(log), ticketing.WithDefaultCountry(cfg.SIP.DefaultCountry),
 		ticketing.WithDuplicates(ticketing.DuplicatePolicy{Radius: cat.Duplicates.RadiusM, Window: cat.Duplicates.Window, AutoMerge: cat.Duplicates.AutoMergeAt}))
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -269,12 +269,14 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.Handle(o311.Base()+"/", o311.Handler())
-	hotline.New(hotline.Config{Location: loc}, store, log, intake).Register(mux)
-	ph, err := startPhone(ctx, cfg, store, svc, rdb, reg, log, mux)
+	calls := hotline.NewSIPMetrics(reg)
+	ph, err := startPhone(ctx, cfg, store, svc, rdb, calls, log, mux)
 	if err != nil {
 		return err
 	}
 	defer ph.Close()
+	hotline.New(hotline.Config{Location: loc, DefaultCountry: cfg.SIP.DefaultCountry, Pops: ph.bus, Lines: ph.lines, Earlier: store, Calls: calls},
+		store, log, intake).Register(mux)
 	mux.Handle("/", web.Handler())
 
 	srv := &http.Server{

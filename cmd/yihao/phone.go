@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/yihao-city/yihao/channels/hotline"
@@ -37,7 +36,7 @@ type phone struct {
 // presence (which agent is free), screen pops and the signing secret are
 // shared, so several instances serve one set of agents.
 func startPhone(ctx context.Context, cfg Config, store ticketing.Store, svc *ticketing.Service, rdb *goredis.Client,
-	reg prometheus.Registerer, log *slog.Logger, mux *http.ServeMux) (*phone, error) {
+	metrics *hotline.SIPMetrics, log *slog.Logger, mux *http.ServeMux) (*phone, error) {
 	sc := cfg.SIP
 	secret, err := sipSecret(ctx, sc.Secret, rdb, cfg.RedisPrefix)
 	if err != nil {
@@ -98,7 +97,7 @@ func startPhone(ctx context.Context, cfg Config, store ticketing.Store, svc *tic
 		Fallback:       hotline.Fallback{Code: sc.Fallback.Code, RetryAfter: sc.Fallback.RetryAfter, Redirect: sc.Fallback.Redirect},
 		DefaultCountry: sc.DefaultCountry, Limiter: limiter,
 	}
-	if p.sip, err = hotline.NewSIP(hc, p.lines, store, svc, p.presence, p.bus, log, hotline.NewSIPMetrics(reg)); err != nil {
+	if p.sip, err = hotline.NewSIP(hc, p.lines, store, svc, p.presence, p.bus, log, metrics); err != nil {
 		return nil, err
 	}
 	transports := sc.Transports
