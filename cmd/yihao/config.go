@@ -78,7 +78,7 @@ type SIPConfig struct {
 	} `yaml:"fallback"`
 	DefaultCountry string `yaml:"default_country"` // 86
 	// RateLimit caps INVITE, REGISTER and MESSAGE per source address a
-	// minute (default 6000; 0 in the file means the default, -1 no limit).
+	// minute (default 6000; 0 or less: no limit).
 	RateLimit int `yaml:"rate_limit_per_minute"`
 	RateBurst int `yaml:"rate_limit_burst"`
 	// Lines are the merged numbers; empty: the demo city's.
