@@ -2,7 +2,14 @@ package hotline_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	cryptorand "crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"fmt"
+	"math/big"
 	"log/slog"
 	"net"
 	"os"
@@ -465,4 +472,66 @@ func TestMessageBecomesTicket(t *testing.T) {
 			t.Errorf("ticket %s: line %q phone %q text %q", tk.Number, tk.Line, tk.Reporter.Phone, tk.Text)
 		}
 	}
+}
+
+// Redirect mode (a PBX in front): the INVITE is answered 302 with the
+// chosen agent's contact; the arrival is logged, the PBX reports the rest.
+func TestRedirectMode(t *testing.T) {
+	e := newSIPEnv(t, sqliteStore(t), nil, nil, hotline.SIPConfig{Redirect: true, RingTimeout: time.Second})
+	e.addAgents(t, "2001")
+	port := sipptest.FreePort(t)
+	e.register(t, "udp", port, "2001")
+	res := sipptest.Run(t, "caller_redirect.xml", e.addr, "-s", "12345", "-m", "1", "-i", "127.0.0.1", "-t", "u1", "-timeout", "20s")
+	if res.Successful != 1 {
+		t.Fatalf("caller: %s", res)
+	}
+	cs := e.calls(t)
+	if len(cs) != 1 {
+		t.Fatalf("%d calls logged", len(cs))
+	}
+	st, err := e.presence.Status(context.Background(), "2001", time.Now())
+	if err != nil || st.State != acd.WrapUp {
+		t.Fatalf("agent after a redirected call: %v %v (held while the PBX rings them)", st.State, err)
+	}
+}
+
+// SIP over TLS when certificates are configured: an OPTIONS ping answers.
+func TestTLS(t *testing.T) {
+	e := newSIPEnv(t, sqliteStore(t), nil, nil, hotline.SIPConfig{})
+	cert := selfSigned(t)
+	a, err := e.sip.ListenTLS("127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := tls.Dial("tcp", a.String(), &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // our own test certificate
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	local := conn.LocalAddr().String()
+	msg := strings.ReplaceAll(rawRequest("OPTIONS", "sip:12345@127.0.0.1", "13800138000", 1, local), "SIP/2.0/UDP", "SIP/2.0/TLS")
+	if _, err := conn.Write([]byte(strings.ReplaceAll(msg, "\n", "\r\n"))); err != nil {
+		t.Fatal(err)
+	}
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 4096)
+	n, err := conn.Read(buf)
+	if err != nil || !strings.HasPrefix(string(buf[:n]), "SIP/2.0 200") {
+		t.Fatalf("OPTIONS over TLS: %q %v", buf[:n], err)
+	}
+}
+
+func selfSigned(t *testing.T) tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), cryptorand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(cryptorand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
