@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -76,8 +77,11 @@ type SIPConfig struct {
 	// [MinExpires, MaxExpires]; below MinExpires is 423 (default 60 s, 3600 s).
 	MinExpires, MaxExpires time.Duration
 	DefaultCountry         string // default 86
-	// Limiter, if set, caps INVITE, REGISTER and MESSAGE per source address.
+	// Limiter, if set, caps INVITE, REGISTER and MESSAGE per source address,
+	// except from Trunks: a carrier's trunk or an SBC brings every caller's
+	// calls from one address.
 	Limiter Limiter
+	Trunks  []netip.Prefix
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -367,6 +371,10 @@ func (s *SIP) limited(h sipgo.RequestHandler) sipgo.RequestHandler {
 	}
 	return func(req *sip.Request, tx sip.ServerTransaction) {
 		host := hostOf(req.Source())
+		if s.trunk(host) {
+			h(req, tx)
+			return
+		}
 		ok, retry, err := s.cfg.Limiter.Allow(context.Background(), "sip:"+host)
 		if err != nil {
 			// A limiter that cannot answer (Redis down) must not stop the hotline.
@@ -381,6 +389,20 @@ func (s *SIP) limited(h sipgo.RequestHandler) sipgo.RequestHandler {
 		}
 		h(req, tx)
 	}
+}
+
+// trunk says whether host is a configured trunk.
+func (s *SIP) trunk(host string) bool {
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return false
+	}
+	for _, p := range s.cfg.Trunks {
+		if p.Contains(a.Unmap()) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *SIP) onOptions(req *sip.Request, tx sip.ServerTransaction) {

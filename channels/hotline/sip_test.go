@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"math/big"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -377,7 +378,7 @@ func rawRequest(method, ruri, user string, n int, local string) string {
 // one source (while another source is still served).
 func TestBadInput(t *testing.T) {
 	flood := rateLimiter{max: 5}
-	e := newSIPEnv(t, sqliteStore(t), nil, nil, hotline.SIPConfig{Limiter: &flood})
+	e := newSIPEnv(t, sqliteStore(t), nil, nil, hotline.SIPConfig{Limiter: &flood, Trunks: []netip.Prefix{netip.MustParsePrefix("127.0.0.5/32")}})
 	e.addAgents(t, "2001")
 
 	// Garbage, and a request with no Via: no answer worth having, no crash.
@@ -411,6 +412,12 @@ func TestBadInput(t *testing.T) {
 	}
 	if refused != 15 {
 		t.Errorf("%d of 20 flooding requests refused, want 15", refused)
+	}
+	// A carrier's trunk brings everyone's calls from one address: never limited.
+	for i := range 20 {
+		if got := sendUDP(t, "127.0.0.5:0", e.addr, rawRequest("REGISTER", "sip:127.0.0.1", "2001", 300+i, "127.0.0.5:9"), time.Second); !strings.HasPrefix(got, "SIP/2.0 401") {
+			t.Fatalf("request %d from the trunk: %q", i, firstLine(got))
+		}
 	}
 	// ... while another source is still challenged as usual.
 	if got := sendUDP(t, "127.0.0.4:0", e.addr, rawRequest("REGISTER", "sip:127.0.0.1", "2001", 200, "127.0.0.4:9"), time.Second); !strings.HasPrefix(got, "SIP/2.0 401") {

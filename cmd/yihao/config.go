@@ -81,6 +81,9 @@ type SIPConfig struct {
 	// minute (default 6000; 0 or less: no limit).
 	RateLimit int `yaml:"rate_limit_per_minute"`
 	RateBurst int `yaml:"rate_limit_burst"`
+	// Trunks are the carriers' trunks and SBCs (addresses or CIDR
+	// prefixes): every caller's calls come from them, so no rate limit.
+	Trunks []string `yaml:"trunks"`
 	// Lines are the merged numbers; empty: the demo city's.
 	Lines []SIPLine `yaml:"lines"`
 	// Agents are added to (or updated in) the store at start, so a small

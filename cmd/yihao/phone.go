@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -83,6 +84,18 @@ func startPhone(ctx context.Context, cfg Config, store ticketing.Store, svc *tic
 			limiter = limit.NewLocal(rate)
 		}
 	}
+	var trunks []netip.Prefix
+	for _, t := range sc.Trunks {
+		pre, err := netip.ParsePrefix(t)
+		if err != nil {
+			a, aerr := netip.ParseAddr(t)
+			if aerr != nil {
+				return nil, fmt.Errorf("config: sip.trunks: %q is neither an address nor a prefix", t)
+			}
+			pre = netip.PrefixFrom(a, a.BitLen())
+		}
+		trunks = append(trunks, pre)
+	}
 	advertise := sc.Advertise
 	if advertise == "" {
 		advertise = "127.0.0.1"
@@ -95,7 +108,7 @@ func startPhone(ctx context.Context, cfg Config, store ticketing.Store, svc *tic
 		Redirect: sc.Mode == "redirect", SkillsByLine: sc.SkillsByLine,
 		WrapUp: sc.WrapUp, QueueWait: sc.QueueWait, RingTimeout: sc.RingTimeout,
 		Fallback:       hotline.Fallback{Code: sc.Fallback.Code, RetryAfter: sc.Fallback.RetryAfter, Redirect: sc.Fallback.Redirect},
-		DefaultCountry: sc.DefaultCountry, Limiter: limiter,
+		DefaultCountry: sc.DefaultCountry, Limiter: limiter, Trunks: trunks,
 	}
 	if p.sip, err = hotline.NewSIP(hc, p.lines, store, svc, p.presence, p.bus, log, metrics); err != nil {
 		return nil, err
