@@ -27,10 +27,8 @@ func (s *SIP) onMessage(req *sip.Request, tx sip.ServerTransaction) {
 		s.onInDialog(req, tx)
 		return
 	}
-	line := s.lines.Resolve(req)
+	line := s.lineOf(req, tx)
 	if line == nil {
-		s.log.Warn("sip message to a number that is no hotline line", "number", req.Recipient.User, "source", req.Source())
-		s.respond(tx, req, 404, "Not Found")
 		return
 	}
 	if ct := req.ContentType(); ct == nil || !strings.HasPrefix(strings.ToLower(ct.Value()), "text/plain") {

@@ -58,11 +58,8 @@ func (s *SIP) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		s.respond(tx, req, 400, "Bad Request: Call-ID missing or too long")
 		return
 	}
-	line := s.lines.Resolve(req)
+	line := s.lineOf(req, tx)
 	if line == nil {
-		// The dialled number is ours, not the citizen's: safe to log.
-		s.log.Warn("sip invite to a number that is no hotline line", "number", req.Recipient.User, "source", req.Source())
-		s.respond(tx, req, 404, "Not Found")
 		return
 	}
 	s.respond(tx, req, 100, "Trying")

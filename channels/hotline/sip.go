@@ -405,6 +405,22 @@ func (s *SIP) trunk(host string) bool {
 	return false
 }
 
+// lineOf finds the line a request is for, or answers 404. The number is
+// logged as dialled when it is a short service number, masked otherwise
+// (a misrouted call may carry a person's number).
+func (s *SIP) lineOf(req *sip.Request, tx sip.ServerTransaction) *Line {
+	if l := s.lines.Resolve(req); l != nil {
+		return l
+	}
+	n := req.Recipient.User
+	if len(n) > 8 {
+		n = ticketing.MaskPhone(n)
+	}
+	s.log.Warn("sip request to a number that is no hotline line", "method", req.Method, "number", n, "source", req.Source())
+	s.respond(tx, req, 404, "Not Found")
+	return nil
+}
+
 func (s *SIP) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 	s.respond(tx, req, 200, "OK", sip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, MESSAGE"))
 }
