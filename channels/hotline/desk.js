@@ -18,7 +18,8 @@
   function showPop(p) {
     const callEl = $("call");
     if (p.kind === "missed" && callEl.dataset.callId !== p.call_id) return;
-    if (callEl.dataset.callId !== p.call_id) {
+    const fresh = callEl.dataset.callId !== p.call_id;
+    if (fresh) {
       callEl.dataset.callId = p.call_id;
       $("f_call_id").value = p.call_id;
       $("f_line").value = p.line;
@@ -30,8 +31,12 @@
     $("nocall").hidden = true;
     $("callinfo").hidden = false;
     $("caller").textContent = p.caller || "（号码未显示）";
-    $("line").textContent = p.line_label || p.line;
+    // The "ended" pop carries only the call, line number and caller: for
+    // the call on screen, keep the line's name and the earlier tickets
+    // while the agent finishes the ticket.
+    if (fresh || p.line_label) $("line").textContent = p.line_label || p.line;
     $("callstate").textContent = popNames[p.kind] || p.kind;
+    if (!fresh && !p.earlier) return;
     const ul = $("earlier");
     ul.replaceChildren();
     for (const t of p.earlier || []) {

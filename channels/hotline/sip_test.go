@@ -74,19 +74,27 @@ func newSIPEnv(t *testing.T, store ticketing.Store, presence acd.Presence, bus l
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
-	s, err := hotline.NewSIP(cfg, lines, store, svc, presence, bus, log, nil)
-	if err != nil {
-		t.Fatal(err)
+	// UDP and TCP on one port, as phones expect: a port free for UDP may
+	// be taken for TCP, so try a few.
+	for attempt := 0; ; attempt++ {
+		s, err := hotline.NewSIP(cfg, lines, store, svc, presence, bus, log, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := s.ListenUDP("127.0.0.1:0")
+		if err == nil {
+			_, err = s.ListenTCP(a.String())
+		}
+		if err != nil {
+			s.Close()
+			if attempt < 10 {
+				continue
+			}
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return &sipEnv{store: store, svc: svc, presence: presence, bus: bus, sip: s, addr: a.String(), started: time.Now().Add(-time.Second)}
 	}
-	t.Cleanup(func() { s.Close() })
-	a, err := s.ListenUDP("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.ListenTCP(a.String()); err != nil {
-		t.Fatal(err)
-	}
-	return &sipEnv{store: store, svc: svc, presence: presence, bus: bus, sip: s, addr: a.String(), started: time.Now().Add(-time.Second)}
 }
 
 // addAgents creates agents ext with password "pw-"+ext in the store.
