@@ -47,6 +47,17 @@ type Point struct {
 	Lon float64 `json:"lon"`
 }
 
+// Validate checks the point is on the globe.
+func (l *Point) Validate() error {
+	if math.IsNaN(l.Lat) || l.Lat < -90 || l.Lat > 90 {
+		return Invalid("lat", "latitude must be between -90 and 90")
+	}
+	if math.IsNaN(l.Lon) || l.Lon < -180 || l.Lon > 180 {
+		return Invalid("lon", "longitude must be between -180 and 180")
+	}
+	return nil
+}
+
 // Contact is how to reach the citizen. All fields are optional: anonymous
 // reports are allowed. Phone and OpenID are private: never logged at info
 // level, masked for liaisons.
@@ -136,11 +147,8 @@ func (r *Report) Validate() error {
 		return Invalid("line", "must be at most %d bytes", MaxLineLen)
 	}
 	if l := r.Location; l != nil {
-		if math.IsNaN(l.Lat) || l.Lat < -90 || l.Lat > 90 {
-			return Invalid("lat", "latitude must be between -90 and 90")
-		}
-		if math.IsNaN(l.Lon) || l.Lon < -180 || l.Lon > 180 {
-			return Invalid("lon", "longitude must be between -180 and 180")
+		if err := l.Validate(); err != nil {
+			return err
 		}
 	}
 	if len(r.Attachments) > MaxAttachments {

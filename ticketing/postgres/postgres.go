@@ -134,10 +134,11 @@ var (
 			department_name = $6, priority = $7, due_at = $8, routing_rule = $9, routing_reason = $10,
 			confidence = $11, master_id = $12, rework_count = $13, extension_count = $14,
 			extension = $15, evaluation = $16, updated_at = $17, version = version + 1,
-			grid = $19, community = $20, street = $21, district = $22, assisting = $23, lat = $24, lon = $25
+			grid = $19, community = $20, street = $21, district = $22, assisting = $23, lat = $24, lon = $25,
+			address = $26, attachments = $27
 		WHERE id = $1 AND version = $18
 		RETURNING id
-	),` + appendSQL(26)
+	),` + appendSQL(28)
 )
 
 func changeArgs(t *ticketing.Ticket) []any {
@@ -288,7 +289,7 @@ func (s *Store) Update(ctx context.Context, id int64, fn func(*ticketing.Ticket)
 	args := []any{t.ID, string(t.Status), t.Category, t.CategoryName, t.Department, t.DepartmentName,
 		string(t.Priority), nullTime(t.DueAt), t.RoutingRule, t.RoutingReason, t.Confidence, nullID(t.MasterID),
 		t.ReworkCount, t.ExtensionCount, js.Extension, js.Evaluation, t.UpdatedAt, t.Version,
-		t.Area.Grid, t.Area.Community, t.Area.Street, t.Area.District, js.Assisting, lat, lon}
+		t.Area.Grid, t.Area.Community, t.Area.Street, t.Area.District, js.Assisting, lat, lon, t.Address, js.Attachments}
 	args = append(args, changeArgs(t)...)
 	var got int64
 	if err := tx.QueryRow(ctx, updateSQL, args...).Scan(&got); err != nil {

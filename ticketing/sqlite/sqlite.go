@@ -265,12 +265,13 @@ func (s *Store) Update(ctx context.Context, id int64, fn func(*ticketing.Ticket)
 	_, err = tx.ExecContext(ctx, `UPDATE tickets SET status = ?, category = ?, category_name = ?, department = ?,
 		department_name = ?, priority = ?, due_at = ?, routing_rule = ?, routing_reason = ?, confidence = ?,
 		master_id = ?, rework_count = ?, extension_count = ?, extension = ?, evaluation = ?, updated_at = ?,
-		version = version + 1, grid = ?, community = ?, street = ?, district = ?, assisting = ?, lat = ?, lon = ?
+		version = version + 1, grid = ?, community = ?, street = ?, district = ?, assisting = ?, lat = ?, lon = ?,
+		address = ?, attachments = ?
 		WHERE id = ?`,
 		string(t.Status), t.Category, t.CategoryName, t.Department, t.DepartmentName, string(t.Priority),
 		micros(t.DueAt), t.RoutingRule, t.RoutingReason, t.Confidence, nullID(t.MasterID), t.ReworkCount,
 		t.ExtensionCount, js.Extension, js.Evaluation, t.UpdatedAt.UnixMicro(),
-		t.Area.Grid, t.Area.Community, t.Area.Street, t.Area.District, js.Assisting, lat, lon, t.ID)
+		t.Area.Grid, t.Area.Community, t.Area.Street, t.Area.District, js.Assisting, lat, lon, t.Address, js.Attachments, t.ID)
 	if err != nil {
 		return nil, translate(err)
 	}

@@ -46,6 +46,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"Track", testTrack},
 		{"Duplicates", testDuplicates},
 		{"RoutingNotApplicable", testRoutingNotApplicable},
+		{"SupplementPersists", testSupplementPersists},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -953,5 +954,31 @@ func testRoutingNotApplicable(t *testing.T, s ticketing.Store) {
 	evs, _ := s.Events(context.Background(), tk.ID)
 	if len(evs) != 1 {
 		t.Errorf("%d events, want only received", len(evs))
+	}
+}
+
+// What a citizen adds later (photos, place) is stored with the ticket.
+func testSupplementPersists(t *testing.T, s ticketing.Store) {
+	ctx := context.Background()
+	svc, _ := newService(s)
+	tk := newTicket(t, s, "sup-1")
+	att := ticketing.Attachment{ID: "2026/11/26/p.jpg", ContentType: "image/jpeg", Size: 10, SHA256: "cd"}
+	if _, err := svc.Supplement(ctx, tk.Number, "wechat:citizen", ticketing.Supplement{Text: "在公交站旁",
+		Attachments: []ticketing.Attachment{att}, Location: &ticketing.Point{Lat: 39.91, Lon: 116.41}, Address: "和平路12号"}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.ByNumber(ctx, tk.Number)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Attachments) != 1 || got.Attachments[0] != att || got.Location == nil || got.Location.Lat != 39.91 || got.Address != "和平路12号" {
+		t.Fatalf("stored after the supplement: attachments %v location %v address %q", got.Attachments, got.Location, got.Address)
+	}
+	evs, err := s.Events(ctx, got.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := evs[len(evs)-1]; last.Type != ticketing.EventSupplemented || !strings.Contains(last.Public, "在公交站旁") {
+		t.Fatalf("last event %+v", last)
 	}
 }

@@ -1,0 +1,76 @@
+package ticketing
+
+import (
+	"context"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// EventSupplemented records what a citizen added to their report after
+// it was taken (补充材料): more words, photos, where it is.
+const EventSupplemented EventType = "supplemented"
+
+// Supplement is what a citizen sends after the report: WeChat collects a
+// conversation's messages into the ticket its first message made.
+type Supplement struct {
+	Text        string
+	Attachments []Attachment
+	Location    *Point // taken only if the ticket has none yet
+	Address     string // likewise
+}
+
+// Supplement adds s to an open ticket. Photos beyond MaxAttachments in all
+// are refused; the text goes to the log (the report's own text stays as
+// the citizen first wrote it) and is shown on the tracking page.
+func (t *Ticket) Supplement(at time.Time, actor string, s Supplement) error {
+	if !t.Status.Open() {
+		return &TransitionError{Action: "supplement", From: t.Status}
+	}
+	s.Text = strings.TrimSpace(s.Text)
+	s.Address = strings.TrimSpace(s.Address)
+	if s.Text == "" && len(s.Attachments) == 0 && s.Location == nil && s.Address == "" {
+		return Invalid("supplement", "nothing to add")
+	}
+	if !utf8.ValidString(s.Text) || hasControl(s.Text) || utf8.RuneCountInString(s.Text) > MaxTextRunes {
+		return Invalid("text", "must be valid text of at most %d characters", MaxTextRunes)
+	}
+	if !utf8.ValidString(s.Address) || hasControl(s.Address) || utf8.RuneCountInString(s.Address) > MaxAddressRunes {
+		return Invalid("address", "must be valid text of at most %d characters", MaxAddressRunes)
+	}
+	if s.Location != nil {
+		if err := s.Location.Validate(); err != nil {
+			return err
+		}
+	}
+	if len(t.Attachments)+len(s.Attachments) > MaxAttachments {
+		return &Error{Kind: KindTooLarge, Field: "photos", Message: "at most " + itoa(MaxAttachments) + " photos in all"}
+	}
+	t.Attachments = append(t.Attachments, s.Attachments...)
+	var parts []string
+	if s.Location != nil && t.Location == nil {
+		t.Location = s.Location
+		parts = append(parts, "位置")
+	}
+	if s.Address != "" && t.Address == "" {
+		t.Address = s.Address
+		parts = append(parts, "地址")
+	}
+	if n := len(s.Attachments); n > 0 {
+		parts = append(parts, itoa(n)+" 张照片")
+	}
+	public := "市民补充"
+	if len(parts) > 0 {
+		public += "了" + strings.Join(parts, "、")
+	}
+	if s.Text != "" {
+		public += "：" + s.Text
+	}
+	t.record(at, actor, EventSupplemented, t.Status, "", public)
+	return nil
+}
+
+// Supplement adds a citizen's later messages to their open ticket.
+func (s *Service) Supplement(ctx context.Context, number, actor string, sup Supplement) (*Ticket, error) {
+	return s.Act(ctx, number, func(t *Ticket, now time.Time) error { return t.Supplement(now, actor, sup) })
+}
