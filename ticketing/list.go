@@ -8,6 +8,7 @@ import "time"
 type ListFilter struct {
 	Numbers    []string  // public ticket numbers
 	Categories []string  // category codes
+	OpenID     string    // the WeChat citizen who reported it
 	Phones     []string  // reporter phone equals any of these (as stored; an empty one matches nothing)
 	Open       *bool     // true: Status.Open(); false: finished (closed, declined, answered, merged)
 	Channel    Channel   // only tickets that came through this door

@@ -65,6 +65,10 @@ func (s *Store) List(ctx context.Context, f ticketing.ListFilter) ([]*ticketing.
 		w.add("reporter_phone <> ''")
 		w.in("reporter_phone", f.Phones)
 	}
+	if f.OpenID != "" {
+		w.add("reporter_openid <> ''") // the predicate of tickets_reporter_openid
+		w.add("reporter_openid = ?", f.OpenID)
+	}
 	if f.Open != nil {
 		w.in("status", row.StatusNames(*f.Open))
 	}

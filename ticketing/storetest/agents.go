@@ -167,23 +167,25 @@ func testAgentInvalid(t *testing.T, s ticketing.Store) {
 }
 
 // testListByPhone lists a caller's tickets: the reporter phone equals one
-// of the numbers given; tickets without a phone never match.
+// of the numbers given; tickets without a phone never match. A WeChat
+// citizen's are found by OpenID.
 func testListByPhone(t *testing.T, s ticketing.Store) {
 	ctx := context.Background()
 	svc, _ := newService(s)
 	const a, b = "+8613800138000", "+8613900139000"
 	var n []string
 	for i, r := range []struct {
-		ch    ticketing.Channel
-		phone string
+		ch     ticketing.Channel
+		phone  string
+		openID string
 	}{
-		{ticketing.ChannelPhone, a},
-		{ticketing.ChannelWeb, b},
-		{ticketing.ChannelWeb, ""},
-		{ticketing.ChannelWeb, a},
-		{ticketing.ChannelPhone, "+8613700137000"},
+		{ticketing.ChannelPhone, a, ""},
+		{ticketing.ChannelWeb, b, ""},
+		{ticketing.ChannelWeChat, "", "oWx1"},
+		{ticketing.ChannelWeb, a, ""},
+		{ticketing.ChannelPhone, "+8613700137000", ""},
 	} {
-		tk, _, err := svc.Submit(ctx, ticketing.Report{Channel: r.ch, Text: "路灯不亮", Reporter: ticketing.Contact{Phone: r.phone},
+		tk, _, err := svc.Submit(ctx, ticketing.Report{Channel: r.ch, Text: "路灯不亮", Reporter: ticketing.Contact{Phone: r.phone, OpenID: r.openID},
 			ReceivedAt: base.Add(time.Duration(i) * time.Hour)})
 		if err != nil {
 			t.Fatalf("Submit %d: %v", i, err)
@@ -203,6 +205,8 @@ func testListByPhone(t *testing.T, s ticketing.Store) {
 		{"empty beside one", ticketing.ListFilter{Phones: []string{"", b}}, []string{n[1]}},
 		{"with channel", ticketing.ListFilter{Phones: []string{a}, Channel: ticketing.ChannelWeb}, []string{n[3]}},
 		{"with window and limit", ticketing.ListFilter{Phones: []string{a, b}, From: base.Add(time.Hour), Limit: 1}, []string{n[1]}},
+		{"by openid", ticketing.ListFilter{OpenID: "oWx1"}, []string{n[2]}},
+		{"another openid", ticketing.ListFilter{OpenID: "oWx2"}, []string{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := s.List(ctx, tc.f)
