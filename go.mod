@@ -17,6 +17,7 @@ require (
 	github.com/prometheus/client_golang v1.25.0
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3
+	github.com/silenceper/wechat/v2 v2.1.10
 	github.com/tidwall/rtree v1.10.0
 	go.yaml.in/yaml/v3 v3.0.6
 	golang.org/x/image v0.48.0

@@ -128,8 +128,29 @@ const (
 type Evaluation struct {
 	Satisfaction Satisfaction `json:"satisfaction"`
 	Solved       bool         `json:"solved"`
-	Comment      string       `json:"comment,omitempty"`
-	At           time.Time    `json:"at"`
+	// Score is the citizen's 1–5 rating where the door asks for one
+	// (WeChat); 0 when not given.
+	Score   int       `json:"score,omitempty"`
+	Comment string    `json:"comment,omitempty"`
+	At      time.Time `json:"at"`
+}
+
+// EvaluationFromScore maps a 1–5 rating onto the three levels the
+// indicators count (满意率): 4–5 satisfied, 3 basically, 1–2 unsatisfied;
+// a rating of 3 or more counts the problem as solved.
+func EvaluationFromScore(score int) (Evaluation, error) {
+	e := Evaluation{Score: score, Solved: score >= 3}
+	switch {
+	case score >= 4 && score <= 5:
+		e.Satisfaction = Satisfied
+	case score == 3:
+		e.Satisfaction = BasicSatisfied
+	case score >= 1 && score <= 2:
+		e.Satisfaction = Unsatisfied
+	default:
+		return Evaluation{}, Invalid("score", "must be 1 to 5")
+	}
+	return e, nil
 }
 
 // Ticket is one citizen request (工单) and its place in the workflow.

@@ -38,6 +38,30 @@ type Config struct {
 	Forwarding []forward.Endpoint `yaml:"forwarding"`
 	// SIP is the phone door: agents' accounts are checked in its realm.
 	SIP SIPConfig `yaml:"sip"`
+	// WeChat is the official account door; off while Token is empty.
+	WeChat WeChatConfig `yaml:"wechat"`
+}
+
+// WeChatConfig is the official account (公众号) as its console shows it.
+type WeChatConfig struct {
+	AppID     string `yaml:"app_id"`     // YIHAO_WECHAT_APP_ID
+	AppSecret string `yaml:"app_secret"` // YIHAO_WECHAT_APP_SECRET: for the API (photos, notices)
+	Token     string `yaml:"token"`      // YIHAO_WECHAT_TOKEN: signs pushes; empty turns the door off
+	AESKey    string `yaml:"aes_key"`    // YIHAO_WECHAT_AES_KEY: EncodingAESKey; empty for plaintext mode
+	APIBase   string `yaml:"api_base"`   // YIHAO_WECHAT_API_BASE: default https://api.weixin.qq.com
+	Path      string `yaml:"path"`       // where pushes arrive; default /wechat
+	// ReplayWindow refuses pushes whose timestamp is further from now (default 5 minutes).
+	ReplayWindow time.Duration `yaml:"replay_window"`
+	// ConversationWindow: messages within it go to the ticket the first one made (default 10 minutes).
+	ConversationWindow time.Duration `yaml:"conversation_window"`
+	ReportKey          string        `yaml:"report_key"`     // the menu's CLICK key for "report a problem" (REPORT)
+	MyTicketsKey       string        `yaml:"my_tickets_key"` // and for "my tickets" (MY_TICKETS)
+	// Template ids of the notices (keys number, status, department, time);
+	// empty sends customer-service texts instead.
+	DispatchedTemplate string `yaml:"dispatched_template"`
+	FinishedTemplate   string `yaml:"finished_template"`
+	// TrackURL is the public base the notices link to (…/t/ + number).
+	TrackURL string `yaml:"track_url"`
 }
 
 // SIPConfig configures the phone door: the SIP registrar, ACD and proxy,
@@ -157,6 +181,11 @@ func loadConfig(path string, getenv func(string) string) (Config, error) {
 	str("YIHAO_DEBUG_ADDR", &cfg.DebugAddr)
 	str("YIHAO_OPEN311_BASE", &cfg.Open311Base)
 	str("YIHAO_OPEN311_JURISDICTION", &cfg.Open311Jurisdiction)
+	str("YIHAO_WECHAT_APP_ID", &cfg.WeChat.AppID)
+	str("YIHAO_WECHAT_APP_SECRET", &cfg.WeChat.AppSecret)
+	str("YIHAO_WECHAT_TOKEN", &cfg.WeChat.Token)
+	str("YIHAO_WECHAT_AES_KEY", &cfg.WeChat.AESKey)
+	str("YIHAO_WECHAT_API_BASE", &cfg.WeChat.APIBase)
 	str("YIHAO_SIP_ADDR", &cfg.SIP.Addr)
 	str("YIHAO_SIP_ADVERTISE", &cfg.SIP.Advertise)
 	str("YIHAO_SIP_SECRET", &cfg.SIP.Secret)

@@ -277,6 +277,13 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	defer ph.Close()
 	hotline.New(hotline.Config{Location: loc, DefaultCountry: cfg.SIP.DefaultCountry, Pops: ph.bus, Lines: ph.lines, Earlier: store, Calls: calls},
 		store, log, intake).Register(mux)
+	wx, err := startWeChat(ctx, cfg, store, svc, photos, rdb, log, mux)
+	if err != nil {
+		return err
+	}
+	if wx != nil {
+		defer wx.Wait() // photos being fetched are attached before exit
+	}
 	mux.Handle("/", web.Handler())
 
 	srv := &http.Server{

@@ -1,0 +1,220 @@
+package wechat_test
+
+import (
+	"bytes"
+	"context"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"log/slog"
+	"net/http/httptest"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/yihao-city/yihao/channels/wechat"
+	"github.com/yihao-city/yihao/channels/wechat/wechattest"
+	"github.com/yihao-city/yihao/media"
+	"github.com/yihao-city/yihao/ticketing"
+	"github.com/yihao-city/yihao/ticketing/sqlite"
+)
+
+type triage struct{}
+
+func (triage) Route(context.Context, ticketing.Report) (ticketing.Assignment, error) {
+	return ticketing.Assignment{Priority: ticketing.PriorityNormal, Reason: "test"}, nil
+}
+
+// channelEnv is the WeChat door over a real store, as WeChat's servers
+// (the harness) and WeChat's API (the fake) see it.
+type channelEnv struct {
+	acct    wechattest.Account
+	api     *wechattest.FakeAPI
+	wx      *wechat.API
+	store   ticketing.Store
+	svc     *ticketing.Service
+	ratings *wechat.MemoryConversations
+	ch      *wechat.Channel
+	url     string
+}
+
+func newChannelEnv(t *testing.T) *channelEnv {
+	t.Helper()
+	dir := t.TempDir()
+	store, err := sqlite.Open(context.Background(), filepath.Join(dir, "yihao.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	photos, err := media.NewDisk(filepath.Join(dir, "media"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	acct := wechattest.NewAccount()
+	fake := wechattest.NewFakeAPI(t, acct.AppID, "secret")
+	api, err := wechat.NewAPI(wechat.APIConfig{AppID: acct.AppID, AppSecret: "secret", Base: fake.URL}, &wechat.MemoryTokenCache{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := ticketing.NewService(store, triage{})
+	log := slog.New(slog.DiscardHandler)
+	ratings := wechat.NewMemoryConversations(nil)
+	ch := wechat.NewChannel(wechat.ChannelConfig{}, svc, store, wechat.NewMemorySeen(time.Hour, nil),
+		wechat.NewMemoryConversations(nil), ratings, api, photos, log)
+	srv, err := wechat.NewServer(wechat.ServerConfig{AppID: acct.AppID, Token: acct.Token, AESKey: acct.AESKey}, ch.Handle, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+	t.Cleanup(ch.Wait)
+	return &channelEnv{acct: acct, api: fake, wx: api, store: store, svc: svc, ratings: ratings, ch: ch, url: hs.URL}
+}
+
+var numberRE = regexp.MustCompile(`\d{14}`)
+
+func (e *channelEnv) push(t *testing.T, m wechat.Inbound) string {
+	t.Helper()
+	status, reply := e.acct.Push(t, e.url, m, true)
+	if status != 200 {
+		t.Fatalf("push %s: status %d", m.MsgType, status)
+	}
+	if reply == nil {
+		return ""
+	}
+	return reply.Content
+}
+
+func jpegBytes(t *testing.T) []byte {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, 64, 48))
+	for x := range 64 {
+		for y := range 48 {
+			img.Set(x, y, color.RGBA{uint8(x * 4), uint8(y * 5), 90, 255})
+		}
+	}
+	var b bytes.Buffer
+	if err := jpeg.Encode(&b, img, nil); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// A citizen's conversation: the first message makes the ticket and the
+// reply carries its number; a photo and the location sent afterwards land
+// on the same ticket (the photo fetched from WeChat in the background, the
+// location moved from GCJ-02 to WGS-84); "查询" answers with the status;
+// "完成" ends it, and the next message starts another ticket.
+func TestConversation(t *testing.T) {
+	e := newChannelEnv(t)
+	const citizen = "oCitizen0001"
+	if got := e.push(t, wechat.Inbound{FromUserName: citizen, MsgType: "event", Event: "subscribe"}); !strings.Contains(got, "欢迎关注") {
+		t.Fatalf("welcome: %q", got)
+	}
+	reply := e.push(t, wechat.Inbound{FromUserName: citizen, MsgType: "text", MsgID: 1001, Content: "和平路12号门口的井盖没了，很危险"})
+	number := numberRE.FindString(reply)
+	if number == "" || !strings.Contains(reply, "已受理") {
+		t.Fatalf("first reply: %q", reply)
+	}
+	e.api.AddMedia("media-1", "image/jpeg", jpegBytes(t))
+	if got := e.push(t, wechat.Inbound{FromUserName: citizen, MsgType: "image", MsgID: 1002, MediaID: "media-1", PicURL: "http://x/p.jpg"}); !strings.Contains(got, number) {
+		t.Fatalf("photo reply: %q", got)
+	}
+	if got := e.push(t, wechat.Inbound{FromUserName: citizen, MsgType: "location", MsgID: 1003,
+		LocationX: 39.91543, LocationY: 116.40993, Scale: 15, Label: "北京市东城区和平路12号"}); !strings.Contains(got, number) {
+		t.Fatalf("location reply: %q", got)
+	}
+	if got := e.push(t, wechat.Inbound{FromUserName: citizen, MsgType: "voice", MsgID: 1004, MediaID: "v1", Format: "amr",
+		Recognition: "旁边就是公交站"}); !strings.Contains(got, "已补充到工单 "+number) {
+		t.Fatalf("voice reply: %q", got)
+	}
+	e.ch.Wait()
+	tk, err := e.store.ByNumber(context.Background(), number)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tk.Channel != ticketing.ChannelWeChat || tk.Reporter.OpenID != citizen || !strings.Contains(tk.Text, "井盖") {
+		t.Fatalf("ticket: channel %q openid %q text %q", tk.Channel, tk.Reporter.OpenID, tk.Text)
+	}
+	if len(tk.Attachments) != 1 || tk.Attachments[0].ContentType != "image/jpeg" {
+		t.Fatalf("attachments: %+v", tk.Attachments)
+	}
+	if tk.Location == nil || tk.Address != "北京市东城区和平路12号" {
+		t.Fatalf("location %v address %q", tk.Location, tk.Address)
+	}
+	// GCJ-02 → WGS-84 in Beijing moves the point a few hundred metres south-west.
+	if dLat, dLon := 39.91543-tk.Location.Lat, 116.40993-tk.Location.Lon; dLat < 0.0005 || dLat > 0.003 || dLon < 0.003 || dLon > 0.008 {
+		t.Fatalf("location not moved to WGS-84: %+v", tk.Location)
+	}
+	if got := e.push(t, wechat.Inbound{FromUserName: citizen, MsgType: "text", MsgID: 1005, Content: "查询 " + number}); !strings.Contains(got, number) || !strings.Contains(got, "已受理") {
+		t.Fatalf("query reply: %q", got)
+	}
+	// Someone else asking for this number learns nothing.
+	if got := e.push(t, wechat.Inbound{FromUserName: "oSomeoneElse", MsgType: "text", MsgID: 1006, Content: "查询 " + number}); !strings.Contains(got, "未找到") {
+		t.Fatalf("another citizen's query: %q", got)
+	}
+	if got := e.push(t, wechat.Inbound{FromUserName: citizen, MsgType: "text", MsgID: 1007, Content: "完成"}); !strings.Contains(got, number+" 已提交") {
+		t.Fatalf("finish reply: %q", got)
+	}
+	next := numberRE.FindString(e.push(t, wechat.Inbound{FromUserName: citizen, MsgType: "text", MsgID: 1008, Content: "小区路灯不亮"}))
+	if next == "" || next == number {
+		t.Fatalf("after 完成 a new ticket: %q vs %q", next, number)
+	}
+	if got := e.push(t, wechat.Inbound{FromUserName: citizen, MsgType: "event", Event: "CLICK", EventKey: "MY_TICKETS"}); !strings.Contains(got, number) || !strings.Contains(got, next) {
+		t.Fatalf("my tickets: %q", got)
+	}
+}
+
+// WeChat pushes a message again when it hears nothing within 5 seconds, up
+// to three times; retries arriving together make one ticket and one reply.
+func TestRetriesMakeOneTicket(t *testing.T) {
+	e := newChannelEnv(t)
+	m := wechat.Inbound{FromUserName: "oRetry", MsgType: "text", MsgID: 7001, Content: "垃圾桶满了没人清理", CreateTime: time.Now().Unix()}
+	var wg sync.WaitGroup
+	replies := make([]string, 4)
+	for i := range replies {
+		wg.Go(func() { replies[i] = e.push(t, m) })
+	}
+	wg.Wait()
+	withNumber := 0
+	for _, r := range replies {
+		if numberRE.MatchString(r) {
+			withNumber++
+		} else if r != "" {
+			t.Fatalf("a retry got a reply of its own: %q", r)
+		}
+	}
+	if withNumber != 1 {
+		t.Fatalf("%d replies carried a number: %q", withNumber, replies)
+	}
+	ts, err := e.store.List(context.Background(), ticketing.ListFilter{OpenID: "oRetry"})
+	if err != nil || len(ts) != 1 {
+		t.Fatalf("%d tickets (err %v)", len(ts), err)
+	}
+}
+
+// Voice without recognition, links and videos make no ticket; the citizen
+// is told what works.
+func TestUnusableMessages(t *testing.T) {
+	e := newChannelEnv(t)
+	for i, m := range []wechat.Inbound{
+		{MsgType: "voice", MediaID: "v", Format: "amr"},
+		{MsgType: "link", Title: "t", URL: "http://example.com"},
+		{MsgType: "video", MediaID: "v", ThumbMediaID: "th"},
+	} {
+		m.FromUserName, m.MsgID = "oUnusable", int64(9000+i)
+		if got := e.push(t, m); got == "" || numberRE.MatchString(got) {
+			t.Errorf("%s: reply %q", m.MsgType, got)
+		}
+	}
+	if got := e.push(t, wechat.Inbound{FromUserName: "oUnusable", MsgType: "event", Event: "unsubscribe"}); got != "" {
+		t.Errorf("unsubscribe answered %q", got)
+	}
+	ts, _ := e.store.List(context.Background(), ticketing.ListFilter{OpenID: "oUnusable"})
+	if len(ts) != 0 {
+		t.Fatalf("%d tickets from unusable messages", len(ts))
+	}
+}

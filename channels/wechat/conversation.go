@@ -1,0 +1,64 @@
+package wechat
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// MemoryConversations keeps conversations in this process (one instance,
+// no Redis).
+type MemoryConversations struct {
+	mu   sync.Mutex
+	now  func() time.Time
+	open map[string]conversation
+}
+
+type conversation struct {
+	number string
+	until  time.Time
+}
+
+// NewMemoryConversations returns an empty store; now may be nil.
+func NewMemoryConversations(now func() time.Time) *MemoryConversations {
+	if now == nil {
+		now = time.Now
+	}
+	return &MemoryConversations{now: now, open: map[string]conversation{}}
+}
+
+// Open returns the ticket of the citizen's conversation, if one is under way.
+func (m *MemoryConversations) Open(_ context.Context, openID string) (string, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, ok := m.open[openID]
+	if !ok || !m.now().Before(c.until) {
+		delete(m.open, openID)
+		return "", false, nil
+	}
+	return c.number, true, nil
+}
+
+// Keep starts or extends the conversation for ttl from now.
+func (m *MemoryConversations) Keep(_ context.Context, openID, number string, ttl time.Duration) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	if len(m.open) > 1024 {
+		for k, c := range m.open {
+			if !now.Before(c.until) {
+				delete(m.open, k)
+			}
+		}
+	}
+	m.open[openID] = conversation{number: number, until: now.Add(ttl)}
+	return nil
+}
+
+// End closes the conversation.
+func (m *MemoryConversations) End(_ context.Context, openID string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.open, openID)
+	return nil
+}

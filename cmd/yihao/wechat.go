@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/yihao-city/yihao/channels/wechat"
+	"github.com/yihao-city/yihao/media"
+	"github.com/yihao-city/yihao/redis"
+	"github.com/yihao-city/yihao/ticketing"
+)
+
+// startWeChat wires the official account's message server onto mux, if a
+// token is configured. With Redis, dedup, conversations and the access
+// token are shared by every instance WeChat may push to.
+func startWeChat(ctx context.Context, cfg Config, store ticketing.Store, svc *ticketing.Service, photos *media.Disk, rdb *goredis.Client,
+	log *slog.Logger, mux *http.ServeMux) (*wechat.Channel, error) {
+	wc := cfg.WeChat
+	if wc.Token == "" {
+		return nil, nil
+	}
+	var (
+		seen    wechat.Dedup
+		convs   wechat.Conversations
+		ratings wechat.Conversations
+		tokens  wechat.TokenCache
+	)
+	const dedupFor = time.Hour // WeChat retries within seconds; a day of MsgIds is never needed
+	if rdb != nil {
+		seen = redis.NewSeen(rdb, cfg.RedisPrefix+"wechat:seen:", dedupFor)
+		convs = redis.NewConversations(rdb, cfg.RedisPrefix+"wechat:conv:")
+		ratings = redis.NewConversations(rdb, cfg.RedisPrefix+"wechat:rating:")
+		tokens = redis.NewTokenCache(rdb, cfg.RedisPrefix+"wechat:token")
+	} else {
+		seen = wechat.NewMemorySeen(dedupFor, nil)
+		convs = wechat.NewMemoryConversations(nil)
+		ratings = wechat.NewMemoryConversations(nil)
+		tokens = &wechat.MemoryTokenCache{}
+	}
+	var src wechat.MediaSource
+	if wc.AppID != "" && wc.AppSecret != "" {
+		api, err := wechat.NewAPI(wechat.APIConfig{AppID: wc.AppID, AppSecret: wc.AppSecret, Base: wc.APIBase}, tokens, log)
+		if err != nil {
+			return nil, err
+		}
+		src = api
+		// Notices go out from the outbox: registered before the first
+		// report, so no change misses them.
+		if ds, ok := store.(ticketing.DeliveryStore); ok {
+			n := wechat.NewNotifier(wechat.NotifyConfig{DispatchedTemplate: wc.DispatchedTemplate, FinishedTemplate: wc.FinishedTemplate,
+				TrackURL: wc.TrackURL}, ds, store, api, ratings, log)
+			if err := n.Register(ctx); err != nil {
+				return nil, err
+			}
+			go n.Run(ctx)
+		}
+	} else {
+		log.Warn("wechat: no app_id/app_secret: photos are not fetched and no notices are sent")
+	}
+	ch := wechat.NewChannel(wechat.ChannelConfig{Window: wc.ConversationWindow, ReportKey: wc.ReportKey, MyTicketsKey: wc.MyTicketsKey},
+		svc, store, seen, convs, ratings, src, photos, log)
+	srv, err := wechat.NewServer(wechat.ServerConfig{AppID: wc.AppID, Token: wc.Token, AESKey: wc.AESKey, ReplayWindow: wc.ReplayWindow},
+		ch.Handle, log)
+	if err != nil {
+		return nil, fmt.Errorf("config: wechat: %w", err)
+	}
+	path := wc.Path
+	if path == "" {
+		path = "/wechat"
+	}
+	mux.Handle(path, srv)
+	mode := "plaintext"
+	if wc.AESKey != "" {
+		mode = "safe (AES)"
+	}
+	log.Info("wechat message server", "path", path, "mode", mode)
+	return ch, nil
+}

@@ -1,0 +1,47 @@
+package main
+
+import (
+	"context"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/yihao-city/yihao/channels/wechat"
+	"github.com/yihao-city/yihao/channels/wechat/wechattest"
+)
+
+// The binary as WeChat sees it: configured by YIHAO_WECHAT_* with the API
+// pointed at a fake, it answers the URL check and a safe-mode push with
+// the new ticket's number, and tells the citizen "查询" results.
+func TestWeChatEndToEnd(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	acct := wechattest.NewAccount()
+	fake := wechattest.NewFakeAPI(t, acct.AppID, "s3cret")
+	srv := e2eStart(ctx, t, map[string]string{
+		"YIHAO_DATA_DIR":          t.TempDir(),
+		"YIHAO_WECHAT_APP_ID":     acct.AppID,
+		"YIHAO_WECHAT_APP_SECRET": "s3cret",
+		"YIHAO_WECHAT_TOKEN":      acct.Token,
+		"YIHAO_WECHAT_AES_KEY":    acct.AESKey,
+		"YIHAO_WECHAT_API_BASE":   fake.URL,
+	})
+	url := srv.base + "/wechat"
+	acct.Verify(t, url)
+	status, reply := acct.Push(t, url, wechat.Inbound{FromUserName: "oE2E", MsgType: "text", MsgID: 42, Content: "东华门大街路灯不亮"}, true)
+	number := regexp.MustCompile(`\d{14}`).FindString(replyText(reply))
+	if status != 200 || number == "" {
+		t.Fatalf("push: %d %+v", status, reply)
+	}
+	_, reply = acct.Push(t, url, wechat.Inbound{FromUserName: "oE2E", MsgType: "text", MsgID: 43, Content: "查询 " + number}, true)
+	if got := replyText(reply); !regexp.MustCompile(number + `：`).MatchString(got) {
+		t.Fatalf("query: %q", got)
+	}
+}
+
+func replyText(r *wechattest.ReplyMsg) string {
+	if r == nil {
+		return ""
+	}
+	return r.Content
+}

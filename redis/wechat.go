@@ -1,0 +1,102 @@
+package redis
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/yihao-city/yihao/channels/wechat"
+)
+
+// TokenCache is wechat.TokenCache shared by every instance through Redis:
+// one access token for the account, so one instance's refresh does not
+// invalidate another's token. The in-process twin is
+// wechat.MemoryTokenCache.
+type TokenCache struct {
+	c   *goredis.Client
+	key string
+}
+
+var _ wechat.TokenCache = (*TokenCache)(nil)
+
+// NewTokenCache keeps the token at key (the whole key, prefix included),
+// expiring with the token.
+func NewTokenCache(c *goredis.Client, key string) *TokenCache {
+	return &TokenCache{c: c, key: key}
+}
+
+// cachedToken is the value kept at the key.
+type cachedToken struct {
+	Token   string `json:"token"`
+	Expires int64  `json:"expires_ms"` // Unix milliseconds
+}
+
+// Get returns the token, if one is kept.
+func (tc *TokenCache) Get(ctx context.Context) (string, time.Time, bool, error) {
+	v, err := tc.c.Get(ctx, tc.key).Bytes()
+	if errors.Is(err, goredis.Nil) {
+		return "", time.Time{}, false, nil
+	}
+	if err != nil {
+		return "", time.Time{}, false, fmt.Errorf("redis: wechat token: %w", err)
+	}
+	var ct cachedToken
+	if err := json.Unmarshal(v, &ct); err != nil || ct.Token == "" {
+		// not ours, or from an older version: as if there were none
+		return "", time.Time{}, false, nil
+	}
+	return ct.Token, time.UnixMilli(ct.Expires), true, nil
+}
+
+// Set keeps token until expires; a token already expired is not kept.
+func (tc *TokenCache) Set(ctx context.Context, token string, expires time.Time) error {
+	ttl := time.Until(expires).Truncate(time.Millisecond)
+	if ttl <= 0 {
+		return nil
+	}
+	v, err := json.Marshal(cachedToken{Token: token, Expires: expires.UnixMilli()})
+	if err != nil {
+		return fmt.Errorf("redis: wechat token: %w", err)
+	}
+	if err := tc.c.Do(ctx, "SET", tc.key, v, "PX", ttl.Milliseconds()).Err(); err != nil {
+		return fmt.Errorf("redis: wechat token: %w", err)
+	}
+	return nil
+}
+
+// Seen remembers keys for a while across every instance, to drop a
+// message WeChat pushes again (to the same or another instance). The
+// in-process twin is wechat.MemorySeen.
+type Seen struct {
+	c      *goredis.Client
+	prefix string
+	ttl    time.Duration
+}
+
+// NewSeen remembers each key under prefix for ttl.
+func NewSeen(c *goredis.Client, prefix string, ttl time.Duration) *Seen {
+	return &Seen{c: c, prefix: prefix, ttl: ttl}
+}
+
+// First reports whether key is seen for the first time within the ttl, by
+// any instance, and remembers it (SET NX with the ttl).
+func (s *Seen) First(ctx context.Context, key string) (bool, error) {
+	ok, err := s.c.SetNX(ctx, s.prefix+key, 1, s.ttl).Result()
+	if err != nil {
+		return false, fmt.Errorf("redis: seen: %w", err)
+	}
+	return ok, nil
+}
+
+// Forget drops key, so that the next First for it is true again: for a
+// message whose handling failed and that WeChat's retry should bring in.
+func (s *Seen) Forget(ctx context.Context, key string) error {
+	if err := s.c.Del(ctx, s.prefix+key).Err(); err != nil {
+		return fmt.Errorf("redis: seen: %w", err)
+	}
+	return nil
+}
