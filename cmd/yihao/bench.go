@@ -23,13 +23,15 @@ import (
 
 // runBench runs `yihao bench <what> [flags]`; args excludes "bench".
 func runBench(ctx context.Context, args []string, stdout io.Writer) error {
-	const valid = "valid: intake"
+	const valid = "valid: intake, wechat"
 	if len(args) == 0 {
 		return errors.New("bench: missing target; " + valid)
 	}
 	switch args[0] {
 	case "intake":
 		return benchIntake(ctx, args[1:], stdout)
+	case "wechat":
+		return benchWeChat(ctx, args[1:], stdout)
 	default:
 		return fmt.Errorf("bench: unknown target %q; %s", args[0], valid)
 	}

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -44,4 +46,22 @@ func replyText(r *wechattest.ReplyMsg) string {
 		return ""
 	}
 	return r.Content
+}
+
+// `yihao bench wechat` against the running binary: every push answered
+// with a number, none twice.
+func TestBenchWeChat(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	acct := wechattest.NewAccount()
+	srv := e2eStart(ctx, t, map[string]string{
+		"YIHAO_DATA_DIR": t.TempDir(), "YIHAO_WECHAT_APP_ID": acct.AppID,
+		"YIHAO_WECHAT_TOKEN": acct.Token, "YIHAO_WECHAT_AES_KEY": acct.AESKey,
+	})
+	var out bytes.Buffer
+	err := run(ctx, []string{"bench", "wechat", "--url", srv.base + "/wechat", "--app-id", acct.AppID, "--token", acct.Token,
+		"--aes-key", acct.AESKey, "--n", "60", "--c", "8"}, func(string) string { return "" }, &out, &out)
+	if err != nil || !strings.Contains(out.String(), "answered with a number  60") {
+		t.Fatalf("bench wechat: %v\n%s", err, out.String())
+	}
 }
