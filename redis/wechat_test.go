@@ -226,3 +226,32 @@ func TestMemorySeenSemantics(t *testing.T) {
 	s := wechat.NewMemorySeen(time.Hour, nil)
 	testSeenSemantics(t, s, s)
 }
+
+// Conversations are shared: a citizen's next message finds the ticket on
+// any instance, until the window passes or the conversation ends.
+func TestConversationsShared(t *testing.T) {
+	ctx := context.Background()
+	a, b := testClient(t), testClient(t)
+	prefix := testPrefix(t, a)
+	ca, cb := redis.NewConversations(a, prefix), redis.NewConversations(b, prefix)
+	if _, ok, err := ca.Open(ctx, "oX"); err != nil || ok {
+		t.Fatalf("open before any: %v %v", ok, err)
+	}
+	if err := ca.Keep(ctx, "oX", "26112600000017", 200*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if n, ok, err := cb.Open(ctx, "oX"); err != nil || !ok || n != "26112600000017" {
+		t.Fatalf("the other instance: %q %v %v", n, ok, err)
+	}
+	if err := cb.End(ctx, "oX"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := ca.Open(ctx, "oX"); ok {
+		t.Fatal("ended conversation still open")
+	}
+	ca.Keep(ctx, "oY", "26112600000025", 100*time.Millisecond)
+	time.Sleep(300 * time.Millisecond)
+	if _, ok, _ := cb.Open(ctx, "oY"); ok {
+		t.Fatal("conversation outlived its window")
+	}
+}
