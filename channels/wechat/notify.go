@@ -14,6 +14,7 @@ import (
 type Sender interface {
 	SendText(ctx context.Context, openID, text string) error
 	SendTemplate(ctx context.Context, openID, templateID, url string, data map[string]string) error
+	SendSubscribe(ctx context.Context, openID, templateID, page string, data map[string]string) error
 }
 
 // NotifyConfig is what citizens are told, and how.
@@ -24,6 +25,9 @@ type NotifyConfig struct {
 	// "finished"; empty sends a customer-service text instead (which only
 	// reaches citizens who wrote within the last 48 hours).
 	DispatchedTemplate, FinishedTemplate string
+	// Subscribe sends the templates as subscribe messages (订阅通知, the
+	// kind WeChat now prefers) instead of template messages.
+	Subscribe bool
 	// TrackURL is the tracking page's base (https://12345.example.gov.cn/t/);
 	// the notice links to TrackURL+number.
 	TrackURL string
@@ -167,7 +171,10 @@ func (n *Notifier) notify(ctx context.Context, d ticketing.Delivery) (sent bool,
 }
 
 func (n *Notifier) notice(ctx context.Context, openID, template, url string, data map[string]string, text string) error {
-	if template != "" {
+	switch {
+	case template != "" && n.cfg.Subscribe:
+		return n.send.SendSubscribe(ctx, openID, template, url, data)
+	case template != "":
 		return n.send.SendTemplate(ctx, openID, template, url, data)
 	}
 	if url != "" {

@@ -98,3 +98,33 @@ func TestNoticesAndRating(t *testing.T) {
 		}
 	}
 }
+
+// With Subscribe the same notices go out as subscribe messages.
+func TestSubscribeNotices(t *testing.T) {
+	e := newChannelEnv(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	n := wechat.NewNotifier(wechat.NotifyConfig{DispatchedTemplate: "sub-dispatched", Subscribe: true, Poll: 20 * time.Millisecond},
+		e.store.(ticketing.DeliveryStore), e.store, e.wx, e.ratings, nil)
+	if err := n.Register(ctx); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { n.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	number := numberRE.FindString(e.push(t, wechat.Inbound{FromUserName: "oSub", MsgType: "text", MsgID: 6001, Content: "井盖松动"}))
+	if _, err := e.svc.Act(ctx, number, func(tk *ticketing.Ticket, now time.Time) error {
+		if err := tk.Register(now, "dispatcher", ""); err != nil {
+			return err
+		}
+		return tk.Dispatch(now, "dispatcher", ticketing.Assignment{Department: "swj", DepartmentName: "市水务局", Deadline: now.Add(time.Hour)})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	c := e.api.WaitCalls(t, wechattest.PathSubscribeSend, 1, 10*time.Second)[0]
+	if c.OpenID != "oSub" || c.Body["template_id"] != "sub-dispatched" || !strings.Contains(c.Raw, number) {
+		t.Fatalf("subscribe notice: %+v", c)
+	}
+	if got := e.api.Calls(wechattest.PathTemplateSend); len(got) != 0 {
+		t.Fatalf("template sends as well: %d", len(got))
+	}
+}

@@ -60,6 +60,8 @@ type WeChatConfig struct {
 	// empty sends customer-service texts instead.
 	DispatchedTemplate string `yaml:"dispatched_template"`
 	FinishedTemplate   string `yaml:"finished_template"`
+	// Subscribe: the template ids are subscribe messages (订阅通知).
+	Subscribe bool `yaml:"subscribe"`
 	// TrackURL is the public base the notices link to (…/t/ + number).
 	TrackURL string `yaml:"track_url"`
 }

@@ -53,7 +53,7 @@ func startWeChat(ctx context.Context, cfg Config, store ticketing.Store, svc *ti
 		// report, so no change misses them.
 		if ds, ok := store.(ticketing.DeliveryStore); ok {
 			n := wechat.NewNotifier(wechat.NotifyConfig{DispatchedTemplate: wc.DispatchedTemplate, FinishedTemplate: wc.FinishedTemplate,
-				TrackURL: wc.TrackURL}, ds, store, api, ratings, log)
+				Subscribe: wc.Subscribe, TrackURL: wc.TrackURL}, ds, store, api, ratings, log)
 			if err := n.Register(ctx); err != nil {
 				return nil, err
 			}
