@@ -329,7 +329,7 @@ func (s *SIP) answered(c *call, b acd.Binding, clTx sip.ClientTransaction, res *
 	s.dialogs[c.id] = &dialog{
 		callID: c.id, agent: b.Agent, callerTag: tag,
 		caller: hop{callerDest, callerTransport}, callee: hop{b.Source, strings.ToUpper(b.Transport)},
-		line: c.line.Number, number: c.caller,
+		line: c.line.Number, number: c.caller, answered: s.cfg.Now(),
 	}
 	s.mu.Unlock()
 	s.metrics.active(+1)

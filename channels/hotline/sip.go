@@ -76,7 +76,11 @@ type SIPConfig struct {
 	// Registration lifetimes: asked-for expiries are clamped into
 	// [MinExpires, MaxExpires]; below MinExpires is 423 (default 60 s, 3600 s).
 	MinExpires, MaxExpires time.Duration
-	DefaultCountry         string // default 86
+	// MaxCall ends the log's record of an answered call whose BYE never
+	// came (a phone that lost power, a dropped link) and frees its agent
+	// (default 4 hours).
+	MaxCall        time.Duration
+	DefaultCountry string // default 86
 	// Limiter, if set, caps INVITE, REGISTER and MESSAGE per source address,
 	// except from Trunks: a carrier's trunk or an SBC brings every caller's
 	// calls from one address.
@@ -120,6 +124,9 @@ func (c *SIPConfig) defaults() {
 	}
 	if c.DefaultCountry == "" {
 		c.DefaultCountry = "86"
+	}
+	if c.MaxCall <= 0 {
+		c.MaxCall = 4 * time.Hour
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -167,6 +174,8 @@ type SIP struct {
 	queue   *queue             // callers waiting for an agent, in order
 	calls   *callLog           // the call log's writer
 
+	sweeping chan struct{} // closed by Close: stops sweep
+
 	listenMu sync.Mutex
 	ports    map[string]int // transport → port we listen on
 	closers  []func() error
@@ -181,7 +190,8 @@ type dialog struct {
 	caller    hop
 	callee    hop
 	line      string
-	number    string // the caller's number (E.164), for the screen pop
+	number    string    // the caller's number (E.164), for the screen pop
+	answered  time.Time // when the 200 went to the caller
 }
 
 type hop struct{ addr, transport string }
@@ -235,6 +245,8 @@ func NewSIP(cfg SIPConfig, lines *Lines, store SIPStore, tickets Submitter, pres
 	for _, m := range []sip.RequestMethod{sip.INFO, sip.UPDATE, sip.PRACK, sip.REFER, sip.NOTIFY} {
 		server.OnRequest(m, s.onInDialog)
 	}
+	s.sweeping = make(chan struct{})
+	go s.sweep()
 	server.OnNoRoute(func(req *sip.Request, tx sip.ServerTransaction) {
 		s.respond(tx, req, 405, "Method Not Allowed", sip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, MESSAGE, INFO, UPDATE"))
 	})
@@ -333,8 +345,39 @@ func (s *SIP) Close() error {
 		c() //nolint:errcheck // closing anyway
 	}
 	err := s.ua.Close()
+	close(s.sweeping)
 	s.calls.close()
 	return err
+}
+
+// sweep ends, every minute, the answered calls older than MaxCall: their
+// BYE is not coming, and their agents must not stay on a call forever.
+func (s *SIP) sweep() {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.sweeping:
+			return
+		case <-t.C:
+			s.sweepOnce(s.cfg.Now())
+		}
+	}
+}
+
+func (s *SIP) sweepOnce(now time.Time) {
+	var stale []string
+	s.mu.Lock()
+	for id, d := range s.dialogs {
+		if now.Sub(d.answered) > s.cfg.MaxCall {
+			stale = append(stale, id)
+		}
+	}
+	s.mu.Unlock()
+	for _, id := range stale {
+		s.log.Warn("sip: call ended without a BYE; agent freed", "call_id", id, "after", s.cfg.MaxCall)
+		s.endDialog(id)
+	}
 }
 
 // isMe says whether a Route URI names this instance.

@@ -550,3 +550,45 @@ func selfSigned(t *testing.T) tls.Certificate {
 	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
+
+// An answered call whose BYE never comes (a phone lost power) is ended
+// after MaxCall, and its agent freed for the next caller.
+func TestStaleCallIsSwept(t *testing.T) {
+	e := newSIPEnv(t, sqliteStore(t), nil, nil, hotline.SIPConfig{MaxCall: time.Minute})
+	e.addAgents(t, "2001")
+	port := sipptest.FreePort(t)
+	e.register(t, "udp", port, "2001")
+	sipptest.Start(t, "agent_uas.xml", "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-t", "u1")
+	sipptest.Start(t, "caller_uac.xml", e.addr, "-s", "12345", "-d", "60000", "-m", "1", "-i", "127.0.0.1", "-t", "u1")
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if st, _ := e.presence.Status(context.Background(), "2001", time.Now()); st.State == acd.OnCall && answeredCalls(t, e) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the call was not answered")
+		}
+	}
+	e.sip.SweepOnce(time.Now().Add(30 * time.Second)) // not stale yet
+	if st, _ := e.presence.Status(context.Background(), "2001", time.Now()); st.State != acd.OnCall {
+		t.Fatalf("agent freed too early: %v", st.State)
+	}
+	e.sip.SweepOnce(time.Now().Add(2 * time.Minute))
+	for _, c := range e.calls(t) {
+		if !c.Ended() || c.Cause != ticketing.CauseAnswered {
+			t.Fatalf("swept call: ended %v cause %q", c.Ended(), c.Cause)
+		}
+	}
+	if st, _ := e.presence.Status(context.Background(), "2001", time.Now()); st.State != acd.Available {
+		t.Fatalf("agent after the sweep: %v", st.State)
+	}
+}
+
+func answeredCalls(t *testing.T, e *sipEnv) int {
+	n := 0
+	for _, c := range e.calls(t) {
+		if c.Answered() {
+			n++
+		}
+	}
+	return n
+}
