@@ -338,9 +338,9 @@ func (d *Desk) postTicket(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, errorBody("invalid", "seq must be 1–99: the how-many-th ticket of this call", "seq"))
 		return
 	}
-	ext2 := "walkin:" + ext + ":" + strconv.FormatInt(d.cfg.Now().UnixMicro(), 36)
+	externalID := "walkin:" + ext + ":" + strconv.FormatInt(d.cfg.Now().UnixMicro(), 36)
 	if callID != "" {
-		ext2 = callID + "#" + seq
+		externalID = callID + "#" + seq
 	}
 	caller := f("caller")
 	if caller != "" {
@@ -349,7 +349,7 @@ func (d *Desk) postTicket(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	rep := ticketing.Report{
-		Channel: ticketing.ChannelPhone, ExternalID: ext2, Line: f("line"),
+		Channel: ticketing.ChannelPhone, ExternalID: externalID, Line: f("line"),
 		Reporter: ticketing.Contact{Phone: caller, Name: f("name")},
 		Text:     f("text"), Category: f("category"), Address: f("address"),
 	}
