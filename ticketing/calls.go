@@ -295,6 +295,11 @@ func NormalizePhone(raw, defaultCountry string) string {
 	if cc == "86" && strings.HasPrefix(d, "860") {
 		d = "86" + d[3:]
 	}
+	// E.164 allows at most 15 digits; fewer than 6 after the + is no
+	// subscriber's number ("000" would otherwise come out as "+0").
+	if len(d) < 6 || len(d) > 15 || d[0] == '0' {
+		return ""
+	}
 	return "+" + d
 }
 

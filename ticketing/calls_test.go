@@ -27,6 +27,9 @@ func TestNormalizePhone(t *testing.T) {
 		{"", ""},
 		{"12", ""},
 		{"1380013800012345678901", ""},
+		{"000", ""},      // "00" then nothing that is a number (found by FuzzSIPRequest)
+		{"+0123456", ""}, // no country code starts with 0
+		{"0086", ""},
 	} {
 		if got := ticketing.NormalizePhone(tc.raw, "86"); got != tc.want {
 			t.Errorf("NormalizePhone(%q) = %q, want %q", tc.raw, got, tc.want)

@@ -38,7 +38,7 @@ type env struct {
 }
 
 // newEnv serves the web door on the real embedded store and the demo city.
-func newEnv(t *testing.T, limiter webform.Limiter) *env {
+func newEnv(t testing.TB, limiter webform.Limiter) *env {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -103,7 +103,7 @@ type created struct {
 	RoutingReason                        string `json:"routing_reason"`
 }
 
-func (e *env) post(t *testing.T, key, contentType string, body io.Reader) (*http.Response, []byte) {
+func (e *env) post(t testing.TB, key, contentType string, body io.Reader) (*http.Response, []byte) {
 	t.Helper()
 	req, _ := http.NewRequest("POST", e.srv.URL+"/api/v1/reports", body)
 	if contentType != "" {
