@@ -64,7 +64,15 @@ type ChannelConfig struct {
 	Window time.Duration
 	// Menu keys of the account's CLICK buttons.
 	ReportKey, MyTicketsKey string // default REPORT, MY_TICKETS
-	Now                     func() time.Time
+	// Limiter, if set, caps each citizen's messages (by OpenID), so one
+	// account flooding the door cannot crowd out the rest.
+	Limiter Limiter
+	Now     func() time.Time
+}
+
+// Limiter admits or refuses one more message from a key.
+type Limiter interface {
+	Allow(ctx context.Context, key string) (bool, time.Duration, error)
 }
 
 // Channel turns a citizen's messages into tickets (Handler for Server).
@@ -136,6 +144,11 @@ func (c *Channel) Handle(ctx context.Context, m *Inbound) (*Reply, error) {
 	}
 	if !first {
 		return nil, nil // a retry of a push already handled (or in hand)
+	}
+	if l := c.cfg.Limiter; l != nil && m.MsgType != "event" {
+		if ok, _, err := l.Allow(ctx, "wechat:"+m.FromUserName); err == nil && !ok {
+			return &Reply{Text: "您发送得太频繁了，请稍后再试。"}, nil
+		}
 	}
 	r, err := c.handle(ctx, m)
 	if err != nil {

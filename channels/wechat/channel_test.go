@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -217,4 +218,79 @@ func TestUnusableMessages(t *testing.T) {
 	if len(ts) != 0 {
 		t.Fatalf("%d tickets from unusable messages", len(ts))
 	}
+}
+
+// countLimiter admits max messages per key.
+type countLimiter struct {
+	mu   sync.Mutex
+	max  int
+	seen map[string]int
+}
+
+func (l *countLimiter) Allow(_ context.Context, key string) (bool, time.Duration, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.seen == nil {
+		l.seen = map[string]int{}
+	}
+	l.seen[key]++
+	return l.seen[key] <= l.max, time.Minute, nil
+}
+
+// One citizen flooding the door is told to slow down and adds nothing
+// more to their ticket; another citizen is served as usual.
+func TestFloodFromOneCitizen(t *testing.T) {
+	e := newChannelEnv(t)
+	lim := &countLimiter{max: 3}
+	ch := wechat.NewChannel(wechat.ChannelConfig{Limiter: lim}, e.svc, e.store, wechat.NewMemorySeen(time.Hour, nil),
+		wechat.NewMemoryConversations(nil), nil, nil, nil, nil)
+	ctx := context.Background()
+	var number string
+	for i := range 10 {
+		r, err := ch.Handle(ctx, &wechat.Inbound{FromUserName: "oFlood", MsgType: "text", MsgID: int64(8000 + i), Content: "刷屏第" + strconv.Itoa(i) + "条"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case i == 0:
+			number = numberRE.FindString(r.Text)
+		case i < 3:
+			if !strings.Contains(r.Text, number) {
+				t.Fatalf("message %d: %q", i, r.Text)
+			}
+		default:
+			if !strings.Contains(r.Text, "太频繁") {
+				t.Fatalf("message %d past the limit: %q", i, r.Text)
+			}
+		}
+	}
+	evs, err := e.svc.Events(ctx, mustTicket(t, e, number))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := countType(evs, ticketing.EventSupplemented); n != 2 {
+		t.Fatalf("%d supplements recorded, want 2", n)
+	}
+	if r, _ := ch.Handle(ctx, &wechat.Inbound{FromUserName: "oCalm", MsgType: "text", MsgID: 8100, Content: "路灯坏了"}); !numberRE.MatchString(r.Text) {
+		t.Fatalf("another citizen: %q", r.Text)
+	}
+}
+
+func mustTicket(t *testing.T, e *channelEnv, number string) *ticketing.Ticket {
+	t.Helper()
+	tk, err := e.store.ByNumber(context.Background(), number)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tk
+}
+
+func countType(evs []ticketing.Event, typ ticketing.EventType) int {
+	n := 0
+	for _, ev := range evs {
+		if ev.Type == typ {
+			n++
+		}
+	}
+	return n
 }

@@ -10,6 +10,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/yihao-city/yihao/channels/wechat"
+	"github.com/yihao-city/yihao/limit"
 	"github.com/yihao-city/yihao/media"
 	"github.com/yihao-city/yihao/redis"
 	"github.com/yihao-city/yihao/ticketing"
@@ -62,7 +63,14 @@ func startWeChat(ctx context.Context, cfg Config, store ticketing.Store, svc *ti
 	} else {
 		log.Warn("wechat: no app_id/app_secret: photos are not fetched and no notices are sent")
 	}
-	ch := wechat.NewChannel(wechat.ChannelConfig{Window: wc.ConversationWindow, ReportKey: wc.ReportKey, MyTicketsKey: wc.MyTicketsKey},
+	// A citizen types a few messages a minute; 20 with a burst of 10 leaves
+	// room for a photo series and stops a script.
+	var perCitizen wechat.Limiter = limit.NewLocal(limit.PerMinute(20, 10))
+	if rdb != nil {
+		perCitizen = redis.NewLimiter(rdb, cfg.RedisPrefix+"wechat:rate:", limit.PerMinute(20, 10))
+	}
+	ch := wechat.NewChannel(wechat.ChannelConfig{Window: wc.ConversationWindow, ReportKey: wc.ReportKey, MyTicketsKey: wc.MyTicketsKey,
+		Limiter: perCitizen},
 		svc, store, seen, convs, ratings, src, photos, log)
 	srv, err := wechat.NewServer(wechat.ServerConfig{AppID: wc.AppID, Token: wc.Token, AESKey: wc.AESKey, ReplayWindow: wc.ReplayWindow},
 		ch.Handle, log)
