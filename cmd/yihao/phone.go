@@ -118,6 +118,12 @@ func startPhone(ctx context.Context, cfg Config, store ticketing.Store, svc *tic
 		transports = []string{"udp", "tcp"}
 	}
 	addr := sc.Addr
+	if h, port, err := net.SplitHostPort(addr); err == nil && port == "0" {
+		// Any port (tests): one that is free for both transports, as phones expect.
+		if addr, err = freePort(h); err != nil {
+			return nil, err
+		}
+	}
 	for _, t := range transports {
 		var a net.Addr
 		switch strings.ToLower(t) {
@@ -133,11 +139,6 @@ func startPhone(ctx context.Context, cfg Config, store ticketing.Store, svc *tic
 			return nil, err
 		}
 		p.addrs = append(p.addrs, strings.ToLower(t)+" "+a.String())
-		if h, port, _ := net.SplitHostPort(addr); port == "0" {
-			// One port for every transport, as phones expect.
-			_, port, _ = net.SplitHostPort(a.String())
-			addr = net.JoinHostPort(h, port)
-		}
 	}
 	if sc.TLSCert != "" && sc.TLSKey != "" {
 		cert, err := tls.LoadX509KeyPair(sc.TLSCert, sc.TLSKey)
@@ -212,4 +213,22 @@ func putConfiguredAgents(ctx context.Context, store ticketing.Store, sc SIPConfi
 		}
 	}
 	return nil
+}
+
+// freePort finds a port on host free for both TCP and UDP.
+func freePort(host string) (string, error) {
+	for range 20 {
+		l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+		if err != nil {
+			return "", err
+		}
+		addr := l.Addr().String()
+		pc, err := net.ListenPacket("udp", addr)
+		l.Close()
+		if err == nil {
+			pc.Close()
+			return addr, nil
+		}
+	}
+	return "", fmt.Errorf("sip: no port free for both TCP and UDP on %s", host)
 }

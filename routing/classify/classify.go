@@ -1,7 +1,9 @@
 // Package classify is a pure-Go text classifier for short citizen messages:
 // hashed character n-grams (no word segmenter), a linear model over them, and
 // probabilities calibrated with a temperature fitted on cross-validated
-// predictions of the training data.
+// predictions of the training data. Clauses that training shows to be stock
+// phrases of no particular label (greetings, pleas, district names) are left
+// out of both training and prediction.
 //
 // Three model types are built in: one-vs-rest linear SVMs with the squared
 // hinge loss, fitted by dual coordinate descent (SVM, the default: it
@@ -55,6 +57,15 @@ type Options struct {
 	C         float64 // cost of margin violations (liblinear's C)
 	SVMEpochs int     // most passes of dual coordinate descent per label
 
+	// Stock phrases: a clause (a run of text between punctuation) found in
+	// at least StopDocs training texts, no label holding more than StopShare
+	// of them, is a stock phrase — a greeting, a plea, a district, a
+	// by-the-way complaint ("请尽快处理", "来电人反映", "另外旁边的路灯也不
+	// 亮") — and is ignored in training and prediction, so that it does not
+	// dilute the clauses that say what is wrong. StopDocs 0: none.
+	StopDocs  int
+	StopShare float64 // in (0, 1]
+
 	// Calibration: the temperature is fitted on out-of-fold predictions of
 	// this many folds of the training data (0 or 1: no calibration, T = 1).
 	// The folds' predictions also give the cross-validated figures of Info.
@@ -67,7 +78,8 @@ type Options struct {
 
 // DefaultOptions returns the settings measured best on the demo data
 // (phrase-grouped cross-validation of the training set): one-vs-rest linear
-// SVMs over tf-idf weighted unigrams and bigrams, C = 2.
+// SVMs over tf-idf weighted unigrams and bigrams, C = 2, stock phrases (in 5
+// or more texts, no label holding more than half of them) ignored.
 func DefaultOptions() Options { return DefaultOptionsFor(SVM) }
 
 // DefaultOptionsFor returns the settings measured best on the demo data for
@@ -86,6 +98,8 @@ func DefaultOptionsFor(t ModelType) Options {
 		Alpha:           1,
 		C:               2,
 		SVMEpochs:       100,
+		StopDocs:        5,
+		StopShare:       0.5,
 		Folds:           5,
 		GroupSimilarity: 0.3,
 	}
@@ -111,6 +125,8 @@ func (o Options) validate() error {
 		return fmt.Errorf("classify: naive Bayes needs Alpha > 0")
 	case o.Type == SVM && (!(o.C > 0) || math.IsInf(o.C, 0) || o.SVMEpochs < 1):
 		return fmt.Errorf("classify: svm needs a finite C > 0 and SVMEpochs ≥ 1")
+	case o.StopDocs < 0 || (o.StopDocs > 0 && !(o.StopShare > 0 && o.StopShare <= 1)):
+		return fmt.Errorf("classify: StopDocs must not be negative, and with StopDocs > 0 StopShare must be in (0, 1]")
 	case !(o.GroupSimilarity >= 0 && o.GroupSimilarity <= 1):
 		return fmt.Errorf("classify: GroupSimilarity must be in [0, 1]")
 	case o.Folds < 0:
@@ -134,6 +150,8 @@ type Info struct {
 	HashBits    int       `json:"hash_bits"`
 	MaxN        int       `json:"max_n"`
 	Temperature float64   `json:"temperature"`
+	// Stock phrases ignored (see Options.StopDocs).
+	StockPhrases int `json:"stock_phrases"`
 	// Cross-validated figures on the training data (out-of-fold predictions,
 	// after calibration); zero when Folds < 2.
 	Folds      int           `json:"folds"`
@@ -155,6 +173,7 @@ type Model struct {
 	w      []float32 // rows × len(labels), row-major
 	bias   []float32 // len(labels)
 	invT   float64   // 1 / temperature
+	stop   []uint64  // ascending clause hashes of stock phrases, ignored
 	info   Info
 }
 
@@ -205,7 +224,7 @@ func (m *Model) logits(text string, z []float64) {
 		z[c] = 0
 	}
 	var sumsq float64
-	forGrams(text, m.maxN, m.bits, func(b uint32) {
+	add := func(b uint32) {
 		row := m.index[b]
 		if row < 0 {
 			return
@@ -216,7 +235,16 @@ func (m *Model) logits(text string, z []float64) {
 		for c, w := range ws {
 			z[c] += float64(v * w)
 		}
-	})
+	}
+	if len(m.stop) == 0 {
+		forGrams(text, m.maxN, m.bits, add)
+	} else {
+		forClauses(text, func(clause string, h uint64) {
+			if _, stock := slices.BinarySearch(m.stop, h); !stock {
+				forGrams(clause, m.maxN, m.bits, add)
+			}
+		})
+	}
 	scale := 0.0
 	if sumsq > 0 {
 		scale = 1 / math.Sqrt(sumsq)
@@ -289,6 +317,7 @@ func Train(ex []Example, opts Options) (*Model, error) {
 	m.invT = invT
 	info.Temperature = 1 / invT
 	info.Features = len(m.idf)
+	info.StockPhrases = len(m.stop)
 	info.TrainTime = time.Since(start)
 	m.info = info
 	return m, nil
@@ -411,10 +440,22 @@ type doc struct {
 func vectorise(ex []Example, labels []string, opts Options) (*Model, []doc) {
 	bits := uint(opts.HashBits)
 	size := 1 << bits
+	stop := stockPhrases(ex, opts)
+	grams := func(text string, fn func(uint32)) {
+		if len(stop) == 0 {
+			forGrams(text, opts.MaxN, bits, fn)
+			return
+		}
+		forClauses(text, func(clause string, h uint64) {
+			if _, stock := slices.BinarySearch(stop, h); !stock {
+				forGrams(clause, opts.MaxN, bits, fn)
+			}
+		})
+	}
 	df := make([]int32, size)
 	last := make([]int32, size) // 1 + index of the last example that counted a bucket
 	for i, e := range ex {
-		forGrams(e.Text, opts.MaxN, bits, func(b uint32) {
+		grams(e.Text, func(b uint32) {
 			if last[b] != int32(i+1) {
 				last[b] = int32(i + 1)
 				df[b]++
@@ -448,13 +489,14 @@ func vectorise(ex []Example, labels []string, opts Options) (*Model, []doc) {
 		w:    make([]float32, int(rows)*len(labels)),
 		bias: make([]float32, len(labels)),
 		invT: 1,
+		stop: stop,
 	}
 	docs := make([]doc, len(ex))
 	acc := map[int32]float32{}
 	for i, e := range ex {
 		clear(acc)
 		var sumsq float64
-		forGrams(e.Text, opts.MaxN, bits, func(b uint32) {
+		grams(e.Text, func(b uint32) {
 			if r := index[b]; r >= 0 {
 				v := idf[r]
 				acc[r] += v
@@ -476,4 +518,44 @@ func vectorise(ex []Example, labels []string, opts Options) (*Model, []doc) {
 		docs[i] = d
 	}
 	return m, docs
+}
+
+// stockPhrases returns the ascending hashes of the stock phrases of the
+// examples (see Options.StopDocs).
+func stockPhrases(ex []Example, opts Options) []uint64 {
+	if opts.StopDocs <= 0 {
+		return nil
+	}
+	type seen struct {
+		docs   int
+		labels map[string]int
+		last   int
+	}
+	m := map[uint64]*seen{}
+	for i, e := range ex {
+		forClauses(e.Text, func(_ string, h uint64) {
+			s := m[h]
+			if s == nil {
+				s = &seen{labels: map[string]int{}, last: -1}
+				m[h] = s
+			}
+			if s.last != i {
+				s.last = i
+				s.docs++
+				s.labels[e.Label]++
+			}
+		})
+	}
+	var out []uint64
+	for h, s := range m {
+		top := 0
+		for _, n := range s.labels {
+			top = max(top, n)
+		}
+		if s.docs >= opts.StopDocs && float64(top) <= opts.StopShare*float64(s.docs) {
+			out = append(out, h)
+		}
+	}
+	slices.Sort(out)
+	return out
 }

@@ -150,6 +150,8 @@ func TestTrainErrors(t *testing.T) {
 		{"svm cost", two, bad(func(o *Options) { o.C = 0 }), "svm needs"},
 		{"svm epochs", two, bad(func(o *Options) { o.SVMEpochs = 0 }), "svm needs"},
 		{"similarity", two, bad(func(o *Options) { o.GroupSimilarity = 2 }), "GroupSimilarity"},
+		{"stop docs", two, bad(func(o *Options) { o.StopDocs = -1 }), "StopDocs"},
+		{"stop share", two, bad(func(o *Options) { o.StopShare = 0 }), "StopShare"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Train(tc.ex, tc.opts)
@@ -291,6 +293,7 @@ func TestLoadRejects(t *testing.T) {
 		{"newer version", append([]byte(fileMagic), 9, 0, 0), "version 9 not supported"},
 		{"version 0", append([]byte(fileMagic), 0, 0, 0), "version 0 not supported"},
 		{"svm in version 1", asVersion(g, 1), "svm in a version 1 file"},
+		{"stock phrases in version 2", asVersion(g, 2), "stock phrases in a version 2 file"},
 		{"not gzip", append([]byte(fileMagic), fileVersion, 'x', 'y', 'z'), "corrupt model"},
 		{"not gob", append(append([]byte(fileMagic), fileVersion), gz.Bytes()...), "corrupt model"},
 		{"truncated", g[:len(g)/2], "corrupt model"},
@@ -312,9 +315,11 @@ func asVersion(saved []byte, v byte) []byte {
 	return b
 }
 
-// A version 1 file (logreg or cnb, from before svm) still loads.
+// A version 1 file (logreg or cnb, from before svm and stock phrases) still loads.
 func TestLoadVersion1(t *testing.T) {
-	m, err := Train(readCSVFile(t, "train.csv")[:300], DefaultOptionsFor(LogReg))
+	o := DefaultOptionsFor(LogReg)
+	o.StopDocs = 0 // version 1 had no stock phrases
+	m, err := Train(readCSVFile(t, "train.csv")[:300], o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,7 +339,7 @@ func TestLoadVersion1(t *testing.T) {
 func TestLoadChecksTables(t *testing.T) {
 	m := trainedDemo(t)
 	orig := modelFile{Type: string(m.typ), Labels: m.labels, HashBits: int(m.bits), MaxN: m.maxN,
-		IDF: m.idf, Weights: m.w, Bias: m.bias, InvT: m.invT}
+		IDF: m.idf, Weights: m.w, Bias: m.bias, InvT: m.invT, StockPhrases: m.stop}
 	for b, r := range m.index {
 		if r >= 0 {
 			orig.Buckets = append(orig.Buckets, uint32(b))
@@ -354,12 +359,15 @@ func TestLoadChecksTables(t *testing.T) {
 		{"bucket range", func(f *modelFile) { f.Buckets[len(f.Buckets)-1] = 1 << 30 }},
 		{"NaN weight", func(f *modelFile) { f.Weights[7] = float32(math.NaN()) }},
 		{"temperature", func(f *modelFile) { f.InvT = 0 }},
+		{"stock phrase order", func(f *modelFile) { f.StockPhrases[0], f.StockPhrases[1] = f.StockPhrases[1], f.StockPhrases[0] }},
+		{"stock phrases too many", func(f *modelFile) { f.StockPhrases = make([]uint64, maxStockPhrases+1) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := orig
 			f.Labels = slices.Clone(f.Labels)
 			f.Weights = slices.Clone(f.Weights)
 			f.Buckets = slices.Clone(f.Buckets)
+			f.StockPhrases = slices.Clone(f.StockPhrases)
 			tc.change(&f)
 			if _, err := f.model(); err == nil || !strings.Contains(err.Error(), "corrupt model") {
 				t.Fatalf("error %v, want a corrupt model error", err)
@@ -426,15 +434,15 @@ func TestEvaluateUnknownLabel(t *testing.T) {
 }
 
 // The demo figures, measured when the defaults were chosen (by
-// phrase-grouped cross-validation of train.csv only: macro-F1 0.826 over
-// seeds 1..3, 0.822 for seed 1) and then once on heldout.csv: accuracy 0.858,
-// macro-F1 0.856, ECE 0.052 (logistic regression, the earlier default:
-// 0.836, 0.835, 0.052). The floors leave a margin for platform differences
-// in floating point.
+// phrase-grouped cross-validation of train.csv only: macro-F1 0.844 over
+// seeds 1..3, 0.840 for seed 1) and then once on heldout.csv: accuracy 0.878,
+// macro-F1 0.876, ECE 0.045 (the same SVM without stock phrases, the earlier
+// default: 0.858, 0.856, 0.052). The floors leave a margin for platform
+// differences in floating point.
 const (
-	demoMacroF1Floor = 0.84
+	demoMacroF1Floor = 0.86
 	demoECECeiling   = 0.08
-	demoCVF1Floor    = 0.80
+	demoCVF1Floor    = 0.82
 )
 
 func TestDemoHeldout(t *testing.T) {
@@ -512,5 +520,69 @@ func BenchmarkTrain(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+func TestClauses(t *testing.T) {
+	type cl struct {
+		text string
+		hash uint64
+	}
+	clauses := func(text string) []cl {
+		var out []cl
+		forClauses(text, func(c string, h uint64) { out = append(out, cl{c, h}) })
+		return out
+	}
+	got := clauses("  市民来电反映：路灯不亮，１２号楼!!请尽快处理")
+	want := []string{"市民来电反映", "路灯不亮", "１２号楼", "请尽快处理"}
+	if len(got) != len(want) {
+		t.Fatalf("clauses %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i].text != want[i] {
+			t.Errorf("clause %d: %q, want %q", i, got[i].text, want[i])
+		}
+	}
+	// Hashes follow the features' normalisation, and differ between clauses.
+	if a, b := clauses("３号楼ＫＴＶ"), clauses("12号楼ktv"); len(a) != 1 || len(b) != 1 || a[0].hash != b[0].hash {
+		t.Errorf("３号楼ＫＴＶ and 12号楼ktv: %v, %v; want one clause each, equal hashes", a, b)
+	}
+	if a, b := clauses("路灯不亮"), clauses("灯路不亮"); a[0].hash == b[0].hash {
+		t.Error("路灯不亮 and 灯路不亮 hash alike")
+	}
+}
+
+func TestStockPhrases(t *testing.T) {
+	m := trainedDemo(t)
+	if n := m.Info().StockPhrases; n < 20 || n > 300 {
+		t.Fatalf("%d stock phrases in the demo model, want some dozens", n)
+	}
+	// Stock phrases are ignored, whatever their width or punctuation.
+	a := m.Predict("路灯不亮，晚上一片漆黑", 0)
+	b := m.Predict("市民来电反映：路灯不亮，晚上一片漆黑。请尽快处理，谢谢！", 0)
+	if !slices.Equal(a, b) {
+		t.Errorf("stock phrases changed the prediction:\n%v\n%v", a, b)
+	}
+	// A clause that speaks for one label is not a stock phrase.
+	if c := m.Predict("市民来电反映：请尽快处理，谢谢", 0); c[0].P >= a[0].P {
+		t.Errorf("a text of stock phrases only is as sure (%v) as one that names the problem (%v)", c[0], a[0])
+	}
+	ex := []Example{}
+	for range 5 {
+		for _, l := range []string{"a", "b", "c"} {
+			ex = append(ex, Example{Text: "请尽快处理，" + l + "问题", Label: l}, Example{Text: "只有" + l, Label: l})
+		}
+	}
+	o := DefaultOptions()
+	o.Folds = 0
+	for _, tc := range []struct {
+		docs  int
+		share float64
+		want  int
+	}{{5, 0.5, 1}, {16, 0.5, 0}, {5, 0.3, 0}, {0, 0.5, 0}} {
+		o.StopDocs, o.StopShare = tc.docs, tc.share
+		if got := len(stockPhrases(ex, o)); got != tc.want {
+			t.Errorf("StopDocs %d StopShare %v: %d stock phrases, want %d", tc.docs, tc.share, got, tc.want)
+		}
 	}
 }

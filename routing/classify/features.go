@@ -101,3 +101,37 @@ func forGrams(text string, maxN int, bits uint, fn func(bucket uint32)) {
 		n++
 	}
 }
+
+// forClauses calls fn with every clause of text — a maximal run of units,
+// ended by a separator — and a hash of its normalised units, so that texts
+// differing only in width, case or digits give equal hashes.
+func forClauses(text string, fn func(clause string, hash uint64)) {
+	start := -1
+	var h uint64
+	inDigits := false
+	for i, r := range text {
+		u, kind := fold(r)
+		if kind == kindSep {
+			if start >= 0 {
+				fn(text[start:i], h)
+				start = -1
+			}
+			continue
+		}
+		if start < 0 {
+			start, h, inDigits = i, salt1, false
+		}
+		if kind == kindDigit {
+			if inDigits {
+				continue
+			}
+			inDigits = true
+		} else {
+			inDigits = false
+		}
+		h = mix(h ^ uint64(u))
+	}
+	if start >= 0 {
+		fn(text[start:], h)
+	}
+}

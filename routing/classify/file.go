@@ -14,15 +14,20 @@ import (
 // The file format: the 8-byte magic, one version byte, then a gzip stream of
 // one gob-encoded modelFile. Load rejects anything else with a clear error.
 //
-// Version 2 added the model type svm; its layout is that of version 1, which
-// Load still reads (a version 1 file holds logreg or cnb).
+// Version 2 added the model type svm; its layout is that of version 1.
+// Version 3 added the stock phrases (StockPhrases). Load still reads
+// versions 1 and 2 (a version 1 file holds logreg or cnb; neither holds
+// stock phrases).
 const (
 	fileMagic      = "YIHAOCLF"
-	fileVersion    = 2
+	fileVersion    = 3
 	minFileVersion = 1
 )
 
-// modelFile is the saved model (versions 1 and 2). Only the buckets that
+// maxStockPhrases bounds the stock phrases of a model file.
+const maxStockPhrases = 1 << 20
+
+// modelFile is the saved model (versions 1 to 3). Only the buckets that
 // carry weights are stored; the bucket index is rebuilt on load.
 type modelFile struct {
 	Type     string
@@ -35,6 +40,8 @@ type modelFile struct {
 	Bias     []float32
 	InvT     float64
 	Info     Info
+	// Version 3: hashes of the clauses ignored as stock phrases, ascending.
+	StockPhrases []uint64
 }
 
 // Save writes the model in the versioned binary format read by Load.
@@ -42,7 +49,7 @@ func (m *Model) Save(w io.Writer) error {
 	f := modelFile{
 		Type: string(m.typ), Labels: m.labels, HashBits: int(m.bits), MaxN: m.maxN,
 		Buckets: make([]uint32, len(m.idf)), IDF: m.idf, Weights: m.w, Bias: m.bias,
-		InvT: m.invT, Info: m.info,
+		InvT: m.invT, Info: m.info, StockPhrases: m.stop,
 	}
 	for b, r := range m.index {
 		if r >= 0 {
@@ -100,6 +107,9 @@ func Load(r io.Reader) (*Model, error) {
 	}
 	if v < 2 && ModelType(f.Type) == SVM {
 		return nil, errors.New("classify: corrupt model: model type svm in a version 1 file")
+	}
+	if v < 3 && len(f.StockPhrases) > 0 {
+		return nil, fmt.Errorf("classify: corrupt model: stock phrases in a version %d file", v)
 	}
 	return f.model()
 }
@@ -164,6 +174,13 @@ func (f *modelFile) model() (*Model, error) {
 			rows, len(f.IDF), len(f.Weights), len(f.Bias), nl)
 	case !(f.InvT > 0) || math.IsInf(f.InvT, 0):
 		return bad("temperature")
+	case len(f.StockPhrases) > maxStockPhrases:
+		return bad("%d stock phrases (at most %d)", len(f.StockPhrases), maxStockPhrases)
+	}
+	for i := 1; i < len(f.StockPhrases); i++ {
+		if f.StockPhrases[i] <= f.StockPhrases[i-1] {
+			return bad("stock phrases not ascending")
+		}
 	}
 	seen := make(map[string]bool, nl)
 	for i, l := range f.Labels {
@@ -193,5 +210,6 @@ func (f *modelFile) model() (*Model, error) {
 	return &Model{
 		typ: ModelType(f.Type), labels: f.Labels, bits: uint(f.HashBits), maxN: f.MaxN,
 		index: index, idf: f.IDF, w: f.Weights, bias: f.Bias, invT: f.InvT, info: f.Info,
+		stop: f.StockPhrases,
 	}, nil
 }

@@ -58,12 +58,14 @@ func assignFolds(ex []Example, y []int, labels []string, opts Options, folds int
 }
 
 // groupingOptions are the features by which assignFolds measures the
-// similarity of texts: tf-idf unigrams and bigrams whatever the model's own
-// features, so that the folds, and the cross-validated figures, of models
-// with different features are comparable.
+// similarity of texts: tf-idf unigrams and bigrams of the whole text (stock
+// phrases included) whatever the model's own features, so that the folds,
+// and the cross-validated figures, of models with different features are
+// comparable.
 func groupingOptions(o Options) Options {
 	g := DefaultOptionsFor(LogReg)
 	g.Seed = o.Seed
+	g.StopDocs = 0
 	return g
 }
 
