@@ -43,6 +43,7 @@ type benchConfig struct {
 	n, c    int
 	replay  float64
 	timeout time.Duration
+	rate    float64
 }
 
 func parseBenchFlags(args []string, out io.Writer) (benchConfig, error) {
@@ -54,6 +55,7 @@ func parseBenchFlags(args []string, out io.Writer) (benchConfig, error) {
 	fs.IntVar(&cfg.c, "c", 32, "concurrent workers")
 	fs.Float64Var(&cfg.replay, "replay", 0.05, "fraction of keys replayed afterwards to check idempotency")
 	fs.DurationVar(&cfg.timeout, "timeout", 10*time.Second, "per-request timeout")
+	fs.Float64Var(&cfg.rate, "rate", 0, "reports started per second (0: as fast as the workers go)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -120,7 +122,7 @@ func benchIntake(ctx context.Context, args []string, stdout io.Writer) error {
 
 	// 1. Submit.
 	start := time.Now()
-	forEach(ctx, cfg.c, len(reports), func(i int) { b.submit(ctx, &reports[i]) })
+	forEach(ctx, cfg.c, len(reports), cfg.rate, func(i int) { b.submit(ctx, &reports[i]) })
 	elapsed := time.Since(start)
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("bench intake: interrupted: %w", err)
@@ -144,7 +146,7 @@ func benchIntake(ctx context.Context, args []string, stdout io.Writer) error {
 	// 2. Every acknowledged ticket must be readable with its token.
 	lost := map[string]int{}
 	var lostMu sync.Mutex
-	forEach(ctx, cfg.c, len(acked), func(i int) {
+	forEach(ctx, cfg.c, len(acked), 0, func(i int) {
 		if why := b.check(ctx, acked[i]); why != "" {
 			lostMu.Lock()
 			lost[why]++
@@ -175,7 +177,7 @@ func benchIntake(ctx context.Context, args []string, stdout io.Writer) error {
 	sample = sample[:k]
 	mismatched := map[string]int{}
 	var mismatchedMu sync.Mutex
-	forEach(ctx, cfg.c, len(sample), func(i int) {
+	forEach(ctx, cfg.c, len(sample), 0, func(i int) {
 		if why := b.replay(ctx, sample[i]); why != "" {
 			mismatchedMu.Lock()
 			mismatched[why]++
@@ -373,8 +375,16 @@ func sleep(ctx context.Context, d time.Duration) error {
 
 // forEach calls fn(0..n-1) from c workers and stops handing out work once
 // ctx is done.
-func forEach(ctx context.Context, c, n int, fn func(i int)) {
+// forEach runs fn for 0..n-1 on c workers; rate > 0 starts at most rate
+// a second, evenly spaced (a steady load for soak runs).
+func forEach(ctx context.Context, c, n int, rate float64, fn func(i int)) {
 	jobs := make(chan int)
+	var tick <-chan time.Time
+	if rate > 0 {
+		t := time.NewTicker(time.Duration(float64(time.Second) / rate))
+		defer t.Stop()
+		tick = t.C
+	}
 	var wg sync.WaitGroup
 	for range min(c, n) {
 		wg.Go(func() {
@@ -385,6 +395,13 @@ func forEach(ctx context.Context, c, n int, fn func(i int)) {
 	}
 feed:
 	for i := range n {
+		if tick != nil {
+			select {
+			case <-tick:
+			case <-ctx.Done():
+				break feed
+			}
+		}
 		select {
 		case jobs <- i:
 		case <-ctx.Done():

@@ -35,6 +35,7 @@ func benchWeChat(ctx context.Context, args []string, stdout io.Writer) error {
 	aesKey := fs.String("aes-key", "", "the account's EncodingAESKey (safe mode)")
 	n := fs.Int("n", 10000, "pushes")
 	c := fs.Int("c", 32, "pushes in flight")
+	rate := fs.Float64("rate", 0, "pushes started per second (0: as fast as the workers go)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -52,7 +53,7 @@ func benchWeChat(ctx context.Context, args []string, stdout io.Writer) error {
 	)
 	start := time.Now()
 	firstMsgID := start.UnixMicro() // distinct per run, one per push
-	forEach(ctx, *c, *n, func(i int) {
+	forEach(ctx, *c, *n, *rate, func(i int) {
 		msg := fmt.Sprintf(`<xml><ToUserName><![CDATA[gh_bench]]></ToUserName><FromUserName><![CDATA[oBench%s%07d]]></FromUserName>`+
 			`<CreateTime>%d</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[压测：第 %d 条，路灯不亮]]></Content>`+
 			`<MsgId>%d</MsgId></xml>`, run, i, time.Now().Unix(), i, firstMsgID+int64(i))
@@ -139,7 +140,14 @@ func pushOnce(ctx context.Context, client *http.Client, base, appID, token, aesK
 	if err != nil {
 		return "", errors.New("reply does not decrypt")
 	}
-	number := numberRE.FindString(string(reply))
+	var text struct {
+		Content string `xml:"Content"`
+	}
+	if err := xml.Unmarshal(reply, &text); err != nil {
+		return "", errors.New("reply is not XML")
+	}
+	// The number in the words, not the OpenID (a hex run may be all digits).
+	number := numberRE.FindString(text.Content)
 	if number == "" {
 		return "", errors.New("reply without a ticket number")
 	}
