@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -68,32 +69,55 @@ func (tc *TokenCache) Set(ctx context.Context, token string, expires time.Time) 
 	return nil
 }
 
-// Seen remembers keys for a while across every instance, to drop a
-// message WeChat pushes again (to the same or another instance). The
-// in-process twin is wechat.MemorySeen.
+// Seen coordinates WeChat's retries of a push across every instance
+// (wechat.Dedup): a short lease while one attempt handles it, then the
+// reply, kept for ttl. The in-process twin is wechat.MemorySeen.
 type Seen struct {
 	c      *goredis.Client
 	prefix string
 	ttl    time.Duration
 }
 
-// NewSeen remembers each key under prefix for ttl.
+// NewSeen keeps done keys under prefix for ttl.
 func NewSeen(c *goredis.Client, prefix string, ttl time.Duration) *Seen {
 	return &Seen{c: c, prefix: prefix, ttl: ttl}
 }
 
-// First reports whether key is seen for the first time within the ttl, by
-// any instance, and remembers it (SET NX with the ttl).
-func (s *Seen) First(ctx context.Context, key string) (bool, error) {
-	ok, err := s.c.SetNX(ctx, s.prefix+key, 1, s.ttl).Result()
-	if err != nil {
-		return false, fmt.Errorf("redis: seen: %w", err)
+// Values: "p" while a lease holds the key, "d" + the reply once done.
+
+// Claim takes key for lease (SET NX PX) unless it is held or done.
+func (s *Seen) Claim(ctx context.Context, key string, lease time.Duration) (wechat.Claim, string, error) {
+	for range 3 {
+		ok, err := s.c.SetNX(ctx, s.prefix+key, "p", lease).Result()
+		if err != nil {
+			return 0, "", fmt.Errorf("redis: seen: %w", err)
+		}
+		if ok {
+			return wechat.Claimed, "", nil
+		}
+		v, err := s.c.Get(ctx, s.prefix+key).Result()
+		switch {
+		case errors.Is(err, goredis.Nil):
+			continue // the lease ran out between the two commands
+		case err != nil:
+			return 0, "", fmt.Errorf("redis: seen: %w", err)
+		case strings.HasPrefix(v, "d"):
+			return wechat.Done, v[1:], nil
+		}
+		return wechat.Held, "", nil
 	}
-	return ok, nil
+	return wechat.Held, "", nil
 }
 
-// Forget drops key, so that the next First for it is true again: for a
-// message whose handling failed and that WeChat's retry should bring in.
+// Done records key's reply for the ttl.
+func (s *Seen) Done(ctx context.Context, key, reply string) error {
+	if err := s.c.Set(ctx, s.prefix+key, "d"+reply, s.ttl).Err(); err != nil {
+		return fmt.Errorf("redis: seen: %w", err)
+	}
+	return nil
+}
+
+// Forget drops key, so that the next attempt claims it.
 func (s *Seen) Forget(ctx context.Context, key string) error {
 	if err := s.c.Del(ctx, s.prefix+key).Err(); err != nil {
 		return fmt.Errorf("redis: seen: %w", err)

@@ -3,7 +3,6 @@ package redis_test
 import (
 	"context"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -124,107 +123,24 @@ func TestTokenCacheSharedByAPIs(t *testing.T) {
 	}
 }
 
-// seenFirst is redis.Seen or wechat.MemorySeen.
-type seenFirst interface {
-	First(ctx context.Context, key string) (bool, error)
-	Forget(ctx context.Context, key string) error
-}
-
-// testSeenSemantics checks what both Seen implementations promise: one,
-// and only one, true per key among any number of callers (a and b stand
-// for two instances).
-func testSeenSemantics(t *testing.T, a, b seenFirst) {
-	t.Helper()
-	ctx := t.Context()
-	first := func(s seenFirst, key string) bool {
-		t.Helper()
-		ok, err := s.First(ctx, key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ok
-	}
-	if !first(a, "msg-1") {
-		t.Error("msg-1 not first")
-	}
-	if first(b, "msg-1") || first(a, "msg-1") {
-		t.Error("msg-1 first twice")
-	}
-	if !first(b, "msg-2") {
-		t.Error("msg-2 not first")
-	}
-	if err := a.Forget(ctx, "msg-1"); err != nil {
-		t.Fatal(err)
-	}
-	if !first(b, "msg-1") {
-		t.Error("msg-1 not first after Forget")
-	}
-
-	var firsts atomic.Int32
-	var wg sync.WaitGroup
-	for i := range 50 {
-		wg.Go(func() {
-			s := a
-			if i%2 == 1 {
-				s = b
-			}
-			ok, err := s.First(ctx, "msgid-concurrent")
-			if err != nil {
-				t.Error(err)
-			}
-			if ok {
-				firsts.Add(1)
-			}
-		})
-	}
-	wg.Wait()
-	if n := firsts.Load(); n != 1 {
-		t.Errorf("%d of 50 concurrent callers saw the key first, want 1", n)
-	}
-}
-
+// Seen keeps Dedup's promises across two instances (two clients); the
+// in-process twin keeps them in one process.
 func TestSeen(t *testing.T) {
 	c1, c2 := testClient(t), testClient(t)
 	prefix := testPrefix(t, c1) + "wechat:seen:"
-	a, b := redis.NewSeen(c1, prefix, time.Hour), redis.NewSeen(c2, prefix, time.Hour)
-	testSeenSemantics(t, a, b)
-	ttl, err := c1.PTTL(t.Context(), prefix+"msg-2").Result()
+	wechattest.RunDedup(t, redis.NewSeen(c1, prefix, time.Hour), redis.NewSeen(c2, prefix, time.Hour))
+	ttl, err := c1.PTTL(t.Context(), prefix+"done").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if ttl <= 59*time.Minute || ttl > time.Hour {
-		t.Errorf("key TTL %v, want 1 h", ttl)
+		t.Errorf("done key TTL %v, want 1 h", ttl)
 	}
 }
 
-func TestSeenExpires(t *testing.T) {
-	c := testClient(t)
-	s := redis.NewSeen(c, testPrefix(t, c), 50*time.Millisecond)
-	ctx := t.Context()
-	if ok, err := s.First(ctx, "k"); !ok || err != nil {
-		t.Fatalf("First = %v, %v", ok, err)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		ok, err := s.First(ctx, "k")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("key still remembered long after its ttl")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// The in-process twin keeps the same promises (one process stands for
-// both instances).
-func TestMemorySeenSemantics(t *testing.T) {
+func TestMemorySeen(t *testing.T) {
 	s := wechat.NewMemorySeen(time.Hour, nil)
-	testSeenSemantics(t, s, s)
+	wechattest.RunDedup(t, s, s)
 }
 
 // Conversations are shared: a citizen's next message finds the ticket on

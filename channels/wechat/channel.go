@@ -30,13 +30,28 @@ type Finder interface {
 	List(ctx context.Context, f ticketing.ListFilter) ([]*ticketing.Ticket, error)
 }
 
-// Dedup remembers which pushes were handled. First is true the first time
-// a key is seen; Forget undoes it when handling failed, so WeChat's retry
-// is handled again.
+// Dedup coordinates WeChat's retries of a push (WeChat pushes a message
+// again when it hears nothing in 5 seconds, up to three times, to any
+// instance). One attempt claims the push for a short lease and records its
+// reply when done; a retry meanwhile waits for that reply; a retry after
+// the lease ran out (the attempt died with its instance) claims the push
+// itself. So a push is never answered "success" unless it was handled.
 type Dedup interface {
-	First(ctx context.Context, key string) (bool, error)
+	Claim(ctx context.Context, key string, lease time.Duration) (Claim, string, error)
+	// Done records the reply ("" for none) and ends the lease.
+	Done(ctx context.Context, key, reply string) error
+	// Forget ends the lease of an attempt that failed.
 	Forget(ctx context.Context, key string) error
 }
+
+// Claim is what Dedup.Claim found.
+type Claim int
+
+const (
+	Claimed Claim = iota + 1 // this attempt handles the push
+	Held                     // another attempt is handling it now
+	Done                     // handled; the reply is returned with it
+)
 
 // Conversations remember each citizen's open ticket while they keep
 // sending: messages within the window go to the same ticket.
@@ -62,6 +77,9 @@ type ChannelConfig struct {
 	// Window is how long after a citizen's last message the next one still
 	// goes to the same ticket (default 10 minutes).
 	Window time.Duration
+	// Lease is how long one attempt holds a push before a retry may take
+	// it over (default 6 s: the server's 4.5 s handler deadline and margin).
+	Lease time.Duration
 	// Menu keys of the account's CLICK buttons.
 	ReportKey, MyTicketsKey string // default REPORT, MY_TICKETS
 	// Limiter, if set, caps each citizen's messages (by OpenID), so one
@@ -104,6 +122,9 @@ func NewChannel(cfg ChannelConfig, tickets Tickets, finder Finder, seen Dedup, c
 	if cfg.Window <= 0 {
 		cfg.Window = 10 * time.Minute
 	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = 6 * time.Second
+	}
 	if cfg.ReportKey == "" {
 		cfg.ReportKey = "REPORT"
 	}
@@ -135,29 +156,58 @@ var queryRE = regexp.MustCompile(`^(?:查询|查|进度)\s*(\d{14})$`)
 
 // Handle is the Server's Handler.
 func (c *Channel) Handle(ctx context.Context, m *Inbound) (*Reply, error) {
-	first, err := c.seen.First(ctx, m.DedupKey())
-	if err != nil {
-		// Without the dedup store the ticket's own key (the MsgId) still
-		// keeps a retry from making a second ticket.
-		c.log.Warn("wechat: dedup store unavailable", "err", err)
-		first = true
-	}
-	if !first {
-		return nil, nil // a retry of a push already handled (or in hand)
+	key := m.DedupKey()
+	for {
+		claim, reply, err := c.seen.Claim(ctx, key, c.cfg.Lease)
+		if err != nil {
+			// Without the dedup store the ticket's own key (the MsgId) still
+			// keeps a retry from making a second ticket.
+			c.log.Warn("wechat: dedup store unavailable", "err", err)
+			claim = Claimed
+		}
+		if claim == Done {
+			if reply == "" {
+				return nil, nil
+			}
+			return &Reply{Text: reply}, nil // the same answer again: WeChat shows it once
+		}
+		if claim == Claimed {
+			break
+		}
+		// Another attempt has it: wait for its reply, or for its lease to
+		// run out. At the handler's deadline the server answers 503 and
+		// WeChat tries again.
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 	if l := c.cfg.Limiter; l != nil && m.MsgType != "event" {
 		if ok, _, err := l.Allow(ctx, "wechat:"+m.FromUserName); err == nil && !ok {
-			return &Reply{Text: "您发送得太频繁了，请稍后再试。"}, nil
+			return c.done(ctx, key, &Reply{Text: "您发送得太频繁了，请稍后再试。"}), nil
 		}
 	}
 	r, err := c.handle(ctx, m)
 	if err != nil {
-		if ferr := c.seen.Forget(ctx, m.DedupKey()); ferr != nil {
+		if ferr := c.seen.Forget(context.WithoutCancel(ctx), key); ferr != nil {
 			c.log.Warn("wechat: dedup store unavailable", "err", ferr)
 		}
 		return nil, err
 	}
-	return r, nil
+	return c.done(ctx, key, r), nil
+}
+
+// done records r as the push's reply, for WeChat's retries.
+func (c *Channel) done(ctx context.Context, key string, r *Reply) *Reply {
+	text := ""
+	if r != nil {
+		text = r.Text
+	}
+	if err := c.seen.Done(context.WithoutCancel(ctx), key, text); err != nil {
+		c.log.Warn("wechat: dedup store unavailable", "err", err)
+	}
+	return r
 }
 
 func (c *Channel) handle(ctx context.Context, m *Inbound) (*Reply, error) {

@@ -170,7 +170,10 @@ func TestConversation(t *testing.T) {
 }
 
 // WeChat pushes a message again when it hears nothing within 5 seconds, up
-// to three times; retries arriving together make one ticket and one reply.
+// to three times, to any instance. Retries arriving together make one
+// ticket, and every attempt gets the same reply (WeChat shows the citizen
+// the answer of the attempt it is still waiting on: one reply): an attempt
+// never answers "success" for a push another attempt has not finished.
 func TestRetriesMakeOneTicket(t *testing.T) {
 	e := newChannelEnv(t)
 	m := wechat.Inbound{FromUserName: "oRetry", MsgType: "text", MsgID: 7001, Content: "垃圾桶满了没人清理", CreateTime: time.Now().Unix()}
@@ -180,20 +183,44 @@ func TestRetriesMakeOneTicket(t *testing.T) {
 		wg.Go(func() { replies[i] = e.push(t, m) })
 	}
 	wg.Wait()
-	withNumber := 0
+	number := numberRE.FindString(replies[0])
 	for _, r := range replies {
-		if numberRE.MatchString(r) {
-			withNumber++
-		} else if r != "" {
-			t.Fatalf("a retry got a reply of its own: %q", r)
+		if number == "" || r != replies[0] {
+			t.Fatalf("replies differ or carry no number: %q", replies)
 		}
 	}
-	if withNumber != 1 {
-		t.Fatalf("%d replies carried a number: %q", withNumber, replies)
-	}
 	ts, err := e.store.List(context.Background(), ticketing.ListFilter{OpenID: "oRetry"})
-	if err != nil || len(ts) != 1 {
+	if err != nil || len(ts) != 1 || ts[0].Number != number {
 		t.Fatalf("%d tickets (err %v)", len(ts), err)
+	}
+}
+
+// An attempt that died holding a push (its instance was killed between
+// claiming the push and storing it) does not swallow it: once its lease
+// runs out, WeChat's next retry handles the push.
+func TestRetryAfterAnAttemptDied(t *testing.T) {
+	e := newChannelEnv(t)
+	seen := wechat.NewMemorySeen(time.Hour, nil)
+	ch := wechat.NewChannel(wechat.ChannelConfig{Lease: 200 * time.Millisecond}, e.svc, e.store, seen,
+		wechat.NewMemoryConversations(nil), nil, nil, nil, nil)
+	m := &wechat.Inbound{FromUserName: "oDied", MsgType: "text", MsgID: 7101, Content: "楼道灯坏了"}
+	// The attempt that died: it claimed the push and never got further.
+	if c, _, _ := seen.Claim(context.Background(), m.DedupKey(), 200*time.Millisecond); c != wechat.Claimed {
+		t.Fatal("could not claim")
+	}
+	// A retry while the lease holds waits, and at its deadline says so (the
+	// server answers 503 and WeChat tries again) — never "success".
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	r, err := ch.Handle(ctx, m)
+	cancel()
+	if err == nil {
+		t.Fatalf("retry during the lease answered %v", r)
+	}
+	// The next retry, after the lease: handled.
+	time.Sleep(250 * time.Millisecond)
+	r, err = ch.Handle(context.Background(), m)
+	if err != nil || r == nil || !numberRE.MatchString(r.Text) {
+		t.Fatalf("retry after the lease: %v %v", r, err)
 	}
 }
 

@@ -6,59 +6,72 @@ import (
 	"time"
 )
 
-// MemorySeen remembers keys for a while, in process, to drop a message
-// WeChat delivers again (it retries a push three times when the answer is
-// slow). Its twin shared by several instances is redis.Seen.
+// MemorySeen coordinates WeChat's retries of a push in one process (no
+// Redis): Claim, Done, Forget as Dedup says. Its twin shared by several
+// instances is redis.Seen.
 type MemorySeen struct {
 	ttl time.Duration
 	now func() time.Time
 
 	mu        sync.Mutex
-	until     map[string]time.Time // key -> when it is forgotten
+	keys      map[string]seenKey
 	nextPrune time.Time
 }
 
-// NewMemorySeen remembers each key for ttl by the clock now (time.Now when
-// nil).
+type seenKey struct {
+	done  bool
+	reply string
+	until time.Time
+}
+
+// NewMemorySeen keeps done keys for ttl by the clock now (time.Now when nil).
 func NewMemorySeen(ttl time.Duration, now func() time.Time) *MemorySeen {
 	if now == nil {
 		now = time.Now
 	}
-	return &MemorySeen{ttl: ttl, now: now, until: map[string]time.Time{}}
+	return &MemorySeen{ttl: ttl, now: now, keys: map[string]seenKey{}}
 }
 
-// First reports whether key is seen for the first time within the ttl,
-// and remembers it.
-func (s *MemorySeen) First(_ context.Context, key string) (bool, error) {
+// Claim takes key for lease unless an unexpired lease holds it or it is done.
+func (s *MemorySeen) Claim(_ context.Context, key string, lease time.Duration) (Claim, string, error) {
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.prune(now)
-	if until, ok := s.until[key]; ok && now.Before(until) {
-		return false, nil
+	if k, ok := s.keys[key]; ok && now.Before(k.until) {
+		if k.done {
+			return Done, k.reply, nil
+		}
+		return Held, "", nil
 	}
-	s.until[key] = now.Add(s.ttl)
-	return true, nil
+	s.keys[key] = seenKey{until: now.Add(lease)}
+	return Claimed, "", nil
 }
 
-// Forget drops key, so that the next First for it is true again: for a
-// message whose handling failed and that WeChat's retry should bring in.
-func (s *MemorySeen) Forget(_ context.Context, key string) error {
+// Done records key's reply for the ttl.
+func (s *MemorySeen) Done(_ context.Context, key, reply string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.until, key)
+	s.keys[key] = seenKey{done: true, reply: reply, until: s.now().Add(s.ttl)}
 	return nil
 }
 
-// prune drops expired keys, at most once per ttl, so the map holds about
-// two ttls' worth of keys.
+// Forget drops key, so that the next attempt claims it.
+func (s *MemorySeen) Forget(_ context.Context, key string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.keys, key)
+	return nil
+}
+
+// prune drops expired keys, at most once per ttl.
 func (s *MemorySeen) prune(now time.Time) {
 	if now.Before(s.nextPrune) {
 		return
 	}
-	for k, until := range s.until {
-		if !now.Before(until) {
-			delete(s.until, k)
+	for k, v := range s.keys {
+		if !now.Before(v.until) {
+			delete(s.keys, k)
 		}
 	}
 	s.nextPrune = now.Add(s.ttl)
@@ -69,5 +82,5 @@ func (s *MemorySeen) prune(now time.Time) {
 func (s *MemorySeen) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.until)
+	return len(s.keys)
 }
