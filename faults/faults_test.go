@@ -1,0 +1,342 @@
+package faults
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"math/big"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/yihao-city/yihao/channels/wechat"
+	"github.com/yihao-city/yihao/channels/wechat/wechattest"
+	"github.com/yihao-city/yihao/ticketing"
+)
+
+// The load during a fault: a modest rate (rateEnv sets another), a few
+// seconds.
+const (
+	defaultRate = 30 // reports per second on each channel
+	rateEnv     = "YIHAO_FAULTS_RATE"
+	faultLoad   = 7 * time.Second
+	pgDown      = time.Second                  // PostgreSQL between its shutdown and its start
+	drainFor    = webPatience + 20*time.Second // deliveries still under way when the load stops
+	settleFor   = 45 * time.Second             // instances to be ready again after a fault
+	faultLimit  = 3 * time.Minute              // one fault, start to verdict
+)
+
+// TestFaults runs each fault against one cluster: a PostgreSQL and a Redis
+// of its own and two Yihao instances sharing them, with no load balancer
+// (the senders go round-robin and move to the other instance on failure).
+func TestFaults(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the fault suite starts PostgreSQL, Redis and two Yihao instances; skipped with -short")
+	}
+	cl := startCluster(t)
+	t.Run("kill-instance", cl.killInstance)
+	t.Run("restart-postgres", cl.restartPostgres)
+	t.Run("kill-mid-push", cl.killMidPush)
+}
+
+// cluster is the system under test.
+type cluster struct {
+	run       string // this run's tag, in every key and marker
+	pg        *Postgres
+	redis     *Redis
+	acct      wechattest.Account
+	instances []*Instance
+	db        *pgxpool.Pool // the test's own connection, for the checks
+	msgBase   int64         // WeChat MsgIds of this run start here
+	rate      int           // reports per second on each channel
+}
+
+func startCluster(t *testing.T) *cluster {
+	t.Helper()
+	if _, err := postgresBinDir(); err != nil {
+		t.Skip(err)
+	}
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Skip("no redis-server on PATH")
+	}
+	began := time.Now()
+	base := t.TempDir()
+	sharedDir(t, base)
+
+	// The build and initdb are the slow parts: side by side.
+	var (
+		bin      string
+		buildErr error
+		built    = make(chan struct{})
+	)
+	go func() {
+		defer close(built)
+		bin, buildErr = buildYihao(base)
+	}()
+	pg, err := initPostgres(t, base)
+	<-built
+	if err != nil {
+		t.Fatal(err)
+	}
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	showLogOnFailure(t, "postgres", pg.logPath)
+	if err := pg.start(t, true); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := pg.stop("fast"); err != nil {
+			t.Log(err)
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), serviceTimeout)
+	defer cancel()
+	if err := pg.createDB(ctx, "yihao"); err != nil {
+		t.Fatal(err)
+	}
+	rd, err := startRedis(t, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rd.proc.stop(syscall.SIGTERM) })
+
+	cl := &cluster{run: randomHex(3), pg: pg, redis: rd, acct: wechattest.NewAccount(), rate: defaultRate}
+	if v := os.Getenv(rateEnv); v != "" {
+		if cl.rate, err = strconv.Atoi(v); err != nil || cl.rate < 1 || cl.rate > 5000 {
+			t.Fatalf("%s=%q: want reports per second, 1 to 5000", rateEnv, v)
+		}
+	}
+	n, _ := rand.Int(rand.Reader, big.NewInt(1<<40))
+	cl.msgBase = (n.Int64() + 1) * 1_000_000
+	settings := map[string]string{
+		"YIHAO_DATABASE_URL":   pg.URL("yihao"),
+		"YIHAO_REDIS_URL":      rd.URL(),
+		"YIHAO_SIP_ADDR":       "off",
+		"YIHAO_RATE_LIMIT":     "0",
+		"YIHAO_LOG_LEVEL":      "warn",
+		"YIHAO_WECHAT_APP_ID":  cl.acct.AppID,
+		"YIHAO_WECHAT_TOKEN":   cl.acct.Token,
+		"YIHAO_WECHAT_AES_KEY": cl.acct.AESKey,
+	}
+	for _, name := range []string{"yihao-a", "yihao-b"} {
+		cl.instances = append(cl.instances, newInstance(t, name, bin, filepath.Join(base, name), settings))
+	}
+	// Both at once: they migrate one after the other through the advisory lock.
+	errs := make(chan error, len(cl.instances))
+	for _, in := range cl.instances {
+		go func() { errs <- in.Start() }()
+	}
+	for range cl.instances {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	cl.db, err = pgxpool.New(ctx, pg.URL("yihao"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.db.Close)
+	t.Logf("cluster up in %v: postgres :%d, redis :%d, %s %s, %s %s", time.Since(began).Round(time.Millisecond),
+		pg.Port, rd.Port, cl.instances[0].Name, cl.instances[0].Base, cl.instances[1].Name, cl.instances[1].Base)
+	return cl
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func (cl *cluster) bases() []string {
+	var out []string
+	for _, in := range cl.instances {
+		out = append(out, in.Base)
+	}
+	return out
+}
+
+// msgID is the n-th WeChat MsgId of fault index: each fault has its own
+// range in this run's.
+func (cl *cluster) msgID(index, n int) int64 { return cl.msgBase + int64(index)*100_000 + int64(n) }
+
+// load is the reports streaming over every channel during one fault.
+type load struct {
+	began       time.Time
+	index       int // the fault's number, for its MsgIds
+	web, wechat *channelLoad
+	stop        chan struct{}
+	waits       []func(time.Duration) error
+	once        sync.Once
+	err         error
+}
+
+func (cl *cluster) startLoad(ctx context.Context, t *testing.T, fault string, index int) *load {
+	tag := cl.run + "-" + fault
+	l := &load{began: time.Now(), index: index, web: newChannelLoad(fault, "web"), wechat: newChannelLoad(fault, "wechat"),
+		stop: make(chan struct{})}
+	l.waits = append(l.waits,
+		l.web.stream(ctx, newWebSender(tag, cl.bases()), cl.rate, l.stop),
+		l.wechat.stream(ctx, newWeChatSender(t, tag, cl.acct, cl.bases(), cl.msgID(index, 0)), cl.rate, l.stop))
+	return l
+}
+
+// at is the time since the load began, for the fault's timeline.
+func (l *load) at() string { return "+" + time.Since(l.began).Round(10*time.Millisecond).String() }
+
+// until sleeps until d after the load began (or ctx ends).
+func (l *load) until(ctx context.Context, d time.Duration) { sleep(ctx, time.Until(l.began.Add(d))) }
+
+// finish stops sending and waits for the deliveries under way (their
+// retries included). It may be called again (deferred).
+func (l *load) finish() error {
+	l.once.Do(func() {
+		close(l.stop)
+		for _, w := range l.waits {
+			if err := w(drainFor); err != nil && l.err == nil {
+				l.err = err
+			}
+		}
+	})
+	return l.err
+}
+
+// killInstance: kill -9 one of the two instances while reports stream in,
+// then start it again with the same environment.
+func (cl *cluster) killInstance(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), faultLimit)
+	defer cancel()
+	victim := cl.instances[0]
+	l := cl.startLoad(ctx, t, "kill-instance", 1)
+	defer l.finish()
+
+	l.until(ctx, 2*time.Second)
+	if err := victim.Kill(); err != nil {
+		t.Error(err)
+	}
+	t.Logf("%s: kill -9 %s", l.at(), victim.Name)
+	l.until(ctx, 3500*time.Millisecond)
+	t.Logf("%s: starting %s again", l.at(), victim.Name)
+	if err := victim.Start(); err != nil {
+		t.Errorf("restart of %s: %v", victim.Name, err)
+	} else {
+		t.Logf("%s: %s ready", l.at(), victim.Name)
+	}
+	l.until(ctx, faultLoad)
+	if err := l.finish(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s: load stopped, every delivery finished", l.at())
+	cl.settle(ctx, t, l,
+		[]string{answerRefused, answerCut, answer503Retry},
+		[]string{answerRefused, answerCut, answer503})
+}
+
+// restartPostgres: PostgreSQL restarts (a fast shutdown, a second down,
+// then a start, as pg_ctl restart -m fast on a slower server) while
+// reports stream in; the instances stay up.
+func (cl *cluster) restartPostgres(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), faultLimit)
+	defer cancel()
+	l := cl.startLoad(ctx, t, "restart-postgres", 2)
+	defer l.finish()
+
+	l.until(ctx, 2500*time.Millisecond)
+	t.Logf("%s: restarting postgres (fast shutdown, %v down)", l.at(), pgDown)
+	if away, err := cl.pg.restartFast(t, pgDown); err != nil {
+		t.Errorf("postgres restart: %v", err)
+	} else {
+		t.Logf("%s: postgres back after %v", l.at(), away.Round(time.Millisecond))
+	}
+	l.until(ctx, faultLoad)
+	if err := l.finish(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s: load stopped, every delivery finished", l.at())
+	cl.settle(ctx, t, l,
+		[]string{answerRefused, answer503Retry},
+		[]string{answerRefused, answer503})
+}
+
+// settle checks the aftermath of a fault: both instances serve again with
+// nobody's help; every report acknowledged is stored once under the number
+// given; refusals were clear and retryable (kinds in allowWeb,
+// allowWeChat). It prints one line per channel.
+func (cl *cluster) settle(ctx context.Context, t *testing.T, l *load, allowWeb, allowWeChat []string) {
+	t.Helper()
+	for _, in := range cl.instances {
+		if err := in.WaitReady(settleFor); err != nil {
+			t.Errorf("%s does not serve again: %v", in.Name, err)
+		}
+	}
+	cl.probe(t, l.web.Fault, l.index)
+	if err := waitFor(nil, serviceTimeout, cl.db.Ping); err != nil { // the test's own pool, after a restart
+		t.Fatal(err)
+	}
+
+	for _, c := range []struct {
+		load      *channelLoad
+		dbChannel ticketing.Channel
+		allowed   []string
+	}{
+		{l.web, ticketing.ChannelWeb, allowWeb},
+		{l.wechat, ticketing.ChannelWeChat, allowWeChat},
+	} {
+		prefix := fmt.Sprintf("[faults %s-%s %s ", cl.run, c.load.Fault, c.load.Channel)
+		tl, err := verify(ctx, cl.db, c.load, string(c.dbChannel), prefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		line := tl.Line()
+		t.Log(line)
+		fmt.Println(line)
+		if tl.Duplicated > 0 || tl.KeyDups > 0 || tl.Lost > 0 || tl.Rejected > 0 {
+			t.Errorf("%s: duplicated=%d (keys stored twice: %d) lost=%d rejected=%d:\n  %s", c.load.Channel,
+				tl.Duplicated, tl.KeyDups, tl.Lost, tl.Rejected, strings.Join(tl.Problems, "\n  "))
+		}
+		if tl.SilentLost > 0 {
+			t.Errorf("%s: %d pushes answered \"success\" and never stored:\n  %s",
+				c.load.Channel, tl.SilentLost, strings.Join(tl.Problems, "\n  "))
+		}
+		if tl.Acked == 0 {
+			t.Errorf("%s: nothing acknowledged", c.load.Channel)
+		}
+		if c.load.Channel == "web" && tl.GaveUp > 0 {
+			t.Errorf("web: %d reports never acknowledged within a client's %v of retries", tl.GaveUp, webPatience)
+		}
+		if u := unclear(tl.Answers, c.allowed...); len(u) > 0 {
+			t.Errorf("%s: refusals that are not clearly retryable: %s", c.load.Channel, strings.Join(u, "; "))
+		}
+	}
+}
+
+// probe sends one report over each channel to each instance, once, with
+// no retry: each must be taken at once now that the fault is over.
+func (cl *cluster) probe(t *testing.T, fault string, index int) {
+	t.Helper()
+	web := newWebSender(cl.run+"-"+fault+"-probe", nil)
+	for i, in := range cl.instances {
+		key := fmt.Sprintf("faults-%s-%s-probe-%d", cl.run, fault, i)
+		body := fmt.Sprintf(`{"text": "故障恢复后的探测：%s 路灯不亮"}`, in.Name)
+		status, _, answer, err := web.post(t.Context(), in.Base, key, []byte(body))
+		if err != nil || status != http.StatusCreated {
+			t.Errorf("probe of %s over the web API: %d %s %v", in.Name, status, answer, err)
+		}
+		msg := wechat.Inbound{FromUserName: fmt.Sprintf("oFaultsProbe_%s_%s_%d", cl.run, fault, i), MsgType: "text",
+			Content: "故障恢复后的探测：井盖缺失", MsgID: cl.msgID(index, 90_000+i)}
+		status, reply := cl.acct.Push(t, in.Base+"/wechat", msg, true)
+		if status != http.StatusOK || reply == nil || !ticketing.ValidNumber(numberInReply.FindString(reply.Content)) {
+			t.Errorf("probe of %s over WeChat: %d %+v", in.Name, status, reply)
+		}
+	}
+}
