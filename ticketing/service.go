@@ -79,6 +79,17 @@ type Store interface {
 	// DeleteAgent removes the agent with the extension (ErrNotFound if none).
 	DeleteAgent(ctx context.Context, ext string) error
 	Ping(ctx context.Context) error
+
+	// PutUser validates u (User.Validate) and inserts it or replaces the
+	// user with its Name. An update keeps the stored CreatedAt and sets
+	// u.CreatedAt to it. In the same transaction it deletes the API tokens
+	// acting for the user (Token.User) when u is disabled, and those whose
+	// role is no longer u's: a token never outlives the rights it was made with.
+	PutUser(ctx context.Context, u *User) error
+	// UserByName returns the user with the login name (ErrNotFound if none).
+	UserByName(ctx context.Context, name string) (*User, error)
+	// Users returns every user, disabled ones too, by Name ascending.
+	Users(ctx context.Context) ([]*User, error)
 }
 
 // Router decides where a report goes. Unknown categories and other bad

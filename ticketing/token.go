@@ -37,6 +37,11 @@ type Token struct {
 	Role      Role
 	Hash      string
 	CreatedAt time.Time
+	// User is the login name of the user the token acts for (NewUserToken);
+	// empty for an integration's token. Stores refuse a token naming no
+	// stored user (ErrConflict). Whoever checks the token must also check
+	// that the user is still enabled and still has Role.
+	User string
 }
 
 // TokenPrefix marks Yihao tokens so leaked ones are easy to find in logs and repos.

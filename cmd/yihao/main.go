@@ -59,6 +59,8 @@ commands:
   serve                         start the server (default)
   migrate                       apply database migrations and exit
   token create --role ROLE      print a new API token (roles: admin, agent, dispatcher, liaison, open311, cti)
+                                or --user NAME: a token acting for that user, with its role
+  user add|list|disable         manage staff sign-ins: yihao user add --name wang.fang --role agent --password -
   agent add|list|remove         manage agents' SIP accounts (坐席): yihao agent add --ext 2001 --password -
   classify train|eval|predict   train and measure the text classifier
   grid generate|import|locate   make, install and query the unit grid
@@ -113,6 +115,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return tokenCommand(ctx, cfg, args, stdout, stderr)
 	case "agent":
 		return agentCommand(ctx, cfg, args, os.Stdin, stdout, stderr)
+	case "user":
+		return userCommand(ctx, cfg, args, os.Stdin, stdout, stderr)
 	case "grid":
 		return gridCommand(ctx, args, stdout, cfg.DataDir)
 	case "forward":
@@ -383,24 +387,34 @@ func baseURL(a net.Addr) string {
 
 func tokenCommand(ctx context.Context, cfg Config, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "create" {
-		return errors.New("usage: yihao token create --role ROLE [--name NAME]")
+		return errors.New("usage: yihao token create --role ROLE [--name NAME] | --user USER [--name NAME]")
 	}
 	fs := flag.NewFlagSet("yihao token create", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	role := fs.String("role", "", "admin, agent, dispatcher, liaison, open311 or cti")
 	name := fs.String("name", "", "who or what the token is for")
+	user := fs.String("user", "", "the user the token acts for, with the user's role")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	secret, tok, err := ticketing.NewToken(ticketing.Role(*role), *name, time.Now())
-	if err != nil {
-		return err
+	var secret string
+	var tok *ticketing.Token
+	var err error
+	if *user == "" {
+		if secret, tok, err = ticketing.NewToken(ticketing.Role(*role), *name, time.Now()); err != nil {
+			return err
+		}
 	}
 	store, closeStore, _, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer closeStore()
+	if *user != "" {
+		if secret, tok, err = userToken(ctx, store, *user, ticketing.Role(*role), *name); err != nil {
+			return err
+		}
+	}
 	if err := store.CreateToken(ctx, tok); err != nil {
 		return err
 	}

@@ -350,8 +350,9 @@ func (s *Store) Outbox(ctx context.Context, limit int) ([]ticketing.Message, err
 
 // CreateToken stores an API token's digest.
 func (s *Store) CreateToken(ctx context.Context, tok *ticketing.Token) error {
-	err := s.pool.QueryRow(ctx, `INSERT INTO api_tokens (name, role, hash, created_at) VALUES ($1, $2, $3, $4) RETURNING id`,
-		tok.Name, string(tok.Role), tok.Hash, tok.CreatedAt).Scan(&tok.ID)
+	err := s.pool.QueryRow(ctx, `INSERT INTO api_tokens (name, role, hash, created_at, user_name)
+		VALUES ($1, $2, $3, $4, NULLIF($5, '')) RETURNING id`,
+		tok.Name, string(tok.Role), tok.Hash, tok.CreatedAt, tok.User).Scan(&tok.ID)
 	return translate(err)
 }
 
@@ -359,8 +360,9 @@ func (s *Store) CreateToken(ctx context.Context, tok *ticketing.Token) error {
 func (s *Store) TokenByHash(ctx context.Context, hash string) (*ticketing.Token, error) {
 	var tok ticketing.Token
 	var role string
-	err := s.pool.QueryRow(ctx, `SELECT id, name, role, hash, created_at FROM api_tokens WHERE hash = $1`, hash).
-		Scan(&tok.ID, &tok.Name, &role, &tok.Hash, &tok.CreatedAt)
+	err := s.pool.QueryRow(ctx, `SELECT id, name, role, hash, created_at, COALESCE(user_name, '')
+		FROM api_tokens WHERE hash = $1`, hash).
+		Scan(&tok.ID, &tok.Name, &role, &tok.Hash, &tok.CreatedAt, &tok.User)
 	if err != nil {
 		return nil, translate(err)
 	}

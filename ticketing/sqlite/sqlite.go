@@ -333,8 +333,9 @@ func (s *Store) Outbox(ctx context.Context, limit int) ([]ticketing.Message, err
 
 // CreateToken stores an API token's digest.
 func (s *Store) CreateToken(ctx context.Context, tok *ticketing.Token) error {
-	err := s.w.QueryRowContext(ctx, `INSERT INTO api_tokens (name, role, hash, created_at) VALUES (?, ?, ?, ?) RETURNING id`,
-		tok.Name, string(tok.Role), tok.Hash, tok.CreatedAt.UnixMicro()).Scan(&tok.ID)
+	err := s.w.QueryRowContext(ctx, `INSERT INTO api_tokens (name, role, hash, created_at, user_name)
+		VALUES (?, ?, ?, ?, NULLIF(?, '')) RETURNING id`,
+		tok.Name, string(tok.Role), tok.Hash, tok.CreatedAt.UnixMicro(), tok.User).Scan(&tok.ID)
 	return translate(err)
 }
 
@@ -343,8 +344,9 @@ func (s *Store) TokenByHash(ctx context.Context, hash string) (*ticketing.Token,
 	var tok ticketing.Token
 	var role string
 	var at int64
-	err := s.r.QueryRowContext(ctx, `SELECT id, name, role, hash, created_at FROM api_tokens WHERE hash = ?`, hash).
-		Scan(&tok.ID, &tok.Name, &role, &tok.Hash, &at)
+	err := s.r.QueryRowContext(ctx, `SELECT id, name, role, hash, created_at, COALESCE(user_name, '')
+		FROM api_tokens WHERE hash = ?`, hash).
+		Scan(&tok.ID, &tok.Name, &role, &tok.Hash, &at, &tok.User)
 	if err != nil {
 		return nil, translate(err)
 	}

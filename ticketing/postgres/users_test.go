@@ -1,0 +1,11 @@
+package postgres_test
+
+import (
+	"testing"
+
+	"github.com/yihao-city/yihao/ticketing/storetest"
+)
+
+func TestUsers(t *testing.T) {
+	storetest.RunUsers(t, newStore)
+}

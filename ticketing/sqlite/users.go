@@ -1,0 +1,89 @@
+package sqlite
+
+import (
+	"context"
+	"time"
+
+	"github.com/yihao-city/yihao/ticketing"
+)
+
+// Staff users (migration 00010): one row per login name, times in
+// microseconds.
+
+const userColumns = `name, display_name, role, department, password_hash, disabled, created_at, updated_at`
+
+func scanUser(r interface{ Scan(...any) error }) (*ticketing.User, error) {
+	var (
+		u                ticketing.User
+		role             string
+		created, updated int64
+	)
+	if err := r.Scan(&u.Name, &u.DisplayName, &role, &u.Department, &u.PasswordHash, &u.Disabled,
+		&created, &updated); err != nil {
+		return nil, translate(err)
+	}
+	u.Role = ticketing.Role(role)
+	u.CreatedAt, u.UpdatedAt = time.UnixMicro(created), time.UnixMicro(updated)
+	return &u, nil
+}
+
+// PutUser inserts the user or replaces the one with its name, keeping the
+// stored creation time. In the same transaction it deletes the user's API
+// tokens when the user is disabled, and those of another role than u's.
+func (s *Store) PutUser(ctx context.Context, u *ticketing.User) error {
+	if err := u.Validate(); err != nil {
+		return err
+	}
+	created := u.CreatedAt
+	if created.IsZero() {
+		created = u.UpdatedAt
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return translate(err)
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
+	var stored int64
+	err = tx.QueryRowContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET display_name = excluded.display_name, role = excluded.role,
+			department = excluded.department, password_hash = excluded.password_hash,
+			disabled = excluded.disabled, updated_at = excluded.updated_at
+		RETURNING created_at`,
+		u.Name, u.DisplayName, string(u.Role), u.Department, u.PasswordHash, u.Disabled,
+		created.UnixMicro(), u.UpdatedAt.UnixMicro()).Scan(&stored)
+	if err != nil {
+		return translate(err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM api_tokens WHERE user_name = ? AND (? OR role <> ?)`,
+		u.Name, u.Disabled, string(u.Role)); err != nil {
+		return translate(err)
+	}
+	if err := tx.Commit(); err != nil {
+		return translate(err)
+	}
+	u.CreatedAt = time.UnixMicro(stored)
+	return nil
+}
+
+// UserByName returns the user with the login name.
+func (s *Store) UserByName(ctx context.Context, name string) (*ticketing.User, error) {
+	return scanUser(s.r.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE name = ?`, name))
+}
+
+// Users returns every user by name.
+func (s *Store) Users(ctx context.Context) ([]*ticketing.User, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+userColumns+` FROM users ORDER BY name`)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	out := []*ticketing.User{}
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+	}
+	return out, translate(rows.Err())
+}
