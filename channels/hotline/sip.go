@@ -74,7 +74,7 @@ type SIPConfig struct {
 	RingTimeout  time.Duration // ringing one agent before trying another (default 20 s)
 	Fallback     Fallback
 	// Registration lifetimes: asked-for expiries are clamped into
-	// [MinExpires, MaxExpires]; below MinExpires is 423 (default 60 s, 3600 s).
+	// [MinExpires, MaxExpires]; below MinExpires is 423 (default 60 s, 600 s).
 	MinExpires, MaxExpires time.Duration
 	// MaxCall ends the log's record of an answered call whose BYE never
 	// came (a phone that lost power, a dropped link) and frees its agent
@@ -120,7 +120,10 @@ func (c *SIPConfig) defaults() {
 		c.MinExpires = time.Minute
 	}
 	if c.MaxExpires <= 0 {
-		c.MaxExpires = time.Hour
+		// Ten minutes: phones re-register often enough that presence
+		// rebuilt from nothing (a Redis that restarted empty) is whole
+		// again soon, and NAT mappings stay open.
+		c.MaxExpires = 10 * time.Minute
 	}
 	if c.DefaultCountry == "" {
 		c.DefaultCountry = "86"

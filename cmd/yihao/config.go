@@ -97,7 +97,9 @@ type SIPConfig struct {
 	WrapUp       time.Duration `yaml:"wrap_up"`
 	QueueWait    time.Duration `yaml:"queue_wait"`
 	RingTimeout  time.Duration `yaml:"ring_timeout"`
-	Fallback     struct {
+	// MaxExpires caps how long a phone's registration lasts (default 10 m).
+	MaxExpires time.Duration `yaml:"max_expires"`
+	Fallback   struct {
 		Code       int           `yaml:"code"` // 486 (default), 480 or 302
 		RetryAfter time.Duration `yaml:"retry_after"`
 		Redirect   string        `yaml:"redirect"` // for 302: voicemail or IVR URI

@@ -106,7 +106,7 @@ func startPhone(ctx context.Context, cfg Config, store ticketing.Store, svc *tic
 	hc := hotline.SIPConfig{
 		Advertise: advertise, Realm: sc.Realm, NonceSecret: secret,
 		Redirect: sc.Mode == "redirect", SkillsByLine: sc.SkillsByLine,
-		WrapUp: sc.WrapUp, QueueWait: sc.QueueWait, RingTimeout: sc.RingTimeout,
+		WrapUp: sc.WrapUp, QueueWait: sc.QueueWait, RingTimeout: sc.RingTimeout, MaxExpires: sc.MaxExpires,
 		Fallback:       hotline.Fallback{Code: sc.Fallback.Code, RetryAfter: sc.Fallback.RetryAfter, Redirect: sc.Fallback.Redirect},
 		DefaultCountry: sc.DefaultCountry, Limiter: limiter, Trunks: trunks,
 	}
