@@ -16,12 +16,34 @@
 //
 // The faults so far:
 //
-//   - kill-instance: kill -9 one of two instances, start it again;
+//   - kill-instance: kill -9 one of two instances, start it again; with
+//     sipp (if installed) calling the other instance meanwhile, answered
+//     by agents registered through both: each call is in the calls table
+//     once, answered as often as sipp counted it successful;
 //   - restart-postgres: a fast shutdown of PostgreSQL and a start (what
 //     pg_ctl restart -m fast does), the instances staying up;
 //   - kill-mid-push: an instance killed with WeChat pushes in hand (held
 //     on purpose by a lock on the tickets table); WeChat's retries to the
-//     other instance must store every one, never answer "success" for it.
+//     other instance must store every one, never answer "success" for it;
+//   - stop-redis: Redis stopped for 3 s and started again on its port,
+//     empty (the suite runs it without persistence). Both doors must take
+//     every report meanwhile, with no refusal; what /readyz answers while
+//     Redis is away is recorded (503), and it must answer 200 again on
+//     its own. Its sip line records that
+//     the agents' registrations, kept in Redis alone, are gone afterwards;
+//   - forwarding-endpoint: the forwarding endpoint (a webhook receiver in
+//     the test, which every instance forwards every dispatched ticket to)
+//     answers 503 for 4 s. Afterwards every dispatched ticket's delivery
+//     has reached it, none taken twice; then the same over the whole run
+//     (line fault=all channel=webhook), after every fault before it.
+//
+// The sip line of kill-instance counts calls: sent by sipp, acknowledged
+// (successful: answered, talked, hung up), stored (answered in the calls
+// table), duplicated (rows beyond one per Call-ID), lost (successful and
+// not answered there). The webhook line counts deliveries: sent are the
+// dispatched tickets' deliveries, acknowledged those the database marks
+// delivered, stored the distinct delivery ids the receiver took
+// (X-Yihao-Delivery), duplicated the ones it took more than once.
 //
 // YIHAO_FAULTS_RATE sets the reports per second on each channel (default
 // 30).

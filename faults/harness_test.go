@@ -382,6 +382,11 @@ func (p *Postgres) createDB(ctx context.Context, name string) error {
 // Redis is a redis-server of the suite's own, without persistence.
 type Redis struct {
 	Port int
+
+	bin, dir string
+	log      *os.File
+
+	mu   sync.Mutex
 	proc *child
 }
 
@@ -391,22 +396,48 @@ func startRedis(t testing.TB, dir string) (*Redis, error) {
 		return nil, errors.New("no redis-server on PATH")
 	}
 	path := filepath.Join(dir, "redis.log")
-	log := logFile(t, path)
+	r := &Redis{bin: bin, dir: dir, log: logFile(t, path)}
 	showLogOnFailure(t, "redis", path)
 	for try := 0; try < 3; try++ {
-		r := &Redis{Port: freePort(t)}
-		cmd := exec.Command(bin, "--port", strconv.Itoa(r.Port), "--bind", "127.0.0.1", "--save", "",
-			"--appendonly", "no", "--daemonize", "no", "--dir", dir)
-		cmd.Dir = dir
-		if r.proc, err = startChild("redis-server", cmd, syscall.SIGKILL, log); err != nil {
-			return nil, err
-		}
-		if err = waitFor(r.proc, serviceTimeout, r.ping); err == nil {
+		r.Port = freePort(t)
+		if err = r.start(); err == nil {
 			return r, nil
 		}
-		_ = r.proc.kill()
 	}
 	return nil, err
+}
+
+// start starts redis-server on r.Port and waits until it answers.
+func (r *Redis) start() error {
+	fmt.Fprintf(r.log, "=== faults: start of redis-server on :%d at %s\n", r.Port, time.Now().Format(time.RFC3339Nano))
+	cmd := exec.Command(r.bin, "--port", strconv.Itoa(r.Port), "--bind", "127.0.0.1", "--save", "",
+		"--appendonly", "no", "--daemonize", "no", "--dir", r.dir)
+	cmd.Dir = r.dir
+	proc, err := startChild("redis-server", cmd, syscall.SIGKILL, r.log)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.proc = proc
+	r.mu.Unlock()
+	if err := waitFor(proc, serviceTimeout, r.ping); err != nil {
+		_ = proc.kill()
+		return err
+	}
+	return nil
+}
+
+// stop is a shutdown of the server (SIGTERM; no persistence, so what it
+// held is gone when it starts again).
+func (r *Redis) stop() error {
+	r.mu.Lock()
+	proc := r.proc
+	r.mu.Unlock()
+	if proc == nil {
+		return nil
+	}
+	fmt.Fprintf(r.log, "=== faults: stop of redis-server at %s\n", time.Now().Format(time.RFC3339Nano))
+	return proc.stop(syscall.SIGTERM)
 }
 
 // URL is the redis:// URL of database 0.
