@@ -1,0 +1,69 @@
+#!/bin/sh
+# soak.sh: an hour (or MINUTES) of steady load on every door at once, with
+# the process's memory and goroutines sampled every minute, to show they
+# stay flat. Not part of `make test`; the report of a run is SOAK.md.
+#
+#   faults/soak.sh [MINUTES]
+#
+# Load: web API 10 reports/s, WeChat 5 pushes/s (safe mode), SIP 5 calls/s
+# (1 s of talk each, 20 agents). YIHAO_DATABASE_URL and YIHAO_REDIS_URL
+# select PostgreSQL and Redis as for the server (default: embedded store).
+set -eu
+MIN=${1:-60}
+root=$(cd "$(dirname "$0")/.." && pwd)
+sipp_dir="$root/channels/hotline/testdata/sipp"
+work=$(mktemp -d)
+trap 'kill $(cat "$work"/pids 2>/dev/null) 2>/dev/null; sleep 1; rm -rf "$work"' EXIT
+(cd "$root" && go build -o "$work/yihao" ./cmd/yihao)
+bin=$work/yihao
+http=127.0.0.1:28190 sip=127.0.0.1:25160 phones=27101
+key=$(head -c 32 /dev/urandom | base64 | tr -d '=' | head -c 43)
+cat >"$work/soak.yaml" <<CONF
+data_dir: $work/data
+log_level: warn
+rate_limit_per_minute: 0
+sip: {addr: "$sip", rate_limit_per_minute: 0, queue_wait: 30s, max_expires: 2h}
+wechat: {app_id: wxsoak, token: soaktoken, aes_key: "$key"}
+CONF
+export YIHAO_CONFIG="$work/soak.yaml" YIHAO_HTTP_ADDR=$http
+"$bin" serve >"$work/out.log" 2>"$work/err.log" &
+echo $! >>"$work/pids"
+for _ in $(seq 50); do curl -sf "http://$http/readyz" >/dev/null && break; sleep 0.2; done
+
+echo SEQUENTIAL >"$work/agents.csv"
+for i in $(seq 1 20); do
+	echo "$((6000 + i));pw" >>"$work/agents.csv"
+	"$bin" agent add --ext $((6000 + i)) --password pw >/dev/null
+done
+sipp "$sip" -sf "$sipp_dir/register.xml" -inf "$work/agents.csv" -m 20 -set expires 7200 \
+	-i 127.0.0.1 -p $phones -t u1 -nostdin -timeout 30s -timeout_error >/dev/null
+sipp -sf "$sipp_dir/agent_uas.xml" -i 127.0.0.1 -p $phones -t u1 -nostdin -buff_size 4194304 >/dev/null 2>&1 &
+echo $! >>"$work/pids"
+sleep 1
+
+secs=$((MIN * 60))
+sipp "$sip" -sf "$sipp_dir/caller_uac.xml" -s 12345 -d 1000 -r 5 -m $((5 * secs)) -i 127.0.0.1 -p 27102 -t u1 \
+	-nostdin -buff_size 4194304 >"$work/sipp.out" 2>&1 &
+callers=$!
+echo $callers >>"$work/pids"
+"$bin" bench intake --url "http://$http" --n $((10 * secs)) --c 4 --rate 10 >"$work/web.out" 2>&1 &
+echo $! >>"$work/pids"
+"$bin" bench wechat --url "http://$http/wechat" --app-id wxsoak --token soaktoken --aes-key "$key" \
+	--n $((5 * secs)) --c 4 --rate 5 >"$work/wechat.out" 2>&1 &
+echo $! >>"$work/pids"
+
+echo "minute,goroutines,rss_mib,heap_inuse_mib,calls_ended"
+for m in $(seq 0 "$MIN"); do
+	curl -s "http://$http/metrics" | awk -v m="$m" '
+		/^go_goroutines / {g=$2}
+		/^process_resident_memory_bytes / {r=$2/1048576}
+		/^go_memstats_heap_inuse_bytes / {h=$2/1048576}
+		/^yihao_hotline_calls_total/ {c+=$2}
+		END {printf "%d,%d,%.1f,%.1f,%d\n", m, g, r, h, c}'
+	[ "$m" -lt "$MIN" ] && sleep 60
+done
+wait $callers || true # the last calls finish talking
+sleep 5
+echo "--- web"; tail -12 "$work/web.out"
+echo "--- wechat"; tail -10 "$work/wechat.out"
+echo "--- sip"; grep -a -E "Successful call|Failed call" "$work/sipp.out" | tail -2 || true
