@@ -54,16 +54,9 @@ func agentAdd(ctx context.Context, cfg Config, args []string, stdin io.Reader, s
 	if fs.NArg() > 0 {
 		return fmt.Errorf("agent add: unexpected arguments %q", fs.Args())
 	}
-	pw := *password
-	if pw == "-" {
-		line, err := bufio.NewReader(stdin).ReadString('\n')
-		if err != nil && !errors.Is(err, io.EOF) {
-			return fmt.Errorf("agent add: read the password: %w", err)
-		}
-		pw = strings.TrimRight(line, "\r\n")
-	}
-	if pw == "" {
-		return errors.New("agent add: --password is required (or --password - to read it from standard input)")
+	pw, err := readPassword(*password, stdin)
+	if err != nil {
+		return fmt.Errorf("agent add: %w", err)
 	}
 	now := time.Now()
 	a := &ticketing.Agent{Ext: *ext, Name: *name, Realm: cfg.SIP.Realm, HA1: ticketing.HA1(*ext, cfg.SIP.Realm, pw),
@@ -154,4 +147,21 @@ func agentRemove(ctx context.Context, cfg Config, args []string, stdout, stderr 
 	}
 	fmt.Fprintf(stdout, "removed agent %s\n", *ext)
 	return nil
+}
+
+// readPassword is the --password flag's value, or the first line of stdin
+// when it is "-" (out of the shell history and the process list).
+func readPassword(flagValue string, stdin io.Reader) (string, error) {
+	pw := flagValue
+	if pw == "-" {
+		line, err := bufio.NewReader(stdin).ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return "", fmt.Errorf("read the password: %w", err)
+		}
+		pw = strings.TrimRight(line, "\r\n")
+	}
+	if pw == "" {
+		return "", errors.New("--password is required (or --password - to read it from standard input)")
+	}
+	return pw, nil
 }

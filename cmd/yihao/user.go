@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -62,16 +61,9 @@ func userAdd(ctx context.Context, cfg Config, args []string, stdin io.Reader, st
 	if fs.NArg() > 0 {
 		return fmt.Errorf("user add: unexpected arguments %q", fs.Args())
 	}
-	pw := *password
-	if pw == "-" {
-		line, err := bufio.NewReader(stdin).ReadString('\n')
-		if err != nil && !errors.Is(err, io.EOF) {
-			return fmt.Errorf("user add: read the password: %w", err)
-		}
-		pw = strings.TrimRight(line, "\r\n")
-	}
-	if pw == "" {
-		return errors.New("user add: --password is required (or --password - to read it from standard input)")
+	pw, err := readPassword(*password, stdin)
+	if err != nil {
+		return fmt.Errorf("user add: %w", err)
 	}
 	hash, err := ticketing.HashPassword(pw)
 	if err != nil {
