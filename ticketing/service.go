@@ -90,6 +90,20 @@ type Store interface {
 	UserByName(ctx context.Context, name string) (*User, error)
 	// Users returns every user, disabled ones too, by Name ascending.
 	Users(ctx context.Context) ([]*User, error)
+
+	// Queue returns a page of work in f.Sort order (see QueueFilter).
+	Queue(ctx context.Context, f QueueFilter) ([]*Ticket, error)
+	// Alarms returns the ids of tickets whose AlarmAt is at or before now,
+	// earliest alarm first (then by id), at most limit of them (limit <= 0:
+	// DefaultAlarmLimit). Tickets without a running clock are never in it.
+	Alarms(ctx context.Context, now time.Time, limit int) ([]int64, error)
+	// AppendAudit validates e (AuditEntry.Validate), stores it and sets e.ID.
+	AppendAudit(ctx context.Context, e *AuditEntry) error
+	// Audit returns the entries f selects, newest first.
+	Audit(ctx context.Context, f AuditFilter) ([]AuditEntry, error)
+	// Create and Update write TalliesOf their pending events in the same
+	// transaction; these fold and read them.
+	IndicatorStore
 }
 
 // Router decides where a report goes. Unknown categories and other bad
@@ -141,8 +155,9 @@ func NewService(store Store, router Router, opts ...Option) *Service {
 
 // Actors that are not people.
 const (
-	ActorCitizen = "citizen"
-	ActorRouter  = "router"
+	ActorCitizen  = "citizen"
+	ActorRouter   = "router"
+	ActorDeadline = "deadline" // the deadline scanner
 )
 
 // Submit turns a report into a ticket, routes it and, when routing is

@@ -187,6 +187,11 @@ type Ticket struct {
 	ExtensionCount int
 	Extension      *Extension // pending request, if any
 	Evaluation     *Evaluation
+	// Light is the deadline light last recorded (黄灯, 红灯 escalations) and
+	// AlarmAt when it is next due to change; zero AlarmAt: no clock runs.
+	// The deadline scanner (Service.Escalate) finds tickets by AlarmAt.
+	Light   Light
+	AlarmAt time.Time
 
 	ReceivedAt time.Time
 	CreatedAt  time.Time
@@ -221,6 +226,8 @@ const (
 	EventForwarded          EventType = "forwarded"       // delivered to an external platform
 	EventExternalUpdate     EventType = "external_update" // a status reported back by one
 	EventNote               EventType = "note"
+	EventDeadlineYellow     EventType = "deadline_yellow" // most of the time is used (黄灯预警)
+	EventDeadlineRed        EventType = "deadline_red"    // overdue (红灯, 超期)
 )
 
 // Event is one entry in a ticket's append-only log: who, when, from → to.
@@ -348,6 +355,7 @@ func (t *Ticket) Dispatch(at time.Time, actor string, a Assignment) error {
 	t.applyAssignment(a)
 	t.DueAt = a.Deadline
 	t.Extension = nil
+	t.startClock(at)
 	name := a.DepartmentName
 	if name == "" {
 		name = a.Department
@@ -395,6 +403,7 @@ func (t *Ticket) Return(at time.Time, actor, reason string) error {
 	if err := required("reason", reason); err != nil {
 		return err
 	}
+	t.stopClock(false)
 	t.record(at, actor, EventReturned, StatusReturned, reason, "")
 	return nil
 }
@@ -407,6 +416,7 @@ func (t *Ticket) RefuseReturn(at time.Time, actor, note string) error {
 	if err := required("note", note); err != nil {
 		return err
 	}
+	t.startClock(at)
 	t.record(at, actor, EventReturnRefused, StatusDispatched, note, "")
 	return nil
 }
@@ -419,6 +429,7 @@ func (t *Ticket) ReportHandled(at time.Time, actor, result string) error {
 	if err := required("result", result); err != nil {
 		return err
 	}
+	t.stopClock(true)
 	t.record(at, actor, EventHandled, StatusHandled, result, "处置结果："+result)
 	return nil
 }
@@ -431,6 +442,7 @@ func (t *Ticket) Verify(at time.Time, actor string, pass bool, note string) erro
 	}
 	if pass {
 		t.Extension = nil
+		t.stopClock(false)
 		t.record(at, actor, EventClosed, StatusClosed, note, "已结案")
 		return nil
 	}
@@ -438,6 +450,7 @@ func (t *Ticket) Verify(at time.Time, actor string, pass bool, note string) erro
 		return err
 	}
 	t.ReworkCount++
+	t.startClock(at)
 	t.record(at, actor, EventRework, StatusAccepted, note, "核查未通过，已返回处置")
 	return nil
 }
@@ -474,6 +487,7 @@ func (t *Ticket) DecideExtension(at time.Time, actor string, approve bool, note 
 	if approve {
 		t.DueAt = until
 		t.ExtensionCount++
+		t.startClock(at)
 		t.record(at, actor, EventExtensionApproved, t.Status, note, "办理时限已延长至"+until.Format("2006-01-02 15:04"))
 		return nil
 	}
@@ -528,6 +542,63 @@ func (t *Ticket) MergeInto(at time.Time, actor string, master *Ticket) error {
 		return &Error{Kind: KindConflict, Code: "master_not_open", Field: "master", Message: "the master ticket " + master.Number + " is " + string(master.Status)}
 	}
 	t.MasterID = master.ID
+	t.stopClock(false)
 	t.record(at, actor, EventMerged, StatusMerged, "", "已与工单"+master.Number+"合并办理")
 	return nil
+}
+
+// startClock (re)starts the department's deadline clock at at: green until
+// YellowShare of the time to DueAt is used. A clock started late (rework
+// after the deadline) is due at once, and the scanner turns it red.
+func (t *Ticket) startClock(at time.Time) {
+	if t.DueAt.IsZero() {
+		t.stopClock(false)
+		return
+	}
+	t.Light = LightGreen
+	t.AlarmAt = at.Add(time.Duration(float64(t.DueAt.Sub(at)) * YellowShare))
+	if !t.AlarmAt.After(at) {
+		t.AlarmAt = at
+	}
+}
+
+// stopClock stops the clock: the result is in (keep says whether the light
+// it had stays on record) or the ticket left the department.
+func (t *Ticket) stopClock(keep bool) {
+	t.AlarmAt = time.Time{}
+	if !keep {
+		t.Light = LightNone
+	}
+}
+
+// Escalate turns the light yellow or red when the clock says so at now,
+// recording the warning (黄灯预警) or the overdue (红灯) as an event; it
+// reports whether anything changed. Run under the store's lock, so of
+// several instances scanning at once only the first changes the ticket.
+func (t *Ticket) Escalate(now time.Time) bool {
+	if t.AlarmAt.IsZero() || now.Before(t.AlarmAt) {
+		return false
+	}
+	switch t.Status {
+	case StatusDispatched, StatusAccepted:
+	default:
+		t.stopClock(true)
+		return false
+	}
+	if !now.Before(t.DueAt) {
+		t.AlarmAt = time.Time{}
+		if t.Light == LightRed {
+			return false
+		}
+		t.Light = LightRed
+		t.record(now, ActorDeadline, EventDeadlineRed, t.Status, "已超过办理时限"+t.DueAt.Format("2006-01-02 15:04"), "")
+		return true
+	}
+	t.AlarmAt = t.DueAt
+	if t.Light == LightYellow {
+		return false
+	}
+	t.Light = LightYellow
+	t.record(now, ActorDeadline, EventDeadlineYellow, t.Status, "办理时限将至："+t.DueAt.Format("2006-01-02 15:04"), "")
+	return true
 }

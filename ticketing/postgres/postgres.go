@@ -97,8 +97,9 @@ func (s *Store) NextID(ctx context.Context) (int64, error) { return s.ids.Next(c
 
 const ticketColumns = row.TicketColumns
 
-// The events and outbox rows ride in the same statement as the ticket, as
-// arrays, so a submit is one round trip and one implicit transaction.
+// The events, outbox rows and indicator tallies ride in the same statement
+// as the ticket, as arrays, so a submit is one round trip and one implicit
+// transaction, however many of them there are.
 const appendEvents = `
 	e AS (
 		INSERT INTO ticket_events (ticket_id, seq, at, actor, type, from_status, to_status, note, public)
@@ -111,11 +112,17 @@ const appendEvents = `
 		INSERT INTO outbox (ticket_id, topic, payload, created_at)
 		SELECT t.id, y.topic, y.payload::jsonb, y.at
 		FROM t, unnest($%d::text[], $%d::text[], $%d::timestamptz[]) AS y(topic, payload, at)
+	),
+	tl AS (
+		INSERT INTO indicator_tallies (at, metric, department, district, street, grid, category, channel, n)
+		SELECT z.at, z.metric, z.department, z.district, z.street, z.grid, z.category, z.channel, z.n
+		FROM t, unnest($%d::timestamptz[], $%d::text[], $%d::text[], $%d::text[], $%d::text[], $%d::text[], $%d::text[], $%d::text[], $%d::int[])
+		     AS z(at, metric, department, district, street, grid, category, channel, n)
 	)
 	SELECT id FROM t`
 
 func appendSQL(first int) string {
-	a := make([]any, 10)
+	a := make([]any, 19)
 	for i := range a {
 		a[i] = first + i
 	}
@@ -125,20 +132,20 @@ func appendSQL(first int) string {
 var (
 	insertSQL = `WITH t AS (
 		INSERT INTO tickets (` + ticketColumns + `)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29,$30,$31,$32,$33,$34,$35,$36,$37,$38,$39,$40)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29,$30,$31,$32,$33,$34,$35,$36,$37,$38,$39,$40,$41,$42)
 		ON CONFLICT (channel, external_id) DO NOTHING
 		RETURNING id
-	),` + appendSQL(41)
+	),` + appendSQL(43)
 	updateSQL = `WITH t AS (
 		UPDATE tickets SET status = $2, category = $3, category_name = $4, department = $5,
 			department_name = $6, priority = $7, due_at = $8, routing_rule = $9, routing_reason = $10,
 			confidence = $11, master_id = $12, rework_count = $13, extension_count = $14,
 			extension = $15, evaluation = $16, updated_at = $17, version = version + 1,
 			grid = $19, community = $20, street = $21, district = $22, assisting = $23, lat = $24, lon = $25,
-			address = $26, attachments = $27
+			address = $26, attachments = $27, light = $28, alarm_at = $29
 		WHERE id = $1 AND version = $18
 		RETURNING id
-	),` + appendSQL(28)
+	),` + appendSQL(30)
 )
 
 func changeArgs(t *ticketing.Ticket) []any {
@@ -152,22 +159,28 @@ func changeArgs(t *ticketing.Ticket) []any {
 	for i, m := range msgs {
 		topic[i], payload[i], mat[i] = m.Topic, string(m.Payload), m.At
 	}
-	return []any{at, actor, typ, from, to, note, public, topic, payload, mat}
+	return append([]any{at, actor, typ, from, to, note, public, topic, payload, mat}, tallyArgs(ticketing.TalliesOf(t, evs))...)
 }
 
-// Create inserts the ticket, its events and outbox rows in one statement.
+func tallyArgs(ts []ticketing.Tally) []any {
+	at, n := make([]time.Time, len(ts)), make([]int32, len(ts))
+	metric, dept, district, street, grid, category, channel := make([]string, len(ts)), make([]string, len(ts)),
+		make([]string, len(ts)), make([]string, len(ts)), make([]string, len(ts)), make([]string, len(ts)), make([]string, len(ts))
+	for i, x := range ts {
+		at[i], metric[i], n[i] = x.At, string(x.Metric), int32(x.N)
+		dept[i], district[i], street[i], grid[i], category[i], channel[i] = x.Keys.Department, x.Keys.District,
+			x.Keys.Street, x.Keys.Grid, x.Keys.Category, string(x.Keys.Channel)
+	}
+	return []any{at, metric, dept, district, street, grid, category, channel, n}
+}
+
+// Create inserts the ticket, its events, outbox rows and indicator tallies
+// in one statement.
 func (s *Store) Create(ctx context.Context, t *ticketing.Ticket) (*ticketing.Ticket, bool, error) {
-	lat, lon := latLon(t)
-	js, err := row.EncodeJSON(t)
+	args, err := ticketValues(t, 1)
 	if err != nil {
 		return nil, false, err
 	}
-	args := []any{t.ID, t.Number, t.TrackToken, string(t.Channel), t.ExternalID, t.Fingerprint, t.Line,
-		t.Reporter.Name, t.Reporter.Phone, t.Reporter.OpenID, t.Text, lat, lon, t.Address, js.Attachments,
-		string(t.Status), t.Category, t.CategoryName, t.Department, t.DepartmentName, string(t.Priority), nullTime(t.DueAt),
-		t.RoutingRule, t.RoutingReason, t.Confidence, nullID(t.MasterID), t.ReworkCount, t.ExtensionCount,
-		js.Extension, js.Evaluation, t.ReceivedAt, t.CreatedAt, t.UpdatedAt, 1,
-		t.Area.Grid, t.Area.Community, t.Area.Street, t.Area.District, js.Assisting, t.Reporter.Email}
 	args = append(args, changeArgs(t)...)
 	var id int64
 	err = s.pool.QueryRow(ctx, insertSQL, args...).Scan(&id)
@@ -237,18 +250,22 @@ func scanTicket(r pgx.Row) (*ticketing.Ticket, error) {
 		t                          ticketing.Ticket
 		lat, lon                   *float64
 		atts, assisting, ext, eval []byte
-		due                        *time.Time
+		due, alarm                 *time.Time
 		master                     *int64
-		ch, status, prio           string
+		ch, status, prio, light    string
 	)
 	err := r.Scan(&t.ID, &t.Number, &t.TrackToken, &ch, &t.ExternalID, &t.Fingerprint, &t.Line,
 		&t.Reporter.Name, &t.Reporter.Phone, &t.Reporter.OpenID, &t.Text, &lat, &lon, &t.Address, &atts,
 		&status, &t.Category, &t.CategoryName, &t.Department, &t.DepartmentName, &prio, &due,
 		&t.RoutingRule, &t.RoutingReason, &t.Confidence, &master, &t.ReworkCount, &t.ExtensionCount,
 		&ext, &eval, &t.ReceivedAt, &t.CreatedAt, &t.UpdatedAt, &t.Version,
-		&t.Area.Grid, &t.Area.Community, &t.Area.Street, &t.Area.District, &assisting, &t.Reporter.Email)
+		&t.Area.Grid, &t.Area.Community, &t.Area.Street, &t.Area.District, &assisting, &t.Reporter.Email, &light, &alarm)
 	if err != nil {
 		return nil, err
+	}
+	t.Light = ticketing.Light(light)
+	if alarm != nil {
+		t.AlarmAt = *alarm
 	}
 	t.Channel, t.Status, t.Priority = ticketing.Channel(ch), ticketing.Status(status), ticketing.Priority(prio)
 	if lat != nil && lon != nil {
@@ -266,8 +283,9 @@ func scanTicket(r pgx.Row) (*ticketing.Ticket, error) {
 	return &t, nil
 }
 
-// Update runs fn on the locked ticket and saves the result, its events and
-// outbox rows in one transaction.
+// Update runs fn on the locked ticket and saves the result, its events,
+// outbox rows and indicator tallies in one transaction (one statement after
+// the locking read).
 func (s *Store) Update(ctx context.Context, id int64, fn func(*ticketing.Ticket) error) (*ticketing.Ticket, error) {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
@@ -289,7 +307,8 @@ func (s *Store) Update(ctx context.Context, id int64, fn func(*ticketing.Ticket)
 	args := []any{t.ID, string(t.Status), t.Category, t.CategoryName, t.Department, t.DepartmentName,
 		string(t.Priority), nullTime(t.DueAt), t.RoutingRule, t.RoutingReason, t.Confidence, nullID(t.MasterID),
 		t.ReworkCount, t.ExtensionCount, js.Extension, js.Evaluation, t.UpdatedAt, t.Version,
-		t.Area.Grid, t.Area.Community, t.Area.Street, t.Area.District, js.Assisting, lat, lon, t.Address, js.Attachments}
+		t.Area.Grid, t.Area.Community, t.Area.Street, t.Area.District, js.Assisting, lat, lon, t.Address, js.Attachments,
+		string(t.Light), nullTime(t.AlarmAt)}
 	args = append(args, changeArgs(t)...)
 	var got int64
 	if err := tx.QueryRow(ctx, updateSQL, args...).Scan(&got); err != nil {

@@ -104,7 +104,8 @@ func (s *Store) NextID(ctx context.Context) (int64, error) { return s.ids.Next(c
 
 const ticketColumns = row.TicketColumns
 
-// Create inserts the ticket, its events and outbox rows in one transaction.
+// Create inserts the ticket, its events, outbox rows and indicator tallies
+// in one transaction.
 func (s *Store) Create(ctx context.Context, t *ticketing.Ticket) (*ticketing.Ticket, bool, error) {
 	lat, lon := latLon(t)
 	js, err := row.EncodeJSON(t)
@@ -117,14 +118,15 @@ func (s *Store) Create(ctx context.Context, t *ticketing.Ticket) (*ticketing.Tic
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
 	res, err := tx.ExecContext(ctx, `INSERT INTO tickets (`+ticketColumns+`)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
 		ON CONFLICT (channel, external_id) DO NOTHING`,
 		t.ID, t.Number, t.TrackToken, string(t.Channel), t.ExternalID, t.Fingerprint, t.Line,
 		t.Reporter.Name, t.Reporter.Phone, t.Reporter.OpenID, t.Text, lat, lon, t.Address, js.Attachments,
 		string(t.Status), t.Category, t.CategoryName, t.Department, t.DepartmentName, string(t.Priority), micros(t.DueAt),
 		t.RoutingRule, t.RoutingReason, t.Confidence, nullID(t.MasterID), t.ReworkCount, t.ExtensionCount,
 		js.Extension, js.Evaluation, t.ReceivedAt.UnixMicro(), t.CreatedAt.UnixMicro(), t.UpdatedAt.UnixMicro(), 1,
-		t.Area.Grid, t.Area.Community, t.Area.Street, t.Area.District, js.Assisting, t.Reporter.Email)
+		t.Area.Grid, t.Area.Community, t.Area.Street, t.Area.District, js.Assisting, t.Reporter.Email,
+		string(t.Light), micros(t.AlarmAt))
 	if err != nil {
 		return nil, false, translate(err)
 	}
@@ -155,6 +157,13 @@ func appendChanges(ctx context.Context, tx *sql.Tx, t *ticketing.Ticket, lastSeq
 	for _, m := range t.PendingMessages() {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO outbox (ticket_id, topic, payload, created_at) VALUES (?,?,?,?)`,
 			t.ID, m.Topic, string(m.Payload), m.At.UnixMicro()); err != nil {
+			return translate(err)
+		}
+	}
+	for _, x := range ticketing.TalliesOf(t, t.PendingEvents()) {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO indicator_tallies (at, metric, department, district, street, grid, category, channel, n)
+			VALUES (?,?,?,?,?,?,?,?,?)`, x.At.UnixMicro(), string(x.Metric), x.Keys.Department, x.Keys.District, x.Keys.Street,
+			x.Keys.Grid, x.Keys.Category, string(x.Keys.Channel), x.N); err != nil {
 			return translate(err)
 		}
 	}
@@ -203,8 +212,8 @@ func one(r interface{ Scan(...any) error }) (*ticketing.Ticket, error) {
 		lat, lon                   sql.NullFloat64
 		atts, assisting            string
 		ext, eval                  sql.NullString
-		due, master                sql.NullInt64
-		ch, status, prio           string
+		due, master, alarm         sql.NullInt64
+		ch, status, prio, light    string
 		received, created, updated int64
 	)
 	err := r.Scan(&t.ID, &t.Number, &t.TrackToken, &ch, &t.ExternalID, &t.Fingerprint, &t.Line,
@@ -212,9 +221,13 @@ func one(r interface{ Scan(...any) error }) (*ticketing.Ticket, error) {
 		&status, &t.Category, &t.CategoryName, &t.Department, &t.DepartmentName, &prio, &due,
 		&t.RoutingRule, &t.RoutingReason, &t.Confidence, &master, &t.ReworkCount, &t.ExtensionCount,
 		&ext, &eval, &received, &created, &updated, &t.Version,
-		&t.Area.Grid, &t.Area.Community, &t.Area.Street, &t.Area.District, &assisting, &t.Reporter.Email)
+		&t.Area.Grid, &t.Area.Community, &t.Area.Street, &t.Area.District, &assisting, &t.Reporter.Email, &light, &alarm)
 	if err != nil {
 		return nil, translate(err)
+	}
+	t.Light = ticketing.Light(light)
+	if alarm.Valid {
+		t.AlarmAt = time.UnixMicro(alarm.Int64)
 	}
 	t.Channel, t.Status, t.Priority = ticketing.Channel(ch), ticketing.Status(status), ticketing.Priority(prio)
 	if lat.Valid && lon.Valid {
@@ -239,7 +252,7 @@ func nullBytes(s sql.NullString) []byte {
 }
 
 // Update runs fn on the ticket inside the writer's transaction and saves
-// the result, its events and outbox rows.
+// the result, its events, outbox rows and indicator tallies.
 func (s *Store) Update(ctx context.Context, id int64, fn func(*ticketing.Ticket) error) (*ticketing.Ticket, error) {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
@@ -266,12 +279,13 @@ func (s *Store) Update(ctx context.Context, id int64, fn func(*ticketing.Ticket)
 		department_name = ?, priority = ?, due_at = ?, routing_rule = ?, routing_reason = ?, confidence = ?,
 		master_id = ?, rework_count = ?, extension_count = ?, extension = ?, evaluation = ?, updated_at = ?,
 		version = version + 1, grid = ?, community = ?, street = ?, district = ?, assisting = ?, lat = ?, lon = ?,
-		address = ?, attachments = ?
+		address = ?, attachments = ?, light = ?, alarm_at = ?
 		WHERE id = ?`,
 		string(t.Status), t.Category, t.CategoryName, t.Department, t.DepartmentName, string(t.Priority),
 		micros(t.DueAt), t.RoutingRule, t.RoutingReason, t.Confidence, nullID(t.MasterID), t.ReworkCount,
 		t.ExtensionCount, js.Extension, js.Evaluation, t.UpdatedAt.UnixMicro(),
-		t.Area.Grid, t.Area.Community, t.Area.Street, t.Area.District, js.Assisting, lat, lon, t.Address, js.Attachments, t.ID)
+		t.Area.Grid, t.Area.Community, t.Area.Street, t.Area.District, js.Assisting, lat, lon, t.Address, js.Attachments,
+		string(t.Light), micros(t.AlarmAt), t.ID)
 	if err != nil {
 		return nil, translate(err)
 	}

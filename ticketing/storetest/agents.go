@@ -16,20 +16,14 @@ import (
 // RunAgents runs the conformance tests of the agents' SIP accounts and of
 // the listing by reporter phone (a caller's history on the agent desk).
 func RunAgents(t *testing.T, newStore NewStore) {
-	tests := []struct {
-		name string
-		fn   func(*testing.T, ticketing.Store)
-	}{
+	runEach(t, newStore, []storeTest{
 		{"AgentRoundTrip", testAgentRoundTrip},
 		{"AgentUpsertKeepsCreatedAt", testAgentUpsert},
 		{"AgentsByExt", testAgentsByExt},
 		{"AgentNotFound", testAgentNotFound},
 		{"AgentInvalid", testAgentInvalid},
 		{"ListByPhone", testListByPhone},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
-	}
+	})
 }
 
 var agentOpts = cmp.Options{cmpopts.EquateApproxTime(0), cmpopts.EquateEmpty()}

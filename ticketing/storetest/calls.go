@@ -16,20 +16,14 @@ import (
 
 // RunCalls runs the conformance tests of the call log.
 func RunCalls(t *testing.T, newStore NewStore) {
-	tests := []struct {
-		name string
-		fn   func(*testing.T, ticketing.Store)
-	}{
+	runEach(t, newStore, []storeTest{
 		{"CallLifecycle", testCallLifecycle},
 		{"CallConcurrentEvents", testCallConcurrentEvents},
 		{"CallEventBatches", testCallEventBatches},
 		{"CallFilters", testCallFilters},
 		{"CallbackAndLinks", testCallbackAndLinks},
 		{"HotlineStats", testHotlineStats},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
-	}
+	})
 }
 
 var callOpts = cmp.Options{cmpopts.EquateApproxTime(0), cmpopts.EquateEmpty()}

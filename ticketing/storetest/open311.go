@@ -13,18 +13,12 @@ import (
 // RunListings runs the conformance tests of the listing queries the
 // Open311 door uses (Store.List and Store.EventsBetween).
 func RunListings(t *testing.T, newStore NewStore) {
-	tests := []struct {
-		name string
-		fn   func(*testing.T, ticketing.Store)
-	}{
+	runEach(t, newStore, []storeTest{
 		{"List", testList},
 		{"ListLimitAndEmpty", testListLimitAndEmpty},
 		{"EventsBetween", testEventsBetween},
 		{"LatestPublic", testLatestPublic},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
-	}
+	})
 }
 
 // listFixture submits five reports received an hour apart: web and

@@ -24,10 +24,7 @@ type NewStore func(t *testing.T) ticketing.Store
 
 // Run runs every conformance test against stores made by newStore.
 func Run(t *testing.T, newStore NewStore) {
-	tests := []struct {
-		name string
-		fn   func(*testing.T, ticketing.Store)
-	}{
+	runEach(t, newStore, []storeTest{
 		{"CreateRoundTrip", testCreateRoundTrip},
 		{"CreateIdempotent", testCreateIdempotent},
 		{"CreateConcurrentSameKey", testCreateConcurrentSameKey},
@@ -47,11 +44,18 @@ func Run(t *testing.T, newStore NewStore) {
 		{"Duplicates", testDuplicates},
 		{"RoutingNotApplicable", testRoutingNotApplicable},
 		{"SupplementPersists", testSupplementPersists},
-	}
+	})
+}
+
+// storeTest is one conformance test; each runs on a fresh store.
+type storeTest struct {
+	name string
+	fn   func(*testing.T, ticketing.Store)
+}
+
+func runEach(t *testing.T, newStore NewStore, tests []storeTest) {
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			tc.fn(t, newStore(t))
-		})
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
 	}
 }
 

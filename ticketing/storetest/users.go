@@ -17,10 +17,7 @@ import (
 // RunUsers runs the conformance tests of the staff users and of the API
 // tokens that act for them.
 func RunUsers(t *testing.T, newStore NewStore) {
-	tests := []struct {
-		name string
-		fn   func(*testing.T, ticketing.Store)
-	}{
+	runEach(t, newStore, []storeTest{
 		{"UserRoundTrip", testUserRoundTrip},
 		{"UserUpsertKeepsCreatedAt", testUserUpsert},
 		{"UsersByName", testUsersByName},
@@ -28,10 +25,7 @@ func RunUsers(t *testing.T, newStore NewStore) {
 		{"UserInvalid", testUserInvalid},
 		{"TokenForUser", testTokenForUser},
 		{"UserTokensRevoked", testUserTokensRevoked},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
-	}
+	})
 }
 
 // fakePasswordHash is a well-formed argon2id PHC string, distinct per seed,

@@ -17,7 +17,7 @@ const TicketColumns = `id, number, track_token, channel, external_id, fingerprin
 	status, category, category_name, department, department_name, priority, due_at,
 	routing_rule, routing_reason, confidence, master_id, rework_count, extension_count,
 	extension, evaluation, received_at, created_at, updated_at, version,
-	grid, community, street, district, assisting, reporter_email`
+	grid, community, street, district, assisting, reporter_email, light, alarm_at`
 
 // JSON is a ticket's JSON columns as text; Extension and Evaluation are nil
 // (SQL NULL) when the ticket has none.
@@ -115,4 +115,15 @@ func Limit(n int) int {
 		return ticketing.DefaultListLimit
 	}
 	return n
+}
+
+// SumsTable is the table of sums a store answers q from, and its period
+// column: the monthly sums when q totals whole calendar months (not ByDay,
+// From and To each the first day of a month), else the daily ones. Both
+// schemas name them alike; q must be valid.
+func SumsTable(q ticketing.IndicatorQuery) (table, period string) {
+	if !q.ByDay && strings.HasSuffix(q.From, "-01") && strings.HasSuffix(q.To, "-01") {
+		return "indicator_monthly", "month"
+	}
+	return "indicator_daily", "day"
 }

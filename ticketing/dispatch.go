@@ -1,0 +1,74 @@
+package ticketing
+
+import (
+	"context"
+	"strings"
+	"time"
+)
+
+// DispatchOrder is a dispatcher's decision for one ticket (派遣, 改派).
+type DispatchOrder struct {
+	// Category is the category the dispatcher settled on; empty keeps the
+	// ticket's. It picks the deadline policy from the catalogue.
+	Category string
+	// Department overrides the lead department routing picks for the
+	// category; empty takes routing's. DepartmentName is its display name.
+	Department, DepartmentName string
+	Note                       string // why, for the log (改派 needs one)
+}
+
+// Preview is what routing makes of the ticket now, with category as a hint
+// (empty: the ticket's own category, or classify again): the dispatcher's
+// and the agent's starting point. The deadline counts from now.
+func (s *Service) Preview(ctx context.Context, t *Ticket, category string) (Assignment, error) {
+	if category == "" {
+		category = t.Category
+	}
+	r := Report{Channel: t.Channel, Text: t.Text, Category: category, Location: t.Location,
+		Address: t.Address, Line: t.Line, ReceivedAt: s.now()}
+	return s.router.Route(ctx, r)
+}
+
+// Dispatch registers the ticket if it is still only received, and sends it
+// to a department with the deadline the catalogue gives its category,
+// counted from now. From returned or dispatched it is a re-dispatch (改派),
+// which needs a note.
+func (s *Service) Dispatch(ctx context.Context, number, actor string, o DispatchOrder) (*Ticket, error) {
+	t, err := s.Ticket(ctx, number)
+	if err != nil {
+		return nil, err
+	}
+	a, err := s.Preview(ctx, t, o.Category)
+	if err != nil {
+		return nil, err
+	}
+	if o.Department != "" && o.Department != a.Department {
+		a.Department, a.DepartmentName, a.Assisting = o.Department, o.DepartmentName, nil
+		a.Rule = "dispatcher"
+		a.Reason = "派单员指定承办单位"
+	}
+	if a.Category == "" || a.Deadline.IsZero() {
+		// No category, no deadline policy: the dispatcher must choose one.
+		return nil, Invalid("category", "routing could not classify this report; choose a category")
+	}
+	if a.Department == "" {
+		return nil, Invalid("department", "routing names no department for category %q; choose one", a.Category)
+	}
+	note := strings.TrimSpace(o.Note)
+	if note != "" {
+		a.Reason = strings.TrimPrefix(a.Reason+"；"+note, "；")
+	}
+	return s.Act(ctx, number, func(t *Ticket, now time.Time) error {
+		if t.Status == StatusReturned || t.Status == StatusDispatched {
+			if err := required("note", note); err != nil {
+				return err
+			}
+		}
+		if t.Status == StatusReceived {
+			if err := t.Register(now, actor, note); err != nil {
+				return err
+			}
+		}
+		return t.Dispatch(now, actor, a)
+	})
+}

@@ -1,0 +1,260 @@
+package ticketing
+
+import (
+	"context"
+	"slices"
+	"time"
+)
+
+// Metric is one count the indicators are made of. Each is counted on the
+// day (in the city's time zone) the event that makes it happened.
+type Metric string
+
+const (
+	MetricReceived      Metric = "received"        // 受理数: every report taken
+	MetricRegistered    Metric = "registered"      // 立案数
+	MetricDeclined      Metric = "declined"        // 不予立案数
+	MetricAnswered      Metric = "answered"        // 直办数: answered on contact
+	MetricDispatched    Metric = "dispatched"      // 派遣数: first dispatches (= 应结案数, 应处置数)
+	MetricRedispatched  Metric = "redispatched"    // 改派数
+	MetricAccepted      Metric = "accepted"        // 签收数
+	MetricReturned      Metric = "returned"        // 退单数
+	MetricHandled       Metric = "handled"         // 处置数: results reported (rework counts again)
+	MetricHandledOnTime Metric = "handled_on_time" // 按期处置数: reported by the deadline in force
+	MetricClosed        Metric = "closed"          // 结案数
+	MetricClosedOnTime  Metric = "closed_on_time"  // 按期结案数: closed by the deadline in force
+	MetricRework        Metric = "rework"          // 返工数
+	MetricExtended      Metric = "extended"        // 延期数: extensions approved
+	MetricEvaluated     Metric = "evaluated"       // 评价数
+	MetricSatisfied     Metric = "satisfied"       // 满意数: satisfied or basically satisfied
+	MetricSolved        Metric = "solved"          // 解决数: the citizen says it is solved
+	MetricMerged        Metric = "merged"          // 并单数
+	MetricReopened      Metric = "reopened"        // 重办数
+	MetricOverdue       Metric = "overdue"         // 超期数: red lights (Ticket.Escalate)
+)
+
+// Metrics lists every metric.
+var Metrics = []Metric{MetricReceived, MetricRegistered, MetricDeclined, MetricAnswered, MetricDispatched,
+	MetricRedispatched, MetricAccepted, MetricReturned, MetricHandled, MetricHandledOnTime, MetricClosed,
+	MetricClosedOnTime, MetricRework, MetricExtended, MetricEvaluated, MetricSatisfied, MetricSolved,
+	MetricMerged, MetricReopened, MetricOverdue}
+
+// Dim is what indicators are broken down by.
+type Dim string
+
+const (
+	DimAll        Dim = "all" // the whole city; the key is empty
+	DimDepartment Dim = "department"
+	DimDistrict   Dim = "district"
+	DimStreet     Dim = "street"
+	DimGrid       Dim = "grid"
+	DimCategory   Dim = "category"
+	DimChannel    Dim = "channel"
+)
+
+// Dims lists every breakdown a tally is summed into.
+var Dims = []Dim{DimAll, DimDepartment, DimDistrict, DimStreet, DimGrid, DimCategory, DimChannel}
+
+// TallyKeys are the ticket's place in each breakdown when the event happened.
+type TallyKeys struct {
+	Department, District, Street, Grid, Category string
+	Channel                                      Channel
+}
+
+// Key is the key of dim (empty for DimAll).
+func (k TallyKeys) Key(d Dim) string {
+	switch d {
+	case DimDepartment:
+		return k.Department
+	case DimDistrict:
+		return k.District
+	case DimStreet:
+		return k.Street
+	case DimGrid:
+		return k.Grid
+	case DimCategory:
+		return k.Category
+	case DimChannel:
+		return string(k.Channel)
+	}
+	return ""
+}
+
+// Tally is one count to add: a metric, when, and where in the breakdowns.
+// Stores write tallies in the same transaction as the events that cause
+// them (append-only, so busy tickets never wait on one counter row) and
+// later fold them into daily sums (RollupIndicators), which is what the
+// indicator pages read: tens of millions of tickets cost nothing to report
+// on, because nothing is scanned.
+type Tally struct {
+	At     time.Time
+	Metric Metric
+	Keys   TallyKeys
+	N      int
+}
+
+// TalliesOf returns the tallies of events, which were just applied to t
+// (t is the ticket after them): what Create and Update write with them.
+func TalliesOf(t *Ticket, evs []Event) []Tally {
+	keys := TallyKeys{Department: t.Department, District: t.Area.District, Street: t.Area.Street,
+		Grid: t.Area.Grid, Category: t.Category, Channel: t.Channel}
+	var out []Tally
+	add := func(e Event, m Metric) { out = append(out, Tally{At: e.At, Metric: m, Keys: keys, N: 1}) }
+	for _, e := range evs {
+		switch e.Type {
+		case EventReceived:
+			add(e, MetricReceived)
+		case EventRegistered:
+			add(e, MetricRegistered)
+		case EventDeclined:
+			add(e, MetricDeclined)
+		case EventResolvedOnContact:
+			add(e, MetricAnswered)
+		case EventDispatched:
+			if e.From == StatusRegistered || e.From == StatusReceived {
+				add(e, MetricDispatched)
+			} else {
+				add(e, MetricRedispatched)
+			}
+		case EventAccepted:
+			add(e, MetricAccepted)
+		case EventReturned:
+			add(e, MetricReturned)
+		case EventHandled:
+			add(e, MetricHandled)
+			if !t.DueAt.IsZero() && !e.At.After(t.DueAt) {
+				add(e, MetricHandledOnTime)
+			}
+		case EventClosed:
+			add(e, MetricClosed)
+			if !t.DueAt.IsZero() && !e.At.After(t.DueAt) {
+				add(e, MetricClosedOnTime)
+			}
+		case EventRework:
+			add(e, MetricRework)
+		case EventExtensionApproved:
+			add(e, MetricExtended)
+		case EventEvaluated:
+			add(e, MetricEvaluated)
+			if t.Evaluation != nil {
+				if t.Evaluation.Satisfaction == Satisfied || t.Evaluation.Satisfaction == BasicSatisfied {
+					add(e, MetricSatisfied)
+				}
+				if t.Evaluation.Solved {
+					add(e, MetricSolved)
+				}
+			}
+		case EventMerged:
+			add(e, MetricMerged)
+		case EventReopened:
+			add(e, MetricReopened)
+		case EventDeadlineRed:
+			add(e, MetricOverdue)
+		}
+	}
+	return out
+}
+
+// IndicatorQuery selects daily sums for a period.
+type IndicatorQuery struct {
+	Dim Dim
+	// From and To are civil dates in the city's time zone, "2006-01-02";
+	// the period is [From, To).
+	From, To string
+	Keys     []string // only these keys of Dim; empty means all
+	ByDay    bool     // one row per day (charts); else summed over the period
+}
+
+// Validate checks q before a store runs it: a breakdown of Dims and a
+// period of whole days, From before To.
+func (q IndicatorQuery) Validate() error {
+	if !slices.Contains(Dims, q.Dim) {
+		return Invalid("dim", "must be one of %v", Dims)
+	}
+	from, err := time.Parse(time.DateOnly, q.From)
+	if err != nil {
+		return Invalid("from", "must be a date like 2006-01-02")
+	}
+	to, err := time.Parse(time.DateOnly, q.To)
+	if err != nil {
+		return Invalid("to", "must be a date like 2006-01-02")
+	}
+	if !from.Before(to) {
+		return Invalid("to", "must be after from (the period is [from, to))")
+	}
+	return nil
+}
+
+// IndicatorCount is one sum: a metric for one key of the breakdown, on one
+// day (ByDay) or over the period (Day empty).
+type IndicatorCount struct {
+	Day    string
+	Key    string
+	Metric Metric
+	N      int64
+}
+
+// IndicatorStore keeps the indicator sums. Every Store in this module
+// implements it; all methods are safe for several instances on one
+// database.
+type IndicatorStore interface {
+	// RollupIndicators folds tallies written since the last rollup into the
+	// daily sums, days taken in loc; it returns how many it folded. Any
+	// instance may run it at any time; each tally is counted once.
+	RollupIndicators(ctx context.Context, loc *time.Location) (int, error)
+	// Indicators returns the daily sums q selects (rolled up ones only),
+	// by day, key and metric; a q that fails Validate is KindInvalid.
+	Indicators(ctx context.Context, q IndicatorQuery) ([]IndicatorCount, error)
+}
+
+// Figures are the metrics of one key over a period.
+type Figures map[Metric]int64
+
+// Rate is one published indicator: numerator over denominator.
+type Rate struct {
+	Code  string // "registration_rate", ...
+	Label string // 立案率, ...
+	Num   int64
+	Den   int64
+}
+
+// Value is the rate as a fraction; 0 when nothing was counted.
+func (r Rate) Value() float64 {
+	if r.Den == 0 {
+		return 0
+	}
+	return float64(r.Num) / float64(r.Den)
+}
+
+// Rates are the published indicators from f. The formulas (also in the
+// README's indicators section):
+//
+//	立案率     registered / received
+//	派遣率     dispatched / registered
+//	按期处置率 handled_on_time / handled
+//	结案率     closed / dispatched          (应结案数 = first dispatches)
+//	按期结案率 closed_on_time / dispatched
+//	返工率     rework / dispatched
+//	延期率     extended / dispatched
+//	响应率     accepted / (dispatched + redispatched)
+//	解决率     solved / evaluated
+//	满意率     satisfied / evaluated      (satisfied or basically satisfied)
+//	超期率     overdue / dispatched       (red lights)
+//
+// Every count is of events on the days of the period, so a rate over a
+// short period can pass 100% (tickets dispatched last month closed this one).
+func (f Figures) Rates() []Rate {
+	return []Rate{
+		{"registration_rate", "立案率", f[MetricRegistered], f[MetricReceived]},
+		{"dispatch_rate", "派遣率", f[MetricDispatched], f[MetricRegistered]},
+		{"on_time_handling_rate", "按期处置率", f[MetricHandledOnTime], f[MetricHandled]},
+		{"closure_rate", "结案率", f[MetricClosed], f[MetricDispatched]},
+		{"on_time_closure_rate", "按期结案率", f[MetricClosedOnTime], f[MetricDispatched]},
+		{"rework_rate", "返工率", f[MetricRework], f[MetricDispatched]},
+		{"extension_rate", "延期率", f[MetricExtended], f[MetricDispatched]},
+		{"response_rate", "响应率", f[MetricAccepted], f[MetricDispatched] + f[MetricRedispatched]},
+		{"solution_rate", "解决率", f[MetricSolved], f[MetricEvaluated]},
+		{"satisfaction_rate", "满意率", f[MetricSatisfied], f[MetricEvaluated]},
+		{"overdue_rate", "超期率", f[MetricOverdue], f[MetricDispatched]},
+	}
+}

@@ -1,0 +1,143 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"github.com/yihao-city/yihao/ticketing"
+	"github.com/yihao-city/yihao/ticketing/internal/row"
+)
+
+// Indicators (migrations 00011, 00012): Create and Update append tallies
+// with the events that cause them; RollupIndicators folds them, a batch a
+// transaction, into the daily and the monthly sums that Indicators reads.
+
+// rollupBatch is how many tallies one rollup transaction folds.
+const rollupBatch = 10000
+
+// RollupIndicators folds every tally into the daily and the monthly sums,
+// days in loc.
+// Each batch is read, summed, written and deleted in one transaction on
+// the single writer, so a tally is counted once even when another process
+// rolls up the same file.
+func (s *Store) RollupIndicators(ctx context.Context, loc *time.Location) (int, error) {
+	if loc == nil {
+		return 0, ticketing.Invalid("loc", "missing time zone")
+	}
+	total := 0
+	for {
+		n, err := s.rollup(ctx, loc)
+		total += n
+		if err != nil || n < rollupBatch {
+			return total, err
+		}
+	}
+}
+
+// sumKey is the primary key of a daily sum (day) or a monthly one (the
+// month's first day).
+type sumKey struct{ dim, period, key, metric string }
+
+func (s *Store) rollup(ctx context.Context, loc *time.Location) (int, error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, translate(err)
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
+	rows, err := tx.QueryContext(ctx, `SELECT id, at, metric, department, district, street, grid, category, channel, n
+		FROM indicator_tallies ORDER BY id LIMIT ?`, rollupBatch)
+	if err != nil {
+		return 0, translate(err)
+	}
+	days, months := map[sumKey]int64{}, map[sumKey]int64{}
+	var last, at int64
+	n := 0
+	for rows.Next() {
+		var x ticketing.Tally
+		var metric, channel string
+		if err := rows.Scan(&last, &at, &metric, &x.Keys.Department, &x.Keys.District, &x.Keys.Street,
+			&x.Keys.Grid, &x.Keys.Category, &channel, &x.N); err != nil {
+			rows.Close()
+			return 0, translate(err)
+		}
+		x.Keys.Channel = ticketing.Channel(channel)
+		day := time.UnixMicro(at).In(loc).Format(time.DateOnly)
+		month := day[:len("2006-01-")] + "01"
+		for _, d := range ticketing.Dims {
+			days[sumKey{string(d), day, x.Keys.Key(d), metric}] += int64(x.N)
+			months[sumKey{string(d), month, x.Keys.Key(d), metric}] += int64(x.N)
+		}
+		n++
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || n == 0 {
+		return 0, translate(err)
+	}
+	if err := addSums(ctx, tx, "indicator_daily", "day", days); err != nil {
+		return 0, err
+	}
+	if err := addSums(ctx, tx, "indicator_monthly", "month", months); err != nil {
+		return 0, err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM indicator_tallies WHERE id <= ?`, last); err != nil {
+		return 0, translate(err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, translate(err)
+	}
+	return n, nil
+}
+
+// addSums adds sums to table's, whose period column is period.
+func addSums(ctx context.Context, tx *sql.Tx, table, period string, sums map[sumKey]int64) error {
+	add, err := tx.PrepareContext(ctx, `INSERT INTO `+table+` (dim, `+period+`, key, metric, n) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (dim, `+period+`, key, metric) DO UPDATE SET n = n + excluded.n`)
+	if err != nil {
+		return translate(err)
+	}
+	defer add.Close()
+	for k, sum := range sums {
+		if _, err := add.ExecContext(ctx, k.dim, k.period, k.key, k.metric, sum); err != nil {
+			return translate(err)
+		}
+	}
+	return nil
+}
+
+// Indicators returns the sums q selects: from the monthly sums when q
+// totals whole months, else from the daily ones.
+func (s *Store) Indicators(ctx context.Context, q ticketing.IndicatorQuery) ([]ticketing.IndicatorCount, error) {
+	if err := q.Validate(); err != nil {
+		return nil, err
+	}
+	table, period := row.SumsTable(q)
+	var w where
+	w.add("dim = ?", string(q.Dim))
+	w.add(period+" >= ?", q.From)
+	w.add(period+" < ?", q.To)
+	if len(q.Keys) > 0 {
+		w.in("key", q.Keys)
+	}
+	day := "''"
+	if q.ByDay {
+		day = "day"
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT `+day+`, key, metric, sum(n) FROM `+table+w.String()+`
+		GROUP BY 1, key, metric ORDER BY 1, key, metric`, w.args...)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	out := []ticketing.IndicatorCount{}
+	for rows.Next() {
+		var c ticketing.IndicatorCount
+		var metric string
+		if err := rows.Scan(&c.Day, &c.Key, &metric, &c.N); err != nil {
+			return nil, translate(err)
+		}
+		c.Metric = ticketing.Metric(metric)
+		out = append(out, c)
+	}
+	return out, translate(rows.Err())
+}
