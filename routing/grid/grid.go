@@ -239,3 +239,25 @@ func (ix *Index) Centroid(code string) (lat, lon float64, ok bool) {
 	p := ix.cells[i].interior
 	return p[1], p[0], true
 }
+
+// Outline returns the outer rings of the cell's polygons as [lon, lat]
+// pairs, for drawing the grid (the desks' map); holes are left out, since
+// a map coloured by cell does not need them.
+func (ix *Index) Outline(code string) ([][][2]float64, bool) {
+	i, ok := ix.byCode[code]
+	if !ok {
+		return nil, false
+	}
+	var rings [][][2]float64
+	for _, poly := range ix.cells[i].shape {
+		if len(poly) == 0 {
+			continue
+		}
+		ring := make([][2]float64, len(poly[0]))
+		for j, p := range poly[0] {
+			ring[j] = [2]float64{p[0], p[1]}
+		}
+		rings = append(rings, ring)
+	}
+	return rings, true
+}

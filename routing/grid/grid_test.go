@@ -346,3 +346,19 @@ func FuzzLoad(f *testing.F) {
 		}
 	})
 }
+
+func TestOutline(t *testing.T) {
+	ix := loadTestIndex(t)
+	rings, ok := ix.Outline(codeD)
+	// D's hole is left out: one outer ring, closed, as written.
+	want := [][][2]float64{{{116.2, 39.2}, {116.3, 39.2}, {116.3, 39.3}, {116.2, 39.3}, {116.2, 39.2}}}
+	if !ok || fmt.Sprint(rings) != fmt.Sprint(want) {
+		t.Errorf("Outline(D) = %v, %v; want %v", rings, ok, want)
+	}
+	if rings, _ := ix.Outline(codeE); len(rings) != 2 {
+		t.Errorf("Outline(E) has %d rings, want one per part (2)", len(rings))
+	}
+	if _, ok := ix.Outline("nope"); ok {
+		t.Error("Outline(nope) found a cell")
+	}
+}
