@@ -1,7 +1,9 @@
 package channels
 
 import (
+	"errors"
 	"net/http"
+	"strconv"
 
 	"github.com/yihao-city/yihao/ticketing"
 )
@@ -43,4 +45,18 @@ type APIError struct {
 // ErrorBody is the JSON answer for e.
 func ErrorBody(e *ticketing.Error) map[string]APIError {
 	return map[string]APIError{"error": {Code: e.ErrorCode(), Message: e.Message, Field: e.Field}}
+}
+
+// AsError views any error as a *ticketing.Error; unknown errors become
+// internal ones whose cause is kept for the log, never shown.
+func AsError(err error) *ticketing.Error {
+	var e *ticketing.Error
+	if errors.As(err, &e) {
+		return e
+	}
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return &ticketing.Error{Kind: ticketing.KindTooLarge, Message: "request body is over " + strconv.FormatInt(mbe.Limit, 10) + " bytes"}
+	}
+	return &ticketing.Error{Kind: ticketing.KindInternal, Message: "internal error", Err: err}
 }

@@ -1,8 +1,6 @@
 package webform
 
 import (
-	"errors"
-	"net/http"
 	"strconv"
 
 	"github.com/gin-gonic/gin"
@@ -10,20 +8,6 @@ import (
 	"github.com/yihao-city/yihao/channels"
 	"github.com/yihao-city/yihao/ticketing"
 )
-
-// asError views any error as a *ticketing.Error; unknown errors become
-// internal ones whose cause is logged, never shown.
-func asError(err error) *ticketing.Error {
-	var e *ticketing.Error
-	if errors.As(err, &e) {
-		return e
-	}
-	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		return &ticketing.Error{Kind: ticketing.KindTooLarge, Message: "request body is over " + strconv.FormatInt(mbe.Limit, 10) + " bytes"}
-	}
-	return &ticketing.Error{Kind: ticketing.KindInternal, Message: "internal error", Err: err}
-}
 
 type apiError = channels.APIError
 
@@ -38,7 +22,7 @@ func (s *Server) fail(c *gin.Context, err error) {
 
 // logged converts err, logs internal failures, and sets Retry-After where a retry will help.
 func (s *Server) logged(c *gin.Context, err error) *ticketing.Error {
-	e := asError(err)
+	e := channels.AsError(err)
 	switch e.Kind {
 	case ticketing.KindInternal:
 		s.log.Error("request failed", "route", c.FullPath(), "err", err)

@@ -198,6 +198,7 @@ type trackData struct {
 	New      bool
 	Link     string
 	Priority string
+	Rated    bool // the citizen's rating was just recorded
 }
 
 func (s *Server) trackPage(c *gin.Context) {
@@ -212,7 +213,27 @@ func (s *Server) trackPage(c *gin.Context) {
 		s.render(c, channels.HTTPStatus(e.Kind), "error.html", citizenMessage(e))
 		return
 	}
-	s.render(c, http.StatusOK, "track.html", trackData{T: t, Events: evs, New: c.Query("new") == "1", Link: trackURL(t)})
+	s.render(c, http.StatusOK, "track.html", trackData{T: t, Events: evs, New: c.Query("new") == "1", Rated: c.Query("rated") == "1", Link: trackURL(t)})
+}
+
+// postRating is POST /t/{number}/rate: the citizen's 1–5 rating of a
+// finished ticket from its tracking page (token, score, comment).
+func (s *Server) postRating(c *gin.Context) {
+	number, token := c.Param("number"), c.PostForm("token")
+	score, err := strconv.Atoi(c.PostForm("score"))
+	if err != nil {
+		score = 0 // refused by Rate, naming the score
+	}
+	if _, err := s.tickets.Rate(c.Request.Context(), number, token, "citizen:web", score, c.PostForm("comment")); err != nil {
+		e := s.logged(c, err)
+		if e.Kind == ticketing.KindNotFound {
+			s.render(c, http.StatusNotFound, "notfound.html", nil)
+			return
+		}
+		s.render(c, channels.HTTPStatus(e.Kind), "error.html", ratingMessage(e))
+		return
+	}
+	c.Redirect(http.StatusSeeOther, "/t/"+number+"?token="+url.QueryEscape(token)+"&rated=1")
 }
 
 func (s *Server) render(c *gin.Context, status int, name string, data any) {
@@ -221,4 +242,19 @@ func (s *Server) render(c *gin.Context, status int, name string, data any) {
 	if err := s.tmpl.ExecuteTemplate(c.Writer, name, data); err != nil {
 		s.log.Error("render", "template", name, "err", err)
 	}
+}
+
+// ratingMessage tells the citizen why a rating was not taken.
+func ratingMessage(e *ticketing.Error) string {
+	switch {
+	case e.Field == "score":
+		return "请选择 1 到 5 分的评价。"
+	case e.Field == "comment":
+		return "评价内容不能超过" + strconv.Itoa(ticketing.MaxCommentRunes) + "字。"
+	case e.Code == "already_evaluated":
+		return "该工单已评价，感谢您的反馈。"
+	case e.Kind == ticketing.KindConflict:
+		return "工单尚未办结，办结后才能评价。"
+	}
+	return citizenMessage(e)
 }

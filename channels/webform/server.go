@@ -33,6 +33,7 @@ var staticFS embed.FS
 type Tickets interface {
 	Submit(ctx context.Context, r ticketing.Report) (*ticketing.Ticket, bool, error)
 	Track(ctx context.Context, number, token string) (*ticketing.Ticket, []ticketing.Event, error)
+	Rate(ctx context.Context, number, token, actor string, score int, comment string) (*ticketing.Ticket, error)
 	Ticket(ctx context.Context, number string) (*ticketing.Ticket, error)
 	Events(ctx context.Context, t *ticketing.Ticket) ([]ticketing.Event, error)
 }
@@ -116,6 +117,7 @@ func New(cfg Config, tickets Tickets, photos Photos, tokens Tokens, limiter Limi
 	e.POST("/report", s.postForm)
 	e.GET("/track", s.trackLookup)
 	e.GET("/t/:number", s.trackPage)
+	e.POST("/t/:number/rate", s.postRating)
 	api := e.Group("/api/v1")
 	api.POST("/reports", s.postReport)
 	api.GET("/tickets/:number", s.getTicket)

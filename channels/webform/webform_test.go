@@ -32,6 +32,7 @@ import (
 )
 
 type env struct {
+	svc      *ticketing.Service
 	srv      *httptest.Server
 	store    *sqlite.Store
 	mediaDir string
@@ -68,7 +69,7 @@ func newEnv(t testing.TB, limiter webform.Limiter) *env {
 	}
 	srv := httptest.NewServer(web.Handler())
 	t.Cleanup(srv.Close)
-	return &env{srv: srv, store: store, mediaDir: mediaDir}
+	return &env{svc: svc, srv: srv, store: store, mediaDir: mediaDir}
 }
 
 // tickets counts stored tickets by their creation messages in the outbox.
