@@ -1,0 +1,124 @@
+package desks
+
+import (
+	"slices"
+
+	"github.com/yihao-city/yihao/ticketing"
+)
+
+// action is something a member of staff may be allowed to do: see a page,
+// or take a workflow step on a ticket.
+type action string
+
+const (
+	actView         action = "view"          // ticket pages, the inbox, the queue API, live events
+	actDispatchDesk action = "dispatch_desk" // the dispatcher's desk
+	actAudit        action = "audit"         // the audit log
+	actIndicators   action = "indicators"    // the indicator pages
+
+	actRegister        action = "register"         // 立案
+	actDecline         action = "decline"          // 不予立案
+	actDispatch        action = "dispatch"         // 派遣, 改派
+	actAccept          action = "accept"           // 签收
+	actReturn          action = "return"           // 退回
+	actRefuseReturn    action = "refuse_return"    // 退回不予认可, back to the department
+	actHandle          action = "handle"           // 办结反馈
+	actExtend          action = "extend"           // 延期申请
+	actDecideExtension action = "decide_extension" // 延期审批
+	actVerify          action = "verify"           // 核查
+	actMerge           action = "merge"            // 并单
+	actNote            action = "note"             // 备注
+)
+
+const (
+	admin      = ticketing.RoleAdmin
+	agent      = ticketing.RoleAgent
+	dispatcher = ticketing.RoleDispatcher
+	liaison    = ticketing.RoleLiaison
+)
+
+// policy is who may do what, the one table. Approvals (dispatch, decline,
+// verify, decide extensions, refuse returns, merge) are the supervision
+// centre's; taking, returning and finishing the work is the department's;
+// agents look tickets up for callers and add notes. A liaison, besides, sees
+// and acts only on tickets of the liaison's own department (sees).
+var policy = map[action][]ticketing.Role{
+	actView:         {admin, dispatcher, liaison, agent},
+	actIndicators:   {admin, dispatcher, liaison, agent},
+	actDispatchDesk: {admin, dispatcher},
+	actAudit:        {admin, dispatcher},
+
+	actRegister:        {admin, dispatcher},
+	actDecline:         {admin, dispatcher},
+	actDispatch:        {admin, dispatcher},
+	actRefuseReturn:    {admin, dispatcher},
+	actDecideExtension: {admin, dispatcher},
+	actVerify:          {admin, dispatcher},
+	actMerge:           {admin, dispatcher},
+	actAccept:          {liaison},
+	actReturn:          {liaison},
+	actExtend:          {liaison},
+	actHandle:          {liaison},
+	actNote:            {admin, dispatcher, liaison, agent},
+}
+
+// workflow lists the ticket actions in the order the ticket page offers
+// them, each with the states it applies in (the domain checks again).
+var workflow = []step{
+	{actAccept, []ticketing.Status{ticketing.StatusDispatched}},
+	{actHandle, []ticketing.Status{ticketing.StatusAccepted}},
+	{actExtend, []ticketing.Status{ticketing.StatusDispatched, ticketing.StatusAccepted}},
+	{actReturn, []ticketing.Status{ticketing.StatusDispatched, ticketing.StatusAccepted}},
+	{actDispatch, []ticketing.Status{ticketing.StatusReceived, ticketing.StatusRegistered, ticketing.StatusReturned, ticketing.StatusDispatched}},
+	{actRegister, []ticketing.Status{ticketing.StatusReceived}},
+	{actVerify, []ticketing.Status{ticketing.StatusHandled}},
+	{actDecideExtension, []ticketing.Status{ticketing.StatusDispatched, ticketing.StatusAccepted}},
+	{actRefuseReturn, []ticketing.Status{ticketing.StatusReturned}},
+	{actDecline, []ticketing.Status{ticketing.StatusReceived, ticketing.StatusRegistered}},
+	{actMerge, []ticketing.Status{ticketing.StatusReceived, ticketing.StatusRegistered, ticketing.StatusDispatched, ticketing.StatusReturned}},
+	{actNote, ticketing.Statuses},
+}
+
+// step is a workflow action and the states it applies in.
+type step struct {
+	act  action
+	from []ticketing.Status
+}
+
+// isTicketAction reports whether a is a workflow action of the ticket routes.
+func isTicketAction(a action) bool {
+	return slices.ContainsFunc(workflow, func(w step) bool { return w.act == a })
+}
+
+// can reports whether st's role may do a. Ticket actions also need
+// sees(st, t) for the ticket.
+func can(st *staff, a action) bool {
+	return st != nil && slices.Contains(policy[a], st.Role)
+}
+
+// sees reports whether st may see t at all: a liaison only the tickets of
+// the liaison's own department. A ticket st does not see is answered as
+// not found, so numbers cannot be probed.
+func sees(st *staff, t *ticketing.Ticket) bool {
+	if st.Role != liaison {
+		return true
+	}
+	return st.Department != "" && t.Department == st.Department
+}
+
+// offered lists the actions st may take on t in its current state, in the
+// page's order.
+func offered(st *staff, t *ticketing.Ticket) []action {
+	var out []action
+	for _, w := range workflow {
+		if !can(st, w.act) || !slices.Contains(w.from, t.Status) {
+			continue
+		}
+		pending := t.Extension != nil
+		if (w.act == actExtend && pending) || (w.act == actDecideExtension && !pending) {
+			continue
+		}
+		out = append(out, w.act)
+	}
+	return out
+}

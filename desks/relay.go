@@ -1,0 +1,85 @@
+package desks
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/yihao-city/yihao/channels/live"
+	"github.com/yihao-city/yihao/ticketing"
+)
+
+// RelayEndpoint is the outbox queue the relay consumes.
+const RelayEndpoint = "desks"
+
+// Relay turns every ticket change into a live event for the desks, on
+// whichever instance or door it happened: a report by phone or WeChat, a
+// forwarder's status update, a deadline turning red. It consumes the
+// ticket outbox as one delivery endpoint, so a change written to the
+// database reaches the bus even if the instance that made it died just
+// after; any instance may relay, each change once (at least once, after a
+// crash). Live events are best effort: a bus that is down is logged, not
+// retried, since desks reload what they show anyway.
+type Relay struct {
+	ds   ticketing.DeliveryStore
+	bus  live.Bus
+	log  *slog.Logger
+	now  func() time.Time
+	poll time.Duration
+}
+
+// NewRelay wires a relay; log may be nil.
+func NewRelay(ds ticketing.DeliveryStore, bus live.Bus, log *slog.Logger) *Relay {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Relay{ds: ds, bus: bus, log: log, now: time.Now, poll: 500 * time.Millisecond}
+}
+
+// Register makes every ticket change from now on a delivery for the
+// relay; call it before the first report is taken.
+func (r *Relay) Register(ctx context.Context) error {
+	return r.ds.RegisterEndpoint(ctx, RelayEndpoint, r.now())
+}
+
+// Run relays until ctx ends.
+func (r *Relay) Run(ctx context.Context) {
+	for ctx.Err() == nil {
+		n, err := r.relayOnce(ctx)
+		if err != nil && ctx.Err() == nil {
+			r.log.Warn("desk relay: claim", "err", err)
+		}
+		if n == 0 {
+			select {
+			case <-ctx.Done():
+			case <-time.After(r.poll):
+			}
+		}
+	}
+}
+
+// relayOnce publishes one batch of changes and returns how many it took.
+func (r *Relay) relayOnce(ctx context.Context) (int, error) {
+	ds, err := r.ds.ClaimDeliveries(ctx, RelayEndpoint, r.now(), 100, time.Minute)
+	if err != nil {
+		return 0, err
+	}
+	for _, d := range ds {
+		var p struct {
+			Status     ticketing.Status `json:"status"`
+			Department string           `json:"department"`
+		}
+		if err := json.Unmarshal(d.Payload, &p); err != nil {
+			// Not a ticket change this relay understands: nothing to tell.
+			r.log.Debug("desk relay: payload", "topic", d.Topic, "err", err)
+		} else if err := Publish(ctx, r.bus, &ticketing.Ticket{Number: d.Number, Status: p.Status, Department: p.Department}); err != nil {
+			r.log.Warn("desk relay: publish", "number", d.Number, "err", err)
+		}
+		if err := r.ds.MarkDelivered(ctx, d.ID, r.now(), false); err != nil && !errors.Is(err, ticketing.ErrLeaseLost) {
+			r.log.Warn("desk relay: mark delivered", "number", d.Number, "err", err)
+		}
+	}
+	return len(ds), nil
+}

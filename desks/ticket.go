@@ -1,0 +1,410 @@
+package desks
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/yihao-city/yihao/channels"
+	"github.com/yihao-city/yihao/ticketing"
+)
+
+// ticketFor loads the ticket st asks for by number. A malformed number, an
+// unknown one and another department's ticket (for a liaison) are the same
+// not found, so numbers cannot be probed.
+func (s *Server) ticketFor(ctx context.Context, st *staff, number string) (*ticketing.Ticket, error) {
+	t, err := s.tickets.Ticket(ctx, number)
+	if errors.Is(err, ticketing.ErrNotFound) || (err == nil && !sees(st, t)) {
+		return nil, notFound()
+	}
+	return t, err
+}
+
+// openTicket loads the ticket st asks for with its log. When shownIn
+// names where the reporter's contact is about to be shown ("page", "api"),
+// the view is audited first, and nothing is shown if it cannot be.
+func (s *Server) openTicket(r *http.Request, st *staff, number, shownIn string) (*ticketing.Ticket, []ticketing.Event, error) {
+	t, err := s.ticketFor(r.Context(), st, number)
+	if err != nil {
+		return nil, nil, err
+	}
+	evs, err := s.tickets.Events(r.Context(), t)
+	if err != nil {
+		return nil, nil, err
+	}
+	if shownIn != "" {
+		if err := s.audit(r, st, "view", t.Number, shownIn); err != nil {
+			return nil, nil, err
+		}
+	}
+	return t, evs, nil
+}
+
+func notFound() error {
+	return ticketing.Errorf(ticketing.KindNotFound, "number", "no ticket has this number")
+}
+
+// ticketData is the ticket page's.
+type ticketData struct {
+	T      *ticketing.Ticket
+	Events []ticketing.Event
+	Light  ticketing.Light
+	// Phone and Email are masked unless Revealed (POST .../reveal).
+	Phone, Email string
+	Revealed     bool
+	CanReveal    bool
+	Actions      []action
+	// Preview is routing's suggestion for the dispatch form; PreviewFailed
+	// when routing could not make one.
+	Preview       *ticketing.Assignment
+	PreviewFailed bool
+	Departments   []Department
+	Categories    []Category
+	// SuggestUntil fills the extension form: three days past the deadline.
+	SuggestUntil time.Time
+	// Failed is the action whose form is shown again with Form's values.
+	Failed action
+	Form   url.Values
+}
+
+// Value is the form's earlier input for field, or def.
+func (d *ticketData) Value(a action, field, def string) string {
+	if d.Failed == a && d.Form.Has(field) {
+		return d.Form.Get(field)
+	}
+	return def
+}
+
+// ticketPage says how to show the ticket page besides the ticket.
+type ticketPage struct {
+	code     int
+	errMsg   string
+	failed   action
+	form     url.Values
+	revealed bool // the phone was revealed (and that audited)
+}
+
+func (s *Server) getTicket(w http.ResponseWriter, r *http.Request) {
+	s.showTicket(w, r, r.PathValue("number"), ticketPage{code: http.StatusOK})
+}
+
+// showTicket renders the staff view of a ticket: its facts, log and the
+// actions st may take now. Showing the reporter's contact is audited first:
+// if the audit cannot be written, the page is not shown.
+func (s *Server) showTicket(w http.ResponseWriter, r *http.Request, number string, p ticketPage) {
+	st := staffFrom(r.Context())
+	shownIn := "page"
+	if p.revealed {
+		shownIn = "" // the reveal is audited already
+	}
+	t, evs, err := s.openTicket(r, st, number, shownIn)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	d := &ticketData{T: t, Events: evs, Light: t.LightAt(lastDispatch(evs), s.cfg.Now()),
+		Phone: ticketing.MaskPhone(t.Reporter.Phone), Email: ticketing.MaskEmail(t.Reporter.Email),
+		Revealed: p.revealed, CanReveal: s.mayReveal(st) && t.Reporter.Phone != "",
+		Actions: offered(st, t), Failed: p.failed, Form: p.form, SuggestUntil: t.DueAt.Add(72 * time.Hour)}
+	if p.revealed {
+		d.Phone = t.Reporter.Phone
+	}
+	for _, a := range d.Actions {
+		if a == actDispatch {
+			d.Departments, d.Categories = s.cfg.Departments(), s.cfg.Categories()
+			if pv, err := s.tickets.Preview(r.Context(), t, ""); err == nil {
+				d.Preview = &pv
+			} else {
+				d.PreviewFailed = true
+				s.log.Warn("desk dispatch preview", "number", t.Number, "err", err)
+			}
+		}
+	}
+	s.render(w, r, p.code, "ticket.html", d, p.errMsg)
+}
+
+// lastDispatch is when the ticket was last dispatched: its deadline's
+// clock starts there.
+func lastDispatch(evs []ticketing.Event) time.Time {
+	for i := len(evs) - 1; i >= 0; i-- {
+		if evs[i].Type == ticketing.EventDispatched {
+			return evs[i].At
+		}
+	}
+	return time.Time{}
+}
+
+// postReveal shows the reporter's full phone number to a role allowed to
+// see it, after writing the audit entry.
+func (s *Server) postReveal(w http.ResponseWriter, r *http.Request) {
+	st := staffFrom(r.Context())
+	if !s.mayReveal(st) {
+		s.fail(w, r, ticketing.Errorf(ticketing.KindForbidden, "", "your role may not reveal phone numbers"))
+		return
+	}
+	t, err := s.ticketFor(r.Context(), st, r.PathValue("number"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if t.Reporter.Phone == "" {
+		s.fail(w, r, ticketing.Errorf(ticketing.KindNotFound, "phone", "the reporter left no phone number"))
+		return
+	}
+	if err := s.audit(r, st, "reveal_phone", t.Number, ""); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if isAPI(r) || wantsJSON(r) {
+		writeJSON(w, http.StatusOK, map[string]string{"number": t.Number, "phone": t.Reporter.Phone})
+		return
+	}
+	s.showTicket(w, r, t.Number, ticketPage{code: http.StatusOK, revealed: true})
+}
+
+func wantsJSON(r *http.Request) bool {
+	return strings.Contains(r.Header.Get("Accept"), "application/json")
+}
+
+// input is one action's fields, from the form or a JSON body (same names).
+type input struct {
+	Reason     string `json:"reason"`
+	Category   string `json:"category"`
+	Department string `json:"department"`
+	Note       string `json:"note"`
+	Result     string `json:"result"`
+	Until      string `json:"until"` // 2006-01-02T15:04 in the city's time zone
+	Master     string `json:"master"`
+	Text       string `json:"text"`
+	Approve    yesNo  `json:"approve"` // yes or no (true or false in JSON)
+	Pass       yesNo  `json:"pass"`
+}
+
+// yesNo is a form's yes or no; JSON may say true or false.
+type yesNo string
+
+func (y *yesNo) UnmarshalJSON(b []byte) error {
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	switch v := v.(type) {
+	case bool:
+		*y = "no"
+		if v {
+			*y = "yes"
+		}
+	case string:
+		*y = yesNo(v)
+	default:
+		return errors.New("must be yes or no")
+	}
+	return nil
+}
+
+func (y yesNo) value(field string) (bool, error) {
+	switch y {
+	case "yes":
+		return true, nil
+	case "no":
+		return false, nil
+	}
+	return false, ticketing.Invalid(field, "must be yes or no")
+}
+
+func formInput(r *http.Request) input {
+	f := func(k string) string { return strings.TrimSpace(r.PostFormValue(k)) }
+	return input{Reason: f("reason"), Category: f("category"), Department: f("department"), Note: f("note"),
+		Result: f("result"), Until: f("until"), Master: f("master"), Text: f("text"),
+		Approve: yesNo(f("approve")), Pass: yesNo(f("pass"))}
+}
+
+// jsonInput reads an action's JSON body strictly: unknown fields are
+// refused by name, so a typo is not silently an empty field.
+func jsonInput(r *http.Request) (input, error) {
+	var in input
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		if mt, _, _ := mime.ParseMediaType(ct); mt != "application/json" {
+			return in, &ticketing.Error{Kind: ticketing.KindUnsupported, Field: "Content-Type", Message: "send application/json"}
+		}
+	}
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil && !errors.Is(err, io.EOF) {
+		if e := channels.AsError(err); e.Kind == ticketing.KindTooLarge {
+			return in, e
+		}
+		return in, ticketing.Invalid("body", "is not a JSON object of the action's fields (%v)", err)
+	}
+	for _, p := range []*string{&in.Reason, &in.Category, &in.Department, &in.Note, &in.Result, &in.Until, &in.Master, &in.Text} {
+		*p = strings.TrimSpace(*p)
+	}
+	return in, nil
+}
+
+// postAction is one workflow action on a ticket, from the page's form
+// (then back to the ticket page, 303) or the API (the ticket as JSON).
+func (s *Server) postAction(w http.ResponseWriter, r *http.Request) {
+	st := staffFrom(r.Context())
+	number, a := r.PathValue("number"), action(r.PathValue("action"))
+	var (
+		in  input
+		err error
+	)
+	if isAPI(r) {
+		in, err = jsonInput(r)
+	} else {
+		in = formInput(r)
+	}
+	var t *ticketing.Ticket
+	if err == nil {
+		t, err = s.perform(r, st, number, a, in)
+	}
+	if isAPI(r) {
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, s.ticketJSON(t, nil, false))
+		return
+	}
+	if err != nil {
+		// What the staff can correct is shown on the ticket page with the
+		// form filled in again; the rest is the error page.
+		switch e := channels.AsError(err); e.Kind {
+		case ticketing.KindInvalid, ticketing.KindConflict, ticketing.KindForbidden, ticketing.KindTooLarge:
+			s.showTicket(w, r, number, ticketPage{code: channels.HTTPStatus(e.Kind), errMsg: s.errorText(r, e), failed: a, form: r.PostForm})
+		default:
+			s.fail(w, r, err)
+		}
+		return
+	}
+	s.flash(w, a)
+	http.Redirect(w, r, "/desk/tickets/"+t.Number, http.StatusSeeOther)
+}
+
+// perform checks that st may take action a on the ticket and takes it, in
+// one transaction that checks the ticket's department again; then it
+// audits the action and tells the desks.
+func (s *Server) perform(r *http.Request, st *staff, number string, a action, in input) (*ticketing.Ticket, error) {
+	ctx := r.Context()
+	if !isTicketAction(a) {
+		return nil, ticketing.Errorf(ticketing.KindNotFound, "action", "no action %q", string(a))
+	}
+	if !can(st, a) {
+		return nil, forbidden(a)
+	}
+	before, err := s.ticketFor(ctx, st, number)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		t      *ticketing.Ticket
+		detail string
+	)
+	switch a {
+	case actDispatch:
+		name, known := s.departmentName(in.Department)
+		if in.Department != "" && !known && len(s.cfg.Departments()) > 0 {
+			return nil, ticketing.Invalid("department", "unknown department %q", in.Department)
+		}
+		t, err = s.tickets.Dispatch(ctx, before.Number, st.Actor, ticketing.DispatchOrder{Category: in.Category,
+			Department: in.Department, DepartmentName: name, Note: in.Note})
+		if err == nil {
+			detail = "department=" + t.Department
+		}
+	case actNote:
+		if err = s.tickets.Note(ctx, before.Number, st.Actor, ticketing.EventNote, in.Text, ""); err == nil {
+			t, err = s.tickets.Ticket(ctx, before.Number)
+		}
+	default:
+		var fn func(*ticketing.Ticket, time.Time) error
+		if fn, detail, err = s.step(ctx, st, a, in); err != nil {
+			return nil, err
+		}
+		t, err = s.tickets.Act(ctx, before.Number, func(t *ticketing.Ticket, now time.Time) error {
+			if !sees(st, t) {
+				return notFound()
+			}
+			return fn(t, now)
+		})
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := s.audit(r, st, string(a), t.Number, detail); err != nil {
+		s.log.Error("desk action: audit", "number", t.Number, "action", a, "err", err)
+	}
+	if err := publish(ctx, s.bus, t, before.Department); err != nil {
+		s.log.Warn("desk action: live event", "number", t.Number, "err", err)
+	}
+	s.log.Info("desk action", "number", t.Number, "action", a, "actor", st.Actor, "status", t.Status)
+	return t, nil
+}
+
+// step turns a simple action's input into the ticket method that takes it.
+func (s *Server) step(ctx context.Context, st *staff, a action, in input) (func(*ticketing.Ticket, time.Time) error, string, error) {
+	actor := st.Actor
+	switch a {
+	case actRegister:
+		return func(t *ticketing.Ticket, now time.Time) error { return t.Register(now, actor, in.Note) }, "", nil
+	case actDecline:
+		return func(t *ticketing.Ticket, now time.Time) error { return t.Decline(now, actor, in.Reason) }, "", nil
+	case actAccept:
+		return func(t *ticketing.Ticket, now time.Time) error { return t.Accept(now, actor) }, "", nil
+	case actReturn:
+		return func(t *ticketing.Ticket, now time.Time) error { return t.Return(now, actor, in.Reason) }, "", nil
+	case actRefuseReturn:
+		return func(t *ticketing.Ticket, now time.Time) error { return t.RefuseReturn(now, actor, in.Note) }, "", nil
+	case actHandle:
+		return func(t *ticketing.Ticket, now time.Time) error { return t.ReportHandled(now, actor, in.Result) }, "", nil
+	case actExtend:
+		until, err := time.ParseInLocation(inputTimeLayout, in.Until, s.cfg.Location)
+		if err != nil {
+			return nil, "", ticketing.Invalid("until", "must be a date and time like 2006-01-02T15:04")
+		}
+		return func(t *ticketing.Ticket, now time.Time) error {
+			return t.RequestExtension(now, actor, until, in.Reason)
+		}, "until=" + until.Format(time.RFC3339), nil
+	case actDecideExtension:
+		yes, err := in.Approve.value("approve")
+		if err != nil {
+			return nil, "", err
+		}
+		return func(t *ticketing.Ticket, now time.Time) error {
+			return t.DecideExtension(now, actor, yes, in.Note)
+		}, "approve=" + string(in.Approve), nil
+	case actVerify:
+		pass, err := in.Pass.value("pass")
+		if err != nil {
+			return nil, "", err
+		}
+		return func(t *ticketing.Ticket, now time.Time) error {
+			return t.Verify(now, actor, pass, in.Note)
+		}, "pass=" + string(in.Pass), nil
+	case actMerge:
+		if in.Master == "" {
+			return nil, "", ticketing.Invalid("master", "is required: the number of the ticket to merge into")
+		}
+		master, err := s.ticketFor(ctx, st, in.Master)
+		if err != nil {
+			if errors.Is(err, ticketing.ErrNotFound) {
+				return nil, "", ticketing.Invalid("master", "no ticket has the number %q", in.Master)
+			}
+			return nil, "", err
+		}
+		return func(t *ticketing.Ticket, now time.Time) error {
+			return t.MergeInto(now, actor, master)
+		}, "master=" + master.Number, nil
+	}
+	return nil, "", ticketing.Errorf(ticketing.KindNotFound, "action", "no action %q", string(a))
+}
+
+// inputTimeLayout is a datetime-local input's value.
+const inputTimeLayout = "2006-01-02T15:04"
