@@ -22,8 +22,9 @@ vet:
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	go vet ./...
 
-# Debian's Chromium drives the browser tests (no browser download needed);
-# sipp (Debian's sip-tester) drives the SIP tests.
+# Debian's Chromium drives the browser tests (no browser download needed),
+# with Noto CJK so the screenshots show the Chinese text; sipp (Debian's
+# sip-tester) drives the SIP tests.
 deps:
 	@command -v chromium >/dev/null 2>&1 || { \
 		echo "installing chromium for the browser tests"; \
@@ -31,6 +32,9 @@ deps:
 	@command -v sipp >/dev/null 2>&1 || { \
 		echo "installing sipp (sip-tester) for the SIP tests"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sip-tester >/dev/null; }
+	@[ -d /usr/share/fonts/opentype/noto ] || { \
+		echo "installing Noto CJK fonts for the screenshots"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk >/dev/null; }
 
 # Start the machine's PostgreSQL and Redis if they are installed but not running.
 services:

@@ -23,7 +23,7 @@ import (
 
 // runBench runs `yihao bench <what> [flags]`; args excludes "bench".
 func runBench(ctx context.Context, args []string, stdout io.Writer) error {
-	const valid = "valid: intake, wechat"
+	const valid = "valid: intake, wechat, desks"
 	if len(args) == 0 {
 		return errors.New("bench: missing target; " + valid)
 	}
@@ -32,6 +32,8 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 		return benchIntake(ctx, args[1:], stdout)
 	case "wechat":
 		return benchWeChat(ctx, args[1:], stdout)
+	case "desks":
+		return benchDesks(ctx, args[1:], stdout)
 	default:
 		return fmt.Errorf("bench: unknown target %q; %s", args[0], valid)
 	}

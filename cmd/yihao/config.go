@@ -40,6 +40,21 @@ type Config struct {
 	SIP SIPConfig `yaml:"sip"`
 	// WeChat is the official account door; off while Token is empty.
 	WeChat WeChatConfig `yaml:"wechat"`
+	// InsecureCookies sends staff sign-in cookies without the Secure flag:
+	// only for trying Yihao over plain http on one machine.
+	InsecureCookies bool `yaml:"insecure_cookies"`
+	// Users are staff accounts put in the store at start (the demo's);
+	// a real centre adds them with `yihao user add`.
+	Users []UserConfig `yaml:"users"`
+}
+
+// UserConfig is a staff account in the configuration file.
+type UserConfig struct {
+	Name       string `yaml:"name"`
+	Display    string `yaml:"display"`
+	Role       string `yaml:"role"`
+	Department string `yaml:"department"`
+	Password   string `yaml:"password"`
 }
 
 // WeChatConfig is the official account (公众号) as its console shows it.

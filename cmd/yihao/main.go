@@ -65,7 +65,8 @@ commands:
   classify train|eval|predict   train and measure the text classifier
   grid generate|import|locate   make, install and query the unit grid
   forward status|dead|requeue   see and mend the delivery queues to external platforms
-  bench intake [flags]          load a running server and check nothing was lost
+  bench intake|wechat|desks     load a running server and measure it
+  gen --tickets N               fill PostgreSQL with N tickets of generated history (for benchmarks)
 
 configuration: see README.md (YIHAO_HTTP_ADDR, YIHAO_DATA_DIR, YIHAO_DATABASE_URL, YIHAO_REDIS_URL, ...)
 `
@@ -121,6 +122,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return gridCommand(ctx, args, stdout, cfg.DataDir)
 	case "forward":
 		return forwardCommand(ctx, cfg, args, stdout, stderr)
+	case "gen":
+		return runGen(ctx, cfg, args, stdout, stderr)
 	case "help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -288,6 +291,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	if wx != nil {
 		defer wx.Wait() // photos being fetched are attached before exit
 	}
+	if err := startDesks(ctx, cfg, store, svc, router, files, loc, ph, rdb, log, mux); err != nil {
+		return err
+	}
 	mux.Handle("/", web.Handler())
 
 	srv := &http.Server{
@@ -309,7 +315,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	}
 	fmt.Fprintf(stdout, "Yihao is running for %s (store: %s; shared state: %s)\n  citizen form:  %s/\n  track a ticket: %s/track\n  Open311:       %s%s/discovery.xml\n  health:        %s/readyz\n",
 		cat.City, desc, shared, baseURL(ln.Addr()), baseURL(ln.Addr()), baseURL(ln.Addr()), o311.Base(), baseURL(ln.Addr()))
-	fmt.Fprintf(stdout, "  agent page:    %s/agent\n", baseURL(ln.Addr()))
+	fmt.Fprintf(stdout, "  agent page:    %s/agent\n  staff desks:   %s/desk\n", baseURL(ln.Addr()), baseURL(ln.Addr()))
 	if len(ph.addrs) > 0 {
 		fmt.Fprintf(stdout, "  SIP:           %s\n", strings.Join(ph.addrs, ", "))
 	}

@@ -31,6 +31,7 @@ type phone struct {
 	bus      live.Bus
 	lines    *hotline.Lines
 	addrs    []string // what SIP listens on, for the banner
+	secret   []byte   // shared signing secret (sipSecret); the desks derive theirs from it
 }
 
 // startPhone wires the phone door onto mux and starts SIP. With Redis,
@@ -43,7 +44,7 @@ func startPhone(ctx context.Context, cfg Config, store ticketing.Store, svc *tic
 	if err != nil {
 		return nil, err
 	}
-	p := &phone{}
+	p := &phone{secret: secret}
 	strategy := acd.Strategy(sc.Strategy)
 	if rdb != nil {
 		p.presence = redis.NewPresence(rdb, cfg.RedisPrefix+"acd:", strategy)

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/yihao-city/yihao/configs"
+	"github.com/yihao-city/yihao/desks"
+	"github.com/yihao-city/yihao/limit"
+	"github.com/yihao-city/yihao/redis"
+	"github.com/yihao-city/yihao/routing"
+	"github.com/yihao-city/yihao/routing/grid"
+	"github.com/yihao-city/yihao/ticketing"
+)
+
+// startDesks wires the staff desks onto mux and starts what keeps them
+// current on every instance: the relay that turns every ticket change,
+// from any door and any instance, into a live event; the rollup that folds
+// indicator tallies into daily sums; and the deadline scanner that turns
+// lights yellow and red. Each runs on every instance and works from the
+// database, so none is lost when an instance stops and none is done twice.
+func startDesks(ctx context.Context, cfg Config, store ticketing.Store, svc *ticketing.Service, router *routing.Live,
+	files routingFiles, loc *time.Location, ph *phone, rdb *goredis.Client, log *slog.Logger, mux *http.ServeMux) error {
+	if err := putConfiguredUsers(ctx, store, cfg.Users); err != nil {
+		return err
+	}
+	// The desks' key is derived from the shared secret, so a session
+	// cookie never doubles as a SIP nonce or an agent-page cookie.
+	key := sha256.Sum256(append([]byte("yihao desks session\x00"), ph.secret...))
+	var login desks.Limiter = limit.NewLocal(limit.PerMinute(10, 5))
+	if rdb != nil {
+		login = redis.NewLimiter(rdb, cfg.RedisPrefix+"login:", limit.PerMinute(10, 5))
+	}
+	areas, err := loadAreas(files)
+	if err != nil {
+		return err
+	}
+	srv, err := desks.New(desks.Config{
+		SessionKey: key[:], Location: loc, LoginLimiter: login, InsecureCookies: cfg.InsecureCookies,
+		Departments: func() []desks.Department {
+			var out []desks.Department
+			for _, d := range router.Catalogue().Departments {
+				out = append(out, desks.Department{Code: d.Code, Name: d.Name})
+			}
+			return out
+		},
+		Categories: func() []desks.Category {
+			var out []desks.Category
+			for _, c := range router.Catalogue().Leaves() {
+				out = append(out, desks.Category{Code: c.Code, Name: c.Name})
+			}
+			return out
+		},
+		Areas:   areas,
+		Hotline: store.HotlineStats,
+	}, store, svc, ph.bus, log)
+	if err != nil {
+		return err
+	}
+	srv.Register(mux)
+
+	if ds, ok := store.(ticketing.DeliveryStore); ok {
+		relay := desks.NewRelay(ds, ph.bus, log)
+		if err := relay.Register(ctx); err != nil {
+			return err
+		}
+		go relay.Run(ctx)
+	}
+	go every(ctx, 10*time.Second, func() {
+		if _, err := store.RollupIndicators(ctx, loc); err != nil && ctx.Err() == nil {
+			log.Warn("indicator rollup failed", "err", err)
+		}
+	})
+	return nil
+}
+
+// every calls fn now and then every d until ctx ends.
+func every(ctx context.Context, d time.Duration, fn func()) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		fn()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// loadAreas reads the grid for the indicators' names and map; nil when
+// grid placement is off.
+func loadAreas(files routingFiles) (*desks.Areas, error) {
+	if files.grid == "off" {
+		return nil, nil
+	}
+	b, err := read(files.grid, configs.DemoGrid)
+	if err != nil {
+		return nil, err
+	}
+	ix, err := grid.Load(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", nameOf(files.grid, "demo grid"), err)
+	}
+	a := &desks.Areas{Names: map[string]string{}}
+	for c := range ix.Cells() {
+		a.Names[c.Code], a.Names[c.Community], a.Names[c.Street], a.Names[c.District] = c.Name, c.CommunityName, c.StreetName, c.DistrictName
+		if c.Kind != grid.KindUnit {
+			continue
+		}
+		rings, _ := ix.Outline(c.Code)
+		a.Cells = append(a.Cells, desks.MapCell{Code: c.Code, Name: c.Name, Rings: rings})
+	}
+	return a, nil
+}
+
+// putConfiguredUsers adds the staff listed in the configuration file (the
+// demo's) to the store; their passwords become argon2id hashes there.
+func putConfiguredUsers(ctx context.Context, store ticketing.Store, users []UserConfig) error {
+	for _, u := range users {
+		hash, err := ticketing.HashPassword(u.Password)
+		if err != nil {
+			return fmt.Errorf("config: user %s: %w", u.Name, err)
+		}
+		now := time.Now()
+		if err := store.PutUser(ctx, &ticketing.User{Name: u.Name, DisplayName: u.Display, Role: ticketing.Role(u.Role),
+			Department: u.Department, PasswordHash: hash, UpdatedAt: now}); err != nil {
+			return fmt.Errorf("config: user %s: %w", u.Name, err)
+		}
+	}
+	return nil
+}
