@@ -29,6 +29,43 @@ func (s *Service) Preview(ctx context.Context, t *Ticket, category string) (Assi
 	return s.router.Route(ctx, r)
 }
 
+// PreviewReport is what Submit would make of r if it arrived now, with
+// nothing stored: routing's assignment and the open tickets nearby that
+// the report may repeat (the duplicate finder's candidates, best first).
+// The agent's form shows it while the agent types, so a wrong category or
+// a problem already being handled shows before the call is logged.
+// Bad input is an *Error as in Submit (KindInvalid, KindTooLarge for an
+// over-long text); routing down is not an error but an assignment whose
+// reason says the report would wait for a dispatcher, and a failed
+// duplicate lookup only leaves the list empty. Both are logged at debug
+// level: a page asks again every few keystrokes, and Submit warns when
+// the report is logged for real.
+func (s *Service) PreviewReport(ctx context.Context, r Report) (Assignment, []Duplicate, error) {
+	r.Normalize()
+	r.ReceivedAt = s.now()
+	if err := r.Validate(); err != nil {
+		return Assignment{}, nil, err
+	}
+	a, err := s.router.Route(ctx, r)
+	if err != nil {
+		if KindOf(err) == KindInvalid {
+			return Assignment{}, nil, err
+		}
+		s.log.Debug("routing failed; preview shows triage", "channel", r.Channel, "err", err)
+		return Assignment{Reason: "自动分拨暂不可用，提交后待人工派单"}, nil, nil
+	}
+	// The ticket submit would build, as far as the duplicate finder looks:
+	// routing's category, and its point when the report has none.
+	t := &Ticket{Channel: r.Channel, Text: r.Text, Location: r.Location, Address: r.Address, ReceivedAt: r.ReceivedAt}
+	t.applyAssignment(a)
+	dups, err := s.duplicates(ctx, t)
+	if err != nil {
+		s.log.Debug("duplicate check failed; preview lists none", "err", err)
+		return a, nil, nil
+	}
+	return a, dups, nil
+}
+
 // Dispatch registers the ticket if it is still only received, and sends it
 // to a department with the deadline the catalogue gives its category,
 // counted from now. From returned or dispatched it is a re-dispatch (改派),

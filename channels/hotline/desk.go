@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"html/template"
 	"log/slog"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -32,10 +33,12 @@ type DeskStore interface {
 	Lister
 }
 
-// TicketDesk logs tickets for agents (ticketing.Service).
+// TicketDesk logs tickets for agents and shows where one would go before
+// it is logged (ticketing.Service).
 type TicketDesk interface {
 	Submit(ctx context.Context, r ticketing.Report) (*ticketing.Ticket, bool, error)
 	SubmitResolved(ctx context.Context, r ticketing.Report, actor, answer string) (*ticketing.Ticket, bool, error)
+	PreviewReport(ctx context.Context, r ticketing.Report) (ticketing.Assignment, []ticketing.Duplicate, error)
 }
 
 // DeskConfig is the agent page's settings.
@@ -61,6 +64,7 @@ type DeskConfig struct {
 //	GET  /agent/events       server-sent events: state, pop
 //	POST /agent/state        state = available | break | logged_out
 //	POST /agent/tickets      call_id, seq, caller, line, text, category, address, direct, answer
+//	POST /agent/preview      text, address, category, line: routing's view, nothing stored
 type Desk struct {
 	cfg      DeskConfig
 	store    DeskStore
@@ -110,6 +114,7 @@ func (d *Desk) Register(mux *http.ServeMux) {
 	mux.Handle("GET /agent/events", h(d.getEvents))
 	mux.Handle("POST /agent/state", h(d.postState))
 	mux.Handle("POST /agent/tickets", h(d.postTicket))
+	mux.Handle("POST /agent/preview", h(d.postPreview))
 }
 
 const sessionCookie = "yihao_agent"
@@ -322,17 +327,26 @@ func (d *Desk) postState(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, d.state(r.Context(), ext))
 }
 
+// signedInForm returns the signed-in agent and a reader of the request's
+// form values, trimmed, from a body capped at 64 KiB (a ticket's text and
+// answer with room to spare). Without a session it answers 401 and ok is false.
+func (d *Desk) signedInForm(w http.ResponseWriter, r *http.Request) (ext string, form func(string) string, ok bool) {
+	if ext = d.agent(r); ext == "" {
+		writeJSON(w, http.StatusUnauthorized, errorBody("unauthorized", "sign in first", ""))
+		return "", nil, false
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	return ext, func(k string) string { return strings.TrimSpace(r.PostFormValue(k)) }, true
+}
+
 // postTicket logs the call as a ticket (channel phone, external id = call
 // id + "#" + seq, so a retried submit finds the same ticket), or closes it
 // at once as answered on contact when direct=1, and links it to the call.
 func (d *Desk) postTicket(w http.ResponseWriter, r *http.Request) {
-	ext := d.agent(r)
-	if ext == "" {
-		writeJSON(w, http.StatusUnauthorized, errorBody("unauthorized", "sign in first", ""))
+	ext, f, ok := d.signedInForm(w, r)
+	if !ok {
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	f := func(k string) string { return strings.TrimSpace(r.PostFormValue(k)) }
 	callID, seq := f("call_id"), f("seq")
 	if n, err := strconv.Atoi(seq); err != nil || n < 1 || n > 99 {
 		writeJSON(w, http.StatusBadRequest, errorBody("invalid", "seq must be 1–99: the how-many-th ticket of this call", "seq"))
@@ -378,6 +392,85 @@ func (d *Desk) postTicket(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"number": t.Number, "status": string(t.Status)})
 }
 
+// preview is the JSON of POST /agent/preview.
+type preview struct {
+	Suggestions    []ticketing.Suggestion `json:"suggestions"`
+	Category       string                 `json:"category"`
+	CategoryName   string                 `json:"category_name"`
+	Department     string                 `json:"department"`
+	DepartmentName string                 `json:"department_name"`
+	Area           previewArea            `json:"area"`
+	Deadline       string                 `json:"deadline"` // RFC 3339; empty when a dispatcher sets it
+	Priority       ticketing.Priority     `json:"priority"`
+	AutoDispatch   bool                   `json:"auto_dispatch"`
+	Reason         string                 `json:"reason"`
+	Nearby         []previewNearby        `json:"nearby"`
+}
+
+type previewArea struct {
+	Grid     string `json:"grid"`
+	Street   string `json:"street"`
+	District string `json:"district"`
+}
+
+// previewNearby is an open ticket the call may repeat.
+type previewNearby struct {
+	Number      string           `json:"number"`
+	Status      ticketing.Status `json:"status"`
+	StatusLabel string           `json:"status_label"`
+	Summary     string           `json:"summary"`
+	DistanceM   int              `json:"distance_m"`
+}
+
+// previewNearbyMax is how many similar tickets the panel lists: enough to
+// recognise a known problem, few enough to read during a call.
+const previewNearbyMax = 5
+
+// postPreview is routing's view of the form while the agent types
+// (系统分拨预览): the categories the classifier ranks, the department, grid
+// and deadline the report would get, whether it would be dispatched at
+// once or wait for a dispatcher, and the open tickets nearby it may repeat.
+// The agent can correct the category, or tell the caller the problem is
+// already being handled, before logging the call. Nothing is stored; the
+// page asks at most every 600 ms.
+func (d *Desk) postPreview(w http.ResponseWriter, r *http.Request) {
+	_, f, ok := d.signedInForm(w, r)
+	if !ok {
+		return
+	}
+	a, dups, err := d.tickets.PreviewReport(r.Context(), ticketing.Report{
+		Channel: ticketing.ChannelPhone, Line: f("line"), Text: f("text"), Category: f("category"), Address: f("address"),
+	})
+	if err != nil {
+		code, body := deskError(err)
+		if code >= 500 {
+			d.log.Error("agent preview", "err", err)
+			body = errorBody("unavailable", "routing preview unavailable; try again", "")
+		}
+		writeJSON(w, code, body)
+		return
+	}
+	p := preview{
+		Suggestions: a.Suggestions, Category: a.Category, CategoryName: a.CategoryName,
+		Department: a.Department, DepartmentName: a.DepartmentName,
+		Area:     previewArea{Grid: a.Area.Grid, Street: a.Area.Street, District: a.Area.District},
+		Priority: a.Priority, AutoDispatch: a.AutoDispatch, Reason: a.Reason,
+		Nearby: make([]previewNearby, 0, min(len(dups), previewNearbyMax)),
+	}
+	if p.Suggestions == nil {
+		p.Suggestions = []ticketing.Suggestion{}
+	}
+	if !a.Deadline.IsZero() {
+		p.Deadline = a.Deadline.Format(time.RFC3339)
+	}
+	for _, dup := range dups[:min(len(dups), previewNearbyMax)] {
+		t := dup.Ticket
+		p.Nearby = append(p.Nearby, previewNearby{Number: t.Number, Status: t.Status, StatusLabel: t.Status.Label(),
+			Summary: summary(t.Text, 40), DistanceM: int(math.Round(dup.Distance))})
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
 func errorBody(code, msg, field string) map[string]any {
 	e := map[string]string{"code": code, "message": msg}
 	if field != "" {
@@ -394,6 +487,8 @@ func deskError(err error) (int, map[string]any) {
 			return http.StatusBadRequest, errorBody("invalid", te.Message, te.Field)
 		case ticketing.KindConflict:
 			return http.StatusConflict, errorBody("conflict", te.Message, te.Field)
+		case ticketing.KindTooLarge:
+			return http.StatusRequestEntityTooLarge, errorBody("too_large", te.Message, te.Field)
 		}
 	}
 	var tr *ticketing.TransitionError

@@ -27,6 +27,7 @@
       $("f_caller").value = p.caller || "";
       $("f_text").value = "";
       $("result").textContent = "";
+      schedulePreview(0);
     }
     $("nocall").hidden = true;
     $("callinfo").hidden = false;
@@ -66,6 +67,113 @@
   $("available").addEventListener("click", () => setState("available"));
   $("break").addEventListener("click", () => setState("break"));
   $("f_direct").addEventListener("change", (e) => { $("answerbox").hidden = !e.target.checked; });
+
+  // 系统分拨预览: routing's view of the form while the agent types. Asked
+  // 600 ms after the last keystroke, so at most that often, and only once
+  // the text says something; an older answer never replaces a newer one.
+  const previewDelay = 600, previewMinChars = 6;
+  const priorityNames = {normal: "一般", urgent: "紧急", emergency: "特急"};
+  let previewTimer = 0, previewSeq = 0, previewAbort = null;
+
+  function schedulePreview(delay) {
+    clearTimeout(previewTimer);
+    previewTimer = setTimeout(preview, delay === undefined ? previewDelay : delay);
+  }
+
+  function previewHint(hint, error) {
+    $("pv_hint").hidden = !hint;
+    $("pv_error").hidden = !error;
+    $("pv_error").textContent = error || "";
+    $("pv_body").hidden = !!(hint || error);
+  }
+
+  async function preview() {
+    const text = $("f_text").value.trim();
+    const seq = ++previewSeq;
+    if (previewAbort) previewAbort.abort();
+    previewAbort = null;
+    if ([...text].length < previewMinChars) {
+      previewHint(true, "");
+      return;
+    }
+    previewAbort = new AbortController();
+    $("preview").classList.add("stale");
+    const body = new URLSearchParams({text, address: $("f_address").value, category: $("f_category").value, line: $("f_line").value});
+    try {
+      const res = await fetch("/agent/preview", {method: "POST", body, signal: previewAbort.signal});
+      const j = await res.json();
+      if (seq !== previewSeq) return;
+      if (!res.ok) {
+        const field = {category: "分类代码", address: "地址", text: "诉求内容"}[j.error.field];
+        throw new Error((field ? field + "：" : "") + j.error.message);
+      }
+      showPreview(j);
+      previewHint(false, "");
+    } catch (err) {
+      if (seq !== previewSeq) return;
+      previewHint(false, "无法预览分拨：" + err.message);
+    } finally {
+      if (seq === previewSeq) $("preview").classList.remove("stale");
+    }
+  }
+
+  function pad(n) { return String(n).padStart(2, "0"); }
+
+  function showPreview(p) {
+    const ul = $("pv_suggestions");
+    ul.replaceChildren();
+    for (const s of p.suggestions) {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.className = "chip" + (s.category === p.category ? " on" : "");
+      b.dataset.category = s.category;
+      b.textContent = (s.name || s.category) + " " + Math.round(s.confidence * 100) + "%";
+      b.title = "分类代码 " + s.category;
+      const li = document.createElement("li");
+      li.append(b);
+      ul.append(li);
+    }
+    if (!p.suggestions.length) ul.textContent = "无";
+    $("pv_category").textContent = p.category ? (p.category_name || p.category) + "（" + p.category + "）" : "未能确定";
+    $("pv_department").textContent = p.department ? (p.department_name || p.department) : "待派单员确定";
+    const area = [p.area.grid, p.area.street, p.area.district].filter(Boolean);
+    $("pv_area").textContent = area.length ? area.join(" / ") : "未定位";
+    const d = p.deadline ? new Date(p.deadline) : null;
+    $("pv_deadline").textContent = d ? d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + " " +
+      pad(d.getHours()) + ":" + pad(d.getMinutes()) : "派单时确定";
+    $("pv_priority").textContent = priorityNames[p.priority] || p.priority || "—";
+    const how = $("pv_dispatch");
+    how.textContent = p.auto_dispatch ? "提交后自动派单" : "待人工派单";
+    how.className = p.auto_dispatch ? "auto" : "manual";
+    $("pv_reason").textContent = p.reason || "—";
+    const near = $("pv_nearby");
+    near.replaceChildren();
+    for (const t of p.nearby) {
+      const li = document.createElement("li");
+      const a = document.createElement("a");
+      a.href = "/desk/tickets/" + encodeURIComponent(t.number);
+      a.target = "_blank";
+      a.rel = "noopener";
+      a.textContent = t.number;
+      li.append(a, " · " + t.status_label + " · 相距 " + t.distance_m + " 米 · " + t.summary);
+      near.append(li);
+    }
+    if (!p.nearby.length) {
+      const li = document.createElement("li");
+      li.className = "muted";
+      li.textContent = "无";
+      near.append(li);
+    }
+  }
+
+  for (const id of ["f_text", "f_address", "f_category"]) $(id).addEventListener("input", () => schedulePreview());
+  // A suggestion the agent picks becomes the category; the preview follows at once.
+  $("pv_suggestions").addEventListener("click", (e) => {
+    const b = e.target.closest("button[data-category]");
+    if (!b) return;
+    $("f_category").value = b.dataset.category;
+    schedulePreview(0);
+  });
 
   $("ticket").addEventListener("submit", async (e) => {
     e.preventDefault();

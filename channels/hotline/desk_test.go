@@ -483,6 +483,7 @@ func TestDeskRefusesCrossOrigin(t *testing.T) {
 			{"/agent/login", nil, url.Values{"ext": {"2001"}, "password": {"pw-2001"}}},
 			{"/agent/state", session, url.Values{"state": {"break"}}},
 			{"/agent/tickets", session, ticket},
+			{"/agent/preview", session, url.Values{"text": {"和平路12号路灯不亮"}}},
 			{"/agent/logout", session, url.Values{}},
 		} {
 			t.Run(origin.name+req.path, func(t *testing.T) {
@@ -512,6 +513,175 @@ func TestDeskRefusesCrossOrigin(t *testing.T) {
 	}
 	if r := e.do(t, "POST", "/agent/tickets", session, ticket, same...); r.code != http.StatusOK {
 		t.Errorf("same-origin ticket: %d %s", r.code, r.body)
+	}
+}
+
+// previewRouter is a small catalogue for the routing preview: street
+// lights (路灯) go to 城管委 at once, a 0102 hint to 交通委, anything else
+// waits for a dispatcher; 和平路 addresses are on the map.
+type previewRouter struct{}
+
+var previewPlaces = map[string]ticketing.Point{
+	"和平路12号": {Lat: 39.9000, Lon: 116.4000},
+	"和平路14号": {Lat: 39.9002, Lon: 116.4001}, // about 25 m on
+}
+
+func (previewRouter) Route(_ context.Context, r ticketing.Report) (ticketing.Assignment, error) {
+	a := ticketing.Assignment{Priority: ticketing.PriorityNormal, Suggestions: []ticketing.Suggestion{
+		{Category: "0101", Name: "路灯", Confidence: 0.2}, {Category: "0102", Name: "道路坑洼", Confidence: 0.1}}}
+	if p, ok := previewPlaces[r.Address]; ok {
+		a.Location, a.Area = &p, ticketing.Area{Grid: "110101001001", Street: "110101001", District: "110101"}
+	}
+	cat := r.Category
+	if cat == "" && strings.Contains(r.Text, "路灯") {
+		cat = "0101"
+	}
+	switch cat {
+	case "":
+		a.Reason = "未能自动确定分类，转人工派单"
+		return a, nil
+	case "0101":
+		a.Category, a.CategoryName, a.Department, a.DepartmentName = cat, "路灯", "cgw", "城管委"
+		a.Suggestions[0].Confidence = 0.8
+	case "0102":
+		a.Category, a.CategoryName, a.Department, a.DepartmentName = cat, "道路坑洼", "jtw", "交通委"
+		a.Priority = ticketing.PriorityUrgent
+	default:
+		return ticketing.Assignment{}, ticketing.Invalid("category", "unknown category %q", cat)
+	}
+	a.Deadline = r.ReceivedAt.Add(48 * time.Hour)
+	a.AutoDispatch, a.Rule, a.Reason = true, "category:"+cat, "分类“"+a.CategoryName+"”；由"+a.DepartmentName+"主办；时限2天"
+	return a, nil
+}
+
+// previewService is the ticketing service over store with previewRouter
+// and duplicate detection within 100 m.
+func previewService(store ticketing.Store) *ticketing.Service {
+	return ticketing.NewService(store, previewRouter{},
+		ticketing.WithDuplicates(ticketing.DuplicatePolicy{Radius: 100, Window: 72 * time.Hour}))
+}
+
+// deskPreview is the JSON of POST /agent/preview.
+type deskPreview struct {
+	Suggestions []ticketing.Suggestion `json:"suggestions"`
+	Category    string                 `json:"category"`
+	Department  string                 `json:"department"`
+	DeptName    string                 `json:"department_name"`
+	Area        struct {
+		Grid, Street, District string
+	} `json:"area"`
+	Deadline     string             `json:"deadline"`
+	Priority     ticketing.Priority `json:"priority"`
+	AutoDispatch bool               `json:"auto_dispatch"`
+	Reason       string             `json:"reason"`
+	Nearby       []struct {
+		Number      string  `json:"number"`
+		Status      string  `json:"status"`
+		StatusLabel string  `json:"status_label"`
+		Summary     string  `json:"summary"`
+		DistanceM   float64 `json:"distance_m"`
+	} `json:"nearby"`
+}
+
+// The routing preview: only for a signed-in agent, bad input named by
+// field, routing's answer for a valid text, and an open ticket of the
+// same category nearby listed; nothing is stored.
+func TestDeskPreview(t *testing.T) {
+	store := sqliteStore(t)
+	e := newDesk(t, store, previewService(store), nil, nil)
+	addDeskAgents(t, e.store, "2001")
+	session := e.login(t, "2001")
+
+	for _, tc := range []struct {
+		name    string
+		session *http.Cookie
+		form    url.Values
+		code    int
+		field   string // of a 400 or 413
+	}{
+		{"no session", nil, url.Values{"text": {"和平路12号路灯不亮"}}, http.StatusUnauthorized, ""},
+		{"text too long", session, url.Values{"text": {strings.Repeat("灯", ticketing.MaxTextRunes+1)}}, http.StatusRequestEntityTooLarge, "text"},
+		{"no text", session, url.Values{"text": {"  "}, "address": {"和平路12号"}}, http.StatusBadRequest, "text"},
+		{"unknown category", session, url.Values{"text": {"和平路12号路灯不亮"}, "category": {"9999"}}, http.StatusBadRequest, "category"},
+		{"address too long", session, url.Values{"text": {"路灯不亮"}, "address": {strings.Repeat("路", ticketing.MaxAddressRunes+1)}},
+			http.StatusBadRequest, "address"},
+		{"control characters", session, url.Values{"text": {"路灯\x00不亮"}}, http.StatusBadRequest, "text"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.do(t, "POST", "/agent/preview", tc.session, tc.form)
+			if r.code != tc.code {
+				t.Fatalf("%d, want %d: %s", r.code, tc.code, r.body)
+			}
+			want := map[int]string{http.StatusUnauthorized: "unauthorized", http.StatusBadRequest: "invalid", http.StatusRequestEntityTooLarge: "too_large"}[tc.code]
+			if code, field := r.errorField(); code != want || field != tc.field {
+				t.Errorf("error %q on field %q, want %q on %q: %s", code, field, want, tc.field, r.body)
+			}
+		})
+	}
+
+	preview := func(t *testing.T, form url.Values) deskPreview {
+		t.Helper()
+		r := e.do(t, "POST", "/agent/preview", session, form)
+		var p deskPreview
+		if err := json.Unmarshal([]byte(r.body), &p); r.code != http.StatusOK || err != nil {
+			t.Fatalf("preview: %d %s (%v)", r.code, r.body, err)
+		}
+		if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+			t.Errorf("Content-Type %q", ct)
+		}
+		return p
+	}
+
+	t.Run("routed", func(t *testing.T) {
+		before := time.Now()
+		p := preview(t, url.Values{"text": {"和平路12号门口的路灯坏了"}, "address": {"和平路12号"}})
+		if p.Department != "cgw" || p.DeptName != "城管委" || p.Category != "0101" || !p.AutoDispatch || !strings.Contains(p.Reason, "城管委主办") {
+			t.Errorf("preview %+v, want 城管委 dispatched at once with the reason", p)
+		}
+		if p.Area.Grid != "110101001001" || p.Area.Street != "110101001" || len(p.Suggestions) != 2 || p.Suggestions[0].Name != "路灯" {
+			t.Errorf("area %+v, suggestions %+v", p.Area, p.Suggestions)
+		}
+		if d, err := time.Parse(time.RFC3339, p.Deadline); err != nil || d.Before(before.Add(48*time.Hour-time.Second)) {
+			t.Errorf("deadline %q (%v), want RFC 3339, 48 h from now", p.Deadline, err)
+		}
+		if p.Nearby == nil || len(p.Nearby) != 0 {
+			t.Errorf("nearby %+v, want [] with no tickets yet", p.Nearby)
+		}
+	})
+
+	t.Run("unclassified waits for a dispatcher", func(t *testing.T) {
+		p := preview(t, url.Values{"text": {"想咨询一下公积金提取"}})
+		if p.Department != "" || p.AutoDispatch || p.Deadline != "" || !strings.Contains(p.Reason, "人工派单") {
+			t.Errorf("preview %+v, want no department, no deadline, triage", p)
+		}
+	})
+
+	// Logged earlier: a street light next door; a second call about the
+	// same street light lists it, a pothole there does not.
+	first := e.do(t, "POST", "/agent/tickets", session, url.Values{"seq": {"1"}, "text": {"和平路14号路灯不亮，晚上一片漆黑，老人出门不方便。"},
+		"address": {"和平路14号"}})
+	number, _ := first.json()["number"].(string)
+	if first.code != http.StatusOK || number == "" {
+		t.Fatalf("logging the first ticket: %d %s", first.code, first.body)
+	}
+	t.Run("nearby", func(t *testing.T) {
+		p := preview(t, url.Values{"text": {"和平路12号门口的路灯坏了"}, "address": {"和平路12号"}})
+		if len(p.Nearby) != 1 {
+			t.Fatalf("nearby %+v, want %s", p.Nearby, number)
+		}
+		n := p.Nearby[0]
+		if n.Number != number || n.Status != "dispatched" || n.StatusLabel != "已派遣" || n.DistanceM < 15 || n.DistanceM > 35 ||
+			n.Summary != "和平路14号路灯不亮，晚上一片漆黑，老人出门不方便。" {
+			t.Errorf("nearby %+v", n)
+		}
+		if p := preview(t, url.Values{"text": {"和平路12号门口的路灯坏了"}, "address": {"和平路12号"}, "category": {"0102"}}); len(p.Nearby) != 0 ||
+			p.Department != "jtw" || p.Priority != ticketing.PriorityUrgent {
+			t.Errorf("as a pothole: %+v, want 交通委, urgent, nothing nearby", p)
+		}
+	})
+
+	if ts, err := e.store.List(context.Background(), ticketing.ListFilter{}); err != nil || len(ts) != 1 {
+		t.Errorf("%d tickets after the previews (%v), want only the one logged", len(ts), err)
 	}
 }
 
@@ -647,14 +817,7 @@ func TestDeskInBrowser(t *testing.T) {
 	phone := sipptest.Start(t, "agent_uas.xml", "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-t", "u1", "-d", "1500")
 
 	b := deskBrowser(ctx, t)
-	deskDo(t, b, "sign in",
-		chromedp.Navigate(desk.srv.URL+"/agent"),
-		chromedp.WaitVisible(chromedp.ID("ext")),
-		chromedp.SendKeys(chromedp.ID("ext"), "2001"),
-		chromedp.SendKeys(chromedp.ID("password"), "pw-2001"),
-		chromedp.Submit(chromedp.ID("password")),
-		chromedp.WaitVisible(chromedp.ID("state")),
-	)
+	deskSignIn(t, b, desk.srv.URL, "2001")
 	// The state arrives over the event stream, which then listens for pops.
 	deskRun(t, b, "state 示闲", chromedp.Poll[bool](`document.getElementById("state").textContent === "示闲"`,
 		chromedp.WithPollingTimeout(10*time.Second)))
@@ -754,6 +917,85 @@ func TestDeskInBrowser(t *testing.T) {
 	}
 }
 
+// The routing preview in a real browser: typing the caller's problem
+// shows where it would go and the open ticket nearby; clicking a
+// suggested category fills the form's category and the preview follows.
+func TestDeskPreviewInBrowser(t *testing.T) {
+	if _, err := os.Stat(deskChromium); err != nil {
+		t.Fatalf("this test needs Chromium at %s (%v): run `apt-get install chromium`", deskChromium, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	store := sqliteStore(t)
+	svc := previewService(store)
+	desk := newDesk(t, store, svc, nil, nil)
+	addDeskAgents(t, store, "2001")
+	earlier, _, err := svc.Submit(ctx, ticketing.Report{Channel: ticketing.ChannelWeb, ExternalID: "preview-earlier",
+		Text: "和平路14号路灯不亮，晚上一片漆黑。", Address: "和平路14号"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	b := deskBrowser(ctx, t)
+	deskSignIn(t, b, desk.srv.URL, "2001")
+	// Count the page's calls: typing a sentence must not ask once per key.
+	deskRun(t, b, "count previews", chromedp.Evaluate[bool](`(function () {
+		window.previews = 0;
+		const f = window.fetch;
+		window.fetch = function (url, opts) { if (url === "/agent/preview") window.previews++; return f(url, opts); };
+		return true;
+	})()`))
+	const text = "和平路12号门口的路灯坏了，晚上很黑。"
+	deskDo(t, b, "type the problem",
+		chromedp.SendKeys(chromedp.ID("f_address"), "和平路12号"),
+		chromedp.SendKeys(chromedp.ID("f_text"), text),
+	)
+	deskRun(t, b, "preview shows 城管委", chromedp.Poll[bool](`document.getElementById("pv_department").textContent === "城管委"`,
+		chromedp.WithPollingTimeout(10*time.Second)))
+	if got := deskRun(t, b, "#pv_dispatch", chromedp.Text(chromedp.ID("pv_dispatch"))); got != "提交后自动派单" {
+		t.Errorf("#pv_dispatch = %q, want 提交后自动派单", got)
+	}
+	if got := deskRun(t, b, "#pv_area", chromedp.Text(chromedp.ID("pv_area"))); !strings.Contains(got, "110101001001") {
+		t.Errorf("#pv_area = %q, want the grid cell", got)
+	}
+	if got := deskRun(t, b, "#pv_reason", chromedp.Text(chromedp.ID("pv_reason"))); !strings.Contains(got, "城管委主办") {
+		t.Errorf("#pv_reason = %q", got)
+	}
+	if got := deskRun(t, b, "#pv_nearby", chromedp.Text(chromedp.ID("pv_nearby"))); !strings.Contains(got, earlier.Number) || !strings.Contains(got, "已派遣") {
+		t.Errorf("附近相似工单 = %q, want %s", got, earlier.Number)
+	}
+	href := deskRun(t, b, "nearby link", chromedp.Evaluate[string](`document.querySelector("#pv_nearby a").getAttribute("href")`))
+	if href != "/desk/tickets/"+earlier.Number {
+		t.Errorf("nearby link %q", href)
+	}
+	if n := deskRun(t, b, "previews asked", chromedp.Evaluate[int](`window.previews`)); n < 1 || n > 3 {
+		t.Errorf("%d previews for %d keys typed, want one or two (600 ms after the last key)", n, len([]rune(text)))
+	}
+
+	// The agent picks 道路坑洼 instead: the category is filled in and the
+	// preview shows its department, waiting for no more keys.
+	deskDo(t, b, "click 道路坑洼", chromedp.Click(chromedp.CSS(`#pv_suggestions button[data-category="0102"]`)))
+	if got := deskRun(t, b, "#f_category", chromedp.Value(chromedp.ID("f_category"))); got != "0102" {
+		t.Errorf("category field = %q after the click, want 0102", got)
+	}
+	deskRun(t, b, "preview shows 交通委", chromedp.Poll[bool](`document.getElementById("pv_department").textContent === "交通委"`,
+		chromedp.WithPollingTimeout(10*time.Second)))
+	if got := deskRun(t, b, "#pv_priority", chromedp.Text(chromedp.ID("pv_priority"))); got != "紧急" {
+		t.Errorf("#pv_priority = %q, want 紧急", got)
+	}
+	if got := deskRun(t, b, "chosen chip", chromedp.Evaluate[string](`document.querySelector("#pv_suggestions button.on").dataset.category`)); got != "0102" {
+		t.Errorf("highlighted suggestion %q, want 0102", got)
+	}
+
+	deskShot(t, b, "desk-preview.png")
+
+	// A category the catalogue does not know is named in the panel.
+	deskRun(t, b, "clear the category", chromedp.Evaluate[bool](`(document.getElementById("f_category").value = "") === ""`))
+	deskDo(t, b, "bad category", chromedp.SendKeys(chromedp.ID("f_category"), "99"))
+	deskRun(t, b, "error shown", chromedp.Poll[bool](`document.getElementById("pv_error").textContent.startsWith("无法预览分拨：分类代码")`,
+		chromedp.WithPollingTimeout(10*time.Second)))
+}
+
 // sippFinished waits until sipp has finished n calls, successful or not
 // (it writes its counters once a second).
 func sippFinished(t *testing.T, p *sipptest.Process, n int) {
@@ -802,6 +1044,20 @@ func deskBrowser(ctx context.Context, t *testing.T) context.Context {
 		}
 	})
 	return bctx
+}
+
+// deskSignIn signs ext in on the page at base with its password, as
+// addDeskAgents set it, and waits for the desk.
+func deskSignIn(t *testing.T, b context.Context, base, ext string) {
+	t.Helper()
+	deskDo(t, b, "sign in",
+		chromedp.Navigate(base+"/agent"),
+		chromedp.WaitVisible(chromedp.ID("ext")),
+		chromedp.SendKeys(chromedp.ID("ext"), ext),
+		chromedp.SendKeys(chromedp.ID("password"), "pw-"+ext),
+		chromedp.Submit(chromedp.ID("password")),
+		chromedp.WaitVisible(chromedp.ID("state")),
+	)
 }
 
 // deskRun runs one browser action with a time limit, failing the test on error.
