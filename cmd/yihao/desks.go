@@ -78,6 +78,18 @@ func startDesks(ctx context.Context, cfg Config, store ticketing.Store, svc *tic
 			log.Warn("indicator rollup failed", "err", err)
 		}
 	})
+	go every(ctx, 30*time.Second, func() {
+		// A backlog (after a stop) is worked off in batches at once.
+		for {
+			n, err := svc.Escalate(ctx, 500)
+			if err != nil && ctx.Err() == nil {
+				log.Warn("deadline scan failed", "err", err)
+			}
+			if err != nil || n < 500 {
+				return
+			}
+		}
+	})
 	return nil
 }
 
