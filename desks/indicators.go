@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/yihao-city/yihao/ticketing"
@@ -17,6 +18,18 @@ import (
 type Areas struct {
 	Names map[string]string
 	Cells []MapCell
+
+	once   sync.Once
+	shapes mapShapes
+}
+
+// mapWidth is the width of the indicators' map drawing.
+const mapWidth = 760
+
+// projected is the cells' shapes on the map, computed on first use.
+func (a *Areas) projected() mapShapes {
+	a.once.Do(func() { a.shapes = project(a.Cells, mapWidth) })
+	return a.shapes
 }
 
 // period is the span the indicators page shows: days [From, To) in the
@@ -315,7 +328,7 @@ func (s *Server) indicators(r *http.Request) (*indicatorsData, error) {
 	d.Bars = barChart(bars, 1, 560)
 
 	if s.cfg.Areas != nil && len(s.cfg.Areas.Cells) > 0 {
-		cells, err := query(ticketing.IndicatorQuery{Dim: ticketing.DimGrid})
+		cells, err := query(ticketing.IndicatorQuery{Dim: ticketing.DimGrid, Metrics: []ticketing.Metric{mapBy}})
 		if err != nil {
 			return nil, err
 		}
@@ -323,7 +336,7 @@ func (s *Server) indicators(r *http.Request) (*indicatorsData, error) {
 		for k, f := range cells {
 			values[k] = f[mapBy]
 		}
-		d.Map = gridMap(s.cfg.Areas.Cells, values, 760, tr(r, "件", ""))
+		d.Map = gridMap(s.cfg.Areas.Cells, s.cfg.Areas.projected(), values, tr(r, "件", ""))
 	}
 	if s.cfg.Hotline != nil {
 		st, err := s.cfg.Hotline(ctx, ticketing.StatsFilter{From: p.From, To: p.To})

@@ -112,11 +112,18 @@ type MapCell struct {
 // mapColours are the five classes of the map, light to dark.
 var mapColours = [5]string{"c1", "c2", "c3", "c4", "c5"}
 
-// gridMap draws the cells coloured by value in five classes of equal width
-// up to the largest value; cells with no value are left pale (c0). The
-// projection is equirectangular with longitude scaled by cos(latitude),
-// which is true enough at the scale of a city.
-func gridMap(cells []MapCell, values map[string]int64, width int, unit string) template.HTML {
+// mapShapes are the cells projected once: the SVG path of each and the
+// drawing's height. Cells do not change while the server runs, and
+// projecting 40,000 polygons is most of a map's cost.
+type mapShapes struct {
+	width, height int
+	paths         []string // by cell, as in the cells drawn
+}
+
+// project places the cells on a drawing width wide: equirectangular, with
+// longitude scaled by cos(latitude), which is true enough at the scale of
+// a city.
+func project(cells []MapCell, width int) mapShapes {
 	minLon, minLat, maxLon, maxLat := math.Inf(1), math.Inf(1), math.Inf(-1), math.Inf(-1)
 	for _, c := range cells {
 		for _, r := range c.Rings {
@@ -126,37 +133,66 @@ func gridMap(cells []MapCell, values map[string]int64, width int, unit string) t
 			}
 		}
 	}
-	var b strings.Builder
+	m := mapShapes{width: width}
 	if len(cells) == 0 || maxLon <= minLon || maxLat <= minLat {
-		fmt.Fprintf(&b, `<svg class="map" viewBox="0 0 %d 40" width="%d" height="40" role="img" xmlns="http://www.w3.org/2000/svg"><text x="10" y="24" class="empty">—</text></svg>`, width, width)
-		return template.HTML(b.String())
+		return m
 	}
 	kx := math.Cos((minLat + maxLat) / 2 * math.Pi / 180)
 	scale := float64(width) / ((maxLon - minLon) * kx)
-	height := int(math.Ceil((maxLat - minLat) * scale))
-	var peak int64
-	for _, v := range values {
-		peak = max(peak, v)
-	}
-	fmt.Fprintf(&b, `<svg class="map" viewBox="0 0 %d %d" width="%d" height="%d" role="img" xmlns="http://www.w3.org/2000/svg">`, width, height+24, width, height+24)
-	for _, c := range cells {
-		v := values[c.Code]
-		class := "c0"
-		if v > 0 && peak > 0 {
-			class = mapColours[min(4, int((v-1)*5/peak))]
-		}
-		fmt.Fprintf(&b, `<path class="%s" d="`, class)
+	m.height = int(math.Ceil((maxLat - minLat) * scale))
+	m.paths = make([]string, len(cells))
+	var b strings.Builder
+	for i, c := range cells {
+		b.Reset()
 		for _, r := range c.Rings {
-			for i, p := range r {
+			for j, p := range r {
 				cmd := "L"
-				if i == 0 {
+				if j == 0 {
 					cmd = "M"
 				}
 				fmt.Fprintf(&b, "%s%.1f %.1f", cmd, (p[0]-minLon)*kx*scale, (maxLat-p[1])*scale)
 			}
 			b.WriteString("Z")
 		}
-		fmt.Fprintf(&b, `"><title>%s %s %d%s</title></path>`, esc(c.Code), esc(c.Name), v, esc(unit))
+		m.paths[i] = b.String()
+	}
+	return m
+}
+
+// gridMap draws the cells (shapes projected from them) coloured by value
+// in five classes of equal width up to the largest value; cells with no
+// value are left pale (c0).
+func gridMap(cells []MapCell, shapes mapShapes, values map[string]int64, unit string) template.HTML {
+	var b strings.Builder
+	if len(shapes.paths) != len(cells) || len(cells) == 0 {
+		fmt.Fprintf(&b, `<svg class="map" viewBox="0 0 %d 40" width="%d" height="40" role="img" xmlns="http://www.w3.org/2000/svg"><text x="10" y="24" class="empty">—</text></svg>`, shapes.width, shapes.width)
+		return template.HTML(b.String())
+	}
+	var peak int64
+	for _, v := range values {
+		peak = max(peak, v)
+	}
+	width, height := shapes.width, shapes.height
+	b.Grow(len(cells) * 96)
+	fmt.Fprintf(&b, `<svg class="map" viewBox="0 0 %d %d" width="%d" height="%d" role="img" xmlns="http://www.w3.org/2000/svg">`, width, height+24, width, height+24)
+	for i, c := range cells {
+		v := values[c.Code]
+		class := "c0"
+		if v > 0 && peak > 0 {
+			class = mapColours[min(4, int((v-1)*5/peak))]
+		}
+		b.WriteString(`<path class="`)
+		b.WriteString(class)
+		b.WriteString(`" d="`)
+		b.WriteString(shapes.paths[i])
+		b.WriteString(`"><title>`)
+		b.WriteString(esc(c.Code))
+		b.WriteString(" ")
+		b.WriteString(esc(c.Name))
+		b.WriteString(" ")
+		b.WriteString(strconv.FormatInt(v, 10))
+		b.WriteString(esc(unit))
+		b.WriteString("</title></path>")
 	}
 	// Legend: the five classes with their upper bounds.
 	for i, cl := range mapColours {

@@ -162,6 +162,7 @@ type IndicatorQuery struct {
 	// the period is [From, To).
 	From, To string
 	Keys     []string // only these keys of Dim; empty means all
+	Metrics  []Metric // only these metrics; empty means all (a map needs one)
 	ByDay    bool     // one row per day (charts); else summed over the period
 }
 
@@ -181,6 +182,11 @@ func (q IndicatorQuery) Validate() error {
 	}
 	if !from.Before(to) {
 		return Invalid("to", "must be after from (the period is [from, to))")
+	}
+	for _, m := range q.Metrics {
+		if !slices.Contains(Metrics, m) {
+			return Invalid("metrics", "unknown metric %q", m)
+		}
 	}
 	return nil
 }

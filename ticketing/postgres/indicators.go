@@ -123,6 +123,9 @@ func (s *Store) Indicators(ctx context.Context, q ticketing.IndicatorQuery) ([]t
 	w.add("dim = ?", string(q.Dim))
 	w.add(period+" >= ?::date", q.From)
 	w.add(period+" < ?::date", q.To)
+	if len(q.Metrics) > 0 {
+		w.add("metric = ANY(?)", row.MetricNames(q.Metrics))
+	}
 	if len(q.Keys) > 0 {
 		w.add("key = ANY(?)", q.Keys)
 	}

@@ -116,6 +116,9 @@ func (s *Store) Indicators(ctx context.Context, q ticketing.IndicatorQuery) ([]t
 	w.add("dim = ?", string(q.Dim))
 	w.add(period+" >= ?", q.From)
 	w.add(period+" < ?", q.To)
+	if len(q.Metrics) > 0 {
+		w.in("metric", row.MetricNames(q.Metrics))
+	}
 	if len(q.Keys) > 0 {
 		w.in("key", q.Keys)
 	}

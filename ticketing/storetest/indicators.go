@@ -420,8 +420,27 @@ func testIndicatorMonths(t *testing.T, s ticketing.Store) {
 				_, rest, _ := strings.Cut(k, " ")
 				summed[rest] += n
 			}
-			if diff := cmp.Diff(summed, counts(t, s, q)); diff != "" {
+			whole := counts(t, s, q)
+			if diff := cmp.Diff(summed, whole); diff != "" {
 				t.Errorf("%+v: the whole months (+) differ from the sum of their days (-):\n%s", q, diff)
+			}
+			// One metric (the map's) is the same rows, whichever table.
+			for _, byDay := range []bool{false, true} {
+				one := q
+				one.ByDay, one.Metrics = byDay, []ticketing.Metric{ticketing.MetricReceived}
+				all := whole
+				if byDay {
+					all = counts(t, s, days)
+				}
+				want := map[string]int64{}
+				for k, n := range all {
+					if strings.HasSuffix(k, "received") {
+						want[k] = n
+					}
+				}
+				if diff := cmp.Diff(want, counts(t, s, one)); diff != "" {
+					t.Errorf("%+v: only received (+) differs from all metrics' received (-):\n%s", one, diff)
+				}
 			}
 		}
 	}
@@ -451,6 +470,7 @@ func testIndicatorBadQueries(t *testing.T, s ticketing.Store) {
 		{"end not a date", func(q *ticketing.IndicatorQuery) { q.To = "December" }, "to"},
 		{"empty period", func(q *ticketing.IndicatorQuery) { q.To = q.From }, "to"},
 		{"end before start", func(q *ticketing.IndicatorQuery) { q.From, q.To = q.To, q.From }, "to"},
+		{"unknown metric", func(q *ticketing.IndicatorQuery) { q.Metrics = []ticketing.Metric{"received", "rainfall"} }, "metrics"},
 	} {
 		q := ok
 		tc.edit(&q)

@@ -127,3 +127,12 @@ func SumsTable(q ticketing.IndicatorQuery) (table, period string) {
 	}
 	return "indicator_daily", "day"
 }
+
+// MetricNames are metrics as the stores write them.
+func MetricNames(ms []ticketing.Metric) []string {
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = string(m)
+	}
+	return out
+}
