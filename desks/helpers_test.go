@@ -117,6 +117,14 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 func newEnvOn(t *testing.T, st ticketing.Store, opts ...envOption) *env {
 	t.Helper()
 	e := &env{store: st, bus: live.NewMemory()}
+	return e.serve(t, e.bus, opts...)
+}
+
+// serve starts the desks over e.store with bus (an instance of a cluster
+// shares its store and a Redis bus with the others).
+func (e *env) serve(t *testing.T, bus live.Bus, opts ...envOption) *env {
+	t.Helper()
+	st := e.store
 	e.svc = ticketing.NewService(st, router{})
 	log := slog.New(slog.DiscardHandler)
 	if testing.Verbose() {
@@ -128,7 +136,7 @@ func newEnvOn(t *testing.T, st ticketing.Store, opts ...envOption) *env {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	s, err := desks.New(cfg, st, e.svc, e.bus, log)
+	s, err := desks.New(cfg, st, e.svc, bus, log)
 	if err != nil {
 		t.Fatal(err)
 	}
