@@ -78,10 +78,14 @@ func TestTwoInstancesShareAgents(t *testing.T) {
 
 	var wg sync.WaitGroup
 	results := make([]sipptest.Result, 2)
+	// 50 calls/s each: the test is about sharing agents, not throughput
+	// (testdata/sipp/bench.sh measures that); bursts of 200/s on two busy
+	// cores, with other packages' tests running, now and then lost a UDP
+	// packet past sipp's retransmissions.
 	for i, e := range envs {
 		wg.Go(func() {
 			results[i] = sipptest.Run(t, "caller_uac.xml", e.addr, "-s", "12345", "-d", "500",
-				"-m", "100", "-l", "100", "-r", "200", "-i", "127.0.0.1", "-t", "un", "-timeout", "120s")
+				"-m", "100", "-l", "100", "-r", "50", "-i", "127.0.0.1", "-t", "un", "-timeout", "120s")
 		})
 	}
 	wg.Wait()
