@@ -37,7 +37,12 @@ func TestDesksInBrowser(t *testing.T) {
 		shots = t.TempDir()
 	}
 
-	e := newEnv(t)
+	photos, _ := withPhotos(t)
+	e := newEnv(t, photos)
+	photo := filepath.Join(t.TempDir(), "现场.jpg")
+	if err := os.WriteFile(photo, photoJPEG(t, 120), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tk := e.submit(t, "triage-roads", "人民路与解放路交叉口路面塌陷约一米见方，车辆绕行，晚上很危险。")
 	// Some company on the desks.
 	e.submit(t, "", "咨询公积金提取需要哪些材料")
@@ -111,9 +116,12 @@ func TestDesksInBrowser(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`#changed a`)),
 		chromedp.WaitVisible(chromedp.ID("act-handle")),
 		chromedp.SendKeys(chromedp.CSS(`#act-handle textarea`), "已完成管线迁改并修复路面，恢复通行。"),
+		chromedp.SetUploadFiles(chromedp.CSS(`#act-handle input[type="file"]`), []string{photo}),
 		chromedp.Click(chromedp.CSS(`#act-handle button`)),
 		chromedp.WaitVisible(chromedp.CSS(".flash")))
 	waitStatus(t, e, tk.Number, ticketing.StatusHandled)
+	run(t, li, "the result photo shows", chromedp.Poll[bool](`document.querySelector("#result-photos img")?.naturalWidth > 0`,
+		chromedp.WithPollingTimeout(10*time.Second)))
 	if got := run(t, li, "masked phone", chromedp.Text(chromedp.ID("phone"))); got != phoneMask {
 		t.Errorf("liaison sees %q, want %s", got, phoneMask)
 	}

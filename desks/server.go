@@ -21,14 +21,17 @@ import (
 	"embed"
 	"errors"
 	"html/template"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/yihao-city/yihao/channels/live"
+	"github.com/yihao-city/yihao/media"
 	"github.com/yihao-city/yihao/ticketing"
 )
 
@@ -107,6 +110,18 @@ type Config struct {
 	// Hotline gives the call figures for the indicators page; nil leaves
 	// them out (no phone door).
 	Hotline func(ctx context.Context, f ticketing.StatsFilter) (ticketing.HotlineStats, error)
+	// Photos keeps the photos a department sends with its result and
+	// serves every photo of a ticket to staff; nil refuses result photos
+	// and shows none.
+	Photos Photos
+}
+
+// Photos is the photo store (media.Disk).
+type Photos interface {
+	Prepare(r io.Reader) (*media.Photo, error)
+	Save(p *media.Photo) (ticketing.Attachment, error)
+	Remove(atts []ticketing.Attachment)
+	Open(id string) (*os.File, error)
 }
 
 // Server serves the desks and their API.
@@ -184,8 +199,9 @@ func New(cfg Config, store Store, tickets Tickets, bus live.Bus, log *slog.Logge
 //	GET  /desk/inbox                      department inbox (a liaison's own)
 //	GET  /desk/search                     find a ticket by number
 //	GET  /desk/tickets/{number}           ticket page with the actions
+//	GET  /desk/tickets/{number}/photos/{id...}  one of the ticket's photos
 //	POST /desk/tickets/{number}/reveal    the reporter's phone, audited
-//	POST /desk/tickets/{number}/{action}  a workflow action (form)
+//	POST /desk/tickets/{number}/{action}  a workflow action (form; handle's may carry photos)
 //	GET  /desk/audit                      audit log
 //	GET  /desk/events                     server-sent events: ticket
 //	GET  /desk/indicators[.csv]           indicators
@@ -217,8 +233,8 @@ func (s *Server) Register(mux *http.ServeMux) {
 		{"GET /desk/inbox", actView, s.getInbox},
 		{"GET /desk/search", actView, s.getSearch},
 		{"GET /desk/tickets/{number}", actView, s.getTicket},
+		{"GET /desk/tickets/{number}/photos/{id...}", actView, s.getPhoto},
 		{"POST /desk/tickets/{number}/reveal", actView, s.postReveal},
-		{"POST /desk/tickets/{number}/{action}", "", s.postAction},
 		{"GET /desk/audit", actAudit, s.getAudit},
 		{"GET /desk/events", actView, s.getEvents},
 		{"GET /desk/indicators", actIndicators, s.getIndicators},
@@ -230,6 +246,9 @@ func (s *Server) Register(mux *http.ServeMux) {
 	} {
 		mux.Handle(rt.pattern, s.cop.Handler(s.withLang(s.guard(rt.need, rt.h))))
 	}
+	// The result form carries photos: it is read, under a cap that fits
+	// them, before guard checks the CSRF field in it.
+	mux.Handle("POST /desk/tickets/{number}/{action}", s.cop.Handler(s.withLang(s.photoForm(s.guard("", s.postAction)))))
 }
 
 // isAPI tells the JSON API from the pages: errors and sign-in demands are

@@ -4,14 +4,19 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
+	"mime/multipart"
 	"net/http"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/yihao-city/yihao/channels"
+	"github.com/yihao-city/yihao/media"
 	"github.com/yihao-city/yihao/ticketing"
 )
 
@@ -68,6 +73,8 @@ type ticketData struct {
 	Categories    []Category
 	// SuggestUntil fills the extension form: three days past the deadline.
 	SuggestUntil time.Time
+	// PhotoStore is set when photos can be shown and sent with a result.
+	PhotoStore bool
 	// Failed is the action whose form is shown again with Form's values.
 	Failed action
 	Form   url.Values
@@ -79,6 +86,30 @@ func (d *ticketData) Value(a action, field, def string) string {
 		return d.Form.Get(field)
 	}
 	return def
+}
+
+// photoGroup is one list of a ticket's photos on its page.
+type photoGroup struct {
+	ID, ZH, EN string
+	Photos     []ticketing.Attachment
+}
+
+// PhotoGroups are the citizen's photos and the department's result photos,
+// each listed apart; an empty list is left out.
+func (d *ticketData) PhotoGroups() []photoGroup {
+	if !d.PhotoStore {
+		return nil
+	}
+	var out []photoGroup
+	for _, g := range []photoGroup{
+		{"citizen-photos", "市民照片", "Citizen's photos", d.T.CitizenPhotos()},
+		{"result-photos", "处置结果照片", "Result photos", d.T.ResultPhotos()},
+	} {
+		if len(g.Photos) > 0 {
+			out = append(out, g)
+		}
+	}
+	return out
 }
 
 // ticketPage says how to show the ticket page besides the ticket.
@@ -111,7 +142,8 @@ func (s *Server) showTicket(w http.ResponseWriter, r *http.Request, number strin
 	d := &ticketData{T: t, Events: evs, Light: t.LightAt(lastDispatch(evs), s.cfg.Now()),
 		Phone: ticketing.MaskPhone(t.Reporter.Phone), Email: ticketing.MaskEmail(t.Reporter.Email),
 		Revealed: p.revealed, CanReveal: s.mayReveal(st) && t.Reporter.Phone != "",
-		Actions: offered(st, t), Failed: p.failed, Form: p.form, SuggestUntil: t.DueAt.Add(72 * time.Hour)}
+		Actions: offered(st, t), Failed: p.failed, Form: p.form, SuggestUntil: t.DueAt.Add(72 * time.Hour),
+		PhotoStore: s.cfg.Photos != nil}
 	if p.revealed {
 		d.Phone = t.Reporter.Phone
 	}
@@ -184,6 +216,9 @@ type input struct {
 	Text       string `json:"text"`
 	Approve    yesNo  `json:"approve"` // yes or no (true or false in JSON)
 	Pass       yesNo  `json:"pass"`
+	// photos are the result form's files; saved, what became of them.
+	photos []*multipart.FileHeader
+	saved  []ticketing.Attachment
 }
 
 // yesNo is a form's yes or no; JSON may say true or false.
@@ -220,9 +255,13 @@ func (y yesNo) value(field string) (bool, error) {
 
 func formInput(r *http.Request) input {
 	f := func(k string) string { return strings.TrimSpace(r.PostFormValue(k)) }
-	return input{Reason: f("reason"), Category: f("category"), Department: f("department"), Note: f("note"),
+	in := input{Reason: f("reason"), Category: f("category"), Department: f("department"), Note: f("note"),
 		Result: f("result"), Until: f("until"), Master: f("master"), Text: f("text"),
 		Approve: yesNo(f("approve")), Pass: yesNo(f("pass"))}
+	if r.MultipartForm != nil {
+		in.photos = r.MultipartForm.File["photos"]
+	}
+	return in
 }
 
 // jsonInput reads an action's JSON body strictly: unknown fields are
@@ -324,16 +363,21 @@ func (s *Server) perform(r *http.Request, st *staff, number string, a action, in
 			t, err = s.tickets.Ticket(ctx, before.Number)
 		}
 	default:
-		var fn func(*ticketing.Ticket, time.Time) error
-		if fn, detail, err = s.step(ctx, st, a, in); err != nil {
+		if in.saved, err = s.savePhotos(a, in.photos); err != nil {
 			return nil, err
 		}
-		t, err = s.tickets.Act(ctx, before.Number, func(t *ticketing.Ticket, now time.Time) error {
-			if !sees(st, t) {
-				return notFound()
-			}
-			return fn(t, now)
-		})
+		var fn func(*ticketing.Ticket, time.Time) error
+		if fn, detail, err = s.step(ctx, st, a, in); err == nil {
+			t, err = s.tickets.Act(ctx, before.Number, func(t *ticketing.Ticket, now time.Time) error {
+				if !sees(st, t) {
+					return notFound()
+				}
+				return fn(t, now)
+			})
+		}
+		if err != nil && len(in.saved) > 0 {
+			s.cfg.Photos.Remove(in.saved)
+		}
 	}
 	if err != nil {
 		return nil, err
@@ -363,7 +407,13 @@ func (s *Server) step(ctx context.Context, st *staff, a action, in input) (func(
 	case actRefuseReturn:
 		return func(t *ticketing.Ticket, now time.Time) error { return t.RefuseReturn(now, actor, in.Note) }, "", nil
 	case actHandle:
-		return func(t *ticketing.Ticket, now time.Time) error { return t.ReportHandled(now, actor, in.Result) }, "", nil
+		detail := ""
+		if n := len(in.saved); n > 0 {
+			detail = "photos=" + strconv.Itoa(n)
+		}
+		return func(t *ticketing.Ticket, now time.Time) error {
+			return t.ReportHandled(now, actor, in.Result, in.saved...)
+		}, detail, nil
 	case actExtend:
 		until, err := time.ParseInLocation(inputTimeLayout, in.Until, s.cfg.Location)
 		if err != nil {
@@ -408,3 +458,126 @@ func (s *Server) step(ctx context.Context, st *staff, a action, in input) (func(
 
 // inputTimeLayout is a datetime-local input's value.
 const inputTimeLayout = "2006-01-02T15:04"
+
+// maxPhotoBody caps the result form: its fields and MaxResultPhotos
+// photos of media.DefaultMaxBytes each.
+const maxPhotoBody = ticketing.MaxResultPhotos*media.DefaultMaxBytes + maxBody
+
+// photoMemory is how much of a photo form is held in memory; the rest
+// waits in temporary files until the request ends.
+const photoMemory = 8 << 20
+
+// photoForm reads a multipart result form (handle), photos and all, under
+// maxPhotoBody, so that guard finds its CSRF field already parsed (guard's
+// own cap is for text forms). Only a request that carries a signed session
+// or a bearer token is read this far; any other goes on to guard as it is.
+func (s *Server) photoForm(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		if action(r.PathValue("action")) != actHandle || mt != "multipart/form-data" || !s.hasCredentials(r) {
+			h(w, r)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxPhotoBody)
+		if err := r.ParseMultipartForm(photoMemory); err != nil {
+			if e := channels.AsError(err); e.Kind == ticketing.KindTooLarge {
+				err = tooManyPhotos()
+			} else {
+				err = ticketing.Invalid("photos", "the form cannot be read: %v", err)
+			}
+			s.fail(w, r, err)
+			return
+		}
+		defer r.MultipartForm.RemoveAll()
+		h(w, r)
+	}
+}
+
+// hasCredentials is a cheap look at a request before reading a large
+// body: a bearer token to check, or a session cookie signed by us.
+func (s *Server) hasCredentials(r *http.Request) bool {
+	if r.Header.Get("Authorization") != "" {
+		return true
+	}
+	c, err := r.Cookie(sessionCookie)
+	if err != nil {
+		return false
+	}
+	_, _, ok := s.parseSession(c.Value)
+	return ok
+}
+
+func tooManyPhotos() error {
+	return &ticketing.Error{Kind: ticketing.KindTooLarge, Field: "photos", Message: fmt.Sprintf(
+		"at most %d photos of %d MB each", ticketing.MaxResultPhotos, media.DefaultMaxBytes>>20)}
+}
+
+// savePhotos checks and stores the photos sent with action a. Every photo
+// is prepared before any is saved, so one bad photo stores nothing.
+func (s *Server) savePhotos(a action, files []*multipart.FileHeader) ([]ticketing.Attachment, error) {
+	switch {
+	case len(files) == 0:
+		return nil, nil
+	case a != actHandle:
+		return nil, ticketing.Invalid("photos", "only the result report (办结反馈) takes photos")
+	case s.cfg.Photos == nil:
+		return nil, ticketing.Invalid("photos", "this desk has no photo store; report the result without photos")
+	case len(files) > ticketing.MaxResultPhotos:
+		return nil, tooManyPhotos()
+	}
+	prepared := make([]*media.Photo, 0, len(files))
+	for _, fh := range files {
+		f, err := fh.Open()
+		if err != nil {
+			return nil, fmt.Errorf("desks: open uploaded photo: %w", err)
+		}
+		p, err := s.cfg.Photos.Prepare(f)
+		f.Close()
+		if err != nil {
+			return nil, err
+		}
+		prepared = append(prepared, p)
+	}
+	saved := make([]ticketing.Attachment, 0, len(prepared))
+	for _, p := range prepared {
+		att, err := s.cfg.Photos.Save(p)
+		if err != nil {
+			s.cfg.Photos.Remove(saved)
+			return nil, err
+		}
+		saved = append(saved, att)
+	}
+	return saved, nil
+}
+
+// getPhoto serves one of a ticket's photos to staff who may see the
+// ticket. Only ids the ticket holds are opened, so no other file can be
+// asked for; nothing is cached outside the browser's memory.
+func (s *Server) getPhoto(w http.ResponseWriter, r *http.Request) {
+	t, err := s.ticketFor(r.Context(), staffFrom(r.Context()), r.PathValue("number"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	id := r.PathValue("id")
+	i := slices.IndexFunc(t.Attachments, func(a ticketing.Attachment) bool { return a.ID == id })
+	if i < 0 || s.cfg.Photos == nil {
+		s.fail(w, r, ticketing.Errorf(ticketing.KindNotFound, "photo", "the ticket has no such photo"))
+		return
+	}
+	f, err := s.cfg.Photos.Open(id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	defer f.Close()
+	ct := t.Attachments[i].ContentType
+	if ct != "image/jpeg" && ct != "image/png" {
+		ct = "application/octet-stream"
+	}
+	h := w.Header()
+	h.Set("Content-Type", ct)
+	h.Set("Cache-Control", "private, no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	http.ServeContent(w, r, "", time.Time{}, f)
+}

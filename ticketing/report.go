@@ -68,13 +68,21 @@ type Contact struct {
 	OpenID string `json:"openid,omitempty"`
 }
 
-// Attachment is a stored file (a photo) that belongs to a report.
+// Attachment is a stored file (a photo) that belongs to a ticket: the
+// citizen's, or a department's result photo (Kind AttachmentResult).
 type Attachment struct {
 	ID          string `json:"id"`           // storage key, e.g. "2026/11/25/ab12....jpg"
 	ContentType string `json:"content_type"` // image/jpeg, image/png
 	Size        int64  `json:"size"`
-	SHA256      string `json:"sha256"` // digest of the bytes as received, for idempotency
+	SHA256      string `json:"sha256"`         // digest of the bytes as received, for idempotency
+	Kind        string `json:"kind,omitempty"` // "" for the citizen's; AttachmentResult
 }
+
+// AttachmentResult marks a photo the department sent with its result (办结反馈).
+const AttachmentResult = "result"
+
+// MaxResultPhotos is how many photos one result report may carry.
+const MaxResultPhotos = 5
 
 // Report is what every channel adapter turns a citizen's input into: one
 // shape for phone, WeChat, web and Open311, submitted through Service.Submit.

@@ -20,7 +20,7 @@ type Supplement struct {
 	Address     string // likewise
 }
 
-// Supplement adds s to an open ticket. Photos beyond MaxAttachments in all
+// Supplement adds s to an open ticket. Citizen photos beyond MaxAttachments in all
 // are refused; the text goes to the log (the report's own text stays as
 // the citizen first wrote it) and is shown on the tracking page.
 func (t *Ticket) Supplement(at time.Time, actor string, s Supplement) error {
@@ -43,7 +43,7 @@ func (t *Ticket) Supplement(at time.Time, actor string, s Supplement) error {
 			return err
 		}
 	}
-	if len(t.Attachments)+len(s.Attachments) > MaxAttachments {
+	if len(t.CitizenPhotos())+len(s.Attachments) > MaxAttachments {
 		return &Error{Kind: KindTooLarge, Field: "photos", Message: "at most " + itoa(MaxAttachments) + " photos in all"}
 	}
 	t.Attachments = append(t.Attachments, s.Attachments...)

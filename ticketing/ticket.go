@@ -421,17 +421,45 @@ func (t *Ticket) RefuseReturn(at time.Time, actor, note string) error {
 	return nil
 }
 
-// ReportHandled records the department's result (办结反馈).
-func (t *Ticket) ReportHandled(at time.Time, actor, result string) error {
+// ReportHandled records the department's result (办结反馈), with at most
+// MaxResultPhotos photos of the work done, kept as AttachmentResult.
+func (t *Ticket) ReportHandled(at time.Time, actor, result string, photos ...Attachment) error {
 	if err := t.require("report the result of", StatusAccepted); err != nil {
 		return err
 	}
 	if err := required("result", result); err != nil {
 		return err
 	}
+	if len(photos) > MaxResultPhotos {
+		return Invalid("photos", "at most %d photos per result", MaxResultPhotos)
+	}
+	for _, p := range photos {
+		p.Kind = AttachmentResult
+		t.Attachments = append(t.Attachments, p)
+	}
+	note := result
+	if n := len(photos); n > 0 {
+		note += "（附照片 " + itoa(n) + " 张）"
+	}
 	t.stopClock(true)
-	t.record(at, actor, EventHandled, StatusHandled, result, "处置结果："+result)
+	t.record(at, actor, EventHandled, StatusHandled, note, "处置结果："+result)
 	return nil
+}
+
+// CitizenPhotos are the photos the citizen sent.
+func (t *Ticket) CitizenPhotos() []Attachment { return t.photos("") }
+
+// ResultPhotos are the photos departments sent with their results.
+func (t *Ticket) ResultPhotos() []Attachment { return t.photos(AttachmentResult) }
+
+func (t *Ticket) photos(kind string) []Attachment {
+	var out []Attachment
+	for _, a := range t.Attachments {
+		if a.Kind == kind {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // Verify is the supervisor's check (核查): pass closes the ticket (结案),

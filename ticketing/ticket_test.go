@@ -104,6 +104,23 @@ func TestTransitionEffects(t *testing.T) {
 	}
 }
 
+func TestReportHandledPhotos(t *testing.T) {
+	tk := &Ticket{ID: 1, Status: StatusAccepted, DueAt: at.Add(time.Hour), Attachments: []Attachment{{ID: "citizen.jpg"}}}
+	if err := tk.ReportHandled(at, "l", "已更换", make([]Attachment, MaxResultPhotos+1)...); !errors.Is(err, ErrInvalid) || tk.Status != StatusAccepted || len(tk.Attachments) != 1 {
+		t.Fatalf("six photos: %v, status %s, %d attachments", err, tk.Status, len(tk.Attachments))
+	}
+	if err := tk.ReportHandled(at, "l", "已更换", Attachment{ID: "a.jpg"}, Attachment{ID: "b.jpg", Kind: "other"}); err != nil {
+		t.Fatal(err)
+	}
+	if c, r := tk.CitizenPhotos(), tk.ResultPhotos(); len(c) != 1 || c[0].ID != "citizen.jpg" ||
+		len(r) != 2 || r[0].ID != "a.jpg" || r[1].Kind != AttachmentResult {
+		t.Errorf("citizen %+v, result %+v", c, r)
+	}
+	if e := tk.PendingEvents()[0]; e.Note != "已更换（附照片 2 张）" || e.Public != "处置结果：已更换" {
+		t.Errorf("event = %+v", e)
+	}
+}
+
 func TestNumbers(t *testing.T) {
 	day := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
 	n := FormatNumber(1234567, day)

@@ -297,7 +297,7 @@ func view(t *ticketing.Ticket, evs []ticketing.Event, staff bool) ticketView {
 		Number: t.Number, Status: string(t.Status), StatusLabel: t.Status.Label(), Text: t.Text, Address: t.Address,
 		Location: t.Location, Category: t.Category, CategoryName: t.CategoryName, Department: t.Department,
 		DepartmentName: t.DepartmentName, Priority: string(t.Priority), DueAt: dueAt(t), RoutingReason: t.RoutingReason,
-		Photos: len(t.Attachments), Evaluation: t.Evaluation, ReceivedAt: t.ReceivedAt, UpdatedAt: t.UpdatedAt,
+		Photos: len(t.CitizenPhotos()), Evaluation: t.Evaluation, ReceivedAt: t.ReceivedAt, UpdatedAt: t.UpdatedAt,
 		Timeline: make([]eventView, 0, len(evs)),
 	}
 	if staff {

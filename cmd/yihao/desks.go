@@ -14,6 +14,7 @@ import (
 	"github.com/yihao-city/yihao/configs"
 	"github.com/yihao-city/yihao/desks"
 	"github.com/yihao-city/yihao/limit"
+	"github.com/yihao-city/yihao/media"
 	"github.com/yihao-city/yihao/redis"
 	"github.com/yihao-city/yihao/routing"
 	"github.com/yihao-city/yihao/routing/grid"
@@ -27,7 +28,7 @@ import (
 // lights yellow and red. Each runs on every instance and works from the
 // database, so none is lost when an instance stops and none is done twice.
 func startDesks(ctx context.Context, cfg Config, store ticketing.Store, svc *ticketing.Service, router *routing.Live,
-	files routingFiles, loc *time.Location, ph *phone, rdb *goredis.Client, log *slog.Logger, mux *http.ServeMux) error {
+	files routingFiles, loc *time.Location, ph *phone, photos *media.Disk, rdb *goredis.Client, log *slog.Logger, mux *http.ServeMux) error {
 	if err := putConfiguredUsers(ctx, store, cfg.Users); err != nil {
 		return err
 	}
@@ -60,6 +61,7 @@ func startDesks(ctx context.Context, cfg Config, store ticketing.Store, svc *tic
 		},
 		Areas:   areas,
 		Hotline: store.HotlineStats,
+		Photos:  photos,
 	}, store, svc, ph.bus, log)
 	if err != nil {
 		return err

@@ -291,7 +291,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	if wx != nil {
 		defer wx.Wait() // photos being fetched are attached before exit
 	}
-	if err := startDesks(ctx, cfg, store, svc, router, files, loc, ph, rdb, log, mux); err != nil {
+	if err := startDesks(ctx, cfg, store, svc, router, files, loc, ph, photos, rdb, log, mux); err != nil {
 		return err
 	}
 	mux.Handle("/", web.Handler())

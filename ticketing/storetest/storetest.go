@@ -44,6 +44,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"Duplicates", testDuplicates},
 		{"RoutingNotApplicable", testRoutingNotApplicable},
 		{"SupplementPersists", testSupplementPersists},
+		{"ResultPhotosPersist", testResultPhotosPersist},
 	})
 }
 
@@ -984,5 +985,36 @@ func testSupplementPersists(t *testing.T, s ticketing.Store) {
 	}
 	if last := evs[len(evs)-1]; last.Type != ticketing.EventSupplemented || !strings.Contains(last.Public, "在公交站旁") {
 		t.Fatalf("last event %+v", last)
+	}
+}
+
+// A department's result photos keep their kind apart from the citizen's.
+func testResultPhotosPersist(t *testing.T, s ticketing.Store) {
+	ctx := context.Background()
+	svc, _ := newService(s)
+	citizen := ticketing.Attachment{ID: "2026/11/25/c.jpg", ContentType: "image/jpeg", Size: 10, SHA256: "c1"}
+	tk, _, err := svc.Submit(ctx, ticketing.Report{Channel: ticketing.ChannelWeb, ExternalID: "res-1", Text: "井盖丢了",
+		Attachments: []ticketing.Attachment{citizen}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	result := ticketing.Attachment{ID: "2026/11/26/r.png", ContentType: "image/png", Size: 20, SHA256: "r1"}
+	for _, act := range []func(*ticketing.Ticket, time.Time) error{
+		func(t *ticketing.Ticket, now time.Time) error { return t.Accept(now, "liaison:1") },
+		func(t *ticketing.Ticket, now time.Time) error {
+			return t.ReportHandled(now, "liaison:1", "已补装井盖", result)
+		},
+	} {
+		if _, err := svc.Act(ctx, tk.Number, act); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.ByNumber(ctx, tk.Number)
+	if err != nil {
+		t.Fatal(err)
+	}
+	result.Kind = ticketing.AttachmentResult
+	if c, r := got.CitizenPhotos(), got.ResultPhotos(); len(c) != 1 || c[0] != citizen || len(r) != 1 || r[0] != result {
+		t.Fatalf("stored attachments %+v; want citizen %+v and result %+v", got.Attachments, citizen, result)
 	}
 }
