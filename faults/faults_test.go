@@ -63,6 +63,7 @@ type cluster struct {
 	hook      *receiver     // the forwarding endpoint
 	sip       []string      // the instances' SIP addresses (UDP and TCP)
 	rate      int           // reports per second on each channel
+	open311   open311Door   // the Open311 client's api_key, without a tag
 }
 
 func startCluster(t *testing.T) *cluster {
@@ -171,9 +172,35 @@ func startCluster(t *testing.T) *cluster {
 		t.Fatal(err)
 	}
 	t.Cleanup(cl.db.Close)
+	if cl.open311, err = cl.open311Client(ctx); err != nil {
+		t.Fatal(err)
+	}
 	t.Logf("cluster up in %v: postgres :%d, redis :%d, %s %s, %s %s", time.Since(began).Round(time.Millisecond),
 		pg.Port, rd.Port, cl.instances[0].Name, cl.instances[0].Base, cl.instances[1].Name, cl.instances[1].Base)
 	return cl
+}
+
+// open311Client makes the Open311 client's api_key as a city's IT does
+// (yihao token create --role open311) and learns its id, which scopes the
+// client's idempotency keys in the tickets' external ids.
+func (cl *cluster) open311Client(ctx context.Context) (open311Door, error) {
+	name := "faults-" + cl.run
+	out, err := cl.instances[0].Command(ctx, "token", "create", "--role", "open311", "--name", name).Output()
+	if err != nil {
+		return open311Door{}, fmt.Errorf("yihao token create --role open311: %w", err)
+	}
+	var id int64
+	if err := cl.db.QueryRow(ctx, `SELECT id FROM api_tokens WHERE name = $1`, name).Scan(&id); err != nil {
+		return open311Door{}, fmt.Errorf("the Open311 token's id: %w", err)
+	}
+	return open311Door{apiKey: strings.TrimSpace(string(out)), scope: fmt.Sprintf("k%d.", id)}, nil
+}
+
+// open311Door is the Open311 client's door for the reports tagged tag.
+func (cl *cluster) open311Door(tag string) open311Door {
+	d := cl.open311
+	d.tag = tag
+	return d
 }
 
 func randomHex(n int) string {
@@ -196,22 +223,23 @@ func (cl *cluster) msgID(index, n int) int64 { return cl.msgBase + int64(index)*
 
 // load is the reports streaming over every channel during one fault.
 type load struct {
-	began       time.Time
-	index       int // the fault's number, for its MsgIds
-	web, wechat *channelLoad
-	stop        chan struct{}
-	waits       []func(time.Duration) error
-	once        sync.Once
-	err         error
+	began                time.Time
+	index                int // the fault's number, for its MsgIds
+	web, wechat, open311 *channelLoad
+	stop                 chan struct{}
+	waits                []func(time.Duration) error
+	once                 sync.Once
+	err                  error
 }
 
 func (cl *cluster) startLoad(ctx context.Context, t *testing.T, fault string, index int) *load {
 	tag := cl.run + "-" + fault
 	l := &load{began: time.Now(), index: index, web: newChannelLoad(fault, "web"), wechat: newChannelLoad(fault, "wechat"),
-		stop: make(chan struct{})}
+		open311: newChannelLoad(fault, "open311"), stop: make(chan struct{})}
 	l.waits = append(l.waits,
-		l.web.stream(ctx, newWebSender(tag, cl.bases()), cl.rate, l.stop),
-		l.wechat.stream(ctx, newWeChatSender(t, tag, cl.acct, cl.bases(), cl.msgID(index, 0)), cl.rate, l.stop))
+		l.web.stream(ctx, newHTTPSender(webDoor{tag: tag}, cl.bases()), cl.rate, l.stop),
+		l.wechat.stream(ctx, newWeChatSender(t, tag, cl.acct, cl.bases(), cl.msgID(index, 0)), cl.rate, l.stop),
+		l.open311.stream(ctx, newHTTPSender(cl.open311Door(tag), cl.bases()), cl.rate, l.stop))
 	return l
 }
 
@@ -273,10 +301,13 @@ func (cl *cluster) killInstance(t *testing.T) {
 
 // restartPostgres: PostgreSQL restarts (a fast shutdown, a second down,
 // then a start, as pg_ctl restart -m fast on a slower server) while
-// reports stream in; the instances stay up.
+// reports stream in and sipp calls; the instances stay up.
 func (cl *cluster) restartPostgres(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), faultLimit)
 	defer cancel()
+	// Calls to the first instance, its agents registered through both: the
+	// call log is written to PostgreSQL.
+	phones := cl.startSIPLoad(t, "restart-postgres", cl.sip[0], [2]string{cl.sip[0], cl.sip[1]})
 	l := cl.startLoad(ctx, t, "restart-postgres", 2)
 	defer l.finish()
 
@@ -295,13 +326,16 @@ func (cl *cluster) restartPostgres(t *testing.T) {
 	cl.settle(ctx, t, l,
 		[]string{answerRefused, answer503Retry},
 		[]string{answerRefused, answer503})
+	if phones != nil {
+		phones.finish(ctx, t, cl)
+	}
 }
 
 // settle checks the aftermath of a fault: both instances serve again with
 // nobody's help; every report acknowledged is stored once under the number
-// given; refusals were clear and retryable (kinds in allowWeb,
-// allowWeChat). It prints one line per channel.
-func (cl *cluster) settle(ctx context.Context, t *testing.T, l *load, allowWeb, allowWeChat []string) {
+// given; refusals were clear and retryable (kinds in allowHTTP for the web
+// API and Open311, allowWeChat for WeChat). It prints one line per channel.
+func (cl *cluster) settle(ctx context.Context, t *testing.T, l *load, allowHTTP, allowWeChat []string) {
 	t.Helper()
 	for _, in := range cl.instances {
 		if err := in.WaitReady(settleFor); err != nil {
@@ -318,8 +352,9 @@ func (cl *cluster) settle(ctx context.Context, t *testing.T, l *load, allowWeb, 
 		dbChannel ticketing.Channel
 		allowed   []string
 	}{
-		{l.web, ticketing.ChannelWeb, allowWeb},
+		{l.web, ticketing.ChannelWeb, allowHTTP},
 		{l.wechat, ticketing.ChannelWeChat, allowWeChat},
+		{l.open311, ticketing.ChannelOpen311, allowHTTP},
 	} {
 		prefix := fmt.Sprintf("[faults %s-%s %s ", cl.run, c.load.Fault, c.load.Channel)
 		tl, err := verify(ctx, cl.db, c.load, string(c.dbChannel), prefix)
@@ -340,8 +375,9 @@ func (cl *cluster) settle(ctx context.Context, t *testing.T, l *load, allowWeb, 
 		if tl.Acked == 0 {
 			t.Errorf("%s: nothing acknowledged", c.load.Channel)
 		}
-		if c.load.Channel == "web" && tl.GaveUp > 0 {
-			t.Errorf("web: %d reports never acknowledged within a client's %v of retries", tl.GaveUp, webPatience)
+		// WeChat gives up after wechatTries; the HTTP clients keep trying.
+		if c.load != l.wechat && tl.GaveUp > 0 {
+			t.Errorf("%s: %d reports never acknowledged within a client's %v of retries", c.load.Channel, tl.GaveUp, webPatience)
 		}
 		if u := unclear(tl.Answers, c.allowed...); len(u) > 0 {
 			t.Errorf("%s: refusals that are not clearly retryable: %s", c.load.Channel, strings.Join(u, "; "))
@@ -353,13 +389,19 @@ func (cl *cluster) settle(ctx context.Context, t *testing.T, l *load, allowWeb, 
 // no retry: each must be taken at once now that the fault is over.
 func (cl *cluster) probe(t *testing.T, fault string, index int) {
 	t.Helper()
-	web := newWebSender(cl.run+"-"+fault+"-probe", nil)
+	tag := cl.run + "-" + fault + "-probe"
+	doors := []*httpSender{newHTTPSender(webDoor{tag: tag}, nil), newHTTPSender(cl.open311Door(tag), nil)}
 	for i, in := range cl.instances {
-		key := fmt.Sprintf("faults-%s-%s-probe-%d", cl.run, fault, i)
-		body := fmt.Sprintf(`{"text": "故障恢复后的探测：%s 路灯不亮"}`, in.Name)
-		status, _, answer, err := web.post(t.Context(), in.Base, key, []byte(body))
-		if err != nil || status != http.StatusCreated {
-			t.Errorf("probe of %s over the web API: %d %s %v", in.Name, status, answer, err)
+		for _, s := range doors {
+			r := &report{Seq: i}
+			s.prepare(r)
+			status, _, answer, err := s.send(t.Context(), in.Base, r)
+			if err == nil && status == http.StatusCreated {
+				_, err = s.door.acknowledgement(r, answer)
+			}
+			if err != nil || status != http.StatusCreated {
+				t.Errorf("probe of %s with report %s: %d %.300s %v", in.Name, r.Key, status, answer, err)
+			}
 		}
 		msg := wechat.Inbound{FromUserName: fmt.Sprintf("oFaultsProbe_%s_%s_%d", cl.run, fault, i), MsgType: "text",
 			Content: "故障恢复后的探测：井盖缺失", MsgID: cl.msgID(index, 90_000+i)}

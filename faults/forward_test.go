@@ -376,7 +376,7 @@ func (cl *cluster) forwardingEndpoint(t *testing.T) {
 	// This fault's tickets, then every ticket of the run (the earlier
 	// faults' and the probes').
 	var keys []string
-	for _, c := range []*channelLoad{l.web, l.wechat} {
+	for _, c := range []*channelLoad{l.web, l.wechat, l.open311} {
 		for _, r := range c.Reports() {
 			keys = append(keys, r.Key)
 		}

@@ -552,6 +552,14 @@ func (in *Instance) Start() error {
 	return waitFor(proc, serviceTimeout, in.Ready)
 }
 
+// Command is a subcommand of the instance's binary (yihao token create
+// ...) with its environment: its database, its configuration.
+func (in *Instance) Command(ctx context.Context, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, in.bin, args...)
+	cmd.Env, cmd.Dir = in.env, in.dir
+	return cmd
+}
+
 // Kill is kill -9.
 func (in *Instance) Kill() error {
 	in.mu.Lock()

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"regexp"
 	"sort"
 	"strconv"
@@ -25,7 +26,7 @@ import (
 
 // What the senders do when an answer does not come.
 const (
-	webPatience    = 30 * time.Second       // a web client gives a report this long, retries included
+	webPatience    = 30 * time.Second       // a web or Open311 client gives a report this long, retries included
 	webTimeout     = 10 * time.Second       // one attempt
 	webMaxBackoff  = 2 * time.Second        // between attempts, unless Retry-After says more
 	webMaxWait     = 5 * time.Second        // the most of a Retry-After the client honours
@@ -59,7 +60,7 @@ var sample = []string{
 // goroutine delivering it writes it until the load's WaitGroup is done.
 type report struct {
 	Seq    int
-	Key    string // the ticket's external id: "api:KEY" or "msg:MSGID"
+	Key    string // the ticket's external id: "api:KEY", "msg:MSGID" or Open311's "kTOKENID.KEY"
 	Marker string // unique words inside the text, to find the ticket by its body
 	Text   string
 	OpenID string // WeChat
@@ -193,54 +194,58 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-// ---------------------------------------------------------------- web
+// ---------------------------------------------------------------- web API and Open311
 
-// webSender posts to the JSON API like a careful client: every report has
-// its Idempotency-Key, and a refusal or a broken connection is retried
-// with the same key, on the other instance, with backoff (or after
-// Retry-After), until webPatience has passed.
-type webSender struct {
-	tag   string   // the run and fault, in keys and markers
+// httpDoor is one of the doors a careful client posts to (the web API,
+// Open311): how a report is asked and how its acknowledgement reads. Each
+// report carries the client's idempotency key, so a retry is the same
+// report.
+type httpDoor interface {
+	// prepare fills in the report's identity: Key is its external id as
+	// the tickets table keeps it.
+	prepare(r *report)
+	// request is one attempt at sending r to the instance at base.
+	request(ctx context.Context, base string, r *report) (*http.Request, error)
+	// acknowledgement reads a 2xx answer: the ticket number it gives.
+	acknowledgement(r *report, answer []byte) (number string, err error)
+}
+
+// httpSender posts through a door like a careful client: a refusal or a
+// broken connection is retried with the same key, on the other instance,
+// with backoff (or after Retry-After), until webPatience has passed.
+type httpSender struct {
+	door  httpDoor
 	bases []string // the instances, round-robin
 	hc    *http.Client
 }
 
-func newWebSender(tag string, bases []string) *webSender {
+func newHTTPSender(door httpDoor, bases []string) *httpSender {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 64
-	return &webSender{tag: tag, bases: bases, hc: &http.Client{Timeout: webTimeout, Transport: tr}}
+	return &httpSender{door: door, bases: bases, hc: &http.Client{Timeout: webTimeout, Transport: tr}}
 }
 
-func (s *webSender) prepare(r *report) {
-	r.Marker = fmt.Sprintf("[faults %s web %d]", s.tag, r.Seq)
-	r.Text = sample[r.Seq%len(sample)] + " " + r.Marker
-	r.Key = fmt.Sprintf("api:faults-%s-web-%d", s.tag, r.Seq)
-}
+func (s *httpSender) prepare(r *report) { s.door.prepare(r) }
 
-func (s *webSender) deliver(ctx context.Context, c *channelLoad, r *report) {
-	body, _ := json.Marshal(map[string]any{
-		"text":    r.Text,
-		"contact": map[string]string{"name": "市民" + strconv.Itoa(r.Seq%100)},
-	})
-	key := strings.TrimPrefix(r.Key, "api:")
+func (s *httpSender) deliver(ctx context.Context, c *channelLoad, r *report) {
 	giveUp := time.Now().Add(webPatience)
 	target := r.Seq % len(s.bases)
 	backoff := 200 * time.Millisecond
 	for ctx.Err() == nil {
 		r.Attempts++
-		status, hdr, answer, err := s.post(ctx, s.bases[target], key, body)
+		status, hdr, answer, err := s.send(ctx, s.bases[target], r)
 		var kind string
 		wait := backoff
 		switch {
 		case err != nil:
 			kind = transportKind(err)
 		case status == http.StatusCreated || status == http.StatusOK:
-			var resp struct{ Number string }
-			if err := json.Unmarshal(answer, &resp); err != nil || !ticketing.ValidNumber(resp.Number) {
-				r.Rejected = fmt.Sprintf("%d without a valid number: %.200s", status, answer)
+			n, err := s.door.acknowledgement(r, answer)
+			if err != nil {
+				r.Rejected = fmt.Sprintf("%d %v: %.200s", status, err, answer)
 				return
 			}
-			r.Acked, r.Number = true, resp.Number
+			r.Acked, r.Number = true, n
 			return
 		case status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests:
 			kind = strconv.Itoa(status)
@@ -269,13 +274,12 @@ func (s *webSender) deliver(ctx context.Context, c *channelLoad, r *report) {
 	r.GaveUp = true
 }
 
-func (s *webSender) post(ctx context.Context, base, key string, body []byte) (int, http.Header, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/v1/reports", bytes.NewReader(body))
+// send is one attempt at r on the instance at base.
+func (s *httpSender) send(ctx context.Context, base string, r *report) (int, http.Header, []byte, error) {
+	req, err := s.door.request(ctx, base, r)
 	if err != nil {
 		return 0, nil, nil, err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Idempotency-Key", key)
 	resp, err := s.hc.Do(req)
 	if err != nil {
 		return 0, nil, nil, err
@@ -286,6 +290,102 @@ func (s *webSender) post(ctx context.Context, base, key string, body []byte) (in
 		return 0, nil, nil, err
 	}
 	return resp.StatusCode, resp.Header, answer, nil
+}
+
+// webDoor is the JSON API, POST /api/v1/reports with an Idempotency-Key.
+type webDoor struct {
+	tag string // the run and fault, in keys and markers
+}
+
+func (d webDoor) prepare(r *report) {
+	r.Marker = fmt.Sprintf("[faults %s web %d]", d.tag, r.Seq)
+	r.Text = sample[r.Seq%len(sample)] + " " + r.Marker
+	r.Key = fmt.Sprintf("api:faults-%s-web-%d", d.tag, r.Seq)
+}
+
+func (d webDoor) request(ctx context.Context, base string, r *report) (*http.Request, error) {
+	body, err := json.Marshal(map[string]any{
+		"text":    r.Text,
+		"contact": map[string]string{"name": "市民" + strconv.Itoa(r.Seq%100)},
+	})
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/v1/reports", bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Idempotency-Key", strings.TrimPrefix(r.Key, "api:"))
+	return req, nil
+}
+
+func (webDoor) acknowledgement(_ *report, answer []byte) (string, error) {
+	var resp struct{ Number string }
+	if err := json.Unmarshal(answer, &resp); err != nil || !ticketing.ValidNumber(resp.Number) {
+		return "", errors.New("without a valid number")
+	}
+	return resp.Number, nil
+}
+
+// open311Path is where the instances serve GeoReport v2 (the default
+// open311_base: the suite's configuration leaves it).
+const open311Path = "/open311/v2"
+
+// open311Services are the demo catalogue's services of the sample's
+// reports, in its order.
+var open311Services = []string{"0210", "0103", "env-other", "traffic-other", "0701", "0604"}
+
+// open311Door is Open311's POST requests.json, form-encoded with the
+// client's api_key (an Open311 role token) and an Idempotency-Key, which
+// the door scopes to the key's token: the ticket's external id is
+// scope+key, and it comes back as the answer's token.
+type open311Door struct {
+	tag    string
+	apiKey string
+	scope  string // "k<token id>."
+}
+
+func (d open311Door) prepare(r *report) {
+	r.Marker = fmt.Sprintf("[faults %s open311 %d]", d.tag, r.Seq)
+	r.Text = sample[(r.Seq+1)%len(sample)] + " " + r.Marker
+	r.Key = fmt.Sprintf("%sfaults-%s-open311-%d", d.scope, d.tag, r.Seq)
+}
+
+func (d open311Door) request(ctx context.Context, base string, r *report) (*http.Request, error) {
+	code := open311Services[(r.Seq+1)%len(open311Services)]
+	form := url.Values{
+		"api_key":        {d.apiKey},
+		"service_code":   {code},
+		"description":    {r.Text},
+		"address_string": {fmt.Sprintf("示范路%d号", r.Seq)},
+		"first_name":     {"市民" + strconv.Itoa(r.Seq%100)},
+	}
+	if code == "0103" {
+		form.Set("attribute[cover_state]", "missing") // required by that service
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+open311Path+"/requests.json",
+		strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Idempotency-Key", strings.TrimPrefix(r.Key, d.scope))
+	return req, nil
+}
+
+func (open311Door) acknowledgement(r *report, answer []byte) (string, error) {
+	var resp []struct {
+		ID    string `json:"service_request_id"`
+		Token string `json:"token"`
+	}
+	switch err := json.Unmarshal(answer, &resp); {
+	case err != nil || len(resp) != 1 || !ticketing.ValidNumber(resp[0].ID):
+		return "", errors.New("without one request with a valid service_request_id")
+	case resp[0].Token != r.Key:
+		return "", fmt.Errorf("token %q, not the report's key %q", resp[0].Token, r.Key)
+	}
+	return resp[0].ID, nil
 }
 
 // ---------------------------------------------------------------- WeChat

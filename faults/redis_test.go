@@ -22,7 +22,7 @@ const redisDown = 3 * time.Second
 // it without persistence) for redisDown while reports stream in, then
 // starts again on its port. Redis holds only shared state (rate limits,
 // WeChat's retry coordination and conversations, presence, screen pops);
-// the tickets are in PostgreSQL, so both doors must keep taking reports
+// the tickets are in PostgreSQL, so every door must keep taking reports
 // throughout, and the instances must be ready again on their own.
 // /readyz checks Redis too: what it answers meanwhile is recorded.
 func (cl *cluster) stopRedis(t *testing.T) {

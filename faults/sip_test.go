@@ -7,6 +7,7 @@ import (
 	"math/big"
 	"net"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,9 +16,11 @@ import (
 	"github.com/yihao-city/yihao/channels/hotline/sipptest"
 )
 
-// The phone load of kill-instance: sipp's callers at sipRate calls a
-// second, each talking sipTalk, to the instance that stays up, answered by
-// sipp's agents' phones registered half through each instance.
+// The phone load of kill-instance and restart-postgres: sipp's callers at
+// sipRate calls a second, each talking sipTalk, to one instance, answered
+// by sipp's agents' phones registered half through each instance. A call
+// refused with 503 and Retry-After is dialled again once the fault is
+// over, as its caller would.
 const (
 	sipAgents  = 6
 	sipRate    = 4
@@ -67,6 +70,7 @@ func sipConfig(run string) string {
 // sipLoad is the phone load during one fault.
 type sipLoad struct {
 	fault  string
+	to     string // the instance called
 	caller string // the callers' number, this load's alone, to find its calls
 	began  time.Time
 	done   chan struct{}
@@ -113,27 +117,60 @@ func (cl *cluster) startSIPLoad(t *testing.T, fault string, to string, from [2]s
 	if uas == nil {
 		return nil
 	}
-	s := &sipLoad{fault: fault, caller: callerNumber(), done: make(chan struct{}), uas: uas, began: time.Now()}
+	s := &sipLoad{fault: fault, to: to, caller: callerNumber(), done: make(chan struct{}), uas: uas, began: time.Now()}
 	go func() {
 		defer close(s.done) // also if Run ends the goroutine (t.Fatal)
-		s.res = sipptest.Run(t, "caller_uac.xml", to, "-s", "12345", "-set", "caller", s.caller,
-			"-d", strconv.Itoa(int(sipTalk/time.Millisecond)), "-m", strconv.Itoa(sipCalls), "-r", strconv.Itoa(sipRate),
-			"-i", "127.0.0.1", "-t", "u1", "-timeout", fmt.Sprintf("%ds", int(sipTimeout/time.Second)))
+		s.res = s.call(t, sipCalls)
 	}()
 	return s
+}
+
+// call runs sipp's callers: calls calls at sipRate a second.
+func (s *sipLoad) call(t *testing.T, calls int) sipptest.Result {
+	t.Helper()
+	return sipptest.Run(t, "caller_uac.xml", s.to, "-s", "12345", "-set", "caller", s.caller,
+		"-d", strconv.Itoa(int(sipTalk/time.Millisecond)), "-m", strconv.Itoa(calls), "-r", strconv.Itoa(sipRate),
+		"-i", "127.0.0.1", "-t", "u1", "-timeout", fmt.Sprintf("%ds", int(sipTimeout/time.Second)))
+}
+
+// abortedMark begins each entry of sipp's error log for a call ended by an
+// answer its scenario did not expect; abortedCall reads the rest of the
+// entry's line: the Call-ID and the answer's status.
+const abortedMark = "Aborting call on unexpected message"
+
+var abortedCall = regexp.MustCompile(`^ for Call-Id '([^']+)'[^\n]*received 'SIP/2\.0 (\d{3}) `)
+
+// refusedCalls reads sipp's error log: the calls refused clearly (503 with
+// Retry-After, the way an instance says it cannot take a call now), and
+// the calls aborted on any other answer, by Call-ID.
+func refusedCalls(errlog string) (refused, other map[string]bool) {
+	refused, other = map[string]bool{}, map[string]bool{}
+	for _, e := range strings.Split(errlog, abortedMark)[1:] {
+		m := abortedCall.FindStringSubmatch(e)
+		switch {
+		case m == nil:
+		case m[2] == "503" && strings.Contains(e, "Retry-After:"):
+			refused[m[1]] = true
+		default:
+			other[m[1]] = true
+		}
+	}
+	return refused, other
 }
 
 // sipTally is what became of the calls, by sipp and by the calls table.
 type sipTally struct {
 	Sent, Successful, Failed, Retrans int // sipp's: calls made, successful, failed, retransmissions
+	Refused, Redialled                int // refused with 503 and Retry-After; calls made again for them
 	Rows, Distinct, Answered, Ended   int // the calls table's rows of this load
 	Overlaps                          int // an agent answering a call before its previous one ended
 	Causes                            map[string]int
 }
 
-// finish waits for the callers' sipp and checks the call log: each call
-// once (call_id unique), as many answered as sipp counted successful, no
-// agent with two calls at once.
+// finish waits for the callers' sipp, dials again the calls refused
+// clearly, and checks the call log: each call once (call_id unique), as
+// many answered as sipp counted successful, no agent with two calls at
+// once.
 func (s *sipLoad) finish(ctx context.Context, t *testing.T, cl *cluster) {
 	t.Helper()
 	select {
@@ -147,8 +184,17 @@ func (s *sipLoad) finish(ctx context.Context, t *testing.T, cl *cluster) {
 		t.Errorf("sipp's callers: %s", s.res)
 		return
 	}
+	refused, other := refusedCalls(s.res.Errors)
+	if tl.Refused = len(refused); tl.Refused > 0 {
+		again := s.call(t, tl.Refused)
+		tl.Redialled, tl.Successful, tl.Retrans = again.Created, tl.Successful+again.Successful, tl.Retrans+again.Retransmissions
+		tl.Failed += again.Failed - tl.Refused
+		if again.Successful != tl.Refused {
+			t.Errorf("sip: %d calls refused with 503 and Retry-After, %d successful when dialled again: %s", tl.Refused, again.Successful, again)
+		}
+	}
 	// The call log is written with group commit: wait until every call of
-	// this load is ended there.
+	// this load is ended there. A refused call may have no row.
 	where := `FROM calls WHERE caller LIKE '%' || $1 AND arrived_at >= $2`
 	deadline := time.Now().Add(15 * time.Second)
 	for {
@@ -157,7 +203,7 @@ func (s *sipLoad) finish(ctx context.Context, t *testing.T, cl *cluster) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if (tl.Rows >= tl.Sent && tl.Ended == tl.Rows) || time.Now().After(deadline) {
+		if (tl.Rows >= tl.Successful && tl.Ended == tl.Rows) || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(200 * time.Millisecond)
@@ -176,17 +222,20 @@ func (s *sipLoad) finish(ctx context.Context, t *testing.T, cl *cluster) {
 	uas := s.uas.Stop()
 
 	lost := max(tl.Successful-tl.Answered, 0)
-	line := fmt.Sprintf("fault=%s channel=sip sent=%d acknowledged=%d stored=%d duplicated=%d lost=%d retries=%d failed=%d rows=%d ended=%d overlaps=%d phones_answered=%d causes=%s",
-		s.fault, tl.Sent, tl.Successful, tl.Answered, tl.Rows-tl.Distinct, lost, tl.Retrans, tl.Failed, tl.Rows, tl.Ended,
-		tl.Overlaps, uas.Successful, formatAnswers(tl.Causes))
+	line := fmt.Sprintf("fault=%s channel=sip sent=%d acknowledged=%d stored=%d duplicated=%d lost=%d retries=%d failed=%d refused=%d redialled=%d rows=%d ended=%d overlaps=%d phones_answered=%d causes=%s",
+		s.fault, tl.Sent, tl.Successful, tl.Answered, tl.Rows-tl.Distinct, lost, tl.Retrans, tl.Failed, tl.Refused, tl.Redialled,
+		tl.Rows, tl.Ended, tl.Overlaps, uas.Successful, formatAnswers(tl.Causes))
 	t.Log(line)
 	fmt.Println(line)
-	if tl.Sent != sipCalls || tl.Successful != sipCalls || tl.Failed != 0 {
-		t.Errorf("sip: %d of %d calls successful (sipp's callers): %s", tl.Successful, sipCalls, s.res)
+	if tl.Sent != sipCalls || tl.Successful != sipCalls || tl.Failed != 0 || len(other) > 0 {
+		t.Errorf("sip: %d of %d calls successful, %d of them when dialled again after a clear refusal; %d aborted on another answer (sipp's callers): %s",
+			tl.Successful, sipCalls, tl.Successful-s.res.Successful, len(other), s.res)
 	}
-	if tl.Rows != tl.Distinct || tl.Rows != tl.Sent || tl.Answered != tl.Successful || tl.Ended != tl.Rows {
-		t.Errorf("sip: sipp made %d calls, %d successful; the calls table has %d rows (%d call ids), %d answered, %d ended",
-			tl.Sent, tl.Successful, tl.Rows, tl.Distinct, tl.Answered, tl.Ended)
+	// Every call made has one row at most (a refused one may have none),
+	// every successful one its row, answered.
+	if tl.Rows != tl.Distinct || tl.Rows < tl.Successful || tl.Rows > tl.Sent+tl.Redialled || tl.Answered != tl.Successful || tl.Ended != tl.Rows {
+		t.Errorf("sip: sipp made %d calls (%d of them again), %d successful; the calls table has %d rows (%d call ids), %d answered, %d ended",
+			tl.Sent+tl.Redialled, tl.Redialled, tl.Successful, tl.Rows, tl.Distinct, tl.Answered, tl.Ended)
 	}
 	if tl.Overlaps > 0 {
 		t.Errorf("sip: %d pairs of calls answered by one agent at once", tl.Overlaps)
