@@ -168,6 +168,11 @@ func TestHandlePhotosRefused(t *testing.T) {
 	for i := range six {
 		six[i] = photoJPEG(t, uint8(i*30))
 	}
+	// A made-up token gets no further than a text form would: 401.
+	forged := &client{e: e, bearer: "yh_made-up-token"}
+	if r := forged.handleWithPhotos(t, tk.Number, "已修复", false, six...); r.code != http.StatusUnauthorized {
+		t.Errorf("photos with a made-up token: %d, want 401", r.code)
+	}
 	r := li.handleWithPhotos(t, tk.Number, "已修复", true, six...)
 	if r.code != http.StatusRequestEntityTooLarge || !strings.Contains(errorText(r.body), "photos") {
 		t.Fatalf("six photos: %d %s", r.code, errorText(r.body))

@@ -493,11 +493,14 @@ func (s *Server) photoForm(h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-// hasCredentials is a cheap look at a request before reading a large
-// body: a bearer token to check, or a session cookie signed by us.
+// hasCredentials looks at a request before reading a large body: a
+// bearer token that holds (one digest lookup), or a session cookie signed
+// by us. Anyone can send an Authorization header; only staff may make the
+// server read 50 MB.
 func (s *Server) hasCredentials(r *http.Request) bool {
-	if r.Header.Get("Authorization") != "" {
-		return true
+	if h := r.Header.Get("Authorization"); h != "" {
+		st, err := s.bearer(r.Context(), h)
+		return err == nil && st != nil
 	}
 	c, err := r.Cookie(sessionCookie)
 	if err != nil {
