@@ -205,12 +205,7 @@ func (s *Server) trackPage(c *gin.Context) {
 	c.Header("Cache-Control", "no-store")
 	t, evs, err := s.tickets.Track(c.Request.Context(), c.Param("number"), c.Query("token"))
 	if err != nil {
-		e := s.logged(c, err)
-		if e.Kind == ticketing.KindNotFound {
-			s.render(c, http.StatusNotFound, "notfound.html", nil)
-			return
-		}
-		s.render(c, channels.HTTPStatus(e.Kind), "error.html", citizenMessage(e))
+		s.citizenError(c, err, citizenMessage)
 		return
 	}
 	s.render(c, http.StatusOK, "track.html", trackData{T: t, Events: evs, New: c.Query("new") == "1", Rated: c.Query("rated") == "1", Link: trackURL(t)})
@@ -225,15 +220,22 @@ func (s *Server) postRating(c *gin.Context) {
 		score = 0 // refused by Rate, naming the score
 	}
 	if _, err := s.tickets.Rate(c.Request.Context(), number, token, "citizen:web", score, c.PostForm("comment")); err != nil {
-		e := s.logged(c, err)
-		if e.Kind == ticketing.KindNotFound {
-			s.render(c, http.StatusNotFound, "notfound.html", nil)
-			return
-		}
-		s.render(c, channels.HTTPStatus(e.Kind), "error.html", ratingMessage(e))
+		s.citizenError(c, err, ratingMessage)
 		return
 	}
 	c.Redirect(http.StatusSeeOther, "/t/"+number+"?token="+url.QueryEscape(token)+"&rated=1")
+}
+
+// citizenError answers a tracking-page request that failed: the not-found
+// page (a wrong number and a wrong token look the same), else the error
+// page with what message says of it.
+func (s *Server) citizenError(c *gin.Context, err error, message func(*ticketing.Error) string) {
+	e := s.logged(c, err)
+	if e.Kind == ticketing.KindNotFound {
+		s.render(c, http.StatusNotFound, "notfound.html", nil)
+		return
+	}
+	s.render(c, channels.HTTPStatus(e.Kind), "error.html", message(e))
 }
 
 func (s *Server) render(c *gin.Context, status int, name string, data any) {
