@@ -59,7 +59,7 @@ func TestDayInBrowser(t *testing.T) {
 	sipAddr := "127.0.0.1:" + strconv.Itoa(sipPort)
 	srv := e2eStart(ctx, t, map[string]string{"YIHAO_CONFIG": config, "YIHAO_DATA_DIR": dir, "YIHAO_SIP_ADDR": sipAddr})
 
-	browser := dayBrowser(ctx, t)
+	browser := e2eStartChromium(ctx, t, 1280, 900)
 	agent, disp, li, citizen := dayTab(t, browser), dayTab(t, browser), dayTab(t, browser), dayTab(t, browser)
 	shot := func(tab context.Context, name string) { dayShot(t, tab, shots, name) }
 
@@ -238,21 +238,6 @@ func dayTrackToken(t *testing.T, ctx context.Context, dir, number string) string
 		t.Errorf("ticket %s: %s by %s, %d extensions; want closed, phone, 1", number, tk.Status, tk.Channel, tk.ExtensionCount)
 	}
 	return tk.TrackToken
-}
-
-func dayBrowser(ctx context.Context, t *testing.T) context.Context {
-	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(e2eChromium), chromedp.NoSandbox, chromedp.Headless, chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("no-first-run", true),
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900))
-	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
-	bctx, bcancel := chromedp.NewContext(actx)
-	t.Cleanup(func() { bcancel(); acancel() })
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("start %s: %v", e2eChromium, err)
-	}
-	return bctx
 }
 
 // dayTab is a tab with cookies of its own: one person at one desk.

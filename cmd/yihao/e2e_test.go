@@ -300,6 +300,15 @@ type e2eShot struct {
 
 func e2eBrowser(ctx context.Context, t *testing.T, store string) *e2eBrowserTab {
 	t.Helper()
+	b := &e2eBrowserTab{ctx: e2eStartChromium(ctx, t, 1024, 900), store: store}
+	t.Cleanup(func() { b.save(t) })
+	return b
+}
+
+// e2eStartChromium starts a headless Chromium with a fresh profile and
+// returns the context of its first tab; the browser ends with the test.
+func e2eStartChromium(ctx context.Context, t *testing.T, width, height int) context.Context {
+	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(e2eChromium),
 		chromedp.NoSandbox,
@@ -311,7 +320,7 @@ func e2eBrowser(ctx context.Context, t *testing.T, store string) *e2eBrowserTab 
 		chromedp.Flag("no-first-run", true),
 		chromedp.Flag("disable-quic", true),
 		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1024, 900),
+		chromedp.WindowSize(width, height),
 	)
 	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
 	bctx, bcancel := chromedp.NewContext(actx)
@@ -323,9 +332,7 @@ func e2eBrowser(ctx context.Context, t *testing.T, store string) *e2eBrowserTab 
 	if err := chromedp.Do(bctx); err != nil {
 		t.Fatalf("start %s: %v", e2eChromium, err)
 	}
-	b := &e2eBrowserTab{ctx: bctx, store: store}
-	t.Cleanup(func() { b.save(t) })
-	return b
+	return bctx
 }
 
 // shot keeps a screenshot of the page in memory; save writes them out.
