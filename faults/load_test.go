@@ -176,7 +176,10 @@ func transportKind(err error) string {
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return answerRefused
 	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
-		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		// net/http's own word (unexported) for a kept-alive connection the
+		// dying instance closed as the client picked it up.
+		strings.Contains(err.Error(), "http: server closed idle connection"):
 		return answerCut
 	case errors.As(err, &ne) && ne.Timeout():
 		return answerTimeout

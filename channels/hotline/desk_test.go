@@ -1057,6 +1057,11 @@ func deskSignIn(t *testing.T, b context.Context, base, ext string) {
 		chromedp.SendKeys(chromedp.ID("password"), "pw-"+ext),
 		chromedp.Submit(chromedp.ID("password")),
 		chromedp.WaitVisible(chromedp.ID("state")),
+		// Load the desk once more by navigation, which waits for the load
+		// event: typing into the page the form's redirect produced could
+		// meet nodes Chromium renumbered while that document settled.
+		chromedp.Navigate(base+"/agent"),
+		chromedp.WaitVisible(chromedp.ID("state")),
 	)
 }
 
