@@ -39,8 +39,9 @@
 //     empty (the suite runs it without persistence). Every door must take
 //     every report meanwhile, with no refusal; what /readyz answers while
 //     Redis is away is recorded (503), and it must answer 200 again on
-//     its own. Its sip line records that
-//     the agents' registrations, kept in Redis alone, are gone afterwards;
+//     its own. The agents' registrations were in Redis alone: every
+//     instance's acd.Keeper must put them back, and calls placed after
+//     Redis returned must all be answered;
 //   - forwarding-endpoint: the forwarding endpoint (a webhook receiver in
 //     the test, which every instance forwards every dispatched ticket to)
 //     answers 503 for 4 s. Afterwards every dispatched ticket's delivery

@@ -34,7 +34,7 @@ type Presence struct {
 	prefix string
 	order  string // hash field scoring the avail sets: avail_at or offered_at
 
-	register, unregister, setState, claim, release *goredis.Script
+	register, unregister, setState, claim, release, restore *goredis.Script
 }
 
 // claimBudget bounds the work of one Claim script: wrap-ups moved and
@@ -56,10 +56,11 @@ func NewPresence(c *goredis.Client, prefix string, s acd.Strategy) *Presence {
 		setState:   goredis.NewScript(presenceLib + setStateScript),
 		claim:      goredis.NewScript(presenceLib + claimScript),
 		release:    goredis.NewScript(presenceLib + releaseScript),
+		restore:    goredis.NewScript(presenceLib + restoreScript),
 	}
 }
 
-var _ acd.Presence = (*Presence)(nil)
+var _ acd.Restorer = (*Presence)(nil)
 
 // presenceLib is the start of every script: ARGV[1] is the prefix, ARGV[2]
 // the order field, ARGV[3] now; the script's own arguments follow.
@@ -239,6 +240,23 @@ end
 return 'ok'
 `
 
+// ARGV[4..13]: agent, state, since, ready at, call, skills (JSON),
+// contact, source, transport, expires. An agent put back is indexed as its
+// state wants; both strategy keys start at since.
+const restoreScript = `
+local name, st = ARGV[4], ARGV[5]
+local k = akey(name)
+if redis.call('EXISTS', k) == 1 then return 'known' end
+redis.call('HSET', k, 'state', st, 'since', ARGV[6], 'ready_at', ARGV[7], 'call', ARGV[8], 'pending', '',
+  'skills', ARGV[9], 'contact', ARGV[10], 'source', ARGV[11], 'transport', ARGV[12], 'expires', ARGV[13],
+  'avail_at', ARGV[6], 'offered_at', ARGV[6])
+redis.call('ZADD', P .. 'agents', 0, name)
+if st == 'available' then index(name) end
+if st == 'wrap_up' then redis.call('ZADD', P .. 'wrapup', ARGV[7], name) end
+settle(name)
+return 'ok'
+`
+
 func micros(t time.Time) string { return strconv.FormatInt(t.UnixMicro(), 10) }
 
 // run runs script with the common arguments before args and maps the
@@ -329,6 +347,39 @@ func (p *Presence) Claim(ctx context.Context, skill, callID string, now time.Tim
 func (p *Presence) Release(ctx context.Context, agent, callID string, readyAt, now time.Time) error {
 	_, err := p.run(ctx, "release", p.release, now, agent, callID, micros(readyAt))
 	return err
+}
+
+// Restore puts back an agent this Redis lost (it restarted empty), as st
+// says, unless the agent is known. Only a registered agent (st.Binding)
+// can be put back.
+func (p *Presence) Restore(ctx context.Context, st acd.Status, now time.Time) (bool, error) {
+	b := st.Binding
+	if b == nil || st.Agent == "" {
+		return false, errors.New("redis: presence restore: only a registered agent can be put back")
+	}
+	switch st.State {
+	case acd.Available, acd.OnCall, acd.WrapUp, acd.Break, acd.LoggedOut:
+	default:
+		return false, fmt.Errorf("redis: presence restore: agent %s: unknown state %q", st.Agent, st.State)
+	}
+	skills := st.Skills
+	if skills == nil {
+		skills = []string{}
+	}
+	js, err := json.Marshal(skills)
+	if err != nil {
+		return false, fmt.Errorf("redis: presence restore: %w", err)
+	}
+	ready, call := "", ""
+	if st.State == acd.WrapUp {
+		ready = micros(st.ReadyAt)
+	}
+	if st.State == acd.OnCall {
+		call = st.CallID
+	}
+	res, err := p.run(ctx, "restore", p.restore, now, st.Agent, string(st.State), micros(st.Since), ready, call,
+		string(js), b.Contact, b.Source, b.Transport, micros(b.Expires))
+	return res == "ok", err
 }
 
 // Status of one agent as of now.

@@ -34,6 +34,11 @@ type phone struct {
 	secret   []byte   // shared signing secret (sipSecret); the desks derive theirs from it
 }
 
+// keeperEvery is how often each instance reads the agents' presence, to
+// put them back should Redis lose them: the longest the phone door can
+// go without agents after Redis restarts empty.
+const keeperEvery = 2 * time.Second
+
 // startPhone wires the phone door onto mux and starts SIP. With Redis,
 // presence (which agent is free), screen pops and the signing secret are
 // shared, so several instances serve one set of agents.
@@ -47,7 +52,9 @@ func startPhone(ctx context.Context, cfg Config, store ticketing.Store, svc *tic
 	p := &phone{secret: secret}
 	strategy := acd.Strategy(sc.Strategy)
 	if rdb != nil {
-		p.presence = redis.NewPresence(rdb, cfg.RedisPrefix+"acd:", strategy)
+		keeper := acd.NewKeeper(redis.NewPresence(rdb, cfg.RedisPrefix+"acd:", strategy), log)
+		go keeper.Run(ctx, keeperEvery, time.Now)
+		p.presence = keeper
 		p.bus = redis.NewBus(rdb, cfg.RedisPrefix+"live:")
 	} else {
 		p.presence = acd.NewMemory(strategy)
