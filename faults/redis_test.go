@@ -105,7 +105,7 @@ func (cl *cluster) stopRedis(t *testing.T) {
 	// The phone door afterwards. The agents' registrations were in Redis
 	// alone, and this Redis came back with nothing (as would a failover to
 	// an empty replica); phones register again only at their Expires (up
-	// to an hour). Each instance's acd.Keeper puts the agents back within
+	// to ten minutes). Each instance's acd.Keeper puts the agents back within
 	// a round or two, so calls are answered again with nobody's help.
 	if phones != nil {
 		restoredIn, keys := time.Duration(-1), map[string]int{}

@@ -19,14 +19,15 @@ import (
 //
 // Keys, all under the prefix:
 //
-//	agent:<ext>        hash: state, since, ready_at, call, pending, skills
-//	                   (JSON), contact, source, transport, expires ("" when
-//	                   not registered), avail_at, offered_at
+//	agent:<ext>        hash: state, since, ready_at, call, hold, pending,
+//	                   skills (JSON), contact, source, transport, expires
+//	                   ("" when not registered), avail_at, offered_at
 //	agents             zset of every known agent (score 0, so by extension)
 //	avail              zset of available agents scored by the strategy's key
 //	avail:skill:<s>    the same, agents with skill s
 //	avail:any          the same, agents with no skills (they take every line)
 //	wrapup             zset of agents in wrap-up by ready_at
+//	holds              zset of agents on a held call by when the hold lapses
 //
 // Times are Unix microseconds, always passed in (never Redis TIME).
 type Presence struct {
@@ -34,7 +35,7 @@ type Presence struct {
 	prefix string
 	order  string // hash field scoring the avail sets: avail_at or offered_at
 
-	register, unregister, setState, claim, release, restore *goredis.Script
+	register, unregister, setState, claim, hold, release, restore *goredis.Script
 }
 
 // claimBudget bounds the work of one Claim script: wrap-ups moved and
@@ -55,6 +56,7 @@ func NewPresence(c *goredis.Client, prefix string, s acd.Strategy) *Presence {
 		unregister: goredis.NewScript(presenceLib + unregisterScript),
 		setState:   goredis.NewScript(presenceLib + setStateScript),
 		claim:      goredis.NewScript(presenceLib + claimScript),
+		hold:       goredis.NewScript(presenceLib + holdScript),
 		release:    goredis.NewScript(presenceLib + releaseScript),
 		restore:    goredis.NewScript(presenceLib + restoreScript),
 	}
@@ -100,7 +102,8 @@ local function become(name, s, at)
   local from = redis.call('HGET', k, 'state')
   if from == 'available' then unindex(name) end
   if from == 'wrap_up' then redis.call('ZREM', P .. 'wrapup', name) end
-  redis.call('HSET', k, 'state', s, 'since', at, 'ready_at', '', 'call', '', 'pending', '')
+  if from == 'on_call' then redis.call('ZREM', P .. 'holds', name) end
+  redis.call('HSET', k, 'state', s, 'since', at, 'ready_at', '', 'call', '', 'hold', '', 'pending', '')
   if s == 'available' then
     redis.call('HSET', k, 'avail_at', at)
     index(name)
@@ -108,14 +111,28 @@ local function become(name, s, at)
 end
 
 -- settle applies what time did: a wrap-up that is over ends at ready_at;
--- a lapsed registration is dropped and, unless on a call, logs the agent
--- out (at the later of expiry and the last change).
+-- a call whose hold lapsed (its instance died) frees the agent at the
+-- lapse; a lapsed registration is dropped and, unless on a call, logs the
+-- agent out (at the later of expiry and the last change).
 local function settle(name)
   local k = akey(name)
   local st, ready = unpack(redis.call('HMGET', k, 'state', 'ready_at'))
   if st == 'wrap_up' and tonumber(ready) <= NOWN then
     become(name, 'available', ready)
     st = 'available'
+  end
+  if st == 'on_call' then
+    local hold, pending, ex = unpack(redis.call('HMGET', k, 'hold', 'pending', 'expires'))
+    if given(hold) and tonumber(hold) <= NOWN then
+      if not given(ex) or tonumber(ex) <= tonumber(hold) then
+        st = 'logged_out'
+      elseif given(pending) then
+        st = pending
+      else
+        st = 'available'
+      end
+      become(name, st, hold)
+    end
   end
   local exp, since = unpack(redis.call('HMGET', k, 'expires', 'since'))
   if given(exp) and tonumber(exp) <= NOWN then
@@ -177,15 +194,19 @@ end
 return 'ok'
 `
 
-// ARGV[4..6]: skill, call id, budget. Returns {0} when nobody is free,
+// ARGV[4..7]: skill, call id, budget, hold ("" for none). Returns {0}
+// when nobody is free,
 // {1, contact, source, transport, expires, agent} when claimed, {2} when
 // the budget ran out first.
 const claimScript = `
-local skill, call, budget = ARGV[4], ARGV[5], tonumber(ARGV[6])
-for _, name in ipairs(redis.call('ZRANGEBYSCORE', P .. 'wrapup', '-inf', NOW, 'LIMIT', 0, budget)) do
-  settle(name)
-  if redis.call('HGET', akey(name), 'state') ~= 'wrap_up' then
-    redis.call('ZREM', P .. 'wrapup', name)
+local skill, call, budget, hold = ARGV[4], ARGV[5], tonumber(ARGV[6]), ARGV[7]
+-- settle the agents whose wrap-up ended or whose hold lapsed by now
+for set, st in pairs({wrapup = 'wrap_up', holds = 'on_call'}) do
+  for _, name in ipairs(redis.call('ZRANGEBYSCORE', P .. set, '-inf', NOW, 'LIMIT', 0, budget)) do
+    settle(name)
+    if redis.call('HGET', akey(name), 'state') ~= st then
+      redis.call('ZREM', P .. set, name)
+    end
   end
 end
 local keys
@@ -208,7 +229,8 @@ for _ = 1, budget do
   local k = akey(best)
   if redis.call('HGET', k, 'state') == 'available' then
     become(best, 'on_call', NOW)
-    redis.call('HSET', k, 'call', call, 'offered_at', NOW)
+    redis.call('HSET', k, 'call', call, 'hold', hold, 'offered_at', NOW)
+    if given(hold) then redis.call('ZADD', P .. 'holds', hold, best) end
     local b = redis.call('HMGET', k, 'contact', 'source', 'transport', 'expires')
     return {1, b[1], b[2], b[3], b[4], best}
   end
@@ -216,6 +238,19 @@ for _ = 1, budget do
   for _, key in ipairs(keys) do redis.call('ZREM', key, best) end
 end
 return {2}
+`
+
+// ARGV[4..6]: agent, call id, hold until.
+const holdScript = `
+local name = ARGV[4]
+local k = akey(name)
+if redis.call('EXISTS', k) == 0 then return 'unknown' end
+settle(name)
+local st, call = unpack(redis.call('HMGET', k, 'state', 'call'))
+if st ~= 'on_call' or call ~= ARGV[5] then return 'not_on_call' end
+redis.call('HSET', k, 'hold', ARGV[6])
+redis.call('ZADD', P .. 'holds', ARGV[6], name)
+return 'ok'
 `
 
 // ARGV[4..6]: agent, call id, ready at.
@@ -240,24 +275,33 @@ end
 return 'ok'
 `
 
-// ARGV[4..13]: agent, state, since, ready at, call, skills (JSON),
+// ARGV[4..14]: agent, state, since, ready at, call, hold, skills (JSON),
 // contact, source, transport, expires. An agent put back is indexed as its
 // state wants; both strategy keys start at since.
 const restoreScript = `
 local name, st = ARGV[4], ARGV[5]
 local k = akey(name)
 if redis.call('EXISTS', k) == 1 then return 'known' end
-redis.call('HSET', k, 'state', st, 'since', ARGV[6], 'ready_at', ARGV[7], 'call', ARGV[8], 'pending', '',
-  'skills', ARGV[9], 'contact', ARGV[10], 'source', ARGV[11], 'transport', ARGV[12], 'expires', ARGV[13],
-  'avail_at', ARGV[6], 'offered_at', ARGV[6])
+redis.call('HSET', k, 'state', st, 'since', ARGV[6], 'ready_at', ARGV[7], 'call', ARGV[8], 'hold', ARGV[9],
+  'pending', '', 'skills', ARGV[10], 'contact', ARGV[11], 'source', ARGV[12], 'transport', ARGV[13],
+  'expires', ARGV[14], 'avail_at', ARGV[6], 'offered_at', ARGV[6])
 redis.call('ZADD', P .. 'agents', 0, name)
 if st == 'available' then index(name) end
 if st == 'wrap_up' then redis.call('ZADD', P .. 'wrapup', ARGV[7], name) end
+if st == 'on_call' and given(ARGV[9]) then redis.call('ZADD', P .. 'holds', ARGV[9], name) end
 settle(name)
 return 'ok'
 `
 
 func micros(t time.Time) string { return strconv.FormatInt(t.UnixMicro(), 10) }
+
+// optMicros is micros, or "" for the zero time.
+func optMicros(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return micros(t)
+}
 
 // run runs script with the common arguments before args and maps the
 // script's answers "unknown" and "not_on_call" to acd's errors.
@@ -311,9 +355,9 @@ func (p *Presence) SetState(ctx context.Context, agent string, s acd.State, now 
 
 // Claim puts the first available agent with skill, in Strategy order, on
 // callID.
-func (p *Presence) Claim(ctx context.Context, skill, callID string, now time.Time) (acd.Binding, bool, error) {
+func (p *Presence) Claim(ctx context.Context, skill, callID string, holdUntil, now time.Time) (acd.Binding, bool, error) {
 	for range 100 {
-		res, err := p.run(ctx, "claim", p.claim, now, skill, callID, claimBudget)
+		res, err := p.run(ctx, "claim", p.claim, now, skill, callID, claimBudget, optMicros(holdUntil))
 		if err != nil {
 			return acd.Binding{}, false, err
 		}
@@ -343,6 +387,12 @@ func (p *Presence) Claim(ctx context.Context, skill, callID string, now time.Tim
 	return acd.Binding{}, false, errors.New("redis: presence claim: no progress through stale agents")
 }
 
+// Hold renews the call's hold on the agent until until.
+func (p *Presence) Hold(ctx context.Context, agent, callID string, until, now time.Time) error {
+	_, err := p.run(ctx, "hold", p.hold, now, agent, callID, micros(until))
+	return err
+}
+
 // Release ends the agent's call callID.
 func (p *Presence) Release(ctx context.Context, agent, callID string, readyAt, now time.Time) error {
 	_, err := p.run(ctx, "release", p.release, now, agent, callID, micros(readyAt))
@@ -370,14 +420,14 @@ func (p *Presence) Restore(ctx context.Context, st acd.Status, now time.Time) (b
 	if err != nil {
 		return false, fmt.Errorf("redis: presence restore: %w", err)
 	}
-	ready, call := "", ""
+	ready, call, hold := "", "", ""
 	if st.State == acd.WrapUp {
 		ready = micros(st.ReadyAt)
 	}
 	if st.State == acd.OnCall {
-		call = st.CallID
+		call, hold = st.CallID, optMicros(st.HoldUntil)
 	}
-	res, err := p.run(ctx, "restore", p.restore, now, st.Agent, string(st.State), micros(st.Since), ready, call,
+	res, err := p.run(ctx, "restore", p.restore, now, st.Agent, string(st.State), micros(st.Since), ready, call, hold,
 		string(js), b.Contact, b.Source, b.Transport, micros(b.Expires))
 	return res == "ok", err
 }
@@ -434,12 +484,12 @@ func statusOf(agent string, h map[string]string, now time.Time) (acd.Status, err
 		}
 		return n, nil
 	}
-	var since, ready, exp int64
+	var since, ready, exp, hold int64
 	var err error
 	for _, f := range []struct {
 		name string
 		to   *int64
-	}{{"since", &since}, {"ready_at", &ready}, {"expires", &exp}} {
+	}{{"since", &since}, {"ready_at", &ready}, {"expires", &exp}, {"hold", &hold}} {
 		if *f.to, err = num(f.name); err != nil {
 			return acd.Status{}, err
 		}
@@ -456,6 +506,17 @@ func statusOf(agent string, h map[string]string, now time.Time) (acd.Status, err
 		s.State, since = acd.Available, ready
 	}
 	registered := h["expires"] != ""
+	if s.State == acd.OnCall && hold != 0 && hold <= nowUs {
+		switch {
+		case !registered || exp <= hold:
+			s.State = acd.LoggedOut
+		case h["pending"] != "":
+			s.State = acd.State(h["pending"])
+		default:
+			s.State = acd.Available
+		}
+		since = hold
+	}
 	if registered && exp <= nowUs {
 		registered = false
 		if s.State != acd.OnCall && s.State != acd.LoggedOut {
@@ -465,6 +526,9 @@ func statusOf(agent string, h map[string]string, now time.Time) (acd.Status, err
 	s.Since = time.UnixMicro(since)
 	if s.State == acd.WrapUp {
 		s.ReadyAt = time.UnixMicro(ready)
+	}
+	if s.State == acd.OnCall && hold != 0 {
+		s.HoldUntil = time.UnixMicro(hold)
 	}
 	if s.State != acd.OnCall {
 		s.CallID = ""

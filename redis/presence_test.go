@@ -84,7 +84,7 @@ func TestPresenceSharedAcrossInstances(t *testing.T) {
 		}
 		wg.Go(func() {
 			call := fmt.Sprint("call-", i)
-			bd, ok, err := p.Claim(ctx, "", call, now)
+			bd, ok, err := p.Claim(ctx, "", call, time.Time{}, now)
 			if err != nil {
 				t.Error(err)
 				return
@@ -138,8 +138,11 @@ func (s *switchable) Unregister(ctx context.Context, agent string, now time.Time
 func (s *switchable) SetState(ctx context.Context, agent string, st acd.State, now time.Time) error {
 	return s.p().SetState(ctx, agent, st, now)
 }
-func (s *switchable) Claim(ctx context.Context, skill, callID string, now time.Time) (acd.Binding, bool, error) {
-	return s.p().Claim(ctx, skill, callID, now)
+func (s *switchable) Claim(ctx context.Context, skill, callID string, hold, now time.Time) (acd.Binding, bool, error) {
+	return s.p().Claim(ctx, skill, callID, hold, now)
+}
+func (s *switchable) Hold(ctx context.Context, agent, callID string, until, now time.Time) error {
+	return s.p().Hold(ctx, agent, callID, until, now)
 }
 func (s *switchable) Release(ctx context.Context, agent, callID string, readyAt, now time.Time) error {
 	return s.p().Release(ctx, agent, callID, readyAt, now)
@@ -178,7 +181,7 @@ func TestKeeperRestoresLostAgents(t *testing.T) {
 	}
 	claim := func(skill, call string, now time.Time, want string) {
 		t.Helper()
-		b, ok, err := s.Claim(ctx, skill, call, now)
+		b, ok, err := s.Claim(ctx, skill, call, time.Time{}, now)
 		if err != nil || !ok || b.Agent != want {
 			t.Fatalf("claim %s: %s %v %v, want %s", call, b.Agent, ok, err, want)
 		}
@@ -261,5 +264,5 @@ func TestKeeperRestoresLostAgents(t *testing.T) {
 // sameStatus compares what an instance sees of an agent.
 func sameStatus(a, b acd.Status) bool {
 	return a.Agent == b.Agent && a.State == b.State && a.Since.Equal(b.Since) && a.ReadyAt.Equal(b.ReadyAt) &&
-		a.CallID == b.CallID && fmt.Sprint(a.Skills) == fmt.Sprint(b.Skills) && fmt.Sprint(a.Binding) == fmt.Sprint(b.Binding)
+		a.CallID == b.CallID && a.HoldUntil.Equal(b.HoldUntil) && fmt.Sprint(a.Skills) == fmt.Sprint(b.Skills) && fmt.Sprint(a.Binding) == fmt.Sprint(b.Binding)
 }

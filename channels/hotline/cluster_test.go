@@ -130,3 +130,74 @@ func perAgent(m map[string][]*ticketing.Call) map[string]int {
 	}
 	return out
 }
+
+// An instance that dies mid-call stops renewing the call's hold on its
+// agent: the other instance sees the agent free HoldFor later and gives
+// it the next call, where without the hold the agent would stay on the
+// dead instance's call for good.
+func TestDeadInstanceFreesItsAgent(t *testing.T) {
+	const holdFor = 3 * time.Second
+	ctx := context.Background()
+	url := pgtest.SchemaURL(t)
+	prefix := "yihao-test:" + rand.Text() + ":"
+	var envs [2]*sipEnv
+	for i := range envs {
+		store, err := postgres.Open(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(store.Close)
+		rdb := redisClient(t, prefix)
+		envs[i] = newSIPEnv(t, store, redis.NewPresence(rdb, prefix+"acd:", acd.LongestIdle), redis.NewBus(rdb, prefix+"live:"),
+			hotline.SIPConfig{RingTimeout: 2 * time.Second, HoldFor: holdFor})
+	}
+	a, b := envs[0], envs[1]
+	a.addAgents(t, "2001")
+	port := sipptest.FreePort(t)
+	a.register(t, "udp", port, "2001")
+	sipptest.Start(t, "agent_uas.xml", "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-t", "u1")
+	sipptest.Start(t, "caller_uac.xml", a.addr, "-s", "12345", "-d", "60000", "-m", "1", "-i", "127.0.0.1", "-t", "u1")
+
+	status := func() acd.Status {
+		t.Helper()
+		st, err := b.presence.Status(ctx, "2001", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	var first acd.Status
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if first = status(); first.State == acd.OnCall && answeredCalls(t, a) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the call was not answered: agent %s", first.State)
+		}
+	}
+	// While instance a lives, it renews the hold past its first lapse.
+	time.Sleep(holdFor + time.Second)
+	if st := status(); st.State != acd.OnCall || st.CallID != first.CallID || !st.HoldUntil.After(first.HoldUntil) {
+		t.Fatalf("mid-call, after %v: %s on %q held until %s; want still on %q, held beyond %s",
+			holdFor+time.Second, st.State, st.CallID, st.HoldUntil, first.CallID, first.HoldUntil)
+	}
+
+	// Instance a dies: no BYE will be handled, no hold renewed.
+	a.sip.Close()
+	var st acd.Status
+	for deadline := time.Now().Add(holdFor + 3*time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if st = status(); st.State == acd.Available {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("agent still %s on %q %v after its instance died", st.State, st.CallID, holdFor+3*time.Second)
+		}
+	}
+	res := sipptest.Run(t, "caller_uac.xml", b.addr, "-s", "12345", "-d", "300", "-m", "1", "-i", "127.0.0.1", "-t", "u1", "-timeout", "20s")
+	if res.Successful != 1 {
+		t.Fatalf("the next call, through instance b: %s", res)
+	}
+	if got := answeredCalls(t, b); got < 2 {
+		t.Errorf("%d answered calls in the shared log, want both", got)
+	}
+}

@@ -133,7 +133,8 @@ func (s *SIP) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 			}
 		}
 		freed := s.freedSignal()
-		b, ok, err := s.presence.Claim(context.Background(), skill, callID, s.cfg.Now())
+		now := s.cfg.Now()
+		b, ok, err := s.presence.Claim(context.Background(), skill, callID, now.Add(s.cfg.HoldFor), now)
 		if err != nil {
 			s.log.Error("sip invite: acd claim", "call_id", callID, "err", err)
 		}
@@ -202,7 +203,7 @@ func (s *SIP) redirect(c *call) {
 		skill = c.line.skill()
 	}
 	now := s.cfg.Now()
-	b, ok, err := s.presence.Claim(context.Background(), skill, c.id, now)
+	b, ok, err := s.presence.Claim(context.Background(), skill, c.id, now.Add(s.cfg.HoldFor), now)
 	if err != nil {
 		s.log.Error("sip invite: acd claim", "call_id", c.id, "err", err)
 	}

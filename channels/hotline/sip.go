@@ -79,7 +79,13 @@ type SIPConfig struct {
 	// MaxCall ends the log's record of an answered call whose BYE never
 	// came (a phone that lost power, a dropped link) and frees its agent
 	// (default 4 hours).
-	MaxCall        time.Duration
+	MaxCall time.Duration
+	// HoldFor is how long a call holds its agent in the ACD unless this
+	// instance renews it (every third of it, while the call lasts). Should
+	// the instance die mid-call, other instances see the agent free again
+	// this long after, instead of never (default 90 s; longer than
+	// RingTimeout).
+	HoldFor        time.Duration
 	DefaultCountry string // default 86
 	// Limiter, if set, caps INVITE, REGISTER and MESSAGE per source address,
 	// except from Trunks: a carrier's trunk or an SBC brings every caller's
@@ -131,6 +137,9 @@ func (c *SIPConfig) defaults() {
 	if c.MaxCall <= 0 {
 		c.MaxCall = 4 * time.Hour
 	}
+	if c.HoldFor <= 0 {
+		c.HoldFor = max(90*time.Second, 2*c.RingTimeout)
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -149,6 +158,9 @@ func (c *SIPConfig) Check() error {
 	}
 	if c.MinExpires > 0 && c.MaxExpires > 0 && c.MinExpires > c.MaxExpires {
 		return errors.New("hotline: min_expires is above max_expires")
+	}
+	if c.HoldFor > 0 && c.HoldFor <= c.RingTimeout {
+		return errors.New("hotline: hold_for must be longer than ring_timeout, or a ringing call loses its agent")
 	}
 	return nil
 }
@@ -177,7 +189,8 @@ type SIP struct {
 	queue   *queue             // callers waiting for an agent, in order
 	calls   *callLog           // the call log's writer
 
-	sweeping chan struct{} // closed by Close: stops sweep
+	sweeping  chan struct{} // closed by Close: stops sweep
+	closeOnce sync.Once
 
 	listenMu sync.Mutex
 	ports    map[string]int // transport → port we listen on
@@ -338,32 +351,60 @@ func (s *SIP) track(transport string, a net.Addr, closer func() error) {
 	s.closers = append(s.closers, closer)
 }
 
-// Close stops listening and ends the SIP stack. Calls in progress are cut.
+// Close stops listening and ends the SIP stack. Calls in progress are cut;
+// their agents stay held until their holds lapse. A second Close does
+// nothing.
 func (s *SIP) Close() error {
-	s.listenMu.Lock()
-	closers := s.closers
-	s.closers = nil
-	s.listenMu.Unlock()
-	for _, c := range closers {
-		c() //nolint:errcheck // closing anyway
-	}
-	err := s.ua.Close()
-	close(s.sweeping)
-	s.calls.close()
+	var err error
+	s.closeOnce.Do(func() {
+		s.listenMu.Lock()
+		closers := s.closers
+		s.closers = nil
+		s.listenMu.Unlock()
+		for _, c := range closers {
+			c() //nolint:errcheck // closing anyway
+		}
+		err = s.ua.Close()
+		close(s.sweeping)
+		s.calls.close()
+	})
 	return err
 }
 
 // sweep ends, every minute, the answered calls older than MaxCall: their
 // BYE is not coming, and their agents must not stay on a call forever.
+// Every third of HoldFor it renews the holds of the calls still going.
 func (s *SIP) sweep() {
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
+	h := time.NewTicker(s.cfg.HoldFor / 3)
+	defer h.Stop()
 	for {
 		select {
 		case <-s.sweeping:
 			return
 		case <-t.C:
 			s.sweepOnce(s.cfg.Now())
+		case <-h.C:
+			s.renewHolds(s.cfg.Now())
+		}
+	}
+}
+
+// renewHolds keeps this instance's answered calls holding their agents.
+func (s *SIP) renewHolds(now time.Time) {
+	type held struct{ agent, callID string }
+	var calls []held
+	s.mu.Lock()
+	for id, d := range s.dialogs {
+		calls = append(calls, held{d.agent, id})
+	}
+	s.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HoldFor/3)
+	defer cancel()
+	for _, c := range calls {
+		if err := s.presence.Hold(ctx, c.agent, c.callID, now.Add(s.cfg.HoldFor), now); err != nil {
+			s.log.Warn("sip: acd hold not renewed", "agent", c.agent, "call_id", c.callID, "err", err)
 		}
 	}
 }

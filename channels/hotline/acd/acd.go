@@ -53,7 +53,10 @@ type Status struct {
 	Since   time.Time // when the agent entered State
 	ReadyAt time.Time // WrapUp only: when the agent becomes available
 	CallID  string    // OnCall only: the call offered or taken
-	Binding *Binding  // nil when not registered
+	// HoldUntil (OnCall only, zero for none) is when the call's hold on
+	// the agent lapses unless the instance handling it renews it.
+	HoldUntil time.Time
+	Binding   *Binding // nil when not registered
 }
 
 // Errors of Presence.
@@ -84,10 +87,17 @@ type Presence interface {
 	// Claim atomically picks one available agent whose registration has
 	// not lapsed and who has skill (any agent when skill is ""; an agent
 	// with no skills has every skill), in the Presence's Strategy order,
-	// and puts them OnCall for callID. ok is false when nobody is free.
-	// Agents whose wrap-up is over count as available. An agent whose
-	// registration lapsed is logged out on the way.
-	Claim(ctx context.Context, skill, callID string, now time.Time) (b Binding, ok bool, err error)
+	// and puts them OnCall for callID, held until holdUntil (zero: until
+	// Release). ok is false when nobody is free. Agents whose wrap-up is
+	// over count as available. An agent whose registration lapsed is
+	// logged out on the way.
+	Claim(ctx context.Context, skill, callID string, holdUntil, now time.Time) (b Binding, ok bool, err error)
+	// Hold renews the call's hold on the agent until until. The instance
+	// handling a call renews it while the call lasts; should that instance
+	// die, the hold lapses and the agent is freed as if released then
+	// (available, or the state chosen meanwhile; no wrap-up). ErrNotOnCall
+	// if the agent is not on callID.
+	Hold(ctx context.Context, agent, callID string, until, now time.Time) error
 	// Release ends the agent's call callID: WrapUp until readyAt (or
 	// straight to Available when readyAt is not after now), unless the
 	// agent had chosen Break or LoggedOut meanwhile. ErrNotOnCall if the

@@ -19,9 +19,9 @@ type Restorer interface {
 
 // Keeper is a Presence that survives the loss of its store. Without it,
 // a Redis that comes back empty forgets every agent until each phone
-// registers again, which softphones do only at their Expires (often an
-// hour): the hotline would answer "no agent" with its agents at their
-// desks.
+// registers again, which softphones do only at their Expires (up to ten
+// minutes, as Yihao's registrar grants by default): meanwhile the hotline
+// would answer "no agent" with its agents at their desks.
 //
 // Each round, every instance reads all agents and remembers them. An
 // agent that was registered in the last round and is now missing
@@ -30,8 +30,8 @@ type Restorer interface {
 // Instances race harmlessly: Restore does nothing to a known agent.
 //
 // A Release that fails because the store is away is retried each round
-// until it takes, so an agent whose call ended during the outage does not
-// stay on that call for ever.
+// until it takes, so an agent whose call ended during the outage is not
+// kept on it until the call's hold lapses.
 type Keeper struct {
 	Restorer
 	log *slog.Logger

@@ -25,6 +25,7 @@ type agent struct {
 	since     time.Time
 	readyAt   time.Time // WrapUp
 	call      string    // OnCall
+	holdUntil time.Time // OnCall: the hold lapses then (zero: never)
 	pending   State     // Break or LoggedOut chosen while OnCall
 	skills    []string
 	binding   *Binding  // nil when not registered (or lapsed)
@@ -115,7 +116,7 @@ func (m *Memory) SetState(_ context.Context, name string, s State, now time.Time
 
 // Claim puts the first available agent with skill, in Strategy order, on
 // callID.
-func (m *Memory) Claim(_ context.Context, skill, callID string, now time.Time) (Binding, bool, error) {
+func (m *Memory) Claim(_ context.Context, skill, callID string, holdUntil, now time.Time) (Binding, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var best *agent
@@ -132,8 +133,34 @@ func (m *Memory) Claim(_ context.Context, skill, callID string, now time.Time) (
 		return Binding{}, false, nil
 	}
 	best.become(OnCall, now)
-	best.call, best.offeredAt = callID, now
+	best.call, best.offeredAt, best.holdUntil = callID, now, holdUntil
 	return *best.binding, true, nil
+}
+
+// Hold renews the call's hold on the agent.
+func (m *Memory) Hold(_ context.Context, name, callID string, until, now time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	a, err := m.onCall(name, callID, now)
+	if err != nil {
+		return err
+	}
+	a.holdUntil = until
+	return nil
+}
+
+// onCall returns the agent settled as of now, if on callID. The caller
+// holds m.mu.
+func (m *Memory) onCall(name, callID string, now time.Time) (*agent, error) {
+	a := m.agents[name]
+	if a == nil {
+		return nil, ErrUnknownAgent
+	}
+	a.settle(now)
+	if a.state != OnCall || a.call != callID {
+		return nil, ErrNotOnCall
+	}
+	return a, nil
 }
 
 // before reports whether a comes before b in the Strategy order; ties go
@@ -153,13 +180,9 @@ func (m *Memory) before(a, b *agent) bool {
 func (m *Memory) Release(_ context.Context, name, callID string, readyAt, now time.Time) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	a := m.agents[name]
-	if a == nil {
-		return ErrUnknownAgent
-	}
-	a.settle(now)
-	if a.state != OnCall || a.call != callID {
-		return ErrNotOnCall
+	a, err := m.onCall(name, callID, now)
+	if err != nil {
+		return err
 	}
 	switch {
 	case a.binding == nil:
@@ -210,7 +233,7 @@ func (a *agent) status(now time.Time) Status {
 	case WrapUp:
 		s.ReadyAt = c.readyAt
 	case OnCall:
-		s.CallID = c.call
+		s.CallID, s.HoldUntil = c.call, c.holdUntil
 	}
 	if c.binding != nil {
 		b := *c.binding
@@ -220,12 +243,23 @@ func (a *agent) status(now time.Time) Status {
 }
 
 // settle applies what time did since the last change: a wrap-up that is
-// over ends (at readyAt), and a lapsed registration is dropped, logging
-// the agent out unless on a call (at the later of expiry and the last
-// change).
+// over ends (at readyAt), a call whose hold lapsed frees the agent (at the
+// lapse), and a lapsed registration is dropped, logging the agent out
+// unless on a call (at the later of expiry and the last change).
 func (a *agent) settle(now time.Time) {
 	if a.state == WrapUp && !a.readyAt.After(now) {
 		a.become(Available, a.readyAt)
+	}
+	if a.state == OnCall && !a.holdUntil.IsZero() && !a.holdUntil.After(now) {
+		// The instance handling the call stopped renewing: it died.
+		switch at := a.holdUntil; {
+		case a.binding == nil || !a.binding.Expires.After(at):
+			a.become(LoggedOut, at)
+		case a.pending != "":
+			a.become(a.pending, at)
+		default:
+			a.become(Available, at)
+		}
 	}
 	if a.binding != nil && !a.binding.Expires.After(now) {
 		at := a.binding.Expires
@@ -242,7 +276,7 @@ func (a *agent) settle(now time.Time) {
 // become moves a to s at at.
 func (a *agent) become(s State, at time.Time) {
 	a.state, a.since = s, at
-	a.readyAt, a.call, a.pending = time.Time{}, "", ""
+	a.readyAt, a.call, a.pending, a.holdUntil = time.Time{}, "", "", time.Time{}
 	if s == Available {
 		a.availAt = at
 	}

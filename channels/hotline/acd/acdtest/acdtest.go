@@ -35,6 +35,7 @@ func Run(t *testing.T, newPresence NewPresence) {
 		{"SetState", testSetState},
 		{"SetStateOnCall", testSetStateOnCall},
 		{"Release", testRelease},
+		{"Hold", testHold},
 		{"Unregister", testUnregister},
 		{"Agents", testAgents},
 		{"ConcurrentClaims", testConcurrentClaims},
@@ -65,7 +66,7 @@ func register(t *testing.T, p acd.Presence, agent string, now time.Time, skills 
 // claim returns the agent given callID, or "" when nobody is free.
 func claim(t *testing.T, p acd.Presence, skill, callID string, now time.Time) string {
 	t.Helper()
-	b, ok, err := p.Claim(context.Background(), skill, callID, now)
+	b, ok, err := p.Claim(context.Background(), skill, callID, time.Time{}, now)
 	if err != nil {
 		t.Fatalf("claim %q: %v", skill, err)
 	}
@@ -154,7 +155,7 @@ func testRegister(t *testing.T, newPresence NewPresence) {
 		s.Binding.Transport != "tcp" || !s.Binding.Expires.Equal(b2.Expires) {
 		t.Fatalf("binding after refresh %+v", s.Binding)
 	}
-	got, ok, err := p.Claim(ctx, "", "call-1", at(62))
+	got, ok, err := p.Claim(ctx, "", "call-1", time.Time{}, at(62))
 	if err != nil || !ok {
 		t.Fatalf("claim: ok=%v err=%v", ok, err)
 	}
@@ -486,6 +487,65 @@ func testRelease(t *testing.T, newPresence NewPresence) {
 	}
 }
 
+// testHold: a call's hold on an agent lapses unless renewed (the instance
+// handling the call died), freeing the agent at the lapse for the next
+// Claim, without wrap-up and with any state chosen meanwhile.
+func testHold(t *testing.T, newPresence NewPresence) {
+	p := newPresence(t, acd.LongestIdle)
+	ctx := context.Background()
+	register(t, p, "2001", at(0))
+	register(t, p, "2002", at(1))
+	register(t, p, "2003", at(2))
+	claimHeld := func(call string, until, now time.Time, want string) {
+		t.Helper()
+		b, ok, err := p.Claim(ctx, "", call, until, now)
+		if err != nil || !ok || b.Agent != want {
+			t.Fatalf("claim %s: %q %v %v, want %s", call, b.Agent, ok, err, want)
+		}
+	}
+	claimHeld("c1", at(30), at(10), "2001")
+	if s := wantState(t, p, "2001", at(11), acd.OnCall, at(10)); s.CallID != "c1" || !s.HoldUntil.Equal(at(30)) {
+		t.Fatalf("on c1: %+v, want held until %s", s, at(30).Format(time.TimeOnly))
+	}
+	if err := p.Hold(ctx, "2001", "c1", at(60), at(20)); err != nil {
+		t.Fatalf("renew: %v", err)
+	}
+	if err := p.Hold(ctx, "2001", "c0", at(90), at(21)); !errors.Is(err, acd.ErrNotOnCall) {
+		t.Fatalf("hold of another call: %v, want ErrNotOnCall", err)
+	}
+	if err := p.Hold(ctx, "2002", "c1", at(90), at(21)); !errors.Is(err, acd.ErrNotOnCall) {
+		t.Fatalf("hold of an agent not on a call: %v, want ErrNotOnCall", err)
+	}
+	if err := p.Hold(ctx, "9999", "c1", at(90), at(21)); !errors.Is(err, acd.ErrUnknownAgent) {
+		t.Fatalf("hold of an unknown agent: %v, want ErrUnknownAgent", err)
+	}
+	wantState(t, p, "2001", at(59), acd.OnCall, at(10))
+	// 2002 is on a call with no hold: it never lapses.
+	wantClaim(t, p, "", "c2", at(40), "2002")
+
+	// Nobody renews c1: at 60 s 2001 is free, available since the lapse,
+	// and the longest idle (2003 has been available since 2 s: it goes
+	// first, then 2001).
+	wantState(t, p, "2001", at(61), acd.Available, at(60))
+	wantClaim(t, p, "", "c3", at(62), "2003")
+	wantClaim(t, p, "", "c4", at(63), "2001")
+	wantClaim(t, p, "", "c5", at(64), "")
+	// c1's release arriving late (its BYE at a restarted instance) is harmless.
+	if err := p.Release(ctx, "2001", "c1", at(90), at(65)); !errors.Is(err, acd.ErrNotOnCall) {
+		t.Fatalf("late release of a lapsed call: %v, want ErrNotOnCall", err)
+	}
+	if s := wantState(t, p, "2002", at(3000), acd.OnCall, at(40)); !s.HoldUntil.IsZero() {
+		t.Fatalf("a call claimed without a hold lapses at %s", s.HoldUntil)
+	}
+
+	// A state chosen on the call applies at the lapse.
+	release(t, p, "2003", "c3", at(70), at(70))
+	claimHeld("c6", at(100), at(71), "2003")
+	setState(t, p, "2003", acd.Break, at(72))
+	wantState(t, p, "2003", at(101), acd.Break, at(100))
+	wantClaim(t, p, "", "c7", at(102), "")
+}
+
 func testUnregister(t *testing.T, newPresence NewPresence) {
 	p := newPresence(t, acd.LongestIdle)
 	ctx := context.Background()
@@ -579,7 +639,7 @@ func testConcurrentClaims(t *testing.T, newPresence NewPresence) {
 		wg.Go(func() {
 			for i := range claims {
 				call := fmt.Sprintf("call-%d-%d", w, i)
-				b, ok, err := p.Claim(ctx, "", call, now)
+				b, ok, err := p.Claim(ctx, "", call, time.Time{}, now)
 				if err != nil {
 					t.Error(err)
 					return
