@@ -144,8 +144,10 @@ func (ev *CallEvent) Validate() error {
 //
 //   - any event fills what the call does not know yet (line, caller,
 //     direction), and an earlier time moves the arrival back;
-//   - answer records the first answer and its agent; an answer once the
-//     call has ended is ignored;
+//   - answer records the first answer and its agent. An answer stored
+//     after the hangup (its write retried once the store came back) counts
+//     when it happened before the end, and the call ends answered; an
+//     answer after the end is ignored;
 //   - hangup ends the call once: a repeated hangup changes nothing. An
 //     answered call ends answered. An unanswered inbound call ends by its
 //     cause: cancel, normalClearing or none → abandoned; busy → busy;
@@ -179,10 +181,13 @@ func (c Call) Apply(ev CallEvent) Call {
 	}
 	switch ev.Type {
 	case CallAnswer:
-		if c.Ended() || c.Answered() {
+		if c.Answered() || (c.Ended() && ev.At.After(c.EndedAt)) {
 			return c
 		}
 		c.AnsweredAt = later(ev.At, c.ArrivedAt)
+		if c.Ended() {
+			c.Cause = CauseAnswered
+		}
 		if c.Agent == "" {
 			c.Agent = ev.User
 			if c.Agent == "" {

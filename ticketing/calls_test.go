@@ -87,6 +87,7 @@ func TestCallApply(t *testing.T) {
 		{"outbound busy", []ticketing.CallEvent{out(ev(newCall, 0, "")), out(ev(hangup, 3, "busy"))}, ticketing.CauseBusy, 3, 0, ""},
 		{"repeated events", []ticketing.CallEvent{ev(newCall, 0, ""), ev(newCall, 1, ""), ev(answer, 8, ""), ev(answer, 9, ""),
 			ev(hangup, 68, "normalClearing"), ev(hangup, 90, "cancel")}, ticketing.CauseAnswered, 8, 60, "2001"},
+		{"answer stored after the hangup", []ticketing.CallEvent{ev(newCall, 0, ""), ev(hangup, 68, "normalClearing"), ev(answer, 8, "")}, ticketing.CauseAnswered, 8, 60, "2001"},
 		{"answer after hangup ignored", []ticketing.CallEvent{ev(newCall, 0, ""), ev(hangup, 20, "cancel"), ev(answer, 25, "")}, ticketing.CauseAbandoned, 20, 0, ""},
 		{"newCall late moves arrival back", []ticketing.CallEvent{ev(answer, 8, ""), ev(newCall, 0, ""), ev(hangup, 68, "normalClearing")}, ticketing.CauseAnswered, 8, 60, "2001"},
 		{"newCall after hangup", []ticketing.CallEvent{ev(hangup, 20, "cancel"), ev(newCall, 0, "")}, ticketing.CauseAbandoned, 20, 0, ""},
