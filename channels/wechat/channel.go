@@ -85,7 +85,11 @@ type ChannelConfig struct {
 	// Limiter, if set, caps each citizen's messages (by OpenID), so one
 	// account flooding the door cannot crowd out the rest.
 	Limiter Limiter
-	Now     func() time.Time
+	// Sender, if set, sends a stored report's reply by customer-service
+	// message when the push it answers was already answered 503 (see
+	// Handle); nil leaves such a citizen without the reply.
+	Sender Sender
+	Now    func() time.Time
 }
 
 // Limiter admits or refuses one more message from a key.
@@ -112,7 +116,7 @@ type Channel struct {
 	photos  Photos
 	log     *slog.Logger
 
-	wg sync.WaitGroup // background downloads
+	wg sync.WaitGroup // background downloads and late replies
 }
 
 // NewChannel wires the conversation. media and photos may be nil (photos
@@ -140,7 +144,7 @@ func NewChannel(cfg ChannelConfig, tickets Tickets, finder Finder, seen Dedup, c
 	return &Channel{cfg: cfg, tickets: tickets, finder: finder, seen: seen, convs: convs, ratings: ratings, media: src, photos: photos, log: log}
 }
 
-// Wait waits for background downloads (tests, shutdown).
+// Wait waits for background downloads and late replies (tests, shutdown).
 func (c *Channel) Wait() { c.wg.Wait() }
 
 // Replies the citizen reads.
@@ -155,6 +159,15 @@ const (
 var queryRE = regexp.MustCompile(`^(?:查询|查|进度)\s*(\d{14})$`)
 
 // Handle is the Server's Handler.
+//
+// A report stored after the push's ctx ended (the store was slower than
+// the server's HandlerTimeout, on every one of WeChat's tries) has lost its
+// passive reply: the server answered 503 and drops it. Its reply, which
+// carries the ticket number, is then sent by customer-service message
+// instead, once per push (the dedup store remembers it), even when a later
+// retry of the same push is still answered passively from the dedup store:
+// the number then arrives twice, which is harmless, while a rule that waited
+// for a retry could leave the citizen without it.
 func (c *Channel) Handle(ctx context.Context, m *Inbound) (*Reply, error) {
 	key := m.DedupKey()
 	for {
@@ -195,7 +208,53 @@ func (c *Channel) Handle(ctx context.Context, m *Inbound) (*Reply, error) {
 		}
 		return nil, err
 	}
-	return c.done(ctx, key, r), nil
+	r = c.done(ctx, key, r)
+	if r != nil && r.number != "" && ctx.Err() != nil {
+		c.sendLate(m, key, r)
+	}
+	return r, nil
+}
+
+// sendLate sends r, the reply to a stored report whose push has been
+// answered already, by customer-service message in the background. The
+// dedup store's "late:" key makes it once per push when several attempts
+// of the push finish late.
+func (c *Channel) sendLate(m *Inbound, key string, r *Reply) {
+	if c.cfg.Sender == nil {
+		c.log.Warn("wechat: reply missed its push and no API sends it", "number", r.number, "kind", m.MsgType)
+		return
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		key := "late:" + key
+		claim, _, err := c.seen.Claim(ctx, key, time.Minute)
+		if err != nil {
+			c.log.Warn("wechat: dedup store unavailable", "err", err)
+			claim = Claimed // twice rather than never
+		}
+		if claim != Claimed {
+			return
+		}
+		for attempt, wait := 0, time.Second; ; attempt, wait = attempt+1, wait*2 {
+			if err = c.cfg.Sender.SendText(ctx, m.FromUserName, r.Text); err == nil || attempt == 2 || !IsRetryable(err) {
+				break
+			}
+			time.Sleep(wait)
+		}
+		if err != nil {
+			c.log.Warn("wechat: late reply not sent", "number", r.number, "kind", m.MsgType, "err", err)
+			err = c.seen.Forget(ctx, key)
+		} else {
+			c.log.Info("wechat: late reply sent", "number", r.number, "kind", m.MsgType)
+			err = c.seen.Done(ctx, key, "")
+		}
+		if err != nil {
+			c.log.Warn("wechat: dedup store unavailable", "err", err)
+		}
+	}()
 }
 
 // done records r as the push's reply, for WeChat's retries.
@@ -273,13 +332,13 @@ func (c *Channel) report(ctx context.Context, m *Inbound, s ticketing.Supplement
 		// The photo itself is attached when it has been fetched.
 		c.keep(ctx, m.FromUserName, number)
 		c.fetchPhoto(m, number)
-		return &Reply{Text: supplementReply(m, number)}, nil
+		return &Reply{Text: supplementReply(m, number), number: number}, nil
 	}
 	if open {
 		if _, err := c.tickets.Supplement(ctx, number, "citizen:wechat", s); err == nil {
 			c.keep(ctx, m.FromUserName, number)
 			c.fetchPhoto(m, number)
-			return &Reply{Text: supplementReply(m, number)}, nil
+			return &Reply{Text: supplementReply(m, number), number: number}, nil
 		} else if !isClosed(err) {
 			return nil, err
 		}
@@ -306,11 +365,13 @@ func (c *Channel) report(ctx context.Context, m *Inbound, s ticketing.Supplement
 	c.fetchPhoto(m, t.Number)
 	c.log.Info("wechat ticket", "number", t.Number, "kind", m.MsgType)
 	return &Reply{Text: fmt.Sprintf("您的诉求已受理，工单号：%s。\n%s 内继续发送的文字、照片、位置会补充到此工单，发送「完成」结束。\n查询进度请发送「查询 %s」。",
-		t.Number, minutes(c.cfg.Window), t.Number)}, nil
+		t.Number, minutes(c.cfg.Window), t.Number), number: t.Number}, nil
 }
 
+// keep opens or extends the conversation, even past the push's deadline:
+// a late reply promises the window too.
 func (c *Channel) keep(ctx context.Context, openID, number string) {
-	if err := c.convs.Keep(ctx, openID, number, c.cfg.Window); err != nil {
+	if err := c.convs.Keep(context.WithoutCancel(ctx), openID, number, c.cfg.Window); err != nil {
 		c.log.Warn("wechat: conversation store unavailable", "err", err)
 	}
 }

@@ -40,10 +40,26 @@ type channelEnv struct {
 	ratings *wechat.MemoryConversations
 	ch      *wechat.Channel
 	url     string
+
+	mu      sync.Mutex
+	running int // handlers under way, answered or not
 }
 
-func newChannelEnv(t *testing.T) *channelEnv {
+// envOpts varies the env: what stands in front of the ticket service, the
+// channel's settings, the server's handler deadline and the log.
+type envOpts struct {
+	tickets        func(*ticketing.Service) wechat.Tickets
+	cfg            wechat.ChannelConfig
+	handlerTimeout time.Duration
+	log            *slog.Logger
+}
+
+func newChannelEnv(t *testing.T, opts ...envOpts) *channelEnv {
 	t.Helper()
+	var o envOpts
+	if len(opts) > 0 {
+		o = opts[0]
+	}
 	dir := t.TempDir()
 	store, err := sqlite.Open(context.Background(), filepath.Join(dir, "yihao.db"))
 	if err != nil {
@@ -61,18 +77,58 @@ func newChannelEnv(t *testing.T) *channelEnv {
 		t.Fatal(err)
 	}
 	svc := ticketing.NewService(store, triage{})
-	log := slog.New(slog.DiscardHandler)
+	var tickets wechat.Tickets = svc
+	if o.tickets != nil {
+		tickets = o.tickets(svc)
+	}
+	log := o.log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	ratings := wechat.NewMemoryConversations(nil)
-	ch := wechat.NewChannel(wechat.ChannelConfig{}, svc, store, wechat.NewMemorySeen(time.Hour, nil),
+	cfg := o.cfg
+	cfg.Sender = api
+	ch := wechat.NewChannel(cfg, tickets, store, wechat.NewMemorySeen(time.Hour, nil),
 		wechat.NewMemoryConversations(nil), ratings, api, photos, log)
-	srv, err := wechat.NewServer(wechat.ServerConfig{AppID: acct.AppID, Token: acct.Token, AESKey: acct.AESKey}, ch.Handle, log)
+	e := &channelEnv{acct: acct, api: fake, wx: api, store: store, svc: svc, ratings: ratings, ch: ch}
+	srv, err := wechat.NewServer(wechat.ServerConfig{AppID: acct.AppID, Token: acct.Token, AESKey: acct.AESKey, HandlerTimeout: o.handlerTimeout},
+		func(ctx context.Context, m *wechat.Inbound) (*wechat.Reply, error) {
+			e.mu.Lock()
+			e.running++
+			e.mu.Unlock()
+			defer func() {
+				e.mu.Lock()
+				e.running--
+				e.mu.Unlock()
+			}()
+			return ch.Handle(ctx, m)
+		}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
-	t.Cleanup(ch.Wait)
-	return &channelEnv{acct: acct, api: fake, wx: api, store: store, svc: svc, ratings: ratings, ch: ch, url: hs.URL}
+	t.Cleanup(func() { e.settle(t) })
+	e.url = hs.URL
+	return e
+}
+
+// settle waits until every handler has returned, also those whose push
+// was answered 503 already, and then for the channel's background work.
+func (e *channelEnv) settle(t *testing.T) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		e.mu.Lock()
+		n := e.running
+		e.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d handlers still running", n)
+		}
+	}
+	e.ch.Wait()
 }
 
 var numberRE = regexp.MustCompile(`\d{14}`)

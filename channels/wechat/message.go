@@ -146,6 +146,8 @@ func parseEnvelope(body []byte) (*envelope, error) {
 // which tells WeChat the push was received and nothing is to be shown.
 type Reply struct {
 	Text string
+
+	number string // the ticket a stored report went to; "" for other replies
 }
 
 // cdata is an element whose text is written as CDATA, as WeChat writes it.

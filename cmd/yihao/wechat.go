@@ -43,13 +43,16 @@ func startWeChat(ctx context.Context, cfg Config, store ticketing.Store, svc *ti
 		ratings = wechat.NewMemoryConversations(nil)
 		tokens = &wechat.MemoryTokenCache{}
 	}
-	var src wechat.MediaSource
+	var (
+		src  wechat.MediaSource
+		send wechat.Sender // a reply that missed its push goes by customer-service message
+	)
 	if wc.AppID != "" && wc.AppSecret != "" {
 		api, err := wechat.NewAPI(wechat.APIConfig{AppID: wc.AppID, AppSecret: wc.AppSecret, Base: wc.APIBase}, tokens, log)
 		if err != nil {
 			return nil, err
 		}
-		src = api
+		src, send = api, api
 		// Notices go out from the outbox: registered before the first
 		// report, so no change misses them.
 		if ds, ok := store.(ticketing.DeliveryStore); ok {
@@ -70,7 +73,7 @@ func startWeChat(ctx context.Context, cfg Config, store ticketing.Store, svc *ti
 		perCitizen = redis.NewLimiter(rdb, cfg.RedisPrefix+"wechat:rate:", limit.PerMinute(20, 10))
 	}
 	ch := wechat.NewChannel(wechat.ChannelConfig{Window: wc.ConversationWindow, ReportKey: wc.ReportKey, MyTicketsKey: wc.MyTicketsKey,
-		Limiter: perCitizen},
+		Limiter: perCitizen, Sender: send},
 		svc, store, seen, convs, ratings, src, photos, log)
 	srv, err := wechat.NewServer(wechat.ServerConfig{AppID: wc.AppID, Token: wc.Token, AESKey: wc.AESKey, ReplayWindow: wc.ReplayWindow},
 		ch.Handle, log)
