@@ -53,7 +53,10 @@
 // (answered in the calls table), duplicated (rows beyond one per Call-ID),
 // lost (successful and not answered there). A call refused with 503 and
 // Retry-After is counted as refused and dialled again after the fault
-// (redialled=), as its caller would; any other failure fails the fault. The webhook line counts deliveries: sent are the
+// (redialled=), as its caller would; it must also reach the calls table
+// once the store is back, as a failed call under its marked Call-ID
+// (refused_logged=), so its caller is on the callback list. Any other
+// failure fails the fault. The webhook line counts deliveries: sent are the
 // dispatched tickets' deliveries, acknowledged those the database marks
 // delivered, stored the distinct delivery ids the receiver took
 // (X-Yihao-Delivery), duplicated the ones it took more than once.

@@ -162,6 +162,7 @@ func refusedCalls(errlog string) (refused, other map[string]bool) {
 type sipTally struct {
 	Sent, Successful, Failed, Retrans int // sipp's: calls made, successful, failed, retransmissions
 	Refused, Redialled                int // refused with 503 and Retry-After; calls made again for them
+	RefusedLogged                     int // rows of refused calls, logged once the store was back
 	Rows, Distinct, Answered, Ended   int // the calls table's rows of this load
 	Overlaps                          int // an agent answering a call before its previous one ended
 	Causes                            map[string]int
@@ -194,7 +195,7 @@ func (s *sipLoad) finish(ctx context.Context, t *testing.T, cl *cluster) {
 		}
 	}
 	// The call log is written with group commit: wait until every call of
-	// this load is ended there. A refused call may have no row.
+	// this load is ended there. A refused call's row comes later (below).
 	where := `FROM calls WHERE caller LIKE '%' || $1 AND arrived_at >= $2`
 	deadline := time.Now().Add(15 * time.Second)
 	for {
@@ -208,8 +209,25 @@ func (s *sipLoad) finish(ctx context.Context, t *testing.T, cl *cluster) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	// A call refused for want of the call log is logged once the store is
+	// back (its Call-ID marked), ended as failed: its caller is on the
+	// callback list.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		err := cl.db.QueryRow(ctx, `SELECT count(*) `+where+` AND call_id LIKE '%#refused' AND cause = 'failed'`,
+			s.caller, s.began.Add(-time.Second)).Scan(&tl.RefusedLogged)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tl.RefusedLogged >= tl.Refused || time.Now().After(deadline) {
+			break
+		}
+	}
 	var err error
 	if tl.Causes, err = cl.callCauses(ctx, s.caller, s.began.Add(-time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.db.QueryRow(ctx, `SELECT count(*), count(DISTINCT call_id), count(answered_at), count(ended_at) `+where,
+		s.caller, s.began.Add(-time.Second)).Scan(&tl.Rows, &tl.Distinct, &tl.Answered, &tl.Ended); err != nil {
 		t.Fatal(err)
 	}
 	if err := cl.db.QueryRow(ctx, `SELECT count(*) FROM calls a JOIN calls b ON a.agent = b.agent AND a.id < b.id
@@ -222,8 +240,8 @@ func (s *sipLoad) finish(ctx context.Context, t *testing.T, cl *cluster) {
 	uas := s.uas.Stop()
 
 	lost := max(tl.Successful-tl.Answered, 0)
-	line := fmt.Sprintf("fault=%s channel=sip sent=%d acknowledged=%d stored=%d duplicated=%d lost=%d retries=%d failed=%d refused=%d redialled=%d rows=%d ended=%d overlaps=%d phones_answered=%d causes=%s",
-		s.fault, tl.Sent, tl.Successful, tl.Answered, tl.Rows-tl.Distinct, lost, tl.Retrans, tl.Failed, tl.Refused, tl.Redialled,
+	line := fmt.Sprintf("fault=%s channel=sip sent=%d acknowledged=%d stored=%d duplicated=%d lost=%d retries=%d failed=%d refused=%d refused_logged=%d redialled=%d rows=%d ended=%d overlaps=%d phones_answered=%d causes=%s",
+		s.fault, tl.Sent, tl.Successful, tl.Answered, tl.Rows-tl.Distinct, lost, tl.Retrans, tl.Failed, tl.Refused, tl.RefusedLogged, tl.Redialled,
 		tl.Rows, tl.Ended, tl.Overlaps, uas.Successful, formatAnswers(tl.Causes))
 	t.Log(line)
 	fmt.Println(line)
@@ -231,8 +249,11 @@ func (s *sipLoad) finish(ctx context.Context, t *testing.T, cl *cluster) {
 		t.Errorf("sip: %d of %d calls successful, %d of them when dialled again after a clear refusal; %d aborted on another answer (sipp's callers): %s",
 			tl.Successful, sipCalls, tl.Successful-s.res.Successful, len(other), s.res)
 	}
-	// Every call made has one row at most (a refused one may have none),
-	// every successful one its row, answered.
+	if tl.RefusedLogged != tl.Refused {
+		t.Errorf("sip: %d calls refused with 503 and Retry-After, %d of them in the call log as failed after the store came back", tl.Refused, tl.RefusedLogged)
+	}
+	// Every call made has one row at most, every successful one its row,
+	// answered.
 	if tl.Rows != tl.Distinct || tl.Rows < tl.Successful || tl.Rows > tl.Sent+tl.Redialled || tl.Answered != tl.Successful || tl.Ended != tl.Rows {
 		t.Errorf("sip: sipp made %d calls (%d of them again), %d successful; the calls table has %d rows (%d call ids), %d answered, %d ended",
 			tl.Sent+tl.Redialled, tl.Redialled, tl.Successful, tl.Rows, tl.Distinct, tl.Answered, tl.Ended)

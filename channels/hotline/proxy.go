@@ -70,16 +70,18 @@ func (s *SIP) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	c := &call{id: callID, line: line, caller: CallerID(req, s.cfg.DefaultCountry), req: req, tx: tx, gone: gone}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	_, err := s.calls.apply(ctx, ticketing.CallEvent{
+	arrival := ticketing.CallEvent{
 		CallID: callID, Type: ticketing.CallNew, From: c.caller, To: line.Number,
 		Direction: ticketing.DirectionIn, At: s.cfg.Now(),
-	})
+	}
+	_, err := s.calls.apply(ctx, arrival)
 	cancel()
 	if err != nil {
 		// Unlogged, the call would be invisible to the callback list: refuse
 		// it so the carrier retries or plays its own message.
 		s.log.Error("sip invite: call log unavailable", "call_id", callID, "err", err)
 		s.respond(tx, req, 503, "Service Unavailable", sip.NewHeader("Retry-After", "5"))
+		go s.logRefused(arrival)
 		return
 	}
 	s.metrics.arrived(line.Number)
@@ -606,6 +608,25 @@ func (s *SIP) record(ev ticketing.CallEvent) *ticketing.Call {
 		s.log.Error("sip: call log write abandoned", "call_id", ev.CallID, "event", ev.Type)
 	}()
 	return nil
+}
+
+// refusedSuffix marks the call log's row of a call refused for want of the
+// log itself: the caller may retry with the same Call-ID, and that attempt
+// has its own row.
+const refusedSuffix = "#refused"
+
+// logRefused writes a call refused because the call log was unavailable,
+// once the store takes writes again: the caller belongs on the callback
+// list (a failed call with a number is a missed call), and the refusal in
+// the hotline's figures.
+func (s *SIP) logRefused(arrival ticketing.CallEvent) {
+	if len(arrival.CallID)+len(refusedSuffix) > ticketing.MaxCallIDLen {
+		s.log.Warn("sip: refused call not logged: Call-ID too long to mark", "call_id", arrival.CallID)
+		return
+	}
+	arrival.CallID += refusedSuffix
+	s.record(arrival)
+	s.record(ticketing.CallEvent{CallID: arrival.CallID, Type: ticketing.CallHangup, Cause: "congestion", At: arrival.At})
 }
 
 // hostOf is the host of a host:port source address.
