@@ -57,6 +57,13 @@ var (
 	ErrUnavailable = &Error{Kind: KindUnavailable}
 )
 
+// ErrAlreadyApplied is what Store.Update returns, having written nothing,
+// when the change carries an idempotency key the ticket has taken already
+// (Supplement.Key): a retry of a change that is stored. Stores return this
+// value itself. Service.Supplement answers it with the ticket as it is.
+var ErrAlreadyApplied = &Error{Kind: KindConflict, Code: "already_applied", Field: "key",
+	Message: "the ticket has taken this change already"}
+
 // Error carries a kind, the input field at fault (if any) and a message a
 // citizen or an integrator can act on.
 type Error struct {

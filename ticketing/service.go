@@ -18,7 +18,7 @@ import (
 type Store interface {
 	// NextID returns a ticket id never returned before, by any instance.
 	NextID(ctx context.Context) (int64, error)
-	// Create inserts t with its pending events and messages. When a ticket
+	// Create inserts t with its pending events, messages and keys. When a ticket
 	// with the same (channel, external id) exists, nothing is written and
 	// that ticket is returned with created == false.
 	Create(ctx context.Context, t *Ticket) (stored *Ticket, created bool, err error)
@@ -27,7 +27,11 @@ type Store interface {
 	ByExternalID(ctx context.Context, ch Channel, externalID string) (*Ticket, error)
 	// Update loads the ticket, locks it, calls fn and, if fn returns nil,
 	// saves the ticket with its pending events and messages, all in one
-	// transaction. An error from fn rolls everything back.
+	// transaction. An error from fn rolls everything back. The keys the
+	// change takes (PendingKeys) are recorded in the same transaction; if
+	// the ticket has taken one of them already, by this instance or
+	// another, everything is rolled back and Update returns
+	// ErrAlreadyApplied.
 	Update(ctx context.Context, id int64, fn func(*Ticket) error) (*Ticket, error)
 	// Events returns the ticket's log in order.
 	Events(ctx context.Context, ticketID int64) ([]Event, error)

@@ -2,6 +2,7 @@ package ticketing
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -18,7 +19,17 @@ type Supplement struct {
 	Attachments []Attachment
 	Location    *Point // taken only if the ticket has none yet
 	Address     string // likewise
+	// Key is the idempotency key: the sender's id of the message, e.g.
+	// "wechat:msg:<MsgId>", at most MaxSupplementKeyLen printable
+	// characters. A supplement whose key the ticket has already taken
+	// changes nothing and is not an error, so a sender that retries (WeChat
+	// pushes a message up to three times) adds it once. "" never matches:
+	// each such supplement is added.
+	Key string
 }
+
+// MaxSupplementKeyLen bounds Supplement.Key, like MaxExternalIDLen a report's key.
+const MaxSupplementKeyLen = 128
 
 // Supplement adds s to an open ticket. Citizen photos beyond MaxAttachments in all
 // are refused; the text goes to the log (the report's own text stays as
@@ -27,8 +38,12 @@ func (t *Ticket) Supplement(at time.Time, actor string, s Supplement) error {
 	if !t.Status.Open() {
 		return &TransitionError{Action: "supplement", From: t.Status}
 	}
+	s.Key = strings.TrimSpace(s.Key)
 	s.Text = strings.TrimSpace(s.Text)
 	s.Address = strings.TrimSpace(s.Address)
+	if len(s.Key) > MaxSupplementKeyLen || !utf8.ValidString(s.Key) || !printable(s.Key) {
+		return Invalid("key", "must be at most %d printable characters", MaxSupplementKeyLen)
+	}
 	if s.Text == "" && len(s.Attachments) == 0 && s.Location == nil && s.Address == "" {
 		return Invalid("supplement", "nothing to add")
 	}
@@ -67,10 +82,18 @@ func (t *Ticket) Supplement(at time.Time, actor string, s Supplement) error {
 		public += "：" + s.Text
 	}
 	t.record(at, actor, EventSupplemented, t.Status, "", public)
+	t.take(s.Key)
 	return nil
 }
 
-// Supplement adds a citizen's later messages to their open ticket.
+// Supplement adds a citizen's later messages to their open ticket, once
+// per Supplement.Key: when the ticket has taken the key already (a retry,
+// on this instance or another), nothing is written and the ticket is
+// returned as it is, with a nil error.
 func (s *Service) Supplement(ctx context.Context, number, actor string, sup Supplement) (*Ticket, error) {
-	return s.Act(ctx, number, func(t *Ticket, now time.Time) error { return t.Supplement(now, actor, sup) })
+	t, err := s.Act(ctx, number, func(t *Ticket, now time.Time) error { return t.Supplement(now, actor, sup) })
+	if errors.Is(err, ErrAlreadyApplied) {
+		return s.Ticket(ctx, number)
+	}
+	return t, err
 }

@@ -2,6 +2,7 @@ package ticketing
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -41,5 +42,38 @@ func TestSupplement(t *testing.T) {
 	var te *TransitionError
 	if err := closed.Supplement(at, "citizen", Supplement{Text: "x"}); !errors.As(err, &te) {
 		t.Fatalf("supplement to a closed ticket: %v", err)
+	}
+}
+
+// A supplement's key is checked like the rest of it; the change takes a
+// valid one, and only once.
+func TestSupplementKey(t *testing.T) {
+	at := time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
+	for name, key := range map[string]string{
+		"control":   "wechat:msg:1\x00",
+		"too long":  strings.Repeat("k", MaxSupplementKeyLen+1),
+		"not utf-8": "wechat:\xff",
+	} {
+		tk := &Ticket{Status: StatusReceived}
+		var e *Error
+		if err := tk.Supplement(at, "citizen", Supplement{Text: "x", Key: key}); !errors.As(err, &e) || e.Kind != KindInvalid || e.Field != "key" {
+			t.Errorf("%s: %v, want invalid key", name, err)
+		}
+		if len(tk.PendingEvents()) != 0 || len(tk.PendingKeys()) != 0 {
+			t.Errorf("%s: the refused supplement left a change", name)
+		}
+	}
+	tk := &Ticket{Status: StatusReceived}
+	for _, key := range []string{" wechat:msg:1 ", "wechat:msg:1", "", strings.Repeat("k", MaxSupplementKeyLen)} {
+		if err := tk.Supplement(at, "citizen", Supplement{Text: "x", Key: key}); err != nil {
+			t.Fatalf("key %q: %v", key, err)
+		}
+	}
+	if got, want := tk.PendingKeys(), []string{"wechat:msg:1", strings.Repeat("k", MaxSupplementKeyLen)}; !slices.Equal(got, want) {
+		t.Fatalf("pending keys %q, want %q", got, want)
+	}
+	tk.ClearPending()
+	if len(tk.PendingKeys()) != 0 {
+		t.Fatal("ClearPending kept the keys")
 	}
 }

@@ -1,6 +1,7 @@
 package ticketing
 
 import (
+	"slices"
 	"strings"
 	"time"
 )
@@ -200,6 +201,7 @@ type Ticket struct {
 
 	pending []Event
 	outbox  []Message
+	keys    []string
 }
 
 // EventType names what happened.
@@ -260,8 +262,21 @@ func (t *Ticket) PendingEvents() []Event { return t.pending }
 // PendingMessages are the outbox rows to write with the ticket.
 func (t *Ticket) PendingMessages() []Message { return t.outbox }
 
+// PendingKeys are the idempotency keys the pending change takes
+// (Supplement.Key). The store records them with the ticket, in the same
+// transaction; a key the ticket has taken already makes the whole change
+// ErrAlreadyApplied.
+func (t *Ticket) PendingKeys() []string { return t.keys }
+
 // ClearPending is called by a store after a successful commit.
-func (t *Ticket) ClearPending() { t.pending, t.outbox = nil, nil }
+func (t *Ticket) ClearPending() { t.pending, t.outbox, t.keys = nil, nil, nil }
+
+// take adds key to the keys the pending change takes; "" takes none.
+func (t *Ticket) take(key string) {
+	if key != "" && !slices.Contains(t.keys, key) {
+		t.keys = append(t.keys, key)
+	}
+}
 
 func (t *Ticket) record(at time.Time, actor string, typ EventType, to Status, note, public string) {
 	e := Event{TicketID: t.ID, At: at, Actor: actor, Type: typ, From: t.Status, To: to, Note: note, Public: public}

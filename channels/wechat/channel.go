@@ -335,6 +335,7 @@ func (c *Channel) report(ctx context.Context, m *Inbound, s ticketing.Supplement
 		return &Reply{Text: supplementReply(m, number), number: number}, nil
 	}
 	if open {
+		s.Key = supplementKey(m)
 		if _, err := c.tickets.Supplement(ctx, number, "citizen:wechat", s); err == nil {
 			c.keep(ctx, m.FromUserName, number)
 			c.fetchPhoto(m, number)
@@ -367,6 +368,10 @@ func (c *Channel) report(ctx context.Context, m *Inbound, s ticketing.Supplement
 	return &Reply{Text: fmt.Sprintf("您的诉求已受理，工单号：%s。\n%s 内继续发送的文字、照片、位置会补充到此工单，发送「完成」结束。\n查询进度请发送「查询 %s」。",
 		t.Number, minutes(c.cfg.Window), t.Number), number: t.Number}, nil
 }
+
+// supplementKey is the idempotency key of what m adds to a ticket: each of
+// WeChat's tries of one push, and the photo it carries, is added once.
+func supplementKey(m *Inbound) string { return "wechat:" + m.DedupKey() }
 
 // keep opens or extends the conversation, even past the push's deadline:
 // a late reply promises the window too.
@@ -511,7 +516,8 @@ func (c *Channel) rate(ctx context.Context, openID string, score int) (*Reply, b
 const MaxPhotoBytes = 10 << 20
 
 // fetchPhoto downloads an image message in the background and attaches it
-// to the ticket: the reply never waits for it.
+// to the ticket: the reply never waits for it. Every try of the push
+// fetches it; the message's key attaches it once.
 func (c *Channel) fetchPhoto(m *Inbound, number string) {
 	if m.MsgType != "image" || c.media == nil || c.photos == nil || m.MediaID == "" {
 		return
@@ -524,7 +530,7 @@ func (c *Channel) fetchPhoto(m *Inbound, number string) {
 			if attempt > 0 {
 				time.Sleep(wait)
 			}
-			if last = c.attach(number, m.MediaID); last == nil {
+			if last = c.attach(number, m.MediaID, supplementKey(m)); last == nil {
 				return
 			}
 		}
@@ -532,7 +538,7 @@ func (c *Channel) fetchPhoto(m *Inbound, number string) {
 	}()
 }
 
-func (c *Channel) attach(number, mediaID string) error {
+func (c *Channel) attach(number, mediaID, key string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	data, _, err := c.media.Media(ctx, mediaID, MaxPhotoBytes)
@@ -548,7 +554,8 @@ func (c *Channel) attach(number, mediaID string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := c.tickets.Supplement(ctx, number, "citizen:wechat", ticketing.Supplement{Attachments: []ticketing.Attachment{att}}); err != nil {
+	sup := ticketing.Supplement{Attachments: []ticketing.Attachment{att}, Key: key}
+	if _, err := c.tickets.Supplement(ctx, number, "citizen:wechat", sup); err != nil {
 		if isClosed(err) || ticketing.KindOf(err) == ticketing.KindTooLarge {
 			c.log.Info("wechat: photo arrived for a ticket that takes no more", "number", number)
 			return nil

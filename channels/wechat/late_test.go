@@ -99,14 +99,39 @@ func TestLateStoreSendsNumberOnce(t *testing.T) {
 	if len(texts) != 2 || openIDs[1] != citizen || texts[1] != "已补充到工单 "+number+"。" {
 		t.Fatalf("custom messages to %q: %q, want a second one confirming %s", openIDs, texts, number)
 	}
-	// Each try whose lease ran out added the supplement again (a
-	// Supplement carries no idempotency key); the citizen was told once.
+	// Each try whose lease ran out stored the supplement too, at once; the
+	// message's key kept all but one of them out.
 	evs, err := e.svc.Events(context.Background(), mustTicket(t, e, number))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := countType(evs, ticketing.EventSupplemented); n == 0 {
-		t.Fatal("supplement not recorded")
+	if n := countType(evs, ticketing.EventSupplemented); n != 1 {
+		t.Fatalf("%d supplement events for one message tried 3 times, want 1", n)
+	}
+}
+
+// A photo that starts a ticket, stored late on every try, is fetched by
+// every try and attached once.
+func TestLatePhotoAttachedOnce(t *testing.T) {
+	e := newLateEnv(t, nil)
+	const citizen = "oLatePhoto"
+	e.api.AddMedia("media-late", "image/jpeg", jpegBytes(t))
+	e.pushAllTimeOut(t, wechat.Inbound{FromUserName: citizen, MsgType: "image", MsgID: 9401, MediaID: "media-late",
+		PicURL: "http://x/p.jpg", CreateTime: time.Now().Unix()})
+
+	ts, err := e.store.List(context.Background(), ticketing.ListFilter{OpenID: citizen})
+	if err != nil || len(ts) != 1 {
+		t.Fatalf("%d tickets (err %v), want 1", len(ts), err)
+	}
+	if fetched := len(e.api.Calls(wechattest.PathMedia)); fetched < 2 {
+		t.Fatalf("photo fetched %d times; the test needs the tries to fetch it again", fetched)
+	}
+	evs, err := e.svc.Events(context.Background(), ts[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, photos := countType(evs, ticketing.EventSupplemented), len(ts[0].Attachments); n != 1 || photos != 1 {
+		t.Fatalf("%d supplement events and %d photos for one photo tried 3 times, want 1 and 1", n, photos)
 	}
 }
 

@@ -97,9 +97,10 @@ func (s *Store) NextID(ctx context.Context) (int64, error) { return s.ids.Next(c
 
 const ticketColumns = row.TicketColumns
 
-// The events, outbox rows and indicator tallies ride in the same statement
-// as the ticket, as arrays, so a submit is one round trip and one implicit
-// transaction, however many of them there are.
+// The events, outbox rows, indicator tallies and the keys the change takes
+// ride in the same statement as the ticket, as arrays, so a submit is one
+// round trip and one implicit transaction, however many of them there are.
+// The statement returns the ticket's id and how many of the keys were new.
 const appendEvents = `
 	e AS (
 		INSERT INTO ticket_events (ticket_id, seq, at, actor, type, from_status, to_status, note, public)
@@ -118,11 +119,17 @@ const appendEvents = `
 		SELECT z.at, z.metric, z.department, z.district, z.street, z.grid, z.category, z.channel, z.n
 		FROM t, unnest($%d::timestamptz[], $%d::text[], $%d::text[], $%d::text[], $%d::text[], $%d::text[], $%d::text[], $%d::text[], $%d::int[])
 		     AS z(at, metric, department, district, street, grid, category, channel, n)
+	),
+	k AS (
+		INSERT INTO ticket_keys (ticket_id, key)
+		SELECT t.id, w.key FROM t, unnest($%d::text[]) AS w(key)
+		ON CONFLICT (ticket_id, key) DO NOTHING
+		RETURNING 1
 	)
-	SELECT id FROM t`
+	SELECT id, (SELECT count(*) FROM k) FROM t`
 
 func appendSQL(first int) string {
-	a := make([]any, 19)
+	a := make([]any, 20)
 	for i := range a {
 		a[i] = first + i
 	}
@@ -159,7 +166,8 @@ func changeArgs(t *ticketing.Ticket) []any {
 	for i, m := range msgs {
 		topic[i], payload[i], mat[i] = m.Topic, string(m.Payload), m.At
 	}
-	return append([]any{at, actor, typ, from, to, note, public, topic, payload, mat}, tallyArgs(ticketing.TalliesOf(t, evs))...)
+	args := append([]any{at, actor, typ, from, to, note, public, topic, payload, mat}, tallyArgs(ticketing.TalliesOf(t, evs))...)
+	return append(args, t.PendingKeys())
 }
 
 func tallyArgs(ts []ticketing.Tally) []any {
@@ -174,8 +182,8 @@ func tallyArgs(ts []ticketing.Tally) []any {
 	return []any{at, metric, dept, district, street, grid, category, channel, n}
 }
 
-// Create inserts the ticket, its events, outbox rows and indicator tallies
-// in one statement.
+// Create inserts the ticket, its events, outbox rows, indicator tallies
+// and keys in one statement.
 func (s *Store) Create(ctx context.Context, t *ticketing.Ticket) (*ticketing.Ticket, bool, error) {
 	args, err := ticketValues(t, 1)
 	if err != nil {
@@ -183,7 +191,7 @@ func (s *Store) Create(ctx context.Context, t *ticketing.Ticket) (*ticketing.Tic
 	}
 	args = append(args, changeArgs(t)...)
 	var id int64
-	err = s.pool.QueryRow(ctx, insertSQL, args...).Scan(&id)
+	err = s.pool.QueryRow(ctx, insertSQL, args...).Scan(&id, nil) // a new ticket has taken no key yet
 	if errors.Is(err, pgx.ErrNoRows) {
 		existing, err := s.ByExternalID(ctx, t.Channel, t.ExternalID)
 		return existing, false, err
@@ -284,8 +292,9 @@ func scanTicket(r pgx.Row) (*ticketing.Ticket, error) {
 }
 
 // Update runs fn on the locked ticket and saves the result, its events,
-// outbox rows and indicator tallies in one transaction (one statement after
-// the locking read).
+// outbox rows, indicator tallies and keys in one transaction (one statement
+// after the locking read). A key the ticket has taken already rolls it all
+// back: ErrAlreadyApplied.
 func (s *Store) Update(ctx context.Context, id int64, fn func(*ticketing.Ticket) error) (*ticketing.Ticket, error) {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
@@ -310,12 +319,15 @@ func (s *Store) Update(ctx context.Context, id int64, fn func(*ticketing.Ticket)
 		t.Area.Grid, t.Area.Community, t.Area.Street, t.Area.District, js.Assisting, lat, lon, t.Address, js.Attachments,
 		string(t.Light), nullTime(t.AlarmAt)}
 	args = append(args, changeArgs(t)...)
-	var got int64
-	if err := tx.QueryRow(ctx, updateSQL, args...).Scan(&got); err != nil {
+	var got, taken int64
+	if err := tx.QueryRow(ctx, updateSQL, args...).Scan(&got, &taken); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil, &ticketing.Error{Kind: ticketing.KindConflict, Code: "stale", Message: "the ticket changed meanwhile; try again"}
 		}
 		return nil, translate(err)
+	}
+	if taken < int64(len(t.PendingKeys())) {
+		return nil, ticketing.ErrAlreadyApplied
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return nil, translate(err)

@@ -104,8 +104,8 @@ func (s *Store) NextID(ctx context.Context) (int64, error) { return s.ids.Next(c
 
 const ticketColumns = row.TicketColumns
 
-// Create inserts the ticket, its events, outbox rows and indicator tallies
-// in one transaction.
+// Create inserts the ticket, its events, outbox rows, indicator tallies
+// and keys in one transaction.
 func (s *Store) Create(ctx context.Context, t *ticketing.Ticket) (*ticketing.Ticket, bool, error) {
 	lat, lon := latLon(t)
 	js, err := row.EncodeJSON(t)
@@ -165,6 +165,20 @@ func appendChanges(ctx context.Context, tx *sql.Tx, t *ticketing.Ticket, lastSeq
 			VALUES (?,?,?,?,?,?,?,?,?)`, x.At.UnixMicro(), string(x.Metric), x.Keys.Department, x.Keys.District, x.Keys.Street,
 			x.Keys.Grid, x.Keys.Category, string(x.Keys.Channel), x.N); err != nil {
 			return translate(err)
+		}
+	}
+	for _, key := range t.PendingKeys() {
+		res, err := tx.ExecContext(ctx, `INSERT INTO ticket_keys (ticket_id, key) VALUES (?,?)
+			ON CONFLICT (ticket_id, key) DO NOTHING`, t.ID, key)
+		if err != nil {
+			return translate(err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return translate(err)
+		}
+		if n == 0 {
+			return ticketing.ErrAlreadyApplied // the caller's rollback undoes the rest
 		}
 	}
 	return nil
@@ -252,7 +266,8 @@ func nullBytes(s sql.NullString) []byte {
 }
 
 // Update runs fn on the ticket inside the writer's transaction and saves
-// the result, its events, outbox rows and indicator tallies.
+// the result, its events, outbox rows, indicator tallies and keys. A key
+// the ticket has taken already rolls it all back: ErrAlreadyApplied.
 func (s *Store) Update(ctx context.Context, id int64, fn func(*ticketing.Ticket) error) (*ticketing.Ticket, error) {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -44,6 +45,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"Duplicates", testDuplicates},
 		{"RoutingNotApplicable", testRoutingNotApplicable},
 		{"SupplementPersists", testSupplementPersists},
+		{"SupplementKey", testSupplementKey},
 		{"ResultPhotosPersist", testResultPhotosPersist},
 	})
 }
@@ -840,7 +842,8 @@ func Reopen(t *testing.T, open NewStore) {
 }
 
 // SharedDatabase checks that two stores on one database (two instances)
-// never hand out the same ticket id and see each other's tickets.
+// never hand out the same ticket id, see each other's tickets and store a
+// supplement retried on both once.
 func SharedDatabase(t *testing.T, open NewStore) {
 	ctx := context.Background()
 	a, b := open(t), open(t)
@@ -869,6 +872,9 @@ func SharedDatabase(t *testing.T, open NewStore) {
 	if err != nil || created || again.ID != tk.ID {
 		t.Fatalf("replay through the other instance: created=%v err=%v id %d vs %d", created, err, again.ID, tk.ID)
 	}
+	// A supplement retried on both instances at once is stored once.
+	supplementAll(t, []*ticketing.Service{svcA, svcB}, tk, slices.Repeat([]string{"wechat:msg:shared"}, 8), true)
+	assertSupplements(t, a, tk, 1)
 }
 
 func testDuplicates(t *testing.T, s ticketing.Store) {
