@@ -34,6 +34,49 @@ const idBlock = 100
 type Store struct {
 	w, r *sql.DB
 	ids  *ticketing.IDBlocks
+
+	// hot are the writer's hot statements, prepared once at Open (the
+	// writer's one connection is free then; within a transaction it is
+	// not). The driver parses a statement anew on every call otherwise,
+	// and parsing the intake's statements was a fifth of the embedded
+	// store's CPU at full load. nearby is the reader's hot query,
+	// prepared per connection by database/sql.
+	hot    map[string]*sql.Stmt
+	nearby *sql.Stmt
+}
+
+// txExec runs query in the writer's transaction tx, prepared if hot.
+func (s *Store) txExec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
+	if st := s.hot[query]; st != nil {
+		return tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	}
+	return tx.ExecContext(ctx, query, args...)
+}
+
+// txQueryRow runs query in the writer's transaction tx, prepared if hot.
+func (s *Store) txQueryRow(ctx context.Context, tx *sql.Tx, query string, args ...any) *sql.Row {
+	if st := s.hot[query]; st != nil {
+		return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+	}
+	return tx.QueryRowContext(ctx, query, args...)
+}
+
+// prepare readies the hot statements.
+func (s *Store) prepare(ctx context.Context) error {
+	s.hot = map[string]*sql.Stmt{}
+	for _, q := range []string{insertTicketSQL, insertEventSQL, insertOutboxSQL, insertTallySQL, insertKeySQL,
+		selectTicketSQL, lastSeqSQL, updateTicketSQL} {
+		st, err := s.w.PrepareContext(ctx, q)
+		if err != nil {
+			return fmt.Errorf("sqlite: prepare: %w", err)
+		}
+		s.hot[q] = st
+	}
+	var err error
+	if s.nearby, err = s.r.PrepareContext(ctx, nearbySQL); err != nil {
+		return fmt.Errorf("sqlite: prepare: %w", err)
+	}
+	return nil
 }
 
 // Open opens (creating if needed) the database file at path and migrates it.
@@ -65,6 +108,11 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 	r.SetMaxOpenConns(4)
 	s := &Store{w: w, r: r}
+	if err := s.prepare(ctx); err != nil {
+		r.Close()
+		w.Close()
+		return nil, err
+	}
 	s.ids = ticketing.NewIDBlocks(idBlock, func(ctx context.Context) (int64, error) {
 		var start int64
 		err := w.QueryRowContext(ctx, `UPDATE id_blocks SET next = next + ? WHERE name = 'ticket' RETURNING next - ?`,
@@ -104,6 +152,33 @@ func (s *Store) NextID(ctx context.Context) (int64, error) { return s.ids.Next(c
 
 const ticketColumns = row.TicketColumns
 
+// The hot statements (see Store.hot).
+const (
+	insertTicketSQL = `INSERT INTO tickets (` + ticketColumns + `)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+		ON CONFLICT (channel, external_id) DO NOTHING`
+	insertEventSQL = `INSERT INTO ticket_events (ticket_id, seq, at, actor, type, from_status, to_status, note, public)
+			VALUES (?,?,?,?,?,?,?,?,?)`
+	insertOutboxSQL = `INSERT INTO outbox (ticket_id, topic, payload, created_at) VALUES (?,?,?,?)`
+	insertTallySQL  = `INSERT INTO indicator_tallies (at, metric, department, district, street, grid, category, channel, n)
+			VALUES (?,?,?,?,?,?,?,?,?)`
+	insertKeySQL = `INSERT INTO ticket_keys (ticket_id, key) VALUES (?,?)
+			ON CONFLICT (ticket_id, key) DO NOTHING`
+	selectTicketSQL = `SELECT ` + ticketColumns + ` FROM tickets WHERE id = ?`
+	lastSeqSQL      = `SELECT coalesce(max(seq), 0) FROM ticket_events WHERE ticket_id = ?`
+	updateTicketSQL = `UPDATE tickets SET status = ?, category = ?, category_name = ?, department = ?,
+		department_name = ?, priority = ?, due_at = ?, routing_rule = ?, routing_reason = ?, confidence = ?,
+		master_id = ?, rework_count = ?, extension_count = ?, extension = ?, evaluation = ?, updated_at = ?,
+		version = version + 1, grid = ?, community = ?, street = ?, district = ?, assisting = ?, lat = ?, lon = ?,
+		address = ?, attachments = ?, light = ?, alarm_at = ?
+		WHERE id = ?`
+)
+
+// nearbySQL is the duplicate search's query, on the reader.
+var nearbySQL = `SELECT ` + ticketColumns + ` FROM tickets
+		WHERE category = ? AND lat BETWEEN ? AND ? AND lon BETWEEN ? AND ? AND received_at >= ?
+		  AND status IN ` + row.QuotedList(row.StatusNames(true)) + ` ORDER BY received_at DESC LIMIT ?`
+
 // Create inserts the ticket, its events, outbox rows, indicator tallies
 // and keys in one transaction.
 func (s *Store) Create(ctx context.Context, t *ticketing.Ticket) (*ticketing.Ticket, bool, error) {
@@ -117,9 +192,7 @@ func (s *Store) Create(ctx context.Context, t *ticketing.Ticket) (*ticketing.Tic
 		return nil, false, translate(err)
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
-	res, err := tx.ExecContext(ctx, `INSERT INTO tickets (`+ticketColumns+`)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
-		ON CONFLICT (channel, external_id) DO NOTHING`,
+	res, err := s.txExec(ctx, tx, insertTicketSQL,
 		t.ID, t.Number, t.TrackToken, string(t.Channel), t.ExternalID, t.Fingerprint, t.Line,
 		t.Reporter.Name, t.Reporter.Phone, t.Reporter.OpenID, t.Text, lat, lon, t.Address, js.Attachments,
 		string(t.Status), t.Category, t.CategoryName, t.Department, t.DepartmentName, string(t.Priority), micros(t.DueAt),
@@ -135,7 +208,7 @@ func (s *Store) Create(ctx context.Context, t *ticketing.Ticket) (*ticketing.Tic
 		existing, err := s.ByExternalID(ctx, t.Channel, t.ExternalID)
 		return existing, false, err
 	}
-	if err := appendChanges(ctx, tx, t, 0); err != nil {
+	if err := s.appendChanges(ctx, tx, t, 0); err != nil {
 		return nil, false, err
 	}
 	if err := tx.Commit(); err != nil {
@@ -147,29 +220,26 @@ func (s *Store) Create(ctx context.Context, t *ticketing.Ticket) (*ticketing.Tic
 	return &stored, true, nil
 }
 
-func appendChanges(ctx context.Context, tx *sql.Tx, t *ticketing.Ticket, lastSeq int) error {
+func (s *Store) appendChanges(ctx context.Context, tx *sql.Tx, t *ticketing.Ticket, lastSeq int) error {
 	for i, e := range t.PendingEvents() {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO ticket_events (ticket_id, seq, at, actor, type, from_status, to_status, note, public)
-			VALUES (?,?,?,?,?,?,?,?,?)`, t.ID, lastSeq+i+1, e.At.UnixMicro(), e.Actor, string(e.Type), string(e.From), string(e.To), e.Note, e.Public); err != nil {
+		if _, err := s.txExec(ctx, tx, insertEventSQL, t.ID, lastSeq+i+1, e.At.UnixMicro(), e.Actor, string(e.Type), string(e.From), string(e.To), e.Note, e.Public); err != nil {
 			return translate(err)
 		}
 	}
 	for _, m := range t.PendingMessages() {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO outbox (ticket_id, topic, payload, created_at) VALUES (?,?,?,?)`,
+		if _, err := s.txExec(ctx, tx, insertOutboxSQL,
 			t.ID, m.Topic, string(m.Payload), m.At.UnixMicro()); err != nil {
 			return translate(err)
 		}
 	}
 	for _, x := range ticketing.TalliesOf(t, t.PendingEvents()) {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO indicator_tallies (at, metric, department, district, street, grid, category, channel, n)
-			VALUES (?,?,?,?,?,?,?,?,?)`, x.At.UnixMicro(), string(x.Metric), x.Keys.Department, x.Keys.District, x.Keys.Street,
+		if _, err := s.txExec(ctx, tx, insertTallySQL, x.At.UnixMicro(), string(x.Metric), x.Keys.Department, x.Keys.District, x.Keys.Street,
 			x.Keys.Grid, x.Keys.Category, string(x.Keys.Channel), x.N); err != nil {
 			return translate(err)
 		}
 	}
 	for _, key := range t.PendingKeys() {
-		res, err := tx.ExecContext(ctx, `INSERT INTO ticket_keys (ticket_id, key) VALUES (?,?)
-			ON CONFLICT (ticket_id, key) DO NOTHING`, t.ID, key)
+		res, err := s.txExec(ctx, tx, insertKeySQL, t.ID, key)
 		if err != nil {
 			return translate(err)
 		}
@@ -274,12 +344,12 @@ func (s *Store) Update(ctx context.Context, id int64, fn func(*ticketing.Ticket)
 		return nil, translate(err)
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
-	t, err := one(tx.QueryRowContext(ctx, `SELECT `+ticketColumns+` FROM tickets WHERE id = ?`, id))
+	t, err := one(s.txQueryRow(ctx, tx, selectTicketSQL, id))
 	if err != nil {
 		return nil, err
 	}
 	var lastSeq int
-	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM ticket_events WHERE ticket_id = ?`, id).Scan(&lastSeq); err != nil {
+	if err := s.txQueryRow(ctx, tx, lastSeqSQL, id).Scan(&lastSeq); err != nil {
 		return nil, translate(err)
 	}
 	if err := fn(t); err != nil {
@@ -290,12 +360,7 @@ func (s *Store) Update(ctx context.Context, id int64, fn func(*ticketing.Ticket)
 		return nil, err
 	}
 	lat, lon := latLon(t)
-	_, err = tx.ExecContext(ctx, `UPDATE tickets SET status = ?, category = ?, category_name = ?, department = ?,
-		department_name = ?, priority = ?, due_at = ?, routing_rule = ?, routing_reason = ?, confidence = ?,
-		master_id = ?, rework_count = ?, extension_count = ?, extension = ?, evaluation = ?, updated_at = ?,
-		version = version + 1, grid = ?, community = ?, street = ?, district = ?, assisting = ?, lat = ?, lon = ?,
-		address = ?, attachments = ?, light = ?, alarm_at = ?
-		WHERE id = ?`,
+	_, err = s.txExec(ctx, tx, updateTicketSQL,
 		string(t.Status), t.Category, t.CategoryName, t.Department, t.DepartmentName, string(t.Priority),
 		micros(t.DueAt), t.RoutingRule, t.RoutingReason, t.Confidence, nullID(t.MasterID), t.ReworkCount,
 		t.ExtensionCount, js.Extension, js.Evaluation, t.UpdatedAt.UnixMicro(),
@@ -304,7 +369,7 @@ func (s *Store) Update(ctx context.Context, id int64, fn func(*ticketing.Ticket)
 	if err != nil {
 		return nil, translate(err)
 	}
-	if err := appendChanges(ctx, tx, t, lastSeq); err != nil {
+	if err := s.appendChanges(ctx, tx, t, lastSeq); err != nil {
 		return nil, err
 	}
 	if err := tx.Commit(); err != nil {
@@ -411,9 +476,7 @@ func translate(err error) error {
 
 // Nearby returns open tickets of category inside box received since since.
 func (s *Store) Nearby(ctx context.Context, category string, box ticketing.Box, since time.Time, limit int) ([]*ticketing.Ticket, error) {
-	return s.many(ctx, `SELECT `+ticketColumns+` FROM tickets
-		WHERE category = ? AND lat BETWEEN ? AND ? AND lon BETWEEN ? AND ? AND received_at >= ?
-		  AND status IN `+row.QuotedList(row.StatusNames(true))+` ORDER BY received_at DESC LIMIT ?`,
+	return s.manyPrepared(ctx,
 		category, box.MinLat, box.MaxLat, box.MinLon, box.MaxLon, since.UnixMicro(), limit)
 }
 
@@ -427,6 +490,19 @@ func (s *Store) many(ctx context.Context, query string, args ...any) ([]*ticketi
 	if err != nil {
 		return nil, translate(err)
 	}
+	return scanMany(rows)
+}
+
+// manyPrepared is many for the prepared nearby query.
+func (s *Store) manyPrepared(ctx context.Context, args ...any) ([]*ticketing.Ticket, error) {
+	rows, err := s.nearby.QueryContext(ctx, args...)
+	if err != nil {
+		return nil, translate(err)
+	}
+	return scanMany(rows)
+}
+
+func scanMany(rows *sql.Rows) ([]*ticketing.Ticket, error) {
 	defer rows.Close()
 	var out []*ticketing.Ticket
 	for rows.Next() {
