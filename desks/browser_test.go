@@ -10,10 +10,9 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/yihao-city/yihao/internal/browsertest"
 	"github.com/yihao-city/yihao/ticketing"
 )
-
-const chromium = "/usr/bin/chromium"
 
 // One ticket through both desks in a real headless Chromium: a dispatcher
 // and a liaison, each in a browser context of their own (their own
@@ -23,9 +22,7 @@ const chromium = "/usr/bin/chromium"
 // verifies and closes. Screenshots of each desk go to $YIHAO_SCREENSHOTS.
 func TestDesksInBrowser(t *testing.T) {
 	t.Parallel()
-	if _, err := os.Stat(chromium); err != nil {
-		t.Fatalf("this test needs Chromium at %s (%v): run `apt-get install chromium`", chromium, err)
-	}
+	browsertest.Need(t)
 	deadline := time.Now().Add(2 * time.Minute)
 	if d, ok := t.Deadline(); ok && d.Add(-5*time.Second).Before(deadline) {
 		deadline = d.Add(-5 * time.Second)
@@ -49,39 +46,39 @@ func TestDesksInBrowser(t *testing.T) {
 	e.submit(t, "roads", "和平路路灯不亮已经一周")
 	e.submit(t, "water", "幸福小区停水两天")
 
-	browser := startBrowser(ctx, t)
+	browser := browsertest.Start(ctx, t, 1280, 900)
 	disp := browserContext(t, browser)
 	li := browserContext(t, browser)
 	signIn(t, disp, e.srv.URL, "disp", "sec-triage")
 	signIn(t, li, e.srv.URL, "li.jt", "inbox")
-	run(t, li, "liaison's event stream open", chromedp.Poll[bool](`document.body.dataset.live === "open"`, chromedp.WithPollingTimeout(10*time.Second)))
+	browsertest.Run(t, li, "liaison's event stream open", chromedp.Poll[bool](`document.body.dataset.live === "open"`, chromedp.WithPollingTimeout(10*time.Second)))
 	shot(t, li, shots, "1-inbox-before.png")
 
 	// The dispatcher finds the report in triage and dispatches it to 交通运输局.
 	row := `tr[data-number="` + tk.Number + `"]`
-	do(t, disp, "triage lists the report", chromedp.WaitVisible(chromedp.CSS(`#sec-triage `+row)))
+	browsertest.Do(t, disp, "triage lists the report", chromedp.WaitVisible(chromedp.CSS(`#sec-triage `+row)))
 	shot(t, disp, shots, "2-dispatch-desk.png")
-	do(t, disp, "open the ticket",
+	browsertest.Do(t, disp, "open the ticket",
 		chromedp.Click(chromedp.CSS(`#sec-triage `+row+` a`)),
 		chromedp.WaitVisible(chromedp.ID("act-dispatch")),
 		chromedp.WaitVisible(chromedp.ID("preview")))
-	if got := run(t, disp, "preview", chromedp.Text(chromedp.ID("preview"))); !strings.Contains(got, "交通运输局") {
+	if got := browsertest.Run(t, disp, "preview", chromedp.Text(chromedp.ID("preview"))); !strings.Contains(got, "交通运输局") {
 		t.Errorf("routing's suggestion %q, want 交通运输局", got)
 	}
 	shot(t, disp, shots, "3-ticket-dispatcher.png")
-	do(t, disp, "dispatch",
+	browsertest.Do(t, disp, "dispatch",
 		chromedp.SetValue(chromedp.ID("dispatch-department"), "jt"),
 		chromedp.Click(chromedp.CSS(`#act-dispatch button[type="submit"]`)),
 		chromedp.WaitVisible(chromedp.CSS(".flash")))
 	waitStatus(t, e, tk.Number, ticketing.StatusDispatched)
 
 	// The liaison's inbox shows it without a reload.
-	do(t, li, "inbox shows the ticket live", chromedp.WaitVisible(chromedp.CSS(`#inbox `+row)))
-	if run(t, li, "refreshed by the stream", chromedp.Evaluate[string](`document.body.dataset.refreshed || ""`)) == "" {
+	browsertest.Do(t, li, "inbox shows the ticket live", chromedp.WaitVisible(chromedp.CSS(`#inbox `+row)))
+	if browsertest.Run(t, li, "refreshed by the stream", chromedp.Evaluate[string](`document.body.dataset.refreshed || ""`)) == "" {
 		t.Error("the row came without a live refresh")
 	}
 	shot(t, li, shots, "4-inbox-live.png")
-	do(t, li, "accept",
+	browsertest.Do(t, li, "accept",
 		chromedp.Click(chromedp.CSS(`#inbox `+row+` a`)),
 		chromedp.WaitVisible(chromedp.ID("act-accept")),
 		chromedp.Click(chromedp.CSS(`#act-accept button`)),
@@ -89,19 +86,19 @@ func TestDesksInBrowser(t *testing.T) {
 	waitStatus(t, e, tk.Number, ticketing.StatusAccepted)
 
 	until := e.ticket(t, tk.Number).DueAt.Add(5 * 24 * time.Hour).In(time.UTC).Format("2006-01-02T15:04")
-	do(t, li, "request an extension",
+	browsertest.Do(t, li, "request an extension",
 		chromedp.SetValue(chromedp.CSS(`#act-extend input[name="until"]`), until),
 		chromedp.SendKeys(chromedp.CSS(`#act-extend textarea[name="reason"]`), "需协调燃气管线迁改"),
 		chromedp.Click(chromedp.CSS(`#act-extend button`)),
 		chromedp.WaitVisible(chromedp.ID("extension")))
-	run(t, li, "ticket page listens", chromedp.Poll[bool](`document.body.dataset.live === "open"`, chromedp.WithPollingTimeout(10*time.Second)))
+	browsertest.Run(t, li, "ticket page listens", chromedp.Poll[bool](`document.body.dataset.live === "open"`, chromedp.WithPollingTimeout(10*time.Second)))
 
 	// The dispatcher sees the request on the desk (live) and approves it.
-	do(t, disp, "extension requests list it",
+	browsertest.Do(t, disp, "extension requests list it",
 		chromedp.Navigate(e.srv.URL+"/desk/dispatch"),
 		chromedp.WaitVisible(chromedp.CSS(`#sec-extensions `+row)))
 	shot(t, disp, shots, "5-dispatch-extension.png")
-	do(t, disp, "approve the extension",
+	browsertest.Do(t, disp, "approve the extension",
 		chromedp.Click(chromedp.CSS(`#sec-extensions `+row+` a`)),
 		chromedp.WaitVisible(chromedp.ID("approve-yes")),
 		chromedp.Click(chromedp.ID("approve-yes")),
@@ -111,8 +108,8 @@ func TestDesksInBrowser(t *testing.T) {
 	}
 
 	// The liaison's ticket page says it changed; the liaison reports the result.
-	do(t, li, "changed notice", chromedp.WaitVisible(chromedp.ID("changed")))
-	do(t, li, "report the result",
+	browsertest.Do(t, li, "changed notice", chromedp.WaitVisible(chromedp.ID("changed")))
+	browsertest.Do(t, li, "report the result",
 		chromedp.Click(chromedp.CSS(`#changed a`)),
 		chromedp.WaitVisible(chromedp.ID("act-handle")),
 		chromedp.SendKeys(chromedp.CSS(`#act-handle textarea`), "已完成管线迁改并修复路面，恢复通行。"),
@@ -120,18 +117,18 @@ func TestDesksInBrowser(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`#act-handle button`)),
 		chromedp.WaitVisible(chromedp.CSS(".flash")))
 	waitStatus(t, e, tk.Number, ticketing.StatusHandled)
-	run(t, li, "the result photo shows", chromedp.Poll[bool](`document.querySelector("#result-photos img")?.naturalWidth > 0`,
+	browsertest.Run(t, li, "the result photo shows", chromedp.Poll[bool](`document.querySelector("#result-photos img")?.naturalWidth > 0`,
 		chromedp.WithPollingTimeout(10*time.Second)))
-	if got := run(t, li, "masked phone", chromedp.Text(chromedp.ID("phone"))); got != phoneMask {
+	if got := browsertest.Run(t, li, "masked phone", chromedp.Text(chromedp.ID("phone"))); got != phoneMask {
 		t.Errorf("liaison sees %q, want %s", got, phoneMask)
 	}
-	do(t, li, "reveal", chromedp.Click(chromedp.ID("reveal")))
-	run(t, li, "revealed phone", chromedp.Poll[bool](`document.getElementById("phone").textContent === "`+phoneE164+`"`,
+	browsertest.Do(t, li, "reveal", chromedp.Click(chromedp.ID("reveal")))
+	browsertest.Run(t, li, "revealed phone", chromedp.Poll[bool](`document.getElementById("phone").textContent === "`+phoneE164+`"`,
 		chromedp.WithPollingTimeout(10*time.Second)))
 	shot(t, li, shots, "6-ticket-liaison.png")
 
 	// The dispatcher verifies and closes it.
-	do(t, disp, "verification lists it",
+	browsertest.Do(t, disp, "verification lists it",
 		chromedp.Navigate(e.srv.URL+"/desk/dispatch"),
 		chromedp.WaitVisible(chromedp.CSS(`#sec-verify `+row)),
 		chromedp.Click(chromedp.CSS(`#sec-verify `+row+` a`)),
@@ -139,15 +136,15 @@ func TestDesksInBrowser(t *testing.T) {
 		chromedp.Click(chromedp.ID("verify-pass")),
 		chromedp.WaitVisible(chromedp.CSS(".flash")))
 	waitStatus(t, e, tk.Number, ticketing.StatusClosed)
-	if got := run(t, disp, "status", chromedp.Text(chromedp.ID("status"))); got != "已结案" {
+	if got := browsertest.Run(t, disp, "status", chromedp.Text(chromedp.ID("status"))); got != "已结案" {
 		t.Errorf("status shows %q", got)
 	}
 	shot(t, disp, shots, "7-ticket-closed.png")
-	do(t, disp, "audit log", chromedp.Navigate(e.srv.URL+"/desk/audit?ticket="+tk.Number), chromedp.WaitVisible(chromedp.CSS("table.audit")))
+	browsertest.Do(t, disp, "audit log", chromedp.Navigate(e.srv.URL+"/desk/audit?ticket="+tk.Number), chromedp.WaitVisible(chromedp.CSS("table.audit")))
 	shot(t, disp, shots, "8-audit.png")
-	do(t, disp, "find a ticket", chromedp.Navigate(e.srv.URL+"/desk/search"), chromedp.WaitVisible(chromedp.ID("number")))
+	browsertest.Do(t, disp, "find a ticket", chromedp.Navigate(e.srv.URL+"/desk/search"), chromedp.WaitVisible(chromedp.ID("number")))
 	shot(t, disp, shots, "9-search.png")
-	do(t, li, "English inbox", chromedp.Navigate(e.srv.URL+"/desk/inbox?lang=en"), chromedp.WaitVisible(chromedp.ID("inbox")))
+	browsertest.Do(t, li, "English inbox", chromedp.Navigate(e.srv.URL+"/desk/inbox?lang=en"), chromedp.WaitVisible(chromedp.ID("inbox")))
 	shot(t, li, shots, "10-inbox-en.png")
 
 	for _, a := range []string{"dispatch", "accept", "extend", "decide_extension", "handle", "reveal_phone", "verify"} {
@@ -155,29 +152,6 @@ func TestDesksInBrowser(t *testing.T) {
 			t.Errorf("audit: %s not recorded once", a)
 		}
 	}
-}
-
-func startBrowser(ctx context.Context, t *testing.T) context.Context {
-	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium),
-		chromedp.NoSandbox,
-		chromedp.Headless,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 900),
-	)
-	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
-	bctx, bcancel := chromedp.NewContext(actx)
-	t.Cleanup(func() { bcancel(); acancel() })
-	if _, err := chromedp.Run(bctx, chromedp.Steps()); err != nil {
-		t.Fatalf("start %s: %v", chromium, err)
-	}
-	return bctx
 }
 
 // browserContext is a tab in a browser context of its own: its own cookies.
@@ -198,29 +172,13 @@ func browserContext(t *testing.T, browser context.Context) context.Context {
 
 func signIn(t *testing.T, ctx context.Context, base, name, landmark string) {
 	t.Helper()
-	do(t, ctx, "sign in as "+name,
+	browsertest.Do(t, ctx, "sign in as "+name,
 		chromedp.Navigate(base+"/desk?lang=zh"),
 		chromedp.WaitVisible(chromedp.ID("name")),
 		chromedp.SendKeys(chromedp.ID("name"), name),
 		chromedp.SendKeys(chromedp.ID("password"), password),
 		chromedp.Submit(chromedp.ID("password")),
 		chromedp.WaitVisible(chromedp.ID(landmark)))
-}
-
-func run[T any](t *testing.T, ctx context.Context, what string, a chromedp.Action[T]) T {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	v, err := chromedp.Run(ctx, a)
-	if err != nil {
-		t.Fatalf("browser: %s: %v", what, err)
-	}
-	return v
-}
-
-func do(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
-	t.Helper()
-	run(t, ctx, what, chromedp.Steps(steps...))
 }
 
 func shot(t *testing.T, ctx context.Context, dir, name string) {

@@ -26,6 +26,7 @@ import (
 	"github.com/yihao-city/yihao/channels/hotline/acd"
 	"github.com/yihao-city/yihao/channels/hotline/sipptest"
 	"github.com/yihao-city/yihao/channels/live"
+	"github.com/yihao-city/yihao/internal/browsertest"
 	"github.com/yihao-city/yihao/ticketing"
 )
 
@@ -33,8 +34,6 @@ import (
 // state, tickets logged from a call, cross-origin protection and the
 // event stream over HTTP; then one call end to end in a real headless
 // Chromium, with sipp as the citizen and the agent's softphone.
-
-const deskChromium = "/usr/bin/chromium"
 
 // deskEnv serves the agent page over a real store.
 type deskEnv struct {
@@ -789,9 +788,7 @@ func TestDeskEvents(t *testing.T) {
 // earlier ticket, shows the call answered, and the agent logs it; the
 // ticket is the phone's and linked to the call.
 func TestDeskInBrowser(t *testing.T) {
-	if _, err := os.Stat(deskChromium); err != nil {
-		t.Fatalf("this test needs Chromium at %s (%v): run `apt-get install chromium`", deskChromium, err)
-	}
+	browsertest.Need(t)
 	deadline := time.Now().Add(90 * time.Second)
 	if d, ok := t.Deadline(); ok && d.Add(-5*time.Second).Before(deadline) {
 		deadline = d.Add(-5 * time.Second)
@@ -819,10 +816,10 @@ func TestDeskInBrowser(t *testing.T) {
 	b := deskBrowser(ctx, t)
 	deskSignIn(t, b, desk.srv.URL, "2001")
 	// The state arrives over the event stream, which then listens for pops.
-	deskRun(t, b, "state 示闲", chromedp.Poll[bool](`document.getElementById("state").textContent === "示闲"`,
+	browsertest.Run(t, b, "state 示闲", chromedp.Poll[bool](`document.getElementById("state").textContent === "示闲"`,
 		chromedp.WithPollingTimeout(10*time.Second)))
 	// Keep every call state the page shows: the call moves on by itself.
-	deskRun(t, b, "watch #callstate", chromedp.Evaluate[bool](`(function () {
+	browsertest.Run(t, b, "watch #callstate", chromedp.Evaluate[bool](`(function () {
 		window.deskSeen = [];
 		const el = document.getElementById("callstate");
 		new MutationObserver(() => window.deskSeen.push(el.textContent)).observe(el, {childList: true, characterData: true, subtree: true});
@@ -836,28 +833,28 @@ func TestDeskInBrowser(t *testing.T) {
 	call := sipptest.Start(t, "caller_uac.xml", e.addr, "-s", "12319", "-d", "3000", "-set", "caller", caller,
 		"-m", "1", "-i", "127.0.0.1", "-t", "u1")
 
-	deskRun(t, b, "#caller pops", chromedp.Poll[bool](
+	browsertest.Run(t, b, "#caller pops", chromedp.Poll[bool](
 		`document.getElementById("caller").textContent === "`+callerE164+`"`, chromedp.WithPollingTimeout(10*time.Second)))
-	if got := deskRun(t, b, "#line", chromedp.Text(chromedp.ID("line"))); got != "12319 城建服务热线" {
+	if got := browsertest.Run(t, b, "#line", chromedp.Text(chromedp.ID("line"))); got != "12319 城建服务热线" {
 		t.Errorf("#line = %q, want the line's label", got)
 	}
-	if got := deskRun(t, b, "#earlier", chromedp.Text(chromedp.ID("earlier"))); !strings.Contains(got, before.Number) || !strings.Contains(got, "井盖缺失") {
+	if got := browsertest.Run(t, b, "#earlier", chromedp.Text(chromedp.ID("earlier"))); !strings.Contains(got, before.Number) || !strings.Contains(got, "井盖缺失") {
 		t.Errorf("以往工单 = %q, want %s", got, before.Number)
 	}
-	deskRun(t, b, "answered: 通话中", chromedp.Poll[bool](`window.deskSeen.includes("通话中")`, chromedp.WithPollingTimeout(10*time.Second)))
-	if got := deskRun(t, b, "#f_caller", chromedp.Value(chromedp.ID("f_caller"))); got != callerE164 {
+	browsertest.Run(t, b, "answered: 通话中", chromedp.Poll[bool](`window.deskSeen.includes("通话中")`, chromedp.WithPollingTimeout(10*time.Second)))
+	if got := browsertest.Run(t, b, "#f_caller", chromedp.Value(chromedp.ID("f_caller"))); got != callerE164 {
 		t.Errorf("the form's caller = %q, want %q", got, callerE164)
 	}
 
 	// The agent logs the call while talking.
 	const text = "和平路12号路灯不亮已经一周，晚上行人看不清路。"
-	deskDo(t, b, "fill in and submit",
+	browsertest.Do(t, b, "fill in and submit",
 		chromedp.SendKeys(chromedp.ID("f_name"), "王女士"),
 		chromedp.SendKeys(chromedp.ID("f_text"), text),
 		chromedp.SendKeys(chromedp.ID("f_address"), "和平路12号"),
 		chromedp.Click(chromedp.CSS(`#ticket button[type="submit"]`)),
 	)
-	result := deskRun(t, b, "#result", chromedp.Poll[string](`(function () {
+	result := browsertest.Run(t, b, "#result", chromedp.Poll[string](`(function () {
 		const t = document.getElementById("result").textContent;
 		return /^工单号 [0-9]{14}/.test(t) || t.startsWith("未能提交") ? t : "";
 	})()`, chromedp.WithPollingTimeout(10*time.Second)))
@@ -871,16 +868,16 @@ func TestDeskInBrowser(t *testing.T) {
 	if res := call.Stop(); res.Successful != 1 || res.Failed != 0 {
 		t.Errorf("caller: %s", res)
 	}
-	deskRun(t, b, "hung up: 已挂机", chromedp.Poll[bool](`document.getElementById("callstate").textContent === "已挂机"`,
+	browsertest.Run(t, b, "hung up: 已挂机", chromedp.Poll[bool](`document.getElementById("callstate").textContent === "已挂机"`,
 		chromedp.WithPollingTimeout(10*time.Second)))
-	if got := deskRun(t, b, "#line after the call", chromedp.Text(chromedp.ID("line"))); got != "12319 城建服务热线" {
+	if got := browsertest.Run(t, b, "#line after the call", chromedp.Text(chromedp.ID("line"))); got != "12319 城建服务热线" {
 		t.Errorf("#line after the call = %q, want the line's label still", got)
 	}
-	if got := deskRun(t, b, "#earlier after the call", chromedp.Text(chromedp.ID("earlier"))); !strings.Contains(got, before.Number) {
+	if got := browsertest.Run(t, b, "#earlier after the call", chromedp.Text(chromedp.ID("earlier"))); !strings.Contains(got, before.Number) {
 		t.Errorf("以往工单 after the call = %q, want %s still", got, before.Number)
 	}
 	// Ringing, answered, hung up: in that order, whatever else came between.
-	seen := deskRun(t, b, "call states seen", chromedp.Evaluate[[]string](`window.deskSeen`))
+	seen := browsertest.Run(t, b, "call states seen", chromedp.Evaluate[[]string](`window.deskSeen`))
 	want := []string{"振铃中", "通话中", "已挂机"}
 	rest := seen
 	for _, w := range want {
@@ -921,9 +918,7 @@ func TestDeskInBrowser(t *testing.T) {
 // shows where it would go and the open ticket nearby; clicking a
 // suggested category fills the form's category and the preview follows.
 func TestDeskPreviewInBrowser(t *testing.T) {
-	if _, err := os.Stat(deskChromium); err != nil {
-		t.Fatalf("this test needs Chromium at %s (%v): run `apt-get install chromium`", deskChromium, err)
-	}
+	browsertest.Need(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
 	store := sqliteStore(t)
@@ -939,60 +934,60 @@ func TestDeskPreviewInBrowser(t *testing.T) {
 	b := deskBrowser(ctx, t)
 	deskSignIn(t, b, desk.srv.URL, "2001")
 	// Count the page's calls: typing a sentence must not ask once per key.
-	deskRun(t, b, "count previews", chromedp.Evaluate[bool](`(function () {
+	browsertest.Run(t, b, "count previews", chromedp.Evaluate[bool](`(function () {
 		window.previews = 0;
 		const f = window.fetch;
 		window.fetch = function (url, opts) { if (url === "/agent/preview") window.previews++; return f(url, opts); };
 		return true;
 	})()`))
 	const text = "和平路12号门口的路灯坏了，晚上很黑。"
-	deskDo(t, b, "type the problem",
+	browsertest.Do(t, b, "type the problem",
 		chromedp.SendKeys(chromedp.ID("f_address"), "和平路12号"),
 		chromedp.SendKeys(chromedp.ID("f_text"), text),
 	)
-	deskRun(t, b, "preview shows 城管委", chromedp.Poll[bool](`document.getElementById("pv_department").textContent === "城管委"`,
+	browsertest.Run(t, b, "preview shows 城管委", chromedp.Poll[bool](`document.getElementById("pv_department").textContent === "城管委"`,
 		chromedp.WithPollingTimeout(10*time.Second)))
-	if got := deskRun(t, b, "#pv_dispatch", chromedp.Text(chromedp.ID("pv_dispatch"))); got != "提交后自动派单" {
+	if got := browsertest.Run(t, b, "#pv_dispatch", chromedp.Text(chromedp.ID("pv_dispatch"))); got != "提交后自动派单" {
 		t.Errorf("#pv_dispatch = %q, want 提交后自动派单", got)
 	}
-	if got := deskRun(t, b, "#pv_area", chromedp.Text(chromedp.ID("pv_area"))); !strings.Contains(got, "110101001001") {
+	if got := browsertest.Run(t, b, "#pv_area", chromedp.Text(chromedp.ID("pv_area"))); !strings.Contains(got, "110101001001") {
 		t.Errorf("#pv_area = %q, want the grid cell", got)
 	}
-	if got := deskRun(t, b, "#pv_reason", chromedp.Text(chromedp.ID("pv_reason"))); !strings.Contains(got, "城管委主办") {
+	if got := browsertest.Run(t, b, "#pv_reason", chromedp.Text(chromedp.ID("pv_reason"))); !strings.Contains(got, "城管委主办") {
 		t.Errorf("#pv_reason = %q", got)
 	}
-	if got := deskRun(t, b, "#pv_nearby", chromedp.Text(chromedp.ID("pv_nearby"))); !strings.Contains(got, earlier.Number) || !strings.Contains(got, "已派遣") {
+	if got := browsertest.Run(t, b, "#pv_nearby", chromedp.Text(chromedp.ID("pv_nearby"))); !strings.Contains(got, earlier.Number) || !strings.Contains(got, "已派遣") {
 		t.Errorf("附近相似工单 = %q, want %s", got, earlier.Number)
 	}
-	href := deskRun(t, b, "nearby link", chromedp.Evaluate[string](`document.querySelector("#pv_nearby a").getAttribute("href")`))
+	href := browsertest.Run(t, b, "nearby link", chromedp.Evaluate[string](`document.querySelector("#pv_nearby a").getAttribute("href")`))
 	if href != "/desk/tickets/"+earlier.Number {
 		t.Errorf("nearby link %q", href)
 	}
-	if n := deskRun(t, b, "previews asked", chromedp.Evaluate[int](`window.previews`)); n < 1 || n > 3 {
+	if n := browsertest.Run(t, b, "previews asked", chromedp.Evaluate[int](`window.previews`)); n < 1 || n > 3 {
 		t.Errorf("%d previews for %d keys typed, want one or two (600 ms after the last key)", n, len([]rune(text)))
 	}
 
 	// The agent picks 道路坑洼 instead: the category is filled in and the
 	// preview shows its department, waiting for no more keys.
-	deskDo(t, b, "click 道路坑洼", chromedp.Click(chromedp.CSS(`#pv_suggestions button[data-category="0102"]`)))
-	if got := deskRun(t, b, "#f_category", chromedp.Value(chromedp.ID("f_category"))); got != "0102" {
+	browsertest.Do(t, b, "click 道路坑洼", chromedp.Click(chromedp.CSS(`#pv_suggestions button[data-category="0102"]`)))
+	if got := browsertest.Run(t, b, "#f_category", chromedp.Value(chromedp.ID("f_category"))); got != "0102" {
 		t.Errorf("category field = %q after the click, want 0102", got)
 	}
-	deskRun(t, b, "preview shows 交通委", chromedp.Poll[bool](`document.getElementById("pv_department").textContent === "交通委"`,
+	browsertest.Run(t, b, "preview shows 交通委", chromedp.Poll[bool](`document.getElementById("pv_department").textContent === "交通委"`,
 		chromedp.WithPollingTimeout(10*time.Second)))
-	if got := deskRun(t, b, "#pv_priority", chromedp.Text(chromedp.ID("pv_priority"))); got != "紧急" {
+	if got := browsertest.Run(t, b, "#pv_priority", chromedp.Text(chromedp.ID("pv_priority"))); got != "紧急" {
 		t.Errorf("#pv_priority = %q, want 紧急", got)
 	}
-	if got := deskRun(t, b, "chosen chip", chromedp.Evaluate[string](`document.querySelector("#pv_suggestions button.on").dataset.category`)); got != "0102" {
+	if got := browsertest.Run(t, b, "chosen chip", chromedp.Evaluate[string](`document.querySelector("#pv_suggestions button.on").dataset.category`)); got != "0102" {
 		t.Errorf("highlighted suggestion %q, want 0102", got)
 	}
 
 	deskShot(t, b, "desk-preview.png")
 
 	// A category the catalogue does not know is named in the panel.
-	deskRun(t, b, "clear the category", chromedp.Evaluate[bool](`(document.getElementById("f_category").value = "") === ""`))
-	deskDo(t, b, "bad category", chromedp.SendKeys(chromedp.ID("f_category"), "99"))
-	deskRun(t, b, "error shown", chromedp.Poll[bool](`document.getElementById("pv_error").textContent.startsWith("无法预览分拨：分类代码")`,
+	browsertest.Run(t, b, "clear the category", chromedp.Evaluate[bool](`(document.getElementById("f_category").value = "") === ""`))
+	browsertest.Do(t, b, "bad category", chromedp.SendKeys(chromedp.ID("f_category"), "99"))
+	browsertest.Run(t, b, "error shown", chromedp.Poll[bool](`document.getElementById("pv_error").textContent.startsWith("无法预览分拨：分类代码")`,
 		chromedp.WithPollingTimeout(10*time.Second)))
 }
 
@@ -1013,31 +1008,11 @@ func sippFinished(t *testing.T, p *sipptest.Process, n int) {
 	}
 }
 
-// deskBrowser starts a headless Chromium with one tab, as the end-to-end
-// test of cmd/yihao does.
+// deskBrowser starts a headless Chromium with one tab, which leaves a
+// screenshot when the test fails.
 func deskBrowser(ctx context.Context, t *testing.T) context.Context {
 	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(deskChromium),
-		chromedp.NoSandbox,
-		chromedp.Headless,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1200, 800),
-	)
-	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
-	bctx, bcancel := chromedp.NewContext(actx)
-	// The browser exits (and the allocator waits for it) before its
-	// profile directory is removed.
-	t.Cleanup(func() { bcancel(); acancel() })
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("start %s: %v", deskChromium, err)
-	}
+	bctx := browsertest.Start(ctx, t, 1200, 800)
 	t.Cleanup(func() {
 		if t.Failed() {
 			deskShot(t, bctx, "desk-failure.png")
@@ -1050,7 +1025,7 @@ func deskBrowser(ctx context.Context, t *testing.T) context.Context {
 // addDeskAgents set it, and waits for the desk.
 func deskSignIn(t *testing.T, b context.Context, base, ext string) {
 	t.Helper()
-	deskDo(t, b, "sign in",
+	browsertest.Do(t, b, "sign in",
 		chromedp.Navigate(base+"/agent"),
 		chromedp.WaitVisible(chromedp.ID("ext")),
 		chromedp.SendKeys(chromedp.ID("ext"), ext),
@@ -1063,23 +1038,6 @@ func deskSignIn(t *testing.T, b context.Context, base, ext string) {
 		chromedp.Navigate(base+"/agent"),
 		chromedp.WaitVisible(chromedp.ID("state")),
 	)
-}
-
-// deskRun runs one browser action with a time limit, failing the test on error.
-func deskRun[T any](t *testing.T, ctx context.Context, what string, a chromedp.Action[T]) T {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	v, err := chromedp.Run(ctx, a)
-	if err != nil {
-		t.Fatalf("browser: %s: %v", what, err)
-	}
-	return v
-}
-
-func deskDo(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
-	t.Helper()
-	deskRun(t, ctx, what, chromedp.Steps(steps...))
 }
 
 // deskShot writes a screenshot of the page as name to $YIHAO_E2E_SHOTS,

@@ -14,6 +14,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/yihao-city/yihao/channels/hotline/sipptest"
+	"github.com/yihao-city/yihao/internal/browsertest"
 	"github.com/yihao-city/yihao/ticketing"
 	"github.com/yihao-city/yihao/ticketing/sqlite"
 )
@@ -38,9 +39,7 @@ users:
 // the indicators show the day. A screenshot of each desk is saved to
 // $YIHAO_SCREENSHOTS (default: a directory named in the test log).
 func TestDayInBrowser(t *testing.T) {
-	if _, err := os.Stat(e2eChromium); err != nil {
-		t.Fatalf("this test needs Chromium at %s (%v): run `make deps`", e2eChromium, err)
-	}
+	browsertest.Need(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	shots := os.Getenv("YIHAO_SCREENSHOTS")
@@ -59,13 +58,13 @@ func TestDayInBrowser(t *testing.T) {
 	sipAddr := "127.0.0.1:" + strconv.Itoa(sipPort)
 	srv := e2eStart(ctx, t, map[string]string{"YIHAO_CONFIG": config, "YIHAO_DATA_DIR": dir, "YIHAO_SIP_ADDR": sipAddr})
 
-	browser := e2eStartChromium(ctx, t, 1280, 900)
+	browser := browsertest.Start(ctx, t, 1280, 900)
 	agent, disp, li, citizen := dayTab(t, browser), dayTab(t, browser), dayTab(t, browser), dayTab(t, browser)
 	shot := func(tab context.Context, name string) { dayShot(t, tab, shots, name) }
 
 	// Morning: the dispatcher looks at the indicators before anything happened.
 	daySignIn(t, disp, srv.base, "zhao.disp", "day-dispatcher-pw", "sec-triage")
-	e2eDo(t, disp, "indicators before", chromedp.Navigate(srv.base+"/desk/indicators?period=week"), chromedp.WaitVisible(chromedp.ID("rates")))
+	browsertest.Do(t, disp, "indicators before", chromedp.Navigate(srv.base+"/desk/indicators?period=week"), chromedp.WaitVisible(chromedp.ID("rates")))
 	before := dayCounts(t, disp)
 
 	// The agent's softphone registers; the agent signs in to the phone desk.
@@ -76,30 +75,30 @@ func TestDayInBrowser(t *testing.T) {
 		t.Fatalf("registering 2001: %s", reg)
 	}
 	sipptest.Start(t, "agent_uas.xml", "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-t", "u1", "-d", "1000")
-	e2eDo(t, agent, "agent signs in",
+	browsertest.Do(t, agent, "agent signs in",
 		chromedp.Navigate(srv.base+"/agent"),
 		chromedp.WaitVisible(chromedp.ID("ext")),
 		chromedp.SendKeys(chromedp.ID("ext"), "2001"),
 		chromedp.SendKeys(chromedp.ID("password"), "day-2001"),
 		chromedp.Submit(chromedp.ID("password")),
 		chromedp.WaitVisible(chromedp.ID("state")))
-	e2eRun(t, agent, "agent available", chromedp.Poll[bool](`document.getElementById("state").textContent === "示闲"`,
+	browsertest.Run(t, agent, "agent available", chromedp.Poll[bool](`document.getElementById("state").textContent === "示闲"`,
 		chromedp.WithPollingTimeout(10*time.Second)))
 
 	// A citizen calls 12345; the call pops on the agent's page, who logs it.
 	const caller = "13912345678"
 	call := sipptest.Start(t, "caller_uac.xml", sipAddr, "-s", "12345", "-d", "4000", "-set", "caller", caller,
 		"-m", "1", "-i", "127.0.0.1", "-t", "u1")
-	e2eRun(t, agent, "screen pop", chromedp.Poll[bool](`document.getElementById("caller").textContent === "+86`+caller+`"`,
+	browsertest.Run(t, agent, "screen pop", chromedp.Poll[bool](`document.getElementById("caller").textContent === "+86`+caller+`"`,
 		chromedp.WithPollingTimeout(15*time.Second)))
 	// Unclear on purpose: the classifier is not sure, so a dispatcher decides.
 	const text = "单元门口那块地方一直有人乱弄，希望管一管"
-	e2eDo(t, agent, "log the call",
+	browsertest.Do(t, agent, "log the call",
 		chromedp.SendKeys(chromedp.ID("f_name"), "王先生"),
 		chromedp.SendKeys(chromedp.ID("f_text"), text),
 		chromedp.SendKeys(chromedp.ID("f_address"), "和平里七区3号楼"),
 		chromedp.Click(chromedp.CSS(`#ticket button[type="submit"]`)))
-	result := e2eRun(t, agent, "ticket number", chromedp.Poll[string](`(function () {
+	result := browsertest.Run(t, agent, "ticket number", chromedp.Poll[string](`(function () {
 		const t = document.getElementById("result").textContent;
 		return /[0-9]{14}/.test(t) || t.startsWith("未能提交") ? t : "";
 	})()`, chromedp.WithPollingTimeout(10*time.Second)))
@@ -114,9 +113,9 @@ func TestDayInBrowser(t *testing.T) {
 
 	// The dispatcher finds it in triage (live) and sends it to 城管委.
 	row := `tr[data-number="` + number + `"]`
-	e2eDo(t, disp, "triage lists the call", chromedp.Navigate(srv.base+"/desk/dispatch"), chromedp.WaitVisible(chromedp.CSS(`#sec-triage `+row)))
+	browsertest.Do(t, disp, "triage lists the call", chromedp.Navigate(srv.base+"/desk/dispatch"), chromedp.WaitVisible(chromedp.CSS(`#sec-triage `+row)))
 	shot(disp, "2-dispatcher-triage.png")
-	e2eDo(t, disp, "dispatch to cgw",
+	browsertest.Do(t, disp, "dispatch to cgw",
 		chromedp.Click(chromedp.CSS(`#sec-triage `+row+` a`)),
 		chromedp.WaitVisible(chromedp.ID("act-dispatch")),
 		chromedp.SetValue(chromedp.CSS(`#act-dispatch select[name="category"]`), "0604"),
@@ -127,26 +126,26 @@ func TestDayInBrowser(t *testing.T) {
 
 	// The liaison accepts it and asks for two more days.
 	daySignIn(t, li, srv.base, "qian.cgw", "day-liaison-pw", "inbox")
-	e2eDo(t, li, "inbox lists it", chromedp.WaitVisible(chromedp.CSS(`#inbox `+row)))
+	browsertest.Do(t, li, "inbox lists it", chromedp.WaitVisible(chromedp.CSS(`#inbox `+row)))
 	shot(li, "4-liaison-inbox.png")
-	e2eDo(t, li, "accept",
+	browsertest.Do(t, li, "accept",
 		chromedp.Click(chromedp.CSS(`#inbox `+row+` a`)),
 		chromedp.WaitVisible(chromedp.ID("act-accept")),
 		chromedp.Click(chromedp.CSS(`#act-accept button`)),
 		chromedp.WaitVisible(chromedp.ID("act-extend")))
-	due := e2eRun(t, li, "current deadline", chromedp.Value(chromedp.CSS(`#act-extend input[name="until"]`)))
+	due := browsertest.Run(t, li, "current deadline", chromedp.Value(chromedp.CSS(`#act-extend input[name="until"]`)))
 	d, err := time.Parse("2006-01-02T15:04", due)
 	if err != nil {
 		t.Fatalf("the extension form's deadline %q: %v", due, err)
 	}
-	e2eDo(t, li, "request an extension",
+	browsertest.Do(t, li, "request an extension",
 		chromedp.SetValue(chromedp.CSS(`#act-extend input[name="until"]`), d.Add(48*time.Hour).Format("2006-01-02T15:04")),
 		chromedp.SendKeys(chromedp.CSS(`#act-extend textarea[name="reason"]`), "需物业配合清理，约定后天上午"),
 		chromedp.Click(chromedp.CSS(`#act-extend button`)),
 		chromedp.WaitVisible(chromedp.ID("extension")))
 
 	// The dispatcher grants it.
-	e2eDo(t, disp, "extension requests list it",
+	browsertest.Do(t, disp, "extension requests list it",
 		chromedp.Navigate(srv.base+"/desk/dispatch"),
 		chromedp.WaitVisible(chromedp.CSS(`#sec-extensions `+row)),
 		chromedp.Click(chromedp.CSS(`#sec-extensions `+row+` a`)),
@@ -155,7 +154,7 @@ func TestDayInBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(".flash")))
 
 	// The liaison reports the result.
-	e2eDo(t, li, "report the result",
+	browsertest.Do(t, li, "report the result",
 		chromedp.Navigate(srv.base+"/desk/tickets/"+number),
 		chromedp.WaitVisible(chromedp.ID("act-handle")),
 		chromedp.SendKeys(chromedp.CSS(`#act-handle textarea`), "已会同物业清理门口堆物，设置提示牌。"),
@@ -164,21 +163,21 @@ func TestDayInBrowser(t *testing.T) {
 	shot(li, "5-liaison-handled.png")
 
 	// The dispatcher verifies and closes it.
-	e2eDo(t, disp, "verify and close",
+	browsertest.Do(t, disp, "verify and close",
 		chromedp.Navigate(srv.base+"/desk/dispatch"),
 		chromedp.WaitVisible(chromedp.CSS(`#sec-verify `+row)),
 		chromedp.Click(chromedp.CSS(`#sec-verify `+row+` a`)),
 		chromedp.WaitVisible(chromedp.ID("verify-pass")),
 		chromedp.Click(chromedp.ID("verify-pass")),
 		chromedp.WaitVisible(chromedp.CSS(".flash")))
-	if got := e2eRun(t, disp, "status", chromedp.Text(chromedp.ID("status"))); got != "已结案" {
+	if got := browsertest.Run(t, disp, "status", chromedp.Text(chromedp.ID("status"))); got != "已结案" {
 		t.Fatalf("after verification the ticket is %q, want 已结案", got)
 	}
 	shot(disp, "6-dispatcher-closed.png")
 
 	// The citizen rates it from the tracking link (the 回访 SMS carries it).
 	token := dayTrackToken(t, ctx, dir, number)
-	e2eDo(t, citizen, "rate 5",
+	browsertest.Do(t, citizen, "rate 5",
 		chromedp.Navigate(srv.base+"/t/"+number+"?token="+token),
 		chromedp.WaitVisible(chromedp.ID("rate")),
 		chromedp.Click(chromedp.CSS(`#rate input[name="score"][value="5"]`)),
@@ -188,7 +187,7 @@ func TestDayInBrowser(t *testing.T) {
 	shot(citizen, "7-citizen-rated.png")
 
 	// Evening: the indicators count the day.
-	e2eDo(t, disp, "indicators after", chromedp.Navigate(srv.base+"/desk/indicators?period=week&by=department"), chromedp.WaitVisible(chromedp.ID("rates")))
+	browsertest.Do(t, disp, "indicators after", chromedp.Navigate(srv.base+"/desk/indicators?period=week&by=department"), chromedp.WaitVisible(chromedp.ID("rates")))
 	after := dayCounts(t, disp)
 	shot(disp, "8-indicators.png")
 	for m, n := range map[string]int{"received": 1, "registered": 1, "dispatched": 1, "handled": 1, "closed": 1, "evaluated": 1} {
@@ -196,10 +195,10 @@ func TestDayInBrowser(t *testing.T) {
 			t.Errorf("%s: %d before, %d after; want +%d", m, before[m], after[m], n)
 		}
 	}
-	if got := e2eRun(t, disp, "satisfaction", chromedp.Text(chromedp.CSS(`[data-rate="satisfaction_rate"]`))); got != "100.0%" {
+	if got := browsertest.Run(t, disp, "satisfaction", chromedp.Text(chromedp.CSS(`[data-rate="satisfaction_rate"]`))); got != "100.0%" {
 		t.Errorf("满意率 %q, want 100.0%%", got)
 	}
-	if got := e2eRun(t, disp, "cgw row", chromedp.Text(chromedp.CSS(`tr[data-key="cgw"]`))); !strings.Contains(got, "城市管理") {
+	if got := browsertest.Run(t, disp, "cgw row", chromedp.Text(chromedp.CSS(`tr[data-key="cgw"]`))); !strings.Contains(got, "城市管理") {
 		t.Errorf("the department row %q", got)
 	}
 	t.Logf("screenshots in %s", shots)
@@ -208,7 +207,7 @@ func TestDayInBrowser(t *testing.T) {
 // dayCounts reads the whole-city counts of an indicators page.
 func dayCounts(t *testing.T, tab context.Context) map[string]int {
 	t.Helper()
-	raw := e2eRun(t, tab, "counts", chromedp.Evaluate[map[string]string](`Object.fromEntries(
+	raw := browsertest.Run(t, tab, "counts", chromedp.Evaluate[map[string]string](`Object.fromEntries(
 		[...document.querySelectorAll("[data-count]")].map(e => [e.dataset.count, e.textContent]))`))
 	out := map[string]int{}
 	for k, v := range raw {
@@ -253,7 +252,7 @@ func dayTab(t *testing.T, browser context.Context) context.Context {
 
 func daySignIn(t *testing.T, tab context.Context, base, name, password, landmark string) {
 	t.Helper()
-	e2eDo(t, tab, "sign in as "+name,
+	browsertest.Do(t, tab, "sign in as "+name,
 		chromedp.Navigate(base+"/desk?lang=zh"),
 		chromedp.WaitVisible(chromedp.ID("name")),
 		chromedp.SendKeys(chromedp.ID("name"), name),
@@ -283,7 +282,7 @@ func dayDone(t *testing.T, tab context.Context, what string) {
 
 func dayShot(t *testing.T, tab context.Context, dir, name string) {
 	t.Helper()
-	png := e2eRun(t, tab, "screenshot "+name, chromedp.FullScreenshot(90))
+	png := browsertest.Run(t, tab, "screenshot "+name, chromedp.FullScreenshot(90))
 	if err := os.WriteFile(filepath.Join(dir, name), png, 0o640); err != nil {
 		t.Error(fmt.Errorf("screenshot %s: %w", name, err))
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
+	"github.com/yihao-city/yihao/internal/browsertest"
 	"github.com/yihao-city/yihao/ticketing"
 	"github.com/yihao-city/yihao/ticketing/postgres/pgtest"
 )
@@ -30,8 +31,6 @@ import (
 // The end-to-end test drives the real binary's serve command in-process
 // and a real headless Chromium through the citizen form, the tracking page,
 // a restart and a refused upload, once per store.
-
-const e2eChromium = "/usr/bin/chromium"
 
 const (
 	e2eText    = "小区门口井盖缺失，晚上很危险，昨天有老人差点踩空。"
@@ -41,9 +40,7 @@ const (
 )
 
 func TestWebIntakeInBrowser(t *testing.T) {
-	if _, err := os.Stat(e2eChromium); err != nil {
-		t.Fatalf("this test needs Chromium at %s (%v): run `apt-get install chromium`", e2eChromium, err)
-	}
+	browsertest.Need(t)
 	deadline := time.Now().Add(110 * time.Second)
 	if d, ok := t.Deadline(); ok && d.Add(-5*time.Second).Before(deadline) {
 		deadline = d.Add(-5 * time.Second)
@@ -84,7 +81,7 @@ func e2eIntake(ctx context.Context, t *testing.T, store string, env map[string]s
 	t.Logf("server and browser up in %v", time.Since(start).Round(time.Millisecond))
 
 	// 1. The citizen fills in the form, with one photo, and submits it.
-	e2eDo(t, b.ctx, "fill in the form",
+	browsertest.Do(t, b.ctx, "fill in the form",
 		chromedp.Navigate(srv.base+"/"),
 		chromedp.WaitVisible(chromedp.ID("report")),
 		chromedp.SendKeys(chromedp.ID("text"), e2eText),
@@ -94,10 +91,10 @@ func e2eIntake(ctx context.Context, t *testing.T, store string, env map[string]s
 		chromedp.SetUploadFiles(chromedp.ID("photos"), []string{photo}),
 	)
 	// form.js ran (the CSP allows it) and accepted the photo.
-	e2eRun(t, b.ctx, "form.js accepts the photo", chromedp.Poll[bool](
+	browsertest.Run(t, b.ctx, "form.js accepts the photo", chromedp.Poll[bool](
 		`document.getElementById("photo-status").textContent === "已选择 1 张照片"`,
 		chromedp.WithPollingTimeout(5*time.Second)))
-	if got, want := e2eRun(t, b.ctx, "character count", chromedp.Text(chromedp.ID("count"))), fmt.Sprint(len([]rune(e2eText))); got != want {
+	if got, want := browsertest.Run(t, b.ctx, "character count", chromedp.Text(chromedp.ID("count"))), fmt.Sprint(len([]rune(e2eText))); got != want {
 		t.Errorf("#count = %q, want %q", got, want)
 	}
 	b.shot(t, "form")
@@ -105,7 +102,7 @@ func e2eIntake(ctx context.Context, t *testing.T, store string, env map[string]s
 	if resp.Status != http.StatusOK || !strings.Contains(resp.URL, "/t/") {
 		t.Errorf("after submitting: %d %s, want 200 from the tracking page", resp.Status, resp.URL)
 	}
-	e2eDo(t, b.ctx, "wait for the tracking page", chromedp.WaitVisible(chromedp.ID("number")), chromedp.WaitVisible(chromedp.ID("created")))
+	browsertest.Do(t, b.ctx, "wait for the tracking page", chromedp.WaitVisible(chromedp.ID("number")), chromedp.WaitVisible(chromedp.ID("created")))
 
 	// 2. The tracking page: number, routing, timeline.
 	tp := e2eReadTrack(t, b.ctx)
@@ -165,7 +162,7 @@ func e2eIntake(ctx context.Context, t *testing.T, store string, env map[string]s
 	}
 	t.Logf("graceful stop took %v", time.Since(stopStart).Round(time.Millisecond))
 	srv = e2eStart(ctx, t, env)
-	e2eDo(t, b.ctx, "open the tracking link after the restart",
+	browsertest.Do(t, b.ctx, "open the tracking link after the restart",
 		chromedp.Navigate(srv.base+link.RequestURI()),
 		chromedp.WaitVisible(chromedp.ID("number")))
 	again := e2eReadTrack(t, b.ctx)
@@ -180,21 +177,21 @@ func e2eIntake(ctx context.Context, t *testing.T, store string, env map[string]s
 
 	// 5. Bad input. An empty description never leaves the browser: form.js
 	// stops the submit and puts the cursor in the text box.
-	e2eDo(t, b.ctx, "submit an empty form",
+	browsertest.Do(t, b.ctx, "submit an empty form",
 		chromedp.Navigate(srv.base+"/"),
 		chromedp.WaitVisible(chromedp.ID("report")),
 		chromedp.Click(chromedp.ID("submit")),
 	)
-	e2eRun(t, b.ctx, "empty description blocked", chromedp.Poll[bool](
+	browsertest.Run(t, b.ctx, "empty description blocked", chromedp.Poll[bool](
 		`document.activeElement !== null && document.activeElement.id === "text"`,
 		chromedp.WithPollingTimeout(5*time.Second)))
-	if loc := e2eRun(t, b.ctx, "location", chromedp.Location()); loc != srv.base+"/" {
+	if loc := browsertest.Run(t, b.ctx, "location", chromedp.Location()); loc != srv.base+"/" {
 		t.Errorf("an empty form navigated to %s", loc)
 	}
 
 	// A PDF named .jpg passes form.js (the browser types it by its name) and
 	// is refused by the server, which shows the form again with the text kept.
-	e2eDo(t, b.ctx, "fill in the form with a PDF as the photo",
+	browsertest.Do(t, b.ctx, "fill in the form with a PDF as the photo",
 		chromedp.SendKeys(chromedp.ID("text"), e2eBadText),
 		chromedp.SendKeys(chromedp.ID("address"), e2eAddress),
 		chromedp.SendKeys(chromedp.ID("name"), "李先生"),
@@ -204,27 +201,27 @@ func e2eIntake(ctx context.Context, t *testing.T, store string, env map[string]s
 	if resp.Status != http.StatusUnsupportedMediaType {
 		t.Errorf("posting a PDF as a photo: status %d, want 415", resp.Status)
 	}
-	e2eDo(t, b.ctx, "wait for the error box", chromedp.WaitVisible(chromedp.ID("form-error")))
+	browsertest.Do(t, b.ctx, "wait for the error box", chromedp.WaitVisible(chromedp.ID("form-error")))
 	b.shot(t, "rejected")
-	if msg := e2eRun(t, b.ctx, "#form-error", chromedp.Text(chromedp.ID("form-error"))); !strings.Contains(msg, "JPEG") {
+	if msg := browsertest.Run(t, b.ctx, "#form-error", chromedp.Text(chromedp.ID("form-error"))); !strings.Contains(msg, "JPEG") {
 		t.Errorf("#form-error = %q, want it to name JPEG", msg)
 	}
-	if f := e2eRun(t, b.ctx, "#form-error data-field", chromedp.AttributeValue(chromedp.ID("form-error"), "data-field")); f.Value != "photos" {
+	if f := browsertest.Run(t, b.ctx, "#form-error data-field", chromedp.AttributeValue(chromedp.ID("form-error"), "data-field")); f.Value != "photos" {
 		t.Errorf("#form-error data-field = %q, want photos", f.Value)
 	}
-	if v := e2eRun(t, b.ctx, "#text", chromedp.Value(chromedp.ID("text"))); v != e2eBadText {
+	if v := browsertest.Run(t, b.ctx, "#text", chromedp.Value(chromedp.ID("text"))); v != e2eBadText {
 		t.Errorf("#text after the error = %q, want the citizen's text %q kept", v, e2eBadText)
 	}
-	if v := e2eRun(t, b.ctx, "#address", chromedp.Value(chromedp.ID("address"))); v != e2eAddress {
+	if v := browsertest.Run(t, b.ctx, "#address", chromedp.Value(chromedp.ID("address"))); v != e2eAddress {
 		t.Errorf("#address after the error = %q, want %q kept", v, e2eAddress)
 	}
-	if v := e2eRun(t, b.ctx, "#name", chromedp.Value(chromedp.ID("name"))); v != "李先生" {
+	if v := browsertest.Run(t, b.ctx, "#name", chromedp.Value(chromedp.ID("name"))); v != "李先生" {
 		t.Errorf("#name after the error = %q, want %q kept (it comes after the photo in the form)", v, "李先生")
 	}
-	if e2eRun(t, b.ctx, "#number", chromedp.Evaluate[bool](`document.getElementById("number") !== null`)) {
+	if browsertest.Run(t, b.ctx, "#number", chromedp.Evaluate[bool](`document.getElementById("number") !== null`)) {
 		t.Error("the refused report shows a ticket number")
 	}
-	if loc := e2eRun(t, b.ctx, "location", chromedp.Location()); !strings.HasSuffix(loc, "/report") {
+	if loc := browsertest.Run(t, b.ctx, "location", chromedp.Location()); !strings.HasSuffix(loc, "/report") {
 		t.Errorf("after the refused report the browser is at %s, want the form's /report", loc)
 	}
 	// Nothing of the PDF was kept.
@@ -241,30 +238,18 @@ type e2eTrack struct {
 func e2eReadTrack(t *testing.T, ctx context.Context) e2eTrack {
 	t.Helper()
 	var p e2eTrack
-	p.number = e2eRun(t, ctx, "#number", chromedp.Text(chromedp.ID("number")))
-	p.status = e2eRun(t, ctx, "#status", chromedp.AttributeValue(chromedp.ID("status"), "data-status")).Value
-	p.department = e2eRun(t, ctx, "#department", chromedp.Text(chromedp.ID("department")))
-	p.reason = e2eRun(t, ctx, "#reason", chromedp.Text(chromedp.ID("reason")))
-	p.timeline = e2eRun(t, ctx, "#timeline", chromedp.Text(chromedp.ID("timeline")))
-	p.link = e2eRun(t, ctx, "a#link", chromedp.JavascriptAttribute[string](chromedp.CSS("a#link"), "href"))
-	p.html = e2eRun(t, ctx, "page HTML", chromedp.OuterHTML(chromedp.CSS("html")))
-	p.created = e2eRun(t, ctx, "#created", chromedp.Evaluate[bool](`(function () {
+	p.number = browsertest.Run(t, ctx, "#number", chromedp.Text(chromedp.ID("number")))
+	p.status = browsertest.Run(t, ctx, "#status", chromedp.AttributeValue(chromedp.ID("status"), "data-status")).Value
+	p.department = browsertest.Run(t, ctx, "#department", chromedp.Text(chromedp.ID("department")))
+	p.reason = browsertest.Run(t, ctx, "#reason", chromedp.Text(chromedp.ID("reason")))
+	p.timeline = browsertest.Run(t, ctx, "#timeline", chromedp.Text(chromedp.ID("timeline")))
+	p.link = browsertest.Run(t, ctx, "a#link", chromedp.JavascriptAttribute[string](chromedp.CSS("a#link"), "href"))
+	p.html = browsertest.Run(t, ctx, "page HTML", chromedp.OuterHTML(chromedp.CSS("html")))
+	p.created = browsertest.Run(t, ctx, "#created", chromedp.Evaluate[bool](`(function () {
 		var e = document.getElementById("created");
 		return e !== null && e.offsetParent !== null && e.textContent.indexOf("提交成功") >= 0;
 	})()`))
 	return p
-}
-
-// e2eRun runs one browser action with a time limit, failing the test on error.
-func e2eRun[T any](t *testing.T, ctx context.Context, what string, a chromedp.Action[T]) T {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	v, err := chromedp.Run(ctx, a)
-	if err != nil {
-		t.Fatalf("browser: %s: %v", what, err)
-	}
-	return v
 }
 
 // e2eSubmit clicks #submit and returns the response of the page it leads to.
@@ -277,11 +262,6 @@ func e2eSubmit(t *testing.T, ctx context.Context, what string) *network.Response
 		t.Fatalf("browser: %s: %v", what, err)
 	}
 	return resp
-}
-
-func e2eDo(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
-	t.Helper()
-	e2eRun(t, ctx, what, chromedp.Steps(steps...))
 }
 
 // e2eBrowserTab is one headless Chromium with one tab, and the screenshots
@@ -300,39 +280,9 @@ type e2eShot struct {
 
 func e2eBrowser(ctx context.Context, t *testing.T, store string) *e2eBrowserTab {
 	t.Helper()
-	b := &e2eBrowserTab{ctx: e2eStartChromium(ctx, t, 1024, 900), store: store}
+	b := &e2eBrowserTab{ctx: browsertest.Start(ctx, t, 1024, 900), store: store}
 	t.Cleanup(func() { b.save(t) })
 	return b
-}
-
-// e2eStartChromium starts a headless Chromium with a fresh profile and
-// returns the context of its first tab; the browser ends with the test.
-func e2eStartChromium(ctx context.Context, t *testing.T, width, height int) context.Context {
-	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(e2eChromium),
-		chromedp.NoSandbox,
-		chromedp.Headless,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(width, height),
-	)
-	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
-	bctx, bcancel := chromedp.NewContext(actx)
-	// Cleanups run last first: the browser exits (and the allocator waits
-	// for it) before its profile directory is removed.
-	t.Cleanup(func() { bcancel(); acancel() })
-	// The first run starts the browser and ties its life to the context it
-	// is given, so it gets bctx itself, not a shorter-lived child.
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("start %s: %v", e2eChromium, err)
-	}
-	return bctx
 }
 
 // shot keeps a screenshot of the page in memory; save writes them out.
