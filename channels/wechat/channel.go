@@ -238,12 +238,7 @@ func (c *Channel) sendLate(m *Inbound, key string, r *Reply) {
 		if claim != Claimed {
 			return
 		}
-		for attempt, wait := 0, time.Second; ; attempt, wait = attempt+1, wait*2 {
-			if err = c.cfg.Sender.SendText(ctx, m.FromUserName, r.Text); err == nil || attempt == 2 || !IsRetryable(err) {
-				break
-			}
-			time.Sleep(wait)
-		}
+		err = retry(3, time.Second, IsRetryable, func() error { return c.cfg.Sender.SendText(ctx, m.FromUserName, r.Text) })
 		if err != nil {
 			c.log.Warn("wechat: late reply not sent", "number", r.number, "kind", m.MsgType, "err", err)
 			err = c.seen.Forget(ctx, key)
@@ -525,17 +520,23 @@ func (c *Channel) fetchPhoto(m *Inbound, number string) {
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
-		var last error
-		for attempt, wait := 0, time.Second; attempt < 5; attempt, wait = attempt+1, wait*2 {
-			if attempt > 0 {
-				time.Sleep(wait)
-			}
-			if last = c.attach(number, m.MediaID, supplementKey(m)); last == nil {
-				return
-			}
+		always := func(error) bool { return true }
+		if err := retry(5, 2*time.Second, always, func() error { return c.attach(number, m.MediaID, supplementKey(m)) }); err != nil {
+			c.log.Warn("wechat: photo not attached", "number", number, "err", err)
 		}
-		c.log.Warn("wechat: photo not attached", "number", number, "err", last)
 	}()
+}
+
+// retry calls f up to tries times while it fails with an error again
+// accepts, waiting first, then twice as long before each next try; it
+// returns f's last error.
+func retry(tries int, first time.Duration, again func(error) bool, f func() error) error {
+	err := f()
+	for wait := first; err != nil && tries > 1 && again(err); tries, wait = tries-1, wait*2 {
+		time.Sleep(wait)
+		err = f()
+	}
+	return err
 }
 
 func (c *Channel) attach(number, mediaID, key string) error {
