@@ -476,8 +476,11 @@ func translate(err error) error {
 
 // Nearby returns open tickets of category inside box received since since.
 func (s *Store) Nearby(ctx context.Context, category string, box ticketing.Box, since time.Time, limit int) ([]*ticketing.Ticket, error) {
-	return s.manyPrepared(ctx,
-		category, box.MinLat, box.MaxLat, box.MinLon, box.MaxLon, since.UnixMicro(), limit)
+	rows, err := s.nearby.QueryContext(ctx, category, box.MinLat, box.MaxLat, box.MinLon, box.MaxLon, since.UnixMicro(), limit)
+	if err != nil {
+		return nil, translate(err)
+	}
+	return scanMany(rows)
 }
 
 // Followers returns the tickets merged into masterID, oldest first.
@@ -487,15 +490,6 @@ func (s *Store) Followers(ctx context.Context, masterID int64) ([]*ticketing.Tic
 
 func (s *Store) many(ctx context.Context, query string, args ...any) ([]*ticketing.Ticket, error) {
 	rows, err := s.r.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, translate(err)
-	}
-	return scanMany(rows)
-}
-
-// manyPrepared is many for the prepared nearby query.
-func (s *Store) manyPrepared(ctx context.Context, args ...any) ([]*ticketing.Ticket, error) {
-	rows, err := s.nearby.QueryContext(ctx, args...)
 	if err != nil {
 		return nil, translate(err)
 	}
