@@ -33,7 +33,7 @@ const (
 // instances' configuration lists them.
 func sipAgent(run string, i int) (ext, password string) {
 	ext = strconv.Itoa(7001 + i)
-	return ext, "pw-" + run + "-" + ext
+	return ext, "agent-pw-" + run + "-no" + strconv.Itoa(i)
 }
 
 // sipPort is a port of 127.0.0.1 free for both UDP and TCP (SIP listens on

@@ -210,6 +210,9 @@ func putConfiguredAgents(ctx context.Context, store ticketing.Store, sc SIPConfi
 		if a.Password == "" {
 			return fmt.Errorf("config: sip agent %s has no password", a.Ext)
 		}
+		if err := ticketing.CheckAgentPassword(a.Ext, a.Password); err != nil {
+			return fmt.Errorf("config: sip agent %s: %w", a.Ext, err)
+		}
 		now := time.Now()
 		ag := &ticketing.Agent{Ext: a.Ext, Name: a.Name, Realm: sc.Realm, HA1: ticketing.HA1(a.Ext, sc.Realm, a.Password),
 			Skills: a.Skills, CreatedAt: now, UpdatedAt: now}
