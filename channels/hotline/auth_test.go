@@ -6,7 +6,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -201,4 +205,49 @@ func TestPasswordGuessingLimited(t *testing.T) {
 		a, b := sharedInstances(t)
 		check(t, a, b)
 	})
+}
+
+// The agent page's sign-in takes the same SIP password: guesses there
+// count toward the same lockout, which then holds at the page and at the
+// registrar alike.
+func TestAgentPageGuessesShareTheLockout(t *testing.T) {
+	lockout := sipauth.NewMemoryLockout(sipauth.Policy{Failures: 5}, 0)
+	e := newSIPEnv(t, sqliteStore(t), nil, nil, hotline.SIPConfig{Lockout: lockout})
+	e.addAgents(t, "2001")
+	lines, err := hotline.NewLines(demoLines, "86")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := hotline.NewDesk(hotline.DeskConfig{SessionKey: []byte("agent sessions of the lockout test"), Lockout: lockout},
+		e.store, e.svc, e.presence, e.bus, lines, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	d.Register(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	login := func(pw string) *http.Response {
+		t.Helper()
+		res, err := client.PostForm(srv.URL+"/agent/login", url.Values{"ext": {"2001"}, "password": {pw}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res
+	}
+	for i := range 5 {
+		if res := login("guess-" + strconv.Itoa(i)); res.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("guess %d: %d, want 401", i+1, res.StatusCode)
+		}
+	}
+	if res := login("pw-2001"); res.StatusCode != http.StatusTooManyRequests || res.Header.Get("Retry-After") == "" {
+		t.Fatalf("right password after 5 guesses: %d (Retry-After %q), want 429 with Retry-After", res.StatusCode, res.Header.Get("Retry-After"))
+	}
+	p := newPhone(t)
+	_, nonce := p.register(e.addr, "2001", "")
+	if status, _ := p.register(e.addr, "2001", digestAuth(e.addr, "2001", "pw-2001", nonce, 1)); !strings.HasPrefix(status, "SIP/2.0 503") {
+		t.Fatalf("REGISTER after guesses on the page: %q, want 503", status)
+	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/yihao-city/yihao/channels/hotline"
 	"github.com/yihao-city/yihao/channels/hotline/acd"
+	"github.com/yihao-city/yihao/channels/hotline/sipauth"
 	"github.com/yihao-city/yihao/channels/live"
 	"github.com/yihao-city/yihao/limit"
 	"github.com/yihao-city/yihao/redis"
@@ -71,9 +72,22 @@ func startPhone(ctx context.Context, cfg Config, store ticketing.Store, svc *tic
 		return nil, err
 	}
 
+	// Wrong passwords count per extension wherever they are tried (the
+	// registrar, the agent page) and on every instance; nonces' uses too.
+	policy := sipauth.Policy{Failures: sc.AuthFailures, Window: sc.AuthWindow, Lockout: sc.AuthLockout}
+	var lockout sipauth.Lockout
+	var nonces sipauth.NonceLedger
+	if rdb != nil {
+		lockout = redis.NewLockout(rdb, cfg.RedisPrefix+"sip:auth:", policy)
+		nonces = redis.NewNonceLedger(rdb, cfg.RedisPrefix+"sip:auth:")
+	} else {
+		lockout = sipauth.NewMemoryLockout(policy, 0)
+		nonces = sipauth.NewMemoryNonceLedger(0)
+	}
+
 	desk, err := hotline.NewDesk(hotline.DeskConfig{
 		Realm: sc.Realm, SessionKey: secret, DefaultCountry: sc.DefaultCountry,
-		LoginLimiter: limit.NewLocal(limit.PerMinute(10, 5)),
+		LoginLimiter: limit.NewLocal(limit.PerMinute(10, 5)), Lockout: lockout,
 	}, store, svc, p.presence, p.bus, p.lines, log)
 	if err != nil {
 		return nil, err
@@ -92,17 +106,9 @@ func startPhone(ctx context.Context, cfg Config, store ticketing.Store, svc *tic
 			limiter = limit.NewLocal(rate)
 		}
 	}
-	var trunks []netip.Prefix
-	for _, t := range sc.Trunks {
-		pre, err := netip.ParsePrefix(t)
-		if err != nil {
-			a, aerr := netip.ParseAddr(t)
-			if aerr != nil {
-				return nil, fmt.Errorf("config: sip.trunks: %q is neither an address nor a prefix", t)
-			}
-			pre = netip.PrefixFrom(a, a.BitLen())
-		}
-		trunks = append(trunks, pre)
+	trunks, gateways, err := sipTrunks(sc)
+	if err != nil {
+		return nil, err
 	}
 	advertise := sc.Advertise
 	if advertise == "" {
@@ -116,7 +122,11 @@ func startPhone(ctx context.Context, cfg Config, store ticketing.Store, svc *tic
 		Redirect: sc.Mode == "redirect", SkillsByLine: sc.SkillsByLine,
 		WrapUp: sc.WrapUp, QueueWait: sc.QueueWait, RingTimeout: sc.RingTimeout, MaxExpires: sc.MaxExpires,
 		Fallback:       hotline.Fallback{Code: sc.Fallback.Code, RetryAfter: sc.Fallback.RetryAfter, Redirect: sc.Fallback.Redirect},
-		DefaultCountry: sc.DefaultCountry, Limiter: limiter, Trunks: trunks,
+		DefaultCountry: sc.DefaultCountry, Limiter: limiter, Trunks: trunks, Gateways: gateways,
+		Lockout: lockout, Nonces: nonces,
+	}
+	if hc.LinesOpen() {
+		log.Warn("sip: no trunks or gateways configured: calls and texts to the lines, and the caller identity they carry, are taken from any address, and ticket numbers are texted back wherever a text came from; set sip.trunks and sip.gateways (YIHAO_SIP_TRUNKS, YIHAO_SIP_GATEWAYS) before SIP faces the internet")
 	}
 	if p.sip, err = hotline.NewSIP(hc, p.lines, store, svc, p.presence, p.bus, log, metrics); err != nil {
 		return nil, err
@@ -167,6 +177,31 @@ func startPhone(ctx context.Context, cfg Config, store ticketing.Store, svc *tic
 	}
 	log.Info("sip listening", "on", strings.Join(p.addrs, ", "), "advertise", advertise, "mode", sc.Mode, "lines", len(lines))
 	return p, nil
+}
+
+// sipTrunks reads sip.trunks (addresses or prefixes) and sip.gateways.
+func sipTrunks(sc SIPConfig) ([]netip.Prefix, []hotline.Gateway, error) {
+	var trunks []netip.Prefix
+	for _, t := range sc.Trunks {
+		pre, err := netip.ParsePrefix(t)
+		if err != nil {
+			a, aerr := netip.ParseAddr(t)
+			if aerr != nil {
+				return nil, nil, fmt.Errorf("config: sip.trunks: %q is neither an address nor a prefix", t)
+			}
+			pre = netip.PrefixFrom(a, a.BitLen())
+		}
+		trunks = append(trunks, pre.Masked())
+	}
+	var gateways []hotline.Gateway
+	for _, g := range sc.Gateways {
+		gw, err := hotline.ParseGateway(g)
+		if err != nil {
+			return nil, nil, fmt.Errorf("config: sip.gateways: %w", err)
+		}
+		gateways = append(gateways, gw)
+	}
+	return trunks, gateways, nil
 }
 
 // Close stops SIP.
