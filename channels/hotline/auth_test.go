@@ -251,3 +251,32 @@ func TestAgentPageGuessesShareTheLockout(t *testing.T) {
 		t.Fatalf("REGISTER after guesses on the page: %q, want 503", status)
 	}
 }
+
+// A guesser cannot knock a working agent off: while the extension is
+// locked out, the phone holding its registration refreshes it from where
+// it registered, and the right password from anywhere else is refused.
+func TestLockedOutPhoneKeepsItsRegistration(t *testing.T) {
+	e := newSIPEnv(t, sqliteStore(t), nil, nil, hotline.SIPConfig{})
+	e.addAgents(t, "2001")
+	ph := newPhone(t)
+	_, nonce := ph.register(e.addr, "2001", "")
+	if status, _ := ph.register(e.addr, "2001", digestAuth(e.addr, "2001", "pw-2001", nonce, 1)); !strings.HasPrefix(status, "SIP/2.0 200") {
+		t.Fatalf("the agent's phone registers: %q", status)
+	}
+	for i := range 5 {
+		g := newPhone(t)
+		_, n := g.register(e.addr, "2001", "")
+		g.register(e.addr, "2001", digestAuth(e.addr, "2001", "guess-"+strconv.Itoa(i), n, 1))
+	}
+	g := newPhone(t)
+	_, n := g.register(e.addr, "2001", "")
+	if status, _ := g.register(e.addr, "2001", digestAuth(e.addr, "2001", "pw-2001", n, 1)); !strings.HasPrefix(status, "SIP/2.0 503") {
+		t.Fatalf("the right password from elsewhere during the lockout: %q, want 503", status)
+	}
+	if status, _ := ph.register(e.addr, "2001", digestAuth(e.addr, "2001", "pw-2001", nonce, 2)); !strings.HasPrefix(status, "SIP/2.0 200") {
+		t.Fatalf("the registered phone refreshing during the lockout: %q, want 200", status)
+	}
+	if status, _ := ph.register(e.addr, "2001", digestAuth(e.addr, "2001", "wrong-guess", nonce, 3)); !strings.HasPrefix(status, "SIP/2.0 403") {
+		t.Fatalf("a wrong password from the phone's address: %q, want 403", status)
+	}
+}

@@ -64,13 +64,17 @@ func (s *SIP) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	// An extension with too many failures is refused before its password
-	// is looked at, whichever instance and source the guesses came from.
+	// is looked at, whichever instance and source the guesses came from:
+	// except the phone that holds the extension's live binding, refreshing
+	// it from the address it registered from, so that a guesser cannot
+	// knock a working agent off the ACD. Over UDP that address can be
+	// spoofed, but the answer goes to the phone, not to the spoofer.
 	switch wait, err := s.cfg.Lockout.Locked(ctx, user, now); {
 	case err != nil:
 		s.log.Error("sip register: lockout", "err", err)
 		s.respond(tx, req, 500, "Server Internal Error", sip.NewHeader("Retry-After", "5"))
 		return
-	case wait > 0:
+	case wait > 0 && !s.boundHere(ctx, user, req, now):
 		s.lockedOut(tx, req, user, wait)
 		return
 	}
@@ -189,6 +193,20 @@ func (s *SIP) lockedOut(tx sip.ServerTransaction, req *sip.Request, user string,
 	s.log.Warn("sip register refused: extension locked out after failed passwords", "user", user, "source", req.Source(), "for", wait.Round(time.Second))
 	s.metrics.registerRefused()
 	s.respond(tx, req, 503, "Service Unavailable", sip.NewHeader("Retry-After", strconv.Itoa(max(1, int(wait.Seconds()+0.5)))))
+}
+
+// boundHere says whether req comes from where ext's live binding says
+// its phone is.
+func (s *SIP) boundHere(ctx context.Context, ext string, req *sip.Request, now time.Time) bool {
+	st, err := s.presence.Status(ctx, ext, now)
+	if err != nil || st.Binding == nil || !st.Binding.Expires.After(now) {
+		return false
+	}
+	from := req.Source()
+	if c := req.Contact(); c != nil {
+		from = reachAt(c.Address, from)
+	}
+	return st.Binding.Source == from
 }
 
 // isExtension says whether user has the shape of an extension (what
