@@ -49,13 +49,13 @@ type DeskConfig struct {
 	SessionKey     []byte
 	SessionTTL     time.Duration // default 12 hours, one shift
 	DefaultCountry string
-	// LoginLimiter, if set, caps sign-in attempts per client address.
-	LoginLimiter Limiter
 	// Lockout, if set, is the registrar's count of wrong passwords per
 	// extension: the page's sign-in is one more place to guess the same
 	// password, so it counts there and is refused while locked.
 	Lockout sipauth.Lockout
-	Now     func() time.Time
+	// LoginLimiter, if set, caps sign-in attempts per client address.
+	LoginLimiter Limiter
+	Now          func() time.Time
 }
 
 // Desk is the minimal agent page (坐席工作台): sign in with the SIP
@@ -213,9 +213,9 @@ func (d *Desk) postLogin(w http.ResponseWriter, r *http.Request) {
 		if err != nil && !errors.Is(err, ticketing.ErrNotFound) {
 			d.log.Error("agent login: lookup", "err", err)
 		}
-		d.loginFailed(r, ext)
 		d.log.Warn("agent login refused", "ext", ext, "source", hostOf(r.RemoteAddr))
 		d.render(w, http.StatusUnauthorized, pageData{Error: "工号或密码不正确。"})
+		d.loginFailed(r, ext)
 		return
 	}
 	exp := d.cfg.Now().Add(d.cfg.SessionTTL)
@@ -223,38 +223,6 @@ func (d *Desk) postLogin(w http.ResponseWriter, r *http.Request) {
 		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
 	d.log.Info("agent signed in", "agent", ext)
 	http.Redirect(w, r, "/agent", http.StatusSeeOther)
-}
-
-// loginAllowed refuses a sign-in for an extension locked out after wrong
-// passwords (here or at the registrar), before the password is looked at.
-func (d *Desk) loginAllowed(w http.ResponseWriter, r *http.Request, ext string) bool {
-	if d.cfg.Lockout == nil || !isExtension(ext) {
-		return true
-	}
-	wait, err := d.cfg.Lockout.Locked(r.Context(), ext, d.cfg.Now())
-	if err != nil {
-		d.log.Error("agent login: lockout", "err", err)
-		w.Header().Set("Retry-After", "5")
-		d.render(w, http.StatusServiceUnavailable, pageData{Error: "暂时无法登录，请稍后再试。"})
-		return false
-	}
-	if wait > 0 {
-		d.log.Warn("agent login refused: extension locked out after failed passwords", "ext", ext, "source", hostOf(r.RemoteAddr))
-		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(wait.Seconds()+0.5))))
-		d.render(w, http.StatusTooManyRequests, pageData{Error: "尝试次数过多，请稍后再试。"})
-		return false
-	}
-	return true
-}
-
-// loginFailed counts a wrong password for ext.
-func (d *Desk) loginFailed(r *http.Request, ext string) {
-	if d.cfg.Lockout == nil || !isExtension(ext) {
-		return
-	}
-	if _, err := d.cfg.Lockout.Fail(r.Context(), ext, d.cfg.Now()); err != nil {
-		d.log.Error("agent login: lockout", "err", err)
-	}
 }
 
 func (d *Desk) postLogout(w http.ResponseWriter, r *http.Request) {
@@ -537,4 +505,36 @@ func deskError(err error) (int, map[string]any) {
 		return http.StatusConflict, errorBody("conflict", tr.Error(), "")
 	}
 	return http.StatusServiceUnavailable, errorBody("unavailable", "could not store the ticket; try again", "")
+}
+
+// loginAllowed refuses a sign-in for an extension locked out after wrong
+// passwords (here or at the registrar), before the password is looked at.
+func (d *Desk) loginAllowed(w http.ResponseWriter, r *http.Request, ext string) bool {
+	if d.cfg.Lockout == nil || !isExtension(ext) {
+		return true
+	}
+	wait, err := d.cfg.Lockout.Locked(r.Context(), ext, d.cfg.Now())
+	if err != nil {
+		d.log.Error("agent login: lockout", "err", err)
+		w.Header().Set("Retry-After", "5")
+		d.render(w, http.StatusServiceUnavailable, pageData{Error: "暂时无法登录，请稍后再试。"})
+		return false
+	}
+	if wait > 0 {
+		d.log.Warn("agent login refused: extension locked out after failed passwords", "ext", ext)
+		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(wait.Seconds()+0.5))))
+		d.render(w, http.StatusTooManyRequests, pageData{Error: "尝试次数过多，请稍后再试。"})
+		return false
+	}
+	return true
+}
+
+// loginFailed counts a wrong password for ext.
+func (d *Desk) loginFailed(r *http.Request, ext string) {
+	if d.cfg.Lockout == nil || !isExtension(ext) {
+		return
+	}
+	if _, err := d.cfg.Lockout.Fail(r.Context(), ext, d.cfg.Now()); err != nil {
+		d.log.Error("agent login: lockout", "err", err)
+	}
 }
