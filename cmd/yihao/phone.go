@@ -71,7 +71,6 @@ func startPhone(ctx context.Context, cfg Config, store ticketing.Store, svc *tic
 	if err := putConfiguredAgents(ctx, store, sc); err != nil {
 		return nil, err
 	}
-
 	// Wrong passwords count per extension wherever they are tried (the
 	// registrar, the agent page) and on every instance; nonces' uses too.
 	policy := sipauth.Policy{Failures: sc.AuthFailures, Window: sc.AuthWindow, Lockout: sc.AuthLockout}
@@ -86,8 +85,8 @@ func startPhone(ctx context.Context, cfg Config, store ticketing.Store, svc *tic
 	}
 
 	desk, err := hotline.NewDesk(hotline.DeskConfig{
-		Realm: sc.Realm, SessionKey: secret, DefaultCountry: sc.DefaultCountry,
-		LoginLimiter: limit.NewLocal(limit.PerMinute(10, 5)), Lockout: lockout,
+		Lockout: lockout, Realm: sc.Realm, SessionKey: secret, DefaultCountry: sc.DefaultCountry,
+		LoginLimiter: limit.NewLocal(limit.PerMinute(10, 5)),
 	}, store, svc, p.presence, p.bus, p.lines, log)
 	if err != nil {
 		return nil, err
