@@ -132,24 +132,25 @@ func TestSIPPasswordGuessing(t *testing.T) {
 			}
 		}
 
-		// Five guesses for 2001, from new sources, spread over the instances.
+		// Five guesses for 2001, each from another address (as a guesser
+		// rotating sources would), spread over the instances.
 		for i := range 5 {
 			srv := servers[i%len(servers)]
-			c := udpConn(t, "127.0.0.1:0")
+			c := udpConn(t, fmt.Sprintf("127.0.1.%d:0", i+1))
 			_, nonce := sipRegister(t, c, srv.SIP, "2001", "")
 			if status, _ := sipRegister(t, c, srv.SIP, "2001", sipDigest(srv.SIP, "2001", "guess-"+strconv.Itoa(i)+"-pw", nonce, 1)); !strings.HasPrefix(status, "SIP/2.0 403") {
 				t.Fatalf("guess %d: %q, want 403", i+1, status)
 			}
 		}
-		for _, srv := range servers {
-			c := udpConn(t, "127.0.0.1:0")
+		for i, srv := range servers {
+			c := udpConn(t, fmt.Sprintf("127.0.2.%d:0", i+1))
 			_, nonce := sipRegister(t, c, srv.SIP, "2001", "")
 			if status, _ := sipRegister(t, c, srv.SIP, "2001", sipDigest(srv.SIP, "2001", "wang.fang-desk7", nonce, 1)); !strings.HasPrefix(status, "SIP/2.0 503") {
 				t.Fatalf("the right password after five guesses: %q, want 503", status)
 			}
 		}
 		// 2002 is untouched.
-		c := udpConn(t, "127.0.0.1:0")
+		c := udpConn(t, "127.0.3.1:0")
 		_, nonce = sipRegister(t, c, servers[len(servers)-1].SIP, "2002", "")
 		if status, _ := sipRegister(t, c, servers[len(servers)-1].SIP, "2002", sipDigest(servers[len(servers)-1].SIP, "2002", "li.qiang-desk8", nonce, 1)); !strings.HasPrefix(status, "SIP/2.0 200") {
 			t.Fatalf("2002 during 2001's lockout: %q", status)
@@ -285,4 +286,28 @@ func sipDigest(server, ext, pw, nonce string, nc int) string {
 	resp := h(fmt.Sprintf("%s:%s:%08x:%s:auth:%s", h(ext+":yihao:"+pw), nonce, nc, "a77ac4", h("REGISTER:"+uri)))
 	return fmt.Sprintf(`Digest username="%s",realm="yihao",nonce="%s",uri="%s",response="%s",algorithm=MD5,qop=auth,nc=%08x,cnonce="a77ac4"`,
 		ext, nonce, uri, resp, nc)
+}
+
+// A flood from one address is cut off early by the default per-source
+// limit (503), while the carrier's trunk, bringing everyone's calls from
+// one address, is never limited.
+func TestSIPSourceFlood(t *testing.T) {
+	eachStore(t, func(t *testing.T, store string) {
+		s := Start(t, store, Options{Env: map[string]string{"YIHAO_SIP_TRUNKS": "127.0.0.6/32"}})
+		count := func(from string) (refused int) {
+			c := udpConn(t, from)
+			for range 40 {
+				if status, _ := sipRegister(t, c, s.SIP, "2001", ""); strings.HasPrefix(status, "SIP/2.0 503") {
+					refused++
+				}
+			}
+			return refused
+		}
+		if n := count("127.0.4.1:0"); n < 10 {
+			t.Errorf("%d of 40 requests from one address refused; want the default limit (60 a minute, burst 20) to cut in", n)
+		}
+		if n := count("127.0.0.6:0"); n != 0 {
+			t.Errorf("%d of 40 requests from the trunk refused, want none", n)
+		}
+	})
 }
