@@ -192,6 +192,15 @@ func TestPasswordGuessingLimited(t *testing.T) {
 		if st, err := a.presence.Status(context.Background(), "2001", time.Now()); err == nil && st.Binding != nil {
 			t.Fatalf("2001 registered while locked out: %+v", st.Binding)
 		}
+		// Made-up extensions are refused and not counted: the lockout
+		// keeps keys for real extensions only.
+		for i := range 7 {
+			p := newPhone(t)
+			_, nonce := p.register(a.addr, "9999", "")
+			if status, _ := p.register(a.addr, "9999", digestAuth(a.addr, "9999", "guess-"+strconv.Itoa(i), nonce, 1)); !strings.HasPrefix(status, "SIP/2.0 403") {
+				t.Fatalf("unknown extension, try %d: %q, want 403", i+1, status)
+			}
+		}
 		// 2002 is not 2001: sipp registers it through both instances.
 		for _, e := range envs {
 			e.register(t, "udp", sipptest.FreePort(t), "2002")

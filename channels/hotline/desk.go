@@ -215,7 +215,7 @@ func (d *Desk) postLogin(w http.ResponseWriter, r *http.Request) {
 		}
 		d.log.Warn("agent login refused", "ext", ext, "source", hostOf(r.RemoteAddr))
 		d.render(w, http.StatusUnauthorized, pageData{Error: "工号或密码不正确。"})
-		d.loginFailed(r, ext)
+		d.loginFailed(r, a)
 		return
 	}
 	exp := d.cfg.Now().Add(d.cfg.SessionTTL)
@@ -529,12 +529,13 @@ func (d *Desk) loginAllowed(w http.ResponseWriter, r *http.Request, ext string) 
 	return true
 }
 
-// loginFailed counts a wrong password for ext.
-func (d *Desk) loginFailed(r *http.Request, ext string) {
-	if d.cfg.Lockout == nil || !isExtension(ext) {
+// loginFailed counts a wrong password for agent a (nil: no such agent,
+// not counted, as at the registrar).
+func (d *Desk) loginFailed(r *http.Request, a *ticketing.Agent) {
+	if d.cfg.Lockout == nil || a == nil {
 		return
 	}
-	if _, err := d.cfg.Lockout.Fail(r.Context(), ext, d.cfg.Now()); err != nil {
+	if _, err := d.cfg.Lockout.Fail(r.Context(), a.Ext, d.cfg.Now()); err != nil {
 		d.log.Error("agent login: lockout", "err", err)
 	}
 }

@@ -58,8 +58,7 @@ func (s *SIP) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	user := cred.Username
 	if !isExtension(user) {
-		// No agent can have this name: refused like a wrong password, but
-		// not counted (the lockout holds extensions only).
+		// No agent can have this name: refused like a wrong password.
 		s.refuseRegister(tx, req, user, "unknown agent")
 		return
 	}
@@ -81,7 +80,11 @@ func (s *SIP) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 	agent, err := s.store.AgentByExt(ctx, user)
 	switch {
 	case errors.Is(err, ticketing.ErrNotFound):
-		s.failRegister(ctx, tx, req, user, now, "unknown agent")
+		// Not counted: the lockout holds only real extensions, so its keys
+		// are bounded by the agents, not by what guessers make up. (A
+		// guesser can tell an extension exists once it is locked out;
+		// extensions are no secret.)
+		s.refuseRegister(tx, req, user, "unknown agent")
 		return
 	case err != nil:
 		s.log.Error("sip register: agent lookup", "err", err)

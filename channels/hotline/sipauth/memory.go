@@ -8,8 +8,9 @@ import (
 )
 
 // DefaultMaxKeys bounds each in-process table. Keys come from outside
-// (extensions named by anyone, nonces of authenticated requests), so the
-// tables must stay bounded whatever is sent.
+// (extensions, nonces), so the tables stay bounded whatever is sent, even
+// though the registrar only records real extensions and authenticated
+// nonces.
 const DefaultMaxKeys = 100_000
 
 // entry is one key of a table, with when it may be forgotten.
