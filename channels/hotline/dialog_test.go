@@ -523,3 +523,27 @@ func flipTokenByte(t *testing.T, route string, i int) string {
 	b[i] ^= 0x40
 	return strings.Replace(route, tok, base64.RawURLEncoding.EncodeToString(b), 1)
 }
+
+// A caller over UDP and an agent over TCP: the hub record-routes twice
+// (one entry per transport, both with the call's token), and the ACK and
+// BYE find their way through both.
+func TestDialogAcrossTransports(t *testing.T) {
+	e := newSIPEnv(t, sqliteStore(t), nil, nil, hotline.SIPConfig{})
+	e.addAgents(t, "2001")
+	port := sipptest.FreePort(t)
+	e.register(t, "tcp", port, "2001")
+	uas := sipptest.Start(t, "agent_uas.xml", "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-t", "t1")
+	res := sipptest.Run(t, "caller_uac.xml", e.addr, "-s", "12345", "-d", "200", "-m", "2", "-r", "5",
+		"-i", "127.0.0.1", "-t", "u1", "-timeout", "30s")
+	if res.Successful != 2 || res.Failed != 0 {
+		t.Fatalf("callers over UDP: %s", res)
+	}
+	for id, c := range e.waitCalls(t, 2) {
+		if c.Cause != ticketing.CauseAnswered {
+			t.Errorf("call %s: cause %q", id, c.Cause)
+		}
+	}
+	if res := uas.Stop(); res.Successful != 2 || res.Failed != 0 {
+		t.Errorf("the agent's phone over TCP: %s", res)
+	}
+}
