@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emiago/sipgo/sip"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/yihao-city/yihao/channels/hotline"
@@ -65,7 +66,7 @@ func TestSIPMetricLabelsAreBounded(t *testing.T) {
 	ask := func(method string, i, want int) {
 		t.Helper()
 		p.sendRaw(a.String(), rawRequest(method, "sip:12345@127.0.0.1", "13800138000", i, p.addr))
-		if res := p.final(); res.StatusCode != want {
+		if res := p.final(sip.RequestMethod(method)); res.StatusCode != want {
 			t.Fatalf("method %s: %d %s, want %d", method, res.StatusCode, res.Reason, want)
 		}
 	}
