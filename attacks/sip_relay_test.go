@@ -28,7 +28,7 @@ import (
 // 481 (an ACK: nothing), the sink hears nothing, the agent's phone gets
 // nothing but its real call, which ends normally with the caller's BYE.
 func TestSIPRelayForgedInDialog(t *testing.T) {
-	const agentPassword = "Relay-test-agent-2001"
+	const agentPassword = "Relay-test-agent-pw"
 	eachStore(t, func(t *testing.T, store string) {
 		s := Start(t, store, Options{Setup: func(s *Server) {
 			s.MustCommand(t, agentPassword+"\n", "agent", "add", "--ext", "2001", "--password", "-")
