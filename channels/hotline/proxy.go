@@ -339,7 +339,7 @@ func (s *SIP) answered(c *call, b acd.Binding, clTx sip.ClientTransaction, res *
 		r = r.Clone()
 		r.RemoveHeader("Via")
 		r.SetDestination(callerDest)
-		s.server.WriteResponse(r) //nolint:errcheck // the next retransmission tries again
+		_ = s.server.WriteResponse(r) // the next retransmission tries again
 	})
 	tag := ""
 	if f := c.req.From(); f != nil {
@@ -431,10 +431,10 @@ func (s *SIP) byeAnsweredLeg(fwd *sip.Request, res *sip.Response) {
 		return r
 	}
 	seq := fwd.CSeq().SeqNo
-	s.client.WriteRequest(mk(sip.ACK, seq), sipgo.ClientRequestAddVia) //nolint:errcheck // best effort
+	_ = s.client.WriteRequest(mk(sip.ACK, seq), sipgo.ClientRequestAddVia) // best effort
 	ctx, done := context.WithTimeout(context.Background(), 5*time.Second)
 	defer done()
-	s.client.Do(ctx, mk(sip.BYE, seq+1), sipgo.ClientRequestAddVia) //nolint:errcheck // best effort
+	_, _ = s.client.Do(ctx, mk(sip.BYE, seq+1), sipgo.ClientRequestAddVia) // best effort
 }
 
 // onAck forwards the ACK of a 200 along the dialog. The ACK of a failure

@@ -138,7 +138,7 @@ func (s *SIP) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 		}
 		s.log.Info("agent unregistered", "agent", ext)
 		s.metrics.request(req.Method, 200)
-		tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil)) //nolint:errcheck // best effort
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil)) // best effort
 		return
 	}
 	if expires < s.cfg.MinExpires {
@@ -166,7 +166,7 @@ func (s *SIP) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 	res.AppendHeader(c)
 	res.AppendHeader(sip.NewHeader("Date", now.UTC().Format(time.RFC1123)))
 	s.metrics.request(req.Method, 200)
-	tx.Respond(res) //nolint:errcheck // the phone retries
+	_ = tx.Respond(res) // the phone retries
 }
 
 func (s *SIP) challenge(tx sip.ServerTransaction, req *sip.Request, now time.Time, stale bool) {

@@ -124,7 +124,7 @@ func (c *SIPConfig) defaults() {
 	}
 	if len(c.NonceSecret) == 0 {
 		c.NonceSecret = make([]byte, 32)
-		rand.Read(c.NonceSecret) //nolint:errcheck // never fails on Linux
+		rand.Read(c.NonceSecret) // never fails (crypto/rand.Read panics rather than return an error)
 	}
 	if c.NonceTTL <= 0 {
 		c.NonceTTL = 5 * time.Minute
@@ -383,11 +383,11 @@ func (s *SIP) ListenUDP(addr string) (net.Addr, error) {
 	if u, ok := pc.(*net.UDPConn); ok {
 		// Bursts of a busy hour outrun the default 208 KiB buffer, and a
 		// datagram dropped there costs a retransmission timer (0.5 s+).
-		u.SetReadBuffer(4 << 20)  //nolint:errcheck // capped by net.core.rmem_max; best effort
-		u.SetWriteBuffer(4 << 20) //nolint:errcheck // likewise
+		_ = u.SetReadBuffer(4 << 20)  // capped by net.core.rmem_max; best effort
+		_ = u.SetWriteBuffer(4 << 20) // likewise
 	}
 	s.track("udp", pc.LocalAddr(), pc.Close)
-	go s.server.ServeUDP(pc) //nolint:errcheck // ends when closed
+	go func() { _ = s.server.ServeUDP(pc) }() // ends when closed
 	return pc.LocalAddr(), nil
 }
 
@@ -398,7 +398,7 @@ func (s *SIP) ListenTCP(addr string) (net.Addr, error) {
 		return nil, fmt.Errorf("hotline: sip tcp: %w", err)
 	}
 	s.track("tcp", l.Addr(), l.Close)
-	go s.server.ServeTCP(l) //nolint:errcheck // ends when closed
+	go func() { _ = s.server.ServeTCP(l) }() // ends when closed
 	return l.Addr(), nil
 }
 
@@ -409,7 +409,7 @@ func (s *SIP) ListenTLS(addr string, conf *tls.Config) (net.Addr, error) {
 		return nil, fmt.Errorf("hotline: sip tls: %w", err)
 	}
 	s.track("tls", l.Addr(), l.Close)
-	go s.server.ServeTLS(l) //nolint:errcheck // ends when closed
+	go func() { _ = s.server.ServeTLS(l) }() // ends when closed
 	return l.Addr(), nil
 }
 
@@ -432,7 +432,7 @@ func (s *SIP) Close() error {
 		s.closers = nil
 		s.listenMu.Unlock()
 		for _, c := range closers {
-			c() //nolint:errcheck // closing anyway
+			_ = c() // closing anyway
 		}
 		err = s.ua.Close()
 		close(s.sweeping)
