@@ -176,3 +176,31 @@ func ViewAudit(actor string, role Role, door, ticket string, fields []Field, sou
 	}
 	return &AuditEntry{At: now, Actor: actor, Role: role, Action: "view", Ticket: ticket, Detail: d, Source: source}
 }
+
+// ReadsCallLog reports whether v may read the call log and the hotline
+// figures: the phone centre (agents), supervision and admins.
+func (v Viewer) ReadsCallLog() bool {
+	switch v.Role {
+	case RoleAdmin, RoleDispatcher, RoleAgent:
+		return true
+	}
+	return false
+}
+
+// CallerNumbers is how v sees callers' numbers in the call log: in full
+// for those who work the callback list (agents, admins), every such read
+// audited; masked for supervision, which counts calls but calls no one
+// back from the log.
+func (v Viewer) CallerNumbers() Exposure {
+	switch v.Role {
+	case RoleAdmin, RoleAgent:
+		return Shown
+	case RoleDispatcher:
+		return Masked
+	}
+	return Withheld
+}
+
+// WorksCallbacks reports whether v may mark calls called back and link
+// tickets to calls: the phone centre's work.
+func (v Viewer) WorksCallbacks() bool { return v.Role == RoleAdmin || v.Role == RoleAgent }

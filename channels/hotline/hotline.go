@@ -31,6 +31,7 @@ import (
 	"io"
 	"log/slog"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -49,7 +50,10 @@ type Store interface {
 	HotlineStats(ctx context.Context, f ticketing.StatsFilter) (ticketing.HotlineStats, error)
 	MarkCalledBack(ctx context.Context, callID string, at time.Time) error
 	LinkTicket(ctx context.Context, callID, number string) error
-	TokenByHash(ctx context.Context, hash string) (*ticketing.Token, error)
+	// Staff tokens, the users they act for, and the audit log of reads of
+	// callers' full numbers.
+	ticketing.TokenUsers
+	AppendAudit(ctx context.Context, e *ticketing.AuditEntry) error
 }
 
 // Config is the door's settings.
@@ -157,13 +161,13 @@ func (s *Server) postTicketLink(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"call_id": r.PathValue("callId"), "number": body.Number})
 }
 
-// agent admits the roles that work the phones: admin and agent.
+// agent admits the roles that work the phones (ticketing.Viewer.WorksCallbacks).
 func (s *Server) agent(r *http.Request) error {
-	tok, err := s.staff(r)
+	b, err := s.staff(r)
 	if err != nil {
 		return err
 	}
-	if tok.Role != ticketing.RoleAdmin && tok.Role != ticketing.RoleAgent {
+	if !b.WorksCallbacks() {
 		return &ticketing.Error{Kind: ticketing.KindForbidden, Message: "only agents mark callbacks and link tickets"}
 	}
 	return nil
@@ -351,22 +355,21 @@ func userOf(raw json.RawMessage) (string, error) {
 	return "", ticketing.Invalid("user", "must be a string or a list of strings")
 }
 
-// staff checks the bearer token of a staff request.
-func (s *Server) staff(r *http.Request) (*ticketing.Token, error) {
-	const prefix = "Bearer "
+// staff checks the bearer token of a staff request against the ticket
+// policy: only roles that read the call log (ticketing.Viewer.ReadsCallLog).
+func (s *Server) staff(r *http.Request) (*ticketing.Bearer, error) {
 	auth := r.Header.Get("Authorization")
-	if len(auth) <= len(prefix) || !strings.EqualFold(auth[:len(prefix)], prefix) {
+	if auth == "" {
 		return nil, &ticketing.Error{Kind: ticketing.KindUnauthorized, Message: "give a staff bearer token"}
 	}
-	tok, err := s.token(r.Context(), strings.TrimSpace(auth[len(prefix):]))
+	b, err := ticketing.Authenticate(r.Context(), s.store, auth)
 	if err != nil {
 		return nil, err
 	}
-	switch tok.Role {
-	case ticketing.RoleAdmin, ticketing.RoleAgent, ticketing.RoleDispatcher:
-		return tok, nil
+	if !b.ReadsCallLog() {
+		return nil, &ticketing.Error{Kind: ticketing.KindForbidden, Message: "this token cannot read the call log"}
 	}
-	return nil, &ticketing.Error{Kind: ticketing.KindForbidden, Message: "this token cannot read the call log"}
+	return b, nil
 }
 
 // timeRange reads from and to: RFC 3339, default the last 24 hours, at most 31 days.
@@ -437,7 +440,7 @@ func (s *Server) maskCaller(p string) string {
 
 // getCalls is GET /api/v1/calls.
 func (s *Server) getCalls(w http.ResponseWriter, r *http.Request) {
-	tok, err := s.staff(r)
+	b, err := s.staff(r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -474,7 +477,17 @@ func (s *Server) getCalls(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	full := tok.Role == ticketing.RoleAdmin || tok.Role == ticketing.RoleAgent
+	full := b.CallerNumbers() == ticketing.Shown
+	if full && len(calls) > 0 {
+		// Callers' full numbers leave only once their reading is audited.
+		e := ticketing.ViewAudit(b.Actor, b.Role, "calls", "", []ticketing.Field{ticketing.FieldPhone}, clientAddr(r), s.cfg.Now())
+		e.Action = "view_calls"
+		e.Detail += " calls=" + strconv.Itoa(len(calls)) + " " + r.URL.Query().Encode()
+		if err := s.store.AppendAudit(r.Context(), e); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
 	out := make([]callView, 0, len(calls))
 	for _, c := range calls {
 		v := callView{CallID: c.CallID, Line: c.Line, Caller: c.Caller, Agent: c.Agent, Direction: string(c.Direction),
@@ -573,4 +586,13 @@ func (s *Server) pop(ctx context.Context, ev ticketing.CallEvent, c *ticketing.C
 		p.Earlier = EarlierTickets(ctx, s.cfg.Earlier, c.Caller, s.cfg.DefaultCountry, 5)
 	}
 	publish(ctx, s.cfg.Pops, s.log, p)
+}
+
+// clientAddr is the peer's address for the audit log.
+func clientAddr(r *http.Request) string {
+	h, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return h
 }

@@ -335,6 +335,17 @@ func actor(tok *ticketing.Token) string {
 	return "open311:key" + itoa(int(tok.ID))
 }
 
+// keyPrefix starts the external id of every request tok submits.
+func keyPrefix(tok *ticketing.Token) string { return "k" + itoa(int(tok.ID)) + "." }
+
+// owns reports whether tok submitted t: updates and reopenings are the
+// submitting client's alone (its citizens' tickets), not any client's.
+// Tickets from before keys were recorded on every request, and tickets of
+// other doors, are owned by no key.
+func owns(tok *ticketing.Token, t *ticketing.Ticket) bool {
+	return t.Channel == ticketing.ChannelOpen311 && strings.HasPrefix(t.ExternalID, keyPrefix(tok))
+}
+
 // channels is the channel filter of listings.
 func (s *Server) channel() ticketing.Channel {
 	if s.cfg.AllChannels {
