@@ -262,9 +262,9 @@ func (s *Server) routes() []route {
 	}
 }
 
-// Routes lists every pattern Register adds, so a test of the access policy
+// Patterns lists every pattern Register adds, so a test of the access policy
 // can insist that each one is covered.
-func (s *Server) Routes() []string {
+func (s *Server) Patterns() []string {
 	out := []string{"GET /login", "POST /login", "GET /desk/static/", "POST /desk/tickets/{number}/{action}"}
 	for _, rt := range s.routes() {
 		out = append(out, rt.pattern)

@@ -111,13 +111,32 @@ func New(cfg Config, store Store, log *slog.Logger, m *channels.Metrics) *Server
 	return &Server{cfg: cfg, store: store, log: log, metrics: m}
 }
 
+// routes are the door's routes.
+func (s *Server) routes() map[string]http.HandlerFunc {
+	return map[string]http.HandlerFunc{
+		"POST /api/v1/cti/{token}":             s.postEvent,
+		"GET /api/v1/calls":                    s.getCalls,
+		"GET /api/v1/hotline/stats":            s.getStats,
+		"POST /api/v1/calls/{callId}/callback": s.postCallback,
+		"POST /api/v1/calls/{callId}/tickets":  s.postTicketLink,
+	}
+}
+
 // Register adds the door's routes to mux.
 func (s *Server) Register(mux *http.ServeMux) {
-	mux.Handle("POST /api/v1/cti/{token}", s.observe(s.postEvent))
-	mux.Handle("GET /api/v1/calls", s.observe(s.getCalls))
-	mux.Handle("GET /api/v1/hotline/stats", s.observe(s.getStats))
-	mux.Handle("POST /api/v1/calls/{callId}/callback", s.observe(s.postCallback))
-	mux.Handle("POST /api/v1/calls/{callId}/tickets", s.observe(s.postTicketLink))
+	for p, h := range s.routes() {
+		mux.Handle(p, s.observe(h))
+	}
+}
+
+// Patterns lists the door's patterns, so a test of the access policy can
+// insist that each one is covered.
+func (s *Server) Patterns() []string {
+	out := make([]string, 0, len(s.routes()))
+	for p := range s.routes() {
+		out = append(out, p)
+	}
+	return out
 }
 
 // postCallback is POST /api/v1/calls/{callId}/callback: an agent called the

@@ -126,6 +126,7 @@ type Server struct {
 	services map[string]*Service
 	started  time.Time
 	mux      *http.ServeMux
+	patterns []string // every route, for Routes
 }
 
 // New builds the server. metrics may be nil.
@@ -170,6 +171,11 @@ func New(cfg Config, tickets Tickets, records Records, log *slog.Logger, metrics
 	})
 	return s, nil
 }
+
+// Patterns lists the patterns the server answers (each also with .xml and
+// .json when it ends in no parameter), so a test of the access policy can
+// insist that each one is covered.
+func (s *Server) Patterns() []string { return append([]string(nil), s.patterns...) }
 
 // Base is the path the server answers under; mount Handler there.
 func (s *Server) Base() string { return s.cfg.Base }
@@ -235,6 +241,7 @@ func (s *Server) route(method, pattern string, h handler) {
 		}
 	}
 	full := s.cfg.Base + pattern
+	s.patterns = append(s.patterns, method+" "+full)
 	s.mux.HandleFunc(method+" "+full, serve)
 	if !strings.HasSuffix(pattern, "}") {
 		s.mux.HandleFunc(method+" "+full+".xml", serve)

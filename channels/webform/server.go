@@ -141,6 +141,16 @@ func New(cfg Config, tickets Tickets, photos Photos, tokens Tokens, limiter Limi
 	return s, nil
 }
 
+// Patterns lists the routes the server answers ("GET /t/:number"), so a
+// test of the access policy can insist that each one is covered.
+func (s *Server) Patterns() []string {
+	var out []string
+	for _, r := range s.engine.Routes() {
+		out = append(out, r.Method+" "+r.Path)
+	}
+	return out
+}
+
 // Handler is the HTTP handler, with cross-origin protection for browsers.
 func (s *Server) Handler() http.Handler {
 	cop := http.NewCrossOriginProtection()
