@@ -25,7 +25,9 @@ func TestUpdatesOnlyByTheSubmittingKey(t *testing.T) {
 			for _, fn := range []func(tk *ticketing.Ticket, now time.Time) error{
 				func(tk *ticketing.Ticket, now time.Time) error { return tk.Accept(now, "liaison") },
 				func(tk *ticketing.Ticket, now time.Time) error { return tk.ReportHandled(now, "liaison", "已更换") },
-				func(tk *ticketing.Ticket, now time.Time) error { return tk.Verify(now, "supervisor", true, "核查通过") },
+				func(tk *ticketing.Ticket, now time.Time) error {
+					return tk.Verify(now, "supervisor", true, "核查通过")
+				},
 				func(tk *ticketing.Ticket, now time.Time) error {
 					return tk.Evaluate(now, ticketing.ActorCitizen, ticketing.Evaluation{Satisfaction: ticketing.Unsatisfied})
 				},
