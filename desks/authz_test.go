@@ -624,3 +624,32 @@ func postgresRaw(t *testing.T) (ticketing.Store, rawExec) {
 		}
 	}
 }
+
+// An assisting department (协办) hears of its tickets' changes on its own
+// topic, as it sees them; a department with no part hears nothing.
+func TestPublishToAssistingDepartments(t *testing.T) {
+	t.Parallel()
+	st, raw := sqliteRaw(t)
+	d := newDoors(t, st, raw)
+	ctx := context.Background()
+	assist, cancelAssist, _ := d.bus.Subscribe(ctx, desks.DepartmentTopic("cg"))
+	defer cancelAssist()
+	other, cancelOther, _ := d.bus.Subscribe(ctx, desks.DepartmentTopic("sw"))
+	defer cancelOther()
+	if err := desks.Publish(ctx, d.bus, d.ticket); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-assist:
+		if !strings.Contains(string(m), d.ticket.Number) {
+			t.Errorf("the assisting department heard %s", m)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the assisting department heard nothing")
+	}
+	select {
+	case m := <-other:
+		t.Errorf("a department with no part heard %s", m)
+	case <-time.After(200 * time.Millisecond):
+	}
+}
