@@ -14,9 +14,10 @@
 //
 // Both GETs take from and to (RFC 3339; default the last 24 hours, at most
 // 31 days), line and agent; /calls also cause and callback=1 (the callback
-// list: missed inbound calls not yet called back) and limit. Staff roles are
-// admin, agent and dispatcher; callers' numbers are masked (138****8000)
-// except for admin and agent. Errors are {"error":{"code","message","field"}}
+// list: missed inbound calls not yet called back) and limit. Who reads and
+// how is the ticket policy's (ticketing.Viewer): admin, agent and
+// dispatcher; callers' numbers are masked (138****8000) except for admin
+// and agent, whose reads are audited before the answer leaves. Errors are {"error":{"code","message","field"}}
 // as in the web API.
 //
 // Events carry no time in Zammad's format: an event happens when it

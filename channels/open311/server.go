@@ -20,7 +20,8 @@
 // Empty parameters count as absent. Ids are strings (the ticket number).
 // Dates are ISO 8601 with a zone, answered in the city's zone. api_key is
 // required for POST only: an Open311 role token (yihao token create --role
-// open311); missing or wrong answers 403. When Config.Jurisdiction is set,
+// open311); missing or wrong answers 403. Only the key that submitted a
+// request may post updates to it (or reopen it); any other key gets 403. When Config.Jurisdiction is set,
 // a jurisdiction_id other than it answers 404, and a missing one 400 if
 // Config.RequireJurisdiction. Errors are
 // <errors><error><code>400</code><description>…</description></error></errors>
