@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 
 	"github.com/pressly/goose/v3"
 
@@ -40,13 +41,12 @@ var hashTrackTokens = goose.NewGoMigration(16, &goose.GoFunc{RunTx: func(ctx con
 	if err != nil {
 		return err
 	}
-	defer upd.Close()
 	for _, t := range all {
 		if _, err := upd.ExecContext(ctx, ticketing.HashToken(t.tok), t.id); err != nil {
-			return err
+			return errors.Join(err, upd.Close())
 		}
 	}
-	return nil
+	return upd.Close()
 }}, &goose.GoFunc{RunTx: func(context.Context, *sql.Tx) error {
 	return nil // a digest cannot be turned back into its token
 }})
