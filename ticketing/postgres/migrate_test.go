@@ -22,7 +22,7 @@ func TestTrackTokensMigrated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := postgres.MigrateTo(ctx, pool, 15)
+	db, err := postgres.MigrateTo(ctx, pool, 16)
 	if err != nil {
 		pool.Close()
 		t.Fatal(err)

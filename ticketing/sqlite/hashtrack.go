@@ -10,10 +10,10 @@ import (
 	"github.com/yihao-city/yihao/ticketing"
 )
 
-// hashTrackTokens is migration 16: it replaces each ticket's tracking token
+// hashTrackTokens is migration 17: it replaces each ticket's tracking token
 // by its SHA-256 digest (ticketing.HashToken), in Go because SQLite has no
 // SHA-256 function. Links already sent keep working: Track compares digests.
-var hashTrackTokens = goose.NewGoMigration(16, &goose.GoFunc{RunTx: func(ctx context.Context, tx *sql.Tx) error {
+var hashTrackTokens = goose.NewGoMigration(17, &goose.GoFunc{RunTx: func(ctx context.Context, tx *sql.Tx) error {
 	rows, err := tx.QueryContext(ctx, `SELECT id, track_hash FROM tickets`)
 	if err != nil {
 		return err

@@ -16,7 +16,7 @@ import (
 func TestTrackTokensMigrated(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "yihao.db")
-	db, err := sqlite.MigrateTo(ctx, path, 14)
+	db, err := sqlite.MigrateTo(ctx, path, 15)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,6 @@
 -- +goose Up
 -- Tracking tokens are kept as their SHA-256 digest (hex), like API tokens.
--- The column is renamed here; migration 16 (a Go migration, hashtrack.go:
+-- The column is renamed here; migration 17 (a Go migration, hashtrack.go:
 -- SQLite has no SHA-256 function) converts the existing tokens.
 ALTER TABLE tickets RENAME COLUMN track_token TO track_hash;
 
