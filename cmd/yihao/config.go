@@ -99,9 +99,9 @@ type SIPConfig struct {
 	TLSAddr string `yaml:"tls_addr"`
 	TLSCert string `yaml:"tls_cert"`
 	TLSKey  string `yaml:"tls_key"`
-	// Secret signs digest nonces and agents' page sessions
-	// (YIHAO_SIP_SECRET). Empty: shared through Redis when configured,
-	// else random per process.
+	// Secret signs digest nonces, the dialog tokens of proxied calls and
+	// agents' page sessions (YIHAO_SIP_SECRET). Empty: shared through
+	// Redis when configured, else random per process.
 	Secret string `yaml:"secret"`
 	// Mode: proxy (default; the hub sees answer, cancel and hangup) or
 	// redirect (302 to the agent, for a PBX in front that reports by CTI).

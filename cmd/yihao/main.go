@@ -276,7 +276,11 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.Handle(o311.Base()+"/", o311.Handler())
-	calls := hotline.NewSIPMetrics(reg)
+	numbers := make([]string, len(cfg.SIP.Lines))
+	for i, l := range cfg.SIP.Lines {
+		numbers[i] = l.Number
+	}
+	calls := hotline.NewSIPMetrics(reg, numbers...)
 	ph, err := startPhone(ctx, cfg, store, svc, rdb, calls, log, mux)
 	if err != nil {
 		return err

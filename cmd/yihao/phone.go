@@ -49,6 +49,12 @@ func startPhone(ctx context.Context, cfg Config, store ticketing.Store, svc *tic
 	if err != nil {
 		return nil, err
 	}
+	if sc.Secret == "" && rdb == nil && cfg.DatabaseURL != "" {
+		// A shared database suggests several instances; with a secret of
+		// their own each would refuse the calls the others proxied.
+		log.Warn("sip: no sip.secret and no Redis: nonces and the dialog tokens of calls are this instance's alone; " +
+			"set YIHAO_SIP_SECRET (the same on every instance) or YIHAO_REDIS_URL to run more than one")
+	}
 	p := &phone{secret: secret}
 	strategy := acd.Strategy(sc.Strategy)
 	if rdb != nil {
