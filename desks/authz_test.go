@@ -518,6 +518,16 @@ func TestAccessPolicyEveryRoute(t *testing.T) {
 	}
 }
 
+// audited are the routes whose every staff view of the ticket is audited.
+var audited = map[string]bool{
+	"GET /desk/tickets/{number}":                true,
+	"GET /desk/tickets/{number}/photos/{id...}": true,
+	"POST /desk/tickets/{number}/reveal":        true,
+	"GET /api/v1/desk/tickets/{number}":         true,
+	"POST /api/v1/desk/tickets/{number}/reveal": true,
+	"GET /api/v1/tickets/:number":               true,
+}
+
 // personal is what must never leave unaudited: the reporter's name, full
 // phone and e-mail, the Open311 reporter's phone, the caller's number.
 var personal = []string{authzName, authzPhone, strings.TrimPrefix(authzPhone, "+86"), authzEmail,
@@ -566,6 +576,11 @@ func (d *doors) check(t *testing.T, r route, c string) {
 	shown := slices.ContainsFunc(personal, func(p string) bool { return strings.Contains(s, p) })
 	if shown && d.auditCount(t) == before {
 		t.Errorf("%s got personal data from %s unaudited: %.300s", c, r.pattern, s)
+	}
+	// A staff view of the ticket (its page, its JSON, a photo, a reveal)
+	// is audited whatever it shows.
+	if audited[r.pattern] && want.sees && resp.StatusCode == http.StatusOK && d.auditCount(t) == before {
+		t.Errorf("%s viewed the ticket through %s unaudited", c, r.pattern)
 	}
 }
 

@@ -592,6 +592,15 @@ func (s *Server) getPhoto(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, ticketing.Errorf(ticketing.KindNotFound, "photo", "the ticket has no such photo"))
 		return
 	}
+	// A photo may show people, faces, number plates: each one served is
+	// audited like any other view of the citizen's report.
+	st := staffFrom(r.Context())
+	e := ticketing.ViewAudit(st.Actor, st.Role, "desk-photo", t.Number, nil, clientIP(r), s.cfg.Now())
+	e.Detail += " photo=" + id
+	if err := s.store.AppendAudit(r.Context(), e); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	f, err := s.cfg.Photos.Open(id)
 	if err != nil {
 		s.fail(w, r, err)
