@@ -102,7 +102,7 @@ func (s *Server) apiQueue(w http.ResponseWriter, r *http.Request) {
 // apiTicket is GET /api/v1/desk/tickets/{number}: the staff view with the
 // log; audited as a view, since it shows the reporter's contact.
 func (s *Server) apiTicket(w http.ResponseWriter, r *http.Request) {
-	t, evs, err := s.openTicket(r, staffFrom(r.Context()), r.PathValue("number"), "api")
+	t, evs, err := s.openTicket(r, staffFrom(r.Context()), r.PathValue("number"), "desk-api")
 	if err != nil {
 		s.fail(w, r, err)
 		return

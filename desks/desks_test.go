@@ -3,6 +3,7 @@ package desks_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -384,9 +385,21 @@ func TestTokens(t *testing.T) {
 		t.Errorf("the log names %q", last.Actor)
 	}
 
-	// Tokens a desk must refuse: a liaison without a user (no department),
-	// and roles that are not staff.
-	for _, role := range []ticketing.Role{ticketing.RoleLiaison, ticketing.RoleOpen311, ticketing.RoleCTI} {
+	// A liaison token without a user and without a department cannot be
+	// made at all (authz_test.go refuses one stored before this rule), and
+	// roles that are not staff are refused by the desks.
+	if _, _, err := ticketing.NewToken(ticketing.RoleLiaison, "int-liaison", time.Now()); !errors.Is(err, ticketing.ErrInvalid) {
+		t.Errorf("liaison token without a department: err = %v, want invalid", err)
+	}
+	secret, tok, err = ticketing.NewDepartmentToken(ticketing.RoleLiaison, "jt", "jt-system", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	jt := e.withToken(t, tok, secret)
+	if r := jt.api(t, "GET", "/api/v1/desk/tickets/"+tk.Number, nil); r.code != http.StatusOK {
+		t.Errorf("the jt department's token on its own ticket: %d %s", r.code, r.body)
+	}
+	for _, role := range []ticketing.Role{ticketing.RoleOpen311, ticketing.RoleCTI} {
 		secret, tok, _ := ticketing.NewToken(role, "int-"+string(role), time.Now())
 		if r := e.withToken(t, tok, secret).api(t, "GET", "/api/v1/desk/queue", nil); r.code != http.StatusForbidden {
 			t.Errorf("%s integration token: %d, want 403", role, r.code)
@@ -517,7 +530,7 @@ func TestPhoneMaskedAndRevealAudited(t *testing.T) {
 	if rep["phone"] != phoneMask || rep["email"] != "w***@example.com" || strings.Contains(api.body, phone) {
 		t.Errorf("API reporter %v", rep)
 	}
-	if es := e.audited(t, tk.Number, "view"); len(es) != 2 || es[0].Actor != "li.jt" || es[0].Detail != "api" || es[1].Detail != "page" {
+	if es := e.audited(t, tk.Number, "view"); len(es) != 2 || es[0].Actor != "li.jt" || es[0].Detail != "door=desk-api fields=name" || es[1].Detail != "door=desk-page fields=name" {
 		t.Errorf("views audited: %+v", es)
 	}
 	if len(e.audited(t, tk.Number, "reveal_phone")) != 0 {

@@ -28,8 +28,8 @@ type Change struct {
 	Department string           `json:"department,omitempty"`
 }
 
-// Publish tells the desks that t changed: on TopicAll and on its
-// department's topic. Other components (channels, forwarders) call it
+// Publish tells the desks that t changed: on TopicAll and on the topics
+// of its department and its assisting departments. Other components (channels, forwarders) call it
 // after a change of theirs; a nil bus publishes nothing.
 func Publish(ctx context.Context, bus live.Bus, t *ticketing.Ticket) error {
 	return publish(ctx, bus, t, "")
@@ -48,6 +48,12 @@ func publish(ctx context.Context, bus live.Bus, t *ticketing.Ticket, before stri
 	topics := []string{TopicAll}
 	if t.Department != "" {
 		topics = append(topics, DepartmentTopic(t.Department))
+	}
+	for _, d := range t.Assisting {
+		// Assisting departments (协办) see the ticket too (ticketing.Viewer).
+		if d != "" && d != t.Department {
+			topics = append(topics, DepartmentTopic(d))
+		}
 	}
 	if before != "" && before != t.Department {
 		topics = append(topics, DepartmentTopic(before))

@@ -96,14 +96,26 @@ func can(st *staff, a action) bool {
 	return st != nil && slices.Contains(policy[a], st.Role)
 }
 
-// sees reports whether st may see t at all: a liaison only the tickets of
-// the liaison's own department. A ticket st does not see is answered as
-// not found, so numbers cannot be probed.
+// sees reports whether st may see t at all: the one ticket policy
+// (ticketing.Viewer.Sees). A liaison sees the tickets of the liaison's own
+// department, as lead or assisting department, and a liaison without a
+// department sees none. A ticket st does not see is answered as not found,
+// so numbers cannot be probed.
 func sees(st *staff, t *ticketing.Ticket) bool {
-	if st.Role != liaison {
+	return st != nil && st.viewer().Sees(t)
+}
+
+// works reports whether st may take action a on t, besides the role's
+// right to a (can): a liaison works only the tickets the liaison's
+// department leads; an assisting department may add notes.
+func works(st *staff, a action, t *ticketing.Ticket) bool {
+	if !sees(st, t) {
+		return false
+	}
+	if st.Role != liaison || a == actNote {
 		return true
 	}
-	return st.Department != "" && t.Department == st.Department
+	return st.viewer().Leads(t)
 }
 
 // offered lists the actions st may take on t in its current state, in the
@@ -111,7 +123,7 @@ func sees(st *staff, t *ticketing.Ticket) bool {
 func offered(st *staff, t *ticketing.Ticket) []action {
 	var out []action
 	for _, w := range workflow {
-		if !can(st, w.act) || !slices.Contains(w.from, t.Status) {
+		if !can(st, w.act) || !works(st, w.act, t) || !slices.Contains(w.from, t.Status) {
 			continue
 		}
 		pending := t.Extension != nil
@@ -121,4 +133,9 @@ func offered(st *staff, t *ticketing.Ticket) []action {
 		out = append(out, w.act)
 	}
 	return out
+}
+
+// viewer is st for the ticket policy.
+func (st *staff) viewer() ticketing.Viewer {
+	return ticketing.Viewer{Role: st.Role, Department: st.Department}
 }

@@ -32,7 +32,7 @@ func (s *Server) ticketFor(ctx context.Context, st *staff, number string) (*tick
 }
 
 // openTicket loads the ticket st asks for with its log. When shownIn
-// names where the reporter's contact is about to be shown ("page", "api"),
+// names the door the reporter's contact is about to be shown through ("desk-page", "desk-api"),
 // the view is audited first, and nothing is shown if it cannot be.
 func (s *Server) openTicket(r *http.Request, st *staff, number, shownIn string) (*ticketing.Ticket, []ticketing.Event, error) {
 	t, err := s.ticketFor(r.Context(), st, number)
@@ -44,11 +44,25 @@ func (s *Server) openTicket(r *http.Request, st *staff, number, shownIn string) 
 		return nil, nil, err
 	}
 	if shownIn != "" {
-		if err := s.audit(r, st, "view", t.Number, shownIn); err != nil {
+		// The desks show the name in full and the phone and e-mail masked
+		// (the phone in full only on a reveal, audited by itself).
+		var fields []ticketing.Field
+		if t.Reporter.Name != "" {
+			fields = append(fields, ticketing.FieldName)
+		}
+		e := ticketing.ViewAudit(st.Actor, st.Role, shownIn, t.Number, fields, clientIP(r), s.cfg.Now())
+		if err := s.store.AppendAudit(r.Context(), e); err != nil {
 			return nil, nil, err
 		}
 	}
 	return t, evs, nil
+}
+
+// forbiddenHere refuses an assisting department's liaison a step that is
+// the lead department's.
+func forbiddenHere(a action) error {
+	return ticketing.Errorf(ticketing.KindForbidden, "action",
+		"%s is the lead department's step; an assisting department may add notes", string(a))
 }
 
 func notFound() error {
@@ -130,7 +144,7 @@ func (s *Server) getTicket(w http.ResponseWriter, r *http.Request) {
 // if the audit cannot be written, the page is not shown.
 func (s *Server) showTicket(w http.ResponseWriter, r *http.Request, number string, p ticketPage) {
 	st := staffFrom(r.Context())
-	shownIn := "page"
+	shownIn := "desk-page"
 	if p.revealed {
 		shownIn = "" // the reveal is audited already
 	}
@@ -189,7 +203,11 @@ func (s *Server) postReveal(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, ticketing.Errorf(ticketing.KindNotFound, "phone", "the reporter left no phone number"))
 		return
 	}
-	if err := s.audit(r, st, "reveal_phone", t.Number, ""); err != nil {
+	door := "desk-page"
+	if isAPI(r) {
+		door = "desk-api"
+	}
+	if err := s.audit(r, st, "reveal_phone", t.Number, "door="+door+" fields=phone"); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -343,6 +361,9 @@ func (s *Server) perform(r *http.Request, st *staff, number string, a action, in
 	if err != nil {
 		return nil, err
 	}
+	if !works(st, a, before) {
+		return nil, forbiddenHere(a)
+	}
 	var (
 		t      *ticketing.Ticket
 		detail string
@@ -371,6 +392,9 @@ func (s *Server) perform(r *http.Request, st *staff, number string, a action, in
 			t, err = s.tickets.Act(ctx, before.Number, func(t *ticketing.Ticket, now time.Time) error {
 				if !sees(st, t) {
 					return notFound()
+				}
+				if !works(st, a, t) {
+					return forbiddenHere(a)
 				}
 				return fn(t, now)
 			})
@@ -566,6 +590,15 @@ func (s *Server) getPhoto(w http.ResponseWriter, r *http.Request) {
 	i := slices.IndexFunc(t.Attachments, func(a ticketing.Attachment) bool { return a.ID == id })
 	if i < 0 || s.cfg.Photos == nil {
 		s.fail(w, r, ticketing.Errorf(ticketing.KindNotFound, "photo", "the ticket has no such photo"))
+		return
+	}
+	// A photo may show people, faces, number plates: each one served is
+	// audited like any other view of the citizen's report.
+	st := staffFrom(r.Context())
+	e := ticketing.ViewAudit(st.Actor, st.Role, "desk-photo", t.Number, nil, clientIP(r), s.cfg.Now())
+	e.Detail += " photo=" + id
+	if err := s.store.AppendAudit(r.Context(), e); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	f, err := s.cfg.Photos.Open(id)

@@ -50,6 +50,9 @@ type Store interface {
 	// EventsBetween returns the events f selects across tickets, oldest
 	// first (then by ticket and seq), each with its ticket's number.
 	EventsBetween(ctx context.Context, f EventFilter) ([]NumberedEvent, error)
+	// SetTrackHash replaces the digest of a ticket's tracking token
+	// (ErrNotFound for an unknown id).
+	SetTrackHash(ctx context.Context, id int64, hash string) error
 	CreateToken(ctx context.Context, tok *Token) error
 	TokenByHash(ctx context.Context, hash string) (*Token, error)
 
@@ -241,8 +244,9 @@ func (s *Service) submit(ctx context.Context, r Report, fold bool, decide func(t
 	if err != nil {
 		return nil, false, err
 	}
+	track := rand.Text()
 	t = &Ticket{
-		ID: id, Number: FormatNumber(id, r.ReceivedAt.In(s.loc)), TrackToken: rand.Text(),
+		ID: id, Number: FormatNumber(id, r.ReceivedAt.In(s.loc)), TrackToken: track, TrackHash: HashToken(track),
 		Channel: r.Channel, ExternalID: r.ExternalID, Fingerprint: fp, Line: r.Line,
 		Reporter: r.Reporter, Text: r.Text, Location: r.Location, Address: r.Address,
 		Attachments: r.Attachments, Priority: PriorityNormal,
@@ -276,6 +280,7 @@ func (s *Service) submit(ctx context.Context, r Report, fold bool, decide func(t
 			Message: "this key was already used for a different report"}
 	}
 	if created {
+		stored.TrackToken = track // the one time the secret is at hand
 		s.log.Info("ticket created", "number", stored.Number, "channel", stored.Channel, "status", stored.Status,
 			"category", stored.Category, "department", stored.Department)
 	}
@@ -322,7 +327,7 @@ func (s *Service) Track(ctx context.Context, number, token string) (*Ticket, []E
 		}
 		return nil, nil, err
 	}
-	if subtle.ConstantTimeCompare([]byte(token), []byte(t.TrackToken)) != 1 {
+	if token == "" || subtle.ConstantTimeCompare([]byte(HashToken(token)), []byte(t.TrackHash)) != 1 {
 		return nil, nil, notFound
 	}
 	evs, err := s.store.Events(ctx, t.ID)
@@ -347,6 +352,19 @@ func (s *Service) Track(ctx context.Context, number, token string) (*Ticket, []E
 		}
 	}
 	return t, public, nil
+}
+
+// ReissueTrackToken gives t a new tracking token and returns it; the old
+// one stops working. Only its digest is stored, so a door that must answer
+// a replayed report with a tracking link (the reporter lost the first
+// answer) issues a new one.
+func (s *Service) ReissueTrackToken(ctx context.Context, t *Ticket) (string, error) {
+	track := rand.Text()
+	if err := s.store.SetTrackHash(ctx, t.ID, HashToken(track)); err != nil {
+		return "", err
+	}
+	t.TrackToken, t.TrackHash = track, HashToken(track)
+	return track, nil
 }
 
 // publicEvents keeps what a citizen may see of a log: when, what, and the public note.

@@ -158,9 +158,14 @@ func EvaluationFromScore(score int) (Evaluation, error) {
 // Change it only through its methods: each checks the transition and
 // appends the event that the store writes in the same transaction.
 type Ticket struct {
-	ID          int64
-	Number      string // public, digits only
-	TrackToken  string // secret in the citizen's tracking link
+	ID     int64
+	Number string // public, digits only
+	// TrackHash is the SHA-256 digest (HashToken) of the secret in the
+	// citizen's tracking link: all the stores keep. TrackToken is the
+	// secret itself, set only on the ticket Submit has just created (or
+	// ReissueTrackToken), never stored or read back.
+	TrackHash   string
+	TrackToken  string
 	Channel     Channel
 	ExternalID  string
 	Fingerprint string

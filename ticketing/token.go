@@ -42,18 +42,53 @@ type Token struct {
 	// stored user (ErrConflict). Whoever checks the token must also check
 	// that the user is still enabled and still has Role.
 	User string
+	// Department is the department an integration's liaison token acts
+	// for; a liaison token needs one (Validate), a user's token takes the
+	// user's, and other roles have none.
+	Department string
 }
 
 // TokenPrefix marks Yihao tokens so leaked ones are easy to find in logs and repos.
 const TokenPrefix = "yh_"
 
-// NewToken returns a fresh secret and the record to store for it.
+// NewToken returns a fresh secret and the record to store for it. A
+// liaison's token needs a department: NewDepartmentToken.
 func NewToken(role Role, name string, now time.Time) (secret string, tok *Token, err error) {
-	if !ValidRole(role) {
-		return "", nil, Invalid("role", "unknown role %q", role)
-	}
+	return NewDepartmentToken(role, "", name, now)
+}
+
+// NewDepartmentToken is NewToken for a role that acts in a department (a
+// liaison's integration, such as a department's own system).
+func NewDepartmentToken(role Role, department, name string, now time.Time) (secret string, tok *Token, err error) {
 	secret = TokenPrefix + rand.Text() + rand.Text()
-	return secret, &Token{Name: name, Role: role, Hash: HashToken(secret), CreatedAt: now}, nil
+	tok = &Token{Name: name, Role: role, Department: department, Hash: HashToken(secret), CreatedAt: now}
+	if err := tok.Validate(); err != nil {
+		return "", nil, err
+	}
+	return secret, tok, nil
+}
+
+// Validate checks a token before it is stored (stores call it) and before
+// it is used: a liaison token that is not a user's needs a department, or
+// it would act for none (or, worse, for all).
+func (t *Token) Validate() error {
+	if !ValidRole(t.Role) {
+		return Invalid("role", "unknown role %q", t.Role)
+	}
+	switch {
+	case t.User != "" && t.Department != "":
+		return Invalid("department", "a user's token acts in the user's department; give none")
+	case t.User == "" && t.Role == RoleLiaison && t.Department == "":
+		return Invalid("department", "a liaison token needs a department (--department CODE) or a user (--user NAME)")
+	case t.Role != RoleLiaison && t.Department != "":
+		return Invalid("department", "only a liaison token belongs to a department")
+	case !validDepartment(t.Department):
+		return Invalid("department", "must be a department code: at most %d printable characters without spaces", MaxDepartmentCodeLen)
+	}
+	if len(t.Hash) != sha256.Size*2 {
+		return Invalid("hash", "must be a SHA-256 digest from HashToken")
+	}
+	return nil
 }
 
 // HashToken is the stored form of a token secret.

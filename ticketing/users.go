@@ -213,8 +213,7 @@ func (u *User) Validate() error {
 		return Invalid("department", "a liaison needs a department")
 	case u.Role != RoleLiaison && u.Department != "":
 		return Invalid("department", "only a liaison belongs to a department")
-	case len(u.Department) > MaxDepartmentCodeLen || !utf8.ValidString(u.Department) || !printable(u.Department) ||
-		strings.ContainsFunc(u.Department, unicode.IsSpace):
+	case !validDepartment(u.Department):
 		return Invalid("department", "must be a department code: at most %d printable characters without spaces", MaxDepartmentCodeLen)
 	}
 	if _, _, ok := parsePasswordHash(u.PasswordHash); !ok {
@@ -224,6 +223,11 @@ func (u *User) Validate() error {
 		return Invalid("updatedAt", "missing time")
 	}
 	return nil
+}
+
+// validDepartment checks a department code's form (empty is valid here).
+func validDepartment(d string) bool {
+	return len(d) <= MaxDepartmentCodeLen && utf8.ValidString(d) && printable(d) && !strings.ContainsFunc(d, unicode.IsSpace)
 }
 
 // NewUserToken returns a fresh API token acting for u, with u's role; its
@@ -238,10 +242,10 @@ func NewUserToken(u *User, name string, now time.Time) (secret string, tok *Toke
 	if name == "" {
 		name = u.Name
 	}
-	secret, tok, err = NewToken(u.Role, name, now)
-	if err != nil {
+	secret = TokenPrefix + rand.Text() + rand.Text()
+	tok = &Token{Name: name, Role: u.Role, User: u.Name, Hash: HashToken(secret), CreatedAt: now}
+	if err := tok.Validate(); err != nil {
 		return "", nil, err
 	}
-	tok.User = u.Name
 	return secret, tok, nil
 }

@@ -32,6 +32,9 @@ type DeskStore interface {
 	AgentByExt(ctx context.Context, ext string) (*ticketing.Agent, error)
 	LinkTicket(ctx context.Context, callID, number string) error
 	Lister
+	// AppendAudit records each screen pop shown: the caller's number and
+	// earlier tickets are personal data read by the agent.
+	AppendAudit(ctx context.Context, e *ticketing.AuditEntry) error
 }
 
 // TicketDesk logs tickets for agents and shows where one would go before
@@ -295,7 +298,7 @@ func (d *Desk) getEvents(w http.ResponseWriter, r *http.Request) {
 			if !ok {
 				return
 			}
-			fmt.Fprintf(w, "event: pop\ndata: %s\n\n", m)
+			fmt.Fprintf(w, "event: pop\ndata: %s\n\n", d.audited(r, ext, m))
 			fl.Flush()
 			if !send("state", d.state(r.Context(), ext)) {
 				return
@@ -307,6 +310,38 @@ func (d *Desk) getEvents(w http.ResponseWriter, r *http.Request) {
 			fl.Flush()
 		}
 	}
+}
+
+// audited writes the audit entry of a screen pop about to be shown to the
+// agent at ext (door agent-pop: the caller's number, the earlier tickets)
+// and returns the pop. Unaudited personal data never leaves: if the entry
+// cannot be written, the pop goes out with the number masked and no
+// earlier tickets, so the call is still answered.
+func (d *Desk) audited(r *http.Request, ext string, msg []byte) []byte {
+	var p Pop
+	if err := json.Unmarshal(msg, &p); err != nil || p.Caller == "" {
+		return msg
+	}
+	e := ticketing.ViewAudit("agent:"+ext, ticketing.RoleAgent, "agent-pop", "", []ticketing.Field{ticketing.FieldPhone},
+		hostOf(r.RemoteAddr), d.cfg.Now())
+	e.Detail += " call=" + p.CallID + " kind=" + p.Kind
+	if len(p.Earlier) > 0 {
+		numbers := make([]string, len(p.Earlier))
+		for i, t := range p.Earlier {
+			numbers[i] = t.Number
+		}
+		e.Ticket = numbers[0]
+		e.Detail += " earlier=" + strings.Join(numbers, ",")
+	}
+	if err := d.store.AppendAudit(r.Context(), e); err != nil {
+		d.log.Error("agent pop: audit", "agent", ext, "call_id", p.CallID, "err", err)
+		p.Caller, p.Earlier = ticketing.MaskPhone(p.Caller), nil
+		if b, err := json.Marshal(p); err == nil {
+			return b
+		}
+		return []byte(`{}`)
+	}
+	return msg
 }
 
 // postState is the agent's own choice: available (示闲), break (示忙) or

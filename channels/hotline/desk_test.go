@@ -781,6 +781,16 @@ func TestDeskEvents(t *testing.T) {
 	if ev = readEvent(t, stream); ev.name != "state" {
 		t.Errorf("after a pop: event %q %s, want the state", ev.name, ev.data)
 	}
+	// The pop shown was audited: who, the caller's number, the earlier
+	// tickets; the other agent's pop was not shown here.
+	es, err := e.store.Audit(ctx, ticketing.AuditFilter{Action: "view"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(es) != 1 || es[0].Actor != "agent:2001" || es[0].Ticket != "20261125000001" ||
+		es[0].Detail != "door=agent-pop fields=phone call=for-2001@test kind=ringing earlier=20261125000001" {
+		t.Errorf("audit of the pops = %+v", es)
+	}
 }
 
 // One call in a real browser: agent 2001 signs in, the citizen calls

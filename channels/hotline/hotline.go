@@ -14,9 +14,10 @@
 //
 // Both GETs take from and to (RFC 3339; default the last 24 hours, at most
 // 31 days), line and agent; /calls also cause and callback=1 (the callback
-// list: missed inbound calls not yet called back) and limit. Staff roles are
-// admin, agent and dispatcher; callers' numbers are masked (138****8000)
-// except for admin and agent. Errors are {"error":{"code","message","field"}}
+// list: missed inbound calls not yet called back) and limit. Who reads and
+// how is the ticket policy's (ticketing.Viewer): admin, agent and
+// dispatcher; callers' numbers are masked (138****8000) except for admin
+// and agent, whose reads are audited before the answer leaves. Errors are {"error":{"code","message","field"}}
 // as in the web API.
 //
 // Events carry no time in Zammad's format: an event happens when it
@@ -31,6 +32,7 @@ import (
 	"io"
 	"log/slog"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -49,7 +51,10 @@ type Store interface {
 	HotlineStats(ctx context.Context, f ticketing.StatsFilter) (ticketing.HotlineStats, error)
 	MarkCalledBack(ctx context.Context, callID string, at time.Time) error
 	LinkTicket(ctx context.Context, callID, number string) error
-	TokenByHash(ctx context.Context, hash string) (*ticketing.Token, error)
+	// Staff tokens, the users they act for, and the audit log of reads of
+	// callers' full numbers.
+	ticketing.TokenUsers
+	AppendAudit(ctx context.Context, e *ticketing.AuditEntry) error
 }
 
 // Config is the door's settings.
@@ -107,13 +112,32 @@ func New(cfg Config, store Store, log *slog.Logger, m *channels.Metrics) *Server
 	return &Server{cfg: cfg, store: store, log: log, metrics: m}
 }
 
+// routes are the door's routes.
+func (s *Server) routes() map[string]http.HandlerFunc {
+	return map[string]http.HandlerFunc{
+		"POST /api/v1/cti/{token}":             s.postEvent,
+		"GET /api/v1/calls":                    s.getCalls,
+		"GET /api/v1/hotline/stats":            s.getStats,
+		"POST /api/v1/calls/{callId}/callback": s.postCallback,
+		"POST /api/v1/calls/{callId}/tickets":  s.postTicketLink,
+	}
+}
+
 // Register adds the door's routes to mux.
 func (s *Server) Register(mux *http.ServeMux) {
-	mux.Handle("POST /api/v1/cti/{token}", s.observe(s.postEvent))
-	mux.Handle("GET /api/v1/calls", s.observe(s.getCalls))
-	mux.Handle("GET /api/v1/hotline/stats", s.observe(s.getStats))
-	mux.Handle("POST /api/v1/calls/{callId}/callback", s.observe(s.postCallback))
-	mux.Handle("POST /api/v1/calls/{callId}/tickets", s.observe(s.postTicketLink))
+	for p, h := range s.routes() {
+		mux.Handle(p, s.observe(h))
+	}
+}
+
+// Patterns lists the door's patterns, so a test of the access policy can
+// insist that each one is covered.
+func (s *Server) Patterns() []string {
+	out := make([]string, 0, len(s.routes()))
+	for p := range s.routes() {
+		out = append(out, p)
+	}
+	return out
 }
 
 // postCallback is POST /api/v1/calls/{callId}/callback: an agent called the
@@ -157,13 +181,13 @@ func (s *Server) postTicketLink(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"call_id": r.PathValue("callId"), "number": body.Number})
 }
 
-// agent admits the roles that work the phones: admin and agent.
+// agent admits the roles that work the phones (ticketing.Viewer.WorksCallbacks).
 func (s *Server) agent(r *http.Request) error {
-	tok, err := s.staff(r)
+	b, err := s.staff(r)
 	if err != nil {
 		return err
 	}
-	if tok.Role != ticketing.RoleAdmin && tok.Role != ticketing.RoleAgent {
+	if !b.WorksCallbacks() {
 		return &ticketing.Error{Kind: ticketing.KindForbidden, Message: "only agents mark callbacks and link tickets"}
 	}
 	return nil
@@ -351,22 +375,21 @@ func userOf(raw json.RawMessage) (string, error) {
 	return "", ticketing.Invalid("user", "must be a string or a list of strings")
 }
 
-// staff checks the bearer token of a staff request.
-func (s *Server) staff(r *http.Request) (*ticketing.Token, error) {
-	const prefix = "Bearer "
+// staff checks the bearer token of a staff request against the ticket
+// policy: only roles that read the call log (ticketing.Viewer.ReadsCallLog).
+func (s *Server) staff(r *http.Request) (*ticketing.Bearer, error) {
 	auth := r.Header.Get("Authorization")
-	if len(auth) <= len(prefix) || !strings.EqualFold(auth[:len(prefix)], prefix) {
+	if auth == "" {
 		return nil, &ticketing.Error{Kind: ticketing.KindUnauthorized, Message: "give a staff bearer token"}
 	}
-	tok, err := s.token(r.Context(), strings.TrimSpace(auth[len(prefix):]))
+	b, err := ticketing.Authenticate(r.Context(), s.store, auth)
 	if err != nil {
 		return nil, err
 	}
-	switch tok.Role {
-	case ticketing.RoleAdmin, ticketing.RoleAgent, ticketing.RoleDispatcher:
-		return tok, nil
+	if !b.ReadsCallLog() {
+		return nil, &ticketing.Error{Kind: ticketing.KindForbidden, Message: "this token cannot read the call log"}
 	}
-	return nil, &ticketing.Error{Kind: ticketing.KindForbidden, Message: "this token cannot read the call log"}
+	return b, nil
 }
 
 // timeRange reads from and to: RFC 3339, default the last 24 hours, at most 31 days.
@@ -437,7 +460,7 @@ func (s *Server) maskCaller(p string) string {
 
 // getCalls is GET /api/v1/calls.
 func (s *Server) getCalls(w http.ResponseWriter, r *http.Request) {
-	tok, err := s.staff(r)
+	b, err := s.staff(r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -474,7 +497,17 @@ func (s *Server) getCalls(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	full := tok.Role == ticketing.RoleAdmin || tok.Role == ticketing.RoleAgent
+	full := b.CallerNumbers() == ticketing.Shown
+	if full && len(calls) > 0 {
+		// Callers' full numbers leave only once their reading is audited.
+		e := ticketing.ViewAudit(b.Actor, b.Role, "calls", "", []ticketing.Field{ticketing.FieldPhone}, clientAddr(r), s.cfg.Now())
+		e.Action = "view_calls"
+		e.Detail += " calls=" + strconv.Itoa(len(calls)) + " " + r.URL.Query().Encode()
+		if err := s.store.AppendAudit(r.Context(), e); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
 	out := make([]callView, 0, len(calls))
 	for _, c := range calls {
 		v := callView{CallID: c.CallID, Line: c.Line, Caller: c.Caller, Agent: c.Agent, Direction: string(c.Direction),
@@ -573,4 +606,13 @@ func (s *Server) pop(ctx context.Context, ev ticketing.CallEvent, c *ticketing.C
 		p.Earlier = EarlierTickets(ctx, s.cfg.Earlier, c.Caller, s.cfg.DefaultCountry, 5)
 	}
 	publish(ctx, s.cfg.Pops, s.log, p)
+}
+
+// clientAddr is the peer's address for the audit log.
+func clientAddr(r *http.Request) string {
+	h, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return h
 }

@@ -59,7 +59,11 @@ func newEnv(t testing.TB, s ticketing.Store) *env {
 	t.Helper()
 	e := &env{store: s, now: t0, tokens: map[ticketing.Role]string{}}
 	for _, r := range []ticketing.Role{ticketing.RoleCTI, ticketing.RoleAdmin, ticketing.RoleAgent, ticketing.RoleDispatcher, ticketing.RoleLiaison} {
-		secret, tok, err := ticketing.NewToken(r, string(r), t0)
+		dept := ""
+		if r == ticketing.RoleLiaison {
+			dept = "swj"
+		}
+		secret, tok, err := ticketing.NewDepartmentToken(r, dept, string(r), t0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -273,6 +277,16 @@ func TestStaffAPIRolesAndMasking(t *testing.T) {
 		if code := e.get(t, "/api/v1/hotline/stats"+window, tc.role, nil); code != tc.code {
 			t.Errorf("%q stats: status %d, want %d", tc.role, code, tc.code)
 		}
+	}
+	// Each read of callers' full numbers is audited (admin, agent); the
+	// dispatcher's masked read is not a read of personal data.
+	es, err := e.store.Audit(context.Background(), ticketing.AuditFilter{Action: "view_calls"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(es) != 2 || es[1].Actor != "token:admin" || es[0].Actor != "token:agent" ||
+		!strings.HasPrefix(es[0].Detail, "door=calls fields=phone calls=1") || es[0].Source == "" {
+		t.Errorf("audit of the call log reads: %+v", es)
 	}
 	for _, q := range []string{"?from=yesterday", "?from=2026-11-25T00:00:00Z&to=2026-11-24T00:00:00Z",
 		"?from=2026-10-01T00:00:00Z&to=2026-11-25T00:00:00Z", "?cause=lost", "?callback=maybe", "?limit=0"} {

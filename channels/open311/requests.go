@@ -102,11 +102,12 @@ func (s *Server) postRequest(w http.ResponseWriter, r *http.Request, f format, _
 	if err != nil {
 		return err
 	}
-	if key != "" {
-		rep.ExternalID = "k" + strconv.FormatInt(tok.ID, 10) + "." + key
-	} else {
-		rep.ExternalID = newKey()
+	if key == "" {
+		key = newKey()
 	}
+	// Every request's key names the api_key that sent it: only that key
+	// may later update or reopen it (owns).
+	rep.ExternalID = keyPrefix(tok) + key
 	// Once the request is read the write must not be cut in half by the
 	// client leaving: it runs on a context of its own.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), submitTimeout)

@@ -20,7 +20,8 @@
 // Empty parameters count as absent. Ids are strings (the ticket number).
 // Dates are ISO 8601 with a zone, answered in the city's zone. api_key is
 // required for POST only: an Open311 role token (yihao token create --role
-// open311); missing or wrong answers 403. When Config.Jurisdiction is set,
+// open311); missing or wrong answers 403. Only the key that submitted a
+// request may post updates to it (or reopen it); any other key gets 403. When Config.Jurisdiction is set,
 // a jurisdiction_id other than it answers 404, and a missing one 400 if
 // Config.RequireJurisdiction. Errors are
 // <errors><error><code>400</code><description>…</description></error></errors>
@@ -126,6 +127,7 @@ type Server struct {
 	services map[string]*Service
 	started  time.Time
 	mux      *http.ServeMux
+	patterns []string // every route, for Routes
 }
 
 // New builds the server. metrics may be nil.
@@ -170,6 +172,11 @@ func New(cfg Config, tickets Tickets, records Records, log *slog.Logger, metrics
 	})
 	return s, nil
 }
+
+// Patterns lists the patterns the server answers (each also with .xml and
+// .json when it ends in no parameter), so a test of the access policy can
+// insist that each one is covered.
+func (s *Server) Patterns() []string { return append([]string(nil), s.patterns...) }
 
 // Base is the path the server answers under; mount Handler there.
 func (s *Server) Base() string { return s.cfg.Base }
@@ -235,6 +242,7 @@ func (s *Server) route(method, pattern string, h handler) {
 		}
 	}
 	full := s.cfg.Base + pattern
+	s.patterns = append(s.patterns, method+" "+full)
 	s.mux.HandleFunc(method+" "+full, serve)
 	if !strings.HasSuffix(pattern, "}") {
 		s.mux.HandleFunc(method+" "+full+".xml", serve)
@@ -333,6 +341,17 @@ func actor(tok *ticketing.Token) string {
 		return "open311:" + tok.Name
 	}
 	return "open311:key" + itoa(int(tok.ID))
+}
+
+// keyPrefix starts the external id of every request tok submits.
+func keyPrefix(tok *ticketing.Token) string { return "k" + itoa(int(tok.ID)) + "." }
+
+// owns reports whether tok submitted t: updates and reopenings are the
+// submitting client's alone (its citizens' tickets), not any client's.
+// Tickets from before keys were recorded on every request, and tickets of
+// other doors, are owned by no key.
+func owns(tok *ticketing.Token, t *ticketing.Ticket) bool {
+	return t.Channel == ticketing.ChannelOpen311 && strings.HasPrefix(t.ExternalID, keyPrefix(tok))
 }
 
 // channels is the channel filter of listings.

@@ -191,6 +191,10 @@ func (s *Server) postUpdate(w http.ResponseWriter, r *http.Request, f format, _ 
 	if err != nil {
 		return err
 	}
+	if !owns(tok, t) {
+		return &ticketing.Error{Kind: ticketing.KindForbidden, Field: "service_request_id",
+			Message: "service request " + quote(id) + " was not submitted with this api_key; only its own client may update it"}
+	}
 	who := actor(tok)
 	marker := ""
 	if clientID != "" {

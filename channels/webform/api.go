@@ -188,7 +188,7 @@ func jsonError(err error) error {
 }
 
 // ticketView is the JSON of GET /api/v1/tickets/{number}. Staff see
-// everything; the citizen with the tracking token sees no contact details
+// the log and the contact as their role may; the citizen with the tracking token sees no contact details
 // and only the public timeline.
 type ticketView struct {
 	Number         string                `json:"number"`
@@ -207,7 +207,7 @@ type ticketView struct {
 	RoutingReason  string                `json:"routing_reason,omitempty"`
 	RoutingRule    string                `json:"routing_rule,omitempty"`
 	Photos         int                   `json:"photos"`
-	Contact        *ticketing.Contact    `json:"contact,omitempty"`
+	Contact        *contactView          `json:"contact,omitempty"`
 	Evaluation     *ticketing.Evaluation `json:"evaluation,omitempty"`
 	ReceivedAt     time.Time             `json:"received_at"`
 	UpdatedAt      time.Time             `json:"updated_at"`
@@ -226,34 +226,11 @@ type eventView struct {
 }
 
 // getTicket is GET /api/v1/tickets/{number}: ?token= for the citizen, or a
-// staff bearer token for the full view.
+// staff bearer token for the staff view.
 func (s *Server) getTicket(c *gin.Context) {
 	number := c.Param("number")
 	if auth := c.GetHeader("Authorization"); auth != "" {
-		tok, err := s.staff(c, auth)
-		if err != nil {
-			s.fail(c, err)
-			return
-		}
-		t, err := s.tickets.Ticket(c.Request.Context(), number)
-		if err != nil {
-			s.fail(c, err)
-			return
-		}
-		evs, err := s.tickets.Events(c.Request.Context(), t)
-		if err != nil {
-			s.fail(c, err)
-			return
-		}
-		v := view(t, evs, true)
-		v.Contact = &t.Reporter
-		if tok.Role == ticketing.RoleLiaison {
-			masked := t.Reporter
-			masked.Phone, masked.Email, masked.OpenID = ticketing.MaskPhone(masked.Phone), ticketing.MaskEmail(masked.Email), ""
-			v.Contact = &masked
-		}
-		c.Header("Cache-Control", "no-store")
-		c.JSON(http.StatusOK, v)
+		s.getStaffTicket(c, number, auth)
 		return
 	}
 	token := c.Query("token")
@@ -271,25 +248,59 @@ func (s *Server) getTicket(c *gin.Context) {
 	c.JSON(http.StatusOK, view(t, evs, false))
 }
 
-// staff checks a bearer token against the stored digests.
-func (s *Server) staff(c *gin.Context, auth string) (*ticketing.Token, error) {
-	const prefix = "Bearer "
-	unauthorized := &ticketing.Error{Kind: ticketing.KindUnauthorized, Message: "invalid bearer token"}
-	if len(auth) <= len(prefix) || !strings.EqualFold(auth[:len(prefix)], prefix) {
-		return nil, unauthorized
+// getStaffTicket is the staff view under the ticket policy
+// (ticketing.Viewer): a ticket the bearer may not see is not found, like
+// one that does not exist; integration roles (open311, cti) see no staff
+// view at all (403); the reporter's contact is as the role may see it,
+// and the view is audited, with the fields shown in full, before it leaves.
+func (s *Server) getStaffTicket(c *gin.Context, number, auth string) {
+	ctx := c.Request.Context()
+	b, err := ticketing.Authenticate(ctx, s.tokens, auth)
+	if err != nil {
+		if ticketing.KindOf(err) == ticketing.KindUnauthorized {
+			c.Header("WWW-Authenticate", `Bearer realm="yihao", error="invalid_token"`)
+		}
+		s.fail(c, err)
+		return
 	}
-	tok, err := s.tokens.TokenByHash(c.Request.Context(), ticketing.HashToken(strings.TrimSpace(auth[len(prefix):])))
-	if errors.Is(err, ticketing.ErrNotFound) {
-		c.Header("WWW-Authenticate", `Bearer realm="yihao", error="invalid_token"`)
-		return nil, unauthorized
+	if !ticketing.StaffRole(b.Role) {
+		s.fail(c, &ticketing.Error{Kind: ticketing.KindForbidden, Message: "a " + string(b.Role) + " token cannot read staff views"})
+		return
+	}
+	t, err := s.tickets.Ticket(ctx, number)
+	if errors.Is(err, ticketing.ErrNotFound) || (err == nil && !b.Sees(t)) {
+		s.fail(c, &ticketing.Error{Kind: ticketing.KindNotFound, Field: "number", Message: "no ticket has this number"})
+		return
 	}
 	if err != nil {
-		return nil, err
+		s.fail(c, err)
+		return
 	}
-	if tok.Role == ticketing.RoleOpen311 {
-		return nil, &ticketing.Error{Kind: ticketing.KindForbidden, Message: "an Open311 key cannot read staff views"}
+	evs, err := s.tickets.Events(ctx, t)
+	if err != nil {
+		s.fail(c, err)
+		return
 	}
-	return tok, nil
+	contact, full := b.ContactFor(t.Reporter)
+	e := ticketing.ViewAudit(b.Actor, b.Role, "api", t.Number, full, c.ClientIP(), time.Now())
+	if err := s.tokens.AppendAudit(ctx, e); err != nil {
+		// Unaudited personal data never leaves.
+		s.fail(c, err)
+		return
+	}
+	v := view(t, evs, true)
+	v.Contact = &contactView{Name: contact.Name, Phone: contact.Phone, Email: contact.Email, WeChat: t.Reporter.OpenID != ""}
+	c.Header("Cache-Control", "no-store")
+	c.JSON(http.StatusOK, v)
+}
+
+// contactView is the reporter in the staff view: each field as the role
+// may see it (ticketing.Viewer.ContactFor); an OpenID only as "wechat".
+type contactView struct {
+	Name   string `json:"name,omitempty"`
+	Phone  string `json:"phone,omitempty"`
+	Email  string `json:"email,omitempty"`
+	WeChat bool   `json:"wechat,omitempty"`
 }
 
 func view(t *ticketing.Ticket, evs []ticketing.Event, staff bool) ticketView {

@@ -208,6 +208,8 @@ func (s *Server) trackPage(c *gin.Context) {
 		s.citizenError(c, err, citizenMessage)
 		return
 	}
+	// Only its digest is stored: the page shows the token the link carried.
+	t.TrackToken = c.Query("token")
 	s.render(c, http.StatusOK, "track.html", trackData{T: t, Events: evs, New: c.Query("new") == "1", Rated: c.Query("rated") == "1", Link: trackURL(t)})
 }
 

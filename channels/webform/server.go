@@ -33,6 +33,9 @@ var staticFS embed.FS
 type Tickets interface {
 	Submit(ctx context.Context, r ticketing.Report) (*ticketing.Ticket, bool, error)
 	Track(ctx context.Context, number, token string) (*ticketing.Ticket, []ticketing.Event, error)
+	// ReissueTrackToken gives a replayed report's answer a tracking link:
+	// only the digest of the first one is stored.
+	ReissueTrackToken(ctx context.Context, t *ticketing.Ticket) (string, error)
 	Rate(ctx context.Context, number, token, actor string, score int, comment string) (*ticketing.Ticket, error)
 	Ticket(ctx context.Context, number string) (*ticketing.Ticket, error)
 	Events(ctx context.Context, t *ticketing.Ticket) ([]ticketing.Event, error)
@@ -45,9 +48,11 @@ type Photos interface {
 	Remove(atts []ticketing.Attachment)
 }
 
-// Tokens finds staff API tokens by the digest of their secret.
+// Tokens finds staff API tokens by the digest of their secret and the
+// users they act for, and keeps the audit log of staff views.
 type Tokens interface {
-	TokenByHash(ctx context.Context, hash string) (*ticketing.Token, error)
+	ticketing.TokenUsers
+	AppendAudit(ctx context.Context, e *ticketing.AuditEntry) error
 }
 
 // Limiter says whether one more report from key is allowed now; when not,
@@ -134,6 +139,16 @@ func New(cfg Config, tickets Tickets, photos Photos, tokens Tokens, limiter Limi
 	})
 	s.engine = e
 	return s, nil
+}
+
+// Patterns lists the routes the server answers ("GET /t/:number"), so a
+// test of the access policy can insist that each one is covered.
+func (s *Server) Patterns() []string {
+	var out []string
+	for _, r := range s.engine.Routes() {
+		out = append(out, r.Method+" "+r.Path)
+	}
+	return out
 }
 
 // Handler is the HTTP handler, with cross-origin protection for browsers.
@@ -251,6 +266,14 @@ func (s *Server) submit(ctx context.Context, r ticketing.Report, photos []*media
 		s.photos.Remove(r.Attachments)
 	}
 	s.metrics.Report(r.Channel, created, err)
+	if err == nil && !created {
+		// The same report again (the answer was lost, or the form sent
+		// twice): only the digest of the first tracking token is stored, so
+		// the answer carries a new one, which replaces it.
+		if _, err := s.tickets.ReissueTrackToken(ctx, t); err != nil {
+			return nil, false, err
+		}
+	}
 	return t, created, err
 }
 

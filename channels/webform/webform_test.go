@@ -17,6 +17,7 @@ import (
 	"net/textproto"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -82,6 +83,28 @@ func (e *env) tickets(t *testing.T) int {
 	return len(msgs)
 }
 
+// trackStatus is the status of the tracking page for number and token.
+func (e *env) trackStatus(t *testing.T, number, token string) int {
+	t.Helper()
+	resp, err := http.Get(e.srv.URL + "/t/" + number + "?token=" + token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// audits are the audit entries of a ticket's views, oldest first.
+func (e *env) audits(t *testing.T, number string) []ticketing.AuditEntry {
+	t.Helper()
+	es, err := e.store.Audit(context.Background(), ticketing.AuditFilter{Ticket: number, Action: "view"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Reverse(es)
+	return es
+}
+
 func (e *env) photos(t *testing.T) int {
 	t.Helper()
 	n := 0
@@ -143,8 +166,19 @@ func TestReportJSON(t *testing.T) {
 		t.Errorf("Location = %q", loc)
 	}
 	resp, b2 := e.postJSON(t, "k-1", `{"text":"小区门口井盖缺失","lat":39.9,"lon":116.4,"address":"东华门街道","contact":{"name":"王","phone":"13800138000"}}`)
-	if resp.StatusCode != http.StatusOK || !bytes.Equal(b, b2) {
-		t.Errorf("replay: status %d, body %s; want 200 and the same body", resp.StatusCode, b2)
+	var c2 created
+	json.Unmarshal(b2, &c2)
+	// The replay describes the same ticket with a new tracking token (only
+	// the first one's digest was stored): the new one replaces it.
+	if resp.StatusCode != http.StatusOK || c2.Number != c.Number || c2.TrackToken == "" || c2.TrackToken == c.TrackToken ||
+		!bytes.Equal(bytes.ReplaceAll(b, []byte(c.TrackToken), []byte(c2.TrackToken)), b2) {
+		t.Errorf("replay: status %d, body %s; want 200 and the same body with a new token", resp.StatusCode, b2)
+	}
+	if code := e.trackStatus(t, c.Number, c.TrackToken); code != http.StatusNotFound {
+		t.Errorf("the replaced token still opens the tracking page (%d)", code)
+	}
+	if code := e.trackStatus(t, c.Number, c2.TrackToken); code != http.StatusOK {
+		t.Errorf("the replay's token: tracking page %d", code)
 	}
 	resp, b = e.postJSON(t, "k-1", `{"text":"另一件事"}`)
 	if resp.StatusCode != http.StatusConflict || !strings.Contains(string(b), "idempotency_key_reused") {
@@ -343,7 +377,18 @@ func TestGetTicketViews(t *testing.T) {
 		}
 		return secret
 	}
-	admin, liaison, open311 := token(ticketing.RoleAdmin), token(ticketing.RoleLiaison), token(ticketing.RoleOpen311)
+	admin, open311 := token(ticketing.RoleAdmin), token(ticketing.RoleOpen311)
+	liaison := func(dept string) string {
+		secret, tok, err := ticketing.NewDepartmentToken(ticketing.RoleLiaison, dept, "test", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.store.CreateToken(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+		return secret
+	}
+	before := e.audits(t, c.Number)
 	get := func(query, bearer string) (int, string) {
 		req, _ := http.NewRequest("GET", e.srv.URL+"/api/v1/tickets/"+c.Number+query, nil)
 		if bearer != "" {
@@ -366,8 +411,10 @@ func TestGetTicketViews(t *testing.T) {
 		{"wrong token", "?token=nope", "", 404, []string{"not_found"}, []string{"井盖"}},
 		{"no token", "", "", 401, []string{"unauthorized"}, []string{"井盖"}},
 		{"admin", "", admin, 200, []string{"13800138000", `"actor":"router"`, `"channel":"web"`}, nil},
-		{"liaison sees a masked phone", "", liaison, 200, []string{"138****8000"}, []string{"13800138000"}},
+		{"liaison sees a masked phone", "", liaison("swj"), 200, []string{"138****8000"}, []string{"13800138000"}},
+		{"another department's liaison", "", liaison("jtj"), 404, []string{"not_found"}, []string{"井盖", "138"}},
 		{"open311 key", "", open311, 403, []string{"forbidden"}, []string{"井盖"}},
+		{"cti key", "", token(ticketing.RoleCTI), 403, []string{"forbidden"}, []string{"井盖"}},
 		{"bad bearer", "", "yh_nope", 401, []string{"unauthorized"}, []string{"井盖"}},
 	}
 	for _, tc := range tests {
@@ -387,6 +434,13 @@ func TestGetTicketViews(t *testing.T) {
 				}
 			}
 		})
+	}
+	// Two staff views left: the admin's with the phone in full, the
+	// liaison's with the name only; nothing else was audited.
+	got := e.audits(t, c.Number)[len(before):]
+	if len(got) != 2 || got[0].Actor != "token:test" || got[0].Detail != "door=api fields=name,phone" ||
+		got[1].Role != ticketing.RoleLiaison || got[1].Detail != "door=api fields=name" {
+		t.Errorf("audit of the staff views = %+v", got)
 	}
 }
 

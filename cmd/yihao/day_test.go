@@ -220,8 +220,8 @@ func dayCounts(t *testing.T, tab context.Context) map[string]int {
 	return out
 }
 
-// dayTrackToken reads the ticket's tracking code from the store, as the
-// SMS to the caller would carry it.
+// dayTrackToken issues the ticket a tracking code, as the SMS to the
+// caller would carry it (the store keeps only its digest).
 func dayTrackToken(t *testing.T, ctx context.Context, dir, number string) string {
 	t.Helper()
 	st, err := sqlite.Open(ctx, filepath.Join(dir, "yihao.db"))
@@ -236,7 +236,11 @@ func dayTrackToken(t *testing.T, ctx context.Context, dir, number string) string
 	if tk.Status != ticketing.StatusClosed || tk.Channel != ticketing.ChannelPhone || tk.ExtensionCount != 1 {
 		t.Errorf("ticket %s: %s by %s, %d extensions; want closed, phone, 1", number, tk.Status, tk.Channel, tk.ExtensionCount)
 	}
-	return tk.TrackToken
+	token, err := ticketing.NewService(st, nil).ReissueTrackToken(ctx, tk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return token
 }
 
 // dayTab is a tab with cookies of its own: one person at one desk.

@@ -220,7 +220,7 @@ func (g *generator) ticket(ctx context.Context, id int64, at time.Time) (*ticket
 	if err != nil {
 		return nil, nil, fmt.Errorf("gen: route %s: %w", leaf.Code, err)
 	}
-	t := &ticketing.Ticket{ID: id, Number: ticketing.FormatNumber(id, at.In(g.loc)), TrackToken: fmt.Sprintf("gen%016x", r.Uint64()),
+	t := &ticketing.Ticket{ID: id, Number: ticketing.FormatNumber(id, at.In(g.loc)), TrackHash: ticketing.HashToken(fmt.Sprintf("gen%016x", r.Uint64())),
 		Channel: ch, ExternalID: rep.ExternalID, Fingerprint: rep.Fingerprint(), Reporter: rep.Reporter, Text: rep.Text,
 		Location: rep.Location, Status: ticketing.StatusReceived, Category: a.Category, CategoryName: a.CategoryName,
 		Priority: a.Priority, Area: a.Area, ReceivedAt: at, CreatedAt: at, UpdatedAt: at, Version: 1}

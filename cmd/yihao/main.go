@@ -397,22 +397,33 @@ func baseURL(a net.Addr) string {
 
 func tokenCommand(ctx context.Context, cfg Config, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "create" {
-		return errors.New("usage: yihao token create --role ROLE [--name NAME] | --user USER [--name NAME]")
+		return errors.New("usage: yihao token create --role ROLE [--department CODE] [--name NAME] | --user USER [--name NAME]")
 	}
 	fs := flag.NewFlagSet("yihao token create", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	role := fs.String("role", "", "admin, agent, dispatcher, liaison, open311 or cti")
 	name := fs.String("name", "", "who or what the token is for")
 	user := fs.String("user", "", "the user the token acts for, with the user's role")
+	dept := fs.String("department", "", "the department a liaison token acts for (required for --role liaison without --user)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
 	var secret string
 	var tok *ticketing.Token
 	var err error
-	if *user == "" {
-		if secret, tok, err = ticketing.NewToken(ticketing.Role(*role), *name, time.Now()); err != nil {
-			return err
+	switch {
+	case *user != "" && *dept != "":
+		return errors.New("token create: a user's token acts in the user's department; leave out --department")
+	case *user == "" && ticketing.Role(*role) == ticketing.RoleLiaison && *dept == "":
+		return errors.New("token create: a liaison token needs --department CODE (the department it acts for), or --user NAME")
+	case *user == "":
+		if *dept != "" {
+			if err := checkDepartment(cfg, *dept); err != nil {
+				return fmt.Errorf("token create: %w", err)
+			}
+		}
+		if secret, tok, err = ticketing.NewDepartmentToken(ticketing.Role(*role), *dept, *name, time.Now()); err != nil {
+			return fmt.Errorf("token create: %w", err)
 		}
 	}
 	store, closeStore, _, err := openStore(ctx, cfg)

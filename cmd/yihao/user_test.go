@@ -133,6 +133,31 @@ func TestUserCommands(t *testing.T) {
 	if err != nil || tok.User != "swj-li" || tok.Role != ticketing.RoleLiaison || tok.Name != "swj-li" {
 		t.Fatalf("stored token = %+v, %v", tok, err)
 	}
+	// A department's integration token: a liaison token names its
+	// department; without one (or with one not in the catalogue) nothing is
+	// created, and the error says what to give.
+	got, err = cli("", "token", "create", "--role", "liaison", "--department", "swj", "--name", "swj-system")
+	if err != nil {
+		t.Fatalf("token create --role liaison --department: %v", err)
+	}
+	if tok, err := token(strings.TrimSpace(got)); err != nil || tok.Department != "swj" || tok.Role != ticketing.RoleLiaison || tok.User != "" {
+		t.Errorf("liaison token = %+v, %v", tok, err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--role", "liaison"}, "needs --department"},
+		{[]string{"--role", "liaison", "--name", "x"}, "needs --department"},
+		{[]string{"--role", "liaison", "--department", "nope"}, "not in the catalogue"},
+		{[]string{"--role", "admin", "--department", "swj"}, "only a liaison token"},
+		{[]string{"--user", "swj-li", "--department", "swj"}, "leave out --department"},
+	} {
+		out, err := cli("", append([]string{"token", "create"}, tc.args...)...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || out != "" {
+			t.Errorf("token create %v: %q, %v; want no token and an error with %q", tc.args, out, err, tc.want)
+		}
+	}
 	got, err = cli("", "token", "create", "--user", "wang.fang", "--role", "dispatcher", "--name", "desk script")
 	if err != nil {
 		t.Fatalf("token create --user --role (same role): %v", err)

@@ -263,7 +263,7 @@ func scanTicket(r pgx.Row) (*ticketing.Ticket, error) {
 		master                     *int64
 		ch, status, prio, light    string
 	)
-	err := r.Scan(&t.ID, &t.Number, &t.TrackToken, &ch, &t.ExternalID, &t.Fingerprint, &t.Line,
+	err := r.Scan(&t.ID, &t.Number, &t.TrackHash, &ch, &t.ExternalID, &t.Fingerprint, &t.Line,
 		&t.Reporter.Name, &t.Reporter.Phone, &t.Reporter.OpenID, &t.Text, &lat, &lon, &t.Address, &atts,
 		&status, &t.Category, &t.CategoryName, &t.Department, &t.DepartmentName, &prio, &due,
 		&t.RoutingRule, &t.RoutingReason, &t.Confidence, &master, &t.ReworkCount, &t.ExtensionCount,
@@ -382,9 +382,12 @@ func (s *Store) Outbox(ctx context.Context, limit int) ([]ticketing.Message, err
 
 // CreateToken stores an API token's digest.
 func (s *Store) CreateToken(ctx context.Context, tok *ticketing.Token) error {
-	err := s.pool.QueryRow(ctx, `INSERT INTO api_tokens (name, role, hash, created_at, user_name)
-		VALUES ($1, $2, $3, $4, NULLIF($5, '')) RETURNING id`,
-		tok.Name, string(tok.Role), tok.Hash, tok.CreatedAt, tok.User).Scan(&tok.ID)
+	if err := tok.Validate(); err != nil {
+		return err
+	}
+	err := s.pool.QueryRow(ctx, `INSERT INTO api_tokens (name, role, hash, created_at, user_name, department)
+		VALUES ($1, $2, $3, $4, NULLIF($5, ''), $6) RETURNING id`,
+		tok.Name, string(tok.Role), tok.Hash, tok.CreatedAt, tok.User, tok.Department).Scan(&tok.ID)
 	return translate(err)
 }
 
@@ -392,9 +395,9 @@ func (s *Store) CreateToken(ctx context.Context, tok *ticketing.Token) error {
 func (s *Store) TokenByHash(ctx context.Context, hash string) (*ticketing.Token, error) {
 	var tok ticketing.Token
 	var role string
-	err := s.pool.QueryRow(ctx, `SELECT id, name, role, hash, created_at, COALESCE(user_name, '')
+	err := s.pool.QueryRow(ctx, `SELECT id, name, role, hash, created_at, COALESCE(user_name, ''), department
 		FROM api_tokens WHERE hash = $1`, hash).
-		Scan(&tok.ID, &tok.Name, &role, &tok.Hash, &tok.CreatedAt, &tok.User)
+		Scan(&tok.ID, &tok.Name, &role, &tok.Hash, &tok.CreatedAt, &tok.User, &tok.Department)
 	if err != nil {
 		return nil, translate(err)
 	}
@@ -458,4 +461,16 @@ func (s *Store) many(ctx context.Context, query string, args ...any) ([]*ticketi
 		out = append(out, t)
 	}
 	return out, translate(rows.Err())
+}
+
+// SetTrackHash replaces the digest of a ticket's tracking token.
+func (s *Store) SetTrackHash(ctx context.Context, id int64, hash string) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE tickets SET track_hash = $1 WHERE id = $2`, hash, id)
+	if err != nil {
+		return translate(err)
+	}
+	if tag.RowsAffected() == 0 {
+		return ticketing.ErrNotFound
+	}
+	return nil
 }

@@ -127,7 +127,7 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	if err != nil {
 		return err
 	}
-	p, err := goose.NewProvider(goose.DialectSQLite3, db, sub)
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithGoMigrations(hashTrackTokens))
 	if err != nil {
 		return fmt.Errorf("sqlite: migrations: %w", err)
 	}
@@ -193,7 +193,7 @@ func (s *Store) Create(ctx context.Context, t *ticketing.Ticket) (*ticketing.Tic
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
 	res, err := s.txExec(ctx, tx, insertTicketSQL,
-		t.ID, t.Number, t.TrackToken, string(t.Channel), t.ExternalID, t.Fingerprint, t.Line,
+		t.ID, t.Number, t.TrackHash, string(t.Channel), t.ExternalID, t.Fingerprint, t.Line,
 		t.Reporter.Name, t.Reporter.Phone, t.Reporter.OpenID, t.Text, lat, lon, t.Address, js.Attachments,
 		string(t.Status), t.Category, t.CategoryName, t.Department, t.DepartmentName, string(t.Priority), micros(t.DueAt),
 		t.RoutingRule, t.RoutingReason, t.Confidence, nullID(t.MasterID), t.ReworkCount, t.ExtensionCount,
@@ -300,7 +300,7 @@ func one(r interface{ Scan(...any) error }) (*ticketing.Ticket, error) {
 		ch, status, prio, light    string
 		received, created, updated int64
 	)
-	err := r.Scan(&t.ID, &t.Number, &t.TrackToken, &ch, &t.ExternalID, &t.Fingerprint, &t.Line,
+	err := r.Scan(&t.ID, &t.Number, &t.TrackHash, &ch, &t.ExternalID, &t.Fingerprint, &t.Line,
 		&t.Reporter.Name, &t.Reporter.Phone, &t.Reporter.OpenID, &t.Text, &lat, &lon, &t.Address, &atts,
 		&status, &t.Category, &t.CategoryName, &t.Department, &t.DepartmentName, &prio, &due,
 		&t.RoutingRule, &t.RoutingReason, &t.Confidence, &master, &t.ReworkCount, &t.ExtensionCount,
@@ -427,9 +427,12 @@ func (s *Store) Outbox(ctx context.Context, limit int) ([]ticketing.Message, err
 
 // CreateToken stores an API token's digest.
 func (s *Store) CreateToken(ctx context.Context, tok *ticketing.Token) error {
-	err := s.w.QueryRowContext(ctx, `INSERT INTO api_tokens (name, role, hash, created_at, user_name)
-		VALUES (?, ?, ?, ?, NULLIF(?, '')) RETURNING id`,
-		tok.Name, string(tok.Role), tok.Hash, tok.CreatedAt.UnixMicro(), tok.User).Scan(&tok.ID)
+	if err := tok.Validate(); err != nil {
+		return err
+	}
+	err := s.w.QueryRowContext(ctx, `INSERT INTO api_tokens (name, role, hash, created_at, user_name, department)
+		VALUES (?, ?, ?, ?, NULLIF(?, ''), ?) RETURNING id`,
+		tok.Name, string(tok.Role), tok.Hash, tok.CreatedAt.UnixMicro(), tok.User, tok.Department).Scan(&tok.ID)
 	return translate(err)
 }
 
@@ -438,9 +441,9 @@ func (s *Store) TokenByHash(ctx context.Context, hash string) (*ticketing.Token,
 	var tok ticketing.Token
 	var role string
 	var at int64
-	err := s.r.QueryRowContext(ctx, `SELECT id, name, role, hash, created_at, COALESCE(user_name, '')
+	err := s.r.QueryRowContext(ctx, `SELECT id, name, role, hash, created_at, COALESCE(user_name, ''), department
 		FROM api_tokens WHERE hash = ?`, hash).
-		Scan(&tok.ID, &tok.Name, &role, &tok.Hash, &at, &tok.User)
+		Scan(&tok.ID, &tok.Name, &role, &tok.Hash, &at, &tok.User, &tok.Department)
 	if err != nil {
 		return nil, translate(err)
 	}
@@ -507,4 +510,16 @@ func scanMany(rows *sql.Rows) ([]*ticketing.Ticket, error) {
 		out = append(out, t)
 	}
 	return out, translate(rows.Err())
+}
+
+// SetTrackHash replaces the digest of a ticket's tracking token.
+func (s *Store) SetTrackHash(ctx context.Context, id int64, hash string) error {
+	res, err := s.w.ExecContext(ctx, `UPDATE tickets SET track_hash = ? WHERE id = ?`, hash, id)
+	if err != nil {
+		return translate(err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		return ticketing.ErrNotFound
+	}
+	return nil
 }

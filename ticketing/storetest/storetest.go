@@ -104,7 +104,7 @@ func newTicket(t *testing.T, s ticketing.Store, key string) *ticketing.Ticket {
 func fullTicket(id int64) *ticketing.Ticket {
 	at := base.Add(time.Duration(id) * time.Second)
 	tk := &ticketing.Ticket{
-		ID: id, Number: ticketing.FormatNumber(id, at), TrackToken: "tok" + fmt.Sprint(id),
+		ID: id, Number: ticketing.FormatNumber(id, at), TrackHash: ticketing.HashToken("tok" + fmt.Sprint(id)),
 		Channel: ticketing.ChannelWeb, ExternalID: fmt.Sprint("key-", id), Fingerprint: "fp", Line: "12345",
 		Reporter: ticketing.Contact{Name: "张三", Phone: "+8613800138000", Email: "zhang@example.com", OpenID: "oABC"},
 		Text:     "小区门口井盖缺失，很危险", Location: &ticketing.Point{Lat: 39.9042, Lon: 116.4074}, Address: "东城区东华门街道",
@@ -155,7 +155,7 @@ func testCreateRoundTrip(t *testing.T, s ticketing.Store) {
 	}
 	// A ticket with no optional fields round-trips to nils, not zero values.
 	id2, _ := s.NextID(ctx)
-	bare := &ticketing.Ticket{ID: id2, Number: ticketing.FormatNumber(id2, base), TrackToken: "t", Channel: ticketing.ChannelPhone,
+	bare := &ticketing.Ticket{ID: id2, Number: ticketing.FormatNumber(id2, base), TrackHash: ticketing.HashToken("t"), Channel: ticketing.ChannelPhone,
 		ExternalID: "call-1", Fingerprint: "f", Text: "咨询", Status: ticketing.StatusReceived, Priority: ticketing.PriorityNormal,
 		ReceivedAt: base, CreatedAt: base, UpdatedAt: base}
 	if _, _, err := s.Create(ctx, bare); err != nil {
@@ -554,6 +554,33 @@ func testTokens(t *testing.T, s ticketing.Store) {
 	if _, err := s.TokenByHash(ctx, ticketing.HashToken(secret+"x")); !errors.Is(err, ticketing.ErrNotFound) {
 		t.Errorf("wrong secret: %v", err)
 	}
+
+	// A liaison's integration token keeps its department.
+	secret, tok, err = ticketing.NewDepartmentToken(ticketing.RoleLiaison, "swj", "swj-system", base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateToken(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.TokenByHash(ctx, ticketing.HashToken(secret)); err != nil || got.Department != "swj" || got.Role != ticketing.RoleLiaison {
+		t.Errorf("liaison token = %+v, %v", got, err)
+	}
+	// The store refuses a liaison token acting for no department, and a
+	// department on a role that has none, whoever built the record.
+	for name, bad := range map[string]*ticketing.Token{
+		"liaison without department": {Name: "x", Role: ticketing.RoleLiaison, Hash: ticketing.HashToken("a"), CreatedAt: base},
+		"admin with department":      {Name: "x", Role: ticketing.RoleAdmin, Department: "swj", Hash: ticketing.HashToken("b"), CreatedAt: base},
+		"unknown role":               {Name: "x", Role: "root", Hash: ticketing.HashToken("c"), CreatedAt: base},
+		"not a digest":               {Name: "x", Role: ticketing.RoleAdmin, Hash: "yh_plaintext", CreatedAt: base},
+	} {
+		if err := s.CreateToken(ctx, bad); !errors.Is(err, ticketing.ErrInvalid) {
+			t.Errorf("%s: CreateToken err = %v, want invalid", name, err)
+		}
+		if _, err := s.TokenByHash(ctx, bad.Hash); !errors.Is(err, ticketing.ErrNotFound) {
+			t.Errorf("%s: stored anyway (%v)", name, err)
+		}
+	}
 }
 
 // testWorkflow walks every path of the state machine through Service.Act.
@@ -679,8 +706,11 @@ func testSubmitIdempotent(t *testing.T, s ticketing.Store) {
 		t.Errorf("first = number %q status %s dept %q", first.Number, first.Status, first.Department)
 	}
 	again, created, err := svc.Submit(ctx, r)
-	if err != nil || created || again.Number != first.Number || again.TrackToken != first.TrackToken {
+	if err != nil || created || again.Number != first.Number || again.TrackHash != first.TrackHash {
 		t.Fatalf("replay: created=%v err=%v number %s vs %s", created, err, again.Number, first.Number)
+	}
+	if again.TrackToken != "" {
+		t.Errorf("a replay carries the tracking secret %q; only its digest is stored", again.TrackToken)
 	}
 	r.Text = "另一件事"
 	if _, _, err := svc.Submit(ctx, r); !errors.Is(err, ticketing.ErrConflict) {
@@ -801,10 +831,57 @@ func testTrack(t *testing.T, s ticketing.Store) {
 	}
 	for _, bad := range []struct{ number, token string }{
 		{tk.Number, "wrong"}, {tk.Number, ""}, {"26112500000000", tk.TrackToken}, {"1234", tk.TrackToken},
+		// Whoever holds a copy of the database holds the digest, not the
+		// token: the digest itself opens nothing.
+		{tk.Number, tk.TrackHash}, {tk.Number, got.TrackHash},
 	} {
 		if _, _, err := svc.Track(ctx, bad.number, bad.token); !errors.Is(err, ticketing.ErrNotFound) {
 			t.Errorf("Track(%q, %q) err = %v, want not found", bad.number, bad.token, err)
 		}
+	}
+	// The store keeps the SHA-256 digest of the token, never the token.
+	stored, err := s.ByNumber(ctx, tk.Number)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored.TrackToken != "" || stored.TrackHash != ticketing.HashToken(tk.TrackToken) {
+		t.Errorf("stored tracking token %q, digest %q; want no token and the SHA-256 of %q", stored.TrackToken, stored.TrackHash, tk.TrackToken)
+	}
+	// A reissued token replaces the old one.
+	fresh, err := svc.ReissueTrackToken(ctx, stored)
+	if err != nil || fresh == "" || fresh == tk.TrackToken {
+		t.Fatalf("reissue: %q, %v", fresh, err)
+	}
+	if _, _, err := svc.Track(ctx, tk.Number, tk.TrackToken); !errors.Is(err, ticketing.ErrNotFound) {
+		t.Errorf("the old token after a reissue: err = %v, want not found", err)
+	}
+	if _, _, err := svc.Track(ctx, tk.Number, fresh); err != nil {
+		t.Errorf("the reissued token: %v", err)
+	}
+	if err := s.SetTrackHash(ctx, 1<<40, ticketing.HashToken("x")); !errors.Is(err, ticketing.ErrNotFound) {
+		t.Errorf("SetTrackHash of an unknown ticket: err = %v, want not found", err)
+	}
+}
+
+// TrackTokenMigrated checks a store migrated from a schema that kept
+// tracking tokens in plain text: token is the plain token a row of number
+// had before. The link keeps working, and the store now holds its digest.
+func TrackTokenMigrated(t *testing.T, s ticketing.Store, number, token string) {
+	t.Helper()
+	ctx := context.Background()
+	svc, _ := newService(s)
+	got, err := s.ByNumber(ctx, number)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.TrackHash != ticketing.HashToken(token) {
+		t.Errorf("after the migration the row holds %q, want the digest of the old token", got.TrackHash)
+	}
+	if _, _, err := svc.Track(ctx, number, token); err != nil {
+		t.Errorf("the old tracking link after the migration: %v", err)
+	}
+	if _, _, err := svc.Track(ctx, number, got.TrackHash); !errors.Is(err, ticketing.ErrNotFound) {
+		t.Errorf("the digest used as a token: err = %v, want not found", err)
 	}
 }
 
@@ -829,7 +906,7 @@ func Reopen(t *testing.T, open NewStore) {
 	if err != nil {
 		t.Fatalf("after reopening: %v", err)
 	}
-	if got.Status != tk.Status || got.TrackToken != tk.TrackToken {
+	if got.Status != tk.Status || got.TrackHash != tk.TrackHash {
 		t.Errorf("after reopening: %+v", got)
 	}
 	id, err := second.NextID(ctx)

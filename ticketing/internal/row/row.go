@@ -12,7 +12,7 @@ import (
 
 // TicketColumns lists the tickets table's columns in the order every store
 // writes and scans them.
-const TicketColumns = `id, number, track_token, channel, external_id, fingerprint, line,
+const TicketColumns = `id, number, track_hash, channel, external_id, fingerprint, line,
 	reporter_name, reporter_phone, reporter_openid, body, lat, lon, address, attachments,
 	status, category, category_name, department, department_name, priority, due_at,
 	routing_rule, routing_reason, confidence, master_id, rework_count, extension_count,

@@ -1,0 +1,29 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"io/fs"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+)
+
+// MigrateTo applies the migrations up to version, for tests that start
+// from an older schema; the caller closes the pool.
+func MigrateTo(ctx context.Context, pool *pgxpool.Pool, version int64) (*sql.DB, error) {
+	db := stdlib.OpenDBFromPool(pool)
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, db, sub)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := p.UpTo(ctx, version); err != nil {
+		return nil, err
+	}
+	return db, nil
+}
