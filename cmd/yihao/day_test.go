@@ -128,10 +128,16 @@ func TestDayInBrowser(t *testing.T) {
 	daySignIn(t, li, srv.base, "qian.cgw", "day-liaison-pw", "inbox")
 	browsertest.Do(t, li, "inbox lists it", chromedp.WaitVisible(chromedp.CSS(`#inbox `+row)))
 	shot(li, "4-liaison-inbox.png")
+	// The inbox is a live region that a late event may swap out under a
+	// click, so the ticket is opened by its link's address; and the
+	// extension form is on the page before the acceptance too, so the next
+	// step waits for the accept form to be gone (the new page) first.
+	href := browsertest.Run(t, li, "the inbox links it", chromedp.AttributeValue(chromedp.CSS(`#inbox `+row+` a`), "href")).Value
 	browsertest.Do(t, li, "accept",
-		chromedp.Click(chromedp.CSS(`#inbox `+row+` a`)),
+		chromedp.Navigate(srv.base+href),
 		chromedp.WaitVisible(chromedp.ID("act-accept")),
 		chromedp.Click(chromedp.CSS(`#act-accept button`)),
+		chromedp.WaitNotPresent(chromedp.ID("act-accept")),
 		chromedp.WaitVisible(chromedp.ID("act-extend")))
 	due := browsertest.Run(t, li, "current deadline", chromedp.Value(chromedp.CSS(`#act-extend input[name="until"]`)))
 	d, err := time.Parse("2006-01-02T15:04", due)
@@ -147,8 +153,10 @@ func TestDayInBrowser(t *testing.T) {
 	// The dispatcher grants it.
 	browsertest.Do(t, disp, "extension requests list it",
 		chromedp.Navigate(srv.base+"/desk/dispatch"),
-		chromedp.WaitVisible(chromedp.CSS(`#sec-extensions `+row)),
-		chromedp.Click(chromedp.CSS(`#sec-extensions `+row+` a`)),
+		chromedp.WaitVisible(chromedp.CSS(`#sec-extensions `+row)))
+	href = browsertest.Run(t, disp, "the list links it", chromedp.AttributeValue(chromedp.CSS(`#sec-extensions `+row+` a`), "href")).Value
+	browsertest.Do(t, disp, "grant the extension",
+		chromedp.Navigate(srv.base+href),
 		chromedp.WaitVisible(chromedp.ID("approve-yes")),
 		chromedp.Click(chromedp.ID("approve-yes")),
 		chromedp.WaitVisible(chromedp.CSS(".flash")))
@@ -163,10 +171,12 @@ func TestDayInBrowser(t *testing.T) {
 	shot(li, "5-liaison-handled.png")
 
 	// The dispatcher verifies and closes it.
-	browsertest.Do(t, disp, "verify and close",
+	browsertest.Do(t, disp, "verification list has it",
 		chromedp.Navigate(srv.base+"/desk/dispatch"),
-		chromedp.WaitVisible(chromedp.CSS(`#sec-verify `+row)),
-		chromedp.Click(chromedp.CSS(`#sec-verify `+row+` a`)),
+		chromedp.WaitVisible(chromedp.CSS(`#sec-verify `+row)))
+	href = browsertest.Run(t, disp, "the verification list links it", chromedp.AttributeValue(chromedp.CSS(`#sec-verify `+row+` a`), "href")).Value
+	browsertest.Do(t, disp, "verify and close",
+		chromedp.Navigate(srv.base+href),
 		chromedp.WaitVisible(chromedp.ID("verify-pass")),
 		chromedp.Click(chromedp.ID("verify-pass")),
 		chromedp.WaitVisible(chromedp.CSS(".flash")))
