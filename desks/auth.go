@@ -9,13 +9,13 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/yihao-city/yihao/channels"
 	"github.com/yihao-city/yihao/ticketing"
 )
 
@@ -361,11 +361,6 @@ func logName(name string) string {
 	return "(not a user name)"
 }
 
-// clientIP is the peer's address: the desks trust no forwarding headers.
-func clientIP(r *http.Request) string {
-	h, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return h
-}
+// clientIP is the client's address as the door resolved it
+// (channels.ClientAddr: the peer, or the client a trusted proxy names).
+func clientIP(r *http.Request) string { return channels.ClientAddr(r) }

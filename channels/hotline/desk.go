@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/yihao-city/yihao/channels"
 	"github.com/yihao-city/yihao/channels/hotline/acd"
 	"github.com/yihao-city/yihao/channels/live"
 	"github.com/yihao-city/yihao/ticketing"
@@ -50,6 +51,9 @@ type DeskConfig struct {
 	DefaultCountry string
 	// LoginLimiter, if set, caps sign-in attempts per client address.
 	LoginLimiter Limiter
+	// SecureCookies sets the session cookie's Secure flag (always set on a
+	// TLS connection): on behind a TLS reverse proxy.
+	SecureCookies bool
 	Now          func() time.Time
 }
 
@@ -194,7 +198,7 @@ func (d *Desk) getScript(w http.ResponseWriter, _ *http.Request) {
 func (d *Desk) postLogin(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
 	if l := d.cfg.LoginLimiter; l != nil {
-		if ok, _, err := l.Allow(r.Context(), "agent-login:"+hostOf(r.RemoteAddr)); err == nil && !ok {
+		if ok, _, err := l.Allow(r.Context(), "agent-login:"+channels.ClientAddr(r)); err == nil && !ok {
 			d.render(w, http.StatusTooManyRequests, pageData{Error: "尝试次数过多，请稍后再试。"})
 			return
 		}
@@ -205,21 +209,25 @@ func (d *Desk) postLogin(w http.ResponseWriter, r *http.Request) {
 		if err != nil && !errors.Is(err, ticketing.ErrNotFound) {
 			d.log.Error("agent login: lookup", "err", err)
 		}
-		d.log.Warn("agent login refused", "ext", ext, "source", hostOf(r.RemoteAddr))
+		d.log.Warn("agent login refused", "ext", ext, "source", channels.ClientAddr(r))
 		d.render(w, http.StatusUnauthorized, pageData{Error: "工号或密码不正确。"})
 		return
 	}
 	exp := d.cfg.Now().Add(d.cfg.SessionTTL)
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: d.sign(ext, exp), Path: "/agent", Expires: exp,
-		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+		HttpOnly: true, Secure: d.secure(r), SameSite: http.SameSiteStrictMode})
 	d.log.Info("agent signed in", "agent", ext)
 	http.Redirect(w, r, "/agent", http.StatusSeeOther)
 }
 
 func (d *Desk) postLogout(w http.ResponseWriter, r *http.Request) {
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/agent", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/agent", MaxAge: -1, HttpOnly: true,
+		Secure: d.secure(r), SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, "/agent", http.StatusSeeOther)
 }
+
+// secure says whether the session cookie carries the Secure flag.
+func (d *Desk) secure(r *http.Request) bool { return d.cfg.SecureCookies || r.TLS != nil }
 
 // deskState is the agent's state as the page shows it.
 type deskState struct {

@@ -67,6 +67,8 @@ import (
 	"time"
 
 	"github.com/silenceper/wechat/v2/util"
+
+	"github.com/yihao-city/yihao/channels"
 )
 
 // Defaults of ServerConfig.
@@ -365,7 +367,7 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, status int, reas
 		level = slog.LevelWarn
 	}
 	s.log.LogAttrs(r.Context(), level, "wechat request refused",
-		slog.Int("status", status), slog.String("reason", reason), slog.String("remote", r.RemoteAddr))
+		slog.Int("status", status), slog.String("reason", reason), slog.String("remote", channels.ClientAddr(r)))
 	http.Error(w, http.StatusText(status), status)
 }
 

@@ -30,6 +30,13 @@ type Config struct {
 	TrustedProxies  []string      `yaml:"trusted_proxies"`
 	LogLevel        string        `yaml:"log_level"`
 	DebugAddr       string        `yaml:"debug_addr"`
+	// MetricsToken lets /metrics be read on the public listener with
+	// Authorization: Bearer <token> (YIHAO_METRICS_TOKEN); without it the
+	// metrics are only on the debug listener.
+	MetricsToken string `yaml:"metrics_token"`
+	// CookieSecure sets the Secure flag of the desks' and the agent page's
+	// cookies (YIHAO_COOKIE_SECURE). Unset: Secure, unless insecure_cookies.
+	CookieSecure *bool `yaml:"cookie_secure"`
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	// Open311 is the GeoReport v2 door: its base path and jurisdiction_id.
 	Open311Base         string `yaml:"open311_base"`
@@ -151,6 +158,15 @@ type SIPAgent struct {
 	Skills   []string `yaml:"skills"`
 }
 
+// SecureCookies says whether staff cookies (desks and agent page) carry
+// the Secure flag: as configured, else yes unless insecure_cookies.
+func (c Config) SecureCookies() bool {
+	if c.CookieSecure != nil {
+		return *c.CookieSecure
+	}
+	return !c.InsecureCookies
+}
+
 // demoLines are the demo city's merged numbers.
 func demoLines() []SIPLine {
 	return []SIPLine{
@@ -198,6 +214,7 @@ func loadConfig(path string, getenv func(string) string) (Config, error) {
 	str("YIHAO_GAZETTEER", &cfg.Gazetteer)
 	str("YIHAO_LOG_LEVEL", &cfg.LogLevel)
 	str("YIHAO_DEBUG_ADDR", &cfg.DebugAddr)
+	str("YIHAO_METRICS_TOKEN", &cfg.MetricsToken)
 	str("YIHAO_OPEN311_BASE", &cfg.Open311Base)
 	str("YIHAO_OPEN311_JURISDICTION", &cfg.Open311Jurisdiction)
 	str("YIHAO_WECHAT_APP_ID", &cfg.WeChat.AppID)
@@ -216,6 +233,16 @@ func loadConfig(path string, getenv func(string) string) (Config, error) {
 			}
 			*dst = n
 		}
+	}
+	if v := getenv("YIHAO_COOKIE_SECURE"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return cfg, fmt.Errorf("config: YIHAO_COOKIE_SECURE=%q: use true or false", v)
+		}
+		cfg.CookieSecure = &b
+	}
+	if cfg.MetricsToken != "" && len(cfg.MetricsToken) < 16 {
+		return cfg, fmt.Errorf("config: metrics token must be at least 16 characters")
 	}
 	if v := getenv("YIHAO_TRUSTED_PROXIES"); v != "" {
 		cfg.TrustedProxies = strings.Split(v, ",")

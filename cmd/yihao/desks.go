@@ -44,7 +44,7 @@ func startDesks(ctx context.Context, cfg Config, store ticketing.Store, svc *tic
 		return err
 	}
 	srv, err := desks.New(desks.Config{
-		SessionKey: key[:], Location: loc, LoginLimiter: login, InsecureCookies: cfg.InsecureCookies,
+		SessionKey: key[:], Location: loc, LoginLimiter: login, InsecureCookies: !cfg.SecureCookies(),
 		Departments: func() []desks.Department {
 			var out []desks.Department
 			for _, d := range router.Catalogue().Departments {
