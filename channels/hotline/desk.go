@@ -54,7 +54,7 @@ type DeskConfig struct {
 	// SecureCookies sets the session cookie's Secure flag (always set on a
 	// TLS connection): on behind a TLS reverse proxy.
 	SecureCookies bool
-	Now          func() time.Time
+	Now           func() time.Time
 }
 
 // Desk is the minimal agent page (坐席工作台): sign in with the SIP

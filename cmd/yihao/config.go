@@ -36,7 +36,7 @@ type Config struct {
 	MetricsToken string `yaml:"metrics_token"`
 	// CookieSecure sets the Secure flag of the desks' and the agent page's
 	// cookies (YIHAO_COOKIE_SECURE). Unset: Secure, unless insecure_cookies.
-	CookieSecure *bool `yaml:"cookie_secure"`
+	CookieSecure    *bool         `yaml:"cookie_secure"`
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	// Open311 is the GeoReport v2 door: its base path and jurisdiction_id.
 	Open311Base         string `yaml:"open311_base"`
