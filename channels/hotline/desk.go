@@ -30,6 +30,8 @@ var deskFiles embed.FS
 // DeskStore is what the agent page needs of the store.
 type DeskStore interface {
 	AgentByExt(ctx context.Context, ext string) (*ticketing.Agent, error)
+	// EndAgentSessions ends every agent-page session of the agent.
+	EndAgentSessions(ctx context.Context, ext string) error
 	LinkTicket(ctx context.Context, callID, number string) error
 	Lister
 }
@@ -123,9 +125,15 @@ func (d *Desk) Register(mux *http.ServeMux) {
 
 const sessionCookie = "yihao_agent"
 
-// session cookie: base64url(ext) "." expiry-unix "." hex(HMAC-SHA256[:16]).
-func (d *Desk) sign(ext string, exp time.Time) string {
-	body := base64.RawURLEncoding.EncodeToString([]byte(ext)) + "." + strconv.FormatInt(exp.Unix(), 10)
+// session cookie: base64url(ext) "." expiry-unix "." session epoch "."
+// credential "." hex(HMAC-SHA256[:16]). The epoch and the credential (a
+// MAC of the agent's HA1 and creation time) tie the session to the agent
+// as stored when it began: signing out moves the epoch on, a new password
+// changes HA1, removing the agent (and adding it again) changes the rest,
+// and each ends the session, copies of the cookie included.
+func (d *Desk) sign(a *ticketing.Agent, exp time.Time) string {
+	body := base64.RawURLEncoding.EncodeToString([]byte(a.Ext)) + "." + strconv.FormatInt(exp.Unix(), 10) +
+		"." + strconv.FormatInt(a.SessionEpoch, 10) + "." + d.credential(a)
 	return body + "." + d.mac(body)
 }
 
@@ -135,14 +143,23 @@ func (d *Desk) mac(body string) string {
 	return hex.EncodeToString(m.Sum(nil)[:16])
 }
 
-// agent is the signed-in extension, or "".
+// credential is what a session keeps of the agent's account.
+func (d *Desk) credential(a *ticketing.Agent) string {
+	m := hmac.New(sha256.New, d.cfg.SessionKey)
+	m.Write([]byte("agent-credential\x00" + a.Realm + "\x00" + a.HA1 + "\x00" + strconv.FormatInt(a.CreatedAt.UnixMicro(), 10)))
+	return hex.EncodeToString(m.Sum(nil)[:16])
+}
+
+// agent is the signed-in extension, or "". The cookie is checked against
+// the agent store on every request, so a removed agent, a changed password
+// or a sign-out ends the session at once on every instance.
 func (d *Desk) agent(r *http.Request) string {
 	c, err := r.Cookie(sessionCookie)
 	if err != nil {
 		return ""
 	}
 	parts := strings.Split(c.Value, ".")
-	if len(parts) != 3 || !hmac.Equal([]byte(parts[2]), []byte(d.mac(parts[0]+"."+parts[1]))) {
+	if len(parts) != 5 || !hmac.Equal([]byte(parts[4]), []byte(d.mac(strings.Join(parts[:4], ".")))) {
 		return ""
 	}
 	exp, err := strconv.ParseInt(parts[1], 10, 64)
@@ -153,7 +170,18 @@ func (d *Desk) agent(r *http.Request) string {
 	if err != nil {
 		return ""
 	}
-	return string(ext)
+	a, err := d.store.AgentByExt(r.Context(), string(ext))
+	if err != nil {
+		if !errors.Is(err, ticketing.ErrNotFound) {
+			d.log.Warn("agent session: lookup", "err", err)
+		}
+		return ""
+	}
+	if a.Realm != d.cfg.Realm || strconv.FormatInt(a.SessionEpoch, 10) != parts[2] ||
+		!hmac.Equal([]byte(parts[3]), []byte(d.credential(a))) {
+		return ""
+	}
+	return a.Ext
 }
 
 type pageData struct {
@@ -214,13 +242,23 @@ func (d *Desk) postLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	exp := d.cfg.Now().Add(d.cfg.SessionTTL)
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: d.sign(ext, exp), Path: "/agent", Expires: exp,
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: d.sign(a, exp), Path: "/agent", Expires: exp,
 		HttpOnly: true, Secure: d.secure(r), SameSite: http.SameSiteStrictMode})
 	d.log.Info("agent signed in", "agent", ext)
 	http.Redirect(w, r, "/agent", http.StatusSeeOther)
 }
 
+// postLogout ends the agent's sessions everywhere (the epoch moves on), so
+// no copy of the cookie outlives it.
 func (d *Desk) postLogout(w http.ResponseWriter, r *http.Request) {
+	if ext := d.agent(r); ext != "" {
+		if err := d.store.EndAgentSessions(r.Context(), ext); err != nil && !errors.Is(err, ticketing.ErrNotFound) {
+			d.log.Error("agent sign-out", "err", err)
+			d.render(w, http.StatusServiceUnavailable, pageData{Error: "系统繁忙，未能退出，请重试。"})
+			return
+		}
+		d.log.Info("agent signed out", "agent", ext)
+	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/agent", MaxAge: -1, HttpOnly: true,
 		Secure: d.secure(r), SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, "/agent", http.StatusSeeOther)
@@ -300,6 +338,9 @@ func (d *Desk) getEvents(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		case <-beat.C:
+			if d.agent(r) != ext {
+				return // signed out, removed, or a new password
+			}
 			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
 				return
 			}
