@@ -69,9 +69,13 @@ type WeChatConfig struct {
 	AppID     string `yaml:"app_id"`     // YIHAO_WECHAT_APP_ID
 	AppSecret string `yaml:"app_secret"` // YIHAO_WECHAT_APP_SECRET: for the API (photos, notices)
 	Token     string `yaml:"token"`      // YIHAO_WECHAT_TOKEN: signs pushes; empty turns the door off
-	AESKey    string `yaml:"aes_key"`    // YIHAO_WECHAT_AES_KEY: EncodingAESKey; empty for plaintext mode
-	APIBase   string `yaml:"api_base"`   // YIHAO_WECHAT_API_BASE: default https://api.weixin.qq.com
-	Path      string `yaml:"path"`       // where pushes arrive; default /wechat
+	AESKey    string `yaml:"aes_key"`    // YIHAO_WECHAT_AES_KEY: EncodingAESKey (safe mode)
+	// Plaintext allows plaintext mode without an AES key
+	// (YIHAO_WECHAT_PLAINTEXT=true): pushes are then signed in their URL
+	// only. Without a key and without this the server does not start.
+	Plaintext bool   `yaml:"plaintext"`
+	APIBase   string `yaml:"api_base"` // YIHAO_WECHAT_API_BASE: default https://api.weixin.qq.com
+	Path      string `yaml:"path"`     // where pushes arrive; default /wechat
 	// ReplayWindow refuses pushes whose timestamp is further from now (default 5 minutes).
 	ReplayWindow time.Duration `yaml:"replay_window"`
 	// ConversationWindow: messages within it go to the ticket the first one made (default 10 minutes).
@@ -233,6 +237,13 @@ func loadConfig(path string, getenv func(string) string) (Config, error) {
 			}
 			*dst = n
 		}
+	}
+	if v := getenv("YIHAO_WECHAT_PLAINTEXT"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return cfg, fmt.Errorf("config: YIHAO_WECHAT_PLAINTEXT=%q: use true or false", v)
+		}
+		cfg.WeChat.Plaintext = b
 	}
 	if v := getenv("YIHAO_COOKIE_SECURE"); v != "" {
 		b, err := strconv.ParseBool(v)
