@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -107,5 +108,33 @@ func TestMemoryNoncesBounded(t *testing.T) {
 	}
 	if n.Len() > 3 {
 		t.Errorf("%d keys, bound 3", n.Len())
+	}
+}
+
+// The in-process dedup and conversation stores stay bounded under a flood
+// of distinct MsgIds and OpenIDs, all live at once.
+func TestMemoryStoresBounded(t *testing.T) {
+	ctx := context.Background()
+	seen := wechat.NewMemorySeen(time.Hour, nil)
+	convs := wechat.NewMemoryConversations(nil)
+	const flood = 300_000 // more than either keeps
+	for i := range flood {
+		k := "msg:" + strconv.Itoa(i)
+		if _, _, err := seen.Claim(ctx, k, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if err := convs.Keep(ctx, "o-"+strconv.Itoa(i), "n", time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := seen.Len(); n >= flood {
+		t.Errorf("dedup keeps %d keys after %d distinct ones", n, flood)
+	}
+	if n := convs.Len(); n >= flood {
+		t.Errorf("conversations keep %d after %d citizens", n, flood)
+	}
+	// The newest are still there.
+	if c, _, _ := seen.Claim(ctx, "msg:"+strconv.Itoa(flood-1), time.Minute); c != wechat.Held {
+		t.Errorf("the newest push is no longer held: %v", c)
 	}
 }
