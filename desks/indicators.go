@@ -197,7 +197,7 @@ func (s *Server) getIndicatorsCSV(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="indicators-`+string(d.Dim)+`-`+d.Period.From.Format("20060102")+`.csv"`)
-	w.Write([]byte("\ufeff"))
+	_, _ = w.Write([]byte("\ufeff"))
 	cw := csv.NewWriter(w)
 	head := []string{"by", "key", "name"}
 	for _, m := range ticketing.Metrics {
@@ -206,7 +206,7 @@ func (s *Server) getIndicatorsCSV(w http.ResponseWriter, r *http.Request) {
 	for _, rt := range d.Total.Rates {
 		head = append(head, rt.Code)
 	}
-	cw.Write(head)
+	_ = cw.Write(head)
 	for i, row := range append([]indicatorRow{d.Total}, d.Rows...) {
 		by := string(d.Dim)
 		if i == 0 {
@@ -223,7 +223,7 @@ func (s *Server) getIndicatorsCSV(w http.ResponseWriter, r *http.Request) {
 			}
 			rec = append(rec, v)
 		}
-		cw.Write(rec)
+		_ = cw.Write(rec)
 	}
 	cw.Flush()
 }

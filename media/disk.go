@@ -158,15 +158,15 @@ func writeSynced(path string, data []byte) error {
 	}
 	if _, err := f.Write(data); err != nil {
 		f.Close()
-		os.Remove(tmp)
+		_ = os.Remove(tmp)
 		return err
 	}
 	if err := errors.Join(f.Sync(), f.Close()); err != nil {
-		os.Remove(tmp)
+		_ = os.Remove(tmp)
 		return err
 	}
 	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
+		_ = os.Remove(tmp)
 		return err
 	}
 	dir, err := os.Open(filepath.Dir(path))
@@ -184,7 +184,7 @@ func (p *Photo) Digest() string { return p.digest }
 func (d *Disk) Remove(atts []ticketing.Attachment) {
 	for _, a := range atts {
 		if path, ok := d.path(a.ID); ok {
-			os.Remove(path)
+			_ = os.Remove(path)
 		}
 	}
 }

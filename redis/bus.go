@@ -47,7 +47,7 @@ func (b *Bus) Publish(ctx context.Context, topic string, msg []byte) error {
 func (b *Bus) Subscribe(ctx context.Context, topic string) (<-chan []byte, func(), error) {
 	ps := b.c.Subscribe(ctx)
 	if err := ps.Subscribe(ctx, b.prefix+topic); err != nil {
-		ps.Close()
+		_ = ps.Close()
 		return nil, nil, fmt.Errorf("redis: subscribe: %w", err)
 	}
 	confirm := b.c.Options().ReadTimeout
@@ -56,7 +56,7 @@ func (b *Bus) Subscribe(ctx context.Context, topic string) (<-chan []byte, func(
 	}
 	// The first reply on the connection confirms the subscription.
 	if _, err := ps.ReceiveTimeout(ctx, confirm); err != nil {
-		ps.Close()
+		_ = ps.Close()
 		return nil, nil, fmt.Errorf("redis: subscribe: %w", err)
 	}
 
@@ -66,7 +66,7 @@ func (b *Bus) Subscribe(ctx context.Context, topic string) (<-chan []byte, func(
 	cancel := func() {
 		once.Do(func() {
 			close(done)
-			ps.Close() // ends a waiting ReceiveTimeout
+			_ = ps.Close() // ends a waiting ReceiveTimeout
 		})
 		<-exited
 	}

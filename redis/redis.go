@@ -23,7 +23,7 @@ func Connect(ctx context.Context, url string) (*goredis.Client, error) {
 	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = 2*time.Second, time.Second, time.Second
 	c := goredis.NewClient(opt)
 	if err := c.Ping(ctx).Err(); err != nil {
-		c.Close()
+		_ = c.Close()
 		return nil, fmt.Errorf("redis: %w", err)
 	}
 	return c, nil

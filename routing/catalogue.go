@@ -262,7 +262,7 @@ func parseWindow(s string) (window, error) {
 	if m == nil {
 		return window{}, fmt.Errorf("hours %q: want HH:MM-HH:MM", s)
 	}
-	n := func(i int) int { v := 0; fmt.Sscanf(m[i], "%d", &v); return v }
+	n := func(i int) int { v := 0; _, _ = fmt.Sscanf(m[i], "%d", &v); return v }
 	w := window{from: n(1)*60 + n(2), to: n(3)*60 + n(4)}
 	if w.from == w.to {
 		return window{}, fmt.Errorf("hours %q: empty window", s)

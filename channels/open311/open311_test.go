@@ -470,7 +470,7 @@ func TestIdempotency(t *testing.T) {
 		t.Errorf("a bad key: %d", a.status)
 	}
 	// Without a key every POST is a new report.
-	if postID(t, e, e.form("无键"), nil) == postID(t, e, e.form("无键"), nil) {
+	if first, second := postID(t, e, e.form("无键"), nil), postID(t, e, e.form("无键"), nil); first == second {
 		t.Errorf("two POSTs without a key made one report")
 	}
 }

@@ -116,7 +116,7 @@ func (s *Server) serviceDefinition(w http.ResponseWriter, _ *http.Request, f for
 		ad := attributeDoc{Variable: true, Code: a.Code, Datatype: a.Datatype, Required: a.Required, Hint: a.Hint,
 			Order: i + 1, Description: a.Description}
 		for _, v := range a.Values {
-			ad.ValuesJSON = append(ad.ValuesJSON, valueDoc{Key: v.Key, Name: v.Name})
+			ad.ValuesJSON = append(ad.ValuesJSON, valueDoc(v))
 		}
 		if len(ad.ValuesJSON) > 0 {
 			ad.Values = &valuesDoc{Values: ad.ValuesJSON}

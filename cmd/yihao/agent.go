@@ -28,7 +28,7 @@ an extension again replaces its name, skills and password.`
 // password or an HA1.
 func agentCommand(ctx context.Context, cfg Config, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return errors.New(agentUsage)
+		return fmt.Errorf("agent: missing command (add, list or remove)\n%s", agentUsage)
 	}
 	switch args[0] {
 	case "add":

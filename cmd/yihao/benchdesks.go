@@ -113,7 +113,7 @@ func signIn(ctx context.Context, base, user, password string) (*http.Client, err
 	if err != nil {
 		return nil, fmt.Errorf("bench desks: sign in: %w", err)
 	}
-	io.Copy(io.Discard, resp.Body)
+	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusSeeOther && resp.StatusCode != http.StatusFound && resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("bench desks: sign in as %q: HTTP %d", user, resp.StatusCode)

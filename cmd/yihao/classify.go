@@ -27,7 +27,7 @@ FILE.csv is UTF-8 with the header text,label.
 // runClassify runs `yihao classify <command> [flags]`; args excludes "classify".
 func runClassify(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("classify: missing command (train, eval or predict)\n" + classifyUsage)
+		return fmt.Errorf("classify: missing command (train, eval or predict)\n%s", classifyUsage)
 	}
 	var run func(context.Context, []string, io.Writer) error
 	switch args[0] {
@@ -134,8 +134,8 @@ func writeModel(path string, m *classify.Model) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("classify train: %w", err)
 	}
-	defer os.Remove(tmp.Name()) // fails harmlessly after the rename
-	err = tmp.Chmod(0o644)      // CreateTemp makes it private; a model is no secret
+	defer func() { _ = os.Remove(tmp.Name()) }() // fails harmlessly after the rename
+	err = tmp.Chmod(0o644)                       // CreateTemp makes it private; a model is no secret
 	if err == nil {
 		err = m.Save(tmp)
 	}

@@ -247,14 +247,16 @@ func (g *generator) walk(t *ticketing.Ticket, a ticketing.Assignment, at time.Ti
 	}
 	if r.Float64() < 0.2 {
 		if step(4*time.Minute) && t.ResolveOnContact(at, "agent", "已直接答复") == nil && step(2*time.Hour) && r.Float64() < 0.5 {
-			t.Evaluate(at, ticketing.ActorCitizen, g.evaluation())
+			_ = t.Evaluate(at, ticketing.ActorCitizen, g.evaluation()) // the walk ends here either way
 		}
 		return
 	}
 	if !step(time.Duration(5+r.IntN(60)) * time.Minute) {
 		return
 	}
-	t.Register(at, ticketing.ActorRouter, "")
+	if t.Register(at, ticketing.ActorRouter, "") != nil {
+		return
+	}
 	a.Deadline = a.Deadline.Add(at.Sub(t.ReceivedAt))
 	if !a.Deadline.After(at) {
 		a.Deadline = at.Add(72 * time.Hour)
@@ -276,10 +278,9 @@ func (g *generator) walk(t *ticketing.Ticket, a ticketing.Assignment, at time.Ti
 		return
 	}
 	if r.Float64() < 0.06 && step(time.Duration(1+r.IntN(24))*time.Hour) {
-		t.RequestExtension(at, "liaison", t.DueAt.Add(72*time.Hour), "需协调多部门")
-		if step(time.Duration(1+r.IntN(8)) * time.Hour) {
-			t.DecideExtension(at, "dispatcher", r.Float64() < 0.8, "")
-		} else {
+		if t.RequestExtension(at, "liaison", t.DueAt.Add(72*time.Hour), "需协调多部门") != nil ||
+			!step(time.Duration(1+r.IntN(8))*time.Hour) ||
+			t.DecideExtension(at, "dispatcher", r.Float64() < 0.8, "") != nil {
 			return
 		}
 	}
@@ -297,15 +298,19 @@ func (g *generator) walk(t *ticketing.Ticket, a ticketing.Assignment, at time.Ti
 			return
 		}
 		if round == 0 && r.Float64() < 0.04 {
-			t.Verify(at, "dispatcher", false, "现场核查未解决")
+			if t.Verify(at, "dispatcher", false, "现场核查未解决") != nil {
+				return
+			}
 			took = time.Duration(1+r.IntN(48)) * time.Hour
 			continue
 		}
-		t.Verify(at, "dispatcher", true, "")
+		if t.Verify(at, "dispatcher", true, "") != nil {
+			return
+		}
 		break
 	}
 	if r.Float64() < 0.6 && step(time.Duration(1+r.IntN(48))*time.Hour) {
-		t.Evaluate(at, ticketing.ActorCitizen, g.evaluation())
+		_ = t.Evaluate(at, ticketing.ActorCitizen, g.evaluation()) // the walk ends here either way
 	}
 }
 

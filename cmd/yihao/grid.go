@@ -31,16 +31,9 @@ const gridUsage = `usage:
       print the cell that contains a point, or that an address is placed in
 `
 
-// runGrid runs `yihao grid <generate|import|locate> [flags]`; args excludes
-// "grid".
-func runGrid(ctx context.Context, args []string, stdout io.Writer) error {
-	// The server's data directory: YIHAO_DATA_DIR, else its default.
-	return gridCommand(ctx, args, stdout, cmp.Or(os.Getenv("YIHAO_DATA_DIR"), defaultConfig().DataDir))
-}
-
 func gridCommand(ctx context.Context, args []string, stdout io.Writer, dataDir string) error {
 	if len(args) == 0 {
-		return errors.New("grid: missing subcommand\n" + gridUsage)
+		return fmt.Errorf("grid: missing subcommand\n%s", gridUsage)
 	}
 	var err error
 	switch args[0] {
@@ -202,8 +195,8 @@ func gridWriteAtomic(path string, data []byte) (err error) {
 	}
 	defer func() {
 		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
+			_ = f.Close()           // the write already failed
+			_ = os.Remove(f.Name()) // a stray temporary file is harmless
 		}
 	}()
 	if _, err = f.Write(data); err != nil {
@@ -223,8 +216,8 @@ func gridWriteAtomic(path string, data []byte) (err error) {
 	}
 	// Make the rename itself durable.
 	if d, derr := os.Open(dir); derr == nil {
-		d.Sync()
-		d.Close()
+		_ = d.Sync() // the data itself is synced; this only hurries the rename
+		_ = d.Close()
 	}
 	return nil
 }

@@ -34,7 +34,7 @@ API tokens (yihao token create --user NAME makes new ones).`
 // password or a password hash.
 func userCommand(ctx context.Context, cfg Config, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return errors.New(userUsage)
+		return fmt.Errorf("user: missing command (add, list or disable)\n%s", userUsage)
 	}
 	switch args[0] {
 	case "add":

@@ -78,8 +78,7 @@ func similarGroups(idx []int, docs []doc, threshold float64, maxSize int) [][]in
 	for i := range parent {
 		parent[i], size[i] = i, 1
 	}
-	var find func(int) int
-	find = func(i int) int {
+	find := func(i int) int {
 		for parent[i] != i {
 			parent[i] = parent[parent[i]]
 			i = parent[i]

@@ -151,6 +151,6 @@ const userAgent = "Yihao-Forwarder/1"
 func drain(body io.ReadCloser) string {
 	defer body.Close()
 	head, _ := io.ReadAll(io.LimitReader(body, 300))
-	io.Copy(io.Discard, io.LimitReader(body, 64<<10)) //nolint:errcheck // best effort
+	_, _ = io.Copy(io.Discard, io.LimitReader(body, 64<<10)) // best effort
 	return strings.TrimSpace(strings.ToValidUTF8(string(head), ""))
 }

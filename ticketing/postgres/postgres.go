@@ -60,7 +60,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 // instances that start together migrate one at a time.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	db := stdlib.OpenDBFromPool(pool)
-	defer db.Close()
+	defer func() { _ = db.Close() }()
 	return migrate(ctx, db)
 }
 
@@ -133,6 +133,7 @@ func appendSQL(first int) string {
 	for i := range a {
 		a[i] = first + i
 	}
+	//lint:ignore SA5009 appendEvents holds one %d per argument of a (20)
 	return fmt.Sprintf(appendEvents, a...)
 }
 

@@ -96,7 +96,7 @@ func addSums(ctx context.Context, tx *sql.Tx, table, period string, sums map[sum
 	if err != nil {
 		return translate(err)
 	}
-	defer add.Close()
+	defer func() { _ = add.Close() }()
 	for k, sum := range sums {
 		if _, err := add.ExecContext(ctx, k.dim, k.period, k.key, k.metric, sum); err != nil {
 			return translate(err)

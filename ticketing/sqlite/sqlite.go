@@ -98,19 +98,19 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 	w.SetMaxOpenConns(1)
 	if err := migrate(ctx, w); err != nil {
-		w.Close()
+		_ = w.Close()
 		return nil, err
 	}
 	r, err := sql.Open("sqlite", dsn("query_only(1)"))
 	if err != nil {
-		w.Close()
+		_ = w.Close()
 		return nil, err
 	}
 	r.SetMaxOpenConns(4)
 	s := &Store{w: w, r: r}
 	if err := s.prepare(ctx); err != nil {
-		r.Close()
-		w.Close()
+		_ = r.Close()
+		_ = w.Close()
 		return nil, err
 	}
 	s.ids = ticketing.NewIDBlocks(idBlock, func(ctx context.Context) (int64, error) {

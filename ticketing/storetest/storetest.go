@@ -820,7 +820,7 @@ func Reopen(t *testing.T, open NewStore) {
 		t.Fatal(err)
 	}
 	if c, ok := first.(interface{ Close() error }); ok {
-		c.Close()
+		_ = c.Close()
 	} else if c, ok := first.(interface{ Close() }); ok {
 		c.Close()
 	}

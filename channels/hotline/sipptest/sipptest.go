@@ -343,11 +343,11 @@ func FreePort(t testing.TB) int {
 		}
 		port := l.Addr().(*net.TCPAddr).Port
 		u, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		l.Close()
+		_ = l.Close()
 		if err != nil {
 			continue
 		}
-		u.Close()
+		_ = u.Close()
 		return port
 	}
 	t.Fatalf("sipptest: no port free for both UDP and TCP")

@@ -349,7 +349,7 @@ func (f *FakeAPI) serveMedia(w http.ResponseWriter, i int, c Call) {
 	w.Header().Set("Content-Type", m.contentType)
 	w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", c.MediaID))
 	f.answered(i, http.StatusOK, 0)
-	w.Write(m.data)
+	_, _ = w.Write(m.data)
 }
 
 func (f *FakeAPI) serveSend(w http.ResponseWriter, i int, c Call) {
@@ -415,5 +415,5 @@ func (f *FakeAPI) fail(w http.ResponseWriter, i, errcode int) {
 func (f *FakeAPI) json(w http.ResponseWriter, i, errcode int, body map[string]any) {
 	f.answered(i, http.StatusOK, errcode)
 	w.Header().Set("Content-Type", "application/json; encoding=utf-8")
-	json.NewEncoder(w).Encode(body)
+	_ = json.NewEncoder(w).Encode(body)
 }

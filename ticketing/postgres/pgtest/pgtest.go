@@ -32,7 +32,7 @@ func SchemaURL(t testing.TB) string {
 	if err != nil {
 		t.Fatalf("PostgreSQL at %s is not reachable (set YIHAO_TEST_DATABASE_URL): %v", URL(), err)
 	}
-	defer conn.Close(ctx)
+	defer func() { _ = conn.Close(ctx) }()
 	schema := "yihao_test_" + strings.ToLower(rand.Text()[:12])
 	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
 		t.Fatal(err)
@@ -44,8 +44,8 @@ func SchemaURL(t testing.TB) string {
 		if err != nil {
 			return
 		}
-		defer c.Close(ctx)
-		c.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE") //nolint:errcheck // best effort
+		defer func() { _ = c.Close(ctx) }()
+		_, _ = c.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE") // best effort
 	})
 	u, err := url.Parse(URL())
 	if err != nil {
