@@ -394,7 +394,7 @@ type debugServer struct {
 	addr net.Addr
 }
 
-func (d *debugServer) Close() { d.srv.Close() }
+func (d *debugServer) Close() { _ = d.srv.Close() }
 
 // startDebug serves pprof and metrics on addr. Its timeouts leave room for
 // a 60-second CPU profile or trace, and no more.
