@@ -222,16 +222,25 @@ func (d *Desk) getScript(w http.ResponseWriter, _ *http.Request) {
 
 // postLogin checks the extension's SIP password against its HA1 (the
 // registrar's own credential: one password per agent) and starts a
-// session for one shift.
+// session for one shift. Attempts are limited per client address and per
+// extension, before any check: rotating addresses does not buy guesses at
+// one agent's password.
 func (d *Desk) postLogin(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
+	ext, pw := strings.TrimSpace(r.PostFormValue("ext")), r.PostFormValue("password")
 	if l := d.cfg.LoginLimiter; l != nil {
-		if ok, _, err := l.Allow(r.Context(), "agent-login:"+channels.ClientAddr(r)); err == nil && !ok {
-			d.render(w, http.StatusTooManyRequests, pageData{Error: "尝试次数过多，请稍后再试。"})
-			return
+		keys := []string{"agent-login:" + channels.ClientAddr(r)}
+		if n := len(ext); n >= ticketing.MinExtLen && n <= ticketing.MaxExtLen && strings.Trim(ext, "0123456789") == "" {
+			keys = append(keys, "agent-login:ext:"+ext) // only real-looking extensions get a key
+		}
+		for _, k := range keys {
+			if ok, _, err := l.Allow(r.Context(), k); err == nil && !ok {
+				d.log.Warn("agent sign-in throttled", "ext", ext, "source", channels.ClientAddr(r))
+				d.render(w, http.StatusTooManyRequests, pageData{Error: "尝试次数过多，请稍后再试。"})
+				return
+			}
 		}
 	}
-	ext, pw := strings.TrimSpace(r.PostFormValue("ext")), r.PostFormValue("password")
 	a, err := d.store.AgentByExt(r.Context(), ext)
 	if err != nil || a.Realm != d.cfg.Realm || !digestMatches(a.HA1, ticketing.HA1(ext, d.cfg.Realm, pw)) {
 		if err != nil && !errors.Is(err, ticketing.ErrNotFound) {
