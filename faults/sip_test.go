@@ -33,7 +33,15 @@ const (
 // instances' configuration lists them.
 func sipAgent(run string, i int) (ext, password string) {
 	ext = strconv.Itoa(7001 + i)
-	return ext, "pw-" + run + "-" + ext
+	// The run's digits become letters: a password may not contain its
+	// extension, whatever the run is.
+	letters := strings.Map(func(r rune) rune {
+		if r >= '0' && r <= '9' {
+			return 'g' + r - '0'
+		}
+		return r
+	}, run)
+	return ext, "agent-pw-" + letters + "-no" + strconv.Itoa(i)
 }
 
 // sipPort is a port of 127.0.0.1 free for both UDP and TCP (SIP listens on

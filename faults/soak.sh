@@ -32,8 +32,8 @@ for _ in $(seq 50); do curl -sf "http://$http/readyz" >/dev/null && break; sleep
 
 echo SEQUENTIAL >"$work/agents.csv"
 for i in $(seq 1 20); do
-	echo "$((6000 + i));pw" >>"$work/agents.csv"
-	"$bin" agent add --ext $((6000 + i)) --password pw >/dev/null
+	echo "$((6000 + i));soak-agent-pw" >>"$work/agents.csv"
+	"$bin" agent add --ext $((6000 + i)) --password soak-agent-pw >/dev/null
 done
 sipp "$sip" -sf "$sipp_dir/register.xml" -inf "$work/agents.csv" -m 20 -set expires 7200 \
 	-i 127.0.0.1 -p $phones -t u1 -nostdin -timeout 30s -timeout_error >/dev/null

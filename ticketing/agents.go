@@ -79,3 +79,44 @@ func (a *Agent) Validate() error {
 	}
 	return nil
 }
+
+// commonAgentPasswords are passwords tried first by anyone guessing SIP
+// accounts (and ones people pick for a softphone), at least
+// MinPasswordRunes long; compared in lower case.
+var commonAgentPasswords = []string{
+	"1234567890", "0123456789", "9876543210", "1111111111", "0000000000",
+	"password12", "password123", "password1234", "passw0rd12", "p@ssw0rd12",
+	"qwertyuiop", "qwerty1234", "qwerty12345", "1q2w3e4r5t", "1qaz2wsx3edc",
+	"asdfghjkl1", "abcd123456", "abc1234567", "a123456789", "123456789a",
+	"admin12345", "admin123456", "administrator", "iloveyou12", "letmein123",
+	"changeme12", "welcome123", "sipphone12", "yihao12345", "12345yihao",
+}
+
+// CheckAgentPassword is the minimum strength of an agent's SIP password:
+// the registrar's digest can be tried by anyone who reaches the SIP port,
+// so it refuses a password shorter than MinPasswordRunes characters or
+// longer than MaxPasswordBytes bytes, one made of digits only (a phone
+// keypad's first guesses), one containing the extension, one repeating a
+// single character, and the commonest. The error names the problem and
+// never contains the password.
+func CheckAgentPassword(ext, pw string) error {
+	if err := CheckPasswordPolicy(pw); err != nil {
+		return err
+	}
+	if strings.Trim(pw, "0123456789") == "" {
+		return Invalid("password", "must not be digits only")
+	}
+	if ext != "" && strings.Contains(pw, ext) {
+		return Invalid("password", "must not contain the extension")
+	}
+	if r, _ := utf8.DecodeRuneInString(pw); strings.Trim(pw, string(r)) == "" {
+		return Invalid("password", "must not repeat one character")
+	}
+	lower := strings.ToLower(pw)
+	for _, c := range commonAgentPasswords {
+		if lower == c {
+			return Invalid("password", "is one of the commonest passwords")
+		}
+	}
+	return nil
+}

@@ -87,3 +87,26 @@ func TestAgentValidate(t *testing.T) {
 		})
 	}
 }
+
+func TestCheckAgentPassword(t *testing.T) {
+	for pw, want := range map[string]string{
+		"short-pw":                "at least 10 characters",
+		"1380013800":              "digits only",
+		"20012001200":             "digits only",
+		"wang-2001-fang":          "contain the extension",
+		"aaaaaaaaaaaa":            "repeat one character",
+		"QwertyUIOP":              "commonest",
+		"password123":             "commonest",
+		strings.Repeat("x", 2000): "at most",
+	} {
+		err := ticketing.CheckAgentPassword("2001", pw)
+		if err == nil || !errors.Is(err, ticketing.ErrInvalid) || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), pw) {
+			t.Errorf("CheckAgentPassword(%.20q) = %v, want an invalid-input error saying %q", pw, err, want)
+		}
+	}
+	for _, pw := range []string{"correct horse battery", "Wang.fang-desk7", "话务员王芳的软电话密码"} {
+		if err := ticketing.CheckAgentPassword("2001", pw); err != nil {
+			t.Errorf("CheckAgentPassword(%q) = %v", pw, err)
+		}
+	}
+}

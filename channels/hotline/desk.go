@@ -20,6 +20,7 @@ import (
 
 	"github.com/yihao-city/yihao/channels"
 	"github.com/yihao-city/yihao/channels/hotline/acd"
+	"github.com/yihao-city/yihao/channels/hotline/sipauth"
 	"github.com/yihao-city/yihao/channels/live"
 	"github.com/yihao-city/yihao/ticketing"
 )
@@ -51,6 +52,10 @@ type DeskConfig struct {
 	SessionKey     []byte
 	SessionTTL     time.Duration // default 12 hours, one shift
 	DefaultCountry string
+	// Lockout, if set, is the registrar's count of wrong passwords per
+	// extension: the page's sign-in is one more place to guess the same
+	// password, so it counts there and is refused while locked.
+	Lockout sipauth.Lockout
 	// LoginLimiter, if set, caps sign-in attempts per client address.
 	LoginLimiter Limiter
 	// SecureCookies sets the session cookie's Secure flag (always set on a
@@ -222,24 +227,20 @@ func (d *Desk) getScript(w http.ResponseWriter, _ *http.Request) {
 
 // postLogin checks the extension's SIP password against its HA1 (the
 // registrar's own credential: one password per agent) and starts a
-// session for one shift. Attempts are limited per client address and per
-// extension, before any check: rotating addresses does not buy guesses at
-// one agent's password.
+// session for one shift. Attempts are limited per client address, and
+// wrong passwords count towards the extension's lockout.
 func (d *Desk) postLogin(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
-	ext, pw := strings.TrimSpace(r.PostFormValue("ext")), r.PostFormValue("password")
 	if l := d.cfg.LoginLimiter; l != nil {
-		keys := []string{"agent-login:" + channels.ClientAddr(r)}
-		if n := len(ext); n >= ticketing.MinExtLen && n <= ticketing.MaxExtLen && strings.Trim(ext, "0123456789") == "" {
-			keys = append(keys, "agent-login:ext:"+ext) // only real-looking extensions get a key
+		if ok, _, err := l.Allow(r.Context(), "agent-login:"+channels.ClientAddr(r)); err == nil && !ok {
+			d.log.Warn("agent sign-in throttled", "source", channels.ClientAddr(r))
+			d.render(w, http.StatusTooManyRequests, pageData{Error: "尝试次数过多，请稍后再试。"})
+			return
 		}
-		for _, k := range keys {
-			if ok, _, err := l.Allow(r.Context(), k); err == nil && !ok {
-				d.log.Warn("agent sign-in throttled", "ext", ext, "source", channels.ClientAddr(r))
-				d.render(w, http.StatusTooManyRequests, pageData{Error: "尝试次数过多，请稍后再试。"})
-				return
-			}
-		}
+	}
+	ext, pw := strings.TrimSpace(r.PostFormValue("ext")), r.PostFormValue("password")
+	if !d.loginAllowed(w, r, ext) {
+		return
 	}
 	a, err := d.store.AgentByExt(r.Context(), ext)
 	if err != nil || a.Realm != d.cfg.Realm || !digestMatches(a.HA1, ticketing.HA1(ext, d.cfg.Realm, pw)) {
@@ -248,6 +249,7 @@ func (d *Desk) postLogin(w http.ResponseWriter, r *http.Request) {
 		}
 		d.log.Warn("agent login refused", "ext", ext, "source", channels.ClientAddr(r))
 		d.render(w, http.StatusUnauthorized, pageData{Error: "工号或密码不正确。"})
+		d.loginFailed(r, a)
 		return
 	}
 	exp := d.cfg.Now().Add(d.cfg.SessionTTL)
@@ -554,4 +556,37 @@ func deskError(err error) (int, map[string]any) {
 		return http.StatusConflict, errorBody("conflict", tr.Error(), "")
 	}
 	return http.StatusServiceUnavailable, errorBody("unavailable", "could not store the ticket; try again", "")
+}
+
+// loginAllowed refuses a sign-in for an extension locked out after wrong
+// passwords (here or at the registrar), before the password is looked at.
+func (d *Desk) loginAllowed(w http.ResponseWriter, r *http.Request, ext string) bool {
+	if d.cfg.Lockout == nil || !isExtension(ext) {
+		return true
+	}
+	wait, err := d.cfg.Lockout.Locked(r.Context(), ext, d.cfg.Now())
+	if err != nil {
+		d.log.Error("agent login: lockout", "err", err)
+		w.Header().Set("Retry-After", "5")
+		d.render(w, http.StatusServiceUnavailable, pageData{Error: "暂时无法登录，请稍后再试。"})
+		return false
+	}
+	if wait > 0 {
+		d.log.Warn("agent login refused: extension locked out after failed passwords", "ext", ext)
+		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(wait.Seconds()+0.5))))
+		d.render(w, http.StatusTooManyRequests, pageData{Error: "尝试次数过多，请稍后再试。"})
+		return false
+	}
+	return true
+}
+
+// loginFailed counts a wrong password for agent a (nil: no such agent,
+// not counted, as at the registrar).
+func (d *Desk) loginFailed(r *http.Request, a *ticketing.Agent) {
+	if d.cfg.Lockout == nil || a == nil {
+		return
+	}
+	if _, err := d.cfg.Lockout.Fail(r.Context(), a.Ext, d.cfg.Now()); err != nil {
+		d.log.Error("agent login: lockout", "err", err)
+	}
 }

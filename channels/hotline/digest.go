@@ -18,6 +18,7 @@ import (
 
 // Nonces are signed, not stored: any instance holding the same secret can
 // check a nonce another instance issued, and a restart forgets nothing.
+// Their use is stored (see check).
 // A nonce is base64url(issued-at µs | 8 random bytes | HMAC-SHA256[:16]).
 type nonces struct {
 	secret []byte
@@ -45,22 +46,27 @@ var (
 	errNonceStale  = errors.New("nonce expired")
 )
 
-// check says whether nonce is ours and still fresh. A stale nonce is
-// answered with a new challenge marked stale=true, so phones retry without
-// asking their user for the password again.
-func (n nonces) check(nonce string, now time.Time) error {
+// check says whether nonce is ours and still fresh, and when it expires.
+// A stale nonce is answered with a new challenge marked stale=true, so
+// phones retry without asking their user for the password again.
+//
+// Signing makes a nonce checkable anywhere, not single-use: the registrar
+// also records each (nonce, nonce-count) it accepts in a
+// sipauth.NonceLedger until the nonce expires, so a captured Authorization
+// is refused the second time.
+func (n nonces) check(nonce string, now time.Time) (time.Time, error) {
 	b, err := base64.RawURLEncoding.DecodeString(nonce)
 	if err != nil || len(b) != nonceLen {
-		return errNonceForged
+		return time.Time{}, errNonceForged
 	}
 	if !hmac.Equal(b[16:], n.mac(b[:16])) {
-		return errNonceForged
+		return time.Time{}, errNonceForged
 	}
 	issued := time.UnixMicro(int64(binary.BigEndian.Uint64(b[:8])))
 	if age := now.Sub(issued); age > n.ttl || age < -time.Minute {
-		return errNonceStale
+		return time.Time{}, errNonceStale
 	}
-	return nil
+	return issued.Add(n.ttl), nil
 }
 
 // challenge is the WWW-Authenticate value for a fresh nonce.

@@ -149,20 +149,20 @@ func TestNonces(t *testing.T) {
 	now := time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
 	n := nonces{secret: []byte("instance secret"), ttl: 5 * time.Minute}
 	nonce := n.issue(now)
-	if err := n.check(nonce, now.Add(time.Minute)); err != nil {
-		t.Fatalf("fresh nonce refused: %v", err)
+	if exp, err := n.check(nonce, now.Add(time.Minute)); err != nil || !exp.Equal(now.Add(5*time.Minute)) {
+		t.Fatalf("fresh nonce refused: %v (expires %v)", err, exp)
 	}
-	if err := n.check(nonce, now.Add(6*time.Minute)); err != errNonceStale {
+	if _, err := n.check(nonce, now.Add(6*time.Minute)); err != errNonceStale {
 		t.Fatalf("old nonce: %v, want stale", err)
 	}
 	other := nonces{secret: []byte("another secret"), ttl: 5 * time.Minute}
-	if err := other.check(nonce, now); err != errNonceForged {
+	if _, err := other.check(nonce, now); err != errNonceForged {
 		t.Fatalf("nonce of another secret: %v, want forged", err)
 	}
 	b := []byte(nonce)
 	b[3] ^= 1
 	for _, bad := range []string{string(b), "", "abc", nonce + "x"} {
-		if err := n.check(bad, now); err != errNonceForged {
+		if _, err := n.check(bad, now); err != errNonceForged {
 			t.Errorf("check(%q) = %v, want forged", bad, err)
 		}
 	}

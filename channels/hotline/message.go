@@ -79,25 +79,40 @@ func (s *SIP) onMessage(req *sip.Request, tx sip.ServerTransaction) {
 }
 
 // replyNumber tells the sender their ticket number, back through the
-// gateway the text came from.
+// gateway the text came from. With gateways configured (or trunks), the
+// reply goes only to the configured gateway at the text's source address,
+// at its configured port and transport: a text's From, Via and Contact
+// are the sender's word, and a reply (retransmitted up to ten times over
+// UDP) sent where they say would let a spoofed text aim the hub at anyone.
+// With nothing configured (a demo) it goes back where the text came from.
 func (s *SIP) replyNumber(req *sip.Request, line *Line, t *ticketing.Ticket) {
 	from := req.From()
 	if from == nil {
 		return
 	}
-	m := sip.NewRequest(sip.MESSAGE, from.Address)
+	to, dest, transport := from.Address, req.Source(), req.Transport()
+	if !s.cfg.LinesOpen() {
+		gw, ok := s.gateway(hostOf(req.Source()))
+		if !ok {
+			s.log.Info("sms reply not sent: the text came from a trunk that is no gateway", "number", t.Number)
+			return
+		}
+		dest, transport = gw.Addr.String(), strings.ToUpper(gw.Transport)
+		to = sip.Uri{Scheme: "sip", User: from.Address.User, Host: gw.Addr.Addr().String(), Port: int(gw.Addr.Port())}
+	}
+	m := sip.NewRequest(sip.MESSAGE, to)
 	params := sip.NewParams()
 	params.Add("tag", sip.GenerateTagN(16))
 	m.AppendHeader(&sip.FromHeader{
 		Address: sip.Uri{Scheme: "sip", User: line.Number, Host: s.cfg.Advertise},
 		Params:  params,
 	})
-	m.AppendHeader(&sip.ToHeader{Address: from.Address})
+	m.AppendHeader(&sip.ToHeader{Address: to})
 	m.AppendHeader(sip.NewHeader("Content-Type", "text/plain;charset=UTF-8"))
 	text := fmt.Sprintf("您的诉求已受理（%s），工单号 %s。可凭工单号查询办理进度。", line.Label, t.Number)
 	m.SetBody([]byte(text))
-	m.SetTransport(req.Transport())
-	m.SetDestination(req.Source())
+	m.SetTransport(transport)
+	m.SetDestination(dest)
 	ctx, cancel := context.WithTimeout(context.Background(), 32*time.Second)
 	defer cancel()
 	res, err := s.client.Do(ctx, m)

@@ -31,17 +31,26 @@ type SIPMetrics struct {
 	talk       *prometheus.HistogramVec
 	queued     prometheus.Gauge
 	inCall     prometheus.Gauge
+	lines      map[string]bool // line label values; any other number is "other"
 }
 
-// NewSIPMetrics registers the series with reg.
-func NewSIPMetrics(reg prometheus.Registerer) *SIPMetrics {
+// otherLabel stands for every label value not known in advance: methods,
+// numbers and codes come from outside, and each distinct label value is
+// a series kept for the life of the process.
+const otherLabel = "other"
+
+// NewSIPMetrics registers the series with reg. lines are the configured
+// hotline numbers: calls on any other number (a PBX's CTI events may name
+// any) are counted under line="other".
+func NewSIPMetrics(reg prometheus.Registerer, lines ...string) *SIPMetrics {
 	waits := []float64{1, 2, 5, 10, 15, 20, 30, 45, 60, 120, 300}
 	m := &SIPMetrics{
+		lines: map[string]bool{},
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "yihao_sip_responses_total", Help: "SIP responses sent by Yihao itself, by request method and status code.",
+			Name: "yihao_sip_responses_total", Help: "SIP responses sent by Yihao itself, by request method (other: any method Yihao does not know) and status code.",
 		}, []string{"method", "code"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "yihao_sip_refused_total", Help: "SIP requests refused: rate_limited (one source over its rate), register (wrong credentials).",
+			Name: "yihao_sip_refused_total", Help: "SIP requests refused: rate_limited (one source over its rate), register (wrong credentials), no_dialog (an in-dialog request for no call of ours, or not from its parties).",
 		}, []string{"reason"}),
 		arrivals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "yihao_hotline_arrivals_total", Help: "Inbound calls arrived over SIP, by line.",
@@ -65,13 +74,49 @@ func NewSIPMetrics(reg prometheus.Registerer) *SIPMetrics {
 			Name: "yihao_hotline_active_calls", Help: "Answered calls this instance is proxying.",
 		}),
 	}
+	for _, l := range lines {
+		m.lines[l] = true
+	}
 	reg.MustRegister(m.requests, m.refused, m.arrivals, m.calls, m.wait, m.answerWait, m.talk, m.queued, m.inCall)
 	return m
 }
 
+// metricMethod is a method as a label value: its name if SIP defines it,
+// else "other".
+func metricMethod(m sip.RequestMethod) string {
+	switch m {
+	case sip.INVITE, sip.ACK, sip.CANCEL, sip.BYE, sip.REGISTER, sip.OPTIONS, sip.SUBSCRIBE, sip.NOTIFY,
+		sip.REFER, sip.INFO, sip.MESSAGE, sip.PRACK, sip.UPDATE, sip.PUBLISH:
+		return string(m)
+	}
+	return otherLabel
+}
+
+// metricCode is a status code as a label value.
+func metricCode(code int) string {
+	if code < 100 || code > 699 {
+		return otherLabel
+	}
+	return strconv.Itoa(code)
+}
+
+// metricLine is a line number as a label value.
+func (m *SIPMetrics) metricLine(line string) string {
+	if m.lines[line] {
+		return line
+	}
+	return otherLabel
+}
+
 func (m *SIPMetrics) request(method sip.RequestMethod, code int) {
 	if m != nil {
-		m.requests.WithLabelValues(string(method), strconv.Itoa(code)).Inc()
+		m.requests.WithLabelValues(metricMethod(method), metricCode(code)).Inc()
+	}
+}
+
+func (m *SIPMetrics) noDialog() {
+	if m != nil {
+		m.refused.WithLabelValues("no_dialog").Inc()
 	}
 }
 
@@ -89,7 +134,7 @@ func (m *SIPMetrics) registerRefused() {
 
 func (m *SIPMetrics) arrived(line string) {
 	if m != nil {
-		m.arrivals.WithLabelValues(line).Inc()
+		m.arrivals.WithLabelValues(m.metricLine(line)).Inc()
 	}
 }
 
@@ -122,10 +167,16 @@ func (m *SIPMetrics) ObserveEnded(c *ticketing.Call) {
 	if m == nil {
 		return
 	}
-	m.calls.WithLabelValues(c.Line, string(c.Cause)).Inc()
-	m.wait.WithLabelValues(c.Line).Observe(c.Wait().Seconds())
+	line, cause := m.metricLine(c.Line), string(c.Cause)
+	switch c.Cause {
+	case ticketing.CauseAnswered, ticketing.CauseAbandoned, ticketing.CauseNoAgent, ticketing.CauseBusy, ticketing.CauseFailed:
+	default:
+		cause = otherLabel
+	}
+	m.calls.WithLabelValues(line, cause).Inc()
+	m.wait.WithLabelValues(line).Observe(c.Wait().Seconds())
 	if c.Answered() {
-		m.answerWait.WithLabelValues(c.Line).Observe(c.Wait().Seconds())
-		m.talk.WithLabelValues(c.Line).Observe(c.Talk().Seconds())
+		m.answerWait.WithLabelValues(line).Observe(c.Wait().Seconds())
+		m.talk.WithLabelValues(line).Observe(c.Talk().Seconds())
 	}
 }

@@ -231,13 +231,30 @@ func (s *SIP) offer(c *call, b acd.Binding) outcome {
 		s.releaseAgent(b.Agent, c.id, true, false)
 		return tryNext
 	}
+	callerTag := ""
+	if f := c.req.From(); f != nil {
+		callerTag, _ = f.Params.Get("tag")
+	}
+	agentHop := hop{b.Source, strings.ToUpper(b.Transport)}
+	token, err := s.dialogTokens().mint(c.id, callerTag, hop{c.req.Source(), c.req.Transport()}, agentHop, s.cfg.Now())
+	if err != nil {
+		// The caller's hop is the address the INVITE came from: only the
+		// agent's binding can be unusable.
+		s.log.Warn("sip invite: agent binding unusable; agent put on break", "agent", b.Agent, "err", err)
+		s.releaseAgent(b.Agent, c.id, true, false)
+		return tryNext
+	}
 	fwd := c.req.Clone()
 	fwd.Recipient = u
-	fwd.SetTransport(strings.ToUpper(b.Transport))
+	fwd.SetTransport(agentHop.transport)
 	fwd.SetDestination(b.Source)
-	fwd.RemoveHeader("Route") // the initial INVITE's Route (if any) named us
+	// The INVITE's own Route entries (naming us, or anyone) end here: the
+	// agent is reached at its binding.
+	for fwd.Route() != nil {
+		fwd.RemoveHeader("Route")
+	}
 	clTx, err := s.client.TransactionRequest(ctx, fwd,
-		sipgo.ClientRequestDecreaseMaxForward, sipgo.ClientRequestAddVia, s.recordRoute(c.req.Transport()))
+		sipgo.ClientRequestDecreaseMaxForward, sipgo.ClientRequestAddVia, s.recordRoute(c.req.Transport(), token))
 	if err != nil {
 		if strings.Contains(err.Error(), "max forwards") {
 			s.releaseAgent(b.Agent, c.id, false, false)
@@ -322,7 +339,7 @@ func (s *SIP) answered(c *call, b acd.Binding, clTx sip.ClientTransaction, res *
 		r = r.Clone()
 		r.RemoveHeader("Via")
 		r.SetDestination(callerDest)
-		s.server.WriteResponse(r) //nolint:errcheck // the next retransmission tries again
+		_ = s.server.WriteResponse(r) // the next retransmission tries again
 	})
 	tag := ""
 	if f := c.req.From(); f != nil {
@@ -414,19 +431,20 @@ func (s *SIP) byeAnsweredLeg(fwd *sip.Request, res *sip.Response) {
 		return r
 	}
 	seq := fwd.CSeq().SeqNo
-	s.client.WriteRequest(mk(sip.ACK, seq), sipgo.ClientRequestAddVia) //nolint:errcheck // best effort
+	_ = s.client.WriteRequest(mk(sip.ACK, seq), sipgo.ClientRequestAddVia) // best effort
 	ctx, done := context.WithTimeout(context.Background(), 5*time.Second)
 	defer done()
-	s.client.Do(ctx, mk(sip.BYE, seq+1), sipgo.ClientRequestAddVia) //nolint:errcheck // best effort
+	_, _ = s.client.Do(ctx, mk(sip.BYE, seq+1), sipgo.ClientRequestAddVia) // best effort
 }
 
 // onAck forwards the ACK of a 200 along the dialog. The ACK of a failure
 // belongs to its INVITE transaction and is absorbed there; one that comes
-// late, or for no call of ours, is dropped (never answered: ACK has no
-// response).
+// late, or for no call of ours, or from anyone but the caller, is dropped
+// (never answered: ACK has no response).
 func (s *SIP) onAck(req *sip.Request, _ sip.ServerTransaction) {
-	fwd, ok := s.inDialogTarget(req)
-	if !ok {
+	fwd, err := s.inDialogTarget(req)
+	if err != nil {
+		s.refuseInDialog(req, err)
 		return
 	}
 	if err := s.client.WriteRequest(fwd, sipgo.ClientRequestDecreaseMaxForward, sipgo.ClientRequestAddVia); err != nil {
@@ -434,12 +452,15 @@ func (s *SIP) onAck(req *sip.Request, _ sip.ServerTransaction) {
 	}
 }
 
-// onInDialog forwards a request within an answered call (BYE, re-INVITE,
-// INFO, UPDATE, ...) to the other side and its answer back. A BYE ends
-// the call: the log gets its end, the agent goes to wrap-up.
+// onInDialog forwards a request within a call this deployment proxied
+// (BYE, re-INVITE, INFO, UPDATE, PRACK, REFER, NOTIFY, MESSAGE) from one
+// party to the other and its answer back. Anything else is 481 and goes
+// nowhere. A BYE ends the call: the log gets its end, the agent goes to
+// wrap-up.
 func (s *SIP) onInDialog(req *sip.Request, tx sip.ServerTransaction) {
-	fwd, ok := s.inDialogTarget(req)
-	if !ok {
+	fwd, err := s.inDialogTarget(req)
+	if err != nil {
+		s.refuseInDialog(req, err)
 		s.respond(tx, req, 481, "Call/Transaction Does Not Exist")
 		return
 	}
@@ -481,41 +502,11 @@ func (s *SIP) onInDialog(req *sip.Request, tx sip.ServerTransaction) {
 	}
 }
 
-// inDialogTarget prepares an in-dialog request for the other side: our
-// Route entry removed, the destination taken from the dialog (the
-// addresses packets really came from) when this instance proxied the
-// call, else from the next Route or the Request-URI. ok is false for a
-// request that does not route through us.
-func (s *SIP) inDialogTarget(req *sip.Request) (*sip.Request, bool) {
-	fwd := req.Clone()
-	viaUs := false
-	for r := fwd.Route(); r != nil && s.isMe(r.Address); r = fwd.Route() {
-		fwd.RemoveHeader("Route") // twice when we record-routed two transports
-		viaUs = true
-	}
-	var d *dialog
-	if id := req.CallID(); id != nil {
-		s.mu.Lock()
-		d = s.dialogs[id.Value()]
-		s.mu.Unlock()
-	}
-	if d == nil && !viaUs {
-		return nil, false
-	}
-	switch {
-	case fwd.Route() != nil:
-		fwd.SetDestination("") // Destination() follows the Route
-	case d != nil:
-		h := d.callee
-		if tag, _ := req.From().Params.Get("tag"); tag != d.callerTag {
-			h = d.caller
-		}
-		fwd.SetTransport(h.transport)
-		fwd.SetDestination(h.addr)
-	default:
-		fwd.SetDestination("") // the Request-URI
-	}
-	return fwd, true
+// refuseInDialog counts and logs (at debug: a scan would flood the log) an
+// in-dialog request that follows no dialog of ours.
+func (s *SIP) refuseInDialog(req *sip.Request, why error) {
+	s.metrics.noDialog()
+	s.log.Debug("sip: in-dialog request refused", "method", metricMethod(req.Method), "source", req.Source(), "reason", why)
 }
 
 // endDialog is the BYE's bookkeeping: the call's end in the log, the agent
@@ -641,23 +632,26 @@ func hostOf(addr string) string {
 // recordRoute puts this instance in the dialog's route set (RFC 3261
 // §16.6): one Record-Route, or two when the caller's and the agent's legs
 // use different transports (RFC 5658), the agent's side on top.
-func (s *SIP) recordRoute(inbound string) sipgo.ClientRequestOption {
+//
+// Each entry carries the dialog's token, so the requests within the call
+// can be checked and routed by whichever instance they reach.
+func (s *SIP) recordRoute(inbound, token string) sipgo.ClientRequestOption {
 	return func(_ *sipgo.Client, r *sip.Request) error {
 		in, out := sip.NetworkToLower(inbound), sip.NetworkToLower(r.Transport())
 		if in != out {
-			r.PrependHeader(s.routeHeader(in))
+			r.PrependHeader(s.routeHeader(in, token))
 		}
-		r.PrependHeader(s.routeHeader(out))
+		r.PrependHeader(s.routeHeader(out, token))
 		return nil
 	}
 }
 
-func (s *SIP) routeHeader(transport string) *sip.RecordRouteHeader {
+func (s *SIP) routeHeader(transport, token string) *sip.RecordRouteHeader {
 	s.listenMu.Lock()
 	port := s.ports[transport]
 	s.listenMu.Unlock()
 	return &sip.RecordRouteHeader{Address: sip.Uri{
 		Host: s.cfg.Advertise, Port: port,
-		UriParams: sip.HeaderParams{{K: "transport", V: transport}, {K: "lr", V: ""}},
+		UriParams: sip.HeaderParams{{K: "transport", V: transport}, {K: "lr", V: ""}, {K: dialogParam, V: token}},
 	}}
 }

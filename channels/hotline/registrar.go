@@ -20,10 +20,12 @@ import (
 // kept with the address the REGISTER came from (so a phone behind NAT is
 // reached where it really is), and presence updated for the ACD.
 //
-// Answers: 401 with a fresh challenge (stale=true for an expired nonce);
-// 403 for a wrong password, an unknown agent, or an agent registering
-// someone else's extension; 423 for too short an expiry; 400 for a
-// REGISTER without a usable To or Contact.
+// Answers: 401 with a fresh challenge (stale=true for an expired nonce, or
+// for a nonce and nonce-count already used: a replay); 403 for a wrong
+// password, an unknown agent, or an agent registering someone else's
+// extension; 503 with Retry-After for an extension locked out after too
+// many wrong passwords (sipauth.Policy), whatever the source; 423 for too
+// short an expiry; 400 for a REGISTER without a usable To or Contact.
 func (s *SIP) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -45,7 +47,8 @@ func (s *SIP) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 		s.respond(tx, req, 400, "Bad Request: malformed Authorization")
 		return
 	}
-	switch err := s.nonces.check(cred.Nonce, now); {
+	nonceExpires, err := s.nonces.check(cred.Nonce, now)
+	switch {
 	case errors.Is(err, errNonceStale):
 		s.challenge(tx, req, now, true)
 		return
@@ -53,10 +56,35 @@ func (s *SIP) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 		s.challenge(tx, req, now, false)
 		return
 	}
-	agent, err := s.store.AgentByExt(ctx, cred.Username)
+	user := cred.Username
+	if !isExtension(user) {
+		// No agent can have this name: refused like a wrong password.
+		s.refuseRegister(tx, req, user, "unknown agent")
+		return
+	}
+	// An extension with too many failures is refused before its password
+	// is looked at, whichever instance and source the guesses came from:
+	// except the phone that holds the extension's live binding, refreshing
+	// it from the address it registered from, so that a guesser cannot
+	// knock a working agent off the ACD. Over UDP that address can be
+	// spoofed, but the answer goes to the phone, not to the spoofer.
+	switch wait, err := s.cfg.Lockout.Locked(ctx, user, now); {
+	case err != nil:
+		s.log.Error("sip register: lockout", "err", err)
+		s.respond(tx, req, 500, "Server Internal Error", sip.NewHeader("Retry-After", "5"))
+		return
+	case wait > 0 && !s.boundHere(ctx, user, req, now):
+		s.lockedOut(tx, req, user, wait)
+		return
+	}
+	agent, err := s.store.AgentByExt(ctx, user)
 	switch {
 	case errors.Is(err, ticketing.ErrNotFound):
-		s.refuseRegister(tx, req, cred.Username, "unknown agent")
+		// Not counted: the lockout holds only real extensions, so its keys
+		// are bounded by the agents, not by what guessers make up. (A
+		// guesser can tell an extension exists once it is locked out;
+		// extensions are no secret.)
+		s.refuseRegister(tx, req, user, "unknown agent")
 		return
 	case err != nil:
 		s.log.Error("sip register: agent lookup", "err", err)
@@ -65,11 +93,23 @@ func (s *SIP) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	want, err := digestResponse(agent.HA1, string(req.Method), cred)
 	if err != nil || cred.Realm != s.cfg.Realm || agent.Realm != s.cfg.Realm || !digestMatches(want, cred.Response) {
-		s.refuseRegister(tx, req, cred.Username, "wrong credentials")
+		s.failRegister(ctx, tx, req, user, now, "wrong credentials")
 		return
 	}
-	if cred.Username != ext {
-		s.refuseRegister(tx, req, cred.Username, "registering another extension")
+	if user != ext {
+		s.refuseRegister(tx, req, user, "registering another extension")
+		return
+	}
+	// The digest is right; it must also be new. A (nonce, nc) pair is
+	// accepted once: a replayed REGISTER gets a fresh challenge.
+	switch fresh, err := s.cfg.Nonces.Use(ctx, cred.Nonce, uint32(cred.Nc), nonceExpires, now); {
+	case err != nil:
+		s.log.Error("sip register: nonce ledger", "err", err)
+		s.respond(tx, req, 500, "Server Internal Error", sip.NewHeader("Retry-After", "5"))
+		return
+	case !fresh:
+		s.log.Warn("sip register: nonce and count used before; challenged again", "user", user, "source", req.Source())
+		s.challenge(tx, req, now, true)
 		return
 	}
 
@@ -98,7 +138,7 @@ func (s *SIP) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 		}
 		s.log.Info("agent unregistered", "agent", ext)
 		s.metrics.request(req.Method, 200)
-		tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil)) //nolint:errcheck // best effort
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil)) // best effort
 		return
 	}
 	if expires < s.cfg.MinExpires {
@@ -126,7 +166,7 @@ func (s *SIP) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 	res.AppendHeader(c)
 	res.AppendHeader(sip.NewHeader("Date", now.UTC().Format(time.RFC1123)))
 	s.metrics.request(req.Method, 200)
-	tx.Respond(res) //nolint:errcheck // the phone retries
+	_ = tx.Respond(res) // the phone retries
 }
 
 func (s *SIP) challenge(tx sip.ServerTransaction, req *sip.Request, now time.Time, stale bool) {
@@ -140,6 +180,42 @@ func (s *SIP) refuseRegister(tx sip.ServerTransaction, req *sip.Request, user, w
 	s.log.Warn("sip register refused", "user", user, "source", req.Source(), "reason", why)
 	s.metrics.registerRefused()
 	s.respond(tx, req, 403, "Forbidden")
+}
+
+// failRegister counts a failed password for user, then refuses it.
+func (s *SIP) failRegister(ctx context.Context, tx sip.ServerTransaction, req *sip.Request, user string, now time.Time, why string) {
+	if _, err := s.cfg.Lockout.Fail(ctx, user, now); err != nil {
+		s.log.Error("sip register: lockout", "err", err)
+	}
+	s.refuseRegister(tx, req, user, why)
+}
+
+// lockedOut answers a REGISTER for an extension under lockout: 503 with
+// Retry-After, so a phone backs off instead of prompting for a password.
+func (s *SIP) lockedOut(tx sip.ServerTransaction, req *sip.Request, user string, wait time.Duration) {
+	s.log.Warn("sip register refused: extension locked out after failed passwords", "user", user, "source", req.Source(), "for", wait.Round(time.Second))
+	s.metrics.registerRefused()
+	s.respond(tx, req, 503, "Service Unavailable", sip.NewHeader("Retry-After", strconv.Itoa(max(1, int(wait.Seconds()+0.5)))))
+}
+
+// boundHere says whether req comes from where ext's live binding says
+// its phone is.
+func (s *SIP) boundHere(ctx context.Context, ext string, req *sip.Request, now time.Time) bool {
+	st, err := s.presence.Status(ctx, ext, now)
+	if err != nil || st.Binding == nil || !st.Binding.Expires.After(now) {
+		return false
+	}
+	from := req.Source()
+	if c := req.Contact(); c != nil {
+		from = reachAt(c.Address, from)
+	}
+	return st.Binding.Source == from
+}
+
+// isExtension says whether user has the shape of an extension (what
+// ticketing.Agent.Validate accepts).
+func isExtension(user string) bool {
+	return len(user) >= ticketing.MinExtLen && len(user) <= ticketing.MaxExtLen && strings.Trim(user, "0123456789") == ""
 }
 
 // reachAt is where requests for a binding go. A phone behind NAT names a

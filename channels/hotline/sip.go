@@ -18,6 +18,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/yihao-city/yihao/channels/hotline/acd"
+	"github.com/yihao-city/yihao/channels/hotline/sipauth"
 	"github.com/yihao-city/yihao/channels/live"
 	"github.com/yihao-city/yihao/ticketing"
 )
@@ -87,11 +88,29 @@ type SIPConfig struct {
 	// RingTimeout).
 	HoldFor        time.Duration
 	DefaultCountry string // default 86
-	// Limiter, if set, caps INVITE, REGISTER and MESSAGE per source address,
-	// except from Trunks: a carrier's trunk or an SBC brings every caller's
-	// calls from one address.
+	// Limiter, if set, caps INVITE, REGISTER, MESSAGE and OPTIONS per
+	// source address, except from Trunks and Gateways: a carrier's trunk or
+	// an SBC brings every caller's calls from one address.
 	Limiter Limiter
-	Trunks  []netip.Prefix
+	// Trunks are the carriers' trunks and SBCs. When Trunks or Gateways
+	// are set, line traffic (an INVITE or MESSAGE outside a dialog) is
+	// taken from them only, and with it the headers that say who calls and
+	// which line was dialled (P-Asserted-Identity, Diversion,
+	// History-Info): anyone else gets 403. Empty, with no Gateways (a demo,
+	// a lab): line traffic from any address, as if from a trunk.
+	Trunks []netip.Prefix
+	// Gateways are the SMS gateways. A text's ticket number goes back only
+	// to the gateway the text came from, at the gateway's configured port
+	// and transport: never to an address the text names. A gateway's
+	// address is a trunk too.
+	Gateways []Gateway
+	// Lockout counts wrong passwords per extension and refuses an
+	// extension past its policy (default: in-process with the sipauth
+	// defaults). Nonces records each (nonce, nonce-count) accepted so none
+	// is accepted twice (default: in-process). Instances sharing agents
+	// share both (package redis).
+	Lockout sipauth.Lockout
+	Nonces  sipauth.NonceLedger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -105,7 +124,7 @@ func (c *SIPConfig) defaults() {
 	}
 	if len(c.NonceSecret) == 0 {
 		c.NonceSecret = make([]byte, 32)
-		rand.Read(c.NonceSecret) //nolint:errcheck // never fails on Linux
+		rand.Read(c.NonceSecret) // never fails (crypto/rand.Read panics rather than return an error)
 	}
 	if c.NonceTTL <= 0 {
 		c.NonceTTL = 5 * time.Minute
@@ -143,6 +162,57 @@ func (c *SIPConfig) defaults() {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.Lockout == nil {
+		c.Lockout = sipauth.NewMemoryLockout(sipauth.Policy{}, 0)
+	}
+	if c.Nonces == nil {
+		c.Nonces = sipauth.NewMemoryNonceLedger(0)
+	}
+}
+
+// LinesOpen says whether line traffic is taken from any address: no
+// trunk and no gateway is configured.
+func (c *SIPConfig) LinesOpen() bool { return len(c.Trunks) == 0 && len(c.Gateways) == 0 }
+
+// Gateway is an SMS gateway's SIP address.
+type Gateway struct {
+	Addr      netip.AddrPort
+	Transport string // udp, tcp or tls
+}
+
+// ParseGateway reads a gateway's address: host:port, or a SIP URI with
+// an optional transport (sip:10.0.0.20:5060;transport=tcp). The host must
+// be an IP address (no DNS on the reply path); the port defaults to 5060.
+func ParseGateway(v string) (Gateway, error) {
+	g := Gateway{Transport: "udp"}
+	rest := strings.TrimSpace(v)
+	if r, ok := strings.CutPrefix(strings.ToLower(rest), "sip:"); ok {
+		rest = r
+		if host, params, ok := strings.Cut(rest, ";"); ok {
+			rest = host
+			for _, p := range strings.Split(params, ";") {
+				if t, ok := strings.CutPrefix(p, "transport="); ok {
+					g.Transport = t
+				}
+			}
+		}
+	}
+	switch g.Transport {
+	case "udp", "tcp", "tls":
+	default:
+		return g, fmt.Errorf("sip gateway %q: transport %q; udp, tcp or tls", v, g.Transport)
+	}
+	if ap, err := netip.ParseAddrPort(rest); err == nil {
+		g.Addr = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	} else if a, err := netip.ParseAddr(strings.Trim(rest, "[]")); err == nil {
+		g.Addr = netip.AddrPortFrom(a.Unmap(), 5060)
+	} else {
+		return g, fmt.Errorf("sip gateway %q: want an IP address with an optional port (10.0.0.20:5060) or sip:10.0.0.20:5060;transport=tcp", v)
+	}
+	if g.Addr.Port() == 0 {
+		return g, fmt.Errorf("sip gateway %q: port 0", v)
+	}
+	return g, nil
 }
 
 // Check refuses settings that cannot work.
@@ -252,12 +322,12 @@ func NewSIP(cfg SIPConfig, lines *Lines, store SIPStore, tickets Submitter, pres
 		dialogs: map[string]*dialog{}, freed: make(chan struct{}), queue: newQueue(), calls: newCallLog(store), ports: map[string]int{},
 	}
 	server.OnRegister(s.limited(s.onRegister))
-	server.OnInvite(s.limited(s.onInvite))
-	server.OnMessage(s.limited(s.onMessage))
+	server.OnInvite(s.limited(s.fromTrunk(s.onInvite)))
+	server.OnMessage(s.limited(s.fromTrunk(s.onMessage)))
 	server.OnAck(s.onAck)
 	server.OnBye(s.onInDialog)
 	server.OnCancel(s.onStrayCancel)
-	server.OnOptions(s.onOptions)
+	server.OnOptions(s.limited(s.onOptions))
 	for _, m := range []sip.RequestMethod{sip.INFO, sip.UPDATE, sip.PRACK, sip.REFER, sip.NOTIFY} {
 		server.OnRequest(m, s.onInDialog)
 	}
@@ -313,11 +383,11 @@ func (s *SIP) ListenUDP(addr string) (net.Addr, error) {
 	if u, ok := pc.(*net.UDPConn); ok {
 		// Bursts of a busy hour outrun the default 208 KiB buffer, and a
 		// datagram dropped there costs a retransmission timer (0.5 s+).
-		u.SetReadBuffer(4 << 20)  //nolint:errcheck // capped by net.core.rmem_max; best effort
-		u.SetWriteBuffer(4 << 20) //nolint:errcheck // likewise
+		_ = u.SetReadBuffer(4 << 20)  // capped by net.core.rmem_max; best effort
+		_ = u.SetWriteBuffer(4 << 20) // likewise
 	}
 	s.track("udp", pc.LocalAddr(), pc.Close)
-	go s.server.ServeUDP(pc) //nolint:errcheck // ends when closed
+	go func() { _ = s.server.ServeUDP(pc) }() // ends when closed
 	return pc.LocalAddr(), nil
 }
 
@@ -328,7 +398,7 @@ func (s *SIP) ListenTCP(addr string) (net.Addr, error) {
 		return nil, fmt.Errorf("hotline: sip tcp: %w", err)
 	}
 	s.track("tcp", l.Addr(), l.Close)
-	go s.server.ServeTCP(l) //nolint:errcheck // ends when closed
+	go func() { _ = s.server.ServeTCP(l) }() // ends when closed
 	return l.Addr(), nil
 }
 
@@ -339,7 +409,7 @@ func (s *SIP) ListenTLS(addr string, conf *tls.Config) (net.Addr, error) {
 		return nil, fmt.Errorf("hotline: sip tls: %w", err)
 	}
 	s.track("tls", l.Addr(), l.Close)
-	go s.server.ServeTLS(l) //nolint:errcheck // ends when closed
+	go func() { _ = s.server.ServeTLS(l) }() // ends when closed
 	return l.Addr(), nil
 }
 
@@ -362,7 +432,7 @@ func (s *SIP) Close() error {
 		s.closers = nil
 		s.listenMu.Unlock()
 		for _, c := range closers {
-			c() //nolint:errcheck // closing anyway
+			_ = c() // closing anyway
 		}
 		err = s.ua.Close()
 		close(s.sweeping)
@@ -478,18 +548,62 @@ func (s *SIP) limited(h sipgo.RequestHandler) sipgo.RequestHandler {
 	}
 }
 
-// trunk says whether host is a configured trunk.
+// trunk says whether host is a configured trunk or gateway.
 func (s *SIP) trunk(host string) bool {
 	a, err := netip.ParseAddr(host)
 	if err != nil {
 		return false
 	}
+	a = a.Unmap()
 	for _, p := range s.cfg.Trunks {
-		if p.Contains(a.Unmap()) {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	for _, g := range s.cfg.Gateways {
+		if g.Addr.Addr() == a {
 			return true
 		}
 	}
 	return false
+}
+
+// fromTrunk lets line traffic (an INVITE or MESSAGE outside a dialog)
+// through only from a trunk or gateway when any is configured; anyone
+// else gets 403 before the request is looked at further, so a forged
+// caller identity, a forged diverted line or a spoofed text never makes a
+// call, a ticket or a reply. In-dialog requests (a To tag) go on to the
+// dialog's own checks.
+func (s *SIP) fromTrunk(h sipgo.RequestHandler) sipgo.RequestHandler {
+	if s.cfg.LinesOpen() {
+		return h
+	}
+	return func(req *sip.Request, tx sip.ServerTransaction) {
+		if to := req.To(); to != nil && to.Params.Has("tag") {
+			h(req, tx)
+			return
+		}
+		if host := hostOf(req.Source()); !s.trunk(host) {
+			s.log.Debug("sip: line traffic from no trunk refused", "method", req.Method, "source", host)
+			s.respond(tx, req, 403, "Forbidden")
+			return
+		}
+		h(req, tx)
+	}
+}
+
+// gateway is the configured gateway at host, if any.
+func (s *SIP) gateway(host string) (Gateway, bool) {
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return Gateway{}, false
+	}
+	for _, g := range s.cfg.Gateways {
+		if g.Addr.Addr() == a.Unmap() {
+			return g, true
+		}
+	}
+	return Gateway{}, false
 }
 
 // lineOf finds the line a request is for, or answers 404. The number is

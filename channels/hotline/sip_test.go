@@ -393,8 +393,8 @@ func TestBadInput(t *testing.T) {
 	for _, junk := range []string{"\x00\x01\x02 hello", "INVITE sip:12345@x SIP/2.0\nContent-Length: 0\n\n", strings.Repeat("A", 4000)} {
 		sendUDP(t, "", e.addr, junk, 200*time.Millisecond)
 	}
-	// A number that is no hotline line: 404.
-	if got := sendUDP(t, "127.0.0.1:0", e.addr, rawRequest("INVITE", "sip:110@127.0.0.1", "13800138000", 1, "127.0.0.1:9"), 2*time.Second); !strings.HasPrefix(got, "SIP/2.0 404") {
+	// A number that is no hotline line, from the trunk: 404.
+	if got := sendUDP(t, "127.0.0.5:0", e.addr, rawRequest("INVITE", "sip:110@127.0.0.1", "13800138000", 1, "127.0.0.5:9"), 2*time.Second); !strings.HasPrefix(got, "SIP/2.0 404") {
 		t.Errorf("INVITE to 110: %q", firstLine(got))
 	}
 	// A wrong password, and an unknown agent: 403 after the challenge.
@@ -436,7 +436,7 @@ func TestBadInput(t *testing.T) {
 	flood.reset()
 	e.register(t, "udp", port, "2001")
 	sipptest.Start(t, "agent_uas.xml", "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-t", "u1")
-	if res := sipptest.Run(t, "caller_uac.xml", e.addr, "-s", "12345", "-m", "1", "-i", "127.0.0.1", "-t", "u1", "-timeout", "20s"); res.Successful != 1 {
+	if res := sipptest.Run(t, "caller_uac.xml", e.addr, "-s", "12345", "-m", "1", "-i", "127.0.0.5", "-t", "u1", "-timeout", "20s"); res.Successful != 1 {
 		t.Errorf("call after bad input: %s", res)
 	}
 }

@@ -20,7 +20,10 @@ const agentUsage = `usage:
   yihao agent remove --ext EXT
 
 --password - reads the password from the first line of standard input, out
-of the shell history and the process list. Only the digest secret HA1 of
+of the shell history and the process list. The password must be at least 10
+characters, not digits only, not contain the extension, not repeat one
+character and not be one of the commonest: anyone who reaches the SIP port
+can try it. Only the digest secret HA1 of
 ext:realm:password is stored (realm: sip.realm in the configuration); adding
 an extension again replaces its name, skills and password.`
 
@@ -56,6 +59,9 @@ func agentAdd(ctx context.Context, cfg Config, args []string, stdin io.Reader, s
 	}
 	pw, err := readPassword(*password, stdin)
 	if err != nil {
+		return fmt.Errorf("agent add: %w", err)
+	}
+	if err := ticketing.CheckAgentPassword(*ext, pw); err != nil {
 		return fmt.Errorf("agent add: %w", err)
 	}
 	now := time.Now()

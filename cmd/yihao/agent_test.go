@@ -32,8 +32,8 @@ func TestAgentCommands(t *testing.T) {
 		if err != nil {
 			all += err.Error()
 		}
-		for _, secret := range []string{"s3cret-2001", "pass from stdin", "new-secret", ticketing.HA1("2001", "yihao", "s3cret-2001"),
-			ticketing.HA1("2002", "yihao", "pass from stdin"), ticketing.HA1("2001", "yihao", "new-secret")} {
+		for _, secret := range []string{"s3cret-wangfang", "pass from stdin", "new-secret-wf", ticketing.HA1("2001", "yihao", "s3cret-wangfang"),
+			ticketing.HA1("2002", "yihao", "pass from stdin"), ticketing.HA1("2001", "yihao", "new-secret-wf")} {
 			if strings.Contains(all, secret) {
 				t.Errorf("agent %v printed a secret: %q", args, all)
 			}
@@ -56,7 +56,7 @@ func TestAgentCommands(t *testing.T) {
 
 	// Through run, as from the shell.
 	var out, errOut bytes.Buffer
-	if err := run(ctx, []string{"agent", "add", "--ext", "2001", "--password", "s3cret-2001", "--name", "王芳", "--skills", "12345, 12319"},
+	if err := run(ctx, []string{"agent", "add", "--ext", "2001", "--password", "s3cret-wangfang", "--name", "王芳", "--skills", "12345, 12319"},
 		getenv, &out, &errOut); err != nil {
 		t.Fatalf("agent add: %v %s", err, errOut.String())
 	}
@@ -64,7 +64,7 @@ func TestAgentCommands(t *testing.T) {
 		t.Errorf("agent add printed %q", got)
 	}
 	a := stored("2001")
-	if a.HA1 != ticketing.HA1("2001", "yihao", "s3cret-2001") || a.Realm != "yihao" || a.Name != "王芳" ||
+	if a.HA1 != ticketing.HA1("2001", "yihao", "s3cret-wangfang") || a.Realm != "yihao" || a.Name != "王芳" ||
 		strings.Join(a.Skills, ",") != "12345,12319" {
 		t.Errorf("stored agent 2001 = %+v", a)
 	}
@@ -79,10 +79,10 @@ func TestAgentCommands(t *testing.T) {
 
 	// Adding again replaces the password and keeps the creation time.
 	created := stored("2001").CreatedAt
-	if got, err := agent("", "add", "--ext", "2001", "--password", "new-secret", "--name", "王芳"); err != nil || !strings.HasPrefix(got, "updated agent 2001") {
+	if got, err := agent("", "add", "--ext", "2001", "--password", "new-secret-wf", "--name", "王芳"); err != nil || !strings.HasPrefix(got, "updated agent 2001") {
 		t.Fatalf("agent add again: %q, %v", got, err)
 	}
-	if a := stored("2001"); a.HA1 != ticketing.HA1("2001", "yihao", "new-secret") || !a.CreatedAt.Equal(created) || len(a.Skills) != 0 {
+	if a := stored("2001"); a.HA1 != ticketing.HA1("2001", "yihao", "new-secret-wf") || !a.CreatedAt.Equal(created) || len(a.Skills) != 0 {
 		t.Errorf("agent 2001 after the update = %+v (created %v)", a, created)
 	}
 
@@ -109,9 +109,9 @@ func TestAgentCommands(t *testing.T) {
 	for name, args := range map[string][]string{
 		"no password":     {"add", "--ext", "2003"},
 		"empty stdin":     {"add", "--ext", "2003", "--password", "-"},
-		"bad ext":         {"add", "--ext", "20a3", "--password", "x"},
-		"no ext":          {"add", "--password", "x"},
-		"space in skill":  {"add", "--ext", "2003", "--password", "x", "--skills", "12345,热 线"},
+		"bad ext":         {"add", "--ext", "20a3", "--password", "good-password-x"},
+		"no ext":          {"add", "--password", "good-password-x"},
+		"space in skill":  {"add", "--ext", "2003", "--password", "good-password-x", "--skills", "12345,热 线"},
 		"remove no ext":   {"remove"},
 		"unknown command": {"fire", "--ext", "2002"},
 		"no command":      {},
@@ -120,8 +120,21 @@ func TestAgentCommands(t *testing.T) {
 			t.Errorf("%s: no error", name)
 		}
 	}
-	if _, err := agent("", "add", "--ext", "20a3", "--password", "x"); !errors.Is(err, ticketing.ErrInvalid) {
+	if _, err := agent("", "add", "--ext", "20a3", "--password", "good-password-x"); !errors.Is(err, ticketing.ErrInvalid) {
 		t.Errorf("bad ext: %v, want an invalid-input error", err)
+	}
+	// Weak passwords: refused with the problem named, and nothing stored.
+	for pw, want := range map[string]string{
+		"short":          "at least 10 characters",
+		"13800138000":    "digits only",
+		"agent-2003-pw":  "contain the extension",
+		"xxxxxxxxxxxxxx": "repeat one character",
+		"Password123":    "commonest",
+	} {
+		_, err := agent(pw+"\n", "add", "--ext", "2003", "--password", "-")
+		if !errors.Is(err, ticketing.ErrInvalid) || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), pw) {
+			t.Errorf("agent add with %q: %v, want an error saying %q", pw, err, want)
+		}
 	}
 	if list, _ := agent("", "list"); strings.Contains(list, "2003") {
 		t.Errorf("a refused agent was stored:\n%s", list)
@@ -138,7 +151,7 @@ func TestAgentRealmFromConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out, errOut bytes.Buffer
-	if err := run(ctx, []string{"--config", path, "agent", "add", "--ext", "2001", "--password", "pw"}, func(string) string { return "" }, &out, &errOut); err != nil {
+	if err := run(ctx, []string{"--config", path, "agent", "add", "--ext", "2001", "--password", "hotline-pw-1"}, func(string) string { return "" }, &out, &errOut); err != nil {
 		t.Fatalf("agent add: %v %s", err, errOut.String())
 	}
 	cfg, err := loadConfig(path, func(string) string { return "" })
@@ -151,7 +164,7 @@ func TestAgentRealmFromConfig(t *testing.T) {
 	}
 	defer closeStore()
 	a, err := store.AgentByExt(ctx, "2001")
-	if err != nil || a.Realm != "hotline.example.gov.cn" || a.HA1 != ticketing.HA1("2001", "hotline.example.gov.cn", "pw") {
+	if err != nil || a.Realm != "hotline.example.gov.cn" || a.HA1 != ticketing.HA1("2001", "hotline.example.gov.cn", "hotline-pw-1") {
 		t.Errorf("agent = %+v, %v", a, err)
 	}
 	// Without a sip section the realm is the default.

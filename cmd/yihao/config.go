@@ -111,9 +111,9 @@ type SIPConfig struct {
 	TLSAddr string `yaml:"tls_addr"`
 	TLSCert string `yaml:"tls_cert"`
 	TLSKey  string `yaml:"tls_key"`
-	// Secret signs digest nonces and agents' page sessions
-	// (YIHAO_SIP_SECRET). Empty: shared through Redis when configured,
-	// else random per process.
+	// Secret signs digest nonces, the dialog tokens of proxied calls and
+	// agents' page sessions (YIHAO_SIP_SECRET). Empty: shared through
+	// Redis when configured, else random per process.
 	Secret string `yaml:"secret"`
 	// Mode: proxy (default; the hub sees answer, cancel and hangup) or
 	// redirect (302 to the agent, for a PBX in front that reports by CTI).
@@ -132,13 +132,30 @@ type SIPConfig struct {
 		Redirect   string        `yaml:"redirect"` // for 302: voicemail or IVR URI
 	} `yaml:"fallback"`
 	DefaultCountry string `yaml:"default_country"` // 86
-	// RateLimit caps INVITE, REGISTER and MESSAGE per source address a
-	// minute (default 6000; 0 or less: no limit).
+	// RateLimit caps INVITE, REGISTER, MESSAGE and OPTIONS per source
+	// address a minute, trunks and gateways exempt (YIHAO_SIP_RATE_LIMIT;
+	// default 60, a phone needs a few; 0 or less: no limit). RateBurst is
+	// how many may come at once above it (YIHAO_SIP_RATE_BURST; default 20).
 	RateLimit int `yaml:"rate_limit_per_minute"`
 	RateBurst int `yaml:"rate_limit_burst"`
-	// Trunks are the carriers' trunks and SBCs (addresses or CIDR
-	// prefixes): every caller's calls come from them, so no rate limit.
+	// Trunks are the carriers' trunks and SBCs, addresses or CIDR prefixes
+	// (YIHAO_SIP_TRUNKS, comma-separated). When trunks or gateways are set,
+	// calls and texts to the lines, and the caller's identity
+	// (P-Asserted-Identity, Diversion, History-Info), are taken from them
+	// only; anyone else gets 403. They are not rate limited.
 	Trunks []string `yaml:"trunks"`
+	// Gateways are the SMS gateways, host:port or
+	// sip:host:port;transport=tcp (YIHAO_SIP_GATEWAYS, comma-separated):
+	// their texts are taken like a trunk's, and a text's ticket number is
+	// sent back only to the gateway it came from.
+	Gateways []string `yaml:"gateways"`
+	// AuthFailures wrong passwords for one extension within AuthWindow
+	// lock it out for AuthLockout, from every source and instance
+	// (default 5 in 15 minutes, locked 15 minutes); the agent page's
+	// sign-in counts too.
+	AuthFailures int           `yaml:"auth_failures"`
+	AuthWindow   time.Duration `yaml:"auth_window"`
+	AuthLockout  time.Duration `yaml:"auth_lockout"`
 	// Lines are the merged numbers; empty: the demo city's.
 	Lines []SIPLine `yaml:"lines"`
 	// Agents are added to (or updated in) the store at start, so a small
@@ -185,7 +202,7 @@ func demoLines() []SIPLine {
 func defaultConfig() Config {
 	return Config{HTTPAddr: ":8080", DataDir: "./data", RedisPrefix: "yihao:", RateLimit: 30, RateBurst: 10, LogLevel: "info", Open311Base: "/open311/v2", ShutdownTimeout: 30 * time.Second, ReloadInterval: 10 * time.Second,
 		SIP: SIPConfig{Realm: "yihao", Addr: ":5060", Mode: "proxy", Strategy: "longest_idle", QueueWait: 30 * time.Second,
-			RingTimeout: 20 * time.Second, DefaultCountry: "86", RateLimit: 6000, RateBurst: 600}}
+			RingTimeout: 20 * time.Second, DefaultCountry: "86", RateLimit: 60, RateBurst: 20}}
 }
 
 // loadConfig reads path (if not empty) over the defaults, then the environment.
@@ -230,7 +247,20 @@ func loadConfig(path string, getenv func(string) string) (Config, error) {
 	str("YIHAO_SIP_ADDR", &cfg.SIP.Addr)
 	str("YIHAO_SIP_ADVERTISE", &cfg.SIP.Advertise)
 	str("YIHAO_SIP_SECRET", &cfg.SIP.Secret)
-	for name, dst := range map[string]*int{"YIHAO_RATE_LIMIT": &cfg.RateLimit, "YIHAO_RATE_BURST": &cfg.RateBurst} {
+	list := func(name string, dst *[]string) {
+		if v := getenv(name); v != "" {
+			*dst = nil
+			for _, f := range strings.Split(v, ",") {
+				if f = strings.TrimSpace(f); f != "" {
+					*dst = append(*dst, f)
+				}
+			}
+		}
+	}
+	list("YIHAO_SIP_TRUNKS", &cfg.SIP.Trunks)
+	list("YIHAO_SIP_GATEWAYS", &cfg.SIP.Gateways)
+	for name, dst := range map[string]*int{"YIHAO_RATE_LIMIT": &cfg.RateLimit, "YIHAO_RATE_BURST": &cfg.RateBurst,
+		"YIHAO_SIP_RATE_LIMIT": &cfg.SIP.RateLimit, "YIHAO_SIP_RATE_BURST": &cfg.SIP.RateBurst} {
 		if v := getenv(name); v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 0 {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -50,5 +51,40 @@ func TestSecureCookiesSetting(t *testing.T) {
 		if got := cfg.SecureCookies(); got != tc.want {
 			t.Errorf("insecure_cookies %v, YIHAO_COOKIE_SECURE %q: Secure %v, want %v", tc.insecure, tc.env, got, tc.want)
 		}
+	}
+}
+
+// The phone door's trunks, gateways and per-source limit: low by default,
+// set in the file or the environment, and refused when unreadable.
+func TestSIPTrunkConfig(t *testing.T) {
+	cfg, err := loadConfig("", func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.SIP.RateLimit != 60 || cfg.SIP.RateBurst != 20 || len(cfg.SIP.Trunks) != 0 || len(cfg.SIP.Gateways) != 0 {
+		t.Errorf("defaults: limit %d burst %d trunks %v gateways %v", cfg.SIP.RateLimit, cfg.SIP.RateBurst, cfg.SIP.Trunks, cfg.SIP.Gateways)
+	}
+	env := map[string]string{"YIHAO_SIP_TRUNKS": "203.0.113.0/28, 198.51.100.7", "YIHAO_SIP_GATEWAYS": "10.0.0.20:5070,sip:10.0.0.21;transport=tcp",
+		"YIHAO_SIP_RATE_LIMIT": "30", "YIHAO_SIP_RATE_BURST": "5"}
+	cfg, err = loadConfig("", func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	trunks, gateways, err := sipTrunks(cfg.SIP)
+	if err != nil || len(trunks) != 2 || trunks[1].String() != "198.51.100.7/32" || len(gateways) != 2 ||
+		gateways[1].Addr.String() != "10.0.0.21:5060" || gateways[1].Transport != "tcp" || cfg.SIP.RateLimit != 30 || cfg.SIP.RateBurst != 5 {
+		t.Errorf("from the environment: trunks %v gateways %+v limit %d/%d err %v", trunks, gateways, cfg.SIP.RateLimit, cfg.SIP.RateBurst, err)
+	}
+	for name, sc := range map[string]SIPConfig{
+		"trunk name":   {Trunks: []string{"carrier.example"}},
+		"gateway name": {Gateways: []string{"sms.example:5060"}},
+		"transport":    {Gateways: []string{"sip:10.0.0.20;transport=ws"}},
+	} {
+		if _, _, err := sipTrunks(sc); err == nil || !strings.Contains(err.Error(), "sip.") {
+			t.Errorf("%s: %v, want an error naming the setting", name, err)
+		}
+	}
+	if _, err := loadConfig("", func(k string) string { return map[string]string{"YIHAO_SIP_RATE_LIMIT": "many"}[k] }); err == nil {
+		t.Error("YIHAO_SIP_RATE_LIMIT=many accepted")
 	}
 }

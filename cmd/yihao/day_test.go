@@ -24,7 +24,7 @@ import (
 const dayConfig = `insecure_cookies: true
 sip:
   agents:
-    - {ext: "2001", name: 王芳, password: day-2001}
+    - {ext: "2001", name: 王芳, password: day-wangfang-pw}
 users:
   - {name: zhao.disp, display: 赵派单, role: dispatcher, password: day-dispatcher-pw}
   - {name: qian.cgw, display: 钱联络, role: liaison, department: cgw, password: day-liaison-pw}
@@ -69,7 +69,7 @@ func TestDayInBrowser(t *testing.T) {
 
 	// The agent's softphone registers; the agent signs in to the phone desk.
 	port := sipptest.FreePort(t)
-	reg := sipptest.Run(t, "register.xml", sipAddr, "-inf", sipptest.InjectionFile(t, []string{"2001", "day-2001"}),
+	reg := sipptest.Run(t, "register.xml", sipAddr, "-inf", sipptest.InjectionFile(t, []string{"2001", "day-wangfang-pw"}),
 		"-m", "1", "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-t", "u1", "-timeout", "20s")
 	if reg.Successful != 1 {
 		t.Fatalf("registering 2001: %s", reg)
@@ -79,7 +79,7 @@ func TestDayInBrowser(t *testing.T) {
 		chromedp.Navigate(srv.base+"/agent"),
 		chromedp.WaitVisible(chromedp.ID("ext")),
 		chromedp.SendKeys(chromedp.ID("ext"), "2001"),
-		chromedp.SendKeys(chromedp.ID("password"), "day-2001"),
+		chromedp.SendKeys(chromedp.ID("password"), "day-wangfang-pw"),
 		chromedp.Submit(chromedp.ID("password")),
 		chromedp.WaitVisible(chromedp.ID("state")))
 	browsertest.Run(t, agent, "agent available", chromedp.Poll[bool](`document.getElementById("state").textContent === "示闲"`,

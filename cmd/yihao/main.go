@@ -283,7 +283,11 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 		mux.Handle("GET /metrics", metricsGuard(cfg.MetricsToken, metrics))
 	}
 	mux.Handle(o311.Base()+"/", o311.Handler())
-	calls := hotline.NewSIPMetrics(reg)
+	numbers := make([]string, len(cfg.SIP.Lines))
+	for i, l := range cfg.SIP.Lines {
+		numbers[i] = l.Number
+	}
+	calls := hotline.NewSIPMetrics(reg, numbers...)
 	ph, err := startPhone(ctx, cfg, store, svc, rdb, calls, log, mux)
 	if err != nil {
 		return err

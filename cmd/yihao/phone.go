@@ -17,6 +17,7 @@ import (
 
 	"github.com/yihao-city/yihao/channels/hotline"
 	"github.com/yihao-city/yihao/channels/hotline/acd"
+	"github.com/yihao-city/yihao/channels/hotline/sipauth"
 	"github.com/yihao-city/yihao/channels/live"
 	"github.com/yihao-city/yihao/limit"
 	"github.com/yihao-city/yihao/redis"
@@ -49,6 +50,12 @@ func startPhone(ctx context.Context, cfg Config, store ticketing.Store, svc *tic
 	if err != nil {
 		return nil, err
 	}
+	if sc.Secret == "" && rdb == nil && cfg.DatabaseURL != "" {
+		// A shared database suggests several instances; with a secret of
+		// their own each would refuse the calls the others proxied.
+		log.Warn("sip: no sip.secret and no Redis: nonces and the dialog tokens of calls are this instance's alone; " +
+			"set YIHAO_SIP_SECRET (the same on every instance) or YIHAO_REDIS_URL to run more than one")
+	}
 	p := &phone{secret: secret}
 	strategy := acd.Strategy(sc.Strategy)
 	if rdb != nil {
@@ -70,6 +77,18 @@ func startPhone(ctx context.Context, cfg Config, store ticketing.Store, svc *tic
 	if err := putConfiguredAgents(ctx, store, sc); err != nil {
 		return nil, err
 	}
+	// Wrong passwords count per extension wherever they are tried (the
+	// registrar, the agent page) and on every instance; nonces' uses too.
+	policy := sipauth.Policy{Failures: sc.AuthFailures, Window: sc.AuthWindow, Lockout: sc.AuthLockout}
+	var lockout sipauth.Lockout
+	var nonces sipauth.NonceLedger
+	if rdb != nil {
+		lockout = redis.NewLockout(rdb, cfg.RedisPrefix+"sip:auth:", policy)
+		nonces = redis.NewNonceLedger(rdb, cfg.RedisPrefix+"sip:auth:")
+	} else {
+		lockout = sipauth.NewMemoryLockout(policy, 0)
+		nonces = sipauth.NewMemoryNonceLedger(0)
+	}
 
 	// The agent page's sign-in limit is shared like the desks' one.
 	var agentLogin hotline.Limiter = limit.NewLocal(limit.PerMinute(10, 5))
@@ -77,7 +96,7 @@ func startPhone(ctx context.Context, cfg Config, store ticketing.Store, svc *tic
 		agentLogin = redis.NewLimiter(rdb, cfg.RedisPrefix+"agent-login:", limit.PerMinute(10, 5))
 	}
 	desk, err := hotline.NewDesk(hotline.DeskConfig{
-		Realm: sc.Realm, SessionKey: secret, DefaultCountry: sc.DefaultCountry,
+		Lockout: lockout, Realm: sc.Realm, SessionKey: secret, DefaultCountry: sc.DefaultCountry,
 		LoginLimiter: agentLogin, SecureCookies: cfg.SecureCookies(),
 	}, store, svc, p.presence, p.bus, p.lines, log)
 	if err != nil {
@@ -97,17 +116,9 @@ func startPhone(ctx context.Context, cfg Config, store ticketing.Store, svc *tic
 			limiter = limit.NewLocal(rate)
 		}
 	}
-	var trunks []netip.Prefix
-	for _, t := range sc.Trunks {
-		pre, err := netip.ParsePrefix(t)
-		if err != nil {
-			a, aerr := netip.ParseAddr(t)
-			if aerr != nil {
-				return nil, fmt.Errorf("config: sip.trunks: %q is neither an address nor a prefix", t)
-			}
-			pre = netip.PrefixFrom(a, a.BitLen())
-		}
-		trunks = append(trunks, pre)
+	trunks, gateways, err := sipTrunks(sc)
+	if err != nil {
+		return nil, err
 	}
 	advertise := sc.Advertise
 	if advertise == "" {
@@ -121,7 +132,11 @@ func startPhone(ctx context.Context, cfg Config, store ticketing.Store, svc *tic
 		Redirect: sc.Mode == "redirect", SkillsByLine: sc.SkillsByLine,
 		WrapUp: sc.WrapUp, QueueWait: sc.QueueWait, RingTimeout: sc.RingTimeout, MaxExpires: sc.MaxExpires,
 		Fallback:       hotline.Fallback{Code: sc.Fallback.Code, RetryAfter: sc.Fallback.RetryAfter, Redirect: sc.Fallback.Redirect},
-		DefaultCountry: sc.DefaultCountry, Limiter: limiter, Trunks: trunks,
+		DefaultCountry: sc.DefaultCountry, Limiter: limiter, Trunks: trunks, Gateways: gateways,
+		Lockout: lockout, Nonces: nonces,
+	}
+	if hc.LinesOpen() {
+		log.Warn("sip: no trunks or gateways configured: calls and texts to the lines, and the caller identity they carry, are taken from any address, and ticket numbers are texted back wherever a text came from; set sip.trunks and sip.gateways (YIHAO_SIP_TRUNKS, YIHAO_SIP_GATEWAYS) before SIP faces the internet")
 	}
 	if p.sip, err = hotline.NewSIP(hc, p.lines, store, svc, p.presence, p.bus, log, metrics); err != nil {
 		return nil, err
@@ -174,6 +189,31 @@ func startPhone(ctx context.Context, cfg Config, store ticketing.Store, svc *tic
 	return p, nil
 }
 
+// sipTrunks reads sip.trunks (addresses or prefixes) and sip.gateways.
+func sipTrunks(sc SIPConfig) ([]netip.Prefix, []hotline.Gateway, error) {
+	var trunks []netip.Prefix
+	for _, t := range sc.Trunks {
+		pre, err := netip.ParsePrefix(t)
+		if err != nil {
+			a, aerr := netip.ParseAddr(t)
+			if aerr != nil {
+				return nil, nil, fmt.Errorf("config: sip.trunks: %q is neither an address nor a prefix", t)
+			}
+			pre = netip.PrefixFrom(a, a.BitLen())
+		}
+		trunks = append(trunks, pre.Masked())
+	}
+	var gateways []hotline.Gateway
+	for _, g := range sc.Gateways {
+		gw, err := hotline.ParseGateway(g)
+		if err != nil {
+			return nil, nil, fmt.Errorf("config: sip.gateways: %w", err)
+		}
+		gateways = append(gateways, gw)
+	}
+	return trunks, gateways, nil
+}
+
 // Close stops SIP.
 func (p *phone) Close() {
 	if p.sip != nil {
@@ -214,6 +254,9 @@ func putConfiguredAgents(ctx context.Context, store ticketing.Store, sc SIPConfi
 	for _, a := range sc.Agents {
 		if a.Password == "" {
 			return fmt.Errorf("config: sip agent %s has no password", a.Ext)
+		}
+		if err := ticketing.CheckAgentPassword(a.Ext, a.Password); err != nil {
+			return fmt.Errorf("config: sip agent %s: %w", a.Ext, err)
 		}
 		now := time.Now()
 		ag := &ticketing.Agent{Ext: a.Ext, Name: a.Name, Realm: sc.Realm, HA1: ticketing.HA1(a.Ext, sc.Realm, a.Password),

@@ -36,8 +36,8 @@ for _ in $(seq 50); do curl -sf "http://$http/readyz" >/dev/null && break; sleep
 echo SEQUENTIAL >"$work/agents.csv"
 for i in $(seq 1 "$AGENTS"); do
 	ext=$((5000 + i))
-	echo "$ext;pw-$ext" >>"$work/agents.csv"
-	"$bin" agent add --ext "$ext" --password "pw-$ext" >/dev/null
+	echo "$ext;bench-agent-$i" >>"$work/agents.csv"
+	"$bin" agent add --ext "$ext" --password "bench-agent-$i" >/dev/null
 done
 # The agents register from the port their phone (the UAS below) listens on.
 sipp "$sip" -sf "$here/register.xml" -inf "$work/agents.csv" -m "$AGENTS" -r 200 \
