@@ -18,7 +18,7 @@ import (
 const (
 	metricsToken  = "attacks-metrics-token-0123"
 	staffPassword = "staff-password-2026"
-	agentPassword = "Agent-Passw0rd-2001!"
+	agentPassword = "Agent-Passw0rd-Kestrel!"
 )
 
 // form is a header for a form-encoded body, with the extra headers given
