@@ -9,13 +9,13 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/yihao-city/yihao/channels"
 	"github.com/yihao-city/yihao/ticketing"
 )
 
@@ -116,10 +116,11 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*staff, e
 	if err != nil {
 		return nil, nil
 	}
-	name, sid, ok := s.parseSession(c.Value)
+	sess, ok := s.parseSession(c.Value)
 	if !ok {
 		return nil, nil
 	}
+	name, sid := sess.name, sess.sid
 	u, err := s.store.UserByName(r.Context(), name)
 	switch {
 	case errors.Is(err, ticketing.ErrNotFound):
@@ -127,7 +128,10 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*staff, e
 	case err != nil:
 		return nil, err
 	}
-	if u == nil || u.Disabled || !ticketing.StaffRole(u.Role) {
+	// A session ends with the user: disabled, a role no longer staff, a
+	// sign-out (the epoch moved on) or a new password (another hash).
+	if u == nil || u.Disabled || !ticketing.StaffRole(u.Role) || u.SessionEpoch != sess.epoch ||
+		!hmac.Equal([]byte(sess.cred), []byte(s.credential(u.PasswordHash))) {
 		s.clearSession(w)
 		return nil, nil
 	}
@@ -179,11 +183,28 @@ func (s *Server) bearer(ctx context.Context, header string) (*staff, error) {
 }
 
 // A session cookie is base64url(name) "." session id "." expiry (unix
-// seconds) "." hex(HMAC-SHA256(key, "desk-session\0" + the rest)). The
-// session id is random; it keys the CSRF token.
-func (s *Server) signSession(name, sid string, exp time.Time) string {
-	body := base64.RawURLEncoding.EncodeToString([]byte(name)) + "." + sid + "." + strconv.FormatInt(exp.Unix(), 10)
+// seconds) "." session epoch "." credential "." hex(HMAC-SHA256(key,
+// "desk-session\0" + the rest)). The session id is random; it keys the
+// CSRF token. The epoch and the credential (a MAC of the password hash)
+// tie the session to the user's state when it began: signing out moves the
+// stored epoch on and a new password changes the hash, and either ends
+// every session, copied cookies included, on every instance.
+func (s *Server) signSession(u *ticketing.User, sid string, exp time.Time) string {
+	body := base64.RawURLEncoding.EncodeToString([]byte(u.Name)) + "." + sid + "." + strconv.FormatInt(exp.Unix(), 10) +
+		"." + strconv.FormatInt(u.SessionEpoch, 10) + "." + s.credential(u.PasswordHash)
 	return body + "." + s.mac(sessionMAC+body)
+}
+
+// credential is what a session keeps of the password hash: enough to see
+// it changed, nothing to attack it with.
+func (s *Server) credential(passwordHash string) string {
+	return s.mac("desk-credential\x00" + passwordHash)[:32]
+}
+
+// session is a checked session cookie's content.
+type session struct {
+	name, sid, cred string
+	epoch           int64
 }
 
 func (s *Server) mac(msg string) string {
@@ -192,25 +213,30 @@ func (s *Server) mac(msg string) string {
 	return hex.EncodeToString(m.Sum(nil))
 }
 
-// parseSession checks a cookie's signature and expiry.
-func (s *Server) parseSession(v string) (name, sid string, ok bool) {
+// parseSession checks a cookie's signature and expiry; the caller checks
+// the epoch and credential against the stored user.
+func (s *Server) parseSession(v string) (session, bool) {
 	parts := strings.Split(v, ".")
-	if len(parts) != 4 {
-		return "", "", false
+	if len(parts) != 6 {
+		return session{}, false
 	}
-	body := parts[0] + "." + parts[1] + "." + parts[2]
-	if !hmac.Equal([]byte(parts[3]), []byte(s.mac(sessionMAC+body))) {
-		return "", "", false
+	body := strings.Join(parts[:5], ".")
+	if !hmac.Equal([]byte(parts[5]), []byte(s.mac(sessionMAC+body))) {
+		return session{}, false
 	}
 	exp, err := strconv.ParseInt(parts[2], 10, 64)
 	if err != nil || s.cfg.Now().Unix() >= exp {
-		return "", "", false
+		return session{}, false
+	}
+	epoch, err := strconv.ParseInt(parts[3], 10, 64)
+	if err != nil {
+		return session{}, false
 	}
 	b, err := base64.RawURLEncoding.DecodeString(parts[0])
 	if err != nil || parts[1] == "" {
-		return "", "", false
+		return session{}, false
 	}
-	return string(b), parts[1], true
+	return session{name: string(b), sid: parts[1], epoch: epoch, cred: parts[4]}, true
 }
 
 // csrfToken is HMAC(key, "csrf" + session id): valid for one session only,
@@ -291,7 +317,7 @@ func (s *Server) postLogin(w http.ResponseWriter, r *http.Request) {
 	if err := s.audit(r, st, "sign_in", "", ""); err != nil {
 		s.log.Error("desk sign-in: audit", "user", u.Name, "err", err)
 	}
-	s.setSession(w, s.signSession(u.Name, sid, exp), exp)
+	s.setSession(w, s.signSession(u, sid, exp), exp)
 	s.log.Info("desk sign-in", "user", u.Name, "role", u.Role)
 	http.Redirect(w, r, safeNext(data.Next), http.StatusSeeOther)
 }
@@ -337,8 +363,18 @@ func (s *Server) checkPassword(ctx context.Context, hash, pw string) (bool, erro
 	return ticketing.CheckPassword(hash, pw), nil
 }
 
+// postLogout ends the user's sessions everywhere: the epoch moves on, so
+// this cookie and any copy of it, or of another of the user's sessions,
+// no longer holds on any instance. A store that cannot record it answers
+// 503 rather than pretend the session ended.
 func (s *Server) postLogout(w http.ResponseWriter, r *http.Request) {
 	st := staffFrom(r.Context())
+	if st.session != "" {
+		if err := s.store.EndUserSessions(r.Context(), st.Name); err != nil && !errors.Is(err, ticketing.ErrNotFound) {
+			s.fail(w, r, ticketing.Unavailable(err))
+			return
+		}
+	}
 	if err := s.audit(r, st, "sign_out", "", ""); err != nil {
 		s.log.Error("desk sign-out: audit", "user", st.Name, "err", err)
 	}
@@ -366,11 +402,6 @@ func logName(name string) string {
 	return "(not a user name)"
 }
 
-// clientIP is the peer's address: the desks trust no forwarding headers.
-func clientIP(r *http.Request) string {
-	h, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return h
-}
+// clientIP is the client's address as the door resolved it
+// (channels.ClientAddr: the peer, or the client a trusted proxy names).
+func clientIP(r *http.Request) string { return channels.ClientAddr(r) }

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/yihao-city/yihao/channels"
 	"github.com/yihao-city/yihao/channels/live"
 	"github.com/yihao-city/yihao/desks"
 	"github.com/yihao-city/yihao/limit"
@@ -77,6 +78,9 @@ type env struct {
 	bus   *live.Memory
 	srv   *httptest.Server
 	n     atomic.Int64 // external ids
+	// proxies, when set, resolves client addresses in front of the desks
+	// as the binary does.
+	proxies *channels.Proxies
 }
 
 type envOption func(*desks.Config)
@@ -142,7 +146,11 @@ func (e *env) serve(t *testing.T, bus live.Bus, opts ...envOption) *env {
 	}
 	mux := http.NewServeMux()
 	s.Register(mux)
-	e.srv = httptest.NewServer(mux)
+	var h http.Handler = mux
+	if e.proxies != nil {
+		h = e.proxies.Handler(mux)
+	}
+	e.srv = httptest.NewServer(h)
 	t.Cleanup(e.srv.Close)
 	e.addUsers(t)
 	return e

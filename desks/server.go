@@ -45,6 +45,8 @@ var staticFS embed.FS
 // through Tickets.
 type Store interface {
 	UserByName(ctx context.Context, name string) (*ticketing.User, error)
+	// EndUserSessions ends every desk session of the user (signing out).
+	EndUserSessions(ctx context.Context, name string) error
 	TokenByHash(ctx context.Context, hash string) (*ticketing.Token, error)
 	Queue(ctx context.Context, f ticketing.QueueFilter) ([]*ticketing.Ticket, error)
 	AppendAudit(ctx context.Context, e *ticketing.AuditEntry) error

@@ -530,7 +530,7 @@ func (s *Server) hasCredentials(r *http.Request) bool {
 	if err != nil {
 		return false
 	}
-	_, _, ok := s.parseSession(c.Value)
+	_, ok := s.parseSession(c.Value)
 	return ok
 }
 

@@ -25,7 +25,7 @@ rate_limit_per_minute: 0
 sip: {addr: "$sip", rate_limit_per_minute: 0, queue_wait: 30s, max_expires: 2h}
 wechat: {app_id: wxsoak, token: soaktoken, aes_key: "$key"}
 CONF
-export YIHAO_CONFIG="$work/soak.yaml" YIHAO_HTTP_ADDR=$http
+export YIHAO_CONFIG="$work/soak.yaml" YIHAO_HTTP_ADDR=$http YIHAO_METRICS_TOKEN=soak-metrics-token-0000
 "$bin" serve >"$work/out.log" 2>"$work/err.log" &
 echo $! >>"$work/pids"
 for _ in $(seq 50); do curl -sf "http://$http/readyz" >/dev/null && break; sleep 0.2; done
@@ -54,7 +54,7 @@ echo $! >>"$work/pids"
 
 echo "minute,goroutines,rss_mib,heap_inuse_mib,calls_ended"
 for m in $(seq 0 "$MIN"); do
-	curl -s "http://$http/metrics" | awk -v m="$m" '
+	curl -s -H "Authorization: Bearer $YIHAO_METRICS_TOKEN" "http://$http/metrics" | awk -v m="$m" '
 		/^go_goroutines / {g=$2}
 		/^process_resident_memory_bytes / {r=$2/1048576}
 		/^go_memstats_heap_inuse_bytes / {h=$2/1048576}

@@ -28,13 +28,24 @@ type Local struct {
 	tat map[string]time.Time // theoretical arrival time per key
 }
 
+// Len is how many keys are remembered.
+func (l *Local) Len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.tat)
+}
+
 // NewLocal returns a limiter for r.
 func NewLocal(r Rate) *Local {
 	return &Local{rate: r, now: time.Now, tat: map[string]time.Time{}}
 }
 
-// sweepAt bounds memory: past this many keys, expired ones are dropped.
-const sweepAt = 100_000
+// maxKeys bounds memory. A new key arriving at it sweeps the expired keys
+// and, if a flood of distinct keys (addresses, names) has left too many
+// live, forgets arbitrary ones down to three quarters of it, so sweeps are
+// at least maxKeys/4 new keys apart. A key forgotten under such a flood
+// starts afresh: the price of a bound.
+const maxKeys = 100_000
 
 // Allow takes one event for key if the rate allows it now.
 func (l *Local) Allow(_ context.Context, key string) (bool, time.Duration, error) {
@@ -51,11 +62,17 @@ func (l *Local) Allow(_ context.Context, key string) (bool, time.Duration, error
 	if allowAt := next.Add(-tolerance - interval); allowAt.After(now) {
 		return false, allowAt.Sub(now), nil
 	}
-	if len(l.tat) >= sweepAt {
+	if !ok && len(l.tat) >= maxKeys {
 		for k, t := range l.tat {
 			if t.Before(now) {
 				delete(l.tat, k)
 			}
+		}
+		for k := range l.tat {
+			if len(l.tat) <= maxKeys*3/4 {
+				break
+			}
+			delete(l.tat, k)
 		}
 	}
 	l.tat[key] = next

@@ -37,7 +37,10 @@ type Disk struct {
 	dir       string
 	MaxBytes  int64
 	MaxPixels int
-	now       func() time.Time
+	// MaxDecodeBytes caps the memory one decode takes, by the photo's
+	// colour model and bit depth as well as its pixels.
+	MaxDecodeBytes int64
+	now            func() time.Time
 	// decoding bounds concurrent decodes: a 50-megapixel photo costs
 	// hundreds of MB while it is decoded, so a burst of them must queue.
 	decoding chan struct{}
@@ -48,7 +51,7 @@ func NewDisk(dir string) (*Disk, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("media: %w", err)
 	}
-	return &Disk{dir: dir, MaxBytes: DefaultMaxBytes, MaxPixels: DefaultMaxPixels, now: time.Now,
+	return &Disk{dir: dir, MaxBytes: DefaultMaxBytes, MaxPixels: DefaultMaxPixels, MaxDecodeBytes: DefaultMaxDecodeBytes, now: time.Now,
 		decoding: make(chan struct{}, runtime.NumCPU())}, nil
 }
 
@@ -80,13 +83,18 @@ func (d *Disk) Prepare(r io.Reader) (*Photo, error) {
 		return nil, &ticketing.Error{Kind: ticketing.KindUnsupported, Field: "photos",
 			Message: "only JPEG, PNG or WebP photos are accepted; this file is " + sniffed}
 	}
-	cfg, _, err := image.DecodeConfig(bytes.NewReader(raw))
+	cfg, format, err := image.DecodeConfig(bytes.NewReader(raw))
 	if err != nil {
 		return nil, ticketing.Invalid("photos", "the photo cannot be read: %v", err)
 	}
 	if cfg.Width <= 0 || cfg.Height <= 0 || int64(cfg.Width)*int64(cfg.Height) > int64(d.MaxPixels) {
 		return nil, &ticketing.Error{Kind: ticketing.KindTooLarge, Field: "photos",
 			Message: fmt.Sprintf("the photo is %d×%d pixels; the limit is %d megapixels", cfg.Width, cfg.Height, d.MaxPixels/1_000_000)}
+	}
+	if need := decodeBytes(cfg, format, raw); need > d.MaxDecodeBytes {
+		return nil, &ticketing.Error{Kind: ticketing.KindTooLarge, Field: "photos",
+			Message: fmt.Sprintf("the photo is %d×%d pixels of %s and would take %d MB to read; the limit is %d MB: send a smaller or 8-bit photo",
+				cfg.Width, cfg.Height, format, need>>20, d.MaxDecodeBytes>>20)}
 	}
 	d.decoding <- struct{}{}
 	defer func() { <-d.decoding }()

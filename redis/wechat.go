@@ -124,3 +124,41 @@ func (s *Seen) Forget(ctx context.Context, key string) error {
 	}
 	return nil
 }
+
+// Nonces is wechat.Nonces shared by every instance: one key per signed
+// push URL (SET NX with the body's digest, expiring with the replay
+// window), so a URL replayed to another instance is refused there too.
+type Nonces struct {
+	c      *goredis.Client
+	prefix string
+}
+
+var _ wechat.Nonces = (*Nonces)(nil)
+
+// NewNonces keeps the keys under prefix.
+func NewNonces(c *goredis.Client, prefix string) *Nonces {
+	return &Nonces{c: c, prefix: prefix}
+}
+
+// Remember is wechat.Nonces.Remember.
+func (n *Nonces) Remember(ctx context.Context, key, fingerprint string, ttl time.Duration) (bool, error) {
+	ttl = max(ttl, time.Second)
+	for range 3 {
+		ok, err := n.c.SetNX(ctx, n.prefix+key, fingerprint, ttl).Result()
+		if err != nil {
+			return false, fmt.Errorf("redis: nonces: %w", err)
+		}
+		if ok {
+			return true, nil
+		}
+		v, err := n.c.Get(ctx, n.prefix+key).Result()
+		switch {
+		case errors.Is(err, goredis.Nil):
+			continue // expired between the two commands
+		case err != nil:
+			return false, fmt.Errorf("redis: nonces: %w", err)
+		}
+		return v == fingerprint, nil
+	}
+	return false, nil
+}

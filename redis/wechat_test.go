@@ -171,3 +171,11 @@ func TestConversationsShared(t *testing.T) {
 		t.Fatal("conversation outlived its window")
 	}
 }
+
+// A signed WeChat URL taken by one instance cannot be replayed with
+// another body to another instance.
+func TestNoncesShared(t *testing.T) {
+	c1, c2 := testClient(t), testClient(t)
+	prefix := testPrefix(t, c1) + "wechat:nonce:"
+	wechattest.RunNonces(t, redis.NewNonces(c1, prefix), redis.NewNonces(c2, prefix))
+}

@@ -19,6 +19,10 @@ type Agent struct {
 	Skills []string // lines/skills the agent takes (e.g. "12345","12319"); empty = all
 	// CreatedAt is kept from the first PutAgent; zero there means UpdatedAt.
 	CreatedAt, UpdatedAt time.Time
+	// SessionEpoch is moved on by EndAgentSessions (signing out of the
+	// agent page): a session holds only while it carries the agent's
+	// epoch. PutAgent keeps the stored one.
+	SessionEpoch int64
 }
 
 // Limits on an agent's fields.

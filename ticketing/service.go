@@ -85,6 +85,9 @@ type Store interface {
 	Agents(ctx context.Context) ([]*Agent, error)
 	// DeleteAgent removes the agent with the extension (ErrNotFound if none).
 	DeleteAgent(ctx context.Context, ext string) error
+	// EndAgentSessions moves the agent's SessionEpoch on, ending every
+	// agent-page session it has (ErrNotFound if no such agent).
+	EndAgentSessions(ctx context.Context, ext string) error
 	Ping(ctx context.Context) error
 
 	// PutUser validates u (User.Validate) and inserts it or replaces the
@@ -97,6 +100,9 @@ type Store interface {
 	UserByName(ctx context.Context, name string) (*User, error)
 	// Users returns every user, disabled ones too, by Name ascending.
 	Users(ctx context.Context) ([]*User, error)
+	// EndUserSessions moves the user's SessionEpoch on, ending every desk
+	// session the user has (ErrNotFound if no such user).
+	EndUserSessions(ctx context.Context, name string) error
 
 	// Queue returns a page of work in f.Sort order (see QueueFilter).
 	Queue(ctx context.Context, f QueueFilter) ([]*Ticket, error)

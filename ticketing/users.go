@@ -28,6 +28,10 @@ type User struct {
 	Disabled     bool // may not sign in; its tokens must be refused
 	// CreatedAt is kept from the first PutUser; zero there means UpdatedAt.
 	CreatedAt, UpdatedAt time.Time
+	// SessionEpoch is moved on by EndUserSessions (signing out): a desk
+	// session carries the epoch it began in and holds only while it is
+	// the user's. PutUser keeps the stored one.
+	SessionEpoch int64
 }
 
 // Limits on a user's fields and password.

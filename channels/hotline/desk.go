@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/yihao-city/yihao/channels"
 	"github.com/yihao-city/yihao/channels/hotline/acd"
 	"github.com/yihao-city/yihao/channels/hotline/sipauth"
 	"github.com/yihao-city/yihao/channels/live"
@@ -30,6 +31,8 @@ var deskFiles embed.FS
 // DeskStore is what the agent page needs of the store.
 type DeskStore interface {
 	AgentByExt(ctx context.Context, ext string) (*ticketing.Agent, error)
+	// EndAgentSessions ends every agent-page session of the agent.
+	EndAgentSessions(ctx context.Context, ext string) error
 	LinkTicket(ctx context.Context, callID, number string) error
 	Lister
 	// AppendAudit records each screen pop shown: the caller's number and
@@ -58,7 +61,10 @@ type DeskConfig struct {
 	Lockout sipauth.Lockout
 	// LoginLimiter, if set, caps sign-in attempts per client address.
 	LoginLimiter Limiter
-	Now          func() time.Time
+	// SecureCookies sets the session cookie's Secure flag (always set on a
+	// TLS connection): on behind a TLS reverse proxy.
+	SecureCookies bool
+	Now           func() time.Time
 }
 
 // Desk is the minimal agent page (坐席工作台): sign in with the SIP
@@ -127,9 +133,15 @@ func (d *Desk) Register(mux *http.ServeMux) {
 
 const sessionCookie = "yihao_agent"
 
-// session cookie: base64url(ext) "." expiry-unix "." hex(HMAC-SHA256[:16]).
-func (d *Desk) sign(ext string, exp time.Time) string {
-	body := base64.RawURLEncoding.EncodeToString([]byte(ext)) + "." + strconv.FormatInt(exp.Unix(), 10)
+// session cookie: base64url(ext) "." expiry-unix "." session epoch "."
+// credential "." hex(HMAC-SHA256[:16]). The epoch and the credential (a
+// MAC of the agent's HA1 and creation time) tie the session to the agent
+// as stored when it began: signing out moves the epoch on, a new password
+// changes HA1, removing the agent (and adding it again) changes the rest,
+// and each ends the session, copies of the cookie included.
+func (d *Desk) sign(a *ticketing.Agent, exp time.Time) string {
+	body := base64.RawURLEncoding.EncodeToString([]byte(a.Ext)) + "." + strconv.FormatInt(exp.Unix(), 10) +
+		"." + strconv.FormatInt(a.SessionEpoch, 10) + "." + d.credential(a)
 	return body + "." + d.mac(body)
 }
 
@@ -139,14 +151,23 @@ func (d *Desk) mac(body string) string {
 	return hex.EncodeToString(m.Sum(nil)[:16])
 }
 
-// agent is the signed-in extension, or "".
+// credential is what a session keeps of the agent's account.
+func (d *Desk) credential(a *ticketing.Agent) string {
+	m := hmac.New(sha256.New, d.cfg.SessionKey)
+	m.Write([]byte("agent-credential\x00" + a.Realm + "\x00" + a.HA1 + "\x00" + strconv.FormatInt(a.CreatedAt.UnixMicro(), 10)))
+	return hex.EncodeToString(m.Sum(nil)[:16])
+}
+
+// agent is the signed-in extension, or "". The cookie is checked against
+// the agent store on every request, so a removed agent, a changed password
+// or a sign-out ends the session at once on every instance.
 func (d *Desk) agent(r *http.Request) string {
 	c, err := r.Cookie(sessionCookie)
 	if err != nil {
 		return ""
 	}
 	parts := strings.Split(c.Value, ".")
-	if len(parts) != 3 || !hmac.Equal([]byte(parts[2]), []byte(d.mac(parts[0]+"."+parts[1]))) {
+	if len(parts) != 5 || !hmac.Equal([]byte(parts[4]), []byte(d.mac(strings.Join(parts[:4], ".")))) {
 		return ""
 	}
 	exp, err := strconv.ParseInt(parts[1], 10, 64)
@@ -157,7 +178,18 @@ func (d *Desk) agent(r *http.Request) string {
 	if err != nil {
 		return ""
 	}
-	return string(ext)
+	a, err := d.store.AgentByExt(r.Context(), string(ext))
+	if err != nil {
+		if !errors.Is(err, ticketing.ErrNotFound) {
+			d.log.Warn("agent session: lookup", "err", err)
+		}
+		return ""
+	}
+	if a.Realm != d.cfg.Realm || strconv.FormatInt(a.SessionEpoch, 10) != parts[2] ||
+		!hmac.Equal([]byte(parts[3]), []byte(d.credential(a))) {
+		return ""
+	}
+	return a.Ext
 }
 
 type pageData struct {
@@ -198,11 +230,13 @@ func (d *Desk) getScript(w http.ResponseWriter, _ *http.Request) {
 
 // postLogin checks the extension's SIP password against its HA1 (the
 // registrar's own credential: one password per agent) and starts a
-// session for one shift.
+// session for one shift. Attempts are limited per client address, and
+// wrong passwords count towards the extension's lockout.
 func (d *Desk) postLogin(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
 	if l := d.cfg.LoginLimiter; l != nil {
-		if ok, _, err := l.Allow(r.Context(), "agent-login:"+hostOf(r.RemoteAddr)); err == nil && !ok {
+		if ok, _, err := l.Allow(r.Context(), "agent-login:"+channels.ClientAddr(r)); err == nil && !ok {
+			d.log.Warn("agent sign-in throttled", "source", channels.ClientAddr(r))
 			d.render(w, http.StatusTooManyRequests, pageData{Error: "尝试次数过多，请稍后再试。"})
 			return
 		}
@@ -216,22 +250,36 @@ func (d *Desk) postLogin(w http.ResponseWriter, r *http.Request) {
 		if err != nil && !errors.Is(err, ticketing.ErrNotFound) {
 			d.log.Error("agent login: lookup", "err", err)
 		}
-		d.log.Warn("agent login refused", "ext", ext, "source", hostOf(r.RemoteAddr))
+		d.log.Warn("agent login refused", "ext", ext, "source", channels.ClientAddr(r))
 		d.render(w, http.StatusUnauthorized, pageData{Error: "工号或密码不正确。"})
 		d.loginFailed(r, a)
 		return
 	}
 	exp := d.cfg.Now().Add(d.cfg.SessionTTL)
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: d.sign(ext, exp), Path: "/agent", Expires: exp,
-		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: d.sign(a, exp), Path: "/agent", Expires: exp,
+		HttpOnly: true, Secure: d.secure(r), SameSite: http.SameSiteStrictMode})
 	d.log.Info("agent signed in", "agent", ext)
 	http.Redirect(w, r, "/agent", http.StatusSeeOther)
 }
 
+// postLogout ends the agent's sessions everywhere (the epoch moves on), so
+// no copy of the cookie outlives it.
 func (d *Desk) postLogout(w http.ResponseWriter, r *http.Request) {
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/agent", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	if ext := d.agent(r); ext != "" {
+		if err := d.store.EndAgentSessions(r.Context(), ext); err != nil && !errors.Is(err, ticketing.ErrNotFound) {
+			d.log.Error("agent sign-out", "err", err)
+			d.render(w, http.StatusServiceUnavailable, pageData{Error: "系统繁忙，未能退出，请重试。"})
+			return
+		}
+		d.log.Info("agent signed out", "agent", ext)
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/agent", MaxAge: -1, HttpOnly: true,
+		Secure: d.secure(r), SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, "/agent", http.StatusSeeOther)
 }
+
+// secure says whether the session cookie carries the Secure flag.
+func (d *Desk) secure(r *http.Request) bool { return d.cfg.SecureCookies || r.TLS != nil }
 
 // deskState is the agent's state as the page shows it.
 type deskState struct {
@@ -304,6 +352,9 @@ func (d *Desk) getEvents(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		case <-beat.C:
+			if d.agent(r) != ext {
+				return // signed out, removed, or a new password
+			}
 			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
 				return
 			}

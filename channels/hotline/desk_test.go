@@ -22,6 +22,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/yihao-city/yihao/channels"
 	"github.com/yihao-city/yihao/channels/hotline"
 	"github.com/yihao-city/yihao/channels/hotline/acd"
 	"github.com/yihao-city/yihao/channels/hotline/sipptest"
@@ -55,6 +56,14 @@ func (e *deskEnv) advance(d time.Duration) { e.mu.Lock(); e.skew += d; e.mu.Unlo
 // wires it next to the SIP door; nil svc, presence and bus get their own.
 func newDesk(t *testing.T, store ticketing.Store, svc *ticketing.Service, presence acd.Presence, bus live.Bus) *deskEnv {
 	t.Helper()
+	return newDeskWith(t, store, svc, presence, bus, hotline.DeskConfig{}, nil)
+}
+
+// newDeskWith is newDesk with settings (SessionKey and Now are the test's)
+// and, if proxies is not nil, the client-address resolver in front.
+func newDeskWith(t *testing.T, store ticketing.Store, svc *ticketing.Service, presence acd.Presence, bus live.Bus,
+	cfg hotline.DeskConfig, proxies *channels.Proxies) *deskEnv {
+	t.Helper()
 	if svc == nil {
 		svc = ticketing.NewService(store, triage{})
 	}
@@ -73,14 +82,18 @@ func newDesk(t *testing.T, store ticketing.Store, svc *ticketing.Service, presen
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
-	d, err := hotline.NewDesk(hotline.DeskConfig{SessionKey: []byte("agent sessions of the desk tests"), Now: e.now},
-		store, svc, presence, bus, lines, log)
+	cfg.SessionKey, cfg.Now = []byte("agent sessions of the desk tests"), e.now
+	d, err := hotline.NewDesk(cfg, store, svc, presence, bus, lines, log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
 	d.Register(mux)
-	e.srv = httptest.NewServer(mux)
+	var h http.Handler = mux
+	if proxies != nil {
+		h = proxies.Handler(mux)
+	}
+	e.srv = httptest.NewServer(h)
 	t.Cleanup(e.srv.Close)
 	return e
 }
@@ -251,8 +264,8 @@ func TestDeskSessionCookie(t *testing.T) {
 	addDeskAgents(t, e.store, "2001", "2002")
 	good := e.login(t, "2001")
 	parts := strings.Split(good.Value, ".")
-	if len(parts) != 3 {
-		t.Fatalf("session cookie %q: want ext.expiry.mac", good.Value)
+	if len(parts) != 5 {
+		t.Fatalf("session cookie %q: want ext.expiry.epoch.credential.mac", good.Value)
 	}
 	exp, _ := strconv.ParseInt(parts[1], 10, 64)
 	flip := func(s string) string { // change the last character
@@ -262,17 +275,20 @@ func TestDeskSessionCookie(t *testing.T) {
 		}
 		return s[:len(s)-1] + "0"
 	}
+	join := func(p ...string) string { return strings.Join(p, ".") }
 	for _, tc := range []struct {
 		name  string
 		value string
 		ok    bool
 	}{
 		{"as signed", good.Value, true},
-		{"other extension", base64.RawURLEncoding.EncodeToString([]byte("2002")) + "." + parts[1] + "." + parts[2], false},
-		{"later expiry", parts[0] + "." + strconv.FormatInt(exp+86400, 10) + "." + parts[2], false},
-		{"mac changed", parts[0] + "." + parts[1] + "." + flip(parts[2]), false},
-		{"mac missing", parts[0] + "." + parts[1], false},
-		{"mac empty", parts[0] + "." + parts[1] + ".", false},
+		{"other extension", join(base64.RawURLEncoding.EncodeToString([]byte("2002")), parts[1], parts[2], parts[3], parts[4]), false},
+		{"later expiry", join(parts[0], strconv.FormatInt(exp+86400, 10), parts[2], parts[3], parts[4]), false},
+		{"other epoch", join(parts[0], parts[1], "7", parts[3], parts[4]), false},
+		{"mac changed", join(parts[0], parts[1], parts[2], parts[3], flip(parts[4])), false},
+		{"mac missing", join(parts[0], parts[1], parts[2], parts[3]), false},
+		{"mac empty", join(parts[0], parts[1], parts[2], parts[3], ""), false},
+		{"old format", join(parts[0], parts[1], parts[4]), false},
 		{"garbage", "not-a-session", false},
 		{"empty", "", false},
 	} {

@@ -283,6 +283,9 @@ type ctiRequest struct {
 func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) {
 	tok, err := s.token(r.Context(), r.PathValue("token"))
 	if err != nil {
+		if ticketing.KindOf(err) == ticketing.KindUnauthorized {
+			s.log.Warn("cti event refused: unknown token", "source", channels.ClientAddr(r))
+		}
 		s.fail(w, r, err)
 		return
 	}

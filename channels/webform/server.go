@@ -76,9 +76,6 @@ type Config struct {
 	MaxJSONBytes int64
 	// Location is the city's time zone for times shown on pages.
 	Location *time.Location
-	// TrustedProxies may set X-Forwarded-For; empty trusts none, so the
-	// rate limit keys on the real peer address.
-	TrustedProxies []string
 }
 
 // Server serves the form, the tracking page and the API.
@@ -112,7 +109,9 @@ func New(cfg Config, tickets Tickets, photos Photos, tokens Tokens, limiter Limi
 	gin.SetMode(gin.ReleaseMode)
 	e := gin.New()
 	e.HandleMethodNotAllowed = true
-	if err := e.SetTrustedProxies(cfg.TrustedProxies); err != nil {
+	// The client's address is channels.ClientAddr's, one answer for every
+	// door; gin's own is not used.
+	if err := e.SetTrustedProxies(nil); err != nil {
 		return nil, err
 	}
 	e.Use(s.recover, s.observe, securityHeaders)
@@ -206,7 +205,7 @@ func (s *Server) allow(c *gin.Context) error {
 	if s.limiter == nil {
 		return nil
 	}
-	ok, wait, err := s.limiter.Allow(c.Request.Context(), "web:"+sourceKey(c.ClientIP()))
+	ok, wait, err := s.limiter.Allow(c.Request.Context(), "web:"+sourceKey(channels.ClientAddr(c.Request)))
 	if err != nil {
 		s.log.Warn("rate limiter unavailable; allowing", "err", err)
 		return nil

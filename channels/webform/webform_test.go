@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/yihao-city/yihao/channels"
 	"github.com/yihao-city/yihao/channels/webform"
 	"github.com/yihao-city/yihao/configs"
 	"github.com/yihao-city/yihao/limit"
@@ -41,6 +42,13 @@ type env struct {
 
 // newEnv serves the web door on the real embedded store and the demo city.
 func newEnv(t testing.TB, limiter webform.Limiter) *env {
+	t.Helper()
+	return newEnvWith(t, limiter, nil, nil)
+}
+
+// newEnvWith is newEnv with intake metrics and the client-address resolver
+// the binary puts in front of every door (either may be nil).
+func newEnvWith(t testing.TB, limiter webform.Limiter, metrics *channels.Metrics, proxies *channels.Proxies) *env {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -64,11 +72,15 @@ func newEnv(t testing.TB, limiter webform.Limiter) *env {
 	}
 	svc := ticketing.NewService(store, router)
 	log := slog.New(slog.DiscardHandler)
-	web, err := webform.New(webform.Config{City: cat.City}, svc, photos, store, limiter, log, nil)
+	web, err := webform.New(webform.Config{City: cat.City}, svc, photos, store, limiter, log, metrics)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(web.Handler())
+	var h http.Handler = web.Handler()
+	if proxies != nil {
+		h = proxies.Handler(h)
+	}
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &env{svc: svc, srv: srv, store: store, mediaDir: mediaDir}
 }

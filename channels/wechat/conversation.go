@@ -44,15 +44,32 @@ func (m *MemoryConversations) Keep(_ context.Context, openID, number string, ttl
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.now()
-	if len(m.open) > 1024 {
+	if _, ok := m.open[openID]; !ok && len(m.open) >= maxMemoryKeys {
+		// Full: expired conversations go and, if a flood of citizens left
+		// it full of live ones, arbitrary ones down to three quarters (their
+		// next message opens a new ticket), so sweeps are far apart.
 		for k, c := range m.open {
 			if !now.Before(c.until) {
 				delete(m.open, k)
 			}
 		}
+		for k := range m.open {
+			if len(m.open) <= maxMemoryKeys*3/4 {
+				break
+			}
+			delete(m.open, k)
+		}
 	}
 	m.open[openID] = conversation{number: number, until: now.Add(ttl)}
 	return nil
+}
+
+// Len is how many conversations are kept, ended ones not yet swept
+// included.
+func (m *MemoryConversations) Len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.open)
 }
 
 // End closes the conversation.

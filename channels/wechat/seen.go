@@ -44,6 +44,7 @@ func (s *MemorySeen) Claim(_ context.Context, key string, lease time.Duration) (
 		}
 		return Held, "", nil
 	}
+	s.bound(now)
 	s.keys[key] = seenKey{until: now.Add(lease)}
 	return Claimed, "", nil
 }
@@ -62,6 +63,28 @@ func (s *MemorySeen) Forget(_ context.Context, key string) error {
 	defer s.mu.Unlock()
 	delete(s.keys, key)
 	return nil
+}
+
+// maxMemoryKeys bounds the in-process stores keyed by what WeChat pushes
+// (MsgIds, OpenIDs): far above an hour of a city's messages.
+const maxMemoryKeys = 1 << 18
+
+// bound makes room for one more key: expired keys go, and if a flood has
+// left the map full of live ones, arbitrary ones down to three quarters
+// (a retry of a forgotten push may then be handled twice: the price of a
+// bound).
+func (s *MemorySeen) bound(now time.Time) {
+	if len(s.keys) < maxMemoryKeys {
+		return
+	}
+	s.nextPrune = time.Time{}
+	s.prune(now)
+	for k := range s.keys {
+		if len(s.keys) <= maxMemoryKeys*3/4 {
+			break
+		}
+		delete(s.keys, k)
+	}
 }
 
 // prune drops expired keys, at most once per ttl.

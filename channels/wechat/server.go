@@ -8,7 +8,10 @@
 // sha1(sort(Token, timestamp, nonce)) and the answer is echostr.
 //
 // POST is one push. signature and timestamp are checked on every push;
-// a timestamp more than ReplayWindow from now, either side, is refused.
+// a timestamp more than ReplayWindow from now, either side, is refused,
+// and each signed URL (timestamp and nonce) is remembered with its body's
+// digest until its timestamp leaves the window: the same URL with another
+// body is refused with 403 (WeChat's retries repeat the body).
 // In safe mode (安全模式, encrypt_type=aes) the body is
 // <xml><ToUserName/><Encrypt/></xml>; msg_signature =
 // sha1(sort(Token, timestamp, nonce, Encrypt)) is checked, Encrypt is
@@ -18,7 +21,9 @@
 //
 // # Mode
 //
-// The mode is the server's, never the request's: with an AESKey only
+// Plaintext mode must be chosen (Plaintext): a server with neither an
+// AESKey nor Plaintext does not start. The mode is the server's, never the
+// request's: with an AESKey only
 // encrypted pushes (encrypt_type=aes) are taken and plaintext ones
 // (encrypt_type absent or raw) are refused with 403; without one, only
 // plaintext pushes are taken and encrypted ones are refused with 403. A
@@ -33,8 +38,9 @@
 //
 //	200 reply XML, or "success"  the handler took the message
 //	400  malformed XML, or a push without ToUserName, FromUserName or MsgType
-//	403  bad signature or msg_signature, stale timestamp, wrong mode, or a
-//	     ciphertext that does not decrypt to our AppID
+//	403  bad signature or msg_signature, stale timestamp, wrong mode, a
+//	     signed URL replayed with another body, or a ciphertext that does
+//	     not decrypt to our AppID
 //	405  a method other than GET and POST
 //	413  a body over MaxBodyBytes (refused before it is read whole)
 //	503  the handler failed or did not return within HandlerTimeout
@@ -55,8 +61,10 @@ package wechat
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -67,6 +75,8 @@ import (
 	"time"
 
 	"github.com/silenceper/wechat/v2/util"
+
+	"github.com/yihao-city/yihao/channels"
 )
 
 // Defaults of ServerConfig.
@@ -84,9 +94,18 @@ type ServerConfig struct {
 	AppID string
 	// Token signs every request. Required.
 	Token string
-	// AESKey is the EncodingAESKey: 43 characters of base64. Empty means
-	// plaintext mode (明文模式); set, safe or compatible mode.
+	// AESKey is the EncodingAESKey: 43 characters of base64. Set, safe or
+	// compatible mode; empty, plaintext mode (明文模式), which needs
+	// Plaintext as well.
 	AESKey string
+	// Plaintext allows plaintext mode when there is no AESKey. A plaintext
+	// push's body is signed by nothing, so plaintext is never the default:
+	// without an AESKey and without Plaintext, NewServer refuses to start.
+	Plaintext bool
+	// Nonces remembers each push's signed URL for the replay window, so a
+	// URL seen once cannot carry another body; default an in-process
+	// MemoryNonces (several instances share redis.Nonces).
+	Nonces Nonces
 	// ReplayWindow is how far a request's timestamp may be from now, either
 	// side; default 5 minutes.
 	ReplayWindow time.Duration
@@ -121,6 +140,10 @@ func NewServer(cfg ServerConfig, h Handler, log *slog.Logger) (*Server, error) {
 	if cfg.Token == "" {
 		return nil, errors.New("wechat: Token is required")
 	}
+	if cfg.AESKey == "" && !cfg.Plaintext {
+		return nil, errors.New("wechat: no EncodingAESKey: set it for safe mode (recommended), " +
+			"or allow plaintext mode explicitly, in which anyone who sees one signed push URL can post as any citizen for the replay window")
+	}
 	if cfg.AESKey != "" {
 		if len(cfg.AESKey) != 43 {
 			return nil, fmt.Errorf("wechat: AESKey must be 43 characters, not %d", len(cfg.AESKey))
@@ -149,6 +172,9 @@ func NewServer(cfg ServerConfig, h Handler, log *slog.Logger) (*Server, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Nonces == nil {
+		cfg.Nonces = NewMemoryNonces(0, cfg.Now)
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -222,6 +248,17 @@ func (s *Server) servePush(w http.ResponseWriter, r *http.Request) {
 		} else {
 			s.refuse(w, r, http.StatusBadRequest, "body not read")
 		}
+		return
+	}
+
+	// The signed URL is good for one body: a second use with another body
+	// is a replay (WeChat's own retries repeat theirs).
+	if ok, err := s.fresh(ctx, timestamp, nonce, body); err != nil {
+		s.log.LogAttrs(ctx, slog.LevelWarn, "wechat push refused: nonces unavailable", slog.Any("err", err))
+		http.Error(w, "service unavailable", http.StatusServiceUnavailable)
+		return
+	} else if !ok {
+		s.refuse(w, r, http.StatusForbidden, "signed URL replayed with another body")
 		return
 	}
 
@@ -334,6 +371,16 @@ func (s *Server) seal(plain []byte, now time.Time) ([]byte, error) {
 	})
 }
 
+// fresh records the push's timestamp and nonce with a digest of its body
+// until its timestamp leaves the replay window, and says whether it may go
+// on (see Nonces).
+func (s *Server) fresh(ctx context.Context, timestamp, nonce string, body []byte) (bool, error) {
+	ts, _ := strconv.ParseInt(timestamp, 10, 64) // checkQuery parsed it
+	ttl := time.Unix(ts, 0).Add(s.cfg.ReplayWindow).Sub(s.cfg.Now()) + time.Second
+	sum := sha256.Sum256(body)
+	return s.cfg.Nonces.Remember(ctx, timestamp+":"+nonce, hex.EncodeToString(sum[:16]), ttl)
+}
+
 // checkQuery checks signature and timestamp; it returns why they fail, or
 // "".
 func (s *Server) checkQuery(signature, timestamp, nonce string) string {
@@ -365,7 +412,7 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, status int, reas
 		level = slog.LevelWarn
 	}
 	s.log.LogAttrs(r.Context(), level, "wechat request refused",
-		slog.Int("status", status), slog.String("reason", reason), slog.String("remote", r.RemoteAddr))
+		slog.Int("status", status), slog.String("reason", reason), slog.String("remote", channels.ClientAddr(r)))
 	http.Error(w, http.StatusText(status), status)
 }
 

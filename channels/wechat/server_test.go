@@ -48,7 +48,7 @@ func (r *recorder) calls() []*wechat.Inbound {
 func setup(t *testing.T, encrypted bool, h wechat.Handler, edit func(*wechat.ServerConfig)) (wechattest.Account, string) {
 	t.Helper()
 	a := wechattest.NewAccount()
-	cfg := wechat.ServerConfig{AppID: a.AppID, Token: a.Token}
+	cfg := wechat.ServerConfig{AppID: a.AppID, Token: a.Token, Plaintext: !encrypted}
 	if encrypted {
 		cfg.AESKey = a.AESKey
 	}
@@ -362,7 +362,7 @@ func TestBodyLimitStopsReading(t *testing.T) {
 		t.Run(modeName(encrypted), func(t *testing.T) {
 			t.Parallel()
 			rec := &recorder{}
-			cfg := wechat.ServerConfig{AppID: a.AppID, Token: a.Token}
+			cfg := wechat.ServerConfig{AppID: a.AppID, Token: a.Token, Plaintext: !encrypted}
 			if encrypted {
 				cfg.AESKey = a.AESKey
 			}
@@ -393,7 +393,7 @@ func TestBodyLimitStopsReading(t *testing.T) {
 
 func TestUnsignedBodyIsNotRead(t *testing.T) {
 	t.Parallel()
-	srv, err := wechat.NewServer(wechat.ServerConfig{Token: "t"}, (&recorder{}).handle, nil)
+	srv, err := wechat.NewServer(wechat.ServerConfig{Token: "t", Plaintext: true}, (&recorder{}).handle, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -560,7 +560,8 @@ func TestNewServerChecksConfig(t *testing.T) {
 		h    wechat.Handler
 		ok   bool
 	}{
-		{"plaintext", wechat.ServerConfig{Token: "t"}, h, true},
+		{"plaintext allowed", wechat.ServerConfig{Token: "t", Plaintext: true}, h, true},
+		{"plaintext not allowed", wechat.ServerConfig{Token: "t"}, h, false},
 		{"safe", wechat.ServerConfig{Token: "t", AppID: "wx1", AESKey: key}, h, true},
 		{"no token", wechat.ServerConfig{AppID: "wx1", AESKey: key}, h, false},
 		{"short key", wechat.ServerConfig{Token: "t", AppID: "wx1", AESKey: key[:42]}, h, false},

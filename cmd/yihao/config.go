@@ -9,6 +9,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/yihao-city/yihao/channels"
 	"github.com/yihao-city/yihao/routing/forward"
 )
 
@@ -30,6 +31,13 @@ type Config struct {
 	TrustedProxies  []string      `yaml:"trusted_proxies"`
 	LogLevel        string        `yaml:"log_level"`
 	DebugAddr       string        `yaml:"debug_addr"`
+	// MetricsToken lets /metrics be read on the public listener with
+	// Authorization: Bearer <token> (YIHAO_METRICS_TOKEN); without it the
+	// metrics are only on the debug listener.
+	MetricsToken string `yaml:"metrics_token"`
+	// CookieSecure sets the Secure flag of the desks' and the agent page's
+	// cookies (YIHAO_COOKIE_SECURE). Unset: Secure, unless insecure_cookies.
+	CookieSecure    *bool         `yaml:"cookie_secure"`
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	// Open311 is the GeoReport v2 door: its base path and jurisdiction_id.
 	Open311Base         string `yaml:"open311_base"`
@@ -62,9 +70,13 @@ type WeChatConfig struct {
 	AppID     string `yaml:"app_id"`     // YIHAO_WECHAT_APP_ID
 	AppSecret string `yaml:"app_secret"` // YIHAO_WECHAT_APP_SECRET: for the API (photos, notices)
 	Token     string `yaml:"token"`      // YIHAO_WECHAT_TOKEN: signs pushes; empty turns the door off
-	AESKey    string `yaml:"aes_key"`    // YIHAO_WECHAT_AES_KEY: EncodingAESKey; empty for plaintext mode
-	APIBase   string `yaml:"api_base"`   // YIHAO_WECHAT_API_BASE: default https://api.weixin.qq.com
-	Path      string `yaml:"path"`       // where pushes arrive; default /wechat
+	AESKey    string `yaml:"aes_key"`    // YIHAO_WECHAT_AES_KEY: EncodingAESKey (safe mode)
+	// Plaintext allows plaintext mode without an AES key
+	// (YIHAO_WECHAT_PLAINTEXT=true): pushes are then signed in their URL
+	// only. Without a key and without this the server does not start.
+	Plaintext bool   `yaml:"plaintext"`
+	APIBase   string `yaml:"api_base"` // YIHAO_WECHAT_API_BASE: default https://api.weixin.qq.com
+	Path      string `yaml:"path"`     // where pushes arrive; default /wechat
 	// ReplayWindow refuses pushes whose timestamp is further from now (default 5 minutes).
 	ReplayWindow time.Duration `yaml:"replay_window"`
 	// ConversationWindow: messages within it go to the ticket the first one made (default 10 minutes).
@@ -168,6 +180,15 @@ type SIPAgent struct {
 	Skills   []string `yaml:"skills"`
 }
 
+// SecureCookies says whether staff cookies (desks and agent page) carry
+// the Secure flag: as configured, else yes unless insecure_cookies.
+func (c Config) SecureCookies() bool {
+	if c.CookieSecure != nil {
+		return *c.CookieSecure
+	}
+	return !c.InsecureCookies
+}
+
 // demoLines are the demo city's merged numbers.
 func demoLines() []SIPLine {
 	return []SIPLine{
@@ -215,6 +236,7 @@ func loadConfig(path string, getenv func(string) string) (Config, error) {
 	str("YIHAO_GAZETTEER", &cfg.Gazetteer)
 	str("YIHAO_LOG_LEVEL", &cfg.LogLevel)
 	str("YIHAO_DEBUG_ADDR", &cfg.DebugAddr)
+	str("YIHAO_METRICS_TOKEN", &cfg.MetricsToken)
 	str("YIHAO_OPEN311_BASE", &cfg.Open311Base)
 	str("YIHAO_OPEN311_JURISDICTION", &cfg.Open311Jurisdiction)
 	str("YIHAO_WECHAT_APP_ID", &cfg.WeChat.AppID)
@@ -247,8 +269,28 @@ func loadConfig(path string, getenv func(string) string) (Config, error) {
 			*dst = n
 		}
 	}
+	if v := getenv("YIHAO_WECHAT_PLAINTEXT"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return cfg, fmt.Errorf("config: YIHAO_WECHAT_PLAINTEXT=%q: use true or false", v)
+		}
+		cfg.WeChat.Plaintext = b
+	}
+	if v := getenv("YIHAO_COOKIE_SECURE"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return cfg, fmt.Errorf("config: YIHAO_COOKIE_SECURE=%q: use true or false", v)
+		}
+		cfg.CookieSecure = &b
+	}
+	if cfg.MetricsToken != "" && len(cfg.MetricsToken) < 16 {
+		return cfg, fmt.Errorf("config: metrics token must be at least 16 characters")
+	}
 	if v := getenv("YIHAO_TRUSTED_PROXIES"); v != "" {
 		cfg.TrustedProxies = strings.Split(v, ",")
+	}
+	if _, err := channels.NewProxies(cfg.TrustedProxies); err != nil {
+		return cfg, fmt.Errorf("config: %w", err)
 	}
 	if u := cfg.DatabaseURL; u != "" && !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
 		return cfg, fmt.Errorf("config: database url must start with postgres:// (leave it empty for the embedded store)")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -29,7 +30,7 @@ import (
 // database, so none is lost when an instance stops and none is done twice.
 func startDesks(ctx context.Context, cfg Config, store ticketing.Store, svc *ticketing.Service, router *routing.Live,
 	files routingFiles, loc *time.Location, ph *phone, photos *media.Disk, rdb *goredis.Client, log *slog.Logger, mux *http.ServeMux) error {
-	if err := putConfiguredUsers(ctx, store, cfg.Users); err != nil {
+	if err := putConfiguredUsers(ctx, store, cfg.Users, log); err != nil {
 		return err
 	}
 	// The desks' key is derived from the shared secret, so a session
@@ -44,7 +45,7 @@ func startDesks(ctx context.Context, cfg Config, store ticketing.Store, svc *tic
 		return err
 	}
 	srv, err := desks.New(desks.Config{
-		SessionKey: key[:], Location: loc, LoginLimiter: login, InsecureCookies: cfg.InsecureCookies,
+		SessionKey: key[:], Location: loc, LoginLimiter: login, InsecureCookies: !cfg.SecureCookies(),
 		Departments: func() []desks.Department {
 			var out []desks.Department
 			for _, d := range router.Catalogue().Departments {
@@ -136,9 +137,19 @@ func loadAreas(files routingFiles) (*desks.Areas, error) {
 }
 
 // putConfiguredUsers adds the staff listed in the configuration file (the
-// demo's) to the store; their passwords become argon2id hashes there.
-func putConfiguredUsers(ctx context.Context, store ticketing.Store, users []UserConfig) error {
+// demo's) to the store when they are missing; their passwords become
+// argon2id hashes there. A user already stored is left as it is: `yihao
+// user disable` or a new password set with `yihao user add` holds across
+// restarts, and sessions are not ended by a start.
+func putConfiguredUsers(ctx context.Context, store ticketing.Store, users []UserConfig, log *slog.Logger) error {
 	for _, u := range users {
+		switch _, err := store.UserByName(ctx, u.Name); {
+		case err == nil:
+			log.Debug("configured user already stored; left as it is", "user", u.Name)
+			continue
+		case !errors.Is(err, ticketing.ErrNotFound):
+			return fmt.Errorf("config: user %s: %w", u.Name, err)
+		}
 		hash, err := ticketing.HashPassword(u.Password)
 		if err != nil {
 			return fmt.Errorf("config: user %s: %w", u.Name, err)
@@ -148,6 +159,7 @@ func putConfiguredUsers(ctx context.Context, store ticketing.Store, users []User
 			Department: u.Department, PasswordHash: hash, UpdatedAt: now}); err != nil {
 			return fmt.Errorf("config: user %s: %w", u.Name, err)
 		}
+		log.Info("configured user added", "user", u.Name, "role", u.Role)
 	}
 	return nil
 }

@@ -333,6 +333,9 @@ func (b *e2eBrowserTab) save(t *testing.T) {
 	}
 }
 
+// testMetricsToken is the metrics token e2eStart gives the server.
+const testMetricsToken = "metrics-token-for-tests"
+
 // e2eServer is the serve command running in-process.
 type e2eServer struct {
 	base   string
@@ -342,7 +345,7 @@ type e2eServer struct {
 
 func e2eStart(ctx context.Context, t *testing.T, env map[string]string) *e2eServer {
 	t.Helper()
-	vars := map[string]string{"YIHAO_HTTP_ADDR": "127.0.0.1:0", "YIHAO_SIP_ADDR": "127.0.0.1:0"}
+	vars := map[string]string{"YIHAO_HTTP_ADDR": "127.0.0.1:0", "YIHAO_SIP_ADDR": "127.0.0.1:0", "YIHAO_METRICS_TOKEN": testMetricsToken}
 	for k, v := range env {
 		vars[k] = v
 	}

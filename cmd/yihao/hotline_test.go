@@ -64,7 +64,7 @@ func TestHotlineCTIEndToEnd(t *testing.T) {
 	if status, _ := get(t, srv.base+"/api/v1/cti/"+cti, ""); status == 200 {
 		t.Error("GET on the webhook answered 200")
 	}
-	if status, body := get(t, srv.base+"/metrics", ""); status != 200 || !strings.Contains(body, `route="/api/v1/cti/{token}"`) || strings.Contains(body, cti) {
+	if status, body := get(t, srv.base+"/metrics", testMetricsToken); status != 200 || !strings.Contains(body, `route="/api/v1/cti/{token}"`) || strings.Contains(body, cti) {
 		t.Errorf("metrics lack the CTI route or show the token")
 	}
 }

@@ -8,6 +8,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"errors"
 	"flag"
 	"fmt"
@@ -222,7 +224,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 		return cats
 	}
 	intake := channels.NewMetrics(reg)
-	web, err := webform.New(webform.Config{City: cat.City, Categories: categories, Location: loc, TrustedProxies: cfg.TrustedProxies},
+	web, err := webform.New(webform.Config{City: cat.City, Categories: categories, Location: loc},
 		svc, photos, store, limiter, log, intake)
 	if err != nil {
 		return err
@@ -274,7 +276,12 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 		}
 		io.WriteString(w, "ready\n")
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+	if cfg.MetricsToken != "" {
+		// Public only behind the token; without one, only on the internal
+		// debug listener.
+		mux.Handle("GET /metrics", metricsGuard(cfg.MetricsToken, metrics))
+	}
 	mux.Handle(o311.Base()+"/", o311.Handler())
 	numbers := make([]string, len(cfg.SIP.Lines))
 	for i, l := range cfg.SIP.Lines {
@@ -300,8 +307,13 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	}
 	mux.Handle("/", web.Handler())
 
+	proxies, err := channels.NewProxies(cfg.TrustedProxies)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
 	srv := &http.Server{
-		Addr: cfg.HTTPAddr, Handler: mux,
+		// Every door reads the client's address from proxies.Handler.
+		Addr: cfg.HTTPAddr, Handler: proxies.Handler(mux),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       2 * time.Minute, // five photos on a slow mobile link
 		WriteTimeout:      2 * time.Minute,
@@ -326,16 +338,12 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	log.Info("listening", "addr", ln.Addr().String(), "store", desc, "shared", shared)
 
 	if cfg.DebugAddr != "" {
-		// Profiles on a separate listener, never on the public one.
-		dbg := http.NewServeMux()
-		dbg.HandleFunc("/debug/pprof/", pprof.Index)
-		dbg.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		dbg.HandleFunc("/debug/pprof/trace", pprof.Trace)
-		go func() {
-			if err := http.ListenAndServe(cfg.DebugAddr, dbg); err != nil {
-				log.Warn("debug listener stopped", "err", err)
-			}
-		}()
+		dbg, err := startDebug(cfg.DebugAddr, metrics, log)
+		if err != nil {
+			return err
+		}
+		defer dbg.Close()
+		fmt.Fprintf(stdout, "  debug:         %s/metrics, %s/debug/pprof/\n", baseURL(dbg.addr), baseURL(dbg.addr))
 	}
 	fwdDone := make(chan error, 1)
 	fctx, stopForwarding := context.WithCancel(context.WithoutCancel(ctx))
@@ -365,6 +373,59 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// metricsGuard serves /metrics on the public listener only to a request
+// bearing the metrics token (compared in constant time).
+func metricsGuard(token string, h http.Handler) http.Handler {
+	want := sha256.Sum256([]byte("Bearer " + token))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := sha256.Sum256([]byte(r.Header.Get("Authorization")))
+		if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="yihao metrics"`)
+			http.Error(w, "metrics need Authorization: Bearer <metrics token>", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// debugServer is the internal listener: Go profiles and the metrics, with
+// no token. It must never be reachable from outside (bind it to loopback
+// or an internal network).
+type debugServer struct {
+	srv  *http.Server
+	addr net.Addr
+}
+
+func (d *debugServer) Close() { _ = d.srv.Close() }
+
+// startDebug serves pprof and metrics on addr. Its timeouts leave room for
+// a 60-second CPU profile or trace, and no more.
+func startDebug(addr string, metrics http.Handler, log *slog.Logger) (*debugServer, error) {
+	dbg := http.NewServeMux()
+	dbg.HandleFunc("/debug/pprof/", pprof.Index)
+	dbg.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	dbg.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	dbg.Handle("GET /metrics", metrics)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("debug listener: %w", err)
+	}
+	srv := &http.Server{Handler: dbg,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      90 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Warn("debug listener stopped", "err", err)
+		}
+	}()
+	return &debugServer{srv: srv, addr: ln.Addr()}, nil
 }
 
 // open311Services are the catalogue's leaves as Open311 services.

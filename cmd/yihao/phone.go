@@ -90,9 +90,14 @@ func startPhone(ctx context.Context, cfg Config, store ticketing.Store, svc *tic
 		nonces = sipauth.NewMemoryNonceLedger(0)
 	}
 
+	// The agent page's sign-in limit is shared like the desks' one.
+	var agentLogin hotline.Limiter = limit.NewLocal(limit.PerMinute(10, 5))
+	if rdb != nil {
+		agentLogin = redis.NewLimiter(rdb, cfg.RedisPrefix+"agent-login:", limit.PerMinute(10, 5))
+	}
 	desk, err := hotline.NewDesk(hotline.DeskConfig{
 		Lockout: lockout, Realm: sc.Realm, SessionKey: secret, DefaultCountry: sc.DefaultCountry,
-		LoginLimiter: limit.NewLocal(limit.PerMinute(10, 5)),
+		LoginLimiter: agentLogin, SecureCookies: cfg.SecureCookies(),
 	}, store, svc, p.presence, p.bus, p.lines, log)
 	if err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -63,10 +64,49 @@ func TestServeHealthAndMetrics(t *testing.T) {
 		{"/metrics", `yihao_http_request_duration_seconds_count{code="201",method="POST",route="/api/v1/reports"} 1`},
 		{"/metrics", "go_goroutines"},
 	} {
-		status, body := get(t, srv.base+tc.path, "")
+		bearer := ""
+		if tc.path == "/metrics" {
+			bearer = testMetricsToken
+		}
+		status, body := get(t, srv.base+tc.path, bearer)
 		if status != 200 || !strings.Contains(body, tc.want) {
 			t.Errorf("GET %s: %d, body lacks %q", tc.path, status, tc.want)
 		}
+	}
+}
+
+// /metrics on the public listener answers only to the metrics token; the
+// debug listener serves it, and the profiles, to anyone who can reach it
+// (an internal address). Without a token the public listener has none.
+func TestMetricsNeedTokenOrDebugListener(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	debugAddr := ln.Addr().String()
+	ln.Close()
+	srv := e2eStart(ctx, t, map[string]string{"YIHAO_DATA_DIR": t.TempDir(), "YIHAO_DEBUG_ADDR": debugAddr})
+	for _, bearer := range []string{"", "wrong-token-of-some-length", testMetricsToken + "x"} {
+		if status, body := get(t, srv.base+"/metrics", bearer); status != http.StatusUnauthorized || strings.Contains(body, "go_goroutines") {
+			t.Errorf("/metrics with bearer %q: %d", bearer, status)
+		}
+	}
+	if status, body := get(t, srv.base+"/metrics", testMetricsToken); status != 200 || !strings.Contains(body, "go_goroutines") {
+		t.Errorf("/metrics with the token: %d", status)
+	}
+	for _, p := range []string{"/metrics", "/debug/pprof/"} {
+		if status, _ := get(t, "http://"+debugAddr+p, ""); status != 200 {
+			t.Errorf("debug listener %s: %d", p, status)
+		}
+	}
+	if status, _ := get(t, srv.base+"/debug/pprof/", ""); status == 200 {
+		t.Error("pprof is on the public listener")
+	}
+	open := e2eStart(ctx, t, map[string]string{"YIHAO_DATA_DIR": t.TempDir(), "YIHAO_METRICS_TOKEN": ""})
+	if status, body := get(t, open.base+"/metrics", ""); status == 200 || strings.Contains(body, "go_goroutines") {
+		t.Errorf("/metrics without a metrics token configured: %d", status)
 	}
 }
 
@@ -311,7 +351,7 @@ func TestServeDeadLetters(t *testing.T) {
 	postReport(t, srv.base, `{"text":"小区门口井盖缺失"}`)
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		_, body := get(t, srv.base+"/metrics", "")
+		_, body := get(t, srv.base+"/metrics", testMetricsToken)
 		if strings.Contains(body, `yihao_deliveries_dead{endpoint="picky"} 1`) {
 			break
 		}

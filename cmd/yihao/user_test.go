@@ -4,6 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -240,5 +244,58 @@ func TestUserCommands(t *testing.T) {
 	}
 	if strings.Contains(all, "$argon2") {
 		t.Errorf("a command printed a hash: %s", all)
+	}
+}
+
+// A user from the configuration file that was disabled stays disabled
+// when the server starts again (it used to be put back, enabled, at every
+// start), and a password changed with `yihao user add` stays changed.
+func TestConfiguredUserStaysDisabledAfterRestart(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "yihao.yaml")
+	if err := os.WriteFile(cfgPath, []byte("insecure_cookies: true\nusers:\n"+
+		"  - {name: cfg.disp, role: dispatcher, password: configured-pass-1}\n"+
+		"  - {name: cfg.admin, role: admin, password: configured-pass-2}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"YIHAO_DATA_DIR": dir, "YIHAO_CONFIG": cfgPath}
+	getenv := func(k string) string { return env[k] }
+	first := e2eStart(ctx, t, env)
+	if err := first.stop(); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadConfig(cfgPath, getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := userCommand(ctx, cfg, []string{"disable", "--name", "cfg.disp"}, nil, &out, &out); err != nil {
+		t.Fatal(err)
+	}
+	if err := userCommand(ctx, cfg, []string{"add", "--name", "cfg.admin", "--role", "admin", "--password", "-"},
+		strings.NewReader("changed-by-the-cli\n"), &out, &out); err != nil {
+		t.Fatal(err)
+	}
+	second := e2eStart(ctx, t, env)
+	signIn := func(name, pw string) int {
+		t.Helper()
+		cl := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		resp, err := cl.PostForm(second.base+"/login", url.Values{"name": {name}, "password": {pw}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := signIn("cfg.disp", "configured-pass-1"); code != http.StatusUnauthorized {
+		t.Errorf("the disabled configured user signs in after a restart: %d", code)
+	}
+	if code := signIn("cfg.admin", "configured-pass-2"); code != http.StatusUnauthorized {
+		t.Errorf("the configured password came back after a restart: %d", code)
+	}
+	if code := signIn("cfg.admin", "changed-by-the-cli"); code != http.StatusSeeOther {
+		t.Errorf("the password set by the CLI: %d, want 303", code)
 	}
 }

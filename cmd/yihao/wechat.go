@@ -25,8 +25,13 @@ func startWeChat(ctx context.Context, cfg Config, store ticketing.Store, svc *ti
 	if wc.Token == "" {
 		return nil, nil
 	}
+	if wc.AESKey == "" && !wc.Plaintext {
+		return nil, fmt.Errorf("config: wechat has a token but no aes_key (YIHAO_WECHAT_AES_KEY): set the account's EncodingAESKey " +
+			"for safe mode, or accept plaintext mode, whose message bodies nobody signs, with plaintext: true (YIHAO_WECHAT_PLAINTEXT=true)")
+	}
 	var (
 		seen    wechat.Dedup
+		nonces  wechat.Nonces
 		convs   wechat.Conversations
 		ratings wechat.Conversations
 		tokens  wechat.TokenCache
@@ -34,11 +39,13 @@ func startWeChat(ctx context.Context, cfg Config, store ticketing.Store, svc *ti
 	const dedupFor = time.Hour // WeChat retries within seconds; a day of MsgIds is never needed
 	if rdb != nil {
 		seen = redis.NewSeen(rdb, cfg.RedisPrefix+"wechat:seen:", dedupFor)
+		nonces = redis.NewNonces(rdb, cfg.RedisPrefix+"wechat:nonce:")
 		convs = redis.NewConversations(rdb, cfg.RedisPrefix+"wechat:conv:")
 		ratings = redis.NewConversations(rdb, cfg.RedisPrefix+"wechat:rating:")
 		tokens = redis.NewTokenCache(rdb, cfg.RedisPrefix+"wechat:token")
 	} else {
 		seen = wechat.NewMemorySeen(dedupFor, nil)
+		nonces = wechat.NewMemoryNonces(0, nil)
 		convs = wechat.NewMemoryConversations(nil)
 		ratings = wechat.NewMemoryConversations(nil)
 		tokens = &wechat.MemoryTokenCache{}
@@ -75,7 +82,8 @@ func startWeChat(ctx context.Context, cfg Config, store ticketing.Store, svc *ti
 	ch := wechat.NewChannel(wechat.ChannelConfig{Window: wc.ConversationWindow, ReportKey: wc.ReportKey, MyTicketsKey: wc.MyTicketsKey,
 		Limiter: perCitizen, Sender: send},
 		svc, store, seen, convs, ratings, src, photos, log)
-	srv, err := wechat.NewServer(wechat.ServerConfig{AppID: wc.AppID, Token: wc.Token, AESKey: wc.AESKey, ReplayWindow: wc.ReplayWindow},
+	srv, err := wechat.NewServer(wechat.ServerConfig{AppID: wc.AppID, Token: wc.Token, AESKey: wc.AESKey, ReplayWindow: wc.ReplayWindow,
+		Plaintext: wc.Plaintext, Nonces: nonces},
 		ch.Handle, log)
 	if err != nil {
 		return nil, fmt.Errorf("config: wechat: %w", err)
@@ -88,6 +96,10 @@ func startWeChat(ctx context.Context, cfg Config, store ticketing.Store, svc *ti
 	mode := "plaintext"
 	if wc.AESKey != "" {
 		mode = "safe (AES)"
+	} else {
+		log.Warn("WECHAT PLAINTEXT MODE: pushes are signed in their URL only and their bodies are not; " +
+			"a leaked push URL lets anyone post as any citizen until its timestamp expires (each URL is taken once). " +
+			"Set YIHAO_WECHAT_AES_KEY (safe mode) for a real account")
 	}
 	log.Info("wechat message server", "path", path, "mode", mode)
 	return ch, nil

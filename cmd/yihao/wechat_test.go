@@ -65,3 +65,26 @@ func TestBenchWeChat(t *testing.T) {
 		t.Fatalf("bench wechat: %v\n%s", err, out.String())
 	}
 }
+
+// A WeChat token without an AES key and without plaintext asked for is a
+// configuration error at start, naming the two ways out; asked for, the
+// server starts and warns.
+func TestWeChatPlaintextRefusedUnlessAsked(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	vars := map[string]string{"YIHAO_DATA_DIR": t.TempDir(), "YIHAO_HTTP_ADDR": "127.0.0.1:0", "YIHAO_SIP_ADDR": "off",
+		"YIHAO_WECHAT_TOKEN": "a-token"}
+	var out, errOut bytes.Buffer
+	err := run(ctx, []string{"serve"}, func(k string) string { return vars[k] }, &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "YIHAO_WECHAT_AES_KEY") || !strings.Contains(err.Error(), "YIHAO_WECHAT_PLAINTEXT=true") {
+		t.Fatalf("serve without an AES key: %v, want a refusal naming both settings", err)
+	}
+	srv := e2eStart(ctx, t, map[string]string{"YIHAO_DATA_DIR": t.TempDir(), "YIHAO_WECHAT_TOKEN": "a-token", "YIHAO_WECHAT_PLAINTEXT": "true"})
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(srv.stderr.String(), "WECHAT PLAINTEXT MODE") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no warning about plaintext mode:\n%s", srv.stderr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

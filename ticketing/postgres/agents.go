@@ -15,12 +15,16 @@ import (
 
 const agentColumns = `ext, name, realm, ha1, skills, created_at, updated_at`
 
+// agentSelect is agentColumns and the session epoch (migration 00016),
+// which PutAgent never writes.
+const agentSelect = agentColumns + `, session_epoch`
+
 func scanAgent(r pgx.Row) (*ticketing.Agent, error) {
 	var (
 		a      ticketing.Agent
 		skills []byte
 	)
-	if err := r.Scan(&a.Ext, &a.Name, &a.Realm, &a.HA1, &skills, &a.CreatedAt, &a.UpdatedAt); err != nil {
+	if err := r.Scan(&a.Ext, &a.Name, &a.Realm, &a.HA1, &skills, &a.CreatedAt, &a.UpdatedAt, &a.SessionEpoch); err != nil {
 		return nil, translate(err)
 	}
 	if err := json.Unmarshal(skills, &a.Skills); err != nil {
@@ -60,12 +64,12 @@ func (s *Store) PutAgent(ctx context.Context, a *ticketing.Agent) error {
 
 // AgentByExt returns the agent with the extension.
 func (s *Store) AgentByExt(ctx context.Context, ext string) (*ticketing.Agent, error) {
-	return scanAgent(s.pool.QueryRow(ctx, `SELECT `+agentColumns+` FROM agents WHERE ext = $1`, ext))
+	return scanAgent(s.pool.QueryRow(ctx, `SELECT `+agentSelect+` FROM agents WHERE ext = $1`, ext))
 }
 
 // Agents returns every agent by extension.
 func (s *Store) Agents(ctx context.Context) ([]*ticketing.Agent, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+agentColumns+` FROM agents ORDER BY ext`)
+	rows, err := s.pool.Query(ctx, `SELECT `+agentSelect+` FROM agents ORDER BY ext`)
 	if err != nil {
 		return nil, translate(err)
 	}
@@ -79,6 +83,18 @@ func (s *Store) Agents(ctx context.Context) ([]*ticketing.Agent, error) {
 		out = append(out, a)
 	}
 	return out, translate(rows.Err())
+}
+
+// EndAgentSessions moves the agent's session epoch on.
+func (s *Store) EndAgentSessions(ctx context.Context, ext string) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE agents SET session_epoch = session_epoch + 1 WHERE ext = $1`, ext)
+	if err != nil {
+		return translate(err)
+	}
+	if tag.RowsAffected() == 0 {
+		return ticketing.ErrNotFound
+	}
+	return nil
 }
 
 // DeleteAgent removes the agent with the extension.

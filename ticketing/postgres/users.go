@@ -12,13 +12,17 @@ import (
 
 const userColumns = `name, display_name, role, department, password_hash, disabled, created_at, updated_at`
 
+// userSelect is userColumns and the session epoch (migration 00016), which
+// PutUser never writes.
+const userSelect = userColumns + `, session_epoch`
+
 func scanUser(r pgx.Row) (*ticketing.User, error) {
 	var (
 		u    ticketing.User
 		role string
 	)
 	if err := r.Scan(&u.Name, &u.DisplayName, &role, &u.Department, &u.PasswordHash, &u.Disabled,
-		&u.CreatedAt, &u.UpdatedAt); err != nil {
+		&u.CreatedAt, &u.UpdatedAt, &u.SessionEpoch); err != nil {
 		return nil, translate(err)
 	}
 	u.Role = ticketing.Role(role)
@@ -49,12 +53,24 @@ func (s *Store) PutUser(ctx context.Context, u *ticketing.User) error {
 
 // UserByName returns the user with the login name.
 func (s *Store) UserByName(ctx context.Context, name string) (*ticketing.User, error) {
-	return scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE name = $1`, name))
+	return scanUser(s.pool.QueryRow(ctx, `SELECT `+userSelect+` FROM users WHERE name = $1`, name))
+}
+
+// EndUserSessions moves the user's session epoch on.
+func (s *Store) EndUserSessions(ctx context.Context, name string) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE users SET session_epoch = session_epoch + 1 WHERE name = $1`, name)
+	if err != nil {
+		return translate(err)
+	}
+	if tag.RowsAffected() == 0 {
+		return ticketing.ErrNotFound
+	}
+	return nil
 }
 
 // Users returns every user by name.
 func (s *Store) Users(ctx context.Context) ([]*ticketing.User, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+userColumns+` FROM users ORDER BY name`)
+	rows, err := s.pool.Query(ctx, `SELECT `+userSelect+` FROM users ORDER BY name`)
 	if err != nil {
 		return nil, translate(err)
 	}

@@ -14,13 +14,17 @@ import (
 
 const agentColumns = `ext, name, realm, ha1, skills, created_at, updated_at`
 
+// agentSelect is agentColumns and the session epoch (migration 00015),
+// which PutAgent never writes.
+const agentSelect = agentColumns + `, session_epoch`
+
 func scanAgent(r interface{ Scan(...any) error }) (*ticketing.Agent, error) {
 	var (
 		a                ticketing.Agent
 		skills           string
 		created, updated int64
 	)
-	if err := r.Scan(&a.Ext, &a.Name, &a.Realm, &a.HA1, &skills, &created, &updated); err != nil {
+	if err := r.Scan(&a.Ext, &a.Name, &a.Realm, &a.HA1, &skills, &created, &updated, &a.SessionEpoch); err != nil {
 		return nil, translate(err)
 	}
 	if err := json.Unmarshal([]byte(skills), &a.Skills); err != nil {
@@ -66,12 +70,12 @@ func (s *Store) PutAgent(ctx context.Context, a *ticketing.Agent) error {
 
 // AgentByExt returns the agent with the extension.
 func (s *Store) AgentByExt(ctx context.Context, ext string) (*ticketing.Agent, error) {
-	return scanAgent(s.r.QueryRowContext(ctx, `SELECT `+agentColumns+` FROM agents WHERE ext = ?`, ext))
+	return scanAgent(s.r.QueryRowContext(ctx, `SELECT `+agentSelect+` FROM agents WHERE ext = ?`, ext))
 }
 
 // Agents returns every agent by extension.
 func (s *Store) Agents(ctx context.Context) ([]*ticketing.Agent, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+agentColumns+` FROM agents ORDER BY ext`)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+agentSelect+` FROM agents ORDER BY ext`)
 	if err != nil {
 		return nil, translate(err)
 	}
@@ -85,6 +89,20 @@ func (s *Store) Agents(ctx context.Context) ([]*ticketing.Agent, error) {
 		out = append(out, a)
 	}
 	return out, translate(rows.Err())
+}
+
+// EndAgentSessions moves the agent's session epoch on.
+func (s *Store) EndAgentSessions(ctx context.Context, ext string) error {
+	res, err := s.w.ExecContext(ctx, `UPDATE agents SET session_epoch = session_epoch + 1 WHERE ext = ?`, ext)
+	if err != nil {
+		return translate(err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return translate(err)
+	} else if n == 0 {
+		return ticketing.ErrNotFound
+	}
+	return nil
 }
 
 // DeleteAgent removes the agent with the extension.

@@ -12,6 +12,10 @@ import (
 
 const userColumns = `name, display_name, role, department, password_hash, disabled, created_at, updated_at`
 
+// userSelect is userColumns and the session epoch (migration 00015), which
+// PutUser never writes.
+const userSelect = userColumns + `, session_epoch`
+
 func scanUser(r interface{ Scan(...any) error }) (*ticketing.User, error) {
 	var (
 		u                ticketing.User
@@ -19,7 +23,7 @@ func scanUser(r interface{ Scan(...any) error }) (*ticketing.User, error) {
 		created, updated int64
 	)
 	if err := r.Scan(&u.Name, &u.DisplayName, &role, &u.Department, &u.PasswordHash, &u.Disabled,
-		&created, &updated); err != nil {
+		&created, &updated, &u.SessionEpoch); err != nil {
 		return nil, translate(err)
 	}
 	u.Role = ticketing.Role(role)
@@ -67,12 +71,26 @@ func (s *Store) PutUser(ctx context.Context, u *ticketing.User) error {
 
 // UserByName returns the user with the login name.
 func (s *Store) UserByName(ctx context.Context, name string) (*ticketing.User, error) {
-	return scanUser(s.r.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE name = ?`, name))
+	return scanUser(s.r.QueryRowContext(ctx, `SELECT `+userSelect+` FROM users WHERE name = ?`, name))
+}
+
+// EndUserSessions moves the user's session epoch on.
+func (s *Store) EndUserSessions(ctx context.Context, name string) error {
+	res, err := s.w.ExecContext(ctx, `UPDATE users SET session_epoch = session_epoch + 1 WHERE name = ?`, name)
+	if err != nil {
+		return translate(err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return translate(err)
+	} else if n == 0 {
+		return ticketing.ErrNotFound
+	}
+	return nil
 }
 
 // Users returns every user by name.
 func (s *Store) Users(ctx context.Context) ([]*ticketing.User, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+userColumns+` FROM users ORDER BY name`)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+userSelect+` FROM users ORDER BY name`)
 	if err != nil {
 		return nil, translate(err)
 	}

@@ -23,6 +23,7 @@ func RunAgents(t *testing.T, newStore NewStore) {
 		{"AgentNotFound", testAgentNotFound},
 		{"AgentInvalid", testAgentInvalid},
 		{"ListByPhone", testListByPhone},
+		{"AgentSessionEpoch", testAgentSessionEpoch},
 	})
 }
 
@@ -211,5 +212,30 @@ func testListByPhone(t *testing.T, s ticketing.Store) {
 				t.Errorf("List(%+v) = %v, want %v", tc.f, g, tc.want)
 			}
 		})
+	}
+}
+
+// EndAgentSessions moves only that agent's epoch on; PutAgent keeps it.
+func testAgentSessionEpoch(t *testing.T, s ticketing.Store) {
+	ctx := context.Background()
+	putAgent(t, s, agent("2001"))
+	putAgent(t, s, agent("2002"))
+	if err := s.EndAgentSessions(ctx, "2001"); err != nil {
+		t.Fatal(err)
+	}
+	putAgent(t, s, agent("2001", "12319"))
+	a, err := s.AgentByExt(ctx, "2001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.AgentByExt(ctx, "2002")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.SessionEpoch != 1 || b.SessionEpoch != 0 {
+		t.Fatalf("epochs %d and %d, want 1 and 0", a.SessionEpoch, b.SessionEpoch)
+	}
+	if err := s.EndAgentSessions(ctx, "2999"); !errors.Is(err, ticketing.ErrNotFound) {
+		t.Errorf("EndAgentSessions of an unknown agent: %v, want ErrNotFound", err)
 	}
 }

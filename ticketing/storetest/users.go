@@ -25,6 +25,7 @@ func RunUsers(t *testing.T, newStore NewStore) {
 		{"UserInvalid", testUserInvalid},
 		{"TokenForUser", testTokenForUser},
 		{"UserTokensRevoked", testUserTokensRevoked},
+		{"UserSessionEpoch", testUserSessionEpoch},
 	})
 }
 
@@ -263,5 +264,50 @@ func testUserTokensRevoked(t *testing.T, s ticketing.Store) {
 	}
 	if !alive(others) || !alive(integration) {
 		t.Error("revoking one user's tokens deleted other tokens")
+	}
+}
+
+// EndUserSessions moves only that user's epoch on, by one each time, and
+// PutUser (a new password, a role change, disabling) never moves it back.
+func testUserSessionEpoch(t *testing.T, s ticketing.Store) {
+	ctx := context.Background()
+	putUser(t, s, user("wang.fang", ticketing.RoleAgent, ""))
+	putUser(t, s, user("li.qiang", ticketing.RoleAgent, ""))
+	epoch := func(name string) int64 {
+		t.Helper()
+		u, err := s.UserByName(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u.SessionEpoch
+	}
+	if e := epoch("wang.fang"); e != 0 {
+		t.Fatalf("a new user's epoch is %d, want 0", e)
+	}
+	for range 2 {
+		if err := s.EndUserSessions(ctx, "wang.fang"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if e, o := epoch("wang.fang"), epoch("li.qiang"); e != 2 || o != 0 {
+		t.Fatalf("epochs after two sign-outs of one user: %d and %d, want 2 and 0", e, o)
+	}
+	u := user("wang.fang", ticketing.RoleDispatcher, "")
+	u.PasswordHash, u.SessionEpoch = fakePasswordHash("new"), 0
+	putUser(t, s, u)
+	if e := epoch("wang.fang"); e != 2 {
+		t.Fatalf("PutUser set the epoch to %d, want it kept at 2", e)
+	}
+	users, err := s.Users(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range users {
+		if u.Name == "wang.fang" && u.SessionEpoch != 2 {
+			t.Errorf("Users gives epoch %d, want 2", u.SessionEpoch)
+		}
+	}
+	if err := s.EndUserSessions(ctx, "nobody"); !errors.Is(err, ticketing.ErrNotFound) {
+		t.Errorf("EndUserSessions of an unknown user: %v, want ErrNotFound", err)
 	}
 }

@@ -1,0 +1,140 @@
+package wechat_test
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/yihao-city/yihao/channels/wechat"
+	"github.com/yihao-city/yihao/channels/wechat/wechattest"
+)
+
+// post sends body to a signed push URL as anyone could.
+func post(t *testing.T, url string, body []byte) int {
+	t.Helper()
+	resp, err := http.Post(url, "text/xml", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// One leaked plaintext push URL (a proxy log, a Referer) cannot carry
+// another body: the attacker's message as another citizen is refused and
+// never reaches the handler. WeChat's own retry, the same body again, is
+// let through for the dedup by MsgId.
+func TestReplayedSignedURLRefused(t *testing.T) {
+	for _, encrypted := range []bool{false, true} {
+		t.Run(modeName(encrypted), func(t *testing.T) {
+			rec := &recorder{}
+			a, base := setup(t, encrypted, rec.handle, nil)
+			now := time.Now()
+			msg := wechat.Inbound{ToUserName: a.Name, FromUserName: "o-citizen", CreateTime: now.Unix(), MsgType: "text", Content: "路灯坏了", MsgID: 1001}
+			plain := wechattest.MessageXML(msg)
+			nonce := wechattest.Nonce()
+			url, body := a.PushURL(base, now, nonce, ""), plain
+			if encrypted {
+				enc := a.Encrypt(t, plain)
+				url, body = a.PushURL(base, now, nonce, enc), wechattest.Envelope(a.Name, enc)
+			}
+			if s := post(t, url, body); s != http.StatusOK {
+				t.Fatalf("the genuine push: %d", s)
+			}
+			if s := post(t, url, body); s != http.StatusOK {
+				t.Errorf("WeChat's retry of the same push: %d, want 200", s)
+			}
+			forged := msg
+			forged.FromUserName, forged.Content, forged.MsgID = "o-victim", "我要投诉（伪造）", 666
+			fbody := wechattest.MessageXML(forged)
+			if encrypted {
+				fbody = wechattest.Envelope(a.Name, a.Encrypt(t, fbody))
+			}
+			if s := post(t, url, fbody); s != http.StatusForbidden {
+				t.Errorf("the leaked URL with another body: %d, want 403", s)
+			}
+			for _, m := range rec.calls() {
+				if m.FromUserName == "o-victim" {
+					t.Fatal("the forged message reached the handler")
+				}
+			}
+		})
+	}
+}
+
+// Plaintext mode is never the default: with no AES key the server starts
+// only when plaintext is asked for, and says why otherwise.
+func TestPlaintextNeedsExplicitSetting(t *testing.T) {
+	h := (&recorder{}).handle
+	_, err := wechat.NewServer(wechat.ServerConfig{Token: "t"}, h, nil)
+	if err == nil || !strings.Contains(err.Error(), "plaintext") || !strings.Contains(err.Error(), "EncodingAESKey") {
+		t.Errorf("no AES key, no plaintext setting: %v, want a refusal naming both", err)
+	}
+	if _, err := wechat.NewServer(wechat.ServerConfig{Token: "t", Plaintext: true}, h, nil); err != nil {
+		t.Errorf("plaintext asked for: %v", err)
+	}
+}
+
+func TestMemoryNonces(t *testing.T) {
+	n := wechat.NewMemoryNonces(0, nil)
+	wechattest.RunNonces(t, n, n)
+}
+
+// The in-process nonces never hold more than their bound: full of live
+// URLs, a new one is an error (503, WeChat retries), not a forgotten key
+// whose URL could then be replayed.
+func TestMemoryNoncesBounded(t *testing.T) {
+	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	n := wechat.NewMemoryNonces(3, func() time.Time { return now })
+	ctx := context.Background()
+	for _, k := range []string{"a", "b", "c"} {
+		if ok, err := n.Remember(ctx, k, "x", time.Minute); !ok || err != nil {
+			t.Fatalf("%s: %v %v", k, ok, err)
+		}
+	}
+	if ok, err := n.Remember(ctx, "d", "x", time.Minute); ok || err == nil {
+		t.Errorf("a fourth live key: %v %v, want an error", ok, err)
+	}
+	if ok, _ := n.Remember(ctx, "a", "y", time.Minute); ok {
+		t.Error("a remembered key was forgotten to make room")
+	}
+	now = now.Add(2 * time.Minute)
+	if ok, err := n.Remember(ctx, "d", "x", time.Minute); !ok || err != nil {
+		t.Errorf("after the window: %v %v", ok, err)
+	}
+	if n.Len() > 3 {
+		t.Errorf("%d keys, bound 3", n.Len())
+	}
+}
+
+// The in-process dedup and conversation stores stay bounded under a flood
+// of distinct MsgIds and OpenIDs, all live at once.
+func TestMemoryStoresBounded(t *testing.T) {
+	ctx := context.Background()
+	seen := wechat.NewMemorySeen(time.Hour, nil)
+	convs := wechat.NewMemoryConversations(nil)
+	const flood = 300_000 // more than either keeps
+	for i := range flood {
+		k := "msg:" + strconv.Itoa(i)
+		if _, _, err := seen.Claim(ctx, k, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if err := convs.Keep(ctx, "o-"+strconv.Itoa(i), "n", time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := seen.Len(); n >= flood {
+		t.Errorf("dedup keeps %d keys after %d distinct ones", n, flood)
+	}
+	if n := convs.Len(); n >= flood {
+		t.Errorf("conversations keep %d after %d citizens", n, flood)
+	}
+	// The newest are still there.
+	if c, _, _ := seen.Claim(ctx, "msg:"+strconv.Itoa(flood-1), time.Minute); c != wechat.Held {
+		t.Errorf("the newest push is no longer held: %v", c)
+	}
+}
