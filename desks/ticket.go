@@ -512,7 +512,7 @@ func (s *Server) photoForm(h http.HandlerFunc) http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		defer r.MultipartForm.RemoveAll()
+		defer func() { _ = r.MultipartForm.RemoveAll() }()
 		h(w, r)
 	}
 }
@@ -559,7 +559,7 @@ func (s *Server) savePhotos(a action, files []*multipart.FileHeader) ([]ticketin
 			return nil, fmt.Errorf("desks: open uploaded photo: %w", err)
 		}
 		p, err := s.cfg.Photos.Prepare(f)
-		f.Close()
+		_ = f.Close()
 		if err != nil {
 			return nil, err
 		}

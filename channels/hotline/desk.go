@@ -225,7 +225,7 @@ func (d *Desk) getScript(w http.ResponseWriter, _ *http.Request) {
 	b, _ := deskFiles.ReadFile("desk.js")
 	w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-cache")
-	w.Write(b) //nolint:errcheck // the client went away
+	_, _ = w.Write(b) // the client went away
 }
 
 // postLogin checks the extension's SIP password against its HA1 (the

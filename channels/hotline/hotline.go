@@ -228,7 +228,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(v) //nolint:errcheck // the client went away
+	_ = json.NewEncoder(w).Encode(v) // the client went away
 }
 
 // fail answers {"error": {"code", "message", "field"}}.

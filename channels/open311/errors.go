@@ -105,5 +105,5 @@ func (s *Server) write(w http.ResponseWriter, f format, status int, v any) {
 		return
 	}
 	w.WriteHeader(status)
-	w.Write(b) //nolint:errcheck // the client went away
+	_, _ = w.Write(b) // the client went away
 }

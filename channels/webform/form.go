@@ -147,7 +147,7 @@ func (s *Server) postForm(c *gin.Context) {
 		e := s.logged(c, err)
 		// Read what is left (up to the form limit) so the browser receives the
 		// answer instead of a reset connection mid-upload.
-		io.Copy(io.Discard, c.Request.Body) //nolint:errcheck
+		_, _ = io.Copy(io.Discard, c.Request.Body)
 		if key == "" {
 			key = newFormKey()
 		}

@@ -409,7 +409,7 @@ func (a *API) do(ctx context.Context, method, path string, q url.Values, body io
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
 		return nil, nil, fmt.Errorf("%s %s: %w", method, path, &HTTPError{StatusCode: resp.StatusCode})
 	}
 	if limit < math.MaxInt64 {

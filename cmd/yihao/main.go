@@ -169,7 +169,7 @@ func openStore(ctx context.Context, cfg Config) (ticketing.Store, func(), string
 	if err != nil {
 		return nil, nil, "", err
 	}
-	return s, func() { s.Close() }, "sqlite " + path, nil
+	return s, func() { _ = s.Close() }, "sqlite " + path, nil
 }
 
 func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) error {
@@ -204,7 +204,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 		if rdb, err = redis.Connect(ctx, cfg.RedisURL); err != nil {
 			return err
 		}
-		defer rdb.Close()
+		defer func() { _ = rdb.Close() }()
 		if cfg.RateLimit > 0 {
 			limiter = redis.NewLimiter(rdb, cfg.RedisPrefix+"intake:", rate)
 		}
@@ -258,7 +258,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	}
 
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
@@ -274,7 +274,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 				return
 			}
 		}
-		io.WriteString(w, "ready\n")
+		_, _ = io.WriteString(w, "ready\n")
 	})
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
 	if cfg.MetricsToken != "" {

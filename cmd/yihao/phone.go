@@ -163,7 +163,7 @@ func startPhone(ctx context.Context, cfg Config, store ticketing.Store, svc *tic
 			err = fmt.Errorf("sip: transport %q; udp or tcp (TLS: set tls_cert and tls_key)", t)
 		}
 		if err != nil {
-			p.sip.Close()
+			_ = p.sip.Close()
 			return nil, err
 		}
 		p.addrs = append(p.addrs, strings.ToLower(t)+" "+a.String())
@@ -171,7 +171,7 @@ func startPhone(ctx context.Context, cfg Config, store ticketing.Store, svc *tic
 	if sc.TLSCert != "" && sc.TLSKey != "" {
 		cert, err := tls.LoadX509KeyPair(sc.TLSCert, sc.TLSKey)
 		if err != nil {
-			p.sip.Close()
+			_ = p.sip.Close()
 			return nil, fmt.Errorf("sip tls: %w", err)
 		}
 		addr := sc.TLSAddr
@@ -180,7 +180,7 @@ func startPhone(ctx context.Context, cfg Config, store ticketing.Store, svc *tic
 		}
 		a, err := p.sip.ListenTLS(addr, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 		if err != nil {
-			p.sip.Close()
+			_ = p.sip.Close()
 			return nil, err
 		}
 		p.addrs = append(p.addrs, "tls "+a.String())
@@ -217,7 +217,7 @@ func sipTrunks(sc SIPConfig) ([]netip.Prefix, []hotline.Gateway, error) {
 // Close stops SIP.
 func (p *phone) Close() {
 	if p.sip != nil {
-		p.sip.Close()
+		_ = p.sip.Close()
 	}
 }
 
@@ -280,9 +280,9 @@ func freePort(host string) (string, error) {
 		}
 		addr := l.Addr().String()
 		pc, err := net.ListenPacket("udp", addr)
-		l.Close()
+		_ = l.Close()
 		if err == nil {
-			pc.Close()
+			_ = pc.Close()
 			return addr, nil
 		}
 	}
