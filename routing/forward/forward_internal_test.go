@@ -303,7 +303,7 @@ func TestWebhookAttempt(t *testing.T) {
 func TestStopReleases(t *testing.T) {
 	arrived := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body) //nolint:errcheck // the server notices a closed connection once the body is read
+		io.Copy(io.Discard, r.Body) // the server notices a closed connection once the body is read
 		close(arrived)
 		select {
 		case <-r.Context().Done():

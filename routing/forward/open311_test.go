@@ -56,12 +56,12 @@ func newGeoServer(t *testing.T) (*geoServer, *httptest.Server) {
 func geoError(w http.ResponseWriter, code int, desc string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	json.NewEncoder(w).Encode([]map[string]any{{"code": code, "description": desc}}) //nolint:errcheck // test server
+	json.NewEncoder(w).Encode([]map[string]any{{"code": code, "description": desc}}) // test server
 }
 
 func geoJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(v) //nolint:errcheck // test server
+	json.NewEncoder(w).Encode(v) // test server
 }
 
 func (g *geoServer) create(w http.ResponseWriter, r *http.Request) {

@@ -460,7 +460,7 @@ func TestWebhookFilters(t *testing.T) {
 		rc.mu.Lock()
 		for _, m := range rc.applied {
 			var p struct{ Department string }
-			json.Unmarshal(m.Payload, &p) //nolint:errcheck // checked by the comparison
+			json.Unmarshal(m.Payload, &p) // checked by the comparison
 			got[m.Ticket] = append(got[m.Ticket], m.Topic+":"+p.Department)
 		}
 		rc.mu.Unlock()

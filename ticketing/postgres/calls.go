@@ -82,7 +82,7 @@ func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) ([]*ticketing.Call, er
 	if err != nil {
 		return nil, translate(err)
 	}
-	defer tx.Rollback(ctx) //nolint:errcheck // after Commit this is a no-op
+	defer tx.Rollback(ctx) // after Commit this is a no-op
 	out, err := fn(tx)
 	if err != nil {
 		return nil, err

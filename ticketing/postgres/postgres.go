@@ -301,7 +301,7 @@ func (s *Store) Update(ctx context.Context, id int64, fn func(*ticketing.Ticket)
 	if err != nil {
 		return nil, translate(err)
 	}
-	defer tx.Rollback(ctx) //nolint:errcheck // after Commit this is a no-op
+	defer tx.Rollback(ctx) // after Commit this is a no-op
 	t, err := s.one(ctx, tx, `SELECT `+ticketColumns+` FROM tickets WHERE id = $1 FOR UPDATE`, id)
 	if err != nil {
 		return nil, err

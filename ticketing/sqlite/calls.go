@@ -51,7 +51,7 @@ func (s *Store) ApplyCallEvents(ctx context.Context, evs []ticketing.CallEvent) 
 	if err != nil {
 		return nil, translate(err)
 	}
-	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
+	defer tx.Rollback() // after Commit this is a no-op
 	out := make([]*ticketing.Call, len(evs))
 	for i, ev := range evs {
 		if out[i], err = applyCallEvent(ctx, tx, ev); err != nil {

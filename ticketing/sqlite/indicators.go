@@ -44,7 +44,7 @@ func (s *Store) rollup(ctx context.Context, loc *time.Location) (int, error) {
 	if err != nil {
 		return 0, translate(err)
 	}
-	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
+	defer tx.Rollback() // after Commit this is a no-op
 	rows, err := tx.QueryContext(ctx, `SELECT id, at, metric, department, district, street, grid, category, channel, n
 		FROM indicator_tallies ORDER BY id LIMIT ?`, rollupBatch)
 	if err != nil {

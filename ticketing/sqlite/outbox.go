@@ -71,7 +71,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, endpoint string, now time.T
 	if err != nil {
 		return nil, translate(err)
 	}
-	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
+	defer tx.Rollback() // after Commit this is a no-op
 	ds, err := deliveries(ctx, tx, `SELECT `+deliveryColumns+deliveryFrom+`
 		WHERE d.endpoint = ?1 AND d.delivered_at IS NULL AND d.dead = 0
 		  AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= ?2)
@@ -229,7 +229,7 @@ func (s *Store) ClaimPolls(ctx context.Context, endpoint string, now time.Time, 
 	if err != nil {
 		return nil, translate(err)
 	}
-	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
+	defer tx.Rollback() // after Commit this is a no-op
 	rs, err := refs(ctx, tx, `SELECT `+refColumns+` FROM external_refs r JOIN tickets t ON t.id = r.ticket_id
 		WHERE r.endpoint = ? AND r.next_poll_at <= ? ORDER BY r.next_poll_at, r.ticket_id LIMIT ?`, endpoint, now.UnixMicro(), limit)
 	if err != nil || len(rs) == 0 {

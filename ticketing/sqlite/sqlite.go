@@ -191,7 +191,7 @@ func (s *Store) Create(ctx context.Context, t *ticketing.Ticket) (*ticketing.Tic
 	if err != nil {
 		return nil, false, translate(err)
 	}
-	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
+	defer tx.Rollback() // after Commit this is a no-op
 	res, err := s.txExec(ctx, tx, insertTicketSQL,
 		t.ID, t.Number, t.TrackHash, string(t.Channel), t.ExternalID, t.Fingerprint, t.Line,
 		t.Reporter.Name, t.Reporter.Phone, t.Reporter.OpenID, t.Text, lat, lon, t.Address, js.Attachments,
@@ -204,7 +204,7 @@ func (s *Store) Create(ctx context.Context, t *ticketing.Ticket) (*ticketing.Tic
 		return nil, false, translate(err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		tx.Rollback() //nolint:errcheck // nothing was written
+		tx.Rollback() // nothing was written
 		existing, err := s.ByExternalID(ctx, t.Channel, t.ExternalID)
 		return existing, false, err
 	}
@@ -343,7 +343,7 @@ func (s *Store) Update(ctx context.Context, id int64, fn func(*ticketing.Ticket)
 	if err != nil {
 		return nil, translate(err)
 	}
-	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
+	defer tx.Rollback() // after Commit this is a no-op
 	t, err := one(s.txQueryRow(ctx, tx, selectTicketSQL, id))
 	if err != nil {
 		return nil, err

@@ -46,7 +46,7 @@ func (s *Store) PutUser(ctx context.Context, u *ticketing.User) error {
 	if err != nil {
 		return translate(err)
 	}
-	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
+	defer tx.Rollback() // after Commit this is a no-op
 	var stored int64
 	err = tx.QueryRowContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (name) DO UPDATE SET display_name = excluded.display_name, role = excluded.role,
