@@ -2,9 +2,12 @@ package desks_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -147,4 +150,67 @@ func TestOneClientCannotLockOutTheProxy(t *testing.T) {
 	if r := staff.post(t, "/login", url.Values{"name": {"disp"}, "password": {password}}); r.code != http.StatusSeeOther {
 		t.Errorf("a colleague behind the same proxy: %d, want 303", r.code)
 	}
+}
+
+// A signed-out copy of a session cookie cannot make the server read a
+// photo form either: the session is checked against the store before the
+// body, so most of a 40 MB upload is never taken from the socket.
+func TestCopiedCookieReadsNoPhotoForm(t *testing.T) {
+	t.Parallel()
+	opt, _ := withPhotos(t)
+	e := newEnv(t, opt)
+	li := e.login(t, "li.jt")
+	tk := accepted(t, e, li, "路灯不亮")
+	copied := &http.Cookie{Name: li.session.Name, Value: li.session.Value}
+	if r := li.post(t, "/logout", nil); r.code != http.StatusSeeOther {
+		t.Fatalf("sign-out: %d", r.code)
+	}
+
+	const size = 40 << 20
+	boundary := "photo-form-boundary"
+	head := "--" + boundary + "\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n" + li.csrf +
+		"\r\n--" + boundary + "\r\nContent-Disposition: form-data; name=\"photos\"; filename=\"a.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n"
+	tail := "\r\n--" + boundary + "--\r\n"
+	body := &countingReader{r: io.MultiReader(strings.NewReader(head), io.LimitReader(zeros{}, size), strings.NewReader(tail))}
+	req, err := http.NewRequest(http.MethodPost, e.srv.URL+"/desk/tickets/"+tk.Number+"/handle", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "multipart/form-data; boundary="+boundary)
+	req.AddCookie(copied)
+	cl := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	if resp, err := cl.Do(req); err == nil {
+		// The server may answer and close before the client has sent it
+		// all (an error here is that close); an answer must be a refusal.
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusSeeOther && resp.StatusCode != http.StatusForbidden {
+			t.Errorf("a photo form with a signed-out cookie: %d, want a refusal", resp.StatusCode)
+		}
+	}
+	if n := body.n.Load(); n > size/2 {
+		t.Errorf("the server took %d MB of a signed-out session's photo form", n>>20)
+	}
+	if got := e.ticket(t, tk.Number); got.Status != ticketing.StatusAccepted {
+		t.Errorf("the ticket is %s after a signed-out session's result form", got.Status)
+	}
+}
+
+// countingReader counts what the HTTP client took from it.
+type countingReader struct {
+	r io.Reader
+	n atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// zeros is an endless stream of zero bytes.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
 }

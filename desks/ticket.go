@@ -493,12 +493,12 @@ const photoMemory = 8 << 20
 
 // photoForm reads a multipart result form (handle), photos and all, under
 // maxPhotoBody, so that guard finds its CSRF field already parsed (guard's
-// own cap is for text forms). Only a request that carries a signed session
-// or a bearer token is read this far; any other goes on to guard as it is.
+// own cap is for text forms). Only a request whose session or bearer token
+// holds is read this far; any other goes on to guard as it is.
 func (s *Server) photoForm(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-		if action(r.PathValue("action")) != actHandle || mt != "multipart/form-data" || !s.hasCredentials(r) {
+		if action(r.PathValue("action")) != actHandle || mt != "multipart/form-data" || !s.hasCredentials(w, r) {
 			h(w, r)
 			return
 		}
@@ -518,20 +518,12 @@ func (s *Server) photoForm(h http.HandlerFunc) http.HandlerFunc {
 }
 
 // hasCredentials looks at a request before reading a large body: a
-// bearer token that holds (one digest lookup), or a session cookie signed
-// by us. Anyone can send an Authorization header; only staff may make the
-// server read 50 MB.
-func (s *Server) hasCredentials(r *http.Request) bool {
-	if h := r.Header.Get("Authorization"); h != "" {
-		st, err := s.bearer(r.Context(), h)
-		return err == nil && st != nil
-	}
-	c, err := r.Cookie(sessionCookie)
-	if err != nil {
-		return false
-	}
-	_, ok := s.parseSession(c.Value)
-	return ok
+// bearer token or a session that holds now (one store read), so neither a
+// made-up header nor a signed-out copy of a cookie makes the server read
+// 50 MB. Only staff may.
+func (s *Server) hasCredentials(w http.ResponseWriter, r *http.Request) bool {
+	st, err := s.authenticate(w, r)
+	return err == nil && st != nil
 }
 
 func tooManyPhotos() error {
