@@ -3,14 +3,18 @@ package wechat_test
 import (
 	"bytes"
 	"context"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/yihao-city/yihao/channels/wechat"
 	"github.com/yihao-city/yihao/channels/wechat/wechattest"
+	"github.com/yihao-city/yihao/redis"
 )
 
 // post sends body to a signed push URL as anyone could.
@@ -137,4 +141,44 @@ func TestMemoryStoresBounded(t *testing.T) {
 	if c, _, _ := seen.Claim(ctx, "msg:"+strconv.Itoa(flood-1), time.Minute); c != wechat.Held {
 		t.Errorf("the newest push is no longer held: %v", c)
 	}
+}
+
+// With the shared nonce store away (Redis down), pushes are still taken:
+// the instance remembers the URLs itself, so a leaked URL with another
+// body is still refused by it.
+func TestNoncesFallBackWhenSharedStoreAway(t *testing.T) {
+	down := goredis.NewClient(&goredis.Options{Addr: closedAddr(t), DialTimeout: 200 * time.Millisecond, MaxRetries: -1})
+	t.Cleanup(func() { _ = down.Close() })
+	rec := &recorder{}
+	a, base := setup(t, true, rec.handle, func(c *wechat.ServerConfig) { c.Nonces = redis.NewNonces(down, "yihao_test:") })
+	now := time.Now()
+	msg := wechat.Inbound{ToUserName: a.Name, FromUserName: "o-citizen", CreateTime: now.Unix(), MsgType: "text", Content: "路灯坏了", MsgID: 2001}
+	nonce := wechattest.Nonce()
+	enc := a.Encrypt(t, wechattest.MessageXML(msg))
+	url := a.PushURL(base, now, nonce, enc)
+	if s := post(t, url, wechattest.Envelope(a.Name, enc)); s != http.StatusOK {
+		t.Fatalf("a push while the shared store is away: %d, want 200", s)
+	}
+	forged := msg
+	forged.FromUserName, forged.MsgID = "o-victim", 667
+	if s := post(t, url, wechattest.Envelope(a.Name, a.Encrypt(t, wechattest.MessageXML(forged)))); s != http.StatusForbidden {
+		t.Errorf("the URL with another body while the shared store is away: %d, want 403", s)
+	}
+	for _, m := range rec.calls() {
+		if m.FromUserName == "o-victim" {
+			t.Fatal("the forged message reached the handler")
+		}
+	}
+}
+
+// closedAddr is a loopback address nothing listens on.
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	_ = l.Close()
+	return addr
 }

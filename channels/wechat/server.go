@@ -132,6 +132,10 @@ type Server struct {
 	cfg ServerConfig
 	h   Handler
 	log *slog.Logger
+	// local stands in for a shared Nonces that cannot be reached (Redis
+	// away): pushes are still taken, and a replay to this instance is still
+	// refused. Nil when cfg.Nonces is in-process already.
+	local *MemoryNonces
 }
 
 // NewServer checks cfg, fills in its defaults and returns the server.
@@ -173,13 +177,16 @@ func NewServer(cfg ServerConfig, h Handler, log *slog.Logger) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	var local *MemoryNonces
 	if cfg.Nonces == nil {
 		cfg.Nonces = NewMemoryNonces(0, cfg.Now)
+	} else if _, ok := cfg.Nonces.(*MemoryNonces); !ok {
+		local = NewMemoryNonces(0, cfg.Now)
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{cfg: cfg, h: h, log: log}, nil
+	return &Server{cfg: cfg, h: h, log: log, local: local}, nil
 }
 
 // ServeHTTP answers WeChat's URL check (GET) and pushes (POST).
@@ -378,7 +385,15 @@ func (s *Server) fresh(ctx context.Context, timestamp, nonce string, body []byte
 	ts, _ := strconv.ParseInt(timestamp, 10, 64) // checkQuery parsed it
 	ttl := time.Unix(ts, 0).Add(s.cfg.ReplayWindow).Sub(s.cfg.Now()) + time.Second
 	sum := sha256.Sum256(body)
-	return s.cfg.Nonces.Remember(ctx, timestamp+":"+nonce, hex.EncodeToString(sum[:16]), ttl)
+	key, digest := timestamp+":"+nonce, hex.EncodeToString(sum[:16])
+	ok, err := s.cfg.Nonces.Remember(ctx, key, digest, ttl)
+	if err != nil && s.local != nil {
+		// A citizen's report outweighs a replay another instance might
+		// take while the shared store is away: this instance remembers.
+		s.log.LogAttrs(ctx, slog.LevelWarn, "wechat: shared nonces unavailable; remembering in this instance", slog.Any("err", err))
+		return s.local.Remember(ctx, key, digest, ttl)
+	}
+	return ok, err
 }
 
 // checkQuery checks signature and timestamp; it returns why they fail, or
