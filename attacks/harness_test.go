@@ -34,8 +34,8 @@ const (
 	commandTimeout = 60 * time.Second // one CLI subcommand
 )
 
-// binary is the yihao binary TestMain built for the whole suite.
-var binary string
+// yihaoBinary is the yihao binary TestMain built for the whole suite.
+var yihaoBinary string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "yihao-attacks-")
@@ -43,7 +43,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	binary, err = build(dir)
+	yihaoBinary, err = build(dir)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "attacks:", err)
 		os.RemoveAll(dir)
@@ -198,7 +198,7 @@ func (s *Server) Start(t *testing.T) {
 	if s.proc != nil {
 		t.Fatal("server already started")
 	}
-	cmd := exec.Command(binary, "serve")
+	cmd := exec.Command(yihaoBinary, "serve")
 	cmd.Env, cmd.Dir = s.env, s.Dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	ready := &lineWatch{want: "citizen form:", found: make(chan struct{})}
@@ -257,7 +257,7 @@ func (s *Server) Log() string { return s.log.String() }
 func (s *Server) Command(stdin string, args ...string) (stdout, stderr string, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, args...)
+	cmd := exec.CommandContext(ctx, yihaoBinary, args...)
 	cmd.Env, cmd.Dir = s.env, s.Dir
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
