@@ -360,12 +360,22 @@ func TestInDialogAcrossInstances(t *testing.T) {
 	}
 	agent.silent("the agent's phone", quietFor)
 
+	a.sip.RenewHolds(time.Now())
+	if n := a.sip.Dialogs(); n != 1 {
+		t.Fatalf("instance A keeps %d calls while the call goes on, want 1", n)
+	}
+
 	viaB.cseq = 10
 	viaB.exchange(t, agent, sip.BYE)
 	if got := a.waitCalls(t, 1)[c.callID]; got.Cause != ticketing.CauseAnswered {
 		t.Fatalf("the call in the log: %+v", got)
 	}
 	waitAgent(t, presence, "2001", acd.Available)
+	// The BYE went through B: A lets the call go at its next renewal.
+	a.sip.RenewHolds(time.Now())
+	if n := a.sip.Dialogs(); n != 0 {
+		t.Errorf("instance A keeps %d calls after the BYE through B, want 0", n)
+	}
 }
 
 func waitAgent(t *testing.T, p acd.Presence, agent string, want acd.State) {

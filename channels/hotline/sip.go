@@ -473,9 +473,28 @@ func (s *SIP) renewHolds(now time.Time) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HoldFor/3)
 	defer cancel()
 	for _, c := range calls {
-		if err := s.presence.Hold(ctx, c.agent, c.callID, now.Add(s.cfg.HoldFor), now); err != nil {
+		err := s.presence.Hold(ctx, c.agent, c.callID, now.Add(s.cfg.HoldFor), now)
+		switch {
+		case errors.Is(err, acd.ErrNotOnCall):
+			// The agent has left this call: its BYE reached another
+			// instance, which logged the end and released the agent.
+			s.forgetDialog(c.callID)
+		case err != nil:
 			s.log.Warn("sip: acd hold not renewed", "agent", c.agent, "call_id", c.callID, "err", err)
 		}
+	}
+}
+
+// forgetDialog drops a call whose end another instance handled. In-dialog
+// requests still follow its Record-Route token; a late BYE here finds no
+// dialog and settles the log and the agent idempotently.
+func (s *SIP) forgetDialog(callID string) {
+	s.mu.Lock()
+	_, ok := s.dialogs[callID]
+	delete(s.dialogs, callID)
+	s.mu.Unlock()
+	if ok {
+		s.metrics.active(-1)
 	}
 }
 
