@@ -99,7 +99,14 @@ func (s *SIP) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	deadlineAt := time.Now().Add(s.cfg.QueueWait)
 	poll := time.NewTicker(250 * time.Millisecond)
 	defer poll.Stop()
-	p := s.queue.join(skill, false)
+	p := s.queue.tryJoin(skill, s.cfg.MaxQueued)
+	if p == nil {
+		s.metrics.queueFull()
+		s.log.Warn("sip invite: queue full; fallback at once", "call_id", callID, "max_queued", s.cfg.MaxQueued)
+		s.hangup(c.id, "noAnswer")
+		s.fallback(c)
+		return
+	}
 	defer func() { p.leave() }()
 	queued := false
 	enqueued := func() {

@@ -12,8 +12,9 @@ import (
 // instances the order is per instance; the ACD still never gives one
 // agent two calls.)
 type queue struct {
-	mu    sync.Mutex
-	lines map[string]*list.List // skill → *place, head first
+	mu      sync.Mutex
+	lines   map[string]*list.List // skill → *place, head first
+	waiting int                   // places in every line
 }
 
 // place is one caller's place in a queue.
@@ -31,6 +32,21 @@ func newQueue() *queue { return &queue{lines: map[string]*list.List{}} }
 func (q *queue) join(skill string, front bool) *place {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	return q.joinLocked(skill, front)
+}
+
+// tryJoin is join at the back unless max callers wait already (nil).
+func (q *queue) tryJoin(skill string, max int) *place {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.waiting >= max {
+		return nil
+	}
+	return q.joinLocked(skill, false)
+}
+
+func (q *queue) joinLocked(skill string, front bool) *place {
+	q.waiting++
 	l := q.lines[skill]
 	if l == nil {
 		l = list.New()
@@ -72,6 +88,7 @@ func (p *place) leave() {
 	wasHead := l.Front() == p.elem
 	l.Remove(p.elem)
 	p.elem = nil
+	q.waiting--
 	if wasHead {
 		if h := l.Front(); h != nil {
 			close(h.Value.(*place).turn)

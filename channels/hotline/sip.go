@@ -72,8 +72,13 @@ type SIPConfig struct {
 	SkillsByLine bool
 	WrapUp       time.Duration // after a call, before the next (default 0: none)
 	QueueWait    time.Duration // longest a caller waits for a free agent (default 30 s)
-	RingTimeout  time.Duration // ringing one agent before trying another (default 20 s)
-	Fallback     Fallback
+	// MaxQueued bounds the callers waiting on this instance (default
+	// 2,000): past it a new caller gets the fallback at once and is on the
+	// callback list, so a flood of calls cannot pile up goroutines and
+	// transactions without end.
+	MaxQueued   int
+	RingTimeout time.Duration // ringing one agent before trying another (default 20 s)
+	Fallback    Fallback
 	// Registration lifetimes: asked-for expiries are clamped into
 	// [MinExpires, MaxExpires]; below MinExpires is 423 (default 60 s, 600 s).
 	MinExpires, MaxExpires time.Duration
@@ -128,6 +133,9 @@ func (c *SIPConfig) defaults() {
 	}
 	if c.NonceTTL <= 0 {
 		c.NonceTTL = 5 * time.Minute
+	}
+	if c.MaxQueued <= 0 {
+		c.MaxQueued = 2000
 	}
 	if c.QueueWait <= 0 {
 		c.QueueWait = 30 * time.Second

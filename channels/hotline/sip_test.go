@@ -592,3 +592,37 @@ func answeredCalls(t *testing.T, e *sipEnv) int {
 	}
 	return n
 }
+
+// The waiting line is bounded: with MaxQueued callers waiting already, a
+// new caller hears the fallback at once instead of joining, and is on the
+// callback list like those who waited.
+func TestQueueIsBounded(t *testing.T) {
+	e := newSIPEnv(t, sqliteStore(t), nil, nil, hotline.SIPConfig{QueueWait: 6 * time.Second, MaxQueued: 2,
+		Fallback: hotline.Fallback{Code: 486, RetryAfter: time.Minute}})
+	e.addAgents(t, "2001") // known, never registered: nobody answers
+	res := sipptest.Run(t, "caller_noagent.xml", e.addr, "-s", "12345", "-m", "4", "-r", "20",
+		"-i", "127.0.0.1", "-t", "un", "-timeout", "30s")
+	if res.Successful != 4 || res.Failed != 0 {
+		t.Fatalf("callers: %s", res)
+	}
+	cs := e.waitCalls(t, 4)
+	waited, turnedAway := 0, 0
+	for id, c := range cs {
+		if c.Cause != ticketing.CauseNoAgent || !c.Missed() {
+			t.Errorf("call %s: cause %q missed %v", id, c.Cause, c.Missed())
+		}
+		// Those in line waited out the queue wait; the others were
+		// answered as soon as they came.
+		switch w := c.Wait(); {
+		case w >= 5*time.Second:
+			waited++
+		case w < 3*time.Second:
+			turnedAway++
+		default:
+			t.Errorf("call %s waited %v: neither the queue wait nor at once", id, w)
+		}
+	}
+	if waited != 2 || turnedAway != 2 {
+		t.Errorf("%d callers waited in line and %d were turned away at once; want 2 and 2", waited, turnedAway)
+	}
+}

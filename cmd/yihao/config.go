@@ -123,7 +123,9 @@ type SIPConfig struct {
 	SkillsByLine bool          `yaml:"skills_by_line"`
 	WrapUp       time.Duration `yaml:"wrap_up"`
 	QueueWait    time.Duration `yaml:"queue_wait"`
-	RingTimeout  time.Duration `yaml:"ring_timeout"`
+	// MaxQueued bounds the callers waiting on one instance (default 2,000).
+	MaxQueued   int           `yaml:"max_queued"`
+	RingTimeout time.Duration `yaml:"ring_timeout"`
 	// MaxExpires caps how long a phone's registration lasts (default 10 m).
 	MaxExpires time.Duration `yaml:"max_expires"`
 	Fallback   struct {

@@ -130,7 +130,7 @@ func startPhone(ctx context.Context, cfg Config, store ticketing.Store, svc *tic
 	hc := hotline.SIPConfig{
 		Advertise: advertise, Realm: sc.Realm, NonceSecret: secret,
 		Redirect: sc.Mode == "redirect", SkillsByLine: sc.SkillsByLine,
-		WrapUp: sc.WrapUp, QueueWait: sc.QueueWait, RingTimeout: sc.RingTimeout, MaxExpires: sc.MaxExpires,
+		WrapUp: sc.WrapUp, QueueWait: sc.QueueWait, MaxQueued: sc.MaxQueued, RingTimeout: sc.RingTimeout, MaxExpires: sc.MaxExpires,
 		Fallback:       hotline.Fallback{Code: sc.Fallback.Code, RetryAfter: sc.Fallback.RetryAfter, Redirect: sc.Fallback.Redirect},
 		DefaultCountry: sc.DefaultCountry, Limiter: limiter, Trunks: trunks, Gateways: gateways,
 		Lockout: lockout, Nonces: nonces,
