@@ -22,10 +22,12 @@ bin=${YIHAO:-$work/yihao}
 [ -n "${YIHAO:-}" ] || (cd "$here/../../../.." && go build -o "$bin" ./cmd/yihao)
 
 sip=127.0.0.1:25060 http=127.0.0.1:28080 phones=27001
+# No per-source limit (sipp is one source) and no bound on the waiting line: the
+# sweep measures what the proxy completes past its capacity too, where calls queue.
 cat > "$work/bench.yaml" <<CONF
 data_dir: $work/data
 log_level: warn
-sip: {addr: "$sip", rate_limit_per_minute: -1, queue_wait: 30s}
+sip: {addr: "$sip", rate_limit_per_minute: -1, queue_wait: 30s, max_queued: 1000000}
 CONF
 export YIHAO_CONFIG="$work/bench.yaml"
 export YIHAO_HTTP_ADDR=$http YIHAO_RATE_LIMIT=0
