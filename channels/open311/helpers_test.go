@@ -205,9 +205,17 @@ type schemas struct {
 
 func loadSchemas(t testing.TB) *schemas {
 	t.Helper()
-	dir := filepath.Join(repoRoot(t), "..", "shared", "open311-schemas")
+	// The community's schemas are not ours to copy into the repository:
+	// they are read from YIHAO_OPEN311_SCHEMAS, else from the workplace's
+	// shared folder beside the checkout, and the check is skipped (saying
+	// so) on a machine that has neither.
+	dir := os.Getenv("YIHAO_OPEN311_SCHEMAS")
+	if dir == "" {
+		dir = filepath.Join(repoRoot(t), "..", "shared", "open311-schemas")
+	}
 	if _, err := os.Stat(filepath.Join(dir, "requests.json")); err != nil {
-		t.Fatalf("the Open311 JSON schemas are missing at %s (they come from open311/schema-validation, schema/georeport-v2): %v", dir, err)
+		t.Skipf("the Open311 JSON schemas (open311/schema-validation, schema/georeport-v2) are not at %s; "+
+			"set YIHAO_OPEN311_SCHEMAS to their folder to validate against them: %v", dir, err)
 	}
 	c := jsonschema.NewCompiler()
 	c.AssertFormat()
