@@ -14,6 +14,9 @@ type Bearer struct {
 	// or "token:<name>" for an integration's token.
 	Actor string
 	Token *Token
+	// User is the account a user's token acts for; nil for an
+	// integration's.
+	User *User
 }
 
 // TokenUsers finds tokens by digest and the users they act for.
@@ -57,5 +60,5 @@ func Authenticate(ctx context.Context, ts TokenUsers, header string) (*Bearer, e
 	if u.Disabled || u.Role != tok.Role || !StaffRole(u.Role) {
 		return nil, bad
 	}
-	return &Bearer{Viewer: Viewer{Role: u.Role, Department: u.Department}, Actor: u.Name, Token: tok}, nil
+	return &Bearer{Viewer: Viewer{Role: u.Role, Department: u.Department}, Actor: u.Name, Token: tok, User: u}, nil
 }
