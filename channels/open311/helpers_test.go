@@ -198,7 +198,8 @@ func (e *env) form(desc string) url.Values {
 
 func juris() url.Values { return url.Values{"jurisdiction_id": {jurisdiction}} }
 
-// schemas compiles the Open311 community JSON schemas (../shared/open311-schemas).
+// schemas compiles the Open311 community JSON schemas (YIHAO_OPEN311_SCHEMAS,
+// else ../shared/open311-schemas); its fields are nil where they are absent.
 type schemas struct {
 	requests, services, definition, postAnswers, tokens *jsonschema.Schema
 }
@@ -207,15 +208,17 @@ func loadSchemas(t testing.TB) *schemas {
 	t.Helper()
 	// The community's schemas are not ours to copy into the repository:
 	// they are read from YIHAO_OPEN311_SCHEMAS, else from the workplace's
-	// shared folder beside the checkout, and the check is skipped (saying
-	// so) on a machine that has neither.
+	// shared folder beside the checkout. On a machine that has neither,
+	// the answers are checked as JSON and against their XML twins only, and
+	// the test says so.
 	dir := os.Getenv("YIHAO_OPEN311_SCHEMAS")
 	if dir == "" {
 		dir = filepath.Join(repoRoot(t), "..", "shared", "open311-schemas")
 	}
 	if _, err := os.Stat(filepath.Join(dir, "requests.json")); err != nil {
-		t.Skipf("the Open311 JSON schemas (open311/schema-validation, schema/georeport-v2) are not at %s; "+
-			"set YIHAO_OPEN311_SCHEMAS to their folder to validate against them: %v", dir, err)
+		t.Logf("the Open311 JSON schemas (open311/schema-validation, schema/georeport-v2) are not at %s, so answers are not validated against them; "+
+			"set YIHAO_OPEN311_SCHEMAS to their folder: %v", dir, err)
+		return &schemas{}
 	}
 	c := jsonschema.NewCompiler()
 	c.AssertFormat()
@@ -267,6 +270,9 @@ func validate(t testing.TB, s *jsonschema.Schema, what string, body []byte) {
 	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(body))
 	if err != nil {
 		t.Fatalf("%s: not JSON: %v\n%s", what, err, body)
+	}
+	if s == nil {
+		return // no schemas on this machine (loadSchemas said so)
 	}
 	if err := s.Validate(v); err != nil {
 		t.Errorf("%s does not validate: %v\n%s", what, err, body)
