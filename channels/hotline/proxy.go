@@ -235,7 +235,7 @@ func (s *SIP) offer(c *call, b acd.Binding) outcome {
 	u, err := parseURI(b.Contact)
 	if err != nil {
 		s.log.Warn("sip invite: agent contact unusable; agent put on break", "agent", b.Agent, "err", err)
-		s.releaseAgent(b.Agent, c.id, true, false)
+		s.releaseAgent(b.Agent, c.id, toBreak)
 		return tryNext
 	}
 	callerTag := ""
@@ -248,7 +248,7 @@ func (s *SIP) offer(c *call, b acd.Binding) outcome {
 		// The caller's hop is the address the INVITE came from: only the
 		// agent's binding can be unusable.
 		s.log.Warn("sip invite: agent binding unusable; agent put on break", "agent", b.Agent, "err", err)
-		s.releaseAgent(b.Agent, c.id, true, false)
+		s.releaseAgent(b.Agent, c.id, toBreak)
 		return tryNext
 	}
 	fwd := c.req.Clone()
@@ -264,12 +264,12 @@ func (s *SIP) offer(c *call, b acd.Binding) outcome {
 		sipgo.ClientRequestDecreaseMaxForward, sipgo.ClientRequestAddVia, s.recordRoute(c.req.Transport(), token))
 	if err != nil {
 		if strings.Contains(err.Error(), "max forwards") {
-			s.releaseAgent(b.Agent, c.id, false, false)
+			s.releaseAgent(b.Agent, c.id, freeAtOnce)
 			s.respond(c.tx, c.req, 483, "Too Many Hops")
 			return abandoned
 		}
 		s.log.Warn("sip invite: agent unreachable; agent put on break", "agent", b.Agent, "err", err)
-		s.releaseAgent(b.Agent, c.id, true, false)
+		s.releaseAgent(b.Agent, c.id, toBreak)
 		return tryNext
 	}
 	s.pop(c, b.Agent, PopRinging)
@@ -279,7 +279,7 @@ func (s *SIP) offer(c *call, b acd.Binding) outcome {
 		select {
 		case res, more := <-clTx.Responses():
 			if !more {
-				s.releaseAgent(b.Agent, c.id, true, false)
+				s.releaseAgent(b.Agent, c.id, toBreak)
 				return tryNext
 			}
 			switch {
@@ -293,33 +293,33 @@ func (s *SIP) offer(c *call, b acd.Binding) outcome {
 				// The agent's phone declined (busy, DND, error). The caller
 				// stays in the queue and another agent is tried.
 				clTx.Terminate()
-				s.releaseAgent(b.Agent, c.id, false, false)
+				s.releaseAgent(b.Agent, c.id, freeAtOnce)
 				s.pop(c, b.Agent, PopMissed)
 				return tryNext
 			}
 		case <-clTx.Done():
 			// No answer at all from the phone (timer B, transport error).
 			s.log.Warn("sip invite: agent phone did not respond; agent put on break", "agent", b.Agent, "err", clTx.Err())
-			s.releaseAgent(b.Agent, c.id, true, false)
+			s.releaseAgent(b.Agent, c.id, toBreak)
 			s.pop(c, b.Agent, PopMissed)
 			return tryNext
 		case <-ring.C:
 			// Ring, no answer: cancel and put the agent on break, so the next
 			// caller does not ring an empty desk.
 			s.cancelAgentLeg(c, b, fwd, clTx)
-			s.releaseAgent(b.Agent, c.id, true, false)
+			s.releaseAgent(b.Agent, c.id, toBreak)
 			s.pop(c, b.Agent, PopMissed)
 			return tryNext
 		case <-c.gone:
 			// The caller hung up (CANCEL) while the agent's phone rang.
 			s.cancelAgentLeg(c, b, fwd, clTx)
-			s.releaseAgent(b.Agent, c.id, false, false)
+			s.releaseAgent(b.Agent, c.id, freeAtOnce)
 			s.pop(c, b.Agent, PopMissed)
 			return abandoned
 		case <-c.tx.Done():
 			// The caller's side failed (transport error).
 			s.cancelAgentLeg(c, b, fwd, clTx)
-			s.releaseAgent(b.Agent, c.id, false, false)
+			s.releaseAgent(b.Agent, c.id, freeAtOnce)
 			s.pop(c, b.Agent, PopMissed)
 			return abandoned
 		}
@@ -528,30 +528,37 @@ func (s *SIP) endDialog(callID string) {
 		// the log's hangup is idempotent and names the agent to release.
 		c := s.hangup(callID, "normalClearing")
 		if c != nil && c.Agent != "" {
-			s.releaseAgent(c.Agent, callID, false, true)
+			s.releaseAgent(c.Agent, callID, toWrapUp)
 		}
 		return
 	}
 	s.metrics.active(-1)
 	s.hangup(callID, "normalClearing")
-	s.releaseAgent(d.agent, callID, false, true)
+	s.releaseAgent(d.agent, callID, toWrapUp)
 	s.publish(d.agent, Pop{Kind: PopEnded, CallID: callID, Line: d.line, Caller: d.number, Agent: d.agent, At: s.cfg.Now()})
 }
 
-// releaseAgent ends the agent's part in a call: wrap-up after a talk,
-// straight back to available otherwise, or break when the phone did not
-// answer.
-func (s *SIP) releaseAgent(agent, callID string, toBreak, talked bool) {
+// afterCall is where an agent goes when their part in a call ends.
+type afterCall int
+
+const (
+	freeAtOnce afterCall = iota // straight back: the call never reached a talk
+	toWrapUp                    // back after WrapUp: the agent talked
+	toBreak                     // on break: the phone did not answer or cannot be reached
+)
+
+// releaseAgent ends the agent's part in a call and sends them where next says.
+func (s *SIP) releaseAgent(agent, callID string, next afterCall) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	now := s.cfg.Now()
-	if toBreak {
+	if next == toBreak {
 		if err := s.presence.SetState(ctx, agent, acd.Break, now); err != nil {
 			s.log.Error("sip: acd break", "agent", agent, "err", err)
 		}
 	}
 	ready := now
-	if talked {
+	if next == toWrapUp {
 		ready = now.Add(s.cfg.WrapUp)
 	}
 	if err := s.presence.Release(ctx, agent, callID, ready, now); err != nil && !errors.Is(err, acd.ErrNotOnCall) {
