@@ -2,7 +2,6 @@ package hotline
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -61,16 +60,10 @@ func (s *SIP) onMessage(req *sip.Request, tx sip.ServerTransaction) {
 		Text:       string(body),
 	})
 	if err != nil {
-		var te *ticketing.Error
-		switch {
-		case errors.As(err, &te) && te.Kind == ticketing.KindInvalid:
-			s.respond(tx, req, 400, "Bad Request: "+te.Error())
-		case errors.As(err, &te) && te.Kind == ticketing.KindConflict:
-			s.respond(tx, req, 409, "Conflict")
-		default:
+		if answerFor(err).code >= 500 {
 			s.log.Error("sip message: submit", "err", err)
-			s.respond(tx, req, 503, "Service Unavailable", sip.NewHeader("Retry-After", "5"))
 		}
+		s.refuse(tx, req, err)
 		return
 	}
 	s.respond(tx, req, 202, "Accepted")

@@ -80,7 +80,7 @@ func (s *SIP) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		// Unlogged, the call would be invisible to the callback list: refuse
 		// it so the carrier retries or plays its own message.
 		s.log.Error("sip invite: call log unavailable", "call_id", callID, "err", err)
-		s.respond(tx, req, 503, "Service Unavailable", sip.NewHeader("Retry-After", "5"))
+		s.refuse(tx, req, ticketing.Unavailable(err))
 		go s.logRefused(arrival)
 		return
 	}
