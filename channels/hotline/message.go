@@ -50,7 +50,9 @@ func (s *SIP) onMessage(req *sip.Request, tx sip.ServerTransaction) {
 		s.respond(tx, req, 400, "Bad Request")
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	// Cut at shutdown: a text not yet answered 202 is the gateway's to
+	// send again, and finds the same ticket if it was stored.
+	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
 	defer cancel()
 	t, _, err := s.tickets.Submit(ctx, ticketing.Report{
 		Channel:    ticketing.ChannelSMS,
@@ -106,7 +108,7 @@ func (s *SIP) replyNumber(req *sip.Request, line *Line, t *ticketing.Ticket) {
 	m.SetBody([]byte(text))
 	m.SetTransport(transport)
 	m.SetDestination(dest)
-	ctx, cancel := context.WithTimeout(context.Background(), 32*time.Second)
+	ctx, cancel := context.WithTimeout(s.ctx, 32*time.Second)
 	defer cancel()
 	res, err := s.client.Do(ctx, m)
 	if err != nil || !res.IsSuccess() {

@@ -69,7 +69,9 @@ func (s *SIP) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return // cancelled before we began
 	}
 	c := &call{id: callID, line: line, caller: CallerID(req, s.cfg.DefaultCountry), req: req, tx: tx, gone: gone}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	// Cut at shutdown: an arrival not yet logged is refused, and the
+	// carrier tries the call again elsewhere.
+	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
 	arrival := ticketing.CallEvent{
 		CallID: callID, Type: ticketing.CallNew, From: c.caller, To: line.Number,
 		Direction: ticketing.DirectionIn, At: s.cfg.Now(),
@@ -143,7 +145,7 @@ func (s *SIP) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		}
 		freed := s.freedSignal()
 		now := s.cfg.Now()
-		b, ok, err := s.presence.Claim(context.Background(), skill, callID, now.Add(s.cfg.HoldFor), now)
+		b, ok, err := s.presence.Claim(s.ctx, skill, callID, now.Add(s.cfg.HoldFor), now)
 		if err != nil {
 			s.log.Error("sip invite: acd claim", "call_id", callID, "err", err)
 		}
@@ -212,7 +214,7 @@ func (s *SIP) redirect(c *call) {
 		skill = c.line.skill()
 	}
 	now := s.cfg.Now()
-	b, ok, err := s.presence.Claim(context.Background(), skill, c.id, now.Add(s.cfg.HoldFor), now)
+	b, ok, err := s.presence.Claim(s.ctx, skill, c.id, now.Add(s.cfg.HoldFor), now)
 	if err != nil {
 		s.log.Error("sip invite: acd claim", "call_id", c.id, "err", err)
 	}
@@ -222,7 +224,8 @@ func (s *SIP) redirect(c *call) {
 		return
 	}
 	s.pop(c, b.Agent, PopRinging)
-	if err := s.presence.Release(context.Background(), b.Agent, c.id, now.Add(s.cfg.RingTimeout+s.cfg.WrapUp), now); err != nil {
+	// The release is finished even at shutdown, or the agent stays held.
+	if err := s.presence.Release(context.WithoutCancel(s.ctx), b.Agent, c.id, now.Add(s.cfg.RingTimeout+s.cfg.WrapUp), now); err != nil {
 		s.log.Error("sip redirect: acd release", "agent", b.Agent, "err", err)
 	}
 	s.signalFreed()
@@ -231,7 +234,7 @@ func (s *SIP) redirect(c *call) {
 
 // offer rings one agent and relays what happens back to the caller.
 func (s *SIP) offer(c *call, b acd.Binding) outcome {
-	ctx := context.Background()
+	ctx := s.ctx
 	u, err := parseURI(b.Contact)
 	if err != nil {
 		s.log.Warn("sip invite: agent contact unusable; agent put on break", "agent", b.Agent, "err", err)
@@ -364,7 +367,9 @@ func (s *SIP) answered(c *call, b acd.Binding, clTx sip.ClientTransaction, res *
 	// caller's BYE may follow within a millisecond, and its hangup must
 	// find the call answered.
 	ev := ticketing.CallEvent{CallID: c.id, Type: ticketing.CallAnswer, User: b.Agent, At: s.cfg.Now()}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	// Not cut at shutdown: the caller is told the call is answered, so the
+	// log must say so too.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), 5*time.Second)
 	defer cancel()
 	wait := s.calls.submit(ctx, ev)
 	s.relay(c.tx, res)
@@ -389,7 +394,7 @@ func (s *SIP) cancelAgentLeg(c *call, b acd.Binding, fwd *sip.Request, clTx sip.
 	cancel.SetTransport(fwd.Transport())
 	cancel.SetDestination(fwd.Destination())
 	cancel.SetBody(nil)
-	ctx, done := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, done := context.WithTimeout(s.ctx, 5*time.Second)
 	defer done()
 	if ctx2, err := s.client.TransactionRequest(ctx, cancel, func(*sipgo.Client, *sip.Request) error { return nil }); err == nil {
 		defer ctx2.Terminate()
@@ -439,7 +444,7 @@ func (s *SIP) byeAnsweredLeg(fwd *sip.Request, res *sip.Response) {
 	}
 	seq := fwd.CSeq().SeqNo
 	_ = s.client.WriteRequest(mk(sip.ACK, seq), sipgo.ClientRequestAddVia) // best effort
-	ctx, done := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, done := context.WithTimeout(s.ctx, 5*time.Second)
 	defer done()
 	_, _ = s.client.Do(ctx, mk(sip.BYE, seq+1), sipgo.ClientRequestAddVia) // best effort
 }
@@ -474,7 +479,7 @@ func (s *SIP) onInDialog(req *sip.Request, tx sip.ServerTransaction) {
 	if req.Method == sip.BYE {
 		s.endDialog(req.CallID().Value())
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 32*time.Second)
+	ctx, cancel := context.WithTimeout(s.ctx, 32*time.Second)
 	defer cancel()
 	clTx, err := s.client.TransactionRequest(ctx, fwd, sipgo.ClientRequestDecreaseMaxForward, sipgo.ClientRequestAddVia)
 	if err != nil {
@@ -548,8 +553,11 @@ const (
 )
 
 // releaseAgent ends the agent's part in a call and sends them where next says.
+//
+// The release is finished even at shutdown: an agent left on a call this
+// instance no longer proxies waits out the hold before taking another.
 func (s *SIP) releaseAgent(agent, callID string, next afterCall) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), 5*time.Second)
 	defer cancel()
 	now := s.cfg.Now()
 	if next == toBreak {
@@ -590,8 +598,13 @@ func (s *SIP) hangup(callID, cause string) *ticketing.Call {
 // record applies an event to the call log. Events are idempotent, so a
 // failed write is retried in the background for a while: the call goes
 // on whatever the store does.
+//
+// The events recorded here belong to calls already logged (an answer, a
+// hangup, a refusal), so shutdown does not cut them: the write goes on
+// (context.WithoutCancel), a retry waiting at shutdown is tried once more
+// at once, and Close waits for those last tries.
 func (s *SIP) record(ev ticketing.CallEvent) *ticketing.Call {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), 5*time.Second)
 	c, err := s.calls.apply(ctx, ev)
 	cancel()
 	if err == nil {
@@ -599,20 +612,45 @@ func (s *SIP) record(ev ticketing.CallEvent) *ticketing.Call {
 		return c
 	}
 	s.log.Error("sip: call log write failed; retrying", "call_id", ev.CallID, "event", ev.Type, "err", err)
+	s.retryMu.Lock()
+	if s.closed {
+		s.retryMu.Unlock()
+		s.tryRecord(ev)
+		return nil
+	}
+	s.retrying.Add(1)
+	s.retryMu.Unlock()
 	go func() {
+		defer s.retrying.Done()
 		for wait := time.Second; wait < 2*time.Minute; wait *= 2 {
-			time.Sleep(wait)
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			cs, err := s.store.ApplyCallEvents(ctx, []ticketing.CallEvent{ev})
-			cancel()
-			if err == nil {
-				s.metrics.observeCall(ev, cs[0])
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-s.ctx.Done():
+				t.Stop()
+				s.tryRecord(ev)
+				return
+			}
+			if s.tryRecord(ev) {
 				return
 			}
 		}
 		s.log.Error("sip: call log write abandoned", "call_id", ev.CallID, "event", ev.Type)
 	}()
 	return nil
+}
+
+// tryRecord writes ev straight to the store, once, and says whether it
+// was stored.
+func (s *SIP) tryRecord(ev ticketing.CallEvent) bool {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), 5*time.Second)
+	defer cancel()
+	cs, err := s.store.ApplyCallEvents(ctx, []ticketing.CallEvent{ev})
+	if err != nil {
+		return false
+	}
+	s.metrics.observeCall(ev, cs[0])
+	return true
 }
 
 // refusedSuffix marks the call log's row of a call refused for want of the

@@ -27,7 +27,7 @@ import (
 // many wrong passwords (sipauth.Policy), whatever the source; 423 for too
 // short an expiry; 400 for a REGISTER without a usable To or Contact.
 func (s *SIP) onRegister(req *sip.Request, tx sip.ServerTransaction) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
 	defer cancel()
 	now := s.cfg.Now()
 	to := req.To()
