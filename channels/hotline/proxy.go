@@ -50,30 +50,50 @@ func (s *SIP) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		s.onInDialog(req, tx) // a re-INVITE within a call
 		return
 	}
+	c := s.admitCall(req, tx)
+	if c == nil || !s.logArrival(c) {
+		return
+	}
+	if s.cfg.Redirect {
+		s.redirect(c)
+		return
+	}
+	s.queueForAgent(c)
+}
+
+// admitCall reads which line is called and by whom, says 100 Trying and
+// starts watching for the caller's CANCEL. It answers a call it cannot
+// take itself and returns nil, as it does for one cancelled already.
+func (s *SIP) admitCall(req *sip.Request, tx sip.ServerTransaction) *call {
 	callID := ""
 	if h := req.CallID(); h != nil {
 		callID = h.Value()
 	}
 	if callID == "" || len(callID) > ticketing.MaxCallIDLen {
 		s.respond(tx, req, 400, "Bad Request: Call-ID missing or too long")
-		return
+		return nil
 	}
 	line := s.lineOf(req, tx)
 	if line == nil {
-		return
+		return nil
 	}
 	s.respond(tx, req, 100, "Trying")
 	gone := make(chan struct{})
 	var once sync.Once
 	if !tx.OnCancel(func(*sip.Request) { once.Do(func() { close(gone) }) }) {
-		return // cancelled before we began
+		return nil // cancelled before we began
 	}
-	c := &call{id: callID, line: line, caller: CallerID(req, s.cfg.DefaultCountry), req: req, tx: tx, gone: gone}
+	return &call{id: callID, line: line, caller: CallerID(req, s.cfg.DefaultCountry), req: req, tx: tx, gone: gone}
+}
+
+// logArrival writes the call's arrival to the log before anything else
+// happens to it, and says whether it was written.
+func (s *SIP) logArrival(c *call) bool {
 	// Cut at shutdown: an arrival not yet logged is refused, and the
 	// carrier tries the call again elsewhere.
 	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
 	arrival := ticketing.CallEvent{
-		CallID: callID, Type: ticketing.CallNew, From: c.caller, To: line.Number,
+		CallID: c.id, Type: ticketing.CallNew, From: c.caller, To: c.line.Number,
 		Direction: ticketing.DirectionIn, At: s.cfg.Now(),
 	}
 	_, err := s.calls.apply(ctx, arrival)
@@ -81,21 +101,20 @@ func (s *SIP) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if err != nil {
 		// Unlogged, the call would be invisible to the callback list: refuse
 		// it so the carrier retries or plays its own message.
-		s.log.Error("sip invite: call log unavailable", "call_id", callID, "err", err)
-		s.refuse(tx, req, ticketing.Unavailable(err))
+		s.log.Error("sip invite: call log unavailable", "call_id", c.id, "err", err)
+		s.refuse(c.tx, c.req, ticketing.Unavailable(err))
 		go s.logRefused(arrival)
-		return
+		return false
 	}
-	s.metrics.arrived(line.Number)
-	if s.cfg.Redirect {
-		s.redirect(c)
-		return
-	}
+	s.metrics.arrived(c.line.Number)
+	return true
+}
 
-	skill := ""
-	if s.cfg.SkillsByLine {
-		skill = line.skill()
-	}
+// queueForAgent puts the caller in line and, at the head of it, offers the
+// call to one agent the ACD hands out after another, until one answers,
+// the caller hangs up, or QueueWait runs out and the fallback answers.
+func (s *SIP) queueForAgent(c *call) {
+	skill := s.skillOf(c.line)
 	deadline := time.NewTimer(s.cfg.QueueWait)
 	defer deadline.Stop()
 	deadlineAt := time.Now().Add(s.cfg.QueueWait)
@@ -104,7 +123,7 @@ func (s *SIP) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	p := s.queue.tryJoin(skill, s.cfg.MaxQueued)
 	if p == nil {
 		s.metrics.queueFull()
-		s.log.Warn("sip invite: queue full; fallback at once", "call_id", callID, "max_queued", s.cfg.MaxQueued)
+		s.log.Warn("sip invite: queue full; fallback at once", "call_id", c.id, "max_queued", s.cfg.MaxQueued)
 		s.hangup(c.id, "noAnswer")
 		s.fallback(c)
 		return
@@ -115,7 +134,7 @@ func (s *SIP) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		if !queued {
 			queued = true
 			s.metrics.queue(+1)
-			s.respond(tx, req, 182, "Queued")
+			s.respond(c.tx, c.req, 182, "Queued")
 		}
 	}
 	defer func() {
@@ -129,61 +148,86 @@ func (s *SIP) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		case <-p.myTurn():
 		default:
 			enqueued()
-			select {
-			case <-p.myTurn():
-			case <-c.gone:
-				s.hangup(c.id, "cancel")
-				return
-			case <-tx.Done():
-				s.hangup(c.id, "cancel")
-				return
-			case <-deadline.C:
-				s.hangup(c.id, "noAnswer")
-				s.fallback(c)
+			if !s.await(c, p.myTurn(), nil, deadline.C) {
 				return
 			}
 		}
 		freed := s.freedSignal()
-		now := s.cfg.Now()
-		b, ok, err := s.presence.Claim(s.ctx, skill, callID, now.Add(s.cfg.HoldFor), now)
-		if err != nil {
-			s.log.Error("sip invite: acd claim", "call_id", callID, "err", err)
-		}
-		if ok {
+		if b, ok := s.claimAgent(skill, c.id, s.cfg.Now()); ok {
 			p.leave() // the next caller's turn, while this one rings
-			switch s.offer(c, b) {
-			case answered:
-				return
-			case abandoned:
-				s.hangup(c.id, "cancel")
+			if s.ringAgent(c, b, deadlineAt) {
 				return
 			}
 			// The agent did not take it: back to the front, straight on to
-			// the next, while the caller's wait allows.
-			if time.Now().After(deadlineAt) {
-				s.hangup(c.id, "noAnswer")
-				s.fallback(c)
-				return
-			}
+			// the next.
 			p = s.queue.join(skill, true)
 			continue
 		}
 		enqueued()
-		select {
-		case <-freed: // an agent was released here; another instance's release shows at the next poll
-		case <-poll.C:
-		case <-c.gone:
-			s.hangup(c.id, "cancel")
-			return
-		case <-tx.Done():
-			s.hangup(c.id, "cancel")
-			return
-		case <-deadline.C:
-			s.hangup(c.id, "noAnswer")
-			s.fallback(c)
+		// An agent released here frees the caller at once; another
+		// instance's release shows at the next poll.
+		if !s.await(c, freed, poll.C, deadline.C) {
 			return
 		}
 	}
+}
+
+// await holds a queued caller until ready or tick fires, and says so. If
+// first the caller hangs up, the call is logged as cancelled; if the wait
+// runs out, as unanswered, with the fallback. Either way it says false.
+func (s *SIP) await(c *call, ready <-chan struct{}, tick, deadline <-chan time.Time) bool {
+	select {
+	case <-ready:
+		return true
+	case <-tick:
+		return true
+	case <-c.gone:
+		s.hangup(c.id, "cancel")
+	case <-c.tx.Done():
+		s.hangup(c.id, "cancel")
+	case <-deadline:
+		s.hangup(c.id, "noAnswer")
+		s.fallback(c)
+	}
+	return false
+}
+
+// skillOf is the skill the ACD is asked for on line: none unless
+// SkillsByLine.
+func (s *SIP) skillOf(line *Line) string {
+	if s.cfg.SkillsByLine {
+		return line.skill()
+	}
+	return ""
+}
+
+// claimAgent asks the ACD for a free agent with skill and holds them for
+// the call from now.
+func (s *SIP) claimAgent(skill, callID string, now time.Time) (acd.Binding, bool) {
+	b, ok, err := s.presence.Claim(s.ctx, skill, callID, now.Add(s.cfg.HoldFor), now)
+	if err != nil {
+		s.log.Error("sip invite: acd claim", "call_id", callID, "err", err)
+	}
+	return b, ok
+}
+
+// ringAgent offers the call to the claimed agent and says whether the
+// call is settled: answered, the caller gone, or, if the agent did not
+// take it, the caller's wait over (the fallback). False: try another.
+func (s *SIP) ringAgent(c *call, b acd.Binding, deadlineAt time.Time) bool {
+	switch s.offer(c, b) {
+	case answered:
+		return true
+	case abandoned:
+		s.hangup(c.id, "cancel")
+		return true
+	}
+	if time.Now().After(deadlineAt) {
+		s.hangup(c.id, "noAnswer")
+		s.fallback(c)
+		return true
+	}
+	return false
 }
 
 // fallback answers a caller no agent took.
@@ -209,15 +253,8 @@ func retryAfter(d time.Duration) sip.Header {
 // held for RingTimeout plus WrapUp so the next call does not land on them
 // while this one rings.
 func (s *SIP) redirect(c *call) {
-	skill := ""
-	if s.cfg.SkillsByLine {
-		skill = c.line.skill()
-	}
 	now := s.cfg.Now()
-	b, ok, err := s.presence.Claim(s.ctx, skill, c.id, now.Add(s.cfg.HoldFor), now)
-	if err != nil {
-		s.log.Error("sip invite: acd claim", "call_id", c.id, "err", err)
-	}
+	b, ok := s.claimAgent(s.skillOf(c.line), c.id, now)
 	if !ok {
 		s.hangup(c.id, "noAnswer")
 		s.fallback(c)
