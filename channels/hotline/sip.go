@@ -300,13 +300,35 @@ type dialog struct {
 
 type hop struct{ addr, transport string }
 
-// NewSIP wires the SIP side. bus may be nil (no screen pops); m may be nil.
-func NewSIP(cfg SIPConfig, lines *Lines, store SIPStore, tickets Submitter, presence acd.Presence,
-	bus live.Bus, log *slog.Logger, m *SIPMetrics) (*SIP, error) {
+// SIPParts are what the SIP side works with, beside its settings.
+type SIPParts struct {
+	// Lines are the hotline numbers callers dial (required).
+	Lines *Lines
+	// Store keeps the call log and the agents' accounts and finds the
+	// caller's earlier tickets (required).
+	Store SIPStore
+	// Tickets turns a text to a line into a ticket (required).
+	Tickets Submitter
+	// Presence is the ACD: agents' bindings, states and calls (required).
+	Presence acd.Presence
+	// Bus carries screen pops to the agents' desks; nil: no screen pops.
+	Bus live.Bus
+	// Log is where the side reports; nil: discarded.
+	Log *slog.Logger
+	// Metrics counts requests and calls; nil: not counted.
+	Metrics *SIPMetrics
+}
+
+// NewSIP wires the SIP side.
+func NewSIP(cfg SIPConfig, parts SIPParts) (*SIP, error) {
 	cfg.defaults()
 	if err := cfg.Check(); err != nil {
 		return nil, err
 	}
+	if parts.Lines == nil || parts.Store == nil || parts.Tickets == nil || parts.Presence == nil {
+		return nil, errors.New("hotline: sip needs lines, a store, a ticket service and an acd")
+	}
+	lines, store, tickets, presence, bus, log, m := parts.Lines, parts.Store, parts.Tickets, parts.Presence, parts.Bus, parts.Log, parts.Metrics
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
