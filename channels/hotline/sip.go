@@ -328,7 +328,7 @@ func NewSIP(cfg SIPConfig, parts SIPParts) (*SIP, error) {
 	if parts.Lines == nil || parts.Store == nil || parts.Tickets == nil || parts.Presence == nil {
 		return nil, errors.New("hotline: sip needs lines, a store, a ticket service and an acd")
 	}
-	lines, store, tickets, presence, bus, log, m := parts.Lines, parts.Store, parts.Tickets, parts.Presence, parts.Bus, parts.Log, parts.Metrics
+	log := parts.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -358,10 +358,10 @@ func NewSIP(cfg SIPConfig, parts SIPParts) (*SIP, error) {
 	ctx, stop := context.WithCancel(context.Background())
 	s := &SIP{
 		ctx: ctx, stop: stop,
-		cfg: cfg, lines: lines, store: store, tickets: tickets, presence: presence, bus: bus,
-		log: log, metrics: m, nonces: nonces{secret: cfg.NonceSecret, ttl: cfg.NonceTTL},
+		cfg: cfg, lines: parts.Lines, store: parts.Store, tickets: parts.Tickets, presence: parts.Presence, bus: parts.Bus,
+		log: log, metrics: parts.Metrics, nonces: nonces{secret: cfg.NonceSecret, ttl: cfg.NonceTTL},
 		ua: ua, server: server, client: client,
-		dialogs: map[string]*dialog{}, freed: make(chan struct{}), queue: newQueue(), calls: newCallLog(ctx, store), ports: map[string]int{},
+		dialogs: map[string]*dialog{}, freed: make(chan struct{}), queue: newQueue(), calls: newCallLog(ctx, parts.Store), ports: map[string]int{},
 	}
 	server.OnRegister(s.limited(s.onRegister))
 	server.OnInvite(s.limited(s.fromTrunk(s.onInvite)))
