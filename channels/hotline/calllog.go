@@ -19,6 +19,7 @@ type BatchStore interface {
 // a call is acknowledged only once its arrival is durable, but a busy
 // switch pays one commit per group instead of one per event.
 type callLog struct {
+	ctx   context.Context // the SIP side's; its values, never its cancellation
 	store BatchStore
 	in    chan logRequest
 	stop  chan struct{}
@@ -38,8 +39,8 @@ type logReply struct {
 // maxBatch bounds a group so one commit never holds a caller for long.
 const maxBatch = 256
 
-func newCallLog(store BatchStore) *callLog {
-	l := &callLog{store: store, in: make(chan logRequest, maxBatch), stop: make(chan struct{})}
+func newCallLog(ctx context.Context, store BatchStore) *callLog {
+	l := &callLog{ctx: ctx, store: store, in: make(chan logRequest, maxBatch), stop: make(chan struct{})}
 	l.done.Add(1)
 	go l.run()
 	return l
@@ -96,7 +97,10 @@ func (l *callLog) run() {
 		for _, r := range batch {
 			evs = append(evs, r.ev)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		// A group is committed whole even while the hub shuts down: its
+		// callers wait on it, and an arrival it holds may be a call already
+		// being answered.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(l.ctx), 10*time.Second)
 		calls, err := l.store.ApplyCallEvents(ctx, evs)
 		cancel()
 		for i, r := range batch {

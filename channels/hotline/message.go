@@ -2,7 +2,6 @@ package hotline
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -51,7 +50,9 @@ func (s *SIP) onMessage(req *sip.Request, tx sip.ServerTransaction) {
 		s.respond(tx, req, 400, "Bad Request")
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	// Cut at shutdown: a text not yet answered 202 is the gateway's to
+	// send again, and finds the same ticket if it was stored.
+	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
 	defer cancel()
 	t, _, err := s.tickets.Submit(ctx, ticketing.Report{
 		Channel:    ticketing.ChannelSMS,
@@ -61,16 +62,10 @@ func (s *SIP) onMessage(req *sip.Request, tx sip.ServerTransaction) {
 		Text:       string(body),
 	})
 	if err != nil {
-		var te *ticketing.Error
-		switch {
-		case errors.As(err, &te) && te.Kind == ticketing.KindInvalid:
-			s.respond(tx, req, 400, "Bad Request: "+te.Error())
-		case errors.As(err, &te) && te.Kind == ticketing.KindConflict:
-			s.respond(tx, req, 409, "Conflict")
-		default:
+		if answerFor(err).code >= 500 {
 			s.log.Error("sip message: submit", "err", err)
-			s.respond(tx, req, 503, "Service Unavailable", sip.NewHeader("Retry-After", "5"))
 		}
+		s.refuse(tx, req, err)
 		return
 	}
 	s.respond(tx, req, 202, "Accepted")
@@ -113,7 +108,7 @@ func (s *SIP) replyNumber(req *sip.Request, line *Line, t *ticketing.Ticket) {
 	m.SetBody([]byte(text))
 	m.SetTransport(transport)
 	m.SetDestination(dest)
-	ctx, cancel := context.WithTimeout(context.Background(), 32*time.Second)
+	ctx, cancel := context.WithTimeout(s.ctx, 32*time.Second)
 	defer cancel()
 	res, err := s.client.Do(ctx, m)
 	if err != nil || !res.IsSuccess() {

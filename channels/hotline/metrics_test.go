@@ -51,8 +51,8 @@ func TestSIPMetricLabelsAreBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	store := sqliteStore(t)
-	s, err := hotline.NewSIP(hotline.SIPConfig{}, lines, store, ticketing.NewService(store, triage{}),
-		acd.NewMemory(acd.LongestIdle), live.NewMemory(), nil, m)
+	s, err := hotline.NewSIP(hotline.SIPConfig{}, hotline.SIPParts{Lines: lines, Store: store,
+		Tickets: ticketing.NewService(store, triage{}), Presence: acd.NewMemory(acd.LongestIdle), Bus: live.NewMemory(), Metrics: m})
 	if err != nil {
 		t.Fatal(err)
 	}

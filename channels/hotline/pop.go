@@ -53,7 +53,7 @@ func (s *SIP) pop(c *call, agent, kind string) {
 	}
 	if !c.lookedUpAt {
 		c.lookedUpAt = true
-		c.earlier = EarlierTickets(context.Background(), s.store, c.caller, s.cfg.DefaultCountry, 5)
+		c.earlier = EarlierTickets(s.ctx, s.store, c.caller, s.cfg.DefaultCountry, 5)
 	}
 	s.publish(agent, Pop{
 		Kind: kind, CallID: c.id, Line: c.line.Number, LineLabel: c.line.Label, Domain: c.line.Domain,
@@ -66,7 +66,7 @@ func (s *SIP) publish(agent string, p Pop) {
 		return
 	}
 	p.Agent = agent
-	publish(context.Background(), s.bus, s.log, p)
+	publish(s.ctx, s.bus, s.log, p)
 }
 
 // publish sends p to its agent's topic.

@@ -50,28 +50,50 @@ func (s *SIP) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		s.onInDialog(req, tx) // a re-INVITE within a call
 		return
 	}
+	c := s.admitCall(req, tx)
+	if c == nil || !s.logArrival(c) {
+		return
+	}
+	if s.cfg.Redirect {
+		s.redirect(c)
+		return
+	}
+	s.queueForAgent(c)
+}
+
+// admitCall reads which line is called and by whom, says 100 Trying and
+// starts watching for the caller's CANCEL. It answers a call it cannot
+// take itself and returns nil, as it does for one cancelled already.
+func (s *SIP) admitCall(req *sip.Request, tx sip.ServerTransaction) *call {
 	callID := ""
 	if h := req.CallID(); h != nil {
 		callID = h.Value()
 	}
 	if callID == "" || len(callID) > ticketing.MaxCallIDLen {
 		s.respond(tx, req, 400, "Bad Request: Call-ID missing or too long")
-		return
+		return nil
 	}
 	line := s.lineOf(req, tx)
 	if line == nil {
-		return
+		return nil
 	}
 	s.respond(tx, req, 100, "Trying")
 	gone := make(chan struct{})
 	var once sync.Once
 	if !tx.OnCancel(func(*sip.Request) { once.Do(func() { close(gone) }) }) {
-		return // cancelled before we began
+		return nil // cancelled before we began
 	}
-	c := &call{id: callID, line: line, caller: CallerID(req, s.cfg.DefaultCountry), req: req, tx: tx, gone: gone}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	return &call{id: callID, line: line, caller: CallerID(req, s.cfg.DefaultCountry), req: req, tx: tx, gone: gone}
+}
+
+// logArrival writes the call's arrival to the log before anything else
+// happens to it, and says whether it was written.
+func (s *SIP) logArrival(c *call) bool {
+	// Cut at shutdown: an arrival not yet logged is refused, and the
+	// carrier tries the call again elsewhere.
+	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
 	arrival := ticketing.CallEvent{
-		CallID: callID, Type: ticketing.CallNew, From: c.caller, To: line.Number,
+		CallID: c.id, Type: ticketing.CallNew, From: c.caller, To: c.line.Number,
 		Direction: ticketing.DirectionIn, At: s.cfg.Now(),
 	}
 	_, err := s.calls.apply(ctx, arrival)
@@ -79,21 +101,20 @@ func (s *SIP) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if err != nil {
 		// Unlogged, the call would be invisible to the callback list: refuse
 		// it so the carrier retries or plays its own message.
-		s.log.Error("sip invite: call log unavailable", "call_id", callID, "err", err)
-		s.respond(tx, req, 503, "Service Unavailable", sip.NewHeader("Retry-After", "5"))
+		s.log.Error("sip invite: call log unavailable", "call_id", c.id, "err", err)
+		s.refuse(c.tx, c.req, ticketing.Unavailable(err))
 		go s.logRefused(arrival)
-		return
+		return false
 	}
-	s.metrics.arrived(line.Number)
-	if s.cfg.Redirect {
-		s.redirect(c)
-		return
-	}
+	s.metrics.arrived(c.line.Number)
+	return true
+}
 
-	skill := ""
-	if s.cfg.SkillsByLine {
-		skill = line.skill()
-	}
+// queueForAgent puts the caller in line and, at the head of it, offers the
+// call to one agent the ACD hands out after another, until one answers,
+// the caller hangs up, or QueueWait runs out and the fallback answers.
+func (s *SIP) queueForAgent(c *call) {
+	skill := s.skillOf(c.line)
 	deadline := time.NewTimer(s.cfg.QueueWait)
 	defer deadline.Stop()
 	deadlineAt := time.Now().Add(s.cfg.QueueWait)
@@ -102,7 +123,7 @@ func (s *SIP) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	p := s.queue.tryJoin(skill, s.cfg.MaxQueued)
 	if p == nil {
 		s.metrics.queueFull()
-		s.log.Warn("sip invite: queue full; fallback at once", "call_id", callID, "max_queued", s.cfg.MaxQueued)
+		s.log.Warn("sip invite: queue full; fallback at once", "call_id", c.id, "max_queued", s.cfg.MaxQueued)
 		s.hangup(c.id, "noAnswer")
 		s.fallback(c)
 		return
@@ -113,7 +134,7 @@ func (s *SIP) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		if !queued {
 			queued = true
 			s.metrics.queue(+1)
-			s.respond(tx, req, 182, "Queued")
+			s.respond(c.tx, c.req, 182, "Queued")
 		}
 	}
 	defer func() {
@@ -127,61 +148,86 @@ func (s *SIP) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		case <-p.myTurn():
 		default:
 			enqueued()
-			select {
-			case <-p.myTurn():
-			case <-c.gone:
-				s.hangup(c.id, "cancel")
-				return
-			case <-tx.Done():
-				s.hangup(c.id, "cancel")
-				return
-			case <-deadline.C:
-				s.hangup(c.id, "noAnswer")
-				s.fallback(c)
+			if !s.await(c, p.myTurn(), nil, deadline.C) {
 				return
 			}
 		}
 		freed := s.freedSignal()
-		now := s.cfg.Now()
-		b, ok, err := s.presence.Claim(context.Background(), skill, callID, now.Add(s.cfg.HoldFor), now)
-		if err != nil {
-			s.log.Error("sip invite: acd claim", "call_id", callID, "err", err)
-		}
-		if ok {
+		if b, ok := s.claimAgent(skill, c.id, s.cfg.Now()); ok {
 			p.leave() // the next caller's turn, while this one rings
-			switch s.offer(c, b) {
-			case answered:
-				return
-			case abandoned:
-				s.hangup(c.id, "cancel")
+			if s.ringAgent(c, b, deadlineAt) {
 				return
 			}
 			// The agent did not take it: back to the front, straight on to
-			// the next, while the caller's wait allows.
-			if time.Now().After(deadlineAt) {
-				s.hangup(c.id, "noAnswer")
-				s.fallback(c)
-				return
-			}
+			// the next.
 			p = s.queue.join(skill, true)
 			continue
 		}
 		enqueued()
-		select {
-		case <-freed: // an agent was released here; another instance's release shows at the next poll
-		case <-poll.C:
-		case <-c.gone:
-			s.hangup(c.id, "cancel")
-			return
-		case <-tx.Done():
-			s.hangup(c.id, "cancel")
-			return
-		case <-deadline.C:
-			s.hangup(c.id, "noAnswer")
-			s.fallback(c)
+		// An agent released here frees the caller at once; another
+		// instance's release shows at the next poll.
+		if !s.await(c, freed, poll.C, deadline.C) {
 			return
 		}
 	}
+}
+
+// await holds a queued caller until ready or tick fires, and says so. If
+// first the caller hangs up, the call is logged as cancelled; if the wait
+// runs out, as unanswered, with the fallback. Either way it says false.
+func (s *SIP) await(c *call, ready <-chan struct{}, tick, deadline <-chan time.Time) bool {
+	select {
+	case <-ready:
+		return true
+	case <-tick:
+		return true
+	case <-c.gone:
+		s.hangup(c.id, "cancel")
+	case <-c.tx.Done():
+		s.hangup(c.id, "cancel")
+	case <-deadline:
+		s.hangup(c.id, "noAnswer")
+		s.fallback(c)
+	}
+	return false
+}
+
+// skillOf is the skill the ACD is asked for on line: none unless
+// SkillsByLine.
+func (s *SIP) skillOf(line *Line) string {
+	if s.cfg.SkillsByLine {
+		return line.skill()
+	}
+	return ""
+}
+
+// claimAgent asks the ACD for a free agent with skill and holds them for
+// the call from now.
+func (s *SIP) claimAgent(skill, callID string, now time.Time) (acd.Binding, bool) {
+	b, ok, err := s.presence.Claim(s.ctx, skill, callID, now.Add(s.cfg.HoldFor), now)
+	if err != nil {
+		s.log.Error("sip invite: acd claim", "call_id", callID, "err", err)
+	}
+	return b, ok
+}
+
+// ringAgent offers the call to the claimed agent and says whether the
+// call is settled: answered, the caller gone, or, if the agent did not
+// take it, the caller's wait over (the fallback). False: try another.
+func (s *SIP) ringAgent(c *call, b acd.Binding, deadlineAt time.Time) bool {
+	switch s.offer(c, b) {
+	case answered:
+		return true
+	case abandoned:
+		s.hangup(c.id, "cancel")
+		return true
+	}
+	if time.Now().After(deadlineAt) {
+		s.hangup(c.id, "noAnswer")
+		s.fallback(c)
+		return true
+	}
+	return false
 }
 
 // fallback answers a caller no agent took.
@@ -207,22 +253,16 @@ func retryAfter(d time.Duration) sip.Header {
 // held for RingTimeout plus WrapUp so the next call does not land on them
 // while this one rings.
 func (s *SIP) redirect(c *call) {
-	skill := ""
-	if s.cfg.SkillsByLine {
-		skill = c.line.skill()
-	}
 	now := s.cfg.Now()
-	b, ok, err := s.presence.Claim(context.Background(), skill, c.id, now.Add(s.cfg.HoldFor), now)
-	if err != nil {
-		s.log.Error("sip invite: acd claim", "call_id", c.id, "err", err)
-	}
+	b, ok := s.claimAgent(s.skillOf(c.line), c.id, now)
 	if !ok {
 		s.hangup(c.id, "noAnswer")
 		s.fallback(c)
 		return
 	}
 	s.pop(c, b.Agent, PopRinging)
-	if err := s.presence.Release(context.Background(), b.Agent, c.id, now.Add(s.cfg.RingTimeout+s.cfg.WrapUp), now); err != nil {
+	// The release is finished even at shutdown, or the agent stays held.
+	if err := s.presence.Release(context.WithoutCancel(s.ctx), b.Agent, c.id, now.Add(s.cfg.RingTimeout+s.cfg.WrapUp), now); err != nil {
 		s.log.Error("sip redirect: acd release", "agent", b.Agent, "err", err)
 	}
 	s.signalFreed()
@@ -231,11 +271,11 @@ func (s *SIP) redirect(c *call) {
 
 // offer rings one agent and relays what happens back to the caller.
 func (s *SIP) offer(c *call, b acd.Binding) outcome {
-	ctx := context.Background()
+	ctx := s.ctx
 	u, err := parseURI(b.Contact)
 	if err != nil {
 		s.log.Warn("sip invite: agent contact unusable; agent put on break", "agent", b.Agent, "err", err)
-		s.releaseAgent(b.Agent, c.id, true, false)
+		s.releaseAgent(b.Agent, c.id, toBreak)
 		return tryNext
 	}
 	callerTag := ""
@@ -248,7 +288,7 @@ func (s *SIP) offer(c *call, b acd.Binding) outcome {
 		// The caller's hop is the address the INVITE came from: only the
 		// agent's binding can be unusable.
 		s.log.Warn("sip invite: agent binding unusable; agent put on break", "agent", b.Agent, "err", err)
-		s.releaseAgent(b.Agent, c.id, true, false)
+		s.releaseAgent(b.Agent, c.id, toBreak)
 		return tryNext
 	}
 	fwd := c.req.Clone()
@@ -264,12 +304,12 @@ func (s *SIP) offer(c *call, b acd.Binding) outcome {
 		sipgo.ClientRequestDecreaseMaxForward, sipgo.ClientRequestAddVia, s.recordRoute(c.req.Transport(), token))
 	if err != nil {
 		if strings.Contains(err.Error(), "max forwards") {
-			s.releaseAgent(b.Agent, c.id, false, false)
+			s.releaseAgent(b.Agent, c.id, freeAtOnce)
 			s.respond(c.tx, c.req, 483, "Too Many Hops")
 			return abandoned
 		}
 		s.log.Warn("sip invite: agent unreachable; agent put on break", "agent", b.Agent, "err", err)
-		s.releaseAgent(b.Agent, c.id, true, false)
+		s.releaseAgent(b.Agent, c.id, toBreak)
 		return tryNext
 	}
 	s.pop(c, b.Agent, PopRinging)
@@ -279,7 +319,7 @@ func (s *SIP) offer(c *call, b acd.Binding) outcome {
 		select {
 		case res, more := <-clTx.Responses():
 			if !more {
-				s.releaseAgent(b.Agent, c.id, true, false)
+				s.releaseAgent(b.Agent, c.id, toBreak)
 				return tryNext
 			}
 			switch {
@@ -293,33 +333,33 @@ func (s *SIP) offer(c *call, b acd.Binding) outcome {
 				// The agent's phone declined (busy, DND, error). The caller
 				// stays in the queue and another agent is tried.
 				clTx.Terminate()
-				s.releaseAgent(b.Agent, c.id, false, false)
+				s.releaseAgent(b.Agent, c.id, freeAtOnce)
 				s.pop(c, b.Agent, PopMissed)
 				return tryNext
 			}
 		case <-clTx.Done():
 			// No answer at all from the phone (timer B, transport error).
 			s.log.Warn("sip invite: agent phone did not respond; agent put on break", "agent", b.Agent, "err", clTx.Err())
-			s.releaseAgent(b.Agent, c.id, true, false)
+			s.releaseAgent(b.Agent, c.id, toBreak)
 			s.pop(c, b.Agent, PopMissed)
 			return tryNext
 		case <-ring.C:
 			// Ring, no answer: cancel and put the agent on break, so the next
 			// caller does not ring an empty desk.
 			s.cancelAgentLeg(c, b, fwd, clTx)
-			s.releaseAgent(b.Agent, c.id, true, false)
+			s.releaseAgent(b.Agent, c.id, toBreak)
 			s.pop(c, b.Agent, PopMissed)
 			return tryNext
 		case <-c.gone:
 			// The caller hung up (CANCEL) while the agent's phone rang.
 			s.cancelAgentLeg(c, b, fwd, clTx)
-			s.releaseAgent(b.Agent, c.id, false, false)
+			s.releaseAgent(b.Agent, c.id, freeAtOnce)
 			s.pop(c, b.Agent, PopMissed)
 			return abandoned
 		case <-c.tx.Done():
 			// The caller's side failed (transport error).
 			s.cancelAgentLeg(c, b, fwd, clTx)
-			s.releaseAgent(b.Agent, c.id, false, false)
+			s.releaseAgent(b.Agent, c.id, freeAtOnce)
 			s.pop(c, b.Agent, PopMissed)
 			return abandoned
 		}
@@ -364,7 +404,9 @@ func (s *SIP) answered(c *call, b acd.Binding, clTx sip.ClientTransaction, res *
 	// caller's BYE may follow within a millisecond, and its hangup must
 	// find the call answered.
 	ev := ticketing.CallEvent{CallID: c.id, Type: ticketing.CallAnswer, User: b.Agent, At: s.cfg.Now()}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	// Not cut at shutdown: the caller is told the call is answered, so the
+	// log must say so too.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), 5*time.Second)
 	defer cancel()
 	wait := s.calls.submit(ctx, ev)
 	s.relay(c.tx, res)
@@ -389,7 +431,7 @@ func (s *SIP) cancelAgentLeg(c *call, b acd.Binding, fwd *sip.Request, clTx sip.
 	cancel.SetTransport(fwd.Transport())
 	cancel.SetDestination(fwd.Destination())
 	cancel.SetBody(nil)
-	ctx, done := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, done := context.WithTimeout(s.ctx, 5*time.Second)
 	defer done()
 	if ctx2, err := s.client.TransactionRequest(ctx, cancel, func(*sipgo.Client, *sip.Request) error { return nil }); err == nil {
 		defer ctx2.Terminate()
@@ -439,7 +481,7 @@ func (s *SIP) byeAnsweredLeg(fwd *sip.Request, res *sip.Response) {
 	}
 	seq := fwd.CSeq().SeqNo
 	_ = s.client.WriteRequest(mk(sip.ACK, seq), sipgo.ClientRequestAddVia) // best effort
-	ctx, done := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, done := context.WithTimeout(s.ctx, 5*time.Second)
 	defer done()
 	_, _ = s.client.Do(ctx, mk(sip.BYE, seq+1), sipgo.ClientRequestAddVia) // best effort
 }
@@ -474,7 +516,7 @@ func (s *SIP) onInDialog(req *sip.Request, tx sip.ServerTransaction) {
 	if req.Method == sip.BYE {
 		s.endDialog(req.CallID().Value())
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 32*time.Second)
+	ctx, cancel := context.WithTimeout(s.ctx, 32*time.Second)
 	defer cancel()
 	clTx, err := s.client.TransactionRequest(ctx, fwd, sipgo.ClientRequestDecreaseMaxForward, sipgo.ClientRequestAddVia)
 	if err != nil {
@@ -528,30 +570,40 @@ func (s *SIP) endDialog(callID string) {
 		// the log's hangup is idempotent and names the agent to release.
 		c := s.hangup(callID, "normalClearing")
 		if c != nil && c.Agent != "" {
-			s.releaseAgent(c.Agent, callID, false, true)
+			s.releaseAgent(c.Agent, callID, toWrapUp)
 		}
 		return
 	}
 	s.metrics.active(-1)
 	s.hangup(callID, "normalClearing")
-	s.releaseAgent(d.agent, callID, false, true)
+	s.releaseAgent(d.agent, callID, toWrapUp)
 	s.publish(d.agent, Pop{Kind: PopEnded, CallID: callID, Line: d.line, Caller: d.number, Agent: d.agent, At: s.cfg.Now()})
 }
 
-// releaseAgent ends the agent's part in a call: wrap-up after a talk,
-// straight back to available otherwise, or break when the phone did not
-// answer.
-func (s *SIP) releaseAgent(agent, callID string, toBreak, talked bool) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+// afterCall is where an agent goes when their part in a call ends.
+type afterCall int
+
+const (
+	freeAtOnce afterCall = iota // straight back: the call never reached a talk
+	toWrapUp                    // back after WrapUp: the agent talked
+	toBreak                     // on break: the phone did not answer or cannot be reached
+)
+
+// releaseAgent ends the agent's part in a call and sends them where next says.
+//
+// The release is finished even at shutdown: an agent left on a call this
+// instance no longer proxies waits out the hold before taking another.
+func (s *SIP) releaseAgent(agent, callID string, next afterCall) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), 5*time.Second)
 	defer cancel()
 	now := s.cfg.Now()
-	if toBreak {
+	if next == toBreak {
 		if err := s.presence.SetState(ctx, agent, acd.Break, now); err != nil {
 			s.log.Error("sip: acd break", "agent", agent, "err", err)
 		}
 	}
 	ready := now
-	if talked {
+	if next == toWrapUp {
 		ready = now.Add(s.cfg.WrapUp)
 	}
 	if err := s.presence.Release(ctx, agent, callID, ready, now); err != nil && !errors.Is(err, acd.ErrNotOnCall) {
@@ -583,8 +635,13 @@ func (s *SIP) hangup(callID, cause string) *ticketing.Call {
 // record applies an event to the call log. Events are idempotent, so a
 // failed write is retried in the background for a while: the call goes
 // on whatever the store does.
+//
+// The events recorded here belong to calls already logged (an answer, a
+// hangup, a refusal), so shutdown does not cut them: the write goes on
+// (context.WithoutCancel), a retry waiting at shutdown is tried once more
+// at once, and Close waits for those last tries.
 func (s *SIP) record(ev ticketing.CallEvent) *ticketing.Call {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), 5*time.Second)
 	c, err := s.calls.apply(ctx, ev)
 	cancel()
 	if err == nil {
@@ -592,20 +649,45 @@ func (s *SIP) record(ev ticketing.CallEvent) *ticketing.Call {
 		return c
 	}
 	s.log.Error("sip: call log write failed; retrying", "call_id", ev.CallID, "event", ev.Type, "err", err)
+	s.retryMu.Lock()
+	if s.closed {
+		s.retryMu.Unlock()
+		s.tryRecord(ev)
+		return nil
+	}
+	s.retrying.Add(1)
+	s.retryMu.Unlock()
 	go func() {
+		defer s.retrying.Done()
 		for wait := time.Second; wait < 2*time.Minute; wait *= 2 {
-			time.Sleep(wait)
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			cs, err := s.store.ApplyCallEvents(ctx, []ticketing.CallEvent{ev})
-			cancel()
-			if err == nil {
-				s.metrics.observeCall(ev, cs[0])
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-s.ctx.Done():
+				t.Stop()
+				s.tryRecord(ev)
+				return
+			}
+			if s.tryRecord(ev) {
 				return
 			}
 		}
 		s.log.Error("sip: call log write abandoned", "call_id", ev.CallID, "event", ev.Type)
 	}()
 	return nil
+}
+
+// tryRecord writes ev straight to the store, once, and says whether it
+// was stored.
+func (s *SIP) tryRecord(ev ticketing.CallEvent) bool {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), 5*time.Second)
+	defer cancel()
+	cs, err := s.store.ApplyCallEvents(ctx, []ticketing.CallEvent{ev})
+	if err != nil {
+		return false
+	}
+	s.metrics.observeCall(ev, cs[0])
+	return true
 }
 
 // refusedSuffix marks the call log's row of a call refused for want of the

@@ -27,7 +27,7 @@ import (
 // many wrong passwords (sipauth.Policy), whatever the source; 423 for too
 // short an expiry; 400 for a REGISTER without a usable To or Contact.
 func (s *SIP) onRegister(req *sip.Request, tx sip.ServerTransaction) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
 	defer cancel()
 	now := s.cfg.Now()
 	to := req.To()
@@ -71,7 +71,7 @@ func (s *SIP) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 	switch wait, err := s.cfg.Lockout.Locked(ctx, user, now); {
 	case err != nil:
 		s.log.Error("sip register: lockout", "err", err)
-		s.respond(tx, req, 500, "Server Internal Error", sip.NewHeader("Retry-After", "5"))
+		s.refuse(tx, req, registrarFault(err))
 		return
 	case wait > 0 && !s.boundHere(ctx, user, req, now):
 		s.lockedOut(tx, req, user, wait)
@@ -88,7 +88,7 @@ func (s *SIP) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	case err != nil:
 		s.log.Error("sip register: agent lookup", "err", err)
-		s.respond(tx, req, 500, "Server Internal Error", sip.NewHeader("Retry-After", "5"))
+		s.refuse(tx, req, registrarFault(err))
 		return
 	}
 	want, err := digestResponse(agent.HA1, string(req.Method), cred)
@@ -105,7 +105,7 @@ func (s *SIP) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 	switch fresh, err := s.cfg.Nonces.Use(ctx, cred.Nonce, uint32(cred.Nc), nonceExpires, now); {
 	case err != nil:
 		s.log.Error("sip register: nonce ledger", "err", err)
-		s.respond(tx, req, 500, "Server Internal Error", sip.NewHeader("Retry-After", "5"))
+		s.refuse(tx, req, registrarFault(err))
 		return
 	case !fresh:
 		s.log.Warn("sip register: nonce and count used before; challenged again", "user", user, "source", req.Source())
@@ -133,7 +133,7 @@ func (s *SIP) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 	if contact.Address.Wildcard || expires == 0 {
 		if err := s.presence.Unregister(ctx, ext, now); err != nil && !errors.Is(err, acd.ErrUnknownAgent) {
 			s.log.Error("sip register: presence", "err", err)
-			s.respond(tx, req, 500, "Server Internal Error", sip.NewHeader("Retry-After", "5"))
+			s.refuse(tx, req, registrarFault(err))
 			return
 		}
 		s.log.Info("agent unregistered", "agent", ext)
@@ -155,7 +155,7 @@ func (s *SIP) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	if err := s.presence.Register(ctx, b, agent.Skills, now); err != nil {
 		s.log.Error("sip register: presence", "err", err)
-		s.respond(tx, req, 500, "Server Internal Error", sip.NewHeader("Retry-After", "5"))
+		s.refuse(tx, req, registrarFault(err))
 		return
 	}
 	s.log.Info("agent registered", "agent", ext, "source", b.Source, "transport", b.Transport, "expires", expires)

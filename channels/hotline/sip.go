@@ -267,8 +267,18 @@ type SIP struct {
 	queue   *queue             // callers waiting for an agent, in order
 	calls   *callLog           // the call log's writer
 
-	sweeping  chan struct{} // closed by Close: stops sweep
+	// ctx is the base of everything this side starts; Close cancels it
+	// (stop), which cuts what may be cut. What must finish at shutdown
+	// (call log writes, agents' releases) runs on context.WithoutCancel(ctx).
+	ctx       context.Context
+	stop      context.CancelFunc
 	closeOnce sync.Once
+
+	// retrying counts the call log writes retried in the background; once
+	// closed, a failed write is tried once more at once instead.
+	retryMu  sync.Mutex
+	closed   bool
+	retrying sync.WaitGroup
 
 	listenMu sync.Mutex
 	ports    map[string]int // transport → port we listen on
@@ -290,13 +300,35 @@ type dialog struct {
 
 type hop struct{ addr, transport string }
 
-// NewSIP wires the SIP side. bus may be nil (no screen pops); m may be nil.
-func NewSIP(cfg SIPConfig, lines *Lines, store SIPStore, tickets Submitter, presence acd.Presence,
-	bus live.Bus, log *slog.Logger, m *SIPMetrics) (*SIP, error) {
+// SIPParts are what the SIP side works with, beside its settings.
+type SIPParts struct {
+	// Lines are the hotline numbers callers dial (required).
+	Lines *Lines
+	// Store keeps the call log and the agents' accounts and finds the
+	// caller's earlier tickets (required).
+	Store SIPStore
+	// Tickets turns a text to a line into a ticket (required).
+	Tickets Submitter
+	// Presence is the ACD: agents' bindings, states and calls (required).
+	Presence acd.Presence
+	// Bus carries screen pops to the agents' desks; nil: no screen pops.
+	Bus live.Bus
+	// Log is where the side reports; nil: discarded.
+	Log *slog.Logger
+	// Metrics counts requests and calls; nil: not counted.
+	Metrics *SIPMetrics
+}
+
+// NewSIP wires the SIP side.
+func NewSIP(cfg SIPConfig, parts SIPParts) (*SIP, error) {
 	cfg.defaults()
 	if err := cfg.Check(); err != nil {
 		return nil, err
 	}
+	if parts.Lines == nil || parts.Store == nil || parts.Tickets == nil || parts.Presence == nil {
+		return nil, errors.New("hotline: sip needs lines, a store, a ticket service and an acd")
+	}
+	log := parts.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -323,11 +355,13 @@ func NewSIP(cfg SIPConfig, lines *Lines, store SIPStore, tickets Submitter, pres
 	if err != nil {
 		return nil, fmt.Errorf("hotline: sip client: %w", err)
 	}
+	ctx, stop := context.WithCancel(context.Background())
 	s := &SIP{
-		cfg: cfg, lines: lines, store: store, tickets: tickets, presence: presence, bus: bus,
-		log: log, metrics: m, nonces: nonces{secret: cfg.NonceSecret, ttl: cfg.NonceTTL},
+		ctx: ctx, stop: stop,
+		cfg: cfg, lines: parts.Lines, store: parts.Store, tickets: parts.Tickets, presence: parts.Presence, bus: parts.Bus,
+		log: log, metrics: parts.Metrics, nonces: nonces{secret: cfg.NonceSecret, ttl: cfg.NonceTTL},
 		ua: ua, server: server, client: client,
-		dialogs: map[string]*dialog{}, freed: make(chan struct{}), queue: newQueue(), calls: newCallLog(store), ports: map[string]int{},
+		dialogs: map[string]*dialog{}, freed: make(chan struct{}), queue: newQueue(), calls: newCallLog(ctx, parts.Store), ports: map[string]int{},
 	}
 	server.OnRegister(s.limited(s.onRegister))
 	server.OnInvite(s.limited(s.fromTrunk(s.onInvite)))
@@ -339,7 +373,6 @@ func NewSIP(cfg SIPConfig, lines *Lines, store SIPStore, tickets Submitter, pres
 	for _, m := range []sip.RequestMethod{sip.INFO, sip.UPDATE, sip.PRACK, sip.REFER, sip.NOTIFY} {
 		server.OnRequest(m, s.onInDialog)
 	}
-	s.sweeping = make(chan struct{})
 	go s.sweep()
 	server.OnNoRoute(func(req *sip.Request, tx sip.ServerTransaction) {
 		s.respond(tx, req, 405, "Method Not Allowed", sip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, MESSAGE, INFO, UPDATE"))
@@ -430,8 +463,9 @@ func (s *SIP) track(transport string, a net.Addr, closer func() error) {
 }
 
 // Close stops listening and ends the SIP stack. Calls in progress are cut;
-// their agents stay held until their holds lapse. A second Close does
-// nothing.
+// their agents stay held until their holds lapse. What the log was told
+// is written before Close returns: the group being committed, and one last
+// try of each write being retried. A second Close does nothing.
 func (s *SIP) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
@@ -442,8 +476,12 @@ func (s *SIP) Close() error {
 		for _, c := range closers {
 			_ = c() // closing anyway
 		}
+		s.retryMu.Lock()
+		s.closed = true
+		s.retryMu.Unlock()
+		s.stop()
 		err = s.ua.Close()
-		close(s.sweeping)
+		s.retrying.Wait()
 		s.calls.close()
 	})
 	return err
@@ -459,7 +497,7 @@ func (s *SIP) sweep() {
 	defer h.Stop()
 	for {
 		select {
-		case <-s.sweeping:
+		case <-s.ctx.Done():
 			return
 		case <-t.C:
 			s.sweepOnce(s.cfg.Now())
@@ -478,7 +516,7 @@ func (s *SIP) renewHolds(now time.Time) {
 		calls = append(calls, held{d.agent, id})
 	}
 	s.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HoldFor/3)
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.HoldFor/3)
 	defer cancel()
 	for _, c := range calls {
 		err := s.presence.Hold(ctx, c.agent, c.callID, now.Add(s.cfg.HoldFor), now)
@@ -559,7 +597,7 @@ func (s *SIP) limited(h sipgo.RequestHandler) sipgo.RequestHandler {
 			h(req, tx)
 			return
 		}
-		ok, retry, err := s.cfg.Limiter.Allow(context.Background(), "sip:"+host)
+		ok, retry, err := s.cfg.Limiter.Allow(s.ctx, "sip:"+host)
 		if err != nil {
 			// A limiter that cannot answer (Redis down) must not stop the hotline.
 			s.log.Warn("sip: rate limiter unavailable; admitting", "err", err)

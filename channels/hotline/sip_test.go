@@ -77,7 +77,7 @@ func newSIPEnv(t *testing.T, store ticketing.Store, presence acd.Presence, bus l
 	// UDP and TCP on one port, as phones expect: a port free for UDP may
 	// be taken for TCP, so try a few.
 	for attempt := 0; ; attempt++ {
-		s, err := hotline.NewSIP(cfg, lines, store, svc, presence, bus, log, nil)
+		s, err := hotline.NewSIP(cfg, hotline.SIPParts{Lines: lines, Store: store, Tickets: svc, Presence: presence, Bus: bus, Log: log})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -138,7 +138,7 @@ func startPhone(ctx context.Context, cfg Config, store ticketing.Store, svc *tic
 	if hc.LinesOpen() {
 		log.Warn("sip: no trunks or gateways configured: calls and texts to the lines, and the caller identity they carry, are taken from any address, and ticket numbers are texted back wherever a text came from; set sip.trunks and sip.gateways (YIHAO_SIP_TRUNKS, YIHAO_SIP_GATEWAYS) before SIP faces the internet")
 	}
-	if p.sip, err = hotline.NewSIP(hc, p.lines, store, svc, p.presence, p.bus, log, metrics); err != nil {
+	if p.sip, err = hotline.NewSIP(hc, hotline.SIPParts{Lines: p.lines, Store: store, Tickets: svc, Presence: p.presence, Bus: p.bus, Log: log, Metrics: metrics}); err != nil {
 		return nil, err
 	}
 	transports := sc.Transports
