@@ -7,26 +7,7 @@ import (
 	"time"
 
 	"github.com/yihao-city/yihao/ticketing"
-	"github.com/yihao-city/yihao/ticketing/postgres/pgtest"
-	"github.com/yihao-city/yihao/ticketing/storetest"
 )
-
-func TestQueue(t *testing.T) {
-	storetest.RunQueue(t, newStore)
-}
-
-func TestAudit(t *testing.T) {
-	storetest.RunAudit(t, newStore)
-}
-
-func TestIndicators(t *testing.T) {
-	storetest.RunIndicators(t, newStore)
-}
-
-func TestSharedIndicators(t *testing.T) {
-	u := pgtest.SchemaURL(t)
-	storetest.SharedIndicators(t, func(t *testing.T) ticketing.Store { return open(t, u) })
-}
 
 // PostgreSQL buckets days by the zone's name: a name it does not know, or
 // one it reads as another offset, is refused rather than miscounted.

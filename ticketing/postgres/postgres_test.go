@@ -25,18 +25,17 @@ func open(t testing.TB, u string) *postgres.Store {
 
 func newStore(t *testing.T) ticketing.Store { return open(t, pgtest.SchemaURL(t)) }
 
-func TestConformance(t *testing.T) {
+// TestStore runs the conformance suite, each case on a schema of its own.
+func TestStore(t *testing.T) {
 	storetest.Run(t, newStore)
 }
 
-func TestReopen(t *testing.T) {
-	u := pgtest.SchemaURL(t)
-	storetest.Reopen(t, func(t *testing.T) ticketing.Store { return open(t, u) })
-}
-
-func TestSharedDatabase(t *testing.T) {
-	u := pgtest.SchemaURL(t)
-	storetest.SharedDatabase(t, func(t *testing.T) ticketing.Store { return open(t, u) })
+// TestShared runs the cases of two stores on one schema, as two instances.
+func TestShared(t *testing.T) {
+	storetest.RunShared(t, func(t *testing.T) storetest.NewStore {
+		u := pgtest.SchemaURL(t)
+		return func(t *testing.T) ticketing.Store { return open(t, u) }
+	})
 }
 
 // BenchmarkSubmit: go test -bench Submit -benchtime 20000x ./ticketing/postgres

@@ -22,18 +22,17 @@ func open(t testing.TB, path string) ticketing.Store {
 	return s
 }
 
-func TestConformance(t *testing.T) {
+// TestStore runs the conformance suite, each case on a file of its own.
+func TestStore(t *testing.T) {
 	storetest.Run(t, newStore)
 }
 
-func TestReopen(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "yihao.db")
-	storetest.Reopen(t, func(t *testing.T) ticketing.Store { return open(t, path) })
-}
-
-func TestSharedDatabase(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "yihao.db")
-	storetest.SharedDatabase(t, func(t *testing.T) ticketing.Store { return open(t, path) })
+// TestShared runs the cases of two stores on one file, as two processes.
+func TestShared(t *testing.T) {
+	storetest.RunShared(t, func(t *testing.T) storetest.NewStore {
+		path := filepath.Join(t.TempDir(), "yihao.db")
+		return func(t *testing.T) ticketing.Store { return open(t, path) }
+	})
 }
 
 // BenchmarkSubmit: go test -bench Submit -benchtime 20000x ./ticketing/sqlite

@@ -13,10 +13,10 @@ import (
 	"github.com/yihao-city/yihao/ticketing"
 )
 
-// RunAgents runs the conformance tests of the agents' SIP accounts and of
+// agentTests returns the conformance tests of the agents' SIP accounts and of
 // the listing by reporter phone (a caller's history on the agent desk).
-func RunAgents(t *testing.T, newStore NewStore) {
-	runEach(t, newStore, []storeTest{
+func agentTests() []storeTest {
+	return []storeTest{
 		{"AgentRoundTrip", testAgentRoundTrip},
 		{"AgentUpsertKeepsCreatedAt", testAgentUpsert},
 		{"AgentsByExt", testAgentsByExt},
@@ -24,7 +24,7 @@ func RunAgents(t *testing.T, newStore NewStore) {
 		{"AgentInvalid", testAgentInvalid},
 		{"ListByPhone", testListByPhone},
 		{"AgentSessionEpoch", testAgentSessionEpoch},
-	})
+	}
 }
 
 var agentOpts = cmp.Options{cmpopts.EquateApproxTime(0), cmpopts.EquateEmpty()}

@@ -14,21 +14,15 @@ import (
 	"github.com/yihao-city/yihao/ticketing"
 )
 
-// RunDeadlines runs the conformance tests of the deadline lights: their
+// deadlineTests returns the conformance tests of the deadline lights: their
 // columns, the alarm scan and Service.Escalate on the store.
-func RunDeadlines(t *testing.T, newStore NewStore) {
-	runEach(t, newStore, []storeTest{
+func deadlineTests() []storeTest {
+	return []storeTest{
 		{"LightRoundTrip", testLightRoundTrip},
 		{"Alarms", testAlarms},
 		{"Escalate", testEscalate},
 		{"EscalateConcurrently", func(t *testing.T, s ticketing.Store) { concurrentEscalations(t, s, s) }},
-	})
-}
-
-// SharedDeadlines checks that two stores on one database (two instances)
-// escalating at once record every light once.
-func SharedDeadlines(t *testing.T, open NewStore) {
-	concurrentEscalations(t, open(t), open(t))
+	}
 }
 
 // clockedTicket creates a ticket (fullTicket) with the light and alarm given.

@@ -16,21 +16,15 @@ import (
 	"github.com/yihao-city/yihao/ticketing"
 )
 
-// RunIndicators runs the conformance tests of the indicator tallies and
+// indicatorTests returns the conformance tests of the indicator tallies and
 // their daily sums.
-func RunIndicators(t *testing.T, newStore NewStore) {
-	runEach(t, newStore, []storeTest{
+func indicatorTests() []storeTest {
+	return []storeTest{
 		{"IndicatorCounts", testIndicatorCounts},
 		{"IndicatorConcurrentRollups", func(t *testing.T, s ticketing.Store) { concurrentRollups(t, s, s) }},
 		{"IndicatorBadQueries", testIndicatorBadQueries},
 		{"IndicatorMonths", testIndicatorMonths},
-	})
-}
-
-// SharedIndicators checks that two stores on one database (two instances)
-// submitting and rolling up at once count every tally once.
-func SharedIndicators(t *testing.T, open NewStore) {
-	concurrentRollups(t, open(t), open(t))
+	}
 }
 
 // cityZone is the city's time zone in these tests: days start at 16:00 UTC.

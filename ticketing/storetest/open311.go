@@ -10,15 +10,15 @@ import (
 	"github.com/yihao-city/yihao/ticketing"
 )
 
-// RunListings runs the conformance tests of the listing queries the
+// listingTests returns the conformance tests of the listing queries the
 // Open311 door uses (Store.List and Store.EventsBetween).
-func RunListings(t *testing.T, newStore NewStore) {
-	runEach(t, newStore, []storeTest{
+func listingTests() []storeTest {
+	return []storeTest{
 		{"List", testList},
 		{"ListLimitAndEmpty", testListLimitAndEmpty},
 		{"EventsBetween", testEventsBetween},
 		{"LatestPublic", testLatestPublic},
-	})
+	}
 }
 
 // listFixture submits five reports received an hour apart: web and

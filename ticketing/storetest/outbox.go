@@ -21,11 +21,9 @@ type DeliveryStore interface {
 	ticketing.DeliveryStore
 }
 
-// NewDeliveryStore returns an empty store that no other test uses.
-type NewDeliveryStore func(t *testing.T) DeliveryStore
-
-// RunDeliveries runs the forwarding conformance tests against stores made by newStore.
-func RunDeliveries(t *testing.T, newStore NewDeliveryStore) {
+// deliveryTests returns the forwarding conformance tests. Each asks the
+// store for its deliveries, failing where the store keeps none.
+func deliveryTests() []storeTest {
 	tests := []struct {
 		name string
 		fn   func(*testing.T, DeliveryStore)
@@ -39,24 +37,35 @@ func RunDeliveries(t *testing.T, newStore NewDeliveryStore) {
 		{"ConcurrentClaims", func(t *testing.T, s DeliveryStore) { concurrentClaims(t, []DeliveryStore{s, s}) }},
 		{"ConcurrentPolls", func(t *testing.T, s DeliveryStore) { concurrentPolls(t, []DeliveryStore{s}, 4) }},
 	}
+	out := make([]storeTest, 0, len(tests))
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			tc.fn(t, newStore(t))
-		})
+		out = append(out, storeTest{"Delivery" + tc.name, func(t *testing.T, s ticketing.Store) { tc.fn(t, deliveries(t, s)) }})
 	}
+	return out
 }
 
-// SharedDeliveries checks that two stores on one database (two instances)
+// deliveries is s as a DeliveryStore; a store without deliveries fails the test.
+func deliveries(t *testing.T, s ticketing.Store) DeliveryStore {
+	t.Helper()
+	d, ok := s.(DeliveryStore)
+	if !ok {
+		t.Fatalf("%T keeps no forwarding deliveries", s)
+	}
+	return d
+}
+
+// sharedDeliveries checks that two stores on one database (two instances)
 // claiming at once never hold the same delivery or poll the same reference,
-// and keep each ticket's messages in order. open must return a store on the
-// same database each time it is called.
-func SharedDeliveries(t *testing.T, open NewDeliveryStore) {
+// and keep each ticket's messages in order.
+func sharedDeliveries(t *testing.T, newDatabase NewDatabase) {
 	t.Run("Claims", func(t *testing.T) {
-		a, b := open(t), open(t)
+		open := newDatabase(t)
+		a, b := deliveries(t, open(t)), deliveries(t, open(t))
 		concurrentClaims(t, []DeliveryStore{a, b, a, b})
 	})
 	t.Run("Polls", func(t *testing.T) {
-		a, b := open(t), open(t)
+		open := newDatabase(t)
+		a, b := deliveries(t, open(t)), deliveries(t, open(t))
 		concurrentPolls(t, []DeliveryStore{a, b}, 2)
 	})
 }

@@ -12,14 +12,14 @@ import (
 	"github.com/yihao-city/yihao/ticketing"
 )
 
-// RunQueue runs the conformance tests of the work queues.
-func RunQueue(t *testing.T, newStore NewStore) {
-	runEach(t, newStore, []storeTest{
+// queueTests returns the conformance tests of the work queues.
+func queueTests() []storeTest {
+	return []storeTest{
 		{"QueueFilters", testQueueFilters},
 		{"QueueDepartmentIsolation", testQueueDepartmentIsolation},
 		{"QueuePagingWhileChanging", testQueuePagingWhileChanging},
 		{"QueueLimit", testQueueLimit},
-	})
+	}
 }
 
 // queued is what a queue looks at in a ticket.

@@ -1,6 +1,7 @@
 // Package storetest is the conformance suite every ticketing.Store must
 // pass. Each store's own test file calls Run with a function that returns a
-// fresh, isolated store on the real database.
+// fresh, isolated store on the real database, and RunShared with one that
+// opens stores on a fresh database shared between them.
 package storetest
 
 import (
@@ -23,9 +24,35 @@ import (
 // NewStore returns an empty store that no other test uses.
 type NewStore func(t *testing.T) ticketing.Store
 
-// Run runs every conformance test against stores made by newStore.
+// NewDatabase makes a fresh database and returns how to open a store on it:
+// every store the returned NewStore opens shares that one database, as two
+// instances (or a restart) of the service would.
+type NewDatabase func(t *testing.T) NewStore
+
+// Run runs every conformance case, each as a subtest on a fresh store made by
+// newStore.
 func Run(t *testing.T, newStore NewStore) {
-	runEach(t, newStore, []storeTest{
+	for _, tests := range [][]storeTest{ticketTests(), agentTests(), auditTests(), callTests(), deadlineTests(),
+		deliveryTests(), indicatorTests(), listingTests(), queueTests(), userTests()} {
+		runEach(t, newStore, tests)
+	}
+}
+
+// RunShared runs the cases that need two stores on one database (two
+// instances, or one store closed and opened again), each as a subtest on a
+// database of its own made by newDatabase.
+func RunShared(t *testing.T, newDatabase NewDatabase) {
+	t.Run("Reopen", func(t *testing.T) { reopen(t, newDatabase(t)) })
+	t.Run("Database", func(t *testing.T) { sharedDatabase(t, newDatabase(t)) })
+	t.Run("Deadlines", func(t *testing.T) { open := newDatabase(t); concurrentEscalations(t, open(t), open(t)) })
+	t.Run("Indicators", func(t *testing.T) { open := newDatabase(t); concurrentRollups(t, open(t), open(t)) })
+	t.Run("Deliveries", func(t *testing.T) { sharedDeliveries(t, newDatabase) })
+}
+
+// ticketTests returns the conformance tests of tickets, their events,
+// tokens and the Service workflow on the store.
+func ticketTests() []storeTest {
+	return []storeTest{
 		{"CreateRoundTrip", testCreateRoundTrip},
 		{"CreateIdempotent", testCreateIdempotent},
 		{"CreateConcurrentSameKey", testCreateConcurrentSameKey},
@@ -47,7 +74,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"SupplementPersists", testSupplementPersists},
 		{"SupplementKey", testSupplementKey},
 		{"ResultPhotosPersist", testResultPhotosPersist},
-	})
+	}
 }
 
 // storeTest is one conformance test; each runs on a fresh store.
@@ -885,10 +912,10 @@ func TrackTokenMigrated(t *testing.T, s ticketing.Store, number, token string) {
 	}
 }
 
-// Reopen checks that a store opened again on the same database (a restart)
+// reopen checks that a store opened again on the same database (a restart)
 // migrates without error, keeps every ticket and never reuses an id.
 // open must return a store on the same database each time it is called.
-func Reopen(t *testing.T, open NewStore) {
+func reopen(t *testing.T, open NewStore) {
 	ctx := context.Background()
 	first := open(t)
 	svc, _ := newService(first)
@@ -918,10 +945,10 @@ func Reopen(t *testing.T, open NewStore) {
 	}
 }
 
-// SharedDatabase checks that two stores on one database (two instances)
+// sharedDatabase checks that two stores on one database (two instances)
 // never hand out the same ticket id, see each other's tickets and store a
 // supplement retried on both once.
-func SharedDatabase(t *testing.T, open NewStore) {
+func sharedDatabase(t *testing.T, open NewStore) {
 	ctx := context.Background()
 	a, b := open(t), open(t)
 	seen := map[int64]bool{}

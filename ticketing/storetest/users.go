@@ -14,10 +14,10 @@ import (
 	"github.com/yihao-city/yihao/ticketing"
 )
 
-// RunUsers runs the conformance tests of the staff users and of the API
+// userTests returns the conformance tests of the staff users and of the API
 // tokens that act for them.
-func RunUsers(t *testing.T, newStore NewStore) {
-	runEach(t, newStore, []storeTest{
+func userTests() []storeTest {
+	return []storeTest{
 		{"UserRoundTrip", testUserRoundTrip},
 		{"UserUpsertKeepsCreatedAt", testUserUpsert},
 		{"UsersByName", testUsersByName},
@@ -26,7 +26,7 @@ func RunUsers(t *testing.T, newStore NewStore) {
 		{"TokenForUser", testTokenForUser},
 		{"UserTokensRevoked", testUserTokensRevoked},
 		{"UserSessionEpoch", testUserSessionEpoch},
-	})
+	}
 }
 
 // fakePasswordHash is a well-formed argon2id PHC string, distinct per seed,
