@@ -12,7 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/yihao-city/yihao/channels"
+	"github.com/yihao-city/yihao/internal/httpapi"
 	"github.com/yihao-city/yihao/limit"
 )
 
@@ -34,7 +34,7 @@ func seriesCount(t *testing.T, reg *prometheus.Registry) int {
 // handlers) cannot add a single series to /metrics.
 func TestInventedMethodsAddNoSeries(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	e := newEnvWith(t, nil, channels.NewMetrics(reg), nil)
+	e := newEnvWith(t, nil, httpapi.NewMetrics(reg), nil)
 	paths := []string{"/", "/api/v1/reports", "/t/20261125000010", "/no/such/page", "/api/v1/nothing"}
 	send := func(method, path string) {
 		req, err := http.NewRequest(method, e.srv.URL+path, nil)
@@ -135,11 +135,11 @@ func postFrom(t *testing.T, e *env, xff string) *http.Response {
 // (X-Forwarded-For is anyone's to write), and on the client a trusted
 // proxy names, never on a client's own claim to the left of it.
 func TestRateLimitKeysOnTheClientAddress(t *testing.T) {
-	untrusted, _ := channels.NewProxies([]string{"192.0.2.1"})
-	trusted, _ := channels.NewProxies([]string{"127.0.0.0/8", "::1"})
+	untrusted := []string{"192.0.2.1"}
+	trusted := []string{"127.0.0.0/8", "::1"}
 	for _, tc := range []struct {
 		name    string
-		proxies *channels.Proxies
+		proxies []string
 		xff     string
 		want    string
 	}{

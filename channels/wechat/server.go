@@ -76,7 +76,7 @@ import (
 
 	"github.com/silenceper/wechat/v2/util"
 
-	"github.com/yihao-city/yihao/channels"
+	"github.com/yihao-city/yihao/internal/httpapi"
 )
 
 // Defaults of ServerConfig.
@@ -427,7 +427,7 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, status int, reas
 		level = slog.LevelWarn
 	}
 	s.log.LogAttrs(r.Context(), level, "wechat request refused",
-		slog.Int("status", status), slog.String("reason", reason), slog.String("remote", channels.ClientAddr(r)))
+		slog.Int("status", status), slog.String("reason", reason), slog.String("remote", httpapi.ClientAddr(r)))
 	http.Error(w, http.StatusText(status), status)
 }
 
