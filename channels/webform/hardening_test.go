@@ -3,15 +3,19 @@ package webform_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/yihao-city/yihao/channels/webform"
 	"github.com/yihao-city/yihao/internal/httpapi"
 	"github.com/yihao-city/yihao/limit"
 )
@@ -169,5 +173,40 @@ func TestRateLimitKeysOnTheClientAddress(t *testing.T) {
 	}
 	if resp := postFrom(t, e, "203.0.113.8"); resp.StatusCode != http.StatusCreated {
 		t.Errorf("another client behind the same proxy: %d, want 201", resp.StatusCode)
+	}
+}
+
+// A wrong method on one of this door's paths is 405; on another door's
+// path on the same engine it is the not-found answer, as it was when the
+// other doors had a mux of their own in front of this one.
+func TestWrongMethodByDoor(t *testing.T) {
+	web, err := webform.New(webform.Config{City: "测试市"}, nil, nil, nil, nil, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := httpapi.New(httpapi.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	web.Register(e)
+	e.Fallback("/", web.NotFound()...)
+	other := func(c *gin.Context) { c.Status(http.StatusNoContent) }
+	e.GET("/desk/x", other)
+	e.POST("/api/v1/desk/y", other)
+	for _, tc := range []struct {
+		method, path string
+		code         int
+		allow        string
+	}{
+		{"GET", "/report", http.StatusMethodNotAllowed, "POST"},
+		{"DELETE", "/api/v1/reports", http.StatusMethodNotAllowed, "POST"},
+		{"POST", "/desk/x", http.StatusNotFound, ""},
+		{"GET", "/api/v1/desk/y", http.StatusNotFound, ""},
+	} {
+		w := httptest.NewRecorder()
+		e.ServeHTTP(w, httptest.NewRequest(tc.method, tc.path, nil))
+		if w.Code != tc.code || w.Header().Get("Allow") != tc.allow {
+			t.Errorf("%s %s: %d Allow %q, want %d %q", tc.method, tc.path, w.Code, w.Header().Get("Allow"), tc.code, tc.allow)
+		}
 	}
 }

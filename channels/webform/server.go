@@ -89,6 +89,7 @@ type Server struct {
 	metrics *httpapi.Metrics
 	tmpl    *template.Template
 	cop     *http.CrossOriginProtection
+	own     gin.RoutesInfo // what Register adds, for NotFound
 }
 
 // New builds the server. metrics may be nil.
@@ -112,6 +113,7 @@ func New(cfg Config, tickets Tickets, photos Photos, tokens Tokens, limiter Limi
 		w.WriteHeader(http.StatusForbidden)
 		_, _ = w.Write([]byte(`{"error":{"code":"forbidden","message":"cross-origin request refused"}}`))
 	}))
+	s.own = s.routes()
 	return s, nil
 }
 
@@ -133,13 +135,18 @@ func (s *Server) Register(r gin.IRouter) {
 }
 
 // NotFound answers every path no door serves (the web door owns "/"): a
-// JSON error under /api/, else the not-found page; a known path asked
-// with a method it does not serve gets 405. Mount it with
+// JSON error under /api/, else the not-found page. One of this door's
+// paths asked with a method it does not serve gets 405; another door's
+// path, as it always has, the not-found answer. Mount it with
 // httpapi.Engine.Fallback("/", ...).
 func (s *Server) NotFound() gin.HandlersChain {
 	return gin.HandlersChain{httpapi.CrossOrigin(s.cop), securityHeaders, func(c *gin.Context) {
+		mine := httpapi.MethodNotAllowed(c) && s.serves(c.Request.URL.Path)
+		if !mine {
+			c.Writer.Header().Del("Allow")
+		}
 		switch {
-		case httpapi.MethodNotAllowed(c):
+		case mine:
 			c.AbortWithStatusJSON(http.StatusMethodNotAllowed, gin.H{"error": apiError{Code: "method_not_allowed", Message: "method not allowed"}})
 		case strings.HasPrefix(c.Request.URL.Path, "/api/"):
 			s.fail(c, ticketing.Errorf(ticketing.KindNotFound, "", "no such endpoint"))
@@ -157,6 +164,16 @@ func (s *Server) Patterns() []string {
 		out = append(out, r.Method+" "+r.Path)
 	}
 	return out
+}
+
+// serves reports whether path is one of this door's routes'.
+func (s *Server) serves(path string) bool {
+	for _, r := range s.own {
+		if httpapi.Matches(r.Path, path) {
+			return true
+		}
+	}
+	return false
 }
 
 // routes are the routes Register adds.

@@ -112,6 +112,26 @@ func (e *Engine) fallback(c *gin.Context) {
 // with a method it does not serve (gin has set 405 and Allow).
 func MethodNotAllowed(c *gin.Context) bool { return c.Writer.Status() == http.StatusMethodNotAllowed }
 
+// Matches reports whether path is one gin's route pattern matches
+// (":name" one segment, "*name" the rest), for a fallback that must tell
+// its own door's paths from others'.
+func Matches(pattern, path string) bool {
+	for {
+		p, rest, more := strings.Cut(pattern, "/")
+		if strings.HasPrefix(p, "*") {
+			return true
+		}
+		s, prest, pmore := strings.Cut(path, "/")
+		if more != pmore || !strings.HasPrefix(p, ":") && p != s || strings.HasPrefix(p, ":") && s == "" {
+			return false
+		}
+		if !more {
+			return true
+		}
+		pattern, path = rest, prest
+	}
+}
+
 // requestInfo is what the middleware knows of a request, for handlers
 // behind it that see only the *http.Request.
 type requestInfo struct {

@@ -206,6 +206,27 @@ func TestStreaming(t *testing.T) {
 	}
 }
 
+func TestMatches(t *testing.T) {
+	for _, tc := range []struct {
+		pattern, path string
+		want          bool
+	}{
+		{"/", "/", true},
+		{"/", "/desk", false},
+		{"/t/:number", "/t/42", true},
+		{"/t/:number", "/t/", false},
+		{"/t/:number", "/t/42/rate", false},
+		{"/t/:number/rate", "/t/42/rate", true},
+		{"/static/*filepath", "/static/a/b.css", true},
+		{"/api/v1/reports", "/api/v1/desk/queue", false},
+		{"/track", "/track/", false},
+	} {
+		if got := httpapi.Matches(tc.pattern, tc.path); got != tc.want {
+			t.Errorf("Matches(%q, %q) = %v", tc.pattern, tc.path, got)
+		}
+	}
+}
+
 // A cross-origin request stops at the group's protection.
 func TestCrossOrigin(t *testing.T) {
 	e, err := httpapi.New(httpapi.Config{})
