@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/gin-gonic/gin"
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/yihao-city/yihao/channels/wechat"
@@ -93,10 +92,7 @@ func startWeChat(ctx context.Context, cfg Config, store ticketing.Store, svc *ti
 	if path == "" {
 		path = "/wechat"
 	}
-	// Every method, invented ones too, reaches the server: it answers 405
-	// with Allow itself.
-	httpapi.Handle(mux, path, srv)
-	mux.Fallback(path, gin.WrapH(srv))
+	srv.Register(mux, path)
 	mode := "plaintext"
 	if wc.AESKey != "" {
 		mode = "safe (AES)"
