@@ -202,11 +202,28 @@ func TestWrongMethodByDoor(t *testing.T) {
 		{"DELETE", "/api/v1/reports", http.StatusMethodNotAllowed, "POST"},
 		{"POST", "/desk/x", http.StatusNotFound, ""},
 		{"GET", "/api/v1/desk/y", http.StatusNotFound, ""},
+		{"GET", "/desk/x/", http.StatusNotFound, ""},
 	} {
 		w := httptest.NewRecorder()
 		e.ServeHTTP(w, httptest.NewRequest(tc.method, tc.path, nil))
 		if w.Code != tc.code || w.Header().Get("Allow") != tc.allow {
 			t.Errorf("%s %s: %d Allow %q, want %d %q", tc.method, tc.path, w.Code, w.Header().Get("Allow"), tc.code, tc.allow)
+		}
+	}
+	// A slash too many on this door's path is sent on, as gin did.
+	for _, tc := range []struct {
+		method, path string
+		code         int
+		to           string
+	}{
+		{"GET", "/track/?n=1", http.StatusMovedPermanently, "/track?n=1"},
+		{"GET", "/t/20261125000010/", http.StatusMovedPermanently, "/t/20261125000010"},
+		{"POST", "/api/v1/reports/", http.StatusTemporaryRedirect, "/api/v1/reports"},
+	} {
+		w := httptest.NewRecorder()
+		e.ServeHTTP(w, httptest.NewRequest(tc.method, tc.path, nil))
+		if w.Code != tc.code || w.Header().Get("Location") != tc.to {
+			t.Errorf("%s %s: %d to %q, want %d %q", tc.method, tc.path, w.Code, w.Header().Get("Location"), tc.code, tc.to)
 		}
 	}
 }

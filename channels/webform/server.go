@@ -136,16 +136,27 @@ func (s *Server) Register(r gin.IRouter) {
 
 // NotFound answers every path no door serves (the web door owns "/"): a
 // JSON error under /api/, else the not-found page. One of this door's
-// paths asked with a method it does not serve gets 405; another door's
-// path, as it always has, the not-found answer. Mount it with
+// paths with a slash too many is sent to the path without it; asked with
+// a method it does not serve, it gets 405; another door's path, as it
+// always has, the not-found answer. Mount it with
 // httpapi.Engine.Fallback("/", ...).
 func (s *Server) NotFound() gin.HandlersChain {
 	return gin.HandlersChain{httpapi.CrossOrigin(s.cop), securityHeaders, func(c *gin.Context) {
-		mine := httpapi.MethodNotAllowed(c) && s.serves(c.Request.URL.Path)
+		p := c.Request.URL.Path
+		mine := httpapi.MethodNotAllowed(c) && s.serves("", p)
 		if !mine {
 			c.Writer.Header().Del("Allow")
 		}
 		switch {
+		case len(p) > 1 && strings.HasSuffix(p, "/") && s.serves(c.Request.Method, strings.TrimSuffix(p, "/")):
+			// A link with a slash too many ("/track/") still reaches the page.
+			u := *c.Request.URL
+			u.Path = strings.TrimSuffix(p, "/")
+			code := http.StatusMovedPermanently
+			if c.Request.Method != http.MethodGet {
+				code = http.StatusTemporaryRedirect
+			}
+			c.Redirect(code, u.String())
 		case mine:
 			c.AbortWithStatusJSON(http.StatusMethodNotAllowed, gin.H{"error": apiError{Code: "method_not_allowed", Message: "method not allowed"}})
 		case strings.HasPrefix(c.Request.URL.Path, "/api/"):
@@ -166,10 +177,11 @@ func (s *Server) Patterns() []string {
 	return out
 }
 
-// serves reports whether path is one of this door's routes'.
-func (s *Server) serves(path string) bool {
+// serves reports whether path is one of this door's routes', for method
+// or ("") any.
+func (s *Server) serves(method, path string) bool {
 	for _, r := range s.own {
-		if httpapi.Matches(r.Path, path) {
+		if (method == "" || r.Method == method) && httpapi.Matches(r.Path, path) {
 			return true
 		}
 	}

@@ -50,10 +50,11 @@ type fallback struct {
 	h      gin.HandlersChain
 }
 
-// New builds the engine. Routes answer exactly their path: no redirects
-// to a path with or without a trailing slash, no guessing at case. A
-// known path asked with another method reaches the fallbacks with 405
-// set (MethodNotAllowed), an unknown one with 404.
+// New builds the engine. Routes answer exactly their path: the engine
+// redirects to no path with or without a trailing slash and guesses at no
+// case (a door's fallback may, for its own paths). A known path asked
+// with another method reaches the fallbacks with 405 set
+// (MethodNotAllowed), an unknown one with 404.
 func New(cfg Config) (*Engine, error) {
 	gin.SetMode(gin.ReleaseMode)
 	g := gin.New()
