@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/yihao-city/yihao/internal/httpapi"
 	"github.com/yihao-city/yihao/ticketing"
 )
 
@@ -96,7 +97,7 @@ func (s *Server) apiQueue(w http.ResponseWriter, r *http.Request) {
 	for i, rw := range q.Rows {
 		out.Tickets[i] = s.ticketJSON(rw.T, nil, false)
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpapi.WriteJSON(w, http.StatusOK, out)
 }
 
 // apiTicket is GET /api/v1/desk/tickets/{number}: the staff view with the
@@ -107,5 +108,5 @@ func (s *Server) apiTicket(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, s.ticketJSON(t, evs, true))
+	httpapi.WriteJSON(w, http.StatusOK, s.ticketJSON(t, evs, true))
 }

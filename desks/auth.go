@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/yihao-city/yihao/channels"
+	"github.com/yihao-city/yihao/internal/httpapi"
 	"github.com/yihao-city/yihao/ticketing"
 )
 
@@ -379,5 +379,5 @@ func logName(name string) string {
 }
 
 // clientIP is the client's address as the door resolved it
-// (channels.ClientAddr: the peer, or the client a trusted proxy names).
-func clientIP(r *http.Request) string { return channels.ClientAddr(r) }
+// (httpapi.ClientAddr: the peer, or the client a trusted proxy names).
+func clientIP(r *http.Request) string { return httpapi.ClientAddr(r) }

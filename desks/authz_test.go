@@ -24,6 +24,7 @@ import (
 	"github.com/yihao-city/yihao/channels/open311"
 	"github.com/yihao-city/yihao/channels/webform"
 	"github.com/yihao-city/yihao/desks"
+	"github.com/yihao-city/yihao/internal/httpapi"
 	"github.com/yihao-city/yihao/media"
 	"github.com/yihao-city/yihao/ticketing"
 	"github.com/yihao-city/yihao/ticketing/postgres"
@@ -75,7 +76,7 @@ func (r assistRouter) Route(ctx context.Context, rep ticketing.Report) (ticketin
 	return a, err
 }
 
-// doors is every ticket door on one mux over one store.
+// doors is every ticket door on one engine over one store.
 type doors struct {
 	*env
 	patterns []string
@@ -127,11 +128,16 @@ func newDoors(t *testing.T, st ticketing.Store, raw rawExec) *doors {
 		t.Fatal(err)
 	}
 	calls := hotline.New(hotline.Config{}, st.(hotline.Store), log, nil)
-	mux := http.NewServeMux()
+	mux, err := httpapi.New(httpapi.Config{Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ds.Register(mux)
 	calls.Register(mux)
-	mux.Handle(o311.Base()+"/", o311.Handler())
-	mux.Handle("/", web.Handler())
+	o311.Register(mux)
+	web.Register(mux)
+	mux.Fallback(o311.Base()+"/", o311.NotFound)
+	mux.Fallback("/", web.NotFound()...)
 
 	d := &doors{env: &env{store: st, svc: svc, bus: bus}, secrets: map[string]string{}}
 	d.srv = httptest.NewServer(mux)

@@ -18,9 +18,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/yihao-city/yihao/channels"
 	"github.com/yihao-city/yihao/channels/live"
 	"github.com/yihao-city/yihao/desks"
+	"github.com/yihao-city/yihao/internal/httpapi"
 	"github.com/yihao-city/yihao/limit"
 	"github.com/yihao-city/yihao/ticketing"
 	"github.com/yihao-city/yihao/ticketing/postgres"
@@ -78,9 +78,9 @@ type env struct {
 	bus   *live.Memory
 	srv   *httptest.Server
 	n     atomic.Int64 // external ids
-	// proxies, when set, resolves client addresses in front of the desks
-	// as the binary does.
-	proxies *channels.Proxies
+	// proxies are the reverse proxies the engine trusts to name the
+	// client, as the binary's trusted_proxies.
+	proxies []string
 }
 
 type envOption func(*desks.Config)
@@ -144,12 +144,11 @@ func (e *env) serve(t *testing.T, bus live.Bus, opts ...envOption) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux := http.NewServeMux()
-	s.Register(mux)
-	var h http.Handler = mux
-	if e.proxies != nil {
-		h = e.proxies.Handler(mux)
+	h, err := httpapi.New(httpapi.Config{TrustedProxies: e.proxies, Log: log})
+	if err != nil {
+		t.Fatal(err)
 	}
+	s.Register(h)
 	e.srv = httptest.NewServer(h)
 	t.Cleanup(e.srv.Close)
 	e.addUsers(t)

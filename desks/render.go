@@ -2,7 +2,6 @@ package desks
 
 import (
 	"context"
-	"encoding/json"
 	"html/template"
 	"io/fs"
 	"net/http"
@@ -12,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/yihao-city/yihao/channels"
+	"github.com/yihao-city/yihao/internal/httpapi"
 	"github.com/yihao-city/yihao/ticketing"
 )
 
@@ -327,34 +326,15 @@ func (s *Server) flash(w http.ResponseWriter, a action) {
 		Secure: !s.cfg.InsecureCookies, SameSite: http.SameSiteLaxMode})
 }
 
-// logged converts err and logs what staff cannot fix.
-func (s *Server) logged(r *http.Request, err error) *ticketing.Error {
-	e := channels.AsError(err)
-	switch e.Kind {
-	case ticketing.KindInternal:
-		s.log.Error("desk request failed", "path", r.URL.Path, "err", err)
-	case ticketing.KindUnavailable:
-		s.log.Warn("desk dependency unavailable", "path", r.URL.Path, "err", err)
-	}
-	return e
-}
-
 // fail answers an error: JSON {"error": {code, message, field}} for the API,
-// the error page for pages; the status from the kind (channels.HTTPStatus).
+// the error page for pages; the status from the kind (httpapi.Status).
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
-	e := s.logged(r, err)
-	code := channels.HTTPStatus(e.Kind)
-	if e.Kind == ticketing.KindUnavailable {
-		w.Header().Set("Retry-After", "5")
-	}
 	if isAPI(r) {
-		if e.Kind == ticketing.KindUnauthorized {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="yihao"`)
-		}
-		writeJSON(w, code, channels.ErrorBody(e))
+		httpapi.Fail(w, r, s.log, err)
 		return
 	}
-	s.render(w, r, code, "error.html", nil, s.errorText(r, e))
+	e := httpapi.Logged(w, r, s.log, err)
+	s.render(w, r, httpapi.Status(e.Kind), "error.html", nil, s.errorText(r, e))
 }
 
 // errorText says an error to staff in the page's language, with the
@@ -390,13 +370,6 @@ func (s *Server) errorText(r *http.Request, e *ticketing.Error) string {
 
 func forbidden(a action) error {
 	return ticketing.Errorf(ticketing.KindForbidden, "", "your role may not %s", strings.ReplaceAll(string(a), "_", " "))
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v) // the client went away
 }
 
 type langKey struct{}

@@ -30,7 +30,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gin-gonic/gin"
+
 	"github.com/yihao-city/yihao/channels/live"
+	"github.com/yihao-city/yihao/internal/httpapi"
 	"github.com/yihao-city/yihao/media"
 	"github.com/yihao-city/yihao/ticketing"
 )
@@ -191,7 +194,7 @@ func New(cfg Config, store Store, tickets Tickets, bus live.Bus, log *slog.Logge
 		cop: http.NewCrossOriginProtection(), dummyHash: dummy, checks: make(chan struct{}, maxPasswordChecks)}, nil
 }
 
-// Register adds the desks' routes to mux, every one behind cross-origin
+// Register adds the desks' routes to r, every one behind cross-origin
 // protection. The action each route needs is checked before its handler
 // runs; ticket routes check the action and the ticket's department inside.
 //
@@ -212,23 +215,24 @@ func New(cfg Config, store Store, tickets Tickets, bus live.Bus, log *slog.Logge
 //	GET  /api/v1/desk/tickets/{number}    a ticket with its log (JSON)
 //	POST /api/v1/desk/tickets/{number}/reveal
 //	POST /api/v1/desk/tickets/{number}/{action}  JSON body of the form's fields
-func (s *Server) Register(mux *http.ServeMux) {
+func (s *Server) Register(r gin.IRouter) {
+	g := r.Group("", httpapi.OnError(s.fail))
 	open := func(h http.HandlerFunc) http.Handler { return s.cop.Handler(s.withLang(h)) }
-	mux.Handle("GET /login", open(s.getLogin))
-	mux.Handle("POST /login", open(s.postLogin))
+	httpapi.Handle(g, "GET /login", open(s.getLogin))
+	httpapi.Handle(g, "POST /login", open(s.postLogin))
 	static, _ := fs.Sub(staticFS, "static")
 	files := http.StripPrefix("/desk/static/", http.FileServerFS(static))
-	mux.Handle("GET /desk/static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	httpapi.Handle(g, "GET /desk/static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-cache")
 		files.ServeHTTP(w, r)
 	}))
 
 	for _, rt := range s.routes() {
-		mux.Handle(rt.pattern, s.cop.Handler(s.withLang(s.guard(rt.need, rt.h))))
+		httpapi.Handle(g, rt.pattern, s.cop.Handler(s.withLang(s.guard(rt.need, rt.h))))
 	}
 	// The result form carries photos: it is read, under a cap that fits
 	// them, before guard checks the CSRF field in it.
-	mux.Handle("POST /desk/tickets/{number}/{action}", s.cop.Handler(s.withLang(s.photoForm(s.guard("", s.postAction)))))
+	httpapi.Handle(g, "POST /desk/tickets/{number}/{action}", s.cop.Handler(s.withLang(s.photoForm(s.guard("", s.postAction)))))
 }
 
 // route is one guarded route: its pattern, the action its role needs

@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/yihao-city/yihao/channels"
+	"github.com/yihao-city/yihao/internal/httpapi"
 	"github.com/yihao-city/yihao/media"
 	"github.com/yihao-city/yihao/ticketing"
 )
@@ -212,7 +212,7 @@ func (s *Server) postReveal(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if isAPI(r) || wantsJSON(r) {
-		writeJSON(w, http.StatusOK, map[string]string{"number": t.Number, "phone": t.Reporter.Phone})
+		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"number": t.Number, "phone": t.Reporter.Phone})
 		return
 	}
 	s.showTicket(w, r, t.Number, ticketPage{code: http.StatusOK, revealed: true})
@@ -294,7 +294,7 @@ func jsonInput(r *http.Request) (input, error) {
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&in); err != nil && !errors.Is(err, io.EOF) {
-		if e := channels.AsError(err); e.Kind == ticketing.KindTooLarge {
+		if e := httpapi.AsError(err); e.Kind == ticketing.KindTooLarge {
 			return in, e
 		}
 		return in, ticketing.Invalid("body", "is not a JSON object of the action's fields (%v)", err)
@@ -328,15 +328,15 @@ func (s *Server) postAction(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, s.ticketJSON(t, nil, false))
+		httpapi.WriteJSON(w, http.StatusOK, s.ticketJSON(t, nil, false))
 		return
 	}
 	if err != nil {
 		// What the staff can correct is shown on the ticket page with the
 		// form filled in again; the rest is the error page.
-		switch e := channels.AsError(err); e.Kind {
+		switch e := httpapi.AsError(err); e.Kind {
 		case ticketing.KindInvalid, ticketing.KindConflict, ticketing.KindForbidden, ticketing.KindTooLarge:
-			s.showTicket(w, r, number, ticketPage{code: channels.HTTPStatus(e.Kind), errMsg: s.errorText(r, e), failed: a, form: r.PostForm})
+			s.showTicket(w, r, number, ticketPage{code: httpapi.Status(e.Kind), errMsg: s.errorText(r, e), failed: a, form: r.PostForm})
 		default:
 			s.fail(w, r, err)
 		}
@@ -504,7 +504,7 @@ func (s *Server) photoForm(h http.HandlerFunc) http.HandlerFunc {
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxPhotoBody)
 		if err := r.ParseMultipartForm(photoMemory); err != nil {
-			if e := channels.AsError(err); e.Kind == ticketing.KindTooLarge {
+			if e := httpapi.AsError(err); e.Kind == ticketing.KindTooLarge {
 				err = tooManyPhotos()
 			} else {
 				err = ticketing.Invalid("photos", "the form cannot be read: %v", err)

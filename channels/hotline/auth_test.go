@@ -21,6 +21,7 @@ import (
 	"github.com/yihao-city/yihao/channels/hotline/acd"
 	"github.com/yihao-city/yihao/channels/hotline/sipauth"
 	"github.com/yihao-city/yihao/channels/hotline/sipptest"
+	"github.com/yihao-city/yihao/internal/httpapi"
 	"github.com/yihao-city/yihao/redis"
 	"github.com/yihao-city/yihao/ticketing"
 	"github.com/yihao-city/yihao/ticketing/postgres"
@@ -227,14 +228,17 @@ func TestAgentPageGuessesShareTheLockout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := hotline.NewDesk(hotline.DeskConfig{SessionKey: []byte("agent sessions of the lockout test"), Lockout: lockout},
+	d, err := hotline.NewAgentPage(hotline.AgentPageConfig{SessionKey: []byte("agent sessions of the lockout test"), Lockout: lockout},
 		e.store, e.svc, e.presence, e.bus, lines, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux := http.NewServeMux()
-	d.Register(mux)
-	srv := httptest.NewServer(mux)
+	h, err := httpapi.New(httpapi.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Register(h)
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	login := func(pw string) *http.Response {

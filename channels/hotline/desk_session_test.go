@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/yihao-city/yihao/channels"
 	"github.com/yihao-city/yihao/channels/hotline"
 	"github.com/yihao-city/yihao/ticketing"
 )
@@ -99,7 +98,7 @@ func TestAgentSessionFollowsTheAgentStore(t *testing.T) {
 // and sign-out alike.
 func TestAgentCookieSecureWhenConfigured(t *testing.T) {
 	for _, secure := range []bool{false, true} {
-		e := newDeskWith(t, sqliteStore(t), nil, nil, nil, hotline.DeskConfig{SecureCookies: secure}, nil)
+		e := newDeskWith(t, sqliteStore(t), nil, nil, nil, hotline.AgentPageConfig{SecureCookies: secure}, nil)
 		addDeskAgents(t, e.store, "2001")
 		r := e.do(t, "POST", "/agent/login", nil, url.Values{"ext": {"2001"}, "password": {"pw-2001"}})
 		c := r.cookie()
@@ -129,14 +128,13 @@ func (l *keyLimiter) Allow(_ context.Context, key string) (bool, time.Duration, 
 // The sign-in limit keys on the peer unless the peer is a trusted proxy;
 // then on the client the proxy names.
 func TestAgentLoginLimitKeysOnTheClient(t *testing.T) {
-	untrusted, _ := channels.NewProxies(nil)
-	trusted, _ := channels.NewProxies([]string{"127.0.0.1"})
+	untrusted, trusted := []string(nil), []string{"127.0.0.1"}
 	for _, tc := range []struct {
-		proxies *channels.Proxies
+		proxies []string
 		want    string
 	}{{untrusted, "agent-login:127.0.0.1"}, {trusted, "agent-login:203.0.113.7"}} {
 		l := &keyLimiter{}
-		e := newDeskWith(t, sqliteStore(t), nil, nil, nil, hotline.DeskConfig{LoginLimiter: l}, tc.proxies)
+		e := newDeskWith(t, sqliteStore(t), nil, nil, nil, hotline.AgentPageConfig{LoginLimiter: l}, tc.proxies)
 		e.do(t, "POST", "/agent/login", nil, url.Values{"ext": {"2001"}, "password": {"wrong"}}, "X-Forwarded-For", "203.0.113.7")
 		if len(l.keys) != 1 || l.keys[0] != tc.want {
 			t.Errorf("limiter keys %q, want %q", l.keys, tc.want)

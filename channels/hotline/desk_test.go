@@ -22,12 +22,12 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/yihao-city/yihao/channels"
 	"github.com/yihao-city/yihao/channels/hotline"
 	"github.com/yihao-city/yihao/channels/hotline/acd"
 	"github.com/yihao-city/yihao/channels/hotline/sipptest"
 	"github.com/yihao-city/yihao/channels/live"
 	"github.com/yihao-city/yihao/internal/browsertest"
+	"github.com/yihao-city/yihao/internal/httpapi"
 	"github.com/yihao-city/yihao/ticketing"
 )
 
@@ -56,13 +56,13 @@ func (e *deskEnv) advance(d time.Duration) { e.mu.Lock(); e.skew += d; e.mu.Unlo
 // wires it next to the SIP door; nil svc, presence and bus get their own.
 func newDesk(t *testing.T, store ticketing.Store, svc *ticketing.Service, presence acd.Presence, bus live.Bus) *deskEnv {
 	t.Helper()
-	return newDeskWith(t, store, svc, presence, bus, hotline.DeskConfig{}, nil)
+	return newDeskWith(t, store, svc, presence, bus, hotline.AgentPageConfig{}, nil)
 }
 
 // newDeskWith is newDesk with settings (SessionKey and Now are the test's)
-// and, if proxies is not nil, the client-address resolver in front.
+// and the reverse proxies the engine trusts (none if nil).
 func newDeskWith(t *testing.T, store ticketing.Store, svc *ticketing.Service, presence acd.Presence, bus live.Bus,
-	cfg hotline.DeskConfig, proxies *channels.Proxies) *deskEnv {
+	cfg hotline.AgentPageConfig, trusted []string) *deskEnv {
 	t.Helper()
 	if svc == nil {
 		svc = ticketing.NewService(store, triage{})
@@ -83,16 +83,15 @@ func newDeskWith(t *testing.T, store ticketing.Store, svc *ticketing.Service, pr
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
 	cfg.SessionKey, cfg.Now = []byte("agent sessions of the desk tests"), e.now
-	d, err := hotline.NewDesk(cfg, store, svc, presence, bus, lines, log)
+	d, err := hotline.NewAgentPage(cfg, store, svc, presence, bus, lines, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux := http.NewServeMux()
-	d.Register(mux)
-	var h http.Handler = mux
-	if proxies != nil {
-		h = proxies.Handler(mux)
+	h, err := httpapi.New(httpapi.Config{TrustedProxies: trusted, Log: log})
+	if err != nil {
+		t.Fatal(err)
 	}
+	d.Register(h)
 	e.srv = httptest.NewServer(h)
 	t.Cleanup(e.srv.Close)
 	return e

@@ -39,8 +39,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/yihao-city/yihao/channels"
+	"github.com/gin-gonic/gin"
+
 	"github.com/yihao-city/yihao/channels/live"
+	"github.com/yihao-city/yihao/internal/httpapi"
 	"github.com/yihao-city/yihao/ticketing"
 )
 
@@ -89,11 +91,11 @@ type Server struct {
 	cfg     Config
 	store   Store
 	log     *slog.Logger
-	metrics *channels.Metrics
+	metrics *httpapi.Metrics
 }
 
 // New wires a Server; m may be nil.
-func New(cfg Config, store Store, log *slog.Logger, m *channels.Metrics) *Server {
+func New(cfg Config, store Store, log *slog.Logger, m *httpapi.Metrics) *Server {
 	if cfg.DefaultCountry == "" {
 		cfg.DefaultCountry = "86"
 	}
@@ -123,10 +125,10 @@ func (s *Server) routes() map[string]http.HandlerFunc {
 	}
 }
 
-// Register adds the door's routes to mux.
-func (s *Server) Register(mux *http.ServeMux) {
+// Register adds the door's routes to r.
+func (s *Server) Register(r gin.IRouter) {
 	for p, h := range s.routes() {
-		mux.Handle(p, s.observe(h))
+		httpapi.Handle(r, p, h)
 	}
 }
 
@@ -151,7 +153,7 @@ func (s *Server) postCallback(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, notFoundCall(err))
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"call_id": r.PathValue("callId"), "status": "called_back"})
+	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"call_id": r.PathValue("callId"), "status": "called_back"})
 }
 
 // postTicketLink is POST /api/v1/calls/{callId}/tickets with {"number": ...}:
@@ -178,7 +180,7 @@ func (s *Server) postTicketLink(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, notFoundCall(err))
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"call_id": r.PathValue("callId"), "number": body.Number})
+	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"call_id": r.PathValue("callId"), "number": body.Number})
 }
 
 // agent admits the roles that work the phones (ticketing.Viewer.WorksCallbacks).
@@ -200,58 +202,14 @@ func notFoundCall(err error) error {
 	return err
 }
 
-// Handler is the door on its own mux.
+// Handler is the door alone on an engine of its own.
 func (s *Server) Handler() http.Handler {
-	mux := http.NewServeMux()
-	s.Register(mux)
-	return mux
-}
-
-type statusWriter struct {
-	http.ResponseWriter
-	code int
-}
-
-func (w *statusWriter) WriteHeader(code int) { w.code = code; w.ResponseWriter.WriteHeader(code) }
-
-func (s *Server) observe(h http.HandlerFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
-		h(sw, r)
-		// The pattern, never the URL: the URL carries the CTI token.
-		s.metrics.ObserveHTTP(r.Method, strings.TrimPrefix(r.Pattern, r.Method+" "), sw.code, time.Since(start))
-	})
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v) // the client went away
+	return httpapi.Alone(s.log, s.metrics, func(e *httpapi.Engine) { s.Register(e) })
 }
 
 // fail answers {"error": {"code", "message", "field"}}.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
-	var e *ticketing.Error
-	if !errors.As(err, &e) {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			e = &ticketing.Error{Kind: ticketing.KindTooLarge, Message: "request body is over " + strconv.FormatInt(mbe.Limit, 10) + " bytes"}
-		} else {
-			e = &ticketing.Error{Kind: ticketing.KindInternal, Message: "internal error", Err: err}
-		}
-	}
-	switch e.Kind {
-	case ticketing.KindInternal:
-		s.log.Error("request failed", "route", r.Pattern, "err", err)
-	case ticketing.KindUnavailable:
-		s.log.Warn("dependency unavailable", "route", r.Pattern, "err", err)
-		w.Header().Set("Retry-After", "5")
-	case ticketing.KindUnauthorized:
-		w.Header().Set("WWW-Authenticate", `Bearer realm="yihao"`)
-	}
-	writeJSON(w, channels.HTTPStatus(e.Kind), channels.ErrorBody(e))
+	httpapi.Fail(w, r, s.log, err)
 }
 
 // token resolves a secret to its stored token; unknown secrets are 401.
@@ -284,7 +242,7 @@ func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) {
 	tok, err := s.token(r.Context(), r.PathValue("token"))
 	if err != nil {
 		if ticketing.KindOf(err) == ticketing.KindUnauthorized {
-			s.log.Warn("cti event refused: unknown token", "source", channels.ClientAddr(r))
+			s.log.Warn("cti event refused: unknown token", "source", httpapi.ClientAddr(r))
 		}
 		s.fail(w, r, err)
 		return
@@ -316,7 +274,7 @@ func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) {
 	s.cfg.Calls.observeCall(ev, c)
 	s.pop(r.Context(), ev, c)
 	s.log.Debug("cti event", "event", ev.Type, "call_id", ev.CallID)
-	writeJSON(w, http.StatusOK, map[string]string{"call_id": c.CallID, "cause": string(c.Cause)})
+	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"call_id": c.CallID, "cause": string(c.Cause)})
 }
 
 func (s *Server) readEvent(w http.ResponseWriter, r *http.Request) (ticketing.CallEvent, error) {
@@ -524,7 +482,7 @@ func (s *Server) getCalls(w http.ResponseWriter, r *http.Request) {
 		}
 		out = append(out, v)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"from": from.In(s.cfg.Location), "to": to.In(s.cfg.Location), "calls": out})
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"from": from.In(s.cfg.Location), "to": to.In(s.cfg.Location), "calls": out})
 }
 
 type figuresView struct {
@@ -575,7 +533,7 @@ func (s *Server) getStats(w http.ResponseWriter, r *http.Request) {
 		v.Agent = f.Key
 		agents = append(agents, v)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"from": from.In(s.cfg.Location), "to": to.In(s.cfg.Location),
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"from": from.In(s.cfg.Location), "to": to.In(s.cfg.Location),
 		"total": figures(st.Total), "lines": lines, "agents": agents})
 }
 

@@ -3,10 +3,10 @@ package open311
 import (
 	"encoding/json"
 	"encoding/xml"
-	"errors"
 	"net/http"
 	"strconv"
 
+	"github.com/yihao-city/yihao/internal/httpapi"
 	"github.com/yihao-city/yihao/ticketing"
 )
 
@@ -19,28 +19,18 @@ func quote(s string) string {
 	return strconv.Quote(s)
 }
 
-// statusOf is the one table from error kinds to HTTP status codes.
-// GeoReport v2 names 400 (bad or missing parameter), 403 (api_key) and
-// 404 (unknown jurisdiction, service or request); a text over a limit is a
-// bad parameter here, not a 413.
+// statusOf is the JSON API's table (httpapi.Status) where GeoReport v2
+// names nothing else. It names 400 (bad or missing parameter), 403
+// (api_key) and 404 (unknown jurisdiction, service or request): a text
+// over a limit is a bad parameter here, not a 413, and a missing key 403.
 func statusOf(k ticketing.Kind) int {
 	switch k {
-	case ticketing.KindInvalid, ticketing.KindTooLarge:
+	case ticketing.KindTooLarge:
 		return http.StatusBadRequest
-	case ticketing.KindNotFound:
-		return http.StatusNotFound
-	case ticketing.KindConflict:
-		return http.StatusConflict
-	case ticketing.KindUnsupported:
-		return http.StatusUnsupportedMediaType
-	case ticketing.KindUnauthorized, ticketing.KindForbidden:
+	case ticketing.KindUnauthorized:
 		return http.StatusForbidden
-	case ticketing.KindRateLimited:
-		return http.StatusTooManyRequests
-	case ticketing.KindUnavailable:
-		return http.StatusServiceUnavailable
 	}
-	return http.StatusInternalServerError
+	return httpapi.Status(k)
 }
 
 // apiError is one element of an error answer.
@@ -56,17 +46,7 @@ type errorsXML struct {
 
 // fail answers err in the request's format with the matching status.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, f format, err error) {
-	var e *ticketing.Error
-	if !errors.As(err, &e) {
-		e = &ticketing.Error{Kind: ticketing.KindInternal, Message: "internal error", Err: err}
-	}
-	switch e.Kind {
-	case ticketing.KindInternal:
-		s.log.Error("open311 request failed", "route", r.Pattern, "err", err)
-	case ticketing.KindUnavailable:
-		s.log.Warn("dependency unavailable", "route", r.Pattern, "err", err)
-		w.Header().Set("Retry-After", "5")
-	}
+	e := httpapi.Logged(w, r, s.log, err)
 	desc := e.Message
 	if desc == "" {
 		desc = e.Kind.String()

@@ -1,7 +1,7 @@
 // Package open311 is the Open311 GeoReport v2 door of Yihao: civic apps
 // and platforms (FixMyStreet and the like) list the services, submit
 // service requests, read their status and exchange updates, in XML (the
-// default) or JSON, on net/http.
+// default) or JSON.
 //
 // # Endpoints (under Config.Base, default /open311/v2; add .xml or .json)
 //
@@ -54,7 +54,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/yihao-city/yihao/channels"
+	"github.com/gin-gonic/gin"
+
+	"github.com/yihao-city/yihao/internal/httpapi"
 	"github.com/yihao-city/yihao/ticketing"
 )
 
@@ -123,15 +125,21 @@ type Server struct {
 	tickets  Tickets
 	records  Records
 	log      *slog.Logger
-	metrics  *channels.Metrics
+	metrics  *httpapi.Metrics
 	services map[string]*Service
 	started  time.Time
-	mux      *http.ServeMux
-	patterns []string // every route, for Routes
+	routes   []route
+}
+
+// route is one endpoint: its method, its pattern under Base (net/http's
+// syntax) and its handler.
+type route struct {
+	method, pattern string
+	h               handler
 }
 
 // New builds the server. metrics may be nil.
-func New(cfg Config, tickets Tickets, records Records, log *slog.Logger, metrics *channels.Metrics) (*Server, error) {
+func New(cfg Config, tickets Tickets, records Records, log *slog.Logger, metrics *httpapi.Metrics) (*Server, error) {
 	if cfg.Base == "" {
 		cfg.Base = "/open311/v2"
 	}
@@ -149,7 +157,7 @@ func New(cfg Config, tickets Tickets, records Records, log *slog.Logger, metrics
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{cfg: cfg, tickets: tickets, records: records, log: log, metrics: metrics,
-		services: map[string]*Service{}, started: cfg.Now().Truncate(time.Second), mux: http.NewServeMux()}
+		services: map[string]*Service{}, started: cfg.Now().Truncate(time.Second)}
 	for i := range cfg.Services {
 		sv := &cfg.Services[i]
 		if sv.Code == "" || s.services[sv.Code] != nil {
@@ -157,32 +165,67 @@ func New(cfg Config, tickets Tickets, records Records, log *slog.Logger, metrics
 		}
 		s.services[sv.Code] = sv
 	}
-	s.route("GET", "/discovery", s.discovery)
-	s.route("GET", "/services", s.listServices)
-	s.route("GET", "/services/{code}", s.serviceDefinition)
-	s.route("POST", "/requests", s.postRequest)
-	s.route("GET", "/requests", s.getRequests)
-	s.route("GET", "/requests/{id}", s.getRequest)
-	s.route("GET", "/request/{id}", s.getRequest)
-	s.route("GET", "/tokens/{token}", s.getToken)
-	s.route("GET", "/servicerequestupdates", s.getUpdates)
-	s.route("POST", "/servicerequestupdates", s.postUpdate)
-	s.mux.HandleFunc(cfg.Base+"/", func(w http.ResponseWriter, r *http.Request) {
-		s.fail(w, r, formatOf(r.URL.Path), &ticketing.Error{Kind: ticketing.KindNotFound, Message: "no such endpoint: see " + cfg.Base + "/discovery.xml"})
-	})
+	s.routes = []route{
+		{"GET", "/discovery", s.discovery},
+		{"GET", "/services", s.listServices},
+		{"GET", "/services/{code}", s.serviceDefinition},
+		{"POST", "/requests", s.postRequest},
+		{"GET", "/requests", s.getRequests},
+		{"GET", "/requests/{id}", s.getRequest},
+		{"GET", "/request/{id}", s.getRequest},
+		{"GET", "/tokens/{token}", s.getToken},
+		{"GET", "/servicerequestupdates", s.getUpdates},
+		{"POST", "/servicerequestupdates", s.postUpdate},
+	}
 	return s, nil
+}
+
+// Register adds the endpoints to r, each with no extension, .xml and
+// .json (a pattern ending in a wildcard takes the extension into the
+// wildcard's segment, cut off before the handler sees it). A panic is
+// answered in Open311's error shape.
+func (s *Server) Register(r gin.IRouter) {
+	g := r.Group("", httpapi.OnError(func(w http.ResponseWriter, r *http.Request, err error) {
+		s.fail(w, r, formatOf(r.URL.Path), err)
+	}))
+	for _, rt := range s.routes {
+		serve, p := s.serve(rt), rt.method+" "+s.cfg.Base+rt.pattern
+		httpapi.Handle(g, p, serve)
+		if !strings.HasSuffix(rt.pattern, "}") {
+			httpapi.Handle(g, p+".xml", serve)
+			httpapi.Handle(g, p+".json", serve)
+		}
+	}
+}
+
+// NotFound answers what no endpoint under Base does, whatever the method,
+// with Open311's 404. Mount it with httpapi.Engine.Fallback(Base()+"/", ...).
+func (s *Server) NotFound(c *gin.Context) {
+	s.fail(c.Writer, c.Request, formatOf(c.Request.URL.Path), &ticketing.Error{Kind: ticketing.KindNotFound, Message: "no such endpoint: see " + s.cfg.Base + "/discovery.xml"})
 }
 
 // Patterns lists the patterns the server answers (each also with .xml and
 // .json when it ends in no parameter), so a test of the access policy can
 // insist that each one is covered.
-func (s *Server) Patterns() []string { return append([]string(nil), s.patterns...) }
+func (s *Server) Patterns() []string {
+	out := make([]string, len(s.routes))
+	for i, rt := range s.routes {
+		out[i] = rt.method + " " + s.cfg.Base + rt.pattern
+	}
+	return out
+}
 
-// Base is the path the server answers under; mount Handler there.
+// Base is the path the server answers under.
 func (s *Server) Base() string { return s.cfg.Base }
 
-// Handler is the HTTP handler for everything under Base.
-func (s *Server) Handler() http.Handler { return s.mux }
+// Handler is the door alone on an engine of its own, for a door tested or
+// run by itself.
+func (s *Server) Handler() http.Handler {
+	return httpapi.Alone(s.log, s.metrics, func(e *httpapi.Engine) {
+		s.Register(e)
+		e.Fallback(s.cfg.Base+"/", s.NotFound)
+	})
+}
 
 // format is the answer's encoding: the path's extension, XML by default.
 type format int
@@ -203,61 +246,29 @@ func formatOf(path string) format {
 // the format extension removed.
 type handler func(w http.ResponseWriter, r *http.Request, f format, params map[string]string) error
 
-// route registers pattern with no extension, .xml and .json. For a
-// pattern ending in a wildcard the extension is part of the wildcard's
-// segment and is cut off here.
-func (s *Server) route(method, pattern string, h handler) {
-	serve := func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		rw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+// serve is rt's handler: the request's format, the path's wildcard with
+// the extension cut off, the jurisdiction checked, and errors answered in
+// the format. Logs and metrics name the route without its extension.
+func (s *Server) serve(rt route) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		httpapi.SetRoute(r, s.cfg.Base+rt.pattern)
 		f := formatOf(r.URL.Path)
-		defer func() {
-			if v := recover(); v != nil {
-				if v == http.ErrAbortHandler {
-					panic(v)
-				}
-				s.log.Error("panic", "route", r.Pattern, "panic", v)
-				s.fail(rw, r, f, errors.New("panic"))
-			}
-			d := time.Since(start)
-			route := strings.TrimSuffix(strings.TrimSuffix(r.Pattern, ".json"), ".xml")
-			route = strings.TrimPrefix(route, method+" ")
-			s.metrics.ObserveHTTP(method, route, rw.status, d)
-			s.log.Debug("http", "method", method, "route", route, "status", rw.status, "dur", d)
-		}()
 		params := map[string]string{}
-		if i := strings.LastIndex(pattern, "{"); i >= 0 {
-			name := strings.Trim(pattern[i:], "{}")
+		if i := strings.LastIndex(rt.pattern, "{"); i >= 0 {
+			name := strings.Trim(rt.pattern[i:], "{}")
 			v := r.PathValue(name)
 			v = strings.TrimSuffix(strings.TrimSuffix(v, ".json"), ".xml")
 			params[name] = v
 		}
-		rw.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
 		if err := s.jurisdiction(r); err != nil {
-			s.fail(rw, r, f, err)
+			s.fail(w, r, f, err)
 			return
 		}
-		if err := h(rw, r, f, params); err != nil {
-			s.fail(rw, r, f, err)
+		if err := rt.h(w, r, f, params); err != nil {
+			s.fail(w, r, f, err)
 		}
 	}
-	full := s.cfg.Base + pattern
-	s.patterns = append(s.patterns, method+" "+full)
-	s.mux.HandleFunc(method+" "+full, serve)
-	if !strings.HasSuffix(pattern, "}") {
-		s.mux.HandleFunc(method+" "+full+".xml", serve)
-		s.mux.HandleFunc(method+" "+full+".json", serve)
-	}
-}
-
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	w.status = code
-	w.ResponseWriter.WriteHeader(code)
 }
 
 // param reads a parameter: from the form body on POST, else the query.

@@ -14,7 +14,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/yihao-city/yihao/channels"
+	"github.com/yihao-city/yihao/internal/httpapi"
 	"github.com/yihao-city/yihao/media"
 	"github.com/yihao-city/yihao/ticketing"
 )
@@ -141,7 +141,7 @@ func (s *Server) postReport(c *gin.Context) {
 func (s *Server) decodeJSON(c *gin.Context) (ticketing.Report, error) {
 	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.MaxJSONBytes))
 	if err != nil {
-		return ticketing.Report{}, channels.AsError(err)
+		return ticketing.Report{}, httpapi.AsError(err)
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return ticketing.Report{}, &ticketing.Error{Kind: ticketing.KindInvalid, Code: "malformed_json", Message: "the body is empty; send a JSON object"}

@@ -5,32 +5,21 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/yihao-city/yihao/channels"
+	"github.com/yihao-city/yihao/internal/httpapi"
 	"github.com/yihao-city/yihao/ticketing"
 )
 
-type apiError = channels.APIError
-
-// retryAfterSeconds is what a client told 503 should wait.
-const retryAfterSeconds = "5"
+type apiError = httpapi.Problem
 
 // fail answers a JSON API error: {"error": {"code", "message", "field"}}.
 func (s *Server) fail(c *gin.Context, err error) {
 	e := s.logged(c, err)
-	c.AbortWithStatusJSON(channels.HTTPStatus(e.Kind), channels.ErrorBody(e))
+	c.AbortWithStatusJSON(httpapi.Status(e.Kind), httpapi.Body(e))
 }
 
 // logged converts err, logs internal failures, and sets Retry-After where a retry will help.
 func (s *Server) logged(c *gin.Context, err error) *ticketing.Error {
-	e := channels.AsError(err)
-	switch e.Kind {
-	case ticketing.KindInternal:
-		s.log.Error("request failed", "route", c.FullPath(), "err", err)
-	case ticketing.KindUnavailable:
-		s.log.Warn("dependency unavailable", "route", c.FullPath(), "err", err)
-		c.Header("Retry-After", retryAfterSeconds)
-	}
-	return e
+	return httpapi.Logged(c.Writer, c.Request, s.log, err)
 }
 
 // citizenMessage says an error in the form's language.

@@ -6,7 +6,7 @@ import "github.com/gin-gonic/gin"
 var SourceKey = sourceKey
 
 // Routes lists the routes gin has registered, for openapi_test.go.
-func (s *Server) Routes() gin.RoutesInfo { return s.engine.Routes() }
+func (s *Server) Routes() gin.RoutesInfo { return s.routes() }
 
 // The wire types openapi_test.go checks against the OpenAPI document.
 type (

@@ -11,7 +11,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/yihao-city/yihao/channels"
+	"github.com/yihao-city/yihao/internal/httpapi"
 	"github.com/yihao-city/yihao/media"
 	"github.com/yihao-city/yihao/ticketing"
 )
@@ -152,7 +152,7 @@ func (s *Server) postForm(c *gin.Context) {
 			key = newFormKey()
 		}
 		vals := map[string]string{"text": r.Text, "address": r.Address, "category": r.Category, "name": r.Reporter.Name, "phone": r.Reporter.Phone}
-		s.render(c, channels.HTTPStatus(e.Kind), "form.html", formData{City: s.cfg.City, Categories: s.categories(), Key: key,
+		s.render(c, httpapi.Status(e.Kind), "form.html", formData{City: s.cfg.City, Categories: s.categories(), Key: key,
 			Error: citizenMessage(e), Field: e.Field, Values: vals})
 	}
 	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxFormBytes)
@@ -237,7 +237,7 @@ func (s *Server) citizenError(c *gin.Context, err error, message func(*ticketing
 		s.render(c, http.StatusNotFound, "notfound.html", nil)
 		return
 	}
-	s.render(c, channels.HTTPStatus(e.Kind), "error.html", message(e))
+	s.render(c, httpapi.Status(e.Kind), "error.html", message(e))
 }
 
 func (s *Server) render(c *gin.Context, status int, name string, data any) {

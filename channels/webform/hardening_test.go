@@ -3,16 +3,20 @@ package webform_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/yihao-city/yihao/channels"
+	"github.com/yihao-city/yihao/channels/webform"
+	"github.com/yihao-city/yihao/internal/httpapi"
 	"github.com/yihao-city/yihao/limit"
 )
 
@@ -34,7 +38,7 @@ func seriesCount(t *testing.T, reg *prometheus.Registry) int {
 // handlers) cannot add a single series to /metrics.
 func TestInventedMethodsAddNoSeries(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	e := newEnvWith(t, nil, channels.NewMetrics(reg), nil)
+	e := newEnvWith(t, nil, httpapi.NewMetrics(reg), nil)
 	paths := []string{"/", "/api/v1/reports", "/t/20261125000010", "/no/such/page", "/api/v1/nothing"}
 	send := func(method, path string) {
 		req, err := http.NewRequest(method, e.srv.URL+path, nil)
@@ -135,11 +139,11 @@ func postFrom(t *testing.T, e *env, xff string) *http.Response {
 // (X-Forwarded-For is anyone's to write), and on the client a trusted
 // proxy names, never on a client's own claim to the left of it.
 func TestRateLimitKeysOnTheClientAddress(t *testing.T) {
-	untrusted, _ := channels.NewProxies([]string{"192.0.2.1"})
-	trusted, _ := channels.NewProxies([]string{"127.0.0.0/8", "::1"})
+	untrusted := []string{"192.0.2.1"}
+	trusted := []string{"127.0.0.0/8", "::1"}
 	for _, tc := range []struct {
 		name    string
-		proxies *channels.Proxies
+		proxies []string
 		xff     string
 		want    string
 	}{
@@ -169,5 +173,46 @@ func TestRateLimitKeysOnTheClientAddress(t *testing.T) {
 	}
 	if resp := postFrom(t, e, "203.0.113.8"); resp.StatusCode != http.StatusCreated {
 		t.Errorf("another client behind the same proxy: %d, want 201", resp.StatusCode)
+	}
+}
+
+// A wrong method on one of this door's paths is 405; on another door's
+// path on the same engine it is the not-found answer, as it was when the
+// other doors had a mux of their own in front of this one. A slash too
+// many is sent on for this door's paths only.
+func TestWrongMethodByDoor(t *testing.T) {
+	web, err := webform.New(webform.Config{City: "测试市"}, nil, nil, nil, nil, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := httpapi.New(httpapi.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	web.Register(e)
+	e.Fallback("/", web.NotFound()...)
+	other := func(c *gin.Context) { c.Status(http.StatusNoContent) }
+	e.GET("/desk/x", other)
+	e.POST("/api/v1/desk/y", other)
+	for _, tc := range []struct {
+		method, path string
+		code         int
+		allow, to    string
+	}{
+		{"GET", "/report", http.StatusMethodNotAllowed, "POST", ""},
+		{"DELETE", "/api/v1/reports", http.StatusMethodNotAllowed, "POST", ""},
+		{"POST", "/desk/x", http.StatusNotFound, "", ""},
+		{"GET", "/api/v1/desk/y", http.StatusNotFound, "", ""},
+		{"GET", "/desk/x/", http.StatusNotFound, "", ""},
+		// A slash too many on this door's path is sent on, as gin did.
+		{"GET", "/track/?n=1", http.StatusMovedPermanently, "", "/track?n=1"},
+		{"GET", "/t/20261125000010/", http.StatusMovedPermanently, "", "/t/20261125000010"},
+		{"POST", "/api/v1/reports/", http.StatusTemporaryRedirect, "", "/api/v1/reports"},
+	} {
+		w := httptest.NewRecorder()
+		e.ServeHTTP(w, httptest.NewRequest(tc.method, tc.path, nil))
+		if w.Code != tc.code || w.Header().Get("Allow") != tc.allow || w.Header().Get("Location") != tc.to {
+			t.Errorf("%s %s: %d Allow %q to %q, want %d %q %q", tc.method, tc.path, w.Code, w.Header().Get("Allow"), w.Header().Get("Location"), tc.code, tc.allow, tc.to)
+		}
 	}
 }

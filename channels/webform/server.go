@@ -1,12 +1,12 @@
 // Package webform is the web door of Yihao: the citizen's report form and
-// tracking page, and the JSON API for reports and tickets, on gin.
+// tracking page, and the JSON API for reports and tickets. It owns "/":
+// what no door serves gets its not-found answer (NotFound).
 package webform
 
 import (
 	"context"
 	"crypto/rand"
 	"embed"
-	"errors"
 	"html/template"
 	"io"
 	"io/fs"
@@ -18,7 +18,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/yihao-city/yihao/channels"
+	"github.com/yihao-city/yihao/internal/httpapi"
 	"github.com/yihao-city/yihao/media"
 	"github.com/yihao-city/yihao/ticketing"
 )
@@ -86,13 +86,14 @@ type Server struct {
 	tokens  Tokens
 	limiter Limiter
 	log     *slog.Logger
-	metrics *channels.Metrics
+	metrics *httpapi.Metrics
 	tmpl    *template.Template
-	engine  *gin.Engine
+	cop     *http.CrossOriginProtection
+	own     gin.RoutesInfo // what Register adds, for NotFound
 }
 
 // New builds the server. metrics may be nil.
-func New(cfg Config, tickets Tickets, photos Photos, tokens Tokens, limiter Limiter, log *slog.Logger, metrics *channels.Metrics) (*Server, error) {
+func New(cfg Config, tickets Tickets, photos Photos, tokens Tokens, limiter Limiter, log *slog.Logger, metrics *httpapi.Metrics) (*Server, error) {
 	if cfg.MaxJSONBytes == 0 {
 		cfg.MaxJSONBytes = 64 << 10
 	}
@@ -106,87 +107,101 @@ func New(cfg Config, tickets Tickets, photos Photos, tokens Tokens, limiter Limi
 		return nil, err
 	}
 	s := &Server{cfg: cfg, tickets: tickets, photos: photos, tokens: tokens, limiter: limiter, log: log, metrics: metrics, tmpl: tmpl}
-	gin.SetMode(gin.ReleaseMode)
-	e := gin.New()
-	e.HandleMethodNotAllowed = true
-	// The client's address is channels.ClientAddr's, one answer for every
-	// door; gin's own is not used.
-	if err := e.SetTrustedProxies(nil); err != nil {
-		return nil, err
-	}
-	e.Use(s.recover, s.observe, securityHeaders)
+	s.cop = http.NewCrossOriginProtection()
+	s.cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.WriteHeader(http.StatusForbidden)
+		_, _ = w.Write([]byte(`{"error":{"code":"forbidden","message":"cross-origin request refused"}}`))
+	}))
+	s.own = s.routes()
+	return s, nil
+}
+
+// Register adds the form, the tracking pages and the API to r, in a group
+// behind cross-origin protection and the pages' security headers.
+func (s *Server) Register(r gin.IRouter) {
+	g := r.Group("", httpapi.CrossOrigin(s.cop), securityHeaders)
 	static, _ := fs.Sub(staticFS, "static")
-	e.StaticFS("/static", http.FS(static))
-	e.GET("/", s.formPage)
-	e.POST("/report", s.postForm)
-	e.GET("/track", s.trackLookup)
-	e.GET("/t/:number", s.trackPage)
-	e.POST("/t/:number/rate", s.postRating)
-	api := e.Group("/api/v1")
+	g.StaticFS("/static", http.FS(static))
+	g.GET("/", s.formPage)
+	g.POST("/report", s.postForm)
+	g.GET("/track", s.trackLookup)
+	g.GET("/t/:number", s.trackPage)
+	g.POST("/t/:number/rate", s.postRating)
+	api := g.Group("/api/v1")
 	api.POST("/reports", s.postReport)
 	api.GET("/tickets/:number", s.getTicket)
 	s.registerOpenAPI(api)
-	e.NoRoute(func(c *gin.Context) {
-		if strings.HasPrefix(c.Request.URL.Path, "/api/") {
-			s.fail(c, ticketing.Errorf(ticketing.KindNotFound, "", "no such endpoint"))
-			return
+}
+
+// NotFound answers every path no door serves (the web door owns "/"): a
+// JSON error under /api/, else the not-found page. One of this door's
+// paths with a slash too many is sent to the path without it; asked with
+// a method it does not serve, it gets 405; another door's path, as it
+// always has, the not-found answer. Mount it with
+// httpapi.Engine.Fallback("/", ...).
+func (s *Server) NotFound() gin.HandlersChain {
+	return gin.HandlersChain{httpapi.CrossOrigin(s.cop), securityHeaders, func(c *gin.Context) {
+		p := c.Request.URL.Path
+		mine := httpapi.MethodNotAllowed(c) && s.serves("", p)
+		if !mine {
+			c.Writer.Header().Del("Allow")
 		}
-		s.render(c, http.StatusNotFound, "notfound.html", nil)
-	})
-	e.NoMethod(func(c *gin.Context) {
-		c.AbortWithStatusJSON(http.StatusMethodNotAllowed, gin.H{"error": apiError{Code: "method_not_allowed", Message: "method not allowed"}})
-	})
-	s.engine = e
-	return s, nil
+		switch {
+		case len(p) > 1 && strings.HasSuffix(p, "/") && s.serves(c.Request.Method, strings.TrimSuffix(p, "/")):
+			// A link with a slash too many ("/track/") still reaches the page.
+			u := *c.Request.URL
+			u.Path = strings.TrimSuffix(p, "/")
+			code := http.StatusMovedPermanently
+			if c.Request.Method != http.MethodGet {
+				code = http.StatusTemporaryRedirect
+			}
+			c.Redirect(code, u.String())
+		case mine:
+			c.AbortWithStatusJSON(http.StatusMethodNotAllowed, gin.H{"error": apiError{Code: "method_not_allowed", Message: "method not allowed"}})
+		case strings.HasPrefix(c.Request.URL.Path, "/api/"):
+			s.fail(c, ticketing.Errorf(ticketing.KindNotFound, "", "no such endpoint"))
+		default:
+			s.render(c, http.StatusNotFound, "notfound.html", nil)
+		}
+	}}
 }
 
 // Patterns lists the routes the server answers ("GET /t/:number"), so a
 // test of the access policy can insist that each one is covered.
 func (s *Server) Patterns() []string {
 	var out []string
-	for _, r := range s.engine.Routes() {
+	for _, r := range s.routes() {
 		out = append(out, r.Method+" "+r.Path)
 	}
 	return out
 }
 
-// Handler is the HTTP handler, with cross-origin protection for browsers.
-func (s *Server) Handler() http.Handler {
-	cop := http.NewCrossOriginProtection()
-	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json; charset=utf-8")
-		w.WriteHeader(http.StatusForbidden)
-		_, _ = w.Write([]byte(`{"error":{"code":"forbidden","message":"cross-origin request refused"}}`))
-	}))
-	return cop.Handler(s.engine)
-}
-
-// recover turns a panic into a 500 without echoing the request.
-func (s *Server) recover(c *gin.Context) {
-	defer func() {
-		if v := recover(); v != nil {
-			if v == http.ErrAbortHandler {
-				panic(v)
-			}
-			s.log.Error("panic", "route", c.FullPath(), "panic", v)
-			s.fail(c, errors.New("panic"))
+// serves reports whether path is one of this door's routes', for method
+// or ("") any.
+func (s *Server) serves(method, path string) bool {
+	for _, r := range s.own {
+		if (method == "" || r.Method == method) && httpapi.Matches(r.Path, path) {
+			return true
 		}
-	}()
-	c.Next()
+	}
+	return false
 }
 
-// observe logs and measures each request by route, never by full URL: the
-// query string carries tracking tokens.
-func (s *Server) observe(c *gin.Context) {
-	start := time.Now()
-	c.Next()
-	route := c.FullPath()
-	if route == "" {
-		route = "unmatched"
-	}
-	d := time.Since(start)
-	s.metrics.ObserveHTTP(c.Request.Method, route, c.Writer.Status(), d)
-	s.log.Debug("http", "method", c.Request.Method, "route", route, "status", c.Writer.Status(), "dur", d)
+// routes are the routes Register adds.
+func (s *Server) routes() gin.RoutesInfo {
+	e, _ := httpapi.New(httpapi.Config{}) // no proxies to get wrong
+	s.Register(e)
+	return e.Routes()
+}
+
+// Handler is the web door alone on an engine of its own (no trusted
+// proxies), for a door tested or run by itself.
+func (s *Server) Handler() http.Handler {
+	return httpapi.Alone(s.log, s.metrics, func(e *httpapi.Engine) {
+		s.Register(e)
+		e.Fallback("/", s.NotFound()...)
+	})
 }
 
 func securityHeaders(c *gin.Context) {
@@ -205,7 +220,7 @@ func (s *Server) allow(c *gin.Context) error {
 	if s.limiter == nil {
 		return nil
 	}
-	ok, wait, err := s.limiter.Allow(c.Request.Context(), "web:"+sourceKey(channels.ClientAddr(c.Request)))
+	ok, wait, err := s.limiter.Allow(c.Request.Context(), "web:"+sourceKey(httpapi.ClientAddr(c.Request)))
 	if err != nil {
 		s.log.Warn("rate limiter unavailable; allowing", "err", err)
 		return nil

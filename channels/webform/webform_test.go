@@ -23,9 +23,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/yihao-city/yihao/channels"
 	"github.com/yihao-city/yihao/channels/webform"
 	"github.com/yihao-city/yihao/configs"
+	"github.com/yihao-city/yihao/internal/httpapi"
 	"github.com/yihao-city/yihao/limit"
 	"github.com/yihao-city/yihao/media"
 	"github.com/yihao-city/yihao/routing"
@@ -48,7 +48,7 @@ func newEnv(t testing.TB, limiter webform.Limiter) *env {
 
 // newEnvWith is newEnv with intake metrics and the client-address resolver
 // the binary puts in front of every door (either may be nil).
-func newEnvWith(t testing.TB, limiter webform.Limiter, metrics *channels.Metrics, proxies *channels.Proxies) *env {
+func newEnvWith(t testing.TB, limiter webform.Limiter, metrics *httpapi.Metrics, trusted []string) *env {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -76,10 +76,12 @@ func newEnvWith(t testing.TB, limiter webform.Limiter, metrics *channels.Metrics
 	if err != nil {
 		t.Fatal(err)
 	}
-	var h http.Handler = web.Handler()
-	if proxies != nil {
-		h = proxies.Handler(h)
+	h, err := httpapi.New(httpapi.Config{TrustedProxies: trusted, Log: log, Metrics: metrics})
+	if err != nil {
+		t.Fatal(err)
 	}
+	web.Register(h)
+	h.Fallback("/", web.NotFound()...)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &env{svc: svc, srv: srv, store: store, mediaDir: mediaDir}

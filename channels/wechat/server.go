@@ -1,6 +1,7 @@
 // Package wechat is the inbound side of Yihao's WeChat official account
 // (公众号) door: the server URL that WeChat's servers push citizens'
-// messages and events to (消息推送), on net/http.
+// messages and events to (消息推送), an http.Handler mounted on the one
+// HTTP engine (Register).
 //
 // # Protocol
 //
@@ -74,9 +75,10 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/gin-gonic/gin"
 	"github.com/silenceper/wechat/v2/util"
 
-	"github.com/yihao-city/yihao/channels"
+	"github.com/yihao-city/yihao/internal/httpapi"
 )
 
 // Defaults of ServerConfig.
@@ -187,6 +189,13 @@ func NewServer(cfg ServerConfig, h Handler, log *slog.Logger) (*Server, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Server{cfg: cfg, h: h, log: log, local: local}, nil
+}
+
+// Register mounts the server at path on e. Every method, invented ones
+// too, reaches it: it answers 405 with Allow itself.
+func (s *Server) Register(e *httpapi.Engine, path string) {
+	httpapi.Handle(e, path, s)
+	e.Fallback(path, gin.WrapH(s))
 }
 
 // ServeHTTP answers WeChat's URL check (GET) and pushes (POST).
@@ -427,7 +436,7 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, status int, reas
 		level = slog.LevelWarn
 	}
 	s.log.LogAttrs(r.Context(), level, "wechat request refused",
-		slog.Int("status", status), slog.String("reason", reason), slog.String("remote", channels.ClientAddr(r)))
+		slog.Int("status", status), slog.String("reason", reason), slog.String("remote", httpapi.ClientAddr(r)))
 	http.Error(w, http.StatusText(status), status)
 }
 

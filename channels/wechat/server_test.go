@@ -18,6 +18,7 @@ import (
 
 	"github.com/yihao-city/yihao/channels/wechat"
 	"github.com/yihao-city/yihao/channels/wechat/wechattest"
+	"github.com/yihao-city/yihao/internal/httpapi"
 )
 
 // recorder is a handler that keeps what it was given.
@@ -44,7 +45,8 @@ func (r *recorder) calls() []*wechat.Inbound {
 }
 
 // setup starts a server for a new account, in safe mode when encrypted,
-// and returns the account and the server URL.
+// mounted at /wechat on the HTTP engine as the binary mounts it, and
+// returns the account and the server URL.
 func setup(t *testing.T, encrypted bool, h wechat.Handler, edit func(*wechat.ServerConfig)) (wechattest.Account, string) {
 	t.Helper()
 	a := wechattest.NewAccount()
@@ -59,7 +61,12 @@ func setup(t *testing.T, encrypted bool, h wechat.Handler, edit func(*wechat.Ser
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(srv)
+	e, err := httpapi.New(httpapi.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Register(e, "/wechat")
+	ts := httptest.NewServer(e)
 	t.Cleanup(ts.Close)
 	return a, ts.URL + "/wechat"
 }
@@ -333,14 +340,16 @@ func TestPushRefused(t *testing.T) {
 func TestMethodNotAllowed(t *testing.T) {
 	t.Parallel()
 	a, url := setup(t, false, (&recorder{}).handle, nil)
-	req, _ := http.NewRequest(http.MethodPut, a.PushURL(url, time.Now(), "n", ""), strings.NewReader("<xml/>"))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "GET, POST" {
-		t.Errorf("status %d Allow %q", resp.StatusCode, resp.Header.Get("Allow"))
+	for _, method := range []string{http.MethodPut, "INVENTED"} {
+		req, _ := http.NewRequest(method, a.PushURL(url, time.Now(), "n", ""), strings.NewReader("<xml/>"))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "GET, POST" {
+			t.Errorf("%s: status %d Allow %q", method, resp.StatusCode, resp.Header.Get("Allow"))
+		}
 	}
 }
 

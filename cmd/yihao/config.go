@@ -9,7 +9,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/yihao-city/yihao/channels"
+	"github.com/yihao-city/yihao/internal/httpapi"
 	"github.com/yihao-city/yihao/routing/forward"
 )
 
@@ -291,7 +291,7 @@ func loadConfig(path string, getenv func(string) string) (Config, error) {
 	if v := getenv("YIHAO_TRUSTED_PROXIES"); v != "" {
 		cfg.TrustedProxies = strings.Split(v, ",")
 	}
-	if _, err := channels.NewProxies(cfg.TrustedProxies); err != nil {
+	if _, err := httpapi.ParseProxies(cfg.TrustedProxies); err != nil {
 		return cfg, fmt.Errorf("config: %w", err)
 	}
 	if u := cfg.DatabaseURL; u != "" && !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {

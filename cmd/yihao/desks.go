@@ -7,9 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"time"
 
+	"github.com/gin-gonic/gin"
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/yihao-city/yihao/configs"
@@ -29,7 +29,7 @@ import (
 // lights yellow and red. Each runs on every instance and works from the
 // database, so none is lost when an instance stops and none is done twice.
 func startDesks(ctx context.Context, cfg Config, store ticketing.Store, svc *ticketing.Service, router *routing.Live,
-	files routingFiles, loc *time.Location, ph *phone, photos *media.Disk, rdb *goredis.Client, log *slog.Logger, mux *http.ServeMux) error {
+	files routingFiles, loc *time.Location, ph *phone, photos *media.Disk, rdb *goredis.Client, log *slog.Logger, mux gin.IRouter) error {
 	if err := putConfiguredUsers(ctx, store, cfg.Users, log); err != nil {
 		return err
 	}

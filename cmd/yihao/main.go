@@ -31,10 +31,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/yihao-city/yihao/channels"
 	"github.com/yihao-city/yihao/channels/hotline"
 	"github.com/yihao-city/yihao/channels/open311"
 	"github.com/yihao-city/yihao/channels/webform"
+	"github.com/yihao-city/yihao/internal/httpapi"
 	"github.com/yihao-city/yihao/limit"
 	"github.com/yihao-city/yihao/media"
 	"github.com/yihao-city/yihao/redis"
@@ -223,7 +223,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 		}
 		return cats
 	}
-	intake := channels.NewMetrics(reg)
+	intake := httpapi.NewMetrics(reg)
 	web, err := webform.New(webform.Config{City: cat.City, Categories: categories, Location: loc},
 		svc, photos, store, limiter, log, intake)
 	if err != nil {
@@ -257,9 +257,15 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 		reg.MustRegister(newQueueCollector(ds, names))
 	}
 
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+	// One engine for every HTTP door: request ids, the access log, metrics,
+	// recovery and the client's address behind trusted proxies, once.
+	mux, err := httpapi.New(httpapi.Config{TrustedProxies: cfg.TrustedProxies, Log: log, Metrics: intake})
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	probes := mux.Group("", httpapi.Quiet)
+	httpapi.Handle(probes, "GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") }))
+	httpapi.Handle(probes, "GET /readyz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		if err := store.Ping(ctx); err != nil {
@@ -275,14 +281,15 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 			}
 		}
 		_, _ = io.WriteString(w, "ready\n")
-	})
+	}))
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
 	if cfg.MetricsToken != "" {
 		// Public only behind the token; without one, only on the internal
 		// debug listener.
-		mux.Handle("GET /metrics", metricsGuard(cfg.MetricsToken, metrics))
+		httpapi.Handle(probes, "GET /metrics", metricsGuard(cfg.MetricsToken, metrics))
 	}
-	mux.Handle(o311.Base()+"/", o311.Handler())
+	o311.Register(mux)
+	mux.Fallback(o311.Base()+"/", o311.NotFound)
 	numbers := make([]string, len(cfg.SIP.Lines))
 	for i, l := range cfg.SIP.Lines {
 		numbers[i] = l.Number
@@ -305,15 +312,12 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	if err := startDesks(ctx, cfg, store, svc, router, files, loc, ph, photos, rdb, log, mux); err != nil {
 		return err
 	}
-	mux.Handle("/", web.Handler())
+	// The citizen's door owns "/": what no door serves is its not-found.
+	web.Register(mux)
+	mux.Fallback("/", web.NotFound()...)
 
-	proxies, err := channels.NewProxies(cfg.TrustedProxies)
-	if err != nil {
-		return fmt.Errorf("config: %w", err)
-	}
 	srv := &http.Server{
-		// Every door reads the client's address from proxies.Handler.
-		Addr: cfg.HTTPAddr, Handler: proxies.Handler(mux),
+		Addr: cfg.HTTPAddr, Handler: mux,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       2 * time.Minute, // five photos on a slow mobile link
 		WriteTimeout:      2 * time.Minute,

@@ -8,11 +8,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/netip"
 	"strings"
 	"time"
 
+	"github.com/gin-gonic/gin"
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/yihao-city/yihao/channels/hotline"
@@ -44,7 +44,7 @@ const keeperEvery = 2 * time.Second
 // presence (which agent is free), screen pops and the signing secret are
 // shared, so several instances serve one set of agents.
 func startPhone(ctx context.Context, cfg Config, store ticketing.Store, svc *ticketing.Service, rdb *goredis.Client,
-	metrics *hotline.SIPMetrics, log *slog.Logger, mux *http.ServeMux) (*phone, error) {
+	metrics *hotline.SIPMetrics, log *slog.Logger, mux gin.IRouter) (*phone, error) {
 	sc := cfg.SIP
 	secret, err := sipSecret(ctx, sc.Secret, rdb, cfg.RedisPrefix)
 	if err != nil {
@@ -95,14 +95,14 @@ func startPhone(ctx context.Context, cfg Config, store ticketing.Store, svc *tic
 	if rdb != nil {
 		agentLogin = redis.NewLimiter(rdb, cfg.RedisPrefix+"agent-login:", limit.PerMinute(10, 5))
 	}
-	desk, err := hotline.NewDesk(hotline.DeskConfig{
+	agentPage, err := hotline.NewAgentPage(hotline.AgentPageConfig{
 		Lockout: lockout, Realm: sc.Realm, SessionKey: secret, DefaultCountry: sc.DefaultCountry,
 		LoginLimiter: agentLogin, SecureCookies: cfg.SecureCookies(),
 	}, store, svc, p.presence, p.bus, p.lines, log)
 	if err != nil {
 		return nil, err
 	}
-	desk.Register(mux)
+	agentPage.Register(mux)
 
 	if sc.Addr == "off" {
 		return p, nil

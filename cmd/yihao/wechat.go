@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/yihao-city/yihao/channels/wechat"
+	"github.com/yihao-city/yihao/internal/httpapi"
 	"github.com/yihao-city/yihao/limit"
 	"github.com/yihao-city/yihao/media"
 	"github.com/yihao-city/yihao/redis"
@@ -20,7 +20,7 @@ import (
 // token is configured. With Redis, dedup, conversations and the access
 // token are shared by every instance WeChat may push to.
 func startWeChat(ctx context.Context, cfg Config, store ticketing.Store, svc *ticketing.Service, photos *media.Disk, rdb *goredis.Client,
-	log *slog.Logger, mux *http.ServeMux) (*wechat.Channel, error) {
+	log *slog.Logger, mux *httpapi.Engine) (*wechat.Channel, error) {
 	wc := cfg.WeChat
 	if wc.Token == "" {
 		return nil, nil
@@ -92,7 +92,7 @@ func startWeChat(ctx context.Context, cfg Config, store ticketing.Store, svc *ti
 	if path == "" {
 		path = "/wechat"
 	}
-	mux.Handle(path, srv)
+	srv.Register(mux, path)
 	mode := "plaintext"
 	if wc.AESKey != "" {
 		mode = "safe (AES)"

@@ -1,18 +1,21 @@
-package channels_test
+package httpapi_test
 
 import (
-	"net/http"
 	"net/http/httptest"
 	"testing"
 
-	"github.com/yihao-city/yihao/channels"
+	"github.com/gin-gonic/gin"
+
+	"github.com/yihao-city/yihao/internal/httpapi"
 )
 
 func TestClientAddr(t *testing.T) {
-	p, err := channels.NewProxies([]string{"10.0.0.0/8", " 192.0.2.1 ", "2001:db8::1"})
+	e, err := httpapi.New(httpapi.Config{TrustedProxies: []string{"10.0.0.0/8", " 192.0.2.1 ", "2001:db8::1"}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	var got string
+	e.GET("/", func(c *gin.Context) { got = httpapi.ClientAddr(c.Request) })
 	for _, tc := range []struct {
 		name, peer string
 		xff        []string
@@ -30,27 +33,26 @@ func TestClientAddr(t *testing.T) {
 		{"IPv4-mapped peer", "[::ffff:10.1.2.3]:4000", []string{"203.0.113.1"}, "203.0.113.1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var got string
-			h := p.Handler(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { got = channels.ClientAddr(r) }))
+			got = ""
 			r := httptest.NewRequest("GET", "/", nil)
 			r.RemoteAddr = tc.peer
 			for _, v := range tc.xff {
 				r.Header.Add("X-Forwarded-For", v)
 			}
-			h.ServeHTTP(httptest.NewRecorder(), r)
+			e.ServeHTTP(httptest.NewRecorder(), r)
 			if got != tc.want {
 				t.Errorf("client %q, want %q", got, tc.want)
 			}
 		})
 	}
-	if _, err := channels.NewProxies([]string{"not-an-address"}); err == nil {
+	if _, err := httpapi.New(httpapi.Config{TrustedProxies: []string{"not-an-address"}}); err == nil {
 		t.Error("a bad trusted proxy was accepted")
 	}
-	// Behind no resolver, the peer.
+	// Behind no engine, the peer.
 	r := httptest.NewRequest("GET", "/", nil)
 	r.RemoteAddr = "198.51.100.7:1"
 	r.Header.Set("X-Forwarded-For", "203.0.113.1")
-	if got := channels.ClientAddr(r); got != "198.51.100.7" {
+	if got := httpapi.ClientAddr(r); got != "198.51.100.7" {
 		t.Errorf("without the resolver: %q", got)
 	}
 }

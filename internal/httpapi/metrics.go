@@ -1,7 +1,4 @@
-// Package channels holds what every door into Yihao shares and none owns:
-// the Prometheus series of intake. The doors themselves (webform, open311,
-// and the phone and WeChat adapters to come) know nothing of each other.
-package channels
+package httpapi
 
 import (
 	"net/http"

@@ -18,18 +18,20 @@ import (
 	"strings"
 	"time"
 
-	"github.com/yihao-city/yihao/channels"
+	"github.com/gin-gonic/gin"
+
 	"github.com/yihao-city/yihao/channels/hotline/acd"
 	"github.com/yihao-city/yihao/channels/hotline/sipauth"
 	"github.com/yihao-city/yihao/channels/live"
+	"github.com/yihao-city/yihao/internal/httpapi"
 	"github.com/yihao-city/yihao/ticketing"
 )
 
 //go:embed desk.html desk.js
 var deskFiles embed.FS
 
-// DeskStore is what the agent page needs of the store.
-type DeskStore interface {
+// AgentPageStore is what the agent page needs of the store.
+type AgentPageStore interface {
 	AgentByExt(ctx context.Context, ext string) (*ticketing.Agent, error)
 	// EndAgentSessions ends every agent-page session of the agent.
 	EndAgentSessions(ctx context.Context, ext string) error
@@ -40,16 +42,16 @@ type DeskStore interface {
 	AppendAudit(ctx context.Context, e *ticketing.AuditEntry) error
 }
 
-// TicketDesk logs tickets for agents and shows where one would go before
+// AgentTickets logs tickets for agents and shows where one would go before
 // it is logged (ticketing.Service).
-type TicketDesk interface {
+type AgentTickets interface {
 	Submit(ctx context.Context, r ticketing.Report) (*ticketing.Ticket, bool, error)
 	SubmitResolved(ctx context.Context, r ticketing.Report, actor, answer string) (*ticketing.Ticket, bool, error)
 	PreviewReport(ctx context.Context, r ticketing.Report) (ticketing.Assignment, []ticketing.Duplicate, error)
 }
 
-// DeskConfig is the agent page's settings.
-type DeskConfig struct {
+// AgentPageConfig is the agent page's settings.
+type AgentPageConfig struct {
 	Realm string // the registrar's digest realm: agents sign in with their SIP password
 	// SessionKey signs session cookies; instances behind one address share it.
 	SessionKey     []byte
@@ -67,7 +69,7 @@ type DeskConfig struct {
 	Now           func() time.Time
 }
 
-// Desk is the minimal agent page (坐席工作台): sign in with the SIP
+// AgentPage is the minimal agent page (坐席工作台): sign in with the SIP
 // extension and password, set available or break, see each call pop up
 // with the caller's earlier tickets, and log the call as a ticket or close
 // it as answered on contact (直办). The full desks build on this.
@@ -79,10 +81,10 @@ type DeskConfig struct {
 //	POST /agent/state        state = available | break | logged_out
 //	POST /agent/tickets      call_id, seq, caller, line, text, category, address, direct, answer
 //	POST /agent/preview      text, address, category, line: routing's view, nothing stored
-type Desk struct {
-	cfg      DeskConfig
-	store    DeskStore
-	tickets  TicketDesk
+type AgentPage struct {
+	cfg      AgentPageConfig
+	store    AgentPageStore
+	tickets  AgentTickets
 	presence acd.Presence
 	bus      live.Bus
 	lines    *Lines
@@ -90,10 +92,10 @@ type Desk struct {
 	page     *template.Template
 }
 
-// NewDesk wires the agent page.
-func NewDesk(cfg DeskConfig, store DeskStore, tickets TicketDesk, presence acd.Presence, bus live.Bus, lines *Lines, log *slog.Logger) (*Desk, error) {
+// NewAgentPage wires the agent page.
+func NewAgentPage(cfg AgentPageConfig, store AgentPageStore, tickets AgentTickets, presence acd.Presence, bus live.Bus, lines *Lines, log *slog.Logger) (*AgentPage, error) {
 	if len(cfg.SessionKey) < 16 {
-		return nil, errors.New("hotline desk: session key of at least 16 bytes required")
+		return nil, errors.New("hotline agent page: session key of at least 16 bytes required")
 	}
 	if cfg.Realm == "" {
 		cfg.Realm = "yihao"
@@ -114,21 +116,21 @@ func NewDesk(cfg DeskConfig, store DeskStore, tickets TicketDesk, presence acd.P
 	if err != nil {
 		return nil, err
 	}
-	return &Desk{cfg: cfg, store: store, tickets: tickets, presence: presence, bus: bus, lines: lines, log: log, page: page}, nil
+	return &AgentPage{cfg: cfg, store: store, tickets: tickets, presence: presence, bus: bus, lines: lines, log: log, page: page}, nil
 }
 
-// Register adds the page's routes to mux, behind cross-origin protection.
-func (d *Desk) Register(mux *http.ServeMux) {
-	cop := http.NewCrossOriginProtection()
-	h := func(f http.HandlerFunc) http.Handler { return cop.Handler(f) }
-	mux.Handle("GET /agent", h(d.getPage))
-	mux.Handle("GET /agent/desk.js", h(d.getScript))
-	mux.Handle("POST /agent/login", h(d.postLogin))
-	mux.Handle("POST /agent/logout", h(d.postLogout))
-	mux.Handle("GET /agent/events", h(d.getEvents))
-	mux.Handle("POST /agent/state", h(d.postState))
-	mux.Handle("POST /agent/tickets", h(d.postTicket))
-	mux.Handle("POST /agent/preview", h(d.postPreview))
+// Register adds the page's routes to r, in a group behind cross-origin
+// protection.
+func (d *AgentPage) Register(r gin.IRouter) {
+	g := r.Group("", httpapi.CrossOrigin(http.NewCrossOriginProtection()))
+	httpapi.Handle(g, "GET /agent", http.HandlerFunc(d.getPage))
+	httpapi.Handle(g, "GET /agent/desk.js", http.HandlerFunc(d.getScript))
+	httpapi.Handle(g, "POST /agent/login", http.HandlerFunc(d.postLogin))
+	httpapi.Handle(g, "POST /agent/logout", http.HandlerFunc(d.postLogout))
+	httpapi.Handle(g, "GET /agent/events", http.HandlerFunc(d.getEvents))
+	httpapi.Handle(g, "POST /agent/state", http.HandlerFunc(d.postState))
+	httpapi.Handle(g, "POST /agent/tickets", http.HandlerFunc(d.postTicket))
+	httpapi.Handle(g, "POST /agent/preview", http.HandlerFunc(d.postPreview))
 }
 
 const sessionCookie = "yihao_agent"
@@ -139,20 +141,20 @@ const sessionCookie = "yihao_agent"
 // as stored when it began: signing out moves the epoch on, a new password
 // changes HA1, removing the agent (and adding it again) changes the rest,
 // and each ends the session, copies of the cookie included.
-func (d *Desk) sign(a *ticketing.Agent, exp time.Time) string {
+func (d *AgentPage) sign(a *ticketing.Agent, exp time.Time) string {
 	body := base64.RawURLEncoding.EncodeToString([]byte(a.Ext)) + "." + strconv.FormatInt(exp.Unix(), 10) +
 		"." + strconv.FormatInt(a.SessionEpoch, 10) + "." + d.credential(a)
 	return body + "." + d.mac(body)
 }
 
-func (d *Desk) mac(body string) string {
+func (d *AgentPage) mac(body string) string {
 	m := hmac.New(sha256.New, d.cfg.SessionKey)
 	m.Write([]byte("agent-session\x00" + body))
 	return hex.EncodeToString(m.Sum(nil)[:16])
 }
 
 // credential is what a session keeps of the agent's account.
-func (d *Desk) credential(a *ticketing.Agent) string {
+func (d *AgentPage) credential(a *ticketing.Agent) string {
 	m := hmac.New(sha256.New, d.cfg.SessionKey)
 	m.Write([]byte("agent-credential\x00" + a.Realm + "\x00" + a.HA1 + "\x00" + strconv.FormatInt(a.CreatedAt.UnixMicro(), 10)))
 	return hex.EncodeToString(m.Sum(nil)[:16])
@@ -161,7 +163,7 @@ func (d *Desk) credential(a *ticketing.Agent) string {
 // agent is the signed-in extension, or "". The cookie is checked against
 // the agent store on every request, so a removed agent, a changed password
 // or a sign-out ends the session at once on every instance.
-func (d *Desk) agent(r *http.Request) string {
+func (d *AgentPage) agent(r *http.Request) string {
 	c, err := r.Cookie(sessionCookie)
 	if err != nil {
 		return ""
@@ -197,7 +199,7 @@ type pageData struct {
 	Lines              []*Line
 }
 
-func (d *Desk) render(w http.ResponseWriter, code int, data pageData) {
+func (d *AgentPage) render(w http.ResponseWriter, code int, data pageData) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:")
@@ -208,7 +210,7 @@ func (d *Desk) render(w http.ResponseWriter, code int, data pageData) {
 	}
 }
 
-func (d *Desk) getPage(w http.ResponseWriter, r *http.Request) {
+func (d *AgentPage) getPage(w http.ResponseWriter, r *http.Request) {
 	ext := d.agent(r)
 	if ext == "" {
 		d.render(w, http.StatusOK, pageData{})
@@ -221,7 +223,7 @@ func (d *Desk) getPage(w http.ResponseWriter, r *http.Request) {
 	d.render(w, http.StatusOK, data)
 }
 
-func (d *Desk) getScript(w http.ResponseWriter, _ *http.Request) {
+func (d *AgentPage) getScript(w http.ResponseWriter, _ *http.Request) {
 	b, _ := deskFiles.ReadFile("desk.js")
 	w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-cache")
@@ -232,11 +234,11 @@ func (d *Desk) getScript(w http.ResponseWriter, _ *http.Request) {
 // registrar's own credential: one password per agent) and starts a
 // session for one shift. Attempts are limited per client address, and
 // wrong passwords count towards the extension's lockout.
-func (d *Desk) postLogin(w http.ResponseWriter, r *http.Request) {
+func (d *AgentPage) postLogin(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
 	if l := d.cfg.LoginLimiter; l != nil {
-		if ok, _, err := l.Allow(r.Context(), "agent-login:"+channels.ClientAddr(r)); err == nil && !ok {
-			d.log.Warn("agent sign-in throttled", "source", channels.ClientAddr(r))
+		if ok, _, err := l.Allow(r.Context(), "agent-login:"+httpapi.ClientAddr(r)); err == nil && !ok {
+			d.log.Warn("agent sign-in throttled", "source", httpapi.ClientAddr(r))
 			d.render(w, http.StatusTooManyRequests, pageData{Error: "尝试次数过多，请稍后再试。"})
 			return
 		}
@@ -250,7 +252,7 @@ func (d *Desk) postLogin(w http.ResponseWriter, r *http.Request) {
 		if err != nil && !errors.Is(err, ticketing.ErrNotFound) {
 			d.log.Error("agent login: lookup", "err", err)
 		}
-		d.log.Warn("agent login refused", "ext", ext, "source", channels.ClientAddr(r))
+		d.log.Warn("agent login refused", "ext", ext, "source", httpapi.ClientAddr(r))
 		d.render(w, http.StatusUnauthorized, pageData{Error: "工号或密码不正确。"})
 		d.loginFailed(r, a)
 		return
@@ -264,7 +266,7 @@ func (d *Desk) postLogin(w http.ResponseWriter, r *http.Request) {
 
 // postLogout ends the agent's sessions everywhere (the epoch moves on), so
 // no copy of the cookie outlives it.
-func (d *Desk) postLogout(w http.ResponseWriter, r *http.Request) {
+func (d *AgentPage) postLogout(w http.ResponseWriter, r *http.Request) {
 	if ext := d.agent(r); ext != "" {
 		if err := d.store.EndAgentSessions(r.Context(), ext); err != nil && !errors.Is(err, ticketing.ErrNotFound) {
 			d.log.Error("agent sign-out", "err", err)
@@ -279,7 +281,7 @@ func (d *Desk) postLogout(w http.ResponseWriter, r *http.Request) {
 }
 
 // secure says whether the session cookie carries the Secure flag.
-func (d *Desk) secure(r *http.Request) bool { return d.cfg.SecureCookies || r.TLS != nil }
+func (d *AgentPage) secure(r *http.Request) bool { return d.cfg.SecureCookies || r.TLS != nil }
 
 // deskState is the agent's state as the page shows it.
 type deskState struct {
@@ -289,7 +291,7 @@ type deskState struct {
 	ReadyAt    time.Time `json:"ready_at,omitzero"`
 }
 
-func (d *Desk) state(ctx context.Context, ext string) deskState {
+func (d *AgentPage) state(ctx context.Context, ext string) deskState {
 	st, err := d.presence.Status(ctx, ext, d.cfg.Now())
 	if err != nil {
 		return deskState{State: acd.LoggedOut}
@@ -299,7 +301,7 @@ func (d *Desk) state(ctx context.Context, ext string) deskState {
 
 // getEvents streams the agent's state and screen pops as server-sent
 // events; a comment every 15 s keeps proxies from closing it.
-func (d *Desk) getEvents(w http.ResponseWriter, r *http.Request) {
+func (d *AgentPage) getEvents(w http.ResponseWriter, r *http.Request) {
 	ext := d.agent(r)
 	if ext == "" {
 		http.Error(w, "sign in first", http.StatusUnauthorized)
@@ -368,7 +370,7 @@ func (d *Desk) getEvents(w http.ResponseWriter, r *http.Request) {
 // and returns the pop. Unaudited personal data never leaves: if the entry
 // cannot be written, the pop goes out with the number masked and no
 // earlier tickets, so the call is still answered.
-func (d *Desk) audited(r *http.Request, ext string, msg []byte) []byte {
+func (d *AgentPage) audited(r *http.Request, ext string, msg []byte) []byte {
 	var p Pop
 	if err := json.Unmarshal(msg, &p); err != nil || p.Caller == "" {
 		return msg
@@ -397,37 +399,37 @@ func (d *Desk) audited(r *http.Request, ext string, msg []byte) []byte {
 
 // postState is the agent's own choice: available (示闲), break (示忙) or
 // logged_out; it drives the ACD.
-func (d *Desk) postState(w http.ResponseWriter, r *http.Request) {
+func (d *AgentPage) postState(w http.ResponseWriter, r *http.Request) {
 	ext := d.agent(r)
 	if ext == "" {
-		writeJSON(w, http.StatusUnauthorized, errorBody("unauthorized", "sign in first", ""))
+		httpapi.WriteJSON(w, http.StatusUnauthorized, errorBody("unauthorized", "sign in first", ""))
 		return
 	}
 	st := acd.State(r.PostFormValue("state"))
 	switch st {
 	case acd.Available, acd.Break, acd.LoggedOut:
 	default:
-		writeJSON(w, http.StatusBadRequest, errorBody("invalid", "state must be available, break or logged_out", "state"))
+		httpapi.WriteJSON(w, http.StatusBadRequest, errorBody("invalid", "state must be available, break or logged_out", "state"))
 		return
 	}
 	if err := d.presence.SetState(r.Context(), ext, st, d.cfg.Now()); err != nil {
 		if errors.Is(err, acd.ErrUnknownAgent) {
-			writeJSON(w, http.StatusConflict, errorBody("not_registered", "register your phone first", ""))
+			httpapi.WriteJSON(w, http.StatusConflict, errorBody("not_registered", "register your phone first", ""))
 			return
 		}
 		d.log.Error("agent state", "err", err)
-		writeJSON(w, http.StatusServiceUnavailable, errorBody("unavailable", "presence unavailable; try again", ""))
+		httpapi.WriteJSON(w, http.StatusServiceUnavailable, errorBody("unavailable", "presence unavailable; try again", ""))
 		return
 	}
-	writeJSON(w, http.StatusOK, d.state(r.Context(), ext))
+	httpapi.WriteJSON(w, http.StatusOK, d.state(r.Context(), ext))
 }
 
 // signedInForm returns the signed-in agent and a reader of the request's
 // form values, trimmed, from a body capped at 64 KiB (a ticket's text and
 // answer with room to spare). Without a session it answers 401 and ok is false.
-func (d *Desk) signedInForm(w http.ResponseWriter, r *http.Request) (ext string, form func(string) string, ok bool) {
+func (d *AgentPage) signedInForm(w http.ResponseWriter, r *http.Request) (ext string, form func(string) string, ok bool) {
 	if ext = d.agent(r); ext == "" {
-		writeJSON(w, http.StatusUnauthorized, errorBody("unauthorized", "sign in first", ""))
+		httpapi.WriteJSON(w, http.StatusUnauthorized, errorBody("unauthorized", "sign in first", ""))
 		return "", nil, false
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
@@ -437,14 +439,14 @@ func (d *Desk) signedInForm(w http.ResponseWriter, r *http.Request) (ext string,
 // postTicket logs the call as a ticket (channel phone, external id = call
 // id + "#" + seq, so a retried submit finds the same ticket), or closes it
 // at once as answered on contact when direct=1, and links it to the call.
-func (d *Desk) postTicket(w http.ResponseWriter, r *http.Request) {
+func (d *AgentPage) postTicket(w http.ResponseWriter, r *http.Request) {
 	ext, f, ok := d.signedInForm(w, r)
 	if !ok {
 		return
 	}
 	callID, seq := f("call_id"), f("seq")
 	if n, err := strconv.Atoi(seq); err != nil || n < 1 || n > 99 {
-		writeJSON(w, http.StatusBadRequest, errorBody("invalid", "seq must be 1–99: the how-many-th ticket of this call", "seq"))
+		httpapi.WriteJSON(w, http.StatusBadRequest, errorBody("invalid", "seq must be 1–99: the how-many-th ticket of this call", "seq"))
 		return
 	}
 	externalID := "walkin:" + ext + ":" + strconv.FormatInt(d.cfg.Now().UnixMicro(), 36)
@@ -472,11 +474,7 @@ func (d *Desk) postTicket(w http.ResponseWriter, r *http.Request) {
 		t, _, err = d.tickets.Submit(r.Context(), rep)
 	}
 	if err != nil {
-		code, body := deskError(err)
-		if code >= 500 {
-			d.log.Error("agent ticket", "err", err)
-		}
-		writeJSON(w, code, body)
+		d.fail(w, r, err, "could not store the ticket; try again")
 		return
 	}
 	if callID != "" {
@@ -484,7 +482,7 @@ func (d *Desk) postTicket(w http.ResponseWriter, r *http.Request) {
 			d.log.Error("agent ticket: link to call", "err", err)
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"number": t.Number, "status": string(t.Status)})
+	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"number": t.Number, "status": string(t.Status)})
 }
 
 // preview is the JSON of POST /agent/preview.
@@ -528,7 +526,7 @@ const previewNearbyMax = 5
 // The agent can correct the category, or tell the caller the problem is
 // already being handled, before logging the call. Nothing is stored; the
 // page asks at most every 600 ms.
-func (d *Desk) postPreview(w http.ResponseWriter, r *http.Request) {
+func (d *AgentPage) postPreview(w http.ResponseWriter, r *http.Request) {
 	_, f, ok := d.signedInForm(w, r)
 	if !ok {
 		return
@@ -537,12 +535,7 @@ func (d *Desk) postPreview(w http.ResponseWriter, r *http.Request) {
 		Channel: ticketing.ChannelPhone, Line: f("line"), Text: f("text"), Category: f("category"), Address: f("address"),
 	})
 	if err != nil {
-		code, body := deskError(err)
-		if code >= 500 {
-			d.log.Error("agent preview", "err", err)
-			body = errorBody("unavailable", "routing preview unavailable; try again", "")
-		}
-		writeJSON(w, code, body)
+		d.fail(w, r, err, "routing preview unavailable; try again")
 		return
 	}
 	p := preview{
@@ -563,39 +556,29 @@ func (d *Desk) postPreview(w http.ResponseWriter, r *http.Request) {
 		p.Nearby = append(p.Nearby, previewNearby{Number: t.Number, Status: t.Status, StatusLabel: t.Status.Label(),
 			Summary: summary(t.Text, 40), DistanceM: int(math.Round(dup.Distance))})
 	}
-	writeJSON(w, http.StatusOK, p)
+	httpapi.WriteJSON(w, http.StatusOK, p)
 }
 
-func errorBody(code, msg, field string) map[string]any {
-	e := map[string]string{"code": code, "message": msg}
-	if field != "" {
-		e["field"] = field
-	}
-	return map[string]any{"error": e}
+// errorBody is the JSON API's error body for the page's own refusals.
+func errorBody(code, msg, field string) map[string]httpapi.Problem {
+	return map[string]httpapi.Problem{"error": {Code: code, Message: msg, Field: field}}
 }
 
-func deskError(err error) (int, map[string]any) {
-	var te *ticketing.Error
-	if errors.As(err, &te) {
-		switch te.Kind {
-		case ticketing.KindInvalid:
-			return http.StatusBadRequest, errorBody("invalid", te.Message, te.Field)
-		case ticketing.KindConflict:
-			return http.StatusConflict, errorBody("conflict", te.Message, te.Field)
-		case ticketing.KindTooLarge:
-			return http.StatusRequestEntityTooLarge, errorBody("too_large", te.Message, te.Field)
-		}
+// fail answers err as every JSON door does (httpapi's status and body),
+// except that a failure on the server's side says only busy: the agent
+// can try again, not mend it.
+func (d *AgentPage) fail(w http.ResponseWriter, r *http.Request, err error, busy string) {
+	e := httpapi.Logged(w, r, d.log, err)
+	code, body := httpapi.Status(e.Kind), httpapi.Body(e)
+	if code >= 500 {
+		body = errorBody("unavailable", busy, "")
 	}
-	var tr *ticketing.TransitionError
-	if errors.As(err, &tr) {
-		return http.StatusConflict, errorBody("conflict", tr.Error(), "")
-	}
-	return http.StatusServiceUnavailable, errorBody("unavailable", "could not store the ticket; try again", "")
+	httpapi.WriteJSON(w, code, body)
 }
 
 // loginAllowed refuses a sign-in for an extension locked out after wrong
 // passwords (here or at the registrar), before the password is looked at.
-func (d *Desk) loginAllowed(w http.ResponseWriter, r *http.Request, ext string) bool {
+func (d *AgentPage) loginAllowed(w http.ResponseWriter, r *http.Request, ext string) bool {
 	if d.cfg.Lockout == nil || !isExtension(ext) {
 		return true
 	}
@@ -617,7 +600,7 @@ func (d *Desk) loginAllowed(w http.ResponseWriter, r *http.Request, ext string) 
 
 // loginFailed counts a wrong password for agent a (nil: no such agent,
 // not counted, as at the registrar).
-func (d *Desk) loginFailed(r *http.Request, a *ticketing.Agent) {
+func (d *AgentPage) loginFailed(r *http.Request, a *ticketing.Agent) {
 	if d.cfg.Lockout == nil || a == nil {
 		return
 	}
