@@ -20,12 +20,12 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/yihao-city/yihao/channels/hotline"
-	"github.com/yihao-city/yihao/channels/live"
 	"github.com/yihao-city/yihao/channels/open311"
 	"github.com/yihao-city/yihao/channels/webform"
 	"github.com/yihao-city/yihao/desks"
 	"github.com/yihao-city/yihao/internal/httpapi"
 	"github.com/yihao-city/yihao/media"
+	"github.com/yihao-city/yihao/pubsub"
 	"github.com/yihao-city/yihao/ticketing"
 	"github.com/yihao-city/yihao/ticketing/postgres"
 	"github.com/yihao-city/yihao/ticketing/postgres/pgtest"
@@ -110,7 +110,7 @@ func newDoors(t *testing.T, st ticketing.Store, raw rawExec) *doors {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bus := live.NewMemory()
+	bus := pubsub.NewMemory()
 	svc := ticketing.NewService(st, assistRouter{})
 	cfg := desks.Config{SessionKey: []byte(sessionKey), InsecureCookies: true, Location: time.UTC, Photos: photos,
 		Departments: func() []desks.Department { return departments },

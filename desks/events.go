@@ -9,7 +9,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/yihao-city/yihao/channels/live"
+	"github.com/yihao-city/yihao/pubsub"
 	"github.com/yihao-city/yihao/ticketing"
 )
 
@@ -31,13 +31,13 @@ type Change struct {
 // Publish tells the desks that t changed: on TopicAll and on the topics
 // of its department and its assisting departments. Other components (channels, forwarders) call it
 // after a change of theirs; a nil bus publishes nothing.
-func Publish(ctx context.Context, bus live.Bus, t *ticketing.Ticket) error {
+func Publish(ctx context.Context, bus pubsub.Bus, t *ticketing.Ticket) error {
 	return publish(ctx, bus, t, "")
 }
 
 // publish is Publish that also tells the department the ticket was with
 // before, if another: a re-dispatched ticket leaves its inbox.
-func publish(ctx context.Context, bus live.Bus, t *ticketing.Ticket, before string) error {
+func publish(ctx context.Context, bus pubsub.Bus, t *ticketing.Ticket, before string) error {
 	if bus == nil {
 		return nil
 	}

@@ -18,10 +18,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/yihao-city/yihao/channels/live"
 	"github.com/yihao-city/yihao/desks"
 	"github.com/yihao-city/yihao/internal/httpapi"
 	"github.com/yihao-city/yihao/limit"
+	"github.com/yihao-city/yihao/pubsub"
 	"github.com/yihao-city/yihao/ticketing"
 	"github.com/yihao-city/yihao/ticketing/postgres"
 	"github.com/yihao-city/yihao/ticketing/postgres/pgtest"
@@ -75,7 +75,7 @@ const (
 type env struct {
 	store ticketing.Store
 	svc   *ticketing.Service
-	bus   *live.Memory
+	bus   *pubsub.Memory
 	srv   *httptest.Server
 	n     atomic.Int64 // external ids
 	// proxies are the reverse proxies the engine trusts to name the
@@ -120,13 +120,13 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 
 func newEnvOn(t *testing.T, st ticketing.Store, opts ...envOption) *env {
 	t.Helper()
-	e := &env{store: st, bus: live.NewMemory()}
+	e := &env{store: st, bus: pubsub.NewMemory()}
 	return e.serve(t, e.bus, opts...)
 }
 
 // serve starts the desks over e.store with bus (an instance of a cluster
 // shares its store and a Redis bus with the others).
-func (e *env) serve(t *testing.T, bus live.Bus, opts ...envOption) *env {
+func (e *env) serve(t *testing.T, bus pubsub.Bus, opts ...envOption) *env {
 	t.Helper()
 	st := e.store
 	e.svc = ticketing.NewService(st, router{})

@@ -7,7 +7,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/yihao-city/yihao/channels/live"
+	"github.com/yihao-city/yihao/pubsub"
 	"github.com/yihao-city/yihao/ticketing"
 )
 
@@ -24,14 +24,14 @@ const RelayEndpoint = "desks"
 // retried, since desks reload what they show anyway.
 type Relay struct {
 	ds   ticketing.DeliveryStore
-	bus  live.Bus
+	bus  pubsub.Bus
 	log  *slog.Logger
 	now  func() time.Time
 	poll time.Duration
 }
 
 // NewRelay wires a relay; log may be nil.
-func NewRelay(ds ticketing.DeliveryStore, bus live.Bus, log *slog.Logger) *Relay {
+func NewRelay(ds ticketing.DeliveryStore, bus pubsub.Bus, log *slog.Logger) *Relay {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

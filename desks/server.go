@@ -32,9 +32,9 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/yihao-city/yihao/channels/live"
 	"github.com/yihao-city/yihao/internal/httpapi"
 	"github.com/yihao-city/yihao/media"
+	"github.com/yihao-city/yihao/pubsub"
 	"github.com/yihao-city/yihao/ticketing"
 )
 
@@ -134,7 +134,7 @@ type Server struct {
 	cfg     Config
 	store   Store
 	tickets Tickets
-	bus     live.Bus
+	bus     pubsub.Bus
 	log     *slog.Logger
 	pages   map[string]*template.Template
 	cop     *http.CrossOriginProtection
@@ -151,7 +151,7 @@ type Server struct {
 const maxPasswordChecks = 2
 
 // New wires the desks. bus may be nil: then there are no live updates.
-func New(cfg Config, store Store, tickets Tickets, bus live.Bus, log *slog.Logger) (*Server, error) {
+func New(cfg Config, store Store, tickets Tickets, bus pubsub.Bus, log *slog.Logger) (*Server, error) {
 	if len(cfg.SessionKey) < 16 {
 		return nil, errors.New("desks: a session key of at least 16 bytes is required")
 	}

@@ -10,11 +10,11 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/yihao-city/yihao/channels/live"
+	"github.com/yihao-city/yihao/pubsub"
 )
 
-// Bus is live.Bus across instances over Redis pub/sub: the in-process
-// twin is live.Memory. Topics are channels under the prefix. Each
+// Bus is pubsub.Bus across instances over Redis pub/sub: the in-process
+// twin is pubsub.Memory. Topics are channels under the prefix. Each
 // Subscribe holds one connection of its own.
 type Bus struct {
 	c      *goredis.Client
@@ -26,7 +26,7 @@ func NewBus(c *goredis.Client, prefix string) *Bus {
 	return &Bus{c: c, prefix: prefix}
 }
 
-var _ live.Bus = (*Bus)(nil)
+var _ pubsub.Bus = (*Bus)(nil)
 
 // busPing is how long a subscription waits for a message before it pings
 // Redis to find a dead connection (and reconnect and subscribe again).
@@ -60,7 +60,7 @@ func (b *Bus) Subscribe(ctx context.Context, topic string) (<-chan []byte, func(
 		return nil, nil, fmt.Errorf("redis: subscribe: %w", err)
 	}
 
-	msgs := make(chan []byte, live.Buffer)
+	msgs := make(chan []byte, pubsub.Buffer)
 	done, exited := make(chan struct{}), make(chan struct{})
 	var once sync.Once
 	cancel := func() {

@@ -22,8 +22,8 @@ import (
 
 	"github.com/yihao-city/yihao/channels/hotline/acd"
 	"github.com/yihao-city/yihao/channels/hotline/sipauth"
-	"github.com/yihao-city/yihao/channels/live"
 	"github.com/yihao-city/yihao/internal/httpapi"
+	"github.com/yihao-city/yihao/pubsub"
 	"github.com/yihao-city/yihao/ticketing"
 )
 
@@ -86,14 +86,14 @@ type AgentPage struct {
 	store    AgentPageStore
 	tickets  AgentTickets
 	presence acd.Presence
-	bus      live.Bus
+	bus      pubsub.Bus
 	lines    *Lines
 	log      *slog.Logger
 	page     *template.Template
 }
 
 // NewAgentPage wires the agent page.
-func NewAgentPage(cfg AgentPageConfig, store AgentPageStore, tickets AgentTickets, presence acd.Presence, bus live.Bus, lines *Lines, log *slog.Logger) (*AgentPage, error) {
+func NewAgentPage(cfg AgentPageConfig, store AgentPageStore, tickets AgentTickets, presence acd.Presence, bus pubsub.Bus, lines *Lines, log *slog.Logger) (*AgentPage, error) {
 	if len(cfg.SessionKey) < 16 {
 		return nil, errors.New("hotline agent page: session key of at least 16 bytes required")
 	}

@@ -11,7 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/yihao-city/yihao/channels/hotline"
-	"github.com/yihao-city/yihao/channels/live"
+	"github.com/yihao-city/yihao/pubsub"
 	"github.com/yihao-city/yihao/ticketing"
 )
 
@@ -30,7 +30,7 @@ func TestCTIEventsPopUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bus := live.NewMemory()
+	bus := pubsub.NewMemory()
 	reg := prometheus.NewRegistry()
 	h := hotline.New(hotline.Config{Now: e.clock, Pops: bus, Lines: lines, Earlier: store, Calls: hotline.NewSIPMetrics(reg)}, store, nil, nil)
 	srv := httptest.NewServer(h.Handler())

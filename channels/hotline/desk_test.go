@@ -25,9 +25,9 @@ import (
 	"github.com/yihao-city/yihao/channels/hotline"
 	"github.com/yihao-city/yihao/channels/hotline/acd"
 	"github.com/yihao-city/yihao/channels/hotline/sipptest"
-	"github.com/yihao-city/yihao/channels/live"
 	"github.com/yihao-city/yihao/internal/browsertest"
 	"github.com/yihao-city/yihao/internal/httpapi"
+	"github.com/yihao-city/yihao/pubsub"
 	"github.com/yihao-city/yihao/ticketing"
 )
 
@@ -41,7 +41,7 @@ type deskEnv struct {
 	store    ticketing.Store
 	svc      *ticketing.Service
 	presence acd.Presence
-	bus      live.Bus
+	bus      pubsub.Bus
 	srv      *httptest.Server
 
 	mu   sync.Mutex
@@ -54,14 +54,14 @@ func (e *deskEnv) advance(d time.Duration) { e.mu.Lock(); e.skew += d; e.mu.Unlo
 
 // newDesk serves the agent page on store, svc, presence and bus, as serve
 // wires it next to the SIP door; nil svc, presence and bus get their own.
-func newDesk(t *testing.T, store ticketing.Store, svc *ticketing.Service, presence acd.Presence, bus live.Bus) *deskEnv {
+func newDesk(t *testing.T, store ticketing.Store, svc *ticketing.Service, presence acd.Presence, bus pubsub.Bus) *deskEnv {
 	t.Helper()
 	return newDeskWith(t, store, svc, presence, bus, hotline.AgentPageConfig{}, nil)
 }
 
 // newDeskWith is newDesk with settings (SessionKey and Now are the test's)
 // and the reverse proxies the engine trusts (none if nil).
-func newDeskWith(t *testing.T, store ticketing.Store, svc *ticketing.Service, presence acd.Presence, bus live.Bus,
+func newDeskWith(t *testing.T, store ticketing.Store, svc *ticketing.Service, presence acd.Presence, bus pubsub.Bus,
 	cfg hotline.AgentPageConfig, trusted []string) *deskEnv {
 	t.Helper()
 	if svc == nil {
@@ -71,7 +71,7 @@ func newDeskWith(t *testing.T, store ticketing.Store, svc *ticketing.Service, pr
 		presence = acd.NewMemory(acd.LongestIdle)
 	}
 	if bus == nil {
-		bus = live.NewMemory()
+		bus = pubsub.NewMemory()
 	}
 	lines, err := hotline.NewLines(demoLines, "86")
 	if err != nil {

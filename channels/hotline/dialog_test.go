@@ -16,7 +16,7 @@ import (
 	"github.com/yihao-city/yihao/channels/hotline"
 	"github.com/yihao-city/yihao/channels/hotline/acd"
 	"github.com/yihao-city/yihao/channels/hotline/sipptest"
-	"github.com/yihao-city/yihao/channels/live"
+	"github.com/yihao-city/yihao/pubsub"
 	"github.com/yihao-city/yihao/ticketing"
 )
 
@@ -342,7 +342,7 @@ func TestInDialogRequestsFollowTheDialog(t *testing.T) {
 // that proxied its INVITE: the dialog token lets any instance of the
 // deployment route them, and none of another deployment (another secret).
 func TestInDialogAcrossInstances(t *testing.T) {
-	store, presence, bus := sqliteStore(t), acd.NewMemory(acd.LongestIdle), live.NewMemory()
+	store, presence, bus := sqliteStore(t), acd.NewMemory(acd.LongestIdle), pubsub.NewMemory()
 	a := newSIPEnv(t, store, presence, bus, hotline.SIPConfig{})
 	b := newSIPEnv(t, store, presence, bus, hotline.SIPConfig{})
 	stranger := newSIPEnv(t, store, presence, bus, hotline.SIPConfig{NonceSecret: []byte("another deployment's secret")})

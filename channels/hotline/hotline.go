@@ -41,8 +41,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/yihao-city/yihao/channels/live"
 	"github.com/yihao-city/yihao/internal/httpapi"
+	"github.com/yihao-city/yihao/pubsub"
 	"github.com/yihao-city/yihao/ticketing"
 )
 
@@ -73,7 +73,7 @@ type Config struct {
 	// (newCall and answer with user or answeringNumber; the hangup of a
 	// call an agent answered), as the SIP side sends them; Lines labels
 	// them and Earlier finds the caller's earlier tickets.
-	Pops    live.Bus
+	Pops    pubsub.Bus
 	Lines   *Lines
 	Earlier Lister
 	// Calls counts ended calls in the hotline series (may be nil).

@@ -11,7 +11,7 @@ import (
 
 	"github.com/yihao-city/yihao/channels/hotline"
 	"github.com/yihao-city/yihao/channels/hotline/acd"
-	"github.com/yihao-city/yihao/channels/live"
+	"github.com/yihao-city/yihao/pubsub"
 	"github.com/yihao-city/yihao/ticketing"
 )
 
@@ -52,7 +52,7 @@ func TestSIPMetricLabelsAreBounded(t *testing.T) {
 	}
 	store := sqliteStore(t)
 	s, err := hotline.NewSIP(hotline.SIPConfig{}, hotline.SIPParts{Lines: lines, Store: store,
-		Tickets: ticketing.NewService(store, triage{}), Presence: acd.NewMemory(acd.LongestIdle), Bus: live.NewMemory(), Metrics: m})
+		Tickets: ticketing.NewService(store, triage{}), Presence: acd.NewMemory(acd.LongestIdle), Bus: pubsub.NewMemory(), Metrics: m})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/yihao-city/yihao/channels/live"
+	"github.com/yihao-city/yihao/pubsub"
 	"github.com/yihao-city/yihao/ticketing"
 )
 
@@ -70,7 +70,7 @@ func (s *SIP) publish(agent string, p Pop) {
 }
 
 // publish sends p to its agent's topic.
-func publish(ctx context.Context, bus live.Bus, log *slog.Logger, p Pop) {
+func publish(ctx context.Context, bus pubsub.Bus, log *slog.Logger, p Pop) {
 	b, err := json.Marshal(p)
 	if err != nil {
 		return

@@ -19,7 +19,7 @@ import (
 
 	"github.com/yihao-city/yihao/channels/hotline/acd"
 	"github.com/yihao-city/yihao/channels/hotline/sipauth"
-	"github.com/yihao-city/yihao/channels/live"
+	"github.com/yihao-city/yihao/pubsub"
 	"github.com/yihao-city/yihao/ticketing"
 )
 
@@ -252,7 +252,7 @@ type SIP struct {
 	store    SIPStore
 	tickets  Submitter
 	presence acd.Presence
-	bus      live.Bus // may be nil: no screen pops
+	bus      pubsub.Bus // may be nil: no screen pops
 	log      *slog.Logger
 	metrics  *SIPMetrics
 	nonces   nonces
@@ -312,7 +312,7 @@ type SIPParts struct {
 	// Presence is the ACD: agents' bindings, states and calls (required).
 	Presence acd.Presence
 	// Bus carries screen pops to the agents' desks; nil: no screen pops.
-	Bus live.Bus
+	Bus pubsub.Bus
 	// Log is where the side reports; nil: discarded.
 	Log *slog.Logger
 	// Metrics counts requests and calls; nil: not counted.

@@ -23,7 +23,7 @@ import (
 	"github.com/yihao-city/yihao/channels/hotline"
 	"github.com/yihao-city/yihao/channels/hotline/acd"
 	"github.com/yihao-city/yihao/channels/hotline/sipptest"
-	"github.com/yihao-city/yihao/channels/live"
+	"github.com/yihao-city/yihao/pubsub"
 	"github.com/yihao-city/yihao/ticketing"
 )
 
@@ -41,7 +41,7 @@ type sipEnv struct {
 	store    ticketing.Store
 	svc      *ticketing.Service
 	presence acd.Presence
-	bus      live.Bus
+	bus      pubsub.Bus
 	sip      *hotline.SIP
 	addr     string // 127.0.0.1:port
 	started  time.Time
@@ -54,7 +54,7 @@ var demoLines = []hotline.Line{
 	{Number: "12315", Label: "12315 消费者投诉举报热线"},
 }
 
-func newSIPEnv(t *testing.T, store ticketing.Store, presence acd.Presence, bus live.Bus, cfg hotline.SIPConfig) *sipEnv {
+func newSIPEnv(t *testing.T, store ticketing.Store, presence acd.Presence, bus pubsub.Bus, cfg hotline.SIPConfig) *sipEnv {
 	t.Helper()
 	lines, err := hotline.NewLines(demoLines, "86")
 	if err != nil {
@@ -64,7 +64,7 @@ func newSIPEnv(t *testing.T, store ticketing.Store, presence acd.Presence, bus l
 		presence = acd.NewMemory(acd.LongestIdle)
 	}
 	if bus == nil {
-		bus = live.NewMemory()
+		bus = pubsub.NewMemory()
 	}
 	if cfg.NonceSecret == nil {
 		cfg.NonceSecret = []byte("test secret shared by instances")

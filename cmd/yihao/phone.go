@@ -18,8 +18,8 @@ import (
 	"github.com/yihao-city/yihao/channels/hotline"
 	"github.com/yihao-city/yihao/channels/hotline/acd"
 	"github.com/yihao-city/yihao/channels/hotline/sipauth"
-	"github.com/yihao-city/yihao/channels/live"
 	"github.com/yihao-city/yihao/limit"
+	"github.com/yihao-city/yihao/pubsub"
 	"github.com/yihao-city/yihao/redis"
 	"github.com/yihao-city/yihao/ticketing"
 )
@@ -29,7 +29,7 @@ import (
 type phone struct {
 	sip      *hotline.SIP // nil when SIP is off
 	presence acd.Presence
-	bus      live.Bus
+	bus      pubsub.Bus
 	lines    *hotline.Lines
 	addrs    []string // what SIP listens on, for the banner
 	secret   []byte   // shared signing secret (sipSecret); the desks derive theirs from it
@@ -65,7 +65,7 @@ func startPhone(ctx context.Context, cfg Config, store ticketing.Store, svc *tic
 		p.bus = redis.NewBus(rdb, cfg.RedisPrefix+"live:")
 	} else {
 		p.presence = acd.NewMemory(strategy)
-		p.bus = live.NewMemory()
+		p.bus = pubsub.NewMemory()
 	}
 	lines := make([]hotline.Line, len(sc.Lines))
 	for i, l := range sc.Lines {

@@ -1,5 +1,5 @@
-// Package livetest is the conformance suite every live.Bus must pass.
-package livetest
+// Package pubsubtest is the conformance suite every pubsub.Bus must pass.
+package pubsubtest
 
 import (
 	"context"
@@ -7,18 +7,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/yihao-city/yihao/channels/live"
+	"github.com/yihao-city/yihao/pubsub"
 )
 
 // NewBus returns two buses sharing one backend (two instances), or the
 // same bus twice, cleaned up when t ends.
-type NewBus func(t *testing.T) (a, b live.Bus)
+type NewBus func(t *testing.T) (a, b pubsub.Bus)
 
 // Run runs the conformance tests against buses made by newBus.
 func Run(t *testing.T, newBus NewBus) {
 	tests := []struct {
 		name string
-		fn   func(*testing.T, live.Bus, live.Bus)
+		fn   func(*testing.T, pubsub.Bus, pubsub.Bus)
 	}{
 		{"AcrossBuses", testAcross},
 		{"InOrder", testInOrder},
@@ -43,7 +43,7 @@ const wait = 10 * time.Second
 // topic is a topic of its own for this test.
 func topic(t *testing.T, name string) string { return t.Name() + "/" + name }
 
-func subscribe(t *testing.T, bus live.Bus, topic string) <-chan []byte {
+func subscribe(t *testing.T, bus pubsub.Bus, topic string) <-chan []byte {
 	t.Helper()
 	msgs, cancel, err := bus.Subscribe(context.Background(), topic)
 	if err != nil {
@@ -53,7 +53,7 @@ func subscribe(t *testing.T, bus live.Bus, topic string) <-chan []byte {
 	return msgs
 }
 
-func publish(t *testing.T, bus live.Bus, topic, msg string) {
+func publish(t *testing.T, bus pubsub.Bus, topic, msg string) {
 	t.Helper()
 	if err := bus.Publish(context.Background(), topic, []byte(msg)); err != nil {
 		t.Fatalf("publish %s: %v", topic, err)
@@ -91,7 +91,7 @@ func closed(t *testing.T, msgs <-chan []byte) {
 	}
 }
 
-func testAcross(t *testing.T, a, b live.Bus) {
+func testAcross(t *testing.T, a, b pubsub.Bus) {
 	top := topic(t, "pop")
 	msgs := subscribe(t, b, top)
 	// Published right after Subscribe returned: not lost.
@@ -109,7 +109,7 @@ func testAcross(t *testing.T, a, b live.Bus) {
 	receive(t, msgs, "first")
 }
 
-func testInOrder(t *testing.T, a, b live.Bus) {
+func testInOrder(t *testing.T, a, b pubsub.Bus) {
 	top := topic(t, "desk")
 	msgs := subscribe(t, b, top)
 	for i := range 20 {
@@ -120,7 +120,7 @@ func testInOrder(t *testing.T, a, b live.Bus) {
 	}
 }
 
-func testEverySubscriber(t *testing.T, a, b live.Bus) {
+func testEverySubscriber(t *testing.T, a, b pubsub.Bus) {
 	top := topic(t, "pop")
 	m1, m2, m3 := subscribe(t, a, top), subscribe(t, b, top), subscribe(t, b, top)
 	publish(t, a, top, "hello")
@@ -129,7 +129,7 @@ func testEverySubscriber(t *testing.T, a, b live.Bus) {
 	}
 }
 
-func testTopics(t *testing.T, a, b live.Bus) {
+func testTopics(t *testing.T, a, b pubsub.Bus) {
 	x, y := topic(t, "agent:2001"), topic(t, "agent:2002")
 	mx, my := subscribe(t, b, x), subscribe(t, b, y)
 	publish(t, a, x, "for 2001")
@@ -141,7 +141,7 @@ func testTopics(t *testing.T, a, b live.Bus) {
 	receive(t, mx, "again")
 }
 
-func testCancel(t *testing.T, a, b live.Bus) {
+func testCancel(t *testing.T, a, b pubsub.Bus) {
 	top := topic(t, "pop")
 	msgs, cancel, err := b.Subscribe(context.Background(), top)
 	if err != nil {
@@ -163,7 +163,7 @@ func testCancel(t *testing.T, a, b live.Bus) {
 	}
 }
 
-func testContextEnds(t *testing.T, a, b live.Bus) {
+func testContextEnds(t *testing.T, a, b pubsub.Bus) {
 	top := topic(t, "pop")
 	ctx, stop := context.WithCancel(context.Background())
 	msgs, cancel, err := b.Subscribe(ctx, top)
@@ -182,10 +182,10 @@ func testContextEnds(t *testing.T, a, b live.Bus) {
 	}
 }
 
-func testSlowSubscriber(t *testing.T, a, b live.Bus) {
+func testSlowSubscriber(t *testing.T, a, b pubsub.Bus) {
 	top := topic(t, "pop")
 	slow := subscribe(t, b, top) // not read while the messages flood in
-	const n = live.Buffer * 4
+	const n = pubsub.Buffer * 4
 	done := make(chan error, 1)
 	go func() {
 		for i := range n {

@@ -1,11 +1,11 @@
-// Package live carries live events (screen pops now, desk updates later)
+// Package pubsub carries live events (the agent page's screen pops, the desks' ticket updates)
 // to whoever listens, in this process or on another instance. Messages
 // are fire and forget: a subscriber sees what is published while it
 // listens, and a slow one loses messages rather than hold anyone up.
 //
 // Memory is the bus of one process; the redis package has one over Redis
-// pub/sub. Both pass livetest.Run.
-package live
+// pub/sub. Both pass pubsubtest.Run.
+package pubsub
 
 import (
 	"context"
