@@ -1,9 +1,20 @@
-// Command yihao is the intake hub of a merged citizen hotline.
+// Command yihao is the intake hub of a merged citizen hotline: the server,
+// and the commands that run beside it.
 //
-//	yihao [serve]                       start the server (the default)
-//	yihao migrate                       apply database migrations and exit
-//	yihao token create --role admin     print a new staff API token
-//	yihao bench intake --url ... --n ... --c ...
+//	yihao [serve]                        start the server (the default)
+//	yihao migrate                        apply database migrations and exit
+//	yihao token create --role ROLE       print a new staff API token
+//	yihao user add|list|disable          manage staff sign-ins
+//	yihao agent add|list|remove          manage agents' SIP accounts
+//	yihao classify train|eval|predict    train and measure the text classifier
+//	yihao grid generate|import|locate    make, install and query the unit grid
+//	yihao forward status|dead|requeue    the delivery queues to external platforms
+//	yihao bench intake|wechat|desks      load a running server and measure it
+//	yihao gen --tickets N                generated history for benchmarks
+//	yihao help                           the usage text, with each command's flags
+//
+// main only reads the environment and the signals; run does the rest, so
+// the tests drive exactly what the binary does.
 package main
 
 import (
