@@ -16,17 +16,21 @@ import (
 	"github.com/yihao-city/yihao/ticketing"
 )
 
-// Every JSON answer validates against the community schemas, and the XML
-// of the same call parses to the same records.
+// Every JSON answer validates against our GeoReport v2 schemas (and the
+// community's when present), and the XML of the same call parses to the
+// same records.
 func TestJSONSchemasAndXML(t *testing.T) {
 	sch := loadSchemas(t)
-	// The schemas do refuse what they should (so a pass means something).
+	// The community's schemas refuse what they should too (so a pass against them means something).
 	for _, bad := range []string{`[{"service_request_id":1,"status":"open","service_code":"x","requested_datetime":"2026-11-25T09:30:00+08:00"}]`,
 		`[{"service_request_id":"1","status":"pending","service_code":"x","requested_datetime":"2026-11-25T09:30:00+08:00"}]`,
 		`[{"service_request_id":"1","status":"open","service_code":"x","requested_datetime":"yesterday"}]`} {
 		v, _ := jsonschema.UnmarshalJSON(strings.NewReader(bad))
-		if sch.requests != nil && sch.requests.Validate(v) == nil {
-			t.Errorf("requests.json accepts %s", bad)
+		if sch.requests.ours.Validate(v) == nil {
+			t.Errorf("our requests.json accepts %s", bad)
+		}
+		if sch.upstream && sch.requests.upstream.Validate(v) == nil {
+			t.Errorf("the community's requests.json accepts %s", bad)
 		}
 	}
 	e := newEnv(t, sqliteStore(t))
@@ -103,7 +107,7 @@ func TestJSONSchemasAndXML(t *testing.T) {
 			func() bool { return reflect.DeepEqual(toks, toksX.Requests) }},
 		{"servicerequestupdates", q(), nil, &ups, &upsX, func() bool { return reflect.DeepEqual(ups, upsX.Updates) }},
 		{"discovery", q(), nil, &disc, &discX, func() bool { discX.XMLName = disc.XMLName; return reflect.DeepEqual(disc, discX) }},
-		{"requests/000000000000", q(), nil, &errs, &errsX, func() bool { return reflect.DeepEqual(errs, errsX.Errors) }},
+		{"requests/000000000000", q(), func(b []byte) { validate(t, sch.errors, "requests/{unknown}.json", b) }, &errs, &errsX, func() bool { return reflect.DeepEqual(errs, errsX.Errors) }},
 	}
 	for _, c := range checks {
 		aj := e.get(t, c.path+".json", c.q)
