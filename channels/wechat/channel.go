@@ -119,10 +119,23 @@ type Channel struct {
 	wg sync.WaitGroup // background downloads and late replies
 }
 
-// NewChannel wires the conversation. media and photos may be nil (photos
-// then only noted).
-func NewChannel(cfg ChannelConfig, tickets Tickets, finder Finder, seen Dedup, convs, ratings Conversations,
-	src MediaSource, photos Photos, log *slog.Logger) *Channel {
+// ChannelParts are what a Channel works with, beside its settings.
+type ChannelParts struct {
+	Tickets Tickets // required: the ticketing service
+	Finder  Finder  // required: looks up a citizen's own tickets
+	Seen    Dedup   // required: message ids already handled (WeChat retries)
+	// Conversations holds each citizen's open conversation (required).
+	Conversations Conversations
+	// Ratings holds tickets awaiting the citizen's 1–5 rating; nil when no
+	// Notifier asks for ratings.
+	Ratings Conversations
+	Media   MediaSource  // nil: photos are noted, not fetched
+	Photos  Photos       // nil: photos are noted, not stored
+	Log     *slog.Logger // nil: discard
+}
+
+// NewChannel wires the conversation from its settings and its parts.
+func NewChannel(cfg ChannelConfig, p ChannelParts) *Channel {
 	if cfg.Window <= 0 {
 		cfg.Window = 10 * time.Minute
 	}
@@ -138,10 +151,11 @@ func NewChannel(cfg ChannelConfig, tickets Tickets, finder Finder, seen Dedup, c
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	if p.Log == nil {
+		p.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Channel{cfg: cfg, tickets: tickets, finder: finder, seen: seen, convs: convs, ratings: ratings, media: src, photos: photos, log: log}
+	return &Channel{cfg: cfg, tickets: p.Tickets, finder: p.Finder, seen: p.Seen, convs: p.Conversations, ratings: p.Ratings,
+		media: p.Media, photos: p.Photos, log: p.Log}
 }
 
 // Wait waits for background downloads and late replies (tests, shutdown).

@@ -88,8 +88,8 @@ func newChannelEnv(t *testing.T, opts ...envOpts) *channelEnv {
 	ratings := wechat.NewMemoryConversations(nil)
 	cfg := o.cfg
 	cfg.Sender = api
-	ch := wechat.NewChannel(cfg, tickets, store, wechat.NewMemorySeen(time.Hour, nil),
-		wechat.NewMemoryConversations(nil), ratings, api, photos, log)
+	ch := wechat.NewChannel(cfg, wechat.ChannelParts{Tickets: tickets, Finder: store, Seen: wechat.NewMemorySeen(time.Hour, nil),
+		Conversations: wechat.NewMemoryConversations(nil), Ratings: ratings, Media: api, Photos: photos, Log: log})
 	e := &channelEnv{acct: acct, api: fake, wx: api, store: store, svc: svc, ratings: ratings, ch: ch}
 	srv, err := wechat.NewServer(wechat.ServerConfig{AppID: acct.AppID, Token: acct.Token, AESKey: acct.AESKey, HandlerTimeout: o.handlerTimeout},
 		func(ctx context.Context, m *wechat.Inbound) (*wechat.Reply, error) {
@@ -257,8 +257,8 @@ func TestRetriesMakeOneTicket(t *testing.T) {
 func TestRetryAfterAnAttemptDied(t *testing.T) {
 	e := newChannelEnv(t)
 	seen := wechat.NewMemorySeen(time.Hour, nil)
-	ch := wechat.NewChannel(wechat.ChannelConfig{Lease: 200 * time.Millisecond}, e.svc, e.store, seen,
-		wechat.NewMemoryConversations(nil), nil, nil, nil, nil)
+	ch := wechat.NewChannel(wechat.ChannelConfig{Lease: 200 * time.Millisecond}, wechat.ChannelParts{Tickets: e.svc, Finder: e.store,
+		Seen: seen, Conversations: wechat.NewMemoryConversations(nil)})
 	m := &wechat.Inbound{FromUserName: "oDied", MsgType: "text", MsgID: 7101, Content: "楼道灯坏了"}
 	// The attempt that died: it claimed the push and never got further.
 	if c, _, _ := seen.Claim(context.Background(), m.DedupKey(), 200*time.Millisecond); c != wechat.Claimed {
@@ -325,8 +325,8 @@ func (l *countLimiter) Allow(_ context.Context, key string) (bool, time.Duration
 func TestFloodFromOneCitizen(t *testing.T) {
 	e := newChannelEnv(t)
 	lim := &countLimiter{max: 3}
-	ch := wechat.NewChannel(wechat.ChannelConfig{Limiter: lim}, e.svc, e.store, wechat.NewMemorySeen(time.Hour, nil),
-		wechat.NewMemoryConversations(nil), nil, nil, nil, nil)
+	ch := wechat.NewChannel(wechat.ChannelConfig{Limiter: lim}, wechat.ChannelParts{Tickets: e.svc, Finder: e.store,
+		Seen: wechat.NewMemorySeen(time.Hour, nil), Conversations: wechat.NewMemoryConversations(nil)})
 	ctx := context.Background()
 	var number string
 	for i := range 10 {

@@ -81,7 +81,8 @@ func startWeChat(ctx context.Context, cfg Config, store ticketing.Store, svc *ti
 	}
 	ch := wechat.NewChannel(wechat.ChannelConfig{Window: wc.ConversationWindow, ReportKey: wc.ReportKey, MyTicketsKey: wc.MyTicketsKey,
 		Limiter: perCitizen, Sender: send},
-		svc, store, seen, convs, ratings, src, photos, log)
+		wechat.ChannelParts{Tickets: svc, Finder: store, Seen: seen, Conversations: convs, Ratings: ratings,
+			Media: src, Photos: photos, Log: log})
 	srv, err := wechat.NewServer(wechat.ServerConfig{AppID: wc.AppID, Token: wc.Token, AESKey: wc.AESKey, ReplayWindow: wc.ReplayWindow,
 		Plaintext: wc.Plaintext, Nonces: nonces},
 		ch.Handle, log)

@@ -148,7 +148,7 @@ func TestEndpointConfig(t *testing.T) {
 }
 
 // fakeStore records what the forwarder decides about one attempt. The
-// behaviour of the real stores is covered by storetest.RunDeliveries.
+// behaviour of the real stores is covered by storetest.Run's delivery cases.
 type fakeStore struct {
 	ticketing.DeliveryStore
 	mu        sync.Mutex
