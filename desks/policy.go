@@ -63,26 +63,29 @@ var policy = map[action][]ticketing.Role{
 }
 
 // workflow lists the ticket actions in the order the ticket page offers
-// them, each with the states it applies in (the domain checks again).
+// them, each with the ticketing actions that make it possible: the states
+// and conditions are ticketing's one transition table (Ticket.Can). The
+// desk's dispatch also serves a received ticket, which Service.Dispatch
+// registers and dispatches in one step.
 var workflow = []step{
-	{actAccept, []ticketing.Status{ticketing.StatusDispatched}},
-	{actHandle, []ticketing.Status{ticketing.StatusAccepted}},
-	{actExtend, []ticketing.Status{ticketing.StatusDispatched, ticketing.StatusAccepted}},
-	{actReturn, []ticketing.Status{ticketing.StatusDispatched, ticketing.StatusAccepted}},
-	{actDispatch, []ticketing.Status{ticketing.StatusReceived, ticketing.StatusRegistered, ticketing.StatusReturned, ticketing.StatusDispatched}},
-	{actRegister, []ticketing.Status{ticketing.StatusReceived}},
-	{actVerify, []ticketing.Status{ticketing.StatusHandled}},
-	{actDecideExtension, []ticketing.Status{ticketing.StatusDispatched, ticketing.StatusAccepted}},
-	{actRefuseReturn, []ticketing.Status{ticketing.StatusReturned}},
-	{actDecline, []ticketing.Status{ticketing.StatusReceived, ticketing.StatusRegistered}},
-	{actMerge, []ticketing.Status{ticketing.StatusReceived, ticketing.StatusRegistered, ticketing.StatusDispatched, ticketing.StatusReturned}},
-	{actNote, ticketing.Statuses},
+	{actAccept, []ticketing.Action{ticketing.ActAccept}},
+	{actHandle, []ticketing.Action{ticketing.ActReportHandled}},
+	{actExtend, []ticketing.Action{ticketing.ActRequestExtension}},
+	{actReturn, []ticketing.Action{ticketing.ActReturn}},
+	{actDispatch, []ticketing.Action{ticketing.ActDispatch, ticketing.ActRegister}},
+	{actRegister, []ticketing.Action{ticketing.ActRegister}},
+	{actVerify, []ticketing.Action{ticketing.ActVerify}},
+	{actDecideExtension, []ticketing.Action{ticketing.ActDecideExtension}},
+	{actRefuseReturn, []ticketing.Action{ticketing.ActRefuseReturn}},
+	{actDecline, []ticketing.Action{ticketing.ActDecline}},
+	{actMerge, []ticketing.Action{ticketing.ActMerge}},
+	{actNote, []ticketing.Action{ticketing.ActNote}},
 }
 
-// step is a workflow action and the states it applies in.
+// step is a desk action and the ticketing actions any of which allows it.
 type step struct {
 	act  action
-	from []ticketing.Status
+	when []ticketing.Action
 }
 
 // isTicketAction reports whether a is a workflow action of the ticket routes.
@@ -123,14 +126,9 @@ func works(st *staff, a action, t *ticketing.Ticket) bool {
 func offered(st *staff, t *ticketing.Ticket) []action {
 	var out []action
 	for _, w := range workflow {
-		if !can(st, w.act) || !works(st, w.act, t) || !slices.Contains(w.from, t.Status) {
-			continue
+		if can(st, w.act) && works(st, w.act, t) && slices.ContainsFunc(w.when, t.Can) {
+			out = append(out, w.act)
 		}
-		pending := t.Extension != nil
-		if (w.act == actExtend && pending) || (w.act == actDecideExtension && !pending) {
-			continue
-		}
-		out = append(out, w.act)
 	}
 	return out
 }

@@ -11,7 +11,7 @@ import (
 func TestEscalate(t *testing.T) {
 	tk := &Ticket{ID: 1, Status: StatusRegistered}
 	due := at.Add(10 * time.Hour)
-	if err := tk.Dispatch(at, "d", Assignment{Department: "x", Deadline: due}); err != nil {
+	if err := tk.Dispatch(at, "d", Assignment{Department: "x", Deadline: due}, ""); err != nil {
 		t.Fatal(err)
 	}
 	if tk.Light != LightGreen || !tk.AlarmAt.Equal(at.Add(8*time.Hour)) {
@@ -72,7 +72,7 @@ func TestEscalate(t *testing.T) {
 // clock; one without a deadline never starts one.
 func TestClockStops(t *testing.T) {
 	tk := &Ticket{ID: 1, Status: StatusRegistered}
-	tk.Dispatch(at, "d", Assignment{Department: "x", Deadline: at.Add(time.Hour)})
+	tk.Dispatch(at, "d", Assignment{Department: "x", Deadline: at.Add(time.Hour)}, "")
 	if err := tk.Return(at, "l", "not ours"); err != nil {
 		t.Fatal(err)
 	}

@@ -92,20 +92,12 @@ func (s *Service) Dispatch(ctx context.Context, number, actor string, o Dispatch
 		return nil, Invalid("department", "routing names no department for category %q; choose one", a.Category)
 	}
 	note := strings.TrimSpace(o.Note)
-	if note != "" {
-		a.Reason = strings.TrimPrefix(a.Reason+"；"+note, "；")
-	}
 	return s.Act(ctx, number, func(t *Ticket, now time.Time) error {
-		if t.Status == StatusReturned || t.Status == StatusDispatched {
-			if err := required("note", note); err != nil {
-				return err
-			}
-		}
 		if t.Status == StatusReceived {
 			if err := t.Register(now, actor, note); err != nil {
 				return err
 			}
 		}
-		return t.Dispatch(now, actor, a)
+		return t.Dispatch(now, actor, a, note)
 	})
 }

@@ -11,6 +11,9 @@
 // to ticketing/storetest), Router for routing — and cmd/yihao wires them.
 //
 // Where the invariants live:
+//   - which action may be taken in which state is one table, workflow.go's
+//     (Ticket.Can; testdata/workflow.txt shows it as text), read by the
+//     Ticket methods, the desks' buttons and Open311's reopening alike;
 //   - a state change is a Ticket method that checks the transition and
 //     appends its event, so no door can move a ticket without a record;
 //   - Service.Submit is idempotent on (channel, external id), so a report

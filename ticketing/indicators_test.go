@@ -94,7 +94,7 @@ func TestTalliesOfASave(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := tk.Dispatch(received.Add(2*time.Minute), "dispatcher", ticketing.Assignment{Department: "swj", Category: "0202",
-		Deadline: due, Area: ticketing.Area{Grid: "g9", Street: "s9", District: "d9"}}); err != nil {
+		Deadline: due, Area: ticketing.Area{Grid: "g9", Street: "s9", District: "d9"}}, ""); err != nil {
 		t.Fatal(err)
 	}
 	keys := ticketing.TallyKeys{Department: "swj", District: "d9", Street: "s9", Grid: "g9", Category: "0202", Channel: ticketing.ChannelPhone}

@@ -208,7 +208,7 @@ func (s *Service) autoDispatch(t *Ticket, a Assignment, now time.Time) error {
 	routed := *t
 	routed.pending = append([]Event(nil), t.pending...)
 	if err := routed.Register(now, ActorRouter, a.Reason); err == nil {
-		if err := routed.Dispatch(now, ActorRouter, a); err == nil {
+		if err := routed.Dispatch(now, ActorRouter, a, ""); err == nil {
 			*t = routed
 		} else {
 			s.log.Warn("routing result not applicable; ticket goes to triage", "rule", a.Rule, "err", err)

@@ -35,8 +35,8 @@ const MaxSupplementKeyLen = 128
 // are refused; the text goes to the log (the report's own text stays as
 // the citizen first wrote it) and is shown on the tracking page.
 func (t *Ticket) Supplement(at time.Time, actor string, s Supplement) error {
-	if !t.Status.Open() {
-		return &TransitionError{Action: "supplement", From: t.Status}
+	if err := t.check(ActSupplement); err != nil {
+		return err
 	}
 	s.Key = strings.TrimSpace(s.Key)
 	s.Text = strings.TrimSpace(s.Text)

@@ -295,15 +295,6 @@ func (t *Ticket) Enqueue(topic string, payload []byte, at time.Time) {
 	t.outbox = append(t.outbox, Message{TicketID: t.ID, Topic: topic, Payload: payload, At: at})
 }
 
-func (t *Ticket) require(action string, from ...Status) error {
-	for _, s := range from {
-		if t.Status == s {
-			return nil
-		}
-	}
-	return &TransitionError{Action: action, From: t.Status}
-}
-
 func required(field, v string) error {
 	if strings.TrimSpace(v) == "" {
 		return Invalid(field, "is required")
@@ -320,6 +311,9 @@ func (t *Ticket) AddNote(at time.Time, actor string, typ EventType, note, public
 	default:
 		return Invalid("type", "%q is not a note event", typ)
 	}
+	if err := t.check(ActNote); err != nil {
+		return err
+	}
 	if err := required("note", note+public); err != nil {
 		return err
 	}
@@ -329,7 +323,7 @@ func (t *Ticket) AddNote(at time.Time, actor string, typ EventType, note, public
 
 // Register accepts the report as a case (立案).
 func (t *Ticket) Register(at time.Time, actor, note string) error {
-	if err := t.require("register", StatusReceived); err != nil {
+	if err := t.check(ActRegister); err != nil {
 		return err
 	}
 	t.record(at, actor, EventRegistered, StatusRegistered, note, "已立案")
@@ -338,7 +332,7 @@ func (t *Ticket) Register(at time.Time, actor, note string) error {
 
 // Decline refuses to register the report (不予立案); the reason is told to the citizen.
 func (t *Ticket) Decline(at time.Time, actor, reason string) error {
-	if err := t.require("decline", StatusReceived, StatusRegistered); err != nil {
+	if err := t.check(ActDecline); err != nil {
 		return err
 	}
 	if err := required("reason", reason); err != nil {
@@ -350,7 +344,7 @@ func (t *Ticket) Decline(at time.Time, actor, reason string) error {
 
 // ResolveOnContact closes a consultation the agent answered on the call (直办).
 func (t *Ticket) ResolveOnContact(at time.Time, actor, answer string) error {
-	if err := t.require("resolve on contact", StatusReceived); err != nil {
+	if err := t.check(ActResolveOnContact); err != nil {
 		return err
 	}
 	if err := required("answer", answer); err != nil {
@@ -361,10 +355,20 @@ func (t *Ticket) ResolveOnContact(at time.Time, actor, answer string) error {
 }
 
 // Dispatch sends the ticket to a department with a deadline (派遣); from
-// returned or dispatched it is a re-dispatch (改派).
-func (t *Ticket) Dispatch(at time.Time, actor string, a Assignment) error {
-	if err := t.require("dispatch", StatusRegistered, StatusReturned, StatusDispatched); err != nil {
+// returned or dispatched it is a re-dispatch (改派), which needs a note
+// saying why. A note is added to the routing reason the citizen sees.
+func (t *Ticket) Dispatch(at time.Time, actor string, a Assignment, note string) error {
+	if err := t.check(ActDispatch); err != nil {
 		return err
+	}
+	note = strings.TrimSpace(note)
+	if Redispatch(t.Status) {
+		if err := required("note", note); err != nil {
+			return err
+		}
+	}
+	if note != "" {
+		a.Reason = strings.TrimPrefix(a.Reason+"；"+note, "；")
 	}
 	if err := required("department", a.Department); err != nil {
 		return err
@@ -408,7 +412,7 @@ func (t *Ticket) applyAssignment(a Assignment) {
 
 // Accept is the department taking the ticket (签收).
 func (t *Ticket) Accept(at time.Time, actor string) error {
-	if err := t.require("accept", StatusDispatched); err != nil {
+	if err := t.check(ActAccept); err != nil {
 		return err
 	}
 	t.record(at, actor, EventAccepted, StatusAccepted, "", t.DepartmentName+"已签收")
@@ -417,7 +421,7 @@ func (t *Ticket) Accept(at time.Time, actor string) error {
 
 // Return is the department refusing the ticket (退回), for a dispatcher to re-dispatch.
 func (t *Ticket) Return(at time.Time, actor, reason string) error {
-	if err := t.require("return", StatusDispatched, StatusAccepted); err != nil {
+	if err := t.check(ActReturn); err != nil {
 		return err
 	}
 	if err := required("reason", reason); err != nil {
@@ -430,7 +434,7 @@ func (t *Ticket) Return(at time.Time, actor, reason string) error {
 
 // RefuseReturn sends a returned ticket back to the same department.
 func (t *Ticket) RefuseReturn(at time.Time, actor, note string) error {
-	if err := t.require("refuse the return of", StatusReturned); err != nil {
+	if err := t.check(ActRefuseReturn); err != nil {
 		return err
 	}
 	if err := required("note", note); err != nil {
@@ -444,7 +448,7 @@ func (t *Ticket) RefuseReturn(at time.Time, actor, note string) error {
 // ReportHandled records the department's result (办结反馈), with at most
 // MaxResultPhotos photos of the work done, kept as AttachmentResult.
 func (t *Ticket) ReportHandled(at time.Time, actor, result string, photos ...Attachment) error {
-	if err := t.require("report the result of", StatusAccepted); err != nil {
+	if err := t.check(ActReportHandled); err != nil {
 		return err
 	}
 	if err := required("result", result); err != nil {
@@ -485,7 +489,7 @@ func (t *Ticket) photos(kind string) []Attachment {
 // Verify is the supervisor's check (核查): pass closes the ticket (结案),
 // fail sends it back to the department as rework (返工).
 func (t *Ticket) Verify(at time.Time, actor string, pass bool, note string) error {
-	if err := t.require("verify", StatusHandled); err != nil {
+	if err := t.check(ActVerify); err != nil {
 		return err
 	}
 	if pass {
@@ -505,11 +509,8 @@ func (t *Ticket) Verify(at time.Time, actor string, pass bool, note string) erro
 
 // RequestExtension asks for a later deadline (延期申请).
 func (t *Ticket) RequestExtension(at time.Time, actor string, until time.Time, reason string) error {
-	if err := t.require("request an extension for", StatusDispatched, StatusAccepted); err != nil {
+	if err := t.check(ActRequestExtension); err != nil {
 		return err
-	}
-	if t.Extension != nil {
-		return &Error{Kind: KindConflict, Code: "extension_pending", Field: "extension", Message: "an extension request is already pending"}
 	}
 	if err := required("reason", reason); err != nil {
 		return err
@@ -524,10 +525,7 @@ func (t *Ticket) RequestExtension(at time.Time, actor string, until time.Time, r
 
 // DecideExtension approves or refuses the pending extension request.
 func (t *Ticket) DecideExtension(at time.Time, actor string, approve bool, note string) error {
-	if t.Extension == nil {
-		return &Error{Kind: KindConflict, Code: "no_extension_pending", Field: "extension", Message: "no extension request is pending"}
-	}
-	if err := t.require("decide an extension for", StatusDispatched, StatusAccepted); err != nil {
+	if err := t.check(ActDecideExtension); err != nil {
 		return err
 	}
 	until := t.Extension.Until
@@ -545,11 +543,8 @@ func (t *Ticket) DecideExtension(at time.Time, actor string, approve bool, note 
 
 // Evaluate records the citizen's rating of a finished ticket (评价).
 func (t *Ticket) Evaluate(at time.Time, actor string, e Evaluation) error {
-	if err := t.require("evaluate", StatusClosed, StatusResolvedOnContact); err != nil {
+	if err := t.check(ActEvaluate); err != nil {
 		return err
-	}
-	if t.Evaluation != nil {
-		return &Error{Kind: KindConflict, Code: "already_evaluated", Field: "evaluation", Message: "the ticket is already evaluated"}
 	}
 	switch e.Satisfaction {
 	case Satisfied, BasicSatisfied, Unsatisfied:
@@ -564,11 +559,8 @@ func (t *Ticket) Evaluate(at time.Time, actor string, e Evaluation) error {
 
 // Reopen brings a closed ticket the citizen was unsatisfied with back to registered.
 func (t *Ticket) Reopen(at time.Time, actor, reason string) error {
-	if err := t.require("reopen", StatusClosed); err != nil {
+	if err := t.check(ActReopen); err != nil {
 		return err
-	}
-	if t.Evaluation == nil || (t.Evaluation.Satisfaction != Unsatisfied && t.Evaluation.Solved) {
-		return &Error{Kind: KindConflict, Code: "not_reopenable", Field: "evaluation", Message: "only a ticket evaluated as unsatisfied or unsolved can be reopened"}
 	}
 	if err := required("reason", reason); err != nil {
 		return err
@@ -580,7 +572,7 @@ func (t *Ticket) Reopen(at time.Time, actor, reason string) error {
 
 // MergeInto folds a duplicate into master (并单); the citizen follows the master.
 func (t *Ticket) MergeInto(at time.Time, actor string, master *Ticket) error {
-	if err := t.require("merge", StatusReceived, StatusRegistered, StatusDispatched, StatusReturned); err != nil {
+	if err := t.check(ActMerge); err != nil {
 		return err
 	}
 	if master == nil || master.ID == t.ID {

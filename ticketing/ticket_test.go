@@ -2,6 +2,12 @@ package ticketing
 
 import (
 	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -9,61 +15,148 @@ import (
 var at = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 
 // actions are every workflow method, each with valid arguments, so that
-// only the state decides whether it is allowed.
-var actions = map[string]func(t *Ticket) error{
-	"register": func(t *Ticket) error { return t.Register(at, "d", "") },
-	"decline":  func(t *Ticket) error { return t.Decline(at, "d", "out of scope") },
-	"resolve":  func(t *Ticket) error { return t.ResolveOnContact(at, "a", "answered") },
-	"dispatch": func(t *Ticket) error {
-		return t.Dispatch(at, "d", Assignment{Department: "x", Deadline: at.Add(time.Hour)})
+// only the state (and the guards prepare meets) decides whether it is
+// allowed.
+var actions = map[Action]func(t *Ticket) error{
+	ActRegister:         func(t *Ticket) error { return t.Register(at, "d", "") },
+	ActDecline:          func(t *Ticket) error { return t.Decline(at, "d", "out of scope") },
+	ActResolveOnContact: func(t *Ticket) error { return t.ResolveOnContact(at, "a", "answered") },
+	ActDispatch: func(t *Ticket) error {
+		return t.Dispatch(at, "d", Assignment{Department: "x", Deadline: at.Add(time.Hour)}, "改派：原单位非主管部门")
 	},
-	"accept":            func(t *Ticket) error { return t.Accept(at, "l") },
-	"return":            func(t *Ticket) error { return t.Return(at, "l", "not ours") },
-	"refuse return":     func(t *Ticket) error { return t.RefuseReturn(at, "d", "it is yours") },
-	"report handled":    func(t *Ticket) error { return t.ReportHandled(at, "l", "fixed") },
-	"verify pass":       func(t *Ticket) error { return t.Verify(at, "s", true, "") },
-	"verify fail":       func(t *Ticket) error { return t.Verify(at, "s", false, "still broken") },
-	"request extension": func(t *Ticket) error { return t.RequestExtension(at, "l", at.Add(48*time.Hour), "parts") },
-	"evaluate":          func(t *Ticket) error { return t.Evaluate(at, "c", Evaluation{Satisfaction: Unsatisfied}) },
-	"merge": func(t *Ticket) error {
+	ActAccept:           func(t *Ticket) error { return t.Accept(at, "l") },
+	ActReturn:           func(t *Ticket) error { return t.Return(at, "l", "not ours") },
+	ActRefuseReturn:     func(t *Ticket) error { return t.RefuseReturn(at, "d", "it is yours") },
+	ActReportHandled:    func(t *Ticket) error { return t.ReportHandled(at, "l", "fixed") },
+	ActVerify:           func(t *Ticket) error { return t.Verify(at, "s", false, "still broken") },
+	ActRequestExtension: func(t *Ticket) error { return t.RequestExtension(at, "l", at.Add(48*time.Hour), "parts") },
+	ActDecideExtension:  func(t *Ticket) error { return t.DecideExtension(at, "d", true, "") },
+	ActEvaluate:         func(t *Ticket) error { return t.Evaluate(at, "c", Evaluation{Satisfaction: Unsatisfied}) },
+	ActReopen:           func(t *Ticket) error { return t.Reopen(at, "c", "没修好") },
+	ActMerge: func(t *Ticket) error {
 		return t.MergeInto(at, "d", &Ticket{ID: 99, Number: "x", Status: StatusDispatched})
 	},
+	ActSupplement: func(t *Ticket) error { return t.Supplement(at, "citizen", Supplement{Text: "还在漏"}) },
+	ActNote:       func(t *Ticket) error { return t.AddNote(at, "d", EventNote, "已联系市民", "") },
 }
 
-// allowed is the workflow of DESIGN.md as a table: state → actions allowed in it.
-var allowed = map[Status][]string{
-	StatusReceived:          {"register", "decline", "resolve", "merge"},
-	StatusRegistered:        {"decline", "dispatch", "merge"},
-	StatusNotRegistered:     {},
-	StatusResolvedOnContact: {"evaluate"},
-	StatusDispatched:        {"dispatch", "accept", "return", "request extension", "merge"},
-	StatusAccepted:          {"return", "report handled", "request extension"},
-	StatusReturned:          {"dispatch", "refuse return", "merge"},
-	StatusHandled:           {"verify pass", "verify fail"},
-	StatusClosed:            {"evaluate"},
-	StatusMerged:            {},
+// prepare meets a's guard on t, the ticket's own condition beside its state.
+func prepare(a Action, t *Ticket) {
+	switch a {
+	case ActDecideExtension:
+		t.Extension = &Extension{Until: at.Add(48 * time.Hour), Reason: "parts"}
+	case ActReopen:
+		t.Evaluation = &Evaluation{Satisfaction: Unsatisfied}
+	}
 }
 
+var update = flag.Bool("update", false, "rewrite testdata/workflow.txt from the transition table")
+
+// TestTransitionTable walks the whole table: every action from every
+// state, through the method itself, must do exactly what the table says.
+// testdata/workflow.txt is the table as text, rewritten with -update, so
+// a change to a rule shows in review.
 func TestTransitionTable(t *testing.T) {
-	for _, from := range Statuses {
-		ok := map[string]bool{}
-		for _, a := range allowed[from] {
-			ok[a] = true
+	var doc strings.Builder
+	for _, a := range Actions() {
+		act := actions[a]
+		if act == nil {
+			t.Fatalf("%s: no method in the test's actions", a)
 		}
-		for name, act := range actions {
-			tk := &Ticket{ID: 1, Status: from, DueAt: at.Add(24 * time.Hour)}
+		var from []string
+		for _, st := range a.From() {
+			from = append(from, string(st))
+		}
+		fmt.Fprintf(&doc, "%-18s %s\n", a, strings.Join(from, " "))
+		for _, st := range Statuses {
+			tk := &Ticket{ID: 1, Status: st, DueAt: at.Add(24 * time.Hour)}
+			prepare(a, tk)
+			want := slices.Contains(a.From(), st)
+			if tk.Can(a) != want {
+				t.Errorf("%s from %s: Can = %v, want %v", a, st, !want, want)
+			}
 			err := act(tk)
 			switch {
-			case ok[name] && err != nil:
-				t.Errorf("%s from %s: %v, want allowed", name, from, err)
-			case ok[name] && len(tk.PendingEvents()) != 1:
-				t.Errorf("%s from %s: %d events, want 1", name, from, len(tk.PendingEvents()))
-			case !ok[name] && !errors.Is(err, ErrIllegalTransition):
-				t.Errorf("%s from %s: err = %v, want illegal transition", name, from, err)
-			case !ok[name] && (tk.Status != from || len(tk.PendingEvents()) != 0):
-				t.Errorf("%s from %s: a refused action changed the ticket", name, from)
+			case want && err != nil:
+				t.Errorf("%s from %s: %v, want allowed", a, st, err)
+			case want && len(tk.PendingEvents()) != 1:
+				t.Errorf("%s from %s: %d events, want 1", a, st, len(tk.PendingEvents()))
+			case !want && !errors.Is(err, ErrIllegalTransition):
+				t.Errorf("%s from %s: err = %v, want illegal transition", a, st, err)
+			case !want && (tk.Status != st || len(tk.PendingEvents()) != 0):
+				t.Errorf("%s from %s: a refused action changed the ticket", a, st)
 			}
 		}
+	}
+	if len(actions) != len(Actions()) {
+		t.Errorf("the test has %d actions, the table %d", len(actions), len(Actions()))
+	}
+	golden := filepath.Join("testdata", "workflow.txt")
+	if *update {
+		if err := os.WriteFile(golden, []byte(doc.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if doc.String() != string(want) {
+		t.Errorf("the transition table changed; review and run go test -run TestTransitionTable -update:\n%s", doc.String())
+	}
+}
+
+// TestGuards: a state that allows an action is not enough where the
+// ticket's own condition does not hold, and Can says so before the method.
+func TestGuards(t *testing.T) {
+	for _, tc := range []struct {
+		a    Action
+		tk   *Ticket
+		code string
+	}{
+		{ActRequestExtension, &Ticket{Status: StatusAccepted, Extension: &Extension{}}, "extension_pending"},
+		{ActDecideExtension, &Ticket{Status: StatusAccepted}, "no_extension_pending"},
+		{ActEvaluate, &Ticket{Status: StatusClosed, Evaluation: &Evaluation{Satisfaction: Satisfied}}, "already_evaluated"},
+		{ActReopen, &Ticket{Status: StatusClosed, Evaluation: &Evaluation{Satisfaction: Satisfied, Solved: true}}, "not_reopenable"},
+		{ActReopen, &Ticket{Status: StatusClosed}, "not_reopenable"},
+	} {
+		tc.tk.DueAt = at.Add(time.Hour)
+		if tc.tk.Can(tc.a) {
+			t.Errorf("%s on %+v: Can = true", tc.a, tc.tk)
+		}
+		var e *Error
+		if err := actions[tc.a](tc.tk); !errors.As(err, &e) || e.Code != tc.code || len(tc.tk.PendingEvents()) != 0 {
+			t.Errorf("%s: err = %v, want %s and no change", tc.a, err, tc.code)
+		}
+	}
+	if (&Ticket{Status: StatusClosed, Evaluation: &Evaluation{Satisfaction: BasicSatisfied, Solved: true}}).Can(ActReopen) {
+		t.Error("a basically satisfied, solved ticket can be reopened")
+	}
+	if !(&Ticket{Status: StatusClosed, Evaluation: &Evaluation{Satisfaction: Satisfied}}).Can(ActReopen) {
+		t.Error("a ticket evaluated as unsolved cannot be reopened")
+	}
+	if (&Ticket{Status: StatusClosed}).Can("fly") {
+		t.Error("an unknown action is allowed")
+	}
+}
+
+// TestRedispatchNeedsNote: sending a ticket where it has already been sent
+// (改派) needs a note, added to the reason the citizen sees; the first
+// dispatch does not.
+func TestRedispatchNeedsNote(t *testing.T) {
+	a := Assignment{Department: "x", Deadline: at.Add(time.Hour), Reason: "路灯类"}
+	for _, st := range []Status{StatusReturned, StatusDispatched} {
+		tk := &Ticket{ID: 1, Status: st}
+		if err := tk.Dispatch(at, "d", a, "  "); !errors.Is(err, ErrInvalid) || tk.Status != st {
+			t.Errorf("re-dispatch from %s without a note: %v", st, err)
+		}
+		if err := tk.Dispatch(at, "d", a, "属地在朝阳"); err != nil || tk.RoutingReason != "路灯类；属地在朝阳" {
+			t.Errorf("re-dispatch from %s: %v, reason %q", st, err, tk.RoutingReason)
+		}
+	}
+	tk := &Ticket{ID: 1, Status: StatusRegistered}
+	if err := tk.Dispatch(at, "d", a, ""); err != nil || tk.RoutingReason != "路灯类" {
+		t.Errorf("first dispatch: %v, reason %q", err, tk.RoutingReason)
 	}
 }
 
@@ -93,8 +186,8 @@ func TestTransitionEffects(t *testing.T) {
 	tk = &Ticket{ID: 1, Status: StatusReceived}
 	for name, err := range map[string]error{
 		"decline without reason": tk.Decline(at, "d", " "),
-		"dispatch without dept":  (&Ticket{Status: StatusRegistered}).Dispatch(at, "d", Assignment{Deadline: at.Add(time.Hour)}),
-		"dispatch in the past":   (&Ticket{Status: StatusRegistered}).Dispatch(at, "d", Assignment{Department: "x", Deadline: at}),
+		"dispatch without dept":  (&Ticket{Status: StatusRegistered}).Dispatch(at, "d", Assignment{Deadline: at.Add(time.Hour)}, ""),
+		"dispatch in the past":   (&Ticket{Status: StatusRegistered}).Dispatch(at, "d", Assignment{Department: "x", Deadline: at}, ""),
 		"merge into itself":      tk.MergeInto(at, "d", tk),
 		"merge into closed":      tk.MergeInto(at, "d", &Ticket{ID: 2, Status: StatusClosed}),
 	} {

@@ -222,7 +222,7 @@ func (s *Server) postUpdate(w http.ResponseWriter, r *http.Request, f format, _ 
 	}
 	public := "市民补充：" + desc
 
-	if reopening[status] && t.Status == ticketing.StatusClosed && reopenable(t) {
+	if reopening[status] && t.Can(ticketing.ActReopen) {
 		_, err = s.tickets.Act(r.Context(), t.Number, func(t *ticketing.Ticket, now time.Time) error {
 			if err := t.AddNote(now, who, ticketing.EventNote, note.String(), public); err != nil {
 				return err
@@ -240,11 +240,6 @@ func (s *Server) postUpdate(w http.ResponseWriter, r *http.Request, f format, _ 
 		return err
 	}
 	return s.answerUpdate(w, f, http.StatusCreated, updateID(t.Number, seq))
-}
-
-// reopenable is Ticket.Reopen's condition: evaluated unsatisfied or unsolved.
-func reopenable(t *ticketing.Ticket) bool {
-	return t.Evaluation != nil && (t.Evaluation.Satisfaction == ticketing.Unsatisfied || !t.Evaluation.Solved)
 }
 
 // findUpdate finds the last note by who containing text; 0 when none.

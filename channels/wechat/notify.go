@@ -163,7 +163,7 @@ func (n *Notifier) notify(ctx context.Context, d ticketing.Delivery) (sent bool,
 		err = n.notice(ctx, openID, n.cfg.FinishedTemplate, url, map[string]string{
 			"number": t.Number, "status": status, "time": when,
 		}, "您的工单 "+t.Number+" "+status+"。")
-		if err == nil && p.Status != ticketing.StatusNotRegistered && t.Evaluation == nil {
+		if err == nil && t.Can(ticketing.ActEvaluate) {
 			err = n.askRating(ctx, openID, t.Number)
 		}
 	}

@@ -54,7 +54,7 @@ func TestNoticesAndRating(t *testing.T) {
 			if err := tk.Register(now, "dispatcher", ""); err != nil {
 				return err
 			}
-			return tk.Dispatch(now, "dispatcher", ticketing.Assignment{Department: "jtw", DepartmentName: "市交通委员会", Deadline: now.Add(48 * time.Hour)})
+			return tk.Dispatch(now, "dispatcher", ticketing.Assignment{Department: "jtw", DepartmentName: "市交通委员会", Deadline: now.Add(48 * time.Hour)}, "")
 		})
 	}
 	calls := e.api.WaitCalls(t, wechattest.PathTemplateSend, 2, 10*time.Second) // the failed one and its retry
@@ -116,7 +116,7 @@ func TestSubscribeNotices(t *testing.T) {
 		if err := tk.Register(now, "dispatcher", ""); err != nil {
 			return err
 		}
-		return tk.Dispatch(now, "dispatcher", ticketing.Assignment{Department: "swj", DepartmentName: "市水务局", Deadline: now.Add(time.Hour)})
+		return tk.Dispatch(now, "dispatcher", ticketing.Assignment{Department: "swj", DepartmentName: "市水务局", Deadline: now.Add(time.Hour)}, "")
 	}); err != nil {
 		t.Fatal(err)
 	}

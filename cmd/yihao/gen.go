@@ -261,7 +261,7 @@ func (g *generator) walk(t *ticketing.Ticket, a ticketing.Assignment, at time.Ti
 	if !a.Deadline.After(at) {
 		a.Deadline = at.Add(72 * time.Hour)
 	}
-	if t.Dispatch(at, ticketing.ActorRouter, a) != nil {
+	if t.Dispatch(at, ticketing.ActorRouter, a, "") != nil {
 		return
 	}
 	if r.Float64() < 0.05 { // returned, then re-dispatched to the same department
@@ -270,7 +270,7 @@ func (g *generator) walk(t *ticketing.Ticket, a ticketing.Assignment, at time.Ti
 		}
 		// The department gets the same time again from the re-dispatch.
 		a.Deadline = at.Add(a.Deadline.Sub(t.ReceivedAt))
-		if !step(time.Duration(1+r.IntN(3))*time.Hour) || t.Dispatch(at, "dispatcher", a) != nil {
+		if !step(time.Duration(1+r.IntN(3))*time.Hour) || t.Dispatch(at, "dispatcher", a, "退回后改派") != nil {
 			return
 		}
 	}

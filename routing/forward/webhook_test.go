@@ -449,7 +449,7 @@ func TestWebhookFilters(t *testing.T) {
 		// Re-dispatched to another department: the platform still hears of it.
 		if _, err := svc.Act(ctx, manhole.Number, func(tk *ticketing.Ticket, now time.Time) error {
 			return tk.Dispatch(now, "dispatcher", ticketing.Assignment{Department: "hbj", DepartmentName: "环保局",
-				Deadline: now.Add(time.Hour), Reason: "改派"})
+				Deadline: now.Add(time.Hour)}, "改派")
 		}); err != nil {
 			t.Fatal(err)
 		}

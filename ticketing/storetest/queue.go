@@ -255,7 +255,7 @@ func testQueuePagingWhileChanging(t *testing.T, s ticketing.Store) {
 		return tk.AddNote(at, "liaison:cgw", ticketing.EventNote, "已联系市民", "")
 	}
 	redispatch := func(tk *ticketing.Ticket) error {
-		return tk.Dispatch(at, "dispatcher", ticketing.Assignment{Department: "swj", Deadline: base.Add(2 * time.Hour), Reason: "改派"})
+		return tk.Dispatch(at, "dispatcher", ticketing.Assignment{Department: "swj", Deadline: base.Add(2 * time.Hour), Reason: "改派"}, "改派")
 	}
 
 	f := ticketing.QueueFilter{Department: "cgw", Limit: 4}

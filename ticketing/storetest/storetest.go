@@ -341,7 +341,7 @@ func testUpdateAppendsEvents(t *testing.T, s ticketing.Store) {
 		}
 		return t.Dispatch(at, "dispatcher:7", ticketing.Assignment{Department: "jtw", DepartmentName: "交通委", Deadline: at.Add(24 * time.Hour), Reason: "人工派单",
 			Assisting: []string{"jdb"}, Area: ticketing.Area{Grid: "g1", Community: "c1", Street: "s1", District: "d1"},
-			Location: &ticketing.Point{Lat: 39.91, Lon: 116.39}})
+			Location: &ticketing.Point{Lat: 39.91, Lon: 116.39}}, "")
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -431,7 +431,7 @@ func testIllegalTransitions(t *testing.T, s ticketing.Store) {
 		act  func(*ticketing.Ticket) error
 	}{
 		{"accept a received ticket", func(t *ticketing.Ticket) error { return t.Accept(at, "l") }},
-		{"dispatch a received ticket", func(t *ticketing.Ticket) error { return t.Dispatch(at, "d", a) }},
+		{"dispatch a received ticket", func(t *ticketing.Ticket) error { return t.Dispatch(at, "d", a, "") }},
 		{"report a received ticket handled", func(t *ticketing.Ticket) error { return t.ReportHandled(at, "l", "done") }},
 		{"verify a received ticket", func(t *ticketing.Ticket) error { return t.Verify(at, "s", true, "") }},
 		{"return a received ticket", func(t *ticketing.Ticket) error { return t.Return(at, "l", "not ours") }},
@@ -461,7 +461,7 @@ func testIllegalTransitions(t *testing.T, s ticketing.Store) {
 	for _, act := range []func(*ticketing.Ticket) error{
 		func(t *ticketing.Ticket) error { return t.Accept(at, "l") },
 		func(t *ticketing.Ticket) error { return t.Register(at, "d", "") },
-		func(t *ticketing.Ticket) error { return t.Dispatch(at, "d", a) },
+		func(t *ticketing.Ticket) error { return t.Dispatch(at, "d", a, "") },
 		func(t *ticketing.Ticket) error { return t.Decline(at, "d", "r") },
 	} {
 		if _, err := s.Update(ctx, tk.ID, act); !errors.Is(err, ticketing.ErrIllegalTransition) {
@@ -633,7 +633,7 @@ func testWorkflow(t *testing.T, s ticketing.Store) {
 	tk = act(tk, func(t *ticketing.Ticket, now time.Time) error { return t.Reopen(now, "supervisor", "市民不满意") })
 	due := c.now().Add(72 * time.Hour)
 	tk = act(tk, func(t *ticketing.Ticket, now time.Time) error {
-		return t.Dispatch(now, "dispatcher", ticketing.Assignment{Department: "sw", DepartmentName: "水务局", Deadline: due, Reason: "改派"})
+		return t.Dispatch(now, "dispatcher", ticketing.Assignment{Department: "sw", DepartmentName: "水务局", Deadline: due, Reason: "改派"}, "")
 	})
 	tk = act(tk, func(t *ticketing.Ticket, now time.Time) error {
 		return t.Return(now, "liaison:sw", "非本单位职责")
