@@ -11,114 +11,6 @@ import (
 	"time"
 )
 
-// Store keeps tickets, their event logs and outbox rows. Every method that
-// writes does so in one transaction: a ticket never exists without its
-// events, nor an event without its ticket. Implementations translate their
-// driver's errors into *Error kinds at their edge (ErrNotFound, ErrUnavailable).
-type Store interface {
-	// NextID returns a ticket id never returned before, by any instance.
-	NextID(ctx context.Context) (int64, error)
-	// Create inserts t with its pending events, messages and keys. When a ticket
-	// with the same (channel, external id) exists, nothing is written and
-	// that ticket is returned with created == false.
-	Create(ctx context.Context, t *Ticket) (stored *Ticket, created bool, err error)
-	ByID(ctx context.Context, id int64) (*Ticket, error)
-	ByNumber(ctx context.Context, number string) (*Ticket, error)
-	ByExternalID(ctx context.Context, ch Channel, externalID string) (*Ticket, error)
-	// Update loads the ticket, locks it, calls fn and, if fn returns nil,
-	// saves the ticket with its pending events and messages, all in one
-	// transaction. An error from fn rolls everything back. The keys the
-	// change takes (PendingKeys) are recorded in the same transaction; if
-	// the ticket has taken one of them already, by this instance or
-	// another, everything is rolled back and Update returns
-	// ErrAlreadyApplied.
-	Update(ctx context.Context, id int64, fn func(*Ticket) error) (*Ticket, error)
-	// Events returns the ticket's log in order.
-	Events(ctx context.Context, ticketID int64) ([]Event, error)
-	// Outbox returns up to limit undelivered messages, oldest first.
-	Outbox(ctx context.Context, limit int) ([]Message, error)
-	// Nearby returns open tickets of a category received since since whose
-	// location lies inside the box; callers filter by exact distance.
-	Nearby(ctx context.Context, category string, box Box, since time.Time, limit int) ([]*Ticket, error)
-	// Followers returns the tickets merged into master, oldest first.
-	Followers(ctx context.Context, masterID int64) ([]*Ticket, error)
-	// List returns the tickets f selects, oldest received first.
-	List(ctx context.Context, f ListFilter) ([]*Ticket, error)
-	// LatestPublic returns each ticket's latest public note (tickets
-	// without one are absent), in one query for a whole listing.
-	LatestPublic(ctx context.Context, ticketIDs []int64) (map[int64]string, error)
-	// EventsBetween returns the events f selects across tickets, oldest
-	// first (then by ticket and seq), each with its ticket's number.
-	EventsBetween(ctx context.Context, f EventFilter) ([]NumberedEvent, error)
-	// SetTrackHash replaces the digest of a ticket's tracking token
-	// (ErrNotFound for an unknown id).
-	SetTrackHash(ctx context.Context, id int64, hash string) error
-	CreateToken(ctx context.Context, tok *Token) error
-	TokenByHash(ctx context.Context, hash string) (*Token, error)
-
-	// ApplyCallEvent loads the call ev names (creating it on its first
-	// event), applies ev (Call.Apply) and saves it, in one transaction;
-	// events for one call from several requests or instances serialize.
-	ApplyCallEvent(ctx context.Context, ev CallEvent) (*Call, error)
-	// ApplyCallEvents applies several events in one transaction (one
-	// commit for a busy switch's worth of events), in order per call;
-	// calls[i] is the call after evs[i]. All or nothing.
-	ApplyCallEvents(ctx context.Context, evs []CallEvent) ([]*Call, error)
-	// Calls returns the calls f selects, latest arrival first.
-	Calls(ctx context.Context, f CallFilter) ([]*Call, error)
-	// MarkCalledBack records when a missed call was called back (ErrNotFound
-	// for an unknown call id).
-	MarkCalledBack(ctx context.Context, callID string, at time.Time) error
-	// LinkTicket records that the ticket number was logged from the call;
-	// linking twice is a no-op (ErrNotFound for an unknown call id).
-	LinkTicket(ctx context.Context, callID, number string) error
-	// HotlineStats aggregates the figures of f's calls (see CallFigures).
-	HotlineStats(ctx context.Context, f StatsFilter) (HotlineStats, error)
-
-	// PutAgent validates a (Agent.Validate) and inserts it or replaces the
-	// agent with its Ext. An update keeps the stored CreatedAt and sets
-	// a.CreatedAt to it.
-	PutAgent(ctx context.Context, a *Agent) error
-	// AgentByExt returns the agent with the extension (ErrNotFound if none).
-	AgentByExt(ctx context.Context, ext string) (*Agent, error)
-	// Agents returns every agent by Ext ascending (byte order).
-	Agents(ctx context.Context) ([]*Agent, error)
-	// DeleteAgent removes the agent with the extension (ErrNotFound if none).
-	DeleteAgent(ctx context.Context, ext string) error
-	// EndAgentSessions moves the agent's SessionEpoch on, ending every
-	// agent-page session it has (ErrNotFound if no such agent).
-	EndAgentSessions(ctx context.Context, ext string) error
-	Ping(ctx context.Context) error
-
-	// PutUser validates u (User.Validate) and inserts it or replaces the
-	// user with its Name. An update keeps the stored CreatedAt and sets
-	// u.CreatedAt to it. In the same transaction it deletes the API tokens
-	// acting for the user (Token.User) when u is disabled, and those whose
-	// role is no longer u's: a token never outlives the rights it was made with.
-	PutUser(ctx context.Context, u *User) error
-	// UserByName returns the user with the login name (ErrNotFound if none).
-	UserByName(ctx context.Context, name string) (*User, error)
-	// Users returns every user, disabled ones too, by Name ascending.
-	Users(ctx context.Context) ([]*User, error)
-	// EndUserSessions moves the user's SessionEpoch on, ending every desk
-	// session the user has (ErrNotFound if no such user).
-	EndUserSessions(ctx context.Context, name string) error
-
-	// Queue returns a page of work in f.Sort order (see QueueFilter).
-	Queue(ctx context.Context, f QueueFilter) ([]*Ticket, error)
-	// Alarms returns the ids of tickets whose AlarmAt is at or before now,
-	// earliest alarm first (then by id), at most limit of them (limit <= 0:
-	// DefaultAlarmLimit). Tickets without a running clock are never in it.
-	Alarms(ctx context.Context, now time.Time, limit int) ([]int64, error)
-	// AppendAudit validates e (AuditEntry.Validate), stores it and sets e.ID.
-	AppendAudit(ctx context.Context, e *AuditEntry) error
-	// Audit returns the entries f selects, newest first.
-	Audit(ctx context.Context, f AuditFilter) ([]AuditEntry, error)
-	// Create and Update write TalliesOf their pending events in the same
-	// transaction; these fold and read them.
-	IndicatorStore
-}
-
 // Router decides where a report goes. Unknown categories and other bad
 // hints are *Error of KindInvalid; any other error means routing is down and
 // the ticket waits for a dispatcher instead of being lost.
@@ -128,7 +20,7 @@ type Router interface {
 
 // Service is the one door every channel submits through.
 type Service struct {
-	store  Store
+	store  TicketStore
 	router Router
 	now    func() time.Time
 	loc    *time.Location
@@ -154,7 +46,7 @@ func WithDefaultCountry(cc string) Option { return func(s *Service) { s.cc = cc 
 func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
 
 // NewService wires a Service.
-func NewService(store Store, router Router, opts ...Option) *Service {
+func NewService(store TicketStore, router Router, opts ...Option) *Service {
 	s := &Service{store: store, router: router, now: time.Now, loc: time.Local, log: slog.New(slog.DiscardHandler), cc: "86"}
 	for _, o := range opts {
 		o(s)
