@@ -19,9 +19,12 @@ import (
 // Catalogue is the city's routing configuration: hotline lines,
 // departments, the category tree, and the ordered dispatch rules.
 type Catalogue struct {
-	City        string       `yaml:"city"`
-	TimeZone    string       `yaml:"timezone"`
-	Lines       []Line       `yaml:"lines"`
+	City     string `yaml:"city"`
+	TimeZone string `yaml:"timezone"`
+	Lines    []Line `yaml:"lines"`
+	// Areas are the organisation's districts, streets and communities
+	// (see Org); departments name theirs.
+	Areas       []AreaSpec   `yaml:"areas"`
 	Departments []Department `yaml:"departments"`
 	Categories  []Category   `yaml:"categories"`
 	Rules       []Rule       `yaml:"rules"`
@@ -54,10 +57,12 @@ type Line struct {
 	DefaultCategory string `yaml:"default_category"`
 }
 
-// Department is a unit that handles tickets.
+// Department is a unit that handles tickets. Area is the code of the
+// district, street or community it serves; none for a city department.
 type Department struct {
 	Code string `yaml:"code"`
 	Name string `yaml:"name"`
+	Area string `yaml:"area"`
 }
 
 // Category is a node of the taxonomy. Leaves are what tickets are filed
@@ -285,6 +290,7 @@ type compiled struct {
 	rules    []compiledRule
 	minConf  float64
 	deadline Deadline
+	org      *Org
 }
 
 func set(xs []string) map[string]bool {
@@ -329,6 +335,9 @@ func compile(c *Catalogue) (*compiled, error) {
 			return nil, fmt.Errorf("catalogue: departments[%d]: code %q listed twice", i, d.Code)
 		}
 		out.depts[d.Code] = d.Name
+	}
+	if out.org, err = buildOrg(c.Areas, c.Departments); err != nil {
+		return nil, err
 	}
 	checkPriority := func(where string, p ticketing.Priority) error {
 		switch p {

@@ -3,6 +3,7 @@ package routing
 import (
 	"context"
 	"fmt"
+	"iter"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -60,8 +61,22 @@ func NewRouter(cat *Catalogue, opts ...Option) (*Router, error) {
 	for _, o := range opts {
 		o(r)
 	}
+	if cl, ok := r.locator.(cellLister); ok {
+		if err := c.org.checkCells(cl.Cells()); err != nil {
+			return nil, err
+		}
+	}
 	return r, nil
 }
+
+// cellLister is a Locator that can list its cells (grid.Index), so every
+// cell can be checked against the organisation when the router is built.
+type cellLister interface {
+	Cells() iter.Seq[grid.Cell]
+}
+
+// Org is the organisation of the catalogue the router was built from.
+func (r *Router) Org() *Org { return r.c.org }
 
 // keywordConfidence is what a line's default category is worth: a call to
 // a dedicated line (12315 for consumers) says what it is about.
@@ -325,6 +340,9 @@ func NewLive(load func() (*Router, error)) (*Live, error) {
 // Catalogue is the catalogue of the router in force, for the lists shown to
 // citizens (the form's categories), which must follow a reload too.
 func (l *Live) Catalogue() *Catalogue { return l.cur.Load().cat }
+
+// Org is the organisation of the router in force, which follows a reload.
+func (l *Live) Org() *Org { return l.cur.Load().Org() }
 
 // Route implements ticketing.Router with the router in force.
 func (l *Live) Route(ctx context.Context, rep ticketing.Report) (ticketing.Assignment, error) {

@@ -154,9 +154,9 @@ func TestRouteWithClassifier(t *testing.T) {
 
 // twoCells is a tiny grid: two 0.01° squares side by side, in two districts.
 const twoCells = `{"type":"FeatureCollection","features":[
- {"type":"Feature","properties":{"code":"A1","district":"D1","district_name":"东区","street":"S1","street_name":"甲街道","community":"C1","community_name":"一社区"},
+ {"type":"Feature","properties":{"code":"A1","district":"110101","district_name":"东区","street":"110101001","street_name":"甲街道","community":"110101001001","community_name":"一社区"},
   "geometry":{"type":"Polygon","coordinates":[[[116.40,39.90],[116.41,39.90],[116.41,39.91],[116.40,39.91],[116.40,39.90]]]}},
- {"type":"Feature","properties":{"code":"B1","district":"D2","district_name":"西区","street":"S2","community":"C2"},
+ {"type":"Feature","properties":{"code":"B1","district":"110102","district_name":"西区","street":"110102001","community":"110102001001"},
   "geometry":{"type":"Polygon","coordinates":[[[116.41,39.90],[116.42,39.90],[116.42,39.91],[116.41,39.91],[116.41,39.90]]]}}]}`
 
 const gazetteer = `
@@ -191,7 +191,7 @@ func TestRouteOnTheGrid(t *testing.T) {
 	r := gridRouter(t, `
   - id: west-garbage
     name: 西区垃圾由街道主办
-    when: {categories: ["05"], districts: [D2]}
+    when: {categories: ["05"], districts: ["110102"]}
     lead: jdb
 `)
 	tests := []struct {
