@@ -5,6 +5,7 @@
 package routing
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"regexp"
@@ -79,7 +80,28 @@ type Category struct {
 	// Attributes are the extra questions a report of this category asks
 	// (Open311 service definition attributes); leaves only.
 	Attributes []Attribute `yaml:"attributes"`
+	// Kind marks the city-management types supervisors report from the
+	// field (GB/T 30428.2): "component" (部件, a thing: a manhole cover) or
+	// "event" (事件, a situation: street vending). Set on a class, it holds
+	// for every type under it; categories without one are citizens'
+	// request domains only.
+	Kind string `yaml:"kind"`
+	// Filing and Closing are a field type's filing and closing conditions
+	// (立案条件, 结案条件, in the manner of GB/T 30428.8): what the
+	// supervisor checks on the spot before a case is filed, and before it
+	// is closed.
+	Filing  string `yaml:"filing"`
+	Closing string `yaml:"closing"`
+	// Photo requires a field report of the type (or of every type under a
+	// class) to carry a photo.
+	Photo bool `yaml:"photo"`
 }
+
+// Kinds of field types (GB/T 30428.2).
+const (
+	KindComponent = "component" // 部件
+	KindEvent     = "event"     // 事件
+)
 
 // Attribute is one extra question of a category: a code, the question, a
 // datatype (string, number, datetime, text, singlevaluelist,
@@ -132,6 +154,25 @@ func checkAttributes(where string, cat Category) error {
 		default:
 			return fmt.Errorf("catalogue: %s: unknown datatype %q (string, number, datetime, text, singlevaluelist or multivaluelist)", at, a.Datatype)
 		}
+	}
+	return nil
+}
+
+// checkField checks a category's field-type settings against its parent's.
+func checkField(where string, cat Category, parent *node) error {
+	up := ""
+	if parent != nil {
+		up = parent.kind
+	}
+	switch {
+	case cat.Kind != "" && cat.Kind != KindComponent && cat.Kind != KindEvent:
+		return fmt.Errorf("catalogue: %s: unknown kind %q (component or event)", where, cat.Kind)
+	case cat.Kind != "" && up != "" && cat.Kind != up:
+		return fmt.Errorf("catalogue: %s: kind %s under a class of kind %s", where, cat.Kind, up)
+	case (cat.Filing != "" || cat.Closing != "") && len(cat.Children) > 0:
+		return fmt.Errorf("catalogue: %s: filing and closing conditions belong on leaf categories", where)
+	case (cat.Filing != "" || cat.Closing != "" || cat.Photo) && cmp.Or(cat.Kind, up) == "":
+		return fmt.Errorf("catalogue: %s: filing, closing and photo are for field types; set a kind (component or event) here or on its class", where)
 	}
 	return nil
 }
@@ -216,28 +257,62 @@ func (c *Catalogue) Location() (*time.Location, error) {
 }
 
 // Leaf is a category a ticket can be filed under, with its group's name,
-// its keywords and its extra questions.
+// its keywords and its extra questions; for a field type also its kind,
+// its filing and closing conditions, whether a photo is required, and
+// its handling deadline (inherited from its class where it sets none).
 type Leaf struct {
 	Code, Name, Group string
 	Keywords          []string
 	Attributes        []Attribute
+	Kind              string
+	Filing, Closing   string
+	Photo             bool
+	Deadline          Deadline
 }
 
 // Leaves lists the fileable categories in catalogue order.
 func (c *Catalogue) Leaves() []Leaf {
 	var out []Leaf
-	var walk func(cs []Category, group string)
-	walk = func(cs []Category, group string) {
+	var walk func(cs []Category, up Leaf)
+	walk = func(cs []Category, up Leaf) {
 		for _, cat := range cs {
+			l := Leaf{Code: cat.Code, Name: cat.Name, Group: up.Name, Keywords: cat.Keywords, Attributes: cat.Attributes,
+				Kind: cmp.Or(cat.Kind, up.Kind), Filing: cat.Filing, Closing: cat.Closing, Photo: cat.Photo || up.Photo, Deadline: cat.Deadline}
+			if l.Deadline.zero() {
+				l.Deadline = up.Deadline
+			}
 			if len(cat.Children) == 0 {
-				out = append(out, Leaf{Code: cat.Code, Name: cat.Name, Group: group, Keywords: cat.Keywords, Attributes: cat.Attributes})
+				out = append(out, l)
 				continue
 			}
-			walk(cat.Children, cat.Name)
+			walk(cat.Children, l)
 		}
 	}
-	walk(c.Categories, "")
+	walk(c.Categories, Leaf{})
 	return out
+}
+
+// FieldTypes lists the types supervisors report from the field (the
+// leaves with a kind), in catalogue order: the app's picker.
+func (c *Catalogue) FieldTypes() []Leaf {
+	var out []Leaf
+	for _, l := range c.Leaves() {
+		if l.Kind != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// FieldType returns the field type with the code; a code that is not one
+// is KindInvalid, naming it.
+func (c *Catalogue) FieldType(code string) (Leaf, error) {
+	for _, l := range c.FieldTypes() {
+		if l.Code == code {
+			return l, nil
+		}
+	}
+	return Leaf{}, ticketing.Invalid("category", "%q is not a field report type of the catalogue", code)
 }
 
 // node is a category flattened with what it inherits.
@@ -248,6 +323,7 @@ type node struct {
 	dept      string
 	priority  ticketing.Priority
 	deadline  Deadline
+	kind      string
 	ancestors map[string]bool // its own code and every ancestor's
 }
 
@@ -376,8 +452,11 @@ func compile(c *Catalogue) (*compiled, error) {
 			if err := checkAttributes(where, cat); err != nil {
 				return err
 			}
+			if err := checkField(where, cat, parent); err != nil {
+				return err
+			}
 			n := &node{Category: cat, parent: parent, dept: cat.Department, priority: cat.Priority, deadline: cat.Deadline,
-				ancestors: map[string]bool{cat.Code: true}}
+				kind: cat.Kind, ancestors: map[string]bool{cat.Code: true}}
 			if parent != nil {
 				n.group = parent.Name
 				for a := range parent.ancestors {
@@ -391,6 +470,9 @@ func compile(c *Catalogue) (*compiled, error) {
 				}
 				if n.deadline.zero() {
 					n.deadline = parent.deadline
+				}
+				if n.kind == "" {
+					n.kind = parent.kind
 				}
 			}
 			out.nodes[cat.Code] = n

@@ -2,6 +2,7 @@ package routing_test
 
 import (
 	"bytes"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -157,5 +158,47 @@ func TestOrganisationReload(t *testing.T) {
 	}
 	if d, _ := live.Org().Department("jdm-cgk"); d.Area != "110101002" {
 		t.Errorf("a refused reload changed the organisation: %+v", d)
+	}
+}
+
+// The field types supervisors pick from: the demo's 部件 and 事件 leaves,
+// each with its conditions, inheriting kind, photo and deadline.
+func TestFieldTypes(t *testing.T) {
+	cat := demoCatalogue(t)
+	types := cat.FieldTypes()
+	if len(types) != 9 {
+		t.Errorf("%d field types, want the demo's 9", len(types))
+	}
+	for _, l := range types {
+		if l.Filing == "" || l.Closing == "" || l.Deadline == (routing.Deadline{}) {
+			t.Errorf("%s %s: conditions or deadline missing: %+v", l.Code, l.Name, l)
+		}
+	}
+	cover, err := cat.FieldType("0103")
+	if err != nil || cover.Kind != routing.KindComponent || !cover.Photo || cover.Group != "公用设施" || cover.Deadline.Hours != 24 {
+		t.Errorf("0103 = %+v, %v", cover, err)
+	}
+	if noise, _ := cat.FieldType("0701"); noise.Kind != routing.KindEvent || noise.Photo {
+		t.Errorf("0701 = %+v: an event whose report needs no photo", noise)
+	}
+	for _, code := range []string{"consumer", "nope", "01"} {
+		if _, err := cat.FieldType(code); !errors.Is(err, ticketing.ErrInvalid) || !strings.Contains(err.Error(), code) {
+			t.Errorf("FieldType(%q) = %v, want an invalid-category error naming it", code, err)
+		}
+	}
+
+	const head = "default_deadline: {working_days: 7}\ndepartments: [{code: d, name: D}]\ncategories:\n"
+	for _, tc := range []struct{ name, cats, want string }{
+		{"unknown kind", "  - {code: a, name: A, department: d, kind: thing}\n", `unknown kind "thing"`},
+		{"kinds disagree", "  - {code: a, name: A, department: d, kind: event, children: [{code: b, name: B, kind: component}]}\n", "kind component under a class of kind event"},
+		{"conditions on a class", "  - {code: a, name: A, department: d, kind: event, filing: x, children: [{code: b, name: B}]}\n", "belong on leaf categories"},
+		{"photo without a kind", "  - {code: a, name: A, department: d, photo: true}\n", "set a kind"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := routing.LoadCatalogue(strings.NewReader(head + tc.cats))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want %q", err, tc.want)
+			}
+		})
 	}
 }
