@@ -229,6 +229,7 @@ var eventNames = map[ticketing.EventType][2]string{
 var channelNames = map[ticketing.Channel][2]string{
 	ticketing.ChannelWeb: {"网站", "web"}, ticketing.ChannelPhone: {"电话", "phone"}, ticketing.ChannelSMS: {"短信", "SMS"},
 	ticketing.ChannelWeChat: {"微信", "WeChat"}, ticketing.ChannelOpen311: {"Open311", "Open311"}, ticketing.ChannelCTI: {"电话", "phone"},
+	ticketing.ChannelField: {"网格员上报", "field supervisor"},
 }
 
 var roleNames = map[ticketing.Role][2]string{

@@ -157,3 +157,14 @@ func (e *TransitionError) As(target any) bool {
 	}
 	return false
 }
+
+// Refused reports whether err, from Submit or a door's checks before it,
+// means the report was certainly not stored: the door may delete the
+// photos it saved for it. After any other error the ticket may exist.
+func Refused(err error) bool {
+	switch KindOf(err) {
+	case KindInvalid, KindTooLarge, KindUnsupported, KindConflict, KindRateLimited, KindUnauthorized, KindForbidden:
+		return true
+	}
+	return false
+}

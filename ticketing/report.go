@@ -19,11 +19,14 @@ const (
 	ChannelWeChat  Channel = "wechat"
 	ChannelOpen311 Channel = "open311"
 	ChannelCTI     Channel = "cti"
+	// ChannelField is a grid supervisor's report from patrol (主动发现):
+	// found by the city's own people, not reported by a citizen.
+	ChannelField Channel = "field"
 )
 
 func (c Channel) valid() bool {
 	switch c {
-	case ChannelWeb, ChannelPhone, ChannelSMS, ChannelWeChat, ChannelOpen311, ChannelCTI:
+	case ChannelWeb, ChannelPhone, ChannelSMS, ChannelWeChat, ChannelOpen311, ChannelCTI, ChannelField:
 		return true
 	}
 	return false
@@ -39,6 +42,7 @@ const (
 	MaxAttachments   = 5
 	MaxCategoryLen   = 32
 	MaxLineLen       = 32
+	MaxActorLen      = 80 // Report.By: a role, a colon and a user name
 )
 
 // Point is a WGS-84 coordinate.
@@ -97,6 +101,10 @@ type Report struct {
 	Address     string
 	Attachments []Attachment
 	ReceivedAt  time.Time
+	// By is who took the report when it is not the citizen's own: the
+	// supervisor who found the problem ("supervisor:NAME"). It is the
+	// actor of the ticket's first event; empty means ActorCitizen.
+	By string
 }
 
 // Normalize trims fields in place so validation and fingerprints see the
@@ -121,6 +129,9 @@ func (r *Report) Validate() error {
 	}
 	if len(r.ExternalID) > MaxExternalIDLen {
 		return Errorf(KindInvalid, "external_id", "must be at most %d bytes", MaxExternalIDLen)
+	}
+	if len(r.By) > MaxActorLen || !utf8.ValidString(r.By) || !printable(r.By) {
+		return Invalid("by", "must be at most %d printable characters", MaxActorLen)
 	}
 	if r.Text == "" {
 		return Invalid("text", "description is required")

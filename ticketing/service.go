@@ -1,6 +1,7 @@
 package ticketing
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
@@ -150,7 +151,7 @@ func (s *Service) submit(ctx context.Context, r Report, fold bool, decide func(t
 		Attachments: r.Attachments, Priority: PriorityNormal,
 		ReceivedAt: r.ReceivedAt, CreatedAt: now, UpdatedAt: now,
 	}
-	t.record(now, ActorCitizen, EventReceived, StatusReceived, "", "已受理，工单号"+t.Number)
+	t.record(now, cmp.Or(r.By, ActorCitizen), EventReceived, StatusReceived, "", "已受理，工单号"+t.Number)
 	t.applyAssignment(a)
 	merged := false
 	if fold {

@@ -15,6 +15,9 @@ const (
 	RoleAgent      Role = "agent"
 	RoleDispatcher Role = "dispatcher"
 	RoleLiaison    Role = "liaison"
+	// RoleSupervisor is a grid supervisor (网格监督员): reports problems
+	// found on patrol through the field door, and checks cases on the spot.
+	RoleSupervisor Role = "supervisor"
 	RoleOpen311    Role = "open311"
 	RoleCTI        Role = "cti" // a PBX posting call events (POST /api/v1/cti/{token})
 )
@@ -22,7 +25,7 @@ const (
 // ValidRole reports whether r is a known role.
 func ValidRole(r Role) bool {
 	switch r {
-	case RoleAdmin, RoleAgent, RoleDispatcher, RoleLiaison, RoleOpen311, RoleCTI:
+	case RoleAdmin, RoleAgent, RoleDispatcher, RoleLiaison, RoleSupervisor, RoleOpen311, RoleCTI:
 		return true
 	}
 	return false

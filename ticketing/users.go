@@ -14,14 +14,14 @@ import (
 )
 
 // User is a member of staff who signs in to the desks: a call-centre agent
-// (话务员), a dispatcher or supervisor (派单员), a department liaison
-// (联络员) or an administrator. Only an argon2id hash of the password is
+// (话务员), a dispatcher (派单员), a department liaison (联络员), a grid
+// supervisor in the field (网格监督员) or an administrator. Only an argon2id hash of the password is
 // stored. Users are disabled, never deleted, so the audit trail keeps
 // naming someone who existed.
 type User struct {
 	Name        string // login name, 2–32 of [a-z0-9._-]; never changes
 	DisplayName string // shown on the desks, at most 64 printable characters
-	Role        Role   // admin, agent, dispatcher or liaison (StaffRole)
+	Role        Role   // admin, agent, dispatcher, liaison or supervisor (StaffRole)
 	Department  string // the liaison's department code; empty for other roles
 	// PasswordHash is the PHC string HashPassword returns; never the password.
 	PasswordHash string
@@ -80,7 +80,7 @@ const (
 // open311 and cti, are for integrations' tokens only).
 func StaffRole(r Role) bool {
 	switch r {
-	case RoleAdmin, RoleAgent, RoleDispatcher, RoleLiaison:
+	case RoleAdmin, RoleAgent, RoleDispatcher, RoleLiaison, RoleSupervisor:
 		return true
 	}
 	return false
@@ -210,7 +210,7 @@ func (u *User) Validate() error {
 		return Invalid("displayName", "must be at most %d printable characters", MaxUserDisplayRunes)
 	}
 	if !StaffRole(u.Role) {
-		return Invalid("role", "must be admin, agent, dispatcher or liaison")
+		return Invalid("role", "must be admin, agent, dispatcher, liaison or supervisor")
 	}
 	switch {
 	case u.Role == RoleLiaison && u.Department == "":

@@ -225,7 +225,7 @@ func TestUserValidate(t *testing.T) {
 		{"no role", func(u *ticketing.User) { u.Role = "" }, "role"},
 		{"open311 role", func(u *ticketing.User) { u.Role = ticketing.RoleOpen311 }, "role"},
 		{"cti role", func(u *ticketing.User) { u.Role = ticketing.RoleCTI }, "role"},
-		{"unknown role", func(u *ticketing.User) { u.Role = "supervisor" }, "role"},
+		{"unknown role", func(u *ticketing.User) { u.Role = "mayor" }, "role"},
 		{"liaison without department", func(u *ticketing.User) { u.Role = ticketing.RoleLiaison }, "department"},
 		{"agent with department", func(u *ticketing.User) { u.Department = "swj" }, "department"},
 		{"department with space", func(u *ticketing.User) { u.Role, u.Department = ticketing.RoleLiaison, "s wj" }, "department"},

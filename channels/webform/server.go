@@ -274,7 +274,7 @@ func (s *Server) submit(ctx context.Context, r ticketing.Report, photos []*media
 		r.Attachments = append(r.Attachments, a)
 	}
 	t, created, err := s.tickets.Submit(ctx, r)
-	if (err == nil && !created) || refused(err) {
+	if (err == nil && !created) || ticketing.Refused(err) {
 		// A replay keeps the first copy's photos; a refusal stored nothing.
 		// After any other error the ticket may exist: keep the photos.
 		s.photos.Remove(r.Attachments)
@@ -293,15 +293,5 @@ func (s *Server) submit(ctx context.Context, r ticketing.Report, photos []*media
 
 // submitTimeout bounds one report's write once its request has been read.
 const submitTimeout = 15 * time.Second
-
-// refused reports whether err means the report was certainly not stored.
-func refused(err error) bool {
-	switch ticketing.KindOf(err) {
-	case ticketing.KindInvalid, ticketing.KindTooLarge, ticketing.KindUnsupported, ticketing.KindConflict,
-		ticketing.KindRateLimited, ticketing.KindUnauthorized, ticketing.KindForbidden:
-		return true
-	}
-	return false
-}
 
 func newFormKey() string { return rand.Text() }

@@ -17,7 +17,7 @@ import (
 )
 
 const userUsage = `usage:
-  yihao user add --name NAME --role agent|dispatcher|liaison|admin [--department CODE]
+  yihao user add --name NAME --role agent|dispatcher|liaison|supervisor|admin [--department CODE]
                  [--display-name NAME] --password PASSWORD|-
   yihao user list
   yihao user disable --name NAME
@@ -51,7 +51,7 @@ func userAdd(ctx context.Context, cfg Config, args []string, stdin io.Reader, st
 	fs := flag.NewFlagSet("yihao user add", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	name := fs.String("name", "", "login name: 2 to 32 of a-z, 0-9, '.', '_', '-'")
-	role := fs.String("role", "", "agent, dispatcher, liaison or admin")
+	role := fs.String("role", "", "agent, dispatcher, liaison, supervisor or admin")
 	dept := fs.String("department", "", "department code (liaisons only)")
 	display := fs.String("display-name", "", "name shown on the desks")
 	password := fs.String("password", "", `the password, or "-" to read it from standard input`)

@@ -1,0 +1,134 @@
+package field
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/yihao-city/yihao/internal/httpapi"
+	"github.com/yihao-city/yihao/media"
+	"github.com/yihao-city/yihao/ticketing"
+)
+
+// input is a report as the phone sent it, before it is checked.
+type input struct {
+	category, text, address string
+	location                *ticketing.Point
+	photos                  []*media.Photo
+}
+
+// jsonReport is the JSON body of a report without photos.
+type jsonReport struct {
+	Category string   `json:"category"`
+	Text     string   `json:"text"`
+	Address  string   `json:"address"`
+	Lat      *float64 `json:"lat"`
+	Lon      *float64 `json:"lon"`
+}
+
+// readJSON reads a JSON report strictly: unknown fields, trailing data
+// and wrong types are errors naming the problem.
+func (s *Server) readJSON(c *gin.Context) (input, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.MaxJSONBytes))
+	if err != nil {
+		return input{}, httpapi.AsError(err)
+	}
+	var in jsonReport
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		return input{}, errorf("the body is not a JSON report: %v", err)
+	}
+	if dec.More() {
+		return input{}, errorf("unexpected data after the JSON object")
+	}
+	out := input{category: strings.TrimSpace(in.Category), text: strings.TrimSpace(in.Text), address: strings.TrimSpace(in.Address)}
+	switch {
+	case in.Lat != nil && in.Lon != nil:
+		out.location = &ticketing.Point{Lat: *in.Lat, Lon: *in.Lon}
+	case in.Lat != nil || in.Lon != nil:
+		return out, ticketing.Invalid("lat", "lat and lon go together")
+	}
+	return out, nil
+}
+
+// Bounds of a multipart report: its text fields, and the whole body (the
+// photos, each re-encoded by media, with room for the fields).
+const (
+	maxFieldBytes = 16 << 10
+	maxPartBytes  = ticketing.MaxAttachments*(media.DefaultMaxBytes+64<<10) + 64<<10
+)
+
+// readMultipart reads a multipart report: the fields category, text,
+// address, lat and lon, and up to ticketing.MaxAttachments files named
+// photos. Every photo is checked and re-encoded before anything is stored.
+func (s *Server) readMultipart(c *gin.Context) (input, error) {
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxPartBytes)
+	mr, err := c.Request.MultipartReader()
+	if err != nil {
+		return input{}, errorf("malformed multipart body: %v", err)
+	}
+	var in input
+	fields := map[string]*string{"category": &in.category, "text": &in.text, "address": &in.address}
+	var lat, lon string
+	fields["lat"], fields["lon"] = &lat, &lon
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return input{}, partError(err)
+		}
+		name := part.FormName()
+		if name == "photos" {
+			if len(in.photos) == ticketing.MaxAttachments {
+				return input{}, &ticketing.Error{Kind: ticketing.KindTooLarge, Field: "photos", Message: "at most " + strconv.Itoa(ticketing.MaxAttachments) + " photos"}
+			}
+			p, err := s.Photos.Prepare(part)
+			if err != nil {
+				return input{}, partError(err)
+			}
+			in.photos = append(in.photos, p)
+			continue
+		}
+		dst, ok := fields[name]
+		if !ok {
+			return input{}, &ticketing.Error{Kind: ticketing.KindInvalid, Code: "unknown_field", Field: name, Message: "is not a field of a field report"}
+		}
+		b, err := io.ReadAll(io.LimitReader(part, maxFieldBytes+1))
+		if err != nil {
+			return input{}, partError(err)
+		}
+		if len(b) > maxFieldBytes {
+			return input{}, &ticketing.Error{Kind: ticketing.KindTooLarge, Field: name, Message: "is over " + strconv.Itoa(maxFieldBytes) + " bytes"}
+		}
+		*dst = strings.TrimSpace(string(b))
+	}
+	if lat != "" || lon != "" {
+		la, err1 := strconv.ParseFloat(lat, 64)
+		lo, err2 := strconv.ParseFloat(lon, 64)
+		if err1 != nil || err2 != nil {
+			return input{}, ticketing.Invalid("lat", "lat and lon must both be numbers")
+		}
+		in.location = &ticketing.Point{Lat: la, Lon: lo}
+	}
+	return in, nil
+}
+
+// partError keeps the errors that already say what is wrong (a refused
+// photo, a body over its bound) and names the rest as a malformed body.
+func partError(err error) error {
+	var e *ticketing.Error
+	var mbe *http.MaxBytesError
+	if errors.As(err, &e) || errors.As(err, &mbe) {
+		return err
+	}
+	return errorf("malformed multipart body: %v", err)
+}
