@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/yihao-city/yihao/ticketing"
+	"github.com/yihao-city/yihao/ticketing/internal/sqlq"
 )
 
 // The call log (migration 00008). ApplyCallEvent locks the call's row
@@ -23,7 +23,7 @@ const callColumns = `c.id, c.call_id, c.line, c.caller, c.agent, c.direction, c.
 	c.cause, c.called_back_at,
 	coalesce((SELECT array_agg(number ORDER BY number) FROM call_tickets WHERE call_pk = c.id), '{}')`
 
-func scanCall(r pgx.Row) (*ticketing.Call, error) {
+func scanCall(r sqlq.Scanner) (*ticketing.Call, error) {
 	var (
 		c                         ticketing.Call
 		dir, cause                string
@@ -239,52 +239,21 @@ func applyCallEvent(ctx context.Context, tx pgx.Tx, ev ticketing.CallEvent) (*ti
 	}
 }
 
-// callConds adds the conditions of a call listing to w.
-func callConds(w *where, f ticketing.CallFilter) {
-	if !f.From.IsZero() {
-		w.add("c.arrived_at >= ?", f.From)
-	}
-	if !f.To.IsZero() {
-		w.add("c.arrived_at < ?", f.To)
-	}
-	if f.Line != "" {
-		w.add("c.line = ?", f.Line)
-	}
-	if f.Agent != "" {
-		w.add("c.agent = ?", f.Agent)
-	}
-	if f.Cause != "" {
-		w.add("c.cause = ?", string(f.Cause))
-	}
-	if f.CallbackOnly {
-		w.add("c.direction = 'in' AND c.cause NOT IN ('', 'answered') AND c.caller <> '' AND c.called_back_at IS NULL")
-	}
-}
-
 // Calls lists the calls f selects, latest arrival first.
 func (s *Store) Calls(ctx context.Context, f ticketing.CallFilter) ([]*ticketing.Call, error) {
-	var w where
-	callConds(&w, f)
+	w := dialect.Where()
+	sqlq.CallConds(w, f)
 	limit := f.Limit
 	if limit <= 0 {
 		limit = ticketing.DefaultCallLimit
 	}
-	w.args = append(w.args, limit)
-	rows, err := s.pool.Query(ctx, `SELECT `+callColumns+` FROM calls c`+w.String()+` ORDER BY c.arrived_at DESC, c.id DESC LIMIT $`+strconv.Itoa(len(w.args)),
-		w.args...)
+	lim := w.Param(limit)
+	rows, err := s.pool.Query(ctx, `SELECT `+callColumns+` FROM calls c`+w.String()+` ORDER BY c.arrived_at DESC, c.id DESC LIMIT `+lim, w.Args...)
 	if err != nil {
 		return nil, translate(err)
 	}
 	defer rows.Close()
-	out := []*ticketing.Call{}
-	for rows.Next() {
-		c, err := scanCall(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, translate(rows.Err())
+	return sqlq.Collect(rows, translate, scanCall)
 }
 
 // MarkCalledBack records the callback of a missed call.
@@ -336,10 +305,11 @@ ORDER BY 1, 2`
 // HotlineStats aggregates the hotline figures in SQL.
 func (s *Store) HotlineStats(ctx context.Context, f ticketing.StatsFilter) (ticketing.HotlineStats, error) {
 	// $1 is the service-level wait; the filter's placeholders follow it.
-	w := where{args: []any{ticketing.ServiceLevelWait.Microseconds()}}
-	callConds(&w, ticketing.CallFilter{From: f.From, To: f.To, Line: f.Line, Agent: f.Agent})
+	w := dialect.Where()
+	w.Args = []any{ticketing.ServiceLevelWait.Microseconds()}
+	sqlq.CallConds(w, ticketing.CallFilter{From: f.From, To: f.To, Line: f.Line, Agent: f.Agent})
 	var st ticketing.HotlineStats
-	rows, err := s.pool.Query(ctx, strings.Replace(statsSQL, "%s", w.and(), 1), w.args...)
+	rows, err := s.pool.Query(ctx, strings.Replace(statsSQL, "%s", w.And(), 1), w.Args...)
 	if err != nil {
 		return st, translate(err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/yihao-city/yihao/ticketing"
 	"github.com/yihao-city/yihao/ticketing/internal/row"
+	"github.com/yihao-city/yihao/ticketing/internal/sqlq"
 )
 
 // Indicators (migrations 00012, 00013): Create and Update append tallies
@@ -119,15 +120,15 @@ func (s *Store) Indicators(ctx context.Context, q ticketing.IndicatorQuery) ([]t
 		return nil, err
 	}
 	table, period := row.SumsTable(q)
-	var w where
-	w.add("dim = ?", string(q.Dim))
-	w.add(period+" >= ?::date", q.From)
-	w.add(period+" < ?::date", q.To)
+	w := dialect.Where()
+	w.Add("dim = ?", string(q.Dim))
+	w.Add(period+" >= ?::date", q.From)
+	w.Add(period+" < ?::date", q.To)
 	if len(q.Metrics) > 0 {
-		w.add("metric = ANY(?)", row.MetricNames(q.Metrics))
+		w.Add("metric = ANY(?)", row.MetricNames(q.Metrics))
 	}
 	if len(q.Keys) > 0 {
-		w.add("key = ANY(?)", q.Keys)
+		w.Add("key = ANY(?)", q.Keys)
 	}
 	day := "''"
 	if q.ByDay {
@@ -135,20 +136,10 @@ func (s *Store) Indicators(ctx context.Context, q ticketing.IndicatorQuery) ([]t
 	}
 	// Keys and metrics in byte order, as in every store.
 	rows, err := s.pool.Query(ctx, `SELECT `+day+`, key, metric, sum(n)::bigint FROM `+table+w.String()+`
-		GROUP BY 1, key, metric ORDER BY 1, key COLLATE "C", metric COLLATE "C"`, w.args...)
+		GROUP BY 1, key, metric ORDER BY 1, key COLLATE "C", metric COLLATE "C"`, w.Args...)
 	if err != nil {
 		return nil, translate(err)
 	}
 	defer rows.Close()
-	out := []ticketing.IndicatorCount{}
-	for rows.Next() {
-		var c ticketing.IndicatorCount
-		var metric string
-		if err := rows.Scan(&c.Day, &c.Key, &metric, &c.N); err != nil {
-			return nil, translate(err)
-		}
-		c.Metric = ticketing.Metric(metric)
-		out = append(out, c)
-	}
-	return out, translate(rows.Err())
+	return sqlq.Collect(rows, translate, func(r sqlq.Scanner) (ticketing.IndicatorCount, error) { return sqlq.ScanIndicator(dialect, r) })
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/yihao-city/yihao/ticketing"
 	"github.com/yihao-city/yihao/ticketing/internal/row"
+	"github.com/yihao-city/yihao/ticketing/internal/sqlq"
 )
 
 //go:embed migrations/*.sql
@@ -96,6 +97,11 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) NextID(ctx context.Context) (int64, error) { return s.ids.Next(ctx) }
 
 const ticketColumns = row.TicketColumns
+
+// dialect is PostgreSQL's way with parameters and times, for the
+// mechanics shared with the embedded store (ticketing/internal/sqlq).
+var dialect = sqlq.Dialect[time.Time, *time.Time]{Numbered: true, Time: func(t time.Time) any { return t },
+	At: func(t time.Time) time.Time { return t }, NullAt: deref, Translate: translate}
 
 // The events, outbox rows, indicator tallies and the keys the change takes
 // ride in the same statement as the ticket, as arrays, so a submit is one

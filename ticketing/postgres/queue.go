@@ -3,10 +3,10 @@ package postgres
 import (
 	"context"
 	"slices"
-	"strconv"
 
 	"github.com/yihao-city/yihao/ticketing"
 	"github.com/yihao-city/yihao/ticketing/internal/row"
+	"github.com/yihao-city/yihao/ticketing/internal/sqlq"
 )
 
 // Queue returns a page of work, keyset-paged on (due_at, id) or
@@ -22,32 +22,14 @@ func (s *Store) Queue(ctx context.Context, f ticketing.QueueFilter) ([]*ticketin
 			return nil, nil // no ticket is in a state the workflow does not have
 		}
 	}
-	var w where
+	w := dialect.Where()
 	if f.Department != "" {
-		w.add("department = ?", f.Department)
+		w.Add("department = ?", f.Department)
 	}
-	w.add("status IN " + row.QuotedList(statuses))
-	key := "due_at" // as ticketing.CursorOf: any sort but SortReceived is SortDue
-	if f.Sort == ticketing.SortReceived {
-		key = "received_at"
-	} else {
-		w.add("due_at IS NOT NULL")
-	}
-	if f.Grid != "" {
-		w.add("grid = ?", f.Grid)
-	}
-	if !f.DueBefore.IsZero() {
-		w.add("due_at < ?", f.DueBefore)
-	}
-	if f.ExtensionPending {
-		w.add("extension IS NOT NULL")
-	}
-	if f.After != nil {
-		w.add("row("+key+", id) > row(?, ?)", f.After.At, f.After.ID)
-	}
-	w.args = append(w.args, f.QueueLimit())
-	return s.many(ctx, `SELECT `+ticketColumns+` FROM tickets`+w.String()+
-		` ORDER BY `+key+`, id LIMIT $`+strconv.Itoa(len(w.args)), w.args...)
+	w.Add("status IN " + row.QuotedList(statuses))
+	key := sqlq.QueueConds(w, f)
+	limit := w.Param(f.QueueLimit())
+	return s.many(ctx, `SELECT `+ticketColumns+` FROM tickets`+w.String()+` ORDER BY `+key+`, id LIMIT `+limit, w.Args...)
 }
 
 // knownStatuses is the states of ss the workflow has, once each, in

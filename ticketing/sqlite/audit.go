@@ -2,9 +2,9 @@ package sqlite
 
 import (
 	"context"
-	"time"
 
 	"github.com/yihao-city/yihao/ticketing"
+	"github.com/yihao-city/yihao/ticketing/internal/sqlq"
 )
 
 // The audit log (migration 00011): append-only, read newest first.
@@ -22,41 +22,13 @@ func (s *Store) AppendAudit(ctx context.Context, e *ticketing.AuditEntry) error 
 
 // Audit returns the entries f selects, newest first.
 func (s *Store) Audit(ctx context.Context, f ticketing.AuditFilter) ([]ticketing.AuditEntry, error) {
-	var w where
-	if f.Actor != "" {
-		w.add("actor = ?", f.Actor)
-	}
-	if f.Ticket != "" {
-		w.add("ticket = ?", f.Ticket)
-	}
-	if f.Action != "" {
-		w.add("action = ?", f.Action)
-	}
-	if !f.From.IsZero() {
-		w.add("at >= ?", f.From.UnixMicro())
-	}
-	if !f.To.IsZero() {
-		w.add("at < ?", f.To.UnixMicro())
-	}
-	if f.BeforeID > 0 {
-		w.add("id < ?", f.BeforeID)
-	}
-	rows, err := s.r.QueryContext(ctx, `SELECT id, at, actor, role, action, ticket, detail, source FROM audit_log`+
-		w.String()+` ORDER BY id DESC LIMIT ?`, append(w.args, f.AuditLimit())...)
+	w := dialect.Where()
+	sqlq.AuditConds(w, f)
+	limit := w.Param(f.AuditLimit())
+	rows, err := s.r.QueryContext(ctx, `SELECT `+sqlq.AuditColumns+` FROM audit_log`+w.String()+` ORDER BY id DESC LIMIT `+limit, w.Args...)
 	if err != nil {
 		return nil, translate(err)
 	}
 	defer rows.Close()
-	out := []ticketing.AuditEntry{}
-	for rows.Next() {
-		var e ticketing.AuditEntry
-		var role string
-		var at int64
-		if err := rows.Scan(&e.ID, &at, &e.Actor, &role, &e.Action, &e.Ticket, &e.Detail, &e.Source); err != nil {
-			return nil, translate(err)
-		}
-		e.At, e.Role = time.UnixMicro(at), ticketing.Role(role)
-		out = append(out, e)
-	}
-	return out, translate(rows.Err())
+	return sqlq.Collect(rows, translate, func(r sqlq.Scanner) (ticketing.AuditEntry, error) { return sqlq.ScanAudit(dialect, r) })
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/yihao-city/yihao/ticketing"
 	"github.com/yihao-city/yihao/ticketing/internal/row"
+	"github.com/yihao-city/yihao/ticketing/internal/sqlq"
 )
 
 // Indicators (migrations 00011, 00012): Create and Update append tallies
@@ -112,35 +113,25 @@ func (s *Store) Indicators(ctx context.Context, q ticketing.IndicatorQuery) ([]t
 		return nil, err
 	}
 	table, period := row.SumsTable(q)
-	var w where
-	w.add("dim = ?", string(q.Dim))
-	w.add(period+" >= ?", q.From)
-	w.add(period+" < ?", q.To)
+	w := dialect.Where()
+	w.Add("dim = ?", string(q.Dim))
+	w.Add(period+" >= ?", q.From)
+	w.Add(period+" < ?", q.To)
 	if len(q.Metrics) > 0 {
-		w.in("metric", row.MetricNames(q.Metrics))
+		w.In("metric", row.MetricNames(q.Metrics))
 	}
 	if len(q.Keys) > 0 {
-		w.in("key", q.Keys)
+		w.In("key", q.Keys)
 	}
 	day := "''"
 	if q.ByDay {
 		day = "day"
 	}
 	rows, err := s.r.QueryContext(ctx, `SELECT `+day+`, key, metric, sum(n) FROM `+table+w.String()+`
-		GROUP BY 1, key, metric ORDER BY 1, key, metric`, w.args...)
+		GROUP BY 1, key, metric ORDER BY 1, key, metric`, w.Args...)
 	if err != nil {
 		return nil, translate(err)
 	}
 	defer rows.Close()
-	out := []ticketing.IndicatorCount{}
-	for rows.Next() {
-		var c ticketing.IndicatorCount
-		var metric string
-		if err := rows.Scan(&c.Day, &c.Key, &metric, &c.N); err != nil {
-			return nil, translate(err)
-		}
-		c.Metric = ticketing.Metric(metric)
-		out = append(out, c)
-	}
-	return out, translate(rows.Err())
+	return sqlq.Collect(rows, translate, func(r sqlq.Scanner) (ticketing.IndicatorCount, error) { return sqlq.ScanIndicator(dialect, r) })
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/yihao-city/yihao/ticketing"
 	"github.com/yihao-city/yihao/ticketing/internal/row"
+	"github.com/yihao-city/yihao/ticketing/internal/sqlq"
 )
 
 //go:embed migrations/*.sql
@@ -151,6 +152,12 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) NextID(ctx context.Context) (int64, error) { return s.ids.Next(ctx) }
 
 const ticketColumns = row.TicketColumns
+
+// dialect is SQLite's way with parameters and times (microseconds since
+// the epoch), for the mechanics shared with the PostgreSQL store
+// (ticketing/internal/sqlq).
+var dialect = sqlq.Dialect[int64, sql.NullInt64]{Time: func(t time.Time) any { return t.UnixMicro() },
+	At: time.UnixMicro, NullAt: fromMicros, Translate: translate}
 
 // The hot statements (see Store.hot).
 const (

@@ -1,0 +1,115 @@
+// Package sqlq holds the SQL mechanics the two stores share: the WHERE
+// builder, the conditions each listing's filter makes, the scanning of
+// rows both schemas lay out alike, and the loop that collects them. What
+// differs between the dialects is a Dialect: how a parameter is written
+// ($1 or ?) and how a time is kept (timestamptz in PostgreSQL,
+// microseconds in SQLite). The statements, the locking and whatever a
+// dialect does its own way stay in each store.
+package sqlq
+
+import (
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Dialect is one store's way with parameters and times. T is what a NOT
+// NULL time column scans into (time.Time, int64), N what a nullable one
+// does (*time.Time, sql.NullInt64): type parameters rather than
+// interfaces, so a row scans with no conversion in between.
+type Dialect[T, N any] struct {
+	Numbered  bool                // parameters are $1, $2, … rather than ?
+	Time      func(time.Time) any // a time as a parameter
+	At        func(T) time.Time   // a scanned NOT NULL time column
+	NullAt    func(N) time.Time   // a scanned nullable one; NULL is the zero time
+	Translate func(error) error   // the driver's errors as ticketing kinds
+}
+
+// Where starts an empty conjunction in d's way.
+func (d Dialect[T, N]) Where() *Where { return &Where{numbered: d.Numbered, time: d.Time} }
+
+// Scanner is a row: pgx.Row, *sql.Row, *sql.Rows, pgx.Rows.
+type Scanner interface {
+	Scan(dest ...any) error
+}
+
+// Rows is a result set being read.
+type Rows interface {
+	Scanner
+	Next() bool
+	Err() error
+}
+
+// Collect scans every row with scan, whose errors it passes on as they
+// are; the result set's own error is translated. It never returns nil on
+// success, so a listing with no rows encodes as [] rather than null.
+func Collect[V any](rows Rows, translate func(error) error, scan func(Scanner) (V, error)) ([]V, error) {
+	out := []V{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, translate(rows.Err())
+}
+
+// Where builds a conjunction of conditions. Conditions are written with ?
+// for each parameter whatever the dialect; a numbered dialect gets $n.
+type Where struct {
+	numbered bool
+	time     func(time.Time) any
+	conds    []string
+	// Args are the parameters of the conditions, then of Param.
+	Args []any
+}
+
+// Add adds a condition and its parameters, one ? each.
+func (w *Where) Add(cond string, args ...any) {
+	for _, a := range args {
+		w.Args = append(w.Args, a)
+		if w.numbered {
+			cond = strings.Replace(cond, "?", "$"+strconv.Itoa(len(w.Args)), 1)
+		}
+	}
+	w.conds = append(w.conds, cond)
+}
+
+// AddTime adds a condition on one time, kept in the dialect's way.
+func (w *Where) AddTime(cond string, t time.Time) { w.Add(cond, w.time(t)) }
+
+// In adds col IN (vals…).
+func (w *Where) In(col string, vals []string) {
+	ps := make([]string, len(vals))
+	for i, v := range vals {
+		ps[i] = w.Param(v)
+	}
+	w.conds = append(w.conds, col+" IN ("+strings.Join(ps, ",")+")")
+}
+
+// Param adds a parameter outside the conditions (a LIMIT) and returns
+// how the statement names it.
+func (w *Where) Param(v any) string {
+	w.Args = append(w.Args, v)
+	if w.numbered {
+		return "$" + strconv.Itoa(len(w.Args))
+	}
+	return "?"
+}
+
+// String is " WHERE …", or nothing without conditions.
+func (w *Where) String() string {
+	if len(w.conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(w.conds, " AND ")
+}
+
+// And is the conditions for appending to a WHERE a query already has.
+func (w *Where) And() string {
+	if len(w.conds) == 0 {
+		return ""
+	}
+	return " AND " + strings.Join(w.conds, " AND ")
+}
