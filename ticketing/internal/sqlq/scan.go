@@ -38,7 +38,7 @@ func ScanAudit[T, N any](d Dialect[T, N], r Scanner) (ticketing.AuditEntry, erro
 	return e, nil
 }
 
-// ScanIndicator scans a row of sums: day ('' unless by day), key, metric, n.
+// ScanIndicator scans a row of sums: day (” unless by day), key, metric, n.
 func ScanIndicator[T, N any](d Dialect[T, N], r Scanner) (ticketing.IndicatorCount, error) {
 	var (
 		c      ticketing.IndicatorCount
