@@ -5,42 +5,19 @@ import (
 	"time"
 
 	"github.com/yihao-city/yihao/ticketing"
+	"github.com/yihao-city/yihao/ticketing/internal/sqlq"
 )
 
 // Staff users (migration 00010): one row per login name, times in
 // microseconds.
 
-const userColumns = `name, display_name, role, department, password_hash, disabled, created_at, updated_at`
-
-// userSelect is userColumns and the session epoch (migration 00015), which
-// PutUser never writes.
-const userSelect = userColumns + `, session_epoch`
-
-func scanUser(r interface{ Scan(...any) error }) (*ticketing.User, error) {
-	var (
-		u                ticketing.User
-		role             string
-		created, updated int64
-	)
-	if err := r.Scan(&u.Name, &u.DisplayName, &role, &u.Department, &u.PasswordHash, &u.Disabled,
-		&created, &updated, &u.SessionEpoch); err != nil {
-		return nil, translate(err)
-	}
-	u.Role = ticketing.Role(role)
-	u.CreatedAt, u.UpdatedAt = time.UnixMicro(created), time.UnixMicro(updated)
-	return &u, nil
-}
-
 // PutUser inserts the user or replaces the one with its name, keeping the
 // stored creation time. In the same transaction it deletes the user's API
 // tokens when the user is disabled, and those of another role than u's.
 func (s *Store) PutUser(ctx context.Context, u *ticketing.User) error {
-	if err := u.Validate(); err != nil {
+	args, err := sqlq.UserArgs(dialect, u)
+	if err != nil {
 		return err
-	}
-	created := u.CreatedAt
-	if created.IsZero() {
-		created = u.UpdatedAt
 	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
@@ -48,13 +25,11 @@ func (s *Store) PutUser(ctx context.Context, u *ticketing.User) error {
 	}
 	defer tx.Rollback() // after Commit this is a no-op
 	var stored int64
-	err = tx.QueryRowContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+	err = tx.QueryRowContext(ctx, `INSERT INTO users (`+sqlq.UserColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (name) DO UPDATE SET display_name = excluded.display_name, role = excluded.role,
 			department = excluded.department, password_hash = excluded.password_hash,
 			disabled = excluded.disabled, updated_at = excluded.updated_at
-		RETURNING created_at`,
-		u.Name, u.DisplayName, string(u.Role), u.Department, u.PasswordHash, u.Disabled,
-		created.UnixMicro(), u.UpdatedAt.UnixMicro()).Scan(&stored)
+		RETURNING created_at`, args...).Scan(&stored)
 	if err != nil {
 		return translate(err)
 	}
@@ -71,7 +46,7 @@ func (s *Store) PutUser(ctx context.Context, u *ticketing.User) error {
 
 // UserByName returns the user with the login name.
 func (s *Store) UserByName(ctx context.Context, name string) (*ticketing.User, error) {
-	return scanUser(s.r.QueryRowContext(ctx, `SELECT `+userSelect+` FROM users WHERE name = ?`, name))
+	return sqlq.ScanUser(dialect, s.r.QueryRowContext(ctx, `SELECT `+sqlq.UserSelect+` FROM users WHERE name = ?`, name))
 }
 
 // EndUserSessions moves the user's session epoch on.
@@ -90,18 +65,10 @@ func (s *Store) EndUserSessions(ctx context.Context, name string) error {
 
 // Users returns every user by name.
 func (s *Store) Users(ctx context.Context) ([]*ticketing.User, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+userSelect+` FROM users ORDER BY name`)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+sqlq.UserSelect+` FROM users ORDER BY name`)
 	if err != nil {
 		return nil, translate(err)
 	}
 	defer rows.Close()
-	out := []*ticketing.User{}
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, u)
-	}
-	return out, translate(rows.Err())
+	return sqlq.Collect(rows, translate, func(r sqlq.Scanner) (*ticketing.User, error) { return sqlq.ScanUser(dialect, r) })
 }
