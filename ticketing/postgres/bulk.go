@@ -9,7 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/yihao-city/yihao/ticketing"
-	"github.com/yihao-city/yihao/ticketing/internal/row"
+	"github.com/yihao-city/yihao/ticketing/internal/sqlq"
 )
 
 // The bulk loader fills a database with generated history (`yihao gen`)
@@ -97,18 +97,7 @@ func (s *Store) CopyTickets(ctx context.Context, ts []*ticketing.Ticket, evs [][
 
 // ticketValues are t's columns in ticketColumns order, with the version given.
 func ticketValues(t *ticketing.Ticket, version int32) ([]any, error) {
-	lat, lon := latLon(t)
-	js, err := row.EncodeJSON(t)
-	if err != nil {
-		return nil, err
-	}
-	return []any{t.ID, t.Number, t.TrackHash, string(t.Channel), t.ExternalID, t.Fingerprint, t.Line,
-		t.Reporter.Name, t.Reporter.Phone, t.Reporter.OpenID, t.Text, lat, lon, t.Address, js.Attachments,
-		string(t.Status), t.Category, t.CategoryName, t.Department, t.DepartmentName, string(t.Priority), nullTime(t.DueAt),
-		t.RoutingRule, t.RoutingReason, t.Confidence, nullID(t.MasterID), t.ReworkCount, t.ExtensionCount,
-		js.Extension, js.Evaluation, t.ReceivedAt, t.CreatedAt, t.UpdatedAt, version,
-		t.Area.Grid, t.Area.Community, t.Area.Street, t.Area.District, js.Assisting, t.Reporter.Email,
-		string(t.Light), nullTime(t.AlarmAt)}, nil
+	return sqlq.TicketArgs(dialect, t, version)
 }
 
 // AddIndicatorSums adds daily sums to those already stored, and each to

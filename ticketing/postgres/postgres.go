@@ -101,6 +101,7 @@ const ticketColumns = row.TicketColumns
 // dialect is PostgreSQL's way with parameters and times, for the
 // mechanics shared with the embedded store (ticketing/internal/sqlq).
 var dialect = sqlq.Dialect[time.Time, *time.Time]{Numbered: true, Time: func(t time.Time) any { return t },
+	NullTime: func(t time.Time) any { return nullTime(t) },
 	At: func(t time.Time) time.Time { return t }, NullAt: deref, Translate: translate}
 
 // The events, outbox rows, indicator tallies and the keys the change takes
@@ -260,43 +261,7 @@ func (s *Store) one(ctx context.Context, q querier, query string, args ...any) (
 	return t, nil
 }
 
-func scanTicket(r pgx.Row) (*ticketing.Ticket, error) {
-	var (
-		t                          ticketing.Ticket
-		lat, lon                   *float64
-		atts, assisting, ext, eval []byte
-		due, alarm                 *time.Time
-		master                     *int64
-		ch, status, prio, light    string
-	)
-	err := r.Scan(&t.ID, &t.Number, &t.TrackHash, &ch, &t.ExternalID, &t.Fingerprint, &t.Line,
-		&t.Reporter.Name, &t.Reporter.Phone, &t.Reporter.OpenID, &t.Text, &lat, &lon, &t.Address, &atts,
-		&status, &t.Category, &t.CategoryName, &t.Department, &t.DepartmentName, &prio, &due,
-		&t.RoutingRule, &t.RoutingReason, &t.Confidence, &master, &t.ReworkCount, &t.ExtensionCount,
-		&ext, &eval, &t.ReceivedAt, &t.CreatedAt, &t.UpdatedAt, &t.Version,
-		&t.Area.Grid, &t.Area.Community, &t.Area.Street, &t.Area.District, &assisting, &t.Reporter.Email, &light, &alarm)
-	if err != nil {
-		return nil, err
-	}
-	t.Light = ticketing.Light(light)
-	if alarm != nil {
-		t.AlarmAt = *alarm
-	}
-	t.Channel, t.Status, t.Priority = ticketing.Channel(ch), ticketing.Status(status), ticketing.Priority(prio)
-	if lat != nil && lon != nil {
-		t.Location = &ticketing.Point{Lat: *lat, Lon: *lon}
-	}
-	if due != nil {
-		t.DueAt = *due
-	}
-	if master != nil {
-		t.MasterID = *master
-	}
-	if err := row.DecodeJSON(&t, atts, assisting, ext, eval); err != nil {
-		return nil, err
-	}
-	return &t, nil
-}
+func scanTicket(r sqlq.Scanner) (*ticketing.Ticket, error) { return sqlq.ScanTicket(dialect, r) }
 
 // Update runs fn on the locked ticket and saves the result, its events,
 // outbox rows, indicator tallies and keys in one transaction (one statement
@@ -346,23 +311,12 @@ func (s *Store) Update(ctx context.Context, id int64, fn func(*ticketing.Ticket)
 
 // Events returns the ticket's log in order.
 func (s *Store) Events(ctx context.Context, ticketID int64) ([]ticketing.Event, error) {
-	rows, err := s.pool.Query(ctx, `SELECT ticket_id, seq, at, actor, type, from_status, to_status, note, public
-		FROM ticket_events WHERE ticket_id = $1 ORDER BY seq`, ticketID)
+	rows, err := s.pool.Query(ctx, `SELECT `+sqlq.TicketEventColumns+` FROM ticket_events WHERE ticket_id = $1 ORDER BY seq`, ticketID)
 	if err != nil {
 		return nil, translate(err)
 	}
 	defer rows.Close()
-	var evs []ticketing.Event
-	for rows.Next() {
-		var e ticketing.Event
-		var typ, from, to string
-		if err := rows.Scan(&e.TicketID, &e.Seq, &e.At, &e.Actor, &typ, &from, &to, &e.Note, &e.Public); err != nil {
-			return nil, translate(err)
-		}
-		e.Type, e.From, e.To = ticketing.EventType(typ), ticketing.Status(from), ticketing.Status(to)
-		evs = append(evs, e)
-	}
-	return evs, translate(rows.Err())
+	return sqlq.Collect(rows, translate, func(r sqlq.Scanner) (ticketing.Event, error) { return sqlq.ScanTicketEvent(dialect, r) })
 }
 
 // Outbox returns undelivered messages, oldest first.
@@ -373,42 +327,23 @@ func (s *Store) Outbox(ctx context.Context, limit int) ([]ticketing.Message, err
 		return nil, translate(err)
 	}
 	defer rows.Close()
-	var msgs []ticketing.Message
-	for rows.Next() {
-		var m ticketing.Message
-		var payload string
-		if err := rows.Scan(&m.ID, &m.TicketID, &m.Topic, &payload, &m.At); err != nil {
-			return nil, translate(err)
-		}
-		m.Payload = []byte(payload)
-		msgs = append(msgs, m)
-	}
-	return msgs, translate(rows.Err())
+	return sqlq.Collect(rows, translate, func(r sqlq.Scanner) (ticketing.Message, error) { return sqlq.ScanMessage(dialect, r) })
 }
 
 // CreateToken stores an API token's digest.
 func (s *Store) CreateToken(ctx context.Context, tok *ticketing.Token) error {
-	if err := tok.Validate(); err != nil {
+	args, err := sqlq.TokenArgs(dialect, tok)
+	if err != nil {
 		return err
 	}
-	err := s.pool.QueryRow(ctx, `INSERT INTO api_tokens (name, role, hash, created_at, user_name, department)
-		VALUES ($1, $2, $3, $4, NULLIF($5, ''), $6) RETURNING id`,
-		tok.Name, string(tok.Role), tok.Hash, tok.CreatedAt, tok.User, tok.Department).Scan(&tok.ID)
+	err = s.pool.QueryRow(ctx, `INSERT INTO api_tokens (name, role, hash, created_at, user_name, department)
+		VALUES ($1, $2, $3, $4, NULLIF($5, ''), $6) RETURNING id`, args...).Scan(&tok.ID)
 	return translate(err)
 }
 
 // TokenByHash finds a token by the digest of its secret.
 func (s *Store) TokenByHash(ctx context.Context, hash string) (*ticketing.Token, error) {
-	var tok ticketing.Token
-	var role string
-	err := s.pool.QueryRow(ctx, `SELECT id, name, role, hash, created_at, COALESCE(user_name, ''), department
-		FROM api_tokens WHERE hash = $1`, hash).
-		Scan(&tok.ID, &tok.Name, &role, &tok.Hash, &tok.CreatedAt, &tok.User, &tok.Department)
-	if err != nil {
-		return nil, translate(err)
-	}
-	tok.Role = ticketing.Role(role)
-	return &tok, nil
+	return sqlq.ScanToken(dialect, s.pool.QueryRow(ctx, `SELECT `+sqlq.TokenColumns+` FROM api_tokens WHERE hash = $1`, hash))
 }
 
 // translate maps pgx errors to ticketing kinds at the store's edge.
@@ -458,15 +393,7 @@ func (s *Store) many(ctx context.Context, query string, args ...any) ([]*ticketi
 		return nil, translate(err)
 	}
 	defer rows.Close()
-	var out []*ticketing.Ticket
-	for rows.Next() {
-		t, err := scanTicket(rows)
-		if err != nil {
-			return nil, translate(err)
-		}
-		out = append(out, t)
-	}
-	return out, translate(rows.Err())
+	return sqlq.Collect(rows, translate, scanTicket)
 }
 
 // SetTrackHash replaces the digest of a ticket's tracking token.

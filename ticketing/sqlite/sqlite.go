@@ -156,7 +156,7 @@ const ticketColumns = row.TicketColumns
 // dialect is SQLite's way with parameters and times (microseconds since
 // the epoch), for the mechanics shared with the PostgreSQL store
 // (ticketing/internal/sqlq).
-var dialect = sqlq.Dialect[int64, sql.NullInt64]{Time: func(t time.Time) any { return t.UnixMicro() },
+var dialect = sqlq.Dialect[int64, sql.NullInt64]{Time: func(t time.Time) any { return t.UnixMicro() }, NullTime: micros,
 	At: time.UnixMicro, NullAt: fromMicros, Translate: translate}
 
 // The hot statements (see Store.hot).
@@ -189,8 +189,7 @@ var nearbySQL = `SELECT ` + ticketColumns + ` FROM tickets
 // Create inserts the ticket, its events, outbox rows, indicator tallies
 // and keys in one transaction.
 func (s *Store) Create(ctx context.Context, t *ticketing.Ticket) (*ticketing.Ticket, bool, error) {
-	lat, lon := latLon(t)
-	js, err := row.EncodeJSON(t)
+	args, err := sqlq.TicketArgs(dialect, t, 1)
 	if err != nil {
 		return nil, false, err
 	}
@@ -199,14 +198,7 @@ func (s *Store) Create(ctx context.Context, t *ticketing.Ticket) (*ticketing.Tic
 		return nil, false, translate(err)
 	}
 	defer tx.Rollback() // after Commit this is a no-op
-	res, err := s.txExec(ctx, tx, insertTicketSQL,
-		t.ID, t.Number, t.TrackHash, string(t.Channel), t.ExternalID, t.Fingerprint, t.Line,
-		t.Reporter.Name, t.Reporter.Phone, t.Reporter.OpenID, t.Text, lat, lon, t.Address, js.Attachments,
-		string(t.Status), t.Category, t.CategoryName, t.Department, t.DepartmentName, string(t.Priority), micros(t.DueAt),
-		t.RoutingRule, t.RoutingReason, t.Confidence, nullID(t.MasterID), t.ReworkCount, t.ExtensionCount,
-		js.Extension, js.Evaluation, t.ReceivedAt.UnixMicro(), t.CreatedAt.UnixMicro(), t.UpdatedAt.UnixMicro(), 1,
-		t.Area.Grid, t.Area.Community, t.Area.Street, t.Area.District, js.Assisting, t.Reporter.Email,
-		string(t.Light), micros(t.AlarmAt))
+	res, err := s.txExec(ctx, tx, insertTicketSQL, args...)
 	if err != nil {
 		return nil, false, translate(err)
 	}
@@ -297,50 +289,7 @@ func (s *Store) ByExternalID(ctx context.Context, ch ticketing.Channel, external
 	return one(s.r.QueryRowContext(ctx, `SELECT `+ticketColumns+` FROM tickets WHERE channel = ? AND external_id = ?`, string(ch), externalID))
 }
 
-func one(r interface{ Scan(...any) error }) (*ticketing.Ticket, error) {
-	var (
-		t                          ticketing.Ticket
-		lat, lon                   sql.NullFloat64
-		atts, assisting            string
-		ext, eval                  sql.NullString
-		due, master, alarm         sql.NullInt64
-		ch, status, prio, light    string
-		received, created, updated int64
-	)
-	err := r.Scan(&t.ID, &t.Number, &t.TrackHash, &ch, &t.ExternalID, &t.Fingerprint, &t.Line,
-		&t.Reporter.Name, &t.Reporter.Phone, &t.Reporter.OpenID, &t.Text, &lat, &lon, &t.Address, &atts,
-		&status, &t.Category, &t.CategoryName, &t.Department, &t.DepartmentName, &prio, &due,
-		&t.RoutingRule, &t.RoutingReason, &t.Confidence, &master, &t.ReworkCount, &t.ExtensionCount,
-		&ext, &eval, &received, &created, &updated, &t.Version,
-		&t.Area.Grid, &t.Area.Community, &t.Area.Street, &t.Area.District, &assisting, &t.Reporter.Email, &light, &alarm)
-	if err != nil {
-		return nil, translate(err)
-	}
-	t.Light = ticketing.Light(light)
-	if alarm.Valid {
-		t.AlarmAt = time.UnixMicro(alarm.Int64)
-	}
-	t.Channel, t.Status, t.Priority = ticketing.Channel(ch), ticketing.Status(status), ticketing.Priority(prio)
-	if lat.Valid && lon.Valid {
-		t.Location = &ticketing.Point{Lat: lat.Float64, Lon: lon.Float64}
-	}
-	if due.Valid {
-		t.DueAt = time.UnixMicro(due.Int64)
-	}
-	t.MasterID = master.Int64
-	t.ReceivedAt, t.CreatedAt, t.UpdatedAt = time.UnixMicro(received), time.UnixMicro(created), time.UnixMicro(updated)
-	if err := row.DecodeJSON(&t, []byte(atts), []byte(assisting), nullBytes(ext), nullBytes(eval)); err != nil {
-		return nil, err
-	}
-	return &t, nil
-}
-
-func nullBytes(s sql.NullString) []byte {
-	if !s.Valid {
-		return nil
-	}
-	return []byte(s.String)
-}
+func one(r sqlq.Scanner) (*ticketing.Ticket, error) { return sqlq.ScanTicket(dialect, r) }
 
 // Update runs fn on the ticket inside the writer's transaction and saves
 // the result, its events, outbox rows, indicator tallies and keys. A key
@@ -389,25 +338,12 @@ func (s *Store) Update(ctx context.Context, id int64, fn func(*ticketing.Ticket)
 
 // Events returns the ticket's log in order.
 func (s *Store) Events(ctx context.Context, ticketID int64) ([]ticketing.Event, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT ticket_id, seq, at, actor, type, from_status, to_status, note, public
-		FROM ticket_events WHERE ticket_id = ? ORDER BY seq`, ticketID)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+sqlq.TicketEventColumns+` FROM ticket_events WHERE ticket_id = ? ORDER BY seq`, ticketID)
 	if err != nil {
 		return nil, translate(err)
 	}
 	defer rows.Close()
-	var evs []ticketing.Event
-	for rows.Next() {
-		var e ticketing.Event
-		var at int64
-		var typ, from, to string
-		if err := rows.Scan(&e.TicketID, &e.Seq, &at, &e.Actor, &typ, &from, &to, &e.Note, &e.Public); err != nil {
-			return nil, translate(err)
-		}
-		e.At = time.UnixMicro(at)
-		e.Type, e.From, e.To = ticketing.EventType(typ), ticketing.Status(from), ticketing.Status(to)
-		evs = append(evs, e)
-	}
-	return evs, translate(rows.Err())
+	return sqlq.Collect(rows, translate, func(r sqlq.Scanner) (ticketing.Event, error) { return sqlq.ScanTicketEvent(dialect, r) })
 }
 
 // Outbox returns undelivered messages, oldest first.
@@ -418,44 +354,23 @@ func (s *Store) Outbox(ctx context.Context, limit int) ([]ticketing.Message, err
 		return nil, translate(err)
 	}
 	defer rows.Close()
-	var msgs []ticketing.Message
-	for rows.Next() {
-		var m ticketing.Message
-		var payload string
-		var at int64
-		if err := rows.Scan(&m.ID, &m.TicketID, &m.Topic, &payload, &at); err != nil {
-			return nil, translate(err)
-		}
-		m.Payload, m.At = []byte(payload), time.UnixMicro(at)
-		msgs = append(msgs, m)
-	}
-	return msgs, translate(rows.Err())
+	return sqlq.Collect(rows, translate, func(r sqlq.Scanner) (ticketing.Message, error) { return sqlq.ScanMessage(dialect, r) })
 }
 
 // CreateToken stores an API token's digest.
 func (s *Store) CreateToken(ctx context.Context, tok *ticketing.Token) error {
-	if err := tok.Validate(); err != nil {
+	args, err := sqlq.TokenArgs(dialect, tok)
+	if err != nil {
 		return err
 	}
-	err := s.w.QueryRowContext(ctx, `INSERT INTO api_tokens (name, role, hash, created_at, user_name, department)
-		VALUES (?, ?, ?, ?, NULLIF(?, ''), ?) RETURNING id`,
-		tok.Name, string(tok.Role), tok.Hash, tok.CreatedAt.UnixMicro(), tok.User, tok.Department).Scan(&tok.ID)
+	err = s.w.QueryRowContext(ctx, `INSERT INTO api_tokens (name, role, hash, created_at, user_name, department)
+		VALUES (?, ?, ?, ?, NULLIF(?, ''), ?) RETURNING id`, args...).Scan(&tok.ID)
 	return translate(err)
 }
 
 // TokenByHash finds a token by the digest of its secret.
 func (s *Store) TokenByHash(ctx context.Context, hash string) (*ticketing.Token, error) {
-	var tok ticketing.Token
-	var role string
-	var at int64
-	err := s.r.QueryRowContext(ctx, `SELECT id, name, role, hash, created_at, COALESCE(user_name, ''), department
-		FROM api_tokens WHERE hash = ?`, hash).
-		Scan(&tok.ID, &tok.Name, &role, &tok.Hash, &at, &tok.User, &tok.Department)
-	if err != nil {
-		return nil, translate(err)
-	}
-	tok.Role, tok.CreatedAt = ticketing.Role(role), time.UnixMicro(at)
-	return &tok, nil
+	return sqlq.ScanToken(dialect, s.r.QueryRowContext(ctx, `SELECT `+sqlq.TokenColumns+` FROM api_tokens WHERE hash = ?`, hash))
 }
 
 // translate maps driver errors to ticketing kinds at the store's edge.
@@ -508,15 +423,7 @@ func (s *Store) many(ctx context.Context, query string, args ...any) ([]*ticketi
 
 func scanMany(rows *sql.Rows) ([]*ticketing.Ticket, error) {
 	defer rows.Close()
-	var out []*ticketing.Ticket
-	for rows.Next() {
-		t, err := one(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	return out, translate(rows.Err())
+	return sqlq.Collect(rows, translate, one)
 }
 
 // SetTrackHash replaces the digest of a ticket's tracking token.

@@ -20,6 +20,7 @@ import (
 type Dialect[T, N any] struct {
 	Numbered  bool                // parameters are $1, $2, … rather than ?
 	Time      func(time.Time) any // a time as a parameter
+	NullTime  func(time.Time) any // the same, the zero time as NULL
 	At        func(T) time.Time   // a scanned NOT NULL time column
 	NullAt    func(N) time.Time   // a scanned nullable one; NULL is the zero time
 	Translate func(error) error   // the driver's errors as ticketing kinds

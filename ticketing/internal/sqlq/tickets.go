@@ -1,0 +1,132 @@
+package sqlq
+
+import (
+	"database/sql"
+
+	"github.com/yihao-city/yihao/ticketing"
+	"github.com/yihao-city/yihao/ticketing/internal/row"
+)
+
+// TicketArgs are the parameters of row.TicketColumns for t, stored at version.
+func TicketArgs[T, N any](d Dialect[T, N], t *ticketing.Ticket, version int32) ([]any, error) {
+	lat, lon := LatLon(t)
+	js, err := row.EncodeJSON(t)
+	if err != nil {
+		return nil, err
+	}
+	return []any{t.ID, t.Number, t.TrackHash, string(t.Channel), t.ExternalID, t.Fingerprint, t.Line,
+		t.Reporter.Name, t.Reporter.Phone, t.Reporter.OpenID, t.Text, lat, lon, t.Address, js.Attachments,
+		string(t.Status), t.Category, t.CategoryName, t.Department, t.DepartmentName, string(t.Priority), d.NullTime(t.DueAt),
+		t.RoutingRule, t.RoutingReason, t.Confidence, NullID(t.MasterID), t.ReworkCount, t.ExtensionCount,
+		js.Extension, js.Evaluation, d.Time(t.ReceivedAt), d.Time(t.CreatedAt), d.Time(t.UpdatedAt), version,
+		t.Area.Grid, t.Area.Community, t.Area.Street, t.Area.District, js.Assisting, t.Reporter.Email,
+		string(t.Light), d.NullTime(t.AlarmAt)}, nil
+}
+
+// LatLon is t's point as two parameters, both NULL without one.
+func LatLon(t *ticketing.Ticket) (lat, lon any) {
+	if t.Location != nil {
+		return t.Location.Lat, t.Location.Lon
+	}
+	return nil, nil
+}
+
+// NullID is a ticket id as a parameter, 0 as NULL.
+func NullID(id int64) any {
+	if id == 0 {
+		return nil
+	}
+	return id
+}
+
+// ScanTicket scans row.TicketColumns.
+func ScanTicket[T, N any](d Dialect[T, N], r Scanner) (*ticketing.Ticket, error) {
+	var (
+		t                          ticketing.Ticket
+		lat, lon                   sql.NullFloat64
+		atts, assisting, ext, eval []byte
+		due, alarm                 N
+		master                     sql.NullInt64
+		ch, status, prio, light    string
+		received, created, updated T
+	)
+	err := r.Scan(&t.ID, &t.Number, &t.TrackHash, &ch, &t.ExternalID, &t.Fingerprint, &t.Line,
+		&t.Reporter.Name, &t.Reporter.Phone, &t.Reporter.OpenID, &t.Text, &lat, &lon, &t.Address, &atts,
+		&status, &t.Category, &t.CategoryName, &t.Department, &t.DepartmentName, &prio, &due,
+		&t.RoutingRule, &t.RoutingReason, &t.Confidence, &master, &t.ReworkCount, &t.ExtensionCount,
+		&ext, &eval, &received, &created, &updated, &t.Version,
+		&t.Area.Grid, &t.Area.Community, &t.Area.Street, &t.Area.District, &assisting, &t.Reporter.Email, &light, &alarm)
+	if err != nil {
+		return nil, d.Translate(err)
+	}
+	t.Channel, t.Status, t.Priority, t.Light = ticketing.Channel(ch), ticketing.Status(status), ticketing.Priority(prio), ticketing.Light(light)
+	if lat.Valid && lon.Valid {
+		t.Location = &ticketing.Point{Lat: lat.Float64, Lon: lon.Float64}
+	}
+	t.DueAt, t.AlarmAt, t.MasterID = d.NullAt(due), d.NullAt(alarm), master.Int64
+	t.ReceivedAt, t.CreatedAt, t.UpdatedAt = d.At(received), d.At(created), d.At(updated)
+	if err := row.DecodeJSON(&t, atts, assisting, ext, eval); err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+// TicketEventColumns are an event's columns on ticket_events alone, in
+// ScanTicketEvent's order.
+const TicketEventColumns = `ticket_id, seq, at, actor, type, from_status, to_status, note, public`
+
+// ScanTicketEvent scans TicketEventColumns.
+func ScanTicketEvent[T, N any](d Dialect[T, N], r Scanner) (ticketing.Event, error) {
+	var (
+		e             ticketing.Event
+		at            T
+		typ, from, to string
+	)
+	if err := r.Scan(&e.TicketID, &e.Seq, &at, &e.Actor, &typ, &from, &to, &e.Note, &e.Public); err != nil {
+		return e, d.Translate(err)
+	}
+	e.At = d.At(at)
+	e.Type, e.From, e.To = ticketing.EventType(typ), ticketing.Status(from), ticketing.Status(to)
+	return e, nil
+}
+
+// ScanMessage scans an outbox row: id, ticket_id, topic, payload (as
+// text), created_at.
+func ScanMessage[T, N any](d Dialect[T, N], r Scanner) (ticketing.Message, error) {
+	var (
+		m       ticketing.Message
+		payload string
+		at      T
+	)
+	if err := r.Scan(&m.ID, &m.TicketID, &m.Topic, &payload, &at); err != nil {
+		return m, d.Translate(err)
+	}
+	m.Payload, m.At = []byte(payload), d.At(at)
+	return m, nil
+}
+
+// TokenColumns are an API token's columns as ScanToken reads them.
+const TokenColumns = `id, name, role, hash, created_at, COALESCE(user_name, ''), department`
+
+// ScanToken scans TokenColumns.
+func ScanToken[T, N any](d Dialect[T, N], r Scanner) (*ticketing.Token, error) {
+	var (
+		tok  ticketing.Token
+		role string
+		at   T
+	)
+	if err := r.Scan(&tok.ID, &tok.Name, &role, &tok.Hash, &at, &tok.User, &tok.Department); err != nil {
+		return nil, d.Translate(err)
+	}
+	tok.Role, tok.CreatedAt = ticketing.Role(role), d.At(at)
+	return &tok, nil
+}
+
+// TokenArgs checks tok and returns the parameters of the insert: name,
+// role, hash, created_at, user_name (NULLIF it is ''), department.
+func TokenArgs[T, N any](d Dialect[T, N], tok *ticketing.Token) ([]any, error) {
+	if err := tok.Validate(); err != nil {
+		return nil, err
+	}
+	return []any{tok.Name, string(tok.Role), tok.Hash, d.Time(tok.CreatedAt), tok.User, tok.Department}, nil
+}
