@@ -24,21 +24,6 @@ func (s *Store) PutAgent(ctx context.Context, a *ticketing.Agent) error {
 	return translate(err)
 }
 
-// AgentByExt returns the agent with the extension.
-func (s *Store) AgentByExt(ctx context.Context, ext string) (*ticketing.Agent, error) {
-	return sqlq.ScanAgent(dialect, s.pool.QueryRow(ctx, `SELECT `+sqlq.AgentSelect+` FROM agents WHERE ext = $1`, ext))
-}
-
-// Agents returns every agent by extension.
-func (s *Store) Agents(ctx context.Context) ([]*ticketing.Agent, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+sqlq.AgentSelect+` FROM agents ORDER BY ext`)
-	if err != nil {
-		return nil, translate(err)
-	}
-	defer rows.Close()
-	return sqlq.Collect(rows, translate, func(r sqlq.Scanner) (*ticketing.Agent, error) { return sqlq.ScanAgent(dialect, r) })
-}
-
 // EndAgentSessions moves the agent's session epoch on.
 func (s *Store) EndAgentSessions(ctx context.Context, ext string) error {
 	tag, err := s.pool.Exec(ctx, `UPDATE agents SET session_epoch = session_epoch + 1 WHERE ext = $1`, ext)

@@ -27,9 +27,31 @@ var migrations embed.FS
 
 // Store is a ticketing.Store backed by a pgxpool.
 type Store struct {
+	// Reader answers the reads both stores make with the same statements.
+	sqlq.Reader[time.Time, *time.Time]
 	pool *pgxpool.Pool
 	ids  *ticketing.IDBlocks
 }
+
+// reads adapts the pool to the shared reads.
+type reads struct{ pool *pgxpool.Pool }
+
+func (r reads) Query(ctx context.Context, query string, args ...any) (sqlq.ResultSet, error) {
+	rows, err := r.pool.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return closer{rows}, nil
+}
+
+func (r reads) QueryRow(ctx context.Context, query string, args ...any) sqlq.Scanner {
+	return r.pool.QueryRow(ctx, query, args...)
+}
+
+// closer is pgx's rows with database/sql's Close.
+type closer struct{ pgx.Rows }
+
+func (c closer) Close() error { c.Rows.Close(); return nil }
 
 // idBlock must equal the sequence's INCREMENT BY (migration 00002).
 const idBlock = 100
@@ -48,7 +70,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
-	s := &Store{pool: pool}
+	s := &Store{Reader: sqlq.Reader[time.Time, *time.Time]{DB: reads{pool}, D: dialect}, pool: pool}
 	s.ids = ticketing.NewIDBlocks(idBlock, func(ctx context.Context) (int64, error) {
 		var start int64
 		err := pool.QueryRow(ctx, `SELECT nextval('ticket_id_seq')`).Scan(&start)
@@ -102,7 +124,7 @@ const ticketColumns = row.TicketColumns
 // mechanics shared with the embedded store (ticketing/internal/sqlq).
 var dialect = sqlq.Dialect[time.Time, *time.Time]{Numbered: true, Time: func(t time.Time) any { return t },
 	NullTime: func(t time.Time) any { return nullTime(t) },
-	At: func(t time.Time) time.Time { return t }, NullAt: deref, Translate: translate}
+	At:       func(t time.Time) time.Time { return t }, NullAt: deref, Translate: translate}
 
 // The events, outbox rows, indicator tallies and the keys the change takes
 // ride in the same statement as the ticket, as arrays, so a submit is one
@@ -234,21 +256,6 @@ func nullID(id int64) *int64 {
 	return &id
 }
 
-// ByID returns the ticket with id.
-func (s *Store) ByID(ctx context.Context, id int64) (*ticketing.Ticket, error) {
-	return s.one(ctx, s.pool, `SELECT `+ticketColumns+` FROM tickets WHERE id = $1`, id)
-}
-
-// ByNumber returns the ticket with the public number.
-func (s *Store) ByNumber(ctx context.Context, number string) (*ticketing.Ticket, error) {
-	return s.one(ctx, s.pool, `SELECT `+ticketColumns+` FROM tickets WHERE number = $1`, number)
-}
-
-// ByExternalID returns the ticket a channel created for externalID.
-func (s *Store) ByExternalID(ctx context.Context, ch ticketing.Channel, externalID string) (*ticketing.Ticket, error) {
-	return s.one(ctx, s.pool, `SELECT `+ticketColumns+` FROM tickets WHERE channel = $1 AND external_id = $2`, string(ch), externalID)
-}
-
 type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
@@ -309,16 +316,6 @@ func (s *Store) Update(ctx context.Context, id int64, fn func(*ticketing.Ticket)
 	return t, nil
 }
 
-// Events returns the ticket's log in order.
-func (s *Store) Events(ctx context.Context, ticketID int64) ([]ticketing.Event, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+sqlq.TicketEventColumns+` FROM ticket_events WHERE ticket_id = $1 ORDER BY seq`, ticketID)
-	if err != nil {
-		return nil, translate(err)
-	}
-	defer rows.Close()
-	return sqlq.Collect(rows, translate, func(r sqlq.Scanner) (ticketing.Event, error) { return sqlq.ScanTicketEvent(dialect, r) })
-}
-
 // Outbox returns undelivered messages, oldest first.
 func (s *Store) Outbox(ctx context.Context, limit int) ([]ticketing.Message, error) {
 	rows, err := s.pool.Query(ctx, `SELECT id, ticket_id, topic, payload::text, created_at
@@ -339,11 +336,6 @@ func (s *Store) CreateToken(ctx context.Context, tok *ticketing.Token) error {
 	err = s.pool.QueryRow(ctx, `INSERT INTO api_tokens (name, role, hash, created_at, user_name, department)
 		VALUES ($1, $2, $3, $4, NULLIF($5, ''), $6) RETURNING id`, args...).Scan(&tok.ID)
 	return translate(err)
-}
-
-// TokenByHash finds a token by the digest of its secret.
-func (s *Store) TokenByHash(ctx context.Context, hash string) (*ticketing.Token, error) {
-	return sqlq.ScanToken(dialect, s.pool.QueryRow(ctx, `SELECT `+sqlq.TokenColumns+` FROM api_tokens WHERE hash = $1`, hash))
 }
 
 // translate maps pgx errors to ticketing kinds at the store's edge.
@@ -380,11 +372,6 @@ func (s *Store) Nearby(ctx context.Context, category string, box ticketing.Box, 
 		WHERE category = $1 AND lat BETWEEN $3 AND $4 AND lon BETWEEN $5 AND $6 AND received_at >= $2
 		  AND status IN `+row.QuotedList(row.StatusNames(true))+` ORDER BY received_at DESC LIMIT $7`,
 		category, since, box.MinLat, box.MaxLat, box.MinLon, box.MaxLon, limit)
-}
-
-// Followers returns the tickets merged into masterID, oldest first.
-func (s *Store) Followers(ctx context.Context, masterID int64) ([]*ticketing.Ticket, error) {
-	return s.many(ctx, `SELECT `+ticketColumns+` FROM tickets WHERE master_id = $1 ORDER BY id`, masterID)
 }
 
 func (s *Store) many(ctx context.Context, query string, args ...any) ([]*ticketing.Ticket, error) {

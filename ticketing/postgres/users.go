@@ -26,11 +26,6 @@ func (s *Store) PutUser(ctx context.Context, u *ticketing.User) error {
 	return translate(err)
 }
 
-// UserByName returns the user with the login name.
-func (s *Store) UserByName(ctx context.Context, name string) (*ticketing.User, error) {
-	return sqlq.ScanUser(dialect, s.pool.QueryRow(ctx, `SELECT `+sqlq.UserSelect+` FROM users WHERE name = $1`, name))
-}
-
 // EndUserSessions moves the user's session epoch on.
 func (s *Store) EndUserSessions(ctx context.Context, name string) error {
 	tag, err := s.pool.Exec(ctx, `UPDATE users SET session_epoch = session_epoch + 1 WHERE name = $1`, name)
@@ -43,12 +38,3 @@ func (s *Store) EndUserSessions(ctx context.Context, name string) error {
 	return nil
 }
 
-// Users returns every user by name.
-func (s *Store) Users(ctx context.Context) ([]*ticketing.User, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+sqlq.UserSelect+` FROM users ORDER BY name`)
-	if err != nil {
-		return nil, translate(err)
-	}
-	defer rows.Close()
-	return sqlq.Collect(rows, translate, func(r sqlq.Scanner) (*ticketing.User, error) { return sqlq.ScanUser(dialect, r) })
-}

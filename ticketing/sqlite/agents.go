@@ -30,21 +30,6 @@ func (s *Store) PutAgent(ctx context.Context, a *ticketing.Agent) error {
 	return nil
 }
 
-// AgentByExt returns the agent with the extension.
-func (s *Store) AgentByExt(ctx context.Context, ext string) (*ticketing.Agent, error) {
-	return sqlq.ScanAgent(dialect, s.r.QueryRowContext(ctx, `SELECT `+sqlq.AgentSelect+` FROM agents WHERE ext = ?`, ext))
-}
-
-// Agents returns every agent by extension.
-func (s *Store) Agents(ctx context.Context) ([]*ticketing.Agent, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+sqlq.AgentSelect+` FROM agents ORDER BY ext`)
-	if err != nil {
-		return nil, translate(err)
-	}
-	defer rows.Close()
-	return sqlq.Collect(rows, translate, func(r sqlq.Scanner) (*ticketing.Agent, error) { return sqlq.ScanAgent(dialect, r) })
-}
-
 // EndAgentSessions moves the agent's session epoch on.
 func (s *Store) EndAgentSessions(ctx context.Context, ext string) error {
 	res, err := s.w.ExecContext(ctx, `UPDATE agents SET session_epoch = session_epoch + 1 WHERE ext = ?`, ext)

@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/yihao-city/yihao/ticketing"
-	"github.com/yihao-city/yihao/ticketing/internal/sqlq"
 )
 
 // The audit log (migration 00011): append-only, read newest first.
@@ -20,15 +19,3 @@ func (s *Store) AppendAudit(ctx context.Context, e *ticketing.AuditEntry) error 
 	return translate(err)
 }
 
-// Audit returns the entries f selects, newest first.
-func (s *Store) Audit(ctx context.Context, f ticketing.AuditFilter) ([]ticketing.AuditEntry, error) {
-	w := dialect.Where()
-	sqlq.AuditConds(w, f)
-	limit := w.Param(f.AuditLimit())
-	rows, err := s.r.QueryContext(ctx, `SELECT `+sqlq.AuditColumns+` FROM audit_log`+w.String()+` ORDER BY id DESC LIMIT `+limit, w.Args...)
-	if err != nil {
-		return nil, translate(err)
-	}
-	defer rows.Close()
-	return sqlq.Collect(rows, translate, func(r sqlq.Scanner) (ticketing.AuditEntry, error) { return sqlq.ScanAudit(dialect, r) })
-}

@@ -33,6 +33,9 @@ const idBlock = 100
 // a time, so writes go through a single connection (no lock contention, no
 // SQLITE_BUSY) and reads through a pool that runs beside it under WAL.
 type Store struct {
+	// Reader answers the reads both stores make with the same statements,
+	// on the reader pool.
+	sqlq.Reader[int64, sql.NullInt64]
 	w, r *sql.DB
 	ids  *ticketing.IDBlocks
 
@@ -108,7 +111,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, err
 	}
 	r.SetMaxOpenConns(4)
-	s := &Store{w: w, r: r}
+	s := &Store{Reader: sqlq.Reader[int64, sql.NullInt64]{DB: reads{r}, D: dialect}, w: w, r: r}
 	if err := s.prepare(ctx); err != nil {
 		_ = r.Close()
 		_ = w.Close()
@@ -152,6 +155,21 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) NextID(ctx context.Context) (int64, error) { return s.ids.Next(ctx) }
 
 const ticketColumns = row.TicketColumns
+
+// reads adapts the reader pool to the shared reads.
+type reads struct{ db *sql.DB }
+
+func (r reads) Query(ctx context.Context, query string, args ...any) (sqlq.ResultSet, error) {
+	rows, err := r.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return rows, nil
+}
+
+func (r reads) QueryRow(ctx context.Context, query string, args ...any) sqlq.Scanner {
+	return r.db.QueryRowContext(ctx, query, args...)
+}
 
 // dialect is SQLite's way with parameters and times (microseconds since
 // the epoch), for the mechanics shared with the PostgreSQL store
@@ -274,21 +292,6 @@ func nullID(id int64) any {
 	return id
 }
 
-// ByID returns the ticket with id.
-func (s *Store) ByID(ctx context.Context, id int64) (*ticketing.Ticket, error) {
-	return one(s.r.QueryRowContext(ctx, `SELECT `+ticketColumns+` FROM tickets WHERE id = ?`, id))
-}
-
-// ByNumber returns the ticket with the public number.
-func (s *Store) ByNumber(ctx context.Context, number string) (*ticketing.Ticket, error) {
-	return one(s.r.QueryRowContext(ctx, `SELECT `+ticketColumns+` FROM tickets WHERE number = ?`, number))
-}
-
-// ByExternalID returns the ticket a channel created for externalID.
-func (s *Store) ByExternalID(ctx context.Context, ch ticketing.Channel, externalID string) (*ticketing.Ticket, error) {
-	return one(s.r.QueryRowContext(ctx, `SELECT `+ticketColumns+` FROM tickets WHERE channel = ? AND external_id = ?`, string(ch), externalID))
-}
-
 func one(r sqlq.Scanner) (*ticketing.Ticket, error) { return sqlq.ScanTicket(dialect, r) }
 
 // Update runs fn on the ticket inside the writer's transaction and saves
@@ -336,16 +339,6 @@ func (s *Store) Update(ctx context.Context, id int64, fn func(*ticketing.Ticket)
 	return t, nil
 }
 
-// Events returns the ticket's log in order.
-func (s *Store) Events(ctx context.Context, ticketID int64) ([]ticketing.Event, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+sqlq.TicketEventColumns+` FROM ticket_events WHERE ticket_id = ? ORDER BY seq`, ticketID)
-	if err != nil {
-		return nil, translate(err)
-	}
-	defer rows.Close()
-	return sqlq.Collect(rows, translate, func(r sqlq.Scanner) (ticketing.Event, error) { return sqlq.ScanTicketEvent(dialect, r) })
-}
-
 // Outbox returns undelivered messages, oldest first.
 func (s *Store) Outbox(ctx context.Context, limit int) ([]ticketing.Message, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT id, ticket_id, topic, payload, created_at
@@ -366,11 +359,6 @@ func (s *Store) CreateToken(ctx context.Context, tok *ticketing.Token) error {
 	err = s.w.QueryRowContext(ctx, `INSERT INTO api_tokens (name, role, hash, created_at, user_name, department)
 		VALUES (?, ?, ?, ?, NULLIF(?, ''), ?) RETURNING id`, args...).Scan(&tok.ID)
 	return translate(err)
-}
-
-// TokenByHash finds a token by the digest of its secret.
-func (s *Store) TokenByHash(ctx context.Context, hash string) (*ticketing.Token, error) {
-	return sqlq.ScanToken(dialect, s.r.QueryRowContext(ctx, `SELECT `+sqlq.TokenColumns+` FROM api_tokens WHERE hash = ?`, hash))
 }
 
 // translate maps driver errors to ticketing kinds at the store's edge.
@@ -406,11 +394,6 @@ func (s *Store) Nearby(ctx context.Context, category string, box ticketing.Box, 
 		return nil, translate(err)
 	}
 	return scanMany(rows)
-}
-
-// Followers returns the tickets merged into masterID, oldest first.
-func (s *Store) Followers(ctx context.Context, masterID int64) ([]*ticketing.Ticket, error) {
-	return s.many(ctx, `SELECT `+ticketColumns+` FROM tickets WHERE master_id = ? ORDER BY id`, masterID)
 }
 
 func (s *Store) many(ctx context.Context, query string, args ...any) ([]*ticketing.Ticket, error) {

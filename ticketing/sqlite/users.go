@@ -44,11 +44,6 @@ func (s *Store) PutUser(ctx context.Context, u *ticketing.User) error {
 	return nil
 }
 
-// UserByName returns the user with the login name.
-func (s *Store) UserByName(ctx context.Context, name string) (*ticketing.User, error) {
-	return sqlq.ScanUser(dialect, s.r.QueryRowContext(ctx, `SELECT `+sqlq.UserSelect+` FROM users WHERE name = ?`, name))
-}
-
 // EndUserSessions moves the user's session epoch on.
 func (s *Store) EndUserSessions(ctx context.Context, name string) error {
 	res, err := s.w.ExecContext(ctx, `UPDATE users SET session_epoch = session_epoch + 1 WHERE name = ?`, name)
@@ -63,12 +58,3 @@ func (s *Store) EndUserSessions(ctx context.Context, name string) error {
 	return nil
 }
 
-// Users returns every user by name.
-func (s *Store) Users(ctx context.Context) ([]*ticketing.User, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+sqlq.UserSelect+` FROM users ORDER BY name`)
-	if err != nil {
-		return nil, translate(err)
-	}
-	defer rows.Close()
-	return sqlq.Collect(rows, translate, func(r sqlq.Scanner) (*ticketing.User, error) { return sqlq.ScanUser(dialect, r) })
-}

@@ -123,7 +123,7 @@ func ScanToken[T, N any](d Dialect[T, N], r Scanner) (*ticketing.Token, error) {
 }
 
 // TokenArgs checks tok and returns the parameters of the insert: name,
-// role, hash, created_at, user_name (NULLIF it is ''), department.
+// role, hash, created_at, user_name (NULLIF it is ”), department.
 func TokenArgs[T, N any](d Dialect[T, N], tok *ticketing.Token) ([]any, error) {
 	if err := tok.Validate(); err != nil {
 		return nil, err

@@ -1,0 +1,163 @@
+package sqlq
+
+import (
+	"context"
+	"time"
+
+	"github.com/yihao-city/yihao/ticketing"
+	"github.com/yihao-city/yihao/ticketing/internal/row"
+)
+
+// DB is a store's connection for reading, as Reader uses it.
+type DB interface {
+	Query(ctx context.Context, query string, args ...any) (ResultSet, error)
+	QueryRow(ctx context.Context, query string, args ...any) Scanner
+}
+
+// ResultSet is Rows that must be closed.
+type ResultSet interface {
+	Rows
+	Close() error
+}
+
+// Reader is the reads both schemas answer with the same statements: a
+// store embeds it, so its methods are the store's. Reads that differ (the
+// call log's ticket numbers, the outbox's JSON, the locking reads of a
+// write) stay in each store.
+type Reader[T, N any] struct {
+	DB DB
+	D  Dialect[T, N]
+}
+
+func (r Reader[T, N]) tickets(ctx context.Context, w *Where, query string) ([]*ticketing.Ticket, error) {
+	return collect(r, ctx, w, query, func(s Scanner) (*ticketing.Ticket, error) { return ScanTicket(r.D, s) })
+}
+
+// collect runs query with w's parameters and scans every row.
+func collect[T, N, V any](r Reader[T, N], ctx context.Context, w *Where, query string, scan func(Scanner) (V, error)) ([]V, error) {
+	rows, err := r.DB.Query(ctx, query, w.Args...)
+	if err != nil {
+		return nil, r.D.Translate(err)
+	}
+	defer func() { _ = rows.Close() }() // read to the end or failed: nothing left to report
+	return Collect(rows, r.D.Translate, scan)
+}
+
+// ticket reads one ticket by one column.
+func (r Reader[T, N]) ticket(ctx context.Context, col string, v any) (*ticketing.Ticket, error) {
+	w := r.D.Where()
+	w.Add(col+" = ?", v)
+	return ScanTicket(r.D, r.DB.QueryRow(ctx, `SELECT `+row.TicketColumns+` FROM tickets`+w.String(), w.Args...))
+}
+
+// ByID returns the ticket with id.
+func (r Reader[T, N]) ByID(ctx context.Context, id int64) (*ticketing.Ticket, error) {
+	return r.ticket(ctx, "id", id)
+}
+
+// ByNumber returns the ticket with the public number.
+func (r Reader[T, N]) ByNumber(ctx context.Context, number string) (*ticketing.Ticket, error) {
+	return r.ticket(ctx, "number", number)
+}
+
+// ByExternalID returns the ticket a door's own key made.
+func (r Reader[T, N]) ByExternalID(ctx context.Context, ch ticketing.Channel, externalID string) (*ticketing.Ticket, error) {
+	w := r.D.Where()
+	w.Add("channel = ? AND external_id = ?", string(ch), externalID)
+	return ScanTicket(r.D, r.DB.QueryRow(ctx, `SELECT `+row.TicketColumns+` FROM tickets`+w.String(), w.Args...))
+}
+
+// Followers returns the tickets merged into master, oldest first.
+func (r Reader[T, N]) Followers(ctx context.Context, masterID int64) ([]*ticketing.Ticket, error) {
+	w := r.D.Where()
+	w.Add("master_id = ?", masterID)
+	return r.tickets(ctx, w, `SELECT `+row.TicketColumns+` FROM tickets`+w.String()+` ORDER BY id`)
+}
+
+// List returns the tickets f selects, oldest received first.
+func (r Reader[T, N]) List(ctx context.Context, f ticketing.ListFilter) ([]*ticketing.Ticket, error) {
+	w := r.D.Where()
+	if !ListConds(w, f) {
+		return nil, nil
+	}
+	limit := w.Param(row.Limit(f.Limit))
+	return r.tickets(ctx, w, `SELECT `+row.TicketColumns+` FROM tickets`+w.String()+` ORDER BY received_at, id LIMIT `+limit)
+}
+
+// Events returns the ticket's log in order.
+func (r Reader[T, N]) Events(ctx context.Context, ticketID int64) ([]ticketing.Event, error) {
+	w := r.D.Where()
+	w.Add("ticket_id = ?", ticketID)
+	return collect(r, ctx, w, `SELECT `+TicketEventColumns+` FROM ticket_events`+w.String()+` ORDER BY seq`,
+		func(s Scanner) (ticketing.Event, error) { return ScanTicketEvent(r.D, s) })
+}
+
+// EventsBetween returns the events f selects, oldest first, with their tickets' numbers.
+func (r Reader[T, N]) EventsBetween(ctx context.Context, f ticketing.EventFilter) ([]ticketing.NumberedEvent, error) {
+	w := r.D.Where()
+	EventConds(w, f)
+	limit := w.Param(row.Limit(f.Limit))
+	return collect(r, ctx, w, `SELECT `+EventColumns+` FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id`+
+		w.String()+` ORDER BY e.at, e.ticket_id, e.seq LIMIT `+limit,
+		func(s Scanner) (ticketing.NumberedEvent, error) { return ScanEvent(r.D, s) })
+}
+
+// Alarms returns the ids of tickets whose deadline alarm is due at now,
+// earliest first: a range scan of the partial index tickets_alarm that
+// stops after limit rows.
+func (r Reader[T, N]) Alarms(ctx context.Context, now time.Time, limit int) ([]int64, error) {
+	if limit <= 0 {
+		limit = ticketing.DefaultAlarmLimit
+	}
+	w := r.D.Where()
+	w.Add("alarm_at IS NOT NULL")
+	w.AddTime("alarm_at <= ?", now)
+	lim := w.Param(limit)
+	return collect(r, ctx, w, `SELECT id FROM tickets`+w.String()+` ORDER BY alarm_at, id LIMIT `+lim,
+		func(s Scanner) (int64, error) {
+			var id int64
+			return id, r.D.Translate(s.Scan(&id))
+		})
+}
+
+// Audit returns the entries f selects, newest first.
+func (r Reader[T, N]) Audit(ctx context.Context, f ticketing.AuditFilter) ([]ticketing.AuditEntry, error) {
+	w := r.D.Where()
+	AuditConds(w, f)
+	limit := w.Param(f.AuditLimit())
+	return collect(r, ctx, w, `SELECT `+AuditColumns+` FROM audit_log`+w.String()+` ORDER BY id DESC LIMIT `+limit,
+		func(s Scanner) (ticketing.AuditEntry, error) { return ScanAudit(r.D, s) })
+}
+
+// UserByName returns the user with the login name.
+func (r Reader[T, N]) UserByName(ctx context.Context, name string) (*ticketing.User, error) {
+	w := r.D.Where()
+	w.Add("name = ?", name)
+	return ScanUser(r.D, r.DB.QueryRow(ctx, `SELECT `+UserSelect+` FROM users`+w.String(), w.Args...))
+}
+
+// Users returns every user, disabled ones too, by name.
+func (r Reader[T, N]) Users(ctx context.Context) ([]*ticketing.User, error) {
+	return collect(r, ctx, r.D.Where(), `SELECT `+UserSelect+` FROM users ORDER BY name`,
+		func(s Scanner) (*ticketing.User, error) { return ScanUser(r.D, s) })
+}
+
+// AgentByExt returns the agent with the extension.
+func (r Reader[T, N]) AgentByExt(ctx context.Context, ext string) (*ticketing.Agent, error) {
+	w := r.D.Where()
+	w.Add("ext = ?", ext)
+	return ScanAgent(r.D, r.DB.QueryRow(ctx, `SELECT `+AgentSelect+` FROM agents`+w.String(), w.Args...))
+}
+
+// Agents returns every agent by extension.
+func (r Reader[T, N]) Agents(ctx context.Context) ([]*ticketing.Agent, error) {
+	return collect(r, ctx, r.D.Where(), `SELECT `+AgentSelect+` FROM agents ORDER BY ext`,
+		func(s Scanner) (*ticketing.Agent, error) { return ScanAgent(r.D, s) })
+}
+
+// TokenByHash finds a token by the digest of its secret.
+func (r Reader[T, N]) TokenByHash(ctx context.Context, hash string) (*ticketing.Token, error) {
+	w := r.D.Where()
+	w.Add("hash = ?", hash)
+	return ScanToken(r.D, r.DB.QueryRow(ctx, `SELECT `+TokenColumns+` FROM api_tokens`+w.String(), w.Args...))
+}
