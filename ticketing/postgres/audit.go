@@ -18,4 +18,3 @@ func (s *Store) AppendAudit(ctx context.Context, e *ticketing.AuditEntry) error 
 		e.At, e.Actor, string(e.Role), e.Action, e.Ticket, e.Detail, e.Source).Scan(&e.ID)
 	return translate(err)
 }
-

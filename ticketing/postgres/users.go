@@ -37,4 +37,3 @@ func (s *Store) EndUserSessions(ctx context.Context, name string) error {
 	}
 	return nil
 }
-
