@@ -43,11 +43,7 @@ func scanCall(r sqlq.Scanner) (*ticketing.Call, error) {
 
 // ApplyCallEvent loads or creates the call, applies ev and saves it in one transaction.
 func (s *Store) ApplyCallEvent(ctx context.Context, ev ticketing.CallEvent) (*ticketing.Call, error) {
-	cs, err := s.ApplyCallEvents(ctx, []ticketing.CallEvent{ev})
-	if err != nil {
-		return nil, err
-	}
-	return cs[0], nil
+	return sqlq.One(s.ApplyCallEvents(ctx, []ticketing.CallEvent{ev}))
 }
 
 // ApplyCallEvents applies evs in one transaction and a handful of

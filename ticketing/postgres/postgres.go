@@ -29,11 +29,13 @@ var migrations embed.FS
 type Store struct {
 	// Reader answers the reads both stores make with the same statements.
 	sqlq.Reader[time.Time, *time.Time]
+	// Writer takes the single-statement writes both stores share.
+	sqlq.Writer[time.Time, *time.Time]
 	pool *pgxpool.Pool
 	ids  *ticketing.IDBlocks
 }
 
-// reads adapts the pool to the shared reads.
+// reads adapts the pool to the shared reads and writes.
 type reads struct{ pool *pgxpool.Pool }
 
 func (r reads) Query(ctx context.Context, query string, args ...any) (sqlq.ResultSet, error) {
@@ -70,7 +72,8 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
-	s := &Store{Reader: sqlq.Reader[time.Time, *time.Time]{DB: reads{pool}, D: dialect}, pool: pool}
+	s := &Store{Reader: sqlq.Reader[time.Time, *time.Time]{DB: reads{pool}, D: dialect},
+		Writer: sqlq.Writer[time.Time, *time.Time]{DB: reads{pool}, D: dialect}, pool: pool}
 	s.ids = ticketing.NewIDBlocks(idBlock, func(ctx context.Context) (int64, error) {
 		var start int64
 		err := pool.QueryRow(ctx, `SELECT nextval('ticket_id_seq')`).Scan(&start)
@@ -325,17 +328,6 @@ func (s *Store) Outbox(ctx context.Context, limit int) ([]ticketing.Message, err
 	}
 	defer rows.Close()
 	return sqlq.Collect(rows, translate, func(r sqlq.Scanner) (ticketing.Message, error) { return sqlq.ScanMessage(dialect, r) })
-}
-
-// CreateToken stores an API token's digest.
-func (s *Store) CreateToken(ctx context.Context, tok *ticketing.Token) error {
-	args, err := sqlq.TokenArgs(dialect, tok)
-	if err != nil {
-		return err
-	}
-	err = s.pool.QueryRow(ctx, `INSERT INTO api_tokens (name, role, hash, created_at, user_name, department)
-		VALUES ($1, $2, $3, $4, NULLIF($5, ''), $6) RETURNING id`, args...).Scan(&tok.ID)
-	return translate(err)
 }
 
 // translate maps pgx errors to ticketing kinds at the store's edge.

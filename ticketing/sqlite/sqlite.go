@@ -36,6 +36,9 @@ type Store struct {
 	// Reader answers the reads both stores make with the same statements,
 	// on the reader pool.
 	sqlq.Reader[int64, sql.NullInt64]
+	// Writer takes the single-statement writes both stores share, on the
+	// writer.
+	sqlq.Writer[int64, sql.NullInt64]
 	w, r *sql.DB
 	ids  *ticketing.IDBlocks
 
@@ -111,7 +114,8 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, err
 	}
 	r.SetMaxOpenConns(4)
-	s := &Store{Reader: sqlq.Reader[int64, sql.NullInt64]{DB: reads{r}, D: dialect}, w: w, r: r}
+	s := &Store{Reader: sqlq.Reader[int64, sql.NullInt64]{DB: reads{r}, D: dialect},
+		Writer: sqlq.Writer[int64, sql.NullInt64]{DB: reads{w}, D: dialect}, w: w, r: r}
 	if err := s.prepare(ctx); err != nil {
 		_ = r.Close()
 		_ = w.Close()
@@ -156,7 +160,7 @@ func (s *Store) NextID(ctx context.Context) (int64, error) { return s.ids.Next(c
 
 const ticketColumns = row.TicketColumns
 
-// reads adapts the reader pool to the shared reads.
+// reads adapts a pool (the reader, or the writer) to the shared reads and writes.
 type reads struct{ db *sql.DB }
 
 func (r reads) Query(ctx context.Context, query string, args ...any) (sqlq.ResultSet, error) {
@@ -348,17 +352,6 @@ func (s *Store) Outbox(ctx context.Context, limit int) ([]ticketing.Message, err
 	}
 	defer rows.Close()
 	return sqlq.Collect(rows, translate, func(r sqlq.Scanner) (ticketing.Message, error) { return sqlq.ScanMessage(dialect, r) })
-}
-
-// CreateToken stores an API token's digest.
-func (s *Store) CreateToken(ctx context.Context, tok *ticketing.Token) error {
-	args, err := sqlq.TokenArgs(dialect, tok)
-	if err != nil {
-		return err
-	}
-	err = s.w.QueryRowContext(ctx, `INSERT INTO api_tokens (name, role, hash, created_at, user_name, department)
-		VALUES (?, ?, ?, ?, NULLIF(?, ''), ?) RETURNING id`, args...).Scan(&tok.ID)
-	return translate(err)
 }
 
 // translate maps driver errors to ticketing kinds at the store's edge.

@@ -114,3 +114,30 @@ func (w *Where) And() string {
 	}
 	return " AND " + strings.Join(w.conds, " AND ")
 }
+
+// Rebind writes a statement's ? parameters in d's way.
+func (d Dialect[T, N]) Rebind(query string) string {
+	if !d.Numbered {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range query {
+		if r == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// One is the single result of a batch of one.
+func One[V any](vs []V, err error) (V, error) {
+	if err != nil || len(vs) == 0 {
+		var zero V
+		return zero, err
+	}
+	return vs[0], nil
+}
