@@ -235,23 +235,6 @@ func applyCallEvent(ctx context.Context, tx pgx.Tx, ev ticketing.CallEvent) (*ti
 	}
 }
 
-// Calls lists the calls f selects, latest arrival first.
-func (s *Store) Calls(ctx context.Context, f ticketing.CallFilter) ([]*ticketing.Call, error) {
-	w := dialect.Where()
-	sqlq.CallConds(w, f)
-	limit := f.Limit
-	if limit <= 0 {
-		limit = ticketing.DefaultCallLimit
-	}
-	lim := w.Param(limit)
-	rows, err := s.pool.Query(ctx, `SELECT `+callColumns+` FROM calls c`+w.String()+` ORDER BY c.arrived_at DESC, c.id DESC LIMIT `+lim, w.Args...)
-	if err != nil {
-		return nil, translate(err)
-	}
-	defer rows.Close()
-	return sqlq.Collect(rows, translate, scanCall)
-}
-
 // MarkCalledBack records the callback of a missed call.
 func (s *Store) MarkCalledBack(ctx context.Context, callID string, at time.Time) error {
 	tag, err := s.pool.Exec(ctx, `UPDATE calls SET called_back_at = $2 WHERE call_id = $1`, callID, at)

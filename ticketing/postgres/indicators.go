@@ -9,8 +9,6 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/yihao-city/yihao/ticketing"
-	"github.com/yihao-city/yihao/ticketing/internal/row"
-	"github.com/yihao-city/yihao/ticketing/internal/sqlq"
 )
 
 // Indicators (migrations 00012, 00013): Create and Update append tallies
@@ -111,35 +109,4 @@ func (s *Store) zone(ctx context.Context, loc *time.Location) (string, error) {
 		return "", ticketing.Invalid("loc", "the time zone %q means another offset to PostgreSQL; name it as in the IANA database (Asia/Shanghai)", name)
 	}
 	return name, nil
-}
-
-// Indicators returns the sums q selects: from the monthly sums when q
-// totals whole months, else from the daily ones.
-func (s *Store) Indicators(ctx context.Context, q ticketing.IndicatorQuery) ([]ticketing.IndicatorCount, error) {
-	if err := q.Validate(); err != nil {
-		return nil, err
-	}
-	table, period := row.SumsTable(q)
-	w := dialect.Where()
-	w.Add("dim = ?", string(q.Dim))
-	w.Add(period+" >= ?::date", q.From)
-	w.Add(period+" < ?::date", q.To)
-	if len(q.Metrics) > 0 {
-		w.Add("metric = ANY(?)", row.MetricNames(q.Metrics))
-	}
-	if len(q.Keys) > 0 {
-		w.Add("key = ANY(?)", q.Keys)
-	}
-	day := "''"
-	if q.ByDay {
-		day = "to_char(day, 'YYYY-MM-DD')"
-	}
-	// Keys and metrics in byte order, as in every store.
-	rows, err := s.pool.Query(ctx, `SELECT `+day+`, key, metric, sum(n)::bigint FROM `+table+w.String()+`
-		GROUP BY 1, key, metric ORDER BY 1, key COLLATE "C", metric COLLATE "C"`, w.Args...)
-	if err != nil {
-		return nil, translate(err)
-	}
-	defer rows.Close()
-	return sqlq.Collect(rows, translate, func(r sqlq.Scanner) (ticketing.IndicatorCount, error) { return sqlq.ScanIndicator(dialect, r) })
 }

@@ -1,6 +1,10 @@
 package postgres
 
-import "context"
+import (
+	"context"
+
+	"github.com/yihao-city/yihao/ticketing/internal/sqlq"
+)
 
 // LatestPublic returns each ticket's latest public note.
 func (s *Store) LatestPublic(ctx context.Context, ticketIDs []int64) (map[int64]string, error) {
@@ -14,13 +18,8 @@ func (s *Store) LatestPublic(ctx context.Context, ticketIDs []int64) (map[int64]
 		return nil, translate(err)
 	}
 	defer rows.Close()
-	for rows.Next() {
-		var id int64
-		var public string
-		if err := rows.Scan(&id, &public); err != nil {
-			return nil, translate(err)
-		}
-		out[id] = public
+	if err := sqlq.Notes(rows, translate, out); err != nil {
+		return nil, err
 	}
-	return out, translate(rows.Err())
+	return out, nil
 }

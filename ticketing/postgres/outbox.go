@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/yihao-city/yihao/ticketing"
+	"github.com/yihao-city/yihao/ticketing/internal/sqlq"
 )
 
 // Deliveries are created by the outbox_fan_out trigger (migration 00004).
@@ -62,19 +63,7 @@ func (s *Store) deliveries(ctx context.Context, query string, args ...any) ([]ti
 		return nil, translate(err)
 	}
 	defer rows.Close()
-	var ds []ticketing.Delivery
-	for rows.Next() {
-		var d ticketing.Delivery
-		var payload string
-		var delivered *time.Time
-		if err := rows.Scan(&d.ID, &d.MessageID, &d.TicketID, &d.Number, &d.Endpoint, &d.Topic, &payload, &d.MessageAt,
-			&d.Attempt, &d.LastError, &d.Dead, &delivered); err != nil {
-			return nil, translate(err)
-		}
-		d.Payload, d.DeliveredAt = []byte(payload), deref(delivered)
-		ds = append(ds, d)
-	}
-	return ds, translate(rows.Err())
+	return sqlq.Collect(rows, translate, func(r sqlq.Scanner) (ticketing.Delivery, error) { return sqlq.ScanDelivery(dialect, r) })
 }
 
 func deref(t *time.Time) time.Time {

@@ -72,7 +72,8 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
-	s := &Store{Reader: sqlq.Reader[time.Time, *time.Time]{DB: reads{pool}, D: dialect},
+	s := &Store{Reader: sqlq.Reader[time.Time, *time.Time]{DB: reads{pool}, D: dialect, CallColumns: callColumns, ScanCall: scanCall,
+		Sums: sqlq.SumsSQL{Date: "?::date", Day: "to_char(day, 'YYYY-MM-DD')", Sum: "sum(n)::bigint", Order: `key COLLATE "C", metric COLLATE "C"`}},
 		Writer: sqlq.Writer[time.Time, *time.Time]{DB: reads{pool}, D: dialect}, pool: pool}
 	s.ids = ticketing.NewIDBlocks(idBlock, func(ctx context.Context) (int64, error) {
 		var start int64
@@ -319,28 +320,10 @@ func (s *Store) Update(ctx context.Context, id int64, fn func(*ticketing.Ticket)
 	return t, nil
 }
 
-// Outbox returns undelivered messages, oldest first.
-func (s *Store) Outbox(ctx context.Context, limit int) ([]ticketing.Message, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, ticket_id, topic, payload::text, created_at
-		FROM outbox WHERE delivered_at IS NULL ORDER BY id LIMIT $1`, limit)
-	if err != nil {
-		return nil, translate(err)
-	}
-	defer rows.Close()
-	return sqlq.Collect(rows, translate, func(r sqlq.Scanner) (ticketing.Message, error) { return sqlq.ScanMessage(dialect, r) })
-}
-
 // translate maps pgx errors to ticketing kinds at the store's edge.
 func translate(err error) error {
-	if err == nil {
-		return nil
-	}
-	if errors.Is(err, pgx.ErrNoRows) {
-		return ticketing.ErrNotFound
-	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		// The outcome of a write cut short is unknown: the caller retries.
-		return ticketing.Unavailable(err)
+	if e, ok := sqlq.Common(err, pgx.ErrNoRows); ok {
+		return e
 	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {

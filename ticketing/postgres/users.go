@@ -17,12 +17,9 @@ func (s *Store) PutUser(ctx context.Context, u *ticketing.User) error {
 	if err != nil {
 		return err
 	}
-	err = s.pool.QueryRow(ctx, `WITH revoked AS (DELETE FROM api_tokens WHERE user_name = $1 AND ($6 OR role <> $3))
-		INSERT INTO users (`+sqlq.UserColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-		ON CONFLICT (name) DO UPDATE SET display_name = excluded.display_name, role = excluded.role,
-			department = excluded.department, password_hash = excluded.password_hash,
-			disabled = excluded.disabled, updated_at = excluded.updated_at
-		RETURNING created_at`, args...).Scan(&u.CreatedAt)
+	// The upsert's parameters: $1 the name, $3 the role, $6 disabled.
+	err = s.pool.QueryRow(ctx, `WITH revoked AS (DELETE FROM api_tokens WHERE user_name = $1 AND ($6 OR role <> $3)) `+
+		dialect.Rebind(sqlq.UserUpsert), args...).Scan(&u.CreatedAt)
 	return translate(err)
 }
 

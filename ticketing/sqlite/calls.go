@@ -85,23 +85,6 @@ func applyCallEvent(ctx context.Context, tx *sql.Tx, ev ticketing.CallEvent) (*t
 	return &next, nil
 }
 
-// Calls lists the calls f selects, latest arrival first.
-func (s *Store) Calls(ctx context.Context, f ticketing.CallFilter) ([]*ticketing.Call, error) {
-	w := dialect.Where()
-	sqlq.CallConds(w, f)
-	limit := f.Limit
-	if limit <= 0 {
-		limit = ticketing.DefaultCallLimit
-	}
-	lim := w.Param(limit)
-	rows, err := s.r.QueryContext(ctx, `SELECT `+callColumns+` FROM calls c`+w.String()+` ORDER BY c.arrived_at DESC, c.id DESC LIMIT `+lim, w.Args...)
-	if err != nil {
-		return nil, translate(err)
-	}
-	defer rows.Close()
-	return sqlq.Collect(rows, translate, scanCall)
-}
-
 // MarkCalledBack records the callback of a missed call.
 func (s *Store) MarkCalledBack(ctx context.Context, callID string, at time.Time) error {
 	res, err := s.w.ExecContext(ctx, `UPDATE calls SET called_back_at = ? WHERE call_id = ?`, at.UnixMicro(), callID)

@@ -6,8 +6,6 @@ import (
 	"time"
 
 	"github.com/yihao-city/yihao/ticketing"
-	"github.com/yihao-city/yihao/ticketing/internal/row"
-	"github.com/yihao-city/yihao/ticketing/internal/sqlq"
 )
 
 // Indicators (migrations 00011, 00012): Create and Update append tallies
@@ -104,34 +102,4 @@ func addSums(ctx context.Context, tx *sql.Tx, table, period string, sums map[sum
 		}
 	}
 	return nil
-}
-
-// Indicators returns the sums q selects: from the monthly sums when q
-// totals whole months, else from the daily ones.
-func (s *Store) Indicators(ctx context.Context, q ticketing.IndicatorQuery) ([]ticketing.IndicatorCount, error) {
-	if err := q.Validate(); err != nil {
-		return nil, err
-	}
-	table, period := row.SumsTable(q)
-	w := dialect.Where()
-	w.Add("dim = ?", string(q.Dim))
-	w.Add(period+" >= ?", q.From)
-	w.Add(period+" < ?", q.To)
-	if len(q.Metrics) > 0 {
-		w.In("metric", row.MetricNames(q.Metrics))
-	}
-	if len(q.Keys) > 0 {
-		w.In("key", q.Keys)
-	}
-	day := "''"
-	if q.ByDay {
-		day = "day"
-	}
-	rows, err := s.r.QueryContext(ctx, `SELECT `+day+`, key, metric, sum(n) FROM `+table+w.String()+`
-		GROUP BY 1, key, metric ORDER BY 1, key, metric`, w.Args...)
-	if err != nil {
-		return nil, translate(err)
-	}
-	defer rows.Close()
-	return sqlq.Collect(rows, translate, func(r sqlq.Scanner) (ticketing.IndicatorCount, error) { return sqlq.ScanIndicator(dialect, r) })
 }

@@ -3,6 +3,8 @@ package sqlite
 import (
 	"context"
 	"strings"
+
+	"github.com/yihao-city/yihao/ticketing/internal/sqlq"
 )
 
 // LatestPublic returns each ticket's latest public note.
@@ -22,19 +24,10 @@ func (s *Store) LatestPublic(ctx context.Context, ticketIDs []int64) (map[int64]
 		if err != nil {
 			return nil, translate(err)
 		}
-		for rows.Next() {
-			var id int64
-			var public string
-			if err := rows.Scan(&id, &public); err != nil {
-				rows.Close()
-				return nil, translate(err)
-			}
-			out[id] = public
-		}
-		err = rows.Err()
-		rows.Close()
+		err = sqlq.Notes(rows, translate, out)
+		_ = rows.Close() // read to the end or failed: nothing left to report
 		if err != nil {
-			return nil, translate(err)
+			return nil, err
 		}
 	}
 	return out, nil

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/yihao-city/yihao/ticketing"
+	"github.com/yihao-city/yihao/ticketing/internal/sqlq"
 )
 
 // Deliveries are created by the outbox_fan_out trigger (migration 00003).
@@ -27,9 +28,6 @@ func (s *Store) RemoveEndpoint(ctx context.Context, endpoint string) error {
 	return translate(err)
 }
 
-const deliveryColumns = `d.id, d.message_id, d.ticket_id, t.number, d.endpoint, o.topic, o.payload, o.created_at,
-	d.attempts, d.last_error, d.dead, d.delivered_at`
-
 const deliveryFrom = ` FROM deliveries d JOIN outbox o ON o.id = d.message_id JOIN tickets t ON t.id = d.ticket_id `
 
 type queryer interface {
@@ -42,20 +40,7 @@ func deliveries(ctx context.Context, q queryer, query string, args ...any) ([]ti
 		return nil, translate(err)
 	}
 	defer rows.Close()
-	var ds []ticketing.Delivery
-	for rows.Next() {
-		var d ticketing.Delivery
-		var payload string
-		var at int64
-		var delivered sql.NullInt64
-		if err := rows.Scan(&d.ID, &d.MessageID, &d.TicketID, &d.Number, &d.Endpoint, &d.Topic, &payload, &at,
-			&d.Attempt, &d.LastError, &d.Dead, &delivered); err != nil {
-			return nil, translate(err)
-		}
-		d.Payload, d.MessageAt, d.DeliveredAt = []byte(payload), time.UnixMicro(at), fromMicros(delivered)
-		ds = append(ds, d)
-	}
-	return ds, translate(rows.Err())
+	return sqlq.Collect(rows, translate, func(r sqlq.Scanner) (ticketing.Delivery, error) { return sqlq.ScanDelivery(dialect, r) })
 }
 
 func fromMicros(v sql.NullInt64) time.Time {
@@ -72,7 +57,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, endpoint string, now time.T
 		return nil, translate(err)
 	}
 	defer tx.Rollback() // after Commit this is a no-op
-	ds, err := deliveries(ctx, tx, `SELECT `+deliveryColumns+deliveryFrom+`
+	ds, err := deliveries(ctx, tx, `SELECT `+sqlq.DeliveryColumns+deliveryFrom+`
 		WHERE d.endpoint = ?1 AND d.delivered_at IS NULL AND d.dead = 0
 		  AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= ?2)
 		  AND (d.leased_until IS NULL OR d.leased_until <= ?2)
@@ -142,7 +127,7 @@ func (s *Store) Release(ctx context.Context, id int64, attempt int) error {
 
 // DeadLetters lists endpoint's dead deliveries, oldest first.
 func (s *Store) DeadLetters(ctx context.Context, endpoint string, limit int) ([]ticketing.Delivery, error) {
-	return deliveries(ctx, s.r, `SELECT `+deliveryColumns+deliveryFrom+`
+	return deliveries(ctx, s.r, `SELECT `+sqlq.DeliveryColumns+deliveryFrom+`
 		WHERE d.endpoint = ? AND d.dead = 1 ORDER BY d.id LIMIT ?`, endpoint, limit)
 }
 

@@ -114,7 +114,8 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, err
 	}
 	r.SetMaxOpenConns(4)
-	s := &Store{Reader: sqlq.Reader[int64, sql.NullInt64]{DB: reads{r}, D: dialect},
+	s := &Store{Reader: sqlq.Reader[int64, sql.NullInt64]{DB: reads{r}, D: dialect, CallColumns: callColumns, ScanCall: scanCall,
+		Sums: sqlq.SumsSQL{Date: "?", Day: "day", Sum: "sum(n)", Order: "key, metric"}},
 		Writer: sqlq.Writer[int64, sql.NullInt64]{DB: reads{w}, D: dialect}, w: w, r: r}
 	if err := s.prepare(ctx); err != nil {
 		_ = r.Close()
@@ -343,27 +344,10 @@ func (s *Store) Update(ctx context.Context, id int64, fn func(*ticketing.Ticket)
 	return t, nil
 }
 
-// Outbox returns undelivered messages, oldest first.
-func (s *Store) Outbox(ctx context.Context, limit int) ([]ticketing.Message, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT id, ticket_id, topic, payload, created_at
-		FROM outbox WHERE delivered_at IS NULL ORDER BY id LIMIT ?`, limit)
-	if err != nil {
-		return nil, translate(err)
-	}
-	defer rows.Close()
-	return sqlq.Collect(rows, translate, func(r sqlq.Scanner) (ticketing.Message, error) { return sqlq.ScanMessage(dialect, r) })
-}
-
 // translate maps driver errors to ticketing kinds at the store's edge.
 func translate(err error) error {
-	if err == nil {
-		return nil
-	}
-	if errors.Is(err, sql.ErrNoRows) {
-		return ticketing.ErrNotFound
-	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return ticketing.Unavailable(err)
+	if e, ok := sqlq.Common(err, sql.ErrNoRows); ok {
+		return e
 	}
 	var se *sqlitedrv.Error
 	if errors.As(err, &se) {

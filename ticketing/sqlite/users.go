@@ -25,11 +25,7 @@ func (s *Store) PutUser(ctx context.Context, u *ticketing.User) error {
 	}
 	defer tx.Rollback() // after Commit this is a no-op
 	var stored int64
-	err = tx.QueryRowContext(ctx, `INSERT INTO users (`+sqlq.UserColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (name) DO UPDATE SET display_name = excluded.display_name, role = excluded.role,
-			department = excluded.department, password_hash = excluded.password_hash,
-			disabled = excluded.disabled, updated_at = excluded.updated_at
-		RETURNING created_at`, args...).Scan(&stored)
+	err = tx.QueryRowContext(ctx, sqlq.UserUpsert, args...).Scan(&stored)
 	if err != nil {
 		return translate(err)
 	}

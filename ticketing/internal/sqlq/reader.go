@@ -27,6 +27,20 @@ type ResultSet interface {
 type Reader[T, N any] struct {
 	DB DB
 	D  Dialect[T, N]
+	// CallColumns and ScanCall read the call log, whose tickets each
+	// schema keeps its own way (an array, a joined list).
+	CallColumns string
+	ScanCall    func(Scanner) (*ticketing.Call, error)
+	// Sums is how the schema writes the indicator sums' query.
+	Sums SumsSQL
+}
+
+// SumsSQL is what differs between the schemas in reading indicator sums.
+type SumsSQL struct {
+	Date  string // a date parameter: "?::date", "?"
+	Day   string // the day column as YYYY-MM-DD text
+	Sum   string // the sum of n as a 64-bit integer
+	Order string // keys and metrics in byte order
 }
 
 func (r Reader[T, N]) tickets(ctx context.Context, w *Where, query string) ([]*ticketing.Ticket, error) {
@@ -160,4 +174,49 @@ func (r Reader[T, N]) TokenByHash(ctx context.Context, hash string) (*ticketing.
 	w := r.D.Where()
 	w.Add("hash = ?", hash)
 	return ScanToken(r.D, r.DB.QueryRow(ctx, `SELECT `+TokenColumns+` FROM api_tokens`+w.String(), w.Args...))
+}
+
+// Outbox returns up to limit undelivered messages, oldest first.
+func (r Reader[T, N]) Outbox(ctx context.Context, limit int) ([]ticketing.Message, error) {
+	w := r.D.Where()
+	lim := w.Param(limit)
+	return collect(r, ctx, w, `SELECT id, ticket_id, topic, payload, created_at FROM outbox
+		WHERE delivered_at IS NULL ORDER BY id LIMIT `+lim, func(s Scanner) (ticketing.Message, error) { return ScanMessage(r.D, s) })
+}
+
+// Calls lists the calls f selects, latest arrival first.
+func (r Reader[T, N]) Calls(ctx context.Context, f ticketing.CallFilter) ([]*ticketing.Call, error) {
+	w := r.D.Where()
+	CallConds(w, f)
+	limit := f.Limit
+	if limit <= 0 {
+		limit = ticketing.DefaultCallLimit
+	}
+	lim := w.Param(limit)
+	return collect(r, ctx, w, `SELECT `+r.CallColumns+` FROM calls c`+w.String()+` ORDER BY c.arrived_at DESC, c.id DESC LIMIT `+lim, r.ScanCall)
+}
+
+// Indicators returns the sums q selects: from the monthly sums when q
+// totals whole months, else from the daily ones.
+func (r Reader[T, N]) Indicators(ctx context.Context, q ticketing.IndicatorQuery) ([]ticketing.IndicatorCount, error) {
+	if err := q.Validate(); err != nil {
+		return nil, err
+	}
+	table, period := row.SumsTable(q)
+	w := r.D.Where()
+	w.Add("dim = ?", string(q.Dim))
+	w.Add(period+" >= "+r.Sums.Date, q.From)
+	w.Add(period+" < "+r.Sums.Date, q.To)
+	if len(q.Metrics) > 0 {
+		w.In("metric", row.MetricNames(q.Metrics))
+	}
+	if len(q.Keys) > 0 {
+		w.In("key", q.Keys)
+	}
+	day := "''"
+	if q.ByDay {
+		day = r.Sums.Day
+	}
+	return collect(r, ctx, w, `SELECT `+day+`, key, metric, `+r.Sums.Sum+` FROM `+table+w.String()+`
+		GROUP BY 1, key, metric ORDER BY 1, `+r.Sums.Order, func(s Scanner) (ticketing.IndicatorCount, error) { return ScanIndicator(r.D, s) })
 }

@@ -50,3 +50,38 @@ func ScanIndicator[T, N any](d Dialect[T, N], r Scanner) (ticketing.IndicatorCou
 	c.Metric = ticketing.Metric(metric)
 	return c, nil
 }
+
+// DeliveryColumns are a delivery's columns with its message's and
+// ticket's, on deliveries d, outbox o and tickets t, in ScanDelivery's
+// order; a statement that reads them from elsewhere keeps the order.
+const DeliveryColumns = `d.id, d.message_id, d.ticket_id, t.number, d.endpoint, o.topic, o.payload, o.created_at,
+	d.attempts, d.last_error, d.dead, d.delivered_at`
+
+// ScanDelivery scans DeliveryColumns.
+func ScanDelivery[T, N any](d Dialect[T, N], r Scanner) (ticketing.Delivery, error) {
+	var (
+		x         ticketing.Delivery
+		payload   string
+		at        T
+		delivered N
+	)
+	if err := r.Scan(&x.ID, &x.MessageID, &x.TicketID, &x.Number, &x.Endpoint, &x.Topic, &payload, &at,
+		&x.Attempt, &x.LastError, &x.Dead, &delivered); err != nil {
+		return x, d.Translate(err)
+	}
+	x.Payload, x.MessageAt, x.DeliveredAt = []byte(payload), d.At(at), d.NullAt(delivered)
+	return x, nil
+}
+
+// Notes reads rows of (ticket id, note) into out.
+func Notes(rows Rows, translate func(error) error, out map[int64]string) error {
+	for rows.Next() {
+		var id int64
+		var note string
+		if err := rows.Scan(&id, &note); err != nil {
+			return translate(err)
+		}
+		out[id] = note
+	}
+	return translate(rows.Err())
+}

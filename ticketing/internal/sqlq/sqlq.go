@@ -8,9 +8,13 @@
 package sqlq
 
 import (
+	"context"
+	"errors"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/yihao-city/yihao/ticketing"
 )
 
 // Dialect is one store's way with parameters and times. T is what a NOT
@@ -140,4 +144,20 @@ func One[V any](vs []V, err error) (V, error) {
 		return zero, err
 	}
 	return vs[0], nil
+}
+
+// Common maps what every driver reports alike: noRows (the driver's "no
+// rows" error) as ErrNotFound, and a cancelled or timed-out context as
+// unavailable, since the outcome of a write cut short is unknown and the
+// caller retries. ok is false for anything else, the store's to map.
+func Common(err, noRows error) (mapped error, ok bool) {
+	switch {
+	case err == nil:
+		return nil, true
+	case errors.Is(err, noRows):
+		return ticketing.ErrNotFound, true
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		return ticketing.Unavailable(err), true
+	}
+	return err, false
 }

@@ -68,6 +68,14 @@ const (
 	UserSelect  = UserColumns + `, session_epoch`
 )
 
+// UserUpsert inserts a user or replaces the one with its name, keeping
+// and returning the stored creation time; its parameters are UserArgs.
+const UserUpsert = `INSERT INTO users (` + UserColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET display_name = excluded.display_name, role = excluded.role,
+			department = excluded.department, password_hash = excluded.password_hash,
+			disabled = excluded.disabled, updated_at = excluded.updated_at
+		RETURNING created_at`
+
 // ScanUser scans UserSelect.
 func ScanUser[T, N any](d Dialect[T, N], r Scanner) (*ticketing.User, error) {
 	var (
