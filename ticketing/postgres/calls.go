@@ -280,39 +280,3 @@ SELECT 1, line, count(*), sum(ans), sum(in15), sum(ab), sum(wait)::bigint, sum(t
 UNION ALL
 SELECT 2, agent, count(*), sum(ans), sum(in15), sum(ab), sum(wait)::bigint, sum(talk)::bigint FROM f WHERE agent <> '' GROUP BY agent
 ORDER BY 1, 2`
-
-// HotlineStats aggregates the hotline figures in SQL.
-func (s *Store) HotlineStats(ctx context.Context, f ticketing.StatsFilter) (ticketing.HotlineStats, error) {
-	// $1 is the service-level wait; the filter's placeholders follow it.
-	w := dialect.Where()
-	w.Args = []any{ticketing.ServiceLevelWait.Microseconds()}
-	sqlq.CallConds(w, ticketing.CallFilter{From: f.From, To: f.To, Line: f.Line, Agent: f.Agent})
-	var st ticketing.HotlineStats
-	rows, err := s.pool.Query(ctx, strings.Replace(statsSQL, "%s", w.And(), 1), w.Args...)
-	if err != nil {
-		return st, translate(err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			group                  int
-			fig                    ticketing.CallFigures
-			offered, ans, in15, ab int64
-			wait, talk             int64
-		)
-		if err := rows.Scan(&group, &fig.Key, &offered, &ans, &in15, &ab, &wait, &talk); err != nil {
-			return st, translate(err)
-		}
-		fig.Offered, fig.Answered, fig.AnsweredIn15s, fig.Abandoned = int(offered), int(ans), int(in15), int(ab)
-		fig.WaitSum, fig.TalkSum = time.Duration(wait)*time.Microsecond, time.Duration(talk)*time.Microsecond
-		switch group {
-		case 0:
-			st.Total = fig
-		case 1:
-			st.Lines = append(st.Lines, fig)
-		default:
-			st.Agents = append(st.Agents, fig)
-		}
-	}
-	return st, translate(rows.Err())
-}

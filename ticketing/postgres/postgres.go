@@ -72,7 +72,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
-	s := &Store{Reader: sqlq.Reader[time.Time, *time.Time]{DB: reads{pool}, D: dialect, CallColumns: callColumns, ScanCall: scanCall,
+	s := &Store{Reader: sqlq.Reader[time.Time, *time.Time]{DB: reads{pool}, D: dialect, CallColumns: callColumns, ScanCall: scanCall, StatsSQL: statsSQL,
 		Sums: sqlq.SumsSQL{Date: "?::date", Day: "to_char(day, 'YYYY-MM-DD')", Sum: "sum(n)::bigint", Order: `key COLLATE "C", metric COLLATE "C"`}},
 		Writer: sqlq.Writer[time.Time, *time.Time]{DB: reads{pool}, D: dialect}, pool: pool}
 	s.ids = ticketing.NewIDBlocks(idBlock, func(ctx context.Context) (int64, error) {

@@ -114,7 +114,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, err
 	}
 	r.SetMaxOpenConns(4)
-	s := &Store{Reader: sqlq.Reader[int64, sql.NullInt64]{DB: reads{r}, D: dialect, CallColumns: callColumns, ScanCall: scanCall,
+	s := &Store{Reader: sqlq.Reader[int64, sql.NullInt64]{DB: reads{r}, D: dialect, CallColumns: callColumns, ScanCall: scanCall, StatsSQL: statsSQL,
 		Sums: sqlq.SumsSQL{Date: "?", Day: "day", Sum: "sum(n)", Order: "key, metric"}},
 		Writer: sqlq.Writer[int64, sql.NullInt64]{DB: reads{w}, D: dialect}, w: w, r: r}
 	if err := s.prepare(ctx); err != nil {

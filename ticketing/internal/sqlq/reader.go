@@ -2,6 +2,7 @@ package sqlq
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/yihao-city/yihao/ticketing"
@@ -31,6 +32,11 @@ type Reader[T, N any] struct {
 	// schema keeps its own way (an array, a joined list).
 	CallColumns string
 	ScanCall    func(Scanner) (*ticketing.Call, error)
+	// StatsSQL is the schema's hotline figures query: ? the service-level
+	// wait in microseconds, %s where the call conditions go; rows of
+	// group (0 total, 1 a line, 2 an agent), key, offered, answered,
+	// answered in time, abandoned, wait and talk in microseconds.
+	StatsSQL string
 	// Sums is how the schema writes the indicator sums' query.
 	Sums SumsSQL
 }
@@ -219,4 +225,44 @@ func (r Reader[T, N]) Indicators(ctx context.Context, q ticketing.IndicatorQuery
 	}
 	return collect(r, ctx, w, `SELECT `+day+`, key, metric, `+r.Sums.Sum+` FROM `+table+w.String()+`
 		GROUP BY 1, key, metric ORDER BY 1, `+r.Sums.Order, func(s Scanner) (ticketing.IndicatorCount, error) { return ScanIndicator(r.D, s) })
+}
+
+// HotlineStats aggregates the figures of f's calls in SQL.
+func (r Reader[T, N]) HotlineStats(ctx context.Context, f ticketing.StatsFilter) (ticketing.HotlineStats, error) {
+	w := r.D.Where()
+	w.Args = []any{ticketing.ServiceLevelWait.Microseconds()} // the first parameter; the filter's follow it
+	CallConds(w, ticketing.CallFilter{From: f.From, To: f.To, Line: f.Line, Agent: f.Agent})
+	var st ticketing.HotlineStats
+	figs, err := collect(r, ctx, w, strings.Replace(r.StatsSQL, "%s", w.And(), 1), func(s Scanner) (groupFigures, error) {
+		var (
+			g                                  groupFigures
+			offered, ans, in15, ab, wait, talk int64
+		)
+		if err := s.Scan(&g.group, &g.Key, &offered, &ans, &in15, &ab, &wait, &talk); err != nil {
+			return g, r.D.Translate(err)
+		}
+		g.Offered, g.Answered, g.AnsweredIn15s, g.Abandoned = int(offered), int(ans), int(in15), int(ab)
+		g.WaitSum, g.TalkSum = time.Duration(wait)*time.Microsecond, time.Duration(talk)*time.Microsecond
+		return g, nil
+	})
+	if err != nil {
+		return st, err
+	}
+	for _, g := range figs {
+		switch g.group {
+		case 0:
+			st.Total = g.CallFigures
+		case 1:
+			st.Lines = append(st.Lines, g.CallFigures)
+		default:
+			st.Agents = append(st.Agents, g.CallFigures)
+		}
+	}
+	return st, nil
+}
+
+// groupFigures is one row of StatsSQL.
+type groupFigures struct {
+	group int
+	ticketing.CallFigures
 }
