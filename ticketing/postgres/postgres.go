@@ -233,10 +233,7 @@ func (s *Store) Create(ctx context.Context, t *ticketing.Ticket) (*ticketing.Tic
 	if err != nil {
 		return nil, false, translate(err)
 	}
-	stored := *t
-	stored.Version = 1
-	stored.ClearPending()
-	return &stored, true, nil
+	return sqlq.Created(t)
 }
 
 func latLon(t *ticketing.Ticket) (lat, lon *float64) {
@@ -312,12 +309,7 @@ func (s *Store) Update(ctx context.Context, id int64, fn func(*ticketing.Ticket)
 	if taken < int64(len(t.PendingKeys())) {
 		return nil, ticketing.ErrAlreadyApplied
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return nil, translate(err)
-	}
-	t.Version++
-	t.ClearPending()
-	return t, nil
+	return sqlq.Saved(t, tx.Commit(ctx), translate)
 }
 
 // translate maps pgx errors to ticketing kinds at the store's edge.

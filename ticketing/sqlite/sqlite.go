@@ -236,10 +236,7 @@ func (s *Store) Create(ctx context.Context, t *ticketing.Ticket) (*ticketing.Tic
 	if err := tx.Commit(); err != nil {
 		return nil, false, translate(err)
 	}
-	stored := *t
-	stored.Version = 1
-	stored.ClearPending()
-	return &stored, true, nil
+	return sqlq.Created(t)
 }
 
 func (s *Store) appendChanges(ctx context.Context, tx *sql.Tx, t *ticketing.Ticket, lastSeq int) error {
@@ -336,12 +333,7 @@ func (s *Store) Update(ctx context.Context, id int64, fn func(*ticketing.Ticket)
 	if err := s.appendChanges(ctx, tx, t, lastSeq); err != nil {
 		return nil, err
 	}
-	if err := tx.Commit(); err != nil {
-		return nil, translate(err)
-	}
-	t.Version++
-	t.ClearPending()
-	return t, nil
+	return sqlq.Saved(t, tx.Commit(), translate)
 }
 
 // translate maps driver errors to ticketing kinds at the store's edge.

@@ -130,3 +130,22 @@ func TokenArgs[T, N any](d Dialect[T, N], tok *ticketing.Token) ([]any, error) {
 	}
 	return []any{tok.Name, string(tok.Role), tok.Hash, d.Time(tok.CreatedAt), tok.User, tok.Department}, nil
 }
+
+// Saved is t once its change is committed (commit is the commit's error):
+// one version on, nothing pending.
+func Saved(t *ticketing.Ticket, commit error, translate func(error) error) (*ticketing.Ticket, error) {
+	if commit != nil {
+		return nil, translate(commit)
+	}
+	t.Version++
+	t.ClearPending()
+	return t, nil
+}
+
+// Created is the stored copy of a ticket just inserted: version 1, nothing pending.
+func Created(t *ticketing.Ticket) (*ticketing.Ticket, bool, error) {
+	stored := *t
+	stored.Version = 1
+	stored.ClearPending()
+	return &stored, true, nil
+}
