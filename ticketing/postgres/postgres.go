@@ -166,13 +166,13 @@ var (
 		RETURNING id
 	),` + appendSQL(43)
 	updateSQL = `WITH t AS (
-		UPDATE tickets SET status = $2, category = $3, category_name = $4, department = $5,
-			department_name = $6, priority = $7, due_at = $8, routing_rule = $9, routing_reason = $10,
-			confidence = $11, master_id = $12, rework_count = $13, extension_count = $14,
-			extension = $15, evaluation = $16, updated_at = $17, version = version + 1,
-			grid = $19, community = $20, street = $21, district = $22, assisting = $23, lat = $24, lon = $25,
-			address = $26, attachments = $27, light = $28, alarm_at = $29
-		WHERE id = $1 AND version = $18
+		UPDATE tickets SET status = $1, category = $2, category_name = $3, department = $4,
+			department_name = $5, priority = $6, due_at = $7, routing_rule = $8, routing_reason = $9,
+			confidence = $10, master_id = $11, rework_count = $12, extension_count = $13,
+			extension = $14, evaluation = $15, updated_at = $16, version = version + 1,
+			grid = $17, community = $18, street = $19, district = $20, assisting = $21, lat = $22, lon = $23,
+			address = $24, attachments = $25, light = $26, alarm_at = $27
+		WHERE id = $28 AND version = $29
 		RETURNING id
 	),` + appendSQL(30)
 )
@@ -224,25 +224,11 @@ func (s *Store) Create(ctx context.Context, t *ticketing.Ticket) (*ticketing.Tic
 	return sqlq.Created(t)
 }
 
-func latLon(t *ticketing.Ticket) (lat, lon *float64) {
-	if t.Location != nil {
-		return &t.Location.Lat, &t.Location.Lon
-	}
-	return nil, nil
-}
-
 func nullTime(t time.Time) *time.Time {
 	if t.IsZero() {
 		return nil
 	}
 	return &t
-}
-
-func nullID(id int64) *int64 {
-	if id == 0 {
-		return nil
-	}
-	return &id
 }
 
 type querier interface {
@@ -276,16 +262,11 @@ func (s *Store) Update(ctx context.Context, id int64, fn func(*ticketing.Ticket)
 	if err := fn(t); err != nil {
 		return nil, err
 	}
-	js, err := row.EncodeJSON(t)
+	args, err := sqlq.ChangeArgs(dialect, t)
 	if err != nil {
 		return nil, err
 	}
-	lat, lon := latLon(t)
-	args := []any{t.ID, string(t.Status), t.Category, t.CategoryName, t.Department, t.DepartmentName,
-		string(t.Priority), nullTime(t.DueAt), t.RoutingRule, t.RoutingReason, t.Confidence, nullID(t.MasterID),
-		t.ReworkCount, t.ExtensionCount, js.Extension, js.Evaluation, t.UpdatedAt, t.Version,
-		t.Area.Grid, t.Area.Community, t.Area.Street, t.Area.District, js.Assisting, lat, lon, t.Address, js.Attachments,
-		string(t.Light), nullTime(t.AlarmAt)}
+	args = append(args, t.ID, t.Version)
 	args = append(args, changeArgs(t)...)
 	var got, taken int64
 	if err := tx.QueryRow(ctx, updateSQL, args...).Scan(&got, &taken); err != nil {

@@ -261,25 +261,11 @@ func (s *Store) appendChanges(ctx context.Context, tx *sql.Tx, t *ticketing.Tick
 	return nil
 }
 
-func latLon(t *ticketing.Ticket) (lat, lon any) {
-	if t.Location != nil {
-		return t.Location.Lat, t.Location.Lon
-	}
-	return nil, nil
-}
-
 func micros(t time.Time) any {
 	if t.IsZero() {
 		return nil
 	}
 	return t.UnixMicro()
-}
-
-func nullID(id int64) any {
-	if id == 0 {
-		return nil
-	}
-	return id
 }
 
 func one(r sqlq.Scanner) (*ticketing.Ticket, error) { return sqlq.ScanTicket(dialect, r) }
@@ -304,17 +290,11 @@ func (s *Store) Update(ctx context.Context, id int64, fn func(*ticketing.Ticket)
 	if err := fn(t); err != nil {
 		return nil, err
 	}
-	js, err := row.EncodeJSON(t)
+	args, err := sqlq.ChangeArgs(dialect, t)
 	if err != nil {
 		return nil, err
 	}
-	lat, lon := latLon(t)
-	_, err = s.txExec(ctx, tx, updateTicketSQL,
-		string(t.Status), t.Category, t.CategoryName, t.Department, t.DepartmentName, string(t.Priority),
-		micros(t.DueAt), t.RoutingRule, t.RoutingReason, t.Confidence, nullID(t.MasterID), t.ReworkCount,
-		t.ExtensionCount, js.Extension, js.Evaluation, t.UpdatedAt.UnixMicro(),
-		t.Area.Grid, t.Area.Community, t.Area.Street, t.Area.District, js.Assisting, lat, lon, t.Address, js.Attachments,
-		string(t.Light), micros(t.AlarmAt), t.ID)
+	_, err = s.txExec(ctx, tx, updateTicketSQL, append(args, t.ID)...)
 	if err != nil {
 		return nil, translate(err)
 	}

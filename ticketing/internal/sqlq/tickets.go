@@ -149,3 +149,22 @@ func Created(t *ticketing.Ticket) (*ticketing.Ticket, bool, error) {
 	stored.ClearPending()
 	return &stored, true, nil
 }
+
+// ChangeArgs are the parameters of the columns a change may touch, in
+// this order: status, category, category_name, department,
+// department_name, priority, due_at, routing_rule, routing_reason,
+// confidence, master_id, rework_count, extension_count, extension,
+// evaluation, updated_at, grid, community, street, district, assisting,
+// lat, lon, address, attachments, light, alarm_at.
+func ChangeArgs[T, N any](d Dialect[T, N], t *ticketing.Ticket) ([]any, error) {
+	js, err := row.EncodeJSON(t)
+	if err != nil {
+		return nil, err
+	}
+	lat, lon := LatLon(t)
+	return []any{string(t.Status), t.Category, t.CategoryName, t.Department, t.DepartmentName, string(t.Priority),
+		d.NullTime(t.DueAt), t.RoutingRule, t.RoutingReason, t.Confidence, NullID(t.MasterID), t.ReworkCount,
+		t.ExtensionCount, js.Extension, js.Evaluation, d.Time(t.UpdatedAt),
+		t.Area.Grid, t.Area.Community, t.Area.Street, t.Area.District, js.Assisting, lat, lon, t.Address, js.Attachments,
+		string(t.Light), d.NullTime(t.AlarmAt)}, nil
+}
