@@ -341,6 +341,18 @@ func NewLive(load func() (*Router, error)) (*Live, error) {
 // citizens (the form's categories), which must follow a reload too.
 func (l *Live) Catalogue() *Catalogue { return l.cur.Load().cat }
 
+// Inside reports whether the point lies in one of the grid's cells, by
+// the grid in force; without a grid nothing can be checked and every
+// point is inside.
+func (l *Live) Inside(lat, lon float64) bool {
+	r := l.cur.Load()
+	if r.locator == nil {
+		return true
+	}
+	_, ok := r.locator.Locate(lat, lon)
+	return ok
+}
+
 // Org is the organisation of the router in force, which follows a reload.
 func (l *Live) Org() *Org { return l.cur.Load().Org() }
 

@@ -9,27 +9,22 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/gin-gonic/gin"
-	goredis "github.com/redis/go-redis/v9"
-
 	"github.com/yihao-city/yihao/configs"
 	"github.com/yihao-city/yihao/desks"
 	"github.com/yihao-city/yihao/limit"
-	"github.com/yihao-city/yihao/media"
 	"github.com/yihao-city/yihao/redis"
-	"github.com/yihao-city/yihao/routing"
 	"github.com/yihao-city/yihao/routing/grid"
 	"github.com/yihao-city/yihao/ticketing"
 )
 
-// startDesks wires the staff desks onto mux and starts what keeps them
+// startDesks wires the staff desks onto the engine and starts what keeps them
 // current on every instance: the relay that turns every ticket change,
 // from any door and any instance, into a live event; the rollup that folds
 // indicator tallies into daily sums; and the deadline scanner that turns
 // lights yellow and red. Each runs on every instance and works from the
 // database, so none is lost when an instance stops and none is done twice.
-func startDesks(ctx context.Context, cfg Config, store ticketing.Store, svc *ticketing.Service, router *routing.Live,
-	files routingFiles, loc *time.Location, ph *phone, photos *media.Disk, rdb *goredis.Client, log *slog.Logger, mux gin.IRouter) error {
+func (a *app) startDesks(ctx context.Context) error {
+	cfg, store, svc, router, files, loc, ph, photos, rdb, log, mux := a.cfg, a.store, a.svc, a.router, a.files, a.loc, a.phone, a.photos, a.rdb, a.log, a.engine
 	if err := putConfiguredUsers(ctx, store, cfg.Users, log); err != nil {
 		return err
 	}

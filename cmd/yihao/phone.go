@@ -6,13 +6,11 @@ import (
 	"crypto/tls"
 	"encoding/hex"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/netip"
 	"strings"
 	"time"
 
-	"github.com/gin-gonic/gin"
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/yihao-city/yihao/channels/hotline"
@@ -40,11 +38,11 @@ type phone struct {
 // go without agents after Redis restarts empty.
 const keeperEvery = 2 * time.Second
 
-// startPhone wires the phone door onto mux and starts SIP. With Redis,
+// startPhone wires the phone door onto the engine and starts SIP. With Redis,
 // presence (which agent is free), screen pops and the signing secret are
 // shared, so several instances serve one set of agents.
-func startPhone(ctx context.Context, cfg Config, store ticketing.Store, svc *ticketing.Service, rdb *goredis.Client,
-	metrics *hotline.SIPMetrics, log *slog.Logger, mux gin.IRouter) (*phone, error) {
+func (a *app) startPhone(ctx context.Context, metrics *hotline.SIPMetrics) (*phone, error) {
+	cfg, store, svc, rdb, log, mux := a.cfg, a.store, a.svc, a.rdb, a.log, a.engine
 	sc := cfg.SIP
 	secret, err := sipSecret(ctx, sc.Secret, rdb, cfg.RedisPrefix)
 	if err != nil {

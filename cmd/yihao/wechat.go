@@ -3,24 +3,19 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"time"
 
-	goredis "github.com/redis/go-redis/v9"
-
 	"github.com/yihao-city/yihao/channels/wechat"
-	"github.com/yihao-city/yihao/internal/httpapi"
 	"github.com/yihao-city/yihao/limit"
-	"github.com/yihao-city/yihao/media"
 	"github.com/yihao-city/yihao/redis"
 	"github.com/yihao-city/yihao/ticketing"
 )
 
-// startWeChat wires the official account's message server onto mux, if a
+// startWeChat wires the official account's message server onto the engine, if a
 // token is configured. With Redis, dedup, conversations and the access
 // token are shared by every instance WeChat may push to.
-func startWeChat(ctx context.Context, cfg Config, store ticketing.Store, svc *ticketing.Service, photos *media.Disk, rdb *goredis.Client,
-	log *slog.Logger, mux *httpapi.Engine) (*wechat.Channel, error) {
+func (a *app) startWeChat(ctx context.Context) (*wechat.Channel, error) {
+	cfg, store, svc, photos, rdb, log, mux := a.cfg, a.store, a.svc, a.photos, a.rdb, a.log, a.engine
 	wc := cfg.WeChat
 	if wc.Token == "" {
 		return nil, nil
