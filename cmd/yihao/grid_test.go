@@ -26,9 +26,9 @@ func runGridCmd(t *testing.T, dataDir string, args ...string) (string, error) {
 // gridSmallFile writes a generated 8 × 10 grid to a temporary file.
 func gridSmallFile(t *testing.T) (path string, data []byte) {
 	t.Helper()
-	cfg := gridDefaultGenConfig()
-	cfg.rows, cfg.cols = 8, 10
-	data, err := gridBuild(cfg)
+	cfg := grid.DemoLayout()
+	cfg.Rows, cfg.Cols = 8, 10
+	data, err := grid.Generate(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
