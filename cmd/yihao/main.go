@@ -29,6 +29,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/yihao-city/yihao/internal/loadgen"
 	"github.com/yihao-city/yihao/ticketing"
 )
 
@@ -78,7 +79,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	switch cmd {
 	case "bench":
-		return runBench(ctx, args, stdout)
+		return loadgen.Run(ctx, args, stdout)
 	case "classify":
 		return runClassify(ctx, args, stdout)
 	}

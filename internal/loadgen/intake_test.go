@@ -1,4 +1,4 @@
-package main
+package loadgen
 
 import (
 	"bytes"
@@ -103,7 +103,7 @@ func runFake(t *testing.T, f *fakeIntake) (string, error) {
 	srv := httptest.NewServer(f.handler())
 	t.Cleanup(srv.Close)
 	var out bytes.Buffer
-	err := runBench(context.Background(), []string{"intake", "--url", srv.URL, "--n", "200", "--c", "8", "--replay", "0.1"}, &out)
+	err := Run(context.Background(), []string{"intake", "--url", srv.URL, "--n", "200", "--c", "8", "--replay", "0.1"}, &out)
 	t.Log("\n" + out.String())
 	return out.String(), err
 }
@@ -111,7 +111,7 @@ func runFake(t *testing.T, f *fakeIntake) (string, error) {
 func TestBenchIntakeAllGood(t *testing.T) {
 	out, err := runFake(t, newFakeIntake())
 	if err != nil {
-		t.Fatalf("runBench: %v", err)
+		t.Fatalf("Run: %v", err)
 	}
 	for _, want := range []string{"acknowledged  200", "verified: 200 stored, 0 lost, 0 doubled", "20 of 20 replayed"} {
 		if !strings.Contains(out, want) {
@@ -127,7 +127,7 @@ func TestBenchIntakeRetriesLostAnswers(t *testing.T) {
 	f.flaky = 10
 	out, err := runFake(t, f)
 	if err != nil {
-		t.Fatalf("runBench: %v", err)
+		t.Fatalf("Run: %v", err)
 	}
 	if f.created != 200 {
 		t.Errorf("server created %d tickets, want 200", f.created)
@@ -144,7 +144,7 @@ func TestBenchIntakeLostTicket(t *testing.T) {
 	f.lose = fmt.Sprintf("26010%09d", 17)
 	out, err := runFake(t, f)
 	if err == nil || !strings.Contains(err.Error(), "1 lost") {
-		t.Fatalf("runBench error = %v, want one mentioning 1 lost", err)
+		t.Fatalf("Run error = %v, want one mentioning 1 lost", err)
 	}
 	if !strings.Contains(out, "199 stored, 1 lost") {
 		t.Errorf("output lacks the lost count")
@@ -152,8 +152,8 @@ func TestBenchIntakeLostTicket(t *testing.T) {
 }
 
 func TestBenchUnknownTarget(t *testing.T) {
-	err := runBench(context.Background(), []string{"outbox"}, io.Discard)
+	err := Run(context.Background(), []string{"outbox"}, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "intake") {
-		t.Fatalf("runBench(outbox) = %v, want an error naming intake", err)
+		t.Fatalf("Run(outbox) = %v, want an error naming intake", err)
 	}
 }

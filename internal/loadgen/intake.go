@@ -1,4 +1,8 @@
-package main
+// Package loadgen is `yihao bench`: load generators that drive a running
+// server through its public doors — web intake, WeChat pushes, the desks —
+// and measure it, from the outside as a city's traffic would. Intake also
+// checks afterwards that no acknowledged report was lost or doubled.
+package loadgen
 
 import (
 	"bytes"
@@ -21,8 +25,8 @@ import (
 	"time"
 )
 
-// runBench runs `yihao bench <what> [flags]`; args excludes "bench".
-func runBench(ctx context.Context, args []string, stdout io.Writer) error {
+// Run runs `yihao bench <what> [flags]`; args excludes "bench".
+func Run(ctx context.Context, args []string, stdout io.Writer) error {
 	const valid = "valid: intake, wechat, desks"
 	if len(args) == 0 {
 		return errors.New("bench: missing target; " + valid)

@@ -1,0 +1,264 @@
+// Package historygen makes a city's history for benchmarks (`yihao gen`):
+// tickets that walk the real workflow methods from report to where their
+// age has got them, in the proportions a 12345 centre sees, written to
+// PostgreSQL in bulk with the indicator sums the running system would
+// have kept.
+package historygen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"time"
+
+	"github.com/yihao-city/yihao/routing"
+	"github.com/yihao-city/yihao/routing/grid"
+	"github.com/yihao-city/yihao/ticketing"
+	"github.com/yihao-city/yihao/ticketing/postgres"
+)
+
+// Store is what the generator writes with: the PostgreSQL store's bulk
+// loader. Loading tens of millions of tickets through Submit would take a
+// day; COPY takes minutes.
+type Store interface {
+	ReserveIDs(ctx context.Context, n int) (first int64, err error)
+	CopyTickets(ctx context.Context, ts []*ticketing.Ticket, evs [][]ticketing.Event) error
+	AddIndicatorSums(ctx context.Context, sums []postgres.IndicatorSum) error
+}
+
+// Config is how much history to make: Tickets over Months up to Now,
+// Batch tickets per COPY transaction, the same city for the same Seed.
+type Config struct {
+	Tickets, Months, Batch int
+	Seed                   uint64
+	Now                    time.Time
+}
+
+// Generator makes tickets that look like a city's: channels, categories,
+// places and outcomes in proportions a 12345 centre sees.
+type Generator struct {
+	cfg    Config
+	router *routing.Router
+	cat    *routing.Catalogue
+	loc    *time.Location
+	leaves []routing.Leaf
+	cells  []grid.Cell
+	ix     *grid.Index
+	rnd    *mrand.Rand
+	sums   map[sumKey]int64
+}
+
+type sumKey struct {
+	day    string
+	dim    ticketing.Dim
+	key    string
+	metric ticketing.Metric
+}
+
+// New makes a generator that places tickets on ix's unit cells and routes
+// them with router, as cat describes the city.
+func New(router *routing.Router, cat *routing.Catalogue, ix *grid.Index, cfg Config) (*Generator, error) {
+	loc, err := cat.Location()
+	if err != nil {
+		return nil, err
+	}
+	gen := &Generator{cfg: cfg, router: router, cat: cat, loc: loc, leaves: cat.Leaves(), ix: ix,
+		rnd: mrand.New(mrand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)), sums: map[sumKey]int64{}}
+	for c := range ix.Cells() {
+		if c.Kind == grid.KindUnit {
+			gen.cells = append(gen.cells, c)
+		}
+	}
+	if len(gen.leaves) == 0 || len(gen.cells) == 0 {
+		return nil, errors.New("gen: the catalogue needs categories and the grid unit cells")
+	}
+	return gen, nil
+}
+
+// Run writes the configured number of tickets to store in batches, with
+// their indicator sums, saying how far it got on stdout.
+func (g *Generator) Run(ctx context.Context, store Store, stdout io.Writer) (int, error) {
+	first, err := store.ReserveIDs(ctx, g.cfg.Tickets)
+	if err != nil {
+		return 0, err
+	}
+	span := g.cfg.Now.Sub(g.cfg.Now.AddDate(0, -g.cfg.Months, 0))
+	done := 0
+	for done < g.cfg.Tickets {
+		n := min(g.cfg.Batch, g.cfg.Tickets-done)
+		ts := make([]*ticketing.Ticket, 0, n)
+		evs := make([][]ticketing.Event, 0, n)
+		for i := range n {
+			// Ids in time order, as the running system hands them out.
+			at := g.cfg.Now.Add(-span + time.Duration(float64(span)*float64(done+i)/float64(g.cfg.Tickets)))
+			t, log, err := g.ticket(ctx, first+int64(done+i), at)
+			if err != nil {
+				return done, err
+			}
+			g.tally(t, log)
+			if !t.Status.Open() {
+				log = nil // events kept for open tickets only (see runGen)
+			}
+			ts = append(ts, t)
+			evs = append(evs, log)
+		}
+		if err := store.CopyTickets(ctx, ts, evs); err != nil {
+			return done, err
+		}
+		done += n
+		fmt.Fprintf(stdout, "  %d tickets\n", done)
+	}
+	sums := make([]postgres.IndicatorSum, 0, len(g.sums))
+	for k, n := range g.sums {
+		sums = append(sums, postgres.IndicatorSum{Day: k.day, Dim: k.dim, Key: k.key, Metric: k.metric, N: n})
+	}
+	if err := store.AddIndicatorSums(ctx, sums); err != nil {
+		return done, err
+	}
+	return done, nil
+}
+
+// tally adds the ticket's tallies to the daily sums exactly as
+// RollupIndicators would fold them.
+func (g *Generator) tally(t *ticketing.Ticket, log []ticketing.Event) {
+	for _, tl := range ticketing.TalliesOf(t, log) {
+		day := tl.At.In(g.loc).Format("2006-01-02")
+		for _, d := range ticketing.Dims {
+			g.sums[sumKey{day, d, tl.Keys.Key(d), tl.Metric}] += int64(tl.N)
+		}
+	}
+}
+
+var genChannels = []struct {
+	ch    ticketing.Channel
+	share float64
+}{{ticketing.ChannelPhone, 0.70}, {ticketing.ChannelWeChat, 0.15}, {ticketing.ChannelWeb, 0.10}, {ticketing.ChannelOpen311, 0.05}}
+
+// ticket makes one ticket received at at and walks it as far as now.
+func (g *Generator) ticket(ctx context.Context, id int64, at time.Time) (*ticketing.Ticket, []ticketing.Event, error) {
+	at = at.Truncate(time.Microsecond)
+	r := g.rnd
+	ch := genChannels[len(genChannels)-1].ch
+	x, acc := r.Float64(), 0.0
+	for _, c := range genChannels {
+		if acc += c.share; x < acc {
+			ch = c.ch
+			break
+		}
+	}
+	leaf := g.leaves[r.IntN(len(g.leaves))]
+	cell := g.cells[r.IntN(len(g.cells))]
+	lat, lon, _ := g.ix.Centroid(cell.Code)
+	rep := ticketing.Report{Channel: ch, ExternalID: fmt.Sprintf("gen:%d", id), Category: leaf.Code,
+		Text: leaf.Name + "问题，请尽快处理（生成数据）", Location: &ticketing.Point{Lat: lat, Lon: lon}, ReceivedAt: at,
+		Reporter: ticketing.Contact{Phone: fmt.Sprintf("+86138%08d", r.IntN(100000000))}}
+	a, err := g.router.Route(ctx, rep)
+	if err != nil {
+		return nil, nil, fmt.Errorf("gen: route %s: %w", leaf.Code, err)
+	}
+	t := &ticketing.Ticket{ID: id, Number: ticketing.FormatNumber(id, at.In(g.loc)), TrackHash: ticketing.HashToken(fmt.Sprintf("gen%016x", r.Uint64())),
+		Channel: ch, ExternalID: rep.ExternalID, Fingerprint: rep.Fingerprint(), Reporter: rep.Reporter, Text: rep.Text,
+		Location: rep.Location, Status: ticketing.StatusReceived, Category: a.Category, CategoryName: a.CategoryName,
+		Priority: a.Priority, Area: a.Area, ReceivedAt: at, CreatedAt: at, UpdatedAt: at, Version: 1}
+	received := ticketing.Event{TicketID: id, Seq: 1, At: at, Actor: ticketing.ActorCitizen, Type: ticketing.EventReceived,
+		To: ticketing.StatusReceived, Public: "已受理，工单号" + t.Number}
+	g.walk(t, a, at)
+	log := append([]ticketing.Event{received}, t.PendingEvents()...)
+	for i := range log {
+		log[i].TicketID, log[i].Seq = id, i+1
+	}
+	t.ClearPending()
+	return t, log, nil
+}
+
+// walk takes the ticket through the workflow, each step only if its time
+// has come: a fifth answered on the call, the rest dispatched, accepted,
+// handled (mostly in time), verified and rated, with the returns,
+// extensions and rework a real centre sees.
+func (g *Generator) walk(t *ticketing.Ticket, a ticketing.Assignment, at time.Time) {
+	r, now := g.rnd, g.cfg.Now
+	step := func(d time.Duration) bool {
+		at = at.Add(d).Truncate(time.Microsecond)
+		return at.Before(now)
+	}
+	if r.Float64() < 0.2 {
+		if step(4*time.Minute) && t.ResolveOnContact(at, "agent", "已直接答复") == nil && step(2*time.Hour) && r.Float64() < 0.5 {
+			_ = t.Evaluate(at, ticketing.ActorCitizen, g.evaluation()) // the walk ends here either way
+		}
+		return
+	}
+	if !step(time.Duration(5+r.IntN(60)) * time.Minute) {
+		return
+	}
+	if t.Register(at, ticketing.ActorRouter, "") != nil {
+		return
+	}
+	a.Deadline = a.Deadline.Add(at.Sub(t.ReceivedAt))
+	if !a.Deadline.After(at) {
+		a.Deadline = at.Add(72 * time.Hour)
+	}
+	if t.Dispatch(at, ticketing.ActorRouter, a, "") != nil {
+		return
+	}
+	if r.Float64() < 0.05 { // returned, then re-dispatched to the same department
+		if !step(time.Duration(1+r.IntN(6))*time.Hour) || t.Return(at, "liaison", "不属于本单位职责") != nil {
+			return
+		}
+		// The department gets the same time again from the re-dispatch.
+		a.Deadline = at.Add(a.Deadline.Sub(t.ReceivedAt))
+		if !step(time.Duration(1+r.IntN(3))*time.Hour) || t.Dispatch(at, "dispatcher", a, "退回后改派") != nil {
+			return
+		}
+	}
+	if !step(time.Duration(10+r.IntN(240))*time.Minute) || t.Accept(at, "liaison") != nil {
+		return
+	}
+	if r.Float64() < 0.06 && step(time.Duration(1+r.IntN(24))*time.Hour) {
+		if t.RequestExtension(at, "liaison", t.DueAt.Add(72*time.Hour), "需协调多部门") != nil ||
+			!step(time.Duration(1+r.IntN(8))*time.Hour) ||
+			t.DecideExtension(at, "dispatcher", r.Float64() < 0.8, "") != nil {
+			return
+		}
+	}
+	// Most results come in time; about one in eight is late.
+	left := t.DueAt.Sub(at)
+	took := time.Duration(r.Float64() * 0.9 * float64(left))
+	if r.Float64() < 0.12 {
+		took = left + time.Duration(1+r.IntN(72))*time.Hour
+	}
+	for round := 0; ; round++ {
+		if !step(max(took, time.Minute)) || t.ReportHandled(at, "liaison", "已处置") != nil {
+			return
+		}
+		if !step(time.Duration(1+r.IntN(20)) * time.Hour) {
+			return
+		}
+		if round == 0 && r.Float64() < 0.04 {
+			if t.Verify(at, "dispatcher", false, "现场核查未解决") != nil {
+				return
+			}
+			took = time.Duration(1+r.IntN(48)) * time.Hour
+			continue
+		}
+		if t.Verify(at, "dispatcher", true, "") != nil {
+			return
+		}
+		break
+	}
+	if r.Float64() < 0.6 && step(time.Duration(1+r.IntN(48))*time.Hour) {
+		_ = t.Evaluate(at, ticketing.ActorCitizen, g.evaluation()) // the walk ends here either way
+	}
+}
+
+func (g *Generator) evaluation() ticketing.Evaluation {
+	x := g.rnd.Float64()
+	switch {
+	case x < 0.78:
+		return ticketing.Evaluation{Satisfaction: ticketing.Satisfied, Solved: true}
+	case x < 0.92:
+		return ticketing.Evaluation{Satisfaction: ticketing.BasicSatisfied, Solved: true}
+	}
+	return ticketing.Evaluation{Satisfaction: ticketing.Unsatisfied, Solved: g.rnd.Float64() < 0.3}
+}
