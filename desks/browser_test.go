@@ -59,7 +59,7 @@ func TestDesksInBrowser(t *testing.T) {
 	browsertest.Do(t, disp, "triage lists the report", chromedp.WaitVisible(chromedp.CSS(`#sec-triage `+row)))
 	shot(t, disp, shots, "2-dispatch-desk.png")
 	browsertest.Do(t, disp, "open the ticket",
-		chromedp.Click(chromedp.CSS(`#sec-triage `+row+` a`)),
+		browsertest.Leave(chromedp.Click(chromedp.CSS(`#sec-triage `+row+` a`))),
 		chromedp.WaitVisible(chromedp.ID("act-dispatch")),
 		chromedp.WaitVisible(chromedp.ID("preview")))
 	if got := browsertest.Run(t, disp, "preview", chromedp.Text(chromedp.ID("preview"))); !strings.Contains(got, "交通运输局") {
@@ -68,7 +68,7 @@ func TestDesksInBrowser(t *testing.T) {
 	shot(t, disp, shots, "3-ticket-dispatcher.png")
 	browsertest.Do(t, disp, "dispatch",
 		chromedp.SetValue(chromedp.ID("dispatch-department"), "jt"),
-		chromedp.Click(chromedp.CSS(`#act-dispatch button[type="submit"]`)),
+		browsertest.Leave(chromedp.Click(chromedp.CSS(`#act-dispatch button[type="submit"]`))),
 		chromedp.WaitVisible(chromedp.CSS(".flash")))
 	waitStatus(t, e, tk.Number, ticketing.StatusDispatched)
 
@@ -79,9 +79,9 @@ func TestDesksInBrowser(t *testing.T) {
 	}
 	shot(t, li, shots, "4-inbox-live.png")
 	browsertest.Do(t, li, "accept",
-		chromedp.Click(chromedp.CSS(`#inbox `+row+` a`)),
+		browsertest.Leave(chromedp.Click(chromedp.CSS(`#inbox `+row+` a`))),
 		chromedp.WaitVisible(chromedp.ID("act-accept")),
-		chromedp.Click(chromedp.CSS(`#act-accept button`)),
+		browsertest.Leave(chromedp.Click(chromedp.CSS(`#act-accept button`))),
 		chromedp.WaitVisible(chromedp.ID("act-extend")))
 	waitStatus(t, e, tk.Number, ticketing.StatusAccepted)
 
@@ -89,7 +89,7 @@ func TestDesksInBrowser(t *testing.T) {
 	browsertest.Do(t, li, "request an extension",
 		chromedp.SetValue(chromedp.CSS(`#act-extend input[name="until"]`), until),
 		chromedp.SendKeys(chromedp.CSS(`#act-extend textarea[name="reason"]`), "需协调燃气管线迁改"),
-		chromedp.Click(chromedp.CSS(`#act-extend button`)),
+		browsertest.Leave(chromedp.Click(chromedp.CSS(`#act-extend button`))),
 		chromedp.WaitVisible(chromedp.ID("extension")))
 	browsertest.Run(t, li, "ticket page listens", chromedp.Poll[bool](`document.body.dataset.live === "open"`, chromedp.WithPollingTimeout(10*time.Second)))
 
@@ -99,9 +99,9 @@ func TestDesksInBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`#sec-extensions `+row)))
 	shot(t, disp, shots, "5-dispatch-extension.png")
 	browsertest.Do(t, disp, "approve the extension",
-		chromedp.Click(chromedp.CSS(`#sec-extensions `+row+` a`)),
+		browsertest.Leave(chromedp.Click(chromedp.CSS(`#sec-extensions `+row+` a`))),
 		chromedp.WaitVisible(chromedp.ID("approve-yes")),
-		chromedp.Click(chromedp.ID("approve-yes")),
+		browsertest.Leave(chromedp.Click(chromedp.ID("approve-yes"))),
 		chromedp.WaitVisible(chromedp.CSS(".flash")))
 	if got := e.ticket(t, tk.Number); got.Extension != nil || got.ExtensionCount != 1 || got.DueAt.Format("2006-01-02T15:04") != until {
 		t.Errorf("after approval: extension %v, count %d, due %s (want %s)", got.Extension, got.ExtensionCount, got.DueAt, until)
@@ -110,11 +110,11 @@ func TestDesksInBrowser(t *testing.T) {
 	// The liaison's ticket page says it changed; the liaison reports the result.
 	browsertest.Do(t, li, "changed notice", chromedp.WaitVisible(chromedp.ID("changed")))
 	browsertest.Do(t, li, "report the result",
-		chromedp.Click(chromedp.CSS(`#changed a`)),
+		browsertest.Leave(chromedp.Click(chromedp.CSS(`#changed a`))),
 		chromedp.WaitVisible(chromedp.ID("act-handle")),
 		chromedp.SendKeys(chromedp.CSS(`#act-handle textarea`), "已完成管线迁改并修复路面，恢复通行。"),
 		chromedp.SetUploadFiles(chromedp.CSS(`#act-handle input[type="file"]`), []string{photo}),
-		chromedp.Click(chromedp.CSS(`#act-handle button`)),
+		browsertest.Leave(chromedp.Click(chromedp.CSS(`#act-handle button`))),
 		chromedp.WaitVisible(chromedp.CSS(".flash")))
 	waitStatus(t, e, tk.Number, ticketing.StatusHandled)
 	browsertest.Run(t, li, "the result photo shows", chromedp.Poll[bool](`document.querySelector("#result-photos img")?.naturalWidth > 0`,
@@ -131,9 +131,9 @@ func TestDesksInBrowser(t *testing.T) {
 	browsertest.Do(t, disp, "verification lists it",
 		chromedp.Navigate(e.srv.URL+"/desk/dispatch"),
 		chromedp.WaitVisible(chromedp.CSS(`#sec-verify `+row)),
-		chromedp.Click(chromedp.CSS(`#sec-verify `+row+` a`)),
+		browsertest.Leave(chromedp.Click(chromedp.CSS(`#sec-verify `+row+` a`))),
 		chromedp.WaitVisible(chromedp.ID("verify-pass")),
-		chromedp.Click(chromedp.ID("verify-pass")),
+		browsertest.Leave(chromedp.Click(chromedp.ID("verify-pass"))),
 		chromedp.WaitVisible(chromedp.CSS(".flash")))
 	waitStatus(t, e, tk.Number, ticketing.StatusClosed)
 	if got := browsertest.Run(t, disp, "status", chromedp.Text(chromedp.ID("status"))); got != "已结案" {
@@ -177,7 +177,7 @@ func signIn(t *testing.T, ctx context.Context, base, name, landmark string) {
 		chromedp.WaitVisible(chromedp.ID("name")),
 		chromedp.SendKeys(chromedp.ID("name"), name),
 		chromedp.SendKeys(chromedp.ID("password"), password),
-		chromedp.Submit(chromedp.ID("password")),
+		browsertest.Leave(chromedp.Submit(chromedp.ID("password"))),
 		chromedp.WaitVisible(chromedp.ID(landmark)))
 }
 

@@ -1055,7 +1055,7 @@ func deskSignIn(t *testing.T, b context.Context, base, ext string) {
 		chromedp.WaitVisible(chromedp.ID("ext")),
 		chromedp.SendKeys(chromedp.ID("ext"), ext),
 		chromedp.SendKeys(chromedp.ID("password"), "pw-"+ext),
-		chromedp.Submit(chromedp.ID("password")),
+		browsertest.Leave(chromedp.Submit(chromedp.ID("password"))),
 		chromedp.WaitVisible(chromedp.ID("state")),
 		// Load the desk once more by navigation, which waits for the load
 		// event: typing into the page the form's redirect produced could

@@ -80,7 +80,7 @@ func TestDayInBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.ID("ext")),
 		chromedp.SendKeys(chromedp.ID("ext"), "2001"),
 		chromedp.SendKeys(chromedp.ID("password"), "day-wangfang-pw"),
-		chromedp.Submit(chromedp.ID("password")),
+		browsertest.Leave(chromedp.Submit(chromedp.ID("password"))),
 		chromedp.WaitVisible(chromedp.ID("state")))
 	browsertest.Run(t, agent, "agent available", chromedp.Poll[bool](`document.getElementById("state").textContent === "示闲"`,
 		chromedp.WithPollingTimeout(10*time.Second)))
@@ -116,11 +116,11 @@ func TestDayInBrowser(t *testing.T) {
 	browsertest.Do(t, disp, "triage lists the call", chromedp.Navigate(srv.base+"/desk/dispatch"), chromedp.WaitVisible(chromedp.CSS(`#sec-triage `+row)))
 	shot(disp, "2-dispatcher-triage.png")
 	browsertest.Do(t, disp, "dispatch to cgw",
-		chromedp.Click(chromedp.CSS(`#sec-triage `+row+` a`)),
+		browsertest.Leave(chromedp.Click(chromedp.CSS(`#sec-triage `+row+` a`))),
 		chromedp.WaitVisible(chromedp.ID("act-dispatch")),
 		chromedp.SetValue(chromedp.CSS(`#act-dispatch select[name="category"]`), "0604"),
 		chromedp.SetValue(chromedp.ID("dispatch-department"), "cgw"),
-		chromedp.Click(chromedp.CSS(`#act-dispatch button[type="submit"]`)))
+		browsertest.Leave(chromedp.Click(chromedp.CSS(`#act-dispatch button[type="submit"]`))))
 	dayDone(t, disp, "dispatch")
 	shot(disp, "3-dispatcher-dispatched.png")
 
@@ -136,7 +136,7 @@ func TestDayInBrowser(t *testing.T) {
 	browsertest.Do(t, li, "accept",
 		chromedp.Navigate(srv.base+href),
 		chromedp.WaitVisible(chromedp.ID("act-accept")),
-		chromedp.Click(chromedp.CSS(`#act-accept button`)),
+		browsertest.Leave(chromedp.Click(chromedp.CSS(`#act-accept button`))),
 		chromedp.WaitNotPresent(chromedp.ID("act-accept")),
 		chromedp.WaitVisible(chromedp.ID("act-extend")))
 	due := browsertest.Run(t, li, "current deadline", chromedp.Value(chromedp.CSS(`#act-extend input[name="until"]`)))
@@ -147,7 +147,7 @@ func TestDayInBrowser(t *testing.T) {
 	browsertest.Do(t, li, "request an extension",
 		chromedp.SetValue(chromedp.CSS(`#act-extend input[name="until"]`), d.Add(48*time.Hour).Format("2006-01-02T15:04")),
 		chromedp.SendKeys(chromedp.CSS(`#act-extend textarea[name="reason"]`), "需物业配合清理，约定后天上午"),
-		chromedp.Click(chromedp.CSS(`#act-extend button`)),
+		browsertest.Leave(chromedp.Click(chromedp.CSS(`#act-extend button`))),
 		chromedp.WaitVisible(chromedp.ID("extension")))
 
 	// The dispatcher grants it.
@@ -158,7 +158,7 @@ func TestDayInBrowser(t *testing.T) {
 	browsertest.Do(t, disp, "grant the extension",
 		chromedp.Navigate(srv.base+href),
 		chromedp.WaitVisible(chromedp.ID("approve-yes")),
-		chromedp.Click(chromedp.ID("approve-yes")),
+		browsertest.Leave(chromedp.Click(chromedp.ID("approve-yes"))),
 		chromedp.WaitVisible(chromedp.CSS(".flash")))
 
 	// The liaison reports the result.
@@ -166,7 +166,7 @@ func TestDayInBrowser(t *testing.T) {
 		chromedp.Navigate(srv.base+"/desk/tickets/"+number),
 		chromedp.WaitVisible(chromedp.ID("act-handle")),
 		chromedp.SendKeys(chromedp.CSS(`#act-handle textarea`), "已会同物业清理门口堆物，设置提示牌。"),
-		chromedp.Click(chromedp.CSS(`#act-handle button`)),
+		browsertest.Leave(chromedp.Click(chromedp.CSS(`#act-handle button`))),
 		chromedp.WaitVisible(chromedp.CSS(".flash")))
 	shot(li, "5-liaison-handled.png")
 
@@ -178,7 +178,7 @@ func TestDayInBrowser(t *testing.T) {
 	browsertest.Do(t, disp, "verify and close",
 		chromedp.Navigate(srv.base+href),
 		chromedp.WaitVisible(chromedp.ID("verify-pass")),
-		chromedp.Click(chromedp.ID("verify-pass")),
+		browsertest.Leave(chromedp.Click(chromedp.ID("verify-pass"))),
 		chromedp.WaitVisible(chromedp.CSS(".flash")))
 	if got := browsertest.Run(t, disp, "status", chromedp.Text(chromedp.ID("status"))); got != "已结案" {
 		t.Fatalf("after verification the ticket is %q, want 已结案", got)
@@ -192,7 +192,7 @@ func TestDayInBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.ID("rate")),
 		chromedp.Click(chromedp.CSS(`#rate input[name="score"][value="5"]`)),
 		chromedp.SendKeys(chromedp.ID("comment"), "处理及时"),
-		chromedp.Click(chromedp.ID("rate-submit")),
+		browsertest.Leave(chromedp.Click(chromedp.ID("rate-submit"))),
 		chromedp.WaitVisible(chromedp.ID("rated")))
 	shot(citizen, "7-citizen-rated.png")
 
@@ -271,7 +271,7 @@ func daySignIn(t *testing.T, tab context.Context, base, name, password, landmark
 		chromedp.WaitVisible(chromedp.ID("name")),
 		chromedp.SendKeys(chromedp.ID("name"), name),
 		chromedp.SendKeys(chromedp.ID("password"), password),
-		chromedp.Submit(chromedp.ID("password")),
+		browsertest.Leave(chromedp.Submit(chromedp.ID("password"))),
 		chromedp.WaitVisible(chromedp.ID(landmark)))
 }
 

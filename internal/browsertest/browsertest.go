@@ -5,7 +5,9 @@ package browsertest
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -76,4 +78,46 @@ func Run[T any](t testing.TB, ctx context.Context, what string, a chromedp.Actio
 func Do(t testing.TB, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
 	Run(t, ctx, what, chromedp.Steps(steps...))
+}
+
+// Leave runs act, which leaves the page — a link followed, a form posted
+// — and returns once another document has replaced the one act ran on
+// and has finished loading. Steps after it act on the page it led to,
+// never on the page being left: an element found on the old page, or a
+// field read while the new one is still being built ("Cannot find context
+// with specified id"), is what made browser tests flaky. The old document
+// is marked before act; the wait is over when a loaded document lacks
+// the mark. While the page changes, evaluating fails for a moment; those
+// errors are waited out, bounded by the step's context.
+func Leave(act chromedp.Action[chromedp.Void]) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		if _, err := chromedp.Evaluate[bool](`window.__yihaoLeaving = true`)(ctx, t); err != nil {
+			return chromedp.Void{}, fmt.Errorf("mark the page being left: %w", err)
+		}
+		if _, err := act(ctx, t); err != nil {
+			return chromedp.Void{}, err
+		}
+		for {
+			arrived, err := chromedp.Evaluate[bool](`window.__yihaoLeaving !== true && document.readyState === "complete"`)(ctx, t)
+			if err == nil && arrived {
+				return chromedp.Void{}, nil
+			}
+			if err != nil && !changingPage(err) {
+				return chromedp.Void{}, fmt.Errorf("wait for the next page: %w", err)
+			}
+			select {
+			case <-ctx.Done():
+				return chromedp.Void{}, fmt.Errorf("the page was not left: %w", ctx.Err())
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+}
+
+// changingPage reports whether err is what evaluating says while one
+// document replaces another.
+func changingPage(err error) bool {
+	s := err.Error()
+	return strings.Contains(s, "Cannot find context with specified id") || strings.Contains(s, "Execution context was destroyed") ||
+		strings.Contains(s, "Inspected target navigated or closed")
 }
