@@ -336,6 +336,9 @@ func (b *e2eBrowserTab) save(t *testing.T) {
 // testMetricsToken is the metrics token e2eStart gives the server.
 const testMetricsToken = "metrics-token-for-tests"
 
+// e2eStartWait bounds how long e2eStart waits for the server to listen.
+const e2eStartWait = 60 * time.Second
+
 // e2eServer is the serve command running in-process.
 type e2eServer struct {
 	base   string
@@ -388,8 +391,10 @@ func e2eStart(ctx context.Context, t *testing.T, env map[string]string) *e2eServ
 	case err := <-done:
 		done <- err // for stop
 		t.Fatalf("run returned %v before listening\nstdout:\n%s\nstderr:\n%s", err, stdout, stderr)
-	case <-time.After(20 * time.Second):
-		t.Fatalf("no %q line on stdout within 20s\nstdout:\n%s\nstderr:\n%s", stdout.want, stdout, stderr)
+	// Before it listens the server hashes the configured users' passwords
+	// (argon2id); under -race on a busy machine that alone took over 20 s.
+	case <-time.After(e2eStartWait):
+		t.Fatalf("no %q line on stdout within %v\nstdout:\n%s\nstderr:\n%s", stdout.want, e2eStartWait, stdout, stderr)
 	}
 	return nil
 }
