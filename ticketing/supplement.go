@@ -26,6 +26,12 @@ type Supplement struct {
 	// pushes a message up to three times) adds it once. "" never matches:
 	// each such supplement is added.
 	Key string
+	// Report is the key (Report.ExternalID) the message would carry as a
+	// report of its own. A retry of the message that made the ticket (its
+	// first attempt stored the ticket and died before answering) meets the
+	// ticket it made: it adds nothing to it (ErrAlreadyApplied), so the
+	// citizen's words are not in their ticket twice.
+	Report string
 }
 
 // MaxSupplementKeyLen bounds Supplement.Key, like MaxExternalIDLen a report's key.
@@ -35,6 +41,9 @@ const MaxSupplementKeyLen = 128
 // are refused; the text goes to the log (the report's own text stays as
 // the citizen first wrote it) and is shown on the tracking page.
 func (t *Ticket) Supplement(at time.Time, actor string, s Supplement) error {
+	if s.Report != "" && s.Report == t.ExternalID {
+		return ErrAlreadyApplied
+	}
 	if err := t.check(ActSupplement); err != nil {
 		return err
 	}

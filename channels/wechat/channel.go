@@ -344,15 +344,19 @@ func (c *Channel) report(ctx context.Context, m *Inbound, s ticketing.Supplement
 		return &Reply{Text: supplementReply(m, number), number: number}, nil
 	}
 	if open {
-		s.Key = supplementKey(m)
-		if _, err := c.tickets.Supplement(ctx, number, "citizen:wechat", s); err == nil {
+		s.Key, s.Report = supplementKey(m), m.DedupKey()
+		t, err := c.tickets.Supplement(ctx, number, "citizen:wechat", s)
+		switch {
+		case err == nil && t.ExternalID != s.Report:
 			c.keep(ctx, m.FromUserName, number)
 			c.fetchPhoto(m, number)
 			return &Reply{Text: supplementReply(m, number), number: number}, nil
-		} else if !isClosed(err) {
+		case err != nil && !isClosed(err):
 			return nil, err
 		}
 		// The ticket was finished meanwhile: this message starts another.
+		// Or this is a retry of the message that made the ticket: Submit
+		// finds that ticket by the message's key and answers as before.
 	}
 	r := ticketing.Report{
 		Channel: ticketing.ChannelWeChat, ExternalID: m.DedupKey(),

@@ -280,6 +280,54 @@ func TestRetryAfterAnAttemptDied(t *testing.T) {
 	}
 }
 
+// An attempt that died after storing the ticket and opening the
+// conversation, before it marked the push done: the retry finds the
+// conversation open on the very ticket the message made. It answers with
+// that ticket as the first attempt would have, and does not add the
+// citizen's words to it a second time.
+func TestRetryOfTheMessageThatMadeTheTicket(t *testing.T) {
+	e := newChannelEnv(t)
+	seen := wechat.NewMemorySeen(time.Hour, nil)
+	ch := wechat.NewChannel(wechat.ChannelConfig{Lease: time.Second}, wechat.ChannelParts{Tickets: e.svc, Finder: e.store,
+		Seen: seen, Conversations: wechat.NewMemoryConversations(nil)})
+	ctx := context.Background()
+	m := &wechat.Inbound{FromUserName: "oMidway", MsgType: "text", MsgID: 7201, Content: "小区门口井盖缺失"}
+	first, err := ch.Handle(ctx, m)
+	if err != nil || first == nil || !numberRE.MatchString(first.Text) {
+		t.Fatalf("first attempt: %v %v", first, err)
+	}
+	// The dedup store never heard that the attempt finished.
+	if err := seen.Forget(ctx, m.DedupKey()); err != nil {
+		t.Fatal(err)
+	}
+	again, err := ch.Handle(ctx, m)
+	if err != nil || again == nil || again.Text != first.Text {
+		t.Fatalf("retry answered %v (err %v), the first attempt %q", again, err, first.Text)
+	}
+	number := numberRE.FindString(first.Text)
+	tk, err := e.svc.Ticket(ctx, number)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, err := e.svc.Events(ctx, tk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range evs {
+		if ev.Type == ticketing.EventSupplemented {
+			t.Fatalf("the retry was added to its own ticket: %+v", ev)
+		}
+	}
+	// A later message of the conversation is still a supplement.
+	next := &wechat.Inbound{FromUserName: "oMidway", MsgType: "text", MsgID: 7202, Content: "晚上很危险"}
+	if r, err := ch.Handle(ctx, next); err != nil || r == nil || !strings.Contains(r.Text, number) || r.Text == first.Text {
+		t.Fatalf("next message: %v %v", r, err)
+	}
+	if evs, _ = e.svc.Events(ctx, tk); evs[len(evs)-1].Type != ticketing.EventSupplemented {
+		t.Fatalf("next message not added: last event %+v", evs[len(evs)-1])
+	}
+}
+
 // Voice without recognition, links and videos make no ticket; the citizen
 // is told what works.
 func TestUnusableMessages(t *testing.T) {
