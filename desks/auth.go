@@ -26,6 +26,7 @@ type staff struct {
 	DisplayName string
 	Role        ticketing.Role
 	Department  string // a liaison's department code
+	Area        string // a district or street centre's area; "" is the city (ticketing.User.Area)
 	// Actor is who the event log and the audit log name: the user's login
 	// name, or "token:<name>" for an integration's token.
 	Actor string
@@ -135,7 +136,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*staff, e
 		s.clearSession(w)
 		return nil, nil
 	}
-	return &staff{Name: u.Name, DisplayName: u.DisplayName, Role: u.Role, Department: u.Department,
+	return &staff{Name: u.Name, DisplayName: u.DisplayName, Role: u.Role, Department: u.Department, Area: u.Area,
 		Actor: u.Name, session: sid}, nil
 }
 
@@ -155,7 +156,8 @@ func (s *Server) bearer(ctx context.Context, header string) (*staff, error) {
 	if b.User == nil {
 		return &staff{Name: b.Token.Name, DisplayName: b.Token.Name, Role: b.Role, Department: b.Department, Actor: b.Actor}, nil
 	}
-	return &staff{Name: b.User.Name, DisplayName: b.User.DisplayName, Role: b.Role, Department: b.Department, Actor: b.Actor}, nil
+	return &staff{Name: b.User.Name, DisplayName: b.User.DisplayName, Role: b.Role, Department: b.Department, Area: b.Area,
+		Actor: b.Actor}, nil
 }
 
 // A session cookie is base64url(name) "." session id "." expiry (unix

@@ -35,7 +35,8 @@ import (
 // The access policy, door by door: every route of every door that serves
 // tickets (the desks, the web API, Open311, the call log) is called by
 // every kind of caller, for a ticket of the caller's own department, one
-// it assists and another's. A route that any door registers and this table
+// it assists and another's, and by the dispatchers of the ticket's street
+// and district centres and of another street's. A route that any door registers and this table
 // does not know fails the test, so a new route cannot arrive without an
 // expected answer for each caller.
 
@@ -52,9 +53,18 @@ const (
 	cOpen311 = "open311, another client"
 	cOwner   = "open311, submitting client"
 	cCTI     = "cti"
+	// The centres of the levels (属地管理): the ticket lies in street
+	// 110101001 of district 110101, and its street holds it.
+	cStreet      = "dispatcher, the ticket's street"
+	cDistrict    = "dispatcher, the ticket's district"
+	cOtherStreet = "dispatcher, another street"
 )
 
-var callers = []string{cNone, cAdmin, cDisp, cAgent, cOwn, cAssist, cOther, cNoDept, cOpen311, cOwner, cCTI}
+var callers = []string{cNone, cAdmin, cDisp, cAgent, cOwn, cAssist, cOther, cNoDept, cOpen311, cOwner, cCTI,
+	cStreet, cDistrict, cOtherStreet}
+
+// ticketArea is where the table's reports lie.
+var ticketArea = ticketing.Area{District: "110101", Street: "110101001", Community: "110101001001", Grid: "11010100100101"}
 
 // cell is what one caller gets from one route: the status, whether the
 // body may hold the ticket's text (sees) and the reporter's full phone.
@@ -73,6 +83,7 @@ func (r assistRouter) Route(ctx context.Context, rep ticketing.Report) (ticketin
 	if err == nil && strings.Contains(rep.Text, "协办") {
 		a.Assisting = []string{"cg"}
 	}
+	a.Area, a.Centre = ticketArea, ticketArea.Street
 	return a, err
 }
 
@@ -144,10 +155,14 @@ func newDoors(t *testing.T, st ticketing.Store, raw rawExec) *doors {
 	t.Cleanup(d.srv.Close)
 	d.addUsers(t)
 	d.putUser(t, &ticketing.User{Name: "li.cg", DisplayName: "测试li.cg", Role: ticketing.RoleLiaison, Department: "cg"})
+	for name, area := range map[string]string{"disp.street": ticketArea.Street, "disp.district": ticketArea.District, "disp.other": "110101002"} {
+		d.putUser(t, &ticketing.User{Name: name, Role: ticketing.RoleDispatcher, Area: area})
+	}
 	d.patterns = slices.Concat(ds.Patterns(), web.Patterns(), o311.Patterns(), calls.Patterns())
 
 	// Every caller has a bearer token: staff ones act for users.
-	for c, user := range map[string]string{cAdmin: "admin", cDisp: "disp", cAgent: "agent", cOwn: "li.jt", cAssist: "li.cg", cOther: "li.sw"} {
+	for c, user := range map[string]string{cAdmin: "admin", cDisp: "disp", cAgent: "agent", cOwn: "li.jt", cAssist: "li.cg", cOther: "li.sw",
+		cStreet: "disp.street", cDistrict: "disp.district", cOtherStreet: "disp.other"} {
 		u, err := st.UserByName(ctx, user)
 		if err != nil {
 			t.Fatal(err)
@@ -316,7 +331,7 @@ func ticketRoute(ok, anon int, fullPhone, allowed []string) func(string) cell {
 			return cell{code: anon}
 		case cOpen311, cOwner, cCTI, cNoDept:
 			return cell{code: http.StatusForbidden}
-		case cOther:
+		case cOther, cOtherStreet:
 			return cell{code: http.StatusNotFound}
 		}
 		if allowed != nil && !slices.Contains(allowed, c) {
@@ -327,9 +342,11 @@ func ticketRoute(ok, anon int, fullPhone, allowed []string) func(string) cell {
 }
 
 var (
-	viewers    = []string{cAdmin, cDisp, cAgent, cOwn, cAssist}
-	supervisor = []string{cAdmin, cDisp}
-	phoneWork  = []string{cAdmin, cAgent}
+	viewers     = []string{cAdmin, cDisp, cAgent, cOwn, cAssist, cStreet, cDistrict}
+	supervisor  = []string{cAdmin, cDisp, cStreet, cDistrict, cOtherStreet}
+	cityCentre  = []string{cAdmin, cDisp} // what spans the city: the audit log, the call log
+	phoneWork   = []string{cAdmin, cAgent}
+	dispatchers = []string{cAdmin, cDisp, cAgent, cStreet, cDistrict} // see the ticket with its phone
 )
 
 // callLog is a call-log route: who reads it gets ok, with callers' full
@@ -364,7 +381,7 @@ func routes() []route {
 		{"GET /desk/tickets/{number}/photos/{id...}", bearer("GET", "/desk/tickets/{number}/photos/{photo}", nil), ticketRoute(http.StatusOK, http.StatusSeeOther, nil, nil)},
 		{"POST /desk/tickets/{number}/reveal", bearer("POST", "/desk/tickets/{number}/reveal", nil), ticketRoute(http.StatusOK, http.StatusUnauthorized, viewers, nil)},
 		{"POST /desk/tickets/{number}/{action}", bearer("POST", "/desk/tickets/{number}/note", noteForm), ticketRoute(http.StatusSeeOther, http.StatusUnauthorized, nil, nil)},
-		{"GET /desk/audit", bearer("GET", "/desk/audit", nil), staffOnly(http.StatusOK, supervisor, http.StatusSeeOther)},
+		{"GET /desk/audit", bearer("GET", "/desk/audit", nil), staffOnly(http.StatusOK, cityCentre, http.StatusSeeOther)},
 		{"GET /desk/events", bearer("GET", "/desk/events", nil), staffOnly(http.StatusOK, nil, http.StatusSeeOther)},
 		{"GET /desk/indicators", bearer("GET", "/desk/indicators", nil), staffOnly(http.StatusOK, nil, http.StatusSeeOther)},
 		{"GET /desk/indicators.csv", bearer("GET", "/desk/indicators.csv", nil), staffOnly(http.StatusOK, nil, http.StatusSeeOther)},
@@ -424,21 +441,24 @@ func routes() []route {
 // so the ticket shows in the lead department's only.
 func inbox(c string) cell {
 	x := staffOnly(http.StatusOK, nil, http.StatusSeeOther)(c)
-	x.sees = c == cOwn || c == cAdmin || c == cDisp || c == cAgent
+	x.sees = c == cOwn || c == cAdmin || c == cDisp || c == cAgent || c == cStreet || c == cDistrict
 	return x
 }
 
 // queue is the API's inbox.
 func queue(c string) cell {
 	x := staffOnly(http.StatusOK, nil, http.StatusUnauthorized)(c)
-	x.sees = c == cOwn || c == cAdmin || c == cDisp || c == cAgent
+	x.sees = c == cOwn || c == cAdmin || c == cDisp || c == cAgent || c == cStreet || c == cDistrict
 	return x
 }
 
 // accept is the lead department's step: the assisting department's liaison
-// may not (403), supervisors and agents have no such right (403), and
-// another department's is not found.
+// may not (403), supervisors and agents have no such right (403) whatever
+// their area, and another department's is not found.
 func accept(c string) cell {
+	if c == cOtherStreet {
+		return cell{code: http.StatusForbidden} // the role is refused before the ticket is read
+	}
 	x := ticketRoute(http.StatusOK, http.StatusUnauthorized, nil, []string{cOwn})(c)
 	if c == cOwn {
 		x.sees = true
@@ -455,7 +475,7 @@ func citizen(code int) func(string) cell {
 // webTicket is GET /api/v1/tickets/{number} with a bearer token: the staff
 // view under the policy; without one, the tracking token is asked for.
 func webTicket(c string) cell {
-	x := ticketRoute(http.StatusOK, http.StatusUnauthorized, []string{cAdmin, cDisp, cAgent}, nil)(c)
+	x := ticketRoute(http.StatusOK, http.StatusUnauthorized, dispatchers, nil)(c)
 	return x
 }
 

@@ -20,6 +20,10 @@ const TopicAll = "desk:all"
 // liaisons.
 func DepartmentTopic(code string) string { return "desk:dept:" + code }
 
+// AreaTopic carries the changes of the tickets in one district, street or
+// community, for the dispatchers of its centre.
+func AreaTopic(code string) string { return "desk:area:" + code }
+
 // Change is what the desks hear of a ticket that changed: enough to know
 // which rows to refresh, nothing personal.
 type Change struct {
@@ -58,6 +62,11 @@ func publish(ctx context.Context, bus pubsub.Bus, t *ticketing.Ticket, before st
 	if before != "" && before != t.Department {
 		topics = append(topics, DepartmentTopic(before))
 	}
+	for _, code := range []string{t.Area.District, t.Area.Street, t.Area.Community} {
+		if code != "" {
+			topics = append(topics, AreaTopic(code))
+		}
+	}
 	var errs []error
 	for _, tp := range topics {
 		errs = append(errs, bus.Publish(ctx, tp, msg))
@@ -85,8 +94,11 @@ func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	topic := TopicAll
-	if st.Role == liaison {
+	switch {
+	case st.Role == liaison:
 		topic = DepartmentTopic(st.Department)
+	case st.viewer().Local():
+		topic = AreaTopic(st.Area)
 	}
 	msgs, cancel, err := s.bus.Subscribe(r.Context(), topic)
 	if err != nil {
@@ -126,7 +138,8 @@ func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) {
 			}
 			fl.Flush()
 		case <-beat.C:
-			if now, err := s.authenticate(discard{}, r); err != nil || now == nil || now.Role != st.Role || now.Department != st.Department {
+			if now, err := s.authenticate(discard{}, r); err != nil || now == nil || now.Role != st.Role || now.Department != st.Department ||
+				now.Area != st.Area {
 				return
 			}
 			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {

@@ -81,6 +81,8 @@ type env struct {
 	// proxies are the reverse proxies the engine trusts to name the
 	// client, as the binary's trusted_proxies.
 	proxies []string
+	// router routes the env's reports; nil is the test catalogue's router.
+	router ticketing.Router
 }
 
 type envOption func(*desks.Config)
@@ -129,7 +131,11 @@ func newEnvOn(t *testing.T, st ticketing.Store, opts ...envOption) *env {
 func (e *env) serve(t *testing.T, bus pubsub.Bus, opts ...envOption) *env {
 	t.Helper()
 	st := e.store
-	e.svc = ticketing.NewService(st, router{})
+	var rt ticketing.Router = router{}
+	if e.router != nil {
+		rt = e.router
+	}
+	e.svc = ticketing.NewService(st, rt)
 	log := slog.New(slog.DiscardHandler)
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))

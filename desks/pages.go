@@ -54,7 +54,7 @@ func (s *Server) getDispatch(w http.ResponseWriter, r *http.Request) {
 		}
 		found = true
 		f := d.filter(s)
-		f.Limit = sectionLimit
+		f.Limit, f.Area = sectionLimit, staffFrom(r.Context()).Area
 		if only != "" {
 			after, err := decodeCursor(q.Get("after"))
 			if err != nil {

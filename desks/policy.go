@@ -28,6 +28,9 @@ const (
 	actVerify          action = "verify"           // 核查
 	actMerge           action = "merge"            // 并单
 	actNote            action = "note"             // 备注
+	actRaise           action = "raise"            // 上报 to the level above
+	actHandDown        action = "hand_down"        // 下派 to a centre below
+	actTakeOver        action = "take_over"        // 提级 by a centre above
 )
 
 const (
@@ -60,6 +63,10 @@ var policy = map[action][]ticketing.Role{
 	actExtend:          {liaison},
 	actHandle:          {liaison},
 	actNote:            {admin, dispatcher, liaison, agent},
+	// Moving a case between the levels' centres is the centres' own work.
+	actRaise:    {dispatcher},
+	actHandDown: {dispatcher},
+	actTakeOver: {dispatcher},
 }
 
 // workflow lists the ticket actions in the order the ticket page offers
@@ -79,6 +86,9 @@ var workflow = []step{
 	{actRefuseReturn, []ticketing.Action{ticketing.ActRefuseReturn}},
 	{actDecline, []ticketing.Action{ticketing.ActDecline}},
 	{actMerge, []ticketing.Action{ticketing.ActMerge}},
+	{actRaise, []ticketing.Action{ticketing.ActRaise}},
+	{actHandDown, []ticketing.Action{ticketing.ActHandDown}},
+	{actTakeOver, []ticketing.Action{ticketing.ActTakeOver}},
 	{actNote, []ticketing.Action{ticketing.ActNote}},
 }
 
@@ -94,8 +104,12 @@ func isTicketAction(a action) bool {
 }
 
 // can reports whether st's role may do a. Ticket actions also need
-// sees(st, t) for the ticket.
+// sees(st, t) for the ticket. The audit log spans the city's tickets, so
+// a district or street centre does not read it.
 func can(st *staff, a action) bool {
+	if st != nil && a == actAudit && st.viewer().Local() {
+		return false
+	}
 	return st != nil && slices.Contains(policy[a], st.Role)
 }
 
@@ -110,15 +124,29 @@ func sees(st *staff, t *ticketing.Ticket) bool {
 
 // works reports whether st may take action a on t, besides the role's
 // right to a (can): a liaison works only the tickets the liaison's
-// department leads; an assisting department may add notes.
+// department leads (an assisting department may add notes); a dispatcher
+// the cases of the centre holding them or of a centre below it
+// (ticketing.Viewer.Oversees), raises only what its own centre holds, and
+// takes over only from a centre below.
 func works(st *staff, a action, t *ticketing.Ticket) bool {
 	if !sees(st, t) {
 		return false
 	}
-	if st.Role != liaison || a == actNote {
+	if a == actNote {
 		return true
 	}
-	return st.viewer().Leads(t)
+	v := st.viewer()
+	switch {
+	case st.Role == liaison:
+		return v.Leads(t)
+	case a == actRaise:
+		return v.Holds(t)
+	case a == actTakeOver:
+		return v.Above(t)
+	case st.Role == dispatcher:
+		return v.Oversees(t)
+	}
+	return true
 }
 
 // offered lists the actions st may take on t in its current state, in the
@@ -135,5 +163,5 @@ func offered(st *staff, t *ticketing.Ticket) []action {
 
 // viewer is st for the ticket policy.
 func (st *staff) viewer() ticketing.Viewer {
-	return ticketing.Viewer{Role: st.Role, Department: st.Department}
+	return ticketing.Viewer{Role: st.Role, Department: st.Department, Area: st.Area}
 }

@@ -117,9 +117,9 @@ func code(s string) bool {
 }
 
 // filter turns the parameters into the store's filter for st: a liaison's
-// department is always the liaison's own.
+// department is always the liaison's own, a local centre's area its own.
 func (s *Server) filter(st *staff, p queueParams) ticketing.QueueFilter {
-	f := ticketing.QueueFilter{Department: p.Department, Grid: p.Grid, Limit: p.Limit}
+	f := ticketing.QueueFilter{Department: p.Department, Grid: p.Grid, Limit: p.Limit, Area: st.Area}
 	if st.Role == liaison {
 		f.Department = st.Department
 	}

@@ -210,7 +210,8 @@ var actionNames = map[action][2]string{
 	actAccept: {"签收", "Accept"}, actReturn: {"退回", "Return"}, actRefuseReturn: {"不同意退回", "Send back"},
 	actHandle: {"办结反馈", "Report result"}, actExtend: {"申请延期", "Request extension"},
 	actDecideExtension: {"延期审批", "Decide extension"}, actVerify: {"核查", "Verify"}, actMerge: {"并单", "Merge"},
-	actNote: {"备注", "Note"},
+	actNote: {"备注", "Note"}, actRaise: {"上报上级中心", "Raise to the level above"},
+	actHandDown: {"下派", "Hand down"}, actTakeOver: {"提级办理", "Take over"},
 }
 
 var eventNames = map[ticketing.EventType][2]string{
@@ -224,6 +225,8 @@ var eventNames = map[ticketing.EventType][2]string{
 	ticketing.EventEvaluated: {"评价", "evaluated"}, ticketing.EventReopened: {"重新办理", "reopened"},
 	ticketing.EventMerged: {"并单", "merged"}, ticketing.EventForwarded: {"转送", "forwarded"},
 	ticketing.EventExternalUpdate: {"外部平台反馈", "external update"}, ticketing.EventNote: {"备注", "note"},
+	ticketing.EventRaised: {"上报", "raised"}, ticketing.EventHandedDown: {"下派", "handed down"},
+	ticketing.EventTakenOver: {"提级", "taken over"},
 }
 
 var channelNames = map[ticketing.Channel][2]string{

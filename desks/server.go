@@ -69,6 +69,8 @@ type Tickets interface {
 	Note(ctx context.Context, number, actor string, typ ticketing.EventType, note, public string) error
 	Dispatch(ctx context.Context, number, actor string, o ticketing.DispatchOrder) (*ticketing.Ticket, error)
 	Preview(ctx context.Context, t *ticketing.Ticket, category string) (ticketing.Assignment, error)
+	// Clocks are the levels' centre clocks, for moving a case between them.
+	Clocks() ticketing.Clocks
 }
 
 // Limiter says whether one more attempt for key is allowed now; when not,

@@ -92,6 +92,10 @@ type ticketData struct {
 	// Failed is the action whose form is shown again with Form's values.
 	Failed action
 	Form   url.Values
+	// Centre names the centre holding the case; Below are the centres it
+	// may be handed down to (the hand-down form's choices).
+	Centre string
+	Below  []Department
 }
 
 // Value is the form's earlier input for field, or def.
@@ -157,11 +161,14 @@ func (s *Server) showTicket(w http.ResponseWriter, r *http.Request, number strin
 		Phone: ticketing.MaskPhone(t.Reporter.Phone), Email: ticketing.MaskEmail(t.Reporter.Email),
 		Revealed: p.revealed, CanReveal: s.mayReveal(st) && t.Reporter.Phone != "",
 		Actions: offered(st, t), Failed: p.failed, Form: p.form, SuggestUntil: t.DueAt.Add(72 * time.Hour),
-		PhotoStore: s.cfg.Photos != nil}
+		PhotoStore: s.cfg.Photos != nil, Centre: s.centreName(t, t.Centre)}
 	if p.revealed {
 		d.Phone = t.Reporter.Phone
 	}
 	for _, a := range d.Actions {
+		if a == actHandDown {
+			d.Below = s.centresBelow(t)
+		}
 		if a == actDispatch {
 			d.Departments, d.Categories = s.cfg.Departments(), s.cfg.Categories()
 			if pv, err := s.tickets.Preview(r.Context(), t, ""); err == nil {
@@ -173,6 +180,31 @@ func (s *Server) showTicket(w http.ResponseWriter, r *http.Request, number strin
 		}
 	}
 	s.render(w, r, p.code, "ticket.html", d, p.errMsg)
+}
+
+// centreName is how the page names the centre of code in t's area: its
+// level and, where the grid names it, the area's name.
+func (s *Server) centreName(t *ticketing.Ticket, code string) string {
+	out := t.Area.LevelOf(code).Label() + "中心"
+	if code == "" {
+		return out
+	}
+	name := code
+	if s.cfg.Areas != nil && s.cfg.Areas.Names[code] != "" {
+		name = s.cfg.Areas.Names[code] + "（" + code + "）"
+	}
+	return out + " " + name
+}
+
+// centresBelow are the centres of t's own area under the one holding it.
+func (s *Server) centresBelow(t *ticketing.Ticket) []Department {
+	var out []Department
+	for l := t.CentreLevel().Below(); l != "" && l != ticketing.LevelCell; l = l.Below() {
+		if code := t.Area.At(l); code != "" {
+			out = append(out, Department{Code: code, Name: s.centreName(t, code)})
+		}
+	}
+	return out
 }
 
 // lastDispatch is when the ticket was last dispatched: its deadline's
@@ -232,6 +264,7 @@ type input struct {
 	Until      string `json:"until"` // 2006-01-02T15:04 in the city's time zone
 	Master     string `json:"master"`
 	Text       string `json:"text"`
+	Centre     string `json:"centre"`  // the centre a case is handed down to
 	Approve    yesNo  `json:"approve"` // yes or no (true or false in JSON)
 	Pass       yesNo  `json:"pass"`
 	// photos are the result form's files; saved, what became of them.
@@ -274,7 +307,7 @@ func (y yesNo) value(field string) (bool, error) {
 func formInput(r *http.Request) input {
 	f := func(k string) string { return strings.TrimSpace(r.PostFormValue(k)) }
 	in := input{Reason: f("reason"), Category: f("category"), Department: f("department"), Note: f("note"),
-		Result: f("result"), Until: f("until"), Master: f("master"), Text: f("text"),
+		Result: f("result"), Until: f("until"), Master: f("master"), Text: f("text"), Centre: f("centre"),
 		Approve: yesNo(f("approve")), Pass: yesNo(f("pass"))}
 	if r.MultipartForm != nil {
 		in.photos = r.MultipartForm.File["photos"]
@@ -299,7 +332,7 @@ func jsonInput(r *http.Request) (input, error) {
 		}
 		return in, ticketing.Invalid("body", "is not a JSON object of the action's fields (%v)", err)
 	}
-	for _, p := range []*string{&in.Reason, &in.Category, &in.Department, &in.Note, &in.Result, &in.Until, &in.Master, &in.Text} {
+	for _, p := range []*string{&in.Reason, &in.Category, &in.Department, &in.Note, &in.Result, &in.Until, &in.Master, &in.Text, &in.Centre} {
 		*p = strings.TrimSpace(*p)
 	}
 	return in, nil
@@ -462,6 +495,19 @@ func (s *Server) step(ctx context.Context, st *staff, a action, in input) (func(
 		return func(t *ticketing.Ticket, now time.Time) error {
 			return t.Verify(now, actor, pass, in.Note)
 		}, "pass=" + string(in.Pass), nil
+	case actRaise:
+		clocks := s.tickets.Clocks()
+		return func(t *ticketing.Ticket, now time.Time) error { return t.Raise(now, actor, in.Reason, clocks) }, "", nil
+	case actHandDown:
+		clocks := s.tickets.Clocks()
+		return func(t *ticketing.Ticket, now time.Time) error {
+			return t.HandDown(now, actor, in.Centre, in.Note, clocks)
+		}, "centre=" + in.Centre, nil
+	case actTakeOver:
+		clocks, area := s.tickets.Clocks(), st.Area
+		return func(t *ticketing.Ticket, now time.Time) error {
+			return t.TakeOver(now, actor, area, in.Note, clocks)
+		}, "centre=" + area, nil
 	case actMerge:
 		if in.Master == "" {
 			return nil, "", ticketing.Invalid("master", "is required: the number of the ticket to merge into")

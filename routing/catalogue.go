@@ -33,6 +33,10 @@ type Catalogue struct {
 	DefaultDeadline Deadline   `yaml:"default_deadline"`
 	Triage          Triage     `yaml:"triage"`
 	Duplicates      Duplicates `yaml:"duplicates"`
+	// CentreHours is how many hours the centre of each level (city,
+	// district, street, community) has to act on a case it holds before
+	// the case counts as late at that level; a level left out runs no clock.
+	CentreHours map[ticketing.Level]int `yaml:"centre_hours"`
 }
 
 // Duplicates configures 并单: reports of one category within RadiusM
@@ -95,6 +99,11 @@ type Category struct {
 	// Photo requires a field report of the type (or of every type under a
 	// class) to carry a photo.
 	Photo bool `yaml:"photo"`
+	// Level is the level whose centre handles the category's cases (属地:
+	// "street" keeps a street's own cases in the street): the centre of
+	// the report's own area at that level holds the case first. Set on a
+	// class, it holds for every category under it; none is the city.
+	Level ticketing.Level `yaml:"level"`
 }
 
 // Kinds of field types (GB/T 30428.2).
@@ -158,8 +167,35 @@ func checkAttributes(where string, cat Category) error {
 	return nil
 }
 
+// centreLevel reports whether l may hold cases: the levels with a centre.
+func centreLevel(l ticketing.Level) bool {
+	switch l {
+	case ticketing.LevelCity, ticketing.LevelDistrict, ticketing.LevelStreet, ticketing.LevelCommunity:
+		return true
+	}
+	return false
+}
+
+// centreClocks checks centre_hours and turns it into the levels' clocks.
+func centreClocks(hours map[ticketing.Level]int) (ticketing.Clocks, error) {
+	out := ticketing.Clocks{}
+	for l, h := range hours {
+		if !centreLevel(l) {
+			return nil, fmt.Errorf("catalogue: centre_hours: %q is not a level with a centre (city, district, street or community)", l)
+		}
+		if h <= 0 || h > 24*366 {
+			return nil, fmt.Errorf("catalogue: centre_hours: %s: %d hours; must be 1 to %d", l, h, 24*366)
+		}
+		out[l] = time.Duration(h) * time.Hour
+	}
+	return out, nil
+}
+
 // checkField checks a category's field-type settings against its parent's.
 func checkField(where string, cat Category, parent *node) error {
+	if cat.Level != "" && !centreLevel(cat.Level) {
+		return fmt.Errorf("catalogue: %s: level %q is not a level with a centre (city, district, street or community)", where, cat.Level)
+	}
 	up := ""
 	if parent != nil {
 		up = parent.kind
@@ -324,6 +360,7 @@ type node struct {
 	priority  ticketing.Priority
 	deadline  Deadline
 	kind      string
+	level     ticketing.Level
 	ancestors map[string]bool // its own code and every ancestor's
 }
 
@@ -367,6 +404,7 @@ type compiled struct {
 	minConf  float64
 	deadline Deadline
 	org      *Org
+	clocks   ticketing.Clocks
 }
 
 func set(xs []string) map[string]bool {
@@ -398,6 +436,9 @@ func compile(c *Catalogue) (*compiled, error) {
 		return nil, fmt.Errorf("catalogue: default_deadline is required")
 	}
 	if err := c.DefaultDeadline.check("default_deadline"); err != nil {
+		return nil, err
+	}
+	if out.clocks, err = centreClocks(c.CentreHours); err != nil {
 		return nil, err
 	}
 	if d := c.Duplicates; d.RadiusM < 0 || d.Window < 0 || d.AutoMergeAt < 0 || d.AutoMergeAt > 1 {
@@ -456,7 +497,7 @@ func compile(c *Catalogue) (*compiled, error) {
 				return err
 			}
 			n := &node{Category: cat, parent: parent, dept: cat.Department, priority: cat.Priority, deadline: cat.Deadline,
-				kind: cat.Kind, ancestors: map[string]bool{cat.Code: true}}
+				kind: cat.Kind, level: cat.Level, ancestors: map[string]bool{cat.Code: true}}
 			if parent != nil {
 				n.group = parent.Name
 				for a := range parent.ancestors {
@@ -473,6 +514,9 @@ func compile(c *Catalogue) (*compiled, error) {
 				}
 				if n.kind == "" {
 					n.kind = parent.kind
+				}
+				if n.level == "" {
+					n.level = parent.level
 				}
 			}
 			out.nodes[cat.Code] = n

@@ -108,6 +108,10 @@ func buildOrg(specs []AreaSpec, depts []Department) (*Org, error) {
 }
 
 // Declared reports whether the catalogue lists any areas.
+// Org checks the catalogue's areas and departments and returns its
+// organisation, as a router built from it would have it.
+func (c *Catalogue) Org() (*Org, error) { return buildOrg(c.Areas, c.Departments) }
+
 func (o *Org) Declared() bool { return len(o.areas) > 0 }
 
 // Area returns the area with the code.

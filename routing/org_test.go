@@ -2,10 +2,12 @@ package routing_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/yihao-city/yihao/configs"
 	"github.com/yihao-city/yihao/routing"
@@ -196,6 +198,69 @@ func TestFieldTypes(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := routing.LoadCatalogue(strings.NewReader(head + tc.cats))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// 属地管理: a category's level says which centre holds a new case first,
+// the centre of the report's own area at that level, with that level's
+// clock; a category with none is the city's.
+func TestCentreLevels(t *testing.T) {
+	ix, err := grid.Load(bytes.NewReader(configs.DemoGrid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := routing.NewRouter(demoCatalogue(t), routing.WithGrid(ix, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c grid.Cell
+	for c = range ix.Cells() {
+		if c.Kind == grid.KindUnit {
+			break
+		}
+	}
+	rings, _ := ix.Outline(c.Code)
+	var lat, lon float64
+	ring := rings[0][:len(rings[0])-1]
+	for _, p := range ring {
+		lon, lat = lon+p[0]/float64(len(ring)), lat+p[1]/float64(len(ring))
+	}
+	at := day(10, 0)
+	for _, tc := range []struct {
+		category string
+		centre   string
+		hours    int
+	}{
+		{"0501", c.Street, 8},   // 暴露垃圾: the street's
+		{"0103", c.District, 4}, // 污水井盖: the district's
+		{"consumer", "", 2},     // 消费维权: the city's
+	} {
+		a, err := r.Route(context.Background(), ticketing.Report{Text: "x", Category: tc.category, ReceivedAt: at,
+			Location: &ticketing.Point{Lat: lat, Lon: lon}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.Area.Grid != c.Code || a.Centre != tc.centre || !a.CentreDue.Equal(at.Add(time.Duration(tc.hours)*time.Hour)) {
+			t.Errorf("%s at cell %s: centre %q due %v; want %q after %dh", tc.category, a.Area.Grid, a.Centre, a.CentreDue, tc.centre, tc.hours)
+		}
+	}
+	if got := r.Clocks()[ticketing.LevelStreet]; got != 8*time.Hour {
+		t.Errorf("street clock %v", got)
+	}
+
+	const head = "default_deadline: {working_days: 7}\ndepartments: [{code: d, name: D}]\n"
+	for _, tc := range []struct{ name, yaml, want string }{
+		{"a cell level", "categories: [{code: a, name: A, department: d, level: cell}]\n", `level "cell" is not a level with a centre`},
+		{"an unknown level", "categories: [{code: a, name: A, department: d, level: province}]\n", `level "province"`},
+		{"hours of a cell", "centre_hours: {cell: 2}\ncategories: [{code: a, name: A, department: d}]\n", `centre_hours: "cell"`},
+		{"no hours", "centre_hours: {street: 0}\ncategories: [{code: a, name: A, department: d}]\n", "street: 0 hours"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := routing.LoadCatalogue(strings.NewReader(head + tc.yaml))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("err = %v, want %q", err, tc.want)
 			}

@@ -78,6 +78,9 @@ type cellLister interface {
 // Org is the organisation of the catalogue the router was built from.
 func (r *Router) Org() *Org { return r.c.org }
 
+// Clocks are the levels' centre clocks (Catalogue.CentreHours).
+func (r *Router) Clocks() ticketing.Clocks { return r.c.clocks }
+
 // keywordConfidence is what a line's default category is worth: a call to
 // a dedicated line (12315 for consumers) says what it is about.
 const lineConfidence = 0.6
@@ -109,6 +112,7 @@ func (r *Router) Route(_ context.Context, rep ticketing.Report) (ticketing.Assig
 	if cl.node == nil {
 		a.Rule = "triage"
 		a.Reason = strings.Join(append(why, "未能自动确定分类，转人工派单"), "；")
+		a.CentreDue = r.c.clocks.Due(ticketing.LevelCity, rep.ReceivedAt)
 		return a, nil
 	}
 	n := cl.node
@@ -139,6 +143,13 @@ func (r *Router) Route(_ context.Context, rep ticketing.Report) (ticketing.Assig
 	}
 	a.Department, a.DepartmentName = dept, r.c.depts[dept]
 	a.Deadline = r.deadline(rep.ReceivedAt, dl)
+	if n.level != "" {
+		a.Centre = area.CentreFor(n.level)
+		if a.Centre != "" {
+			why = append(why, area.LevelOf(a.Centre).Label()+"中心属地办理")
+		}
+	}
+	a.CentreDue = r.c.clocks.Due(area.LevelOf(a.Centre), rep.ReceivedAt)
 	who := "由" + a.DepartmentName + "主办"
 	if len(a.Assisting) > 0 {
 		names := make([]string, len(a.Assisting))
@@ -355,6 +366,9 @@ func (l *Live) Inside(lat, lon float64) bool {
 
 // Org is the organisation of the router in force, which follows a reload.
 func (l *Live) Org() *Org { return l.cur.Load().Org() }
+
+// Clocks are the current catalogue's centre clocks.
+func (l *Live) Clocks() ticketing.Clocks { return l.cur.Load().Clocks() }
 
 // Route implements ticketing.Router with the router in force.
 func (l *Live) Route(ctx context.Context, rep ticketing.Report) (ticketing.Assignment, error) {

@@ -6,32 +6,42 @@ import (
 	"time"
 )
 
-// Viewer is who reads or changes a ticket through any door: a role and,
-// for a liaison, the department the liaison works for. The rules of this
+// Viewer is who reads or changes a ticket through any door: a role, for a
+// liaison the department the liaison works for, and for a district or
+// street centre's dispatcher the area it covers. The rules of this
 // file are the one access policy of tickets; every door (desk pages and
 // API, the web API's staff view, live events, photos, the call log,
 // Open311) asks them rather than deciding for itself.
 type Viewer struct {
 	Role       Role
 	Department string
+	Area       string // "" is the city (User.Area)
 }
 
-// Sees reports whether v may see t at all. Supervision (admin,
-// dispatcher) and agents, who look tickets up for callers, see every
-// ticket; a liaison the tickets routed to the liaison's department, as the
-// lead or as an assisting (协办) department; a liaison without a
-// department, and the integration roles (open311, cti), see no staff view.
-// Doors answer a ticket a viewer does not see as not found, so numbers
-// cannot be probed.
+// Sees reports whether v may see t at all. Admins and agents, who look
+// tickets up for callers, see every ticket; a dispatcher the tickets of
+// the area the dispatcher's centre covers (all of them at the city
+// centre; a ticket not placed in a district is the city's alone); a
+// liaison the tickets routed to the liaison's department, as the lead or
+// as an assisting (协办) department; a liaison without a department, and
+// the integration roles (open311, cti), see no staff view. Doors answer a
+// ticket a viewer does not see as not found, so numbers cannot be probed.
 func (v Viewer) Sees(t *Ticket) bool {
 	switch v.Role {
-	case RoleAdmin, RoleDispatcher, RoleAgent:
+	case RoleAdmin, RoleAgent:
 		return true
+	case RoleDispatcher:
+		return t.Area.Within(v.Area)
 	case RoleLiaison:
 		return v.Department != "" && (t.Department == v.Department || slices.Contains(t.Assisting, v.Department))
 	}
 	return false
 }
+
+// Local reports whether v sees only part of the city: a district or
+// street centre. Listings, live events and figures that span the city
+// are then narrowed to v's area or withheld.
+func (v Viewer) Local() bool { return v.Area != "" }
 
 // Leads reports whether v may work t as its department: accept, return,
 // report the result, ask for more time. Only the lead department's
@@ -178,11 +188,14 @@ func ViewAudit(actor string, role Role, door, ticket string, fields []Field, sou
 }
 
 // ReadsCallLog reports whether v may read the call log and the hotline
-// figures: the phone centre (agents), supervision and admins.
+// figures: the phone centre (agents), the city's supervision and admins.
+// A district or street centre does not: a call is not placed in an area.
 func (v Viewer) ReadsCallLog() bool {
 	switch v.Role {
-	case RoleAdmin, RoleDispatcher, RoleAgent:
+	case RoleAdmin, RoleAgent:
 		return true
+	case RoleDispatcher:
+		return !v.Local() // the calls of the whole city's number
 	}
 	return false
 }

@@ -6,8 +6,8 @@ import (
 	"strings"
 )
 
-// Bearer is who an API token acts for: the user's login name, role and
-// department for a user's token; the token's own for an integration's.
+// Bearer is who an API token acts for: the user's login name, role,
+// department and area for a user's token; the token's own for an integration's.
 type Bearer struct {
 	Viewer
 	// Actor is who audit entries and events name: the user's login name,
@@ -28,7 +28,7 @@ type TokenUsers interface {
 // Authenticate checks an Authorization header's bearer token the way every
 // door does: unknown or malformed is KindUnauthorized; a token acting for
 // a user holds only while the user is enabled and has the token's role,
-// and takes the user's department; a token the policy cannot place (a
+// and takes the user's department and area; a token the policy cannot place (a
 // liaison token stored with no department) is KindForbidden.
 func Authenticate(ctx context.Context, ts TokenUsers, header string) (*Bearer, error) {
 	bad := Errorf(KindUnauthorized, "Authorization", "unknown, revoked or malformed bearer token")
@@ -60,5 +60,5 @@ func Authenticate(ctx context.Context, ts TokenUsers, header string) (*Bearer, e
 	if u.Disabled || u.Role != tok.Role || !StaffRole(u.Role) {
 		return nil, bad
 	}
-	return &Bearer{Viewer: Viewer{Role: u.Role, Department: u.Department}, Actor: u.Name, Token: tok, User: u}, nil
+	return &Bearer{Viewer: Viewer{Role: u.Role, Department: u.Department, Area: u.Area}, Actor: u.Name, Token: tok, User: u}, nil
 }

@@ -33,6 +33,9 @@ type QueueFilter struct {
 	// Statuses to include; empty means every open status (Status.Open).
 	Statuses []Status
 	Grid     string // unit grid cell code
+	// Area keeps the tickets within a district, street or community
+	// (Area.Within): a local centre's desk always sets it to its own.
+	Area string
 	// DueBefore keeps tickets whose deadline is before it (the overdue
 	// board: now; the yellow light: a little later). Zero keeps all.
 	DueBefore time.Time

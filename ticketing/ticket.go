@@ -85,7 +85,12 @@ type Assignment struct {
 	Reason         string    // human-readable, shown to staff and citizens
 	Assisting      []string  // assisting departments (协办), codes
 	Area           Area      // where the report was placed on the grid
-	Suggestions    []Suggestion
+	// Centre is the centre the catalogue gives the case to, by the level
+	// its category is handled at (Area.CentreFor), and CentreDue the end
+	// of that centre's clock. Only a new ticket takes them.
+	Centre      string
+	CentreDue   time.Time
+	Suggestions []Suggestion
 	// Location is the point routing placed the report at when the report
 	// had none (an address found in the gazetteer); nil otherwise.
 	Location *Point
@@ -182,8 +187,14 @@ type Ticket struct {
 	Department     string
 	DepartmentName string
 	Priority       Priority
-	Assisting      []string  // assisting departments (协办)
-	Area           Area      // grid cell, community, street, district
+	Assisting      []string // assisting departments (协办)
+	Area           Area     // grid cell, community, street, district
+	// Centre is the code of the area whose centre holds the case (属地管理:
+	// a district, street or community; "" is the city): it registers,
+	// dispatches and follows the case, and raises what it cannot solve.
+	// CentreDue ends that centre's own clock (Clocks); zero: none runs.
+	Centre         string
+	CentreDue      time.Time
 	DueAt          time.Time // 处置时限; zero until dispatched
 	RoutingRule    string
 	RoutingReason  string

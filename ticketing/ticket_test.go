@@ -38,6 +38,9 @@ var actions = map[Action]func(t *Ticket) error{
 	},
 	ActSupplement: func(t *Ticket) error { return t.Supplement(at, "citizen", Supplement{Text: "还在漏"}) },
 	ActNote:       func(t *Ticket) error { return t.AddNote(at, "d", EventNote, "已联系市民", "") },
+	ActRaise:      func(t *Ticket) error { return t.Raise(at, "s", "街道无执法权", nil) },
+	ActHandDown:   func(t *Ticket) error { return t.HandDown(at, "d", "s1", "", nil) },
+	ActTakeOver:   func(t *Ticket) error { return t.TakeOver(at, "c", "", "", nil) },
 }
 
 // prepare meets a's guard on t, the ticket's own condition beside its state.
@@ -47,6 +50,10 @@ func prepare(a Action, t *Ticket) {
 		t.Extension = &Extension{Until: at.Add(48 * time.Hour), Reason: "parts"}
 	case ActReopen:
 		t.Evaluation = &Evaluation{Satisfaction: Unsatisfied}
+	case ActRaise, ActTakeOver: // a street holds it
+		t.Area, t.Centre = Area{District: "d1", Street: "s1"}, "s1"
+	case ActHandDown: // the city holds it
+		t.Area = Area{District: "d1", Street: "s1"}
 	}
 }
 

@@ -23,6 +23,11 @@ type User struct {
 	DisplayName string // shown on the desks, at most 64 printable characters
 	Role        Role   // admin, agent, dispatcher, liaison or supervisor (StaffRole)
 	Department  string // the liaison's department code; empty for other roles
+	// Area is the code of the area a dispatcher's or supervisor's centre
+	// covers (a district, street or community; 属地管理): they see only
+	// that area's tickets. Empty is the city, and the only value for the
+	// other roles.
+	Area string
 	// PasswordHash is the PHC string HashPassword returns; never the password.
 	PasswordHash string
 	Disabled     bool // may not sign in; its tokens must be refused
@@ -85,6 +90,12 @@ func StaffRole(r Role) bool {
 	}
 	return false
 }
+
+// AreaRole reports whether users of role r may belong to an area below
+// the city: the district and street centres' dispatchers and the grid's
+// supervisors. Agents answer the city's one number, liaisons are scoped
+// by their department, admins run the whole system.
+func AreaRole(r Role) bool { return r == RoleDispatcher || r == RoleSupervisor }
 
 // CheckPasswordPolicy refuses passwords shorter than MinPasswordRunes
 // characters or longer than MaxPasswordBytes bytes. The error never
@@ -219,6 +230,10 @@ func (u *User) Validate() error {
 		return Invalid("department", "only a liaison belongs to a department")
 	case !validDepartment(u.Department):
 		return Invalid("department", "must be a department code: at most %d printable characters without spaces", MaxDepartmentCodeLen)
+	case u.Area != "" && !AreaRole(u.Role):
+		return Invalid("area", "only a dispatcher or a supervisor belongs to an area; a %s works for the whole city", u.Role)
+	case !validDepartment(u.Area):
+		return Invalid("area", "must be an area code: at most %d printable characters without spaces", MaxDepartmentCodeLen)
 	}
 	if _, _, ok := parsePasswordHash(u.PasswordHash); !ok {
 		return Invalid("passwordHash", "must be an argon2id hash from HashPassword")

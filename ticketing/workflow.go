@@ -24,6 +24,9 @@ const (
 	ActReopen           Action = "reopen"             // 重新办理
 	ActMerge            Action = "merge"              // 并单
 	ActSupplement       Action = "supplement"         // 市民补充
+	ActRaise            Action = "raise"              // 上报 to the level above
+	ActHandDown         Action = "hand_down"          // 下派 to a centre below
+	ActTakeOver         Action = "take_over"          // 提级 by a centre above
 	ActNote             Action = "note"               // 备注, deliveries, external updates
 )
 
@@ -38,6 +41,10 @@ type transition struct {
 }
 
 var openStatuses = slices.DeleteFunc(slices.Clone(Statuses), func(s Status) bool { return !s.Open() })
+
+// atCentre are the states in which a case is on a centre's desk rather
+// than a department's: the centres may pass it between their levels.
+var atCentre = []Status{StatusReceived, StatusRegistered, StatusReturned}
 
 // workflow is the transition table of DESIGN.md's grid workflow, in the
 // order a ticket page offers the actions. It is read-only.
@@ -56,6 +63,9 @@ var workflow = []transition{
 	{ActMerge, "merge", []Status{StatusReceived, StatusRegistered, StatusDispatched, StatusReturned}, nil},
 	{ActEvaluate, "evaluate", []Status{StatusClosed, StatusResolvedOnContact}, notEvaluated},
 	{ActReopen, "reopen", []Status{StatusClosed}, evaluatedBadly},
+	{ActRaise, "raise", atCentre, nil},
+	{ActHandDown, "hand down", atCentre, nil},
+	{ActTakeOver, "take over", atCentre, nil},
 	{ActSupplement, "supplement", openStatuses, nil},
 	{ActNote, "note", Statuses, nil},
 }

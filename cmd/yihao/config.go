@@ -62,6 +62,7 @@ type UserConfig struct {
 	Display    string `yaml:"display"`
 	Role       string `yaml:"role"`
 	Department string `yaml:"department"`
+	Area       string `yaml:"area"` // a local centre's district, street or community
 	Password   string `yaml:"password"`
 }
 

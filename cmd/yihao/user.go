@@ -18,16 +18,19 @@ import (
 
 const userUsage = `usage:
   yihao user add --name NAME --role agent|dispatcher|liaison|supervisor|admin [--department CODE]
-                 [--display-name NAME] --password PASSWORD|-
+                 [--area CODE] [--display-name NAME] --password PASSWORD|-
   yihao user list
   yihao user disable --name NAME
 
 Names are 2 to 32 of a-z, 0-9, '.', '_' and '-'. A liaison needs --department,
-a department code of the catalogue; other roles have none. Passwords have at
+a department code of the catalogue; other roles have none. A dispatcher or a
+supervisor may have --area, a district, street or community of the
+catalogue's areas: a district or street centre sees only that area's tickets.
+No area is the city. Passwords have at
 least 10 characters; --password - reads it from the first line of standard
 input, out of the shell history and the process list. Only an argon2id hash
-is stored. Adding a name again replaces its role, department, display name and
-password and enables it. Disabling a user, or changing its role, deletes its
+is stored. Adding a name again replaces its role, department, area, display
+name and password and enables it. Disabling a user, or changing its role, deletes its
 API tokens (yihao token create --user NAME makes new ones).`
 
 // userCommand manages the staff who sign in to the desks. It never prints a
@@ -53,6 +56,7 @@ func userAdd(ctx context.Context, cfg Config, args []string, stdin io.Reader, st
 	name := fs.String("name", "", "login name: 2 to 32 of a-z, 0-9, '.', '_', '-'")
 	role := fs.String("role", "", "agent, dispatcher, liaison, supervisor or admin")
 	dept := fs.String("department", "", "department code (liaisons only)")
+	area := fs.String("area", "", "the centre's area: a district, street or community code (dispatchers and supervisors; none is the city)")
 	display := fs.String("display-name", "", "name shown on the desks")
 	password := fs.String("password", "", `the password, or "-" to read it from standard input`)
 	if err := fs.Parse(args); err != nil {
@@ -70,12 +74,17 @@ func userAdd(ctx context.Context, cfg Config, args []string, stdin io.Reader, st
 		return fmt.Errorf("user add: %w", err)
 	}
 	u := &ticketing.User{Name: *name, DisplayName: *display, Role: ticketing.Role(*role), Department: *dept,
-		PasswordHash: hash, UpdatedAt: time.Now()}
+		Area: *area, PasswordHash: hash, UpdatedAt: time.Now()}
 	if err := u.Validate(); err != nil {
 		return fmt.Errorf("user add: %w", err)
 	}
 	if u.Role == ticketing.RoleLiaison {
 		if err := checkDepartment(cfg, u.Department); err != nil {
+			return fmt.Errorf("user add: %w", err)
+		}
+	}
+	if u.Area != "" {
+		if err := checkArea(cfg, u.Area); err != nil {
 			return fmt.Errorf("user add: %w", err)
 		}
 	}
@@ -97,6 +106,9 @@ func userAdd(ctx context.Context, cfg Config, args []string, stdin io.Reader, st
 	if u.Department != "" {
 		what += " of " + u.Department
 	}
+	if u.Area != "" {
+		what += " in " + u.Area
+	}
 	fmt.Fprintf(stdout, "%s user %s (%s)\n", verb, u.Name, what)
 	return nil
 }
@@ -104,13 +116,9 @@ func userAdd(ctx context.Context, cfg Config, args []string, stdin io.Reader, st
 // checkDepartment refuses a department code the configured catalogue does
 // not list, so a typo cannot leave a liaison with an empty inbox.
 func checkDepartment(cfg Config, code string) error {
-	b, err := read(cfg.Catalogue, configs.DemoCatalogue)
+	cat, err := configuredCatalogue(cfg)
 	if err != nil {
 		return err
-	}
-	cat, err := routing.LoadCatalogue(bytes.NewReader(b))
-	if err != nil {
-		return fmt.Errorf("%s: %w", nameOf(cfg.Catalogue, "demo catalogue"), err)
 	}
 	codes := make([]string, 0, len(cat.Departments))
 	for _, d := range cat.Departments {
@@ -120,6 +128,37 @@ func checkDepartment(cfg Config, code string) error {
 		codes = append(codes, d.Code)
 	}
 	return ticketing.Invalid("department", "%q is not in the catalogue (%s)", code, strings.Join(codes, ", "))
+}
+
+// configuredCatalogue loads the catalogue the configuration names (the
+// demo's by default), for the checks of a command that does not serve.
+func configuredCatalogue(cfg Config) (*routing.Catalogue, error) {
+	b, err := read(cfg.Catalogue, configs.DemoCatalogue)
+	if err != nil {
+		return nil, err
+	}
+	cat, err := routing.LoadCatalogue(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", nameOf(cfg.Catalogue, "demo catalogue"), err)
+	}
+	return cat, nil
+}
+
+// checkArea refuses an area the configured catalogue does not list, so a
+// typo cannot leave a centre with an empty desk. Cells have no centre.
+func checkArea(cfg Config, code string) error {
+	cat, err := configuredCatalogue(cfg)
+	if err != nil {
+		return err
+	}
+	org, err := cat.Org()
+	if err != nil {
+		return fmt.Errorf("%s: %w", nameOf(cfg.Catalogue, "demo catalogue"), err)
+	}
+	if _, ok := org.Area(code); !ok {
+		return ticketing.Invalid("area", "%q is not a district, street or community of the catalogue's areas", code)
+	}
+	return nil
 }
 
 func userList(ctx context.Context, cfg Config, args []string, stdout, stderr io.Writer) error {
@@ -138,13 +177,13 @@ func userList(ctx context.Context, cfg Config, args []string, stdout, stderr io.
 		return err
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tROLE\tDEPARTMENT\tSTATUS\tUPDATED\tDISPLAY NAME")
+	fmt.Fprintln(tw, "NAME\tROLE\tDEPARTMENT\tAREA\tSTATUS\tUPDATED\tDISPLAY NAME")
 	for _, u := range users {
 		status := "active"
 		if u.Disabled {
 			status = "disabled"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", u.Name, u.Role, orDash(u.Department), status,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", u.Name, u.Role, orDash(u.Department), orDash(u.Area), status,
 			u.UpdatedAt.Local().Format("2006-01-02 15:04"), orDash(u.DisplayName))
 	}
 	return tw.Flush()

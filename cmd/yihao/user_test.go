@@ -106,6 +106,8 @@ func TestUserCommands(t *testing.T) {
 		{"", []string{"--name", "x7", "--role", "liaison", "--department", "nope", "--password", "0123456789"}, "not in the catalogue"},
 		{"", []string{"--name", "x8", "--role", "agent", "--department", "swj", "--password", "0123456789"}, "only a liaison"},
 		{"", []string{"--name", "x9", "--role", "agent", "--password", "0123456789", "extra"}, "unexpected"},
+		{"", []string{"--name", "x10", "--role", "dispatcher", "--area", "999999", "--password", "0123456789"}, `"999999" is not a district, street or community`},
+		{"", []string{"--name", "x11", "--role", "agent", "--area", "110101", "--password", "0123456789"}, "only a dispatcher or a supervisor belongs to an area"},
 	} {
 		_, err := cli(tc.stdin, append([]string{"user", "add"}, tc.args...)...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -200,7 +202,7 @@ func TestUserCommands(t *testing.T) {
 		!strings.HasPrefix(lines[2], "wang.fang") {
 		t.Fatalf("user list:\n%s", list)
 	}
-	if f := strings.Fields(lines[1]); f[1] != "liaison" || f[2] != "swj" || f[3] != "active" || f[len(f)-1] != "-" {
+	if f := strings.Fields(lines[1]); f[1] != "liaison" || f[2] != "swj" || f[3] != "-" || f[4] != "active" || f[len(f)-1] != "-" {
 		t.Errorf("user list row %q", lines[1])
 	}
 
@@ -225,6 +227,17 @@ func TestUserCommands(t *testing.T) {
 	}
 	if list, err := cli("", "user", "list"); err != nil || !strings.Contains(list, "disabled") {
 		t.Errorf("user list after disabling:\n%s%v", list, err)
+	}
+	// A street centre's dispatcher (属地管理): the area is the catalogue's.
+	if got, err := cli("", "user", "add", "--name", "adm.disp", "--role", "dispatcher", "--area", "110101001", "--password", "street-secret-1"); err != nil ||
+		got != "added user adm.disp (dispatcher in 110101001)\n" {
+		t.Fatalf("user add --area: %q, %v", got, err)
+	}
+	if u := stored("adm.disp"); u.Area != "110101001" {
+		t.Errorf("stored area %q", u.Area)
+	}
+	if list, err := cli("", "user", "list"); err != nil || !strings.Contains(list, "110101001") {
+		t.Errorf("user list lacks the area:\n%s%v", list, err)
 	}
 	if _, err := cli("", "user", "frobnicate"); err == nil {
 		t.Error("an unknown user command succeeded")

@@ -29,6 +29,7 @@ type queued struct {
 	due       time.Time // zero: no deadline
 	received  time.Time
 	grid      string
+	area      ticketing.Area // district and street; grid is the cell
 	extension bool
 }
 
@@ -42,6 +43,7 @@ func putTicket(t *testing.T, s ticketing.Store, q queued) *ticketing.Ticket {
 		t.Fatal(err)
 	}
 	tk := fullTicket(id)
+	tk.Area = q.area
 	tk.Department, tk.Status, tk.DueAt, tk.ReceivedAt, tk.Area.Grid = q.dept, q.status, q.due, q.received, q.grid
 	if q.extension {
 		tk.Extension = &ticketing.Extension{Until: q.due.Add(24 * time.Hour), Reason: "待协调", RequestedBy: "liaison", RequestedAt: base}
@@ -61,6 +63,7 @@ func inQueue(f ticketing.QueueFilter, tk *ticketing.Ticket) bool {
 		len(f.Statuses) > 0 && !slices.Contains(f.Statuses, tk.Status),
 		f.Sort != ticketing.SortReceived && tk.DueAt.IsZero(),
 		f.Grid != "" && tk.Area.Grid != f.Grid,
+		!tk.Area.Within(f.Area),
 		!f.DueBefore.IsZero() && (tk.DueAt.IsZero() || !tk.DueAt.Before(f.DueBefore)),
 		f.ExtensionPending && tk.Extension == nil:
 		return false
@@ -141,6 +144,9 @@ func queueFixture(t *testing.T, s ticketing.Store) []*ticketing.Ticket {
 			status:   ticketing.Statuses[i%len(ticketing.Statuses)],
 			received: base.Add(-time.Duration(i*3%13) * time.Hour),
 			grid:     []string{"g1", "g2"}[i%2],
+			// Two districts, three streets, and tickets placed nowhere.
+			area: []ticketing.Area{{District: "d1", Street: "s1"}, {District: "d1", Street: "s2"},
+				{District: "d2", Street: "s3"}, {}, {District: "d1"}}[i%5],
 		}
 		if i%7 != 0 {
 			q.due = base.Add(time.Duration(i*5%11) * time.Hour)
@@ -158,6 +164,10 @@ func testQueueFilters(t *testing.T, s ticketing.Store) {
 		"every open ticket by deadline":   {},
 		"every open ticket by receipt":    {Sort: ticketing.SortReceived},
 		"one department's inbox":          {Department: "cgw"},
+		"a district centre's":             {Area: "d1"},
+		"a street centre's":               {Area: "s2", Sort: ticketing.SortReceived},
+		"a street's cell":                 {Area: "s1", Grid: "g1"},
+		"a cell as the area":              {Area: "g2"},
 		"one department by receipt":       {Department: "swj", Sort: ticketing.SortReceived},
 		"one state":                       {Statuses: st(ticketing.StatusDispatched)},
 		"an open and a finished state":    {Statuses: st(ticketing.StatusClosed, ticketing.StatusAccepted)},

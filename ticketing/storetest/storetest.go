@@ -140,6 +140,7 @@ func fullTicket(id int64) *ticketing.Ticket {
 		Assisting: []string{"jdb", "swj"}, Area: ticketing.Area{Grid: "110101001001003", Community: "110101001001", Street: "110101001", District: "110101"},
 		Priority: ticketing.PriorityUrgent, DueAt: at.Add(2 * time.Hour), RoutingRule: "r1", RoutingReason: "关键词",
 		Confidence: 0.875, ReceivedAt: at, CreatedAt: at, UpdatedAt: at,
+		Centre: "110101001", CentreDue: at.Add(8 * time.Hour),
 	}
 	tk.Enqueue("ticket.created", []byte(`{"n":1}`), at)
 	return tk

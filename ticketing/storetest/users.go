@@ -58,6 +58,9 @@ func testUserRoundTrip(t *testing.T, s ticketing.Store) {
 		user("swj-li", ticketing.RoleLiaison, "swj"),
 		user("admin", ticketing.RoleAdmin, ""),
 		disabled,
+		{Name: "adm.disp", DisplayName: "安定门街道中心", Role: ticketing.RoleDispatcher, Area: "110101001",
+			PasswordHash: fakePasswordHash("adm"), CreatedAt: base, UpdatedAt: base},
+		{Name: "grid.li", Role: ticketing.RoleSupervisor, Area: "110101001001", PasswordHash: fakePasswordHash("li"), UpdatedAt: base},
 		{Name: "z_9", Role: ticketing.RoleAgent, PasswordHash: fakePasswordHash("z"), UpdatedAt: base.Add(time.Hour)},
 	} {
 		putUser(t, s, want)

@@ -119,6 +119,9 @@ func QueueConds(w *Where, f ticketing.QueueFilter) (key string) {
 	if f.Grid != "" {
 		w.Add("grid = ?", f.Grid)
 	}
+	if f.Area != "" {
+		w.Add("(district = ? OR street = ? OR community = ? OR grid = ?)", f.Area, f.Area, f.Area, f.Area)
+	}
 	if !f.DueBefore.IsZero() {
 		w.AddTime("due_at < ?", f.DueBefore)
 	}

@@ -64,16 +64,16 @@ func created(c, updated time.Time) time.Time {
 // UserColumns are what PutUser writes of a user; UserSelect adds the
 // session epoch, which PutUser never writes.
 const (
-	UserColumns = `name, display_name, role, department, password_hash, disabled, created_at, updated_at`
+	UserColumns = `name, display_name, role, department, password_hash, disabled, created_at, updated_at, area`
 	UserSelect  = UserColumns + `, session_epoch`
 )
 
 // UserUpsert inserts a user or replaces the one with its name, keeping
 // and returning the stored creation time; its parameters are UserArgs.
-const UserUpsert = `INSERT INTO users (` + UserColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+const UserUpsert = `INSERT INTO users (` + UserColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (name) DO UPDATE SET display_name = excluded.display_name, role = excluded.role,
 			department = excluded.department, password_hash = excluded.password_hash,
-			disabled = excluded.disabled, updated_at = excluded.updated_at
+			disabled = excluded.disabled, updated_at = excluded.updated_at, area = excluded.area
 		RETURNING created_at`
 
 // ScanUser scans UserSelect.
@@ -84,7 +84,7 @@ func ScanUser[T, N any](d Dialect[T, N], r Scanner) (*ticketing.User, error) {
 		created, updated T
 	)
 	if err := r.Scan(&u.Name, &u.DisplayName, &role, &u.Department, &u.PasswordHash, &u.Disabled,
-		&created, &updated, &u.SessionEpoch); err != nil {
+		&created, &updated, &u.Area, &u.SessionEpoch); err != nil {
 		return nil, d.Translate(err)
 	}
 	u.Role = ticketing.Role(role)
@@ -98,5 +98,5 @@ func UserArgs[T, N any](d Dialect[T, N], u *ticketing.User) ([]any, error) {
 		return nil, err
 	}
 	return []any{u.Name, u.DisplayName, string(u.Role), u.Department, u.PasswordHash, u.Disabled,
-		d.Time(created(u.CreatedAt, u.UpdatedAt)), d.Time(u.UpdatedAt)}, nil
+		d.Time(created(u.CreatedAt, u.UpdatedAt)), d.Time(u.UpdatedAt), u.Area}, nil
 }
