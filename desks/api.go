@@ -24,6 +24,10 @@ type ticketJSON struct {
 	DepartmentName string                `json:"department_name,omitempty"`
 	Priority       ticketing.Priority    `json:"priority,omitempty"`
 	Area           ticketing.Area        `json:"area,omitzero"`
+	Centre         string                `json:"centre"` // the area code of the centre holding it; "" is the city
+	CentreDue      time.Time             `json:"centre_due,omitzero"`
+	Assisting      []string              `json:"assisting,omitempty"`
+	Parts          []ticketing.Part      `json:"parts,omitempty"`
 	DueAt          time.Time             `json:"due_at,omitzero"`
 	Light          ticketing.Light       `json:"light,omitempty"`
 	RoutingReason  string                `json:"routing_reason,omitempty"`
@@ -61,7 +65,7 @@ func (s *Server) ticketJSON(t *ticketing.Ticket, evs []ticketing.Event, contact 
 	j := ticketJSON{Number: t.Number, Status: t.Status, Channel: t.Channel, Line: t.Line, Text: t.Text,
 		Address: t.Address, Location: t.Location, Category: t.Category, CategoryName: t.CategoryName,
 		Department: t.Department, DepartmentName: t.DepartmentName, Priority: t.Priority, Area: t.Area,
-		DueAt: t.DueAt, Light: t.LightAt(lastDispatch(evs), s.cfg.Now()), RoutingReason: t.RoutingReason,
+		Centre: t.Centre, CentreDue: t.CentreDue, Assisting: t.Assisting, Parts: t.Parts, DueAt: t.DueAt, Light: t.LightAt(lastDispatch(evs), s.cfg.Now()), RoutingReason: t.RoutingReason,
 		ReworkCount: t.ReworkCount, ExtensionCount: t.ExtensionCount, Extension: t.Extension,
 		Evaluation: t.Evaluation, ReceivedAt: t.ReceivedAt, UpdatedAt: t.UpdatedAt}
 	if contact {

@@ -438,17 +438,17 @@ func routes() []route {
 }
 
 // inbox: staff see their inbox; a liaison's is the liaison's department's,
-// so the ticket shows in the lead department's only.
+// so the ticket shows in the lead and the assisting department's only.
 func inbox(c string) cell {
 	x := staffOnly(http.StatusOK, nil, http.StatusSeeOther)(c)
-	x.sees = c == cOwn || c == cAdmin || c == cDisp || c == cAgent || c == cStreet || c == cDistrict
+	x.sees = c == cOwn || c == cAssist || c == cAdmin || c == cDisp || c == cAgent || c == cStreet || c == cDistrict
 	return x
 }
 
 // queue is the API's inbox.
 func queue(c string) cell {
 	x := staffOnly(http.StatusOK, nil, http.StatusUnauthorized)(c)
-	x.sees = c == cOwn || c == cAdmin || c == cDisp || c == cAgent || c == cStreet || c == cDistrict
+	x.sees = c == cOwn || c == cAssist || c == cAdmin || c == cDisp || c == cAgent || c == cStreet || c == cDistrict
 	return x
 }
 

@@ -178,3 +178,67 @@ func TestCentreHearsItsArea(t *testing.T) {
 	case <-time.After(200 * time.Millisecond):
 	}
 }
+
+// Linkage (联动, 主办/协办) through the desks: the assisting department finds
+// the case in its inbox and reports its part; the lead cannot report the
+// case handled before; a dispatcher may waive a part with a reason; no
+// other department may touch a part.
+func TestLinkageThroughTheDesks(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, open func(testing.TB) ticketing.Store) {
+		e := &env{store: open(t), bus: pubsub.NewMemory(), router: assistRouter{}}
+		e.serve(t, e.bus)
+		e.putUser(t, &ticketing.User{Name: "li.cg", Role: ticketing.RoleLiaison, Department: "cg"})
+		lead, assist, other, disp := e.login(t, "li.jt"), e.login(t, "li.cg"), e.login(t, "li.sw"), e.login(t, "disp")
+		tk := e.submit(t, "roads", "协办：人行道破损，旁边垃圾堆积")
+		if len(tk.Parts) != 1 || tk.Parts[0].Department != "cg" {
+			t.Fatalf("parts of the new case: %+v", tk.Parts)
+		}
+		if r := assist.get(t, "/desk/inbox"); !strings.Contains(r.body, tk.Number) {
+			t.Errorf("the assisting department's inbox lacks the case: %d", r.code)
+		}
+		if r := other.get(t, "/desk/inbox"); strings.Contains(r.body, tk.Number) {
+			t.Error("a department with no part has the case in its inbox")
+		}
+		lead.act(t, tk.Number, "accept", nil)
+		r := lead.api(t, "POST", "/api/v1/desk/tickets/"+tk.Number+"/handle", map[string]string{"result": "已修复"})
+		if code, _ := r.errorOf(t); r.code != http.StatusConflict || code != "parts_pending" {
+			t.Fatalf("handled with the part open: %d %s", r.code, r.body)
+		}
+		if r := lead.api(t, "POST", "/api/v1/desk/tickets/"+tk.Number+"/report_part", map[string]string{"result": "x"}); r.code != http.StatusForbidden {
+			t.Errorf("the lead reporting a part: %d", r.code)
+		}
+		if r := other.api(t, "POST", "/api/v1/desk/tickets/"+tk.Number+"/report_part", map[string]string{"result": "x"}); r.code != http.StatusNotFound {
+			t.Errorf("another department reporting a part: %d", r.code)
+		}
+		page := assist.get(t, "/desk/tickets/"+tk.Number)
+		if !strings.Contains(page.body, `id="act-report_part"`) || strings.Contains(page.body, `id="act-handle"`) {
+			t.Errorf("the assisting department's page: %.400s", errorText(page.body))
+		}
+		assist.act(t, tk.Number, "report_part", map[string][]string{"result": {"周边垃圾已清运"}})
+		if r := assist.api(t, "POST", "/api/v1/desk/tickets/"+tk.Number+"/report_part", map[string]string{"result": "again"}); r.code != http.StatusForbidden && r.code != http.StatusConflict {
+			t.Errorf("a part reported twice: %d", r.code)
+		}
+		if r := lead.get(t, "/desk/tickets/"+tk.Number); !strings.Contains(r.body, "周边垃圾已清运") {
+			t.Error("the lead's page does not show the part")
+		}
+		lead.act(t, tk.Number, "handle", map[string][]string{"result": {"路面已修复"}})
+		if got := e.ticket(t, tk.Number); got.Status != ticketing.StatusHandled {
+			t.Fatalf("after the parts: %s", got.Status)
+		}
+
+		// The dispatcher waives a part, with a reason.
+		tk2 := e.submit(t, "roads", "协办：井盖松动")
+		if r := disp.api(t, "POST", "/api/v1/desk/tickets/"+tk2.Number+"/waive_part", map[string]string{"department": "cg"}); r.code != http.StatusBadRequest {
+			t.Errorf("waive without a reason: %d %s", r.code, r.body)
+		}
+		if r := disp.api(t, "POST", "/api/v1/desk/tickets/"+tk2.Number+"/waive_part", map[string]string{"department": "cg", "reason": "无需城管配合"}); r.code != http.StatusOK {
+			t.Fatalf("waive: %d %s", r.code, r.body)
+		}
+		lead.act(t, tk2.Number, "accept", nil)
+		lead.act(t, tk2.Number, "handle", map[string][]string{"result": {"已紧固"}})
+		if len(e.audited(t, tk.Number, "report_part")) != 1 || len(e.audited(t, tk2.Number, "waive_part")) != 1 {
+			t.Error("linkage steps are not audited")
+		}
+	})
+}

@@ -31,6 +31,8 @@ const (
 	actRaise           action = "raise"            // 上报 to the level above
 	actHandDown        action = "hand_down"        // 下派 to a centre below
 	actTakeOver        action = "take_over"        // 提级 by a centre above
+	actReportPart      action = "report_part"      // 协办反馈
+	actWaivePart       action = "waive_part"       // 协办免报
 )
 
 const (
@@ -67,6 +69,10 @@ var policy = map[action][]ticketing.Role{
 	actRaise:    {dispatcher},
 	actHandDown: {dispatcher},
 	actTakeOver: {dispatcher},
+	// Linkage (联动): an assisting department reports its part; a
+	// dispatcher may waive one, with a reason.
+	actReportPart: {liaison},
+	actWaivePart:  {admin, dispatcher},
 }
 
 // workflow lists the ticket actions in the order the ticket page offers
@@ -77,12 +83,14 @@ var policy = map[action][]ticketing.Role{
 var workflow = []step{
 	{actAccept, []ticketing.Action{ticketing.ActAccept}},
 	{actHandle, []ticketing.Action{ticketing.ActReportHandled}},
+	{actReportPart, []ticketing.Action{ticketing.ActReportPart}},
 	{actExtend, []ticketing.Action{ticketing.ActRequestExtension}},
 	{actReturn, []ticketing.Action{ticketing.ActReturn}},
 	{actDispatch, []ticketing.Action{ticketing.ActDispatch, ticketing.ActRegister}},
 	{actRegister, []ticketing.Action{ticketing.ActRegister}},
 	{actVerify, []ticketing.Action{ticketing.ActVerify}},
 	{actDecideExtension, []ticketing.Action{ticketing.ActDecideExtension}},
+	{actWaivePart, []ticketing.Action{ticketing.ActWaivePart}},
 	{actRefuseReturn, []ticketing.Action{ticketing.ActRefuseReturn}},
 	{actDecline, []ticketing.Action{ticketing.ActDecline}},
 	{actMerge, []ticketing.Action{ticketing.ActMerge}},
@@ -124,7 +132,8 @@ func sees(st *staff, t *ticketing.Ticket) bool {
 
 // works reports whether st may take action a on t, besides the role's
 // right to a (can): a liaison works only the tickets the liaison's
-// department leads (an assisting department may add notes); a dispatcher
+// department leads (an assisting department adds notes and reports its
+// own part); a dispatcher
 // the cases of the centre holding them or of a centre below it
 // (ticketing.Viewer.Oversees), raises only what its own centre holds, and
 // takes over only from a centre below.
@@ -137,6 +146,8 @@ func works(st *staff, a action, t *ticketing.Ticket) bool {
 	}
 	v := st.viewer()
 	switch {
+	case st.Role == liaison && a == actReportPart:
+		return v.Assists(t) && slices.Contains(t.Pending(), v.Department)
 	case st.Role == liaison:
 		return v.Leads(t)
 	case a == actRaise:

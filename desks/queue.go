@@ -121,7 +121,7 @@ func code(s string) bool {
 func (s *Server) filter(st *staff, p queueParams) ticketing.QueueFilter {
 	f := ticketing.QueueFilter{Department: p.Department, Grid: p.Grid, Limit: p.Limit, Area: st.Area}
 	if st.Role == liaison {
-		f.Department = st.Department
+		f.Department, f.Assisting = st.Department, true // the cases it leads and those it assists
 	}
 	if p.Status != "" {
 		f.Statuses = []ticketing.Status{ticketing.Status(p.Status)}

@@ -212,6 +212,7 @@ var actionNames = map[action][2]string{
 	actDecideExtension: {"延期审批", "Decide extension"}, actVerify: {"核查", "Verify"}, actMerge: {"并单", "Merge"},
 	actNote: {"备注", "Note"}, actRaise: {"上报上级中心", "Raise to the level above"},
 	actHandDown: {"下派", "Hand down"}, actTakeOver: {"提级办理", "Take over"},
+	actReportPart: {"协办反馈", "Report our part"}, actWaivePart: {"协办免报", "Waive a part"},
 }
 
 var eventNames = map[ticketing.EventType][2]string{
@@ -226,7 +227,8 @@ var eventNames = map[ticketing.EventType][2]string{
 	ticketing.EventMerged: {"并单", "merged"}, ticketing.EventForwarded: {"转送", "forwarded"},
 	ticketing.EventExternalUpdate: {"外部平台反馈", "external update"}, ticketing.EventNote: {"备注", "note"},
 	ticketing.EventRaised: {"上报", "raised"}, ticketing.EventHandedDown: {"下派", "handed down"},
-	ticketing.EventTakenOver: {"提级", "taken over"},
+	ticketing.EventTakenOver: {"提级", "taken over"}, ticketing.EventPartReported: {"协办反馈", "part reported"},
+	ticketing.EventPartWaived: {"协办免报", "part waived"},
 }
 
 var channelNames = map[ticketing.Channel][2]string{

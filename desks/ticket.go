@@ -96,6 +96,18 @@ type ticketData struct {
 	// may be handed down to (the hand-down form's choices).
 	Centre string
 	Below  []Department
+	// names names departments by code (the catalogue's).
+	names func(code string) (string, bool)
+}
+
+// DeptName is the department's name, or its code when the catalogue does
+// not know it.
+func (d *ticketData) DeptName(code string) string {
+	if d.names == nil {
+		return code
+	}
+	n, _ := d.names(code)
+	return n
 }
 
 // Value is the form's earlier input for field, or def.
@@ -122,6 +134,7 @@ func (d *ticketData) PhotoGroups() []photoGroup {
 	for _, g := range []photoGroup{
 		{"citizen-photos", "市民照片", "Citizen's photos", d.T.CitizenPhotos()},
 		{"result-photos", "处置结果照片", "Result photos", d.T.ResultPhotos()},
+		{"part-photos", "协办单位照片", "Assisting departments' photos", d.T.PartPhotos()},
 	} {
 		if len(g.Photos) > 0 {
 			out = append(out, g)
@@ -161,7 +174,7 @@ func (s *Server) showTicket(w http.ResponseWriter, r *http.Request, number strin
 		Phone: ticketing.MaskPhone(t.Reporter.Phone), Email: ticketing.MaskEmail(t.Reporter.Email),
 		Revealed: p.revealed, CanReveal: s.mayReveal(st) && t.Reporter.Phone != "",
 		Actions: offered(st, t), Failed: p.failed, Form: p.form, SuggestUntil: t.DueAt.Add(72 * time.Hour),
-		PhotoStore: s.cfg.Photos != nil, Centre: s.centreName(t, t.Centre)}
+		PhotoStore: s.cfg.Photos != nil, Centre: s.centreName(t, t.Centre), names: s.departmentName}
 	if p.revealed {
 		d.Phone = t.Reporter.Phone
 	}
@@ -495,6 +508,18 @@ func (s *Server) step(ctx context.Context, st *staff, a action, in input) (func(
 		return func(t *ticketing.Ticket, now time.Time) error {
 			return t.Verify(now, actor, pass, in.Note)
 		}, "pass=" + string(in.Pass), nil
+	case actReportPart:
+		dept, detail := st.Department, "department="+st.Department
+		if n := len(in.saved); n > 0 {
+			detail += " photos=" + strconv.Itoa(n)
+		}
+		return func(t *ticketing.Ticket, now time.Time) error {
+			return t.ReportPart(now, actor, dept, in.Result, in.saved...)
+		}, detail, nil
+	case actWaivePart:
+		return func(t *ticketing.Ticket, now time.Time) error {
+			return t.WaivePart(now, actor, in.Department, in.Reason)
+		}, "department=" + in.Department, nil
 	case actRaise:
 		clocks := s.tickets.Clocks()
 		return func(t *ticketing.Ticket, now time.Time) error { return t.Raise(now, actor, in.Reason, clocks) }, "", nil
@@ -583,8 +608,8 @@ func (s *Server) savePhotos(a action, files []*multipart.FileHeader) ([]ticketin
 	switch {
 	case len(files) == 0:
 		return nil, nil
-	case a != actHandle:
-		return nil, ticketing.Invalid("photos", "only the result report (办结反馈) takes photos")
+	case a != actHandle && a != actReportPart:
+		return nil, ticketing.Invalid("photos", "only a result report (办结反馈, 协办反馈) takes photos")
 	case s.cfg.Photos == nil:
 		return nil, ticketing.Invalid("photos", "this desk has no photo store; report the result without photos")
 	case len(files) > ticketing.MaxResultPhotos:

@@ -30,6 +30,9 @@ type QueueFilter struct {
 	// Department is the lead department (主办); empty means any. A liaison's
 	// desk always sets it to the liaison's own department.
 	Department string
+	// Assisting widens Department to the tickets it assists (协办) too: a
+	// liaison's inbox holds the cases whose part the department reports.
+	Assisting bool
 	// Statuses to include; empty means every open status (Status.Open).
 	Statuses []Status
 	Grid     string // unit grid cell code

@@ -188,6 +188,7 @@ type Ticket struct {
 	DepartmentName string
 	Priority       Priority
 	Assisting      []string // assisting departments (协办)
+	Parts          []Part   // their parts of the case, set at each dispatch
 	Area           Area     // grid cell, community, street, district
 	// Centre is the code of the area whose centre holds the case (属地管理:
 	// a district, street or community; "" is the city): it registers,
@@ -389,6 +390,7 @@ func (t *Ticket) Dispatch(at time.Time, actor string, a Assignment, note string)
 	}
 	t.applyAssignment(a)
 	t.DueAt = a.Deadline
+	t.Parts = partsFor(t.Assisting, at, a.Deadline)
 	t.Extension = nil
 	t.startClock(at)
 	name := a.DepartmentName

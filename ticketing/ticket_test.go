@@ -41,6 +41,8 @@ var actions = map[Action]func(t *Ticket) error{
 	ActRaise:      func(t *Ticket) error { return t.Raise(at, "s", "街道无执法权", nil) },
 	ActHandDown:   func(t *Ticket) error { return t.HandDown(at, "d", "s1", "", nil) },
 	ActTakeOver:   func(t *Ticket) error { return t.TakeOver(at, "c", "", "", nil) },
+	ActReportPart: func(t *Ticket) error { return t.ReportPart(at, "l", "cg", "已清理") },
+	ActWaivePart:  func(t *Ticket) error { return t.WaivePart(at, "d", "cg", "无需协办") },
 }
 
 // prepare meets a's guard on t, the ticket's own condition beside its state.
@@ -54,6 +56,8 @@ func prepare(a Action, t *Ticket) {
 		t.Area, t.Centre = Area{District: "d1", Street: "s1"}, "s1"
 	case ActHandDown: // the city holds it
 		t.Area = Area{District: "d1", Street: "s1"}
+	case ActReportPart, ActWaivePart: // an assisting department's part is open
+		t.Assisting, t.Parts = []string{"cg"}, []Part{{Department: "cg", DueAt: at.Add(time.Hour)}}
 	}
 }
 

@@ -28,6 +28,8 @@ const (
 	ActHandDown         Action = "hand_down"          // 下派 to a centre below
 	ActTakeOver         Action = "take_over"          // 提级 by a centre above
 	ActNote             Action = "note"               // 备注, deliveries, external updates
+	ActReportPart       Action = "report_part"        // 协办反馈
+	ActWaivePart        Action = "waive_part"         // 协办免报
 )
 
 // transition is one row of the workflow table.
@@ -50,7 +52,9 @@ var atCentre = []Status{StatusReceived, StatusRegistered, StatusReturned}
 // order a ticket page offers the actions. It is read-only.
 var workflow = []transition{
 	{ActAccept, "accept", []Status{StatusDispatched}, nil},
-	{ActReportHandled, "report the result of", []Status{StatusAccepted}, nil},
+	{ActReportHandled, "report the result of", []Status{StatusAccepted}, partsIn},
+	{ActReportPart, "report a part of", []Status{StatusDispatched, StatusAccepted}, aPartOpen},
+	{ActWaivePart, "waive a part of", []Status{StatusDispatched, StatusAccepted}, aPartOpen},
 	{ActRequestExtension, "request an extension for", []Status{StatusDispatched, StatusAccepted}, noExtensionPending},
 	{ActReturn, "return", []Status{StatusDispatched, StatusAccepted}, nil},
 	{ActDispatch, "dispatch", []Status{StatusRegistered, StatusReturned, StatusDispatched}, nil},

@@ -13,7 +13,10 @@ import (
 // partial indexes of migration 00011 are, so that SQLite can use them.
 func (s *Store) Queue(ctx context.Context, f ticketing.QueueFilter) ([]*ticketing.Ticket, error) {
 	w := dialect.Where()
-	if f.Department != "" {
+	switch {
+	case f.Department != "" && f.Assisting:
+		w.Add("(department = ? OR EXISTS (SELECT 1 FROM json_each(assisting) WHERE value = ?))", f.Department, f.Department)
+	case f.Department != "":
 		w.Add("department = ?", f.Department)
 	}
 	if len(f.Statuses) == 0 {

@@ -30,6 +30,7 @@ type queued struct {
 	received  time.Time
 	grid      string
 	area      ticketing.Area // district and street; grid is the cell
+	assisting []string
 	extension bool
 }
 
@@ -43,7 +44,7 @@ func putTicket(t *testing.T, s ticketing.Store, q queued) *ticketing.Ticket {
 		t.Fatal(err)
 	}
 	tk := fullTicket(id)
-	tk.Area = q.area
+	tk.Area, tk.Assisting, tk.Parts = q.area, q.assisting, nil // no assisting part holds the case up
 	tk.Department, tk.Status, tk.DueAt, tk.ReceivedAt, tk.Area.Grid = q.dept, q.status, q.due, q.received, q.grid
 	if q.extension {
 		tk.Extension = &ticketing.Extension{Until: q.due.Add(24 * time.Hour), Reason: "待协调", RequestedBy: "liaison", RequestedAt: base}
@@ -58,7 +59,7 @@ func putTicket(t *testing.T, s ticketing.Store, q queued) *ticketing.Ticket {
 // inQueue is the queue's meaning, written plainly: what a store must return.
 func inQueue(f ticketing.QueueFilter, tk *ticketing.Ticket) bool {
 	switch {
-	case f.Department != "" && tk.Department != f.Department,
+	case f.Department != "" && tk.Department != f.Department && !(f.Assisting && slices.Contains(tk.Assisting, f.Department)),
 		len(f.Statuses) == 0 && !tk.Status.Open(),
 		len(f.Statuses) > 0 && !slices.Contains(f.Statuses, tk.Status),
 		f.Sort != ticketing.SortReceived && tk.DueAt.IsZero(),
@@ -147,6 +148,7 @@ func queueFixture(t *testing.T, s ticketing.Store) []*ticketing.Ticket {
 			// Two districts, three streets, and tickets placed nowhere.
 			area: []ticketing.Area{{District: "d1", Street: "s1"}, {District: "d1", Street: "s2"},
 				{District: "d2", Street: "s3"}, {}, {District: "d1"}}[i%5],
+			assisting: [][]string{{"cgw"}, nil, {"swj", "jdb"}, {"jdb"}}[i%4],
 		}
 		if i%7 != 0 {
 			q.due = base.Add(time.Duration(i*5%11) * time.Hour)
@@ -165,6 +167,8 @@ func testQueueFilters(t *testing.T, s ticketing.Store) {
 		"every open ticket by receipt":    {Sort: ticketing.SortReceived},
 		"one department's inbox":          {Department: "cgw"},
 		"a district centre's":             {Area: "d1"},
+		"led or assisted by cgw":          {Department: "cgw", Assisting: true, Statuses: st(ticketing.StatusDispatched, ticketing.StatusAccepted, ticketing.StatusReturned, ticketing.StatusHandled)},
+		"led or assisted by swj, by due":  {Department: "swj", Assisting: true},
 		"a street centre's":               {Area: "s2", Sort: ticketing.SortReceived},
 		"a street's cell":                 {Area: "s1", Grid: "g1"},
 		"a cell as the area":              {Area: "g2"},

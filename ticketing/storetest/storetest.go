@@ -141,6 +141,8 @@ func fullTicket(id int64) *ticketing.Ticket {
 		Priority: ticketing.PriorityUrgent, DueAt: at.Add(2 * time.Hour), RoutingRule: "r1", RoutingReason: "关键词",
 		Confidence: 0.875, ReceivedAt: at, CreatedAt: at, UpdatedAt: at,
 		Centre: "110101001", CentreDue: at.Add(8 * time.Hour),
+		Parts: []ticketing.Part{{Department: "jdb", DueAt: at.Add(90 * time.Minute)},
+			{Department: "swj", DueAt: at.Add(90 * time.Minute), ReportedAt: at.Add(time.Hour), ReportedBy: "li.swj", Result: "管线已关阀"}},
 	}
 	tk.Enqueue("ticket.created", []byte(`{"n":1}`), at)
 	return tk

@@ -17,13 +17,13 @@ const TicketColumns = `id, number, track_hash, channel, external_id, fingerprint
 	status, category, category_name, department, department_name, priority, due_at,
 	routing_rule, routing_reason, confidence, master_id, rework_count, extension_count,
 	extension, evaluation, received_at, created_at, updated_at, version,
-	grid, community, street, district, assisting, reporter_email, light, alarm_at, centre, centre_due`
+	grid, community, street, district, assisting, reporter_email, light, alarm_at, centre, centre_due, parts`
 
 // JSON is a ticket's JSON columns as text; Extension and Evaluation are nil
 // (SQL NULL) when the ticket has none.
 type JSON struct {
-	Attachments, Assisting string
-	Extension, Evaluation  any
+	Attachments, Assisting, Parts string
+	Extension, Evaluation         any
 }
 
 // EncodeJSON renders t's JSON columns.
@@ -44,7 +44,15 @@ func EncodeJSON(t *ticketing.Ticket) (JSON, error) {
 	if err != nil {
 		return JSON{}, err
 	}
-	return JSON{Attachments: string(b), Assisting: string(a), Extension: orNull(t.Extension), Evaluation: orNull(t.Evaluation)}, nil
+	parts := t.Parts
+	if parts == nil {
+		parts = []ticketing.Part{}
+	}
+	p, err := json.Marshal(parts)
+	if err != nil {
+		return JSON{}, err
+	}
+	return JSON{Attachments: string(b), Assisting: string(a), Parts: string(p), Extension: orNull(t.Extension), Evaluation: orNull(t.Evaluation)}, nil
 }
 
 func orNull[T any](v *T) any {
@@ -56,7 +64,7 @@ func orNull[T any](v *T) any {
 }
 
 // DecodeJSON fills t's JSON fields from the columns; ext and eval are nil for NULL.
-func DecodeJSON(t *ticketing.Ticket, atts, assisting, ext, eval []byte) error {
+func DecodeJSON(t *ticketing.Ticket, atts, assisting, parts, ext, eval []byte) error {
 	if err := json.Unmarshal(atts, &t.Attachments); err != nil {
 		return fmt.Errorf("attachments of ticket %d: %w", t.ID, err)
 	}
@@ -68,6 +76,12 @@ func DecodeJSON(t *ticketing.Ticket, atts, assisting, ext, eval []byte) error {
 	}
 	if len(t.Assisting) == 0 {
 		t.Assisting = nil
+	}
+	if err := json.Unmarshal(parts, &t.Parts); err != nil {
+		return fmt.Errorf("assisting parts of ticket %d: %w", t.ID, err)
+	}
+	if len(t.Parts) == 0 {
+		t.Parts = nil
 	}
 	if ext != nil {
 		t.Extension = new(ticketing.Extension)

@@ -20,7 +20,7 @@ func TicketArgs[T, N any](d Dialect[T, N], t *ticketing.Ticket, version int32) (
 		t.RoutingRule, t.RoutingReason, t.Confidence, NullID(t.MasterID), t.ReworkCount, t.ExtensionCount,
 		js.Extension, js.Evaluation, d.Time(t.ReceivedAt), d.Time(t.CreatedAt), d.Time(t.UpdatedAt), version,
 		t.Area.Grid, t.Area.Community, t.Area.Street, t.Area.District, js.Assisting, t.Reporter.Email,
-		string(t.Light), d.NullTime(t.AlarmAt), t.Centre, d.NullTime(t.CentreDue)}, nil
+		string(t.Light), d.NullTime(t.AlarmAt), t.Centre, d.NullTime(t.CentreDue), js.Parts}, nil
 }
 
 // LatLon is t's point as two parameters, both NULL without one.
@@ -44,7 +44,8 @@ func ScanTicket[T, N any](d Dialect[T, N], r Scanner) (*ticketing.Ticket, error)
 	var (
 		t                          ticketing.Ticket
 		lat, lon                   sql.NullFloat64
-		atts, assisting, ext, eval []byte
+		atts, assisting, parts     []byte
+		ext, eval                  []byte
 		due, alarm, centreDue      N
 		master                     sql.NullInt64
 		ch, status, prio, light    string
@@ -56,7 +57,7 @@ func ScanTicket[T, N any](d Dialect[T, N], r Scanner) (*ticketing.Ticket, error)
 		&t.RoutingRule, &t.RoutingReason, &t.Confidence, &master, &t.ReworkCount, &t.ExtensionCount,
 		&ext, &eval, &received, &created, &updated, &t.Version,
 		&t.Area.Grid, &t.Area.Community, &t.Area.Street, &t.Area.District, &assisting, &t.Reporter.Email, &light, &alarm,
-		&t.Centre, &centreDue)
+		&t.Centre, &centreDue, &parts)
 	if err != nil {
 		return nil, d.Translate(err)
 	}
@@ -66,7 +67,7 @@ func ScanTicket[T, N any](d Dialect[T, N], r Scanner) (*ticketing.Ticket, error)
 	}
 	t.DueAt, t.AlarmAt, t.CentreDue, t.MasterID = d.NullAt(due), d.NullAt(alarm), d.NullAt(centreDue), master.Int64
 	t.ReceivedAt, t.CreatedAt, t.UpdatedAt = d.At(received), d.At(created), d.At(updated)
-	if err := row.DecodeJSON(&t, atts, assisting, ext, eval); err != nil {
+	if err := row.DecodeJSON(&t, atts, assisting, parts, ext, eval); err != nil {
 		return nil, err
 	}
 	return &t, nil
@@ -167,5 +168,5 @@ func ChangeArgs[T, N any](d Dialect[T, N], t *ticketing.Ticket) ([]any, error) {
 		d.NullTime(t.DueAt), t.RoutingRule, t.RoutingReason, t.Confidence, NullID(t.MasterID), t.ReworkCount,
 		t.ExtensionCount, js.Extension, js.Evaluation, d.Time(t.UpdatedAt),
 		t.Area.Grid, t.Area.Community, t.Area.Street, t.Area.District, js.Assisting, lat, lon, t.Address, js.Attachments,
-		string(t.Light), d.NullTime(t.AlarmAt), t.Centre, d.NullTime(t.CentreDue)}, nil
+		string(t.Light), d.NullTime(t.AlarmAt), t.Centre, d.NullTime(t.CentreDue), js.Parts}, nil
 }
