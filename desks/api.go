@@ -28,6 +28,9 @@ type ticketJSON struct {
 	CentreDue      time.Time             `json:"centre_due,omitzero"`
 	Assisting      []string              `json:"assisting,omitempty"`
 	Parts          []ticketing.Part      `json:"parts,omitempty"`
+	Task           ticketing.TaskKind    `json:"task,omitempty"` // the supervisors' open task: confirm (核实) or inspect (核查)
+	TaskDue        time.Time             `json:"task_due,omitzero"`
+	TaskBy         string                `json:"task_by,omitempty"`
 	DueAt          time.Time             `json:"due_at,omitzero"`
 	Light          ticketing.Light       `json:"light,omitempty"`
 	RoutingReason  string                `json:"routing_reason,omitempty"`
@@ -65,7 +68,8 @@ func (s *Server) ticketJSON(t *ticketing.Ticket, evs []ticketing.Event, contact 
 	j := ticketJSON{Number: t.Number, Status: t.Status, Channel: t.Channel, Line: t.Line, Text: t.Text,
 		Address: t.Address, Location: t.Location, Category: t.Category, CategoryName: t.CategoryName,
 		Department: t.Department, DepartmentName: t.DepartmentName, Priority: t.Priority, Area: t.Area,
-		Centre: t.Centre, CentreDue: t.CentreDue, Assisting: t.Assisting, Parts: t.Parts, DueAt: t.DueAt, Light: t.LightAt(lastDispatch(evs), s.cfg.Now()), RoutingReason: t.RoutingReason,
+		Centre: t.Centre, CentreDue: t.CentreDue, Assisting: t.Assisting, Parts: t.Parts, DueAt: t.DueAt,
+		Task: t.Task, TaskDue: t.TaskDue, TaskBy: t.TaskBy, Light: t.LightAt(lastDispatch(evs), s.cfg.Now()), RoutingReason: t.RoutingReason,
 		ReworkCount: t.ReworkCount, ExtensionCount: t.ExtensionCount, Extension: t.Extension,
 		Evaluation: t.Evaluation, ReceivedAt: t.ReceivedAt, UpdatedAt: t.UpdatedAt}
 	if contact {

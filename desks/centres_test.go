@@ -16,8 +16,8 @@ import (
 // whose street centre holds it first (属地), with the levels' clocks.
 type levelRouter struct{ router }
 
-var levelClocks = ticketing.Clocks{ticketing.LevelCity: 2 * time.Hour, ticketing.LevelDistrict: 4 * time.Hour,
-	ticketing.LevelStreet: 8 * time.Hour}
+var levelClocks = ticketing.Clocks{Centres: map[ticketing.Level]time.Duration{ticketing.LevelCity: 2 * time.Hour,
+	ticketing.LevelDistrict: 4 * time.Hour, ticketing.LevelStreet: 8 * time.Hour}}
 
 func (r levelRouter) Route(ctx context.Context, rep ticketing.Report) (ticketing.Assignment, error) {
 	a, err := r.router.Route(ctx, rep)

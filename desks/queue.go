@@ -11,42 +11,11 @@ import (
 	"github.com/yihao-city/yihao/ticketing"
 )
 
-// A cursor travels as "<sort key in unix microseconds>-<ticket id>", both
-// decimal without signs or leading zeros: opaque to clients, and parsed
-// strictly so a tampered one is refused rather than read as something else.
-func encodeCursor(c ticketing.Cursor) string {
-	return strconv.FormatInt(c.At.UnixMicro(), 10) + "-" + strconv.FormatInt(c.ID, 10)
-}
+func encodeCursor(c ticketing.Cursor) string { return c.String() }
 
-func decodeCursor(s string) (*ticketing.Cursor, error) {
-	if s == "" {
-		return nil, nil
-	}
-	bad := ticketing.Invalid("after", "is not a cursor from this queue; start again from the first page")
-	at, id, ok := strings.Cut(s, "-")
-	if !ok || !decimal(at) || !decimal(id) {
-		return nil, bad
-	}
-	us, err1 := strconv.ParseInt(at, 10, 64)
-	n, err2 := strconv.ParseInt(id, 10, 64)
-	if err1 != nil || err2 != nil || n <= 0 {
-		return nil, bad
-	}
-	return &ticketing.Cursor{At: time.UnixMicro(us), ID: n}, nil
-}
+func decodeCursor(s string) (*ticketing.Cursor, error) { return ticketing.ParseCursor(s) }
 
-// decimal reports whether s is digits with no leading zero (or just "0").
-func decimal(s string) bool {
-	if s == "" || len(s) > 19 || (len(s) > 1 && s[0] == '0') {
-		return false
-	}
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
-}
+func decimal(s string) bool { return ticketing.Decimal(s) }
 
 // queueParams are the filters of the inbox page and the queue API.
 type queueParams struct {

@@ -37,6 +37,18 @@ type Catalogue struct {
 	// district, street, community) has to act on a case it holds before
 	// the case counts as late at that level; a level left out runs no clock.
 	CentreHours map[ticketing.Level]int `yaml:"centre_hours"`
+	// Field sets the grid supervisors' tasks.
+	Field FieldTasks `yaml:"field"`
+}
+
+// FieldTasks are the time limits of the supervisors' tasks: ConfirmHours
+// to check a citizen's report on site before it is filed (核实, for the
+// categories marked confirm), InspectHours to check on site that the
+// work a department reported in a cell was done (核查). Zero InspectHours:
+// the centre checks results alone and supervisors get no such tasks.
+type FieldTasks struct {
+	ConfirmHours int `yaml:"confirm_hours"`
+	InspectHours int `yaml:"inspect_hours"`
 }
 
 // Duplicates configures 并单: reports of one category within RadiusM
@@ -104,6 +116,10 @@ type Category struct {
 	// the report's own area at that level holds the case first. Set on a
 	// class, it holds for every category under it; none is the city.
 	Level ticketing.Level `yaml:"level"`
+	// Confirm has a supervisor check a citizen's report of the category
+	// on site before it is filed (核实); set on a class, it holds for every
+	// category under it. Supervisors' own reports need none.
+	Confirm bool `yaml:"confirm"`
 }
 
 // Kinds of field types (GB/T 30428.2).
@@ -176,19 +192,37 @@ func centreLevel(l ticketing.Level) bool {
 	return false
 }
 
-// centreClocks checks centre_hours and turns it into the levels' clocks.
-func centreClocks(hours map[ticketing.Level]int) (ticketing.Clocks, error) {
-	out := ticketing.Clocks{}
-	for l, h := range hours {
+// clocks checks centre_hours and the supervisors' task hours and turns
+// them into the city's clocks.
+func clocks(c *Catalogue) (ticketing.Clocks, error) {
+	out := ticketing.Clocks{Centres: map[ticketing.Level]time.Duration{}}
+	for l, h := range c.CentreHours {
 		if !centreLevel(l) {
-			return nil, fmt.Errorf("catalogue: centre_hours: %q is not a level with a centre (city, district, street or community)", l)
+			return out, fmt.Errorf("catalogue: centre_hours: %q is not a level with a centre (city, district, street or community)", l)
 		}
-		if h <= 0 || h > 24*366 {
-			return nil, fmt.Errorf("catalogue: centre_hours: %s: %d hours; must be 1 to %d", l, h, 24*366)
+		if err := checkHours("centre_hours: "+string(l), h, false); err != nil {
+			return out, err
 		}
-		out[l] = time.Duration(h) * time.Hour
+		out.Centres[l] = time.Duration(h) * time.Hour
+	}
+	for _, x := range []struct {
+		name string
+		h    int
+		d    *time.Duration
+	}{{"field.confirm_hours", c.Field.ConfirmHours, &out.Confirm}, {"field.inspect_hours", c.Field.InspectHours, &out.Inspect}} {
+		if err := checkHours(x.name, x.h, true); err != nil {
+			return out, err
+		}
+		*x.d = time.Duration(x.h) * time.Hour
 	}
 	return out, nil
+}
+
+func checkHours(name string, h int, zeroOK bool) error {
+	if (h == 0 && zeroOK) || (h > 0 && h <= 24*366) {
+		return nil
+	}
+	return fmt.Errorf("catalogue: %s: %d hours; must be 1 to %d", name, h, 24*366)
 }
 
 // checkField checks a category's field-type settings against its parent's.
@@ -361,6 +395,7 @@ type node struct {
 	deadline  Deadline
 	kind      string
 	level     ticketing.Level
+	confirm   bool
 	ancestors map[string]bool // its own code and every ancestor's
 }
 
@@ -438,7 +473,7 @@ func compile(c *Catalogue) (*compiled, error) {
 	if err := c.DefaultDeadline.check("default_deadline"); err != nil {
 		return nil, err
 	}
-	if out.clocks, err = centreClocks(c.CentreHours); err != nil {
+	if out.clocks, err = clocks(c); err != nil {
 		return nil, err
 	}
 	if d := c.Duplicates; d.RadiusM < 0 || d.Window < 0 || d.AutoMergeAt < 0 || d.AutoMergeAt > 1 {
@@ -497,7 +532,7 @@ func compile(c *Catalogue) (*compiled, error) {
 				return err
 			}
 			n := &node{Category: cat, parent: parent, dept: cat.Department, priority: cat.Priority, deadline: cat.Deadline,
-				kind: cat.Kind, level: cat.Level, ancestors: map[string]bool{cat.Code: true}}
+				kind: cat.Kind, level: cat.Level, confirm: cat.Confirm, ancestors: map[string]bool{cat.Code: true}}
 			if parent != nil {
 				n.group = parent.Name
 				for a := range parent.ancestors {
@@ -518,6 +553,7 @@ func compile(c *Catalogue) (*compiled, error) {
 				if n.level == "" {
 					n.level = parent.level
 				}
+				n.confirm = n.confirm || parent.confirm
 			}
 			out.nodes[cat.Code] = n
 			if len(cat.Children) == 0 {

@@ -248,7 +248,7 @@ func TestCentreLevels(t *testing.T) {
 			t.Errorf("%s at cell %s: centre %q due %v; want %q after %dh", tc.category, a.Area.Grid, a.Centre, a.CentreDue, tc.centre, tc.hours)
 		}
 	}
-	if got := r.Clocks()[ticketing.LevelStreet]; got != 8*time.Hour {
+	if got := r.Clocks().Centres[ticketing.LevelStreet]; got != 8*time.Hour {
 		t.Errorf("street clock %v", got)
 	}
 
@@ -258,6 +258,7 @@ func TestCentreLevels(t *testing.T) {
 		{"an unknown level", "categories: [{code: a, name: A, department: d, level: province}]\n", `level "province"`},
 		{"hours of a cell", "centre_hours: {cell: 2}\ncategories: [{code: a, name: A, department: d}]\n", `centre_hours: "cell"`},
 		{"no hours", "centre_hours: {street: 0}\ncategories: [{code: a, name: A, department: d}]\n", "street: 0 hours"},
+		{"a negative task time", "field: {inspect_hours: -1}\ncategories: [{code: a, name: A, department: d}]\n", "field.inspect_hours: -1 hours"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := routing.LoadCatalogue(strings.NewReader(head + tc.yaml))

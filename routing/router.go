@@ -150,6 +150,10 @@ func (r *Router) Route(_ context.Context, rep ticketing.Report) (ticketing.Assig
 		}
 	}
 	a.CentreDue = r.c.clocks.Due(area.LevelOf(a.Centre), rep.ReceivedAt)
+	if n.confirm && rep.Channel != ticketing.ChannelField && area.Grid != "" && r.c.clocks.Confirm > 0 {
+		a.Confirm = true
+		why = append(why, "待网格员现场核实")
+	}
 	who := "由" + a.DepartmentName + "主办"
 	if len(a.Assisting) > 0 {
 		names := make([]string, len(a.Assisting))

@@ -15,15 +15,23 @@ const (
 	EventTakenOver  EventType = "taken_over"  // 提级: a centre above takes the case
 )
 
-// Clocks says how long the centre of each level has to act on a case it
-// holds (register it, dispatch it, or raise it) from the moment the case
-// reaches it: each level keeps its own clock. A level not listed runs no
-// clock.
-type Clocks map[Level]time.Duration
+// Clocks are the city's time limits beside a case's own deadline.
+type Clocks struct {
+	// Centres says how long the centre of each level has to act on a case
+	// it holds (register it, dispatch it, or raise it) from the moment the
+	// case reaches it: each level keeps its own clock. A level not listed
+	// runs no clock.
+	Centres map[Level]time.Duration
+	// Confirm is a supervisor's time to check a citizen's report on site
+	// before it is filed (核实); Inspect to check on site that a
+	// department's reported work was done (核查). Zero Inspect: results
+	// placed in a cell are checked by the centre alone, with no task.
+	Confirm, Inspect time.Duration
+}
 
 // Due is the end of level l's clock started at at; zero without one.
 func (c Clocks) Due(l Level, at time.Time) time.Time {
-	if d := c[l]; d > 0 {
+	if d := c.Centres[l]; d > 0 {
 		return at.Add(d)
 	}
 	return time.Time{}
@@ -203,7 +211,7 @@ func (s *Service) Clocks() Clocks {
 	if c, ok := s.router.(LevelClocks); ok {
 		return c.Clocks()
 	}
-	return nil
+	return Clocks{}
 }
 
 // Raise escalates a case from the centre holding it to the level above

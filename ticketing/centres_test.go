@@ -34,7 +34,7 @@ func TestCentreFor(t *testing.T) {
 // starting the level's own clock and naming the path in the log; the city
 // cannot raise further.
 func TestRaiseClimbsTheLevels(t *testing.T) {
-	clocks := Clocks{LevelDistrict: 8 * time.Hour, LevelCity: 4 * time.Hour}
+	clocks := Clocks{Centres: map[Level]time.Duration{LevelDistrict: 8 * time.Hour, LevelCity: 4 * time.Hour}}
 	tk := &Ticket{ID: 1, Status: StatusRegistered, Area: place, Centre: place.Street}
 	if err := tk.Raise(at, "street.disp", "  ", clocks); KindOf(err) != KindInvalid {
 		t.Fatalf("raise without a reason: %v", err)
@@ -68,7 +68,7 @@ func TestRaiseClimbsTheLevels(t *testing.T) {
 // that far) raises straight to the city.
 func TestRaiseSkipsMissingLevels(t *testing.T) {
 	tk := &Ticket{Status: StatusReceived, Area: Area{Street: "s1"}, Centre: "s1"}
-	if err := tk.Raise(at, "s", "无区级", nil); err != nil || tk.Centre != "" || !tk.CentreDue.IsZero() {
+	if err := tk.Raise(at, "s", "无区级", Clocks{}); err != nil || tk.Centre != "" || !tk.CentreDue.IsZero() {
 		t.Fatalf("centre %q due %v err %v", tk.Centre, tk.CentreDue, err)
 	}
 }
@@ -76,24 +76,24 @@ func TestRaiseSkipsMissingLevels(t *testing.T) {
 func TestHandDownAndTakeOver(t *testing.T) {
 	tk := &Ticket{Status: StatusReturned, Area: place}
 	for _, bad := range []string{"", "110102001", place.Grid} {
-		if err := tk.HandDown(at, "city.disp", bad, "", nil); KindOf(err) != KindInvalid {
+		if err := tk.HandDown(at, "city.disp", bad, "", Clocks{}); KindOf(err) != KindInvalid {
 			t.Errorf("hand down to %q: %v", bad, err)
 		}
 	}
 	if len(tk.PendingEvents()) != 0 || tk.Centre != "" {
 		t.Fatal("a refused hand-down changed the ticket")
 	}
-	if err := tk.HandDown(at, "city.disp", place.Street, "属地处置", nil); err != nil || tk.Centre != place.Street {
+	if err := tk.HandDown(at, "city.disp", place.Street, "属地处置", Clocks{}); err != nil || tk.Centre != place.Street {
 		t.Fatalf("hand down to the street: %v, centre %q", err, tk.Centre)
 	}
 	// Up again: the district takes it over; the street cannot "take over"
 	// from itself, a community from above it, nor another district.
 	for _, bad := range []string{place.Street, place.Community, "110102"} {
-		if err := tk.TakeOver(at, "x", bad, "", nil); KindOf(err) != KindInvalid {
+		if err := tk.TakeOver(at, "x", bad, "", Clocks{}); KindOf(err) != KindInvalid {
 			t.Errorf("take over by %q: %v", bad, err)
 		}
 	}
-	if err := tk.TakeOver(at, "district.disp", place.District, "重大案件", nil); err != nil || tk.Centre != place.District {
+	if err := tk.TakeOver(at, "district.disp", place.District, "重大案件", Clocks{}); err != nil || tk.Centre != place.District {
 		t.Fatalf("take over by the district: %v, centre %q", err, tk.Centre)
 	}
 	evs := tk.PendingEvents()
@@ -103,7 +103,7 @@ func TestHandDownAndTakeOver(t *testing.T) {
 	}
 	// Once with a department, the case is no longer the centres' to pass.
 	tk.Status = StatusDispatched
-	if err := tk.Raise(at, "x", "y", nil); !errors.Is(err, ErrIllegalTransition) {
+	if err := tk.Raise(at, "x", "y", Clocks{}); !errors.Is(err, ErrIllegalTransition) {
 		t.Fatalf("raise a dispatched case: %v", err)
 	}
 }

@@ -104,7 +104,7 @@ func TalliesOf(t *Ticket, evs []Event) []Tally {
 		switch e.Type {
 		case EventReceived:
 			add(e, MetricReceived)
-		case EventRegistered:
+		case EventRegistered, EventConfirmed: // a 核实 found real is filed
 			add(e, MetricRegistered)
 		case EventDeclined:
 			add(e, MetricDeclined)

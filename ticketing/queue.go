@@ -1,6 +1,10 @@
 package ticketing
 
-import "time"
+import (
+	"strconv"
+	"strings"
+	"time"
+)
 
 // QueueSort is the order of a work queue, and so the key of its cursor.
 type QueueSort int
@@ -13,6 +17,9 @@ const (
 	// SortReceived lists the oldest report first (received_at, then id).
 	// The dispatcher's triage queue uses it.
 	SortReceived
+	// SortTask lists the supervisors' tasks, nearest deadline first
+	// (task_due, then id): a supervisor's task list.
+	SortTask
 )
 
 // Cursor is where the next page of a queue starts: strictly after the
@@ -39,6 +46,9 @@ type QueueFilter struct {
 	// Area keeps the tickets within a district, street or community
 	// (Area.Within): a local centre's desk always sets it to its own.
 	Area string
+	// Task keeps only the cases with an open supervisors' task (Ticket.Task)
+	// that has a deadline.
+	Task bool
 	// DueBefore keeps tickets whose deadline is before it (the overdue
 	// board: now; the yellow light: a little later). Zero keeps all.
 	DueBefore time.Time
@@ -67,10 +77,54 @@ func (f QueueFilter) QueueLimit() int {
 	return f.Limit
 }
 
+// String is the cursor as it travels: "<sort key in unix microseconds>-
+// <ticket id>", both decimal without signs or leading zeros, opaque to
+// clients.
+func (c Cursor) String() string {
+	return strconv.FormatInt(c.At.UnixMicro(), 10) + "-" + strconv.FormatInt(c.ID, 10)
+}
+
+// ParseCursor reads a cursor String made, strictly, so a tampered one is
+// refused (KindInvalid, field "after") rather than read as something else;
+// "" is the first page (nil).
+func ParseCursor(s string) (*Cursor, error) {
+	if s == "" {
+		return nil, nil
+	}
+	bad := Invalid("after", "is not a cursor from this queue; start again from the first page")
+	at, id, ok := strings.Cut(s, "-")
+	if !ok || !Decimal(at) || !Decimal(id) {
+		return nil, bad
+	}
+	us, err1 := strconv.ParseInt(at, 10, 64)
+	n, err2 := strconv.ParseInt(id, 10, 64)
+	if err1 != nil || err2 != nil || n <= 0 {
+		return nil, bad
+	}
+	return &Cursor{At: time.UnixMicro(us), ID: n}, nil
+}
+
+// Decimal reports whether s is digits with no leading zero (or just "0"),
+// short enough for an int64.
+func Decimal(s string) bool {
+	if s == "" || len(s) > 19 || (len(s) > 1 && s[0] == '0') {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
 // CursorOf is the cursor after t in a queue sorted by s.
 func CursorOf(t *Ticket, s QueueSort) Cursor {
-	if s == SortReceived {
+	switch s {
+	case SortReceived:
 		return Cursor{At: t.ReceivedAt, ID: t.ID}
+	case SortTask:
+		return Cursor{At: t.TaskDue, ID: t.ID}
 	}
 	return Cursor{At: t.DueAt, ID: t.ID}
 }

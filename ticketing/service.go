@@ -91,8 +91,13 @@ func (s *Service) SubmitResolved(ctx context.Context, r Report, actor, answer st
 }
 
 // autoDispatch registers and dispatches a ticket routing is confident
-// about; otherwise it waits for a dispatcher.
+// about; otherwise it waits for a dispatcher. A report the catalogue has
+// confirmed on site first waits, received, with a 核实 task for its cell.
 func (s *Service) autoDispatch(t *Ticket, a Assignment, now time.Time) error {
+	if a.Confirm {
+		t.openTask(now, TaskConfirm, s.Clocks().Confirm)
+		return nil
+	}
 	if !a.AutoDispatch {
 		return nil
 	}
@@ -292,12 +297,14 @@ func (s *Service) Act(ctx context.Context, number string, act func(t *Ticket, no
 	if err != nil {
 		return nil, err
 	}
+	clocks := s.Clocks()
 	return s.store.Update(ctx, t.ID, func(t *Ticket) error {
 		now := s.now()
 		was := t.Status
 		if err := act(t, now); err != nil {
 			return err
 		}
+		t.settleTasks(now, was, clocks)
 		t.Enqueue("ticket.changed", messagePayload(t), now)
 		if was.Open() && !t.Status.Open() {
 			// Everyone whose report was merged into this one hears how it ended

@@ -91,6 +91,9 @@ type Assignment struct {
 	Centre      string
 	CentreDue   time.Time
 	Suggestions []Suggestion
+	// Confirm has a supervisor check the report on site before it is
+	// filed (核实): the ticket waits, received, with a task for its cell.
+	Confirm bool
 	// Location is the point routing placed the report at when the report
 	// had none (an address found in the gazetteer); nil otherwise.
 	Location *Point
@@ -194,8 +197,14 @@ type Ticket struct {
 	// a district, street or community; "" is the city): it registers,
 	// dispatches and follows the case, and raises what it cannot solve.
 	// CentreDue ends that centre's own clock (Clocks); zero: none runs.
-	Centre         string
-	CentreDue      time.Time
+	Centre    string
+	CentreDue time.Time
+	// Task is the supervisors' open task on the case, if any: confirm the
+	// report on site (核实) or inspect the reported work (核查); due at
+	// TaskDue, taken by TaskBy ("" while any supervisor of the cell may).
+	Task           TaskKind
+	TaskDue        time.Time
+	TaskBy         string
 	DueAt          time.Time // 处置时限; zero until dispatched
 	RoutingRule    string
 	RoutingReason  string

@@ -38,11 +38,16 @@ var actions = map[Action]func(t *Ticket) error{
 	},
 	ActSupplement: func(t *Ticket) error { return t.Supplement(at, "citizen", Supplement{Text: "还在漏"}) },
 	ActNote:       func(t *Ticket) error { return t.AddNote(at, "d", EventNote, "已联系市民", "") },
-	ActRaise:      func(t *Ticket) error { return t.Raise(at, "s", "街道无执法权", nil) },
-	ActHandDown:   func(t *Ticket) error { return t.HandDown(at, "d", "s1", "", nil) },
-	ActTakeOver:   func(t *Ticket) error { return t.TakeOver(at, "c", "", "", nil) },
+	ActRaise:      func(t *Ticket) error { return t.Raise(at, "s", "街道无执法权", Clocks{}) },
+	ActHandDown:   func(t *Ticket) error { return t.HandDown(at, "d", "s1", "", Clocks{}) },
+	ActTakeOver:   func(t *Ticket) error { return t.TakeOver(at, "c", "", "", Clocks{}) },
 	ActReportPart: func(t *Ticket) error { return t.ReportPart(at, "l", "cg", "已清理") },
 	ActWaivePart:  func(t *Ticket) error { return t.WaivePart(at, "d", "cg", "无需协办") },
+	ActTakeTask:   func(t *Ticket) error { return t.TakeTask(at, "sup") },
+	ActConfirm:    func(t *Ticket) error { return t.Confirm(at, "sup", true, "") },
+	ActInspect: func(t *Ticket) error {
+		return t.Inspect(at, "sup", true, "", Attachment{ID: "site.jpg", ContentType: "image/jpeg"})
+	},
 }
 
 // prepare meets a's guard on t, the ticket's own condition beside its state.
@@ -56,6 +61,12 @@ func prepare(a Action, t *Ticket) {
 		t.Area, t.Centre = Area{District: "d1", Street: "s1"}, "s1"
 	case ActHandDown: // the city holds it
 		t.Area = Area{District: "d1", Street: "s1"}
+	case ActTakeTask:
+		t.Task = TaskInspect
+	case ActConfirm:
+		t.Task = TaskConfirm
+	case ActInspect:
+		t.Task = TaskInspect
 	case ActReportPart, ActWaivePart: // an assisting department's part is open
 		t.Assisting, t.Parts = []string{"cg"}, []Part{{Department: "cg", DueAt: at.Add(time.Hour)}}
 	}

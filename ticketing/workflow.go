@@ -30,6 +30,9 @@ const (
 	ActNote             Action = "note"               // 备注, deliveries, external updates
 	ActReportPart       Action = "report_part"        // 协办反馈
 	ActWaivePart        Action = "waive_part"         // 协办免报
+	ActTakeTask         Action = "take_task"          // 领取核实、核查任务
+	ActConfirm          Action = "confirm"            // 核实
+	ActInspect          Action = "inspect"            // 核查 on site
 )
 
 // transition is one row of the workflow table.
@@ -70,6 +73,9 @@ var workflow = []transition{
 	{ActRaise, "raise", atCentre, nil},
 	{ActHandDown, "hand down", atCentre, nil},
 	{ActTakeOver, "take over", atCentre, nil},
+	{ActTakeTask, "take the task of", []Status{StatusReceived, StatusHandled}, anyTask},
+	{ActConfirm, "confirm", []Status{StatusReceived}, taskGuard(TaskConfirm)},
+	{ActInspect, "inspect", []Status{StatusHandled}, taskGuard(TaskInspect)},
 	{ActSupplement, "supplement", openStatuses, nil},
 	{ActNote, "note", Statuses, nil},
 }

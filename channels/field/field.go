@@ -6,7 +6,11 @@
 // the city's grid: a supervisor stands where the problem is, so a report
 // that cannot be placed is a broken phone, not a case.
 //
-//	POST /api/v1/field/reports   a supervisor's report (bearer token of a supervisor)
+//	POST /api/v1/field/reports                  a supervisor's report (bearer token of a supervisor)
+//	GET  /api/v1/field/tasks                    the 核实 and 核查 tasks of the supervisor's area
+//	POST /api/v1/field/tasks/{number}/take      take one, so the cell's others know it is in hand
+//	POST /api/v1/field/tasks/{number}/confirm   核实: {"outcome":"yes"|"no","note"}, photos
+//	POST /api/v1/field/tasks/{number}/inspect   核查: {"outcome":"yes"|"no","note"}, photos (one required)
 //
 // The app's own Idempotency-Key makes a report sent twice (a bad signal,
 // a retry after the answer was lost) one ticket.
@@ -63,6 +67,8 @@ type Photos interface {
 // Parts are what the door works with; all are required.
 type Parts struct {
 	Tickets Tickets
+	Cases   Cases
+	Queues  Queues
 	Tokens  ticketing.TokenUsers
 	Types   Types
 	Grid    Grid
@@ -86,8 +92,9 @@ type Server struct {
 
 // New checks the parts and makes the door.
 func New(cfg Config, p Parts) (*Server, error) {
-	if p.Tickets == nil || p.Tokens == nil || p.Types == nil || p.Grid == nil || p.Photos == nil || p.Log == nil {
-		return nil, errors.New("field: tickets, tokens, types, grid, photos and log are required")
+	if p.Tickets == nil || p.Cases == nil || p.Queues == nil || p.Tokens == nil || p.Types == nil || p.Grid == nil ||
+		p.Photos == nil || p.Log == nil {
+		return nil, errors.New("field: tickets, cases, queues, tokens, types, grid, photos and log are required")
 	}
 	if cfg.MaxJSONBytes <= 0 {
 		cfg.MaxJSONBytes = 64 << 10
@@ -98,6 +105,8 @@ func New(cfg Config, p Parts) (*Server, error) {
 // Register mounts the door's routes.
 func (s *Server) Register(r gin.IRouter) {
 	r.POST("/api/v1/field/reports", s.postReport)
+	r.GET("/api/v1/field/tasks", s.getTasks)
+	r.POST("/api/v1/field/tasks/:number/:step", s.postTask)
 }
 
 // submitTimeout bounds the write of one report, which runs on past the

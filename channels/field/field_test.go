@@ -46,6 +46,7 @@ func (g inside) Inside(lat, lon float64) bool { _, ok := g.ix.Locate(lat, lon); 
 // supervisor's token and a dispatcher's.
 type env struct {
 	store             ticketing.Store
+	svc               *ticketing.Service
 	srv               *httptest.Server
 	photos            string // the photo directory
 	super, dispatcher string // bearer secrets
@@ -95,12 +96,13 @@ func newEnv(t *testing.T, store ticketing.Store) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	door, err := field.New(field.Config{}, field.Parts{Tickets: svc, Tokens: store, Types: types{cat}, Grid: inside{ix},
+	e := &env{store: store, svc: svc}
+	door, err := field.New(field.Config{}, field.Parts{Tickets: svc, Cases: svc, Queues: store, Tokens: store, Types: types{cat}, Grid: inside{ix},
 		Photos: disk, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{store: store, photos: dir}
+	e.photos = dir
 	hash, err := ticketing.HashPassword("correct horse battery")
 	if err != nil {
 		t.Fatal(err)

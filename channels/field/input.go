@@ -35,18 +35,9 @@ type jsonReport struct {
 // readJSON reads a JSON report strictly: unknown fields, trailing data
 // and wrong types are errors naming the problem.
 func (s *Server) readJSON(c *gin.Context) (input, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.MaxJSONBytes))
-	if err != nil {
-		return input{}, httpapi.AsError(err)
-	}
 	var in jsonReport
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil {
-		return input{}, errorf("the body is not a JSON report: %v", err)
-	}
-	if dec.More() {
-		return input{}, errorf("unexpected data after the JSON object")
+	if err := s.decodeJSON(c, &in); err != nil {
+		return input{}, err
 	}
 	out := input{category: strings.TrimSpace(in.Category), text: strings.TrimSpace(in.Text), address: strings.TrimSpace(in.Address)}
 	switch {
@@ -56,6 +47,23 @@ func (s *Server) readJSON(c *gin.Context) (input, error) {
 		return out, ticketing.Invalid("lat", "lat and lon go together")
 	}
 	return out, nil
+}
+
+// decodeJSON reads a JSON body into v strictly, within MaxJSONBytes.
+func (s *Server) decodeJSON(c *gin.Context, v any) error {
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.MaxJSONBytes))
+	if err != nil {
+		return httpapi.AsError(err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return errorf("the body is not the JSON object this route takes: %v", err)
+	}
+	if dec.More() {
+		return errorf("unexpected data after the JSON object")
+	}
+	return nil
 }
 
 // Bounds of a multipart report: its text fields, and the whole body (the
@@ -69,48 +77,14 @@ const (
 // address, lat and lon, and up to ticketing.MaxAttachments files named
 // photos. Every photo is checked and re-encoded before anything is stored.
 func (s *Server) readMultipart(c *gin.Context) (input, error) {
-	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxPartBytes)
-	mr, err := c.Request.MultipartReader()
-	if err != nil {
-		return input{}, errorf("malformed multipart body: %v", err)
-	}
 	var in input
-	fields := map[string]*string{"category": &in.category, "text": &in.text, "address": &in.address}
 	var lat, lon string
-	fields["lat"], fields["lon"] = &lat, &lon
-	for {
-		part, err := mr.NextPart()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return input{}, partError(err)
-		}
-		name := part.FormName()
-		if name == "photos" {
-			if len(in.photos) == ticketing.MaxAttachments {
-				return input{}, &ticketing.Error{Kind: ticketing.KindTooLarge, Field: "photos", Message: "at most " + strconv.Itoa(ticketing.MaxAttachments) + " photos"}
-			}
-			p, err := s.Photos.Prepare(part)
-			if err != nil {
-				return input{}, partError(err)
-			}
-			in.photos = append(in.photos, p)
-			continue
-		}
-		dst, ok := fields[name]
-		if !ok {
-			return input{}, &ticketing.Error{Kind: ticketing.KindInvalid, Code: "unknown_field", Field: name, Message: "is not a field of a field report"}
-		}
-		b, err := io.ReadAll(io.LimitReader(part, maxFieldBytes+1))
-		if err != nil {
-			return input{}, partError(err)
-		}
-		if len(b) > maxFieldBytes {
-			return input{}, &ticketing.Error{Kind: ticketing.KindTooLarge, Field: name, Message: "is over " + strconv.Itoa(maxFieldBytes) + " bytes"}
-		}
-		*dst = strings.TrimSpace(string(b))
+	fields := map[string]*string{"category": &in.category, "text": &in.text, "address": &in.address, "lat": &lat, "lon": &lon}
+	photos, err := s.readParts(c, fields, ticketing.MaxAttachments)
+	if err != nil {
+		return input{}, err
 	}
+	in.photos = photos
 	if lat != "" || lon != "" {
 		la, err1 := strconv.ParseFloat(lat, 64)
 		lo, err2 := strconv.ParseFloat(lon, 64)
@@ -120,6 +94,51 @@ func (s *Server) readMultipart(c *gin.Context) (input, error) {
 		in.location = &ticketing.Point{Lat: la, Lon: lo}
 	}
 	return in, nil
+}
+
+// readParts reads a multipart body: the text fields into fields (any
+// other is refused by name) and up to max files named photos, each
+// checked and re-encoded before anything is stored.
+func (s *Server) readParts(c *gin.Context, fields map[string]*string, max int) ([]*media.Photo, error) {
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxPartBytes)
+	mr, err := c.Request.MultipartReader()
+	if err != nil {
+		return nil, errorf("malformed multipart body: %v", err)
+	}
+	var photos []*media.Photo
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			return photos, nil
+		}
+		if err != nil {
+			return nil, partError(err)
+		}
+		name := part.FormName()
+		if name == "photos" {
+			if len(photos) == max {
+				return nil, &ticketing.Error{Kind: ticketing.KindTooLarge, Field: "photos", Message: "at most " + strconv.Itoa(max) + " photos"}
+			}
+			p, err := s.Photos.Prepare(part)
+			if err != nil {
+				return nil, partError(err)
+			}
+			photos = append(photos, p)
+			continue
+		}
+		dst, ok := fields[name]
+		if !ok {
+			return nil, &ticketing.Error{Kind: ticketing.KindInvalid, Code: "unknown_field", Field: name, Message: "is not a field of this form"}
+		}
+		b, err := io.ReadAll(io.LimitReader(part, maxFieldBytes+1))
+		if err != nil {
+			return nil, partError(err)
+		}
+		if len(b) > maxFieldBytes {
+			return nil, &ticketing.Error{Kind: ticketing.KindTooLarge, Field: name, Message: "is over " + strconv.Itoa(maxFieldBytes) + " bytes"}
+		}
+		*dst = strings.TrimSpace(string(b))
+	}
 }
 
 // partError keeps the errors that already say what is wrong (a refused

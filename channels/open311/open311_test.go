@@ -281,7 +281,7 @@ func TestFixMyStreetClient(t *testing.T) {
 			}
 			act(func(tk *ticketing.Ticket, now time.Time) error { return tk.Accept(now, "liaison") })
 			act(func(tk *ticketing.Ticket, now time.Time) error {
-				return tk.ReportHandled(now, "liaison", "已更换新井盖")
+				return handled(tk, now, "已更换新井盖")
 			})
 
 			// The citizen adds an update from the app.
@@ -499,7 +499,7 @@ func TestListing(t *testing.T) {
 	coverID := postID(t, e, e.form("井盖缺失"), nil)
 	for _, fn := range []func(tk *ticketing.Ticket, now time.Time) error{
 		func(tk *ticketing.Ticket, now time.Time) error { return tk.Accept(now, "liaison") },
-		func(tk *ticketing.Ticket, now time.Time) error { return tk.ReportHandled(now, "liaison", "已修复") },
+		func(tk *ticketing.Ticket, now time.Time) error { return handled(tk, now, "已修复") },
 		func(tk *ticketing.Ticket, now time.Time) error { return tk.Verify(now, "supervisor", true, "") },
 	} {
 		if _, err := e.svc.Act(ctx, lampID, fn); err != nil {

@@ -24,7 +24,7 @@ func TestUpdatesOnlyByTheSubmittingKey(t *testing.T) {
 			// Closed and evaluated unsatisfied: an OPEN update would reopen it.
 			for _, fn := range []func(tk *ticketing.Ticket, now time.Time) error{
 				func(tk *ticketing.Ticket, now time.Time) error { return tk.Accept(now, "liaison") },
-				func(tk *ticketing.Ticket, now time.Time) error { return tk.ReportHandled(now, "liaison", "已更换") },
+				func(tk *ticketing.Ticket, now time.Time) error { return handled(tk, now, "已更换") },
 				func(tk *ticketing.Ticket, now time.Time) error {
 					return tk.Verify(now, "supervisor", true, "核查通过")
 				},
@@ -87,4 +87,16 @@ func TestUpdatesOnlyByTheSubmittingKey(t *testing.T) {
 			}
 		})
 	}
+}
+
+// handled reports the case handled as its department would: the assisting
+// departments' parts first (the demo catalogue's rules name some), then
+// the lead's result.
+func handled(tk *ticketing.Ticket, now time.Time, result string) error {
+	for _, d := range tk.Pending() {
+		if err := tk.ReportPart(now, "liaison:"+d, d, "已配合处置"); err != nil {
+			return err
+		}
+	}
+	return tk.ReportHandled(now, "liaison", result)
 }

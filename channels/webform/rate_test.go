@@ -55,6 +55,11 @@ func TestRateFromTrackingPage(t *testing.T) {
 	for _, step := range []func(*ticketing.Ticket, time.Time) error{
 		func(t *ticketing.Ticket, now time.Time) error { return t.Accept(now, "liaison") },
 		func(t *ticketing.Ticket, now time.Time) error {
+			for _, d := range t.Pending() { // the demo's rule names an assisting department
+				if err := t.ReportPart(now, "liaison:"+d, d, "已配合"); err != nil {
+					return err
+				}
+			}
 			return t.ReportHandled(now, "liaison", "已更换灯泡")
 		},
 		func(t *ticketing.Ticket, now time.Time) error { return t.Verify(now, "dispatcher", true, "") },

@@ -254,7 +254,7 @@ func (a *app) openDoors(ctx context.Context) error {
 	}
 	a.o311.Register(a.engine)
 	a.engine.Fallback(a.o311.Base()+"/", a.o311.NotFound)
-	fieldDoor, err := field.New(field.Config{}, field.Parts{Tickets: a.svc, Tokens: a.store, Types: fieldTypes{a.router},
+	fieldDoor, err := field.New(field.Config{}, field.Parts{Tickets: a.svc, Cases: a.svc, Queues: a.store, Tokens: a.store, Types: fieldTypes{a.router},
 		Grid: a.router, Photos: a.photos, Log: a.log, Metrics: a.intake})
 	if err != nil {
 		return err

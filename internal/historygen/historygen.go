@@ -228,6 +228,12 @@ func (g *Generator) walk(t *ticketing.Ticket, a ticketing.Assignment, at time.Ti
 	if r.Float64() < 0.12 {
 		took = left + time.Duration(1+r.IntN(72))*time.Hour
 	}
+	// The assisting departments report their parts (联动) before the lead.
+	for _, d := range t.Pending() {
+		if !step(time.Duration(10+r.IntN(120))*time.Minute) || t.ReportPart(at, "liaison:"+d, d, "已配合处置") != nil {
+			return
+		}
+	}
 	for round := 0; ; round++ {
 		if !step(max(took, time.Minute)) || t.ReportHandled(at, "liaison", "已处置") != nil {
 			return

@@ -161,10 +161,10 @@ func appendSQL(first int) string {
 var (
 	insertSQL = `WITH t AS (
 		INSERT INTO tickets (` + ticketColumns + `)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29,$30,$31,$32,$33,$34,$35,$36,$37,$38,$39,$40,$41,$42,$43,$44,$45)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29,$30,$31,$32,$33,$34,$35,$36,$37,$38,$39,$40,$41,$42,$43,$44,$45,$46,$47,$48)
 		ON CONFLICT (channel, external_id) DO NOTHING
 		RETURNING id
-	),` + appendSQL(46)
+	),` + appendSQL(49)
 	updateSQL = `WITH t AS (
 		UPDATE tickets SET status = $1, category = $2, category_name = $3, department = $4,
 			department_name = $5, priority = $6, due_at = $7, routing_rule = $8, routing_reason = $9,
@@ -172,10 +172,10 @@ var (
 			extension = $14, evaluation = $15, updated_at = $16, version = version + 1,
 			grid = $17, community = $18, street = $19, district = $20, assisting = $21, lat = $22, lon = $23,
 			address = $24, attachments = $25, light = $26, alarm_at = $27, centre = $28, centre_due = $29,
-			parts = $30
-		WHERE id = $31 AND version = $32
+			parts = $30, task = $31, task_due = $32, task_by = $33
+		WHERE id = $34 AND version = $35
 		RETURNING id
-	),` + appendSQL(33)
+	),` + appendSQL(36)
 )
 
 func changeArgs(t *ticketing.Ticket) []any {

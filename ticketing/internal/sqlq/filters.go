@@ -110,11 +110,18 @@ func AuditConds(w *Where, f ticketing.AuditFilter) {
 // and states, which each store writes its own way for its partial
 // indexes, and returns the column the page is sorted and keyset-paged on.
 func QueueConds(w *Where, f ticketing.QueueFilter) (key string) {
-	key = "due_at" // as ticketing.CursorOf: any sort but SortReceived is SortDue
-	if f.Sort == ticketing.SortReceived {
+	switch f.Sort { // as ticketing.CursorOf: any other sort is SortDue
+	case ticketing.SortReceived:
 		key = "received_at"
-	} else {
+	case ticketing.SortTask:
+		key = "task_due"
+		w.Add("task_due IS NOT NULL")
+	default:
+		key = "due_at"
 		w.Add("due_at IS NOT NULL")
+	}
+	if f.Task {
+		w.Add("task <> ''") // the predicate of the partial index tickets_tasks
 	}
 	if f.Grid != "" {
 		w.Add("grid = ?", f.Grid)

@@ -20,7 +20,8 @@ func TicketArgs[T, N any](d Dialect[T, N], t *ticketing.Ticket, version int32) (
 		t.RoutingRule, t.RoutingReason, t.Confidence, NullID(t.MasterID), t.ReworkCount, t.ExtensionCount,
 		js.Extension, js.Evaluation, d.Time(t.ReceivedAt), d.Time(t.CreatedAt), d.Time(t.UpdatedAt), version,
 		t.Area.Grid, t.Area.Community, t.Area.Street, t.Area.District, js.Assisting, t.Reporter.Email,
-		string(t.Light), d.NullTime(t.AlarmAt), t.Centre, d.NullTime(t.CentreDue), js.Parts}, nil
+		string(t.Light), d.NullTime(t.AlarmAt), t.Centre, d.NullTime(t.CentreDue), js.Parts,
+		string(t.Task), d.NullTime(t.TaskDue), t.TaskBy}, nil
 }
 
 // LatLon is t's point as two parameters, both NULL without one.
@@ -47,6 +48,8 @@ func ScanTicket[T, N any](d Dialect[T, N], r Scanner) (*ticketing.Ticket, error)
 		atts, assisting, parts     []byte
 		ext, eval                  []byte
 		due, alarm, centreDue      N
+		taskDue                    N
+		task                       string
 		master                     sql.NullInt64
 		ch, status, prio, light    string
 		received, created, updated T
@@ -57,7 +60,7 @@ func ScanTicket[T, N any](d Dialect[T, N], r Scanner) (*ticketing.Ticket, error)
 		&t.RoutingRule, &t.RoutingReason, &t.Confidence, &master, &t.ReworkCount, &t.ExtensionCount,
 		&ext, &eval, &received, &created, &updated, &t.Version,
 		&t.Area.Grid, &t.Area.Community, &t.Area.Street, &t.Area.District, &assisting, &t.Reporter.Email, &light, &alarm,
-		&t.Centre, &centreDue, &parts)
+		&t.Centre, &centreDue, &parts, &task, &taskDue, &t.TaskBy)
 	if err != nil {
 		return nil, d.Translate(err)
 	}
@@ -66,6 +69,7 @@ func ScanTicket[T, N any](d Dialect[T, N], r Scanner) (*ticketing.Ticket, error)
 		t.Location = &ticketing.Point{Lat: lat.Float64, Lon: lon.Float64}
 	}
 	t.DueAt, t.AlarmAt, t.CentreDue, t.MasterID = d.NullAt(due), d.NullAt(alarm), d.NullAt(centreDue), master.Int64
+	t.Task, t.TaskDue = ticketing.TaskKind(task), d.NullAt(taskDue)
 	t.ReceivedAt, t.CreatedAt, t.UpdatedAt = d.At(received), d.At(created), d.At(updated)
 	if err := row.DecodeJSON(&t, atts, assisting, parts, ext, eval); err != nil {
 		return nil, err
@@ -168,5 +172,6 @@ func ChangeArgs[T, N any](d Dialect[T, N], t *ticketing.Ticket) ([]any, error) {
 		d.NullTime(t.DueAt), t.RoutingRule, t.RoutingReason, t.Confidence, NullID(t.MasterID), t.ReworkCount,
 		t.ExtensionCount, js.Extension, js.Evaluation, d.Time(t.UpdatedAt),
 		t.Area.Grid, t.Area.Community, t.Area.Street, t.Area.District, js.Assisting, lat, lon, t.Address, js.Attachments,
-		string(t.Light), d.NullTime(t.AlarmAt), t.Centre, d.NullTime(t.CentreDue), js.Parts}, nil
+		string(t.Light), d.NullTime(t.AlarmAt), t.Centre, d.NullTime(t.CentreDue), js.Parts,
+		string(t.Task), d.NullTime(t.TaskDue), t.TaskBy}, nil
 }

@@ -1,0 +1,190 @@
+package field_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/yihao-city/yihao/ticketing"
+)
+
+// supervisorIn adds a supervisor of area with a phone token.
+func (e *env) supervisorIn(t *testing.T, name, area string) string {
+	t.Helper()
+	ctx := context.Background()
+	hash, err := ticketing.HashPassword("correct horse battery")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &ticketing.User{Name: name, Role: ticketing.RoleSupervisor, Area: area, PasswordHash: hash, UpdatedAt: time.Now()}
+	if err := e.store.PutUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	secret, tok, err := ticketing.NewUserToken(u, name+"-phone", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.CreateToken(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	return secret
+}
+
+type taskAnswer struct {
+	Number, Task, Status, Text, Grid string
+	TakenBy                          string    `json:"taken_by"`
+	DueAt                            time.Time `json:"due_at"`
+	Error                            *struct{ Code, Field string }
+}
+
+func (e *env) call(t *testing.T, token, method, path string, body io.Reader, ct string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, e.srv.URL+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ct != "" {
+		req.Header.Set("Content-Type", ct)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, b
+}
+
+func (e *env) taskList(t *testing.T, token string) (int, []taskAnswer) {
+	t.Helper()
+	code, b := e.call(t, token, http.MethodGet, "/api/v1/field/tasks", nil, "")
+	var out struct{ Tasks []taskAnswer }
+	if code == http.StatusOK {
+		if err := json.Unmarshal(b, &out); err != nil {
+			t.Fatalf("task list: %v: %s", err, b)
+		}
+	}
+	return code, out.Tasks
+}
+
+func (e *env) stepTask(t *testing.T, token, number, step string, body io.Reader, ct string) (int, taskAnswer) {
+	t.Helper()
+	code, b := e.call(t, token, http.MethodPost, "/api/v1/field/tasks/"+number+"/"+step, body, ct)
+	var a taskAnswer
+	if err := json.Unmarshal(b, &a); err != nil {
+		t.Fatalf("%s: %d %s", step, code, b)
+	}
+	return code, a
+}
+
+// A citizen's report of a type confirmed first (占道经营) waits with a 核实
+// task; the supervisors of its community see it, another community's do
+// not and cannot touch it; one takes it, and a second supervisor cannot
+// then finish it; confirmed with a photo, it is filed. Handled by the
+// department, the case gets a 核查 task: it needs a photo, is sent back
+// once as not fixed, and passes the second time.
+func TestFieldTasks(t *testing.T) {
+	for _, st := range stores {
+		t.Run(st.name, func(t *testing.T) {
+			e := newEnv(t, st.open(t))
+			ctx := context.Background()
+			tk, _, err := e.svc.Submit(ctx, ticketing.Report{Channel: ticketing.ChannelWeChat, ExternalID: "msg:1",
+				Text: "小区门口有流动摊贩占道经营", Category: "0604", Location: &ticketing.Point{Lat: 39.95, Lon: 116.37},
+				Reporter: ticketing.Contact{OpenID: "oCitizen"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tk.Status != ticketing.StatusReceived || tk.Task != ticketing.TaskConfirm || tk.Area.Community == "" {
+				t.Fatalf("the citizen's report: %s, task %q, area %+v", tk.Status, tk.Task, tk.Area)
+			}
+			mine, other := e.supervisorIn(t, "sup.mine", tk.Area.Community), e.supervisorIn(t, "sup.other", "110105004004")
+			partner := e.supervisorIn(t, "sup.partner", tk.Area.Street)
+
+			code, list := e.taskList(t, mine)
+			if code != http.StatusOK || len(list) != 1 || list[0].Number != tk.Number || list[0].Task != "confirm" ||
+				list[0].DueAt.IsZero() || !strings.Contains(list[0].Text, "摊贩") {
+				t.Fatalf("the community's list: %d %+v", code, list)
+			}
+			if _, list := e.taskList(t, other); len(list) != 0 {
+				t.Errorf("another community's list: %+v", list)
+			}
+			if code, _ := e.taskList(t, e.dispatcher); code != http.StatusForbidden {
+				t.Errorf("a dispatcher's token on the task list: %d", code)
+			}
+			if code, _ := e.stepTask(t, other, tk.Number, "take", nil, ""); code != http.StatusNotFound {
+				t.Errorf("another community taking the task: %d", code)
+			}
+			if code, a := e.stepTask(t, mine, tk.Number, "take", nil, ""); code != http.StatusOK || a.TakenBy != "sup.mine" {
+				t.Fatalf("take: %d %+v", code, a)
+			}
+			if code, a := e.stepTask(t, partner, tk.Number, "confirm", strings.NewReader(`{"outcome":"yes"}`), "application/json"); code != http.StatusConflict || a.Error.Code != "task_taken" {
+				t.Errorf("a second supervisor confirming a taken task: %d %+v", code, a.Error)
+			}
+			for _, bad := range []struct{ body, field string }{{`{"outcome":"maybe"}`, "outcome"}, {`{"outcome":"no"}`, "note"}, {`{"outcome":"yes","x":1}`, ""}} {
+				if code, a := e.stepTask(t, mine, tk.Number, "confirm", strings.NewReader(bad.body), "application/json"); code != http.StatusBadRequest || a.Error.Field != bad.field {
+					t.Errorf("confirm %s: %d %+v", bad.body, code, a.Error)
+				}
+			}
+			before := e.files(t)
+			body, ct := multipartBody(t, map[string]string{"outcome": "yes", "note": "确有三个摊位"}, jpegBytes(t))
+			if code, a := e.stepTask(t, mine, tk.Number, "confirm", body, ct); code != http.StatusOK || a.Status != "registered" || a.Task != "" {
+				t.Fatalf("confirm: %d %+v", code, a)
+			}
+			if e.files(t) != before+1 {
+				t.Error("the site photo is not kept")
+			}
+			if _, list := e.taskList(t, mine); len(list) != 0 {
+				t.Errorf("the list after 核实: %+v", list)
+			}
+
+			// The department's work, then 核查.
+			if _, err := e.svc.Dispatch(ctx, tk.Number, "zhao.min", ticketing.DispatchOrder{}); err != nil {
+				t.Fatal(err)
+			}
+			handle := func() {
+				t.Helper()
+				if _, err := e.svc.Act(ctx, tk.Number, func(t *ticketing.Ticket, now time.Time) error {
+					if t.Status == ticketing.StatusDispatched {
+						if err := t.Accept(now, "li.cgw"); err != nil {
+							return err
+						}
+					}
+					return t.ReportHandled(now, "li.cgw", "摊贩已劝离")
+				}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			handle()
+			if _, list := e.taskList(t, partner); len(list) != 1 || list[0].Task != "inspect" {
+				t.Fatalf("the street's list after the result: %+v", list)
+			}
+			if code, a := e.stepTask(t, partner, tk.Number, "inspect", strings.NewReader(`{"outcome":"yes"}`), "application/json"); code != http.StatusBadRequest || a.Error.Field != "photos" {
+				t.Errorf("an inspection without a photo: %d %+v", code, a.Error)
+			}
+			body, ct = multipartBody(t, map[string]string{"outcome": "no", "note": "摊贩又回来了"}, jpegBytes(t))
+			if code, a := e.stepTask(t, partner, tk.Number, "inspect", body, ct); code != http.StatusOK || a.Status != "accepted" {
+				t.Fatalf("not fixed: %d %+v", code, a)
+			}
+			handle()
+			body, ct = multipartBody(t, map[string]string{"outcome": "yes"}, jpegBytes(t))
+			if code, a := e.stepTask(t, mine, tk.Number, "inspect", body, ct); code != http.StatusOK || a.Status != "closed" {
+				t.Fatalf("fixed: %d %+v", code, a)
+			}
+			if code, _ := e.stepTask(t, mine, tk.Number, "inspect", strings.NewReader(`{"outcome":"yes"}`), "application/json"); code != http.StatusNotFound {
+				t.Errorf("a closed case's task: %d", code)
+			}
+			if code, _ := e.stepTask(t, mine, "26120500000019", "frobnicate", nil, ""); code != http.StatusNotFound {
+				t.Errorf("an unknown step: %d", code)
+			}
+			got, _ := e.svc.Ticket(ctx, tk.Number)
+			if got.ReworkCount != 1 || len(got.Attachments) != 3 {
+				t.Errorf("closed case: rework %d, %d photos", got.ReworkCount, len(got.Attachments))
+			}
+		})
+	}
+}

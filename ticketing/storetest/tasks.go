@@ -1,0 +1,109 @@
+package storetest
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/yihao-city/yihao/ticketing"
+)
+
+func taskTests() []storeTest {
+	return []storeTest{{"FieldTasks", testFieldTasks}}
+}
+
+// taskRouter places every report in cell g1 of community c1 (street s1);
+// reports mentioning 占道 are confirmed on site before they are filed;
+// the city runs 核实 in 2 hours and 核查 in 24.
+type taskRouter struct{}
+
+var taskArea = ticketing.Area{Grid: "g1", Community: "c1", Street: "s1", District: "d1"}
+
+func (taskRouter) Route(_ context.Context, r ticketing.Report) (ticketing.Assignment, error) {
+	return ticketing.Assignment{Category: "0604", Department: "cgw", Priority: ticketing.PriorityNormal,
+		Deadline: r.ReceivedAt.Add(72 * time.Hour), Confidence: 0.9, AutoDispatch: true, Area: taskArea,
+		Confirm: strings.Contains(r.Text, "占道")}, nil
+}
+
+func (taskRouter) Clocks() ticketing.Clocks {
+	return ticketing.Clocks{Confirm: 2 * time.Hour, Inspect: 24 * time.Hour}
+}
+
+// A citizen's report to be confirmed waits with a 核实 task; the cell's
+// supervisors find it in their area's task list (nearest deadline first),
+// others do not; confirmed, it is filed and leaves the list. Reported
+// handled, it gets a 核查 task; sent back once, passed the second time.
+func testFieldTasks(t *testing.T, s ticketing.Store) {
+	ctx := context.Background()
+	c := &clock{}
+	svc := ticketing.NewService(s, taskRouter{}, ticketing.WithClock(c.now), ticketing.WithLocation(time.UTC))
+	tasks := func(area string) []string {
+		t.Helper()
+		got, err := s.Queue(ctx, ticketing.QueueFilter{Task: true, Sort: ticketing.SortTask, Area: area})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, tk := range got {
+			out = append(out, tk.Number+":"+string(tk.Task))
+		}
+		return out
+	}
+	act := func(number string, f func(*ticketing.Ticket, time.Time) error) *ticketing.Ticket {
+		t.Helper()
+		tk, err := svc.Act(ctx, number, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tk
+	}
+	tk, _, err := svc.Submit(ctx, ticketing.Report{Channel: ticketing.ChannelWeChat, ExternalID: "task-1", Text: "小区门口占道经营"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, _, err := svc.Submit(ctx, ticketing.Report{Channel: ticketing.ChannelWeb, ExternalID: "task-2", Text: "路灯不亮"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tk.Status != ticketing.StatusReceived || tk.Task != ticketing.TaskConfirm || tk.TaskDue.IsZero() ||
+		plain.Status != ticketing.StatusDispatched || plain.Task != "" {
+		t.Fatalf("after intake: %s task %q due %v; plain %s task %q", tk.Status, tk.Task, tk.TaskDue, plain.Status, plain.Task)
+	}
+	want := tk.Number + ":confirm"
+	for _, area := range []string{"", "c1", "s1", "g1"} {
+		if got := tasks(area); len(got) != 1 || got[0] != want {
+			t.Errorf("tasks of %q = %v, want [%s]", area, got, want)
+		}
+	}
+	if got := tasks("c2"); len(got) != 0 {
+		t.Errorf("another community's tasks: %v", got)
+	}
+	act(tk.Number, func(t *ticketing.Ticket, now time.Time) error { return t.TakeTask(now, "sup.a") })
+	if got, _ := svc.Ticket(ctx, tk.Number); got.TaskBy != "sup.a" {
+		t.Fatalf("taken by %q", got.TaskBy)
+	}
+	tk = act(tk.Number, func(t *ticketing.Ticket, now time.Time) error { return t.Confirm(now, "sup.a", true, "确有流动摊贩") })
+	if tk.Status != ticketing.StatusRegistered || tk.Task != "" || len(tasks("")) != 0 {
+		t.Fatalf("after 核实: %s task %q, list %v", tk.Status, tk.Task, tasks(""))
+	}
+	due := c.now().Add(72 * time.Hour)
+	act(tk.Number, func(t *ticketing.Ticket, now time.Time) error {
+		return t.Dispatch(now, "disp", ticketing.Assignment{Department: "cgw", Deadline: due}, "")
+	})
+	act(tk.Number, func(t *ticketing.Ticket, now time.Time) error { return t.Accept(now, "li") })
+	site := ticketing.Attachment{ID: "2026/12/05/site.jpg", ContentType: "image/jpeg", Size: 10, SHA256: "ab"}
+	for round, pass := range []bool{false, true} {
+		tk = act(tk.Number, func(t *ticketing.Ticket, now time.Time) error { return t.ReportHandled(now, "li", "摊贩已劝离") })
+		if tk.Task != ticketing.TaskInspect || tasks("s1")[0] != tk.Number+":inspect" {
+			t.Fatalf("round %d: after the result, task %q list %v", round, tk.Task, tasks("s1"))
+		}
+		tk = act(tk.Number, func(t *ticketing.Ticket, now time.Time) error { return t.Inspect(now, "sup.b", pass, "仍在经营", site) })
+		if tk.Task != "" || len(tasks("")) != 0 {
+			t.Fatalf("round %d: after 核查, task %q list %v", round, tk.Task, tasks(""))
+		}
+	}
+	if tk.Status != ticketing.StatusClosed || tk.ReworkCount != 1 || len(tk.Attachments) != 2 {
+		t.Errorf("closed: %s, rework %d, %d photos", tk.Status, tk.ReworkCount, len(tk.Attachments))
+	}
+}
