@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html/template"
 	"io"
 	"log/slog"
 	"mime"
@@ -39,10 +40,12 @@ type Tickets interface {
 }
 
 // Type is a field report type as this door needs it: its code, its name,
-// and whether a report of it must carry a photo.
+// its class (部件 or 事件 group), whether a report of it must carry a
+// photo, and its filing condition (shown to the supervisor).
 type Type struct {
-	Code, Name string
-	Photo      bool
+	Code, Name, Group string
+	Photo             bool
+	Filing            string
 }
 
 // Types finds the catalogue's field types (the router in force, so a
@@ -50,6 +53,7 @@ type Type struct {
 // KindInvalid naming it.
 type Types interface {
 	FieldType(code string) (Type, error)
+	FieldTypes() []Type
 }
 
 // Grid says whether a point lies in one of the city's grid cells.
@@ -69,12 +73,13 @@ type Parts struct {
 	Tickets Tickets
 	Cases   Cases
 	Queues  Queues
-	Tokens  ticketing.TokenUsers
+	Tokens  Accounts
 	Types   Types
 	Grid    Grid
 	Photos  Photos
 	Log     *slog.Logger
 	Metrics *httpapi.Metrics // nil: not measured
+	Limiter Limiter          // sign-in attempts; nil: only the password-check bound
 }
 
 // Config bounds what the door reads.
@@ -88,6 +93,9 @@ type Config struct {
 type Server struct {
 	cfg Config
 	Parts
+	page      *template.Template
+	dummyHash string        // checked for unknown names at sign-in
+	checks    chan struct{} // the password checks running
 }
 
 // New checks the parts and makes the door.
@@ -99,11 +107,21 @@ func New(cfg Config, p Parts) (*Server, error) {
 	if cfg.MaxJSONBytes <= 0 {
 		cfg.MaxJSONBytes = 64 << 10
 	}
-	return &Server{cfg: cfg, Parts: p}, nil
+	page, err := template.ParseFS(appFS, "app/app.html")
+	if err != nil {
+		return nil, err
+	}
+	dummy, err := dummyHash()
+	if err != nil {
+		return nil, err
+	}
+	return &Server{cfg: cfg, Parts: p, page: page, dummyHash: dummy, checks: make(chan struct{}, maxPasswordChecks)}, nil
 }
 
 // Register mounts the door's routes.
 func (s *Server) Register(r gin.IRouter) {
+	s.registerApp(r)
+	r.POST("/api/v1/field/login", s.postLogin)
 	r.POST("/api/v1/field/reports", s.postReport)
 	r.GET("/api/v1/field/tasks", s.getTasks)
 	r.POST("/api/v1/field/tasks/:number/:step", s.postTask)

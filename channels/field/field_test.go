@@ -35,7 +35,15 @@ type types struct{ cat *routing.Catalogue }
 
 func (t types) FieldType(code string) (field.Type, error) {
 	l, err := t.cat.FieldType(code)
-	return field.Type{Code: l.Code, Name: l.Name, Photo: l.Photo}, err
+	return field.Type{Code: l.Code, Name: l.Name, Group: l.Group, Photo: l.Photo, Filing: l.Filing}, err
+}
+
+func (t types) FieldTypes() []field.Type {
+	var out []field.Type
+	for _, l := range t.cat.FieldTypes() {
+		out = append(out, field.Type{Code: l.Code, Name: l.Name, Group: l.Group, Photo: l.Photo, Filing: l.Filing})
+	}
+	return out
 }
 
 type inside struct{ ix *grid.Index }

@@ -188,3 +188,50 @@ func TestFieldTasks(t *testing.T) {
 		})
 	}
 }
+
+// The app signs a supervisor in for a token of the phone's own; a wrong
+// password, an unknown name and a dispatcher's account are refused alike.
+// The page, its manifest and its service worker are served.
+func TestFieldAppSignIn(t *testing.T) {
+	e := newEnv(t, stores[0].open(t))
+	login := func(name, pw string) (int, map[string]any) {
+		t.Helper()
+		body, _ := json.Marshal(map[string]string{"name": name, "password": pw})
+		res, err := http.Post(e.srv.URL+"/api/v1/field/login", "application/json", strings.NewReader(string(body)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var m map[string]any
+		_ = json.NewDecoder(res.Body).Decode(&m)
+		return res.StatusCode, m
+	}
+	for _, bad := range [][2]string{{"li.wei", "wrong password!"}, {"nobody", "correct horse battery"}, {"zhao.min", "correct horse battery"}} {
+		if code, m := login(bad[0], bad[1]); code != http.StatusUnauthorized || m["token"] != nil {
+			t.Errorf("sign-in %s: %d %v", bad[0], code, m)
+		}
+	}
+	code, m := login(" LI.WEI ", "correct horse battery")
+	tok, _ := m["token"].(string)
+	if code != http.StatusOK || !strings.HasPrefix(tok, ticketing.TokenPrefix) {
+		t.Fatalf("sign-in: %d %v", code, m)
+	}
+	if code, _ := e.taskList(t, tok); code != http.StatusOK {
+		t.Errorf("the app's token on the task list: %d", code)
+	}
+	for path, want := range map[string]string{"/field/": "0103 污水井盖", "/field/manifest.webmanifest": `"start_url": "/field/"`,
+		"/field/sw.js": "caches.open", "/field/static/app.js": "Idempotency-Key"} {
+		res, err := http.Get(e.srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK || !strings.Contains(string(b), want) {
+			t.Errorf("GET %s: %d, lacks %q", path, res.StatusCode, want)
+		}
+		if csp := res.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") {
+			t.Errorf("GET %s: CSP %q", path, csp)
+		}
+	}
+}

@@ -254,8 +254,12 @@ func (a *app) openDoors(ctx context.Context) error {
 	}
 	a.o311.Register(a.engine)
 	a.engine.Fallback(a.o311.Base()+"/", a.o311.NotFound)
-	fieldDoor, err := field.New(field.Config{}, field.Parts{Tickets: a.svc, Cases: a.svc, Queues: a.store, Tokens: a.store, Types: fieldTypes{a.router},
-		Grid: a.router, Photos: a.photos, Log: a.log, Metrics: a.intake})
+	var fieldLogin field.Limiter = limit.NewLocal(limit.PerMinute(10, 5))
+	if a.rdb != nil {
+		fieldLogin = redis.NewLimiter(a.rdb, a.cfg.RedisPrefix+"login:", limit.PerMinute(10, 5))
+	}
+	fieldDoor, err := field.New(field.Config{}, field.Parts{Tickets: a.svc, Cases: a.svc, Queues: a.store, Tokens: a.store,
+		Types: fieldTypes{a.router}, Grid: a.router, Photos: a.photos, Log: a.log, Metrics: a.intake, Limiter: fieldLogin})
 	if err != nil {
 		return err
 	}
@@ -321,7 +325,19 @@ type fieldTypes struct{ live *routing.Live }
 
 func (f fieldTypes) FieldType(code string) (field.Type, error) {
 	l, err := f.live.Catalogue().FieldType(code)
-	return field.Type{Code: l.Code, Name: l.Name, Photo: l.Photo}, err
+	return fieldType(l), err
+}
+
+func (f fieldTypes) FieldTypes() []field.Type {
+	var out []field.Type
+	for _, l := range f.live.Catalogue().FieldTypes() {
+		out = append(out, fieldType(l))
+	}
+	return out
+}
+
+func fieldType(l routing.Leaf) field.Type {
+	return field.Type{Code: l.Code, Name: l.Name, Group: l.Group, Photo: l.Photo, Filing: l.Filing}
 }
 
 // run serves until ctx ends, then lets requests in flight finish and stops
