@@ -25,16 +25,7 @@ import (
 // $YIHAO_SCREENSHOTS.
 func TestFieldAppOffline(t *testing.T) {
 	browsertest.Need(t)
-	deadline := time.Now().Add(2 * time.Minute)
-	if d, ok := t.Deadline(); ok && d.Add(-5*time.Second).Before(deadline) {
-		deadline = d.Add(-5 * time.Second)
-	}
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
-	t.Cleanup(cancel)
-	shots := os.Getenv("YIHAO_SCREENSHOTS")
-	if shots == "" {
-		shots = t.TempDir()
-	}
+	ctx, shots := browsertest.Context(t), browsertest.Screenshots(t)
 	e := newEnv(t, stores[0].open(t))
 	photo := filepath.Join(t.TempDir(), "井盖.jpg")
 	if err := os.WriteFile(photo, jpegBytes(t), 0o600); err != nil {
@@ -72,7 +63,7 @@ func TestFieldAppOffline(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`#login-form button[type="submit"]`)),
 		chromedp.WaitVisible(chromedp.ID("report-form")),
 		until(`document.getElementById("position").textContent.includes("39.95")`))
-	shot(t, phone, shots, "field-1-report.png")
+	browsertest.Shot(t, phone, shots, "field-1-report.png")
 
 	// No signal: the report is kept on the phone.
 	browsertest.Do(t, phone, "report with the network cut",
@@ -89,12 +80,12 @@ func TestFieldAppOffline(t *testing.T) {
 	}
 	browsertest.Do(t, phone, "the outbox shows it", chromedp.Click(chromedp.CSS(`nav button[data-view="outbox"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#outbox li.waiting`)))
-	shot(t, phone, shots, "field-2-offline-outbox.png")
+	browsertest.Shot(t, phone, shots, "field-2-offline-outbox.png")
 
 	// The signal returns: sent once.
 	browsertest.Do(t, phone, "the network returns", offline(false),
 		chromedp.WaitVisible(chromedp.CSS(`#sent li.sent`)))
-	shot(t, phone, shots, "field-3-sent.png")
+	browsertest.Shot(t, phone, shots, "field-3-sent.png")
 	number := browsertest.Run(t, phone, "the ticket number", chromedp.Text(chromedp.CSS(`#sent li.sent .number`)))
 	ts := e.tickets(t)
 	if len(ts) != 1 || ts[0].Number != number || ts[0].Channel != ticketing.ChannelField || len(ts[0].Attachments) != 1 ||
@@ -123,18 +114,4 @@ func until(expr string) chromedp.Action[chromedp.Void] {
 
 func jsString(s string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(s) + `"`
-}
-
-func shot(t *testing.T, ctx context.Context, dir, name string) {
-	t.Helper()
-	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	png, err := chromedp.Run(sctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Logf("screenshot %s: %v", name, err)
-		return
-	}
-	if err := os.WriteFile(filepath.Join(dir, name), png, 0o640); err != nil {
-		t.Logf("screenshot: %v", err)
-	}
 }

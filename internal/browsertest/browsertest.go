@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -120,4 +121,45 @@ func changingPage(err error) bool {
 	s := err.Error()
 	return strings.Contains(s, "Cannot find context with specified id") || strings.Contains(s, "Execution context was destroyed") ||
 		strings.Contains(s, "Inspected target navigated or closed")
+}
+
+// Context is the context a page test drives its browser within: two
+// minutes, or until five seconds before the test's own deadline.
+func Context(t testing.TB) context.Context {
+	deadline := time.Now().Add(2 * time.Minute)
+	if d, ok := t.(interface{ Deadline() (time.Time, bool) }); ok {
+		if dl, ok := d.Deadline(); ok && dl.Add(-5*time.Second).Before(deadline) {
+			deadline = dl.Add(-5 * time.Second)
+		}
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// Screenshots is where a page test saves its screens: $YIHAO_SCREENSHOTS,
+// or a directory of the test's own.
+func Screenshots(t testing.TB) string {
+	if dir := os.Getenv("YIHAO_SCREENSHOTS"); dir != "" {
+		return dir
+	}
+	return t.TempDir()
+}
+
+// Shot saves the page as dir/name; a screenshot that fails is logged,
+// never a failure of the test.
+func Shot(t testing.TB, ctx context.Context, dir, name string) {
+	t.Helper()
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(sctx, chromedp.FullScreenshot(100))
+	if err == nil {
+		err = os.MkdirAll(dir, 0o750)
+	}
+	if err == nil {
+		err = os.WriteFile(filepath.Join(dir, name), png, 0o640)
+	}
+	if err != nil {
+		t.Logf("screenshot %s: %v", name, err)
+	}
 }
