@@ -138,13 +138,14 @@ type indicatorsData struct {
 
 // metricNames name the counts shown.
 var metricNames = map[ticketing.Metric][2]string{
-	ticketing.MetricReceived:   {"受理", "Received"},
-	ticketing.MetricRegistered: {"立案", "Registered"},
-	ticketing.MetricDispatched: {"派遣", "Dispatched"},
-	ticketing.MetricHandled:    {"处置", "Handled"},
-	ticketing.MetricClosed:     {"结案", "Closed"},
-	ticketing.MetricOverdue:    {"超期", "Overdue"},
-	ticketing.MetricEvaluated:  {"评价", "Rated"},
+	ticketing.MetricReceived:    {"受理", "Received"},
+	ticketing.MetricRegistered:  {"立案", "Registered"},
+	ticketing.MetricDispatched:  {"派遣", "Dispatched"},
+	ticketing.MetricHandled:     {"处置", "Handled"},
+	ticketing.MetricClosed:      {"结案", "Closed"},
+	ticketing.MetricOverdue:     {"超期", "Overdue"},
+	ticketing.MetricSelfHandled: {"自处置", "Self-handled"},
+	ticketing.MetricEvaluated:   {"评价", "Rated"},
 }
 
 // Pct formats a fraction as a percentage.

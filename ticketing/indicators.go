@@ -31,13 +31,14 @@ const (
 	MetricMerged        Metric = "merged"          // 并单数
 	MetricReopened      Metric = "reopened"        // 重办数
 	MetricOverdue       Metric = "overdue"         // 超期数: red lights (Ticket.Escalate)
+	MetricSelfHandled   Metric = "self_handled"    // 自处置数: fixed on the spot by a supervisor
 )
 
 // Metrics lists every metric.
 var Metrics = []Metric{MetricReceived, MetricRegistered, MetricDeclined, MetricAnswered, MetricDispatched,
 	MetricRedispatched, MetricAccepted, MetricReturned, MetricHandled, MetricHandledOnTime, MetricClosed,
 	MetricClosedOnTime, MetricRework, MetricExtended, MetricEvaluated, MetricSatisfied, MetricSolved,
-	MetricMerged, MetricReopened, MetricOverdue}
+	MetricMerged, MetricReopened, MetricOverdue, MetricSelfHandled}
 
 // Dim is what indicators are broken down by.
 type Dim string
@@ -110,6 +111,8 @@ func TalliesOf(t *Ticket, evs []Event) []Tally {
 			add(e, MetricDeclined)
 		case EventResolvedOnContact:
 			add(e, MetricAnswered)
+		case EventSelfHandled:
+			add(e, MetricSelfHandled)
 		case EventDispatched:
 			if e.From == StatusRegistered || e.From == StatusReceived {
 				add(e, MetricDispatched)

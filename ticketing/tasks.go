@@ -2,6 +2,7 @@ package ticketing
 
 import (
 	"cmp"
+	"context"
 	"strings"
 	"time"
 )
@@ -179,4 +180,45 @@ func (t *Ticket) onSite(photos []Attachment) error {
 // holds the case's cell (a supervisor with no area works the whole city).
 func (v Viewer) Works(t *Ticket) bool {
 	return v.Role == RoleSupervisor && t.Task != "" && t.Area.Grid != "" && t.Area.Within(v.Area)
+}
+
+// EventSelfHandled is a supervisor's 自处置: a small problem found on
+// patrol and fixed on the spot, reported and closed in one step.
+const EventSelfHandled EventType = "self_handled"
+
+// SelfHandle closes a supervisor's own report at once (自处置): the before
+// photos are the report's, after are the photos of the fixed site (at
+// least one), result says what was done. It is counted apart
+// (MetricSelfHandled), not as a dispatched case.
+func (t *Ticket) SelfHandle(at time.Time, actor, result string, after ...Attachment) error {
+	if err := t.check(ActSelfHandle); err != nil {
+		return err
+	}
+	result = strings.TrimSpace(result)
+	if err := required("result", result); err != nil {
+		return err
+	}
+	if len(t.CitizenPhotos()) == 0 {
+		return Invalid("photos", "a self-handled case needs a photo from before")
+	}
+	if len(after) == 0 || len(after) > MaxResultPhotos {
+		return Invalid("after", "a self-handled case needs 1 to %d photos from after", MaxResultPhotos)
+	}
+	for _, p := range after {
+		p.Kind = AttachmentResult
+		t.Attachments = append(t.Attachments, p)
+	}
+	t.record(at, actor, EventSelfHandled, StatusClosed, result, "网格员现场自行处置："+result)
+	return nil
+}
+
+// SubmitSelfHandled stores a supervisor's report already handled on the
+// spot (自处置), closed in the same transaction. Idempotent like Submit.
+func (s *Service) SubmitSelfHandled(ctx context.Context, r Report, actor, result string, after []Attachment) (*Ticket, bool, error) {
+	if err := required("result", strings.TrimSpace(result)); err != nil {
+		return nil, false, err
+	}
+	return s.submit(ctx, r, false, func(t *Ticket, _ Assignment, now time.Time) error {
+		return t.SelfHandle(now, actor, result, after...)
+	})
 }

@@ -44,6 +44,7 @@ var actions = map[Action]func(t *Ticket) error{
 	ActReportPart: func(t *Ticket) error { return t.ReportPart(at, "l", "cg", "已清理") },
 	ActWaivePart:  func(t *Ticket) error { return t.WaivePart(at, "d", "cg", "无需协办") },
 	ActTakeTask:   func(t *Ticket) error { return t.TakeTask(at, "sup") },
+	ActSelfHandle: func(t *Ticket) error { return t.SelfHandle(at, "sup", "已扶正", Attachment{ID: "after.jpg"}) },
 	ActConfirm:    func(t *Ticket) error { return t.Confirm(at, "sup", true, "") },
 	ActInspect: func(t *Ticket) error {
 		return t.Inspect(at, "sup", true, "", Attachment{ID: "site.jpg", ContentType: "image/jpeg"})
@@ -63,6 +64,8 @@ func prepare(a Action, t *Ticket) {
 		t.Area = Area{District: "d1", Street: "s1"}
 	case ActTakeTask:
 		t.Task = TaskInspect
+	case ActSelfHandle:
+		t.Attachments = []Attachment{{ID: "before.jpg"}}
 	case ActConfirm:
 		t.Task = TaskConfirm
 	case ActInspect:

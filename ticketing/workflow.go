@@ -33,6 +33,7 @@ const (
 	ActTakeTask         Action = "take_task"          // 领取核实、核查任务
 	ActConfirm          Action = "confirm"            // 核实
 	ActInspect          Action = "inspect"            // 核查 on site
+	ActSelfHandle       Action = "self_handle"        // 自处置
 )
 
 // transition is one row of the workflow table.
@@ -76,6 +77,7 @@ var workflow = []transition{
 	{ActTakeTask, "take the task of", []Status{StatusReceived, StatusHandled}, anyTask},
 	{ActConfirm, "confirm", []Status{StatusReceived}, taskGuard(TaskConfirm)},
 	{ActInspect, "inspect", []Status{StatusHandled}, taskGuard(TaskInspect)},
+	{ActSelfHandle, "self-handle", []Status{StatusReceived}, nil},
 	{ActSupplement, "supplement", openStatuses, nil},
 	{ActNote, "note", Statuses, nil},
 }

@@ -102,6 +102,30 @@ func TestFieldAppOffline(t *testing.T) {
 	if again != number+","+number || len(e.tickets(t)) != 1 {
 		t.Errorf("sent again: the phone shows %s, %d tickets", again, len(e.tickets(t)))
 	}
+
+	// 自处置 from the app: fixed on the spot, closed in one step.
+	browsertest.Do(t, phone, "a self-handled report",
+		chromedp.Click(chromedp.CSS(`nav button[data-view="report"]`)),
+		chromedp.SetValue(chromedp.ID("category"), "0101"),
+		chromedp.SetUploadFiles(chromedp.ID("photo"), []string{photo}),
+		chromedp.WaitVisible(chromedp.ID("preview")),
+		chromedp.Click(chromedp.ID("self")),
+		chromedp.WaitVisible(chromedp.ID("result")),
+		chromedp.SendKeys(chromedp.ID("result"), "井盖移位，已复位"),
+		chromedp.SetUploadFiles(chromedp.ID("after"), []string{photo}),
+		until(`after !== null`),
+		chromedp.Click(chromedp.ID("send")),
+		until(`document.getElementById("report-status").textContent.includes("已上报")`))
+	browsertest.Shot(t, phone, shots, "field-4-self-handled.png")
+	var closed int
+	for _, tk := range e.tickets(t) {
+		if tk.Status == ticketing.StatusClosed && len(tk.ResultPhotos()) == 1 {
+			closed++
+		}
+	}
+	if closed != 1 || len(e.tickets(t)) != 2 {
+		t.Errorf("after the self-handled report: %d tickets, %d closed with an after photo", len(e.tickets(t)), closed)
+	}
 }
 
 // until waits, up to 15 s, for the expression to hold.

@@ -37,6 +37,7 @@ import (
 // Tickets takes reports (ticketing.Service).
 type Tickets interface {
 	Submit(ctx context.Context, r ticketing.Report) (*ticketing.Ticket, bool, error)
+	SubmitSelfHandled(ctx context.Context, r ticketing.Report, actor, result string, after []ticketing.Attachment) (*ticketing.Ticket, bool, error)
 }
 
 // Type is a field report type as this door needs it: its code, its name,
@@ -164,7 +165,7 @@ func (s *Server) postReport(c *gin.Context) {
 		return
 	}
 	r.ExternalID, r.By = key, "supervisor:"+b.Actor
-	t, created, err := s.submit(c.Request.Context(), r, in.photos)
+	t, created, err := s.submit(c.Request.Context(), r, in)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -211,6 +212,25 @@ func (s *Server) report(in input) (ticketing.Report, error) {
 	if typ.Photo && len(in.photos) == 0 {
 		return ticketing.Report{}, ticketing.Invalid("photos", "a report of type %s (%s) needs a photo", typ.Code, typ.Name)
 	}
+	switch in.selfHandled {
+	case "yes":
+		switch {
+		case in.result == "":
+			return ticketing.Report{}, ticketing.Invalid("result", "a self-handled report says what was done")
+		case len(in.photos) == 0:
+			return ticketing.Report{}, ticketing.Invalid("photos", "a self-handled report needs a photo from before")
+		case len(in.after) == 0:
+			return ticketing.Report{}, ticketing.Invalid("after", "a self-handled report needs a photo from after")
+		case len(in.after) > ticketing.MaxResultPhotos:
+			return ticketing.Report{}, ticketing.Invalid("after", "at most %d photos from after", ticketing.MaxResultPhotos)
+		}
+	case "", "no":
+		if in.result != "" || len(in.after) > 0 {
+			return ticketing.Report{}, ticketing.Invalid("self_handled", "a result and photos from after belong to a self-handled report (self_handled=yes)")
+		}
+	default:
+		return ticketing.Report{}, ticketing.Invalid("self_handled", "must be yes or no")
+	}
 	text := in.text
 	if text == "" {
 		text = typ.Name // the type says what was found; the text is optional
@@ -226,20 +246,35 @@ func (s *Server) report(in input) (ticketing.Report, error) {
 // read, the phone losing its signal must not cut the write in half, so the
 // write runs on a context of its own; a replay or a refusal removes the
 // photos it saved.
-func (s *Server) submit(ctx context.Context, r ticketing.Report, photos []*media.Photo) (*ticketing.Ticket, bool, error) {
+func (s *Server) submit(ctx context.Context, r ticketing.Report, in input) (*ticketing.Ticket, bool, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), submitTimeout)
 	defer cancel()
-	for _, p := range photos {
+	var saved, after []ticketing.Attachment
+	for i, p := range append(append([]*media.Photo{}, in.photos...), in.after...) {
 		a, err := s.Photos.Save(p)
 		if err != nil {
-			s.Photos.Remove(r.Attachments)
+			s.Photos.Remove(saved)
 			return nil, false, err
 		}
-		r.Attachments = append(r.Attachments, a)
+		saved = append(saved, a)
+		if i < len(in.photos) {
+			r.Attachments = append(r.Attachments, a)
+		} else {
+			after = append(after, a)
+		}
 	}
-	t, created, err := s.Tickets.Submit(ctx, r)
+	var (
+		t       *ticketing.Ticket
+		created bool
+		err     error
+	)
+	if in.selfHandled == "yes" {
+		t, created, err = s.Tickets.SubmitSelfHandled(ctx, r, r.By, in.result, after)
+	} else {
+		t, created, err = s.Tickets.Submit(ctx, r)
+	}
 	if (err == nil && !created) || ticketing.Refused(err) {
-		s.Photos.Remove(r.Attachments)
+		s.Photos.Remove(saved)
 	}
 	s.Metrics.Report(r.Channel, created, err)
 	return t, created, err

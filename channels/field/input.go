@@ -21,6 +21,10 @@ type input struct {
 	category, text, address string
 	location                *ticketing.Point
 	photos                  []*media.Photo
+	// selfHandled ("yes") reports a problem fixed on the spot (自处置):
+	// result says what was done, after are the photos of the fixed site.
+	selfHandled, result string
+	after               []*media.Photo
 }
 
 // jsonReport is the JSON body of a report without photos.
@@ -79,12 +83,11 @@ const (
 func (s *Server) readMultipart(c *gin.Context) (input, error) {
 	var in input
 	var lat, lon string
-	fields := map[string]*string{"category": &in.category, "text": &in.text, "address": &in.address, "lat": &lat, "lon": &lon}
-	photos, err := s.readParts(c, fields, ticketing.MaxAttachments)
-	if err != nil {
+	fields := map[string]*string{"category": &in.category, "text": &in.text, "address": &in.address, "lat": &lat, "lon": &lon,
+		"self_handled": &in.selfHandled, "result": &in.result}
+	if err := s.readParts(c, fields, map[string]*[]*media.Photo{"photos": &in.photos, "after": &in.after}, ticketing.MaxAttachments); err != nil {
 		return input{}, err
 	}
-	in.photos = photos
 	if lat != "" || lon != "" {
 		la, err1 := strconv.ParseFloat(lat, 64)
 		lo, err2 := strconv.ParseFloat(lon, 64)
@@ -96,46 +99,46 @@ func (s *Server) readMultipart(c *gin.Context) (input, error) {
 	return in, nil
 }
 
-// readParts reads a multipart body: the text fields into fields (any
-// other is refused by name) and up to max files named photos, each
-// checked and re-encoded before anything is stored.
-func (s *Server) readParts(c *gin.Context, fields map[string]*string, max int) ([]*media.Photo, error) {
+// readParts reads a multipart body: the text fields into fields, the
+// files into files by their field's name, at most max of each (any other
+// field is refused by name); every photo is checked and re-encoded before
+// anything is stored.
+func (s *Server) readParts(c *gin.Context, fields map[string]*string, files map[string]*[]*media.Photo, max int) error {
 	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxPartBytes)
 	mr, err := c.Request.MultipartReader()
 	if err != nil {
-		return nil, errorf("malformed multipart body: %v", err)
+		return errorf("malformed multipart body: %v", err)
 	}
-	var photos []*media.Photo
 	for {
 		part, err := mr.NextPart()
 		if err == io.EOF {
-			return photos, nil
+			return nil
 		}
 		if err != nil {
-			return nil, partError(err)
+			return partError(err)
 		}
 		name := part.FormName()
-		if name == "photos" {
-			if len(photos) == max {
-				return nil, &ticketing.Error{Kind: ticketing.KindTooLarge, Field: "photos", Message: "at most " + strconv.Itoa(max) + " photos"}
+		if photos, ok := files[name]; ok {
+			if len(*photos) == max {
+				return &ticketing.Error{Kind: ticketing.KindTooLarge, Field: name, Message: "at most " + strconv.Itoa(max) + " photos"}
 			}
 			p, err := s.Photos.Prepare(part)
 			if err != nil {
-				return nil, partError(err)
+				return partError(err)
 			}
-			photos = append(photos, p)
+			*photos = append(*photos, p)
 			continue
 		}
 		dst, ok := fields[name]
 		if !ok {
-			return nil, &ticketing.Error{Kind: ticketing.KindInvalid, Code: "unknown_field", Field: name, Message: "is not a field of this form"}
+			return &ticketing.Error{Kind: ticketing.KindInvalid, Code: "unknown_field", Field: name, Message: "is not a field of this form"}
 		}
 		b, err := io.ReadAll(io.LimitReader(part, maxFieldBytes+1))
 		if err != nil {
-			return nil, partError(err)
+			return partError(err)
 		}
 		if len(b) > maxFieldBytes {
-			return nil, &ticketing.Error{Kind: ticketing.KindTooLarge, Field: name, Message: "is over " + strconv.Itoa(maxFieldBytes) + " bytes"}
+			return &ticketing.Error{Kind: ticketing.KindTooLarge, Field: name, Message: "is over " + strconv.Itoa(maxFieldBytes) + " bytes"}
 		}
 		*dst = strings.TrimSpace(string(b))
 	}

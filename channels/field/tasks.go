@@ -212,8 +212,8 @@ func (s *Server) readStep(c *gin.Context) (taskStep, error) {
 		return taskStep{outcome: strings.TrimSpace(in.Outcome), note: strings.TrimSpace(in.Note)}, nil
 	case "multipart/form-data":
 		var in taskStep
-		photos, err := s.readParts(c, map[string]*string{"outcome": &in.outcome, "note": &in.note}, ticketing.MaxResultPhotos)
-		in.photos = photos
+		err := s.readParts(c, map[string]*string{"outcome": &in.outcome, "note": &in.note},
+			map[string]*[]*media.Photo{"photos": &in.photos}, ticketing.MaxResultPhotos)
 		return in, err
 	}
 	return taskStep{}, &ticketing.Error{Kind: ticketing.KindUnsupported, Field: "Content-Type", Message: "send application/json or multipart/form-data"}

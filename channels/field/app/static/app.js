@@ -12,6 +12,7 @@ const store = {
 const $ = (s) => document.querySelector(s);
 let position = null;
 let photo = null; // the picked photo, made small, as a data: URL
+let after = null; // for a self-handled report, the photo after
 let flushing = false;
 
 function token() { return store.get('token', ''); }
@@ -83,6 +84,11 @@ async function flush() {
       form.append('lat', String(r.lat));
       form.append('lon', String(r.lon));
       if (r.photo) form.append('photos', blobOf(r.photo), 'site.jpg');
+      if (r.selfHandled) {
+        form.append('self_handled', 'yes');
+        form.append('result', r.result);
+        form.append('after', blobOf(r.after), 'after.jpg');
+      }
       let res;
       try {
         res = await api('POST', '/api/v1/field/reports', form, { 'Idempotency-Key': r.key });
@@ -132,8 +138,14 @@ async function report(e) {
   if (!sel.value) { status.textContent = '请选择部件/事件类型。'; return; }
   if (opt.dataset.photo === 'true' && !photo) { status.textContent = '这一类型需要现场照片。'; return; }
   if (!position) { status.textContent = '尚未定位，请在室外稍候再报。'; return; }
+  const selfHandled = $('#self').checked;
+  if (selfHandled && (!photo || !after || !$('#result').value.trim())) {
+    status.textContent = '自处置需要处置前后的照片和处置结果。';
+    return;
+  }
   const r = { key: newKey(), category: sel.value, name: opt.textContent, text: $('#text').value.trim(),
-    lat: position.lat, lon: position.lon, photo, at: Date.now() };
+    lat: position.lat, lon: position.lon, photo, at: Date.now(),
+    selfHandled, result: $('#result').value.trim(), after: selfHandled ? after : null };
   const queue = store.get('outbox', []);
   queue.push(r);
   try {
@@ -144,6 +156,8 @@ async function report(e) {
   }
   $('#report-form').reset();
   photo = null;
+  after = null;
+  $('#self-fields').hidden = true;
   $('#preview').hidden = true;
   $('#filing').textContent = '';
   status.className = '';
@@ -255,6 +269,11 @@ document.addEventListener('DOMContentLoaded', () => {
     photo = f ? await shrink(f) : null;
     $('#preview').src = photo || '';
     $('#preview').hidden = !photo;
+  });
+  $('#self').addEventListener('change', (e) => { $('#self-fields').hidden = !e.target.checked; });
+  $('#after').addEventListener('change', async (e) => {
+    const f = e.target.files[0];
+    after = f ? await shrink(f) : null;
   });
   if (navigator.geolocation) {
     navigator.geolocation.watchPosition((p) => {
