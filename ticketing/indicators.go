@@ -32,13 +32,21 @@ const (
 	MetricReopened      Metric = "reopened"        // 重办数
 	MetricOverdue       Metric = "overdue"         // 超期数: red lights (Ticket.Escalate)
 	MetricSelfHandled   Metric = "self_handled"    // 自处置数: fixed on the spot by a supervisor
+	// The grid's own (GB/T 30428.4 in spirit).
+	MetricFound           Metric = "found"             // 主动发现数: filed cases a supervisor reported
+	MetricMissed          Metric = "missed"            // 漏报数: citizens' reports found real on site, which the cell's supervisors had not reported
+	MetricConfirmed       Metric = "confirmed"         // 核实数
+	MetricConfirmedOnTime Metric = "confirmed_on_time" // 按时核实数
+	MetricInspected       Metric = "inspected"         // 核查数
+	MetricInspectedOnTime Metric = "inspected_on_time" // 按时核查数
 )
 
 // Metrics lists every metric.
 var Metrics = []Metric{MetricReceived, MetricRegistered, MetricDeclined, MetricAnswered, MetricDispatched,
 	MetricRedispatched, MetricAccepted, MetricReturned, MetricHandled, MetricHandledOnTime, MetricClosed,
 	MetricClosedOnTime, MetricRework, MetricExtended, MetricEvaluated, MetricSatisfied, MetricSolved,
-	MetricMerged, MetricReopened, MetricOverdue, MetricSelfHandled}
+	MetricMerged, MetricReopened, MetricOverdue, MetricSelfHandled, MetricFound, MetricMissed, MetricConfirmed,
+	MetricConfirmedOnTime, MetricInspected, MetricInspectedOnTime}
 
 // Dim is what indicators are broken down by.
 type Dim string
@@ -105,8 +113,14 @@ func TalliesOf(t *Ticket, evs []Event) []Tally {
 		switch e.Type {
 		case EventReceived:
 			add(e, MetricReceived)
-		case EventRegistered, EventConfirmed: // a 核实 found real is filed
+		case EventRegistered:
 			add(e, MetricRegistered)
+			if t.Channel == ChannelField {
+				add(e, MetricFound)
+			}
+		case EventConfirmed: // a citizen's report found real on site is filed
+			add(e, MetricRegistered)
+			add(e, MetricMissed)
 		case EventDeclined:
 			add(e, MetricDeclined)
 		case EventResolvedOnContact:
@@ -153,6 +167,17 @@ func TalliesOf(t *Ticket, evs []Event) []Tally {
 			add(e, MetricReopened)
 		case EventDeadlineRed:
 			add(e, MetricOverdue)
+		}
+	}
+	if d := t.done; d != nil && len(evs) > 0 {
+		e := evs[len(evs)-1]
+		done, onTime := MetricConfirmed, MetricConfirmedOnTime
+		if d.kind == TaskInspect {
+			done, onTime = MetricInspected, MetricInspectedOnTime
+		}
+		add(e, done)
+		if d.due.IsZero() || !d.at.After(d.due) {
+			add(e, onTime)
 		}
 	}
 	return out
@@ -265,5 +290,9 @@ func (f Figures) Rates() []Rate {
 		{"solution_rate", "解决率", f[MetricSolved], f[MetricEvaluated]},
 		{"satisfaction_rate", "满意率", f[MetricSatisfied], f[MetricEvaluated]},
 		{"overdue_rate", "超期率", f[MetricOverdue], f[MetricDispatched]},
+		{"found_rate", "主动发现率", f[MetricFound], f[MetricRegistered]},
+		{"missed_rate", "漏报率", f[MetricMissed], f[MetricRegistered]},
+		{"on_time_confirm_rate", "按时核实率", f[MetricConfirmedOnTime], f[MetricConfirmed]},
+		{"on_time_inspect_rate", "按时核查率", f[MetricInspectedOnTime], f[MetricInspected]},
 	}
 }

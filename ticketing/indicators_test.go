@@ -131,6 +131,8 @@ func TestRates(t *testing.T) {
 		ticketing.MetricHandledOnTime: 90, ticketing.MetricClosed: 96, ticketing.MetricClosedOnTime: 84,
 		ticketing.MetricRework: 6, ticketing.MetricExtended: 12, ticketing.MetricEvaluated: 80,
 		ticketing.MetricSatisfied: 72, ticketing.MetricSolved: 60, ticketing.MetricOverdue: 18,
+		ticketing.MetricFound: 45, ticketing.MetricMissed: 15, ticketing.MetricConfirmed: 20, ticketing.MetricConfirmedOnTime: 19,
+		ticketing.MetricInspected: 50, ticketing.MetricInspectedOnTime: 40,
 	}
 	want := []struct {
 		code     string
@@ -148,6 +150,10 @@ func TestRates(t *testing.T) {
 		{"solution_rate", 60, 80, 0.75},
 		{"satisfaction_rate", 72, 80, 0.9},
 		{"overdue_rate", 18, 120, 0.15},
+		{"found_rate", 45, 150, 0.3},
+		{"missed_rate", 15, 150, 0.1},
+		{"on_time_confirm_rate", 19, 20, 0.95},
+		{"on_time_inspect_rate", 40, 50, 0.8},
 	}
 	rates := f.Rates()
 	if len(rates) != len(want) {

@@ -42,6 +42,19 @@ const (
 // AttachmentInspection marks a photo a supervisor took on site for a task.
 const AttachmentInspection = "inspection"
 
+// taskDone is a finished task as the indicators count it: on time when
+// done at or before its deadline.
+type taskDone struct {
+	kind    TaskKind
+	due, at time.Time
+}
+
+// finishTask ends the open task, done by a supervisor at at.
+func (t *Ticket) finishTask(at time.Time) {
+	t.done = &taskDone{kind: t.Task, due: t.TaskDue, at: at}
+	t.Task, t.TaskBy, t.TaskDue = "", "", time.Time{}
+}
+
 // openTask gives the case a task of kind, due within d of at (none when d
 // is zero), and records it in the log.
 func (t *Ticket) openTask(at time.Time, kind TaskKind, d time.Duration) {
@@ -130,7 +143,7 @@ func (t *Ticket) Confirm(at time.Time, actor string, found bool, note string, ph
 	if err := t.onSite(photos); err != nil {
 		return err
 	}
-	t.Task, t.TaskBy, t.TaskDue = "", "", time.Time{}
+	t.finishTask(at)
 	if !found {
 		t.record(at, actor, EventDeclined, StatusNotRegistered, "核实：现场无此问题。"+note, "经网格员现场核实，未发现所反映的问题："+note)
 		return nil
@@ -153,11 +166,14 @@ func (t *Ticket) Inspect(at time.Time, actor string, pass bool, note string, pho
 	if len(photos) == 0 {
 		return Invalid("photos", "a 核查 needs a photo of the site")
 	}
+	note = strings.TrimSpace(note)
+	if !pass && note == "" {
+		return Invalid("note", "say what is not fixed")
+	}
 	if err := t.onSite(photos); err != nil {
 		return err
 	}
-	t.Task, t.TaskBy, t.TaskDue = "", "", time.Time{}
-	note = strings.TrimSpace(note)
+	t.finishTask(at)
 	if pass {
 		note = cmp.Or(note, "现场核查，已处置到位")
 	}

@@ -124,3 +124,39 @@ func TestSupervisorWorksItsArea(t *testing.T) {
 		t.Error("a case with no task is worked")
 	}
 }
+
+// The grid's indicators: a supervisor's own filed report is 主动发现, a
+// citizen's found real on site is 漏报; finished tasks count, on time when
+// done by their deadline.
+func TestGridTallies(t *testing.T) {
+	metrics := func(tk *Ticket) map[Metric]int {
+		out := map[Metric]int{}
+		for _, x := range TalliesOf(tk, tk.PendingEvents()) {
+			out[x.Metric] += x.N
+		}
+		tk.ClearPending()
+		return out
+	}
+	found := &Ticket{Channel: ChannelField, Status: StatusReceived, Area: place}
+	_ = found.Register(at, ActorRouter, "")
+	if m := metrics(found); m[MetricFound] != 1 || m[MetricRegistered] != 1 {
+		t.Errorf("a supervisor's report filed: %v", m)
+	}
+	citizen := &Ticket{Channel: ChannelWeChat, Status: StatusReceived, Area: place}
+	citizen.openTask(at, TaskConfirm, time.Hour)
+	metrics(citizen)
+	_ = citizen.Confirm(at.Add(30*time.Minute), "sup", true, "", site)
+	if m := metrics(citizen); m[MetricMissed] != 1 || m[MetricConfirmed] != 1 || m[MetricConfirmedOnTime] != 1 || m[MetricFound] != 0 {
+		t.Errorf("a citizen's report confirmed in time: %v", m)
+	}
+	late := &Ticket{Status: StatusHandled, Area: place}
+	late.openTask(at, TaskInspect, time.Hour)
+	metrics(late)
+	_ = late.Inspect(at.Add(2*time.Hour), "sup", true, "", site)
+	if m := metrics(late); m[MetricInspected] != 1 || m[MetricInspectedOnTime] != 0 || m[MetricClosed] != 1 {
+		t.Errorf("an inspection late: %v", m)
+	}
+	if err := (&Ticket{Status: StatusHandled, Task: TaskInspect}).Inspect(at, "sup", false, "", site); KindOf(err) != KindInvalid {
+		t.Errorf("not fixed without saying why: %v", err)
+	}
+}

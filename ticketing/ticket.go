@@ -228,6 +228,7 @@ type Ticket struct {
 	pending []Event
 	outbox  []Message
 	keys    []string
+	done    *taskDone // the supervisors' task the pending change finished
 }
 
 // EventType names what happened.
@@ -295,7 +296,7 @@ func (t *Ticket) PendingMessages() []Message { return t.outbox }
 func (t *Ticket) PendingKeys() []string { return t.keys }
 
 // ClearPending is called by a store after a successful commit.
-func (t *Ticket) ClearPending() { t.pending, t.outbox, t.keys = nil, nil, nil }
+func (t *Ticket) ClearPending() { t.pending, t.outbox, t.keys, t.done = nil, nil, nil, nil }
 
 // take adds key to the keys the pending change takes; "" takes none.
 func (t *Ticket) take(key string) {
