@@ -375,6 +375,7 @@ func routes() []route {
 		{"GET /desk", bearer("GET", "/desk", nil), staffOnly(http.StatusSeeOther, nil, http.StatusSeeOther)},
 		{"GET /desk/{$}", bearer("GET", "/desk/", nil), staffOnly(http.StatusSeeOther, nil, http.StatusSeeOther)},
 		{"GET /desk/dispatch", bearer("GET", "/desk/dispatch", nil), staffOnly(http.StatusOK, supervisor, http.StatusSeeOther)},
+		{"GET /desk/patrol", bearer("GET", "/desk/patrol", nil), staffOnly(http.StatusOK, supervisor, http.StatusSeeOther)},
 		{"GET /desk/inbox", bearer("GET", "/desk/inbox", nil), inbox},
 		{"GET /desk/search", bearer("GET", "/desk/search?number={number}", nil), staffOnly(http.StatusSeeOther, nil, http.StatusSeeOther)},
 		{"GET /desk/tickets/{number}", bearer("GET", "/desk/tickets/{number}", nil), ticketRoute(http.StatusOK, http.StatusSeeOther, nil, nil)},

@@ -242,3 +242,34 @@ func TestLinkageThroughTheDesks(t *testing.T) {
 		}
 	})
 }
+
+// The patrol page: a centre sees the cells of its area, which were
+// visited today, and the supervisors on patrol there now; another
+// street's centre sees neither that supervisor nor those cells.
+func TestPatrolPage(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(c *desks.Config) {
+		withAreas(c)
+		c.Areas.Cells[0].Area = ticketing.Area{Grid: "g1", Community: "c1", Street: "110101001", District: "110101"}
+		c.Areas.Cells[1].Area = ticketing.Area{Grid: "g2", Community: "c2", Street: "110101002", District: "110101"}
+	})
+	e.putUser(t, &ticketing.User{Name: "disp.district", Role: ticketing.RoleDispatcher, Area: "110101"})
+	e.putUser(t, &ticketing.User{Name: "disp.other", Role: ticketing.RoleDispatcher, Area: "110101002"})
+	now := time.Now()
+	if err := e.store.AddPosition(context.Background(), ticketing.Position{User: "li.wei", At: now, Lat: 39.05, Lon: 116.05,
+		Area: ticketing.Area{Grid: "g1", Community: "c1", Street: "110101001", District: "110101"}}, now.UTC().Format(time.DateOnly)); err != nil {
+		t.Fatal(err)
+	}
+	r := e.login(t, "disp.district").get(t, "/desk/patrol")
+	if r.code != http.StatusOK || !strings.Contains(r.body, "li.wei") || !strings.Contains(r.body, `<b>1</b> / 2`) ||
+		!strings.Contains(r.body, `class="on-patrol"`) || !strings.Contains(r.body, "二号网格") {
+		t.Errorf("the district's patrol page: %d %.600s", r.code, errorText(r.body))
+	}
+	r = e.login(t, "disp.other").get(t, "/desk/patrol")
+	if r.code != http.StatusOK || strings.Contains(r.body, "li.wei") || !strings.Contains(r.body, `<b>0</b> / 1`) || strings.Contains(r.body, `data-cell="g1"`) {
+		t.Errorf("another street's patrol page: %d %.600s", r.code, errorText(r.body))
+	}
+	if r := e.login(t, "li.jt").get(t, "/desk/patrol"); r.code != http.StatusForbidden {
+		t.Errorf("a liaison's patrol page: %d", r.code)
+	}
+}

@@ -249,6 +249,7 @@ var menu = []struct {
 	item navItem
 }{
 	{actDispatchDesk, navItem{Href: "/desk/dispatch", ZH: "派单台", EN: "Dispatch"}},
+	{actDispatchDesk, navItem{Href: "/desk/patrol", ZH: "巡查", EN: "Patrol"}},
 	{actView, navItem{Href: "/desk/inbox", ZH: "待办", EN: "Inbox"}},
 	{actView, navItem{Href: "/desk/search", ZH: "查询工单", EN: "Find ticket"}},
 	{actIndicators, navItem{Href: "/desk/indicators", ZH: "指标", EN: "Indicators"}},

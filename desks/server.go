@@ -56,6 +56,9 @@ type Store interface {
 	Audit(ctx context.Context, f ticketing.AuditFilter) ([]ticketing.AuditEntry, error)
 	// The indicators page (indicators.go) reads the daily sums.
 	ticketing.IndicatorStore
+	// The patrol page (patrol.go) reads the supervisors' positions.
+	Patrol(ctx context.Context, area string, since time.Time) ([]ticketing.Position, error)
+	Visited(ctx context.Context, area, day string) ([]string, error)
 }
 
 // Tickets is the workflow (ticketing.Service): every change to a ticket
@@ -254,6 +257,7 @@ func (s *Server) routes() []route {
 		{"GET /desk", "", s.getHome},
 		{"GET /desk/{$}", "", s.getHome},
 		{"GET /desk/dispatch", actDispatchDesk, s.getDispatch},
+		{"GET /desk/patrol", actDispatchDesk, s.getPatrol},
 		{"GET /desk/inbox", actView, s.getInbox},
 		{"GET /desk/search", actView, s.getSearch},
 		{"GET /desk/tickets/{number}", actView, s.getTicket},

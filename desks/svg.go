@@ -6,6 +6,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/yihao-city/yihao/ticketing"
 )
 
 // The charts are SVG drawn on the server: no script, no library, readable
@@ -107,6 +109,8 @@ func barChart(bars []Bar, full float64, width int) template.HTML {
 type MapCell struct {
 	Code, Name string
 	Rings      [][][2]float64
+	// Area is where the cell lies: itself, its community, street, district.
+	Area ticketing.Area
 }
 
 // mapColours are the five classes of the map, light to dark.
@@ -118,6 +122,13 @@ var mapColours = [5]string{"c1", "c2", "c3", "c4", "c5"}
 type mapShapes struct {
 	width, height int
 	paths         []string // by cell, as in the cells drawn
+	// The projection, for points drawn over the cells.
+	minLon, maxLat, kx, scale float64
+}
+
+// xy is where the point falls on the drawing.
+func (m mapShapes) xy(lat, lon float64) (x, y float64) {
+	return (lon - m.minLon) * m.kx * m.scale, (m.maxLat - lat) * m.scale
 }
 
 // project places the cells on a drawing width wide: equirectangular, with
@@ -140,6 +151,7 @@ func project(cells []MapCell, width int) mapShapes {
 	kx := math.Cos((minLat + maxLat) / 2 * math.Pi / 180)
 	scale := float64(width) / ((maxLon - minLon) * kx)
 	m.height = int(math.Ceil((maxLat - minLat) * scale))
+	m.minLon, m.maxLat, m.kx, m.scale = minLon, maxLat, kx, scale
 	m.paths = make([]string, len(cells))
 	var b strings.Builder
 	for i, c := range cells {

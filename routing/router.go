@@ -368,6 +368,20 @@ func (l *Live) Inside(lat, lon float64) bool {
 	return ok
 }
 
+// Place is the cell the point lies in, with its community, street and
+// district, by the grid in force; false outside every cell or with no grid.
+func (l *Live) Place(lat, lon float64) (ticketing.Area, bool) {
+	r := l.cur.Load()
+	if r.locator == nil {
+		return ticketing.Area{}, false
+	}
+	cell, ok := r.locator.Locate(lat, lon)
+	if !ok {
+		return ticketing.Area{}, false
+	}
+	return areaOf(cell), true
+}
+
 // Org is the organisation of the router in force, which follows a reload.
 func (l *Live) Org() *Org { return l.cur.Load().Org() }
 

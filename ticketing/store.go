@@ -22,6 +22,8 @@ type Store interface {
 	// Create and Update write TalliesOf their pending events in the same
 	// transaction; these fold and read them.
 	IndicatorStore
+	// The supervisors' positions on patrol.
+	PatrolStore
 	// Ping reports whether the database answers (the readiness probe).
 	Ping(ctx context.Context) error
 }

@@ -7,6 +7,7 @@
 // that cannot be placed is a broken phone, not a case.
 //
 //	POST /api/v1/field/reports                  a supervisor's report (bearer token of a supervisor)
+//	POST /api/v1/field/positions                where the supervisor on duty is: {"lat","lon"}
 //	GET  /api/v1/field/tasks                    the 核实 and 核查 tasks of the supervisor's area
 //	POST /api/v1/field/tasks/{number}/take      take one, so the cell's others know it is in hand
 //	POST /api/v1/field/tasks/{number}/confirm   核实: {"outcome":"yes"|"no","note"}, photos
@@ -57,9 +58,11 @@ type Types interface {
 	FieldTypes() []Type
 }
 
-// Grid says whether a point lies in one of the city's grid cells.
+// Grid says whether a point lies in one of the city's grid cells, and
+// which.
 type Grid interface {
 	Inside(lat, lon float64) bool
+	Place(lat, lon float64) (ticketing.Area, bool)
 }
 
 // Photos prepares and keeps uploaded photos (media.Disk).
@@ -75,6 +78,7 @@ type Parts struct {
 	Cases   Cases
 	Queues  Queues
 	Tokens  Accounts
+	Patrol  Patrol
 	Types   Types
 	Grid    Grid
 	Photos  Photos
@@ -88,6 +92,8 @@ type Config struct {
 	// MaxJSONBytes bounds a JSON report; multipart reports are bounded by
 	// the photos they may carry.
 	MaxJSONBytes int64
+	// Location is the city's time zone: a cell's visits count by its days.
+	Location *time.Location
 }
 
 // Server is the field door.
@@ -101,12 +107,15 @@ type Server struct {
 
 // New checks the parts and makes the door.
 func New(cfg Config, p Parts) (*Server, error) {
-	if p.Tickets == nil || p.Cases == nil || p.Queues == nil || p.Tokens == nil || p.Types == nil || p.Grid == nil ||
-		p.Photos == nil || p.Log == nil {
-		return nil, errors.New("field: tickets, cases, queues, tokens, types, grid, photos and log are required")
+	if p.Tickets == nil || p.Cases == nil || p.Queues == nil || p.Tokens == nil || p.Patrol == nil || p.Types == nil ||
+		p.Grid == nil || p.Photos == nil || p.Log == nil {
+		return nil, errors.New("field: tickets, cases, queues, tokens, patrol, types, grid, photos and log are required")
 	}
 	if cfg.MaxJSONBytes <= 0 {
 		cfg.MaxJSONBytes = 64 << 10
+	}
+	if cfg.Location == nil {
+		cfg.Location = time.Local
 	}
 	page, err := template.ParseFS(appFS, "app/app.html")
 	if err != nil {
@@ -125,6 +134,7 @@ func (s *Server) Register(r gin.IRouter) {
 	r.POST("/api/v1/field/login", s.postLogin)
 	r.POST("/api/v1/field/reports", s.postReport)
 	r.GET("/api/v1/field/tasks", s.getTasks)
+	r.POST("/api/v1/field/positions", s.postPosition)
 	r.POST("/api/v1/field/tasks/:number/:step", s.postTask)
 }
 

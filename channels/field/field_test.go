@@ -50,6 +50,11 @@ type inside struct{ ix *grid.Index }
 
 func (g inside) Inside(lat, lon float64) bool { _, ok := g.ix.Locate(lat, lon); return ok }
 
+func (g inside) Place(lat, lon float64) (ticketing.Area, bool) {
+	c, ok := g.ix.Locate(lat, lon)
+	return ticketing.Area{Grid: c.Code, Community: c.Community, Street: c.Street, District: c.District}, ok
+}
+
 // env is the door on a real store, the demo city's catalogue and grid, a
 // supervisor's token and a dispatcher's.
 type env struct {
@@ -105,7 +110,7 @@ func newEnv(t *testing.T, store ticketing.Store) *env {
 		t.Fatal(err)
 	}
 	e := &env{store: store, svc: svc}
-	door, err := field.New(field.Config{}, field.Parts{Tickets: svc, Cases: svc, Queues: store, Tokens: store, Types: types{cat}, Grid: inside{ix},
+	door, err := field.New(field.Config{}, field.Parts{Tickets: svc, Cases: svc, Queues: store, Tokens: store, Patrol: store, Types: types{cat}, Grid: inside{ix},
 		Photos: disk, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)

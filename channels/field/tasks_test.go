@@ -299,3 +299,42 @@ func addFile(t *testing.T, w *multipart.Writer, field string, b []byte) {
 	}
 	_, _ = fw.Write(b)
 }
+
+// Patrol: a supervisor's phone sends where it is; the position is placed
+// in its cell, becomes the supervisor's latest, and marks the cell visited
+// today. A position outside the grid, or sent by anyone but a supervisor,
+// is refused and changes nothing.
+func TestPatrolPositions(t *testing.T) {
+	for _, st := range stores {
+		t.Run(st.name, func(t *testing.T) {
+			e := newEnv(t, st.open(t))
+			ctx := context.Background()
+			post := func(token, body string) int {
+				code, _ := e.call(t, token, http.MethodPost, "/api/v1/field/positions", strings.NewReader(body), "application/json")
+				return code
+			}
+			for token, body := range map[string]string{e.super: `{"lat":31.2,"lon":121.5}`, e.dispatcher: `{"lat":39.95,"lon":116.37}`} {
+				if code := post(token, body); code != http.StatusBadRequest && code != http.StatusForbidden {
+					t.Errorf("refused position: %d", code)
+				}
+			}
+			if code := post(e.super, `{"lat":39.95}`); code != http.StatusBadRequest {
+				t.Errorf("no longitude: %d", code)
+			}
+			if ps, _ := e.store.Patrol(ctx, "", time.Now().Add(-time.Hour)); len(ps) != 0 {
+				t.Fatalf("refusals stored %+v", ps)
+			}
+			if code := post(e.super, `{"lat":39.95,"lon":116.37}`); code != http.StatusOK {
+				t.Fatalf("position: %d", code)
+			}
+			ps, err := e.store.Patrol(ctx, "110101", time.Now().Add(-time.Minute))
+			if err != nil || len(ps) != 1 || ps[0].User != "li.wei" || ps[0].Area.Grid == "" {
+				t.Fatalf("patrol: %+v %v", ps, err)
+			}
+			cells, err := e.store.Visited(ctx, "", time.Now().In(time.Local).Format(time.DateOnly))
+			if err != nil || len(cells) != 1 || cells[0] != ps[0].Area.Grid {
+				t.Errorf("visited today: %v %v", cells, err)
+			}
+		})
+	}
+}

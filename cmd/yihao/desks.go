@@ -127,7 +127,8 @@ func loadAreas(files routingFiles) (*desks.Areas, error) {
 			continue
 		}
 		rings, _ := ix.Outline(c.Code)
-		a.Cells = append(a.Cells, desks.MapCell{Code: c.Code, Name: c.Name, Rings: rings})
+		a.Cells = append(a.Cells, desks.MapCell{Code: c.Code, Name: c.Name, Rings: rings,
+			Area: ticketing.Area{Grid: c.Code, Community: c.Community, Street: c.Street, District: c.District}})
 	}
 	return a, nil
 }

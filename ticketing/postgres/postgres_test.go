@@ -43,6 +43,11 @@ func BenchmarkSubmit(b *testing.B) {
 	storetest.BenchmarkSubmit(b, open(b, pgtest.SchemaURL(b)+"&pool_max_conns=16"), 8)
 }
 
+// BenchmarkPositions: the supervisors' patrol positions, one commit each.
+func BenchmarkPositions(b *testing.B) {
+	storetest.BenchmarkPositions(b, open(b, pgtest.SchemaURL(b)+"&pool_max_conns=16"), 16)
+}
+
 type oneDept struct{}
 
 func (oneDept) Route(_ context.Context, r ticketing.Report) (ticketing.Assignment, error) {

@@ -39,3 +39,8 @@ func TestShared(t *testing.T) {
 func BenchmarkSubmit(b *testing.B) {
 	storetest.BenchmarkSubmit(b, open(b, filepath.Join(b.TempDir(), "yihao.db")), 8)
 }
+
+// BenchmarkPositions: the supervisors' patrol positions, one commit each.
+func BenchmarkPositions(b *testing.B) {
+	storetest.BenchmarkPositions(b, open(b, filepath.Join(b.TempDir(), "yihao.db")), 8)
+}

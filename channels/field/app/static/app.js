@@ -215,6 +215,11 @@ async function taskStep(e) {
   loadTasks();
 }
 
+async function patrol() {
+  if (!store.get('duty', false) || !position || !token() || !navigator.onLine) return;
+  try { await api('POST', '/api/v1/field/positions', { lat: position.lat, lon: position.lon }); } catch { /* no signal */ }
+}
+
 async function signIn(e) {
   e.preventDefault();
   const f = e.target;
@@ -281,6 +286,11 @@ document.addEventListener('DOMContentLoaded', () => {
       $('#position').textContent = `位置 ${position.lat.toFixed(5)}, ${position.lon.toFixed(5)}（±${Math.round(p.coords.accuracy)} 米）`;
     }, () => { $('#position').textContent = '无法定位：请允许使用位置。'; }, { enableHighAccuracy: true, maximumAge: 30000 });
   }
+  // On duty, the phone tells the centre where it is every 30 seconds; a
+  // position missed for want of signal is simply not sent.
+  $('#duty').checked = store.get('duty', false);
+  $('#duty').addEventListener('change', (e) => { store.set('duty', e.target.checked); patrol(); });
+  setInterval(patrol, 30000);
   window.addEventListener('online', () => { render(); flush(); });
   window.addEventListener('offline', render);
   setInterval(flush, 10000);
