@@ -83,7 +83,9 @@ func testFieldTasks(t *testing.T, s ticketing.Store) {
 	if got, _ := svc.Ticket(ctx, tk.Number); got.TaskBy != "sup.a" {
 		t.Fatalf("taken by %q", got.TaskBy)
 	}
-	tk = act(tk.Number, func(t *ticketing.Ticket, now time.Time) error { return t.Confirm(now, "sup.a", true, "确有流动摊贩") })
+	tk = act(tk.Number, func(t *ticketing.Ticket, now time.Time) error {
+		return t.Confirm(now, "sup.a", true, "确有流动摊贩")
+	})
 	if tk.Status != ticketing.StatusRegistered || tk.Task != "" || len(tasks("")) != 0 {
 		t.Fatalf("after 核实: %s task %q, list %v", tk.Status, tk.Task, tasks(""))
 	}
@@ -98,7 +100,9 @@ func testFieldTasks(t *testing.T, s ticketing.Store) {
 		if tk.Task != ticketing.TaskInspect || tasks("s1")[0] != tk.Number+":inspect" {
 			t.Fatalf("round %d: after the result, task %q list %v", round, tk.Task, tasks("s1"))
 		}
-		tk = act(tk.Number, func(t *ticketing.Ticket, now time.Time) error { return t.Inspect(now, "sup.b", pass, "仍在经营", site) })
+		tk = act(tk.Number, func(t *ticketing.Ticket, now time.Time) error {
+			return t.Inspect(now, "sup.b", pass, "仍在经营", site)
+		})
 		if tk.Task != "" || len(tasks("")) != 0 {
 			t.Fatalf("round %d: after 核查, task %q list %v", round, tk.Task, tasks(""))
 		}
