@@ -128,7 +128,7 @@ func (v Viewer) Above(t *Ticket) bool {
 	return rank(t.Area.LevelOf(v.Area)) < rank(t.CentreLevel())
 }
 
-// centreName is how events name a centre: "区级 110101", "市级".
+// centreName is how events name a centre: "区级中心 110101", "市级中心".
 func (t *Ticket) centreName(code string) string {
 	l := t.Area.LevelOf(code)
 	if code == "" {
