@@ -19,6 +19,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/yihao-city/yihao/channels/field"
 	"github.com/yihao-city/yihao/channels/hotline"
 	"github.com/yihao-city/yihao/channels/open311"
 	"github.com/yihao-city/yihao/channels/webform"
@@ -58,10 +59,35 @@ const (
 	cStreet      = "dispatcher, the ticket's street"
 	cDistrict    = "dispatcher, the ticket's district"
 	cOtherStreet = "dispatcher, another street"
+	// The grid's supervisors: of the community the ticket lies in, and of
+	// another street.
+	cSupMine  = "supervisor, the ticket's community"
+	cSupOther = "supervisor, another street"
 )
 
 var callers = []string{cNone, cAdmin, cDisp, cAgent, cOwn, cAssist, cOther, cNoDept, cOpen311, cOwner, cCTI,
-	cStreet, cDistrict, cOtherStreet}
+	cStreet, cDistrict, cOtherStreet, cSupMine, cSupOther}
+
+// fieldTypes and fieldGrid stand in for the catalogue's field types and
+// the grid: every report lies in the table's ticket's cell.
+type fieldTypes struct{}
+
+func (fieldTypes) FieldType(code string) (field.Type, error) {
+	if code != "roads" {
+		return field.Type{}, ticketing.Invalid("category", "%q is not a field report type", code)
+	}
+	return field.Type{Code: "roads", Name: "道路破损", Group: "道路"}, nil
+}
+
+func (fieldTypes) FieldTypes() []field.Type {
+	t, _ := fieldTypes{}.FieldType("roads")
+	return []field.Type{t}
+}
+
+type fieldGrid struct{}
+
+func (fieldGrid) Inside(float64, float64) bool                  { return true }
+func (fieldGrid) Place(float64, float64) (ticketing.Area, bool) { return ticketArea, true }
 
 // ticketArea is where the table's reports lie.
 var ticketArea = ticketing.Area{District: "110101", Street: "110101001", Community: "110101001001", Grid: "11010100100101"}
@@ -84,8 +110,12 @@ func (r assistRouter) Route(ctx context.Context, rep ticketing.Report) (ticketin
 		a.Assisting = []string{"cg"}
 	}
 	a.Area, a.Centre = ticketArea, ticketArea.Street
+	a.Confirm = strings.Contains(rep.Text, "待核实")
 	return a, err
 }
+
+// Clocks give the supervisors two hours for a 核实.
+func (assistRouter) Clocks() ticketing.Clocks { return ticketing.Clocks{Confirm: 2 * time.Hour} }
 
 // doors is every ticket door on one engine over one store.
 type doors struct {
@@ -93,6 +123,7 @@ type doors struct {
 	patterns []string
 	secrets  map[string]string
 	ticket   *ticketing.Ticket // roads (jt leads, cg assists), with a photo
+	task     *ticketing.Ticket // a citizen's report waiting for its 核实 in the ticket's cell
 	o311     string            // an Open311 request of the cOwner client
 	track    string            // ticket's tracking token
 	photo    string
@@ -139,6 +170,11 @@ func newDoors(t *testing.T, st ticketing.Store, raw rawExec) *doors {
 		t.Fatal(err)
 	}
 	calls := hotline.New(hotline.Config{}, st.(hotline.Store), log, nil)
+	fd, err := field.New(field.Config{Location: time.UTC}, field.Parts{Tickets: svc, Cases: svc, Queues: st, Tokens: st, Patrol: st,
+		Types: fieldTypes{}, Grid: fieldGrid{}, Photos: photos, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
 	mux, err := httpapi.New(httpapi.Config{Log: log})
 	if err != nil {
 		t.Fatal(err)
@@ -147,6 +183,7 @@ func newDoors(t *testing.T, st ticketing.Store, raw rawExec) *doors {
 	calls.Register(mux)
 	o311.Register(mux)
 	web.Register(mux)
+	fd.Register(mux)
 	mux.Fallback(o311.Base()+"/", o311.NotFound)
 	mux.Fallback("/", web.NotFound()...)
 
@@ -158,11 +195,14 @@ func newDoors(t *testing.T, st ticketing.Store, raw rawExec) *doors {
 	for name, area := range map[string]string{"disp.street": ticketArea.Street, "disp.district": ticketArea.District, "disp.other": "110101002"} {
 		d.putUser(t, &ticketing.User{Name: name, Role: ticketing.RoleDispatcher, Area: area})
 	}
-	d.patterns = slices.Concat(ds.Patterns(), web.Patterns(), o311.Patterns(), calls.Patterns())
+	for name, area := range map[string]string{"sup.mine": ticketArea.Community, "sup.other": "110101002"} {
+		d.putUser(t, &ticketing.User{Name: name, Role: ticketing.RoleSupervisor, Area: area})
+	}
+	d.patterns = slices.Concat(ds.Patterns(), web.Patterns(), o311.Patterns(), calls.Patterns(), fd.Patterns())
 
 	// Every caller has a bearer token: staff ones act for users.
 	for c, user := range map[string]string{cAdmin: "admin", cDisp: "disp", cAgent: "agent", cOwn: "li.jt", cAssist: "li.cg", cOther: "li.sw",
-		cStreet: "disp.street", cDistrict: "disp.district", cOtherStreet: "disp.other"} {
+		cStreet: "disp.street", cDistrict: "disp.district", cOtherStreet: "disp.other", cSupMine: "sup.mine", cSupOther: "sup.other"} {
 		u, err := st.UserByName(ctx, user)
 		if err != nil {
 			t.Fatal(err)
@@ -213,6 +253,10 @@ func newDoors(t *testing.T, st ticketing.Store, raw rawExec) *doors {
 		t.Fatalf("ticket routed to %q assisted by %v", d.ticket.Department, d.ticket.Assisting)
 	}
 	d.track, d.photo = d.ticket.TrackToken, att.ID
+	if d.task, _, err = svc.Submit(ctx, ticketing.Report{Channel: ticketing.ChannelWeb, ExternalID: "authz-task",
+		Text: "待核实：" + authzText, Reporter: ticketing.Contact{Phone: authzPhone}}); err != nil || d.task.Task != ticketing.TaskConfirm {
+		t.Fatalf("the task's report: %+v %v", d.task, err)
+	}
 
 	// An Open311 request of the owner client, with a phone of its own.
 	f := url.Values{"api_key": {d.secrets[cOwner]}, "service_code": {"roads"}, "lat": {"39.9"}, "long": {"116.4"},
@@ -259,7 +303,7 @@ func bearer(method, path string, body func(d *doors) (io.Reader, string)) func(d
 		if body != nil {
 			b, ct = body(d)
 		}
-		req := d.request(method, strings.NewReplacer("{number}", d.ticket.Number, "{track}", d.track, "{photo}", d.photo,
+		req := d.request(method, strings.NewReplacer("{number}", d.ticket.Number, "{task}", d.task.Number, "{track}", d.track, "{photo}", d.photo,
 			"{o311}", d.o311, "{call}", d.callID).Replace(path), b, ct)
 		if s := d.secrets[c]; s != "" {
 			req.Header.Set("Authorization", "Bearer "+s)
@@ -311,6 +355,8 @@ func staffOnly(ok int, need []string, anon int) func(string) cell {
 		switch {
 		case c == cNone:
 			return cell{code: anon}
+		case gridSupervisor(c): // their app is /field/; the desks show them nothing
+			return cell{code: http.StatusForbidden}
 		case c == cOpen311 || c == cOwner || c == cCTI || c == cNoDept:
 			return cell{code: http.StatusForbidden}
 		case need == nil || slices.Contains(need, c):
@@ -318,6 +364,63 @@ func staffOnly(ok int, need []string, anon int) func(string) cell {
 		}
 		return cell{code: http.StatusForbidden}
 	}
+}
+
+// dispatchDesk: the dispatchers' desk, whose triage holds the report
+// waiting for its 核实: the centres of its area see it, another street's
+// centre does not.
+func dispatchDesk(c string) cell {
+	x := staffOnly(http.StatusOK, supervisor, http.StatusSeeOther)(c)
+	x.sees = slices.Contains([]string{cAdmin, cDisp, cStreet, cDistrict}, c)
+	return x
+}
+
+// notePage is a note through the page's form: the photo form's check finds
+// no ticket a supervisor may see, so a supervisor gets 404, as for a
+// number that does not exist.
+func notePage(c string) cell {
+	if gridSupervisor(c) {
+		return cell{code: http.StatusNotFound}
+	}
+	return ticketRoute(http.StatusSeeOther, http.StatusUnauthorized, nil, nil)(c)
+}
+
+// gridSupervisor reports whether c is one of the grid's supervisors.
+func gridSupervisor(c string) bool { return c == cSupMine || c == cSupOther }
+
+// signedIn is a desk route any member of staff may call (signing out,
+// the home page that sends each role to its own desk).
+func signedIn(ok, anon int) func(string) cell {
+	return func(c string) cell {
+		if gridSupervisor(c) {
+			return cell{code: ok}
+		}
+		return staffOnly(ok, nil, anon)(c)
+	}
+}
+
+// fieldRoute is a route of the supervisors' API: only a supervisor's
+// token gets ok, and sees the ticket if in sees; no token 401.
+func fieldRoute(ok int, sees ...string) func(string) cell {
+	return func(c string) cell {
+		switch {
+		case c == cNone:
+			return cell{code: http.StatusUnauthorized}
+		case gridSupervisor(c):
+			return cell{code: ok, sees: slices.Contains(sees, c)}
+		}
+		return cell{code: http.StatusForbidden}
+	}
+}
+
+// fieldTask is a step on the task: the community's supervisor takes it;
+// another street's finds no such task (404, as for a number that does not
+// exist); everyone else is refused.
+func fieldTask(c string) cell {
+	if c == cSupOther {
+		return cell{code: http.StatusNotFound}
+	}
+	return fieldRoute(http.StatusOK, cSupMine)(c)
 }
 
 // ticketRoute is a route that shows or changes the ticket: who sees it gets
@@ -329,7 +432,7 @@ func ticketRoute(ok, anon int, fullPhone, allowed []string) func(string) cell {
 		switch c {
 		case cNone:
 			return cell{code: anon}
-		case cOpen311, cOwner, cCTI, cNoDept:
+		case cOpen311, cOwner, cCTI, cNoDept, cSupMine, cSupOther:
 			return cell{code: http.StatusForbidden}
 		case cOther, cOtherStreet:
 			return cell{code: http.StatusNotFound}
@@ -371,17 +474,17 @@ func routes() []route {
 		{"GET /login", bearer("GET", "/login", nil), everyone(http.StatusOK)},
 		{"POST /login", bearer("POST", "/login", formBody(url.Values{"name": {"nobody"}, "password": {"x"}})), everyone(http.StatusUnauthorized)},
 		{"GET /desk/static/", bearer("GET", "/desk/static/desks.css", nil), everyone(http.StatusOK)},
-		{"POST /logout", bearer("POST", "/logout", nil), staffOnly(http.StatusSeeOther, nil, http.StatusUnauthorized)},
-		{"GET /desk", bearer("GET", "/desk", nil), staffOnly(http.StatusSeeOther, nil, http.StatusSeeOther)},
-		{"GET /desk/{$}", bearer("GET", "/desk/", nil), staffOnly(http.StatusSeeOther, nil, http.StatusSeeOther)},
-		{"GET /desk/dispatch", bearer("GET", "/desk/dispatch", nil), staffOnly(http.StatusOK, supervisor, http.StatusSeeOther)},
+		{"POST /logout", bearer("POST", "/logout", nil), signedIn(http.StatusSeeOther, http.StatusUnauthorized)},
+		{"GET /desk", bearer("GET", "/desk", nil), signedIn(http.StatusSeeOther, http.StatusSeeOther)},
+		{"GET /desk/{$}", bearer("GET", "/desk/", nil), signedIn(http.StatusSeeOther, http.StatusSeeOther)},
+		{"GET /desk/dispatch", bearer("GET", "/desk/dispatch", nil), dispatchDesk},
 		{"GET /desk/patrol", bearer("GET", "/desk/patrol", nil), staffOnly(http.StatusOK, supervisor, http.StatusSeeOther)},
 		{"GET /desk/inbox", bearer("GET", "/desk/inbox", nil), inbox},
 		{"GET /desk/search", bearer("GET", "/desk/search?number={number}", nil), staffOnly(http.StatusSeeOther, nil, http.StatusSeeOther)},
 		{"GET /desk/tickets/{number}", bearer("GET", "/desk/tickets/{number}", nil), ticketRoute(http.StatusOK, http.StatusSeeOther, nil, nil)},
 		{"GET /desk/tickets/{number}/photos/{id...}", bearer("GET", "/desk/tickets/{number}/photos/{photo}", nil), ticketRoute(http.StatusOK, http.StatusSeeOther, nil, nil)},
 		{"POST /desk/tickets/{number}/reveal", bearer("POST", "/desk/tickets/{number}/reveal", nil), ticketRoute(http.StatusOK, http.StatusUnauthorized, viewers, nil)},
-		{"POST /desk/tickets/{number}/{action}", bearer("POST", "/desk/tickets/{number}/note", noteForm), ticketRoute(http.StatusSeeOther, http.StatusUnauthorized, nil, nil)},
+		{"POST /desk/tickets/{number}/{action}", bearer("POST", "/desk/tickets/{number}/note", noteForm), notePage},
 		{"GET /desk/audit", bearer("GET", "/desk/audit", nil), staffOnly(http.StatusOK, cityCentre, http.StatusSeeOther)},
 		{"GET /desk/events", bearer("GET", "/desk/events", nil), staffOnly(http.StatusOK, nil, http.StatusSeeOther)},
 		{"GET /desk/indicators", bearer("GET", "/desk/indicators", nil), staffOnly(http.StatusOK, nil, http.StatusSeeOther)},
@@ -419,6 +522,19 @@ func routes() []route {
 		{"GET " + o + "/servicerequestupdates", open311Key("GET", o+"/servicerequestupdates.json", nil), everyone(http.StatusOK)},
 		{"POST " + o + "/servicerequestupdates", open311Key("POST", o+"/servicerequestupdates.json",
 			url.Values{"service_request_id": {"x"}, "status": {"OPEN"}, "description": {"补充说明"}}), open311Update},
+
+		// The supervisors' door and their phone app.
+		{"POST /api/v1/field/login", bearer("POST", "/api/v1/field/login", jsonBody(`{"name":"sup.mine","password":"wrong password!"}`)), everyone(http.StatusUnauthorized)},
+		{"POST /api/v1/field/reports", bearer("POST", "/api/v1/field/reports", jsonBody(`{"category":"roads","lat":39.9,"lon":116.4}`)), fieldRoute(http.StatusCreated)},
+		{"GET /api/v1/field/tasks", bearer("GET", "/api/v1/field/tasks", nil), fieldRoute(http.StatusOK, cSupMine)},
+		{"POST /api/v1/field/tasks/:number/:step", bearer("POST", "/api/v1/field/tasks/{task}/take", nil), fieldTask},
+		{"POST /api/v1/field/positions", bearer("POST", "/api/v1/field/positions", jsonBody(`{"lat":39.9,"lon":116.4}`)), fieldRoute(http.StatusOK)},
+		{"GET /field", bearer("GET", "/field", nil), everyone(http.StatusMovedPermanently)},
+		{"GET /field/", bearer("GET", "/field/", nil), everyone(http.StatusOK)},
+		{"GET /field/static/*filepath", bearer("GET", "/field/static/app.css", nil), everyone(http.StatusOK)},
+		{"HEAD /field/static/*filepath", bearer("HEAD", "/field/static/app.css", nil), everyone(http.StatusOK)},
+		{"GET /field/sw.js", bearer("GET", "/field/sw.js", nil), everyone(http.StatusOK)},
+		{"GET /field/manifest.webmanifest", bearer("GET", "/field/manifest.webmanifest", nil), everyone(http.StatusOK)},
 
 		// The call log and the hotline figures.
 		{"POST /api/v1/cti/{token}", func(d *doors, c string) *http.Request {
@@ -476,8 +592,12 @@ func citizen(code int) func(string) cell {
 // webTicket is GET /api/v1/tickets/{number} with a bearer token: the staff
 // view under the policy; without one, the tracking token is asked for.
 func webTicket(c string) cell {
-	x := ticketRoute(http.StatusOK, http.StatusUnauthorized, dispatchers, nil)(c)
-	return x
+	if gridSupervisor(c) {
+		// The web API's staff view follows the ticket policy, which gives
+		// supervisors no staff view: as for a ticket that does not exist.
+		return cell{code: http.StatusNotFound}
+	}
+	return ticketRoute(http.StatusOK, http.StatusUnauthorized, dispatchers, nil)(c)
 }
 
 // public311 is a public read of the Open311 request: everyone, no contact.

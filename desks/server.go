@@ -296,6 +296,8 @@ func (s *Server) getHome(w http.ResponseWriter, r *http.Request) {
 		to = "/desk/dispatch"
 	case st.Role == ticketing.RoleLiaison:
 		to = "/desk/inbox"
+	case st.Role == ticketing.RoleSupervisor:
+		to = "/field/" // the supervisors' phone app; the desks show them nothing
 	}
 	http.Redirect(w, r, to, http.StatusSeeOther)
 }

@@ -66,3 +66,15 @@ func (s *Server) appPage(c *gin.Context) {
 		s.Log.Error("field app page", "err", err)
 	}
 }
+
+// Patterns lists the routes Register adds ("POST /api/v1/field/tasks/:number/:step"),
+// so a test of the access policy can insist that each one is covered.
+func (s *Server) Patterns() []string {
+	e := gin.New()
+	s.Register(e)
+	var out []string
+	for _, r := range e.Routes() {
+		out = append(out, r.Method+" "+r.Path)
+	}
+	return out
+}
