@@ -67,9 +67,9 @@ type env struct {
 
 var stores = []struct {
 	name string
-	open func(t *testing.T) ticketing.Store
+	open func(t testing.TB) ticketing.Store
 }{
-	{"sqlite", func(t *testing.T) ticketing.Store {
+	{"sqlite", func(t testing.TB) ticketing.Store {
 		s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "yihao.db"))
 		if err != nil {
 			t.Fatal(err)
@@ -77,7 +77,7 @@ var stores = []struct {
 		t.Cleanup(func() { s.Close() })
 		return s
 	}},
-	{"postgres", func(t *testing.T) ticketing.Store {
+	{"postgres", func(t testing.TB) ticketing.Store {
 		s, err := postgres.Open(context.Background(), pgtest.SchemaURL(t))
 		if err != nil {
 			t.Fatal(err)
@@ -87,7 +87,7 @@ var stores = []struct {
 	}},
 }
 
-func newEnv(t *testing.T, store ticketing.Store) *env {
+func newEnv(t testing.TB, store ticketing.Store) *env {
 	t.Helper()
 	ctx := context.Background()
 	cat, err := routing.LoadCatalogue(bytes.NewReader(configs.DemoCatalogue))
