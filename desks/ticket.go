@@ -94,8 +94,9 @@ type ticketData struct {
 	Form   url.Values
 	// Centre names the centre holding the case; Below are the centres it
 	// may be handed down to (the hand-down form's choices).
-	Centre string
-	Below  []Department
+	Centre    string
+	Below     []Department
+	TaskLight ticketing.Light // the supervisors' open task's light
 	// names names departments by code (the catalogue's).
 	names func(code string) (string, bool)
 }
@@ -174,7 +175,8 @@ func (s *Server) showTicket(w http.ResponseWriter, r *http.Request, number strin
 		Phone: ticketing.MaskPhone(t.Reporter.Phone), Email: ticketing.MaskEmail(t.Reporter.Email),
 		Revealed: p.revealed, CanReveal: s.mayReveal(st) && t.Reporter.Phone != "",
 		Actions: offered(st, t), Failed: p.failed, Form: p.form, SuggestUntil: t.DueAt.Add(72 * time.Hour),
-		PhotoStore: s.cfg.Photos != nil, Centre: s.centreName(t, t.Centre), names: s.departmentName}
+		PhotoStore: s.cfg.Photos != nil, Centre: s.centreName(t, t.Centre), names: s.departmentName,
+		TaskLight: t.TaskLight(s.cfg.Now(), s.tickets.Clocks())}
 	if p.revealed {
 		d.Phone = t.Reporter.Phone
 	}

@@ -238,3 +238,24 @@ func (s *Service) SubmitSelfHandled(ctx context.Context, r Report, actor, result
 		return t.SelfHandle(now, actor, result, after...)
 	})
 }
+
+// TaskLight is the light of the open task at now, as a case's deadline
+// light: red once its deadline has passed, yellow once YellowShare of the
+// task's time (by the clocks c) is used, green before; none without a
+// task or a deadline.
+func (t *Ticket) TaskLight(now time.Time, c Clocks) Light {
+	if t.Task == "" || t.TaskDue.IsZero() {
+		return LightNone
+	}
+	if !now.Before(t.TaskDue) {
+		return LightRed
+	}
+	d := c.Confirm
+	if t.Task == TaskInspect {
+		d = c.Inspect
+	}
+	if d > 0 && t.TaskDue.Sub(now) <= time.Duration(float64(d)*(1-YellowShare)) {
+		return LightYellow
+	}
+	return LightGreen
+}

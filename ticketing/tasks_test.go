@@ -160,3 +160,20 @@ func TestGridTallies(t *testing.T) {
 		t.Errorf("not fixed without saying why: %v", err)
 	}
 }
+
+func TestTaskLight(t *testing.T) {
+	c := Clocks{Confirm: 2 * time.Hour}
+	tk := &Ticket{Status: StatusReceived, Area: place}
+	if l := tk.TaskLight(at, c); l != LightNone {
+		t.Errorf("no task: %s", l)
+	}
+	tk.openTask(at, TaskConfirm, c.Confirm)
+	for _, tc := range []struct {
+		after time.Duration
+		want  Light
+	}{{0, LightGreen}, {90 * time.Minute, LightGreen}, {100 * time.Minute, LightYellow}, {2 * time.Hour, LightRed}} {
+		if l := tk.TaskLight(at.Add(tc.after), c); l != tc.want {
+			t.Errorf("%v after: %s, want %s", tc.after, l, tc.want)
+		}
+	}
+}

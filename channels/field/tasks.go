@@ -17,6 +17,8 @@ import (
 
 // Cases are what the task routes read and change (ticketing.Service).
 type Cases interface {
+	// Clocks give the tasks' times, for their lights.
+	Clocks() ticketing.Clocks
 	Ticket(ctx context.Context, number string) (*ticketing.Ticket, error)
 	Act(ctx context.Context, number string, act func(t *ticketing.Ticket, now time.Time) error) (*ticketing.Ticket, error)
 }
@@ -33,6 +35,7 @@ type taskJSON struct {
 	Task         string    `json:"task"`
 	TaskLabel    string    `json:"task_label"`
 	DueAt        time.Time `json:"due_at,omitzero"`
+	Light        string    `json:"light,omitempty"` // green, yellow (most of the time used) or red (late)
 	TakenBy      string    `json:"taken_by,omitempty"`
 	Status       string    `json:"status"`
 	Category     string    `json:"category,omitempty"`
@@ -46,8 +49,9 @@ type taskJSON struct {
 	Result string `json:"result,omitempty"`
 }
 
-func taskOf(t *ticketing.Ticket, result string) taskJSON {
+func (s *Server) taskOf(t *ticketing.Ticket, result string) taskJSON {
 	j := taskJSON{Number: t.Number, Task: string(t.Task), TaskLabel: t.Task.Label(), DueAt: t.TaskDue, TakenBy: t.TaskBy,
+		Light: string(t.TaskLight(time.Now(), s.Cases.Clocks())),
 		Status: string(t.Status), Category: t.Category, CategoryName: t.CategoryName, Text: t.Text,
 		Address: t.Address, Grid: t.Area.Grid, Result: result}
 	if t.Location != nil {
@@ -92,7 +96,7 @@ func (s *Server) getTasks(c *gin.Context) {
 		if !b.Works(t) { // the store's filter, asked again of the one policy
 			continue
 		}
-		out.Tasks = append(out.Tasks, taskOf(t, ""))
+		out.Tasks = append(out.Tasks, s.taskOf(t, ""))
 	}
 	if len(ts) == f.QueueLimit() {
 		out.Next = ticketing.CursorOf(ts[len(ts)-1], f.Sort).String()
@@ -167,7 +171,7 @@ func (s *Server) postTask(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, taskOf(t, ""))
+	c.JSON(http.StatusOK, s.taskOf(t, ""))
 }
 
 // step saves the photos and takes act on the case, checking the policy

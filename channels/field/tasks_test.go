@@ -38,6 +38,7 @@ func (e *env) supervisorIn(t *testing.T, name, area string) string {
 type taskAnswer struct {
 	Number, Task, Status, Text, Grid string
 	TakenBy                          string    `json:"taken_by"`
+	Light                            string    `json:"light"`
 	DueAt                            time.Time `json:"due_at"`
 	Error                            *struct{ Code, Field string }
 }
@@ -108,7 +109,7 @@ func TestFieldTasks(t *testing.T) {
 
 			code, list := e.taskList(t, mine)
 			if code != http.StatusOK || len(list) != 1 || list[0].Number != tk.Number || list[0].Task != "confirm" ||
-				list[0].DueAt.IsZero() || !strings.Contains(list[0].Text, "摊贩") {
+				list[0].DueAt.IsZero() || !strings.Contains(list[0].Text, "摊贩") || list[0].Light != "green" {
 				t.Fatalf("the community's list: %d %+v", code, list)
 			}
 			if _, list := e.taskList(t, other); len(list) != 0 {

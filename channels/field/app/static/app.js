@@ -180,7 +180,7 @@ async function loadTasks() {
     const yes = t.task === 'confirm' ? '属实' : '已处置到位';
     const no = t.task === 'confirm' ? '不属实' : '未处置到位';
     return `<li class="task" data-number="${escapeHTML(t.number)}" data-task="${escapeHTML(t.task)}">
-<b>${escapeHTML(t.task_label)}</b> ${escapeHTML(t.category_name || '')} <span class="number">${escapeHTML(t.number)}</span>
+<span class="light light-${escapeHTML(t.light || 'none')}"></span><b>${escapeHTML(t.task_label)}</b> ${escapeHTML(t.category_name || '')} <span class="number">${escapeHTML(t.number)}</span>
 <div>${escapeHTML(t.text)}</div>
 <div class="meta">${escapeHTML(t.address || t.grid)} · 时限 ${t.due_at ? new Date(t.due_at).toLocaleString() : '—'}${t.taken_by ? ' · 已由 ' + escapeHTML(t.taken_by) + ' 领取' : ''}</div>
 <div class="task-actions">
