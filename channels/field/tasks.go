@@ -51,7 +51,7 @@ type taskJSON struct {
 
 func (s *Server) taskOf(t *ticketing.Ticket, result string) taskJSON {
 	j := taskJSON{Number: t.Number, Task: string(t.Task), TaskLabel: t.Task.Label(), DueAt: t.TaskDue, TakenBy: t.TaskBy,
-		Light: string(t.TaskLight(time.Now(), s.Cases.Clocks())),
+		Light:  string(t.TaskLight(time.Now(), s.Cases.Clocks())),
 		Status: string(t.Status), Category: t.Category, CategoryName: t.CategoryName, Text: t.Text,
 		Address: t.Address, Grid: t.Area.Grid, Result: result}
 	if t.Location != nil {
