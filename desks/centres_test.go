@@ -93,6 +93,17 @@ func TestCentresPassCases(t *testing.T) {
 			strings.Contains(r.body, `id="act-dispatch"`) {
 			t.Errorf("the street's page of the raised case: %.400s", errorText(r.body))
 		}
+		// The district's own departments only: a city bureau is the city's
+		// to dispatch to, chosen or as routing suggests.
+		for _, body := range []map[string]string{{"category": "roads", "department": "jt"}, {"category": "roads"}} {
+			r := district.api(t, "POST", "/api/v1/desk/tickets/"+tk.Number+"/dispatch", body)
+			if code, _ := r.errorOf(t); r.code != http.StatusForbidden || code != "department_outside_area" {
+				t.Errorf("the district dispatching %v: %d %s", body, r.code, r.body)
+			}
+		}
+		if r := district.get(t, "/desk/tickets/"+tk.Number); strings.Contains(r.body, `<option value="jt"`) || !strings.Contains(r.body, `<option value="sw"`) {
+			t.Errorf("the district's dispatch form offers: %.600s", r.body[strings.Index(r.body, "dispatch-department"):])
+		}
 		district.act(t, tk.Number, "dispatch", map[string][]string{"category": {"water"}, "department": {"sw"}})
 		if got := e.ticket(t, tk.Number); got.Status != ticketing.StatusDispatched || got.Department != "sw" {
 			t.Fatalf("the district's dispatch: %s to %q", got.Status, got.Department)

@@ -31,7 +31,10 @@ import (
 // The desks are tested over HTTP on a real SQLite store and the real
 // ticketing service, with a small routing catalogue of three departments.
 
-var departments = []desks.Department{{Code: "jt", Name: "交通运输局"}, {Code: "sw", Name: "水务局"}, {Code: "cg", Name: "城管局"}}
+// 水务局 here is the district's (110101), so the district's centre may
+// dispatch to it; the others are the city's.
+var departments = []desks.Department{{Code: "jt", Name: "交通运输局"}, {Code: "sw", Name: "水务局", Areas: []string{"110101"}},
+	{Code: "cg", Name: "城管局"}}
 
 var categories = []desks.Category{{Code: "roads", Name: "道路破损"}, {Code: "water", Name: "供水问题"}, {Code: "litter", Name: "垃圾清运"}}
 

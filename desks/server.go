@@ -82,8 +82,27 @@ type Limiter interface {
 	Allow(ctx context.Context, key string) (ok bool, retryAfter time.Duration, err error)
 }
 
-// Department is one choice in the dispatch form.
-type Department struct{ Code, Name string }
+// Department is one choice in the dispatch form. Areas are the codes of
+// the area the department serves and of every area above it (a city
+// department has none): a district or street centre dispatches only to
+// the departments of its own area.
+type Department struct {
+	Code, Name string
+	Areas      []string
+}
+
+// serves reports whether d is a department the centre of area may
+// dispatch to: every one for the city's centre.
+func (d Department) serves(area string) bool { return area == "" || slices.Contains(d.Areas, area) }
+
+// departmentsFor are the departments st's centre dispatches to.
+func (s *Server) departmentsFor(st *staff) []Department {
+	all := s.cfg.Departments()
+	if st.Area == "" {
+		return all
+	}
+	return slices.DeleteFunc(slices.Clone(all), func(d Department) bool { return !d.serves(st.Area) })
+}
 
 // Category is one choice in the dispatch form.
 type Category struct{ Code, Name string }

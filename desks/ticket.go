@@ -185,7 +185,7 @@ func (s *Server) showTicket(w http.ResponseWriter, r *http.Request, number strin
 			d.Below = s.centresBelow(t)
 		}
 		if a == actDispatch {
-			d.Departments, d.Categories = s.cfg.Departments(), s.cfg.Categories()
+			d.Departments, d.Categories = s.departmentsFor(st), s.cfg.Categories()
 			if pv, err := s.tickets.Preview(r.Context(), t, ""); err == nil {
 				d.Preview = &pv
 			} else {
@@ -195,6 +195,28 @@ func (s *Server) showTicket(w http.ResponseWriter, r *http.Request, number strin
 		}
 	}
 	s.render(w, r, p.code, "ticket.html", d, p.errMsg)
+}
+
+// mayDispatchTo refuses a local centre a department outside its area,
+// chosen or as routing would choose it: the case is raised to the level
+// whose departments can take it, not dispatched past it.
+func (s *Server) mayDispatchTo(r *http.Request, st *staff, t *ticketing.Ticket, in input) error {
+	if st.Area == "" || len(s.cfg.Departments()) == 0 {
+		return nil
+	}
+	dept := in.Department
+	if dept == "" {
+		a, err := s.tickets.Preview(r.Context(), t, in.Category)
+		if err != nil {
+			return err
+		}
+		dept = a.Department
+	}
+	if dept == "" || slices.ContainsFunc(s.departmentsFor(st), func(d Department) bool { return d.Code == dept }) {
+		return nil
+	}
+	return &ticketing.Error{Kind: ticketing.KindForbidden, Code: "department_outside_area", Field: "department",
+		Message: "department " + dept + " is not one of your area's; raise the case to the level above instead"}
 }
 
 // centreName is how the page names the centre of code in t's area: its
@@ -421,6 +443,9 @@ func (s *Server) perform(r *http.Request, st *staff, number string, a action, in
 		name, known := s.departmentName(in.Department)
 		if in.Department != "" && !known && len(s.cfg.Departments()) > 0 {
 			return nil, ticketing.Invalid("department", "unknown department %q", in.Department)
+		}
+		if err := s.mayDispatchTo(r, st, before, in); err != nil {
+			return nil, err
 		}
 		t, err = s.tickets.Dispatch(ctx, before.Number, st.Actor, ticketing.DispatchOrder{Category: in.Category,
 			Department: in.Department, DepartmentName: name, Note: in.Note})

@@ -44,8 +44,13 @@ func (a *app) startDesks(ctx context.Context) error {
 		SessionKey: key[:], Location: loc, LoginLimiter: login, InsecureCookies: !cfg.SecureCookies(),
 		Departments: func() []desks.Department {
 			var out []desks.Department
+			org := router.Org()
 			for _, d := range router.Catalogue().Departments {
-				out = append(out, desks.Department{Code: d.Code, Name: d.Name})
+				var areas []string
+				for _, a := range org.Path(d.Area) {
+					areas = append(areas, a.Code)
+				}
+				out = append(out, desks.Department{Code: d.Code, Name: d.Name, Areas: areas})
 			}
 			return out
 		},
