@@ -3,6 +3,7 @@ package desks_test
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -250,6 +251,18 @@ func TestLinkageThroughTheDesks(t *testing.T) {
 		lead.act(t, tk2.Number, "handle", map[string][]string{"result": {"已紧固"}})
 		if len(e.audited(t, tk.Number, "report_part")) != 1 || len(e.audited(t, tk2.Number, "waive_part")) != 1 {
 			t.Error("linkage steps are not audited")
+		}
+
+		// The dispatcher names the assisting departments: each gets a part.
+		tk3 := e.submit(t, "", "人行道护栏倒伏，需多部门处置")
+		if r := disp.api(t, "POST", "/api/v1/desk/tickets/"+tk3.Number+"/dispatch", map[string]any{"category": "roads", "department": "jt", "assisting": []string{"nope"}}); r.code != http.StatusBadRequest {
+			t.Errorf("an unknown assisting department: %d %s", r.code, r.body)
+		}
+		if r := disp.api(t, "POST", "/api/v1/desk/tickets/"+tk3.Number+"/dispatch", map[string]any{"category": "roads", "department": "jt", "assisting": []string{"cg", "sw", "jt"}}); r.code != http.StatusOK {
+			t.Fatalf("dispatch with assisting departments: %d %s", r.code, r.body)
+		}
+		if got := e.ticket(t, tk3.Number); !slices.Equal(got.Assisting, []string{"cg", "sw"}) || len(got.Parts) != 2 {
+			t.Errorf("assisting %v, parts %+v", got.Assisting, got.Parts)
 		}
 	})
 }

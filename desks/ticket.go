@@ -302,6 +302,8 @@ type input struct {
 	Master     string `json:"master"`
 	Text       string `json:"text"`
 	Centre     string `json:"centre"`  // the centre a case is handed down to
+	// Assisting are the assisting departments (协办) a dispatch names.
+	Assisting []string `json:"assisting"`
 	Approve    yesNo  `json:"approve"` // yes or no (true or false in JSON)
 	Pass       yesNo  `json:"pass"`
 	// photos are the result form's files; saved, what became of them.
@@ -345,6 +347,7 @@ func formInput(r *http.Request) input {
 	f := func(k string) string { return strings.TrimSpace(r.PostFormValue(k)) }
 	in := input{Reason: f("reason"), Category: f("category"), Department: f("department"), Note: f("note"),
 		Result: f("result"), Until: f("until"), Master: f("master"), Text: f("text"), Centre: f("centre"),
+		Assisting: r.PostForm["assisting"],
 		Approve: yesNo(f("approve")), Pass: yesNo(f("pass"))}
 	if r.MultipartForm != nil {
 		in.photos = r.MultipartForm.File["photos"]
@@ -447,8 +450,13 @@ func (s *Server) perform(r *http.Request, st *staff, number string, a action, in
 		if err := s.mayDispatchTo(r, st, before, in); err != nil {
 			return nil, err
 		}
+		for _, a := range in.Assisting {
+			if len(s.cfg.Departments()) > 0 && !slices.ContainsFunc(s.departmentsFor(st), func(d Department) bool { return d.Code == a }) {
+				return nil, ticketing.Invalid("assisting", "%q is not a department you may ask to assist", a)
+			}
+		}
 		t, err = s.tickets.Dispatch(ctx, before.Number, st.Actor, ticketing.DispatchOrder{Category: in.Category,
-			Department: in.Department, DepartmentName: name, Note: in.Note})
+			Department: in.Department, DepartmentName: name, Assisting: in.Assisting, Note: in.Note})
 		if err == nil {
 			detail = "department=" + t.Department
 		}

@@ -164,7 +164,13 @@ func (r *Router) Route(_ context.Context, rep ticketing.Report) (ticketing.Assig
 	}
 	why = append(why, who, "时限"+dl.String())
 	a.AutoDispatch = cl.confidence >= r.c.minConf
-	if !a.AutoDispatch {
+	switch {
+	case rep.Channel == ticketing.ChannelField:
+		// A supervisor's report is filed by its centre (立案), which
+		// decides who handles it: the grid's workflow, not routing's.
+		a.AutoDispatch = false
+		why = append(why, "网格员上报，待中心立案派遣")
+	case !a.AutoDispatch:
 		why = append(why, fmt.Sprintf("置信度低于%.2f，待人工确认", r.c.minConf))
 	}
 	a.Reason = strings.Join(why, "；")

@@ -2,6 +2,7 @@ package ticketing
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 )
@@ -14,7 +15,10 @@ type DispatchOrder struct {
 	// Department overrides the lead department routing picks for the
 	// category; empty takes routing's. DepartmentName is its display name.
 	Department, DepartmentName string
-	Note                       string // why, for the log (改派 needs one)
+	// Assisting, when set, are the assisting departments (协办) the
+	// dispatcher names, in place of routing's; each gets its part (Part).
+	Assisting []string
+	Note      string // why, for the log (改派 needs one)
 }
 
 // Preview is what routing makes of the ticket now, with category as a hint
@@ -90,6 +94,14 @@ func (s *Service) Dispatch(ctx context.Context, number, actor string, o Dispatch
 	}
 	if a.Department == "" {
 		return nil, Invalid("department", "routing names no department for category %q; choose one", a.Category)
+	}
+	if o.Assisting != nil {
+		a.Assisting = nil
+		for _, d := range o.Assisting {
+			if d = strings.TrimSpace(d); d != "" && d != a.Department && !slices.Contains(a.Assisting, d) {
+				a.Assisting = append(a.Assisting, d)
+			}
+		}
 	}
 	note := strings.TrimSpace(o.Note)
 	return s.Act(ctx, number, func(t *Ticket, now time.Time) error {

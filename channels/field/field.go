@@ -4,7 +4,9 @@
 // A report is refused whole, with an error naming the problem, when its
 // type does not exist, needs a photo it lacks, or its position lies outside
 // the city's grid: a supervisor stands where the problem is, so a report
-// that cannot be placed is a broken phone, not a case.
+// that cannot be placed is a broken phone, not a case. A report taken
+// waits for the centre of its area to file it (立案) and dispatch it;
+// routing only suggests where it goes.
 //
 //	POST /api/v1/field/reports                  a supervisor's report (bearer token of a supervisor)
 //	POST /api/v1/field/positions                where the supervisor on duty is: {"lat","lon"}
