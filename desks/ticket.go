@@ -301,11 +301,11 @@ type input struct {
 	Until      string `json:"until"` // 2006-01-02T15:04 in the city's time zone
 	Master     string `json:"master"`
 	Text       string `json:"text"`
-	Centre     string `json:"centre"`  // the centre a case is handed down to
+	Centre     string `json:"centre"` // the centre a case is handed down to
 	// Assisting are the assisting departments (协办) a dispatch names.
 	Assisting []string `json:"assisting"`
-	Approve    yesNo  `json:"approve"` // yes or no (true or false in JSON)
-	Pass       yesNo  `json:"pass"`
+	Approve   yesNo    `json:"approve"` // yes or no (true or false in JSON)
+	Pass      yesNo    `json:"pass"`
 	// photos are the result form's files; saved, what became of them.
 	photos []*multipart.FileHeader
 	saved  []ticketing.Attachment
@@ -348,7 +348,7 @@ func formInput(r *http.Request) input {
 	in := input{Reason: f("reason"), Category: f("category"), Department: f("department"), Note: f("note"),
 		Result: f("result"), Until: f("until"), Master: f("master"), Text: f("text"), Centre: f("centre"),
 		Assisting: r.PostForm["assisting"],
-		Approve: yesNo(f("approve")), Pass: yesNo(f("pass"))}
+		Approve:   yesNo(f("approve")), Pass: yesNo(f("pass"))}
 	if r.MultipartForm != nil {
 		in.photos = r.MultipartForm.File["photos"]
 	}
