@@ -136,6 +136,7 @@ func (d *ticketData) PhotoGroups() []photoGroup {
 		{"citizen-photos", "市民照片", "Citizen's photos", d.T.CitizenPhotos()},
 		{"result-photos", "处置结果照片", "Result photos", d.T.ResultPhotos()},
 		{"part-photos", "协办单位照片", "Assisting departments' photos", d.T.PartPhotos()},
+		{"site-photos", "网格员核实核查照片", "Supervisors' photos from site", d.T.SitePhotos()},
 	} {
 		if len(g.Photos) > 0 {
 			out = append(out, g)

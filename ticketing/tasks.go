@@ -180,6 +180,9 @@ func (t *Ticket) Inspect(at time.Time, actor string, pass bool, note string, pho
 	return t.Verify(at, actor, pass, "核查："+note)
 }
 
+// SitePhotos are the photos supervisors took on site for their tasks.
+func (t *Ticket) SitePhotos() []Attachment { return t.photos(AttachmentInspection) }
+
 // onSite keeps the supervisor's photos of the site on the case.
 func (t *Ticket) onSite(photos []Attachment) error {
 	if len(photos) > MaxResultPhotos {

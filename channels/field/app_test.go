@@ -6,11 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/chromedp/cdproto/browser"
-	"github.com/chromedp/cdproto/emulation"
-	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"github.com/yihao-city/yihao/internal/browsertest"
@@ -33,28 +29,8 @@ func TestFieldAppOffline(t *testing.T) {
 	}
 
 	phone := browsertest.Start(ctx, t, 390, 844)
-	lat, lon, acc := 39.95, 116.37, 8.0
-	browsertest.Do(t, phone, "grant and fake the position", chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
-		if _, err := chromedp.CallBrowser(ctx, browser.SetPermission, browser.SetPermissionParams{
-			Permission: &browser.PermissionDescriptor{Name: "geolocation"}, Setting: browser.PermissionSettingGranted, Origin: e.srv.URL}); err != nil {
-			return err
-		}
-		_, err := chromedp.Call(ctx, emulation.SetGeolocationOverride, emulation.SetGeolocationOverrideParams{Latitude: &lat, Longitude: &lon, Accuracy: &acc})
-		return err
-	}))
-	offline := func(off bool) chromedp.Action[chromedp.Void] {
-		return chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
-			if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
-				return err
-			}
-			if _, err := chromedp.Call(ctx, network.EmulateNetworkConditionsByRule, network.EmulateNetworkConditionsByRuleParams{
-				MatchedNetworkConditions: []*network.Conditions{{Offline: off, DownloadThroughput: -1, UploadThroughput: -1}}}); err != nil {
-				return err
-			}
-			_, err := chromedp.Call(ctx, network.OverrideNetworkState, network.OverrideNetworkStateParams{Offline: off, DownloadThroughput: -1, UploadThroughput: -1})
-			return err
-		})
-	}
+	until, offline := browsertest.Until, browsertest.Offline
+	browsertest.Do(t, phone, "fake the position", browsertest.Position(e.srv.URL, 39.95, 116.37))
 	browsertest.Do(t, phone, "sign in",
 		browsertest.Leave(chromedp.Navigate(e.srv.URL+"/field/")),
 		chromedp.WaitVisible(chromedp.ID("login-form")),
@@ -125,14 +101,6 @@ func TestFieldAppOffline(t *testing.T) {
 	}
 	if closed != 1 || len(e.tickets(t)) != 2 {
 		t.Errorf("after the self-handled report: %d tickets, %d closed with an after photo", len(e.tickets(t)), closed)
-	}
-}
-
-// until waits, up to 15 s, for the expression to hold.
-func until(expr string) chromedp.Action[chromedp.Void] {
-	return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
-		_, err := chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(15*time.Second))(ctx, tg)
-		return chromedp.Void{}, err
 	}
 }
 

@@ -191,6 +191,7 @@ ${t.taken_by ? '' : '<button type="button" data-step="take" class="secondary">é¢
 <button type="button" data-step="${t.task}" data-outcome="no" class="secondary">${no}</button>
 </div></li>`;
   }).join('');
+  $('#tasks').dataset.loaded = String(Date.now()); // the list is fresh (tests wait for it)
 }
 
 async function taskStep(e) {
