@@ -33,8 +33,11 @@ users:
 // the street raises it back with a reason; the district dispatches it to
 // its city management committee with the street's office assisting; both
 // report; the 核查 reaches the supervisor's phone, who sends it back once
-// as not fixed and passes it the second time; the case closes, and the
-// district's indicators count what the supervisor found. Screens go to
+// as not fixed and passes it the second time; the case closes. A
+// citizen's report of street vending (the web API standing in for WeChat:
+// both go through Submit alike) waits for the supervisor's 核实 and is
+// filed once it is found real; the district's indicators count what the
+// supervisor found. Screens go to
 // $YIHAO_SCREENSHOTS.
 func TestGridDayInBrowser(t *testing.T) {
 	browsertest.Need(t)
@@ -172,10 +175,27 @@ func TestGridDayInBrowser(t *testing.T) {
 	}
 	shot(district, "grid-8-district-closed.png")
 
+	// A citizen's report of street vending, a type confirmed on site first:
+	// it waits for the cell's supervisor, who finds it real, and it is filed.
+	citizen := postReport(t, srv.base, `{"text":"国子监街有流动摊贩占道经营，行人难以通行","category":"0604","lat":39.9501,"lon":116.3701}`)
+	vending, _ := citizen["number"].(string)
+	if citizen["status"] != "received" || vending == "" {
+		t.Fatalf("the citizen's report: %v", citizen)
+	}
+	confirm := `#tasks li[data-number="` + vending + `"]`
+	browsertest.Do(t, phone, "核实 on the phone", tasks,
+		chromedp.WaitVisible(chromedp.CSS(confirm+`[data-task="confirm"]`)),
+		chromedp.SetUploadFiles(chromedp.CSS(confirm+` .task-photo`), []string{photo}),
+		chromedp.Click(chromedp.CSS(confirm+` button[data-outcome="yes"]`)),
+		chromedp.WaitNotPresent(chromedp.CSS(confirm)))
+	browsertest.Do(t, district, "filed after 核实", chromedp.Navigate(srv.base+"/desk/tickets/"+vending),
+		wait(`document.getElementById("status").textContent.includes("已立案")`))
+	shot(district, "grid-9-confirmed.png")
+
 	// The district's indicators count what the supervisor found.
 	browsertest.Do(t, district, "indicators", chromedp.Navigate(srv.base+"/desk/indicators?period=week"), chromedp.WaitVisible(chromedp.ID("rates")))
 	if found := browsertest.Run(t, district, "主动发现率", chromedp.Text(chromedp.CSS(`[data-rate="found_rate"]`))); found == "—" || found == "" {
 		t.Errorf("主动发现率 = %q", found)
 	}
-	shot(district, "grid-9-indicators.png")
+	shot(district, "grid-10-indicators.png")
 }
