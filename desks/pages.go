@@ -56,7 +56,7 @@ func (s *Server) getDispatch(w http.ResponseWriter, r *http.Request) {
 		f := d.filter(s)
 		f.Limit, f.Area = sectionLimit, staffFrom(r.Context()).Area
 		if only != "" {
-			after, err := decodeCursor(q.Get("after"))
+			after, err := ticketing.ParseCursor(q.Get("after"))
 			if err != nil {
 				s.fail(w, r, err)
 				return
@@ -151,7 +151,7 @@ func (s *Server) getAudit(w http.ResponseWriter, r *http.Request) {
 	f := ticketing.AuditFilter{Actor: d.Actor, Ticket: d.Ticket, Action: d.Action}
 	if b := q.Get("before"); b != "" {
 		id, err := strconv.ParseInt(b, 10, 64)
-		if err != nil || !decimal(b) || id <= 0 {
+		if err != nil || !ticketing.Decimal(b) || id <= 0 {
 			s.fail(w, r, ticketing.Invalid("before", "must be an entry id from the previous page"))
 			return
 		}

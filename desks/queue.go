@@ -11,12 +11,6 @@ import (
 	"github.com/yihao-city/yihao/ticketing"
 )
 
-func encodeCursor(c ticketing.Cursor) string { return c.String() }
-
-func decodeCursor(s string) (*ticketing.Cursor, error) { return ticketing.ParseCursor(s) }
-
-func decimal(s string) bool { return ticketing.Decimal(s) }
-
 // queueParams are the filters of the inbox page and the queue API.
 type queueParams struct {
 	Status     string // one state, or "" for every open one
@@ -67,12 +61,12 @@ func readQueueParams(q url.Values) (queueParams, error) {
 	}
 	if l := q.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
-		if err != nil || !decimal(l) || n < 1 || n > ticketing.MaxQueueLimit {
+		if err != nil || !ticketing.Decimal(l) || n < 1 || n > ticketing.MaxQueueLimit {
 			return p, ticketing.Invalid("limit", "must be a whole number from 1 to %d", ticketing.MaxQueueLimit)
 		}
 		p.Limit = n
 	}
-	if _, err := decodeCursor(p.After); err != nil {
+	if _, err := ticketing.ParseCursor(p.After); err != nil {
 		return p, err
 	}
 	return p, nil
@@ -106,7 +100,7 @@ func (s *Server) filter(st *staff, p queueParams) ticketing.QueueFilter {
 	if p.Sort == "received" {
 		f.Sort = ticketing.SortReceived
 	}
-	f.After, _ = decodeCursor(p.After)
+	f.After, _ = ticketing.ParseCursor(p.After)
 	return f
 }
 
@@ -150,7 +144,7 @@ func (s *Server) rows(ts []*ticketing.Ticket, f ticketing.QueueFilter) ([]row, s
 	}
 	next := ""
 	if len(ts) > 0 && len(ts) == f.QueueLimit() {
-		next = encodeCursor(ticketing.CursorOf(ts[len(ts)-1], f.Sort))
+		next = ticketing.CursorOf(ts[len(ts)-1], f.Sort).String()
 	}
 	return out, next
 }

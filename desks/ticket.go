@@ -451,9 +451,11 @@ func (s *Server) perform(r *http.Request, st *staff, number string, a action, in
 		if err := s.mayDispatchTo(r, st, before, in); err != nil {
 			return nil, err
 		}
-		for _, a := range in.Assisting {
-			if len(s.cfg.Departments()) > 0 && !slices.ContainsFunc(s.departmentsFor(st), func(d Department) bool { return d.Code == a }) {
-				return nil, ticketing.Invalid("assisting", "%q is not a department you may ask to assist", a)
+		if mine := s.departmentsFor(st); len(s.cfg.Departments()) > 0 {
+			for _, a := range in.Assisting {
+				if !slices.ContainsFunc(mine, func(d Department) bool { return d.Code == a }) {
+					return nil, ticketing.Invalid("assisting", "%q is not a department you may ask to assist", a)
+				}
 			}
 		}
 		t, err = s.tickets.Dispatch(ctx, before.Number, st.Actor, ticketing.DispatchOrder{Category: in.Category,

@@ -261,24 +261,18 @@ func (s *Server) report(in input) (ticketing.Report, error) {
 func (s *Server) submit(ctx context.Context, r ticketing.Report, in input) (*ticketing.Ticket, bool, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), submitTimeout)
 	defer cancel()
-	var saved, after []ticketing.Attachment
-	for i, p := range append(append([]*media.Photo{}, in.photos...), in.after...) {
-		a, err := s.Photos.Save(p)
-		if err != nil {
-			s.Photos.Remove(saved)
-			return nil, false, err
-		}
-		saved = append(saved, a)
-		if i < len(in.photos) {
-			r.Attachments = append(r.Attachments, a)
-		} else {
-			after = append(after, a)
-		}
+	saved, err := s.save(append(append([]*media.Photo{}, in.photos...), in.after...))
+	if err != nil {
+		return nil, false, err
 	}
+	n := len(in.photos)
+	if n > 0 {
+		r.Attachments = saved[:n:n]
+	}
+	after := saved[n:]
 	var (
 		t       *ticketing.Ticket
 		created bool
-		err     error
 	)
 	if in.selfHandled == "yes" {
 		t, created, err = s.Tickets.SubmitSelfHandled(ctx, r, r.By, in.result, after)
@@ -320,6 +314,21 @@ func answerOf(t *ticketing.Ticket) answer {
 		a.DueAt = &d
 	}
 	return a
+}
+
+// save keeps photos, all or none: one that cannot be saved removes those
+// saved before it.
+func (s *Server) save(photos []*media.Photo) ([]ticketing.Attachment, error) {
+	saved := make([]ticketing.Attachment, 0, len(photos))
+	for _, p := range photos {
+		a, err := s.Photos.Save(p)
+		if err != nil {
+			s.Photos.Remove(saved)
+			return nil, err
+		}
+		saved = append(saved, a)
+	}
+	return saved, nil
 }
 
 // idempotencyKey checks the app's key: printable ASCII without spaces. A

@@ -180,14 +180,9 @@ func (s *Server) step(ctx context.Context, b *ticketing.Bearer, number string, p
 	act func(*ticketing.Ticket, time.Time, []ticketing.Attachment) error) (*ticketing.Ticket, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), submitTimeout)
 	defer cancel()
-	var saved []ticketing.Attachment
-	for _, p := range photos {
-		a, err := s.Photos.Save(p)
-		if err != nil {
-			s.Photos.Remove(saved)
-			return nil, err
-		}
-		saved = append(saved, a)
+	saved, err := s.save(photos)
+	if err != nil {
+		return nil, err
 	}
 	t, err := s.Cases.Act(ctx, number, func(t *ticketing.Ticket, now time.Time) error {
 		if !b.Works(t) {

@@ -106,6 +106,15 @@ func AuditConds(w *Where, f ticketing.AuditFilter) {
 	}
 }
 
+// inArea adds the condition of rows within area at any level (a
+// district, street, community or cell; "" is the city: no condition), as
+// ticketing.Area.Within.
+func inArea(w *Where, area string) {
+	if area != "" {
+		w.Add("(district = ? OR street = ? OR community = ? OR grid = ?)", area, area, area, area)
+	}
+}
+
 // QueueConds adds the conditions of a page of work after its department
 // and states, which each store writes its own way for its partial
 // indexes, and returns the column the page is sorted and keyset-paged on.
@@ -126,9 +135,7 @@ func QueueConds(w *Where, f ticketing.QueueFilter) (key string) {
 	if f.Grid != "" {
 		w.Add("grid = ?", f.Grid)
 	}
-	if f.Area != "" {
-		w.Add("(district = ? OR street = ? OR community = ? OR grid = ?)", f.Area, f.Area, f.Area, f.Area)
-	}
+	inArea(w, f.Area)
 	if !f.DueBefore.IsZero() {
 		w.AddTime("due_at < ?", f.DueBefore)
 	}

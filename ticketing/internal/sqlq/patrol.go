@@ -7,13 +7,6 @@ import (
 	"github.com/yihao-city/yihao/ticketing"
 )
 
-// inArea is the condition of rows within area at any level ("" the city).
-func inArea(w *Where, area string) {
-	if area != "" {
-		w.Add("(district = ? OR street = ? OR community = ? OR grid = ?)", area, area, area, area)
-	}
-}
-
 // Patrol returns the latest position of each supervisor seen within area
 // since since, by name.
 func (r Reader[T, N]) Patrol(ctx context.Context, area string, since time.Time) ([]ticketing.Position, error) {
