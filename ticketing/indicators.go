@@ -169,15 +169,16 @@ func TalliesOf(t *Ticket, evs []Event) []Tally {
 			add(e, MetricOverdue)
 		}
 	}
-	if d := t.done; d != nil && len(evs) > 0 {
-		e := evs[len(evs)-1]
-		done, onTime := MetricConfirmed, MetricConfirmedOnTime
-		if d.kind == TaskInspect {
-			done, onTime = MetricInspected, MetricInspectedOnTime
-		}
-		add(e, done)
-		if d.due.IsZero() || !d.at.After(d.due) {
-			add(e, onTime)
+	if len(evs) > 0 {
+		for _, d := range t.done {
+			done, onTime := MetricConfirmed, MetricConfirmedOnTime
+			if d.kind == TaskInspect {
+				done, onTime = MetricInspected, MetricInspectedOnTime
+			}
+			out = append(out, Tally{At: d.at, Metric: done, Keys: keys, N: 1})
+			if d.due.IsZero() || !d.at.After(d.due) {
+				out = append(out, Tally{At: d.at, Metric: onTime, Keys: keys, N: 1})
+			}
 		}
 	}
 	return out

@@ -95,7 +95,7 @@ func (s *Service) SubmitResolved(ctx context.Context, r Report, actor, answer st
 // confirmed on site first waits, received, with a 核实 task for its cell.
 func (s *Service) autoDispatch(t *Ticket, a Assignment, now time.Time) error {
 	if a.Confirm {
-		t.openTask(now, TaskConfirm, s.Clocks().Confirm)
+		t.AwaitConfirm(now, s.Clocks())
 		return nil
 	}
 	if !a.AutoDispatch {
@@ -304,7 +304,7 @@ func (s *Service) Act(ctx context.Context, number string, act func(t *Ticket, no
 		if err := act(t, now); err != nil {
 			return err
 		}
-		t.settleTasks(now, was, clocks)
+		t.SettleTasks(now, was, clocks)
 		t.Enqueue("ticket.changed", messagePayload(t), now)
 		if was.Open() && !t.Status.Open() {
 			// Everyone whose report was merged into this one hears how it ended

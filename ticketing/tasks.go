@@ -51,7 +51,7 @@ type taskDone struct {
 
 // finishTask ends the open task, done by a supervisor at at.
 func (t *Ticket) finishTask(at time.Time) {
-	t.done = &taskDone{kind: t.Task, due: t.TaskDue, at: at}
+	t.done = append(t.done, taskDone{kind: t.Task, due: t.TaskDue, at: at})
 	t.Task, t.TaskBy, t.TaskDue = "", "", time.Time{}
 }
 
@@ -66,12 +66,13 @@ func (t *Ticket) openTask(at time.Time, kind TaskKind, d time.Duration) {
 	t.record(at, ActorRouter, EventTaskOpened, t.Status, note, "")
 }
 
-// settleTasks opens and closes the supervisors' tasks as the case moves:
-// a case reported handled in a cell gets a 核查 task when the city runs
-// them; a task whose moment has passed (the centre filed or declined the
-// case itself, verified the work itself, the case was re-dispatched) ends.
-// Service calls it after every change and on every new ticket.
-func (t *Ticket) settleTasks(at time.Time, was Status, c Clocks) {
+// SettleTasks opens and closes the supervisors' tasks as the case moved
+// from was: a case reported handled in a cell gets a 核查 task when the
+// city runs them; a task whose moment has passed (the centre filed or
+// declined the case itself, verified the work itself, the case was
+// re-dispatched) ends. Service calls it after every change; the history
+// generator, which walks tickets without a Service, does too.
+func (t *Ticket) SettleTasks(at time.Time, was Status, c Clocks) {
 	switch {
 	case t.Task == TaskConfirm && t.Status != StatusReceived,
 		t.Task == TaskInspect && t.Status != StatusHandled:
@@ -80,6 +81,13 @@ func (t *Ticket) settleTasks(at time.Time, was Status, c Clocks) {
 	if t.Status == StatusHandled && was != StatusHandled && t.Area.Grid != "" && c.Inspect > 0 {
 		t.openTask(at, TaskInspect, c.Inspect)
 	}
+}
+
+// AwaitConfirm leaves a new report received with a 核实 task for its
+// cell's supervisors, due by the clocks c: the centre files it once a
+// supervisor has found it real on site.
+func (t *Ticket) AwaitConfirm(at time.Time, c Clocks) {
+	t.openTask(at, TaskConfirm, c.Confirm)
 }
 
 // taskGuard is the condition of a supervisor's step on the task of kind.

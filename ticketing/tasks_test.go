@@ -58,7 +58,7 @@ func TestInspectOnSite(t *testing.T) {
 		if err := tk.ReportHandled(at, "li", "已更换井盖"); err != nil {
 			t.Fatal(err)
 		}
-		tk.settleTasks(at, was, clocks)
+		tk.SettleTasks(at, was, clocks)
 	}
 	handle()
 	if tk.Task != TaskInspect || !tk.TaskDue.Equal(at.Add(24*time.Hour)) {
@@ -70,7 +70,7 @@ func TestInspectOnSite(t *testing.T) {
 	if err := tk.Inspect(at, "sup.a", false, "井盖仍松动", site); err != nil || tk.Status != StatusAccepted || tk.ReworkCount != 1 {
 		t.Fatalf("not fixed: %v, %s", err, tk.Status)
 	}
-	tk.settleTasks(at, StatusHandled, clocks)
+	tk.SettleTasks(at, StatusHandled, clocks)
 	if tk.Task != "" {
 		t.Fatalf("task %q after the rework", tk.Task)
 	}
@@ -82,11 +82,11 @@ func TestInspectOnSite(t *testing.T) {
 	// The centre verifies itself: the open task ends with it.
 	tk2 := &Ticket{Status: StatusAccepted, Area: place, DueAt: at.Add(72 * time.Hour)}
 	_ = tk2.ReportHandled(at, "li", "done")
-	tk2.settleTasks(at, StatusAccepted, clocks)
+	tk2.SettleTasks(at, StatusAccepted, clocks)
 	if err := tk2.Verify(at, "disp", true, ""); err != nil {
 		t.Fatal(err)
 	}
-	tk2.settleTasks(at, StatusHandled, clocks)
+	tk2.SettleTasks(at, StatusHandled, clocks)
 	if tk2.Task != "" {
 		t.Errorf("the task outlived the centre's verification: %q", tk2.Task)
 	}
@@ -97,7 +97,7 @@ func TestInspectOnSite(t *testing.T) {
 	}{{Clocks{}, place}, {clocks, Area{District: "110101"}}} {
 		tk3 := &Ticket{Status: StatusAccepted, Area: c.area, DueAt: at.Add(72 * time.Hour)}
 		_ = tk3.ReportHandled(at, "li", "done")
-		tk3.settleTasks(at, StatusAccepted, c.clocks)
+		tk3.SettleTasks(at, StatusAccepted, c.clocks)
 		if tk3.Task != "" {
 			t.Errorf("a task with clocks %+v in %+v", c.clocks, c.area)
 		}

@@ -228,7 +228,7 @@ type Ticket struct {
 	pending []Event
 	outbox  []Message
 	keys    []string
-	done    *taskDone // the supervisors' task the pending change finished
+	done    []taskDone // the supervisors' tasks the pending changes finished
 }
 
 // EventType names what happened.

@@ -98,6 +98,7 @@ func (g *Generator) Run(ctx context.Context, store Store, stdout io.Writer) (int
 				return done, err
 			}
 			g.tally(t, log)
+			t.ClearPending() // after the tallies, which count the tasks it finished
 			if !t.Status.Open() {
 				log = nil // events kept for open tickets only (see runGen)
 			}
@@ -131,10 +132,13 @@ func (g *Generator) tally(t *ticketing.Ticket, log []ticketing.Event) {
 	}
 }
 
+// genChannels are where reports come from: mostly the phone, and a
+// quarter found by the grid's supervisors on patrol (主动发现).
 var genChannels = []struct {
 	ch    ticketing.Channel
 	share float64
-}{{ticketing.ChannelPhone, 0.70}, {ticketing.ChannelWeChat, 0.15}, {ticketing.ChannelWeb, 0.10}, {ticketing.ChannelOpen311, 0.05}}
+}{{ticketing.ChannelPhone, 0.52}, {ticketing.ChannelField, 0.25}, {ticketing.ChannelWeChat, 0.12},
+	{ticketing.ChannelWeb, 0.07}, {ticketing.ChannelOpen311, 0.04}}
 
 // ticket makes one ticket received at at and walks it as far as now.
 func (g *Generator) ticket(ctx context.Context, id int64, at time.Time) (*ticketing.Ticket, []ticketing.Event, error) {
@@ -154,6 +158,13 @@ func (g *Generator) ticket(ctx context.Context, id int64, at time.Time) (*ticket
 	rep := ticketing.Report{Channel: ch, ExternalID: fmt.Sprintf("gen:%d", id), Category: leaf.Code,
 		Text: leaf.Name + "问题，请尽快处理（生成数据）", Location: &ticketing.Point{Lat: lat, Lon: lon}, ReceivedAt: at,
 		Reporter: ticketing.Contact{Phone: fmt.Sprintf("+86138%08d", r.IntN(100000000))}}
+	actor := ticketing.ActorCitizen
+	if ch == ticketing.ChannelField {
+		// The supervisor of the cell, with the photo every field report has.
+		actor = g.supervisor(cell)
+		rep.Reporter, rep.By = ticketing.Contact{}, actor
+		rep.Attachments = []ticketing.Attachment{g.photo(id, "")}
+	}
 	a, err := g.router.Route(ctx, rep)
 	if err != nil {
 		return nil, nil, fmt.Errorf("gen: route %s: %w", leaf.Code, err)
@@ -161,64 +172,93 @@ func (g *Generator) ticket(ctx context.Context, id int64, at time.Time) (*ticket
 	t := &ticketing.Ticket{ID: id, Number: ticketing.FormatNumber(id, at.In(g.loc)), TrackHash: ticketing.HashToken(fmt.Sprintf("gen%016x", r.Uint64())),
 		Channel: ch, ExternalID: rep.ExternalID, Fingerprint: rep.Fingerprint(), Reporter: rep.Reporter, Text: rep.Text,
 		Location: rep.Location, Status: ticketing.StatusReceived, Category: a.Category, CategoryName: a.CategoryName,
-		Priority: a.Priority, Area: a.Area, ReceivedAt: at, CreatedAt: at, UpdatedAt: at, Version: 1}
-	received := ticketing.Event{TicketID: id, Seq: 1, At: at, Actor: ticketing.ActorCitizen, Type: ticketing.EventReceived,
+		Priority: a.Priority, Area: a.Area, Centre: a.Centre, CentreDue: a.CentreDue, Attachments: rep.Attachments,
+		ReceivedAt: at, CreatedAt: at, UpdatedAt: at, Version: 1}
+	received := ticketing.Event{TicketID: id, Seq: 1, At: at, Actor: actor, Type: ticketing.EventReceived,
 		To: ticketing.StatusReceived, Public: "已受理，工单号" + t.Number}
 	g.walk(t, a, at)
 	log := append([]ticketing.Event{received}, t.PendingEvents()...)
 	for i := range log {
 		log[i].TicketID, log[i].Seq = id, i+1
 	}
-	t.ClearPending()
 	return t, log, nil
 }
 
 // walk takes the ticket through the workflow, each step only if its time
-// has come: a fifth answered on the call, the rest dispatched, accepted,
-// handled (mostly in time), verified and rated, with the returns,
-// extensions and rework a real centre sees.
+// has come: a fifth of the calls answered on the call, a third of the
+// supervisors' finds fixed on the spot, the rest filed (after a 核实 on
+// site where the category asks for one), dispatched, accepted, handled
+// (mostly in time), checked on site (核查) and rated, with the returns,
+// extensions and rework a real centre sees. After each step the
+// supervisors' tasks are settled as Service.Act settles them.
 func (g *Generator) walk(t *ticketing.Ticket, a ticketing.Assignment, at time.Time) {
-	r, now := g.rnd, g.cfg.Now
+	r, now, clocks := g.rnd, g.cfg.Now, g.router.Clocks()
 	step := func(d time.Duration) bool {
 		at = at.Add(d).Truncate(time.Microsecond)
 		return at.Before(now)
 	}
-	if r.Float64() < 0.2 {
+	do := func(f func() error) bool {
+		was := t.Status
+		if f() != nil {
+			return false
+		}
+		t.SettleTasks(at, was, clocks)
+		return true
+	}
+	sup := g.supervisorOf(t)
+	switch {
+	case t.Channel == ticketing.ChannelField && r.Float64() < 0.3:
+		_ = t.SelfHandle(at, sup, "已现场处置", g.photo(t.ID, "after")) // 自处置: closed at once
+		return
+	case t.Channel == ticketing.ChannelField:
+		// The centre files what its supervisors found (立案).
+		if !step(time.Duration(5+r.IntN(90))*time.Minute) || !do(func() error { return t.Register(at, "dispatcher", "") }) {
+			return
+		}
+	case a.Confirm:
+		t.AwaitConfirm(at, clocks)
+		// Most checks within the two hours, some late, one in eight finds nothing.
+		if !step(time.Duration(10+r.IntN(150))*time.Minute) ||
+			!do(func() error { return t.Confirm(at, sup, r.Float64() < 0.88, "现场未见", g.photo(t.ID, "site")) }) ||
+			t.Status != ticketing.StatusRegistered {
+			return
+		}
+	case r.Float64() < 0.2:
 		if step(4*time.Minute) && t.ResolveOnContact(at, "agent", "已直接答复") == nil && step(2*time.Hour) && r.Float64() < 0.5 {
 			_ = t.Evaluate(at, ticketing.ActorCitizen, g.evaluation()) // the walk ends here either way
 		}
 		return
-	}
-	if !step(time.Duration(5+r.IntN(60)) * time.Minute) {
-		return
-	}
-	if t.Register(at, ticketing.ActorRouter, "") != nil {
-		return
+	default:
+		if !step(time.Duration(5+r.IntN(60))*time.Minute) || !do(func() error { return t.Register(at, ticketing.ActorRouter, "") }) {
+			return
+		}
 	}
 	a.Deadline = a.Deadline.Add(at.Sub(t.ReceivedAt))
 	if !a.Deadline.After(at) {
 		a.Deadline = at.Add(72 * time.Hour)
 	}
-	if t.Dispatch(at, ticketing.ActorRouter, a, "") != nil {
+	if !do(func() error { return t.Dispatch(at, ticketing.ActorRouter, a, "") }) {
 		return
 	}
 	if r.Float64() < 0.05 { // returned, then re-dispatched to the same department
-		if !step(time.Duration(1+r.IntN(6))*time.Hour) || t.Return(at, "liaison", "不属于本单位职责") != nil {
+		if !step(time.Duration(1+r.IntN(6))*time.Hour) || !do(func() error { return t.Return(at, "liaison", "不属于本单位职责") }) {
 			return
 		}
 		// The department gets the same time again from the re-dispatch.
 		a.Deadline = at.Add(a.Deadline.Sub(t.ReceivedAt))
-		if !step(time.Duration(1+r.IntN(3))*time.Hour) || t.Dispatch(at, "dispatcher", a, "退回后改派") != nil {
+		if !step(time.Duration(1+r.IntN(3))*time.Hour) || !do(func() error { return t.Dispatch(at, "dispatcher", a, "退回后改派") }) {
 			return
 		}
 	}
-	if !step(time.Duration(10+r.IntN(240))*time.Minute) || t.Accept(at, "liaison") != nil {
+	if !step(time.Duration(10+r.IntN(240))*time.Minute) || !do(func() error { return t.Accept(at, "liaison") }) {
 		return
 	}
 	if r.Float64() < 0.06 && step(time.Duration(1+r.IntN(24))*time.Hour) {
-		if t.RequestExtension(at, "liaison", t.DueAt.Add(72*time.Hour), "需协调多部门") != nil ||
+		if !do(func() error {
+			return t.RequestExtension(at, "liaison", t.DueAt.Add(72*time.Hour), "需协调多部门")
+		}) ||
 			!step(time.Duration(1+r.IntN(8))*time.Hour) ||
-			t.DecideExtension(at, "dispatcher", r.Float64() < 0.8, "") != nil {
+			!do(func() error { return t.DecideExtension(at, "dispatcher", r.Float64() < 0.8, "") }) {
 			return
 		}
 	}
@@ -230,32 +270,54 @@ func (g *Generator) walk(t *ticketing.Ticket, a ticketing.Assignment, at time.Ti
 	}
 	// The assisting departments report their parts (联动) before the lead.
 	for _, d := range t.Pending() {
-		if !step(time.Duration(10+r.IntN(120))*time.Minute) || t.ReportPart(at, "liaison:"+d, d, "已配合处置") != nil {
+		if !step(time.Duration(10+r.IntN(120))*time.Minute) || !do(func() error { return t.ReportPart(at, "liaison:"+d, d, "已配合处置") }) {
 			return
 		}
 	}
 	for round := 0; ; round++ {
-		if !step(max(took, time.Minute)) || t.ReportHandled(at, "liaison", "已处置") != nil {
+		if !step(max(took, time.Minute)) || !do(func() error { return t.ReportHandled(at, "liaison", "已处置") }) {
 			return
 		}
-		if !step(time.Duration(1+r.IntN(20)) * time.Hour) {
-			return
-		}
-		if round == 0 && r.Float64() < 0.04 {
-			if t.Verify(at, "dispatcher", false, "现场核查未解决") != nil {
+		pass, note := !(round == 0 && r.Float64() < 0.04), "现场核查未解决"
+		if t.Task == ticketing.TaskInspect {
+			// The cell's supervisor checks on site (核查), mostly within the day.
+			if !step(time.Duration(1+r.IntN(30))*time.Hour) ||
+				!do(func() error { return t.Inspect(at, sup, pass, note, g.photo(t.ID, "inspect")) }) {
 				return
 			}
+		} else if !step(time.Duration(1+r.IntN(20))*time.Hour) || !do(func() error { return t.Verify(at, "dispatcher", pass, note) }) {
+			return
+		}
+		if !pass {
 			took = time.Duration(1+r.IntN(48)) * time.Hour
 			continue
-		}
-		if t.Verify(at, "dispatcher", true, "") != nil {
-			return
 		}
 		break
 	}
 	if r.Float64() < 0.6 && step(time.Duration(1+r.IntN(48))*time.Hour) {
 		_ = t.Evaluate(at, ticketing.ActorCitizen, g.evaluation()) // the walk ends here either way
 	}
+}
+
+// supervisor is one of the three supervisors of cell's community, the
+// same for the same cell.
+func (g *Generator) supervisor(c grid.Cell) string {
+	n := 0
+	for _, b := range []byte(c.Code) {
+		n = n*31 + int(b)
+	}
+	return fmt.Sprintf("sup.%s.%d", c.Community, (n&0x7fffffff)%3)
+}
+
+// supervisorOf is the supervisor who works t's cell.
+func (g *Generator) supervisorOf(t *ticketing.Ticket) string {
+	return g.supervisor(grid.Cell{Code: t.Area.Grid, Community: t.Area.Community})
+}
+
+// photo is a stored photo's record (the history holds no image bytes).
+func (g *Generator) photo(id int64, kind string) ticketing.Attachment {
+	return ticketing.Attachment{ID: fmt.Sprintf("gen/%d-%s.jpg", id, kind), ContentType: "image/jpeg", Size: 48000,
+		SHA256: fmt.Sprintf("%064x", g.rnd.Uint64())}
 }
 
 func (g *Generator) evaluation() ticketing.Evaluation {
