@@ -54,7 +54,8 @@ func (s *Server) getDispatch(w http.ResponseWriter, r *http.Request) {
 		}
 		found = true
 		f := d.filter(s)
-		f.Limit, f.Area = sectionLimit, staffFrom(r.Context()).Area
+		f.Limit = sectionLimit
+		s.withinArea(&f, staffFrom(r.Context()).Area)
 		if only != "" {
 			after, err := ticketing.ParseCursor(q.Get("after"))
 			if err != nil {

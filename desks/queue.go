@@ -82,7 +82,8 @@ func code(s string) bool {
 // filter turns the parameters into the store's filter for st: a liaison's
 // department is always the liaison's own, a local centre's area its own.
 func (s *Server) filter(st *staff, p queueParams) ticketing.QueueFilter {
-	f := ticketing.QueueFilter{Department: p.Department, Grid: p.Grid, Limit: p.Limit, Area: st.Area}
+	f := ticketing.QueueFilter{Department: p.Department, Grid: p.Grid, Limit: p.Limit}
+	s.withinArea(&f, st.Area)
 	if st.Role == liaison {
 		f.Department, f.Assisting = st.Department, true // the cases it leads and those it assists
 	}

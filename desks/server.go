@@ -104,6 +104,15 @@ func (s *Server) departmentsFor(st *staff) []Department {
 	return slices.DeleteFunc(slices.Clone(all), func(d Department) bool { return !d.serves(st.Area) })
 }
 
+// withinArea keeps f to a local centre's area, at the area's level when
+// the organisation knows it.
+func (s *Server) withinArea(f *ticketing.QueueFilter, area string) {
+	f.Area = area
+	if area != "" && s.cfg.AreaLevel != nil {
+		f.AreaLevel = s.cfg.AreaLevel(area)
+	}
+}
+
 // Category is one choice in the dispatch form.
 type Category struct{ Code, Name string }
 
@@ -133,6 +142,9 @@ type Config struct {
 	// DueSoon is how far ahead the overdue board and the inbox's
 	// "yellow" filter look; default 24 hours.
 	DueSoon time.Duration
+	// AreaLevel is the level of a centre's area code (the organisation's),
+	// so its queues ask the one column of that level; nil or "" asks all.
+	AreaLevel func(code string) ticketing.Level
 	// Areas names districts, streets and grid cells on the indicators page
 	// and draws its map; nil shows codes and no map.
 	Areas *Areas

@@ -394,6 +394,13 @@ func (l *Live) Org() *Org { return l.cur.Load().Org() }
 // Clocks are the current catalogue's centre clocks.
 func (l *Live) Clocks() ticketing.Clocks { return l.cur.Load().Clocks() }
 
+// AreaLevel is the level of an area code of the current organisation; ""
+// (unknown) for a code its catalogue does not list.
+func (l *Live) AreaLevel(code string) ticketing.Level {
+	a, _ := l.Org().Area(code)
+	return a.Level
+}
+
 // Route implements ticketing.Router with the router in force.
 func (l *Live) Route(ctx context.Context, rep ticketing.Report) (ticketing.Assignment, error) {
 	return l.cur.Load().Route(ctx, rep)

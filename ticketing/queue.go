@@ -46,6 +46,11 @@ type QueueFilter struct {
 	// Area keeps the tickets within a district, street or community
 	// (Area.Within): a local centre's desk always sets it to its own.
 	Area string
+	// AreaLevel is Area's level when the caller knows it from the
+	// organisation (a centre's desk, a supervisor's phone): the store then
+	// asks the one column of that level, which its per-level indexes
+	// serve. Unknown (""), a ticket within Area at any level matches.
+	AreaLevel Level
 	// Task keeps only the cases with an open supervisors' task (Ticket.Task)
 	// that has a deadline.
 	Task bool

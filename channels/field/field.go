@@ -96,6 +96,10 @@ type Config struct {
 	MaxJSONBytes int64
 	// Location is the city's time zone: a cell's visits count by its days.
 	Location *time.Location
+	// AreaLevel is the level of a supervisor's area code (the
+	// organisation's), so the task list asks the one column of that
+	// level; nil or "" asks all.
+	AreaLevel func(code string) ticketing.Level
 }
 
 // Server is the field door.

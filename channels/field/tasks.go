@@ -71,6 +71,9 @@ func (s *Server) getTasks(c *gin.Context) {
 	}
 	f := ticketing.QueueFilter{Task: true, Sort: ticketing.SortTask, Area: b.Area,
 		Statuses: []ticketing.Status{ticketing.StatusReceived, ticketing.StatusHandled}}
+	if s.cfg.AreaLevel != nil && b.Area != "" {
+		f.AreaLevel = s.cfg.AreaLevel(b.Area)
+	}
 	if f.After, err = ticketing.ParseCursor(c.Query("after")); err != nil {
 		s.fail(c, err)
 		return

@@ -258,7 +258,7 @@ func (a *app) openDoors(ctx context.Context) error {
 	if a.rdb != nil {
 		fieldLogin = redis.NewLimiter(a.rdb, a.cfg.RedisPrefix+"login:", limit.PerMinute(10, 5))
 	}
-	fieldDoor, err := field.New(field.Config{Location: a.loc}, field.Parts{Tickets: a.svc, Cases: a.svc, Queues: a.store, Tokens: a.store, Patrol: a.store,
+	fieldDoor, err := field.New(field.Config{Location: a.loc, AreaLevel: a.router.AreaLevel}, field.Parts{Tickets: a.svc, Cases: a.svc, Queues: a.store, Tokens: a.store, Patrol: a.store,
 		Types: fieldTypes{a.router}, Grid: a.router, Photos: a.photos, Log: a.log, Metrics: a.intake, Limiter: fieldLogin})
 	if err != nil {
 		return err

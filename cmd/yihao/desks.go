@@ -61,9 +61,10 @@ func (a *app) startDesks(ctx context.Context) error {
 			}
 			return out
 		},
-		Areas:   areas,
-		Hotline: store.HotlineStats,
-		Photos:  photos,
+		AreaLevel: router.AreaLevel,
+		Areas:     areas,
+		Hotline:   store.HotlineStats,
+		Photos:    photos,
 	}, store, svc, ph.bus, log)
 	if err != nil {
 		return err

@@ -38,9 +38,9 @@ func testFieldTasks(t *testing.T, s ticketing.Store) {
 	ctx := context.Background()
 	c := &clock{}
 	svc := ticketing.NewService(s, taskRouter{}, ticketing.WithClock(c.now), ticketing.WithLocation(time.UTC))
-	tasks := func(area string) []string {
+	tasksAt := func(area string, l ticketing.Level) []string {
 		t.Helper()
-		got, err := s.Queue(ctx, ticketing.QueueFilter{Task: true, Sort: ticketing.SortTask, Area: area})
+		got, err := s.Queue(ctx, ticketing.QueueFilter{Task: true, Sort: ticketing.SortTask, Area: area, AreaLevel: l})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -50,6 +50,7 @@ func testFieldTasks(t *testing.T, s ticketing.Store) {
 		}
 		return out
 	}
+	tasks := func(area string) []string { return tasksAt(area, "") }
 	act := func(number string, f func(*ticketing.Ticket, time.Time) error) *ticketing.Ticket {
 		t.Helper()
 		tk, err := svc.Act(ctx, number, f)
@@ -75,6 +76,17 @@ func testFieldTasks(t *testing.T, s ticketing.Store) {
 		if got := tasks(area); len(got) != 1 || got[0] != want {
 			t.Errorf("tasks of %q = %v, want [%s]", area, got, want)
 		}
+	}
+	// Asked at the area's level (the one column the store's indexes
+	// serve), the same; at another level, nothing.
+	for area, l := range map[string]ticketing.Level{"d1": ticketing.LevelDistrict, "s1": ticketing.LevelStreet,
+		"c1": ticketing.LevelCommunity, "g1": ticketing.LevelCell} {
+		if got := tasksAt(area, l); len(got) != 1 || got[0] != want {
+			t.Errorf("tasks of %s %q = %v, want [%s]", l, area, got, want)
+		}
+	}
+	if got := tasksAt("c1", ticketing.LevelStreet); len(got) != 0 {
+		t.Errorf("community code asked as a street: %v", got)
 	}
 	if got := tasks("c2"); len(got) != 0 {
 		t.Errorf("another community's tasks: %v", got)

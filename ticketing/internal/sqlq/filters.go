@@ -106,11 +106,24 @@ func AuditConds(w *Where, f ticketing.AuditFilter) {
 	}
 }
 
-// inArea adds the condition of rows within area at any level (a
-// district, street, community or cell; "" is the city: no condition), as
-// ticketing.Area.Within.
-func inArea(w *Where, area string) {
-	if area != "" {
+// inArea adds the condition of rows within area (a district, street,
+// community or cell; "" is the city: no condition), as
+// ticketing.Area.Within: the one column of level l when it is known, any
+// of them when not.
+func inArea(w *Where, area string, l ticketing.Level) {
+	if area == "" {
+		return
+	}
+	switch l {
+	case ticketing.LevelDistrict:
+		w.Add("district = ?", area)
+	case ticketing.LevelStreet:
+		w.Add("street = ?", area)
+	case ticketing.LevelCommunity:
+		w.Add("community = ?", area)
+	case ticketing.LevelCell:
+		w.Add("grid = ?", area)
+	default:
 		w.Add("(district = ? OR street = ? OR community = ? OR grid = ?)", area, area, area, area)
 	}
 }
@@ -135,7 +148,7 @@ func QueueConds(w *Where, f ticketing.QueueFilter) (key string) {
 	if f.Grid != "" {
 		w.Add("grid = ?", f.Grid)
 	}
-	inArea(w, f.Area)
+	inArea(w, f.Area, f.AreaLevel)
 	if !f.DueBefore.IsZero() {
 		w.AddTime("due_at < ?", f.DueBefore)
 	}

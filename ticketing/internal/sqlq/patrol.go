@@ -12,7 +12,7 @@ import (
 func (r Reader[T, N]) Patrol(ctx context.Context, area string, since time.Time) ([]ticketing.Position, error) {
 	w := r.D.Where()
 	w.AddTime("at >= ?", since)
-	inArea(w, area)
+	inArea(w, area, "")
 	return collect(r, ctx, w, `SELECT user_name, at, lat, lon, grid, community, street, district FROM patrol_latest`+w.String()+
 		` ORDER BY user_name`, func(s Scanner) (ticketing.Position, error) {
 		var p ticketing.Position
@@ -32,7 +32,7 @@ func (r Reader[T, N]) Visited(ctx context.Context, area, day string) ([]string, 
 	}
 	w := r.D.Where()
 	w.Add("day = ?", day)
-	inArea(w, area)
+	inArea(w, area, "")
 	return collect(r, ctx, w, `SELECT grid FROM patrol_visits`+w.String()+` ORDER BY grid`, func(s Scanner) (string, error) {
 		var g string
 		return g, r.D.Translate(s.Scan(&g))
