@@ -96,6 +96,10 @@ type Config struct {
 	MaxJSONBytes int64
 	// Location is the city's time zone: a cell's visits count by its days.
 	Location *time.Location
+	// BearerTTL is how long a supervisor's token, once checked, is taken
+	// on trust by this instance (ticketing.BearerCache): a revoked token or
+	// a disabled supervisor is refused within it. Zero checks every request.
+	BearerTTL time.Duration
 	// AreaLevel is the level of a supervisor's area code (the
 	// organisation's), so the task list asks the one column of that
 	// level; nil or "" asks all.
@@ -109,6 +113,9 @@ type Server struct {
 	page      *template.Template
 	dummyHash string        // checked for unknown names at sign-in
 	checks    chan struct{} // the password checks running
+	// authenticate checks a bearer token: ticketing.Authenticate, or a
+	// BearerCache in front of it.
+	authenticate func(ctx context.Context, header string) (*ticketing.Bearer, error)
 }
 
 // New checks the parts and makes the door.
@@ -131,7 +138,14 @@ func New(cfg Config, p Parts) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Server{cfg: cfg, Parts: p, page: page, dummyHash: dummy, checks: make(chan struct{}, maxPasswordChecks)}, nil
+	s := &Server{cfg: cfg, Parts: p, page: page, dummyHash: dummy, checks: make(chan struct{}, maxPasswordChecks)}
+	s.authenticate = func(ctx context.Context, header string) (*ticketing.Bearer, error) {
+		return ticketing.Authenticate(ctx, p.Tokens, header)
+	}
+	if cfg.BearerTTL > 0 {
+		s.authenticate = ticketing.NewBearerCache(p.Tokens, cfg.BearerTTL, nil).Authenticate
+	}
+	return s, nil
 }
 
 // Register mounts the door's routes.
@@ -196,7 +210,7 @@ func (s *Server) postReport(c *gin.Context) {
 // supervisor authenticates the bearer token: a supervisor's, of an
 // enabled user.
 func (s *Server) supervisor(c *gin.Context) (*ticketing.Bearer, error) {
-	b, err := ticketing.Authenticate(c.Request.Context(), s.Tokens, c.GetHeader("Authorization"))
+	b, err := s.authenticate(c.Request.Context(), c.GetHeader("Authorization"))
 	if err != nil {
 		return nil, err
 	}

@@ -254,11 +254,14 @@ func (a *app) openDoors(ctx context.Context) error {
 	}
 	a.o311.Register(a.engine)
 	a.engine.Fallback(a.o311.Base()+"/", a.o311.NotFound)
+	// Supervisors' phones send their positions every 30 s: their tokens are
+	// taken on trust for a few seconds (a revoked one is refused within it).
+	const fieldBearerTTL = 5 * time.Second
 	var fieldLogin field.Limiter = limit.NewLocal(limit.PerMinute(10, 5))
 	if a.rdb != nil {
 		fieldLogin = redis.NewLimiter(a.rdb, a.cfg.RedisPrefix+"login:", limit.PerMinute(10, 5))
 	}
-	fieldDoor, err := field.New(field.Config{Location: a.loc, AreaLevel: a.router.AreaLevel}, field.Parts{Tickets: a.svc, Cases: a.svc, Queues: a.store, Tokens: a.store, Patrol: a.store,
+	fieldDoor, err := field.New(field.Config{Location: a.loc, AreaLevel: a.router.AreaLevel, BearerTTL: fieldBearerTTL}, field.Parts{Tickets: a.svc, Cases: a.svc, Queues: a.store, Tokens: a.store, Patrol: a.store,
 		Types: fieldTypes{a.router}, Grid: a.router, Photos: a.photos, Log: a.log, Metrics: a.intake, Limiter: fieldLogin})
 	if err != nil {
 		return err

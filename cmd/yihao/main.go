@@ -9,7 +9,7 @@
 //	yihao classify train|eval|predict    train and measure the text classifier
 //	yihao grid generate|import|locate    make, install and query the unit grid
 //	yihao forward status|dead|requeue    the delivery queues to external platforms
-//	yihao bench intake|wechat|desks      load a running server and measure it
+//	yihao bench intake|wechat|desks|field load a running server and measure it
 //	yihao gen --tickets N                generated history for benchmarks
 //	yihao help                           the usage text, with each command's flags
 //
@@ -55,7 +55,7 @@ commands:
   classify train|eval|predict   train and measure the text classifier
   grid generate|import|locate   make, install and query the unit grid
   forward status|dead|requeue   see and mend the delivery queues to external platforms
-  bench intake|wechat|desks     load a running server and measure it
+  bench intake|wechat|desks|field load a running server and measure it
   gen --tickets N               fill PostgreSQL with N tickets of generated history (for benchmarks)
 
 configuration: see README.md (YIHAO_HTTP_ADDR, YIHAO_DATA_DIR, YIHAO_DATABASE_URL, YIHAO_REDIS_URL, ...)

@@ -12,7 +12,6 @@ import (
 	"os"
 	"regexp"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -58,28 +57,10 @@ func benchDesks(ctx context.Context, args []string, stdout io.Writer) error {
 		clients[i] = cl
 	}
 	for _, p := range paths {
-		lat := make([]time.Duration, 0, *n)
-		var mu sync.Mutex
-		failures := map[string]int{}
-		start := time.Now()
-		forEach(ctx, *c, *n, 0, func(i int) {
-			t0 := time.Now()
-			status, err := getStatus(ctx, clients[i%len(clients)], b+p)
-			d := time.Since(t0)
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err != nil:
-				failures[errReason(err)]++
-			case status != http.StatusOK:
-				failures[fmt.Sprint(status)]++
-			default:
-				lat = append(lat, d)
-			}
-		})
 		fmt.Fprintf(stdout, "page %s\n", p)
-		printSummary(stdout, *n, len(lat), 0, time.Since(start), lat)
-		printReasons(stdout, "failures", failures)
+		timed(ctx, stdout, *c, *n, func(i int) (int, error) {
+			return getStatus(ctx, clients[i%len(clients)], b+p)
+		})
 	}
 	return nil
 }

@@ -27,7 +27,7 @@ import (
 
 // Run runs `yihao bench <what> [flags]`; args excludes "bench".
 func Run(ctx context.Context, args []string, stdout io.Writer) error {
-	const valid = "valid: intake, wechat, desks"
+	const valid = "valid: intake, wechat, desks, field"
 	if len(args) == 0 {
 		return errors.New("bench: missing target; " + valid)
 	}
@@ -38,6 +38,8 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 		return benchWeChat(ctx, args[1:], stdout)
 	case "desks":
 		return benchDesks(ctx, args[1:], stdout)
+	case "field":
+		return benchField(ctx, args[1:], stdout)
 	default:
 		return fmt.Errorf("bench: unknown target %q; %s", args[0], valid)
 	}
