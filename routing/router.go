@@ -170,6 +170,12 @@ func (r *Router) Route(_ context.Context, rep ticketing.Report) (ticketing.Assig
 		// decides who handles it: the grid's workflow, not routing's.
 		a.AutoDispatch = false
 		why = append(why, "网格员上报，待中心立案派遣")
+	case n.confirm && !a.Confirm && r.c.clocks.Confirm > 0 && rep.Channel != ticketing.ChannelField:
+		// A type checked on site before filing is never dispatched
+		// unchecked: on no cell yet, it waits for its place (a WeChat
+		// citizen's location, placed by Service.Supplement) or a dispatcher.
+		a.AutoDispatch = false
+		why = append(why, "未定位到网格，待补充位置后现场核实")
 	case !a.AutoDispatch:
 		why = append(why, fmt.Sprintf("置信度低于%.2f，待人工确认", r.c.minConf))
 	}

@@ -396,3 +396,33 @@ func BenchmarkRouteFull(b *testing.B) {
 		}
 	}
 }
+
+// A type the city checks on site before filing (占道经营, confirm: true):
+// on a cell, it asks for a supervisor's 核实; on none yet, it is not
+// dispatched unchecked but waits for its place; a supervisor's own report
+// of it needs no 核实 and waits for its centre to file it.
+func TestRouteConfirmOnSite(t *testing.T) {
+	r := gridRouter(t, "")
+	inside := &ticketing.Point{Lat: 39.905, Lon: 116.405}
+	for _, tc := range []struct {
+		name          string
+		rep           ticketing.Report
+		confirm, auto bool
+		reason        string
+	}{
+		{"on a cell", ticketing.Report{Channel: ticketing.ChannelWeb, Text: "占道经营", Category: "0604", Location: inside}, true, true, "待网格员现场核实"},
+		{"on no cell yet", ticketing.Report{Channel: ticketing.ChannelWeChat, Text: "占道经营", Category: "0604"}, false, false, "待补充位置后现场核实"},
+		{"a supervisor's", ticketing.Report{Channel: ticketing.ChannelField, Text: "占道经营", Category: "0604", Location: inside}, false, false, "待中心立案"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.rep.ReceivedAt = day(10, 0)
+			a, err := r.Route(context.Background(), tc.rep)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a.Confirm != tc.confirm || a.AutoDispatch != tc.auto || !strings.Contains(a.Reason, tc.reason) {
+				t.Errorf("confirm %v auto %v reason %q; want confirm %v auto %v reason with %q", a.Confirm, a.AutoDispatch, a.Reason, tc.confirm, tc.auto, tc.reason)
+			}
+		})
+	}
+}

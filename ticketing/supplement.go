@@ -99,10 +99,44 @@ func (t *Ticket) Supplement(at time.Time, actor string, s Supplement) error {
 // per Supplement.Key: when the ticket has taken the key already (a retry,
 // on this instance or another), nothing is written and the ticket is
 // returned as it is, with a nil error.
+//
+// A location that places a report still waiting at the centre (received,
+// on no cell yet: a WeChat citizen who sends the words first and where
+// second) places it as routing would have: its area, the centre of that
+// area, and, for a type checked on site first, the 核实 task for the
+// cell's supervisors.
 func (s *Service) Supplement(ctx context.Context, number, actor string, sup Supplement) (*Ticket, error) {
-	t, err := s.Act(ctx, number, func(t *Ticket, now time.Time) error { return t.Supplement(now, actor, sup) })
+	clocks := s.Clocks()
+	t, err := s.Act(ctx, number, func(t *Ticket, now time.Time) error {
+		unplaced := t.Location == nil && t.Area.Grid == "" && t.Status == StatusReceived && t.Task == ""
+		if err := t.Supplement(now, actor, sup); err != nil {
+			return err
+		}
+		if unplaced && t.Location != nil {
+			s.place(ctx, t, now, clocks)
+		}
+		return nil
+	})
 	if errors.Is(err, ErrAlreadyApplied) {
 		return s.Ticket(ctx, number)
 	}
 	return t, err
+}
+
+// place routes a received report again now that it has a location, and
+// takes what routing says of where it is. Routing down or the point
+// outside the grid leave it as it was, for a dispatcher.
+func (s *Service) place(ctx context.Context, t *Ticket, now time.Time, clocks Clocks) {
+	a, err := s.router.Route(ctx, Report{Channel: t.Channel, Text: t.Text, Category: t.Category, Location: t.Location,
+		Address: t.Address, ReceivedAt: t.ReceivedAt})
+	if err != nil || a.Area.Grid == "" {
+		return
+	}
+	t.Area = a.Area
+	if t.Centre == "" {
+		t.Centre, t.CentreDue = a.Centre, a.CentreDue
+	}
+	if a.Confirm {
+		t.AwaitConfirm(now, clocks)
+	}
 }

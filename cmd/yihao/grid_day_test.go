@@ -4,12 +4,15 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/yihao-city/yihao/channels/wechat"
+	"github.com/yihao-city/yihao/channels/wechat/wechattest"
 	"github.com/yihao-city/yihao/internal/browsertest"
 )
 
@@ -34,10 +37,10 @@ users:
 // its city management committee with the street's office assisting; both
 // report; the 核查 reaches the supervisor's phone, who sends it back once
 // as not fixed and passes it the second time; the case closes. A
-// citizen's report of street vending (the web API standing in for WeChat:
-// both go through Submit alike) waits for the supervisor's 核实 and is
-// filed once it is found real; the district's indicators count what the
-// supervisor found. Screens go to
+// citizen's WeChat report of street vending in another cell (the words
+// first, where second, as WeChat users send them) waits for the
+// supervisor's 核实 and is filed once it is found real; the district's
+// indicators count what the supervisor found. Screens go to
 // $YIHAO_SCREENSHOTS.
 func TestGridDayInBrowser(t *testing.T) {
 	browsertest.Need(t)
@@ -51,7 +54,11 @@ func TestGridDayInBrowser(t *testing.T) {
 	}
 	photo := filepath.Join(dir, "井盖.jpg")
 	e2eWriteJPEG(t, photo, 640, 480)
-	srv := e2eStart(ctx, t, map[string]string{"YIHAO_CONFIG": config, "YIHAO_DATA_DIR": dir})
+	acct := wechattest.NewAccount()
+	fake := wechattest.NewFakeAPI(t, acct.AppID, "grid-wechat-secret")
+	srv := e2eStart(ctx, t, map[string]string{"YIHAO_CONFIG": config, "YIHAO_DATA_DIR": dir,
+		"YIHAO_WECHAT_APP_ID": acct.AppID, "YIHAO_WECHAT_APP_SECRET": "grid-wechat-secret", "YIHAO_WECHAT_TOKEN": acct.Token,
+		"YIHAO_WECHAT_AES_KEY": acct.AESKey, "YIHAO_WECHAT_API_BASE": fake.URL})
 
 	b := browsertest.Start(ctx, t, 1280, 900)
 	phone, district, street, lead, assist := dayTab(t, b), dayTab(t, b), dayTab(t, b), dayTab(t, b), dayTab(t, b)
@@ -175,12 +182,22 @@ func TestGridDayInBrowser(t *testing.T) {
 	}
 	shot(district, "grid-8-district-closed.png")
 
-	// A citizen's report of street vending, a type confirmed on site first:
-	// it waits for the cell's supervisor, who finds it real, and it is filed.
-	citizen := postReport(t, srv.base, `{"text":"国子监街有流动摊贩占道经营，行人难以通行","category":"0604","lat":39.9501,"lon":116.3701}`)
-	vending, _ := citizen["number"].(string)
-	if citizen["status"] != "received" || vending == "" {
-		t.Fatalf("the citizen's report: %v", citizen)
+	// A citizen's WeChat report of street vending in another cell, a type
+	// confirmed on site first: the words make the ticket, the location sent
+	// next (WeChat's GCJ-02 of 39.951, 116.373: 国子监's cell 052, the
+	// manhole cover's is 051) places it on its cell, and
+	// it waits for the cell's supervisor, who finds it real; it is filed.
+	wx := srv.base + "/wechat"
+	status, reply := acct.Push(t, wx, wechat.Inbound{FromUserName: "oGridDay", MsgType: "text", MsgID: 9001,
+		Content: "国子监街有流动摊贩占道经营，行人难以通行"}, true)
+	vending := regexp.MustCompile(`\d{14}`).FindString(replyText(reply))
+	if status != 200 || vending == "" {
+		t.Fatalf("the citizen's WeChat report: %d %+v", status, reply)
+	}
+	status, reply = acct.Push(t, wx, wechat.Inbound{FromUserName: "oGridDay", MsgType: "location", MsgID: 9002,
+		LocationX: 39.952388, LocationY: 116.379229, Label: "国子监街"}, true)
+	if status != 200 || !strings.Contains(replyText(reply), vending) {
+		t.Fatalf("the citizen's location: %d %+v", status, reply)
 	}
 	confirm := `#tasks li[data-number="` + vending + `"]`
 	browsertest.Do(t, phone, "核实 on the phone", tasks,
@@ -190,6 +207,9 @@ func TestGridDayInBrowser(t *testing.T) {
 		chromedp.WaitNotPresent(chromedp.CSS(confirm)))
 	browsertest.Do(t, district, "filed after 核实", chromedp.Navigate(srv.base+"/desk/tickets/"+vending),
 		wait(`document.getElementById("status").textContent.includes("已立案")`))
+	if body := browsertest.Run(t, district, "its cell", chromedp.Text(chromedp.CSS("main"))); !strings.Contains(body, "110101001001052") {
+		t.Errorf("the citizen's report is not on cell 110101001001052:\n%s", body)
+	}
 	shot(district, "grid-9-confirmed.png")
 
 	// The district's indicators count what the supervisor found.

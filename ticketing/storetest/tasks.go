@@ -10,7 +10,7 @@ import (
 )
 
 func taskTests() []storeTest {
-	return []storeTest{{"FieldTasks", testFieldTasks}}
+	return []storeTest{{"FieldTasks", testFieldTasks}, {"PlacedBySupplement", testPlacedBySupplement}}
 }
 
 // taskRouter places every report in cell g1 of community c1 (street s1);
@@ -121,5 +121,66 @@ func testFieldTasks(t *testing.T, s ticketing.Store) {
 	}
 	if tk.Status != ticketing.StatusClosed || tk.ReworkCount != 1 || len(tk.Attachments) != 2 {
 		t.Errorf("closed: %s, rework %d, %d photos", tk.Status, tk.ReworkCount, len(tk.Attachments))
+	}
+}
+
+// placingRouter places a report in cell g1 only when it has a location, as
+// the grid does; street vending (占道) is confirmed on site before filing,
+// and is the street's case (属地).
+type placingRouter struct{ taskRouter }
+
+func (placingRouter) Route(_ context.Context, r ticketing.Report) (ticketing.Assignment, error) {
+	a := ticketing.Assignment{Category: "0604", Priority: ticketing.PriorityNormal, Confidence: 0.9}
+	if r.Location != nil {
+		a.Area, a.Centre, a.CentreDue = taskArea, taskArea.Street, r.ReceivedAt.Add(8*time.Hour)
+		a.Confirm = strings.Contains(r.Text, "占道")
+	}
+	return a, nil
+}
+
+// A WeChat citizen who writes first and sends where second: the location
+// places the waiting report on its cell and, for a type checked on site,
+// gives the cell's supervisors their 核实 task. A second location, or one
+// for a report already filed, moves nothing.
+func testPlacedBySupplement(t *testing.T, s ticketing.Store) {
+	ctx := context.Background()
+	c := &clock{}
+	svc := ticketing.NewService(s, placingRouter{}, ticketing.WithClock(c.now), ticketing.WithLocation(time.UTC))
+	tk, _, err := svc.Submit(ctx, ticketing.Report{Channel: ticketing.ChannelWeChat, ExternalID: "wx-1", Text: "胡同口有人占道经营"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tk.Area.Grid != "" || tk.Task != "" || tk.Centre != "" {
+		t.Fatalf("unplaced report: area %+v task %q centre %q", tk.Area, tk.Task, tk.Centre)
+	}
+	here := &ticketing.Point{Lat: 39.95, Lon: 116.37}
+	tk, err = svc.Supplement(ctx, tk.Number, ticketing.ActorCitizen, ticketing.Supplement{Location: here, Key: "wx:2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tk.Area != taskArea || tk.Centre != taskArea.Street || tk.Task != ticketing.TaskConfirm || tk.TaskDue.IsZero() ||
+		tk.Status != ticketing.StatusReceived {
+		t.Fatalf("placed by its location: area %+v centre %q task %q due %v %s", tk.Area, tk.Centre, tk.Task, tk.TaskDue, tk.Status)
+	}
+	stored, err := s.Queue(ctx, ticketing.QueueFilter{Task: true, Sort: ticketing.SortTask, Area: "c1", AreaLevel: ticketing.LevelCommunity})
+	if err != nil || len(stored) != 1 || stored[0].Number != tk.Number {
+		t.Fatalf("the community's tasks after the location: %v %v", stored, err)
+	}
+
+	// Another citizen's report of a light, placed and filed, then a location:
+	// nothing moves.
+	other, _, err := svc.Submit(ctx, ticketing.Report{Channel: ticketing.ChannelWeChat, ExternalID: "wx-3", Text: "路灯不亮"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Act(ctx, other.Number, func(t *ticketing.Ticket, now time.Time) error { return t.Register(now, "dispatcher", "") }); err != nil {
+		t.Fatal(err)
+	}
+	other, err = svc.Supplement(ctx, other.Number, ticketing.ActorCitizen, ticketing.Supplement{Location: here, Key: "wx:4"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other.Area.Grid != "" || other.Task != "" || other.Location == nil {
+		t.Errorf("a filed report's location: area %+v task %q location %v", other.Area, other.Task, other.Location)
 	}
 }
