@@ -118,6 +118,26 @@ type indicatorRow struct {
 	Key, Name string
 	Figures   ticketing.Figures
 	Rates     []ticketing.Rate
+	// Score is the composite score (ticketing.Figures.Score), Scored
+	// whether there was anything to score; Rank is the row's place among
+	// the districts or streets (1 the best), 0 for other breakdowns.
+	Score  float64
+	Scored bool
+	Rank   int
+}
+
+// Ranked says whether the breakdown is of the grid's levels, whose rows
+// are ranked by their composite score (districts, streets).
+func (d *indicatorsData) Ranked() bool {
+	return d.Dim == ticketing.DimDistrict || d.Dim == ticketing.DimStreet
+}
+
+// ScoreText formats a row's composite score; "—" when nothing was scored.
+func (indicatorsData) ScoreText(row indicatorRow) string {
+	if !row.Scored {
+		return "—"
+	}
+	return strconv.FormatFloat(row.Score, 'f', 1, 64)
 }
 
 // indicatorsData is the page's .Data.
@@ -207,6 +227,7 @@ func (s *Server) getIndicatorsCSV(w http.ResponseWriter, r *http.Request) {
 	for _, rt := range d.Total.Rates {
 		head = append(head, rt.Code)
 	}
+	head = append(head, "score", "rank")
 	_ = cw.Write(head)
 	for i, row := range append([]indicatorRow{d.Total}, d.Rows...) {
 		by := string(d.Dim)
@@ -224,6 +245,14 @@ func (s *Server) getIndicatorsCSV(w http.ResponseWriter, r *http.Request) {
 			}
 			rec = append(rec, v)
 		}
+		score, rank := "", ""
+		if row.Scored {
+			score = strconv.FormatFloat(row.Score, 'f', 2, 64)
+		}
+		if row.Rank > 0 {
+			rank = strconv.Itoa(row.Rank)
+		}
+		rec = append(rec, score, rank)
 		_ = cw.Write(rec)
 	}
 	cw.Flush()
@@ -296,10 +325,24 @@ func (s *Server) indicators(r *http.Request) (*indicatorsData, error) {
 	for k, f := range byKey {
 		d.Rows = append(d.Rows, newIndicatorRow(k, cmp.Or(names[k], k, tr(r, "（未分配）", "(none)")), f))
 	}
-	// Busiest first; ties by key, so the order is stable.
+	// Busiest first; ties by key, so the order is stable. The grid's
+	// levels are ranked instead: best composite score first, the unscored
+	// last, and the ranks numbered.
 	slices.SortFunc(d.Rows, func(a, b indicatorRow) int {
+		if d.Ranked() {
+			if c := cmp.Or(compareBool(b.Scored, a.Scored), cmp.Compare(b.Score, a.Score)); c != 0 {
+				return c
+			}
+		}
 		return cmp.Or(cmp.Compare(b.Figures[ticketing.MetricReceived], a.Figures[ticketing.MetricReceived]), cmp.Compare(a.Key, b.Key))
 	})
+	if d.Ranked() {
+		for i := range d.Rows {
+			if d.Rows[i].Scored {
+				d.Rows[i].Rank = i + 1
+			}
+		}
+	}
 
 	days := p.days()
 	series := []Series{
@@ -354,7 +397,9 @@ func newIndicatorRow(key, name string, f ticketing.Figures) indicatorRow {
 	if f == nil {
 		f = ticketing.Figures{}
 	}
-	return indicatorRow{Key: key, Name: name, Figures: f, Rates: f.Rates()}
+	row := indicatorRow{Key: key, Name: name, Figures: f, Rates: f.Rates()}
+	row.Score, row.Scored = f.Score()
+	return row
 }
 
 // keyNames names the keys of a breakdown for people.
@@ -384,4 +429,15 @@ func (s *Server) keyNames(r *http.Request, dim ticketing.Dim) map[string]string 
 		}
 	}
 	return names
+}
+
+// compareBool orders false before true.
+func compareBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
 }

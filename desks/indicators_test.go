@@ -104,6 +104,16 @@ func TestIndicatorsFollowTheWorkflow(t *testing.T) {
 	if sw := rows["department:sw"]; sw == nil || sw[col["dispatched"]] != "1" || sw[col["closed"]] != "0" {
 		t.Errorf("sw row %v", sw)
 	}
+	// The composite score: jt closed its one case in time, handled in time,
+	// with no rework, and none of it found by supervisors (satisfaction not
+	// counted): 80 of 90. sw closed nothing and reworked nothing: 15 of 75.
+	// Departments are scored, not ranked (ranks are for districts and streets).
+	if jt := rows["department:jt"]; jt[col["score"]] != "88.89" || jt[col["rank"]] != "" {
+		t.Errorf("jt score %q rank %q, want 88.89 and none", jt[col["score"]], jt[col["rank"]])
+	}
+	if sw := rows["department:sw"]; sw[col["score"]] != "20.00" {
+		t.Errorf("sw score %q, want 20.00", sw[col["score"]])
+	}
 }
 
 // Bad parameters are refused with the parameter named; nobody signed out

@@ -40,7 +40,8 @@ users:
 // citizen's WeChat report of street vending in another cell (the words
 // first, where second, as WeChat users send them) waits for the
 // supervisor's 核实 and is filed once it is found real; the district's
-// indicators count what the supervisor found. Screens go to
+// indicators count what the supervisor found, and rank its streets by
+// their composite score. Screens go to
 // $YIHAO_SCREENSHOTS.
 func TestGridDayInBrowser(t *testing.T) {
 	browsertest.Need(t)
@@ -218,4 +219,12 @@ func TestGridDayInBrowser(t *testing.T) {
 		t.Errorf("主动发现率 = %q", found)
 	}
 	shot(district, "grid-10-indicators.png")
+	// The streets ranked by their composite score: 安定门, whose case closed,
+	// is scored and first.
+	browsertest.Do(t, district, "ranking", chromedp.Navigate(srv.base+"/desk/indicators?period=week&by=street"),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-key="110101001"][data-rank="1"]`)))
+	if score := browsertest.Run(t, district, "安定门's score", chromedp.Text(chromedp.CSS(`tr[data-key="110101001"] td[data-score]`))); score == "—" || score == "" {
+		t.Errorf("安定门's composite score = %q", score)
+	}
+	shot(district, "grid-11-ranking.png")
 }
