@@ -230,6 +230,8 @@ var eventNames = map[ticketing.EventType][2]string{
 	ticketing.EventTakenOver: {"提级", "taken over"}, ticketing.EventPartReported: {"协办反馈", "part reported"},
 	ticketing.EventPartWaived: {"协办免报", "part waived"}, ticketing.EventTaskOpened: {"网格任务", "task for the grid"},
 	ticketing.EventTaskTaken: {"领取任务", "task taken"}, ticketing.EventConfirmed: {"核实属实", "confirmed on site"},
+	ticketing.EventDeadlineYellow: {"黄灯预警", "due soon"}, ticketing.EventDeadlineRed: {"红灯超期", "overdue"},
+	ticketing.EventCentreOverdue: {"中心超时", "centre overdue"}, ticketing.EventTaskOverdue: {"任务超时", "task overdue"},
 }
 
 var channelNames = map[ticketing.Channel][2]string{

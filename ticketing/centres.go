@@ -146,6 +146,7 @@ func (t *Ticket) move(at time.Time, actor string, typ EventType, code, reason, p
 	}
 	t.Centre = code
 	t.CentreDue = clocks.Due(t.Area.LevelOf(code), at)
+	t.schedule(t.CentreDue)
 	t.record(at, actor, typ, t.Status, note, public)
 }
 

@@ -39,6 +39,8 @@ const (
 	MetricConfirmedOnTime Metric = "confirmed_on_time" // 按时核实数
 	MetricInspected       Metric = "inspected"         // 核查数
 	MetricInspectedOnTime Metric = "inspected_on_time" // 按时核查数
+	MetricCentreOverdue   Metric = "centre_overdue"    // 中心超时数: a centre's own time ran out (Ticket.Escalate)
+	MetricTaskOverdue     Metric = "task_overdue"      // 任务超时数: a 核实 or 核查 ran out
 )
 
 // Metrics lists every metric.
@@ -46,7 +48,7 @@ var Metrics = []Metric{MetricReceived, MetricRegistered, MetricDeclined, MetricA
 	MetricRedispatched, MetricAccepted, MetricReturned, MetricHandled, MetricHandledOnTime, MetricClosed,
 	MetricClosedOnTime, MetricRework, MetricExtended, MetricEvaluated, MetricSatisfied, MetricSolved,
 	MetricMerged, MetricReopened, MetricOverdue, MetricSelfHandled, MetricFound, MetricMissed, MetricConfirmed,
-	MetricConfirmedOnTime, MetricInspected, MetricInspectedOnTime}
+	MetricConfirmedOnTime, MetricInspected, MetricInspectedOnTime, MetricCentreOverdue, MetricTaskOverdue}
 
 // Dim is what indicators are broken down by.
 type Dim string
@@ -167,6 +169,10 @@ func TalliesOf(t *Ticket, evs []Event) []Tally {
 			add(e, MetricReopened)
 		case EventDeadlineRed:
 			add(e, MetricOverdue)
+		case EventCentreOverdue:
+			add(e, MetricCentreOverdue)
+		case EventTaskOverdue:
+			add(e, MetricTaskOverdue)
 		}
 	}
 	if len(evs) > 0 {

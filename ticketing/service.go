@@ -159,6 +159,7 @@ func (s *Service) submit(ctx context.Context, r Report, fold bool, decide func(t
 	t.record(now, cmp.Or(r.By, ActorCitizen), EventReceived, StatusReceived, "", "已受理，工单号"+t.Number)
 	t.applyAssignment(a)
 	t.Centre, t.CentreDue = a.Centre, a.CentreDue
+	t.schedule(t.CentreDue)
 	merged := false
 	if fold {
 		if merged, err = s.foldDuplicates(ctx, t, now); err != nil {

@@ -135,6 +135,7 @@ func (s *Service) place(ctx context.Context, t *Ticket, now time.Time, clocks Cl
 	t.Area = a.Area
 	if t.Centre == "" {
 		t.Centre, t.CentreDue = a.Centre, a.CentreDue
+		t.schedule(t.CentreDue)
 	}
 	if a.Confirm {
 		t.AwaitConfirm(now, clocks)

@@ -62,6 +62,7 @@ func (t *Ticket) openTask(at time.Time, kind TaskKind, d time.Duration) {
 	note := kind.Label() + "任务已派给网格监督员"
 	if d > 0 {
 		t.TaskDue = at.Add(d)
+		t.schedule(t.TaskDue)
 	}
 	t.record(at, ActorRouter, EventTaskOpened, t.Status, note, "")
 }
@@ -80,6 +81,9 @@ func (t *Ticket) SettleTasks(at time.Time, was Status, c Clocks) {
 	}
 	if t.Status == StatusHandled && was != StatusHandled && t.Area.Grid != "" && c.Inspect > 0 {
 		t.openTask(at, TaskInspect, c.Inspect)
+	}
+	if !t.Status.Open() {
+		t.AlarmAt = time.Time{} // no clock runs on a case that has ended (a 核实 found nothing)
 	}
 }
 

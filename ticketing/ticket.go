@@ -257,6 +257,8 @@ const (
 	EventNote               EventType = "note"
 	EventDeadlineYellow     EventType = "deadline_yellow" // most of the time is used (黄灯预警)
 	EventDeadlineRed        EventType = "deadline_red"    // overdue (红灯, 超期)
+	EventCentreOverdue      EventType = "centre_overdue"  // the holding centre's own time ran out (中心超时)
+	EventTaskOverdue        EventType = "task_overdue"    // a supervisor's 核实 or 核查 ran out (任务超时)
 )
 
 // Event is one entry in a ticket's append-only log: who, when, from → to.
@@ -634,18 +636,53 @@ func (t *Ticket) stopClock(keep bool) {
 	}
 }
 
-// Escalate turns the light yellow or red when the clock says so at now,
-// recording the warning (黄灯预警) or the overdue (红灯) as an event; it
-// reports whether anything changed. Run under the store's lock, so of
-// several instances scanning at once only the first changes the ticket.
+// Escalate turns the light yellow or red when the department's clock says
+// so at now, recording the warning (黄灯预警) or the overdue (红灯) as an
+// event, and records once each the centre's clock and the supervisors'
+// task running out (EventCentreOverdue, EventTaskOverdue); it reports
+// whether anything changed and sets AlarmAt to the next moment one of the
+// clocks is due. Run under the store's lock, so of several instances
+// scanning at once only the first changes the ticket.
 func (t *Ticket) Escalate(now time.Time) bool {
 	if t.AlarmAt.IsZero() || now.Before(t.AlarmAt) {
 		return false
 	}
+	// AlarmAt is always the earliest clock still to run out (schedule), so
+	// a centre's or task's deadline before the alarm that fired has been
+	// recorded already, or stopped.
+	fired := t.AlarmAt
+	changed := t.escalateDepartment(now)
+	if slices.Contains(atCentre, t.Status) && !t.CentreDue.IsZero() && !t.CentreDue.Before(fired) && !now.Before(t.CentreDue) {
+		t.record(now, ActorDeadline, EventCentreOverdue, t.Status,
+			t.centreName(t.Centre)+"办理时限已过："+t.CentreDue.Format("2006-01-02 15:04"), "")
+		changed = true
+	}
+	if t.Task != "" && !t.TaskDue.IsZero() && !t.TaskDue.Before(fired) && !now.Before(t.TaskDue) {
+		t.record(now, ActorDeadline, EventTaskOverdue, t.Status,
+			t.Task.Label()+"任务已超时："+t.TaskDue.Format("2006-01-02 15:04"), "")
+		changed = true
+	}
+	if slices.Contains(atCentre, t.Status) && t.CentreDue.After(now) {
+		t.schedule(t.CentreDue)
+	}
+	if t.Task != "" && t.TaskDue.After(now) {
+		t.schedule(t.TaskDue)
+	}
+	return changed
+}
+
+// escalateDepartment is the department's clock at an alarm: yellow, then
+// red, then no alarm of its own; stopped once the case has left the
+// department.
+func (t *Ticket) escalateDepartment(now time.Time) bool {
 	switch t.Status {
 	case StatusDispatched, StatusAccepted:
 	default:
 		t.stopClock(true)
+		return false
+	}
+	if t.DueAt.IsZero() {
+		t.AlarmAt = time.Time{}
 		return false
 	}
 	if !now.Before(t.DueAt) {
@@ -664,4 +701,12 @@ func (t *Ticket) Escalate(now time.Time) bool {
 	t.Light = LightYellow
 	t.record(now, ActorDeadline, EventDeadlineYellow, t.Status, "办理时限将至："+t.DueAt.Format("2006-01-02 15:04"), "")
 	return true
+}
+
+// schedule brings the alarm forward to at when no clock is due sooner: a
+// centre's or a task's deadline joining the department's.
+func (t *Ticket) schedule(at time.Time) {
+	if !at.IsZero() && (t.AlarmAt.IsZero() || at.Before(t.AlarmAt)) {
+		t.AlarmAt = at
+	}
 }

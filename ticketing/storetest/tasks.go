@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -10,7 +11,8 @@ import (
 )
 
 func taskTests() []storeTest {
-	return []storeTest{{"FieldTasks", testFieldTasks}, {"PlacedBySupplement", testPlacedBySupplement}}
+	return []storeTest{{"FieldTasks", testFieldTasks}, {"PlacedBySupplement", testPlacedBySupplement},
+		{"GridClocks", testGridClocks}}
 }
 
 // taskRouter places every report in cell g1 of community c1 (street s1);
@@ -182,5 +184,85 @@ func testPlacedBySupplement(t *testing.T, s ticketing.Store) {
 	}
 	if other.Area.Grid != "" || other.Task != "" || other.Location == nil {
 		t.Errorf("a filed report's location: area %+v task %q location %v", other.Area, other.Task, other.Location)
+	}
+}
+
+// setClock is a clock the test moves.
+type setClock struct{ at atomic.Int64 }
+
+func (c *setClock) now() time.Time  { return time.UnixMicro(c.at.Load()).UTC() }
+func (c *setClock) set(t time.Time) { c.at.Store(t.UnixMicro()) }
+
+// The deadline scanner keeps the grid's clocks too: a 核实 not done in its
+// two hours and a street centre that has not acted in its eight are each
+// recorded once, as events and in the indicators, and the scanner wakes
+// for each at its deadline, not before.
+func testGridClocks(t *testing.T, s ticketing.Store) {
+	ctx := context.Background()
+	c := &setClock{}
+	t0 := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
+	c.set(t0)
+	svc := ticketing.NewService(s, placingRouter{}, ticketing.WithClock(c.now), ticketing.WithLocation(time.UTC))
+	tk, _, err := svc.Submit(ctx, ticketing.Report{Channel: ticketing.ChannelWeb, ExternalID: "clock-1", Text: "胡同口占道经营",
+		Location: &ticketing.Point{Lat: 39.95, Lon: 116.37}, ReceivedAt: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tk.Task != ticketing.TaskConfirm || !tk.TaskDue.Equal(t0.Add(2*time.Hour)) || !tk.CentreDue.Equal(t0.Add(8*time.Hour)) ||
+		!tk.AlarmAt.Equal(tk.TaskDue) {
+		t.Fatalf("at intake: task %q due %v, centre due %v, alarm %v", tk.Task, tk.TaskDue, tk.CentreDue, tk.AlarmAt)
+	}
+	for _, step := range []struct {
+		at           time.Time
+		changed      int
+		task, centre int
+	}{
+		{t0.Add(time.Hour), 0, 0, 0},
+		{t0.Add(2*time.Hour + time.Minute), 1, 1, 0},
+		{t0.Add(3 * time.Hour), 0, 1, 0},
+		{t0.Add(8*time.Hour + time.Minute), 1, 1, 1},
+		{t0.Add(20 * time.Hour), 0, 1, 1},
+	} {
+		c.set(step.at)
+		n, err := svc.Escalate(ctx, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		task, centre := eventCount(t, s, tk.ID, ticketing.EventTaskOverdue), eventCount(t, s, tk.ID, ticketing.EventCentreOverdue)
+		if n != step.changed || task != step.task || centre != step.centre {
+			t.Errorf("at +%v: %d changed, %d task and %d centre overdue; want %d, %d, %d",
+				step.at.Sub(t0), n, task, centre, step.changed, step.task, step.centre)
+		}
+	}
+	if _, err := s.RollupIndicators(ctx, time.UTC); err != nil {
+		t.Fatal(err)
+	}
+	counts, err := s.Indicators(ctx, ticketing.IndicatorQuery{Dim: ticketing.DimAll, From: "2026-11-25", To: "2026-11-26",
+		Metrics: []ticketing.Metric{ticketing.MetricTaskOverdue, ticketing.MetricCentreOverdue}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[ticketing.Metric]int64{}
+	for _, c := range counts {
+		got[c.Metric] += c.N
+	}
+	if got[ticketing.MetricTaskOverdue] != 1 || got[ticketing.MetricCentreOverdue] != 1 {
+		t.Errorf("indicators: %v, want one task and one centre overdue", got)
+	}
+
+	// A report the 核实 finds nothing of ends with no clock left to wake for.
+	other, _, err := svc.Submit(ctx, ticketing.Report{Channel: ticketing.ChannelWeb, ExternalID: "clock-2", Text: "楼下占道经营",
+		Location: &ticketing.Point{Lat: 39.95, Lon: 116.37}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err = svc.Act(ctx, other.Number, func(t *ticketing.Ticket, now time.Time) error {
+		return t.Confirm(now, "sup.li", false, "现场未见摊贩")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other.Status != ticketing.StatusNotRegistered || !other.AlarmAt.IsZero() {
+		t.Errorf("declined after 核实: %s, alarm %v; want no alarm", other.Status, other.AlarmAt)
 	}
 }
