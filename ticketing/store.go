@@ -165,6 +165,10 @@ type UserStore interface {
 	EndUserSessions(ctx context.Context, name string) error
 	CreateToken(ctx context.Context, tok *Token) error
 	TokenByHash(ctx context.Context, hash string) (*Token, error)
+	// DeleteUserTokens deletes the tokens acting for user whose name
+	// starts with prefix, all but the one with id keep (a phone's new
+	// sign-in ends its earlier ones), and says how many went.
+	DeleteUserTokens(ctx context.Context, user, prefix string, keep int64) (int64, error)
 }
 
 // AuditStore keeps the audit log of who saw and did what.

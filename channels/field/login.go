@@ -19,7 +19,11 @@ import (
 type Accounts interface {
 	ticketing.TokenUsers
 	CreateToken(ctx context.Context, tok *ticketing.Token) error
+	DeleteUserTokens(ctx context.Context, user, prefix string, keep int64) (int64, error)
 }
+
+// appTokenPrefix names the tokens the phone app's sign-in makes.
+const appTokenPrefix = "field-app "
 
 // Limiter says whether one more sign-in attempt for key is allowed now
 // (limit.Local, or the Redis limiter); when not, how long to wait.
@@ -74,13 +78,19 @@ func (s *Server) postLogin(c *gin.Context) {
 		s.fail(c, ticketing.Errorf(ticketing.KindUnauthorized, "password", "wrong name or password, or not a grid supervisor"))
 		return
 	}
-	secret, tok, err := ticketing.NewUserToken(u, "field-app "+time.Now().Format("2006-01-02 15:04:05"), time.Now())
+	secret, tok, err := ticketing.NewUserToken(u, appTokenPrefix+time.Now().Format("2006-01-02 15:04:05"), time.Now())
 	if err == nil {
 		err = s.Tokens.CreateToken(ctx, tok)
 	}
 	if err != nil {
 		s.fail(c, err)
 		return
+	}
+	// One phone per supervisor: the new sign-in ends the earlier ones, so
+	// a lost or handed-on phone stops working when its owner signs in
+	// again, and tokens do not pile up. The sign-in stands if this fails.
+	if _, err := s.Tokens.DeleteUserTokens(ctx, u.Name, appTokenPrefix, tok.ID); err != nil {
+		s.Log.Warn("field sign-in: earlier tokens not removed", "user", u.Name, "err", err)
 	}
 	s.Log.Info("field sign-in", "user", u.Name)
 	c.JSON(http.StatusOK, gin.H{"token": secret, "name": u.Name, "display_name": u.DisplayName, "area": u.Area})

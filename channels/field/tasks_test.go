@@ -191,8 +191,9 @@ func TestFieldTasks(t *testing.T) {
 	}
 }
 
-// The app signs a supervisor in for a token of the phone's own; a wrong
-// password, an unknown name and a dispatcher's account are refused alike.
+// The app signs a supervisor in for a token of the phone's own, ending
+// the token of an earlier sign-in; a wrong password, an unknown name and a
+// dispatcher's account are refused alike.
 // The page, its manifest and its service worker are served.
 func TestFieldAppSignIn(t *testing.T) {
 	e := newEnv(t, stores[0].open(t))
@@ -220,6 +221,18 @@ func TestFieldAppSignIn(t *testing.T) {
 	}
 	if code, _ := e.taskList(t, tok); code != http.StatusOK {
 		t.Errorf("the app's token on the task list: %d", code)
+	}
+	// Signing in again (another phone) ends the first phone's token.
+	code, m = login("li.wei", "correct horse battery")
+	second, _ := m["token"].(string)
+	if code != http.StatusOK || second == "" || second == tok {
+		t.Fatalf("second sign-in: %d %v", code, m)
+	}
+	if code, _ := e.taskList(t, tok); code != http.StatusUnauthorized {
+		t.Errorf("the first phone's token after a second sign-in: %d, want 401", code)
+	}
+	if code, _ := e.taskList(t, second); code != http.StatusOK {
+		t.Errorf("the second phone's token: %d", code)
 	}
 	for path, want := range map[string]string{"/field/": "0103 污水井盖", "/field/manifest.webmanifest": `"start_url": "/field/"`,
 		"/field/sw.js": "caches.open", "/field/static/app.js": "Idempotency-Key"} {

@@ -596,6 +596,45 @@ func testTokens(t *testing.T, s ticketing.Store) {
 	if got, err := s.TokenByHash(ctx, ticketing.HashToken(secret)); err != nil || got.Department != "swj" || got.Role != ticketing.RoleLiaison {
 		t.Errorf("liaison token = %+v, %v", got, err)
 	}
+	// A phone's new sign-in ends the user's earlier phone tokens, and only
+	// those: not the user's other tokens, not another user's.
+	hash, err := ticketing.HashPassword("a long enough password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets := map[string]string{}
+	for _, u := range []string{"sup.a", "sup.b"} {
+		if err := s.PutUser(ctx, &ticketing.User{Name: u, Role: ticketing.RoleSupervisor, PasswordHash: hash, CreatedAt: base, UpdatedAt: base}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var keep int64
+	for _, k := range []struct{ user, name string }{{"sup.a", "field-app 1"}, {"sup.a", "field-app 2"}, {"sup.a", "desk script"},
+		{"sup.b", "field-app 1"}, {"sup.a", "field-app 3"}} {
+		u, err := s.UserByName(ctx, k.user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		secret, tok, err := ticketing.NewUserToken(u, k.name, base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CreateToken(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+		secrets[k.user+"/"+k.name], keep = secret, tok.ID
+	}
+	if n, err := s.DeleteUserTokens(ctx, "sup.a", "field-app ", keep); err != nil || n != 2 {
+		t.Errorf("DeleteUserTokens = %d, %v; want 2 of sup.a's earlier phone tokens", n, err)
+	}
+	for key, wantKept := range map[string]bool{"sup.a/field-app 1": false, "sup.a/field-app 2": false, "sup.a/field-app 3": true,
+		"sup.a/desk script": true, "sup.b/field-app 1": true} {
+		_, err := s.TokenByHash(ctx, ticketing.HashToken(secrets[key]))
+		if kept := err == nil; kept != wantKept || err != nil && !errors.Is(err, ticketing.ErrNotFound) {
+			t.Errorf("%s: kept %v (%v), want %v", key, kept, err, wantKept)
+		}
+	}
+
 	// The store refuses a liaison token acting for no department, and a
 	// department on a role that has none, whoever built the record.
 	for name, bad := range map[string]*ticketing.Token{

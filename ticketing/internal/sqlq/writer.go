@@ -2,6 +2,7 @@ package sqlq
 
 import (
 	"context"
+	"unicode/utf8"
 
 	"github.com/yihao-city/yihao/ticketing"
 )
@@ -21,6 +22,23 @@ func (w Writer[T, N]) CreateToken(ctx context.Context, tok *ticketing.Token) err
 	}
 	return w.D.Translate(w.DB.QueryRow(ctx, w.D.Rebind(`INSERT INTO api_tokens (name, role, hash, created_at, user_name, department)
 		VALUES (?, ?, ?, ?, NULLIF(?, ''), ?) RETURNING id`), args...).Scan(&tok.ID))
+}
+
+// DeleteUserTokens deletes the tokens acting for user whose name starts
+// with prefix, all but the one with id keep, and says how many went.
+func (w Writer[T, N]) DeleteUserTokens(ctx context.Context, user, prefix string, keep int64) (int64, error) {
+	// substr, not LIKE: a name may contain % or _.
+	rows, err := w.DB.Query(ctx, w.D.Rebind(`DELETE FROM api_tokens WHERE user_name = ? AND substr(name, 1, ?) = ? AND id <> ?
+		RETURNING id`), user, utf8.RuneCountInString(prefix), prefix, keep)
+	if err != nil {
+		return 0, w.D.Translate(err)
+	}
+	defer func() { _ = rows.Close() }() // read to the end or failed: nothing left to report
+	var n int64
+	for rows.Next() {
+		n++
+	}
+	return n, w.D.Translate(rows.Err())
 }
 
 // AppendAudit validates e, stores it and sets e.ID.
