@@ -300,31 +300,15 @@ func (s *Server) postLogin(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, safeNext(data.Next), http.StatusSeeOther)
 }
 
-// loginAllowed asks the limiter for the address and the name; both must
-// allow. A limiter that fails lets the attempt through (logged): staff must
-// be able to sign in while Redis is down, and the password semaphore still
-// bounds the rate.
+// loginAllowed asks the limiter for the address and the name
+// (ticketing.AllowSignIn); a limiter that fails is logged and lets the
+// attempt through.
 func (s *Server) loginAllowed(ctx context.Context, ip, name string) (time.Duration, bool) {
-	if s.cfg.LoginLimiter == nil {
-		return 0, true
+	wait, ok, err := ticketing.AllowSignIn(ctx, s.cfg.LoginLimiter, "desk-login", ip, name)
+	if err != nil {
+		s.log.Warn("desk sign-in: limiter unavailable", "err", err)
 	}
-	keys := []string{"desk-login:ip:" + ip}
-	if ticketing.ValidUserName(name) {
-		// Only real-looking names get a key of their own, so random names
-		// cannot fill the limiter; the address limit covers those.
-		keys = append(keys, "desk-login:name:"+name)
-	}
-	for _, k := range keys {
-		ok, wait, err := s.cfg.LoginLimiter.Allow(ctx, k)
-		if err != nil {
-			s.log.Warn("desk sign-in: limiter unavailable", "err", err)
-			continue
-		}
-		if !ok {
-			return wait, false
-		}
-	}
-	return 0, true
+	return wait, ok
 }
 
 // checkPassword runs one argon2id check when a slot is free; it gives up

@@ -1,6 +1,8 @@
 package ticketing
 
 import (
+	"cmp"
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
@@ -203,6 +205,42 @@ func parsePasswordHash(s string) (p argonParams, key []byte, ok bool) {
 		return p, nil, false
 	}
 	return argonParams{memory: uint32(memory), time: uint32(time), threads: uint8(threads), salt: salt}, key, true
+}
+
+// SignInLimiter caps attempts per key (limit.Local, the Redis limiter);
+// when not allowed, how long to wait.
+type SignInLimiter interface {
+	Allow(ctx context.Context, key string) (ok bool, retryAfter time.Duration, err error)
+}
+
+// AllowSignIn asks l for one more sign-in attempt from address ip as name,
+// the one policy of every door that signs people in: the address's key
+// (prefix + ":ip:") and, for a name that could be a user's, the name's
+// (prefix + ":name:") must both allow; only real-looking names get a key
+// of their own, so random names cannot fill the limiter, and the address
+// limit covers those. A limiter that fails lets the attempt through and
+// its error is returned for the log: staff must be able to sign in while
+// Redis is down, and the password-check semaphore still bounds the rate.
+// A nil l allows every attempt.
+func AllowSignIn(ctx context.Context, l SignInLimiter, prefix, ip, name string) (wait time.Duration, ok bool, err error) {
+	if l == nil {
+		return 0, true, nil
+	}
+	keys := []string{prefix + ":ip:" + ip}
+	if ValidUserName(name) {
+		keys = append(keys, prefix+":name:"+name)
+	}
+	for _, k := range keys {
+		allowed, wait, lerr := l.Allow(ctx, k)
+		if lerr != nil {
+			err = cmp.Or(err, lerr)
+			continue
+		}
+		if !allowed {
+			return wait, false, err
+		}
+	}
+	return 0, true, err
 }
 
 // ValidUserName reports whether name is a well-formed login name.

@@ -96,27 +96,15 @@ func (s *Server) postLogin(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"token": secret, "name": u.Name, "display_name": u.DisplayName, "area": u.Area})
 }
 
-// loginAllowed asks the limiter for the address and the name; a limiter
-// that fails lets the attempt through (the semaphore still bounds them).
+// loginAllowed asks the limiter for the address and the name
+// (ticketing.AllowSignIn); a limiter that fails is logged and lets the
+// attempt through (the semaphore still bounds them).
 func (s *Server) loginAllowed(ctx context.Context, ip, name string) (time.Duration, bool) {
-	if s.Limiter == nil {
-		return 0, true
+	wait, ok, err := ticketing.AllowSignIn(ctx, s.Limiter, "field-login", ip, name)
+	if err != nil {
+		s.Log.Warn("field sign-in: limiter unavailable", "err", err)
 	}
-	keys := []string{"field-login:ip:" + ip}
-	if ticketing.ValidUserName(name) {
-		keys = append(keys, "field-login:name:"+name)
-	}
-	for _, k := range keys {
-		ok, wait, err := s.Limiter.Allow(ctx, k)
-		if err != nil {
-			s.Log.Warn("field sign-in: limiter unavailable", "err", err)
-			continue
-		}
-		if !ok {
-			return wait, false
-		}
-	}
-	return 0, true
+	return wait, ok
 }
 
 func dummyHash() (string, error) { return ticketing.HashPassword(rand.Text()) }
