@@ -107,9 +107,11 @@ var indicatorDims = []dimChoice{
 	{Dim: ticketing.DimDepartment, ZH: "承办单位", EN: "Department"},
 	{Dim: ticketing.DimDistrict, ZH: "区", EN: "District"},
 	{Dim: ticketing.DimStreet, ZH: "街道", EN: "Street"},
+	{Dim: ticketing.DimCommunity, ZH: "社区", EN: "Community"},
 	{Dim: ticketing.DimCategory, ZH: "分类", EN: "Category"},
 	{Dim: ticketing.DimChannel, ZH: "渠道", EN: "Channel"},
 	{Dim: ticketing.DimGrid, ZH: "网格", EN: "Grid cell"},
+	{Dim: ticketing.DimSupervisor, ZH: "网格监督员", EN: "Supervisor"},
 }
 
 // indicatorRow is one line of the table: a key of the breakdown with its
@@ -127,9 +129,35 @@ type indicatorRow struct {
 }
 
 // Ranked says whether the breakdown is of the grid's levels, whose rows
-// are ranked by their composite score (districts, streets).
+// are ranked by their composite score (districts, streets, communities).
 func (d *indicatorsData) Ranked() bool {
-	return d.Dim == ticketing.DimDistrict || d.Dim == ticketing.DimStreet
+	return d.Dim == ticketing.DimDistrict || d.Dim == ticketing.DimStreet || d.Dim == ticketing.DimCommunity
+}
+
+// A supervisor's row shows their own work (GB/T 30428.4's 监督员 figures):
+// what they reported and how much of it was valid, and their tasks done
+// in time; a case's later life is the department's, not theirs.
+var (
+	supervisorCounted = []ticketing.Metric{ticketing.MetricReported, ticketing.MetricFound, ticketing.MetricSelfHandled,
+		ticketing.MetricConfirmed, ticketing.MetricInspected, ticketing.MetricTaskOverdue}
+	supervisorRates = []string{"valid_report_rate", "on_time_confirm_rate", "on_time_inspect_rate"}
+)
+
+// Counted lists the metrics the table shows counts of.
+func (d *indicatorsData) Counted() []ticketing.Metric {
+	if d.Dim == ticketing.DimSupervisor {
+		return supervisorCounted
+	}
+	return counted
+}
+
+// Columns are the rates of rates the table shows: a supervisor's own, or
+// every one.
+func (d *indicatorsData) Columns(rates []ticketing.Rate) []ticketing.Rate {
+	if d.Dim != ticketing.DimSupervisor {
+		return rates
+	}
+	return slices.DeleteFunc(slices.Clone(rates), func(r ticketing.Rate) bool { return !slices.Contains(supervisorRates, r.Code) })
 }
 
 // ScoreText formats a row's composite score; "—" when nothing was scored.
@@ -166,6 +194,11 @@ var metricNames = map[ticketing.Metric][2]string{
 	ticketing.MetricOverdue:     {"超期", "Overdue"},
 	ticketing.MetricSelfHandled: {"自处置", "Self-handled"},
 	ticketing.MetricEvaluated:   {"评价", "Rated"},
+	ticketing.MetricReported:    {"上报", "Reported"},
+	ticketing.MetricFound:       {"立案上报", "Filed"},
+	ticketing.MetricConfirmed:   {"核实", "Confirmed"},
+	ticketing.MetricInspected:   {"核查", "Inspected"},
+	ticketing.MetricTaskOverdue: {"任务超时", "Tasks late"},
 }
 
 // Pct formats a fraction as a percentage.
@@ -191,9 +224,6 @@ func (indicatorsData) Percent(r ticketing.Rate) string {
 	}
 	return percent(r.Value())
 }
-
-// Counted lists the metrics the table shows counts of.
-func (indicatorsData) Counted() []ticketing.Metric { return counted }
 
 // getIndicators is GET /desk/indicators: the period's rates for the city
 // and by a breakdown, the daily chart, a bar chart of on-time closure and
@@ -267,7 +297,7 @@ func (s *Server) indicators(r *http.Request) (*indicatorsData, error) {
 	}
 	dim := ticketing.Dim(cmp.Or(r.URL.Query().Get("by"), string(ticketing.DimDepartment)))
 	if !slices.ContainsFunc(indicatorDims, func(x dimChoice) bool { return x.Dim == dim }) {
-		return nil, ticketing.Invalid("by", "must be department, district, street, category, channel or grid")
+		return nil, ticketing.Invalid("by", "must be department, district, street, community, category, channel, grid or supervisor")
 	}
 	mapBy := ticketing.Metric(cmp.Or(r.URL.Query().Get("map"), string(ticketing.MetricReceived)))
 	if mapBy != ticketing.MetricReceived && mapBy != ticketing.MetricOverdue {
@@ -360,7 +390,8 @@ func (s *Server) indicators(r *http.Request) (*indicatorsData, error) {
 
 	var bars []Bar
 	for _, row := range d.Rows {
-		rt := row.Rates[4] // 按期结案率
+		i := slices.IndexFunc(row.Rates, func(r ticketing.Rate) bool { return r.Code == "on_time_closure_rate" })
+		rt := row.Rates[i]
 		if rt.Den == 0 {
 			continue
 		}
@@ -422,6 +453,16 @@ func (s *Server) keyNames(r *http.Request, dim ticketing.Dim) map[string]string 
 		v := &view{Lang: langFrom(r.Context())}
 		for c := range channelNames {
 			names[string(c)] = v.Channel(c)
+		}
+	case ticketing.DimSupervisor:
+		users, err := s.store.Users(r.Context())
+		if err != nil {
+			s.log.Warn("indicators: users unavailable; supervisors shown by login name", "err", err)
+		}
+		for _, u := range users {
+			if u.Role == ticketing.RoleSupervisor {
+				names[u.Name] = u.DisplayName + " (" + u.Name + ")"
+			}
 		}
 	default:
 		if s.cfg.Areas != nil {

@@ -48,6 +48,8 @@ var staticFS embed.FS
 // through Tickets.
 type Store interface {
 	UserByName(ctx context.Context, name string) (*ticketing.User, error)
+	// Users names the supervisors on their indicators.
+	Users(ctx context.Context) ([]*ticketing.User, error)
 	// EndUserSessions ends every desk session of the user (signing out).
 	EndUserSessions(ctx context.Context, name string) error
 	TokenByHash(ctx context.Context, hash string) (*ticketing.Token, error)

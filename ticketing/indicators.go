@@ -41,6 +41,7 @@ const (
 	MetricInspectedOnTime Metric = "inspected_on_time" // 按时核查数
 	MetricCentreOverdue   Metric = "centre_overdue"    // 中心超时数: a centre's own time ran out (Ticket.Escalate)
 	MetricTaskOverdue     Metric = "task_overdue"      // 任务超时数: a 核实 or 核查 ran out
+	MetricReported        Metric = "reported"          // 上报数: reports supervisors made (filed, self-handled or declined)
 )
 
 // Metrics lists every metric.
@@ -48,7 +49,7 @@ var Metrics = []Metric{MetricReceived, MetricRegistered, MetricDeclined, MetricA
 	MetricRedispatched, MetricAccepted, MetricReturned, MetricHandled, MetricHandledOnTime, MetricClosed,
 	MetricClosedOnTime, MetricRework, MetricExtended, MetricEvaluated, MetricSatisfied, MetricSolved,
 	MetricMerged, MetricReopened, MetricOverdue, MetricSelfHandled, MetricFound, MetricMissed, MetricConfirmed,
-	MetricConfirmedOnTime, MetricInspected, MetricInspectedOnTime, MetricCentreOverdue, MetricTaskOverdue}
+	MetricConfirmedOnTime, MetricInspected, MetricInspectedOnTime, MetricCentreOverdue, MetricTaskOverdue, MetricReported}
 
 // Dim is what indicators are broken down by.
 type Dim string
@@ -58,18 +59,26 @@ const (
 	DimDepartment Dim = "department"
 	DimDistrict   Dim = "district"
 	DimStreet     Dim = "street"
+	DimCommunity  Dim = "community"
 	DimGrid       Dim = "grid"
+	// DimSupervisor is the grid supervisor a count is theirs: the reports
+	// they made and how those fared, and the tasks they did. Counts of no
+	// supervisor (a citizen's case) are left out of it.
+	DimSupervisor Dim = "supervisor"
 	DimCategory   Dim = "category"
 	DimChannel    Dim = "channel"
 )
 
 // Dims lists every breakdown a tally is summed into.
-var Dims = []Dim{DimAll, DimDepartment, DimDistrict, DimStreet, DimGrid, DimCategory, DimChannel}
+var Dims = []Dim{DimAll, DimDepartment, DimDistrict, DimStreet, DimCommunity, DimGrid, DimSupervisor, DimCategory, DimChannel}
 
 // TallyKeys are the ticket's place in each breakdown when the event happened.
 type TallyKeys struct {
-	Department, District, Street, Grid, Category string
-	Channel                                      Channel
+	Department, District, Street, Community, Grid, Category string
+	Channel                                                 Channel
+	// Supervisor is the user name of the supervisor the count is theirs
+	// (the finder of a field report, the doer of a task); empty for none.
+	Supervisor string
 }
 
 // Key is the key of dim (empty for DimAll).
@@ -81,8 +90,12 @@ func (k TallyKeys) Key(d Dim) string {
 		return k.District
 	case DimStreet:
 		return k.Street
+	case DimCommunity:
+		return k.Community
 	case DimGrid:
 		return k.Grid
+	case DimSupervisor:
+		return k.Supervisor
 	case DimCategory:
 		return k.Category
 	case DimChannel:
@@ -90,6 +103,11 @@ func (k TallyKeys) Key(d Dim) string {
 	}
 	return ""
 }
+
+// Counts reports whether a tally with keys k is summed into d: into every
+// breakdown but the supervisors', which leaves out counts of nobody (a
+// citizen's case).
+func (k TallyKeys) Counts(d Dim) bool { return d != DimSupervisor || k.Supervisor != "" }
 
 // Tally is one count to add: a metric, when, and where in the breakdowns.
 // Stores write tallies in the same transaction as the events that cause
@@ -108,13 +126,17 @@ type Tally struct {
 // (t is the ticket after them): what Create and Update write with them.
 func TalliesOf(t *Ticket, evs []Event) []Tally {
 	keys := TallyKeys{Department: t.Department, District: t.Area.District, Street: t.Area.Street,
-		Grid: t.Area.Grid, Category: t.Category, Channel: t.Channel}
+		Community: t.Area.Community, Grid: t.Area.Grid, Category: t.Category, Channel: t.Channel,
+		Supervisor: t.FoundBy}
 	var out []Tally
 	add := func(e Event, m Metric) { out = append(out, Tally{At: e.At, Metric: m, Keys: keys, N: 1}) }
 	for _, e := range evs {
 		switch e.Type {
 		case EventReceived:
 			add(e, MetricReceived)
+			if t.Channel == ChannelField {
+				add(e, MetricReported)
+			}
 		case EventRegistered:
 			add(e, MetricRegistered)
 			if t.Channel == ChannelField {
@@ -171,8 +193,10 @@ func TalliesOf(t *Ticket, evs []Event) []Tally {
 			add(e, MetricOverdue)
 		case EventCentreOverdue:
 			add(e, MetricCentreOverdue)
-		case EventTaskOverdue:
-			add(e, MetricTaskOverdue)
+		case EventTaskOverdue: // the supervisor who took the task, if one did
+			k := keys
+			k.Supervisor = t.TaskBy
+			out = append(out, Tally{At: e.At, Metric: MetricTaskOverdue, Keys: k, N: 1})
 		}
 	}
 	if len(evs) > 0 {
@@ -181,9 +205,11 @@ func TalliesOf(t *Ticket, evs []Event) []Tally {
 			if d.kind == TaskInspect {
 				done, onTime = MetricInspected, MetricInspectedOnTime
 			}
-			out = append(out, Tally{At: d.at, Metric: done, Keys: keys, N: 1})
+			k := keys
+			k.Supervisor = d.by
+			out = append(out, Tally{At: d.at, Metric: done, Keys: k, N: 1})
 			if d.due.IsZero() || !d.at.After(d.due) {
-				out = append(out, Tally{At: d.at, Metric: onTime, Keys: keys, N: 1})
+				out = append(out, Tally{At: d.at, Metric: onTime, Keys: k, N: 1})
 			}
 		}
 	}
@@ -281,6 +307,11 @@ func (r Rate) Value() float64 {
 //	解决率     solved / evaluated
 //	满意率     satisfied / evaluated      (satisfied or basically satisfied)
 //	超期率     overdue / dispatched       (red lights)
+//	主动发现率 found / registered         (filed cases supervisors reported)
+//	漏报率     missed / registered
+//	按时核实率 confirmed_on_time / confirmed
+//	按时核查率 inspected_on_time / inspected
+//	有效上报率 (found + self_handled) / reported
 //
 // Every count is of events on the days of the period, so a rate over a
 // short period can pass 100% (tickets dispatched last month closed this one).
@@ -301,5 +332,6 @@ func (f Figures) Rates() []Rate {
 		{"missed_rate", "漏报率", f[MetricMissed], f[MetricRegistered]},
 		{"on_time_confirm_rate", "按时核实率", f[MetricConfirmedOnTime], f[MetricConfirmed]},
 		{"on_time_inspect_rate", "按时核查率", f[MetricInspectedOnTime], f[MetricInspected]},
+		{"valid_report_rate", "有效上报率", f[MetricFound] + f[MetricSelfHandled], f[MetricReported]},
 	}
 }

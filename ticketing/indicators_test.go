@@ -71,7 +71,7 @@ func TestTalliesOf(t *testing.T) {
 		{"external update", routed(ticketing.StatusDispatched), ev(ticketing.EventExternalUpdate, ticketing.StatusDispatched, ticketing.StatusDispatched, before), nil},
 		{"supplemented", routed(ticketing.StatusDispatched), ev(ticketing.EventSupplemented, ticketing.StatusDispatched, ticketing.StatusDispatched, before), nil},
 	}
-	keys := ticketing.TallyKeys{Department: "cgw", District: "d1", Street: "s1", Grid: "g1", Category: "0101", Channel: ticketing.ChannelWeChat}
+	keys := ticketing.TallyKeys{Department: "cgw", District: "d1", Street: "s1", Community: "c1", Grid: "g1", Category: "0101", Channel: ticketing.ChannelWeChat}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var want []ticketing.Tally
@@ -111,15 +111,27 @@ func TestTalliesOfASave(t *testing.T) {
 }
 
 func TestTallyKeys(t *testing.T) {
-	k := ticketing.TallyKeys{Department: "cgw", District: "d", Street: "s", Grid: "g", Category: "c", Channel: ticketing.ChannelWeb}
+	k := ticketing.TallyKeys{Department: "cgw", District: "d", Street: "s", Community: "m", Grid: "g", Category: "c",
+		Channel: ticketing.ChannelWeb, Supervisor: "sup"}
 	want := map[ticketing.Dim]string{ticketing.DimAll: "", ticketing.DimDepartment: "cgw", ticketing.DimDistrict: "d",
-		ticketing.DimStreet: "s", ticketing.DimGrid: "g", ticketing.DimCategory: "c", ticketing.DimChannel: "web"}
+		ticketing.DimStreet: "s", ticketing.DimCommunity: "m", ticketing.DimGrid: "g", ticketing.DimSupervisor: "sup",
+		ticketing.DimCategory: "c", ticketing.DimChannel: "web"}
 	if len(want) != len(ticketing.Dims) {
 		t.Fatalf("the test knows %d breakdowns, Dims has %d", len(want), len(ticketing.Dims))
 	}
 	for _, d := range ticketing.Dims {
 		if got := k.Key(d); got != want[d] {
 			t.Errorf("Key(%s) = %q, want %q", d, got, want[d])
+		}
+		if !k.Counts(d) {
+			t.Errorf("Counts(%s) = false with every key set", d)
+		}
+	}
+	// A count of no supervisor goes into every breakdown but theirs.
+	k.Supervisor = ""
+	for _, d := range ticketing.Dims {
+		if got := k.Counts(d); got != (d != ticketing.DimSupervisor) {
+			t.Errorf("without a supervisor, Counts(%s) = %v", d, got)
 		}
 	}
 }
@@ -132,7 +144,8 @@ func TestRates(t *testing.T) {
 		ticketing.MetricRework: 6, ticketing.MetricExtended: 12, ticketing.MetricEvaluated: 80,
 		ticketing.MetricSatisfied: 72, ticketing.MetricSolved: 60, ticketing.MetricOverdue: 18,
 		ticketing.MetricFound: 45, ticketing.MetricMissed: 15, ticketing.MetricConfirmed: 20, ticketing.MetricConfirmedOnTime: 19,
-		ticketing.MetricInspected: 50, ticketing.MetricInspectedOnTime: 40,
+		ticketing.MetricInspected: 50, ticketing.MetricInspectedOnTime: 40, ticketing.MetricReported: 60,
+		ticketing.MetricSelfHandled: 9,
 	}
 	want := []struct {
 		code     string
@@ -154,6 +167,7 @@ func TestRates(t *testing.T) {
 		{"missed_rate", 15, 150, 0.1},
 		{"on_time_confirm_rate", 19, 20, 0.95},
 		{"on_time_inspect_rate", 40, 50, 0.8},
+		{"valid_report_rate", 54, 60, 0.9},
 	}
 	rates := f.Rates()
 	if len(rates) != len(want) {

@@ -107,6 +107,12 @@ type Report struct {
 	By string
 }
 
+// supervisorActor is the prefix of Report.By for a supervisor's report.
+const supervisorActor = "supervisor:"
+
+// SupervisorActor is Report.By for a report the supervisor name made.
+func SupervisorActor(name string) string { return supervisorActor + name }
+
 // Normalize trims fields in place so validation and fingerprints see the
 // same values whatever whitespace a client sent.
 func (r *Report) Normalize() {

@@ -156,6 +156,9 @@ func (s *Service) submit(ctx context.Context, r Report, fold bool, decide func(t
 		Attachments: r.Attachments, Priority: PriorityNormal,
 		ReceivedAt: r.ReceivedAt, CreatedAt: now, UpdatedAt: now,
 	}
+	if r.Channel == ChannelField {
+		t.FoundBy = strings.TrimPrefix(r.By, supervisorActor)
+	}
 	t.record(now, cmp.Or(r.By, ActorCitizen), EventReceived, StatusReceived, "", "已受理，工单号"+t.Number)
 	t.applyAssignment(a)
 	t.Centre, t.CentreDue = a.Centre, a.CentreDue

@@ -47,11 +47,12 @@ const AttachmentInspection = "inspection"
 type taskDone struct {
 	kind    TaskKind
 	due, at time.Time
+	by      string // the supervisor's user name
 }
 
-// finishTask ends the open task, done by a supervisor at at.
-func (t *Ticket) finishTask(at time.Time) {
-	t.done = append(t.done, taskDone{kind: t.Task, due: t.TaskDue, at: at})
+// finishTask ends the open task, done by the supervisor actor at at.
+func (t *Ticket) finishTask(at time.Time, actor string) {
+	t.done = append(t.done, taskDone{kind: t.Task, due: t.TaskDue, at: at, by: actor})
 	t.Task, t.TaskBy, t.TaskDue = "", "", time.Time{}
 }
 
@@ -155,7 +156,7 @@ func (t *Ticket) Confirm(at time.Time, actor string, found bool, note string, ph
 	if err := t.onSite(photos); err != nil {
 		return err
 	}
-	t.finishTask(at)
+	t.finishTask(at, actor)
 	if !found {
 		t.record(at, actor, EventDeclined, StatusNotRegistered, "核实：现场无此问题。"+note, "经网格员现场核实，未发现所反映的问题："+note)
 		return nil
@@ -185,7 +186,7 @@ func (t *Ticket) Inspect(at time.Time, actor string, pass bool, note string, pho
 	if err := t.onSite(photos); err != nil {
 		return err
 	}
-	t.finishTask(at)
+	t.finishTask(at, actor)
 	if pass {
 		note = cmp.Or(note, "现场核查，已处置到位")
 	}

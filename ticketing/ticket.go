@@ -179,6 +179,9 @@ type Ticket struct {
 	Fingerprint string
 	Line        string
 	Reporter    Contact
+	// FoundBy is the user name of the supervisor who reported a field
+	// case (主动发现); empty for a citizen's. Their indicators count it.
+	FoundBy     string
 	Text        string
 	Location    *Point
 	Address     string

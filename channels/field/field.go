@@ -194,7 +194,7 @@ func (s *Server) postReport(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	r.ExternalID, r.By = key, "supervisor:"+b.Actor
+	r.ExternalID, r.By = key, ticketing.SupervisorActor(b.Actor)
 	t, created, err := s.submit(c.Request.Context(), r, in)
 	if err != nil {
 		s.fail(c, err)

@@ -227,4 +227,22 @@ func TestGridDayInBrowser(t *testing.T) {
 		t.Errorf("安定门's composite score = %q", score)
 	}
 	shot(district, "grid-11-ranking.png")
+	// The community, ranked among communities, and the supervisor's own
+	// figures: one report, filed; one 核实 and two 核查, all in time.
+	browsertest.Do(t, district, "communities", chromedp.Navigate(srv.base+"/desk/indicators?period=week&by=community"),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-key="110101001001"][data-rank="1"]`)))
+	browsertest.Do(t, district, "supervisors", chromedp.Navigate(srv.base+"/desk/indicators?period=week&by=supervisor"),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-key="sup.li"]`)))
+	figures := browsertest.Run(t, district, "sup.li's row", chromedp.Evaluate[map[string]string](`Object.fromEntries(
+		[...document.querySelectorAll('tr[data-key="sup.li"] td[data-col]')].map(td => [td.dataset.col, td.textContent]))`))
+	for col, want := range map[string]string{"reported": "1", "found": "1", "confirmed": "1", "inspected": "2",
+		"valid_report_rate": "100.0%", "on_time_confirm_rate": "100.0%", "on_time_inspect_rate": "100.0%"} {
+		if figures[col] != want {
+			t.Errorf("sup.li's %s = %q, want %q (row: %v)", col, figures[col], want, figures)
+		}
+	}
+	if name := browsertest.Run(t, district, "sup.li's name", chromedp.Text(chromedp.CSS(`tr[data-key="sup.li"]`))); !strings.Contains(name, "李监督员") {
+		t.Errorf("the supervisor's row does not name them: %q", name)
+	}
+	shot(district, "grid-12-supervisors.png")
 }

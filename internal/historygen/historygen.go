@@ -127,6 +127,9 @@ func (g *Generator) tally(t *ticketing.Ticket, log []ticketing.Event) {
 	for _, tl := range ticketing.TalliesOf(t, log) {
 		day := tl.At.In(g.loc).Format("2006-01-02")
 		for _, d := range ticketing.Dims {
+			if !tl.Keys.Counts(d) {
+				continue
+			}
 			g.sums[sumKey{day, d, tl.Keys.Key(d), tl.Metric}] += int64(tl.N)
 		}
 	}
@@ -158,10 +161,11 @@ func (g *Generator) ticket(ctx context.Context, id int64, at time.Time) (*ticket
 	rep := ticketing.Report{Channel: ch, ExternalID: fmt.Sprintf("gen:%d", id), Category: leaf.Code,
 		Text: leaf.Name + "问题，请尽快处理（生成数据）", Location: &ticketing.Point{Lat: lat, Lon: lon}, ReceivedAt: at,
 		Reporter: ticketing.Contact{Phone: fmt.Sprintf("+86138%08d", r.IntN(100000000))}}
-	actor := ticketing.ActorCitizen
+	actor, foundBy := ticketing.ActorCitizen, ""
 	if ch == ticketing.ChannelField {
 		// The supervisor of the cell, with the photo every field report has.
-		actor = g.supervisor(cell)
+		foundBy = g.supervisor(cell)
+		actor = ticketing.SupervisorActor(foundBy)
 		rep.Reporter, rep.By = ticketing.Contact{}, actor
 		rep.Attachments = []ticketing.Attachment{g.photo(id, "")}
 	}
@@ -170,7 +174,7 @@ func (g *Generator) ticket(ctx context.Context, id int64, at time.Time) (*ticket
 		return nil, nil, fmt.Errorf("gen: route %s: %w", leaf.Code, err)
 	}
 	t := &ticketing.Ticket{ID: id, Number: ticketing.FormatNumber(id, at.In(g.loc)), TrackHash: ticketing.HashToken(fmt.Sprintf("gen%016x", r.Uint64())),
-		Channel: ch, ExternalID: rep.ExternalID, Fingerprint: rep.Fingerprint(), Reporter: rep.Reporter, Text: rep.Text,
+		Channel: ch, ExternalID: rep.ExternalID, Fingerprint: rep.Fingerprint(), Reporter: rep.Reporter, FoundBy: foundBy, Text: rep.Text,
 		Location: rep.Location, Status: ticketing.StatusReceived, Category: a.Category, CategoryName: a.CategoryName,
 		Priority: a.Priority, Area: a.Area, Centre: a.Centre, CentreDue: a.CentreDue, Attachments: rep.Attachments,
 		ReceivedAt: at, CreatedAt: at, UpdatedAt: at, Version: 1}

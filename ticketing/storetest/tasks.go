@@ -12,7 +12,7 @@ import (
 
 func taskTests() []storeTest {
 	return []storeTest{{"FieldTasks", testFieldTasks}, {"PlacedBySupplement", testPlacedBySupplement},
-		{"GridClocks", testGridClocks}}
+		{"GridClocks", testGridClocks}, {"SupervisorIndicators", testSupervisorIndicators}}
 }
 
 // taskRouter places every report in cell g1 of community c1 (street s1);
@@ -264,5 +264,89 @@ func testGridClocks(t *testing.T, s ticketing.Store) {
 	}
 	if other.Status != ticketing.StatusNotRegistered || !other.AlarmAt.IsZero() {
 		t.Errorf("declined after 核实: %s, alarm %v; want no alarm", other.Status, other.AlarmAt)
+	}
+}
+
+// The indicators of the grid's people and its smallest area: a
+// supervisor's reports (filed or fixed on the spot) count as theirs, with
+// the finder kept on the case; a 核实 or 核查 counts for the supervisor
+// who did it; a citizen's case counts for no supervisor; the community
+// counts everything in it.
+func testSupervisorIndicators(t *testing.T, s ticketing.Store) {
+	ctx := context.Background()
+	c := &clock{}
+	svc := ticketing.NewService(s, taskRouter{}, ticketing.WithClock(c.now), ticketing.WithLocation(time.UTC))
+	photo := func(name string) ticketing.Attachment {
+		return ticketing.Attachment{ID: "2026/11/25/" + name + ".jpg", ContentType: "image/jpeg", Size: 10, SHA256: "ab"}
+	}
+	field := func(id, text string) ticketing.Report {
+		return ticketing.Report{Channel: ticketing.ChannelField, ExternalID: id, Text: text,
+			By: ticketing.SupervisorActor("sup.a"), Attachments: []ticketing.Attachment{photo(id)}}
+	}
+	found, _, err := svc.Submit(ctx, field("sup-1", "井盖破损"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := svc.SubmitSelfHandled(ctx, field("sup-2", "小广告"), ticketing.SupervisorActor("sup.a"), "已清除", []ticketing.Attachment{photo("sup-2-after")}); err != nil {
+		t.Fatal(err)
+	}
+	citizen, _, err := svc.Submit(ctx, ticketing.Report{Channel: ticketing.ChannelWeChat, ExternalID: "sup-3", Text: "门口占道经营"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := svc.Ticket(ctx, found.Number); err != nil || got.FoundBy != "sup.a" {
+		t.Fatalf("the finder of a field report: %q, %v", got.FoundBy, err)
+	}
+	if got, _ := svc.Ticket(ctx, citizen.Number); got.FoundBy != "" {
+		t.Fatalf("a citizen's report has a finder: %q", got.FoundBy)
+	}
+	if _, err := svc.Act(ctx, citizen.Number, func(tk *ticketing.Ticket, now time.Time) error {
+		return tk.Confirm(now, "sup.b", true, "属实", photo("site-1"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []func(*ticketing.Ticket, time.Time) error{
+		func(tk *ticketing.Ticket, now time.Time) error { return tk.Accept(now, "li") },
+		func(tk *ticketing.Ticket, now time.Time) error { return tk.ReportHandled(now, "li", "已更换") },
+		func(tk *ticketing.Ticket, now time.Time) error {
+			return tk.Inspect(now, "sup.b", true, "", photo("site-2"))
+		},
+	} {
+		if _, err := svc.Act(ctx, found.Number, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rollup(t, s, time.UTC)
+	q := ticketing.IndicatorQuery{Dim: ticketing.DimSupervisor, From: "2026-11-25", To: "2026-11-26"}
+	got := counts(t, s, q)
+	for k, n := range map[string]int64{"sup.a reported": 2, "sup.a received": 2, "sup.a found": 1, "sup.a self_handled": 1,
+		"sup.a closed": 1, "sup.b confirmed": 1, "sup.b confirmed_on_time": 1, "sup.b inspected": 1, "sup.b inspected_on_time": 1} {
+		if got[k] != n {
+			t.Errorf("%s = %d, want %d (all: %v)", k, got[k], n, got)
+		}
+	}
+	for k := range got {
+		if !strings.HasPrefix(k, "sup.a ") && !strings.HasPrefix(k, "sup.b ") {
+			t.Errorf("a count of no supervisor in their breakdown: %s", k)
+		}
+	}
+	if n := got["sup.b received"] + got["sup.a missed"] + got["sup.b missed"]; n != 0 {
+		t.Errorf("the citizen's report counted for a supervisor: %v", got)
+	}
+	q.Dim = ticketing.DimCommunity
+	com := counts(t, s, q)
+	if com["c1 received"] != 3 || com["c1 reported"] != 2 || com["c1 missed"] != 1 || com["c1 confirmed"] != 1 {
+		t.Errorf("community c1: %v", com)
+	}
+	f := ticketing.Figures{}
+	for k, n := range got {
+		if m, ok := strings.CutPrefix(k, "sup.a "); ok {
+			f[ticketing.Metric(m)] = n
+		}
+	}
+	for _, r := range f.Rates() {
+		if r.Code == "valid_report_rate" && (r.Num != 2 || r.Den != 2) {
+			t.Errorf("sup.a valid reports %d/%d, want 2/2", r.Num, r.Den)
+		}
 	}
 }
