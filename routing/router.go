@@ -78,6 +78,34 @@ type cellLister interface {
 // Org is the organisation of the catalogue the router was built from.
 func (r *Router) Org() *Org { return r.c.org }
 
+// cellFinder is a Locator that finds a cell by its code (grid.Index).
+type cellFinder interface {
+	Cell(code string) (grid.Cell, bool)
+}
+
+// CheckCells checks the cells to assign to a supervisor of area ("" the
+// city; ticketing.User.Cells): each a unit cell of the grid, within area.
+// The error names the first cell that is not.
+func (r *Router) CheckCells(area string, cells []string) error {
+	if len(cells) == 0 {
+		return nil
+	}
+	cf, ok := r.locator.(cellFinder)
+	if !ok {
+		return ticketing.Invalid("cells", "grid placement is off: there are no cells to assign")
+	}
+	for _, code := range cells {
+		c, ok := cf.Cell(code)
+		switch {
+		case !ok || c.Kind != grid.KindUnit:
+			return ticketing.Invalid("cells", "%q is not a unit cell of the grid", code)
+		case !areaOf(c).Within(area):
+			return ticketing.Invalid("cells", "cell %s (%s) is outside the area %s", code, describe(c), area)
+		}
+	}
+	return nil
+}
+
 // Clocks are the levels' centre clocks (Catalogue.CentreHours).
 func (r *Router) Clocks() ticketing.Clocks { return r.c.clocks }
 
@@ -367,6 +395,11 @@ func NewLive(load func() (*Router, error)) (*Live, error) {
 // Catalogue is the catalogue of the router in force, for the lists shown to
 // citizens (the form's categories), which must follow a reload too.
 func (l *Live) Catalogue() *Catalogue { return l.cur.Load().cat }
+
+// CheckCells is Router.CheckCells by the grid in force.
+func (l *Live) CheckCells(area string, cells []string) error {
+	return l.cur.Load().CheckCells(area, cells)
+}
 
 // Inside reports whether the point lies in one of the grid's cells, by
 // the grid in force; without a grid nothing can be checked and every

@@ -16,6 +16,8 @@ type Viewer struct {
 	Role       Role
 	Department string
 	Area       string // "" is the city (User.Area)
+	// Cells narrow a supervisor's tasks to the cells assigned (User.Cells).
+	Cells []string
 }
 
 // Sees reports whether v may see t at all. Admins and agents, who look

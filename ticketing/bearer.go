@@ -60,5 +60,5 @@ func Authenticate(ctx context.Context, ts TokenUsers, header string) (*Bearer, e
 	if u.Disabled || u.Role != tok.Role || !StaffRole(u.Role) {
 		return nil, bad
 	}
-	return &Bearer{Viewer: Viewer{Role: u.Role, Department: u.Department, Area: u.Area}, Actor: u.Name, Token: tok, User: u}, nil
+	return &Bearer{Viewer: Viewer{Role: u.Role, Department: u.Department, Area: u.Area, Cells: u.Cells}, Actor: u.Name, Token: tok, User: u}, nil
 }

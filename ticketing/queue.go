@@ -43,6 +43,9 @@ type QueueFilter struct {
 	// Statuses to include; empty means every open status (Status.Open).
 	Statuses []Status
 	Grid     string // unit grid cell code
+	// Cells keeps the tickets in these unit cells (a supervisor's own,
+	// User.Cells); empty: no condition.
+	Cells []string
 	// Area keeps the tickets within a district, street or community
 	// (Area.Within): a local centre's desk always sets it to its own.
 	Area string

@@ -3,6 +3,7 @@ package ticketing
 import (
 	"cmp"
 	"context"
+	"slices"
 	"strings"
 	"time"
 )
@@ -209,9 +210,11 @@ func (t *Ticket) onSite(photos []Attachment) error {
 }
 
 // Works reports whether v may work t's open task: a supervisor whose area
-// holds the case's cell (a supervisor with no area works the whole city).
+// holds the case's cell (a supervisor with no area works the whole city),
+// and one of the cells assigned to them when they have any.
 func (v Viewer) Works(t *Ticket) bool {
-	return v.Role == RoleSupervisor && t.Task != "" && t.Area.Grid != "" && t.Area.Within(v.Area)
+	return v.Role == RoleSupervisor && t.Task != "" && t.Area.Grid != "" && t.Area.Within(v.Area) &&
+		(len(v.Cells) == 0 || slices.Contains(v.Cells, t.Area.Grid))
 }
 
 // EventSelfHandled is a supervisor's 自处置: a small problem found on

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -30,6 +31,10 @@ type User struct {
 	// that area's tickets. Empty is the city, and the only value for the
 	// other roles.
 	Area string
+	// Cells are the unit grid cells assigned to a supervisor, within Area:
+	// their tasks come from these cells only. Empty: every cell of Area,
+	// shared with the area's other supervisors.
+	Cells []string
 	// PasswordHash is the PHC string HashPassword returns; never the password.
 	PasswordHash string
 	Disabled     bool // may not sign in; its tokens must be refused
@@ -49,6 +54,7 @@ const (
 	MaxDepartmentCodeLen = 64
 	MinPasswordRunes     = 10
 	MaxPasswordBytes     = 1024 // longer ones are refused before hashing
+	MaxUserCells         = 200  // a supervisor walks a few dozen cells at most
 )
 
 const (
@@ -272,6 +278,18 @@ func (u *User) Validate() error {
 		return Invalid("area", "only a dispatcher or a supervisor belongs to an area; a %s works for the whole city", u.Role)
 	case !validDepartment(u.Area):
 		return Invalid("area", "must be an area code: at most %d printable characters without spaces", MaxDepartmentCodeLen)
+	case len(u.Cells) > 0 && u.Role != RoleSupervisor:
+		return Invalid("cells", "only a supervisor has grid cells assigned")
+	case len(u.Cells) > MaxUserCells:
+		return Invalid("cells", "at most %d cells per supervisor", MaxUserCells)
+	}
+	for i, c := range u.Cells {
+		if c == "" || !validDepartment(c) || strings.Contains(c, ",") {
+			return Invalid("cells", "%q is not a grid cell code", c)
+		}
+		if slices.Contains(u.Cells[:i], c) {
+			return Invalid("cells", "cell %s is listed twice", c)
+		}
 	}
 	if _, _, ok := parsePasswordHash(u.PasswordHash); !ok {
 		return Invalid("passwordHash", "must be an argon2id hash from HashPassword")

@@ -3,6 +3,7 @@ package ticketing_test
 import (
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"regexp"
 	"runtime"
 	"strings"
@@ -233,6 +234,19 @@ func TestUserValidate(t *testing.T) {
 		{"no hash", func(u *ticketing.User) { u.PasswordHash = "" }, "passwordHash"},
 		{"password, not hash", func(u *ticketing.User) { u.PasswordHash = "0123456789" }, "passwordHash"},
 		{"no time", func(u *ticketing.User) { u.UpdatedAt = time.Time{} }, "updatedAt"},
+		{"supervisor's cells", func(u *ticketing.User) {
+			u.Role, u.Area, u.Cells = ticketing.RoleSupervisor, "110101001001", []string{"110101001001051", "110101001001052"}
+		}, ""},
+		{"dispatcher's cells", func(u *ticketing.User) { u.Role, u.Cells = ticketing.RoleDispatcher, []string{"110101001001051"} }, "cells"},
+		{"a cell twice", func(u *ticketing.User) { u.Role, u.Cells = ticketing.RoleSupervisor, []string{"c1", "c2", "c1"} }, "cells"},
+		{"empty cell", func(u *ticketing.User) { u.Role, u.Cells = ticketing.RoleSupervisor, []string{""} }, "cells"},
+		{"comma in a cell", func(u *ticketing.User) { u.Role, u.Cells = ticketing.RoleSupervisor, []string{"c1,c2"} }, "cells"},
+		{"too many cells", func(u *ticketing.User) {
+			u.Role = ticketing.RoleSupervisor
+			for i := range ticketing.MaxUserCells + 1 {
+				u.Cells = append(u.Cells, fmt.Sprint("c", i))
+			}
+		}, "cells"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

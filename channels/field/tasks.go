@@ -69,7 +69,7 @@ func (s *Server) getTasks(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	f := ticketing.QueueFilter{Task: true, Sort: ticketing.SortTask, Area: b.Area,
+	f := ticketing.QueueFilter{Task: true, Sort: ticketing.SortTask, Area: b.Area, Cells: b.Cells,
 		Statuses: []ticketing.Status{ticketing.StatusReceived, ticketing.StatusHandled}}
 	if s.cfg.AreaLevel != nil && b.Area != "" {
 		f.AreaLevel = s.cfg.AreaLevel(b.Area)

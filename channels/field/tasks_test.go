@@ -13,15 +13,16 @@ import (
 	"github.com/yihao-city/yihao/ticketing"
 )
 
-// supervisorIn adds a supervisor of area with a phone token.
-func (e *env) supervisorIn(t *testing.T, name, area string) string {
+// supervisorIn adds a supervisor of area (and of those cells only, if
+// any) with a phone token.
+func (e *env) supervisorIn(t *testing.T, name, area string, cells ...string) string {
 	t.Helper()
 	ctx := context.Background()
 	hash, err := ticketing.HashPassword("correct horse battery")
 	if err != nil {
 		t.Fatal(err)
 	}
-	u := &ticketing.User{Name: name, Role: ticketing.RoleSupervisor, Area: area, PasswordHash: hash, UpdatedAt: time.Now()}
+	u := &ticketing.User{Name: name, Role: ticketing.RoleSupervisor, Area: area, Cells: cells, PasswordHash: hash, UpdatedAt: time.Now()}
 	if err := e.store.PutUser(ctx, u); err != nil {
 		t.Fatal(err)
 	}
@@ -114,6 +115,24 @@ func TestFieldTasks(t *testing.T) {
 			}
 			if _, list := e.taskList(t, other); len(list) != 0 {
 				t.Errorf("another community's list: %+v", list)
+			}
+			// Cells assigned narrow the community: the cell's own supervisor
+			// sees the task, one of the community's other cells neither sees
+			// nor touches it.
+			otherCell := "110101001001001"
+			if otherCell == tk.Area.Grid {
+				otherCell = "110101001001002"
+			}
+			ownCell := e.supervisorIn(t, "sup.cell", tk.Area.Community, tk.Area.Grid, otherCell)
+			elsewhere := e.supervisorIn(t, "sup.elsewhere", tk.Area.Community, otherCell)
+			if _, list := e.taskList(t, ownCell); len(list) != 1 || list[0].Number != tk.Number {
+				t.Errorf("the cell's supervisor's list: %+v", list)
+			}
+			if _, list := e.taskList(t, elsewhere); len(list) != 0 {
+				t.Errorf("another cell's supervisor's list: %+v", list)
+			}
+			if code, _ := e.stepTask(t, elsewhere, tk.Number, "take", nil, ""); code != http.StatusNotFound {
+				t.Errorf("another cell's supervisor taking the task: %d", code)
 			}
 			if code, _ := e.taskList(t, e.dispatcher); code != http.StatusForbidden {
 				t.Errorf("a dispatcher's token on the task list: %d", code)

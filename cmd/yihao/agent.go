@@ -66,7 +66,7 @@ func agentAdd(ctx context.Context, cfg Config, args []string, stdin io.Reader, s
 	}
 	now := time.Now()
 	a := &ticketing.Agent{Ext: *ext, Name: *name, Realm: cfg.SIP.Realm, HA1: ticketing.HA1(*ext, cfg.SIP.Realm, pw),
-		Skills: splitSkills(*skills), CreatedAt: now, UpdatedAt: now}
+		Skills: splitList(*skills), CreatedAt: now, UpdatedAt: now}
 	if err := a.Validate(); err != nil {
 		return fmt.Errorf("agent add: %w", err)
 	}
@@ -88,8 +88,8 @@ func agentAdd(ctx context.Context, cfg Config, args []string, stdin io.Reader, s
 	return nil
 }
 
-// splitSkills reads a comma-separated list, dropping blanks.
-func splitSkills(s string) []string {
+// splitList reads a comma-separated list (skills, cells), dropping blanks.
+func splitList(s string) []string {
 	var out []string
 	for _, f := range strings.Split(s, ",") {
 		if f = strings.TrimSpace(f); f != "" {

@@ -58,12 +58,13 @@ type Config struct {
 
 // UserConfig is a staff account in the configuration file.
 type UserConfig struct {
-	Name       string `yaml:"name"`
-	Display    string `yaml:"display"`
-	Role       string `yaml:"role"`
-	Department string `yaml:"department"`
-	Area       string `yaml:"area"` // a local centre's district, street or community
-	Password   string `yaml:"password"`
+	Name       string   `yaml:"name"`
+	Display    string   `yaml:"display"`
+	Role       string   `yaml:"role"`
+	Department string   `yaml:"department"`
+	Area       string   `yaml:"area"`  // a local centre's district, street or community
+	Cells      []string `yaml:"cells"` // a supervisor's unit cells, within the area
+	Password   string   `yaml:"password"`
 }
 
 // WeChatConfig is the official account (公众号) as its console shows it.

@@ -26,7 +26,7 @@ import (
 // database, so none is lost when an instance stops and none is done twice.
 func (a *app) startDesks(ctx context.Context) error {
 	cfg, store, svc, router, files, loc, ph, photos, rdb, log, mux := a.cfg, a.store, a.svc, a.router, a.files, a.loc, a.phone, a.photos, a.rdb, a.log, a.engine
-	if err := putConfiguredUsers(ctx, store, cfg.Users, router.Org(), log); err != nil {
+	if err := putConfiguredUsers(ctx, store, cfg.Users, router, log); err != nil {
 		return err
 	}
 	// The desks' key is derived from the shared secret, so a session
@@ -144,10 +144,13 @@ func loadAreas(files routingFiles) (*desks.Areas, error) {
 // argon2id hashes there. A user already stored is left as it is: `yihao
 // user disable` or a new password set with `yihao user add` holds across
 // restarts, and sessions are not ended by a start.
-func putConfiguredUsers(ctx context.Context, store ticketing.Store, users []UserConfig, org *routing.Org, log *slog.Logger) error {
+func putConfiguredUsers(ctx context.Context, store ticketing.Store, users []UserConfig, router *routing.Live, log *slog.Logger) error {
 	for _, u := range users {
-		if _, ok := org.Area(u.Area); u.Area != "" && !ok {
+		if _, ok := router.Org().Area(u.Area); u.Area != "" && !ok {
 			return fmt.Errorf("config: user %s: area %q is not a district, street or community of the catalogue", u.Name, u.Area)
+		}
+		if err := router.CheckCells(u.Area, u.Cells); err != nil {
+			return fmt.Errorf("config: user %s: %w", u.Name, err)
 		}
 		switch _, err := store.UserByName(ctx, u.Name); {
 		case err == nil:
@@ -162,7 +165,7 @@ func putConfiguredUsers(ctx context.Context, store ticketing.Store, users []User
 		}
 		now := time.Now()
 		if err := store.PutUser(ctx, &ticketing.User{Name: u.Name, DisplayName: u.Display, Role: ticketing.Role(u.Role),
-			Department: u.Department, Area: u.Area, PasswordHash: hash, UpdatedAt: now}); err != nil {
+			Department: u.Department, Area: u.Area, Cells: u.Cells, PasswordHash: hash, UpdatedAt: now}); err != nil {
 			return fmt.Errorf("config: user %s: %w", u.Name, err)
 		}
 		log.Info("configured user added", "user", u.Name, "role", u.Role)

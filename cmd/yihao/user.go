@@ -18,7 +18,7 @@ import (
 
 const userUsage = `usage:
   yihao user add --name NAME --role agent|dispatcher|liaison|supervisor|admin [--department CODE]
-                 [--area CODE] [--display-name NAME] --password PASSWORD|-
+                 [--area CODE] [--cells CELL,CELL…] [--display-name NAME] --password PASSWORD|-
   yihao user list
   yihao user disable --name NAME
 
@@ -26,7 +26,9 @@ Names are 2 to 32 of a-z, 0-9, '.', '_' and '-'. A liaison needs --department,
 a department code of the catalogue; other roles have none. A dispatcher or a
 supervisor may have --area, a district, street or community of the
 catalogue's areas: a district or street centre sees only that area's tickets.
-No area is the city. Passwords have at
+No area is the city. A supervisor may have --cells, unit cells of the grid
+within the area: their 核实 and 核查 tasks come from those cells only
+(none: every cell of the area). Passwords have at
 least 10 characters; --password - reads it from the first line of standard
 input, out of the shell history and the process list. Only an argon2id hash
 is stored. Adding a name again replaces its role, department, area, display
@@ -57,6 +59,7 @@ func userAdd(ctx context.Context, cfg Config, args []string, stdin io.Reader, st
 	role := fs.String("role", "", "agent, dispatcher, liaison, supervisor or admin")
 	dept := fs.String("department", "", "department code (liaisons only)")
 	area := fs.String("area", "", "the centre's area: a district, street or community code (dispatchers and supervisors; none is the city)")
+	cells := fs.String("cells", "", "the unit cells a supervisor works, comma separated, within the area (supervisors only; none: the whole area)")
 	display := fs.String("display-name", "", "name shown on the desks")
 	password := fs.String("password", "", `the password, or "-" to read it from standard input`)
 	if err := fs.Parse(args); err != nil {
@@ -74,7 +77,7 @@ func userAdd(ctx context.Context, cfg Config, args []string, stdin io.Reader, st
 		return fmt.Errorf("user add: %w", err)
 	}
 	u := &ticketing.User{Name: *name, DisplayName: *display, Role: ticketing.Role(*role), Department: *dept,
-		Area: *area, PasswordHash: hash, UpdatedAt: time.Now()}
+		Area: *area, Cells: splitList(*cells), PasswordHash: hash, UpdatedAt: time.Now()}
 	if err := u.Validate(); err != nil {
 		return fmt.Errorf("user add: %w", err)
 	}
@@ -85,6 +88,15 @@ func userAdd(ctx context.Context, cfg Config, args []string, stdin io.Reader, st
 	}
 	if u.Area != "" {
 		if err := checkArea(cfg, u.Area); err != nil {
+			return fmt.Errorf("user add: %w", err)
+		}
+	}
+	if len(u.Cells) > 0 {
+		r, _, err := loadRouting(routingFilesOf(cfg))
+		if err != nil {
+			return err
+		}
+		if err := r.CheckCells(u.Area, u.Cells); err != nil {
 			return fmt.Errorf("user add: %w", err)
 		}
 	}
@@ -108,6 +120,9 @@ func userAdd(ctx context.Context, cfg Config, args []string, stdin io.Reader, st
 	}
 	if u.Area != "" {
 		what += " in " + u.Area
+	}
+	if len(u.Cells) > 0 {
+		what += fmt.Sprintf(", %d cells", len(u.Cells))
 	}
 	fmt.Fprintf(stdout, "%s user %s (%s)\n", verb, u.Name, what)
 	return nil
@@ -177,13 +192,14 @@ func userList(ctx context.Context, cfg Config, args []string, stdout, stderr io.
 		return err
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tROLE\tDEPARTMENT\tAREA\tSTATUS\tUPDATED\tDISPLAY NAME")
+	fmt.Fprintln(tw, "NAME\tROLE\tDEPARTMENT\tAREA\tCELLS\tSTATUS\tUPDATED\tDISPLAY NAME")
 	for _, u := range users {
 		status := "active"
 		if u.Disabled {
 			status = "disabled"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", u.Name, u.Role, orDash(u.Department), orDash(u.Area), status,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", u.Name, u.Role, orDash(u.Department), orDash(u.Area),
+			orDash(strings.Join(u.Cells, ",")), status,
 			u.UpdatedAt.Local().Format("2006-01-02 15:04"), orDash(u.DisplayName))
 	}
 	return tw.Flush()

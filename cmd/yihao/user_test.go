@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -108,6 +109,9 @@ func TestUserCommands(t *testing.T) {
 		{"", []string{"--name", "x9", "--role", "agent", "--password", "0123456789", "extra"}, "unexpected"},
 		{"", []string{"--name", "x10", "--role", "dispatcher", "--area", "999999", "--password", "0123456789"}, `"999999" is not a district, street or community`},
 		{"", []string{"--name", "x11", "--role", "agent", "--area", "110101", "--password", "0123456789"}, "only a dispatcher or a supervisor belongs to an area"},
+		{"", []string{"--name", "x12", "--role", "supervisor", "--area", "110101001001", "--cells", "110101001001051,110101001001999", "--password", "0123456789"}, `"110101001001999" is not a unit cell of the grid`},
+		{"", []string{"--name", "x13", "--role", "supervisor", "--area", "110101001001", "--cells", "110105004004001", "--password", "0123456789"}, "cell 110105004004001 (朝阳区"},
+		{"", []string{"--name", "x14", "--role", "dispatcher", "--area", "110101001", "--cells", "110101001001051", "--password", "0123456789"}, "only a supervisor has grid cells"},
 	} {
 		_, err := cli(tc.stdin, append([]string{"user", "add"}, tc.args...)...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -202,7 +206,7 @@ func TestUserCommands(t *testing.T) {
 		!strings.HasPrefix(lines[2], "wang.fang") {
 		t.Fatalf("user list:\n%s", list)
 	}
-	if f := strings.Fields(lines[1]); f[1] != "liaison" || f[2] != "swj" || f[3] != "-" || f[4] != "active" || f[len(f)-1] != "-" {
+	if f := strings.Fields(lines[1]); f[1] != "liaison" || f[2] != "swj" || f[3] != "-" || f[4] != "-" || f[5] != "active" || f[len(f)-1] != "-" {
 		t.Errorf("user list row %q", lines[1])
 	}
 
@@ -238,6 +242,18 @@ func TestUserCommands(t *testing.T) {
 	}
 	if list, err := cli("", "user", "list"); err != nil || !strings.Contains(list, "110101001") {
 		t.Errorf("user list lacks the area:\n%s%v", list, err)
+	}
+	// A supervisor of 国子监 community who walks two of its cells.
+	if got, err := cli("", "user", "add", "--name", "sup.wu", "--role", "supervisor", "--area", "110101001001",
+		"--cells", "110101001001051, 110101001001052", "--password", "street-secret-2"); err != nil ||
+		got != "added user sup.wu (supervisor in 110101001001, 2 cells)\n" {
+		t.Fatalf("user add --cells: %q, %v", got, err)
+	}
+	if u := stored("sup.wu"); !slices.Equal(u.Cells, []string{"110101001001051", "110101001001052"}) {
+		t.Errorf("stored cells %q", u.Cells)
+	}
+	if list, err := cli("", "user", "list"); err != nil || !strings.Contains(list, "110101001001051,110101001001052") {
+		t.Errorf("user list lacks the cells:\n%s%v", list, err)
 	}
 	if _, err := cli("", "user", "frobnicate"); err == nil {
 		t.Error("an unknown user command succeeded")

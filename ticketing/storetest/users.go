@@ -61,6 +61,8 @@ func testUserRoundTrip(t *testing.T, s ticketing.Store) {
 		{Name: "adm.disp", DisplayName: "安定门街道中心", Role: ticketing.RoleDispatcher, Area: "110101001",
 			PasswordHash: fakePasswordHash("adm"), CreatedAt: base, UpdatedAt: base},
 		{Name: "grid.li", Role: ticketing.RoleSupervisor, Area: "110101001001", PasswordHash: fakePasswordHash("li"), UpdatedAt: base},
+		{Name: "grid.wu", Role: ticketing.RoleSupervisor, Area: "110101001001", Cells: []string{"110101001001051", "110101001001052"},
+			PasswordHash: fakePasswordHash("wu"), UpdatedAt: base},
 		{Name: "z_9", Role: ticketing.RoleAgent, PasswordHash: fakePasswordHash("z"), UpdatedAt: base.Add(time.Hour)},
 	} {
 		putUser(t, s, want)
@@ -157,6 +159,8 @@ func testUserInvalid(t *testing.T, s ticketing.Store) {
 		"integration role":     user("pbx", ticketing.RoleCTI, ""),
 		"plain password":       {Name: "wang", Role: ticketing.RoleAgent, PasswordHash: "hunter2hunter2", UpdatedAt: base},
 		"no time":              {Name: "wang", Role: ticketing.RoleAgent, PasswordHash: fakePasswordHash("w")},
+		"an agent's cells": {Name: "wang", Role: ticketing.RoleAgent, Cells: []string{"110101001001051"},
+			PasswordHash: fakePasswordHash("w"), UpdatedAt: base},
 	} {
 		if err := s.PutUser(ctx, u); !errors.Is(err, ticketing.ErrInvalid) {
 			t.Errorf("%s: PutUser = %v, want ErrInvalid", name, err)

@@ -148,6 +148,9 @@ func QueueConds(w *Where, f ticketing.QueueFilter) (key string) {
 	if f.Grid != "" {
 		w.Add("grid = ?", f.Grid)
 	}
+	if len(f.Cells) > 0 {
+		w.In("grid", f.Cells)
+	}
 	inArea(w, f.Area, f.AreaLevel)
 	if !f.DueBefore.IsZero() {
 		w.AddTime("due_at < ?", f.DueBefore)

@@ -3,6 +3,7 @@ package sqlq
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/yihao-city/yihao/ticketing"
@@ -64,30 +65,34 @@ func created(c, updated time.Time) time.Time {
 // UserColumns are what PutUser writes of a user; UserSelect adds the
 // session epoch, which PutUser never writes.
 const (
-	UserColumns = `name, display_name, role, department, password_hash, disabled, created_at, updated_at, area`
+	UserColumns = `name, display_name, role, department, password_hash, disabled, created_at, updated_at, area, cells`
 	UserSelect  = UserColumns + `, session_epoch`
 )
 
 // UserUpsert inserts a user or replaces the one with its name, keeping
 // and returning the stored creation time; its parameters are UserArgs.
-const UserUpsert = `INSERT INTO users (` + UserColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+const UserUpsert = `INSERT INTO users (` + UserColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (name) DO UPDATE SET display_name = excluded.display_name, role = excluded.role,
 			department = excluded.department, password_hash = excluded.password_hash,
-			disabled = excluded.disabled, updated_at = excluded.updated_at, area = excluded.area
+			disabled = excluded.disabled, updated_at = excluded.updated_at, area = excluded.area,
+			cells = excluded.cells
 		RETURNING created_at`
 
 // ScanUser scans UserSelect.
 func ScanUser[T, N any](d Dialect[T, N], r Scanner) (*ticketing.User, error) {
 	var (
 		u                ticketing.User
-		role             string
+		role, cells      string
 		created, updated T
 	)
 	if err := r.Scan(&u.Name, &u.DisplayName, &role, &u.Department, &u.PasswordHash, &u.Disabled,
-		&created, &updated, &u.Area, &u.SessionEpoch); err != nil {
+		&created, &updated, &u.Area, &cells, &u.SessionEpoch); err != nil {
 		return nil, d.Translate(err)
 	}
 	u.Role = ticketing.Role(role)
+	if cells != "" {
+		u.Cells = strings.Split(cells, ",")
+	}
 	u.CreatedAt, u.UpdatedAt = d.At(created), d.At(updated)
 	return &u, nil
 }
@@ -98,5 +103,6 @@ func UserArgs[T, N any](d Dialect[T, N], u *ticketing.User) ([]any, error) {
 		return nil, err
 	}
 	return []any{u.Name, u.DisplayName, string(u.Role), u.Department, u.PasswordHash, u.Disabled,
-		d.Time(created(u.CreatedAt, u.UpdatedAt)), d.Time(u.UpdatedAt), u.Area}, nil
+		d.Time(created(u.CreatedAt, u.UpdatedAt)), d.Time(u.UpdatedAt), u.Area,
+		strings.Join(u.Cells, ",")}, nil
 }
