@@ -24,6 +24,8 @@ type Store interface {
 	IndicatorStore
 	// The supervisors' positions on patrol.
 	PatrolStore
+	// The knowledge base.
+	ArticleStore
 	// Ping reports whether the database answers (the readiness probe).
 	Ping(ctx context.Context) error
 }

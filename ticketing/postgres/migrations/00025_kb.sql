@@ -1,0 +1,47 @@
+-- +goose Up
+-- The knowledge base (ticketing.Article): the current version of each
+-- article, named by department and question, and every version kept.
+-- rev orders the writes for the search index that follows the table.
+CREATE TABLE kb_articles (
+    id          bigserial PRIMARY KEY,
+    rev         bigint NOT NULL,
+    version     integer NOT NULL,
+    question    text NOT NULL,
+    aliases     text NOT NULL DEFAULT '[]',
+    answer      text NOT NULL,
+    category    text NOT NULL DEFAULT '',
+    department  text NOT NULL,
+    area        text NOT NULL DEFAULT '',
+    valid_from  timestamptz,
+    valid_until timestamptz,
+    source      text NOT NULL DEFAULT '',
+    status      text NOT NULL,
+    updated_by  text NOT NULL DEFAULT '',
+    created_at  timestamptz NOT NULL,
+    updated_at  timestamptz NOT NULL,
+    UNIQUE (department, question)
+);
+CREATE INDEX kb_articles_rev ON kb_articles (rev, id);
+CREATE TABLE kb_article_versions (
+    article_id  bigint NOT NULL REFERENCES kb_articles (id),
+    version     integer NOT NULL,
+    rev         bigint NOT NULL,
+    question    text NOT NULL,
+    aliases     text NOT NULL,
+    answer      text NOT NULL,
+    category    text NOT NULL,
+    department  text NOT NULL,
+    area        text NOT NULL,
+    valid_from  timestamptz,
+    valid_until timestamptz,
+    source      text NOT NULL,
+    status      text NOT NULL,
+    updated_by  text NOT NULL,
+    created_at  timestamptz NOT NULL,
+    updated_at  timestamptz NOT NULL,
+    PRIMARY KEY (article_id, version)
+);
+
+-- +goose Down
+DROP TABLE kb_article_versions;
+DROP TABLE kb_articles;

@@ -1,0 +1,135 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/yihao-city/yihao/ticketing"
+)
+
+func kbTests() []storeTest {
+	return []storeTest{{"Articles", testArticles}, {"ArticlesAllOrNothing", testArticlesAllOrNothing}}
+}
+
+func article(question, answer string) *ticketing.Article {
+	return &ticketing.Article{Question: question, Answer: answer, Department: "rsj", Category: "labor",
+		Status: ticketing.ArticlePublished, UpdatedBy: "admin", UpdatedAt: base}
+}
+
+// putArticles writes as and says how many were written.
+func putArticles(t *testing.T, s ticketing.Store, as ...*ticketing.Article) int {
+	t.Helper()
+	n, err := s.PutArticles(context.Background(), as)
+	if err != nil {
+		t.Fatalf("PutArticles: %v", err)
+	}
+	return n
+}
+
+// since lists the questions written after (rev, id) with their versions.
+func since(t *testing.T, s ticketing.Store, rev, id int64) []string {
+	t.Helper()
+	as, err := s.ArticlesSince(context.Background(), rev, id, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, a := range as {
+		out = append(out, a.Question)
+	}
+	return out
+}
+
+// Articles are added, found again by department and question (an import
+// run twice writes nothing the second time), changed into new versions
+// with the old kept, and followed by revision.
+func testArticles(t *testing.T, s ticketing.Store) {
+	ctx := context.Background()
+	transfer := article("社保关系跨省转移怎么办理？", "在转入地社保经办机构申请，带身份证。")
+	transfer.Aliases = []string{"社保怎么转到外地", "养老保险转移"}
+	transfer.Source = "社会保险关系转移接续办事指南"
+	until := time.Date(2027, 12, 31, 16, 0, 0, 0, time.UTC)
+	fund := article("公积金怎么提取？", "租房、购房、退休可以提取。")
+	fund.ValidUntil = until
+	if n := putArticles(t, s, transfer, fund); n != 2 || transfer.ID == 0 || fund.ID == 0 || transfer.ID == fund.ID ||
+		transfer.Version != 1 || transfer.Rev == 0 || fund.Rev != transfer.Rev {
+		t.Fatalf("added %d: %+v %+v", n, transfer, fund)
+	}
+	got, err := s.Article(ctx, transfer.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(transfer, got); d != "" {
+		t.Errorf("stored (-put +got):\n%s", d)
+	}
+	if got, _ := s.Article(ctx, fund.ID); !got.ValidUntil.Equal(until) || got.ValidFrom.IsZero() != true {
+		t.Errorf("validity %v–%v", got.ValidFrom, got.ValidUntil)
+	}
+	if got := since(t, s, 0, 0); len(got) != 2 {
+		t.Errorf("since the start: %v", got)
+	}
+	first := transfer.Rev
+
+	// The same file again: nothing written, the ids found.
+	again := article("社保关系跨省转移怎么办理？", "在转入地社保经办机构申请，带身份证。")
+	again.Aliases, again.Source, again.UpdatedAt = []string{"社保怎么转到外地", "养老保险转移"}, transfer.Source, base.Add(time.Hour)
+	if n := putArticles(t, s, again); n != 0 || again.ID != transfer.ID || again.Version != 1 {
+		t.Errorf("the same article again: %d written, %+v", n, again)
+	}
+	// A new answer is a new version; the first is kept.
+	changed := article("社保关系跨省转移怎么办理？", "可在国家社会保险公共服务平台网上申请，也可到转入地窗口办理。")
+	changed.UpdatedAt = base.Add(2 * time.Hour)
+	if n := putArticles(t, s, changed); n != 1 || changed.ID != transfer.ID || changed.Version != 2 || changed.Rev <= first ||
+		!changed.CreatedAt.Equal(transfer.CreatedAt) {
+		t.Fatalf("changed: %d, %+v", n, changed)
+	}
+	if got := since(t, s, first, fund.ID); len(got) != 1 || got[0] != changed.Question {
+		t.Errorf("since the first import: %v", got)
+	}
+	// By id, the question itself may change.
+	renamed := *changed
+	renamed.Question, renamed.UpdatedAt = "社保跨省转移接续怎么办？", base.Add(3*time.Hour)
+	if n := putArticles(t, s, &renamed); n != 1 || renamed.Version != 3 {
+		t.Fatalf("renamed: %d, %+v", n, renamed)
+	}
+	vs, err := s.ArticleVersions(ctx, transfer.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var history []string
+	for _, v := range vs {
+		history = append(history, v.Question+"|"+v.Answer)
+	}
+	want := []string{transfer.Question + "|" + transfer.Answer, changed.Question + "|" + changed.Answer, renamed.Question + "|" + renamed.Answer}
+	if d := cmp.Diff(want, history); d != "" {
+		t.Errorf("versions (-want +got):\n%s", d)
+	}
+	if _, err := s.Article(ctx, 999999); !errors.Is(err, ticketing.ErrNotFound) {
+		t.Errorf("an unknown article: %v", err)
+	}
+	if _, err := s.ArticleVersions(ctx, 999999); !errors.Is(err, ticketing.ErrNotFound) {
+		t.Errorf("an unknown article's versions: %v", err)
+	}
+}
+
+// A batch with one bad article, or one naming an unknown id, writes
+// nothing.
+func testArticlesAllOrNothing(t *testing.T, s ticketing.Store) {
+	ctx := context.Background()
+	bad := article("医保异地就医怎么备案？", "")
+	if _, err := s.PutArticles(ctx, []*ticketing.Article{article("居住证怎么办理？", "到社区登记。"), bad}); !errors.Is(err, ticketing.ErrInvalid) {
+		t.Errorf("an article with no answer: %v", err)
+	}
+	ghost := article("身份证丢了怎么补办？", "到户籍所在地派出所。")
+	ghost.ID = 424242
+	if _, err := s.PutArticles(ctx, []*ticketing.Article{article("居住证怎么办理？", "到社区登记。"), ghost}); !errors.Is(err, ticketing.ErrNotFound) {
+		t.Errorf("an unknown id: %v", err)
+	}
+	if got := since(t, s, 0, 0); len(got) != 0 {
+		t.Errorf("a failed batch left %v", got)
+	}
+}
