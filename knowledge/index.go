@@ -206,13 +206,13 @@ type Query struct {
 // articles) that the article's own question or other phrasings contain,
 // by word or by sound; 1 is all of them.
 type Hit struct {
-	ID                               int64
-	Version                          int
-	Question, Answer                 string
-	Category, Department, Area       string
-	Score                            float64
-	rank                             float64 // BM25 of FTS5: lower is better
-	questions                        string
+	ID                         int64
+	Version                    int
+	Question, Answer           string
+	Category, Department, Area string
+	Score                      float64
+	rank                       float64 // BM25 of FTS5: lower is better
+	questions                  string
 }
 
 // Tuning of the search, measured on the labelled questions
@@ -222,8 +222,8 @@ const (
 	// select candidates (it would bring most of the base to be ranked);
 	// it still weighs in the score.
 	commonShare = 0.05
-	maxMatch    = 32 // terms that select candidates, the rarest first
-	candidates  = 30 // ranked by BM25, then scored
+	maxMatch    = 32  // terms that select candidates, the rarest first
+	candidates  = 30  // ranked by BM25, then scored
 	soundCredit = 0.9 // a term matched by its sound alone (a homophone)
 )
 

@@ -79,11 +79,11 @@ func TestIndexFollowsTheStore(t *testing.T) {
 			}
 			for q, want := range map[string]int64{
 				"我之前在外地交的社保现在回来了能转回来吗": transfer.ID,
-				"社會保險轉移":               transfer.ID,
-				"设保转移怎么弄":              transfer.ID, // a recogniser's homophone
-				"公积金取钱":                fund.ID,
-				"工积金提取":                fund.ID,
-				"办居住证要什么":              card.ID,
+				"社會保險轉移":  transfer.ID,
+				"设保转移怎么弄": transfer.ID, // a recogniser's homophone
+				"公积金取钱":   fund.ID,
+				"工积金提取":   fund.ID,
+				"办居住证要什么": card.ID,
 			} {
 				hits, err := ix.Search(ctx, q, knowledge.Query{Now: now})
 				if err != nil {
