@@ -3,6 +3,7 @@ package ticketing
 import (
 	"context"
 	"slices"
+	"strconv"
 	"time"
 )
 
@@ -42,6 +43,9 @@ const (
 	MetricCentreOverdue   Metric = "centre_overdue"    // 中心超时数: a centre's own time ran out (Ticket.Escalate)
 	MetricTaskOverdue     Metric = "task_overdue"      // 任务超时数: a 核实 or 核查 ran out
 	MetricReported        Metric = "reported"          // 上报数: reports supervisors made (filed, self-handled or declined)
+	// The knowledge base's.
+	MetricKBAnswered Metric = "kb_answered" // 知识库直办数: answered on contact with an article
+	MetricKBTicketed Metric = "kb_ticketed" // 看过知识库仍立单数: a ticket asked for after an article was shown
 )
 
 // Metrics lists every metric.
@@ -49,7 +53,8 @@ var Metrics = []Metric{MetricReceived, MetricRegistered, MetricDeclined, MetricA
 	MetricRedispatched, MetricAccepted, MetricReturned, MetricHandled, MetricHandledOnTime, MetricClosed,
 	MetricClosedOnTime, MetricRework, MetricExtended, MetricEvaluated, MetricSatisfied, MetricSolved,
 	MetricMerged, MetricReopened, MetricOverdue, MetricSelfHandled, MetricFound, MetricMissed, MetricConfirmed,
-	MetricConfirmedOnTime, MetricInspected, MetricInspectedOnTime, MetricCentreOverdue, MetricTaskOverdue, MetricReported}
+	MetricConfirmedOnTime, MetricInspected, MetricInspectedOnTime, MetricCentreOverdue, MetricTaskOverdue, MetricReported,
+	MetricKBAnswered, MetricKBTicketed}
 
 // Dim is what indicators are broken down by.
 type Dim string
@@ -65,12 +70,15 @@ const (
 	// they made and how those fared, and the tasks they did. Counts of no
 	// supervisor (a citizen's case) are left out of it.
 	DimSupervisor Dim = "supervisor"
-	DimCategory   Dim = "category"
-	DimChannel    Dim = "channel"
+	// DimArticle is the knowledge-base article a count is of (Ticket.Article):
+	// the calls it answered and the tickets asked for after it was shown.
+	DimArticle  Dim = "article"
+	DimCategory Dim = "category"
+	DimChannel  Dim = "channel"
 )
 
 // Dims lists every breakdown a tally is summed into.
-var Dims = []Dim{DimAll, DimDepartment, DimDistrict, DimStreet, DimCommunity, DimGrid, DimSupervisor, DimCategory, DimChannel}
+var Dims = []Dim{DimAll, DimDepartment, DimDistrict, DimStreet, DimCommunity, DimGrid, DimSupervisor, DimArticle, DimCategory, DimChannel}
 
 // TallyKeys are the ticket's place in each breakdown when the event happened.
 type TallyKeys struct {
@@ -79,6 +87,7 @@ type TallyKeys struct {
 	// Supervisor is the user name of the supervisor the count is theirs
 	// (the finder of a field report, the doer of a task); empty for none.
 	Supervisor string
+	Article    string // the article's id, or empty
 }
 
 // Key is the key of dim (empty for DimAll).
@@ -96,6 +105,8 @@ func (k TallyKeys) Key(d Dim) string {
 		return k.Grid
 	case DimSupervisor:
 		return k.Supervisor
+	case DimArticle:
+		return k.Article
 	case DimCategory:
 		return k.Category
 	case DimChannel:
@@ -105,9 +116,17 @@ func (k TallyKeys) Key(d Dim) string {
 }
 
 // Counts reports whether a tally with keys k is summed into d: into every
-// breakdown but the supervisors', which leaves out counts of nobody (a
-// citizen's case).
-func (k TallyKeys) Counts(d Dim) bool { return d != DimSupervisor || k.Supervisor != "" }
+// breakdown but the supervisors' and the articles', which leave out counts
+// of none (a citizen's case, a report no article touched).
+func (k TallyKeys) Counts(d Dim) bool {
+	switch d {
+	case DimSupervisor:
+		return k.Supervisor != ""
+	case DimArticle:
+		return k.Article != ""
+	}
+	return true
+}
 
 // Tally is one count to add: a metric, when, and where in the breakdowns.
 // Stores write tallies in the same transaction as the events that cause
@@ -128,6 +147,9 @@ func TalliesOf(t *Ticket, evs []Event) []Tally {
 	keys := TallyKeys{Department: t.Department, District: t.Area.District, Street: t.Area.Street,
 		Community: t.Area.Community, Grid: t.Area.Grid, Category: t.Category, Channel: t.Channel,
 		Supervisor: t.FoundBy}
+	if t.Article != 0 {
+		keys.Article = strconv.FormatInt(t.Article, 10)
+	}
 	var out []Tally
 	add := func(e Event, m Metric) { out = append(out, Tally{At: e.At, Metric: m, Keys: keys, N: 1}) }
 	for _, e := range evs {
@@ -136,6 +158,9 @@ func TalliesOf(t *Ticket, evs []Event) []Tally {
 			add(e, MetricReceived)
 			if t.Channel == ChannelField {
 				add(e, MetricReported)
+			}
+			if t.Article != 0 && t.Status != StatusResolvedOnContact {
+				add(e, MetricKBTicketed)
 			}
 		case EventRegistered:
 			add(e, MetricRegistered)
@@ -149,6 +174,9 @@ func TalliesOf(t *Ticket, evs []Event) []Tally {
 			add(e, MetricDeclined)
 		case EventResolvedOnContact:
 			add(e, MetricAnswered)
+			if t.Article != 0 {
+				add(e, MetricKBAnswered)
+			}
 		case EventSelfHandled:
 			add(e, MetricSelfHandled)
 		case EventDispatched:
@@ -312,6 +340,8 @@ func (r Rate) Value() float64 {
 //	按时核实率 confirmed_on_time / confirmed
 //	按时核查率 inspected_on_time / inspected
 //	有效上报率 (found + self_handled) / reported
+//	直办率     answered / received          (answered on contact)
+//	知识库解答率 kb_answered / answered      (of those, with an article)
 //
 // Every count is of events on the days of the period, so a rate over a
 // short period can pass 100% (tickets dispatched last month closed this one).
@@ -333,5 +363,7 @@ func (f Figures) Rates() []Rate {
 		{"on_time_confirm_rate", "按时核实率", f[MetricConfirmedOnTime], f[MetricConfirmed]},
 		{"on_time_inspect_rate", "按时核查率", f[MetricInspectedOnTime], f[MetricInspected]},
 		{"valid_report_rate", "有效上报率", f[MetricFound] + f[MetricSelfHandled], f[MetricReported]},
+		{"direct_rate", "直办率", f[MetricAnswered], f[MetricReceived]},
+		{"kb_answer_rate", "知识库解答率", f[MetricKBAnswered], f[MetricAnswered]},
 	}
 }

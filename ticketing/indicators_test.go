@@ -112,10 +112,10 @@ func TestTalliesOfASave(t *testing.T) {
 
 func TestTallyKeys(t *testing.T) {
 	k := ticketing.TallyKeys{Department: "cgw", District: "d", Street: "s", Community: "m", Grid: "g", Category: "c",
-		Channel: ticketing.ChannelWeb, Supervisor: "sup"}
+		Channel: ticketing.ChannelWeb, Supervisor: "sup", Article: "7"}
 	want := map[ticketing.Dim]string{ticketing.DimAll: "", ticketing.DimDepartment: "cgw", ticketing.DimDistrict: "d",
 		ticketing.DimStreet: "s", ticketing.DimCommunity: "m", ticketing.DimGrid: "g", ticketing.DimSupervisor: "sup",
-		ticketing.DimCategory: "c", ticketing.DimChannel: "web"}
+		ticketing.DimArticle: "7", ticketing.DimCategory: "c", ticketing.DimChannel: "web"}
 	if len(want) != len(ticketing.Dims) {
 		t.Fatalf("the test knows %d breakdowns, Dims has %d", len(want), len(ticketing.Dims))
 	}
@@ -127,11 +127,12 @@ func TestTallyKeys(t *testing.T) {
 			t.Errorf("Counts(%s) = false with every key set", d)
 		}
 	}
-	// A count of no supervisor goes into every breakdown but theirs.
-	k.Supervisor = ""
+	// A count of no supervisor and no article goes into every breakdown
+	// but theirs.
+	k.Supervisor, k.Article = "", ""
 	for _, d := range ticketing.Dims {
-		if got := k.Counts(d); got != (d != ticketing.DimSupervisor) {
-			t.Errorf("without a supervisor, Counts(%s) = %v", d, got)
+		if got := k.Counts(d); got != (d != ticketing.DimSupervisor && d != ticketing.DimArticle) {
+			t.Errorf("without a supervisor or an article, Counts(%s) = %v", d, got)
 		}
 	}
 }
@@ -145,7 +146,7 @@ func TestRates(t *testing.T) {
 		ticketing.MetricSatisfied: 72, ticketing.MetricSolved: 60, ticketing.MetricOverdue: 18,
 		ticketing.MetricFound: 45, ticketing.MetricMissed: 15, ticketing.MetricConfirmed: 20, ticketing.MetricConfirmedOnTime: 19,
 		ticketing.MetricInspected: 50, ticketing.MetricInspectedOnTime: 40, ticketing.MetricReported: 60,
-		ticketing.MetricSelfHandled: 9,
+		ticketing.MetricSelfHandled: 9, ticketing.MetricAnswered: 40, ticketing.MetricKBAnswered: 30,
 	}
 	want := []struct {
 		code     string
@@ -168,6 +169,8 @@ func TestRates(t *testing.T) {
 		{"on_time_confirm_rate", 19, 20, 0.95},
 		{"on_time_inspect_rate", 40, 50, 0.8},
 		{"valid_report_rate", 54, 60, 0.9},
+		{"direct_rate", 40, 200, 0.2},
+		{"kb_answer_rate", 30, 40, 0.75},
 	}
 	rates := f.Rates()
 	if len(rates) != len(want) {

@@ -105,6 +105,9 @@ type Report struct {
 	// supervisor who found the problem ("supervisor:NAME"). It is the
 	// actor of the ticket's first event; empty means ActorCitizen.
 	By string
+	// Article is the knowledge-base article the agent answered with, or the
+	// citizen was shown before asking for a ticket (Ticket.Article).
+	Article int64
 }
 
 // supervisorActor is the prefix of Report.By for a supervisor's report.

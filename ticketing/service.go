@@ -153,7 +153,7 @@ func (s *Service) submit(ctx context.Context, r Report, fold bool, decide func(t
 		ID: id, Number: FormatNumber(id, r.ReceivedAt.In(s.loc)), TrackToken: track, TrackHash: HashToken(track),
 		Channel: r.Channel, ExternalID: r.ExternalID, Fingerprint: fp, Line: r.Line,
 		Reporter: r.Reporter, Text: r.Text, Location: r.Location, Address: r.Address,
-		Attachments: r.Attachments, Priority: PriorityNormal,
+		Attachments: r.Attachments, Priority: PriorityNormal, Article: r.Article,
 		ReceivedAt: r.ReceivedAt, CreatedAt: now, UpdatedAt: now,
 	}
 	if r.Channel == ChannelField {

@@ -181,7 +181,10 @@ type Ticket struct {
 	Reporter    Contact
 	// FoundBy is the user name of the supervisor who reported a field
 	// case (主动发现); empty for a citizen's. Their indicators count it.
-	FoundBy     string
+	FoundBy string
+	// Article is the knowledge-base article the report was answered with
+	// (直办) or, when a ticket was asked for anyway, had been shown; 0: none.
+	Article     int64
 	Text        string
 	Location    *Point
 	Address     string

@@ -27,14 +27,15 @@ var dimKey = map[ticketing.Dim]string{
 	ticketing.DimCommunity:  "m.community",
 	ticketing.DimGrid:       "m.grid",
 	ticketing.DimSupervisor: "m.supervisor",
+	ticketing.DimArticle:    "m.article",
 	ticketing.DimCategory:   "m.category",
 	ticketing.DimChannel:    "m.channel",
 }
 
 // rollupSQL takes a batch of tallies no concurrent rollup holds (SKIP
 // LOCKED), deletes them and adds them to the daily and the monthly sums of
-// every breakdown in ticketing.Dims (a supervisor's only when the tally
-// has one: ticketing.TallyKeys.Counts), all in one statement: each tally is
+// every breakdown in ticketing.Dims (a supervisor's and an article's only
+// when the tally has one: ticketing.TallyKeys.Counts), all in one statement: each tally is
 // counted once in each, or not at all if the statement fails. Every rollup
 // runs the same statement, so they take the tables in the same order and
 // the sums of each in key order: concurrent rollups lock the rows they
@@ -49,7 +50,7 @@ var rollupSQL = func() string {
 		return `INSERT INTO ` + table + ` AS s (dim, ` + period + `, key, metric, n)
 		SELECT d.dim, ` + bucket + `, d.key, m.metric, sum(m.n)
 		FROM moved m CROSS JOIN LATERAL (VALUES ` + strings.Join(fan, ", ") + `) AS d(dim, key)
-		WHERE d.dim <> '` + string(ticketing.DimSupervisor) + `' OR d.key <> ''
+		WHERE d.key <> '' OR d.dim NOT IN ('` + string(ticketing.DimSupervisor) + `', '` + string(ticketing.DimArticle) + `')
 		GROUP BY 1, 2, 3, 4
 		ORDER BY 1, 2, 3, 4
 		ON CONFLICT (dim, ` + period + `, key, metric) DO UPDATE SET n = s.n + excluded.n`
@@ -57,7 +58,7 @@ var rollupSQL = func() string {
 	return `WITH moved AS (
 		DELETE FROM indicator_tallies WHERE id IN (
 			SELECT id FROM indicator_tallies ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)
-		RETURNING at, metric, department, district, street, community, grid, supervisor, category, channel, n
+		RETURNING at, metric, department, district, street, community, grid, supervisor, article, category, channel, n
 	), daily AS (
 		` + sums("indicator_daily", "day", "(m.at AT TIME ZONE $1)::date") + `
 	), monthly AS (

@@ -136,10 +136,10 @@ const appendEvents = `
 		FROM t, unnest($%d::text[], $%d::text[], $%d::timestamptz[]) AS y(topic, payload, at)
 	),
 	tl AS (
-		INSERT INTO indicator_tallies (at, metric, department, district, street, community, grid, supervisor, category, channel, n)
-		SELECT z.at, z.metric, z.department, z.district, z.street, z.community, z.grid, z.supervisor, z.category, z.channel, z.n
-		FROM t, unnest($%d::timestamptz[], $%d::text[], $%d::text[], $%d::text[], $%d::text[], $%d::text[], $%d::text[], $%d::text[], $%d::text[], $%d::text[], $%d::int[])
-		     AS z(at, metric, department, district, street, community, grid, supervisor, category, channel, n)
+		INSERT INTO indicator_tallies (at, metric, department, district, street, community, grid, supervisor, article, category, channel, n)
+		SELECT z.at, z.metric, z.department, z.district, z.street, z.community, z.grid, z.supervisor, z.article, z.category, z.channel, z.n
+		FROM t, unnest($%d::timestamptz[], $%d::text[], $%d::text[], $%d::text[], $%d::text[], $%d::text[], $%d::text[], $%d::text[], $%d::text[], $%d::text[], $%d::text[], $%d::int[])
+		     AS z(at, metric, department, district, street, community, grid, supervisor, article, category, channel, n)
 	),
 	k AS (
 		INSERT INTO ticket_keys (ticket_id, key)
@@ -150,21 +150,21 @@ const appendEvents = `
 	SELECT id, (SELECT count(*) FROM k) FROM t`
 
 func appendSQL(first int) string {
-	a := make([]any, 22)
+	a := make([]any, 23)
 	for i := range a {
 		a[i] = first + i
 	}
-	//lint:ignore SA5009 appendEvents holds one %d per argument of a (22)
+	//lint:ignore SA5009 appendEvents holds one %d per argument of a (23)
 	return fmt.Sprintf(appendEvents, a...)
 }
 
 var (
 	insertSQL = `WITH t AS (
 		INSERT INTO tickets (` + ticketColumns + `)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29,$30,$31,$32,$33,$34,$35,$36,$37,$38,$39,$40,$41,$42,$43,$44,$45,$46,$47,$48,$49)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29,$30,$31,$32,$33,$34,$35,$36,$37,$38,$39,$40,$41,$42,$43,$44,$45,$46,$47,$48,$49,$50)
 		ON CONFLICT (channel, external_id) DO NOTHING
 		RETURNING id
-	),` + appendSQL(50)
+	),` + appendSQL(51)
 	updateSQL = `WITH t AS (
 		UPDATE tickets SET status = $1, category = $2, category_name = $3, department = $4,
 			department_name = $5, priority = $6, due_at = $7, routing_rule = $8, routing_reason = $9,
@@ -196,13 +196,13 @@ func changeArgs(t *ticketing.Ticket) []any {
 func tallyArgs(ts []ticketing.Tally) []any {
 	at, n := make([]time.Time, len(ts)), make([]int32, len(ts))
 	col := func() []string { return make([]string, len(ts)) }
-	metric, dept, district, street, community, grid, supervisor, category, channel := col(), col(), col(), col(), col(), col(), col(), col(), col()
+	metric, dept, district, street, community, grid, supervisor, article, category, channel := col(), col(), col(), col(), col(), col(), col(), col(), col(), col()
 	for i, x := range ts {
 		at[i], metric[i], n[i] = x.At, string(x.Metric), int32(x.N)
-		dept[i], district[i], street[i], community[i], grid[i], supervisor[i], category[i], channel[i] = x.Keys.Department,
-			x.Keys.District, x.Keys.Street, x.Keys.Community, x.Keys.Grid, x.Keys.Supervisor, x.Keys.Category, string(x.Keys.Channel)
+		dept[i], district[i], street[i], community[i], grid[i], supervisor[i], article[i], category[i], channel[i] = x.Keys.Department,
+			x.Keys.District, x.Keys.Street, x.Keys.Community, x.Keys.Grid, x.Keys.Supervisor, x.Keys.Article, x.Keys.Category, string(x.Keys.Channel)
 	}
-	return []any{at, metric, dept, district, street, community, grid, supervisor, category, channel, n}
+	return []any{at, metric, dept, district, street, community, grid, supervisor, article, category, channel, n}
 }
 
 // Create inserts the ticket, its events, outbox rows, indicator tallies

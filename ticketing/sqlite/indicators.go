@@ -44,7 +44,7 @@ func (s *Store) rollup(ctx context.Context, loc *time.Location) (int, error) {
 		return 0, translate(err)
 	}
 	defer tx.Rollback() // after Commit this is a no-op
-	rows, err := tx.QueryContext(ctx, `SELECT id, at, metric, department, district, street, community, grid, supervisor, category, channel, n
+	rows, err := tx.QueryContext(ctx, `SELECT id, at, metric, department, district, street, community, grid, supervisor, article, category, channel, n
 		FROM indicator_tallies ORDER BY id LIMIT ?`, rollupBatch)
 	if err != nil {
 		return 0, translate(err)
@@ -56,7 +56,7 @@ func (s *Store) rollup(ctx context.Context, loc *time.Location) (int, error) {
 		var x ticketing.Tally
 		var metric, channel string
 		if err := rows.Scan(&last, &at, &metric, &x.Keys.Department, &x.Keys.District, &x.Keys.Street,
-			&x.Keys.Community, &x.Keys.Grid, &x.Keys.Supervisor, &x.Keys.Category, &channel, &x.N); err != nil {
+			&x.Keys.Community, &x.Keys.Grid, &x.Keys.Supervisor, &x.Keys.Article, &x.Keys.Category, &channel, &x.N); err != nil {
 			rows.Close()
 			return 0, translate(err)
 		}

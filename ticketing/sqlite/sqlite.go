@@ -173,13 +173,13 @@ var dialect = sqlq.Dialect[int64, sql.NullInt64]{Time: func(t time.Time) any { r
 // The hot statements (see Store.hot).
 const (
 	insertTicketSQL = `INSERT INTO tickets (` + ticketColumns + `)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
 		ON CONFLICT (channel, external_id) DO NOTHING`
 	insertEventSQL = `INSERT INTO ticket_events (ticket_id, seq, at, actor, type, from_status, to_status, note, public)
 			VALUES (?,?,?,?,?,?,?,?,?)`
 	insertOutboxSQL = `INSERT INTO outbox (ticket_id, topic, payload, created_at) VALUES (?,?,?,?)`
-	insertTallySQL  = `INSERT INTO indicator_tallies (at, metric, department, district, street, community, grid, supervisor, category, channel, n)
-			VALUES (?,?,?,?,?,?,?,?,?,?,?)`
+	insertTallySQL  = `INSERT INTO indicator_tallies (at, metric, department, district, street, community, grid, supervisor, article, category, channel, n)
+			VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`
 	insertKeySQL = `INSERT INTO ticket_keys (ticket_id, key) VALUES (?,?)
 			ON CONFLICT (ticket_id, key) DO NOTHING`
 	selectTicketSQL = `SELECT ` + ticketColumns + ` FROM tickets WHERE id = ?`
@@ -242,7 +242,7 @@ func (s *Store) appendChanges(ctx context.Context, tx *sql.Tx, t *ticketing.Tick
 	}
 	for _, x := range ticketing.TalliesOf(t, t.PendingEvents()) {
 		if _, err := s.txExec(ctx, tx, insertTallySQL, x.At.UnixMicro(), string(x.Metric), x.Keys.Department, x.Keys.District, x.Keys.Street,
-			x.Keys.Community, x.Keys.Grid, x.Keys.Supervisor, x.Keys.Category, string(x.Keys.Channel), x.N); err != nil {
+			x.Keys.Community, x.Keys.Grid, x.Keys.Supervisor, x.Keys.Article, x.Keys.Category, string(x.Keys.Channel), x.N); err != nil {
 			return translate(err)
 		}
 	}

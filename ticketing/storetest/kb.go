@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,7 +13,8 @@ import (
 )
 
 func kbTests() []storeTest {
-	return []storeTest{{"Articles", testArticles}, {"ArticlesAllOrNothing", testArticlesAllOrNothing}}
+	return []storeTest{{"Articles", testArticles}, {"ArticlesAllOrNothing", testArticlesAllOrNothing},
+		{"ArticleTallies", testArticleTallies}}
 }
 
 func article(question, answer string) *ticketing.Article {
@@ -131,5 +133,46 @@ func testArticlesAllOrNothing(t *testing.T, s ticketing.Store) {
 	}
 	if got := since(t, s, 0, 0); len(got) != 0 {
 		t.Errorf("a failed batch left %v", got)
+	}
+}
+
+// A call answered with an article (直办) and a ticket asked for after an
+// article was shown keep the article, and count by it.
+func testArticleTallies(t *testing.T, s ticketing.Store) {
+	ctx := context.Background()
+	c := &clock{}
+	svc := ticketing.NewService(s, router{}, ticketing.WithClock(c.now), ticketing.WithLocation(time.UTC))
+	answered, _, err := svc.SubmitResolved(ctx, ticketing.Report{Channel: ticketing.ChannelPhone, ExternalID: "kb-1",
+		Text: "社保怎么转到外地", Article: 7}, "agent:2001", "在转入地申请转移。")
+	if err != nil {
+		t.Fatal(err)
+	}
+	anyway, _, err := svc.Submit(ctx, ticketing.Report{Channel: ticketing.ChannelWeChat, ExternalID: "kb-2",
+		Text: "社保转移办了三个月还没好", Article: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, _, err := svc.SubmitResolved(ctx, ticketing.Report{Channel: ticketing.ChannelPhone, ExternalID: "kb-3", Text: "几点下班"}, "agent:2001", "17点。")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for tk, want := range map[*ticketing.Ticket]int64{answered: 7, anyway: 7, plain: 0} {
+		if got, err := svc.Ticket(ctx, tk.Number); err != nil || got.Article != want {
+			t.Errorf("ticket %s: article %d, want %d (%v)", tk.Number, got.Article, want, err)
+		}
+	}
+	rollup(t, s, time.UTC)
+	got := counts(t, s, ticketing.IndicatorQuery{Dim: ticketing.DimArticle, From: "2026-11-25", To: "2026-11-26"})
+	if got["7 kb_answered"] != 1 || got["7 kb_ticketed"] != 1 || got["7 answered"] != 1 || got["7 received"] != 2 {
+		t.Errorf("article 7: %v", got)
+	}
+	for k := range got {
+		if !strings.HasPrefix(k, "7 ") {
+			t.Errorf("a count of no article in their breakdown: %s", k)
+		}
+	}
+	all := counts(t, s, ticketing.IndicatorQuery{Dim: ticketing.DimAll, From: "2026-11-25", To: "2026-11-26"})
+	if all["answered"] != 2 || all["kb_answered"] != 1 || all["kb_ticketed"] != 1 {
+		t.Errorf("the city: %v", all)
 	}
 }

@@ -18,7 +18,7 @@ const TicketColumns = `id, number, track_hash, channel, external_id, fingerprint
 	routing_rule, routing_reason, confidence, master_id, rework_count, extension_count,
 	extension, evaluation, received_at, created_at, updated_at, version,
 	grid, community, street, district, assisting, reporter_email, light, alarm_at, centre, centre_due, parts,
-	task, task_due, task_by, found_by`
+	task, task_due, task_by, found_by, article`
 
 // JSON is a ticket's JSON columns as text; Extension and Evaluation are nil
 // (SQL NULL) when the ticket has none.

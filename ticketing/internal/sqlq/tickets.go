@@ -21,7 +21,7 @@ func TicketArgs[T, N any](d Dialect[T, N], t *ticketing.Ticket, version int32) (
 		js.Extension, js.Evaluation, d.Time(t.ReceivedAt), d.Time(t.CreatedAt), d.Time(t.UpdatedAt), version,
 		t.Area.Grid, t.Area.Community, t.Area.Street, t.Area.District, js.Assisting, t.Reporter.Email,
 		string(t.Light), d.NullTime(t.AlarmAt), t.Centre, d.NullTime(t.CentreDue), js.Parts,
-		string(t.Task), d.NullTime(t.TaskDue), t.TaskBy, t.FoundBy}, nil
+		string(t.Task), d.NullTime(t.TaskDue), t.TaskBy, t.FoundBy, t.Article}, nil
 }
 
 // LatLon is t's point as two parameters, both NULL without one.
@@ -60,7 +60,7 @@ func ScanTicket[T, N any](d Dialect[T, N], r Scanner) (*ticketing.Ticket, error)
 		&t.RoutingRule, &t.RoutingReason, &t.Confidence, &master, &t.ReworkCount, &t.ExtensionCount,
 		&ext, &eval, &received, &created, &updated, &t.Version,
 		&t.Area.Grid, &t.Area.Community, &t.Area.Street, &t.Area.District, &assisting, &t.Reporter.Email, &light, &alarm,
-		&t.Centre, &centreDue, &parts, &task, &taskDue, &t.TaskBy, &t.FoundBy)
+		&t.Centre, &centreDue, &parts, &task, &taskDue, &t.TaskBy, &t.FoundBy, &t.Article)
 	if err != nil {
 		return nil, d.Translate(err)
 	}

@@ -42,6 +42,14 @@ CREATE TABLE kb_article_versions (
     PRIMARY KEY (article_id, version)
 );
 
+-- The article an agent answered a call with (直办), or that a citizen saw
+-- before asking for a ticket anyway (ticketing.Ticket.Article), and the
+-- indicators by article.
+ALTER TABLE tickets ADD COLUMN article bigint NOT NULL DEFAULT 0;
+ALTER TABLE indicator_tallies ADD COLUMN article text NOT NULL DEFAULT '';
+
 -- +goose Down
+ALTER TABLE indicator_tallies DROP COLUMN article;
+ALTER TABLE tickets DROP COLUMN article;
 DROP TABLE kb_article_versions;
 DROP TABLE kb_articles;
