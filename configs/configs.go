@@ -24,3 +24,16 @@ var DemoGazetteer []byte
 //
 //go:embed classifier/demo.model
 var DemoModel []byte
+
+// DemoSynonyms are the words the knowledge base's search folds together
+// (kb/synonyms.yaml).
+//
+//go:embed kb/synonyms.yaml
+var DemoSynonyms []byte
+
+// DemoKnowledge is the demo city's knowledge base (kb/demo.yaml), put in
+// an empty store at start when the configuration asks for it (kb_seed:
+// demo).
+//
+//go:embed kb/demo.yaml
+var DemoKnowledge []byte

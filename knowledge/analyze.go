@@ -125,7 +125,8 @@ func (t Terms) Sounds() []string {
 // is about: they match every article and tell none apart. Each is a break
 // in the text, so no bigram spans one either (请问社保怎么转移 is 社保, 转移).
 const stopWords = `请问 问一 一下 问下 怎么 怎样 么样 么办 如何 什么 哪里 哪儿 哪个 我想 想问 想了 了解 咨询 可以 能否 能不
-	不能 需要 是否 是不 不是 我们 你们 您好 你好 这个 那个 一个 的话 现在 时候 知道 问题 有没 没有 吗 呢 啊 吧 的 了`
+	不能 需要 是否 是不 不是 我们 你们 您好 你好 这个 那个 一个 的话 现在 时候 知道 问题 有没 没有 吗 呢 啊 吧 的 了
+	咋 啥 嘛 呀 哦 喂`
 
 // Analyze returns the terms of s.
 func (a *Analyzer) Analyze(s string) Terms {

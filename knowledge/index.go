@@ -201,10 +201,11 @@ type Query struct {
 	Limit int // at most this many hits; 0 is 5
 }
 
-// Hit is an article found, with Score how well it answers: the share of
-// the question's terms (each weighted by how rare it is among the
-// articles) that the article's own question or other phrasings contain,
-// by word or by sound; 1 is all of them.
+// Hit is an article found, with Score how sure it is to answer the
+// question: the share of the question's terms (each weighted by how rare
+// it is among the articles) that the article's own question or other
+// phrasings contain, by word or by sound; 1 is all of them. Hits come in
+// BM25's order, which is not always the score's.
 type Hit struct {
 	ID                         int64
 	Version                    int
@@ -223,7 +224,6 @@ const (
 	// it still weighs in the score.
 	commonShare = 0.05
 	maxMatch    = 32  // terms that select candidates, the rarest first
-	candidates  = 30  // ranked by BM25, then scored
 	soundCredit = 0.9 // a term matched by its sound alone (a homophone)
 )
 
@@ -231,7 +231,7 @@ const (
 // sounds, the answer.
 const bm25 = `bm25(terms, 4.0, 2.0, 1.0)`
 
-// Search finds the articles that best answer q, best first.
+// Search finds the articles that best answer q, best first (BM25).
 func (ix *Index) Search(ctx context.Context, q string, o Query) ([]Hit, error) {
 	if !ix.Ready() {
 		return nil, ticketing.Unavailable(errors.New("the knowledge base is still loading"))
@@ -278,7 +278,7 @@ func (ix *Index) Search(ctx context.Context, q string, o Query) ([]Hit, error) {
 		}
 	}
 	rows, err := ix.db.QueryContext(ctx, `SELECT a.id, a.version, a.question, a.questions, a.answer, a.category, a.department, a.area, `+bm25+`
-		FROM terms JOIN articles a ON a.id = terms.rowid WHERE `+strings.Join(w, " AND ")+` ORDER BY 9 LIMIT `+fmt.Sprint(candidates), args...)
+		FROM terms JOIN articles a ON a.id = terms.rowid WHERE `+strings.Join(w, " AND ")+` ORDER BY 9 LIMIT `+fmt.Sprint(limit), args...)
 	if err != nil {
 		return nil, err
 	}
@@ -294,8 +294,12 @@ func (ix *Index) Search(ctx context.Context, q string, o Query) ([]Hit, error) {
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	// Score each candidate by how much of the question its own questions
-	// cover, a term counted once: its word, or failing that its sound.
+	// The order is BM25's (over the question, its sounds and the answer):
+	// on the labelled questions it puts the right article first more often
+	// than ordering by the score below. The score says how sure the first
+	// is, which BM25 cannot (it has no scale): how much of the question the
+	// article's own phrasings cover, a term counted once, by its word or
+	// failing that its sound.
 	seen := map[string]bool{}
 	var total float64
 	var asked []Term
@@ -326,10 +330,7 @@ func (ix *Index) Search(ctx context.Context, q string, o Query) ([]Hit, error) {
 		}
 		hits[i].Score = got / total
 	}
-	slices.SortStableFunc(hits, func(a, b Hit) int {
-		return cmp.Or(cmp.Compare(b.Score, a.Score), cmp.Compare(a.rank, b.rank))
-	})
-	return hits[:min(limit, len(hits))], nil
+	return hits, nil
 }
 
 // frequencies counts the articles each of the terms' words and sounds

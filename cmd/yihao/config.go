@@ -54,6 +54,13 @@ type Config struct {
 	// Users are staff accounts put in the store at start (the demo's);
 	// a real centre adds them with `yihao user add`.
 	Users []UserConfig `yaml:"users"`
+	// KnowledgeSeed is a knowledge-base file (CSV or YAML, as `yihao kb
+	// import` reads) put in the store at start when it has no articles;
+	// "demo" is the demo city's. Empty: none.
+	KnowledgeSeed string `yaml:"kb_seed"`
+	// KnowledgeSynonyms is the YAML file of the words the search folds
+	// together (synonyms: [[社保, 社会保险], …]); empty: the demo city's.
+	KnowledgeSynonyms string `yaml:"kb_synonyms"`
 }
 
 // UserConfig is a staff account in the configuration file.
@@ -83,8 +90,11 @@ type WeChatConfig struct {
 	ReplayWindow time.Duration `yaml:"replay_window"`
 	// ConversationWindow: messages within it go to the ticket the first one made (default 10 minutes).
 	ConversationWindow time.Duration `yaml:"conversation_window"`
-	ReportKey          string        `yaml:"report_key"`     // the menu's CLICK key for "report a problem" (REPORT)
-	MyTicketsKey       string        `yaml:"my_tickets_key"` // and for "my tickets" (MY_TICKETS)
+	// AnswerScore: a question the knowledge base answers with at least
+	// this score (0–1) is answered at once (default 0.6).
+	AnswerScore  float64 `yaml:"answer_score"`
+	ReportKey    string  `yaml:"report_key"`     // the menu's CLICK key for "report a problem" (REPORT)
+	MyTicketsKey string  `yaml:"my_tickets_key"` // and for "my tickets" (MY_TICKETS)
 	// Template ids of the notices (keys number, status, department, time);
 	// empty sends customer-service texts instead.
 	DispatchedTemplate string `yaml:"dispatched_template"`
@@ -238,6 +248,8 @@ func loadConfig(path string, getenv func(string) string) (Config, error) {
 	str("YIHAO_CLASSIFIER_MODEL", &cfg.ClassifierModel)
 	str("YIHAO_GRID", &cfg.Grid)
 	str("YIHAO_GAZETTEER", &cfg.Gazetteer)
+	str("YIHAO_KB_SEED", &cfg.KnowledgeSeed)
+	str("YIHAO_KB_SYNONYMS", &cfg.KnowledgeSynonyms)
 	str("YIHAO_LOG_LEVEL", &cfg.LogLevel)
 	str("YIHAO_DEBUG_ADDR", &cfg.DebugAddr)
 	str("YIHAO_METRICS_TOKEN", &cfg.MetricsToken)

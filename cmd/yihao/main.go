@@ -6,6 +6,7 @@
 //	yihao token create --role ROLE       print a new staff API token
 //	yihao user add|list|disable          manage staff sign-ins
 //	yihao agent add|list|remove          manage agents' SIP accounts
+//	yihao kb import|search               the knowledge base (知识库)
 //	yihao classify train|eval|predict    train and measure the text classifier
 //	yihao grid generate|import|locate    make, install and query the unit grid
 //	yihao forward status|dead|requeue    the delivery queues to external platforms
@@ -52,6 +53,7 @@ commands:
                                 or --user NAME: a token acting for that user, with its role
   user add|list|disable         manage staff sign-ins: yihao user add --name wang.fang --role agent --password -
   agent add|list|remove         manage agents' SIP accounts (坐席): yihao agent add --ext 2001 --password -
+  kb import|search              the knowledge base (知识库): yihao kb import --in articles.csv
   classify train|eval|predict   train and measure the text classifier
   grid generate|import|locate   make, install and query the unit grid
   forward status|dead|requeue   see and mend the delivery queues to external platforms
@@ -114,6 +116,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return forwardCommand(ctx, cfg, args, stdout, stderr)
 	case "gen":
 		return runGen(ctx, cfg, args, stdout, stderr)
+	case "kb":
+		return kbCommand(ctx, cfg, args, stdout, stderr)
 	case "help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -68,7 +68,7 @@ func testArticles(t *testing.T, s ticketing.Store) {
 	if d := cmp.Diff(transfer, got); d != "" {
 		t.Errorf("stored (-put +got):\n%s", d)
 	}
-	if got, _ := s.Article(ctx, fund.ID); !got.ValidUntil.Equal(until) || got.ValidFrom.IsZero() != true {
+	if got, _ := s.Article(ctx, fund.ID); !got.ValidUntil.Equal(until) || !got.ValidFrom.IsZero() {
 		t.Errorf("validity %v–%v", got.ValidFrom, got.ValidUntil)
 	}
 	if got := since(t, s, 0, 0); len(got) != 2 {
