@@ -154,14 +154,15 @@ func newDoors(t *testing.T, st ticketing.Store, raw rawExec) *doors {
 	}
 	bus := pubsub.NewMemory()
 	svc := ticketing.NewService(st, assistRouter{})
+	kb := knowledgeOf(t, st)
 	cfg := desks.Config{SessionKey: []byte(sessionKey), InsecureCookies: true, Location: time.UTC, Photos: photos,
 		Departments: func() []desks.Department { return departments },
-		Categories:  func() []desks.Category { return categories }}
+		Categories:  func() []desks.Category { return categories }, Knowledge: kb}
 	ds, err := desks.New(cfg, st, svc, bus, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	web, err := webform.New(webform.Config{City: "测试市"}, svc, photos, st.(webform.Tokens), nil, log, nil)
+	web, err := webform.New(webform.Config{City: "测试市", Knowledge: kb}, svc, photos, st.(webform.Tokens), nil, log, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -490,6 +491,7 @@ func routes() []route {
 		{"GET /desk/indicators", bearer("GET", "/desk/indicators", nil), staffOnly(http.StatusOK, nil, http.StatusSeeOther)},
 		{"GET /desk/indicators.csv", bearer("GET", "/desk/indicators.csv", nil), staffOnly(http.StatusOK, nil, http.StatusSeeOther)},
 		{"GET /api/v1/desk/queue", bearer("GET", "/api/v1/desk/queue", nil), queue},
+		{"GET /api/v1/kb/search", bearer("GET", "/api/v1/kb/search?q=%E7%A4%BE%E4%BF%9D", nil), staffOnly(http.StatusOK, nil, http.StatusUnauthorized)},
 		{"GET /api/v1/desk/tickets/{number}", bearer("GET", "/api/v1/desk/tickets/{number}", nil), ticketRoute(http.StatusOK, http.StatusUnauthorized, nil, nil)},
 		{"POST /api/v1/desk/tickets/{number}/reveal", bearer("POST", "/api/v1/desk/tickets/{number}/reveal", nil), ticketRoute(http.StatusOK, http.StatusUnauthorized, viewers, nil)},
 		{"POST /api/v1/desk/tickets/{number}/{action}", bearer("POST", "/api/v1/desk/tickets/{number}/accept", nil), accept},
@@ -498,6 +500,7 @@ func routes() []route {
 		{"GET /static/*filepath", bearer("GET", "/static/style.css", nil), everyone(http.StatusOK)},
 		{"HEAD /static/*filepath", bearer("HEAD", "/static/style.css", nil), everyone(http.StatusOK)},
 		{"GET /", bearer("GET", "/", nil), everyone(http.StatusOK)},
+		{"GET /faq", bearer("GET", "/faq?q=%E7%A4%BE%E4%BF%9D", nil), everyone(http.StatusOK)},
 		{"POST /report", bearer("POST", "/report", formBody(url.Values{"text": {""}})), everyone(http.StatusBadRequest)},
 		{"GET /track", bearer("GET", "/track", nil), everyone(http.StatusOK)},
 		{"GET /t/:number", bearer("GET", "/t/{number}?token={track}", nil), citizen(http.StatusOK)},

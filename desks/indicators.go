@@ -112,6 +112,7 @@ var indicatorDims = []dimChoice{
 	{Dim: ticketing.DimChannel, ZH: "渠道", EN: "Channel"},
 	{Dim: ticketing.DimGrid, ZH: "网格", EN: "Grid cell"},
 	{Dim: ticketing.DimSupervisor, ZH: "网格监督员", EN: "Supervisor"},
+	{Dim: ticketing.DimArticle, ZH: "知识库条目", EN: "Knowledge article"},
 }
 
 // indicatorRow is one line of the table: a key of the breakdown with its
@@ -141,12 +142,19 @@ var (
 	supervisorCounted = []ticketing.Metric{ticketing.MetricReported, ticketing.MetricFound, ticketing.MetricSelfHandled,
 		ticketing.MetricConfirmed, ticketing.MetricInspected, ticketing.MetricTaskOverdue}
 	supervisorRates = []string{"valid_report_rate", "on_time_confirm_rate", "on_time_inspect_rate"}
+	// An article's row: the calls it answered, and the tickets asked for
+	// after it was shown (what its department should read again).
+	articleCounted = []ticketing.Metric{ticketing.MetricReceived, ticketing.MetricKBAnswered, ticketing.MetricKBTicketed}
+	articleRates   = []string{"direct_rate"}
 )
 
 // Counted lists the metrics the table shows counts of.
 func (d *indicatorsData) Counted() []ticketing.Metric {
-	if d.Dim == ticketing.DimSupervisor {
+	switch d.Dim {
+	case ticketing.DimSupervisor:
 		return supervisorCounted
+	case ticketing.DimArticle:
+		return articleCounted
 	}
 	return counted
 }
@@ -154,10 +162,15 @@ func (d *indicatorsData) Counted() []ticketing.Metric {
 // Columns are the rates of rates the table shows: a supervisor's own, or
 // every one.
 func (d *indicatorsData) Columns(rates []ticketing.Rate) []ticketing.Rate {
-	if d.Dim != ticketing.DimSupervisor {
+	keep := supervisorRates
+	switch d.Dim {
+	case ticketing.DimSupervisor:
+	case ticketing.DimArticle:
+		keep = articleRates
+	default:
 		return rates
 	}
-	return slices.DeleteFunc(slices.Clone(rates), func(r ticketing.Rate) bool { return !slices.Contains(supervisorRates, r.Code) })
+	return slices.DeleteFunc(slices.Clone(rates), func(r ticketing.Rate) bool { return !slices.Contains(keep, r.Code) })
 }
 
 // ScoreText formats a row's composite score; "—" when nothing was scored.
@@ -199,6 +212,8 @@ var metricNames = map[ticketing.Metric][2]string{
 	ticketing.MetricConfirmed:   {"核实", "Confirmed"},
 	ticketing.MetricInspected:   {"核查", "Inspected"},
 	ticketing.MetricTaskOverdue: {"任务超时", "Tasks late"},
+	ticketing.MetricKBAnswered:  {"知识库直办", "Answered by it"},
+	ticketing.MetricKBTicketed:  {"看后仍立单", "Ticket anyway"},
 }
 
 // Pct formats a fraction as a percentage.
@@ -297,7 +312,7 @@ func (s *Server) indicators(r *http.Request) (*indicatorsData, error) {
 	}
 	dim := ticketing.Dim(cmp.Or(r.URL.Query().Get("by"), string(ticketing.DimDepartment)))
 	if !slices.ContainsFunc(indicatorDims, func(x dimChoice) bool { return x.Dim == dim }) {
-		return nil, ticketing.Invalid("by", "must be department, district, street, community, category, channel, grid or supervisor")
+		return nil, ticketing.Invalid("by", "must be department, district, street, community, category, channel, grid, supervisor or article")
 	}
 	mapBy := ticketing.Metric(cmp.Or(r.URL.Query().Get("map"), string(ticketing.MetricReceived)))
 	if mapBy != ticketing.MetricReceived && mapBy != ticketing.MetricOverdue {
@@ -350,6 +365,9 @@ func (s *Server) indicators(r *http.Request) (*indicatorsData, error) {
 		d.Dims = append(d.Dims, x)
 	}
 	names := s.keyNames(r, dim)
+	if dim == ticketing.DimArticle {
+		s.articleNames(r, names, byKey)
+	}
 	allName := tr(r, "全市", "Whole city")
 	d.Total = newIndicatorRow("", allName, total[""])
 	for k, f := range byKey {
@@ -481,4 +499,25 @@ func compareBool(a, b bool) int {
 		return 1
 	}
 	return -1
+}
+
+// maxArticleNames bounds the articles an indicators page names (each a
+// lookup); the rest show their numbers.
+const maxArticleNames = 500
+
+// articleNames names the articles of the rows by their questions.
+func (s *Server) articleNames(r *http.Request, names map[string]string, rows map[string]ticketing.Figures) {
+	n := 0
+	for k := range rows {
+		id, err := strconv.ParseInt(k, 10, 64)
+		if err != nil || n >= maxArticleNames {
+			continue
+		}
+		n++
+		a, err := s.store.Article(r.Context(), id)
+		if err != nil {
+			continue // the store failed: the row shows the number
+		}
+		names[k] = "#" + k + " " + a.Question
+	}
 }

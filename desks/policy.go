@@ -15,6 +15,7 @@ const (
 	actDispatchDesk action = "dispatch_desk" // the dispatcher's desk
 	actAudit        action = "audit"         // the audit log
 	actIndicators   action = "indicators"    // the indicator pages
+	actKnowledge    action = "knowledge"     // the knowledge base's search
 
 	actRegister        action = "register"         // 立案
 	actDecline         action = "decline"          // 不予立案
@@ -50,6 +51,7 @@ const (
 var policy = map[action][]ticketing.Role{
 	actView:         {admin, dispatcher, liaison, agent},
 	actIndicators:   {admin, dispatcher, liaison, agent},
+	actKnowledge:    {admin, dispatcher, liaison, agent},
 	actDispatchDesk: {admin, dispatcher},
 	actAudit:        {admin, dispatcher},
 

@@ -33,6 +33,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/yihao-city/yihao/internal/httpapi"
+	"github.com/yihao-city/yihao/knowledge"
 	"github.com/yihao-city/yihao/media"
 	"github.com/yihao-city/yihao/pubsub"
 	"github.com/yihao-city/yihao/ticketing"
@@ -48,8 +49,10 @@ var staticFS embed.FS
 // through Tickets.
 type Store interface {
 	UserByName(ctx context.Context, name string) (*ticketing.User, error)
-	// Users names the supervisors on their indicators.
+	// Users names the supervisors on their indicators, Article the
+	// knowledge base's articles.
 	Users(ctx context.Context) ([]*ticketing.User, error)
+	Article(ctx context.Context, id int64) (*ticketing.Article, error)
 	// EndUserSessions ends every desk session of the user (signing out).
 	EndUserSessions(ctx context.Context, name string) error
 	TokenByHash(ctx context.Context, hash string) (*ticketing.Token, error)
@@ -157,6 +160,14 @@ type Config struct {
 	// serves every photo of a ticket to staff; nil refuses result photos
 	// and shows none.
 	Photos Photos
+	// Knowledge answers staff's questions from the knowledge base; nil:
+	// its search answers 503.
+	Knowledge Knowledge
+}
+
+// Knowledge searches the knowledge base (knowledge.Index).
+type Knowledge interface {
+	Search(ctx context.Context, q string, o knowledge.Query) ([]knowledge.Hit, error)
 }
 
 // Photos is the photo store (media.Disk).
@@ -250,6 +261,7 @@ func New(cfg Config, store Store, tickets Tickets, bus pubsub.Bus, log *slog.Log
 //	GET  /desk/indicators[.csv]           indicators
 //	GET  /desk/static/                    styles and script
 //	GET  /api/v1/desk/queue               a page of a queue (JSON)
+//	GET  /api/v1/kb/search?q=             the knowledge base's best answers (JSON)
 //	GET  /api/v1/desk/tickets/{number}    a ticket with its log (JSON)
 //	POST /api/v1/desk/tickets/{number}/reveal
 //	POST /api/v1/desk/tickets/{number}/{action}  JSON body of the form's fields
@@ -301,6 +313,7 @@ func (s *Server) routes() []route {
 		{"GET /desk/indicators", actIndicators, s.getIndicators},
 		{"GET /desk/indicators.csv", actIndicators, s.getIndicatorsCSV},
 		{"GET /api/v1/desk/queue", actView, s.apiQueue},
+		{"GET /api/v1/kb/search", actKnowledge, s.apiKBSearch},
 		{"GET /api/v1/desk/tickets/{number}", actView, s.apiTicket},
 		{"POST /api/v1/desk/tickets/{number}/reveal", actView, s.postReveal},
 		{"POST /api/v1/desk/tickets/{number}/{action}", "", s.postAction},

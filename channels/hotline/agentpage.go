@@ -17,12 +17,14 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/yihao-city/yihao/channels/hotline/acd"
 	"github.com/yihao-city/yihao/channels/hotline/sipauth"
 	"github.com/yihao-city/yihao/internal/httpapi"
+	"github.com/yihao-city/yihao/knowledge"
 	"github.com/yihao-city/yihao/pubsub"
 	"github.com/yihao-city/yihao/ticketing"
 )
@@ -67,6 +69,14 @@ type AgentPageConfig struct {
 	// TLS connection): on behind a TLS reverse proxy.
 	SecureCookies bool
 	Now           func() time.Time
+	// Knowledge answers the callers' questions from the knowledge base
+	// beside the form; nil: no answers are offered.
+	Knowledge Knowledge
+}
+
+// Knowledge searches the knowledge base (knowledge.Index).
+type Knowledge interface {
+	Search(ctx context.Context, q string, o knowledge.Query) ([]knowledge.Hit, error)
 }
 
 // AgentPage is the minimal agent page (坐席工作台): sign in with the SIP
@@ -131,6 +141,7 @@ func (d *AgentPage) Register(r gin.IRouter) {
 	httpapi.Handle(g, "POST /agent/state", http.HandlerFunc(d.postState))
 	httpapi.Handle(g, "POST /agent/tickets", http.HandlerFunc(d.postTicket))
 	httpapi.Handle(g, "POST /agent/preview", http.HandlerFunc(d.postPreview))
+	httpapi.Handle(g, "POST /agent/kb", http.HandlerFunc(d.postKnowledge))
 }
 
 const sessionCookie = "yihao_agent"
@@ -464,11 +475,28 @@ func (d *AgentPage) postTicket(w http.ResponseWriter, r *http.Request) {
 		Reporter: ticketing.Contact{Phone: caller, Name: f("name")},
 		Text:     f("text"), Category: f("category"), Address: f("address"),
 	}
+	// The article the agent answered with (直办), or, for a ticket, the one
+	// the page offered first: the caller needed more than it says.
+	direct, key := f("direct") == "1", "shown"
+	if direct {
+		key = "article"
+	} else if f("article") != "" {
+		httpapi.WriteJSON(w, http.StatusBadRequest, errorBody("invalid", "an article answers a call closed as 直办 (direct=1)", "article"))
+		return
+	}
+	if v := f(key); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 || !ticketing.Decimal(v) {
+			httpapi.WriteJSON(w, http.StatusBadRequest, errorBody("invalid", "must be an article's number", key))
+			return
+		}
+		rep.Article = n
+	}
 	var (
 		t   *ticketing.Ticket
 		err error
 	)
-	if f("direct") == "1" {
+	if direct {
 		t, _, err = d.tickets.SubmitResolved(r.Context(), rep, "agent:"+ext, f("answer"))
 	} else {
 		t, _, err = d.tickets.Submit(r.Context(), rep)
@@ -607,4 +635,47 @@ func (d *AgentPage) loginFailed(r *http.Request, a *ticketing.Agent) {
 	if _, err := d.cfg.Lockout.Fail(r.Context(), a.Ext, d.cfg.Now()); err != nil {
 		d.log.Error("agent login: lockout", "err", err)
 	}
+}
+
+// kbAnswers is how many articles the page offers beside the form.
+const kbAnswers = 3
+
+// kbAnswer is one article of POST /agent/kb.
+type kbAnswer struct {
+	ID       int64   `json:"id"`
+	Question string  `json:"question"`
+	Answer   string  `json:"answer"`
+	Score    float64 `json:"score"`
+}
+
+// postKnowledge is the knowledge base beside the form (知识库推荐): the
+// articles that best answer what the agent has typed of the caller's
+// question (text), asked a few keystrokes in. "答复并直办" on one closes
+// the call as answered on contact with the article linked.
+func (d *AgentPage) postKnowledge(w http.ResponseWriter, r *http.Request) {
+	_, f, ok := d.signedInForm(w, r)
+	if !ok {
+		return
+	}
+	out := struct {
+		Articles []kbAnswer `json:"articles"`
+	}{Articles: []kbAnswer{}}
+	q := f("text")
+	if d.cfg.Knowledge == nil || q == "" {
+		httpapi.WriteJSON(w, http.StatusOK, out)
+		return
+	}
+	if utf8.RuneCountInString(q) > ticketing.MaxTextRunes {
+		httpapi.WriteJSON(w, http.StatusBadRequest, errorBody("invalid", "the text is too long", "text"))
+		return
+	}
+	hits, err := d.cfg.Knowledge.Search(r.Context(), q, knowledge.Query{Now: d.cfg.Now(), Limit: kbAnswers})
+	if err != nil {
+		d.fail(w, r, err, "knowledge base unavailable; try again")
+		return
+	}
+	for _, h := range hits {
+		out.Articles = append(out.Articles, kbAnswer{ID: h.ID, Question: h.Question, Answer: h.Answer, Score: math.Round(h.Score*100) / 100})
+	}
+	httpapi.WriteJSON(w, http.StatusOK, out)
 }

@@ -167,6 +167,63 @@
   }
 
   for (const id of ["f_text", "f_address", "f_category"]) $(id).addEventListener("input", () => schedulePreview());
+
+  // 知识库推荐: the articles that answer what the agent has typed so far,
+  // asked a moment after the last keystroke from the second character on.
+  // "答复并直办" puts the article's answer in the form and closes the call
+  // as answered on contact with the article linked; a ticket logged anyway
+  // records the article offered first (the caller needed more than it).
+  const kbDelay = 250, kbMinChars = 2, kbGood = 0.5;
+  let kbTimer = 0, kbSeq = 0;
+  async function searchKB() {
+    const text = $("f_text").value.trim();
+    const seq = ++kbSeq;
+    if ([...text].length < kbMinChars) { showKB([]); return; }
+    try {
+      const res = await fetch("/agent/kb", {method: "POST", body: new URLSearchParams({text})});
+      const j = await res.json();
+      if (seq !== kbSeq) return;
+      if (!res.ok) throw new Error(j.error.message);
+      showKB(j.articles);
+    } catch (err) {
+      if (seq === kbSeq) { showKB([]); $("kb_hint").textContent = "知识库暂不可用：" + err.message; }
+    }
+  }
+  function showKB(articles) {
+    const ol = $("kb");
+    ol.replaceChildren();
+    $("kb_hint").hidden = articles.length > 0;
+    $("kb_hint").textContent = "输入诉求内容，这里显示知识库中可直接答复的政策问答。";
+    $("f_shown").value = articles.length && articles[0].score >= kbGood ? String(articles[0].id) : "";
+    for (const a of articles) {
+      const li = document.createElement("li");
+      li.dataset.article = a.id;
+      const q = document.createElement("div");
+      q.className = "q";
+      q.textContent = a.question;
+      const ans = document.createElement("div");
+      ans.className = "a";
+      ans.textContent = a.answer;
+      const use = document.createElement("button");
+      use.type = "button";
+      use.className = "use";
+      use.textContent = "答复并直办";
+      use.addEventListener("click", () => {
+        $("f_article").value = String(a.id);
+        $("f_direct").checked = true;
+        $("answerbox").hidden = false;
+        $("f_answer").value = a.answer;
+      });
+      const score = document.createElement("span");
+      score.className = "score";
+      score.textContent = " 匹配度 " + Math.round(a.score * 100) + "%";
+      li.append(q, ans, use, score);
+      ol.append(li);
+    }
+  }
+  $("f_text").addEventListener("input", () => { clearTimeout(kbTimer); kbTimer = setTimeout(searchKB, kbDelay); });
+  // Unticking 直办 unlinks the article: the call becomes a ticket.
+  $("f_direct").addEventListener("change", (e) => { if (!e.target.checked) $("f_article").value = ""; });
   // A suggestion the agent picks becomes the category; the preview follows at once.
   $("pv_suggestions").addEventListener("click", (e) => {
     const b = e.target.closest("button[data-category]");
@@ -188,6 +245,7 @@
       out.textContent = "工单号 " + j.number + "（" + (statusNames[j.status] || j.status) + "）";
       out.dataset.number = j.number;
       $("f_seq").value = String(Number($("f_seq").value) + 1);
+      $("f_article").value = "";
     } catch (err) {
       out.className = "err";
       out.textContent = "未能提交：" + err.message;

@@ -76,6 +76,9 @@ type Config struct {
 	MaxJSONBytes int64
 	// Location is the city's time zone for times shown on pages.
 	Location *time.Location
+	// Knowledge answers the public questions page (/faq); nil: the page
+	// says the knowledge base is not open.
+	Knowledge Knowledge
 }
 
 // Server serves the form, the tracking page and the API.
@@ -126,6 +129,7 @@ func (s *Server) Register(r gin.IRouter) {
 	g.GET("/", s.formPage)
 	g.POST("/report", s.postForm)
 	g.GET("/track", s.trackLookup)
+	g.GET("/faq", s.faqPage)
 	g.GET("/t/:number", s.trackPage)
 	g.POST("/t/:number/rate", s.postRating)
 	api := g.Group("/api/v1")

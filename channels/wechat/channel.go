@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/yihao-city/yihao/knowledge"
 	"github.com/yihao-city/yihao/media"
 	"github.com/yihao-city/yihao/ticketing"
 )
@@ -20,6 +21,7 @@ import (
 // Tickets is what the WeChat door needs of the ticket service.
 type Tickets interface {
 	Submit(ctx context.Context, r ticketing.Report) (*ticketing.Ticket, bool, error)
+	SubmitResolved(ctx context.Context, r ticketing.Report, actor, answer string) (*ticketing.Ticket, bool, error)
 	Supplement(ctx context.Context, number, actor string, s ticketing.Supplement) (*ticketing.Ticket, error)
 	Act(ctx context.Context, number string, act func(t *ticketing.Ticket, now time.Time) error) (*ticketing.Ticket, error)
 }
@@ -90,6 +92,16 @@ type ChannelConfig struct {
 	// Handle); nil leaves such a citizen without the reply.
 	Sender Sender
 	Now    func() time.Time
+	// AnswerScore is the knowledge-base score (0–1) from which a question
+	// is answered at once from an article rather than made a ticket
+	// (default 0.6, the lowest at which every answer to the labelled
+	// questions was right; BENCHMARKS.md has each score's figures).
+	AnswerScore float64
+}
+
+// Knowledge answers questions from the knowledge base (knowledge.Index).
+type Knowledge interface {
+	Search(ctx context.Context, q string, o knowledge.Query) ([]knowledge.Hit, error)
 }
 
 // Limiter admits or refuses one more message from a key.
@@ -114,6 +126,7 @@ type Channel struct {
 	ratings Conversations // tickets awaiting the citizen's 1–5 rating (the Notifier asks)
 	media   MediaSource   // nil: photos are not fetched
 	photos  Photos
+	kb      Knowledge // nil: no answers from the knowledge base
 	log     *slog.Logger
 
 	wg sync.WaitGroup // background downloads and late replies
@@ -132,6 +145,9 @@ type ChannelParts struct {
 	Media   MediaSource  // nil: photos are noted, not fetched
 	Photos  Photos       // nil: photos are noted, not stored
 	Log     *slog.Logger // nil: discard
+	// Knowledge answers questions at once (直办 by the knowledge base);
+	// nil: every message is a ticket.
+	Knowledge Knowledge
 }
 
 // NewChannel wires the conversation from its settings and its parts.
@@ -151,11 +167,14 @@ func NewChannel(cfg ChannelConfig, p ChannelParts) *Channel {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.AnswerScore <= 0 {
+		cfg.AnswerScore = 0.6
+	}
 	if p.Log == nil {
 		p.Log = slog.New(slog.DiscardHandler)
 	}
 	return &Channel{cfg: cfg, tickets: p.Tickets, finder: p.Finder, seen: p.Seen, convs: p.Conversations, ratings: p.Ratings,
-		media: p.Media, photos: p.Photos, log: p.Log}
+		media: p.Media, photos: p.Photos, kb: p.Knowledge, log: p.Log}
 }
 
 // Wait waits for background downloads and late replies (tests, shutdown).
@@ -290,6 +309,11 @@ func (c *Channel) handle(ctx context.Context, m *Inbound) (*Reply, error) {
 		if text == "完成" || text == "提交" || text == "结束" {
 			return c.finish(ctx, m.FromUserName)
 		}
+		if text == "1" {
+			if r, ok, err := c.help(ctx, m); ok || err != nil {
+				return r, err
+			}
+		}
 		if len(text) == 1 && text[0] >= '1' && text[0] <= '5' {
 			if r, ok, err := c.rate(ctx, m.FromUserName, int(text[0]-'0')); ok || err != nil {
 				return r, err
@@ -337,6 +361,9 @@ func (c *Channel) report(ctx context.Context, m *Inbound, s ticketing.Supplement
 		c.log.Warn("wechat: conversation store unavailable; starting a new ticket", "err", err)
 		open = false
 	}
+	if strings.HasPrefix(number, answeredPrefix) {
+		open = false // an answer from the knowledge base: what follows is new
+	}
 	if open && m.MsgType == "image" {
 		// The photo itself is attached when it has been fetched.
 		c.keep(ctx, m.FromUserName, number)
@@ -366,6 +393,11 @@ func (c *Channel) report(ctx context.Context, m *Inbound, s ticketing.Supplement
 	}
 	if r.Text == "" {
 		r.Text = placeholder(m)
+	}
+	if s.Text != "" && s.Location == nil {
+		if reply, ok := c.answer(ctx, m, r); ok {
+			return reply, nil
+		}
 	}
 	t, _, err := c.tickets.Submit(ctx, r)
 	if err != nil {
@@ -429,7 +461,7 @@ func minutes(d time.Duration) string {
 // finish ends the conversation: later messages start a new ticket.
 func (c *Channel) finish(ctx context.Context, openID string) (*Reply, error) {
 	number, open, err := c.convs.Open(ctx, openID)
-	if err != nil || !open {
+	if err != nil || !open || strings.HasPrefix(number, answeredPrefix) {
 		return &Reply{Text: "当前没有正在反映的问题。" + howTo}, nil
 	}
 	if err := c.convs.End(ctx, openID); err != nil {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/yihao-city/yihao/channels/wechat"
 	"github.com/yihao-city/yihao/channels/wechat/wechattest"
+	"github.com/yihao-city/yihao/knowledge"
 	"github.com/yihao-city/yihao/media"
 	"github.com/yihao-city/yihao/ticketing"
 	"github.com/yihao-city/yihao/ticketing/sqlite"
@@ -38,6 +39,7 @@ type channelEnv struct {
 	store   ticketing.Store
 	svc     *ticketing.Service
 	ratings *wechat.MemoryConversations
+	kb      *knowledge.Index // with envOpts.knowledge
 	ch      *wechat.Channel
 	url     string
 
@@ -52,6 +54,7 @@ type envOpts struct {
 	cfg            wechat.ChannelConfig
 	handlerTimeout time.Duration
 	log            *slog.Logger
+	knowledge      bool // answer from a knowledge base following the store
 }
 
 func newChannelEnv(t *testing.T, opts ...envOpts) *channelEnv {
@@ -88,9 +91,22 @@ func newChannelEnv(t *testing.T, opts ...envOpts) *channelEnv {
 	ratings := wechat.NewMemoryConversations(nil)
 	cfg := o.cfg
 	cfg.Sender = api
-	ch := wechat.NewChannel(cfg, wechat.ChannelParts{Tickets: tickets, Finder: store, Seen: wechat.NewMemorySeen(time.Hour, nil),
-		Conversations: wechat.NewMemoryConversations(nil), Ratings: ratings, Media: api, Photos: photos, Log: log})
-	e := &channelEnv{acct: acct, api: fake, wx: api, store: store, svc: svc, ratings: ratings, ch: ch}
+	parts := wechat.ChannelParts{Tickets: tickets, Finder: store, Seen: wechat.NewMemorySeen(time.Hour, nil),
+		Conversations: wechat.NewMemoryConversations(nil), Ratings: ratings, Media: api, Photos: photos, Log: log}
+	var kb *knowledge.Index
+	if o.knowledge {
+		an, err := knowledge.NewAnalyzer(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if kb, err = knowledge.Open(dir, an); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = kb.Close() })
+		parts.Knowledge = kb
+	}
+	ch := wechat.NewChannel(cfg, parts)
+	e := &channelEnv{acct: acct, api: fake, wx: api, store: store, svc: svc, ratings: ratings, kb: kb, ch: ch}
 	srv, err := wechat.NewServer(wechat.ServerConfig{AppID: acct.AppID, Token: acct.Token, AESKey: acct.AESKey, HandlerTimeout: o.handlerTimeout},
 		func(ctx context.Context, m *wechat.Inbound) (*wechat.Reply, error) {
 			e.mu.Lock()

@@ -26,6 +26,7 @@ import (
 	"github.com/yihao-city/yihao/channels/webform"
 	"github.com/yihao-city/yihao/channels/wechat"
 	"github.com/yihao-city/yihao/internal/httpapi"
+	"github.com/yihao-city/yihao/knowledge"
 	"github.com/yihao-city/yihao/limit"
 	"github.com/yihao-city/yihao/media"
 	"github.com/yihao-city/yihao/redis"
@@ -75,6 +76,7 @@ type app struct {
 	o311   *open311.Server
 	phone  *phone
 	wx     *wechat.Channel // nil: no official account configured
+	kb     *knowledge.Index
 
 	closers []func()
 }
@@ -82,7 +84,7 @@ type app struct {
 func openApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	a := &app{cfg: cfg, log: log}
 	for _, step := range []func(context.Context) error{
-		a.openRouting, a.openStore, a.openShared, a.openService, a.openForwarding, a.openDoors,
+		a.openRouting, a.openStore, a.openShared, a.openService, a.openKnowledge, a.openForwarding, a.openDoors,
 	} {
 		if err := step(ctx); err != nil {
 			return a, err
@@ -201,6 +203,28 @@ func (a *app) openService(context.Context) error {
 	return nil
 }
 
+// knowledgeSync is how often each instance's knowledge index asks the
+// store for articles written since: an import or an edit is offered
+// within it.
+const knowledgeSync = 5 * time.Second
+
+// openKnowledge seeds an empty knowledge base when the configuration asks
+// (the demo), fills this instance's index from the store and keeps it
+// following the store.
+func (a *app) openKnowledge(ctx context.Context) error {
+	if err := seedKnowledge(ctx, a.cfg, a.store, a.cat, a.router, a.log); err != nil {
+		return err
+	}
+	ix, err := openKnowledge(ctx, a.cfg, a.store)
+	if err != nil {
+		return err
+	}
+	a.kb = ix
+	a.onClose(func() { _ = ix.Close() })
+	go ix.Follow(ctx, a.store, knowledgeSync, a.log)
+	return nil
+}
+
 // openForwarding registers the forwarders' queues before the first report
 // is taken, so no message misses an endpoint.
 func (a *app) openForwarding(ctx context.Context) error {
@@ -243,7 +267,7 @@ func (a *app) openDoors(ctx context.Context) error {
 		}
 		return cats
 	}
-	web, err := webform.New(webform.Config{City: a.cat.City, Categories: categories, Location: a.loc},
+	web, err := webform.New(webform.Config{City: a.cat.City, Categories: categories, Location: a.loc, Knowledge: a.kb},
 		a.svc, a.photos, a.store, a.limiter, a.log, a.intake)
 	if err != nil {
 		return err

@@ -68,22 +68,7 @@ func TestDayInBrowser(t *testing.T) {
 	before := dayCounts(t, disp)
 
 	// The agent's softphone registers; the agent signs in to the phone desk.
-	port := sipptest.FreePort(t)
-	reg := sipptest.Run(t, "register.xml", sipAddr, "-inf", sipptest.InjectionFile(t, []string{"2001", "day-wangfang-pw"}),
-		"-m", "1", "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-t", "u1", "-timeout", "20s")
-	if reg.Successful != 1 {
-		t.Fatalf("registering 2001: %s", reg)
-	}
-	sipptest.Start(t, "agent_uas.xml", "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-t", "u1", "-d", "1000")
-	browsertest.Do(t, agent, "agent signs in",
-		chromedp.Navigate(srv.base+"/agent"),
-		chromedp.WaitVisible(chromedp.ID("ext")),
-		chromedp.SendKeys(chromedp.ID("ext"), "2001"),
-		chromedp.SendKeys(chromedp.ID("password"), "day-wangfang-pw"),
-		browsertest.Leave(chromedp.Submit(chromedp.ID("password"))),
-		chromedp.WaitVisible(chromedp.ID("state")))
-	browsertest.Run(t, agent, "agent available", chromedp.Poll[bool](`document.getElementById("state").textContent === "示闲"`,
-		chromedp.WithPollingTimeout(10*time.Second)))
+	dayAgent(t, agent, srv.base, sipAddr, "2001", "day-wangfang-pw")
 
 	// A citizen calls 12345; the call pops on the agent's page, who logs it.
 	const caller = "13912345678"
@@ -254,6 +239,29 @@ func dayTrackToken(t *testing.T, ctx context.Context, dir, number string) string
 }
 
 // dayTab is a tab with cookies of its own: one person at one desk.
+// dayAgent registers agent ext's softphone (sipp, answering each call
+// after a second) and signs the agent in to the phone desk in tab, where
+// they are available.
+func dayAgent(t *testing.T, tab context.Context, base, sipAddr, ext, password string) {
+	t.Helper()
+	port := sipptest.FreePort(t)
+	reg := sipptest.Run(t, "register.xml", sipAddr, "-inf", sipptest.InjectionFile(t, []string{ext, password}),
+		"-m", "1", "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-t", "u1", "-timeout", "20s")
+	if reg.Successful != 1 {
+		t.Fatalf("registering %s: %s", ext, reg)
+	}
+	sipptest.Start(t, "agent_uas.xml", "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-t", "u1", "-d", "1000")
+	browsertest.Do(t, tab, "agent signs in",
+		chromedp.Navigate(base+"/agent"),
+		chromedp.WaitVisible(chromedp.ID("ext")),
+		chromedp.SendKeys(chromedp.ID("ext"), ext),
+		chromedp.SendKeys(chromedp.ID("password"), password),
+		browsertest.Leave(chromedp.Submit(chromedp.ID("password"))),
+		chromedp.WaitVisible(chromedp.ID("state")))
+	browsertest.Run(t, tab, "agent available", chromedp.Poll[bool](`document.getElementById("state").textContent === "示闲"`,
+		chromedp.WithPollingTimeout(10*time.Second)))
+}
+
 func dayTab(t *testing.T, browser context.Context) context.Context {
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())

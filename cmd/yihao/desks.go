@@ -65,6 +65,7 @@ func (a *app) startDesks(ctx context.Context) error {
 		Areas:     areas,
 		Hotline:   store.HotlineStats,
 		Photos:    photos,
+		Knowledge: a.kb,
 	}, store, svc, ph.bus, log)
 	if err != nil {
 		return err

@@ -95,7 +95,7 @@ func (a *app) startPhone(ctx context.Context, metrics *hotline.SIPMetrics) (*pho
 	}
 	agentPage, err := hotline.NewAgentPage(hotline.AgentPageConfig{
 		Lockout: lockout, Realm: sc.Realm, SessionKey: secret, DefaultCountry: sc.DefaultCountry,
-		LoginLimiter: agentLogin, SecureCookies: cfg.SecureCookies(),
+		LoginLimiter: agentLogin, SecureCookies: cfg.SecureCookies(), Knowledge: a.kb,
 	}, store, svc, p.presence, p.bus, p.lines, log)
 	if err != nil {
 		return nil, err

@@ -74,10 +74,10 @@ func (a *app) startWeChat(ctx context.Context) (*wechat.Channel, error) {
 	if rdb != nil {
 		perCitizen = redis.NewLimiter(rdb, cfg.RedisPrefix+"wechat:rate:", limit.PerMinute(20, 10))
 	}
-	ch := wechat.NewChannel(wechat.ChannelConfig{Window: wc.ConversationWindow, ReportKey: wc.ReportKey, MyTicketsKey: wc.MyTicketsKey,
+	ch := wechat.NewChannel(wechat.ChannelConfig{Window: wc.ConversationWindow, AnswerScore: wc.AnswerScore, ReportKey: wc.ReportKey, MyTicketsKey: wc.MyTicketsKey,
 		Limiter: perCitizen, Sender: send},
 		wechat.ChannelParts{Tickets: svc, Finder: store, Seen: seen, Conversations: convs, Ratings: ratings,
-			Media: src, Photos: photos, Log: log})
+			Media: src, Photos: photos, Log: log, Knowledge: a.kb})
 	srv, err := wechat.NewServer(wechat.ServerConfig{AppID: wc.AppID, Token: wc.Token, AESKey: wc.AESKey, ReplayWindow: wc.ReplayWindow,
 		Plaintext: wc.Plaintext, Nonces: nonces},
 		ch.Handle, log)

@@ -1,0 +1,58 @@
+package webform
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/yihao-city/yihao/internal/httpapi"
+	"github.com/yihao-city/yihao/knowledge"
+)
+
+// Knowledge answers questions from the knowledge base (knowledge.Index).
+type Knowledge interface {
+	Search(ctx context.Context, q string, o knowledge.Query) ([]knowledge.Hit, error)
+}
+
+// maxFAQQuery caps a question typed on the public page, in characters.
+const maxFAQQuery = 200
+
+// faqHits is how many answers the page shows.
+const faqHits = 5
+
+// faqPage is the data of faq.html.
+type faqPage struct {
+	City, Query string
+	Hits        []knowledge.Hit
+	Searched    bool
+	Error       string
+}
+
+// faqPage is GET /faq?q=: the public questions and answers (常见问题), the
+// knowledge base's published, valid articles that best answer q.
+func (s *Server) faqPage(c *gin.Context) {
+	q := strings.TrimSpace(c.Query("q"))
+	p := faqPage{City: s.cfg.City, Query: q}
+	status := http.StatusOK
+	switch {
+	case s.cfg.Knowledge == nil:
+		p.Error = "知识库暂未开通，请拨打 12345 咨询。"
+	case !utf8.ValidString(q) || utf8.RuneCountInString(q) > maxFAQQuery:
+		p.Query, status = "", http.StatusBadRequest
+		p.Error = "问题太长了，请用一两句话描述（不超过 " + strconv.Itoa(maxFAQQuery) + " 字）。"
+	case q != "":
+		hits, err := s.cfg.Knowledge.Search(c.Request.Context(), q, knowledge.Query{Limit: faqHits})
+		if err != nil {
+			e := s.logged(c, err)
+			status = httpapi.Status(e.Kind)
+			p.Error = "知识库暂时无法查询，请稍后再试，或拨打 12345。"
+			break
+		}
+		p.Hits, p.Searched = hits, true
+	}
+	s.render(c, status, "faq.html", p)
+}

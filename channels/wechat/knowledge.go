@@ -1,0 +1,80 @@
+package wechat
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/yihao-city/yihao/knowledge"
+	"github.com/yihao-city/yihao/ticketing"
+)
+
+// actorKnowledge is who answers a citizen from the knowledge base.
+const actorKnowledge = "kb"
+
+// answeredPrefix marks a conversation that holds an answer from the
+// knowledge base rather than a ticket being reported.
+const answeredPrefix = "kb:"
+
+// answer replies to a citizen's question from the knowledge base when an
+// article answers it well (Score ≥ AnswerScore): the contact is recorded
+// as a ticket answered on contact with the article linked, and the
+// citizen told to reply 1 for a person. ok is false when no article
+// answers well enough, or the base cannot be asked: then the message is a
+// ticket as always, never lost to a search.
+func (c *Channel) answer(ctx context.Context, m *Inbound, r ticketing.Report) (*Reply, bool) {
+	if c.kb == nil {
+		return nil, false
+	}
+	hits, err := c.kb.Search(ctx, r.Text, knowledge.Query{Now: c.cfg.Now(), Limit: 1})
+	if err != nil {
+		c.log.Warn("wechat: knowledge base unavailable; the message is a ticket", "err", err)
+		return nil, false
+	}
+	if len(hits) == 0 || hits[0].Score < c.cfg.AnswerScore {
+		return nil, false
+	}
+	h := hits[0]
+	r.Article = h.ID
+	t, _, err := c.tickets.SubmitResolved(ctx, r, actorKnowledge, "知识库答复："+h.Answer)
+	if err != nil {
+		c.log.Warn("wechat: answer from the knowledge base not recorded; the message is a ticket", "article", h.ID, "err", err)
+		return nil, false
+	}
+	// The conversation holds the answered contact, marked: "1" within the
+	// window asks for a person (help); anything else starts afresh.
+	c.keep(ctx, m.FromUserName, answeredPrefix+t.Number)
+	c.log.Info("wechat: answered from the knowledge base", "number", t.Number, "article", h.ID)
+	return &Reply{Text: fmt.Sprintf("%s\n\n（以上答复来自 12345 知识库：%s）\n仍需人工帮助？请在 %s 内回复「1」，我们将为您登记诉求。",
+		h.Answer, h.Question, minutes(c.cfg.Window)), number: t.Number}, true
+}
+
+// help is a citizen's "1" after an answer from the knowledge base: the
+// question becomes a ticket after all, with the article kept (counted as
+// 看过知识库仍立单), and the conversation moves to it. ok is false when the
+// conversation holds no such answer (then "1" is what it otherwise is).
+func (c *Channel) help(ctx context.Context, m *Inbound) (*Reply, bool, error) {
+	number, open, err := c.convs.Open(ctx, m.FromUserName)
+	number, ok := strings.CutPrefix(number, answeredPrefix)
+	if err != nil || !open || !ok {
+		return nil, false, nil
+	}
+	answered, err := c.finder.ByNumber(ctx, number)
+	if err != nil || answered.Status != ticketing.StatusResolvedOnContact || answered.Article == 0 ||
+		answered.Reporter.OpenID != m.FromUserName {
+		return nil, false, nil
+	}
+	// One ticket per answer, however often 1 is sent: its key is the answer's.
+	t, _, err := c.tickets.Submit(ctx, ticketing.Report{
+		Channel: ticketing.ChannelWeChat, ExternalID: "kb-help:" + answered.Number,
+		Reporter: ticketing.Contact{OpenID: m.FromUserName}, Text: answered.Text, Article: answered.Article,
+		ReceivedAt: c.cfg.Now(),
+	})
+	if err != nil {
+		return nil, true, err
+	}
+	c.keep(ctx, m.FromUserName, t.Number)
+	c.log.Info("wechat ticket after a knowledge-base answer", "number", t.Number, "article", answered.Article)
+	return &Reply{Text: fmt.Sprintf("已为您登记诉求，工单号：%s。\n%s 内继续发送的文字、照片、位置会补充到此工单，发送「完成」结束。\n查询进度请发送「查询 %s」。",
+		t.Number, minutes(c.cfg.Window), t.Number), number: t.Number}, true, nil
+}

@@ -1,0 +1,75 @@
+package desks_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/yihao-city/yihao/desks"
+	"github.com/yihao-city/yihao/knowledge"
+	"github.com/yihao-city/yihao/ticketing"
+)
+
+// knowledgeOf is a knowledge index following st, synced once.
+func knowledgeOf(t *testing.T, st ticketing.Store) *knowledge.Index {
+	t.Helper()
+	an, err := knowledge.NewAnalyzer([][]string{{"社保", "社会保险"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix, err := knowledge.Open(t.TempDir(), an)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ix.Close() })
+	if _, err := ix.Sync(context.Background(), st); err != nil {
+		t.Fatal(err)
+	}
+	return ix
+}
+
+// Staff ask the knowledge base by session or bearer token; the best
+// answer comes first with its score; bad questions are refused by name.
+func TestKnowledgeSearchAPI(t *testing.T) {
+	ctx := context.Background()
+	st := sqliteStore(t)
+	transfer := &ticketing.Article{Question: "社保关系跨省转移怎么办理？", Answer: "在转入地社保经办机构申请转移。", Department: "rsj",
+		Status: ticketing.ArticlePublished, UpdatedAt: time.Now()}
+	card := &ticketing.Article{Question: "居住证怎么办理？", Answer: "到社区登记后申领。", Department: "gaj",
+		Status: ticketing.ArticlePublished, UpdatedAt: time.Now()}
+	if _, err := st.PutArticles(ctx, []*ticketing.Article{transfer, card}); err != nil {
+		t.Fatal(err)
+	}
+	kb := knowledgeOf(t, st)
+	e := newEnvOn(t, st, func(c *desks.Config) { c.Knowledge = kb })
+	agent := e.login(t, "agent")
+	r := agent.get(t, "/api/v1/kb/search?q="+url.QueryEscape("社會保險轉到外地"))
+	var out struct {
+		Articles []struct {
+			ID         int64
+			Question   string
+			Answer     string
+			Department string
+			Score      float64
+		}
+	}
+	if r.code != http.StatusOK {
+		t.Fatalf("search: %d %s", r.code, r.body)
+	}
+	if err := json.Unmarshal([]byte(r.body), &out); err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Articles) == 0 || out.Articles[0].ID != transfer.ID || out.Articles[0].Answer != transfer.Answer ||
+		out.Articles[0].Department != "rsj" || out.Articles[0].Score <= 0 {
+		t.Fatalf("search: %+v", out)
+	}
+	for q, field := range map[string]string{"": "q", "q=%20": "q", "q=x&limit=0": "limit", "q=x&limit=21": "limit", "q=x&limit=1e1": "limit"} {
+		r := agent.get(t, "/api/v1/kb/search?"+q)
+		if code, f := r.errorOf(t); r.code != http.StatusBadRequest || f != field {
+			t.Errorf("%q: %d %s %s", q, r.code, code, f)
+		}
+	}
+}
