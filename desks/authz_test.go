@@ -490,6 +490,7 @@ func routes() []route {
 		{"GET /desk/events", bearer("GET", "/desk/events", nil), staffOnly(http.StatusOK, nil, http.StatusSeeOther)},
 		{"GET /desk/indicators", bearer("GET", "/desk/indicators", nil), staffOnly(http.StatusOK, nil, http.StatusSeeOther)},
 		{"GET /desk/indicators.csv", bearer("GET", "/desk/indicators.csv", nil), staffOnly(http.StatusOK, nil, http.StatusSeeOther)},
+		{"GET /desk/kb", bearer("GET", "/desk/kb", nil), staffOnly(http.StatusOK, nil, http.StatusSeeOther)},
 		{"GET /api/v1/desk/queue", bearer("GET", "/api/v1/desk/queue", nil), queue},
 		{"GET /api/v1/kb/search", bearer("GET", "/api/v1/kb/search?q=%E7%A4%BE%E4%BF%9D", nil), staffOnly(http.StatusOK, nil, http.StatusUnauthorized)},
 		{"GET /api/v1/desk/tickets/{number}", bearer("GET", "/api/v1/desk/tickets/{number}", nil), ticketRoute(http.StatusOK, http.StatusUnauthorized, nil, nil)},

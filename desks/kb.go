@@ -1,15 +1,17 @@
 package desks
 
 import (
+	"cmp"
 	"errors"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/yihao-city/yihao/internal/httpapi"
-	"github.com/yihao-city/yihao/knowledge"
 	"github.com/yihao-city/yihao/ticketing"
 )
 
@@ -57,7 +59,7 @@ func (s *Server) apiKBSearch(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	hits, err := s.cfg.Knowledge.Search(r.Context(), q, knowledge.Query{Now: s.cfg.Now(), Limit: limit})
+	hits, err := s.cfg.Knowledge.Search(r.Context(), q, ticketing.ArticleQuery{Now: s.cfg.Now(), Limit: limit})
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -70,4 +72,72 @@ func (s *Server) apiKBSearch(w http.ResponseWriter, r *http.Request) {
 			Department: h.Department, Area: h.Area, Score: math.Round(h.Score*1000) / 1000}
 	}
 	httpapi.WriteJSON(w, http.StatusOK, out)
+}
+
+// kbDays is the period the knowledge-base page counts over.
+const kbDays = 30
+
+// kbRow is one article on the page, with how it fared over the period.
+type kbRow struct {
+	A                *ticketing.Article
+	Answered, Anyway int64 // calls it answered; tickets asked for after it was shown
+	Expires          bool  // its validity ends within the period ahead
+	Expired          bool
+}
+
+// kbData is the page's .Data.
+type kbData struct {
+	Department string
+	Rows       []kbRow
+	Misses     []*ticketing.ArticleMiss
+	Days       int
+}
+
+// getKB is GET /desk/kb: the knowledge base as its keepers need it — each
+// article (a liaison's: the department's own) with the calls it answered
+// and the tickets asked for after it was shown over the last 30 days,
+// those falling short first, and whether its validity has run out or is
+// about to; then the citizens' questions no article answered well.
+func (s *Server) getKB(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	st := staffFrom(ctx)
+	d := kbData{Department: strings.TrimSpace(r.URL.Query().Get("department")), Days: kbDays}
+	if st.Role == liaison {
+		d.Department = st.Department
+	}
+	now := s.cfg.Now().In(s.cfg.Location)
+	as, err := s.store.Articles(ctx, ticketing.ArticleFilter{Department: d.Department})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, s.cfg.Location)
+	counts, err := s.store.Indicators(ctx, ticketing.IndicatorQuery{Dim: ticketing.DimArticle,
+		From: today.AddDate(0, 0, -kbDays+1).Format(time.DateOnly), To: today.AddDate(0, 0, 1).Format(time.DateOnly),
+		Metrics: []ticketing.Metric{ticketing.MetricKBAnswered, ticketing.MetricKBTicketed}})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	by := map[string]ticketing.Figures{}
+	for _, c := range counts {
+		if by[c.Key] == nil {
+			by[c.Key] = ticketing.Figures{}
+		}
+		by[c.Key][c.Metric] += c.N
+	}
+	for _, a := range as {
+		f := by[strconv.FormatInt(a.ID, 10)]
+		d.Rows = append(d.Rows, kbRow{A: a, Answered: f[ticketing.MetricKBAnswered], Anyway: f[ticketing.MetricKBTicketed],
+			Expired: !a.ValidUntil.IsZero() && !now.Before(a.ValidUntil),
+			Expires: !a.ValidUntil.IsZero() && now.Before(a.ValidUntil) && a.ValidUntil.Before(now.AddDate(0, 0, kbDays))})
+	}
+	slices.SortStableFunc(d.Rows, func(a, b kbRow) int {
+		return cmp.Or(cmp.Compare(b.Anyway, a.Anyway), cmp.Compare(b.Answered, a.Answered))
+	})
+	if d.Misses, err = s.store.ArticleMisses(ctx, now.AddDate(0, 0, -kbDays), 100); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.page(w, r, "kb.html", d)
 }

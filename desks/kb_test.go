@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -73,3 +75,51 @@ func TestKnowledgeSearchAPI(t *testing.T) {
 		}
 	}
 }
+
+// The keepers' page: a liaison sees the department's own articles, with
+// the calls each answered and the tickets asked for after it was shown;
+// and the citizens' questions no article answered.
+func TestKnowledgePage(t *testing.T) {
+	ctx := context.Background()
+	st := sqliteStore(t)
+	now := time.Now()
+	jt := &ticketing.Article{Question: "公交卡怎么办理？", Answer: "到地铁站办理。", Department: "jt", Status: ticketing.ArticlePublished,
+		UpdatedAt: now, ValidUntil: now.Add(72 * time.Hour)}
+	sw := &ticketing.Article{Question: "停水了怎么查询？", Answer: "拨打供水热线。", Department: "sw", Status: ticketing.ArticlePublished, UpdatedAt: now}
+	if _, err := st.PutArticles(ctx, []*ticketing.Article{jt, sw}); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnvOn(t, st, func(c *desks.Config) { c.Knowledge = knowledgeOf(t, st) })
+	if _, _, err := e.svc.SubmitResolved(ctx, ticketing.Report{Channel: ticketing.ChannelPhone, ExternalID: "kbp-1", Text: "公交卡在哪办",
+		Article: jt.ID}, "agent:2001", jt.Answer); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.svc.Submit(ctx, ticketing.Report{Channel: ticketing.ChannelWeb, ExternalID: "kbp-2", Text: "公交卡办了一个月还没拿到",
+		Article: jt.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.AddArticleMiss(ctx, &ticketing.ArticleMiss{At: now, Source: "faq", Question: "公交卡能退押金吗"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.RollupIndicators(ctx, time.UTC); err != nil {
+		t.Fatal(err)
+	}
+	r := e.login(t, "li.jt").get(t, "/desk/kb")
+	if r.code != http.StatusOK {
+		t.Fatalf("kb page: %d", r.code)
+	}
+	for _, want := range []string{`data-article="` + itoa(jt.ID) + `"`, "公交卡怎么办理？", `<td data-col="kb_answered">1</td><td data-col="kb_ticketed">1</td>`,
+		"即将到期", "公交卡能退押金吗"} {
+		if !strings.Contains(r.body, want) {
+			t.Errorf("the liaison's page lacks %q", want)
+		}
+	}
+	if strings.Contains(r.body, "停水了怎么查询？") {
+		t.Error("a liaison sees another department's article")
+	}
+	if r := e.login(t, "disp").get(t, "/desk/kb"); !strings.Contains(r.body, "停水了怎么查询？") || !strings.Contains(r.body, "公交卡怎么办理？") {
+		t.Error("the dispatcher does not see every article")
+	}
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -255,6 +255,7 @@ var menu = []struct {
 	{actView, navItem{Href: "/desk/inbox", ZH: "待办", EN: "Inbox"}},
 	{actView, navItem{Href: "/desk/search", ZH: "查询工单", EN: "Find ticket"}},
 	{actIndicators, navItem{Href: "/desk/indicators", ZH: "指标", EN: "Indicators"}},
+	{actKnowledge, navItem{Href: "/desk/kb", ZH: "知识库", EN: "Knowledge"}},
 	{actAudit, navItem{Href: "/desk/audit", ZH: "审计日志", EN: "Audit log"}},
 }
 

@@ -33,7 +33,6 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/yihao-city/yihao/internal/httpapi"
-	"github.com/yihao-city/yihao/knowledge"
 	"github.com/yihao-city/yihao/media"
 	"github.com/yihao-city/yihao/pubsub"
 	"github.com/yihao-city/yihao/ticketing"
@@ -53,6 +52,9 @@ type Store interface {
 	// knowledge base's articles.
 	Users(ctx context.Context) ([]*ticketing.User, error)
 	Article(ctx context.Context, id int64) (*ticketing.Article, error)
+	// The knowledge base's page: the articles, the questions it missed.
+	Articles(ctx context.Context, f ticketing.ArticleFilter) ([]*ticketing.Article, error)
+	ArticleMisses(ctx context.Context, since time.Time, limit int) ([]*ticketing.ArticleMiss, error)
 	// EndUserSessions ends every desk session of the user (signing out).
 	EndUserSessions(ctx context.Context, name string) error
 	TokenByHash(ctx context.Context, hash string) (*ticketing.Token, error)
@@ -165,9 +167,9 @@ type Config struct {
 	Knowledge Knowledge
 }
 
-// Knowledge searches the knowledge base (knowledge.Index).
+// Knowledge searches the knowledge base (knowledge.Index does).
 type Knowledge interface {
-	Search(ctx context.Context, q string, o knowledge.Query) ([]knowledge.Hit, error)
+	Search(ctx context.Context, q string, o ticketing.ArticleQuery) ([]ticketing.ArticleHit, error)
 }
 
 // Photos is the photo store (media.Disk).
@@ -259,6 +261,7 @@ func New(cfg Config, store Store, tickets Tickets, bus pubsub.Bus, log *slog.Log
 //	GET  /desk/audit                      audit log
 //	GET  /desk/events                     server-sent events: ticket
 //	GET  /desk/indicators[.csv]           indicators
+//	GET  /desk/kb                         the knowledge base: how its articles fared, what it missed
 //	GET  /desk/static/                    styles and script
 //	GET  /api/v1/desk/queue               a page of a queue (JSON)
 //	GET  /api/v1/kb/search?q=             the knowledge base's best answers (JSON)
@@ -312,6 +315,7 @@ func (s *Server) routes() []route {
 		{"GET /desk/events", actView, s.getEvents},
 		{"GET /desk/indicators", actIndicators, s.getIndicators},
 		{"GET /desk/indicators.csv", actIndicators, s.getIndicatorsCSV},
+		{"GET /desk/kb", actKnowledge, s.getKB},
 		{"GET /api/v1/desk/queue", actView, s.apiQueue},
 		{"GET /api/v1/kb/search", actKnowledge, s.apiKBSearch},
 		{"GET /api/v1/desk/tickets/{number}", actView, s.apiTicket},

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/yihao-city/yihao/ticketing"
 )
 
 // Labelled is a question as a citizen asks it, with the standard question
@@ -84,7 +86,7 @@ func Evaluate(ctx context.Context, ix *Index, set []Labelled, now time.Time) (Ev
 	}
 	for _, l := range set {
 		start := time.Now()
-		hits, err := ix.Search(ctx, l.Question, Query{Now: now, Limit: 3})
+		hits, err := ix.Search(ctx, l.Question, ticketing.ArticleQuery{Now: now, Limit: 3})
 		if err != nil {
 			return ev, fmt.Errorf("%q: %w", l.Question, err)
 		}

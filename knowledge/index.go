@@ -192,28 +192,16 @@ func (ix *Index) Follow(ctx context.Context, src Source, every time.Duration, lo
 	}
 }
 
-// Query is what a search looks for besides the words.
-type Query struct {
-	Now time.Time // articles out of their validity at Now are not offered
-	// Areas are the areas the answer must hold in (the asker's district
-	// and street); an article of another area is left out. None: any.
-	Areas []string
-	Limit int // at most this many hits; 0 is 5
-}
-
-// Hit is an article found, with Score how sure it is to answer the
-// question: the share of the question's terms (each weighted by how rare
-// it is among the articles) that the article's own question or other
-// phrasings contain, by word or by sound; 1 is all of them. Hits come in
-// BM25's order, which is not always the score's.
-type Hit struct {
-	ID                         int64
-	Version                    int
-	Question, Answer           string
-	Category, Department, Area string
-	Score                      float64
-	rank                       float64 // BM25 of FTS5: lower is better
-	questions                  string
+// hit is an article found: what a search answers (ticketing.ArticleHit),
+// its BM25 rank and its phrasings, which make its Score: how sure it is
+// to answer the question, the share of the question's terms (each
+// weighted by how rare it is among the articles) that the article's own
+// question or other phrasings contain, by word or by sound; 1 is all of
+// them. Hits come in BM25's order, which is not always the score's.
+type hit struct {
+	ticketing.ArticleHit
+	rank      float64 // BM25 of FTS5: lower is better
+	questions string
 }
 
 // Tuning of the search, measured on the labelled questions
@@ -232,14 +220,14 @@ const (
 const bm25 = `bm25(terms, 4.0, 2.0, 1.0)`
 
 // Search finds the articles that best answer q, best first (BM25).
-func (ix *Index) Search(ctx context.Context, q string, o Query) ([]Hit, error) {
+func (ix *Index) Search(ctx context.Context, q string, o ticketing.ArticleQuery) ([]ticketing.ArticleHit, error) {
 	if !ix.Ready() {
 		return nil, ticketing.Unavailable(errors.New("the knowledge base is still loading"))
 	}
 	limit := cmp.Or(o.Limit, 5)
 	terms := ix.an.Analyze(q)
 	if len(terms) == 0 {
-		return []Hit{}, nil
+		return []ticketing.ArticleHit{}, nil
 	}
 	df, err := ix.frequencies(ctx, terms)
 	if err != nil {
@@ -258,7 +246,7 @@ func (ix *Index) Search(ctx context.Context, q string, o Query) ([]Hit, error) {
 		}
 	}
 	if len(known) == 0 {
-		return []Hit{}, nil
+		return []ticketing.ArticleHit{}, nil
 	}
 	slices.SortFunc(known, func(a, b string) int { return cmp.Or(cmp.Compare(df[a], df[b]), strings.Compare(a, b)) })
 	match := known[:0:0]
@@ -283,9 +271,9 @@ func (ix *Index) Search(ctx context.Context, q string, o Query) ([]Hit, error) {
 		return nil, err
 	}
 	defer func() { _ = rows.Close() }()
-	var hits []Hit
+	var hits []hit
 	for rows.Next() {
-		var h Hit
+		var h hit
 		if err := rows.Scan(&h.ID, &h.Version, &h.Question, &h.questions, &h.Answer, &h.Category, &h.Department, &h.Area, &h.rank); err != nil {
 			return nil, err
 		}
@@ -330,7 +318,11 @@ func (ix *Index) Search(ctx context.Context, q string, o Query) ([]Hit, error) {
 		}
 		hits[i].Score = got / total
 	}
-	return hits, nil
+	out := make([]ticketing.ArticleHit, len(hits))
+	for i, h := range hits {
+		out[i] = h.ArticleHit
+	}
+	return out, nil
 }
 
 // frequencies counts the articles each of the terms' words and sounds

@@ -63,7 +63,7 @@ func TestIndexFollowsTheStore(t *testing.T) {
 			ctx := context.Background()
 			s := st.open(t)
 			ix := openIndex(t)
-			if _, err := ix.Search(ctx, "社保", knowledge.Query{Now: now}); !errors.Is(err, ticketing.ErrUnavailable) {
+			if _, err := ix.Search(ctx, "社保", ticketing.ArticleQuery{Now: now}); !errors.Is(err, ticketing.ErrUnavailable) {
 				t.Fatalf("a search before the first sync: %v", err)
 			}
 			transfer := art("社保关系跨省转移怎么办理？", "可在国家社会保险公共服务平台申请转移，也可到转入地社保经办机构办理。", "换城市工作社保怎么转")
@@ -85,7 +85,7 @@ func TestIndexFollowsTheStore(t *testing.T) {
 				"工积金提取":   fund.ID,
 				"办居住证要什么": card.ID,
 			} {
-				hits, err := ix.Search(ctx, q, knowledge.Query{Now: now})
+				hits, err := ix.Search(ctx, q, ticketing.ArticleQuery{Now: now})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -95,10 +95,10 @@ func TestIndexFollowsTheStore(t *testing.T) {
 					t.Errorf("%s: score %v", q, hits[0].Score)
 				}
 			}
-			if hits, _ := ix.Search(ctx, "供暖补贴", knowledge.Query{Now: now}); len(hits) != 0 {
+			if hits, _ := ix.Search(ctx, "供暖补贴", ticketing.ArticleQuery{Now: now}); len(hits) != 0 {
 				t.Errorf("an expired article offered: %+v", hits)
 			}
-			if hits, _ := ix.Search(ctx, "路灯不亮了", knowledge.Query{Now: now}); len(hits) != 0 && hits[0].Score > 0.3 {
+			if hits, _ := ix.Search(ctx, "路灯不亮了", ticketing.ArticleQuery{Now: now}); len(hits) != 0 && hits[0].Score > 0.3 {
 				t.Errorf("a question the base cannot answer scored %v: %+v", hits[0].Score, hits[0])
 			}
 			// A new answer replaces the old; a retired article leaves.
@@ -111,10 +111,10 @@ func TestIndexFollowsTheStore(t *testing.T) {
 			if n, err := ix.Sync(ctx, s); err != nil || n != 2 || ix.Len() != 3 {
 				t.Fatalf("second sync: %d, %v (%d indexed)", n, err, ix.Len())
 			}
-			if hits, _ := ix.Search(ctx, "社保转移", knowledge.Query{Now: now}); len(hits) == 0 || hits[0].Answer != transfer.Answer || hits[0].Version != 2 {
+			if hits, _ := ix.Search(ctx, "社保转移", ticketing.ArticleQuery{Now: now}); len(hits) == 0 || hits[0].Answer != transfer.Answer || hits[0].Version != 2 {
 				t.Errorf("after the change: %+v", hits)
 			}
-			if hits, _ := ix.Search(ctx, "居住证", knowledge.Query{Now: now}); len(hits) != 0 {
+			if hits, _ := ix.Search(ctx, "居住证", ticketing.ArticleQuery{Now: now}); len(hits) != 0 {
 				t.Errorf("a retired article offered: %+v", hits)
 			}
 			if n, err := ix.Sync(ctx, s); err != nil || n != 0 {

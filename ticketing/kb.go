@@ -141,3 +141,65 @@ type ArticleStore interface {
 	// (rev, id), in that order: what a search index has not yet seen.
 	ArticlesSince(ctx context.Context, rev, id int64, limit int) ([]*Article, error)
 }
+
+// ArticleQuery is what a knowledge-base search looks for besides the
+// words.
+type ArticleQuery struct {
+	Now time.Time // articles out of their validity at Now are not offered
+	// Areas are the areas the answer must hold in (the asker's district
+	// and street); an article of another area is left out. None: any.
+	Areas []string
+	Limit int // at most this many hits; 0 is 5
+}
+
+// ArticleHit is an article a search found, with Score how sure it is to
+// answer the question, from 0 to 1 (knowledge.Index says how it is made).
+type ArticleHit struct {
+	ID                         int64
+	Version                    int
+	Question, Answer           string
+	Category, Department, Area string
+	Score                      float64
+}
+
+// ArticleMiss is a citizen's question the knowledge base did not answer
+// well (no article scored MissScore): asked on the FAQ page, or on WeChat.
+// Departments read them to write the articles that are missing.
+type ArticleMiss struct {
+	ID       int64
+	At       time.Time
+	Source   string  // where it was asked: faq, wechat
+	Question string  // the citizen's words, at most MaxArticleQuestion characters
+	Article  int64   // the best article found, 0 for none
+	Score    float64 // its score
+}
+
+// MissScore is the score below which the best article does not answer a
+// question (about a third of its terms covered, and on the labelled
+// questions wrong more often than not).
+const MissScore = 0.3
+
+// Cut trims m's question to MaxArticleQuestion characters.
+func (m *ArticleMiss) Cut() {
+	if r := []rune(strings.TrimSpace(m.Question)); len(r) > MaxArticleQuestion {
+		m.Question = string(r[:MaxArticleQuestion])
+	} else {
+		m.Question = string(r)
+	}
+}
+
+// ArticleFilter selects articles for a listing.
+type ArticleFilter struct {
+	Department string // "" any
+	Limit      int    // at most this many, most recently changed first
+}
+
+// ArticleMissStore keeps the questions the knowledge base missed.
+type ArticleMissStore interface {
+	// AddArticleMiss stores m (its question cut, Cut) and sets its ID.
+	AddArticleMiss(ctx context.Context, m *ArticleMiss) error
+	// ArticleMisses returns the misses at or after since, latest first.
+	ArticleMisses(ctx context.Context, since time.Time, limit int) ([]*ArticleMiss, error)
+	// Articles returns the current articles f selects.
+	Articles(ctx context.Context, f ArticleFilter) ([]*Article, error)
+}

@@ -26,6 +26,7 @@ type Store interface {
 	PatrolStore
 	// The knowledge base.
 	ArticleStore
+	ArticleMissStore
 	// Ping reports whether the database answers (the readiness probe).
 	Ping(ctx context.Context) error
 }

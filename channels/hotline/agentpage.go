@@ -24,7 +24,6 @@ import (
 	"github.com/yihao-city/yihao/channels/hotline/acd"
 	"github.com/yihao-city/yihao/channels/hotline/sipauth"
 	"github.com/yihao-city/yihao/internal/httpapi"
-	"github.com/yihao-city/yihao/knowledge"
 	"github.com/yihao-city/yihao/pubsub"
 	"github.com/yihao-city/yihao/ticketing"
 )
@@ -74,9 +73,9 @@ type AgentPageConfig struct {
 	Knowledge Knowledge
 }
 
-// Knowledge searches the knowledge base (knowledge.Index).
+// Knowledge searches the knowledge base (knowledge.Index does).
 type Knowledge interface {
-	Search(ctx context.Context, q string, o knowledge.Query) ([]knowledge.Hit, error)
+	Search(ctx context.Context, q string, o ticketing.ArticleQuery) ([]ticketing.ArticleHit, error)
 }
 
 // AgentPage is the minimal agent page (坐席工作台): sign in with the SIP
@@ -669,7 +668,7 @@ func (d *AgentPage) postKnowledge(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteJSON(w, http.StatusBadRequest, errorBody("invalid", "the text is too long", "text"))
 		return
 	}
-	hits, err := d.cfg.Knowledge.Search(r.Context(), q, knowledge.Query{Now: d.cfg.Now(), Limit: kbAnswers})
+	hits, err := d.cfg.Knowledge.Search(r.Context(), q, ticketing.ArticleQuery{Now: d.cfg.Now(), Limit: kbAnswers})
 	if err != nil {
 		d.fail(w, r, err, "knowledge base unavailable; try again")
 		return

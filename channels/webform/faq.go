@@ -5,17 +5,23 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/yihao-city/yihao/internal/httpapi"
-	"github.com/yihao-city/yihao/knowledge"
+	"github.com/yihao-city/yihao/ticketing"
 )
 
-// Knowledge answers questions from the knowledge base (knowledge.Index).
+// Knowledge answers questions from the knowledge base (knowledge.Index does).
 type Knowledge interface {
-	Search(ctx context.Context, q string, o knowledge.Query) ([]knowledge.Hit, error)
+	Search(ctx context.Context, q string, o ticketing.ArticleQuery) ([]ticketing.ArticleHit, error)
+}
+
+// Misses keeps the questions the knowledge base did not answer (the store).
+type Misses interface {
+	AddArticleMiss(ctx context.Context, m *ticketing.ArticleMiss) error
 }
 
 // maxFAQQuery caps a question typed on the public page, in characters.
@@ -27,7 +33,7 @@ const faqHits = 5
 // faqPage is the data of faq.html.
 type faqPage struct {
 	City, Query string
-	Hits        []knowledge.Hit
+	Hits        []ticketing.ArticleHit
 	Searched    bool
 	Error       string
 }
@@ -45,7 +51,7 @@ func (s *Server) faqPage(c *gin.Context) {
 		p.Query, status = "", http.StatusBadRequest
 		p.Error = "问题太长了，请用一两句话描述（不超过 " + strconv.Itoa(maxFAQQuery) + " 字）。"
 	case q != "":
-		hits, err := s.cfg.Knowledge.Search(c.Request.Context(), q, knowledge.Query{Limit: faqHits})
+		hits, err := s.cfg.Knowledge.Search(c.Request.Context(), q, ticketing.ArticleQuery{Limit: faqHits})
 		if err != nil {
 			e := s.logged(c, err)
 			status = httpapi.Status(e.Kind)
@@ -53,6 +59,22 @@ func (s *Server) faqPage(c *gin.Context) {
 			break
 		}
 		p.Hits, p.Searched = hits, true
+		s.missed(c, q, hits)
 	}
 	s.render(c, status, "faq.html", p)
+}
+
+// missed records a question no article answered well, for the
+// departments (never failing the page: the citizen has their answer).
+func (s *Server) missed(c *gin.Context, q string, hits []ticketing.ArticleHit) {
+	if s.cfg.Misses == nil || (len(hits) > 0 && hits[0].Score >= ticketing.MissScore) {
+		return
+	}
+	m := &ticketing.ArticleMiss{At: time.Now(), Source: "faq", Question: q}
+	if len(hits) > 0 {
+		m.Article, m.Score = hits[0].ID, hits[0].Score
+	}
+	if err := s.cfg.Misses.AddArticleMiss(c.Request.Context(), m); err != nil {
+		s.log.Warn("faq: a missed question not recorded", "err", err)
+	}
 }

@@ -79,6 +79,8 @@ type Config struct {
 	// Knowledge answers the public questions page (/faq); nil: the page
 	// says the knowledge base is not open.
 	Knowledge Knowledge
+	// Misses keeps the page's questions no article answered; nil: not kept.
+	Misses Misses
 }
 
 // Server serves the form, the tracking page and the API.

@@ -13,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/yihao-city/yihao/knowledge"
 	"github.com/yihao-city/yihao/media"
 	"github.com/yihao-city/yihao/ticketing"
 )
@@ -99,9 +98,9 @@ type ChannelConfig struct {
 	AnswerScore float64
 }
 
-// Knowledge answers questions from the knowledge base (knowledge.Index).
+// Knowledge answers questions from the knowledge base (knowledge.Index does).
 type Knowledge interface {
-	Search(ctx context.Context, q string, o knowledge.Query) ([]knowledge.Hit, error)
+	Search(ctx context.Context, q string, o ticketing.ArticleQuery) ([]ticketing.ArticleHit, error)
 }
 
 // Limiter admits or refuses one more message from a key.
@@ -127,6 +126,7 @@ type Channel struct {
 	media   MediaSource   // nil: photos are not fetched
 	photos  Photos
 	kb      Knowledge // nil: no answers from the knowledge base
+	misses  Misses    // nil: questions missed are not kept
 	log     *slog.Logger
 
 	wg sync.WaitGroup // background downloads and late replies
@@ -148,6 +148,13 @@ type ChannelParts struct {
 	// Knowledge answers questions at once (直办 by the knowledge base);
 	// nil: every message is a ticket.
 	Knowledge Knowledge
+	// Misses keeps the questions no article answered; nil: not kept.
+	Misses Misses
+}
+
+// Misses keeps the questions the knowledge base did not answer (the store).
+type Misses interface {
+	AddArticleMiss(ctx context.Context, m *ticketing.ArticleMiss) error
 }
 
 // NewChannel wires the conversation from its settings and its parts.
@@ -174,7 +181,7 @@ func NewChannel(cfg ChannelConfig, p ChannelParts) *Channel {
 		p.Log = slog.New(slog.DiscardHandler)
 	}
 	return &Channel{cfg: cfg, tickets: p.Tickets, finder: p.Finder, seen: p.Seen, convs: p.Conversations, ratings: p.Ratings,
-		media: p.Media, photos: p.Photos, kb: p.Knowledge, log: p.Log}
+		media: p.Media, photos: p.Photos, kb: p.Knowledge, misses: p.Misses, log: p.Log}
 }
 
 // Wait waits for background downloads and late replies (tests, shutdown).

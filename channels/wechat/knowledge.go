@@ -3,9 +3,9 @@ package wechat
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
-	"github.com/yihao-city/yihao/knowledge"
 	"github.com/yihao-city/yihao/ticketing"
 )
 
@@ -26,12 +26,13 @@ func (c *Channel) answer(ctx context.Context, m *Inbound, r ticketing.Report) (*
 	if c.kb == nil {
 		return nil, false
 	}
-	hits, err := c.kb.Search(ctx, r.Text, knowledge.Query{Now: c.cfg.Now(), Limit: 1})
+	hits, err := c.kb.Search(ctx, r.Text, ticketing.ArticleQuery{Now: c.cfg.Now(), Limit: 1})
 	if err != nil {
 		c.log.Warn("wechat: knowledge base unavailable; the message is a ticket", "err", err)
 		return nil, false
 	}
 	if len(hits) == 0 || hits[0].Score < c.cfg.AnswerScore {
+		c.missed(ctx, r.Text, hits)
 		return nil, false
 	}
 	h := hits[0]
@@ -77,4 +78,23 @@ func (c *Channel) help(ctx context.Context, m *Inbound) (*Reply, bool, error) {
 	c.log.Info("wechat ticket after a knowledge-base answer", "number", t.Number, "article", answered.Article)
 	return &Reply{Text: fmt.Sprintf("已为您登记诉求，工单号：%s。\n%s 内继续发送的文字、照片、位置会补充到此工单，发送「完成」结束。\n查询进度请发送「查询 %s」。",
 		t.Number, minutes(c.cfg.Window), t.Number), number: t.Number}, true, nil
+}
+
+// askingWords mark a message that asks rather than reports.
+var askingWords = []string{"?", "？", "吗", "怎么", "如何", "哪里", "哪儿", "什么", "能不能", "可不可以", "是否", "咋", "啥", "多少", "几"}
+
+// missed records a question (a message with a word of asking: a report of
+// a broken streetlight is no miss) that no article answered well.
+func (c *Channel) missed(ctx context.Context, text string, hits []ticketing.ArticleHit) {
+	if c.misses == nil || (len(hits) > 0 && hits[0].Score >= ticketing.MissScore) ||
+		!slices.ContainsFunc(askingWords, func(w string) bool { return strings.Contains(text, w) }) {
+		return
+	}
+	m := &ticketing.ArticleMiss{At: c.cfg.Now(), Source: "wechat", Question: text}
+	if len(hits) > 0 {
+		m.Article, m.Score = hits[0].ID, hits[0].Score
+	}
+	if err := c.misses.AddArticleMiss(context.WithoutCancel(ctx), m); err != nil {
+		c.log.Warn("wechat: a missed question not recorded", "err", err)
+	}
 }

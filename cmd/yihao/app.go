@@ -267,7 +267,7 @@ func (a *app) openDoors(ctx context.Context) error {
 		}
 		return cats
 	}
-	web, err := webform.New(webform.Config{City: a.cat.City, Categories: categories, Location: a.loc, Knowledge: a.kb},
+	web, err := webform.New(webform.Config{City: a.cat.City, Categories: categories, Location: a.loc, Knowledge: a.kb, Misses: a.store},
 		a.svc, a.photos, a.store, a.limiter, a.log, a.intake)
 	if err != nil {
 		return err

@@ -221,7 +221,7 @@ func kbSearch(ctx context.Context, cfg Config, args []string, stdout io.Writer) 
 		return err
 	}
 	defer func() { _ = ix.Close() }()
-	hits, err := ix.Search(ctx, q, knowledge.Query{Limit: 5})
+	hits, err := ix.Search(ctx, q, ticketing.ArticleQuery{Limit: 5})
 	if err != nil {
 		return err
 	}

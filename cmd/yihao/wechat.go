@@ -77,7 +77,7 @@ func (a *app) startWeChat(ctx context.Context) (*wechat.Channel, error) {
 	ch := wechat.NewChannel(wechat.ChannelConfig{Window: wc.ConversationWindow, AnswerScore: wc.AnswerScore, ReportKey: wc.ReportKey, MyTicketsKey: wc.MyTicketsKey,
 		Limiter: perCitizen, Sender: send},
 		wechat.ChannelParts{Tickets: svc, Finder: store, Seen: seen, Conversations: convs, Ratings: ratings,
-			Media: src, Photos: photos, Log: log, Knowledge: a.kb})
+			Media: src, Photos: photos, Log: log, Knowledge: a.kb, Misses: a.store})
 	srv, err := wechat.NewServer(wechat.ServerConfig{AppID: wc.AppID, Token: wc.Token, AESKey: wc.AESKey, ReplayWindow: wc.ReplayWindow,
 		Plaintext: wc.Plaintext, Nonces: nonces},
 		ch.Handle, log)

@@ -14,7 +14,7 @@ import (
 
 func kbTests() []storeTest {
 	return []storeTest{{"Articles", testArticles}, {"ArticlesAllOrNothing", testArticlesAllOrNothing},
-		{"ArticleTallies", testArticleTallies}}
+		{"ArticleTallies", testArticleTallies}, {"ArticleMisses", testArticleMisses}}
 }
 
 func article(question, answer string) *ticketing.Article {
@@ -174,5 +174,38 @@ func testArticleTallies(t *testing.T, s ticketing.Store) {
 	all := counts(t, s, ticketing.IndicatorQuery{Dim: ticketing.DimAll, From: "2026-11-25", To: "2026-11-26"})
 	if all["answered"] != 2 || all["kb_answered"] != 1 || all["kb_ticketed"] != 1 {
 		t.Errorf("the city: %v", all)
+	}
+}
+
+// The questions the base missed are kept, cut to length, latest first;
+// the articles are listed by department.
+func testArticleMisses(t *testing.T, s ticketing.Store) {
+	ctx := context.Background()
+	long := strings.Repeat("长", ticketing.MaxArticleQuestion+10)
+	for i, q := range []string{"小区门口路灯坏了", long, "公积金缴存比例是多少"} {
+		m := &ticketing.ArticleMiss{At: base.Add(time.Duration(i) * time.Minute), Source: "faq", Question: q, Article: int64(i), Score: 0.1}
+		if err := s.AddArticleMiss(ctx, m); err != nil || m.ID == 0 {
+			t.Fatalf("AddArticleMiss: %v (id %d)", err, m.ID)
+		}
+	}
+	if err := s.AddArticleMiss(ctx, &ticketing.ArticleMiss{At: base, Source: "faq", Question: "  "}); !errors.Is(err, ticketing.ErrInvalid) {
+		t.Errorf("an empty question: %v", err)
+	}
+	got, err := s.ArticleMisses(ctx, base.Add(time.Minute), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Question != "公积金缴存比例是多少" || got[0].Article != 2 || got[0].Score != 0.1 ||
+		!got[0].At.Equal(base.Add(2*time.Minute)) || len([]rune(got[1].Question)) != ticketing.MaxArticleQuestion {
+		t.Errorf("misses since the second: %+v", got)
+	}
+	a, b := article("社保怎么转？", "转入地申请。"), article("居住证怎么办？", "社区登记。")
+	b.Department = "gaj"
+	putArticles(t, s, a, b)
+	for dept, want := range map[string]int{"": 2, "rsj": 1, "gaj": 1, "jyj": 0} {
+		as, err := s.Articles(ctx, ticketing.ArticleFilter{Department: dept})
+		if err != nil || len(as) != want {
+			t.Errorf("articles of %q: %d, %v; want %d", dept, len(as), err, want)
+		}
 	}
 }

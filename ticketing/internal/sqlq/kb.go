@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/yihao-city/yihao/ticketing"
 )
@@ -151,4 +152,49 @@ func (r Reader[T, N]) ArticlesSince(ctx context.Context, rev, id int64, limit in
 	}
 	defer func() { _ = rows.Close() }()
 	return Collect(rows, r.D.Translate, func(s Scanner) (*ticketing.Article, error) { return ScanArticle(r.D, s) })
+}
+
+// AddArticleMiss stores a miss and sets its ID.
+func (w Writer[T, N]) AddArticleMiss(ctx context.Context, m *ticketing.ArticleMiss) error {
+	m.Cut()
+	if m.Question == "" {
+		return ticketing.Invalid("question", "is required")
+	}
+	return w.D.Translate(w.DB.QueryRow(ctx, w.D.Rebind(`INSERT INTO kb_misses (at, source, question, article, score)
+		VALUES (?, ?, ?, ?, ?) RETURNING id`), w.D.Time(m.At), m.Source, m.Question, m.Article, m.Score).Scan(&m.ID))
+}
+
+// ArticleMisses reads the misses at or after since, latest first.
+func (r Reader[T, N]) ArticleMisses(ctx context.Context, since time.Time, limit int) ([]*ticketing.ArticleMiss, error) {
+	rows, err := r.DB.Query(ctx, r.D.Rebind(`SELECT id, at, source, question, article, score FROM kb_misses
+		WHERE at >= ? ORDER BY at DESC, id DESC LIMIT ?`), r.D.Time(since), limit)
+	if err != nil {
+		return nil, r.D.Translate(err)
+	}
+	defer func() { _ = rows.Close() }()
+	return Collect(rows, r.D.Translate, func(s Scanner) (*ticketing.ArticleMiss, error) {
+		var (
+			m  ticketing.ArticleMiss
+			at T
+		)
+		if err := s.Scan(&m.ID, &at, &m.Source, &m.Question, &m.Article, &m.Score); err != nil {
+			return nil, r.D.Translate(err)
+		}
+		m.At = r.D.At(at)
+		return &m, nil
+	})
+}
+
+// Articles reads the current articles f selects, latest changed first.
+func (r Reader[T, N]) Articles(ctx context.Context, f ticketing.ArticleFilter) ([]*ticketing.Article, error) {
+	w := r.D.Where()
+	if f.Department != "" {
+		w.Add("department = ?", f.Department)
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 500
+	}
+	return collect(r, ctx, w, `SELECT `+ArticleColumns+` FROM kb_articles`+w.String()+` ORDER BY rev DESC, id DESC LIMIT `+w.Param(limit),
+		func(s Scanner) (*ticketing.Article, error) { return ScanArticle(r.D, s) })
 }
