@@ -47,7 +47,19 @@ func (c *Channel) answer(ctx context.Context, m *Inbound, r ticketing.Report) (*
 	c.keep(ctx, m.FromUserName, answeredPrefix+t.Number)
 	c.log.Info("wechat: answered from the knowledge base", "number", t.Number, "article", h.ID)
 	return &Reply{Text: fmt.Sprintf("%s\n\n（以上答复来自 12345 知识库：%s）\n仍需人工帮助？请在 %s 内回复「1」，我们将为您登记诉求。",
-		h.Answer, h.Question, minutes(c.cfg.Window)), number: t.Number}, true
+		shorten(h.Answer, maxAnswerRunes), h.Question, minutes(c.cfg.Window)), number: t.Number}, true
+}
+
+// maxAnswerRunes keeps an answer within one WeChat text message (2,048
+// bytes) with the lines around it.
+const maxAnswerRunes = 500
+
+// shorten cuts s to n characters, marking the cut.
+func shorten(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
 }
 
 // help is a citizen's "1" after an answer from the knowledge base: the
