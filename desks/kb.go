@@ -97,7 +97,8 @@ type kbData struct {
 // article (a liaison's: the department's own) with the calls it answered
 // and the tickets asked for after it was shown over the last 30 days,
 // those falling short first, and whether its validity has run out or is
-// about to; then the citizens' questions no article answered well.
+// about to; then the citizens' questions no article answered well (a
+// liaison's: those whose nearest article is the department's).
 func (s *Server) getKB(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	st := staffFrom(ctx)
@@ -135,9 +136,21 @@ func (s *Server) getKB(w http.ResponseWriter, r *http.Request) {
 	slices.SortStableFunc(d.Rows, func(a, b kbRow) int {
 		return cmp.Or(cmp.Compare(b.Anyway, a.Anyway), cmp.Compare(b.Answered, a.Answered))
 	})
-	if d.Misses, err = s.store.ArticleMisses(ctx, now.AddDate(0, 0, -kbDays), 100); err != nil {
+	misses, err := s.store.ArticleMisses(ctx, now.AddDate(0, 0, -kbDays), 100)
+	if err != nil {
 		s.fail(w, r, err)
 		return
+	}
+	// A liaison reads the questions nearest the department's own articles;
+	// the centre reads them all.
+	own := map[int64]bool{}
+	for _, a := range as {
+		own[a.ID] = true
+	}
+	for _, m := range misses {
+		if st.Role != liaison || own[m.Article] {
+			d.Misses = append(d.Misses, m)
+		}
 	}
 	s.page(w, r, "kb.html", d)
 }

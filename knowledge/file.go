@@ -79,14 +79,15 @@ func ReadCSV(r io.Reader, by string, now time.Time, loc *time.Location) (*File, 
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		line, _ := cr.FieldPos(0)
 		if err != nil {
+			line := 0
 			var pe *csv.ParseError
 			if errors.As(err, &pe) {
 				line = pe.Line
 			}
 			return nil, &LineError{line, err}
 		}
+		line, _ := cr.FieldPos(0)
 		get := func(k string) string {
 			if i, ok := col[k]; ok {
 				return strings.TrimSpace(rec[i])

@@ -40,6 +40,7 @@ func TestReadCSVErrors(t *testing.T) {
 		head: "line 1: no articles",
 		head + "社保？,答。,labor,rsj\n,答。,labor,rsj\n":                                       "line 3: question: is required",
 		head + "社保？,答。,labor,\n":                                                         "line 2: department:",
+		head + "社保？,答。,labor,rsj\na\"b,c,d,e\n":                                          "line 3: ",
 		head + "社保？,答。,labor,rsj,extra\n":                                                "line 2: ",
 		"question,answer,category,department,valid_until\n社保？,答。,labor,rsj,31/12/2027\n": "line 2: valid_until: must be a date",
 	} {

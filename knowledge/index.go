@@ -259,11 +259,14 @@ func (ix *Index) Search(ctx context.Context, q string, o ticketing.ArticleQuery)
 	w := []string{`terms MATCH ?`, `(a.valid_from IS NULL OR a.valid_from <= ?)`, `(a.valid_until IS NULL OR a.valid_until > ?)`}
 	now := cmp.Or(o.Now, time.Now()).UnixMicro()
 	args := []any{strings.Join(match, " OR "), now, now}
-	if len(o.Areas) > 0 {
+	switch {
+	case len(o.Areas) > 0:
 		w = append(w, `(a.area = '' OR a.area IN (`+strings.Repeat(",?", len(o.Areas))[1:]+`))`)
 		for _, x := range o.Areas {
 			args = append(args, x)
 		}
+	case o.Areas != nil:
+		w = append(w, `a.area = ''`)
 	}
 	rows, err := ix.db.QueryContext(ctx, `SELECT a.id, a.version, a.question, a.questions, a.answer, a.category, a.department, a.area, `+bm25+`
 		FROM terms JOIN articles a ON a.id = terms.rowid WHERE `+strings.Join(w, " AND ")+` ORDER BY 9 LIMIT `+fmt.Sprint(limit), args...)

@@ -2,6 +2,7 @@ package ticketing
 
 import (
 	"context"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -147,7 +148,9 @@ type ArticleStore interface {
 type ArticleQuery struct {
 	Now time.Time // articles out of their validity at Now are not offered
 	// Areas are the areas the answer must hold in (the asker's district
-	// and street); an article of another area is left out. None: any.
+	// and street); an article of another area is left out. nil: any
+	// article; empty but not nil: city-wide articles only (the asker's
+	// place is unknown and the answer goes out unseen by staff).
 	Areas []string
 	Limit int // at most this many hits; 0 is 5
 }
@@ -179,14 +182,19 @@ type ArticleMiss struct {
 // questions wrong more often than not).
 const MissScore = 0.3
 
-// Cut trims m's question to MaxArticleQuestion characters.
+// Cut trims m's question to MaxArticleQuestion characters and masks the
+// numbers in it as phone numbers are masked (MaskPhone): the departments
+// read what was asked, not who asked it.
 func (m *ArticleMiss) Cut() {
-	if r := []rune(strings.TrimSpace(m.Question)); len(r) > MaxArticleQuestion {
-		m.Question = string(r[:MaxArticleQuestion])
-	} else {
-		m.Question = string(r)
+	r := []rune(strings.TrimSpace(m.Question))
+	if len(r) > MaxArticleQuestion {
+		r = r[:MaxArticleQuestion]
 	}
+	m.Question = longNumber.ReplaceAllStringFunc(string(r), MaskPhone)
 }
+
+// longNumber is a run of digits long enough to be a phone or an ID number.
+var longNumber = regexp.MustCompile(`[0-9０-９]{7,}[0-9０-９Xx]*`)
 
 // ArticleFilter selects articles for a listing.
 type ArticleFilter struct {

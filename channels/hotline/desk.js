@@ -27,6 +27,13 @@
       $("f_caller").value = p.caller || "";
       $("f_text").value = "";
       $("result").textContent = "";
+      // A new caller: no article of the last call is theirs.
+      $("f_article").value = "";
+      $("f_direct").checked = false;
+      $("answerbox").hidden = true;
+      $("f_answer").value = "";
+      kbSeq++;
+      showKB([]);
       schedulePreview(0);
     }
     $("nocall").hidden = true;

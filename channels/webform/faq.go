@@ -70,6 +70,13 @@ func (s *Server) missed(c *gin.Context, q string, hits []ticketing.ArticleHit) {
 	if s.cfg.Misses == nil || (len(hits) > 0 && hits[0].Score >= ticketing.MissScore) {
 		return
 	}
+	// Anyone may ask: what they may leave for the departments to read is
+	// held to the reports' rate per client address.
+	if s.limiter != nil {
+		if ok, _, err := s.limiter.Allow(c.Request.Context(), "faq:"+sourceKey(httpapi.ClientAddr(c.Request))); err != nil || !ok {
+			return
+		}
+	}
 	m := &ticketing.ArticleMiss{At: time.Now(), Source: "faq", Question: q}
 	if len(hits) > 0 {
 		m.Article, m.Score = hits[0].ID, hits[0].Score

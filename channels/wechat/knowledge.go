@@ -26,7 +26,9 @@ func (c *Channel) answer(ctx context.Context, m *Inbound, r ticketing.Report) (*
 	if c.kb == nil {
 		return nil, false
 	}
-	hits, err := c.kb.Search(ctx, r.Text, ticketing.ArticleQuery{Now: c.cfg.Now(), Limit: 1})
+	// Where the citizen is is not known yet: only city-wide answers go out
+	// unseen by staff.
+	hits, err := c.kb.Search(ctx, r.Text, ticketing.ArticleQuery{Now: c.cfg.Now(), Limit: 1, Areas: []string{}})
 	if err != nil {
 		c.log.Warn("wechat: knowledge base unavailable; the message is a ticket", "err", err)
 		return nil, false
@@ -47,12 +49,12 @@ func (c *Channel) answer(ctx context.Context, m *Inbound, r ticketing.Report) (*
 	c.keep(ctx, m.FromUserName, answeredPrefix+t.Number)
 	c.log.Info("wechat: answered from the knowledge base", "number", t.Number, "article", h.ID)
 	return &Reply{Text: fmt.Sprintf("%s\n\n（以上答复来自 12345 知识库：%s）\n仍需人工帮助？请在 %s 内回复「1」，我们将为您登记诉求。",
-		shorten(h.Answer, maxAnswerRunes), h.Question, minutes(c.cfg.Window)), number: t.Number}, true
+		shorten(h.Answer, maxAnswerRunes), shorten(h.Question, 60), minutes(c.cfg.Window)), number: t.Number}, true
 }
 
 // maxAnswerRunes keeps an answer within one WeChat text message (2,048
 // bytes) with the lines around it.
-const maxAnswerRunes = 500
+const maxAnswerRunes = 400
 
 // shorten cuts s to n characters, marking the cut.
 func shorten(s string, n int) string {

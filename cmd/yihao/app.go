@@ -220,8 +220,10 @@ func (a *app) openKnowledge(ctx context.Context) error {
 		return err
 	}
 	a.kb = ix
-	a.onClose(func() { _ = ix.Close() })
-	go ix.Follow(ctx, a.store, knowledgeSync, a.log)
+	follow, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); ix.Follow(follow, a.store, knowledgeSync, a.log) }()
+	a.onClose(func() { stop(); <-done; _ = ix.Close() })
 	return nil
 }
 

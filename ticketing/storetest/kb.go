@@ -182,11 +182,14 @@ func testArticleTallies(t *testing.T, s ticketing.Store) {
 func testArticleMisses(t *testing.T, s ticketing.Store) {
 	ctx := context.Background()
 	long := strings.Repeat("长", ticketing.MaxArticleQuestion+10)
-	for i, q := range []string{"小区门口路灯坏了", long, "公积金缴存比例是多少"} {
+	for i, q := range []string{"小区门口路灯坏了，电话13812345678", long, "公积金缴存比例是多少"} {
 		m := &ticketing.ArticleMiss{At: base.Add(time.Duration(i) * time.Minute), Source: "faq", Question: q, Article: int64(i), Score: 0.1}
 		if err := s.AddArticleMiss(ctx, m); err != nil || m.ID == 0 {
 			t.Fatalf("AddArticleMiss: %v (id %d)", err, m.ID)
 		}
+	}
+	if all, err := s.ArticleMisses(ctx, base, 10); err != nil || len(all) != 3 || all[2].Question != "小区门口路灯坏了，电话138****5678" {
+		t.Errorf("a number in a question is kept masked: %+v, %v", all, err)
 	}
 	if err := s.AddArticleMiss(ctx, &ticketing.ArticleMiss{At: base, Source: "faq", Question: "  "}); !errors.Is(err, ticketing.ErrInvalid) {
 		t.Errorf("an empty question: %v", err)
