@@ -209,13 +209,13 @@ func (a *app) openService(context.Context) error {
 const knowledgeSync = 5 * time.Second
 
 // openKnowledge seeds an empty knowledge base when the configuration asks
-// (the demo), fills this instance's index from the store and keeps it
-// following the store.
+// (the demo), and fills this instance's index from the store in the
+// background, then keeps it following the store.
 func (a *app) openKnowledge(ctx context.Context) error {
 	if err := seedKnowledge(ctx, a.cfg, a.store, a.cat, a.router, a.log); err != nil {
 		return err
 	}
-	ix, err := openKnowledge(ctx, a.cfg, a.store)
+	ix, err := openKnowledge(ctx, a.cfg, a.store, false)
 	if err != nil {
 		return err
 	}

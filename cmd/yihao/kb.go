@@ -151,9 +151,11 @@ func newAnalyzer(cfg Config) (*knowledge.Analyzer, error) {
 	return knowledge.NewAnalyzer(f.Synonyms)
 }
 
-// openKnowledge opens the search's index in the data directory and fills
-// it from the store; the caller follows the store with it.
-func openKnowledge(ctx context.Context, cfg Config, store ticketing.Store) (*knowledge.Index, error) {
+// openKnowledge opens the search's index in the data directory; with
+// fill, it is filled from the store before it returns (the server fills
+// it in the background instead, as it follows the store: a big base must
+// not hold up the start, and searches before it is filled are refused).
+func openKnowledge(ctx context.Context, cfg Config, store ticketing.Store, fill bool) (*knowledge.Index, error) {
 	an, err := newAnalyzer(cfg)
 	if err != nil {
 		return nil, err
@@ -164,6 +166,9 @@ func openKnowledge(ctx context.Context, cfg Config, store ticketing.Store) (*kno
 	ix, err := knowledge.Open(cfg.DataDir, an)
 	if err != nil {
 		return nil, err
+	}
+	if !fill {
+		return ix, nil
 	}
 	if _, err := ix.Sync(ctx, store); err != nil {
 		_ = ix.Close()
@@ -216,7 +221,7 @@ func kbSearch(ctx context.Context, cfg Config, args []string, stdout io.Writer) 
 		return err
 	}
 	defer closeStore()
-	ix, err := openKnowledge(ctx, Config{DataDir: os.TempDir(), KnowledgeSynonyms: cfg.KnowledgeSynonyms}, store)
+	ix, err := openKnowledge(ctx, Config{DataDir: os.TempDir(), KnowledgeSynonyms: cfg.KnowledgeSynonyms}, store, true)
 	if err != nil {
 		return err
 	}
