@@ -115,18 +115,14 @@ func (k TallyKeys) Key(d Dim) string {
 	return ""
 }
 
+// SparseDims are the breakdowns that leave out counts of none (a
+// citizen's case has no supervisor, most reports no article): their rows
+// are only the keys that are set.
+var SparseDims = []Dim{DimSupervisor, DimArticle}
+
 // Counts reports whether a tally with keys k is summed into d: into every
-// breakdown but the supervisors' and the articles', which leave out counts
-// of none (a citizen's case, a report no article touched).
-func (k TallyKeys) Counts(d Dim) bool {
-	switch d {
-	case DimSupervisor:
-		return k.Supervisor != ""
-	case DimArticle:
-		return k.Article != ""
-	}
-	return true
-}
+// breakdown, but into one of SparseDims only when its key is set.
+func (k TallyKeys) Counts(d Dim) bool { return k.Key(d) != "" || !slices.Contains(SparseDims, d) }
 
 // Tally is one count to add: a metric, when, and where in the breakdowns.
 // Stores write tallies in the same transaction as the events that cause

@@ -34,14 +34,19 @@ var dimKey = map[ticketing.Dim]string{
 
 // rollupSQL takes a batch of tallies no concurrent rollup holds (SKIP
 // LOCKED), deletes them and adds them to the daily and the monthly sums of
-// every breakdown in ticketing.Dims (a supervisor's and an article's only
-// when the tally has one: ticketing.TallyKeys.Counts), all in one statement: each tally is
+// every breakdown in ticketing.Dims (one of ticketing.SparseDims only when
+// the tally's key for it is set: ticketing.TallyKeys.Counts), all in one statement: each tally is
 // counted once in each, or not at all if the statement fails. Every rollup
 // runs the same statement, so they take the tables in the same order and
 // the sums of each in key order: concurrent rollups lock the rows they
 // share in the same order and never deadlock. $1 is the time zone, $2 the
 // batch size.
 var rollupSQL = func() string {
+	quoted := make([]string, len(ticketing.SparseDims))
+	for i, d := range ticketing.SparseDims {
+		quoted[i] = "'" + string(d) + "'"
+	}
+	sparse := strings.Join(quoted, ", ")
 	fan := make([]string, len(ticketing.Dims))
 	for i, d := range ticketing.Dims {
 		fan[i] = "('" + string(d) + "', " + dimKey[d] + ")"
@@ -50,7 +55,7 @@ var rollupSQL = func() string {
 		return `INSERT INTO ` + table + ` AS s (dim, ` + period + `, key, metric, n)
 		SELECT d.dim, ` + bucket + `, d.key, m.metric, sum(m.n)
 		FROM moved m CROSS JOIN LATERAL (VALUES ` + strings.Join(fan, ", ") + `) AS d(dim, key)
-		WHERE d.key <> '' OR d.dim NOT IN ('` + string(ticketing.DimSupervisor) + `', '` + string(ticketing.DimArticle) + `')
+		WHERE d.key <> '' OR d.dim NOT IN (` + sparse + `)
 		GROUP BY 1, 2, 3, 4
 		ORDER BY 1, 2, 3, 4
 		ON CONFLICT (dim, ` + period + `, key, metric) DO UPDATE SET n = s.n + excluded.n`
