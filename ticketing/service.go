@@ -28,6 +28,7 @@ type Service struct {
 	log    *slog.Logger
 	dups   DuplicatePolicy
 	cc     string // default country code of reporters' phones
+	track  []byte // the key of TrackCode; nil: no codes
 }
 
 // Option configures a Service.
@@ -42,6 +43,10 @@ func WithLocation(loc *time.Location) Option { return func(s *Service) { s.loc =
 // WithDefaultCountry sets the country code of phone numbers given
 // without one (default 86).
 func WithDefaultCountry(cc string) Option { return func(s *Service) { s.cc = cc } }
+
+// WithTrackKey lets Track accept the codes TrackCode derives with key
+// (at least MinTrackKey bytes; the notices by SMS carry them).
+func WithTrackKey(key []byte) Option { return func(s *Service) { s.track = key } }
 
 // WithLogger sets the logger.
 func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
@@ -236,7 +241,7 @@ func (s *Service) Track(ctx context.Context, number, token string) (*Ticket, []E
 		}
 		return nil, nil, err
 	}
-	if token == "" || subtle.ConstantTimeCompare([]byte(HashToken(token)), []byte(t.TrackHash)) != 1 {
+	if !s.tracks(t, token) {
 		return nil, nil, notFound
 	}
 	evs, err := s.store.Events(ctx, t.ID)
@@ -261,6 +266,27 @@ func (s *Service) Track(ctx context.Context, number, token string) (*Ticket, []E
 		}
 	}
 	return t, public, nil
+}
+
+// tracks reports whether token opens t's tracking page: the token of the
+// report's answer, or the code an SMS carried.
+func (s *Service) tracks(t *Ticket, token string) bool {
+	if token == "" {
+		return false
+	}
+	if subtle.ConstantTimeCompare([]byte(HashToken(token)), []byte(t.TrackHash)) == 1 {
+		return true
+	}
+	return len(s.track) >= MinTrackKey && subtle.ConstantTimeCompare([]byte(TrackCode(s.track, t.Number)), []byte(token)) == 1
+}
+
+// TrackCode is the code for t's tracking link that TrackCode derives, ""
+// when the service has no key.
+func (s *Service) TrackCode(number string) string {
+	if len(s.track) < MinTrackKey {
+		return ""
+	}
+	return TrackCode(s.track, number)
 }
 
 // ReissueTrackToken gives t a new tracking token and returns it; the old

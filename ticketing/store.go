@@ -27,6 +27,8 @@ type Store interface {
 	// The knowledge base.
 	ArticleStore
 	ArticleMissStore
+	// Who asked for no more notices.
+	OptOutStore
 	// Ping reports whether the database answers (the readiness probe).
 	Ping(ctx context.Context) error
 }

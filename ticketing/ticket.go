@@ -337,7 +337,7 @@ func required(field, v string) error {
 // be one of EventForwarded, EventExternalUpdate or EventNote.
 func (t *Ticket) AddNote(at time.Time, actor string, typ EventType, note, public string) error {
 	switch typ {
-	case EventForwarded, EventExternalUpdate, EventNote:
+	case EventForwarded, EventExternalUpdate, EventNote, EventNotified:
 	default:
 		return Invalid("type", "%q is not a note event", typ)
 	}
