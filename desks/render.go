@@ -227,7 +227,7 @@ var eventNames = map[ticketing.EventType][2]string{
 	ticketing.EventMerged: {"并单", "merged"}, ticketing.EventForwarded: {"转送", "forwarded"},
 	ticketing.EventExternalUpdate: {"外部平台反馈", "external update"}, ticketing.EventNote: {"备注", "note"},
 	ticketing.EventNotified: {"短信告知", "notified"},
-	ticketing.EventRaised: {"上报", "raised"}, ticketing.EventHandedDown: {"下派", "handed down"},
+	ticketing.EventRaised:   {"上报", "raised"}, ticketing.EventHandedDown: {"下派", "handed down"},
 	ticketing.EventTakenOver: {"提级", "taken over"}, ticketing.EventPartReported: {"协办反馈", "part reported"},
 	ticketing.EventPartWaived: {"协办免报", "part waived"}, ticketing.EventTaskOpened: {"网格任务", "task for the grid"},
 	ticketing.EventTaskTaken: {"领取任务", "task taken"}, ticketing.EventConfirmed: {"核实属实", "confirmed on site"},
