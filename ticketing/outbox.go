@@ -112,3 +112,25 @@ type DeliveryStore interface {
 	// the reference with the real next time afterwards.
 	ClaimPolls(ctx context.Context, endpoint string, now time.Time, limit int, lease time.Duration) ([]ExternalRef, error)
 }
+
+// Consume runs step until ctx ends, waiting poll after a step that found
+// nothing due (or failed, reported to failed): the loop of each outbox
+// endpoint's sender, whose step claims its due deliveries and sends them.
+func Consume(ctx context.Context, poll time.Duration, step func(context.Context) (int, error), failed func(error)) {
+	for {
+		got, err := step(ctx)
+		if err != nil && ctx.Err() == nil {
+			failed(err)
+		}
+		if got == 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(poll):
+			}
+		}
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}

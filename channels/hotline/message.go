@@ -2,7 +2,9 @@ package hotline
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -54,6 +56,21 @@ func (s *SIP) onMessage(req *sip.Request, tx sip.ServerTransaction) {
 	// send again, and finds the same ticket if it was stored.
 	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
 	defer cancel()
+	if s.replies != nil {
+		answer, ok, err := s.replies.Answer(ctx, sender, string(body))
+		if err != nil {
+			// Not a report either until the answer can be read: the gateway
+			// sends it again.
+			s.log.Error("sip message: reply", "err", err)
+			s.respond(tx, req, 500, "Server Internal Error")
+			return
+		}
+		if ok {
+			s.respond(tx, req, 202, "Accepted")
+			go s.replyText(req, line, answer, "")
+			return
+		}
+	}
 	t, _, err := s.tickets.Submit(ctx, ticketing.Report{
 		Channel:    ticketing.ChannelSMS,
 		ExternalID: fmt.Sprintf("%s#%d", callID.Value(), cseq.SeqNo),
@@ -70,17 +87,19 @@ func (s *SIP) onMessage(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	s.respond(tx, req, 202, "Accepted")
 	s.log.Info("sms ticket", "number", t.Number, "line", line.Number)
-	go s.replyNumber(req, line, t)
+	if !s.cfg.TextsByNotifier {
+		go s.replyText(req, line, fmt.Sprintf("您的诉求已受理（%s），工单号 %s。可凭工单号查询办理进度。", line.Label, t.Number), t.Number)
+	}
 }
 
-// replyNumber tells the sender their ticket number, back through the
-// gateway the text came from. With gateways configured (or trunks), the
+// replyText answers the sender (their ticket number, or the answer to
+// their reply), back through the gateway the text came from. With gateways configured (or trunks), the
 // reply goes only to the configured gateway at the text's source address,
 // at its configured port and transport: a text's From, Via and Contact
 // are the sender's word, and a reply (retransmitted up to ten times over
 // UDP) sent where they say would let a spoofed text aim the hub at anyone.
 // With nothing configured (a demo) it goes back where the text came from.
-func (s *SIP) replyNumber(req *sip.Request, line *Line, t *ticketing.Ticket) {
+func (s *SIP) replyText(req *sip.Request, line *Line, text, number string) {
 	from := req.From()
 	if from == nil {
 		return
@@ -89,33 +108,78 @@ func (s *SIP) replyNumber(req *sip.Request, line *Line, t *ticketing.Ticket) {
 	if !s.cfg.LinesOpen() {
 		gw, ok := s.gateway(hostOf(req.Source()))
 		if !ok {
-			s.log.Info("sms reply not sent: the text came from a trunk that is no gateway", "number", t.Number)
+			s.log.Info("sms reply not sent: the text came from a trunk that is no gateway", "number", number)
 			return
 		}
 		dest, transport = gw.Addr.String(), strings.ToUpper(gw.Transport)
 		to = sip.Uri{Scheme: "sip", User: from.Address.User, Host: gw.Addr.Addr().String(), Port: int(gw.Addr.Port())}
 	}
+	ctx, cancel := context.WithTimeout(s.ctx, 32*time.Second)
+	defer cancel()
+	if err := s.sendMessage(ctx, line.Number, to, dest, transport, text); err != nil {
+		s.log.Warn("sms reply not delivered", "number", number, "err", err)
+	}
+}
+
+// sendMessage sends one text by MESSAGE from a line's number.
+func (s *SIP) sendMessage(ctx context.Context, from string, to sip.Uri, dest, transport, text string) error {
 	m := sip.NewRequest(sip.MESSAGE, to)
 	params := sip.NewParams()
 	params.Add("tag", sip.GenerateTagN(16))
 	m.AppendHeader(&sip.FromHeader{
-		Address: sip.Uri{Scheme: "sip", User: line.Number, Host: s.cfg.Advertise},
+		Address: sip.Uri{Scheme: "sip", User: from, Host: s.cfg.Advertise},
 		Params:  params,
 	})
 	m.AppendHeader(&sip.ToHeader{Address: to})
 	m.AppendHeader(sip.NewHeader("Content-Type", "text/plain;charset=UTF-8"))
-	text := fmt.Sprintf("您的诉求已受理（%s），工单号 %s。可凭工单号查询办理进度。", line.Label, t.Number)
 	m.SetBody([]byte(text))
 	m.SetTransport(transport)
 	m.SetDestination(dest)
-	ctx, cancel := context.WithTimeout(s.ctx, 32*time.Second)
-	defer cancel()
 	res, err := s.client.Do(ctx, m)
-	if err != nil || !res.IsSuccess() {
-		code := 0
-		if res != nil {
-			code = res.StatusCode
-		}
-		s.log.Warn("sms reply not delivered", "number", t.Number, "code", code, "err", err)
+	if err != nil {
+		return err
 	}
+	if !res.IsSuccess() {
+		return &TextRefused{Code: res.StatusCode, Reason: res.Reason}
+	}
+	return nil
+}
+
+// TextRefused is a gateway's final answer other than 2xx to a MESSAGE.
+type TextRefused struct {
+	Code   int
+	Reason string
+}
+
+func (e *TextRefused) Error() string {
+	return fmt.Sprintf("sms gateway answered %d %s", e.Code, e.Reason)
+}
+
+// Permanent: a 4xx or 6xx says the text itself is refused (a number that
+// does not exist, 404/604); a timeout, a busy or failing gateway (408,
+// 480, 486, 5xx) is worth another try.
+func (e *TextRefused) Permanent() bool {
+	switch e.Code {
+	case 408, 429, 480, 486, 491:
+		return false
+	}
+	return (e.Code >= 400 && e.Code < 500) || e.Code >= 600
+}
+
+// SendText sends a text to a mobile (E.164) through the first SMS gateway,
+// from the first line's number: the notices of channels/sms leave this way.
+func (s *SIP) SendText(ctx context.Context, to, text string) error {
+	if len(s.cfg.Gateways) == 0 {
+		return errors.New("hotline: no sms gateway configured")
+	}
+	gw := s.cfg.Gateways[0]
+	from := "12345"
+	if ns := s.lines.Numbers(); s.lines.Lookup(from) == nil && len(ns) > 0 {
+		from = slices.Min(ns)
+	}
+	user := strings.TrimPrefix(to, "+"+s.cfg.DefaultCountry)
+	uri := sip.Uri{Scheme: "sip", User: user, Host: gw.Addr.Addr().String(), Port: int(gw.Addr.Port())}
+	ctx, cancel := context.WithTimeout(ctx, 32*time.Second)
+	defer cancel()
+	return s.sendMessage(ctx, from, uri, gw.Addr.String(), strings.ToUpper(gw.Transport), text)
 }

@@ -109,6 +109,10 @@ type SIPConfig struct {
 	// and transport: never to an address the text names. A gateway's
 	// address is a trunk too.
 	Gateways []Gateway
+	// TextsByNotifier leaves telling a text's sender the ticket number to
+	// the texts of channels/sms (which carry a tracking link), instead of
+	// the immediate reply.
+	TextsByNotifier bool
 	// Lockout counts wrong passwords per extension and refuses an
 	// extension past its policy (default: in-process with the sipauth
 	// defaults). Nonces records each (nonce, nonce-count) accepted so none
@@ -256,6 +260,7 @@ type SIP struct {
 	log      *slog.Logger
 	metrics  *SIPMetrics
 	nonces   nonces
+	replies  TextReplies
 
 	ua     *sipgo.UserAgent
 	server *sipgo.Server
@@ -317,6 +322,15 @@ type SIPParts struct {
 	Log *slog.Logger
 	// Metrics counts requests and calls; nil: not counted.
 	Metrics *SIPMetrics
+	// Replies reads a text that answers an earlier text (a rating, TD)
+	// before it is taken as a report; nil: every text is a report.
+	Replies TextReplies
+}
+
+// TextReplies tells whether a citizen's text answers an earlier text of
+// the hub's (channels/sms.Replies): ok false means it is a report.
+type TextReplies interface {
+	Answer(ctx context.Context, phone, text string) (answer string, ok bool, err error)
 }
 
 // NewSIP wires the SIP side.
@@ -359,7 +373,7 @@ func NewSIP(cfg SIPConfig, parts SIPParts) (*SIP, error) {
 	s := &SIP{
 		ctx: ctx, stop: stop,
 		cfg: cfg, lines: parts.Lines, store: parts.Store, tickets: parts.Tickets, presence: parts.Presence, bus: parts.Bus,
-		log: log, metrics: parts.Metrics, nonces: nonces{secret: cfg.NonceSecret, ttl: cfg.NonceTTL},
+		log: log, metrics: parts.Metrics, replies: parts.Replies, nonces: nonces{secret: cfg.NonceSecret, ttl: cfg.NonceTTL},
 		ua: ua, server: server, client: client,
 		dialogs: map[string]*dialog{}, freed: make(chan struct{}), queue: newQueue(), calls: newCallLog(ctx, parts.Store), ports: map[string]int{},
 	}

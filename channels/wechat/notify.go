@@ -80,25 +80,16 @@ func (n *Notifier) Register(ctx context.Context) error {
 
 // Run sends notices until ctx ends.
 func (n *Notifier) Run(ctx context.Context) {
-	for {
-		ds, err := n.ds.ClaimDeliveries(ctx, n.cfg.Endpoint, n.cfg.Now(), 32, time.Minute)
-		if err != nil && ctx.Err() == nil {
-			n.log.Warn("wechat notices: claim", "err", err)
-		}
-		for _, d := range ds {
-			n.deliver(ctx, d)
-		}
-		if len(ds) == 0 {
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(n.cfg.Poll):
-			}
-		}
-		if ctx.Err() != nil {
-			return
-		}
+	ticketing.Consume(ctx, n.cfg.Poll, n.step, func(err error) { n.log.Warn("wechat notices: claim", "err", err) })
+}
+
+// step claims the notices due now and sends them.
+func (n *Notifier) step(ctx context.Context) (int, error) {
+	ds, err := n.ds.ClaimDeliveries(ctx, n.cfg.Endpoint, n.cfg.Now(), 32, time.Minute)
+	for _, d := range ds {
+		n.deliver(ctx, d)
 	}
+	return len(ds), err
 }
 
 func (n *Notifier) deliver(ctx context.Context, d ticketing.Delivery) {

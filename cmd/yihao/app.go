@@ -23,6 +23,7 @@ import (
 	"github.com/yihao-city/yihao/channels/field"
 	"github.com/yihao-city/yihao/channels/hotline"
 	"github.com/yihao-city/yihao/channels/open311"
+	"github.com/yihao-city/yihao/channels/sms"
 	"github.com/yihao-city/yihao/channels/webform"
 	"github.com/yihao-city/yihao/channels/wechat"
 	"github.com/yihao-city/yihao/internal/httpapi"
@@ -72,11 +73,14 @@ type app struct {
 	metrics http.Handler
 
 	fwd    *forward.Forwarder // nil: nothing forwarded
+	queues []string           // the outbox endpoints /metrics shows (openTexts registers them)
 	engine *httpapi.Engine
 	o311   *open311.Server
 	phone  *phone
 	wx     *wechat.Channel // nil: no official account configured
 	kb     *knowledge.Index
+	// replies reads citizens' answers to texts; nil: no texts.
+	replies *sms.Replies
 
 	closers []func()
 }
@@ -84,7 +88,7 @@ type app struct {
 func openApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	a := &app{cfg: cfg, log: log}
 	for _, step := range []func(context.Context) error{
-		a.openRouting, a.openStore, a.openShared, a.openService, a.openKnowledge, a.openForwarding, a.openDoors,
+		a.openRouting, a.openStore, a.openShared, a.openService, a.openKnowledge, a.openForwarding, a.openTexts, a.openDoors,
 	} {
 		if err := step(ctx); err != nil {
 			return a, err
@@ -193,7 +197,11 @@ func (a *app) openShared(ctx context.Context) error {
 // metrics registry.
 func (a *app) openService(context.Context) error {
 	d := a.cat.Duplicates
-	a.svc = ticketing.NewService(a.store, a.router, ticketing.WithLocation(a.loc), ticketing.WithLogger(a.log),
+	key, err := a.trackKey()
+	if err != nil {
+		return err
+	}
+	a.svc = ticketing.NewService(a.store, a.router, ticketing.WithLocation(a.loc), ticketing.WithLogger(a.log), ticketing.WithTrackKey(key),
 		ticketing.WithDefaultCountry(a.cfg.SIP.DefaultCountry),
 		ticketing.WithDuplicates(ticketing.DuplicatePolicy{Radius: d.RadiusM, Window: d.Window, AutoMerge: d.AutoMergeAt}))
 	a.reg = prometheus.NewRegistry()
@@ -249,7 +257,7 @@ func (a *app) openForwarding(ctx context.Context) error {
 	for i, e := range a.cfg.Forwarding {
 		names[i] = e.Name
 	}
-	a.reg.MustRegister(newQueueCollector(ds, names))
+	a.queues = names
 	return nil
 }
 
@@ -302,6 +310,9 @@ func (a *app) openDoors(ctx context.Context) error {
 		return err
 	}
 	a.onClose(a.phone.Close)
+	if err := a.startTexts(ctx); err != nil {
+		return err
+	}
 	hotline.New(hotline.Config{Location: a.loc, DefaultCountry: a.cfg.SIP.DefaultCountry, Pops: a.phone.bus, Lines: a.phone.lines,
 		Earlier: a.store, Calls: calls}, a.store, a.log, a.intake).Register(a.engine)
 	if a.wx, err = a.startWeChat(ctx); err != nil {

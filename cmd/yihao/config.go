@@ -11,6 +11,7 @@ import (
 
 	"github.com/yihao-city/yihao/internal/httpapi"
 	"github.com/yihao-city/yihao/routing/forward"
+	"github.com/yihao-city/yihao/ticketing"
 )
 
 // Config is everything the binary reads: a YAML file (optional) and then
@@ -61,6 +62,35 @@ type Config struct {
 	// KnowledgeSynonyms is the YAML file of the words the search folds
 	// together (synonyms: [[社保, 社会保险], …]); empty: the demo city's.
 	KnowledgeSynonyms string `yaml:"kb_synonyms"`
+	// Texts are the SMS notices to citizens who left a mobile (回访).
+	Texts TextsConfig `yaml:"texts"`
+	// TrackKey derives the tracking codes texts carry (YIHAO_TRACK_KEY, at
+	// least 32 characters, the same on every instance; changing it breaks
+	// the links already sent). Empty: a random key kept in the data
+	// directory as track.key, made on first start.
+	TrackKey string `yaml:"track_key"`
+}
+
+// TextsConfig is how citizens are texted: the gateway and what it may send.
+type TextsConfig struct {
+	// Gateway is "sip" (MESSAGE through the first of sip.gateways), "http"
+	// (an SMS platform's HTTP API) or "" (no texts; YIHAO_TEXTS_GATEWAY).
+	Gateway     string `yaml:"gateway"`
+	HTTPURL     string `yaml:"http_url"`     // YIHAO_TEXTS_HTTP_URL
+	HTTPAccount string `yaml:"http_account"` // YIHAO_TEXTS_HTTP_ACCOUNT
+	HTTPSecret  string `yaml:"http_secret"`  // YIHAO_TEXTS_HTTP_SECRET
+	// Sign is the sender's signature, 【Sign】 (default 12345).
+	Sign string `yaml:"sign"`
+	// TrackURL is the citizen site the links point at
+	// (https://12345.example.gov.cn; YIHAO_TEXTS_TRACK_URL). Empty: no link.
+	TrackURL string `yaml:"track_url"`
+	// Quiet is the night no text goes out in but an urgent ticket's, as
+	// "21:00-08:00" (the default); "off" for none.
+	Quiet string `yaml:"quiet"`
+	// RatingWindow is how long a rating request may be answered (default 7 days).
+	RatingWindow time.Duration `yaml:"rating_window"`
+	// Poll is the idle wait between the outbox's claims (default 1 s).
+	Poll time.Duration `yaml:"poll"`
 }
 
 // UserConfig is a staff account in the configuration file.
@@ -263,6 +293,12 @@ func loadConfig(path string, getenv func(string) string) (Config, error) {
 	str("YIHAO_SIP_ADDR", &cfg.SIP.Addr)
 	str("YIHAO_SIP_ADVERTISE", &cfg.SIP.Advertise)
 	str("YIHAO_SIP_SECRET", &cfg.SIP.Secret)
+	str("YIHAO_TRACK_KEY", &cfg.TrackKey)
+	str("YIHAO_TEXTS_GATEWAY", &cfg.Texts.Gateway)
+	str("YIHAO_TEXTS_HTTP_URL", &cfg.Texts.HTTPURL)
+	str("YIHAO_TEXTS_HTTP_ACCOUNT", &cfg.Texts.HTTPAccount)
+	str("YIHAO_TEXTS_HTTP_SECRET", &cfg.Texts.HTTPSecret)
+	str("YIHAO_TEXTS_TRACK_URL", &cfg.Texts.TrackURL)
 	list := func(name string, dst *[]string) {
 		if v := getenv(name); v != "" {
 			*dst = nil
@@ -313,6 +349,12 @@ func loadConfig(path string, getenv func(string) string) (Config, error) {
 	}
 	if len(cfg.SIP.Lines) == 0 {
 		cfg.SIP.Lines = demoLines()
+	}
+	if err := cfg.Texts.check(cfg.SIP); err != nil {
+		return cfg, err
+	}
+	if cfg.TrackKey != "" && len(cfg.TrackKey) < ticketing.MinTrackKey {
+		return cfg, fmt.Errorf("config: track_key must be at least %d characters", ticketing.MinTrackKey)
 	}
 	switch cfg.SIP.Mode {
 	case "proxy", "redirect":

@@ -131,12 +131,12 @@ func (a *app) startPhone(ctx context.Context, metrics *hotline.SIPMetrics) (*pho
 		WrapUp: sc.WrapUp, QueueWait: sc.QueueWait, MaxQueued: sc.MaxQueued, RingTimeout: sc.RingTimeout, MaxExpires: sc.MaxExpires,
 		Fallback:       hotline.Fallback{Code: sc.Fallback.Code, RetryAfter: sc.Fallback.RetryAfter, Redirect: sc.Fallback.Redirect},
 		DefaultCountry: sc.DefaultCountry, Limiter: limiter, Trunks: trunks, Gateways: gateways,
-		Lockout: lockout, Nonces: nonces,
+		Lockout: lockout, Nonces: nonces, TextsByNotifier: cfg.Texts.Gateway != "",
 	}
 	if hc.LinesOpen() {
 		log.Warn("sip: no trunks or gateways configured: calls and texts to the lines, and the caller identity they carry, are taken from any address, and ticket numbers are texted back wherever a text came from; set sip.trunks and sip.gateways (YIHAO_SIP_TRUNKS, YIHAO_SIP_GATEWAYS) before SIP faces the internet")
 	}
-	if p.sip, err = hotline.NewSIP(hc, hotline.SIPParts{Lines: p.lines, Store: store, Tickets: svc, Presence: p.presence, Bus: p.bus, Log: log, Metrics: metrics}); err != nil {
+	if p.sip, err = hotline.NewSIP(hc, hotline.SIPParts{Lines: p.lines, Store: store, Tickets: svc, Presence: p.presence, Bus: p.bus, Log: log, Metrics: metrics, Replies: a.textReplies()}); err != nil {
 		return nil, err
 	}
 	transports := sc.Transports

@@ -54,6 +54,7 @@ var allowed = []struct {
 	{"channels/open311", []string{"ticketing", "media", "internal/httpapi"}},
 	{"channels/field", []string{"ticketing", "media", "internal/httpapi"}},
 	{"channels/wechat", []string{"ticketing", "media", "limit", "internal/httpapi"}},
+	{"channels/sms", []string{"ticketing"}},
 	{"channels/hotline/...", []string{"ticketing", "media", "limit", "internal/httpapi", "pubsub"}},
 	{"desks", []string{"ticketing", "media", "limit", "internal/httpapi", "pubsub"}},
 
