@@ -40,8 +40,9 @@ type Config struct {
 	// a text links to TrackURL/t/NUMBER?token=CODE. Empty: no link.
 	TrackURL string
 	// QuietFrom and QuietUntil are the night, as times of day in Location
-	// (default 21:00 to 08:00): only urgent and emergency tickets' texts
-	// go out in it, the others wait for its end. Equal: no night.
+	// (21:00 to 08:00 is usual; `yihao serve` defaults to it): only urgent
+	// and emergency tickets' texts go out in it, the others wait for its
+	// end. Equal (zero): no night.
 	QuietFrom, QuietUntil time.Duration
 	Location              *time.Location // the city's time zone (default Local)
 	// GiveUp is how long a text is retried while the gateway fails
@@ -61,9 +62,6 @@ func (c *Config) defaults() {
 	}
 	if c.Sign == "" {
 		c.Sign = "12345"
-	}
-	if c.QuietFrom == 0 && c.QuietUntil == 0 {
-		c.QuietFrom, c.QuietUntil = 21*time.Hour, 8*time.Hour
 	}
 	if c.Location == nil {
 		c.Location = time.Local

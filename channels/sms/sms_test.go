@@ -121,7 +121,8 @@ func newEnv(t *testing.T, at time.Time) *env {
 	srv := httptest.NewServer(g)
 	t.Cleanup(srv.Close)
 	hg := &sms.HTTPGateway{URL: srv.URL, Account: "yihao", Secret: g.secret, Now: c.Now}
-	n := sms.NewNotifier(sms.Config{Sign: "北京12345", TrackURL: "https://12345.example.gov.cn/", Location: cst, Now: c.Now}, st, svc, st, hg, nil)
+	n := sms.NewNotifier(sms.Config{Sign: "北京12345", TrackURL: "https://12345.example.gov.cn/", Location: cst, Now: c.Now,
+		QuietFrom: 21 * time.Hour, QuietUntil: 8 * time.Hour}, st, svc, st, hg, nil)
 	if err := n.Register(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -91,6 +91,9 @@ type TextsConfig struct {
 	RatingWindow time.Duration `yaml:"rating_window"`
 	// Poll is the idle wait between the outbox's claims (default 1 s).
 	Poll time.Duration `yaml:"poll"`
+	// RetryMax caps the wait between tries while the gateway fails
+	// (default 5 minutes).
+	RetryMax time.Duration `yaml:"retry_max"`
 }
 
 // UserConfig is a staff account in the configuration file.

@@ -122,7 +122,7 @@ func (a *app) startTexts(ctx context.Context) error {
 		gw = &sms.HTTPGateway{URL: tc.HTTPURL, Account: tc.HTTPAccount, Secret: tc.HTTPSecret}
 	}
 	from, until, _ := tc.quiet()
-	n := sms.NewNotifier(sms.Config{Endpoint: textsEndpoint, Sign: tc.Sign, TrackURL: tc.TrackURL, QuietFrom: from, QuietUntil: until, Location: a.loc, Poll: tc.Poll},
+	n := sms.NewNotifier(sms.Config{Endpoint: textsEndpoint, Sign: tc.Sign, TrackURL: tc.TrackURL, QuietFrom: from, QuietUntil: until, Location: a.loc, Poll: tc.Poll, MaxBackoff: tc.RetryMax},
 		a.store.(ticketing.DeliveryStore), a.svc, a.store, gw, a.log)
 	run, stop := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
