@@ -88,3 +88,33 @@ func TestSIPTrunkConfig(t *testing.T) {
 		t.Error("YIHAO_SIP_RATE_LIMIT=many accepted")
 	}
 }
+
+// The texts' settings: a gateway that exists, a night that reads, a key
+// long enough; each error names its setting.
+func TestTextsConfig(t *testing.T) {
+	for name, c := range map[string]struct {
+		env  map[string]string
+		want string
+	}{
+		"sip without gateways": {map[string]string{"YIHAO_TEXTS_GATEWAY": "sip"}, "sip.gateways"},
+		"http without a url":   {map[string]string{"YIHAO_TEXTS_GATEWAY": "http"}, "http_url"},
+		"unknown gateway":      {map[string]string{"YIHAO_TEXTS_GATEWAY": "pager"}, "texts.gateway"},
+		"short track key":      {map[string]string{"YIHAO_TRACK_KEY": "short"}, "track_key"},
+	} {
+		if _, err := loadConfig("", func(k string) string { return c.env[k] }); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want an error naming %s", name, err, c.want)
+		}
+	}
+	for quiet, want := range map[string][2]time.Duration{"": {21 * time.Hour, 8 * time.Hour}, "off": {}, "22:30-07:00": {22*time.Hour + 30*time.Minute, 7 * time.Hour}} {
+		tc := TextsConfig{Quiet: quiet}
+		if from, until, err := tc.quiet(); err != nil || from != want[0] || until != want[1] {
+			t.Errorf("quiet %q: %v-%v, %v", quiet, from, until, err)
+		}
+	}
+	for _, bad := range []string{"21:00", "25:00-08:00", "08:00-08:00", "night"} {
+		tc := TextsConfig{Quiet: bad}
+		if _, _, err := tc.quiet(); err == nil || !strings.Contains(err.Error(), "texts.quiet") {
+			t.Errorf("quiet %q: %v", bad, err)
+		}
+	}
+}
