@@ -35,7 +35,7 @@ func (s *Service) Escalate(ctx context.Context, limit int) (int, error) {
 			before := t.AlarmAt
 			if t.Escalate(now) {
 				escalated = true
-				t.Enqueue("ticket.escalated", messagePayload(t), now)
+				t.Enqueue("ticket.escalated", messagePayload(t, ""), now)
 				return nil
 			}
 			if !t.AlarmAt.Equal(before) {

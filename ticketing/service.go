@@ -183,7 +183,7 @@ func (s *Service) submit(ctx context.Context, r Report, fold bool, decide func(t
 	if t.Status != StatusDispatched {
 		t.Department, t.DepartmentName = "", "" // a suggestion only, until a dispatcher decides
 	}
-	t.Enqueue("ticket.created", messagePayload(t), now)
+	t.Enqueue("ticket.created", messagePayload(t, ""), now)
 
 	stored, created, err := s.store.Create(ctx, t)
 	if err != nil {
@@ -201,7 +201,7 @@ func (s *Service) submit(ctx context.Context, r Report, fold bool, decide func(t
 	return stored, created, nil
 }
 
-func messagePayload(t *Ticket) []byte {
+func messagePayload(t *Ticket, from Status) []byte {
 	var due *time.Time
 	if !t.DueAt.IsZero() {
 		due = &t.DueAt
@@ -209,10 +209,11 @@ func messagePayload(t *Ticket) []byte {
 	b, _ := json.Marshal(struct {
 		Number     string     `json:"number"`
 		Status     Status     `json:"status"`
+		From       Status     `json:"from,omitempty"` // the status before a change
 		Category   string     `json:"category,omitempty"`
 		Department string     `json:"department,omitempty"`
 		DueAt      *time.Time `json:"due_at,omitempty"`
-	}{t.Number, t.Status, t.Category, t.Department, due})
+	}{t.Number, t.Status, from, t.Category, t.Department, due})
 	return b
 }
 
@@ -335,7 +336,7 @@ func (s *Service) Act(ctx context.Context, number string, act func(t *Ticket, no
 			return err
 		}
 		t.SettleTasks(now, was, clocks)
-		t.Enqueue("ticket.changed", messagePayload(t), now)
+		t.Enqueue("ticket.changed", messagePayload(t, was), now)
 		if was.Open() && !t.Status.Open() {
 			// Everyone whose report was merged into this one hears how it ended
 			// (closed, declined or answered).

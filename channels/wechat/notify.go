@@ -118,8 +118,13 @@ func (n *Notifier) notify(ctx context.Context, d ticketing.Delivery) (sent bool,
 	var p struct {
 		Number string           `json:"number"`
 		Status ticketing.Status `json:"status"`
+		From   ticketing.Status `json:"from"`
 	}
 	if err := json.Unmarshal(d.Payload, &p); err != nil {
+		return false, nil
+	}
+	if p.From == p.Status && !p.Status.Open() {
+		// A finished ticket changed again (rated, a note): told already.
 		return false, nil
 	}
 	switch p.Status {

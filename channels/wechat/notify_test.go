@@ -91,6 +91,23 @@ func TestNoticesAndRating(t *testing.T) {
 	if tk.Evaluation == nil || tk.Evaluation.Score != 5 || tk.Evaluation.Satisfaction != ticketing.Satisfied || len(tk.Attachments) != 1 || tk.Location == nil {
 		t.Fatalf("ticket at the end: evaluation %+v attachments %d location %v", tk.Evaluation, len(tk.Attachments), tk.Location)
 	}
+	// The rating changed the closed ticket again; once its change has gone
+	// through the queue, the citizen was not told of the closure twice.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		st, err := e.store.(ticketing.DeliveryStore).DeliveryStats(ctx, "wechat")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Pending == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("notices still pending: %+v", st)
+		}
+	}
+	if n := len(e.api.Calls(wechattest.PathTemplateSend)); n != 3 {
+		t.Errorf("%d template notices, want 3 (the rating is no new closure)", n)
+	}
 	// The web ticket's dispatch went nowhere near WeChat.
 	for _, c := range e.api.Calls(wechattest.PathTemplateSend) {
 		if c.OpenID != citizen {
