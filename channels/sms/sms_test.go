@@ -1,12 +1,14 @@
 package sms_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -83,6 +85,7 @@ func priority(text string) ticketing.Priority {
 }
 
 type env struct {
+	gwURL string
 	ctx   context.Context
 	clock *clock
 	store *sqlite.Store
@@ -126,7 +129,7 @@ func newEnv(t *testing.T, at time.Time) *env {
 	if err := n.Register(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return &env{ctx: ctx, clock: c, store: st, svc: svc, gw: g, n: n, r: sms.NewReplies(lister{st, svc}, st, 0, c.Now, nil)}
+	return &env{gwURL: srv.URL, ctx: ctx, clock: c, store: st, svc: svc, gw: g, n: n, r: sms.NewReplies(lister{st, svc}, st, 0, c.Now, nil)}
 }
 
 type lister struct {
@@ -386,5 +389,62 @@ func TestMobile(t *testing.T) {
 		if sms.Mobile(n) != want {
 			t.Errorf("Mobile(%q) = %v", n, !want)
 		}
+	}
+}
+
+// The HTTP platform's pushes of citizens' texts: a report becomes one
+// ticket however often it is pushed, TD is answered through the gateway
+// and opts out, and a push not signed, or stale, changes nothing.
+func TestInbound(t *testing.T) {
+	e := newEnv(t, time.Now().Truncate(time.Second))
+	hg := &sms.HTTPGateway{URL: e.gwURL, Account: "yihao", Secret: e.gw.secret}
+	in := &sms.Inbound{Account: "yihao", Secret: "in-secret", Replies: e.r, Tickets: e.svc, Gateway: hg, Now: e.clock.Now}
+	srv := httptest.NewServer(in)
+	defer srv.Close()
+	push := func(mobile, content, msgid string, at time.Time, secret string) (int, map[string]string) {
+		t.Helper()
+		ts := strconv.FormatInt(at.Unix(), 10)
+		b, _ := json.Marshal(sms.InboundRequest{Account: "yihao", Mobile: mobile, Content: content, Timestamp: ts, MsgID: msgid,
+			Sign: sms.GatewaySign(secret, "yihao", mobile, content, ts, msgid)})
+		resp, err := http.Post(srv.URL, "application/json", bytes.NewReader(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]string
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	now := e.clock.Now()
+	code, out := push("13800138021", "和平路14号路灯不亮", "m-1", now, "in-secret")
+	if code != http.StatusOK || out["code"] != "0" || out["number"] == "" {
+		t.Fatalf("a report: %d %v", code, out)
+	}
+	if code, again := push("13800138021", "和平路14号路灯不亮", "m-1", now, "in-secret"); code != http.StatusOK || again["number"] != out["number"] {
+		t.Fatalf("the same push again: %d %v, want ticket %s", code, again, out["number"])
+	}
+	tk, err := e.svc.Ticket(e.ctx, out["number"])
+	if err != nil || tk.Channel != ticketing.ChannelSMS || tk.Reporter.Phone != "+8613800138021" {
+		t.Fatalf("the text's ticket: %+v, %v", tk, err)
+	}
+	for name, c := range map[string]struct {
+		at     time.Time
+		secret string
+	}{"unsigned": {now, "wrong"}, "stale": {now.Add(-10 * time.Minute), "in-secret"}} {
+		if code, out := push("13800138022", "井盖丢了", "m-"+name, c.at, c.secret); code != http.StatusUnauthorized {
+			t.Errorf("%s push: %d %v", name, code, out)
+		}
+	}
+	if ts, _ := e.store.List(e.ctx, ticketing.ListFilter{Phones: []string{"+8613800138022"}}); len(ts) != 0 {
+		t.Errorf("a refused push made %d tickets", len(ts))
+	}
+	if code, out := push("13800138021", "TD", "m-2", now, "in-secret"); code != http.StatusOK || out["number"] != "" {
+		t.Fatalf("TD: %d %v", code, out)
+	}
+	if got := e.gw.sent(); len(got) != 1 || got[0].Mobile != "13800138021" || !strings.Contains(got[0].Content, "已退订") {
+		t.Fatalf("the answer to TD: %+v", got)
+	}
+	if out, err := e.store.OptedOut(e.ctx, "+8613800138021"); err != nil || !out {
+		t.Errorf("TD by the platform did not opt out: %v %v", out, err)
 	}
 }

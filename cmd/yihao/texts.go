@@ -12,6 +12,7 @@ import (
 
 	"github.com/yihao-city/yihao/channels/hotline"
 	"github.com/yihao-city/yihao/channels/sms"
+	"github.com/yihao-city/yihao/internal/httpapi"
 	"github.com/yihao-city/yihao/ticketing"
 )
 
@@ -84,6 +85,9 @@ func (a *app) trackKey() ([]byte, error) {
 // textsEndpoint is the outbox queue of the texts.
 const textsEndpoint = "sms"
 
+// textsInboundPath is where an HTTP SMS platform pushes citizens' texts.
+const textsInboundPath = "/sms/inbound"
+
 // openTexts readies the texts before any door takes a report: the replies
 // the SMS door reads, and the outbox queue registered, so no change misses
 // it. The notifier starts with the doors (startTexts), once the SIP side
@@ -119,7 +123,11 @@ func (a *app) startTexts(ctx context.Context) error {
 		}
 		gw = a.phone.sip
 	case "http":
-		gw = &sms.HTTPGateway{URL: tc.HTTPURL, Account: tc.HTTPAccount, Secret: tc.HTTPSecret}
+		hg := &sms.HTTPGateway{URL: tc.HTTPURL, Account: tc.HTTPAccount, Secret: tc.HTTPSecret}
+		gw = hg
+		// The platform pushes the citizens' texts here, signed as the sends.
+		httpapi.Handle(a.engine, "POST "+textsInboundPath, &sms.Inbound{Account: tc.HTTPAccount, Secret: tc.HTTPSecret,
+			Replies: a.replies, Tickets: a.svc, Gateway: hg, Log: a.log})
 	}
 	from, until, _ := tc.quiet()
 	n := sms.NewNotifier(sms.Config{Endpoint: textsEndpoint, Sign: tc.Sign, TrackURL: tc.TrackURL, QuietFrom: from, QuietUntil: until, Location: a.loc, Poll: tc.Poll, MaxBackoff: tc.RetryMax},
