@@ -17,7 +17,8 @@ const (
 	MetricDeclined      Metric = "declined"        // 不予立案数
 	MetricAnswered      Metric = "answered"        // 直办数: answered on contact
 	MetricDispatched    Metric = "dispatched"      // 派遣数: first dispatches (= 应结案数, 应处置数)
-	MetricRedispatched  Metric = "redispatched"    // 改派数
+	MetricRedispatched  Metric = "redispatched"    // 改派数: dispatched again after a return or a re-dispatch
+	MetricRerouted      Metric = "rerouted"        // 改判数: dispatches where a person changed the category or department routing gave
 	MetricAccepted      Metric = "accepted"        // 签收数
 	MetricReturned      Metric = "returned"        // 退单数
 	MetricHandled       Metric = "handled"         // 处置数: results reported (rework counts again)
@@ -54,7 +55,7 @@ var Metrics = []Metric{MetricReceived, MetricRegistered, MetricDeclined, MetricA
 	MetricClosedOnTime, MetricRework, MetricExtended, MetricEvaluated, MetricSatisfied, MetricSolved,
 	MetricMerged, MetricReopened, MetricOverdue, MetricSelfHandled, MetricFound, MetricMissed, MetricConfirmed,
 	MetricConfirmedOnTime, MetricInspected, MetricInspectedOnTime, MetricCentreOverdue, MetricTaskOverdue, MetricReported,
-	MetricKBAnswered, MetricKBTicketed}
+	MetricKBAnswered, MetricKBTicketed, MetricRerouted}
 
 // Dim is what indicators are broken down by.
 type Dim string
@@ -181,6 +182,8 @@ func TalliesOf(t *Ticket, evs []Event) []Tally {
 			} else {
 				add(e, MetricRedispatched)
 			}
+		case EventRerouted:
+			add(e, MetricRerouted)
 		case EventAccepted:
 			add(e, MetricAccepted)
 		case EventReturned:
@@ -338,6 +341,7 @@ func (r Rate) Value() float64 {
 //	有效上报率 (found + self_handled) / reported
 //	直办率     answered / received          (answered on contact)
 //	知识库解答率 kb_answered / answered      (of those, with an article)
+//	改派率     rerouted / dispatched        (routing's category or department changed by a person)
 //
 // Every count is of events on the days of the period, so a rate over a
 // short period can pass 100% (tickets dispatched last month closed this one).
@@ -361,5 +365,6 @@ func (f Figures) Rates() []Rate {
 		{"valid_report_rate", "有效上报率", f[MetricFound] + f[MetricSelfHandled], f[MetricReported]},
 		{"direct_rate", "直办率", f[MetricAnswered], f[MetricReceived]},
 		{"kb_answer_rate", "知识库解答率", f[MetricKBAnswered], f[MetricAnswered]},
+		{"reroute_rate", "改派率", f[MetricRerouted], f[MetricDispatched]},
 	}
 }

@@ -147,6 +147,7 @@ func TestRates(t *testing.T) {
 		ticketing.MetricFound: 45, ticketing.MetricMissed: 15, ticketing.MetricConfirmed: 20, ticketing.MetricConfirmedOnTime: 19,
 		ticketing.MetricInspected: 50, ticketing.MetricInspectedOnTime: 40, ticketing.MetricReported: 60,
 		ticketing.MetricSelfHandled: 9, ticketing.MetricAnswered: 40, ticketing.MetricKBAnswered: 30,
+		ticketing.MetricRerouted: 12,
 	}
 	want := []struct {
 		code     string
@@ -171,6 +172,7 @@ func TestRates(t *testing.T) {
 		{"valid_report_rate", 54, 60, 0.9},
 		{"direct_rate", 40, 200, 0.2},
 		{"kb_answer_rate", 30, 40, 0.75},
+		{"reroute_rate", 12, 120, 0.1},
 	}
 	rates := f.Rates()
 	if len(rates) != len(want) {
@@ -218,5 +220,50 @@ func TestIndicatorQueryValidate(t *testing.T) {
 		if !errors.As(err, &e) || e.Kind != ticketing.KindInvalid || e.Field != tc.field {
 			t.Errorf("%s: %v, want invalid %s", tc.name, err, tc.field)
 		}
+	}
+}
+
+// 改派: a person's dispatch that changes the category routing gave, or a
+// re-dispatch to another department, is counted; routing's own dispatch,
+// a dispatcher confirming routing's category, and a return sent back to
+// the same department are not.
+func TestRerouted(t *testing.T) {
+	at := due.Add(-48 * time.Hour)
+	a := func(category, dept string) ticketing.Assignment {
+		return ticketing.Assignment{Category: category, Department: dept, Deadline: due}
+	}
+	count := func(tk *ticketing.Ticket) int {
+		n := 0
+		for _, tl := range ticketing.TalliesOf(tk, tk.PendingEvents()) {
+			if tl.Metric == ticketing.MetricRerouted {
+				n += tl.N
+			}
+		}
+		return n
+	}
+	for name, c := range map[string]struct {
+		actor, category string
+		want            int
+	}{
+		"routing's own dispatch":     {ticketing.ActorRouter, "0101", 0},
+		"the dispatcher agrees":      {"dispatcher", "0103", 0},
+		"the dispatcher corrects it": {"dispatcher", "0101", 1},
+	} {
+		tk := &ticketing.Ticket{ID: 1, Status: ticketing.StatusRegistered, Category: "0103"} // routing's guess, not yet sent
+		if err := tk.Dispatch(at, c.actor, a(c.category, "cgw"), ""); err != nil {
+			t.Fatal(err)
+		}
+		if got := count(tk); got != c.want {
+			t.Errorf("%s: %d rerouted, want %d", name, got, c.want)
+		}
+	}
+	tk := routed(ticketing.StatusReturned)
+	tk.ClearPending()
+	if err := tk.Dispatch(at, "dispatcher", a("0101", "cgw"), "退回后重派"); err != nil || count(tk) != 0 {
+		t.Errorf("re-dispatched to the same department: %v, %d rerouted", err, count(tk))
+	}
+	tk = routed(ticketing.StatusReturned)
+	if err := tk.Dispatch(at, "dispatcher", a("0101", "swj"), "应由水务局办理"); err != nil || count(tk) != 1 {
+		t.Errorf("re-dispatched to another department: %v, %d rerouted", err, count(tk))
 	}
 }

@@ -1,6 +1,7 @@
 package ticketing
 
 import (
+	"cmp"
 	"slices"
 	"strings"
 	"time"
@@ -261,6 +262,7 @@ const (
 	EventForwarded          EventType = "forwarded"       // delivered to an external platform
 	EventExternalUpdate     EventType = "external_update" // a status reported back by one
 	EventNote               EventType = "note"
+	EventRerouted           EventType = "rerouted"        // a dispatcher changed the category or department routing gave (改派)
 	EventDeadlineYellow     EventType = "deadline_yellow" // most of the time is used (黄灯预警)
 	EventDeadlineRed        EventType = "deadline_red"    // overdue (红灯, 超期)
 	EventCentreOverdue      EventType = "centre_overdue"  // the holding centre's own time ran out (中心超时)
@@ -406,7 +408,14 @@ func (t *Ticket) Dispatch(at time.Time, actor string, a Assignment, note string)
 	if a.Deadline.IsZero() || !a.Deadline.After(at) {
 		return Invalid("deadline", "must be in the future")
 	}
+	category, department := t.Category, t.Department
 	t.applyAssignment(a)
+	if actor != ActorRouter && ((category != "" && t.Category != category) || (department != "" && t.Department != department)) {
+		// A person changed what routing (or an earlier dispatch) decided:
+		// the figure the city's own training should bring down (改派率),
+		// and the label it learns from.
+		t.record(at, actor, EventRerouted, t.Status, "分类 "+category+" → "+t.Category+"；部门 "+cmp.Or(department, "—")+" → "+t.Department, "")
+	}
 	t.DueAt = a.Deadline
 	t.Parts = partsFor(t.Assisting, at, a.Deadline)
 	t.Extension = nil
