@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -18,23 +19,33 @@ import (
 
 const classifyUsage = `usage:
   yihao classify train   --in FILE.csv --out MODEL [--seed N] [--type svm|logreg|cnb]
+  yihao classify train   --from-store --out MODEL [--in BASE.csv] [--months 12]
   yihao classify eval    --model MODEL --in FILE.csv [--json]
+  yihao classify eval    --from-store --model MODEL [--against MODEL_IN_SERVICE] [--install]
   yihao classify predict --model MODEL --text TEXT [--k 3]
 
-FILE.csv is UTF-8 with the header text,label.
+FILE.csv is UTF-8 with the header text,label. --from-store reads the
+configured store: training takes the tickets finished before the most
+recent month, labelled with the category they were finally dispatched
+under; eval compares MODEL with the model in service on that month and,
+with --install, puts MODEL in service only when its macro-F1 is higher.
 `
 
-// runClassify runs `yihao classify <command> [flags]`; args excludes "classify".
-func runClassify(ctx context.Context, args []string, stdout io.Writer) error {
+// runClassify runs `yihao classify <command> [flags]`; args excludes
+// "classify". config loads the configuration, which only --from-store
+// needs (the store).
+func runClassify(ctx context.Context, args []string, stdout io.Writer, config func() (Config, error)) error {
 	if len(args) == 0 {
 		return fmt.Errorf("classify: missing command (train, eval or predict)\n%s", classifyUsage)
 	}
 	var run func(context.Context, []string, io.Writer) error
 	switch args[0] {
 	case "train":
-		run = classifyTrain
+		run = func(ctx context.Context, args []string, w io.Writer) error {
+			return classifyTrain(ctx, args, w, config)
+		}
 	case "eval":
-		run = classifyEval
+		run = func(ctx context.Context, args []string, w io.Writer) error { return classifyEval(ctx, args, w, config) }
 	case "predict":
 		run = classifyPredict
 	case "help", "-h", "-help", "--help":
@@ -72,17 +83,35 @@ func parseClassifyFlags(fs *flag.FlagSet, args []string, required ...string) err
 	return nil
 }
 
-func classifyTrain(ctx context.Context, args []string, stdout io.Writer) error {
+func classifyTrain(ctx context.Context, args []string, stdout io.Writer, config func() (Config, error)) error {
 	fs := flag.NewFlagSet("classify train", flag.ContinueOnError)
-	in := fs.String("in", "", "labelled examples (CSV: text,label)")
+	in := fs.String("in", "", "labelled examples (CSV: text,label); with --from-store, added to the store's")
 	out := fs.String("out", "", "model file to write")
 	seed := fs.Uint64("seed", classify.DefaultOptions().Seed, "random seed (training is deterministic given it)")
 	typ := fs.String("type", string(classify.DefaultOptions().Type), "model type: svm (one-vs-rest linear SVMs), logreg (logistic regression) or cnb (complement naive Bayes)")
-	if err := parseClassifyFlags(fs, args, "in", "out"); err != nil {
+	fromStore := fs.Bool("from-store", false, "learn from the configured store's finished tickets before the most recent month")
+	months := fs.Int("months", 12, "with --from-store: how many months before the held-out one")
+	required := []string{"in", "out"}
+	if slices.Contains(args, "--from-store") || slices.Contains(args, "-from-store") {
+		required = []string{"out"}
+	}
+	if err := parseClassifyFlags(fs, args, required...); err != nil {
 		return err
 	}
 	if t := classify.ModelType(*typ); t != classify.SVM && t != classify.LogReg && t != classify.NaiveBayes {
 		return fmt.Errorf("classify train: --type %q: want svm, logreg or cnb", *typ)
+	}
+	if *fromStore {
+		if *months < 1 || *months > 120 {
+			return errors.New("classify train: --months must be 1 to 120")
+		}
+		cfg, err := config()
+		if err != nil {
+			return err
+		}
+		opts := classify.DefaultOptionsFor(classify.ModelType(*typ))
+		opts.Seed = *seed
+		return trainFromStore(ctx, cfg, *in, *out, *months, opts, stdout)
 	}
 	ex, err := readExamples(*in)
 	if err != nil {
@@ -159,13 +188,27 @@ func writeModel(path string, m *classify.Model) (int64, error) {
 	return size, nil
 }
 
-func classifyEval(ctx context.Context, args []string, stdout io.Writer) error {
+func classifyEval(ctx context.Context, args []string, stdout io.Writer, config func() (Config, error)) error {
 	fs := flag.NewFlagSet("classify eval", flag.ContinueOnError)
 	modelPath := fs.String("model", "", "model file written by classify train")
 	in := fs.String("in", "", "labelled examples (CSV: text,label)")
 	asJSON := fs.Bool("json", false, "print one JSON object")
-	if err := parseClassifyFlags(fs, args, "model", "in"); err != nil {
+	fromStore := fs.Bool("from-store", false, "compare with the model in service on the store's most recent month")
+	against := fs.String("against", "", "with --from-store: the model in service (default: classifier_model, else the demo model)")
+	install := fs.Bool("install", false, "with --from-store: put the model in service (over --against) if it is better")
+	required := []string{"model", "in"}
+	if slices.Contains(args, "--from-store") || slices.Contains(args, "-from-store") {
+		required = []string{"model"}
+	}
+	if err := parseClassifyFlags(fs, args, required...); err != nil {
 		return err
+	}
+	if *fromStore {
+		cfg, err := config()
+		if err != nil {
+			return err
+		}
+		return evalFromStore(ctx, cfg, *modelPath, *against, *install, stdout)
 	}
 	m, err := readModel(*modelPath)
 	if err != nil {

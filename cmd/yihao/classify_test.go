@@ -50,7 +50,7 @@ func writeFile(t *testing.T, name, content string) string {
 func classifyCmd(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	var out bytes.Buffer
-	err := runClassify(context.Background(), args, &out)
+	err := runClassify(context.Background(), args, &out, func() (Config, error) { return loadConfig("", func(string) string { return "" }) })
 	return out.String(), err
 }
 

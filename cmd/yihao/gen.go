@@ -28,8 +28,21 @@ func runGen(ctx context.Context, cfg Config, args []string, stdout, stderr io.Wr
 	fs.IntVar(&g.Months, "months", 12, "spread them over this many months up to now")
 	fs.Uint64Var(&g.Seed, "seed", 1, "random seed (the same seed gives the same city)")
 	fs.IntVar(&g.Batch, "batch", 50000, "tickets per COPY transaction")
+	texts := fs.String("texts", "", "citizens' messages with their categories (CSV: text,label), spoken in the generated city's words and routed by the model in service; dispatchers correct what it gets wrong")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *texts != "" {
+		ex, err := readExamples(*texts)
+		if err != nil {
+			return err
+		}
+		if len(ex) < 2 {
+			return fmt.Errorf("gen: %s: at least two messages are needed", *texts)
+		}
+		for _, e := range ex {
+			g.Texts = append(g.Texts, historygen.Text{Text: e.Text, Category: e.Label})
+		}
 	}
 	switch {
 	case fs.NArg() > 0:

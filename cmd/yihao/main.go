@@ -83,7 +83,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "bench":
 		return loadgen.Run(ctx, args, stdout)
 	case "classify":
-		return runClassify(ctx, args, stdout)
+		return runClassify(ctx, args, stdout, func() (Config, error) { return loadConfig(*configPath, getenv) })
 	}
 	cfg, err := loadConfig(*configPath, getenv)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	mrand "math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/yihao-city/yihao/routing"
@@ -34,7 +35,19 @@ type Config struct {
 	Tickets, Months, Batch int
 	Seed                   uint64
 	Now                    time.Time
+	// Texts are citizens' messages with the category each belongs to:
+	// with them, citizens' tickets carry a message routing classifies (the
+	// model in service), in the city's own words (CityWords), and where
+	// routing's category is wrong a dispatcher dispatches the right one (改派).
+	// The last month draws on the odd-numbered texts only, the months
+	// before on the even-numbered, so a model trained on the history meets
+	// new messages in the month held out. Without them every ticket names
+	// its category and carries a stock text.
+	Texts []Text
 }
+
+// Text is a citizen's message and its true category.
+type Text struct{ Text, Category string }
 
 // Generator makes tickets that look like a city's: channels, categories,
 // places and outcomes in proportions a 12345 centre sees.
@@ -161,6 +174,11 @@ func (g *Generator) ticket(ctx context.Context, id int64, at time.Time) (*ticket
 	rep := ticketing.Report{Channel: ch, ExternalID: fmt.Sprintf("gen:%d", id), Category: leaf.Code,
 		Text: leaf.Name + "问题，请尽快处理（生成数据）", Location: &ticketing.Point{Lat: lat, Lon: lon}, ReceivedAt: at,
 		Reporter: ticketing.Contact{Phone: fmt.Sprintf("+86138%08d", r.IntN(100000000))}}
+	said := ch != ticketing.ChannelField && len(g.cfg.Texts) > 1
+	if said {
+		m := g.message(at)
+		rep.Category, rep.Text = m.Category, m.Text
+	}
 	actor, foundBy := ticketing.ActorCitizen, ""
 	if ch == ticketing.ChannelField {
 		// The supervisor of the cell, with the photo every field report has.
@@ -171,16 +189,24 @@ func (g *Generator) ticket(ctx context.Context, id int64, at time.Time) (*ticket
 	}
 	a, err := g.router.Route(ctx, rep)
 	if err != nil {
-		return nil, nil, fmt.Errorf("gen: route %s: %w", leaf.Code, err)
+		return nil, nil, fmt.Errorf("gen: route %s: %w", rep.Category, err)
+	}
+	guess := a // what routing makes of the message, before anyone reads it
+	if said {
+		said := rep
+		said.Category = ""
+		if guess, err = g.router.Route(ctx, said); err != nil {
+			return nil, nil, fmt.Errorf("gen: route a message: %w", err)
+		}
 	}
 	t := &ticketing.Ticket{ID: id, Number: ticketing.FormatNumber(id, at.In(g.loc)), TrackHash: ticketing.HashToken(fmt.Sprintf("gen%016x", r.Uint64())),
 		Channel: ch, ExternalID: rep.ExternalID, Fingerprint: rep.Fingerprint(), Reporter: rep.Reporter, FoundBy: foundBy, Text: rep.Text,
-		Location: rep.Location, Status: ticketing.StatusReceived, Category: a.Category, CategoryName: a.CategoryName,
+		Location: rep.Location, Status: ticketing.StatusReceived, Category: guess.Category, CategoryName: guess.CategoryName,
 		Priority: a.Priority, Area: a.Area, Centre: a.Centre, CentreDue: a.CentreDue, Attachments: rep.Attachments,
 		ReceivedAt: at, CreatedAt: at, UpdatedAt: at, Version: 1}
 	received := ticketing.Event{TicketID: id, Seq: 1, At: at, Actor: actor, Type: ticketing.EventReceived,
 		To: ticketing.StatusReceived, Public: "已受理，工单号" + t.Number}
-	g.walk(t, a, at)
+	g.walk(t, a, guess.Category == a.Category, at)
 	log := append([]ticketing.Event{received}, t.PendingEvents()...)
 	for i := range log {
 		log[i].TicketID, log[i].Seq = id, i+1
@@ -195,7 +221,11 @@ func (g *Generator) ticket(ctx context.Context, id int64, at time.Time) (*ticket
 // (mostly in time), checked on site (核查) and rated, with the returns,
 // extensions and rework a real centre sees. After each step the
 // supervisors' tasks are settled as Service.Act settles them.
-func (g *Generator) walk(t *ticketing.Ticket, a ticketing.Assignment, at time.Time) {
+//
+// a is the right assignment; routed says routing got its category right,
+// or else a dispatcher files and dispatches the case (改派 from routing's
+// category).
+func (g *Generator) walk(t *ticketing.Ticket, a ticketing.Assignment, routed bool, at time.Time) {
 	r, now, clocks := g.rnd, g.cfg.Now, g.router.Clocks()
 	step := func(d time.Duration) bool {
 		at = at.Add(d).Truncate(time.Microsecond)
@@ -241,7 +271,11 @@ func (g *Generator) walk(t *ticketing.Ticket, a ticketing.Assignment, at time.Ti
 	if !a.Deadline.After(at) {
 		a.Deadline = at.Add(72 * time.Hour)
 	}
-	if !do(func() error { return t.Dispatch(at, ticketing.ActorRouter, a, "") }) {
+	dispatcher := ticketing.ActorRouter
+	if !routed {
+		dispatcher = "dispatcher"
+	}
+	if !do(func() error { return t.Dispatch(at, dispatcher, a, "") }) {
 		return
 	}
 	if r.Float64() < 0.05 { // returned, then re-dispatched to the same department
@@ -334,3 +368,36 @@ func (g *Generator) evaluation() ticketing.Evaluation {
 	}
 	return ticketing.Evaluation{Satisfaction: ticketing.Unsatisfied, Solved: g.rnd.Float64() < 0.3}
 }
+
+// message is a citizen's message for a ticket received at at: from the
+// odd-numbered texts in the last month, the even-numbered before, in the
+// city's words, sometimes with the place said first.
+func (g *Generator) message(at time.Time) Text {
+	r, n := g.rnd, len(g.cfg.Texts)
+	i := 2 * r.IntN((n+1)/2)
+	if at.After(g.cfg.Now.AddDate(0, -1, 0)) {
+		i = 2*r.IntN(n/2) + 1
+	}
+	m := g.cfg.Texts[i]
+	m.Text = CityWords.Replace(m.Text)
+	if r.IntN(3) == 0 {
+		m.Text = cityPlaces[r.IntN(len(cityPlaces))] + m.Text
+	}
+	return m
+}
+
+// cityPlaces are how the generated city's citizens begin a message.
+var cityPlaces = []string{"【东城区】", "【西城区】", "安定门这边，", "和平里小区，", "鼓楼东大街，", "交道口附近，", "我住北新桥，"}
+
+// CityWords is how the generated city says what the shipped model learned
+// in other words: its own names for manholes, street lights, rubbish,
+// heating and the rest. A model trained elsewhere misses some of them
+// (dispatchers correct its routes); one trained on the city's own tickets
+// learns them.
+var CityWords = strings.NewReplacer(
+	"井盖", "盖板", "下水道", "阴沟", "窨井", "窖井", "路灯", "街灯", "晃眼", "刺眼睛",
+	"垃圾", "脏土", "烂菜", "菜帮子", "摆摊", "出摊子", "地摊", "摊子", "小轿车", "小车",
+	"施工", "干活", "扰民", "吵人", "路面", "马路面子", "凹坑", "坑洼", "商家", "卖家",
+	"保质期", "日子", "学校", "学堂", "废水", "脏水", "医生", "大夫", "工资", "工钱",
+	"包工头", "工头", "监控", "摄像头", "公交", "大巴", "暖气", "气片", "热力公司", "热力站",
+	"物业", "物管", "楼道灯", "楼梯灯")
