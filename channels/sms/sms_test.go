@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -22,7 +23,7 @@ import (
 // gateway is an SMS platform on loopback speaking HTTPGateway's protocol:
 // it checks each request's signature, keeps what it took, and can be down.
 type gateway struct {
-	t      *testing.T
+	t      testing.TB
 	secret string
 	mu     sync.Mutex
 	down   int // answer 503 while > 0
@@ -109,7 +110,7 @@ func (c *clock) add(d time.Duration) {
 
 var cst = time.FixedZone("CST", 8*3600)
 
-func newEnv(t *testing.T, at time.Time) *env {
+func newEnv(t testing.TB, at time.Time) *env {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "yihao.db"))
@@ -446,5 +447,33 @@ func TestInbound(t *testing.T) {
 	}
 	if out, err := e.store.OptedOut(e.ctx, "+8613800138021"); err != nil || !out {
 		t.Errorf("TD by the platform did not opt out: %v %v", out, err)
+	}
+}
+
+// BenchmarkTexts: filed texts sent per second from the outbox through the
+// HTTP gateway on loopback, on the embedded store: each one reads the
+// ticket, its log and the opt-outs, posts, notes the text on the ticket
+// and marks the delivery.
+func BenchmarkTexts(b *testing.B) {
+	e := newEnv(b, time.Date(2026, 12, 7, 10, 0, 0, 0, cst))
+	for i := range b.N {
+		if _, _, err := e.svc.Submit(e.ctx, ticketing.Report{Channel: ticketing.ChannelPhone, ExternalID: "b" + strconv.Itoa(i),
+			Text: "和平路14号路灯不亮", Reporter: ticketing.Contact{Phone: "+86138" + fmt.Sprintf("%08d", i)}, ReceivedAt: e.clock.Now()}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for {
+		n, err := e.n.Step(e.ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	b.StopTimer()
+	if got := len(e.gw.sent()); got != b.N {
+		b.Fatalf("%d texts, want %d", got, b.N)
 	}
 }
