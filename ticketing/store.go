@@ -29,6 +29,8 @@ type Store interface {
 	ArticleMissStore
 	// Who asked for no more notices.
 	OptOutStore
+	// Recurring problems by place.
+	HotspotStore
 	// Ping reports whether the database answers (the readiness probe).
 	Ping(ctx context.Context) error
 }
