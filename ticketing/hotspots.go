@@ -93,7 +93,13 @@ const HotspotSurprise = 6.0
 // no history of the category takes a small prior: the category's rate
 // across all places in the history, spread over places (places), and at
 // least one ticket a year.
-func FindHotspots(w HotspotWindow, level PlaceLevel, from time.Time, current, history []PlaceCount, places int) []Hotspot {
+//
+// windows is how many windows the history covers (w.History, or fewer
+// when the records begin later); with none, nothing is unusual yet.
+func FindHotspots(w HotspotWindow, level PlaceLevel, from time.Time, current, history []PlaceCount, windows, places int) []Hotspot {
+	if windows <= 0 {
+		return nil
+	}
 	type key struct{ c, p string }
 	past := map[key]int{}
 	perCategory := map[string]int{}
@@ -107,8 +113,8 @@ func FindHotspots(w HotspotWindow, level PlaceLevel, from time.Time, current, hi
 		if c.N < w.MinCount {
 			continue
 		}
-		prior := float64(perCategory[c.Category]) / float64(max(places, 1)) / float64(w.History)
-		expected := (float64(past[key{c.Category, c.Place}]) + prior) / float64(w.History)
+		prior := float64(perCategory[c.Category]) / float64(max(places, 1)) / float64(windows)
+		expected := (float64(past[key{c.Category, c.Place}]) + prior) / float64(windows)
 		expected = max(expected, floor)
 		score := poissonSurprise(c.N, expected)
 		if score < HotspotSurprise {
@@ -146,4 +152,29 @@ func poissonSurprise(k int, lambda float64) float64 {
 func lgamma(n int) float64 {
 	v, _ := math.Lgamma(float64(n))
 	return v
+}
+
+// ScanHotspots finds the hotspots of the window w that ends at at: its
+// counts in [at-w.Length, at) against the w.History windows before, or
+// as many whole windows as there are since the records began (since; zero
+// when they go back far enough). places is how many places of level the
+// city has (for the prior).
+func ScanHotspots(ctx context.Context, s HotspotStore, w HotspotWindow, level PlaceLevel, at, since time.Time, places int) ([]Hotspot, error) {
+	from := at.Add(-w.Length)
+	windows := w.History
+	if !since.IsZero() {
+		windows = min(windows, int(from.Sub(since)/w.Length))
+	}
+	if windows <= 0 {
+		return nil, nil
+	}
+	current, err := s.PlaceCounts(ctx, level, from, at, w.MinCount)
+	if err != nil || len(current) == 0 {
+		return nil, err
+	}
+	history, err := s.PlaceCounts(ctx, level, from.Add(-time.Duration(windows)*w.Length), from, 1)
+	if err != nil {
+		return nil, err
+	}
+	return FindHotspots(w, level, from, current, history, windows, places), nil
 }

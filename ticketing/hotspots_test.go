@@ -26,7 +26,7 @@ func TestFindHotspots(t *testing.T) {
 		{Category: "0210", Place: "new", N: 9},
 		{Category: "0103", Place: "few", N: 4},
 	}
-	got := ticketing.FindHotspots(week, ticketing.PlaceCell, from, current, history, 3000)
+	got := ticketing.FindHotspots(week, ticketing.PlaceCell, from, current, history, week.History, 3000)
 	if len(got) != 2 {
 		t.Fatalf("hotspots: %+v, want the quiet place's 0901 and the new place's 0210", got)
 	}
@@ -43,8 +43,12 @@ func TestFindHotspots(t *testing.T) {
 		}
 	}
 	// A count far past any rate has a finite score.
-	huge := ticketing.FindHotspots(week, ticketing.PlaceCell, from, []ticketing.PlaceCount{{Category: "x", Place: "p", N: 5000}}, nil, 3000)
+	huge := ticketing.FindHotspots(week, ticketing.PlaceCell, from, []ticketing.PlaceCount{{Category: "x", Place: "p", N: 5000}}, nil, week.History, 3000)
 	if len(huge) != 1 || math.IsInf(huge[0].Score, 0) || huge[0].Score < 1000 {
 		t.Errorf("5000 where nothing was: %+v", huge)
+	}
+	// No history yet: nothing is unusual.
+	if got := ticketing.FindHotspots(week, ticketing.PlaceCell, from, current, nil, 0, 3000); len(got) != 0 {
+		t.Errorf("with no history: %+v", got)
 	}
 }

@@ -28,6 +28,8 @@ func runGen(ctx context.Context, cfg Config, args []string, stdout, stderr io.Wr
 	fs.IntVar(&g.Months, "months", 12, "spread them over this many months up to now")
 	fs.Uint64Var(&g.Seed, "seed", 1, "random seed (the same seed gives the same city)")
 	fs.IntVar(&g.Batch, "batch", 50000, "tickets per COPY transaction")
+	fs.IntVar(&g.Hotspots, "hotspots", 0, "recurring problems to plant on top (extra reports of one category in one cell, within a day, a week or a month)")
+	truth := fs.String("truth", "", "with --hotspots: write what was planted here (CSV), for yihao hotspots eval")
 	texts := fs.String("texts", "", "citizens' messages with their categories (CSV: text,label), spoken in the generated city's words and routed by the model in service; dispatchers correct what it gets wrong")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -76,6 +78,12 @@ func runGen(ctx context.Context, cfg Config, args []string, stdout, stderr io.Wr
 		return err
 	}
 	fmt.Fprintf(stdout, "generated %d tickets in %s\n", n, time.Since(start).Round(time.Second))
+	if *truth != "" {
+		if err := writePlanted(*truth, gen.Planted()); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "planted %d hotspots, listed in %s\n", len(gen.Planted()), *truth)
+	}
 	return nil
 }
 

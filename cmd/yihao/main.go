@@ -59,6 +59,7 @@ commands:
   forward status|dead|requeue   see and mend the delivery queues to external platforms
   bench intake|wechat|desks|field load a running server and measure it
   gen --tickets N               fill PostgreSQL with N tickets of generated history (for benchmarks)
+  hotspots scan|eval            recurring problems by category and place (热点)
 
 configuration: see README.md (YIHAO_HTTP_ADDR, YIHAO_DATA_DIR, YIHAO_DATABASE_URL, YIHAO_REDIS_URL, ...)
 `
@@ -116,6 +117,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return forwardCommand(ctx, cfg, args, stdout, stderr)
 	case "gen":
 		return runGen(ctx, cfg, args, stdout, stderr)
+	case "hotspots":
+		return runHotspots(ctx, cfg, args, stdout)
 	case "kb":
 		return kbCommand(ctx, cfg, args, stdout, stderr)
 	case "help":

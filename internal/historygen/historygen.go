@@ -10,7 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	mrand "math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 
@@ -44,6 +46,18 @@ type Config struct {
 	// new messages in the month held out. Without them every ticket names
 	// its category and carries a stock text.
 	Texts []Text
+	// Hotspots is how many recurring problems to plant (Planted): extra
+	// citizens' reports of one category in one cell, within a day, a week
+	// or a month, on top of the tickets asked for.
+	Hotspots int
+}
+
+// Planted is a hotspot the generator put in the history: Count extra
+// reports of Category in Cell received in [From, To).
+type Planted struct {
+	Category, Cell string
+	From, To       time.Time
+	Count          int
 }
 
 // Text is a citizen's message and its true category.
@@ -52,16 +66,89 @@ type Text struct{ Text, Category string }
 // Generator makes tickets that look like a city's: channels, categories,
 // places and outcomes in proportions a 12345 centre sees.
 type Generator struct {
-	cfg    Config
-	router *routing.Router
-	cat    *routing.Catalogue
-	loc    *time.Location
-	leaves []routing.Leaf
-	cells  []grid.Cell
-	ix     *grid.Index
-	rnd    *mrand.Rand
-	sums   map[sumKey]int64
+	cfg     Config
+	router  *routing.Router
+	cat     *routing.Catalogue
+	loc     *time.Location
+	leaves  []routing.Leaf
+	cells   []grid.Cell
+	ix      *grid.Index
+	rnd     *mrand.Rand
+	sums    map[sumKey]int64
+	planted []Planted
+	busy    []float64 // cumulative shares of the cells' reports
 }
+
+// busyCell picks a cell by its share of the reports.
+func (g *Generator) busyCell() grid.Cell {
+	x := g.rnd.Float64() * g.busy[len(g.busy)-1]
+	i, _ := slices.BinarySearch(g.busy, x)
+	return g.cells[min(i, len(g.cells)-1)]
+}
+
+// hotspotShapes are the recurring problems planted: a burst within a day,
+// a run over a week, a slow build over a month (extra reports, and over
+// how long they come).
+var hotspotShapes = []struct {
+	min, max int
+	over     [2]time.Duration
+}{
+	{6, 9, [2]time.Duration{4 * time.Hour, 10 * time.Hour}},
+	{7, 12, [2]time.Duration{4 * 24 * time.Hour, 7 * 24 * time.Hour}},
+	{12, 20, [2]time.Duration{20 * 24 * time.Hour, 30 * 24 * time.Hour}},
+}
+
+// plant writes the configured hotspots' reports (Planted lists them).
+func (g *Generator) plant(ctx context.Context, store Store) error {
+	if g.cfg.Hotspots <= 0 {
+		return nil
+	}
+	r := g.rnd
+	begin := g.cfg.Now.AddDate(0, -g.cfg.Months, 0).Add(30 * 24 * time.Hour) // a month of history first
+	type key struct{ c, p string }
+	taken := map[key]bool{}
+	var pins []pin
+	var ats []time.Time
+	for len(g.planted) < g.cfg.Hotspots {
+		sh := hotspotShapes[len(g.planted)%len(hotspotShapes)]
+		p := pin{leaf: g.leaves[r.IntN(len(g.leaves))], cell: g.cells[r.IntN(len(g.cells))]}
+		over := sh.over[0] + time.Duration(r.Int64N(int64(sh.over[1]-sh.over[0])))
+		span := g.cfg.Now.Add(-over).Sub(begin)
+		if taken[key{p.leaf.Code, p.cell.Code}] || span <= 0 {
+			continue
+		}
+		taken[key{p.leaf.Code, p.cell.Code}] = true
+		from := begin.Add(time.Duration(r.Int64N(int64(span)))).Truncate(time.Microsecond)
+		n := sh.min + r.IntN(sh.max-sh.min+1)
+		g.planted = append(g.planted, Planted{Category: p.leaf.Code, Cell: p.cell.Code, From: from, To: from.Add(over), Count: n})
+		for range n {
+			pins = append(pins, p)
+			ats = append(ats, from.Add(time.Duration(r.Int64N(int64(over)))))
+		}
+	}
+	first, err := store.ReserveIDs(ctx, len(pins))
+	if err != nil {
+		return err
+	}
+	ts := make([]*ticketing.Ticket, 0, len(pins))
+	evs := make([][]ticketing.Event, 0, len(pins))
+	for i := range pins {
+		t, log, err := g.ticketAt(ctx, first+int64(i), ats[i], &pins[i])
+		if err != nil {
+			return err
+		}
+		g.tally(t, log)
+		t.ClearPending()
+		if !t.Status.Open() {
+			log = nil
+		}
+		ts, evs = append(ts, t), append(evs, log)
+	}
+	return store.CopyTickets(ctx, ts, evs)
+}
+
+// Planted lists the hotspots Run planted.
+func (g *Generator) Planted() []Planted { return g.planted }
 
 type sumKey struct {
 	day    string
@@ -86,6 +173,14 @@ func New(router *routing.Router, cat *routing.Catalogue, ix *grid.Index, cfg Con
 	}
 	if len(gen.leaves) == 0 || len(gen.cells) == 0 {
 		return nil, errors.New("gen: the catalogue needs categories and the grid unit cells")
+	}
+	// Some places are busier than others (a market street, a big estate):
+	// each cell's share of the reports is log-normal, a few ten times the
+	// quietest, the same for the same seed.
+	total := 0.0
+	for range gen.cells {
+		total += math.Exp(gen.rnd.NormFloat64())
+		gen.busy = append(gen.busy, total)
 	}
 	return gen, nil
 }
@@ -124,6 +219,9 @@ func (g *Generator) Run(ctx context.Context, store Store, stdout io.Writer) (int
 		done += n
 		fmt.Fprintf(stdout, "  %d tickets\n", done)
 	}
+	if err := g.plant(ctx, store); err != nil {
+		return done, err
+	}
 	sums := make([]postgres.IndicatorSum, 0, len(g.sums))
 	for k, n := range g.sums {
 		sums = append(sums, postgres.IndicatorSum{Day: k.day, Dim: k.dim, Key: k.key, Metric: k.metric, N: n})
@@ -158,6 +256,18 @@ var genChannels = []struct {
 
 // ticket makes one ticket received at at and walks it as far as now.
 func (g *Generator) ticket(ctx context.Context, id int64, at time.Time) (*ticketing.Ticket, []ticketing.Event, error) {
+	return g.ticketAt(ctx, id, at, nil)
+}
+
+// pin fixes a ticket's category and cell (a planted hotspot's).
+type pin struct {
+	leaf routing.Leaf
+	cell grid.Cell
+}
+
+// ticketAt is ticket, pinned when p is set: a citizen's report of p's
+// category in p's cell.
+func (g *Generator) ticketAt(ctx context.Context, id int64, at time.Time, p *pin) (*ticketing.Ticket, []ticketing.Event, error) {
 	at = at.Truncate(time.Microsecond)
 	r := g.rnd
 	ch := genChannels[len(genChannels)-1].ch
@@ -169,12 +279,15 @@ func (g *Generator) ticket(ctx context.Context, id int64, at time.Time) (*ticket
 		}
 	}
 	leaf := g.leaves[r.IntN(len(g.leaves))]
-	cell := g.cells[r.IntN(len(g.cells))]
+	cell := g.busyCell()
+	if p != nil {
+		leaf, cell, ch = p.leaf, p.cell, ticketing.ChannelPhone
+	}
 	lat, lon, _ := g.ix.Centroid(cell.Code)
 	rep := ticketing.Report{Channel: ch, ExternalID: fmt.Sprintf("gen:%d", id), Category: leaf.Code,
 		Text: leaf.Name + "问题，请尽快处理（生成数据）", Location: &ticketing.Point{Lat: lat, Lon: lon}, ReceivedAt: at,
 		Reporter: ticketing.Contact{Phone: fmt.Sprintf("+86138%08d", r.IntN(100000000))}}
-	said := ch != ticketing.ChannelField && len(g.cfg.Texts) > 1
+	said := ch != ticketing.ChannelField && len(g.cfg.Texts) > 1 && p == nil
 	if said {
 		m := g.message(at)
 		rep.Category, rep.Text = m.Category, m.Text
