@@ -36,6 +36,9 @@ type HotspotStore interface {
 	// and place at level, leaving out those with no category or place;
 	// only counts of at least min are returned.
 	PlaceCounts(ctx context.Context, level PlaceLevel, from, to time.Time, min int) ([]PlaceCount, error)
+	// FirstReceived is when the oldest ticket was received; zero when
+	// there is none.
+	FirstReceived(ctx context.Context) (time.Time, error)
 }
 
 // HotspotWindow is one of the windows hotspots are looked for over.
@@ -156,16 +159,17 @@ func lgamma(n int) float64 {
 
 // ScanHotspots finds the hotspots of the window w that ends at at: its
 // counts in [at-w.Length, at) against the w.History windows before, or
-// as many whole windows as there are since the records began (since; zero
-// when they go back far enough). places is how many places of level the
-// city has (for the prior).
-func ScanHotspots(ctx context.Context, s HotspotStore, w HotspotWindow, level PlaceLevel, at, since time.Time, places int) ([]Hotspot, error) {
+// as many whole windows as there are since the records began (a new
+// centre's first weeks are nobody's hotspot). places is how many places of
+// level the city has (for the prior).
+func ScanHotspots(ctx context.Context, s HotspotStore, w HotspotWindow, level PlaceLevel, at time.Time, places int) ([]Hotspot, error) {
 	from := at.Add(-w.Length)
-	windows := w.History
-	if !since.IsZero() {
-		windows = min(windows, int(from.Sub(since)/w.Length))
+	since, err := s.FirstReceived(ctx)
+	if err != nil {
+		return nil, err
 	}
-	if windows <= 0 {
+	windows := min(w.History, int(from.Sub(since)/w.Length))
+	if since.IsZero() || windows <= 0 {
 		return nil, nil
 	}
 	current, err := s.PlaceCounts(ctx, level, from, at, w.MinCount)

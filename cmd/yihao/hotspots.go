@@ -111,7 +111,7 @@ func hotspotsScan(ctx context.Context, cfg Config, args []string, stdout io.Writ
 	}
 	defer closeStore()
 	start := time.Now()
-	hs, err := ticketing.ScanHotspots(ctx, store, w, lv, end, time.Time{}, places)
+	hs, err := ticketing.ScanHotspots(ctx, store, w, lv, end, places)
 	if err != nil {
 		return err
 	}
@@ -157,7 +157,7 @@ func hotspotsEval(ctx context.Context, cfg Config, args []string, stdout io.Writ
 	for _, w := range ticketing.HotspotWindows {
 		for end := begin.Add(w.Length); !end.After(now); end = end.Add(steps[w.Name]) {
 			start := time.Now()
-			hs, err := ticketing.ScanHotspots(ctx, store, w, ticketing.PlaceCell, end, begin, cells)
+			hs, err := ticketing.ScanHotspots(ctx, store, w, ticketing.PlaceCell, end, cells)
 			if err != nil {
 				return err
 			}

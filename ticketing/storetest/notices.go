@@ -50,6 +50,9 @@ func hotspotTests() []storeTest { return []storeTest{{"PlaceCounts", testPlaceCo
 // no category or place not counted.
 func testPlaceCounts(t *testing.T, s ticketing.Store) {
 	ctx := context.Background()
+	if first, err := s.FirstReceived(ctx); err != nil || !first.IsZero() {
+		t.Errorf("FirstReceived of an empty store = %v, %v", first, err)
+	}
 	put := func(id int64, category, grid string, at time.Time) {
 		t.Helper()
 		tk := fullTicket(id)
@@ -87,6 +90,9 @@ func testPlaceCounts(t *testing.T, s ticketing.Store) {
 	if got, err := s.PlaceCounts(ctx, ticketing.PlaceCommunity, day, day.Add(48*time.Hour), 2); err != nil ||
 		!slices.Equal(got, []ticketing.PlaceCount{{Category: "0901", Place: "110101001001", N: 5}}) {
 		t.Errorf("communities, at least 2: %+v, %v", got, err)
+	}
+	if first, err := s.FirstReceived(ctx); err != nil || !first.Equal(day.Add(time.Hour)) {
+		t.Errorf("FirstReceived = %v, %v; want %v", first, err, day.Add(time.Hour))
 	}
 	if _, err := s.PlaceCounts(ctx, "street", day, day.Add(time.Hour), 1); !errors.Is(err, ticketing.ErrInvalid) {
 		t.Errorf("an unknown level: %v", err)

@@ -32,3 +32,12 @@ func (r Reader[T, N]) PlaceCounts(ctx context.Context, level ticketing.PlaceLeve
 		return c, r.D.Translate(err)
 	})
 }
+
+// FirstReceived is the oldest ticket's reception; zero when none.
+func (r Reader[T, N]) FirstReceived(ctx context.Context) (time.Time, error) {
+	var at N
+	if err := r.DB.QueryRow(ctx, `SELECT min(received_at) FROM tickets`).Scan(&at); err != nil {
+		return time.Time{}, r.D.Translate(err)
+	}
+	return r.D.NullAt(at), nil
+}
