@@ -480,6 +480,10 @@ func routes() []route {
 		{"GET /desk/{$}", bearer("GET", "/desk/", nil), signedIn(http.StatusSeeOther, http.StatusSeeOther)},
 		{"GET /desk/dispatch", bearer("GET", "/desk/dispatch", nil), dispatchDesk},
 		{"GET /desk/patrol", bearer("GET", "/desk/patrol", nil), staffOnly(http.StatusOK, supervisor, http.StatusSeeOther)},
+		{"GET /desk/hotspots", bearer("GET", "/desk/hotspots", nil), staffOnly(http.StatusOK, supervisor, http.StatusSeeOther)},
+		// A form naming no hotspot: refused as such by those who may open a case.
+		{"POST /desk/hotspots/case", bearer("POST", "/desk/hotspots/case", formBody(url.Values{"category": {"0901"}})),
+			staffOnly(http.StatusBadRequest, supervisor, http.StatusUnauthorized)},
 		{"GET /desk/inbox", bearer("GET", "/desk/inbox", nil), inbox},
 		{"GET /desk/search", bearer("GET", "/desk/search?number={number}", nil), staffOnly(http.StatusSeeOther, nil, http.StatusSeeOther)},
 		{"GET /desk/tickets/{number}", bearer("GET", "/desk/tickets/{number}", nil), ticketRoute(http.StatusOK, http.StatusSeeOther, nil, nil)},

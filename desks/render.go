@@ -238,7 +238,7 @@ var eventNames = map[ticketing.EventType][2]string{
 var channelNames = map[ticketing.Channel][2]string{
 	ticketing.ChannelWeb: {"网站", "web"}, ticketing.ChannelPhone: {"电话", "phone"}, ticketing.ChannelSMS: {"短信", "SMS"},
 	ticketing.ChannelWeChat: {"微信", "WeChat"}, ticketing.ChannelOpen311: {"Open311", "Open311"}, ticketing.ChannelCTI: {"电话", "phone"},
-	ticketing.ChannelField: {"网格员上报", "field supervisor"},
+	ticketing.ChannelField: {"网格员上报", "field supervisor"}, ticketing.ChannelHotspot: {"热点督办", "hotspot case"},
 }
 
 var roleNames = map[ticketing.Role][2]string{
@@ -253,6 +253,7 @@ var menu = []struct {
 }{
 	{actDispatchDesk, navItem{Href: "/desk/dispatch", ZH: "派单台", EN: "Dispatch"}},
 	{actDispatchDesk, navItem{Href: "/desk/patrol", ZH: "巡查", EN: "Patrol"}},
+	{actDispatchDesk, navItem{Href: "/desk/hotspots", ZH: "热点", EN: "Hotspots"}},
 	{actView, navItem{Href: "/desk/inbox", ZH: "待办", EN: "Inbox"}},
 	{actView, navItem{Href: "/desk/search", ZH: "查询工单", EN: "Find ticket"}},
 	{actIndicators, navItem{Href: "/desk/indicators", ZH: "指标", EN: "Indicators"}},

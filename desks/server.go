@@ -66,6 +66,9 @@ type Store interface {
 	// The patrol page (patrol.go) reads the supervisors' positions.
 	Patrol(ctx context.Context, area string, since time.Time) ([]ticketing.Position, error)
 	Visited(ctx context.Context, area, day string) ([]string, error)
+	// The hotspots page (hotspots.go) counts by place and lists a hotspot's tickets.
+	ticketing.HotspotStore
+	ticketing.ListStore
 }
 
 // Tickets is the workflow (ticketing.Service): every change to a ticket
@@ -81,6 +84,8 @@ type Tickets interface {
 	Preview(ctx context.Context, t *ticketing.Ticket, category string) (ticketing.Assignment, error)
 	// Clocks are the levels' centre clocks, for moving a case between them.
 	Clocks() ticketing.Clocks
+	// OpenHotspotCase opens a 督办 case on a hotspot and merges its reports.
+	OpenHotspotCase(ctx context.Context, list ticketing.ListStore, actor string, h ticketing.Hotspot, at *ticketing.Point, why string) (ticketing.HotspotCase, error)
 }
 
 // Limiter says whether one more attempt for key is allowed now; when not,
@@ -262,6 +267,8 @@ func New(cfg Config, store Store, tickets Tickets, bus pubsub.Bus, log *slog.Log
 //	GET  /desk/events                     server-sent events: ticket
 //	GET  /desk/indicators[.csv]           indicators
 //	GET  /desk/kb                         the knowledge base: how its articles fared, what it missed
+//	GET  /desk/hotspots                   recurring problems by category and place, on the map
+//	POST /desk/hotspots/case              a 督办 case on a hotspot, its reports merged into it
 //	GET  /desk/static/                    styles and script
 //	GET  /api/v1/desk/queue               a page of a queue (JSON)
 //	GET  /api/v1/kb/search?q=             the knowledge base's best answers (JSON)
@@ -306,6 +313,8 @@ func (s *Server) routes() []route {
 		{"GET /desk/{$}", "", s.getHome},
 		{"GET /desk/dispatch", actDispatchDesk, s.getDispatch},
 		{"GET /desk/patrol", actDispatchDesk, s.getPatrol},
+		{"GET /desk/hotspots", actDispatchDesk, s.getHotspots},
+		{"POST /desk/hotspots/case", actDispatch, s.postHotspotCase},
 		{"GET /desk/inbox", actView, s.getInbox},
 		{"GET /desk/search", actView, s.getSearch},
 		{"GET /desk/tickets/{number}", actView, s.getTicket},

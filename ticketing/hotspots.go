@@ -3,8 +3,10 @@ package ticketing
 import (
 	"cmp"
 	"context"
+	"errors"
 	"math"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -181,4 +183,58 @@ func ScanHotspots(ctx context.Context, s HotspotStore, w HotspotWindow, level Pl
 		return nil, err
 	}
 	return FindHotspots(w, level, from, current, history, windows, places), nil
+}
+
+// HotspotCase is what a 督办 case on a hotspot became: the case, and the
+// recurring reports merged into it.
+type HotspotCase struct {
+	Case   *Ticket
+	Merged []string // numbers of the reports that now follow the case
+}
+
+// OpenHotspotCase opens one 督办 case on a hotspot (a category in a place
+// over a window) and merges into it the window's open reports of that
+// category there, so the department fixes the cause once and every
+// citizen hears how it ended with the case. Opening it again finds the
+// same case and merges what came since. at is where the case is placed
+// (the place's centre); why is the dispatcher's word, kept on the case.
+func (s *Service) OpenHotspotCase(ctx context.Context, list ListStore, actor string, h Hotspot, at *Point, why string) (HotspotCase, error) {
+	if h.Category == "" || h.Place == "" || (h.Level != PlaceCell && h.Level != PlaceCommunity) || h.From.IsZero() {
+		return HotspotCase{}, Invalid("hotspot", "needs a category, a place and its level, and the window")
+	}
+	text := "热点督办：" + h.From.In(s.loc).Format("2006-01-02") + "起，同一" + map[PlaceLevel]string{PlaceCell: "网格", PlaceCommunity: "社区"}[h.Level] +
+		"（" + h.Place + "）反复反映同类问题" + itoa(h.Count) + "件，请从根源上一并解决。"
+	if why = strings.TrimSpace(why); why != "" {
+		text += why
+	}
+	key := "hotspot:" + h.Category + ":" + string(h.Level) + ":" + h.Place + ":" + h.From.UTC().Format(time.RFC3339)
+	c, err := list.ByExternalID(ctx, ChannelHotspot, key)
+	if errors.Is(err, ErrNotFound) {
+		c, _, err = s.Submit(ctx, Report{Channel: ChannelHotspot, ExternalID: key, Category: h.Category, Text: text, Location: at, By: actor})
+	}
+	if err != nil {
+		return HotspotCase{}, err
+	}
+	open := true
+	ts, err := list.List(ctx, ListFilter{Categories: []string{h.Category}, Level: h.Level, Place: h.Place, From: h.From, To: h.To, Open: &open})
+	if err != nil {
+		return HotspotCase{Case: c}, err
+	}
+	out := HotspotCase{Case: c}
+	for _, t := range ts {
+		if t.ID == c.ID || t.Channel == ChannelHotspot || !t.Can(ActMerge) {
+			continue
+		}
+		if _, err := s.Act(ctx, t.Number, func(t *Ticket, now time.Time) error {
+			master, err := s.store.ByID(ctx, c.ID)
+			if err != nil {
+				return err
+			}
+			return t.MergeInto(now, actor, master)
+		}); err != nil {
+			return out, err
+		}
+		out.Merged = append(out.Merged, t.Number)
+	}
+	return out, nil
 }

@@ -6,12 +6,14 @@ import "time"
 // field that is set must hold. With Numbers set the time window is usually
 // left zero: a client asking for given tickets wants them whenever they came.
 type ListFilter struct {
-	Numbers    []string  // public ticket numbers
-	Categories []string  // category codes
-	OpenID     string    // the WeChat citizen who reported it
-	Phones     []string  // reporter phone equals any of these (as stored; an empty one matches nothing)
-	Open       *bool     // true: Status.Open(); false: finished (closed, declined, answered, merged)
-	Channel    Channel   // only tickets that came through this door
+	Numbers    []string   // public ticket numbers
+	Categories []string   // category codes
+	OpenID     string     // the WeChat citizen who reported it
+	Phones     []string   // reporter phone equals any of these (as stored; an empty one matches nothing)
+	Open       *bool      // true: Status.Open(); false: finished (closed, declined, answered, merged)
+	Channel    Channel    // only tickets that came through this door
+	Level      PlaceLevel // with Place: only tickets in this cell or community
+	Place      string
 	From, To   time.Time // received in [From, To); zero leaves that side open
 	Limit      int       // at most this many, oldest first; 0 means 1000
 }

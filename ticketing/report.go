@@ -22,11 +22,14 @@ const (
 	// ChannelField is a grid supervisor's report from patrol (主动发现):
 	// found by the city's own people, not reported by a citizen.
 	ChannelField Channel = "field"
+	// ChannelHotspot is a 督办 case a dispatcher opened on a hotspot: the
+	// cause of the recurring reports, which follow it (Service.OpenHotspotCase).
+	ChannelHotspot Channel = "hotspot"
 )
 
 func (c Channel) valid() bool {
 	switch c {
-	case ChannelWeb, ChannelPhone, ChannelSMS, ChannelWeChat, ChannelOpen311, ChannelCTI, ChannelField:
+	case ChannelWeb, ChannelPhone, ChannelSMS, ChannelWeChat, ChannelOpen311, ChannelCTI, ChannelField, ChannelHotspot:
 		return true
 	}
 	return false

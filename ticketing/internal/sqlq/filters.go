@@ -5,6 +5,12 @@ import (
 	"github.com/yihao-city/yihao/ticketing/internal/row"
 )
 
+// The place levels a listing may be kept to.
+const (
+	PlaceCellLevel      = ticketing.PlaceCell
+	PlaceCommunityLevel = ticketing.PlaceCommunity
+)
+
 // ListConds adds the conditions of a ticket listing (Store.List); false
 // when f selects nothing at all (an empty, not absent, list of numbers).
 func ListConds(w *Where, f ticketing.ListFilter) bool {
@@ -32,6 +38,12 @@ func ListConds(w *Where, f ticketing.ListFilter) bool {
 	}
 	if f.Channel != "" {
 		w.Add("channel = ?", string(f.Channel))
+	}
+	switch f.Level {
+	case PlaceCellLevel:
+		w.Add("grid = ?", f.Place)
+	case PlaceCommunityLevel:
+		w.Add("community = ?", f.Place)
 	}
 	if !f.From.IsZero() {
 		w.AddTime("received_at >= ?", f.From)
