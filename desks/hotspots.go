@@ -43,12 +43,12 @@ func (s *Server) getHotspots(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	level := ticketing.PlaceLevel(cmpOr(q.Get("level"), string(ticketing.PlaceCell)))
-	if level != ticketing.PlaceCell && level != ticketing.PlaceCommunity {
-		s.fail(w, r, ticketing.Invalid("level", "grid or community"))
+	if level != ticketing.PlaceCell && level != ticketing.PlaceCommunity && level != ticketing.PlaceCity {
+		s.fail(w, r, ticketing.Invalid("level", "grid, community or city"))
 		return
 	}
-	places := 0
-	if s.cfg.Areas != nil {
+	places := 1
+	if s.cfg.Areas != nil && level != ticketing.PlaceCity {
 		seen := map[string]bool{}
 		for _, c := range s.cfg.Areas.Cells {
 			seen[placeOf(c.Area, level)] = true
@@ -73,10 +73,14 @@ func (s *Server) getHotspots(w http.ResponseWriter, r *http.Request) {
 		if len(d.Rows) == maxHotspotRows {
 			break
 		}
-		row := hotspotRow{H: h, CategoryName: s.categoryName(h.Category), PlaceName: s.placeName(h.Place),
+		name := s.placeName(h.Place)
+		if level == ticketing.PlaceCity {
+			name = tr(r, "全市", "the whole city")
+		}
+		row := hotspotRow{H: h, CategoryName: s.categoryName(h.Category), PlaceName: name,
 			Link: "/desk/hotspots?window=" + win.Name + "&level=" + string(level) + "&category=" + h.Category + "&place=" + h.Place}
 		d.Rows = append(d.Rows, row)
-		if s.cfg.Areas != nil {
+		if s.cfg.Areas != nil && level != ticketing.PlaceCity {
 			for _, c := range s.cfg.Areas.Cells {
 				if placeOf(c.Area, level) == h.Place {
 					counts[c.Code] += int64(h.Count)
@@ -137,12 +141,16 @@ func (s *Server) postHotspotCase(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/desk/hotspots?window="+win.Name+"&level="+string(h.Level)+"&category="+h.Category+"&place="+h.Place+"&case="+c.Case.Number, http.StatusSeeOther)
 }
 
-// placeOf is the code of a's place at level.
+// placeOf is the code of a's place at level; "" for the city (no cell
+// is coloured for a category surging everywhere).
 func placeOf(a ticketing.Area, level ticketing.PlaceLevel) string {
-	if level == ticketing.PlaceCommunity {
+	switch level {
+	case ticketing.PlaceCommunity:
 		return a.Community
+	case ticketing.PlaceCell:
+		return a.Grid
 	}
-	return a.Grid
+	return ""
 }
 
 func cmpOr(v, def string) string {

@@ -102,6 +102,14 @@ func TestHotspotsDesk(t *testing.T) {
 		t.Errorf("a second case: %s", loc)
 	}
 
+	// The same surge city-wide: listed, with its tickets, but no case (a
+	// case belongs to a place).
+	city := disp.get(t, "/desk/hotspots?window=week&level=city&category=roads&place=city")
+	if !strings.Contains(city.body, `data-category="roads" data-place="city"`) || !strings.Contains(city.body, "全市") ||
+		strings.Contains(city.body, `id="open-case"`) || !strings.Contains(city.body, hotTickets[0].Number) {
+		t.Errorf("city-wide: %d\n%.1200s", city.code, city.body)
+	}
+
 	// Another street's centre: nothing of it.
 	e.putUser(t, &ticketing.User{Name: "disp.other", DisplayName: "别的街道", Role: ticketing.RoleDispatcher, Area: "110101002"})
 	other := e.login(t, "disp.other")

@@ -23,6 +23,9 @@ type PlaceLevel string
 const (
 	PlaceCell      PlaceLevel = "grid"      // a unit cell (单元网格)
 	PlaceCommunity PlaceLevel = "community" // a community (社区)
+	// PlaceCity is the whole city: one category surging everywhere at once
+	// (the first cold night, a water cut), whatever the place.
+	PlaceCity PlaceLevel = "city"
 )
 
 // PlaceCount is how many tickets of a category were received in a place.
@@ -200,7 +203,7 @@ type HotspotCase struct {
 // (the place's centre); why is the dispatcher's word, kept on the case.
 func (s *Service) OpenHotspotCase(ctx context.Context, list ListStore, actor string, h Hotspot, at *Point, why string) (HotspotCase, error) {
 	if h.Category == "" || h.Place == "" || (h.Level != PlaceCell && h.Level != PlaceCommunity) || h.From.IsZero() {
-		return HotspotCase{}, Invalid("hotspot", "needs a category, a place and its level, and the window")
+		return HotspotCase{}, Invalid("hotspot", "needs a category, a cell or community, and the window")
 	}
 	text := "热点督办：" + h.From.In(s.loc).Format("2006-01-02") + "起，同一" + map[PlaceLevel]string{PlaceCell: "网格", PlaceCommunity: "社区"}[h.Level] +
 		"（" + h.Place + "）反复反映同类问题" + itoa(h.Count) + "件，请从根源上一并解决。"

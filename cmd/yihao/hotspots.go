@@ -21,7 +21,7 @@ import (
 )
 
 const hotspotsUsage = `usage:
-  yihao hotspots scan [--window day|week|month] [--level grid|community] [--at 2006-01-02T15:04]
+  yihao hotspots scan [--window day|week|month] [--level grid|community|city] [--at 2006-01-02T15:04]
   yihao hotspots eval --truth PLANTED.csv [--months 12]
 
 scan lists the hotspots of the window ending now (or --at): a category
@@ -76,7 +76,7 @@ func hotspotsScan(ctx context.Context, cfg Config, args []string, stdout io.Writ
 	fs := flag.NewFlagSet("hotspots scan", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	window := fs.String("window", "week", "day, week or month")
-	level := fs.String("level", "grid", "grid (unit cells) or community")
+	level := fs.String("level", "grid", "grid (unit cells), community, or city (a category surging everywhere)")
 	at := fs.String("at", "", "the window's end (2006-01-02T15:04, the city's time; default now)")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("hotspots scan: %w\n%s", err, hotspotsUsage)
@@ -86,8 +86,8 @@ func hotspotsScan(ctx context.Context, cfg Config, args []string, stdout io.Writ
 		return fmt.Errorf("hotspots scan: --window %q: day, week or month", *window)
 	}
 	lv := ticketing.PlaceLevel(*level)
-	if lv != ticketing.PlaceCell && lv != ticketing.PlaceCommunity {
-		return fmt.Errorf("hotspots scan: --level %q: grid or community", *level)
+	if lv != ticketing.PlaceCell && lv != ticketing.PlaceCommunity && lv != ticketing.PlaceCity {
+		return fmt.Errorf("hotspots scan: --level %q: grid, community or city", *level)
 	}
 	end := time.Now()
 	if *at != "" {
@@ -101,10 +101,7 @@ func hotspotsScan(ctx context.Context, cfg Config, args []string, stdout io.Writ
 	if err != nil {
 		return err
 	}
-	places := cells
-	if lv == ticketing.PlaceCommunity {
-		places = communities
-	}
+	places := map[ticketing.PlaceLevel]int{ticketing.PlaceCell: cells, ticketing.PlaceCommunity: communities, ticketing.PlaceCity: 1}[lv]
 	store, closeStore, _, err := openStore(ctx, cfg)
 	if err != nil {
 		return err

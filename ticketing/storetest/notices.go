@@ -91,6 +91,10 @@ func testPlaceCounts(t *testing.T, s ticketing.Store) {
 		!slices.Equal(got, []ticketing.PlaceCount{{Category: "0901", Place: "110101001001", N: 5}}) {
 		t.Errorf("communities, at least 2: %+v, %v", got, err)
 	}
+	if got, err := s.PlaceCounts(ctx, ticketing.PlaceCity, day, day.Add(48*time.Hour), 2); err != nil ||
+		!slices.Equal(got, []ticketing.PlaceCount{{Category: "0901", Place: "city", N: 6}}) {
+		t.Errorf("the city, at least 2: %+v, %v", got, err)
+	}
 	if first, err := s.FirstReceived(ctx); err != nil || !first.Equal(day.Add(time.Hour)) {
 		t.Errorf("FirstReceived = %v, %v; want %v", first, err, day.Add(time.Hour))
 	}

@@ -10,18 +10,22 @@ import (
 // PlaceCounts counts the tickets received in [from, to) by category and
 // place at level (its column), those of at least min.
 func (r Reader[T, N]) PlaceCounts(ctx context.Context, level ticketing.PlaceLevel, from, to time.Time, min int) ([]ticketing.PlaceCount, error) {
-	col := ""
+	var q string
 	switch level {
-	case ticketing.PlaceCell:
-		col = "grid"
-	case ticketing.PlaceCommunity:
-		col = "community"
+	case ticketing.PlaceCell, ticketing.PlaceCommunity:
+		col := map[ticketing.PlaceLevel]string{ticketing.PlaceCell: "grid", ticketing.PlaceCommunity: "community"}[level]
+		q = `SELECT category, ` + col + `, count(*) FROM tickets
+		WHERE received_at >= ? AND received_at < ? AND category <> '' AND ` + col + ` <> ''
+		GROUP BY category, ` + col + ` HAVING count(*) >= ?`
+	case ticketing.PlaceCity:
+		// One place: each category's count across the city.
+		q = `SELECT category, 'city', count(*) FROM tickets
+		WHERE received_at >= ? AND received_at < ? AND category <> ''
+		GROUP BY category HAVING count(*) >= ?`
 	default:
-		return nil, ticketing.Invalid("level", "%q is not a place level (grid or community)", level)
+		return nil, ticketing.Invalid("level", "%q is not a place level (grid, community or city)", level)
 	}
-	rows, err := r.DB.Query(ctx, r.D.Rebind(`SELECT category, `+col+`, count(*) FROM tickets
-		WHERE received_at >= ? AND received_at < ? AND category <> '' AND `+col+` <> ''
-		GROUP BY category, `+col+` HAVING count(*) >= ?`), r.D.Time(from), r.D.Time(to), min)
+	rows, err := r.DB.Query(ctx, r.D.Rebind(q), r.D.Time(from), r.D.Time(to), min)
 	if err != nil {
 		return nil, r.D.Translate(err)
 	}
