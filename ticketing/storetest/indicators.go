@@ -216,8 +216,8 @@ func testIndicatorCounts(t *testing.T, s ticketing.Store) {
 	at(28, 0, 30, 0, 0)
 	act(tb, verify(true))
 
-	if n := rollup(t, s, loc); n != 32 {
-		t.Errorf("first rollup folded %d tallies, want 32", n)
+	if n := rollup(t, s, loc); n != 33 {
+		t.Errorf("first rollup folded %d tallies, want 33", n)
 	}
 	byDay := ticketing.IndicatorQuery{Dim: ticketing.DimAll, From: "2026-11-25", To: "2026-11-29", ByDay: true}
 	wantByDay := map[string]int64{
@@ -227,7 +227,7 @@ func testIndicatorCounts(t *testing.T, s ticketing.Store) {
 		"2026-11-26 received": 3, "2026-11-26 accepted": 2, "2026-11-26 handled": 1, "2026-11-26 handled_on_time": 1,
 		"2026-11-26 closed": 1, "2026-11-26 closed_on_time": 1, "2026-11-26 evaluated": 1, "2026-11-26 satisfied": 1,
 		"2026-11-26 solved": 1, "2026-11-26 registered": 2, "2026-11-26 dispatched": 2, "2026-11-26 returned": 1,
-		"2026-11-26 redispatched": 1, "2026-11-26 extended": 1, "2026-11-26 merged": 1,
+		"2026-11-26 redispatched": 1, "2026-11-26 rerouted": 1, "2026-11-26 extended": 1, "2026-11-26 merged": 1,
 
 		"2026-11-27 accepted": 1, "2026-11-27 handled": 2, "2026-11-27 rework": 1,
 
@@ -243,7 +243,7 @@ func testIndicatorCounts(t *testing.T, s ticketing.Store) {
 		"cgw handled_on_time": 1, "cgw closed": 1, "cgw closed_on_time": 1, "cgw evaluated": 1,
 		"cgw satisfied": 1, "cgw solved": 1, "cgw extended": 1,
 		"swj registered": 1, "swj dispatched": 1, "swj returned": 1,
-		"jtw redispatched": 1, "jtw accepted": 1, "jtw handled": 2, "jtw rework": 1, "jtw closed": 1,
+		"jtw redispatched": 1, "jtw rerouted": 1, "jtw accepted": 1, "jtw handled": 2, "jtw rework": 1, "jtw closed": 1,
 	}
 	if d := cmp.Diff(wantByDept, counts(t, s, byDept)); d != "" {
 		t.Errorf("by department over November (-want +got):\n%s", d)
@@ -284,7 +284,7 @@ func testIndicatorCounts(t *testing.T, s ticketing.Store) {
 	someDepts.Keys, someDepts.ByDay = []string{"jtw", ""}, true
 	wantSome := map[string]int64{
 		"2026-11-25 received": 2, "2026-11-25 declined": 1, "2026-11-25 answered": 1,
-		"2026-11-26 received": 2, "2026-11-26 merged": 1, "2026-11-26 jtw redispatched": 1,
+		"2026-11-26 received": 2, "2026-11-26 merged": 1, "2026-11-26 jtw redispatched": 1, "2026-11-26 jtw rerouted": 1,
 		"2026-11-27 jtw accepted": 1, "2026-11-27 jtw handled": 2, "2026-11-27 jtw rework": 1,
 		"2026-11-28 jtw closed": 1,
 	}

@@ -722,7 +722,7 @@ func testWorkflow(t *testing.T, s ticketing.Store) {
 		got = append(got, e.Type)
 	}
 	want := []ticketing.EventType{"received", "registered", "dispatched", "accepted", "handled", "closed", "evaluated",
-		"reopened", "dispatched", "returned", "return_refused", "accepted", "extension_requested", "extension_approved",
+		"reopened", "rerouted", "dispatched", "returned", "return_refused", "accepted", "extension_requested", "extension_approved",
 		"handled", "rework", "handled", "closed"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("event log (-want +got):\n%s", diff)
