@@ -5,12 +5,16 @@ import (
 	"html"
 	"net/http"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/yihao-city/yihao/desks"
+	"github.com/yihao-city/yihao/internal/browsertest"
 	"github.com/yihao-city/yihao/ticketing"
 )
 
@@ -29,9 +33,13 @@ func (placedRouter) Route(_ context.Context, r ticketing.Report) (ticketing.Assi
 // elsewhere starts the records); the map marks the cell; the drill-in
 // lists the six; one 督办 case takes them in, merged; a street centre of
 // another street sees nothing of it.
-func TestHotspotsDesk(t *testing.T) {
+// hotspotEnv is a desks server whose week holds a hotspot: six road
+// reports in one quiet cell (hot) this week, against a history that begins
+// three months ago with one report in the next cell.
+func hotspotEnv(t *testing.T) (e *env, hot string, hotTickets []*ticketing.Ticket) {
+	t.Helper()
 	hot, quiet := "110101001001003", "110101001001004"
-	e := &env{store: sqliteStore(t), router: placedRouter{}}
+	e = &env{store: sqliteStore(t), router: placedRouter{}}
 	e.serve(t, nil, func(c *desks.Config) {
 		c.Areas = &desks.Areas{
 			Names: map[string]string{hot: "交道口一号网格", quiet: "交道口二号网格"},
@@ -55,11 +63,15 @@ func TestHotspotsDesk(t *testing.T) {
 	}
 	now := time.Now()
 	file(quiet, now.AddDate(0, -3, 0))
-	var hotTickets []*ticketing.Ticket
 	for i := range 6 {
 		hotTickets = append(hotTickets, file(hot, now.Add(-time.Duration(i+1)*time.Hour)))
 	}
+	return e, hot, hotTickets
+}
 
+func TestHotspotsDesk(t *testing.T) {
+	e, hot, hotTickets := hotspotEnv(t)
+	quiet := "110101001001004"
 	disp := e.login(t, "disp")
 	page := disp.get(t, "/desk/hotspots?window=week")
 	if page.code != http.StatusOK || !strings.Contains(page.body, `data-category="roads" data-place="`+hot+`"`) || strings.Contains(page.body, `data-place="`+quiet+`"`) {
@@ -125,4 +137,40 @@ func regexpFind(t *testing.T, body, expr string) string {
 		t.Fatalf("no %s in the page", expr)
 	}
 	return html.UnescapeString(m[1])
+}
+
+// The dispatcher in headless Chromium: the hotspot on the list and the
+// map, its tickets, and the 督办 case opened from the page.
+func TestHotspotsInBrowser(t *testing.T) {
+	t.Parallel()
+	browsertest.Need(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	shots := os.Getenv("YIHAO_SCREENSHOTS")
+	if shots == "" {
+		shots = t.TempDir()
+	}
+	e, hot, hotTickets := hotspotEnv(t)
+	browser := browsertest.Start(ctx, t, 1280, 900)
+	disp := browserContext(t, browser)
+	signIn(t, disp, e.srv.URL, "disp", "sec-triage")
+	row := `#hotspots tr[data-place="` + hot + `"]`
+	browsertest.Do(t, disp, "the hotspot list",
+		chromedp.Navigate(e.srv.URL+"/desk/hotspots"),
+		chromedp.WaitVisible(chromedp.CSS(row)),
+		chromedp.WaitVisible(chromedp.CSS(`svg.map path.c5`)))
+	shot(t, disp, shots, "hotspots-1-list.png")
+	browsertest.Do(t, disp, "its tickets",
+		browsertest.Leave(chromedp.Click(chromedp.CSS(row+` a`))),
+		chromedp.WaitVisible(chromedp.CSS(`#hotspot-tickets a[href="/desk/tickets/`+hotTickets[0].Number+`"]`)))
+	browsertest.Do(t, disp, "open the 督办 case",
+		chromedp.SendKeys(chromedp.CSS(`#open-case input[name="note"]`), "请一并修复"),
+		browsertest.Leave(chromedp.Submit(chromedp.CSS(`#open-case input[name="note"]`))),
+		chromedp.WaitVisible(chromedp.ID("case")))
+	shot(t, disp, shots, "hotspots-2-case.png")
+	for _, tk := range hotTickets {
+		if got := e.ticket(t, tk.Number); got.Status != ticketing.StatusMerged {
+			t.Errorf("%s is %s after the case, want merged", tk.Number, got.Status)
+		}
+	}
 }
