@@ -158,6 +158,7 @@ const (
 	kindFiled    = "受理短信"
 	kindHandled  = "办结短信"
 	kindDeclined = "不予立案短信"
+	kindFollower = "并单办结短信" // the case a report was merged into ended
 	// ratingAsked ends the note of a handled text that asked for a rating.
 	ratingAsked = "（请评价）"
 )
@@ -180,17 +181,24 @@ func kindOf(topic string, status ticketing.Status) string {
 // nothing: another door's citizen (WeChat tells its own), no mobile, an
 // opt-out, a change citizens are not told of, or one told already.
 func (n *Notifier) notify(ctx context.Context, d ticketing.Delivery) (sent bool, err error) {
-	if d.Topic != "ticket.created" && d.Topic != "ticket.changed" {
-		return false, nil
-	}
 	var p struct {
 		Number string           `json:"number"`
 		Status ticketing.Status `json:"status"`
+		Master string           `json:"master"`
 	}
 	if json.Unmarshal(d.Payload, &p) != nil {
 		return false, nil
 	}
 	kind := kindOf(d.Topic, p.Status)
+	switch d.Topic {
+	case "ticket.created", "ticket.changed":
+	case "ticket.follower_closed":
+		// A report merged into a case (a duplicate, a 督办 case): its
+		// citizen hears how the case ended.
+		kind = kindFollower
+	default:
+		return false, nil
+	}
 	if kind == "" {
 		return false, nil
 	}
@@ -204,7 +212,12 @@ func (n *Notifier) notify(ctx context.Context, d ticketing.Delivery) (sent bool,
 	}
 	// The ticket as it is now decides: a filed text for a ticket already
 	// finished, or a handled one for a ticket reopened since, is stale.
-	if kindOf(d.Topic, t.Status) != kind && !(kind == kindFiled && t.Status.Open()) {
+	switch {
+	case kind == kindFollower:
+		if t.Status != ticketing.StatusMerged {
+			return false, nil
+		}
+	case kindOf(d.Topic, t.Status) != kind && !(kind == kindFiled && t.Status.Open()):
 		return false, nil
 	}
 	evs, err := n.tickets.Events(ctx, t)
@@ -220,7 +233,7 @@ func (n *Notifier) notify(ctx context.Context, d ticketing.Delivery) (sent bool,
 	if n.night(n.cfg.Now()) && t.Priority != ticketing.PriorityUrgent && t.Priority != ticketing.PriorityEmergency {
 		return false, errNight
 	}
-	text, note := n.text(t, kind)
+	text, note := n.text(t, kind, p.Master)
 	if err := n.gw.SendText(ctx, phone, text); err != nil {
 		return false, err
 	}
@@ -248,7 +261,7 @@ func told(evs []ticketing.Event, kind string) bool {
 }
 
 // text is the SMS for kind, and the note that records it.
-func (n *Notifier) text(t *ticketing.Ticket, kind string) (text, note string) {
+func (n *Notifier) text(t *ticketing.Ticket, kind, master string) (text, note string) {
 	var b strings.Builder
 	b.WriteString("【" + n.cfg.Sign + "】")
 	note = kind
@@ -257,6 +270,8 @@ func (n *Notifier) text(t *ticketing.Ticket, kind string) (text, note string) {
 		b.WriteString("您反映的问题已受理，工单号" + t.Number + "。")
 	case kindDeclined:
 		b.WriteString("您的工单" + t.Number + "经审核不予立案。")
+	case kindFollower:
+		b.WriteString("您反映的问题（工单" + t.Number + "）已并入工单" + master + "一并办理，现已办结。")
 	case kindHandled:
 		b.WriteString("您的工单" + t.Number + "已办结。")
 		if t.Can(ticketing.ActEvaluate) {

@@ -477,3 +477,31 @@ func BenchmarkTexts(b *testing.B) {
 		b.Fatalf("%d texts, want %d", got, b.N)
 	}
 }
+
+// A report merged into another (a duplicate, a 督办 case) hears, once,
+// how the case it follows ended.
+func TestFollowerHearsTheEnd(t *testing.T) {
+	e := newEnv(t, time.Date(2026, 12, 7, 10, 0, 0, 0, cst))
+	master := e.call(t, "m", "13800138031", ticketing.PriorityNormal)
+	follower := e.call(t, "f", "13800138032", ticketing.PriorityNormal)
+	if _, err := e.svc.Act(e.ctx, follower.Number, func(tk *ticketing.Ticket, now time.Time) error {
+		m, err := e.store.ByNumber(e.ctx, master.Number)
+		if err != nil {
+			return err
+		}
+		return tk.MergeInto(now, "dispatcher", m)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	e.close(t, master.Number)
+	e.drain(t)
+	var got []string
+	for _, s := range e.gw.sent() {
+		if s.Mobile == "13800138032" {
+			got = append(got, s.Content)
+		}
+	}
+	if len(got) != 2 || !strings.Contains(got[1], "已并入工单"+master.Number+"一并办理，现已办结") || !strings.Contains(got[1], follower.Number) {
+		t.Fatalf("the follower's texts: %q", got)
+	}
+}
