@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/yihao-city/yihao/ticketing"
@@ -55,7 +56,9 @@ func (s *Server) getHotspots(w http.ResponseWriter, r *http.Request) {
 		}
 		places = len(seen)
 	}
-	hs, err := ticketing.ScanHotspots(ctx, s.store, win, level, now, places)
+	hs, err := s.hotspots.scan(win.Name+"/"+string(level), now, func() ([]ticketing.Hotspot, error) {
+		return ticketing.ScanHotspots(ctx, s.store, win, level, now, places)
+	})
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -139,6 +142,41 @@ func (s *Server) postHotspotCase(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("hotspot case", "case", c.Case.Number, "merged", len(c.Merged), "category", h.Category, "place", h.Place, "by", st.Actor)
 	http.Redirect(w, r, "/desk/hotspots?window="+win.Name+"&level="+string(h.Level)+"&category="+h.Category+"&place="+h.Place+"&case="+c.Case.Number, http.StatusSeeOther)
+}
+
+// hotspotFresh is how long a scan serves the page: a big city's week
+// scan counts millions of tickets, and a hotspot is a matter of days.
+const hotspotFresh = time.Minute
+
+// hotspotCache keeps each window and level's latest scan, so dispatchers
+// reloading the page do not each count a month of tickets.
+type hotspotCache struct {
+	mu    sync.Mutex
+	scans map[string]hotspotScan
+}
+
+type hotspotScan struct {
+	at time.Time
+	hs []ticketing.Hotspot
+}
+
+// scan returns key's scan if it is fresh at now, else runs it (one at a
+// time: the others wait for it rather than count again).
+func (c *hotspotCache) scan(key string, now time.Time, run func() ([]ticketing.Hotspot, error)) ([]ticketing.Hotspot, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if got, ok := c.scans[key]; ok && now.Sub(got.at) < hotspotFresh && !now.Before(got.at) {
+		return got.hs, nil
+	}
+	hs, err := run()
+	if err != nil {
+		return nil, err
+	}
+	if c.scans == nil {
+		c.scans = map[string]hotspotScan{}
+	}
+	c.scans[key] = hotspotScan{at: now, hs: hs}
+	return hs, nil
 }
 
 // placeOf is the code of a's place at level; "" for the city (no cell

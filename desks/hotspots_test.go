@@ -113,6 +113,20 @@ func TestHotspotsDesk(t *testing.T) {
 	if loc := r.header.Get("Location"); !strings.HasSuffix(loc, "&case="+number) {
 		t.Errorf("a second case: %s", loc)
 	}
+	// From a page loaded a minute later (its window a minute later, the same day).
+	start, err := time.Parse(time.RFC3339, from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	later := start.Add(time.Minute)
+	if start.Hour() >= 12 {
+		later = start.Add(-time.Minute)
+	}
+	r = disp.post(t, "/desk/hotspots/case", url.Values{"csrf": {csrf}, "category": {"roads"}, "place": {hot}, "level": {"grid"},
+		"window": {"week"}, "from": {later.Format(time.RFC3339)}, "count": {"6"}})
+	if loc := r.header.Get("Location"); !strings.HasSuffix(loc, "&case="+number) {
+		t.Errorf("a case from a reloaded page: %s", loc)
+	}
 
 	// The same surge city-wide: listed, with its tickets, but no case (a
 	// case belongs to a place).

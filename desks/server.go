@@ -201,6 +201,8 @@ type Server struct {
 	// checks bounds the password checks running at once: each holds
 	// 64 MiB for about 60 ms.
 	checks chan struct{}
+	// hotspots keeps the latest scans (hotspots.go).
+	hotspots hotspotCache
 }
 
 // maxPasswordChecks is how many argon2id checks may run at once.

@@ -210,15 +210,27 @@ func (s *Service) OpenHotspotCase(ctx context.Context, list ListStore, actor str
 	if why = strings.TrimSpace(why); why != "" {
 		text += why
 	}
-	key := "hotspot:" + h.Category + ":" + string(h.Level) + ":" + h.Place + ":" + h.From.UTC().Format(time.RFC3339)
-	c, err := list.ByExternalID(ctx, ChannelHotspot, key)
-	if errors.Is(err, ErrNotFound) {
-		c, _, err = s.Submit(ctx, Report{Channel: ChannelHotspot, ExternalID: key, Category: h.Category, Text: text, Location: at, By: actor})
-	}
+	// One case per place and category while it is open: a reload, another
+	// dispatcher, the next day's window all find it.
+	open := true
+	cases, err := list.List(ctx, ListFilter{Channel: ChannelHotspot, Categories: []string{h.Category}, Level: h.Level, Place: h.Place, Open: &open, Limit: 1})
 	if err != nil {
 		return HotspotCase{}, err
 	}
-	open := true
+	var c *Ticket
+	key := "hotspot:" + h.Category + ":" + string(h.Level) + ":" + h.Place + ":" + h.From.In(s.loc).Format("2006-01-02")
+	switch {
+	case len(cases) > 0:
+		c = cases[0]
+	default:
+		// Opened today already (and placed elsewhere, or closed since).
+		if c, err = list.ByExternalID(ctx, ChannelHotspot, key); errors.Is(err, ErrNotFound) {
+			c, _, err = s.Submit(ctx, Report{Channel: ChannelHotspot, ExternalID: key, Category: h.Category, Text: text, Location: at, By: actor})
+		}
+		if err != nil {
+			return HotspotCase{}, err
+		}
+	}
 	ts, err := list.List(ctx, ListFilter{Categories: []string{h.Category}, Level: h.Level, Place: h.Place, From: h.From, To: h.To, Open: &open})
 	if err != nil {
 		return HotspotCase{Case: c}, err
@@ -228,13 +240,9 @@ func (s *Service) OpenHotspotCase(ctx context.Context, list ListStore, actor str
 		if t.ID == c.ID || t.Channel == ChannelHotspot || !t.Can(ActMerge) {
 			continue
 		}
-		if _, err := s.Act(ctx, t.Number, func(t *Ticket, now time.Time) error {
-			master, err := s.store.ByID(ctx, c.ID)
-			if err != nil {
-				return err
-			}
-			return t.MergeInto(now, actor, master)
-		}); err != nil {
+		// The case as read above: MergeInto refuses it if it is no longer
+		// open. No store read inside the change (Act holds a connection).
+		if _, err := s.Act(ctx, t.Number, func(t *Ticket, now time.Time) error { return t.MergeInto(now, actor, c) }); err != nil {
 			return out, err
 		}
 		out.Merged = append(out.Merged, t.Number)

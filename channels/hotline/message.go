@@ -57,7 +57,7 @@ func (s *SIP) onMessage(req *sip.Request, tx sip.ServerTransaction) {
 	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
 	defer cancel()
 	if s.replies != nil {
-		answer, ok, err := s.replies.Answer(ctx, sender, string(body))
+		answer, ok, err := s.replies.Answer(ctx, fmt.Sprintf("%s#%d", callID.Value(), cseq.SeqNo), sender, string(body))
 		if err != nil {
 			// Not a report either until the answer can be read: the gateway
 			// sends it again.

@@ -328,9 +328,10 @@ type SIPParts struct {
 }
 
 // TextReplies tells whether a citizen's text answers an earlier text of
-// the hub's (channels/sms.Replies): ok false means it is a report.
+// the hub's (channels/sms.Replies): ok false means it is a report. key is
+// the text's identity, the same when the gateway sends it again.
 type TextReplies interface {
-	Answer(ctx context.Context, phone, text string) (answer string, ok bool, err error)
+	Answer(ctx context.Context, key, phone, text string) (answer string, ok bool, err error)
 }
 
 // NewSIP wires the SIP side.

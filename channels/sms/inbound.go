@@ -92,17 +92,22 @@ func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	if in.Replies != nil {
-		text, ok, err := in.Replies.Answer(ctx, phone, req.Content)
+		text, ok, err := in.Replies.Answer(ctx, "sms-http:"+req.MsgID, phone, req.Content)
 		if err != nil {
 			in.logger().Error("sms inbound: reply", "err", err)
 			answer(http.StatusServiceUnavailable, inboundAnswer{Code: "busy", Message: "try again"})
 			return
 		}
 		if ok {
-			if err := in.Gateway.SendText(ctx, phone, text); err != nil {
-				in.logger().Warn("sms inbound: answer not sent", "err", err)
-			}
+			// Acknowledged first: the platform waits for nothing but that.
 			answer(http.StatusOK, inboundAnswer{Code: "0"})
+			go func() {
+				ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+				defer cancel()
+				if err := in.Gateway.SendText(ctx, phone, text); err != nil {
+					in.logger().Warn("sms inbound: answer not sent", "err", err)
+				}
+			}()
 			return
 		}
 	}

@@ -121,18 +121,30 @@ func (n *Notifier) Run(ctx context.Context) {
 // Step claims the texts due now and sends them, and says how many it
 // claimed.
 func (n *Notifier) Step(ctx context.Context) (int, error) {
-	ds, err := n.ds.ClaimDeliveries(ctx, n.cfg.Endpoint, n.cfg.Now(), 32, time.Minute)
+	// A few at a time, leased for longer than all of them can take (a
+	// gateway may take 32 s to fail one): a lease that ran out mid-batch
+	// would let another instance send the same texts again.
+	ds, err := n.ds.ClaimDeliveries(ctx, n.cfg.Endpoint, n.cfg.Now(), claimBatch, claimLease)
 	for _, d := range ds {
 		n.deliver(ctx, d)
 	}
 	return len(ds), err
 }
 
+// Texts claimed at once, and how long they are held.
+const (
+	claimBatch = 4
+	claimLease = 4 * time.Minute
+)
+
 // errNight defers a text to the morning.
 var errNight = errors.New("quiet hours: waits for the morning")
 
 func (n *Notifier) deliver(ctx context.Context, d ticketing.Delivery) {
 	sent, err := n.notify(ctx, d)
+	// What was sent is recorded even when the notifier is stopping: a
+	// text the gateway took and that is not marked goes again.
+	ctx = context.WithoutCancel(ctx)
 	now := n.cfg.Now()
 	if err == nil {
 		if err := n.ds.MarkDelivered(ctx, d.ID, now, !sent); err != nil {
@@ -233,11 +245,11 @@ func (n *Notifier) notify(ctx context.Context, d ticketing.Delivery) (sent bool,
 	if n.night(n.cfg.Now()) && t.Priority != ticketing.PriorityUrgent && t.Priority != ticketing.PriorityEmergency {
 		return false, errNight
 	}
-	text, note := n.text(t, kind, p.Master)
+	text, note := n.text(t, kind, p.Master, p.Status)
 	if err := n.gw.SendText(ctx, phone, text); err != nil {
 		return false, err
 	}
-	if err := n.tickets.Note(ctx, t.Number, Actor, ticketing.EventNotified, note+"，至"+ticketing.MaskPhone(phone), ""); err != nil {
+	if err := n.tickets.Note(context.WithoutCancel(ctx), t.Number, Actor, ticketing.EventNotified, note+"，至"+ticketing.MaskPhone(phone), ""); err != nil {
 		// Sent: marking it delivered keeps it from going twice; only the
 		// ticket's record of it is missing.
 		n.log.Warn("sms notice sent but not noted", "number", t.Number, "err", err)
@@ -261,7 +273,7 @@ func told(evs []ticketing.Event, kind string) bool {
 }
 
 // text is the SMS for kind, and the note that records it.
-func (n *Notifier) text(t *ticketing.Ticket, kind, master string) (text, note string) {
+func (n *Notifier) text(t *ticketing.Ticket, kind, master string, masterStatus ticketing.Status) (text, note string) {
 	var b strings.Builder
 	b.WriteString("【" + n.cfg.Sign + "】")
 	note = kind
@@ -271,7 +283,12 @@ func (n *Notifier) text(t *ticketing.Ticket, kind, master string) (text, note st
 	case kindDeclined:
 		b.WriteString("您的工单" + t.Number + "经审核不予立案。")
 	case kindFollower:
-		b.WriteString("您反映的问题（工单" + t.Number + "）已并入工单" + master + "一并办理，现已办结。")
+		b.WriteString("您反映的问题（工单" + t.Number + "）已并入工单" + master + "一并办理，")
+		if masterStatus == ticketing.StatusNotRegistered {
+			b.WriteString("经审核不予立案。")
+		} else {
+			b.WriteString("现已办结。")
+		}
 	case kindHandled:
 		b.WriteString("您的工单" + t.Number + "已办结。")
 		if t.Can(ticketing.ActEvaluate) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/yihao-city/yihao/ticketing"
@@ -32,7 +33,22 @@ type Replies struct {
 	window  time.Duration
 	now     func() time.Time
 	log     *slog.Logger
+
+	// answered remembers the replies handled lately by their gateway key,
+	// so a gateway that sends one again (its acknowledgement was lost)
+	// gets the same answer, and its "3" is not then taken as a report.
+	mu       sync.Mutex
+	answered map[string]answered
 }
+
+type answered struct {
+	text string
+	at   time.Time
+}
+
+// replyMemory is how long a handled reply is remembered: gateways resend
+// within minutes.
+const replyMemory = time.Hour
 
 // NewReplies wires the replies; window is how long a rating request may
 // be answered (default 7 days).
@@ -46,16 +62,48 @@ func NewReplies(tickets ReplyTickets, optouts OptOutStore, window time.Duration,
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Replies{tickets: tickets, optouts: optouts, window: window, now: now, log: log}
+	return &Replies{tickets: tickets, optouts: optouts, window: window, now: now, log: log, answered: map[string]answered{}}
 }
 
 // Reasons a reopened ticket gives.
 const reopenReason = "市民短信回访不满意"
 
-// Answer reads a text from phone (E.164). ok is false when the text is a
-// report, to be made a ticket as any other; otherwise answer is what to
-// text back. A rating with no request waiting for it is a report too.
-func (r *Replies) Answer(ctx context.Context, phone, text string) (answer string, ok bool, err error) {
+// Answer reads a text from phone (E.164); key is the gateway's identity
+// of the text (Call-ID and CSeq, the platform's msgid), the same when it
+// is sent again. ok is false when the text is a report, to be made a
+// ticket as any other; otherwise answer is what to text back. A rating
+// with no request waiting for it is a report too.
+func (r *Replies) Answer(ctx context.Context, key, phone, text string) (answer string, ok bool, err error) {
+	if a, seen := r.seen(key); seen {
+		return a, true, nil
+	}
+	answer, ok, err = r.answer(ctx, phone, text)
+	if ok && err == nil {
+		r.remember(key, answer)
+	}
+	return answer, ok, err
+}
+
+func (r *Replies) seen(key string) (string, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	a, ok := r.answered[key]
+	return a.text, ok && r.now().Sub(a.at) < replyMemory
+}
+
+func (r *Replies) remember(key, text string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := r.now()
+	for k, a := range r.answered {
+		if now.Sub(a.at) >= replyMemory {
+			delete(r.answered, k)
+		}
+	}
+	r.answered[key] = answered{text: text, at: now}
+}
+
+func (r *Replies) answer(ctx context.Context, phone, text string) (answer string, ok bool, err error) {
 	reply := ParseReply(text)
 	switch reply {
 	case ReplyNone:
@@ -95,21 +143,23 @@ func (r *Replies) Answer(ctx context.Context, phone, text string) (answer string
 	return "感谢您对工单" + t.Number + "的评价。", true, nil
 }
 
-// awaiting finds the ticket of phone whose handled text asked for a
-// rating within the window and that is not rated yet, the latest first.
+// awaiting finds the ticket of phone whose rating request is the latest
+// within the window and not answered yet: the text the citizen is
+// answering is the last one that asked.
 func (r *Replies) awaiting(ctx context.Context, phone string) (*ticketing.Ticket, error) {
 	now := r.now()
 	open := false
-	// A ticket is rated within weeks of its report; three months bounds
-	// the listing for a citizen who calls often.
-	ts, err := r.tickets.List(ctx, ticketing.ListFilter{Phones: []string{phone}, Open: &open, From: now.AddDate(0, -3, 0)})
+	// A case can take months; a year bounds the listing for a citizen
+	// who calls often.
+	ts, err := r.tickets.List(ctx, ticketing.ListFilter{Phones: []string{phone}, Open: &open, From: now.AddDate(-1, 0, 0)})
 	if err != nil {
 		return nil, err
 	}
-	for i := len(ts) - 1; i >= 0; i-- {
-		t := ts[i]
-		if !t.Can(ticketing.ActEvaluate) {
-			continue
+	var best *ticketing.Ticket
+	var asked time.Time
+	for _, t := range ts {
+		if !t.Can(ticketing.ActEvaluate) || t.UpdatedAt.Before(now.Add(-r.window)) {
+			continue // not rateable, or finished before the window
 		}
 		evs, err := r.tickets.Events(ctx, t)
 		if err != nil {
@@ -118,12 +168,12 @@ func (r *Replies) awaiting(ctx context.Context, phone string) (*ticketing.Ticket
 		for j := len(evs) - 1; j >= 0; j-- {
 			e := evs[j]
 			if e.Type == ticketing.EventNotified && e.Actor == Actor && strings.HasPrefix(e.Note, kindHandled+ratingAsked) {
-				if now.Sub(e.At) <= r.window {
-					return t, nil
+				if now.Sub(e.At) <= r.window && e.At.After(asked) {
+					best, asked = t, e.At
 				}
 				break
 			}
 		}
 	}
-	return nil, nil
+	return best, nil
 }

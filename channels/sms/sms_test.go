@@ -229,7 +229,7 @@ func TestCallerHearsBack(t *testing.T) {
 	}
 
 	// A "3" with no rating asked is a report, not a rating.
-	if _, ok, err := e.r.Answer(e.ctx, "+8613800138000", "3"); ok || err != nil {
+	if _, ok, err := e.r.Answer(e.ctx, "k1", "+8613800138000", "3"); ok || err != nil {
 		t.Fatalf("a rating before any was asked: ok %v, %v", ok, err)
 	}
 	e.close(t, tk.Number)
@@ -238,7 +238,7 @@ func TestCallerHearsBack(t *testing.T) {
 	if len(got) != 2 || !strings.Contains(got[1].Content, "您的工单"+tk.Number+"已办结。请回复数字评价：1满意 2基本满意 3不满意。") {
 		t.Fatalf("handled text: %+v", got)
 	}
-	answer, ok, err := e.r.Answer(e.ctx, "+8613800138000", " 不满意！")
+	answer, ok, err := e.r.Answer(e.ctx, "k2", "+8613800138000", " 不满意！")
 	if err != nil || !ok || !strings.Contains(answer, "已重新办理") {
 		t.Fatalf("不满意: %q, %v, %v", answer, ok, err)
 	}
@@ -259,7 +259,7 @@ func TestCallerHearsBack(t *testing.T) {
 		t.Fatalf("log: evaluated %v, reopened %v", evaluated, reopened)
 	}
 	// The rating was taken: a second answer is a report again.
-	if _, ok, _ := e.r.Answer(e.ctx, "+8613800138000", "1"); ok {
+	if _, ok, _ := e.r.Answer(e.ctx, "k3", "+8613800138000", "1"); ok {
 		t.Error("a second rating was taken")
 	}
 
@@ -278,7 +278,7 @@ func TestCallerHearsBack(t *testing.T) {
 	if got := e.gw.sent(); len(got) != 3 || !strings.Contains(got[2].Content, "已办结") {
 		t.Fatalf("the reopened ticket's end: %+v", got)
 	}
-	if answer, ok, err := e.r.Answer(e.ctx, "+8613800138000", "1"); err != nil || !ok || !strings.Contains(answer, "感谢") {
+	if answer, ok, err := e.r.Answer(e.ctx, "k4", "+8613800138000", "1"); err != nil || !ok || !strings.Contains(answer, "感谢") {
 		t.Fatalf("满意: %q, %v, %v", answer, ok, err)
 	}
 	if final, _ := e.svc.Ticket(e.ctx, tk.Number); final.Status != ticketing.StatusClosed || final.Evaluation == nil ||
@@ -360,7 +360,7 @@ func TestNightAndOptOut(t *testing.T) {
 		t.Fatalf("at 08:01: %+v", got)
 	}
 
-	answer, ok, err := e.r.Answer(e.ctx, "+8613800138011", "ＴＤ")
+	answer, ok, err := e.r.Answer(e.ctx, "k5", "+8613800138011", "ＴＤ")
 	if err != nil || !ok || !strings.Contains(answer, "退订") {
 		t.Fatalf("TD: %q, %v, %v", answer, ok, err)
 	}
@@ -442,11 +442,20 @@ func TestInbound(t *testing.T) {
 	if code, out := push("13800138021", "TD", "m-2", now, "in-secret"); code != http.StatusOK || out["number"] != "" {
 		t.Fatalf("TD: %d %v", code, out)
 	}
+	// The answer goes after the acknowledgement.
+	for deadline := time.Now().Add(5 * time.Second); len(e.gw.sent()) == 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if got := e.gw.sent(); len(got) != 1 || got[0].Mobile != "13800138021" || !strings.Contains(got[0].Content, "已退订") {
 		t.Fatalf("the answer to TD: %+v", got)
 	}
 	if out, err := e.store.OptedOut(e.ctx, "+8613800138021"); err != nil || !out {
 		t.Errorf("TD by the platform did not opt out: %v %v", out, err)
+	}
+	// The platform pushes the same TD again (our acknowledgement was lost):
+	// the same answer, no ticket made of it.
+	if code, out := push("13800138021", "TD", "m-2", now, "in-secret"); code != http.StatusOK || out["number"] != "" {
+		t.Fatalf("TD again: %d %v", code, out)
 	}
 }
 
@@ -503,5 +512,34 @@ func TestFollowerHearsTheEnd(t *testing.T) {
 	}
 	if len(got) != 2 || !strings.Contains(got[1], "已并入工单"+master.Number+"一并办理，现已办结") || !strings.Contains(got[1], follower.Number) {
 		t.Fatalf("the follower's texts: %q", got)
+	}
+}
+
+// Two tickets await a rating: a reply rates the one whose request came
+// last, whichever was received first; the same reply sent again by the
+// gateway is answered again and changes nothing more (no report of "3").
+func TestReplyRatesTheLastAsked(t *testing.T) {
+	e := newEnv(t, time.Date(2026, 12, 7, 10, 0, 0, 0, cst))
+	older := e.call(t, "o", "13800138041", ticketing.PriorityNormal)
+	e.clock.add(time.Hour)
+	newer := e.call(t, "n", "13800138041", ticketing.PriorityNormal)
+	e.close(t, newer.Number) // the later report is handled first
+	e.drain(t)
+	e.clock.add(time.Hour)
+	e.close(t, older.Number) // the earlier one last: its request is the latest
+	e.drain(t)
+	answer, ok, err := e.r.Answer(e.ctx, "gw-1", "+8613800138041", "3")
+	if err != nil || !ok || !strings.Contains(answer, older.Number) {
+		t.Fatalf("the reply: %q, %v, %v; want it to rate %s", answer, ok, err, older.Number)
+	}
+	if tk, _ := e.svc.Ticket(e.ctx, newer.Number); tk.Evaluation != nil {
+		t.Errorf("the other ticket was rated: %+v", tk.Evaluation)
+	}
+	again, ok, err := e.r.Answer(e.ctx, "gw-1", "+8613800138041", "3")
+	if err != nil || !ok || again != answer {
+		t.Errorf("the same reply again: %q, %v, %v", again, ok, err)
+	}
+	if tk, _ := e.svc.Ticket(e.ctx, newer.Number); tk.Evaluation != nil {
+		t.Errorf("the repeat rated the other ticket: %+v", tk.Evaluation)
 	}
 }

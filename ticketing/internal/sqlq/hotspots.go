@@ -8,19 +8,20 @@ import (
 )
 
 // PlaceCounts counts the tickets received in [from, to) by category and
-// place at level (its column), those of at least min.
+// place at level (its column), those of at least min; a 督办 case on a
+// hotspot is not one of the reports it counts.
 func (r Reader[T, N]) PlaceCounts(ctx context.Context, level ticketing.PlaceLevel, from, to time.Time, min int) ([]ticketing.PlaceCount, error) {
 	var q string
 	switch level {
 	case ticketing.PlaceCell, ticketing.PlaceCommunity:
 		col := map[ticketing.PlaceLevel]string{ticketing.PlaceCell: "grid", ticketing.PlaceCommunity: "community"}[level]
 		q = `SELECT category, ` + col + `, count(*) FROM tickets
-		WHERE received_at >= ? AND received_at < ? AND category <> '' AND ` + col + ` <> ''
+		WHERE received_at >= ? AND received_at < ? AND category <> '' AND ` + col + ` <> '' AND channel <> 'hotspot'
 		GROUP BY category, ` + col + ` HAVING count(*) >= ?`
 	case ticketing.PlaceCity:
 		// One place: each category's count across the city.
 		q = `SELECT category, 'city', count(*) FROM tickets
-		WHERE received_at >= ? AND received_at < ? AND category <> ''
+		WHERE received_at >= ? AND received_at < ? AND category <> '' AND channel <> 'hotspot'
 		GROUP BY category HAVING count(*) >= ?`
 	default:
 		return nil, ticketing.Invalid("level", "%q is not a place level (grid, community or city)", level)
