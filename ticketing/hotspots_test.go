@@ -8,10 +8,10 @@ import (
 	"github.com/yihao-city/yihao/ticketing"
 )
 
-// A place that always has a few potholes a week is no hotspot at six; a
-// quiet place with six in a week is; a category that is everywhere at
-// once raises the prior of places that never had it; fewer than the
-// window's minimum is never a hotspot.
+// A place that always has a few potholes a week is no hotspot at seven; a
+// quiet place with six in a week is, and a place that never had the
+// category with nine is the most unusual; fewer than the window's minimum
+// is never a hotspot.
 func TestFindHotspots(t *testing.T) {
 	week, _ := ticketing.HotspotWindowNamed("week")
 	from := time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)
