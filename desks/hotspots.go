@@ -1,6 +1,7 @@
 package desks
 
 import (
+	"cmp"
 	"net/http"
 	"slices"
 	"strconv"
@@ -38,12 +39,12 @@ type hotspotsData struct {
 func (s *Server) getHotspots(w http.ResponseWriter, r *http.Request) {
 	ctx, st, now := r.Context(), staffFrom(r.Context()), s.cfg.Now()
 	q := r.URL.Query()
-	win, ok := ticketing.HotspotWindowNamed(cmpOr(q.Get("window"), "week"))
+	win, ok := ticketing.HotspotWindowNamed(cmp.Or(q.Get("window"), "week"))
 	if !ok {
 		s.fail(w, r, ticketing.Invalid("window", "day, week or month"))
 		return
 	}
-	level := ticketing.PlaceLevel(cmpOr(q.Get("level"), string(ticketing.PlaceCell)))
+	level := ticketing.PlaceLevel(cmp.Or(q.Get("level"), string(ticketing.PlaceCell)))
 	if level != ticketing.PlaceCell && level != ticketing.PlaceCommunity && level != ticketing.PlaceCity {
 		s.fail(w, r, ticketing.Invalid("level", "grid, community or city"))
 		return
@@ -189,13 +190,6 @@ func placeOf(a ticketing.Area, level ticketing.PlaceLevel) string {
 		return a.Grid
 	}
 	return ""
-}
-
-func cmpOr(v, def string) string {
-	if v == "" {
-		return def
-	}
-	return v
 }
 
 // categoryName is a category's name in the catalogue, else its code.

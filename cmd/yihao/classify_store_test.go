@@ -29,14 +29,7 @@ func TestClassifyFromStore(t *testing.T) {
 	url := pgtest.SchemaURL(t)
 	dir := t.TempDir()
 	env := map[string]string{"YIHAO_DATABASE_URL": url, "YIHAO_DATA_DIR": dir}
-	cli := func(args ...string) string {
-		t.Helper()
-		var out, errOut bytes.Buffer
-		if err := run(ctx, args, func(k string) string { return env[k] }, &out, &errOut); err != nil {
-			t.Fatalf("yihao %s: %v\n%s%s", strings.Join(args, " "), err, out.String(), errOut.String())
-		}
-		return out.String()
-	}
+	cli := yihaoCLI(ctx, t, env)
 	cli("gen", "--tickets", "6000", "--months", "4", "--batch", "3000", "--texts", "../../configs/classifier/heldout.csv")
 
 	pool, err := pgxpool.New(ctx, url)
@@ -81,6 +74,19 @@ func TestClassifyFromStore(t *testing.T) {
 	// Now the new model is in service: against itself it is not better, and stays.
 	if out := cli("classify", "eval", "--from-store", "--model", candidate, "--against", inService, "--install"); !strings.Contains(out, "is not better") {
 		t.Errorf("eval against itself said:\n%s", out)
+	}
+}
+
+// yihaoCLI runs yihao's commands in this process with env as the
+// environment, failing t on an error; it returns what a command printed.
+func yihaoCLI(ctx context.Context, t *testing.T, env map[string]string) func(args ...string) string {
+	return func(args ...string) string {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		if err := run(ctx, args, func(k string) string { return env[k] }, &out, &errOut); err != nil {
+			t.Fatalf("yihao %s: %v\n%s%s", strings.Join(args, " "), err, out.String(), errOut.String())
+		}
+		return out.String()
 	}
 }
 

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -9,7 +8,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/yihao-city/yihao/configs"
 	"github.com/yihao-city/yihao/desks"
 	"github.com/yihao-city/yihao/limit"
 	"github.com/yihao-city/yihao/redis"
@@ -119,13 +117,9 @@ func loadAreas(files routingFiles) (*desks.Areas, error) {
 	if files.grid == "off" {
 		return nil, nil
 	}
-	b, err := read(files.grid, configs.DemoGrid)
+	ix, err := loadGrid(files)
 	if err != nil {
 		return nil, err
-	}
-	ix, err := grid.Load(bytes.NewReader(b))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", nameOf(files.grid, "demo grid"), err)
 	}
 	a := &desks.Areas{Names: map[string]string{}}
 	for c := range ix.Cells() {

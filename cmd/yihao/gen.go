@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -9,9 +8,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/yihao-city/yihao/configs"
 	"github.com/yihao-city/yihao/internal/historygen"
-	"github.com/yihao-city/yihao/routing/grid"
 )
 
 // runGen runs `yihao gen --tickets N`: fills PostgreSQL with a city's
@@ -96,11 +93,7 @@ func newGenerator(files routingFiles, g historygen.Config) (*historygen.Generato
 	if files.grid == "off" {
 		return nil, errors.New("gen: needs a grid to place tickets on")
 	}
-	b, err := read(files.grid, configs.DemoGrid)
-	if err != nil {
-		return nil, err
-	}
-	ix, err := grid.Load(bytes.NewReader(b))
+	ix, err := loadGrid(files)
 	if err != nil {
 		return nil, err
 	}

@@ -1,7 +1,7 @@
 package main
 
 import (
-	"bytes"
+	"cmp"
 	"context"
 	"encoding/csv"
 	"errors"
@@ -11,10 +11,10 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/yihao-city/yihao/configs"
 	"github.com/yihao-city/yihao/internal/historygen"
 	"github.com/yihao-city/yihao/routing/grid"
 	"github.com/yihao-city/yihao/ticketing"
@@ -54,11 +54,7 @@ func gridPlaces(cfg Config) (cells, communities int, err error) {
 	if f.grid == "off" {
 		return 0, 0, errors.New("hotspots: needs the grid (grid is off)")
 	}
-	b, err := read(f.grid, configs.DemoGrid)
-	if err != nil {
-		return 0, 0, err
-	}
-	ix, err := grid.Load(bytes.NewReader(b))
+	ix, err := loadGrid(f)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -214,13 +210,7 @@ func hotspotsEval(ctx context.Context, cfg Config, args []string, stdout io.Writ
 // same place and overlap or touch into one finding.
 func mergeFindings(hs []ticketing.Hotspot) []ticketing.Hotspot {
 	slices.SortFunc(hs, func(a, b ticketing.Hotspot) int {
-		if a.Category != b.Category {
-			return cmpString(a.Category, b.Category)
-		}
-		if a.Place != b.Place {
-			return cmpString(a.Place, b.Place)
-		}
-		return a.From.Compare(b.From)
+		return cmp.Or(strings.Compare(a.Category, b.Category), strings.Compare(a.Place, b.Place), a.From.Compare(b.From))
 	})
 	var out []ticketing.Hotspot
 	for _, h := range hs {
@@ -233,16 +223,6 @@ func mergeFindings(hs []ticketing.Hotspot) []ticketing.Hotspot {
 		out = append(out, h)
 	}
 	return out
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // writePlanted writes the planted hotspots as CSV.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"path/filepath"
 	"regexp"
@@ -24,14 +23,7 @@ func TestHotspotsPlanted(t *testing.T) {
 	url := pgtest.SchemaURL(t)
 	dir := t.TempDir()
 	env := map[string]string{"YIHAO_DATABASE_URL": url, "YIHAO_DATA_DIR": dir}
-	cli := func(args ...string) string {
-		t.Helper()
-		var out, errOut bytes.Buffer
-		if err := run(ctx, args, func(k string) string { return env[k] }, &out, &errOut); err != nil {
-			t.Fatalf("yihao %s: %v\n%s%s", strings.Join(args, " "), err, out.String(), errOut.String())
-		}
-		return out.String()
-	}
+	cli := yihaoCLI(ctx, t, env)
 	truth := filepath.Join(dir, "planted.csv")
 	cli("gen", "--tickets", "30000", "--months", "12", "--batch", "10000", "--hotspots", "15", "--truth", truth)
 	out := cli("hotspots", "eval", "--truth", truth)

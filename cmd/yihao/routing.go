@@ -72,15 +72,11 @@ func loadRouting(f routingFiles) (*routing.Router, *routing.Catalogue, error) {
 		opts = append(opts, routing.WithClassifier(m))
 	}
 	if f.grid != "off" {
-		b, err := read(f.grid, configs.DemoGrid)
+		ix, err := loadGrid(f)
 		if err != nil {
 			return nil, nil, err
 		}
-		ix, err := grid.Load(bytes.NewReader(b))
-		if err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", nameOf(f.grid, "demo grid"), err)
-		}
-		b, err = read(f.gazetteer, configs.DemoGazetteer)
+		b, err := read(f.gazetteer, configs.DemoGazetteer)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -95,6 +91,20 @@ func loadRouting(f routingFiles) (*routing.Router, *routing.Catalogue, error) {
 		return nil, nil, err
 	}
 	return r, cat, nil
+}
+
+// loadGrid reads the unit grid (the demo city's when none is given); the
+// caller decides what a grid that is off means.
+func loadGrid(f routingFiles) (*grid.Index, error) {
+	b, err := read(f.grid, configs.DemoGrid)
+	if err != nil {
+		return nil, err
+	}
+	ix, err := grid.Load(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", nameOf(f.grid, "demo grid"), err)
+	}
+	return ix, nil
 }
 
 // parseFile opens path and parses it; errors name the file.

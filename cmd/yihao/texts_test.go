@@ -46,12 +46,9 @@ texts:
 		t.Fatal(err)
 	}
 	env := map[string]string{"YIHAO_CONFIG": config, "YIHAO_DATA_DIR": dir}
+	cli := yihaoCLI(ctx, t, env)
 	token := func(args ...string) string {
-		var out, errOut bytes.Buffer
-		if err := run(ctx, append([]string{"token", "create"}, args...), func(k string) string { return env[k] }, &out, &errOut); err != nil {
-			t.Fatalf("token create %v: %v %s", args, err, errOut.String())
-		}
-		return strings.TrimSpace(out.String())
+		return strings.TrimSpace(cli(append([]string{"token", "create"}, args...)...))
 	}
 	admin := token("--role", "admin")
 	sipPort := sipptest.FreePort(t)
