@@ -3,7 +3,6 @@ package desks
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"log/slog"
 	"time"
 
@@ -66,6 +65,7 @@ func (r *Relay) relayOnce(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	ids := make([]int64, 0, len(ds))
 	for _, d := range ds {
 		var p struct {
 			Status     ticketing.Status `json:"status"`
@@ -77,9 +77,12 @@ func (r *Relay) relayOnce(ctx context.Context) (int, error) {
 		} else if err := Publish(ctx, r.bus, &ticketing.Ticket{Number: d.Number, Status: p.Status, Department: p.Department}); err != nil {
 			r.log.Warn("desk relay: publish", "number", d.Number, "err", err)
 		}
-		if err := r.ds.MarkDelivered(ctx, d.ID, r.now(), false); err != nil && !errors.Is(err, ticketing.ErrLeaseLost) {
-			r.log.Warn("desk relay: mark delivered", "number", d.Number, "err", err)
-		}
+		ids = append(ids, d.ID)
+	}
+	// One write for the claim: a relay that dies before it is redelivers
+	// the batch, which the desks take as a reload.
+	if err := r.ds.MarkDeliveredAll(ctx, ids, r.now()); err != nil {
+		r.log.Warn("desk relay: mark delivered", "deliveries", len(ids), "err", err)
 	}
 	return len(ds), nil
 }

@@ -35,6 +35,12 @@
 //   - kill-mid-push: an instance killed with WeChat pushes in hand (held
 //     on purpose by a lock on the tickets table); WeChat's retries to the
 //     other instance must store every one, never answer "success" for it;
+//   - kill-mid-commit: an instance killed in the middle of a group commit
+//     (new tickets are inserted in batches): its batch's statement waiting
+//     in PostgreSQL for a lock the test holds, more web reports queued
+//     behind it. Sent again to the other instance, each report is stored
+//     exactly once, and every ticket is whole (its event, its message, a
+//     delivery per endpoint);
 //   - stop-redis: Redis stopped for 3 s and started again on its port,
 //     empty (the suite runs it without persistence). Every door must take
 //     every report meanwhile, with no refusal; what /readyz answers while

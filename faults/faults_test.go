@@ -47,6 +47,7 @@ func TestFaults(t *testing.T) {
 	t.Run("kill-instance", cl.killInstance)
 	t.Run("restart-postgres", cl.restartPostgres)
 	t.Run("kill-mid-push", cl.killMidPush)
+	t.Run("kill-mid-commit", cl.killMidCommit)
 	t.Run("stop-redis", cl.stopRedis)
 	t.Run("forwarding-endpoint", cl.forwardingEndpoint)
 }

@@ -31,8 +31,9 @@ var allowed = []struct {
 }{
 	// The domain: tickets, workflow, the ports the stores implement.
 	{"ticketing", nil},
+	{"ticketing/internal/groupcommit", nil},
 	{"ticketing/internal/row", []string{"ticketing"}},
-	{"ticketing/internal/sqlq", []string{"ticketing", "ticketing/internal/row"}},
+	{"ticketing/internal/sqlq", []string{"ticketing", "ticketing/internal/row", "ticketing/internal/groupcommit"}},
 	{"ticketing/postgres", []string{"ticketing", "ticketing/internal/..."}},
 	{"ticketing/sqlite", []string{"ticketing", "ticketing/internal/..."}},
 

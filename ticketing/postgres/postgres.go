@@ -30,8 +30,9 @@ type Store struct {
 	sqlq.Reader[time.Time, *time.Time]
 	// Writer takes the single-statement writes both stores share.
 	sqlq.Writer[time.Time, *time.Time]
-	pool *pgxpool.Pool
-	ids  *ticketing.IDBlocks
+	pool    *pgxpool.Pool
+	ids     *ticketing.IDBlocks
+	commits *groupCommit
 }
 
 // reads adapts the pool to the shared reads and writes.
@@ -79,6 +80,10 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		err := pool.QueryRow(ctx, `SELECT nextval('ticket_id_seq')`).Scan(&start)
 		return start, translate(err)
 	})
+	if s.commits, err = newGroupCommit(ctx, pool); err != nil {
+		pool.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -98,8 +103,11 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	return sqlq.Migrate(ctx, db, migrations, goose.DialectPostgres, "postgres", goose.WithSessionLocker(locker))
 }
 
-// Close releases the pool.
-func (s *Store) Close() { s.pool.Close() }
+// Close commits the submits already queued and releases the pool.
+func (s *Store) Close() {
+	s.commits.queue.Close()
+	s.pool.Close()
+}
 
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error {
@@ -159,12 +167,6 @@ func appendSQL(first int) string {
 }
 
 var (
-	insertSQL = `WITH t AS (
-		INSERT INTO tickets (` + ticketColumns + `)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29,$30,$31,$32,$33,$34,$35,$36,$37,$38,$39,$40,$41,$42,$43,$44,$45,$46,$47,$48,$49,$50)
-		ON CONFLICT (channel, external_id) DO NOTHING
-		RETURNING id
-	),` + appendSQL(51)
 	updateSQL = `WITH t AS (
 		UPDATE tickets SET status = $1, category = $2, category_name = $3, department = $4,
 			department_name = $5, priority = $6, due_at = $7, routing_rule = $8, routing_reason = $9,
@@ -206,23 +208,10 @@ func tallyArgs(ts []ticketing.Tally) []any {
 }
 
 // Create inserts the ticket, its events, outbox rows, indicator tallies
-// and keys in one statement.
+// and keys, in one statement with the other submits of its batch (see
+// groupcommit.go), and returns once that statement has committed.
 func (s *Store) Create(ctx context.Context, t *ticketing.Ticket) (*ticketing.Ticket, bool, error) {
-	args, err := ticketValues(t, 1)
-	if err != nil {
-		return nil, false, err
-	}
-	args = append(args, changeArgs(t)...)
-	var id int64
-	err = s.pool.QueryRow(ctx, insertSQL, args...).Scan(&id, nil) // a new ticket has taken no key yet
-	if errors.Is(err, pgx.ErrNoRows) {
-		existing, err := s.ByExternalID(ctx, t.Channel, t.ExternalID)
-		return existing, false, err
-	}
-	if err != nil {
-		return nil, false, translate(err)
-	}
-	return sqlq.Created(t)
+	return s.createBatched(ctx, t)
 }
 
 func nullTime(t time.Time) *time.Time {

@@ -48,6 +48,39 @@ func BenchmarkPositions(b *testing.B) {
 	storetest.BenchmarkPositions(b, open(b, pgtest.SchemaURL(b)+"&pool_max_conns=16"), 16)
 }
 
+// A report PostgreSQL refuses (text with a NUL byte) fails alone: the
+// other submits of its batch are stored.
+func TestBatchRefusalFailsAlone(t *testing.T) {
+	s := open(t, pgtest.SchemaURL(t))
+	ctx := context.Background()
+	svc := ticketing.NewService(s, oneDept{})
+	const n = 32
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			text := fmt.Sprint("井盖丢了 ", i)
+			if i == 7 {
+				text += "\x00"
+			}
+			_, _, errs[i] = svc.Submit(ctx, ticketing.Report{Channel: ticketing.ChannelWeb, ExternalID: fmt.Sprint("b-", i), Text: text})
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		switch {
+		case i == 7 && ticketing.KindOf(err) != ticketing.KindInvalid:
+			t.Errorf("the report with a NUL byte: err = %v, want invalid", err)
+		case i != 7 && err != nil:
+			t.Errorf("report %d: %v", i, err)
+		}
+		_, err := s.ByExternalID(ctx, ticketing.ChannelWeb, fmt.Sprint("b-", i))
+		if (err == nil) != (i != 7) {
+			t.Errorf("report %d stored: err = %v", i, err)
+		}
+	}
+}
+
 type oneDept struct{}
 
 func (oneDept) Route(_ context.Context, r ticketing.Report) (ticketing.Assignment, error) {

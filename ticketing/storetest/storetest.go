@@ -55,6 +55,7 @@ func ticketTests() []storeTest {
 	return []storeTest{
 		{"CreateRoundTrip", testCreateRoundTrip},
 		{"CreateIdempotent", testCreateIdempotent},
+		{"CreateBurst", testCreateBurst},
 		{"CreateConcurrentSameKey", testCreateConcurrentSameKey},
 		{"NotFound", testNotFound},
 		{"NextIDUnique", testNextIDUnique},
@@ -234,6 +235,68 @@ func testCreateIdempotent(t *testing.T, s ticketing.Store) {
 	other.Channel, other.ExternalID = ticketing.ChannelWeChat, first.ExternalID
 	if _, created, err := s.Create(ctx, other); err != nil || !created {
 		t.Errorf("same key, other channel: created=%v err=%v", created, err)
+	}
+}
+
+// A burst of submits, which the stores commit in batches: every ticket is
+// stored whole, with its own events and messages in order, and a replay
+// inside the burst finds the ticket its key took.
+func testCreateBurst(t *testing.T, s ticketing.Store) {
+	ctx := context.Background()
+	svc, _ := newService(s)
+	const n = 64
+	got := make([]*ticketing.Ticket, n+n/4)
+	var wg sync.WaitGroup
+	for i := range got {
+		wg.Go(func() {
+			key := fmt.Sprint("burst-", i%n) // the last n/4 replay the first ones
+			tk, _, err := svc.Submit(ctx, ticketing.Report{Channel: ticketing.ChannelWeb, ExternalID: key, Text: "井盖丢了 " + key})
+			if err != nil {
+				t.Errorf("Submit %s: %v", key, err)
+				return
+			}
+			got[i] = tk
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	for i := range n {
+		tk := got[i]
+		if i < n/4 && got[n+i].ID != tk.ID {
+			t.Errorf("burst-%d: the replay answered ticket %d, the first %d", i, got[n+i].ID, tk.ID)
+		}
+		stored, err := s.ByExternalID(ctx, ticketing.ChannelWeb, fmt.Sprint("burst-", i))
+		if err != nil || stored.ID != tk.ID || stored.Status != ticketing.StatusDispatched {
+			t.Fatalf("burst-%d: stored %+v, %v; want ticket %d dispatched", i, stored, err, tk.ID)
+		}
+		evs, err := s.Events(ctx, tk.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var types []ticketing.EventType
+		for j, e := range evs {
+			if e.Seq != j+1 {
+				t.Errorf("burst-%d: event %d has seq %d", i, j, e.Seq)
+			}
+			types = append(types, e.Type)
+		}
+		want := []ticketing.EventType{ticketing.EventReceived, ticketing.EventRegistered, ticketing.EventDispatched}
+		if diff := cmp.Diff(want, types); diff != "" {
+			t.Errorf("burst-%d events (-want +got):\n%s", i, diff)
+		}
+	}
+	msgs, err := s.Outbox(ctx, 10*n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	per := map[int64]int{}
+	for _, m := range msgs {
+		per[m.TicketID]++
+	}
+	if len(msgs) != n || len(per) != n {
+		t.Errorf("outbox: %d messages for %d tickets, want one each for %d", len(msgs), len(per), n)
 	}
 }
 

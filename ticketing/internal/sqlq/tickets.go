@@ -1,9 +1,12 @@
 package sqlq
 
 import (
+	"context"
 	"database/sql"
+	"errors"
 
 	"github.com/yihao-city/yihao/ticketing"
+	"github.com/yihao-city/yihao/ticketing/internal/groupcommit"
 	"github.com/yihao-city/yihao/ticketing/internal/row"
 )
 
@@ -146,6 +149,32 @@ func Saved(t *ticketing.Ticket, commit error, translate func(error) error) (*tic
 	t.Version++
 	t.ClearPending()
 	return t, nil
+}
+
+// Committed is Create's answer once a new ticket's group commit is over
+// (inserted: its row went in; err: the commit's or the wait's error): the
+// stored copy; or the ticket that took its key first (a replay); or, found
+// under its own id, the ticket itself, when a batch whose answer was lost
+// after its commit was tried again.
+func Committed(ctx context.Context, t *ticketing.Ticket, inserted bool, err error,
+	byKey func(context.Context, ticketing.Channel, string) (*ticketing.Ticket, error)) (*ticketing.Ticket, bool, error) {
+	if errors.Is(err, groupcommit.ErrClosed) {
+		return nil, false, ticketing.Unavailable(err)
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	if inserted {
+		return Created(t)
+	}
+	existing, err := byKey(ctx, t.Channel, t.ExternalID)
+	if err != nil {
+		return nil, false, err
+	}
+	if existing.ID == t.ID {
+		return Created(t)
+	}
+	return existing, false, nil
 }
 
 // Created is the stored copy of a ticket just inserted: version 1, nothing pending.

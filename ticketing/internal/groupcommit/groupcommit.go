@@ -1,0 +1,110 @@
+// Package groupcommit gathers writes that arrive together into batches, so
+// a store commits (and waits for its disk) once per batch instead of once
+// per write. Both ticket stores take new tickets through it.
+//
+// Nothing waits for a batch to fill: a writer takes the next write and
+// whatever queued behind it while the previous batch was committing, so a
+// lone write commits at once and a burst shares its commits.
+package groupcommit
+
+import (
+	"context"
+	"errors"
+	"sync"
+)
+
+// ErrClosed answers writes submitted after Close.
+var ErrClosed = errors.New("groupcommit: closed")
+
+// Call is one write waiting for its batch. The commit function sets Err
+// (and whatever result the item carries) before the call is released.
+type Call[T any] struct {
+	Item T
+	Err  error
+	done chan struct{}
+}
+
+// Queue feeds batches of at most max calls to commit, from writers
+// goroutines; each batch runs once, and every call in it is released when
+// commit returns.
+type Queue[T any] struct {
+	commit func([]*Call[T])
+	max    int
+
+	mu     sync.RWMutex // read-held while queueing; Close takes it to close calls
+	closed bool
+	calls  chan *Call[T]
+	wg     sync.WaitGroup
+}
+
+// New starts writers goroutines that commit batches of up to max calls.
+func New[T any](writers, max int, commit func([]*Call[T])) *Queue[T] {
+	q := &Queue[T]{commit: commit, max: max, calls: make(chan *Call[T], 4*max)}
+	for range writers {
+		q.wg.Add(1)
+		go q.write()
+	}
+	return q
+}
+
+// Do queues item and waits until its batch has committed, returning the
+// call as commit left it. If ctx ends first Do returns ctx's error, and the
+// write may still commit: callers make their writes idempotent.
+func (q *Queue[T]) Do(ctx context.Context, item T) (*Call[T], error) {
+	c := &Call[T]{Item: item, done: make(chan struct{})}
+	q.mu.RLock()
+	if q.closed {
+		q.mu.RUnlock()
+		return nil, ErrClosed
+	}
+	select {
+	case q.calls <- c:
+		q.mu.RUnlock()
+	case <-ctx.Done():
+		q.mu.RUnlock()
+		return nil, ctx.Err()
+	}
+	select {
+	case <-c.done:
+		return c, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Close stops taking writes and returns once every queued one has
+// committed (or failed).
+func (q *Queue[T]) Close() {
+	q.mu.Lock()
+	if !q.closed {
+		q.closed = true
+		close(q.calls)
+	}
+	q.mu.Unlock()
+	q.wg.Wait()
+}
+
+func (q *Queue[T]) write() {
+	defer q.wg.Done()
+	batch := make([]*Call[T], 0, q.max)
+	for first := range q.calls {
+		batch = append(batch[:0], first)
+	gather:
+		for len(batch) < q.max {
+			select {
+			case c, ok := <-q.calls:
+				if !ok {
+					break gather
+				}
+				batch = append(batch, c)
+			default:
+				break gather
+			}
+		}
+		q.commit(batch)
+		for _, c := range batch {
+			close(c.done)
+		}
+		clear(batch)
+	}
+}
