@@ -29,6 +29,7 @@ type Service struct {
 	dups   DuplicatePolicy
 	cc     string // default country code of reporters' phones
 	track  []byte // the key of TrackCode; nil: no codes
+	admit  *admission
 }
 
 // Option configures a Service.
@@ -121,6 +122,11 @@ func (s *Service) autoDispatch(t *Ticket, a Assignment, now time.Time) error {
 }
 
 func (s *Service) submit(ctx context.Context, r Report, fold bool, decide func(t *Ticket, a Assignment, now time.Time) error) (t *Ticket, created bool, err error) {
+	leave, err := s.admit.enter(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	defer leave()
 	r.Normalize()
 	now := s.now()
 	if r.ReceivedAt.IsZero() {

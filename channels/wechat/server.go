@@ -79,6 +79,7 @@ import (
 	"github.com/silenceper/wechat/v2/util"
 
 	"github.com/yihao-city/yihao/internal/httpapi"
+	"github.com/yihao-city/yihao/ticketing"
 )
 
 // Defaults of ServerConfig.
@@ -307,6 +308,10 @@ func (s *Server) servePush(w http.ResponseWriter, r *http.Request) {
 		slog.String("openid", m.FromUserName), slog.Int64("msg_id", m.MsgID))
 
 	reply, err := s.handle(ctx, m)
+	if errors.Is(err, ticketing.ErrBusy) {
+		http.Error(w, "busy", http.StatusServiceUnavailable) // WeChat retries; counted, not logged
+		return
+	}
 	if err != nil {
 		s.log.LogAttrs(ctx, slog.LevelError, "wechat push not stored; WeChat will retry",
 			slog.String("msg_type", m.MsgType), slog.Any("err", err))

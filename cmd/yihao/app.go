@@ -202,11 +202,14 @@ func (a *app) openService(context.Context) error {
 		return err
 	}
 	a.svc = ticketing.NewService(a.store, a.router, ticketing.WithLocation(a.loc), ticketing.WithLogger(a.log), ticketing.WithTrackKey(key),
-		ticketing.WithDefaultCountry(a.cfg.SIP.DefaultCountry),
+		ticketing.WithDefaultCountry(a.cfg.SIP.DefaultCountry), ticketing.WithAdmission(a.cfg.IntakeInFlight, a.cfg.IntakeWait),
 		ticketing.WithDuplicates(ticketing.DuplicatePolicy{Radius: d.RadiusM, Window: d.Window, AutoMerge: d.AutoMergeAt}))
 	a.reg = prometheus.NewRegistry()
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.intake = httpapi.NewMetrics(a.reg)
+	a.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "yihao_intake_shed_total",
+		Help: "Reports refused as busy (503, Retry-After: 1): the instance was at intake_max_inflight for intake_max_wait."},
+		func() float64 { return float64(a.svc.Shed()) }))
 	a.metrics = promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg})
 	return nil
 }

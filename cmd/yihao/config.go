@@ -29,9 +29,14 @@ type Config struct {
 	ReloadInterval  time.Duration `yaml:"reload_interval"`
 	RateLimit       int           `yaml:"rate_limit_per_minute"`
 	RateBurst       int           `yaml:"rate_limit_burst"`
-	TrustedProxies  []string      `yaml:"trusted_proxies"`
-	LogLevel        string        `yaml:"log_level"`
-	DebugAddr       string        `yaml:"debug_addr"`
+	// IntakeInFlight is how many reports an instance works on at once,
+	// whatever their door; one more waits at most IntakeWait for a turn and
+	// is then answered 503 with Retry-After: 1 (0: no bound).
+	IntakeInFlight int           `yaml:"intake_max_inflight"`
+	IntakeWait     time.Duration `yaml:"intake_max_wait"`
+	TrustedProxies []string      `yaml:"trusted_proxies"`
+	LogLevel       string        `yaml:"log_level"`
+	DebugAddr      string        `yaml:"debug_addr"`
 	// MetricsToken lets /metrics be read on the public listener with
 	// Authorization: Bearer <token> (YIHAO_METRICS_TOKEN); without it the
 	// metrics are only on the debug listener.
@@ -247,7 +252,7 @@ func demoLines() []SIPLine {
 }
 
 func defaultConfig() Config {
-	return Config{HTTPAddr: ":8080", DataDir: "./data", RedisPrefix: "yihao:", RateLimit: 30, RateBurst: 10, LogLevel: "info", Open311Base: "/open311/v2", ShutdownTimeout: 30 * time.Second, ReloadInterval: 10 * time.Second,
+	return Config{HTTPAddr: ":8080", DataDir: "./data", RedisPrefix: "yihao:", RateLimit: 30, RateBurst: 10, IntakeInFlight: 32, IntakeWait: 5 * time.Millisecond, LogLevel: "info", Open311Base: "/open311/v2", ShutdownTimeout: 30 * time.Second, ReloadInterval: 10 * time.Second,
 		SIP: SIPConfig{Realm: "yihao", Addr: ":5060", Mode: "proxy", Strategy: "longest_idle", QueueWait: 30 * time.Second,
 			RingTimeout: 20 * time.Second, DefaultCountry: "86", RateLimit: 60, RateBurst: 20}}
 }
@@ -315,7 +320,8 @@ func loadConfig(path string, getenv func(string) string) (Config, error) {
 	list("YIHAO_SIP_TRUNKS", &cfg.SIP.Trunks)
 	list("YIHAO_SIP_GATEWAYS", &cfg.SIP.Gateways)
 	for name, dst := range map[string]*int{"YIHAO_RATE_LIMIT": &cfg.RateLimit, "YIHAO_RATE_BURST": &cfg.RateBurst,
-		"YIHAO_SIP_RATE_LIMIT": &cfg.SIP.RateLimit, "YIHAO_SIP_RATE_BURST": &cfg.SIP.RateBurst} {
+		"YIHAO_INTAKE_MAX_INFLIGHT": &cfg.IntakeInFlight,
+		"YIHAO_SIP_RATE_LIMIT":      &cfg.SIP.RateLimit, "YIHAO_SIP_RATE_BURST": &cfg.SIP.RateBurst} {
 		if v := getenv(name); v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 0 {
@@ -323,6 +329,13 @@ func loadConfig(path string, getenv func(string) string) (Config, error) {
 			}
 			*dst = n
 		}
+	}
+	if v := getenv("YIHAO_INTAKE_MAX_WAIT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return cfg, fmt.Errorf("config: YIHAO_INTAKE_MAX_WAIT=%q is not a duration ≥ 0 (like 20ms)", v)
+		}
+		cfg.IntakeWait = d
 	}
 	if v := getenv("YIHAO_WECHAT_PLAINTEXT"); v != "" {
 		b, err := strconv.ParseBool(v)

@@ -76,6 +76,12 @@ func Logged(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error)
 	case ticketing.KindInternal:
 		log.Error("request failed", "route", Route(r), "err", err)
 	case ticketing.KindUnavailable:
+		if errors.Is(e, ticketing.ErrBusy) {
+			// At capacity: counted (yihao_intake_shed_total), not logged
+			// once per refusal, which would add to the load it sheds.
+			w.Header().Set("Retry-After", "1")
+			break
+		}
 		log.Warn("dependency unavailable", "route", Route(r), "err", err)
 		w.Header().Set("Retry-After", RetryAfter)
 	}

@@ -52,6 +52,7 @@ type benchConfig struct {
 	replay  float64
 	timeout time.Duration
 	rate    float64
+	retries int
 }
 
 func parseBenchFlags(args []string, out io.Writer) (benchConfig, error) {
@@ -64,6 +65,7 @@ func parseBenchFlags(args []string, out io.Writer) (benchConfig, error) {
 	fs.Float64Var(&cfg.replay, "replay", 0.05, "fraction of keys replayed afterwards to check idempotency")
 	fs.DurationVar(&cfg.timeout, "timeout", 10*time.Second, "per-request timeout")
 	fs.Float64Var(&cfg.rate, "rate", 0, "reports started per second (0: as fast as the workers go)")
+	fs.IntVar(&cfg.retries, "retries", 3, "retries of a report after a network error, a 5xx or a 429 (with its key)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -76,6 +78,8 @@ func parseBenchFlags(args []string, out io.Writer) (benchConfig, error) {
 		return cfg, errors.New("bench intake: --c must be at least 1")
 	case cfg.replay < 0 || cfg.replay > 1:
 		return cfg, errors.New("bench intake: --replay must be between 0 and 1")
+	case cfg.retries < 0:
+		return cfg, errors.New("bench intake: --retries must be at least 0")
 	case cfg.timeout <= 0:
 		return cfg, errors.New("bench intake: --timeout must be positive")
 	}
@@ -92,11 +96,12 @@ type benchReport struct {
 	key  string
 	body []byte // kept verbatim: a replay must send the very same bytes
 
-	acked   bool
-	number  string
-	token   string
-	latency time.Duration // of the attempt that succeeded
-	err     string        // why it failed, if it did
+	acked    bool
+	number   string
+	token    string
+	latency  time.Duration // from the first attempt to the answer, retries included
+	answered time.Duration // of the attempt that succeeded alone
+	err      string        // why it failed, if it did
 }
 
 // intakeResponse is the body of a successful POST /api/v1/reports.
@@ -137,18 +142,25 @@ func benchIntake(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 
 	var acked []*benchReport
-	var lat []time.Duration
+	var lat, answered []time.Duration
 	failures := map[string]int{}
 	for i := range reports {
 		r := &reports[i]
 		if r.acked {
 			acked = append(acked, r)
-			lat = append(lat, r.latency)
+			lat, answered = append(lat, r.latency), append(answered, r.answered)
 		} else {
 			failures[r.err]++
 		}
 	}
 	printSummary(stdout, cfg.n, len(acked), int(b.retries.Load()), elapsed, lat)
+	if n := b.busy.Load(); n > 0 {
+		// Shedding: what the admitted attempts took, apart from the
+		// refusals' Retry-After waits.
+		slices.Sort(answered)
+		fmt.Fprintf(stdout, "busy answers  %d (503/429 with Retry-After, retried)\nadmitted attempt p50 %s  p99 %s\n",
+			n, ms(percentile(answered, 0.5)), ms(percentile(answered, 0.99)))
+	}
 	printReasons(stdout, "failures", failures)
 
 	// 2. Every acknowledged ticket must be readable with its token.
@@ -211,22 +223,23 @@ type bencher struct {
 	cfg     benchConfig
 	client  *http.Client
 	retries atomic.Int64
+	busy    atomic.Int64 // answers 503 or 429 with Retry-After: the server shedding
 }
 
-// maxRetries is how often a request is retried after a network error or a
-// 5xx. Retries reuse the Idempotency-Key, so they can never create a second
-// ticket; that is exactly what the server promises and what we test.
-const maxRetries = 3
-
-// submit posts r, retrying with the same key, and records the outcome.
-// Latency runs from the first attempt: what the citizen waited, retries
-// and backoff included.
+// submit posts r, retrying (--retries times) with the same key, which can
+// never create a second ticket: that is what the server promises and what
+// we test. Latency runs from the first attempt: what the citizen waited,
+// retries and backoff included.
 func (b *bencher) submit(ctx context.Context, r *benchReport) {
 	t0 := time.Now()
 	for attempt := 0; ; attempt++ {
+		a0 := time.Now()
 		status, body, hdr, err := b.do(ctx, http.MethodPost, b.cfg.base+"/api/v1/reports", r.key, r.body)
 		took := time.Since(t0)
-		if retryable(status, err) && attempt < maxRetries && ctx.Err() == nil {
+		if (status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests) && hdr.Get("Retry-After") != "" {
+			b.busy.Add(1)
+		}
+		if retryable(status, err) && attempt < b.cfg.retries && ctx.Err() == nil {
 			b.retries.Add(1)
 			if sleep(ctx, backoff(attempt, hdr)) == nil {
 				continue
@@ -243,7 +256,7 @@ func (b *bencher) submit(ctx context.Context, r *benchReport) {
 				r.err = fmt.Sprintf("%d with a malformed body", status)
 				return
 			}
-			r.acked, r.number, r.token, r.latency = true, resp.Number, resp.TrackToken, took
+			r.acked, r.number, r.token, r.latency, r.answered = true, resp.Number, resp.TrackToken, took, time.Since(a0)
 		case status == http.StatusOK:
 			r.err = "200 on a first attempt: the server already knew a fresh key"
 		default:
@@ -303,7 +316,7 @@ func (b *bencher) replay(ctx context.Context, r *benchReport) string {
 func (b *bencher) retry(ctx context.Context, method, u, key string, body []byte) (int, []byte, error) {
 	for attempt := 0; ; attempt++ {
 		status, resp, hdr, err := b.do(ctx, method, u, key, body)
-		if !retryable(status, err) || attempt == maxRetries || ctx.Err() != nil {
+		if !retryable(status, err) || attempt >= max(b.cfg.retries, 3) || ctx.Err() != nil {
 			return status, resp, err
 		}
 		if serr := sleep(ctx, backoff(attempt, hdr)); serr != nil {
