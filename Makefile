@@ -22,7 +22,7 @@ YIHAO_TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disab
 YIHAO_TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 export YIHAO_TEST_DATABASE_URL YIHAO_TEST_REDIS_URL
 
-.PHONY: run test deps services vet lint tools build
+.PHONY: run test bench deps services vet lint tools build
 
 run:
 	go run ./cmd/yihao --config configs/demo.yaml
@@ -32,6 +32,16 @@ build:
 
 test: deps services vet lint
 	go test -race -count=1 -timeout 20m ./...
+
+# The Go benchmarks of the intake's and the calls' hot functions: the group
+# commit's queue, a submit on each store, routing (rules, classifier, grid),
+# an Open311 POST and the CTI webhook. The end-to-end figures are
+# bench/sweep.sh's (BENCHMARKS.md).
+bench: services
+	go test -run '^$$' -benchmem -benchtime 2s \
+		-bench '^Benchmark(Do|Submit|Route|RouteFull|Predict|Locate|GazetteerFind|PostRequest|Webhook)$$' \
+		./ticketing/internal/groupcommit ./ticketing/postgres ./ticketing/sqlite ./routing ./routing/classify \
+		./routing/grid ./channels/open311 ./channels/hotline
 
 vet:
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi

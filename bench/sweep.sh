@@ -18,7 +18,10 @@
 #                 database, three runs                                 ~2.5 min
 #   intake_base   Web intake, end to end: the control run, c=32 on a fresh
 #                 database with the BASE binary (only with BASE)         ~1 min
-#   pgbench       The ceiling: PostgreSQL's own commit rate (pgbench)    ~3 min
+#   pgbench       The ceiling: PostgreSQL's own commit rate (pgbench), with
+#                 an intake run on each store between its runs           ~3.5 min
+#   overload      Intake at four times the workers: shedding (c=128, PostgreSQL
+#                 and the embedded store, each against c=32 alone)       ~2 min
 #   stores        The stores alone (Go benchmarks)                     ~2.5 min
 #   open311       Open311 intake                                         ~1 min
 #   fuzz_exif     Photo intake (EXIF fuzzing, 30 s)                      ~1 min
@@ -105,7 +108,7 @@ REDIS=(-h 127.0.0.1 -p 6379)
 REDIS_DB=3
 RUN_ID=$(date -u +%Y%m%d%H%M%S)
 
-STEPS="intake_pg intake_sqlite intake_fresh intake_base pgbench stores open311 fuzz_exif classifier grid route cti sipp wechat"
+STEPS="intake_pg intake_sqlite intake_fresh intake_base pgbench overload stores open311 fuzz_exif classifier grid route cti sipp wechat"
 want() { [ -z "${ONLY:-}" ] || [[ " $ONLY " == *" $1 "* ]]; }
 
 # --- requirements ------------------------------------------------------------
@@ -359,9 +362,36 @@ if want pgbench; then
 			step pgbench_3_intake_c32 intake 32
 		fi
 		stop_server; drop_db bench_intake
+		rm -rf "$WORK/pgb-sqlite"
+		if start_server pgbench_intake_sqlite 127.0.0.1:8094 $(intake_env_sqlite "$WORK/pgb-sqlite"); then
+			step pgbench_3_intake_sqlite_c32 intake 32
+		fi
+		stop_server; rm -rf "$WORK/pgb-sqlite"
 		step pgbench_4_commits_again pgbench "${PG[@]}" -c 32 -j 2 -T 30 -n -f "$OUT/commit.sql" bench_pgb
 	fi
 	drop_db bench_pgb
+fi
+
+# ============================================================================
+# Overload (BENCHMARKS.md "Overload"): 128 workers where 32 fill the
+# instance. Past intake_max_inflight a report waits intake_max_wait and is
+# answered 503 with Retry-After: 1; the client retries it with its key. The
+# admitted attempts' latency should stay that of c=32 on the same server.
+# ============================================================================
+overload() { "$BIN" bench intake --url http://127.0.0.1:8094 --n 20000 --c "$1" --retries 30; }
+if want overload; then
+	log "intake overload"
+	if fresh_db bench_intake && start_server overload_pg 127.0.0.1:8094 $(intake_env_pg bench_intake); then
+		step overload_pg_c32 overload 32
+		step overload_pg_c128 overload 128
+	fi
+	stop_server; drop_db bench_intake
+	rm -rf "$WORK/ov-sqlite"
+	if start_server overload_sqlite 127.0.0.1:8094 $(intake_env_sqlite "$WORK/ov-sqlite"); then
+		step overload_sqlite_c32 overload 32
+		step overload_sqlite_c128 overload 128
+	fi
+	stop_server; rm -rf "$WORK/ov-sqlite"
 fi
 
 # ============================================================================
@@ -487,6 +517,32 @@ if want wechat; then
 		step wechat_pg_redis wx_bench
 	fi
 	stop_server; drop_db bench_wechat; rm -rf "$WORK/wx-pg"
+fi
+
+# ============================================================================
+# Ratios (BENCHMARKS.md "Speed at the limit"): each figure against its
+# reference measured minutes apart in this sweep, into $OUT/RATIOS.txt.
+# ============================================================================
+field() { # FILE AWK-PATTERN FIELD: the first match's field, digits only
+	[ -f "$OUT/$1.txt" ] && awk -v f="$3" "$2"' { gsub(/[^0-9.]/, "", $f); print $f; exit }' "$OUT/$1.txt"
+}
+ratio() { [ -n "$1" ] && [ -n "$2" ] && awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b }'; }
+if want pgbench; then
+	{
+		echo "# ratios, $(revs), $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+		echo "| work | Yihao | reference | ratio | target |"
+		echo "|---|---|---|---|---|"
+		pgb1=$(field pgbench_1_commits '/^tps = /' 3)
+		pgb2=$(field pgbench_4_commits_again '/^tps = /' 3)
+		pgb=$(awk -v a="${pgb1:-0}" -v b="${pgb2:-0}" 'BEGIN { n = (a > 0) + (b > 0); if (n) printf "%.0f", (a + b) / n }')
+		web=$(field pgbench_3_intake_c32 '/^throughput/' 2)
+		p99=$(field pgbench_3_intake_c32 '/^latency p99/' 3)
+		echo "| intake on PostgreSQL, c=32 (p99 ${p99:-?} ms) | ${web:-?}/s | pgbench one-row commits, 32 clients, mean of the runs before and after: ${pgb:-?} tps | $(ratio "$web" "$pgb") | ≥ 0.30, p99 ≤ 20 ms |"
+		sq=$(field pgbench_3_intake_sqlite_c32 '/^throughput/' 2)
+		sqp99=$(field pgbench_3_intake_sqlite_c32 '/^latency p99/' 3)
+		echo "| intake on the embedded store, c=32 (p99 ${sqp99:-?} ms) | ${sq:-?}/s | 2,500/s | $(ratio "$sq" 2500) | ≥ 1 |"
+	} >"$OUT/RATIOS.txt"
+	cat "$OUT/RATIOS.txt" | tee -a "$SUMMARY"
 fi
 
 log "not in the sweep: the desks on 10 million tickets (run by hand with the commands in BENCHMARKS.md; the data takes ~25 min and 12 GB)"

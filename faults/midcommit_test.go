@@ -3,6 +3,7 @@ package faults
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -18,8 +19,8 @@ import (
 // after that commit. Here web reports are sent to the instance while the
 // test holds a lock on the tickets table, so the first batch's statement
 // waits in PostgreSQL (gathered, sent, not committed) and the other
-// reports queue behind it; then the instance is killed and the lock
-// released.
+// reports queue behind it (those past intake_max_inflight are shed with
+// 503); then the instance is killed and the lock released.
 //
 // PostgreSQL holds the dead client's whole statement, so that batch may
 // still commit with nobody told; the queued ones never reach it. Either
@@ -60,12 +61,17 @@ func (cl *cluster) killMidCommit(t *testing.T) {
 		c.reports = append(c.reports, r)
 		wg.Go(func() {
 			r.Attempts++
-			status, _, answer, err := first.send(ctx, victim.Base, r)
+			status, hdr, answer, err := first.send(ctx, victim.Base, r)
 			switch {
 			case err != nil:
 				c.note(transportKind(err))
+			case status == http.StatusServiceUnavailable && hdr.Get("Retry-After") != "":
+				// Past intake_max_inflight (32) the instance sheds: the
+				// report is refused at once, and sent again below.
+				c.note("503+Retry-After")
 			default:
-				// The table is locked: no answer can come before the kill.
+				// The table is locked: no acknowledgement can come before
+				// the kill.
 				c.note(fmt.Sprint(status))
 				r.Rejected = fmt.Sprintf("answered %d while its batch could not commit: %.200s", status, answer)
 			}
