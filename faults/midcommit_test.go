@@ -33,22 +33,9 @@ func (cl *cluster) killMidCommit(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), faultLimit)
 	defer cancel()
 	victim, other := cl.instances[0], cl.instances[1]
-	defer func() {
-		if victim.Exited() {
-			if err := victim.Start(); err != nil {
-				t.Errorf("restart of %s: %v", victim.Name, err)
-			}
-		}
-	}()
-
-	tx, err := cl.db.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	defer cl.restartIfKilled(t, victim)
+	tx := cl.lockTickets(ctx, t)
 	defer tx.Rollback(context.Background())
-	if _, err := tx.Exec(ctx, `LOCK TABLE tickets IN EXCLUSIVE MODE`); err != nil {
-		t.Fatal(err)
-	}
 
 	tag := cl.run + "-" + fault
 	door := webDoor{tag: tag}

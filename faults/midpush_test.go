@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/yihao-city/yihao/ticketing"
 )
 
@@ -34,22 +36,9 @@ func (cl *cluster) killMidPush(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), faultLimit)
 	defer cancel()
 	victim, other := cl.instances[0], cl.instances[1]
-	defer func() {
-		if victim.Exited() {
-			if err := victim.Start(); err != nil {
-				t.Errorf("restart of %s: %v", victim.Name, err)
-			}
-		}
-	}()
-
-	tx, err := cl.db.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	defer cl.restartIfKilled(t, victim)
+	tx := cl.lockTickets(ctx, t)
 	defer tx.Rollback(context.Background())
-	if _, err := tx.Exec(ctx, `LOCK TABLE tickets IN EXCLUSIVE MODE`); err != nil {
-		t.Fatal(err)
-	}
 
 	s := newWeChatSender(t, cl.run+"-"+fault, cl.acct, nil, cl.msgID(3, 0))
 	c := newChannelLoad(fault, "wechat")
@@ -113,6 +102,30 @@ func (cl *cluster) killMidPush(t *testing.T) {
 	if tl.SilentLost > 0 || tl.Lost > 0 || tl.Duplicated > 0 {
 		t.Errorf("%d pushes answered \"success\" by %s and never stored (WeChat does not push them again); lost=%d duplicated=%d:\n  %s",
 			tl.SilentLost, other.Name, tl.Lost, tl.Duplicated, strings.Join(tl.Problems, "\n  "))
+	}
+}
+
+// lockTickets holds the tickets table in EXCLUSIVE mode (reads go on,
+// writes wait) until the returned transaction ends.
+func (cl *cluster) lockTickets(ctx context.Context, t *testing.T) pgx.Tx {
+	t.Helper()
+	tx, err := cl.db.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `LOCK TABLE tickets IN EXCLUSIVE MODE`); err != nil {
+		_ = tx.Rollback(context.Background())
+		t.Fatal(err)
+	}
+	return tx
+}
+
+// restartIfKilled starts victim again if a fault left it dead.
+func (cl *cluster) restartIfKilled(t *testing.T, victim *Instance) {
+	if victim.Exited() {
+		if err := victim.Start(); err != nil {
+			t.Errorf("restart of %s: %v", victim.Name, err)
+		}
 	}
 }
 

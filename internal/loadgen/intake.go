@@ -101,6 +101,7 @@ type benchReport struct {
 	token    string
 	latency  time.Duration // from the first attempt to the answer, retries included
 	answered time.Duration // of the attempt that succeeded alone
+	done     time.Time     // when the acknowledgement came
 	err      string        // why it failed, if it did
 }
 
@@ -143,12 +144,13 @@ func benchIntake(ctx context.Context, args []string, stdout io.Writer) error {
 
 	var acked []*benchReport
 	var lat, answered []time.Duration
+	var done []time.Time
 	failures := map[string]int{}
 	for i := range reports {
 		r := &reports[i]
 		if r.acked {
 			acked = append(acked, r)
-			lat, answered = append(lat, r.latency), append(answered, r.answered)
+			lat, answered, done = append(lat, r.latency), append(answered, r.answered), append(done, r.done)
 		} else {
 			failures[r.err]++
 		}
@@ -157,9 +159,17 @@ func benchIntake(ctx context.Context, args []string, stdout io.Writer) error {
 	if n := b.busy.Load(); n > 0 {
 		// Shedding: what the admitted attempts took, apart from the
 		// refusals' Retry-After waits.
+		// The steady rate: acknowledgements between the 10th and the 90th
+		// percentile of their times, without the tail of Retry-After waits
+		// the last refused reports spend at the end of a closed-loop run.
 		slices.Sort(answered)
-		fmt.Fprintf(stdout, "busy answers  %d (503/429 with Retry-After, retried)\nadmitted attempt p50 %s  p99 %s\n",
-			n, ms(percentile(answered, 0.5)), ms(percentile(answered, 0.99)))
+		slices.SortFunc(done, func(a, b time.Time) int { return a.Compare(b) })
+		steady := "-"
+		if lo, hi := len(done)/10, len(done)*9/10; hi > lo && done[hi].After(done[lo]) {
+			steady = fmt.Sprintf("%.1f/s", float64(hi-lo)/done[hi].Sub(done[lo]).Seconds())
+		}
+		fmt.Fprintf(stdout, "busy answers  %d (503/429 with Retry-After, retried)\nadmitted attempt p50 %s  p99 %s\nsteady throughput %s (the middle 80%% of acknowledgements)\n",
+			n, ms(percentile(answered, 0.5)), ms(percentile(answered, 0.99)), steady)
 	}
 	printReasons(stdout, "failures", failures)
 
@@ -256,7 +266,7 @@ func (b *bencher) submit(ctx context.Context, r *benchReport) {
 				r.err = fmt.Sprintf("%d with a malformed body", status)
 				return
 			}
-			r.acked, r.number, r.token, r.latency, r.answered = true, resp.Number, resp.TrackToken, took, time.Since(a0)
+			r.acked, r.number, r.token, r.latency, r.answered, r.done = true, resp.Number, resp.TrackToken, took, time.Since(a0), time.Now()
 		case status == http.StatusOK:
 			r.err = "200 on a first attempt: the server already knew a fresh key"
 		default:
