@@ -35,28 +35,12 @@ export YIHAO_HTTP_ADDR=$http YIHAO_RATE_LIMIT=0
 echo $! >>"$work/pids"
 for _ in $(seq 50); do curl -sf "http://$http/readyz" >/dev/null && break; sleep 0.2; done
 
-echo SEQUENTIAL >"$work/agents.csv"
 for i in $(seq 1 "$AGENTS"); do
-	ext=$((5000 + i))
-	echo "$ext;bench-agent-$i" >>"$work/agents.csv"
-	"$bin" agent add --ext "$ext" --password "bench-agent-$i" >/dev/null
+	"$bin" agent add --ext "$((5000 + i))" --password "bench-agent-$i" >/dev/null
 done
-# The agents register from the port their phone (the UAS below) listens on.
-sipp "$sip" -sf "$here/register.xml" -inf "$work/agents.csv" -m "$AGENTS" -r 200 \
-	-i 127.0.0.1 -p "$phones" -t u1 -nostdin -timeout 30s -timeout_error >/dev/null
-sipp -sf "$here/agent_uas.xml" -i 127.0.0.1 -p "$phones" -t u1 -nostdin -buff_size 4194304 \
-	-trace_err -error_file "$work/uas_errors.log" >/dev/null 2>&1 &
-echo $! >>"$work/pids"
-sleep 1
-
-set +e
-sipp "$sip" -sf "$here/caller_uac.xml" -s 12345 -d 0 -m "$CALLS" -r "$RATE" -i 127.0.0.1 -t u1 \
-	-nostdin -buff_size 4194304 -timeout 120s -timeout_error -trace_err -error_file "$work/uac_errors.log" \
-	>"$work/uac.out" 2>&1
-code=$?
-set -e
-grep -a -E "Call Rate|Successful call|Failed call|Retransmissions" "$work/uac.out" | tail -4
-echo "sipp exit $code"
+sippdir=$here
+. "$here/calls.sh"
+drive_calls "$sip" "$phones" "$work"
 sleep 1
 token=$("$bin" token create --role admin 2>/dev/null | tail -1)
 now=$(date -u +%Y-%m-%dT%H:%M:%SZ -d '+1 minute')
