@@ -212,11 +212,14 @@ stop_server() { # graceful (SIGTERM, up to the 30 s shutdown timeout), then KILL
 	forget_pid "$pid"
 	SERVER_PID=
 }
-port_free() {
-	if ss -Htlnu "( sport = :$1 )" 2>/dev/null | grep -q .; then
-		log "  port $1 is in use; skipping"
-		return 1
-	fi
+port_free() { # the previous run's processes may take a few seconds to go
+	local i
+	for i in $(seq 20); do
+		ss -Htlnu "( sport = :$1 )" 2>/dev/null | grep -q . || return 0
+		sleep 0.5
+	done
+	log "  port $1 is in use; skipping"
+	return 1
 }
 
 cleanup() {
@@ -580,8 +583,7 @@ fi
 # whose names start with PREFIX: "rate name".
 best_cps() {
 	local f name rate failed best=0 which=-
-	for f in "$OUT/$1"*.txt; do
-		[ -f "$f" ] || continue
+	for f in $(find "$OUT" -maxdepth 1 -name "$1*.txt" | sort); do
 		name=$(basename "$f" .txt)
 		case "$name" in *_base) continue ;; esac
 		rate=$(awk -F'|' '/Call Rate/ { r = $3 } END { gsub(/[^0-9.]/, "", r); print r }' "$f")
