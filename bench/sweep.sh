@@ -563,11 +563,17 @@ field() { # FILE AWK-PATTERN FIELD: the first match's field, digits only
 	[ -f "$OUT/$1.txt" ] && awk -v f="$3" "$2"' { gsub(/[^0-9.]/, "", $f); print $f; exit }' "$OUT/$1.txt"
 }
 ratio() { [ -n "$1" ] && [ -n "$2" ] && awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b }'; }
-if want pgbench; then
-	{
+rm -f "$OUT/RATIOS.txt"
+ratios_header() {
+	[ -s "$OUT/RATIOS.txt" ] || {
 		echo "# ratios, $(revs), $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 		echo "| work | Yihao | reference | ratio | target |"
 		echo "|---|---|---|---|---|"
+	} >"$OUT/RATIOS.txt"
+}
+if want pgbench; then
+	ratios_header
+	{
 		pgb1=$(field pgbench_1_commits '/^tps = /' 3)
 		pgb2=$(field pgbench_4_commits_again '/^tps = /' 3)
 		pgb=$(awk -v a="${pgb1:-0}" -v b="${pgb2:-0}" 'BEGIN { n = (a > 0) + (b > 0); if (n) printf "%.0f", (a + b) / n }')
@@ -577,7 +583,7 @@ if want pgbench; then
 		sq=$(field pgbench_3_intake_sqlite_c32 '/^throughput/' 2)
 		sqp99=$(field pgbench_3_intake_sqlite_c32 '/^latency p99/' 3)
 		echo "| intake on the embedded store, c=32 (p99 ${sqp99:-?} ms) | ${sq:-?}/s | 2,500/s | $(ratio "$sq" 2500) | ≥ 1 |"
-	} >"$OUT/RATIOS.txt"
+	} >>"$OUT/RATIOS.txt"
 fi
 # The highest call rate sipp completed with no failed call, over the runs
 # whose names start with PREFIX: "rate name".
@@ -601,8 +607,8 @@ if want sipp && want kamailio; then
 	sq=$1 sqrun=$2
 	set -- $(best_cps sipp_pg_)
 	pg=$1 pgrun=$2
+	ratios_header
 	{
-		[ -f "$OUT/RATIOS.txt" ] || { echo "# ratios, $(revs), $(date -u +%Y-%m-%dT%H:%M:%SZ)"; echo "| work | Yihao | reference | ratio | target |"; echo "|---|---|---|---|---|"; }
 		echo "| calls through the SIP proxy, embedded store ($sqrun) | $sq calls/s, 0 failed | Kamailio, 0 failed ($kamrun): $kam calls/s | $(ratio "$sq" "$kam") | ≥ 0.60 |"
 		echo "| calls through the SIP proxy, PostgreSQL + Redis ($pgrun) | $pg calls/s, 0 failed | the same | $(ratio "$pg" "$kam") | ≥ 0.60 |"
 	} >>"$OUT/RATIOS.txt"
