@@ -162,6 +162,9 @@ func (e *TransitionError) As(target any) bool {
 // means the report was certainly not stored: the door may delete the
 // photos it saved for it. After any other error the ticket may exist.
 func Refused(err error) bool {
+	if errors.Is(err, ErrBusy) { // shed before anything was written
+		return true
+	}
 	switch KindOf(err) {
 	case KindInvalid, KindTooLarge, KindUnsupported, KindConflict, KindRateLimited, KindUnauthorized, KindForbidden:
 		return true

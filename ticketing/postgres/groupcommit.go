@@ -273,8 +273,9 @@ func (s *Store) createBatched(ctx context.Context, t *ticketing.Ticket) (*ticket
 		return nil, false, err
 	}
 	c, err := s.commits.queue.Do(ctx, p)
+	inserted := false
 	if err == nil {
-		err = c.Err
+		err, inserted = c.Err, c.Item.inserted // read only once its batch is over
 	}
-	return sqlq.Committed(ctx, t, p.inserted, err, s.ByExternalID)
+	return sqlq.Committed(ctx, t, inserted, err, s.ByExternalID)
 }

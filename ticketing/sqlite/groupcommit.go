@@ -89,8 +89,9 @@ func (s *Store) Create(ctx context.Context, t *ticketing.Ticket) (*ticketing.Tic
 	}
 	p := &pendingCreate{t: t, args: args}
 	c, err := s.creates.Do(ctx, p)
+	inserted := false
 	if err == nil {
-		err = c.Err
+		err, inserted = c.Err, c.Item.inserted // read only once its batch is over
 	}
-	return sqlq.Committed(ctx, t, p.inserted, err, s.ByExternalID)
+	return sqlq.Committed(ctx, t, inserted, err, s.ByExternalID)
 }

@@ -158,7 +158,9 @@ func Saved(t *ticketing.Ticket, commit error, translate func(error) error) (*tic
 // after its commit was tried again.
 func Committed(ctx context.Context, t *ticketing.Ticket, inserted bool, err error,
 	byKey func(context.Context, ticketing.Channel, string) (*ticketing.Ticket, error)) (*ticketing.Ticket, bool, error) {
-	if errors.Is(err, groupcommit.ErrClosed) {
+	if errors.Is(err, groupcommit.ErrClosed) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		// Closing, or the wait ran out: the ticket may still commit, and a
+		// retry with its key finds it.
 		return nil, false, ticketing.Unavailable(err)
 	}
 	if err != nil {
