@@ -79,7 +79,7 @@ func (s *SIP) onMessage(req *sip.Request, tx sip.ServerTransaction) {
 		Text:       string(body),
 	})
 	if err != nil {
-		if answerFor(err).code >= 500 {
+		if a := answerFor(err); a.code >= 500 && !a.busy {
 			s.log.Error("sip message: submit", "err", err)
 		}
 		s.refuse(tx, req, err)

@@ -14,15 +14,17 @@ func TestAnswerFor(t *testing.T) {
 		err  error
 		want sipAnswer
 	}{
-		{"invalid report", ticketing.Invalid("text", "is empty"), sipAnswer{400, "Bad Request: text: is empty", false}},
-		{"wrapped invalid", fmt.Errorf("submit: %w", ticketing.Invalid("line", "unknown")), sipAnswer{400, "Bad Request: line: unknown", false}},
-		{"conflict", &ticketing.Error{Kind: ticketing.KindConflict, Message: "reused key"}, sipAnswer{409, "Conflict", false}},
-		{"dependency down", ticketing.Unavailable(errors.New("pool exhausted")), sipAnswer{503, "Service Unavailable", true}},
-		{"plain store error", errors.New("connection refused"), sipAnswer{503, "Service Unavailable", true}},
-		{"too large", ticketing.ErrTooLarge, sipAnswer{503, "Service Unavailable", true}},
-		{"registrar fault", registrarFault(errors.New("redis down")), sipAnswer{500, "Server Internal Error", true}},
-		{"registrar fault over a kind", registrarFault(ticketing.Unavailable(errors.New("pool"))), sipAnswer{500, "Server Internal Error", true}},
-		{"call log down", ticketing.Unavailable(ticketing.Invalid("call_id", "too long")), sipAnswer{503, "Service Unavailable", true}},
+		{"invalid report", ticketing.Invalid("text", "is empty"), sipAnswer{400, "Bad Request: text: is empty", false, false}},
+		{"wrapped invalid", fmt.Errorf("submit: %w", ticketing.Invalid("line", "unknown")), sipAnswer{400, "Bad Request: line: unknown", false, false}},
+		{"conflict", &ticketing.Error{Kind: ticketing.KindConflict, Message: "reused key"}, sipAnswer{409, "Conflict", false, false}},
+		{"dependency down", ticketing.Unavailable(errors.New("pool exhausted")), sipAnswer{503, "Service Unavailable", true, false}},
+		{"plain store error", errors.New("connection refused"), sipAnswer{503, "Service Unavailable", true, false}},
+		{"too large", ticketing.ErrTooLarge, sipAnswer{503, "Service Unavailable", true, false}},
+		{"registrar fault", registrarFault(errors.New("redis down")), sipAnswer{500, "Server Internal Error", true, false}},
+		{"registrar fault over a kind", registrarFault(ticketing.Unavailable(errors.New("pool"))), sipAnswer{500, "Server Internal Error", true, false}},
+		{"busy", ticketing.ErrBusy, sipAnswer{503, "Service Unavailable", true, true}},
+		{"wrapped busy", fmt.Errorf("submit: %w", ticketing.ErrBusy), sipAnswer{503, "Service Unavailable", true, true}},
+		{"call log down", ticketing.Unavailable(ticketing.Invalid("call_id", "too long")), sipAnswer{503, "Service Unavailable", true, false}},
 	} {
 		if got := answerFor(c.err); got != c.want {
 			t.Errorf("%s: answerFor(%v) = %+v, want %+v", c.name, c.err, got, c.want)

@@ -119,7 +119,12 @@ func (in *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			answer(http.StatusBadRequest, inboundAnswer{Code: "bad_request", Message: te.Error()})
 			return
 		}
-		in.logger().Error("sms inbound: submit", "err", err)
+		if errors.Is(err, ticketing.ErrBusy) {
+			// At capacity: the platform sends it again in a second.
+			w.Header().Set("Retry-After", "1")
+		} else {
+			in.logger().Error("sms inbound: submit", "err", err)
+		}
 		answer(http.StatusServiceUnavailable, inboundAnswer{Code: "busy", Message: "try again"})
 		return
 	}

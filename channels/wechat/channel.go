@@ -402,7 +402,11 @@ func (c *Channel) report(ctx context.Context, m *Inbound, s ticketing.Supplement
 		r.Text = placeholder(m)
 	}
 	if s.Text != "" && s.Location == nil {
-		if reply, ok := c.answer(ctx, m, r); ok {
+		reply, ok, err := c.answer(ctx, m, r)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
 			return reply, nil
 		}
 	}

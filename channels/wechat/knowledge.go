@@ -2,6 +2,7 @@ package wechat
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -22,34 +23,39 @@ const answeredPrefix = "kb:"
 // citizen told to reply 1 for a person. ok is false when no article
 // answers well enough, or the base cannot be asked: then the message is a
 // ticket as always, never lost to a search.
-func (c *Channel) answer(ctx context.Context, m *Inbound, r ticketing.Report) (*Reply, bool) {
+func (c *Channel) answer(ctx context.Context, m *Inbound, r ticketing.Report) (*Reply, bool, error) {
 	if c.kb == nil {
-		return nil, false
+		return nil, false, nil
 	}
 	// Where the citizen is is not known yet: only city-wide answers go out
 	// unseen by staff.
 	hits, err := c.kb.Search(ctx, r.Text, ticketing.ArticleQuery{Now: c.cfg.Now(), Limit: 1, Areas: []string{}})
 	if err != nil {
 		c.log.Warn("wechat: knowledge base unavailable; the message is a ticket", "err", err)
-		return nil, false
+		return nil, false, nil
 	}
 	if len(hits) == 0 || hits[0].Score < c.cfg.AnswerScore {
 		c.missed(ctx, r.Text, hits)
-		return nil, false
+		return nil, false, nil
 	}
 	h := hits[0]
 	r.Article = h.ID
 	t, _, err := c.tickets.SubmitResolved(ctx, r, actorKnowledge, "知识库答复："+h.Answer)
+	if errors.Is(err, ticketing.ErrBusy) {
+		// At capacity a ticket would be refused too: WeChat sends the
+		// push again after the 503, and it is answered then.
+		return nil, false, err
+	}
 	if err != nil {
 		c.log.Warn("wechat: answer from the knowledge base not recorded; the message is a ticket", "article", h.ID, "err", err)
-		return nil, false
+		return nil, false, nil
 	}
 	// The conversation holds the answered contact, marked: "1" within the
 	// window asks for a person (help); anything else starts afresh.
 	c.keep(ctx, m.FromUserName, answeredPrefix+t.Number)
 	c.log.Info("wechat: answered from the knowledge base", "number", t.Number, "article", h.ID)
 	return &Reply{Text: fmt.Sprintf("%s\n\n（以上答复来自 12345 知识库：%s）\n仍需人工帮助？请在 %s 内回复「1」，我们将为您登记诉求。",
-		shorten(h.Answer, maxAnswerRunes), shorten(h.Question, 60), minutes(c.cfg.Window)), number: t.Number}, true
+		shorten(h.Answer, maxAnswerRunes), shorten(h.Question, 60), minutes(c.cfg.Window)), number: t.Number}, true, nil
 }
 
 // maxAnswerRunes keeps an answer within one WeChat text message (2,048

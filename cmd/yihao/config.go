@@ -351,6 +351,9 @@ func loadConfig(path string, getenv func(string) string) (Config, error) {
 		}
 		cfg.CookieSecure = &b
 	}
+	if cfg.IntakeInFlight < 0 || cfg.IntakeWait < 0 {
+		return cfg, fmt.Errorf("config: intake_max_inflight (%d) and intake_max_wait (%s) must not be negative; intake_max_inflight 0 admits every report", cfg.IntakeInFlight, cfg.IntakeWait)
+	}
 	if cfg.MetricsToken != "" && len(cfg.MetricsToken) < 16 {
 		return cfg, fmt.Errorf("config: metrics token must be at least 16 characters")
 	}

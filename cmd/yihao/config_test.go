@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -31,6 +33,16 @@ func TestLoadConfig(t *testing.T) {
 	}
 	if _, err := loadConfig("../../configs/city.yaml", func(string) string { return "" }); err == nil {
 		t.Error("a file with unknown keys was accepted")
+	}
+	// A negative bound in the file is refused as the environment's is.
+	for _, line := range []string{"intake_max_inflight: -1\n", "intake_max_wait: -5ms\n"} {
+		p := filepath.Join(t.TempDir(), "yihao.yaml")
+		if err := os.WriteFile(p, []byte(line), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := loadConfig(p, func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), "must not be negative") {
+			t.Errorf("%q: err = %v", line, err)
+		}
 	}
 }
 

@@ -376,7 +376,7 @@ func retryable(status int, err error) bool {
 const maxRetryAfter = 10 * time.Second
 
 // backoff is the server's Retry-After if it sent one, else 50ms, 100ms, 200ms
-// with jitter, so retrying workers do not come back in lockstep.
+// and so on to 6.4 s, with jitter, so retrying workers do not come back in lockstep.
 func backoff(attempt int, hdr http.Header) time.Duration {
 	if v := hdr.Get("Retry-After"); v != "" {
 		d := time.Duration(-1)
@@ -389,7 +389,7 @@ func backoff(attempt int, hdr http.Header) time.Duration {
 			return min(d, maxRetryAfter)
 		}
 	}
-	d := 50 * time.Millisecond << attempt
+	d := 50 * time.Millisecond << min(attempt, 7) // 6.4 s at most
 	return d + mrand.N(d/2)
 }
 
