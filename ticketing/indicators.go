@@ -1,7 +1,9 @@
 package ticketing
 
 import (
+	"cmp"
 	"context"
+	"maps"
 	"slices"
 	"strconv"
 	"time"
@@ -136,6 +138,52 @@ type Tally struct {
 	Metric Metric
 	Keys   TallyKeys
 	N      int
+}
+
+// SumKey is one row of the daily or the monthly sums: a breakdown, its
+// key, a metric, and the period's first day (2006-01-02).
+type SumKey struct {
+	Dim    Dim
+	Period string
+	Key    string
+	Metric Metric
+}
+
+// Sums are tallies folded into the daily and the monthly sums of every
+// breakdown they count in: what a store's RollupIndicators adds to its
+// tables. Folding happens in the service's process, not the database's:
+// a tally fans out into ten breakdowns and two periods, which is map work
+// in Go and a tenth of a millisecond a ticket of PostgreSQL's CPU.
+type Sums struct {
+	Days, Months map[SumKey]int64
+}
+
+// NewSums returns empty sums.
+func NewSums() Sums { return Sums{Days: map[SumKey]int64{}, Months: map[SumKey]int64{}} }
+
+// Add folds one tally in, its day taken in loc.
+func (s Sums) Add(x Tally, loc *time.Location) {
+	day := x.At.In(loc).Format(time.DateOnly)
+	month := day[:len("2006-01-")] + "01"
+	for _, d := range Dims {
+		if !x.Keys.Counts(d) {
+			continue
+		}
+		k := x.Keys.Key(d)
+		s.Days[SumKey{d, day, k, x.Metric}] += int64(x.N)
+		s.Months[SumKey{d, month, k, x.Metric}] += int64(x.N)
+	}
+}
+
+// Sorted returns sums' keys in one order (breakdown, period, key,
+// metric), the order every rollup adds them in: concurrent rollups then
+// lock the rows they share in the same order and never deadlock.
+func Sorted(sums map[SumKey]int64) []SumKey {
+	keys := slices.Collect(maps.Keys(sums))
+	slices.SortFunc(keys, func(a, b SumKey) int {
+		return cmp.Or(cmp.Compare(a.Dim, b.Dim), cmp.Compare(a.Period, b.Period), cmp.Compare(a.Key, b.Key), cmp.Compare(a.Metric, b.Metric))
+	})
+	return keys
 }
 
 // TalliesOf returns the tallies of events, which were just applied to t

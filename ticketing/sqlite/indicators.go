@@ -34,10 +34,6 @@ func (s *Store) RollupIndicators(ctx context.Context, loc *time.Location) (int, 
 	}
 }
 
-// sumKey is the primary key of a daily sum (day) or a monthly one (the
-// month's first day).
-type sumKey struct{ dim, period, key, metric string }
-
 func (s *Store) rollup(ctx context.Context, loc *time.Location) (int, error) {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
@@ -49,7 +45,7 @@ func (s *Store) rollup(ctx context.Context, loc *time.Location) (int, error) {
 	if err != nil {
 		return 0, translate(err)
 	}
-	days, months := map[sumKey]int64{}, map[sumKey]int64{}
+	sums := ticketing.NewSums()
 	var last, at int64
 	n := 0
 	for rows.Next() {
@@ -60,26 +56,18 @@ func (s *Store) rollup(ctx context.Context, loc *time.Location) (int, error) {
 			rows.Close()
 			return 0, translate(err)
 		}
-		x.Keys.Channel = ticketing.Channel(channel)
-		day := time.UnixMicro(at).In(loc).Format(time.DateOnly)
-		month := day[:len("2006-01-")] + "01"
-		for _, d := range ticketing.Dims {
-			if !x.Keys.Counts(d) {
-				continue
-			}
-			days[sumKey{string(d), day, x.Keys.Key(d), metric}] += int64(x.N)
-			months[sumKey{string(d), month, x.Keys.Key(d), metric}] += int64(x.N)
-		}
+		x.At, x.Metric, x.Keys.Channel = time.UnixMicro(at), ticketing.Metric(metric), ticketing.Channel(channel)
+		sums.Add(x, loc)
 		n++
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil || n == 0 {
 		return 0, translate(err)
 	}
-	if err := addSums(ctx, tx, "indicator_daily", "day", days); err != nil {
+	if err := addSums(ctx, tx, "indicator_daily", "day", sums.Days); err != nil {
 		return 0, err
 	}
-	if err := addSums(ctx, tx, "indicator_monthly", "month", months); err != nil {
+	if err := addSums(ctx, tx, "indicator_monthly", "month", sums.Months); err != nil {
 		return 0, err
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM indicator_tallies WHERE id <= ?`, last); err != nil {
@@ -92,15 +80,15 @@ func (s *Store) rollup(ctx context.Context, loc *time.Location) (int, error) {
 }
 
 // addSums adds sums to table's, whose period column is period.
-func addSums(ctx context.Context, tx *sql.Tx, table, period string, sums map[sumKey]int64) error {
+func addSums(ctx context.Context, tx *sql.Tx, table, period string, sums map[ticketing.SumKey]int64) error {
 	add, err := tx.PrepareContext(ctx, `INSERT INTO `+table+` (dim, `+period+`, key, metric, n) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (dim, `+period+`, key, metric) DO UPDATE SET n = n + excluded.n`)
 	if err != nil {
 		return translate(err)
 	}
 	defer func() { _ = add.Close() }()
-	for k, sum := range sums {
-		if _, err := add.ExecContext(ctx, k.dim, k.period, k.key, k.metric, sum); err != nil {
+	for _, k := range ticketing.Sorted(sums) {
+		if _, err := add.ExecContext(ctx, string(k.Dim), k.Period, k.Key, string(k.Metric), sums[k]); err != nil {
 			return translate(err)
 		}
 	}
