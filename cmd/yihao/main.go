@@ -27,6 +27,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -35,12 +36,28 @@ import (
 )
 
 func main() {
+	tuneGC(os.Getenv)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "yihao:", err)
 		os.Exit(1)
+	}
+}
+
+// tuneGC sets the collector for a service whose live heap is small and
+// whose garbage is mostly per request: at Go's default (GOGC=100) a busy
+// instance spent a fifth of its CPU collecting, and intake ran 13% faster
+// at 400 (BENCHMARKS.md). The memory limit keeps the larger heap inside
+// the budget of 256 MB a process: near it the collector runs as often as
+// it must. GOGC and GOMEMLIMIT, when set, win.
+func tuneGC(getenv func(string) string) {
+	if getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
+	if getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(192 << 20)
 	}
 }
 
