@@ -51,7 +51,7 @@ func (s *Store) ApplyCallEvents(ctx context.Context, evs []ticketing.CallEvent) 
 	defer tx.Rollback() // after Commit this is a no-op
 	out := make([]*ticketing.Call, len(evs))
 	for i, ev := range evs {
-		if out[i], err = applyCallEvent(ctx, tx, ev); err != nil {
+		if out[i], err = s.applyCallEvent(ctx, tx, ev); err != nil {
 			return nil, err
 		}
 	}
@@ -61,8 +61,17 @@ func (s *Store) ApplyCallEvents(ctx context.Context, evs []ticketing.CallEvent) 
 	return out, nil
 }
 
-func applyCallEvent(ctx context.Context, tx *sql.Tx, ev ticketing.CallEvent) (*ticketing.Call, error) {
-	c, err := scanCall(tx.QueryRowContext(ctx, `SELECT `+callColumns+` FROM calls c WHERE c.call_id = ?`, ev.CallID))
+// The call log's statements, among the writer's hot ones: three a call.
+const (
+	callByIDSQL   = `SELECT ` + callColumns + ` FROM calls c WHERE c.call_id = ?`
+	insertCallSQL = `INSERT INTO calls (line, caller, agent, direction, arrived_at, answered_at, ended_at, cause, call_id)
+			VALUES (?,?,?,?,?,?,?,?,?) RETURNING id`
+	updateCallSQL = `UPDATE calls SET line = ?, caller = ?, agent = ?, direction = ?, arrived_at = ?,
+			answered_at = ?, ended_at = ?, cause = ? WHERE id = ?`
+)
+
+func (s *Store) applyCallEvent(ctx context.Context, tx *sql.Tx, ev ticketing.CallEvent) (*ticketing.Call, error) {
+	c, err := scanCall(s.txQueryRow(ctx, tx, callByIDSQL, ev.CallID))
 	switch {
 	case errors.Is(err, ticketing.ErrNotFound):
 		c = &ticketing.Call{}
@@ -73,11 +82,9 @@ func applyCallEvent(ctx context.Context, tx *sql.Tx, ev ticketing.CallEvent) (*t
 	args := []any{next.Line, next.Caller, next.Agent, string(next.Direction), next.ArrivedAt.UnixMicro(),
 		micros(next.AnsweredAt), micros(next.EndedAt), string(next.Cause)}
 	if c.ID == 0 {
-		err = tx.QueryRowContext(ctx, `INSERT INTO calls (line, caller, agent, direction, arrived_at, answered_at, ended_at, cause, call_id)
-			VALUES (?,?,?,?,?,?,?,?,?) RETURNING id`, append(args, next.CallID)...).Scan(&next.ID)
+		err = s.txQueryRow(ctx, tx, insertCallSQL, append(args, next.CallID)...).Scan(&next.ID)
 	} else {
-		_, err = tx.ExecContext(ctx, `UPDATE calls SET line = ?, caller = ?, agent = ?, direction = ?, arrived_at = ?,
-			answered_at = ?, ended_at = ?, cause = ? WHERE id = ?`, append(args, next.ID)...)
+		_, err = s.txExec(ctx, tx, updateCallSQL, append(args, next.ID)...)
 	}
 	if err != nil {
 		return nil, translate(err)
