@@ -722,3 +722,14 @@ func parseURI(v string) (sip.Uri, error) {
 	}
 	return u, nil
 }
+
+// KeepFinished sets how long a finished transaction stays in memory to
+// absorb late retransmissions: a BYE's repeats (timer J), an INVITE's
+// after its 2xx (L), an agent's repeated 2xx (M). RFC 3261 and sipgo say
+// 64×T1, 32 s; Kamailio's tm keeps them 5 s (wt_timer). At 2,000 calls a
+// second 32 s held some 64,000 calls' messages, over a gigabyte, and the
+// collector's work grew with it. sipgo's timers are process-wide: set it
+// once, before the stack starts.
+func KeepFinished(d time.Duration) {
+	sip.Timer_J, sip.Timer_L, sip.Timer_M = d, d, d
+}
