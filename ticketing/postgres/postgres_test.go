@@ -43,6 +43,10 @@ func BenchmarkSubmit(b *testing.B) {
 	storetest.BenchmarkSubmit(b, open(b, pgtest.SchemaURL(b)+"&pool_max_conns=16"), 8)
 }
 
+// BenchmarkCallLog: the SIP proxy's call log, batch after batch, on a
+// growing table.
+func BenchmarkCallLog(b *testing.B) { storetest.BenchmarkCallLog(b, open(b, pgtest.SchemaURL(b))) }
+
 // BenchmarkPositions: the supervisors' patrol positions, one commit each.
 func BenchmarkPositions(b *testing.B) {
 	storetest.BenchmarkPositions(b, open(b, pgtest.SchemaURL(b)+"&pool_max_conns=16"), 16)

@@ -40,6 +40,12 @@ func BenchmarkSubmit(b *testing.B) {
 	storetest.BenchmarkSubmit(b, open(b, filepath.Join(b.TempDir(), "yihao.db")), 8)
 }
 
+// BenchmarkCallLog: the SIP proxy's call log, batch after batch, on a
+// growing table.
+func BenchmarkCallLog(b *testing.B) {
+	storetest.BenchmarkCallLog(b, open(b, filepath.Join(b.TempDir(), "yihao.db")))
+}
+
 // BenchmarkPositions: the supervisors' patrol positions, one commit each.
 func BenchmarkPositions(b *testing.B) {
 	storetest.BenchmarkPositions(b, open(b, filepath.Join(b.TempDir(), "yihao.db")), 8)
