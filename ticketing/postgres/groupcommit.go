@@ -199,10 +199,17 @@ func pending(t *ticketing.Ticket) (*pendingCreate, error) {
 func (g *groupCommit) commit(batch []*groupcommit.Call[*pendingCreate]) {
 	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 	defer cancel()
+	g.commitIn(ctx, batch)
+}
+
+// commitIn is commit within ctx's deadline, the retries included: a
+// database that hangs costs the batch one timeout, not one per submit
+// (256 of them would hold a shutdown for two hours).
+func (g *groupCommit) commitIn(ctx context.Context, batch []*groupcommit.Call[*pendingCreate]) {
 	ids, err := g.exec(ctx, batch)
-	if err != nil && len(batch) > 1 {
+	if err != nil && len(batch) > 1 && ctx.Err() == nil {
 		for _, c := range batch {
-			g.commit([]*groupcommit.Call[*pendingCreate]{c})
+			g.commitIn(ctx, []*groupcommit.Call[*pendingCreate]{c})
 		}
 		return
 	}

@@ -37,10 +37,16 @@ type pendingCreate struct {
 func (s *Store) commitCreates(batch []*groupcommit.Call[*pendingCreate]) {
 	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 	defer cancel()
+	s.commitIn(ctx, batch)
+}
+
+// commitIn is commitCreates within ctx's deadline, the retries included:
+// a file that stalls costs the batch one timeout, not one per submit.
+func (s *Store) commitIn(ctx context.Context, batch []*groupcommit.Call[*pendingCreate]) {
 	err := s.insertBatch(ctx, batch)
-	if err != nil && len(batch) > 1 {
+	if err != nil && len(batch) > 1 && ctx.Err() == nil {
 		for _, c := range batch {
-			s.commitCreates([]*groupcommit.Call[*pendingCreate]{c})
+			s.commitIn(ctx, []*groupcommit.Call[*pendingCreate]{c})
 		}
 		return
 	}
