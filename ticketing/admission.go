@@ -33,10 +33,19 @@ func WithAdmission(max int, wait time.Duration) Option {
 	}
 }
 
+// staffKey marks a context as a staff member's own submit (Staffed).
+type staffKey struct{}
+
+// Staffed marks ctx as an agent's submit of the call they are on: it is
+// never refused as busy, nor does it take a slot. Agents are a few dozen,
+// each with a citizen on the line; the bound is for the doors anyone can
+// reach, whose load has no such limit.
+func Staffed(ctx context.Context) context.Context { return context.WithValue(ctx, staffKey{}, true) }
+
 // enter takes a slot, or refuses with ErrBusy once wait has passed; done
 // gives the slot back.
 func (a *admission) enter(ctx context.Context) (done func(), err error) {
-	if a == nil {
+	if a == nil || ctx.Value(staffKey{}) != nil {
 		return func() {}, nil
 	}
 	select {

@@ -56,6 +56,13 @@ func TestAdmissionSheds(t *testing.T) {
 	if _, err := st.ByExternalID(ctx, ticketing.ChannelWeb, "c"); !errors.Is(err, ticketing.ErrNotFound) {
 		t.Errorf("the refused report was stored: %v", err)
 	}
+	// An agent's ticket for the call they are on is let in all the same.
+	wg.Go(func() {
+		if _, created, err := svc.Submit(ticketing.Staffed(ctx), report("agent")); err != nil || !created {
+			t.Errorf("an agent's report at capacity: created=%v err=%v", created, err)
+		}
+	})
+	<-r.routing // in, though every slot is taken
 	close(r.release)
 	wg.Wait()
 	go func() {

@@ -495,10 +495,12 @@ func (d *AgentPage) postTicket(w http.ResponseWriter, r *http.Request) {
 		t   *ticketing.Ticket
 		err error
 	)
+	// Never shed at a peak: the agent has the citizen on the line.
+	ctx := ticketing.Staffed(r.Context())
 	if direct {
-		t, _, err = d.tickets.SubmitResolved(r.Context(), rep, "agent:"+ext, f("answer"))
+		t, _, err = d.tickets.SubmitResolved(ctx, rep, "agent:"+ext, f("answer"))
 	} else {
-		t, _, err = d.tickets.Submit(r.Context(), rep)
+		t, _, err = d.tickets.Submit(ctx, rep)
 	}
 	if err != nil {
 		d.fail(w, r, err, "could not store the ticket; try again")
