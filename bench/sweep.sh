@@ -30,8 +30,8 @@
 #   grid          Routing: Grid placement                                ~1 min
 #   route         Routing: Routing one report                            ~1 min
 #   cti           Phone: the CTI webhook                                 ~1 min
-#   sipp          Phone: calls through the SIP proxy (sipp), six rows of
-#                 60 s each                                            ~8 min
+#   sipp          Phone: calls through the SIP proxy (sipp), eight rows of
+#                 60 s each (two with two instances sharing agents)    ~11 min
 #                 (+~3 min: two more rows with BASE)
 #   kamailio      The SIP baseline: the same sipp calls through Kamailio
 #                 (bench/kamailio.sh; installs the package if missing),
@@ -457,10 +457,14 @@ want cti && { log "CTI webhook"
 # documented. Per run: ~30 s of setup (server, 100 `agent add`,
 # registrations), then CALLS/RATE seconds of calls.
 # ============================================================================
-sipp_run() { # NAME RATE CALLS sqlite|pg [BINARY, default $BIN]
+sipp_run() { # NAME RATE CALLS sqlite|pg|pg2 [BINARY, default $BIN]; pg2: two instances sharing the agents
 	local name=$1 rate=$2 calls=$3 store=$4 bin=${5:-$BIN}
-	port_free 25060 && port_free 28080 && port_free 27001 || return 1
+	port_free 25060 && port_free 28080 && port_free 27001 && port_free 25061 && port_free 28081 || return 1
 	local envs=(YIHAO="$bin")
+	if [ "$store" = pg2 ]; then
+		envs+=(INSTANCES=2)
+		store=pg
+	fi
 	if [ "$store" = pg ]; then
 		fresh_db bench_sip || return 1
 		local prefix="yihao-bench-$RUN_ID-$name:"
@@ -496,6 +500,8 @@ if want sipp; then
 	sipp_run sipp_pg_r1800_108k 1800 108000 pg # ~75 s
 	sipp_run sipp_pg_r2000_120k 2000 120000 pg # ~80 s (above the ceiling)
 	[ -z "$BASE_REV" ] || sipp_run sipp_pg_r1800_108k_base 1800 108000 pg "$BASE_BIN"
+	sipp_run sipp_pg2_r1200_72k 1200 72000 pg2 # ~75 s: two instances, half the callers each
+	sipp_run sipp_pg2_r1500_90k 1500 90000 pg2 # ~75 s
 fi
 
 # ============================================================================
@@ -609,10 +615,13 @@ if want sipp && want kamailio; then
 	sq=$1 sqrun=$2
 	set -- $(best_cps sipp_pg_)
 	pg=$1 pgrun=$2
+	set -- $(best_cps sipp_pg2_)
+	pg2=$1 pg2run=$2
 	ratios_header
 	{
 		echo "| calls through the SIP proxy, embedded store ($sqrun) | $sq calls/s, 0 failed | Kamailio, 0 failed ($kamrun): $kam calls/s | $(ratio "$sq" "$kam") | ≥ 0.60 |"
 		echo "| calls through the SIP proxy, PostgreSQL + Redis ($pgrun) | $pg calls/s, 0 failed | the same | $(ratio "$pg" "$kam") | ≥ 0.60 |"
+		echo "| the same, two instances sharing the agents ($pg2run) | $pg2 calls/s, 0 failed | the same | $(ratio "$pg2" "$kam") | ≥ 0.60 |"
 	} >>"$OUT/RATIOS.txt"
 fi
 [ -f "$OUT/RATIOS.txt" ] && tee -a "$SUMMARY" <"$OUT/RATIOS.txt"

@@ -9,7 +9,8 @@
 # picking one of AGENTS (default 100) registered agents, three call-log
 # events stored. Environment: YIHAO_DATABASE_URL and YIHAO_REDIS_URL as for
 # the server (default: the embedded store, in-process presence); YIHAO, a
-# built binary (default: built here). Prints sipp's summary, then what the
+# built binary (default: built here); INSTANCES=2 (with both URLs) runs a
+# second instance on them, and half the callers call through it. Prints sipp's summary, then what the
 # call log holds: every call answered, none lost.
 set -eu
 RATE=${1:-1000}
@@ -34,6 +35,17 @@ export YIHAO_HTTP_ADDR=$http YIHAO_RATE_LIMIT=0
 "$bin" serve >"$work/out.log" 2>"$work/err.log" &
 echo $! >>"$work/pids"
 for _ in $(seq 50); do curl -sf "http://$http/readyz" >/dev/null && break; sleep 0.2; done
+if [ "${INSTANCES:-1}" = 2 ]; then
+	# A second instance on the same database and Redis: the agents register
+	# with the first, and the second hands its callers to them through the
+	# shared presence.
+	[ -n "${YIHAO_DATABASE_URL:-}" ] && [ -n "${YIHAO_REDIS_URL:-}" ] || { echo "INSTANCES=2 needs YIHAO_DATABASE_URL and YIHAO_REDIS_URL" >&2; exit 2; }
+	sed "s/$sip/127.0.0.1:25061/" "$work/bench.yaml" >"$work/bench2.yaml"
+	YIHAO_CONFIG="$work/bench2.yaml" YIHAO_HTTP_ADDR=127.0.0.1:28081 "$bin" serve >"$work/out2.log" 2>"$work/err2.log" &
+	echo $! >>"$work/pids"
+	for _ in $(seq 50); do curl -sf "http://127.0.0.1:28081/readyz" >/dev/null && break; sleep 0.2; done
+	export SIP2=127.0.0.1:25061
+fi
 
 for i in $(seq 1 "$AGENTS"); do
 	"$bin" agent add --ext "$((5000 + i))" --password "bench-agent-$i" >/dev/null

@@ -6,7 +6,9 @@
 #
 # SIP is the proxy's address, PHONES the port the agents' phones listen on,
 # WORK a scratch directory (its pids file lists what to stop). Uses AGENTS,
-# RATE and CALLS and sippdir (this directory). The agents are 5001..500N
+# RATE and CALLS and sippdir (this directory); with SIP2, a second proxy's
+# address, half the calls go through each (the agents register with the
+# first only). The agents are 5001..500N
 # with passwords bench-agent-1..N, which the proxy must know already. They
 # register (digest), sipp answers as their phones, and CALLS calls to 12345
 # are placed at RATE a second. Prints sipp's summary lines and its exit code.
@@ -24,11 +26,39 @@ drive_calls() {
 	sleep 1
 
 	set +e
-	sipp "$1" -sf "$sippdir/caller_uac.xml" -s 12345 -d 0 -m "$CALLS" -r "$RATE" -i 127.0.0.1 -t u1 \
-		-nostdin -buff_size 4194304 -timeout 120s -timeout_error -trace_err -error_file "$3/uac_errors.log" \
-		>"$3/uac.out" 2>&1
-	code=$?
+	if [ -z "${SIP2:-}" ]; then
+		caller "$1" "$CALLS" "$RATE" "$3/uac"
+		code=$?
+		grep -a -E "Call Rate|Successful call|Failed call|Retransmissions" "$3/uac.out" | tail -4
+	else
+		# Two proxies sharing the agents: half the callers to each, at once;
+		# the summary adds the two.
+		caller "$1" $((CALLS / 2)) $((RATE / 2)) "$3/uac" &
+		first=$!
+		caller "$SIP2" $((CALLS - CALLS / 2)) $((RATE - RATE / 2)) "$3/uac2"
+		code=$?
+		wait "$first" || code=$?
+		for f in "$3/uac.out" "$3/uac2.out"; do
+			grep -a -E "Call Rate|Successful call|Failed call" "$f" | tail -3 | sed "s|^|  ($(basename "$f" .out)) |"
+		done
+		cat "$3/uac.out" "$3/uac2.out" | awk -F'|' '
+			/Call Rate/ { r = $3; gsub(/[^0-9.]/, "", r); rate += r }
+			/Successful call/ { n = $3; gsub(/[^0-9]/, "", n); ok += n }
+			/Failed call/ { n = $3; gsub(/[^0-9]/, "", n); failed += n }
+			END {
+				printf "  Call Rate              |    0.000 cps              | %8.3f cps             \n", rate
+				printf "  Successful call        |        0                  | %8d                 \n", ok
+				printf "  Failed call            |        0                  | %8d                 \n", failed
+			}'
+	fi
 	set -e
-	grep -a -E "Call Rate|Successful call|Failed call|Retransmissions" "$3/uac.out" | tail -4
 	echo "sipp exit $code"
+}
+
+# caller places N calls to 12345 through PROXY at RATE a second; sipp's
+# output goes to OUT.out, its errors to OUT_errors.log.
+caller() { # PROXY N RATE OUT
+	sipp "$1" -sf "$sippdir/caller_uac.xml" -s 12345 -d 0 -m "$2" -r "$3" -i 127.0.0.1 -t u1 \
+		-nostdin -buff_size 4194304 -timeout 120s -timeout_error -trace_err -error_file "$4_errors.log" \
+		>"$4.out" 2>&1
 }
