@@ -495,8 +495,11 @@ func (d *AgentPage) postTicket(w http.ResponseWriter, r *http.Request) {
 		t   *ticketing.Ticket
 		err error
 	)
-	// Never shed at a peak: the agent has the citizen on the line.
-	ctx := ticketing.Staffed(r.Context())
+	// Never shed at a peak while the agent has the citizen on the line.
+	ctx := r.Context()
+	if callID != "" {
+		ctx = ticketing.Staffed(ctx)
+	}
 	if direct {
 		t, _, err = d.tickets.SubmitResolved(ctx, rep, "agent:"+ext, f("answer"))
 	} else {

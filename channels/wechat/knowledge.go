@@ -22,7 +22,9 @@ const answeredPrefix = "kb:"
 // as a ticket answered on contact with the article linked, and the
 // citizen told to reply 1 for a person. ok is false when no article
 // answers well enough, or the base cannot be asked: then the message is a
-// ticket as always, never lost to a search.
+// ticket as always, never lost to a search. err is set only when the hub
+// is at capacity (ticketing.ErrBusy): WeChat is answered 503 and sends
+// the push again.
 func (c *Channel) answer(ctx context.Context, m *Inbound, r ticketing.Report) (*Reply, bool, error) {
 	if c.kb == nil {
 		return nil, false, nil

@@ -389,7 +389,7 @@ func backoff(attempt int, hdr http.Header) time.Duration {
 			return min(d, maxRetryAfter)
 		}
 	}
-	d := 50 * time.Millisecond << min(attempt, 7) // 6.4 s at most
+	d := 50 * time.Millisecond << min(attempt, 7) // 6.4 s at most, and half again of jitter
 	return d + mrand.N(d/2)
 }
 

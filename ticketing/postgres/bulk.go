@@ -121,13 +121,14 @@ func (s *Store) AddIndicatorSums(ctx context.Context, sums []IndicatorSum) error
 		return translate(err)
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO indicator_daily AS s (dim, day, key, metric, n)
-		SELECT dim, day, key, metric, sum(n) FROM indicator_load GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+		SELECT dim, day, key, metric, sum(n) FROM indicator_load GROUP BY 1, 2, 3, 4
+		ORDER BY dim COLLATE "C", day, key COLLATE "C", metric COLLATE "C"
 		ON CONFLICT (dim, day, key, metric) DO UPDATE SET n = s.n + excluded.n`); err != nil {
 		return translate(err)
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO indicator_monthly AS s (dim, month, key, metric, n)
 		SELECT dim, date_trunc('month', day::timestamp)::date, key, metric, sum(n) FROM indicator_load
-		GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+		GROUP BY 1, 2, 3, 4 ORDER BY dim COLLATE "C", 2, key COLLATE "C", metric COLLATE "C"
 		ON CONFLICT (dim, month, key, metric) DO UPDATE SET n = s.n + excluded.n`); err != nil {
 		return translate(err)
 	}
