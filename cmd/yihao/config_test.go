@@ -130,3 +130,23 @@ func TestTextsConfig(t *testing.T) {
 		}
 	}
 }
+
+// main tunes the collector for the server and the load client only, so it
+// reads the command as run does.
+func TestCommand(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "serve"},
+		{[]string{"--config", "yihao.yaml"}, "serve"},
+		{[]string{"--config", "yihao.yaml", "bench", "intake"}, "bench"},
+		{[]string{"-config=yihao.yaml", "gen", "--tickets", "10"}, "gen"},
+		{[]string{"migrate"}, "migrate"},
+		{[]string{"--nonsense"}, ""},
+	} {
+		if got := command(c.args); got != c.want {
+			t.Errorf("command(%q) = %q, want %q", c.args, got, c.want)
+		}
+	}
+}

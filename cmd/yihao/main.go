@@ -36,6 +36,9 @@ import (
 )
 
 func main() {
+	if c := command(os.Args[1:]); c == "serve" || c == "bench" {
+		tuneGC(os.Getenv)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()
@@ -55,6 +58,9 @@ func main() {
 // 64 MB a check, at most four at once). GOGC and GOMEMLIMIT, when set,
 // win. Only the server and the load client are tuned; the one-shot
 // commands (gen, imports) keep Go's defaults.
+//
+// It is called from main, not run: run also serves the tests, whose
+// process (under the race detector) must keep Go's defaults.
 func tuneGC(getenv func(string) string) {
 	if getenv("GOGC") == "" {
 		debug.SetGCPercent(400)
@@ -62,6 +68,21 @@ func tuneGC(getenv func(string) string) {
 	if getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(224 << 20)
 	}
+}
+
+// command is the command args name, as run reads it: "serve" if none,
+// "" if the flags do not parse (run then says why).
+func command(args []string) string {
+	fs := flag.NewFlagSet("yihao", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.String("config", "", "")
+	if err := fs.Parse(args); err != nil {
+		return ""
+	}
+	if fs.NArg() == 0 {
+		return "serve"
+	}
+	return fs.Arg(0)
 }
 
 const usage = `usage: yihao [--config FILE] [command]
@@ -99,9 +120,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	cmd := "serve"
 	if len(args) > 0 {
 		cmd, args = args[0], args[1:]
-	}
-	if cmd == "serve" || cmd == "bench" {
-		tuneGC(getenv)
 	}
 	switch cmd {
 	case "bench":
