@@ -253,15 +253,41 @@ step() {
 	shift
 	local f=$OUT/$name.txt t0
 	t0=$(date +%s)
+	step_header "$name" "$@"
+	"$@" >>"$f" 2>&1
+	local rc=$?
+	log "  $name: rc=$rc, $(($(date +%s) - t0)) s -> $f"
+	return $rc
+}
+
+# step_header NAME CMD...: the head of NAME's output file: when, what, load.
+step_header() {
+	local name=$1
+	shift
 	{
 		echo "# $name"
 		echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ)  $(revs)  load: $(cut -d' ' -f1-3 /proc/loadavg)"
 		echo "# \$ $*"
 		echo
-	} >"$f"
-	"$@" >>"$f" 2>&1
-	local rc=$?
+	} >"$OUT/$name.txt"
+}
+
+# group_step NAME CMD...: step, with CMD run in the exported source as a
+# process group of its own, which cleanup stops whole if the sweep is
+# interrupted (the SIP benchmarks start servers and sipp in the background).
+group_step() {
+	local name=$1
+	shift
+	local f=$OUT/$name.txt t0 pid rc
+	t0=$(date +%s)
+	step_header "$name" "$@"
+	(cd "$SRC" && exec setsid -w "$@") >>"$f" 2>&1 &
+	pid=$!
+	PIDS+=("$pid")
+	wait "$pid"
+	rc=$?
 	log "  $name: rc=$rc, $(($(date +%s) - t0)) s -> $f"
+	forget_pid "$pid"
 	return $rc
 }
 
@@ -471,21 +497,9 @@ sipp_run() { # NAME RATE CALLS sqlite|pg|pg2 [BINARY, default $BIN]; pg2: two in
 		PREFIXES+=("$prefix")
 		envs+=(YIHAO_DATABASE_URL="$PGURL/bench_sip?sslmode=disable" YIHAO_REDIS_URL="redis://127.0.0.1:6379/$REDIS_DB" YIHAO_REDIS_PREFIX="$prefix")
 	fi
-	local f=$OUT/$name.txt t0 pid rc
-	t0=$(date +%s)
-	{
-		echo "# $name"
-		echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ)  $(revs)  load: $(cut -d' ' -f1-3 /proc/loadavg)"
-		echo "# \$ ${envs[*]} channels/hotline/testdata/sipp/bench.sh $rate $calls"
-		echo
-	} >"$f"
-	(cd "$SRC" && exec setsid -w env "${envs[@]}" sh channels/hotline/testdata/sipp/bench.sh "$rate" "$calls") >>"$f" 2>&1 &
-	pid=$!
-	PIDS+=("$pid")
-	wait "$pid"
+	local rc
+	group_step "$name" env "${envs[@]}" sh channels/hotline/testdata/sipp/bench.sh "$rate" "$calls"
 	rc=$?
-	log "  $name: rc=$rc, $(($(date +%s) - t0)) s -> $f"
-	forget_pid "$pid"
 	[ "$store" != pg ] || drop_db bench_sip
 	return $rc
 }
@@ -511,23 +525,8 @@ fi
 # calls per rate.
 # ============================================================================
 kamailio_run() { # NAME RATE
-	local name=$1 rate=$2 f=$OUT/$1.txt t0 pid rc
 	port_free 25070 && port_free 27071 || return 1
-	t0=$(date +%s)
-	{
-		echo "# $name"
-		echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ)  $(revs)  load: $(cut -d' ' -f1-3 /proc/loadavg)"
-		echo "# \$ bench/kamailio.sh $rate $((rate * 60))"
-		echo
-	} >"$f"
-	(cd "$SRC" && exec setsid -w sh bench/kamailio.sh "$rate" $((rate * 60))) >>"$f" 2>&1 &
-	pid=$!
-	PIDS+=("$pid")
-	wait "$pid"
-	rc=$?
-	log "  $name: rc=$rc, $(($(date +%s) - t0)) s -> $f"
-	forget_pid "$pid"
-	return $rc
+	group_step "$1" sh bench/kamailio.sh "$2" $(($2 * 60))
 }
 if want kamailio; then
 	log "Kamailio, the SIP baseline"
