@@ -99,7 +99,7 @@ func newGroupCommit(ctx context.Context, pool *pgxpool.Pool) (*groupCommit, erro
 		ticketCols = append(ticketCols, c+" "+typ)
 	}
 	g := &groupCommit{pool: pool, insert: batchSQL(ticketCols)}
-	g.queue = groupcommit.New(commitWriters, maxBatch, g.commit)
+	g.queue = groupcommit.New(commitWriters, maxBatch, batchTimeout, g.commit)
 	return g, nil
 }
 
@@ -193,30 +193,14 @@ func pending(t *ticketing.Ticket) (*pendingCreate, error) {
 	return p, nil
 }
 
-// commit inserts batch in one statement. A batch the database refuses is
-// tried again one submit at a time, so one bad report (a value PostgreSQL
-// cannot store) fails alone and the others are stored.
-func (g *groupCommit) commit(batch []*groupcommit.Call[*pendingCreate]) {
-	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
-	defer cancel()
-	g.commitIn(ctx, batch)
-}
-
-// commitIn is commit within ctx's deadline, the retries included: a
-// database that hangs costs the batch one timeout, not one per submit
-// (256 of them would hold a shutdown for two hours).
-func (g *groupCommit) commitIn(ctx context.Context, batch []*groupcommit.Call[*pendingCreate]) {
+// commit inserts batch in one statement (groupcommit retries a refused
+// batch one submit at a time).
+func (g *groupCommit) commit(ctx context.Context, batch []*groupcommit.Call[*pendingCreate]) error {
 	ids, err := g.exec(ctx, batch)
-	if err != nil && len(batch) > 1 && ctx.Err() == nil {
-		for _, c := range batch {
-			g.commitIn(ctx, []*groupcommit.Call[*pendingCreate]{c})
-		}
-		return
-	}
 	for _, c := range batch {
-		c.Err = translate(err)
 		c.Item.inserted = ids[c.Item.t.ID]
 	}
+	return translate(err)
 }
 
 // exec runs the batch statement and returns the ids it inserted.

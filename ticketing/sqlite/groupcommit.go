@@ -30,32 +30,17 @@ type pendingCreate struct {
 	inserted bool
 }
 
-// commitCreates stores a batch in one transaction. A batch SQLite refuses
-// is tried again one submit at a time, so a report it cannot store fails
-// alone and the others are stored. (Not a savepoint per submit: each one
-// wrote its pages to a statement journal, a fifth of the CPU at load.)
-func (s *Store) commitCreates(batch []*groupcommit.Call[*pendingCreate]) {
-	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
-	defer cancel()
-	s.commitIn(ctx, batch)
-}
-
-// commitIn is commitCreates within ctx's deadline, the retries included:
-// a file that stalls costs the batch one timeout, not one per submit.
-func (s *Store) commitIn(ctx context.Context, batch []*groupcommit.Call[*pendingCreate]) {
+// commitCreates stores a batch in one transaction (groupcommit retries a
+// refused batch one submit at a time). Not a savepoint per submit: each
+// one wrote its pages to a statement journal, a fifth of the CPU at load.
+func (s *Store) commitCreates(ctx context.Context, batch []*groupcommit.Call[*pendingCreate]) error {
 	err := s.insertBatch(ctx, batch)
-	if err != nil && len(batch) > 1 && ctx.Err() == nil {
+	if err != nil {
 		for _, c := range batch {
-			s.commitIn(ctx, []*groupcommit.Call[*pendingCreate]{c})
-		}
-		return
-	}
-	for _, c := range batch {
-		c.Err = err
-		if err != nil {
 			c.Item.inserted = false
 		}
 	}
+	return err
 }
 
 func (s *Store) insertBatch(ctx context.Context, batch []*groupcommit.Call[*pendingCreate]) error {

@@ -136,7 +136,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 			idBlock, idBlock).Scan(&start)
 		return start, translate(err)
 	})
-	s.creates = groupcommit.New(1, maxBatch, s.commitCreates) // one writer connection: one writer
+	s.creates = groupcommit.New(1, maxBatch, batchTimeout, s.commitCreates) // one writer connection: one writer
 	return s, nil
 }
 

@@ -5,19 +5,26 @@
 // Nothing waits for a batch to fill: a writer takes the next write and
 // whatever queued behind it while the previous batch was committing, so a
 // lone write commits at once and a burst shares its commits.
+//
+// A batch the store refuses is tried again one write at a time, so one bad
+// write (a value the database cannot store) fails alone and the others
+// commit; the retries share the batch's deadline, so a store that hangs
+// costs the batch one timeout, not one per write.
 package groupcommit
 
 import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 )
 
 // ErrClosed answers writes submitted after Close.
 var ErrClosed = errors.New("groupcommit: closed")
 
-// Call is one write waiting for its batch. The commit function sets Err
-// (and whatever result the item carries) before the call is released.
+// Call is one write waiting for its batch. Err is the error of the batch
+// it failed with, or what the commit function set for it alone; the
+// commit function also sets whatever result the item carries.
 type Call[T any] struct {
 	Item T
 	Err  error
@@ -25,11 +32,12 @@ type Call[T any] struct {
 }
 
 // Queue feeds batches of at most max calls to commit, from writers
-// goroutines; each batch runs once, and every call in it is released when
-// commit returns.
+// goroutines; every call of a batch is released when commit (and any
+// retry one write at a time) has returned.
 type Queue[T any] struct {
-	commit func([]*Call[T])
-	max    int
+	commit  func(context.Context, []*Call[T]) error
+	max     int
+	timeout time.Duration
 
 	mu     sync.RWMutex // read-held while queueing; Close takes it to close calls
 	closed bool
@@ -37,9 +45,11 @@ type Queue[T any] struct {
 	wg     sync.WaitGroup
 }
 
-// New starts writers goroutines that commit batches of up to max calls.
-func New[T any](writers, max int, commit func([]*Call[T])) *Queue[T] {
-	q := &Queue[T]{commit: commit, max: max, calls: make(chan *Call[T], 4*max)}
+// New starts writers goroutines that commit batches of up to max calls,
+// each batch with its retries within timeout. commit stores a batch or
+// returns the error that fails it whole.
+func New[T any](writers, max int, timeout time.Duration, commit func(context.Context, []*Call[T]) error) *Queue[T] {
+	q := &Queue[T]{commit: commit, max: max, timeout: timeout, calls: make(chan *Call[T], 4*max)}
 	for range writers {
 		q.wg.Add(1)
 		go q.write()
@@ -101,10 +111,33 @@ func (q *Queue[T]) write() {
 				break gather
 			}
 		}
-		q.commit(batch)
+		q.commitBatch(batch)
 		for _, c := range batch {
 			close(c.done)
 		}
 		clear(batch)
+	}
+}
+
+func (q *Queue[T]) commitBatch(batch []*Call[T]) {
+	ctx, cancel := context.WithTimeout(context.Background(), q.timeout)
+	defer cancel()
+	q.split(ctx, batch)
+}
+
+// split commits batch, or, refused and with time left, each call alone.
+func (q *Queue[T]) split(ctx context.Context, batch []*Call[T]) {
+	err := q.commit(ctx, batch)
+	if err == nil {
+		return
+	}
+	if len(batch) > 1 && ctx.Err() == nil {
+		for i := range batch {
+			q.split(ctx, batch[i:i+1])
+		}
+		return
+	}
+	for _, c := range batch {
+		c.Err = err
 	}
 }

@@ -15,7 +15,7 @@ func TestBatchesWhatQueued(t *testing.T) {
 	release := make(chan struct{})
 	var mu sync.Mutex
 	var batches [][]int
-	q := New(1, 8, func(b []*Call[int]) {
+	q := New(1, 8, time.Minute, func(_ context.Context, b []*Call[int]) error {
 		items := make([]int, len(b))
 		for i, c := range b {
 			items[i] = c.Item
@@ -30,6 +30,7 @@ func TestBatchesWhatQueued(t *testing.T) {
 		if items[0] == 0 {
 			<-release // the first batch holds while the others queue
 		}
+		return nil
 	})
 	defer q.Close()
 
@@ -71,12 +72,13 @@ func TestBatchesWhatQueued(t *testing.T) {
 func TestCloseAndCancel(t *testing.T) {
 	var committed atomic.Int32
 	hold, holding := make(chan struct{}), make(chan struct{})
-	q := New(1, 4, func(b []*Call[int]) {
+	q := New(1, 4, time.Minute, func(_ context.Context, b []*Call[int]) error {
 		if b[0].Item == 0 {
 			close(holding)
 			<-hold
 		}
 		committed.Add(int32(len(b)))
+		return nil
 	})
 	go func() { _, _ = q.Do(context.Background(), 0) }()
 	<-holding
@@ -96,6 +98,61 @@ func TestCloseAndCancel(t *testing.T) {
 	}
 }
 
+// A batch the store refuses is tried one write at a time: the bad write
+// fails alone. Once the batch's deadline has passed, it fails whole
+// without retries.
+func TestRefusedBatchSplits(t *testing.T) {
+	for _, timeout := range []time.Duration{time.Minute, time.Nanosecond} {
+		var mu sync.Mutex
+		tries := 0
+		hold, holding := make(chan struct{}), make(chan struct{})
+		q := New(1, 8, timeout, func(ctx context.Context, b []*Call[int]) error {
+			if b[0].Item == 0 {
+				close(holding)
+				<-hold
+				return nil
+			}
+			mu.Lock()
+			tries++
+			mu.Unlock()
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			for _, c := range b {
+				if c.Item == 3 {
+					return errors.New("refused")
+				}
+			}
+			return nil
+		})
+		go func() { _, _ = q.Do(context.Background(), 0) }()
+		<-holding
+		var wg sync.WaitGroup
+		errs := make([]error, 6)
+		for i := 1; i <= 5; i++ {
+			wg.Go(func() {
+				c, err := q.Do(context.Background(), i)
+				if err == nil {
+					err = c.Err
+				}
+				errs[i] = err
+			})
+		}
+		waitFor(t, func() bool { return len(q.calls) == 5 })
+		close(hold)
+		wg.Wait()
+		q.Close()
+		for i := 1; i <= 5; i++ {
+			if want := i == 3 || timeout == time.Nanosecond; (errs[i] != nil) != want {
+				t.Errorf("timeout %v, write %d: err = %v", timeout, i, errs[i])
+			}
+		}
+		if want := map[time.Duration]int{time.Minute: 6, time.Nanosecond: 1}[timeout]; tries != want {
+			t.Errorf("timeout %v: %d commits, want %d (the batch, then each alone unless out of time)", timeout, tries, want)
+		}
+	}
+}
+
 func waitFor(t *testing.T, ok func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
@@ -110,7 +167,7 @@ func waitFor(t *testing.T, ok func() bool) {
 // BenchmarkDo is the queue's own cost per write, 32 writers at once, with
 // a commit that does nothing.
 func BenchmarkDo(b *testing.B) {
-	q := New(2, 256, func([]*Call[int]) {})
+	q := New(2, 256, time.Minute, func(context.Context, []*Call[int]) error { return nil })
 	defer q.Close()
 	b.SetParallelism(16)
 	b.RunParallel(func(pb *testing.PB) {
