@@ -202,12 +202,13 @@ type stmtCache struct {
 }
 
 // maxStmts bounds the cache. The store's statements are a fixed set but
-// for the desks' filters, whose combinations are many; statements with an
-// IN list, whose text varies with what a user picked, are never kept.
+// for the desks' filters, whose combinations are many; statements with a
+// list of placeholders (IN (?,?,…)), whose text varies with the length of
+// a batch, are never kept. (A filter's IN list is one JSON parameter.)
 const maxStmts = 256
 
 func (c *stmtCache) get(ctx context.Context, db *sql.DB, query string) *sql.Stmt {
-	if c == nil || strings.Contains(query, " IN (") {
+	if c == nil || strings.Contains(query, " IN (?") {
 		return nil
 	}
 	c.mu.Lock()

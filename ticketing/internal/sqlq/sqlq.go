@@ -9,6 +9,7 @@ package sqlq
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strconv"
 	"strings"
@@ -84,13 +85,19 @@ func (w *Where) Add(cond string, args ...any) {
 // AddTime adds a condition on one time, kept in the dialect's way.
 func (w *Where) AddTime(cond string, t time.Time) { w.Add(cond, w.time(t)) }
 
-// In adds col IN (vals…).
+// In adds col IN (vals…), as one parameter: the statement's text is the
+// same however many values a user picked, so the store keeps it prepared
+// (a caller's number spelled three ways, the screen pop of every call,
+// was parsed anew each time). PostgreSQL takes an array; SQLite a JSON
+// list, read by json_each, which plans as the IN list does (an index
+// search per value).
 func (w *Where) In(col string, vals []string) {
-	ps := make([]string, len(vals))
-	for i, v := range vals {
-		ps[i] = w.Param(v)
+	if w.numbered {
+		w.conds = append(w.conds, col+" = ANY("+w.Param(vals)+")")
+		return
 	}
-	w.conds = append(w.conds, col+" IN ("+strings.Join(ps, ",")+")")
+	list, _ := json.Marshal(vals) // strings always encode
+	w.conds = append(w.conds, col+" IN (SELECT value FROM json_each("+w.Param(string(list))+"))")
 }
 
 // Param adds a parameter outside the conditions (a LIMIT) and returns
