@@ -50,7 +50,7 @@ func NewSIPMetrics(reg prometheus.Registerer, lines ...string) *SIPMetrics {
 			Name: "yihao_sip_responses_total", Help: "SIP responses sent by Yihao itself, by request method (other: any method Yihao does not know) and status code.",
 		}, []string{"method", "code"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "yihao_sip_refused_total", Help: "SIP requests refused: rate_limited (one source over its rate), register (wrong credentials), no_dialog (an in-dialog request for no call of ours, or not from its parties), queue_full (a caller given the fallback at once: MaxQueued callers wait already).",
+			Name: "yihao_sip_refused_total", Help: "SIP requests refused: rate_limited (one source over its rate), register (wrong credentials), no_dialog (an in-dialog request for no call of ours, or not from its parties), queue_full (a caller given the fallback at once: MaxQueued callers wait already), overload (a new call past MaxCallRate, answered 503 at once).",
 		}, []string{"reason"}),
 		arrivals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "yihao_hotline_arrivals_total", Help: "Inbound calls arrived over SIP, by line.",
@@ -123,6 +123,12 @@ func (m *SIPMetrics) noDialog() {
 func (m *SIPMetrics) limited() {
 	if m != nil {
 		m.refused.WithLabelValues("rate_limited").Inc()
+	}
+}
+
+func (m *SIPMetrics) shed() {
+	if m != nil {
+		m.refused.WithLabelValues("overload").Inc()
 	}
 }
 

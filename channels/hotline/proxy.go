@@ -50,6 +50,11 @@ func (s *SIP) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		s.onInDialog(req, tx) // a re-INVITE within a call
 		return
 	}
+	if s.overloaded() {
+		s.metrics.shed()
+		s.respond(tx, req, 503, "Service Unavailable", sip.NewHeader("Retry-After", "1"))
+		return
+	}
 	c := s.admitCall(req, tx)
 	if c == nil || !s.logArrival(c) {
 		return
@@ -59,6 +64,15 @@ func (s *SIP) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	s.queueForAgent(c)
+}
+
+// overloaded says whether a new call now would pass MaxCallRate.
+func (s *SIP) overloaded() bool {
+	if s.callRate == nil {
+		return false
+	}
+	ok, _, _ := s.callRate.Allow(s.ctx, "")
+	return !ok
 }
 
 // admitCall reads which line is called and by whom, says 100 Trying and

@@ -19,6 +19,7 @@ import (
 
 	"github.com/yihao-city/yihao/channels/hotline/acd"
 	"github.com/yihao-city/yihao/channels/hotline/sipauth"
+	"github.com/yihao-city/yihao/limit"
 	"github.com/yihao-city/yihao/pubsub"
 	"github.com/yihao-city/yihao/ticketing"
 )
@@ -76,7 +77,17 @@ type SIPConfig struct {
 	// 2,000): past it a new caller gets the fallback at once and is on the
 	// callback list, so a flood of calls cannot pile up goroutines and
 	// transactions without end.
-	MaxQueued   int
+	MaxQueued int
+	// MaxCallRate bounds the new calls this instance takes a second,
+	// trunks' included (default 1,000; negative: no bound). Past it the
+	// excess is answered at once with 503 and Retry-After, before any work
+	// (no call log, no ACD): a proxy asked for more than its cores can set
+	// up would otherwise fall behind on every call, retransmissions would
+	// add to the load, and it would complete fewer calls than it can. The
+	// carrier routes a refused call to another instance or tries again;
+	// it was never acknowledged, so it is not in the call log. Set it
+	// under the rate `yihao bench`/bench.sh measures for the machine.
+	MaxCallRate int
 	RingTimeout time.Duration // ringing one agent before trying another (default 20 s)
 	Fallback    Fallback
 	// Registration lifetimes: asked-for expiries are clamped into
@@ -140,6 +151,9 @@ func (c *SIPConfig) defaults() {
 	}
 	if c.MaxQueued <= 0 {
 		c.MaxQueued = 2000
+	}
+	if c.MaxCallRate == 0 {
+		c.MaxCallRate = 1000
 	}
 	if c.QueueWait <= 0 {
 		c.QueueWait = 30 * time.Second
@@ -271,6 +285,8 @@ type SIP struct {
 	freed   chan struct{}      // closed and replaced when this instance frees an agent
 	queue   *queue             // callers waiting for an agent, in order
 	calls   *callLog           // the call log's writer
+	// callRate admits new calls up to MaxCallRate (nil: no bound).
+	callRate *limit.Local
 
 	// ctx is the base of everything this side starts; Close cancels it
 	// (stop), which cuts what may be cut. What must finish at shutdown
@@ -377,6 +393,10 @@ func NewSIP(cfg SIPConfig, parts SIPParts) (*SIP, error) {
 		log: log, metrics: parts.Metrics, replies: parts.Replies, nonces: nonces{secret: cfg.NonceSecret, ttl: cfg.NonceTTL},
 		ua: ua, server: server, client: client,
 		dialogs: map[string]*dialog{}, freed: make(chan struct{}), queue: newQueue(), calls: newCallLog(ctx, parts.Store), ports: map[string]int{},
+	}
+	if n := cfg.MaxCallRate; n > 0 {
+		// A twentieth of a second's calls may come at once.
+		s.callRate = limit.NewLocal(limit.Rate{Events: n, Period: time.Second, Burst: max(1, n/20)})
 	}
 	server.OnRegister(s.limited(s.onRegister))
 	server.OnInvite(s.limited(s.fromTrunk(s.onInvite)))

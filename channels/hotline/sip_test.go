@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -591,6 +592,47 @@ func answeredCalls(t *testing.T, e *sipEnv) int {
 		}
 	}
 	return n
+}
+
+// Past MaxCallRate a new call is answered 503 with Retry-After at once,
+// before the call log or the ACD see it; the calls admitted are answered
+// and logged as ever, and only they are in the log.
+func TestCallRateSheds(t *testing.T) {
+	e := newSIPEnv(t, sqliteStore(t), nil, nil, hotline.SIPConfig{MaxCallRate: 10})
+	agents := []string{"2001", "2002", "2003", "2004"}
+	e.addAgents(t, agents...)
+	port := sipptest.FreePort(t)
+	e.register(t, "udp", port, agents...)
+	sipptest.Start(t, "agent_uas.xml", "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-t", "u1")
+
+	// 40 calls at 100 a second: 0.4 s, in which 10 a second (one at once)
+	// are admitted, about five; however slow sipp is to send them, no more
+	// than the rate allows over the time it took.
+	const calls = 40
+	began := time.Now()
+	res := sipptest.Run(t, "caller_shed.xml", e.addr, "-s", "12345", "-d", "50", "-m", strconv.Itoa(calls), "-r", "100",
+		"-i", "127.0.0.1", "-t", "u1", "-timeout", "30s")
+	if res.Successful != calls || res.Failed != 0 {
+		t.Fatalf("callers: %s", res)
+	}
+	trace, err := os.ReadFile(filepath.Join(res.Dir, "messages.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	shed := strings.Count(string(trace), "SIP/2.0 503 Service Unavailable")
+	if n := strings.Count(string(trace), "Retry-After: 1"); n != shed {
+		t.Errorf("%d 503s, %d with Retry-After: 1", shed, n)
+	}
+	admitted, took := calls-shed, time.Since(began)
+	if most := 3 + int(10*took.Seconds()); admitted < 3 || admitted > most {
+		t.Fatalf("%d of %d calls admitted at 10 a second over %v; want 3 to %d", admitted, calls, took, most)
+	}
+	t.Logf("%d of %d calls admitted over %v", admitted, calls, took)
+	for id, c := range e.waitCalls(t, admitted) {
+		if c.Cause != ticketing.CauseAnswered {
+			t.Errorf("call %s: cause %q; every admitted call is answered", id, c.Cause)
+		}
+	}
 }
 
 // The waiting line is bounded: with MaxQueued callers waiting already, a

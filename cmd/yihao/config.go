@@ -174,7 +174,10 @@ type SIPConfig struct {
 	WrapUp       time.Duration `yaml:"wrap_up"`
 	QueueWait    time.Duration `yaml:"queue_wait"`
 	// MaxQueued bounds the callers waiting on one instance (default 2,000).
-	MaxQueued   int           `yaml:"max_queued"`
+	MaxQueued int `yaml:"max_queued"`
+	// MaxCallRate bounds the new calls one instance takes a second, trunks'
+	// included; the excess gets 503 at once (default 1,000; -1: no bound).
+	MaxCallRate int           `yaml:"max_call_rate"`
 	RingTimeout time.Duration `yaml:"ring_timeout"`
 	// MaxExpires caps how long a phone's registration lasts (default 10 m).
 	MaxExpires time.Duration `yaml:"max_expires"`

@@ -128,7 +128,7 @@ func (a *app) startPhone(ctx context.Context, metrics *hotline.SIPMetrics) (*pho
 	hc := hotline.SIPConfig{
 		Advertise: advertise, Realm: sc.Realm, NonceSecret: secret,
 		Redirect: sc.Mode == "redirect", SkillsByLine: sc.SkillsByLine,
-		WrapUp: sc.WrapUp, QueueWait: sc.QueueWait, MaxQueued: sc.MaxQueued, RingTimeout: sc.RingTimeout, MaxExpires: sc.MaxExpires,
+		WrapUp: sc.WrapUp, QueueWait: sc.QueueWait, MaxQueued: sc.MaxQueued, MaxCallRate: sc.MaxCallRate, RingTimeout: sc.RingTimeout, MaxExpires: sc.MaxExpires,
 		Fallback:       hotline.Fallback{Code: sc.Fallback.Code, RetryAfter: sc.Fallback.RetryAfter, Redirect: sc.Fallback.Redirect},
 		DefaultCountry: sc.DefaultCountry, Limiter: limiter, Trunks: trunks, Gateways: gateways,
 		Lockout: lockout, Nonces: nonces, TextsByNotifier: cfg.Texts.Gateway != "",

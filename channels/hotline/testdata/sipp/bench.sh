@@ -10,8 +10,11 @@
 # events stored. Environment: YIHAO_DATABASE_URL and YIHAO_REDIS_URL as for
 # the server (default: the embedded store, in-process presence); YIHAO, a
 # built binary (default: built here); INSTANCES=2 (with both URLs) runs a
-# second instance on them, and half the callers call through it. Prints sipp's summary, then what the
-# call log holds: every call answered, none lost.
+# second instance on them, and half the callers call through it;
+# MAX_CALL_RATE, the proxy's sip.max_call_rate on each instance (default -1,
+# none: the sweep measures the ceiling), and with it the callers accept a 503
+# (caller_shed.xml). Prints sipp's summary, then what the call log holds:
+# every call answered, none lost; and the calls refused past the rate.
 set -eu
 RATE=${1:-1000}
 CALLS=${2:-20000}
@@ -28,9 +31,10 @@ sip=127.0.0.1:25060 http=127.0.0.1:28080 phones=27001
 cat > "$work/bench.yaml" <<CONF
 data_dir: $work/data
 log_level: warn
-sip: {addr: "$sip", rate_limit_per_minute: -1, queue_wait: 30s, max_queued: 1000000}
+sip: {addr: "$sip", rate_limit_per_minute: -1, queue_wait: 30s, max_queued: 1000000, max_call_rate: ${MAX_CALL_RATE:--1}}
 CONF
-export YIHAO_CONFIG="$work/bench.yaml"
+export YIHAO_CONFIG="$work/bench.yaml" YIHAO_METRICS_TOKEN=bench-metrics-token-0000
+[ "${MAX_CALL_RATE:--1}" -lt 0 ] || export CALLER_XML=caller_shed.xml
 export YIHAO_HTTP_ADDR=$http YIHAO_RATE_LIMIT=0
 "$bin" serve >"$work/out.log" 2>"$work/err.log" &
 echo $! >>"$work/pids"
@@ -59,3 +63,6 @@ now=$(date -u +%Y-%m-%dT%H:%M:%SZ -d '+1 minute')
 since=$(date -u +%Y-%m-%dT%H:%M:%SZ -d '-1 hour')
 curl -s -H "Authorization: Bearer $token" "http://$http/api/v1/hotline/stats?from=$since&to=$now" |
 	python3 -c 'import json,sys; t=json.load(sys.stdin)["total"]; print("call log: %d offered, %d answered, %d abandoned" % (t["offered"], t["answered"], t["abandoned"]))'
+for h in "$http" ${SIP2:+127.0.0.1:28081}; do
+	curl -s -H "Authorization: Bearer $YIHAO_METRICS_TOKEN" "http://$h/metrics"
+done | awk '/^yihao_sip_refused_total\{reason="overload"\}/ { n += $2 } END { printf "refused past max_call_rate: %d\n", n }'

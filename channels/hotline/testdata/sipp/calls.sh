@@ -56,9 +56,10 @@ drive_calls() {
 }
 
 # caller places N calls to 12345 through PROXY at RATE a second; sipp's
-# output goes to OUT.out, its errors to OUT_errors.log.
+# output goes to OUT.out, its errors to OUT_errors.log. CALLER_XML is the
+# callers' scenario (default caller_uac.xml).
 caller() { # PROXY N RATE OUT
-	sipp "$1" -sf "$sippdir/caller_uac.xml" -s 12345 -d 0 -m "$2" -r "$3" -i 127.0.0.1 -t u1 \
+	sipp "$1" -sf "$sippdir/${CALLER_XML:-caller_uac.xml}" -s 12345 -d 0 -m "$2" -r "$3" -i 127.0.0.1 -t u1 \
 		-nostdin -buff_size 4194304 -timeout 120s -timeout_error -trace_err -error_file "$4_errors.log" \
 		>"$4.out" 2>&1
 }
