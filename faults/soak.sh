@@ -6,10 +6,18 @@
 #   faults/soak.sh [MINUTES]
 #
 # Load: web API 10 reports/s, WeChat 5 pushes/s (safe mode), SIP 5 calls/s
-# (1 s of talk each, 20 agents). YIHAO_DATABASE_URL and YIHAO_REDIS_URL
-# select PostgreSQL and Redis as for the server (default: embedded store).
+# (1 s of talk each, 20 agents). WEB_RATE, WECHAT_RATE, CALL_RATE, TALK_MS
+# and AGENTS change it (the issue's "half load", about half of what one
+# instance takes at most: WEB_RATE=600 WECHAT_RATE=200 CALL_RATE=700
+# TALK_MS=100 AGENTS=200).
+# YIHAO_DATABASE_URL and YIHAO_REDIS_URL select PostgreSQL and Redis as for
+# the server (default: embedded store).
 set -eu
 MIN=${1:-60}
+WEB_RATE=${WEB_RATE:-10} WECHAT_RATE=${WECHAT_RATE:-5} CALL_RATE=${CALL_RATE:-5} TALK_MS=${TALK_MS:-1000}
+AGENTS=${AGENTS:-20}
+# Workers enough for the rate at tens of milliseconds a request.
+web_c=$((WEB_RATE / 20 + 4)) wechat_c=$((WECHAT_RATE / 20 + 4))
 root=$(cd "$(dirname "$0")/.." && pwd)
 sipp_dir="$root/channels/hotline/testdata/sipp"
 work=$(mktemp -d)
@@ -31,25 +39,25 @@ echo $! >>"$work/pids"
 for _ in $(seq 50); do curl -sf "http://$http/readyz" >/dev/null && break; sleep 0.2; done
 
 echo SEQUENTIAL >"$work/agents.csv"
-for i in $(seq 1 20); do
+for i in $(seq 1 "$AGENTS"); do
 	echo "$((6000 + i));soak-agent-pw" >>"$work/agents.csv"
 	"$bin" agent add --ext $((6000 + i)) --password soak-agent-pw >/dev/null
 done
-sipp "$sip" -sf "$sipp_dir/register.xml" -inf "$work/agents.csv" -m 20 -set expires 7200 \
+sipp "$sip" -sf "$sipp_dir/register.xml" -inf "$work/agents.csv" -m "$AGENTS" -r 200 -set expires 7200 \
 	-i 127.0.0.1 -p $phones -t u1 -nostdin -timeout 30s -timeout_error >/dev/null
 sipp -sf "$sipp_dir/agent_uas.xml" -i 127.0.0.1 -p $phones -t u1 -nostdin -buff_size 4194304 >/dev/null 2>&1 &
 echo $! >>"$work/pids"
 sleep 1
 
 secs=$((MIN * 60))
-sipp "$sip" -sf "$sipp_dir/caller_uac.xml" -s 12345 -d 1000 -r 5 -m $((5 * secs)) -i 127.0.0.1 -p 27102 -t u1 \
+sipp "$sip" -sf "$sipp_dir/caller_uac.xml" -s 12345 -d "$TALK_MS" -r "$CALL_RATE" -m $((CALL_RATE * secs)) -i 127.0.0.1 -p 27102 -t u1 \
 	-nostdin -buff_size 4194304 >"$work/sipp.out" 2>&1 &
 callers=$!
 echo $callers >>"$work/pids"
-"$bin" bench intake --url "http://$http" --n $((10 * secs)) --c 4 --rate 10 >"$work/web.out" 2>&1 &
+"$bin" bench intake --url "http://$http" --n $((WEB_RATE * secs)) --c $web_c --rate "$WEB_RATE" >"$work/web.out" 2>&1 &
 echo $! >>"$work/pids"
 "$bin" bench wechat --url "http://$http/wechat" --app-id wxsoak --token soaktoken --aes-key "$key" \
-	--n $((5 * secs)) --c 4 --rate 5 >"$work/wechat.out" 2>&1 &
+	--n $((WECHAT_RATE * secs)) --c $wechat_c --rate "$WECHAT_RATE" >"$work/wechat.out" 2>&1 &
 echo $! >>"$work/pids"
 
 echo "minute,goroutines,rss_mib,heap_inuse_mib,calls_ended"
