@@ -30,8 +30,9 @@
 #   grid          Routing: Grid placement                                ~1 min
 #   route         Routing: Routing one report                            ~1 min
 #   cti           Phone: the CTI webhook                                 ~1 min
-#   sipp          Phone: calls through the SIP proxy (sipp), eight rows of
-#                 60 s each (two with two instances sharing agents)    ~11 min
+#   sipp          Phone: calls through the SIP proxy (sipp), ten rows of
+#                 60 s each (two with two instances sharing agents, two
+#                 at twice SIP_CAP, without and with max_call_rate)    ~14 min
 #                 (+~3 min: two more rows with BASE)
 #   kamailio      The SIP baseline: the same sipp calls through Kamailio
 #                 (bench/kamailio.sh; installs the package if missing),
@@ -486,7 +487,7 @@ want cti && { log "CTI webhook"
 sipp_run() { # NAME RATE CALLS sqlite|pg|pg2 [BINARY, default $BIN]; pg2: two instances sharing the agents
 	local name=$1 rate=$2 calls=$3 store=$4 bin=${5:-$BIN}
 	port_free 25060 && port_free 28080 && port_free 27001 && port_free 25061 && port_free 28081 || return 1
-	local envs=(YIHAO="$bin")
+	local envs=(YIHAO="$bin" MAX_CALL_RATE="${MAX_CALL_RATE:--1}")
 	if [ "$store" = pg2 ]; then
 		envs+=(INSTANCES=2)
 		store=pg
@@ -516,6 +517,12 @@ if want sipp; then
 	[ -z "$BASE_REV" ] || sipp_run sipp_pg_r1800_108k_base 1800 108000 pg "$BASE_BIN"
 	sipp_run sipp_pg2_r1200_72k 1200 72000 pg2 # ~75 s: two instances, half the callers each
 	sipp_run sipp_pg2_r1500_90k 1500 90000 pg2 # ~75 s
+	# Overload: twice SIP_CAP asked (default 1,200, under this machine's
+	# ceiling), without a bound and with sip.max_call_rate at SIP_CAP; the
+	# callers (caller_shed.xml) take a 503 as an answer.
+	cap=${SIP_CAP:-1200}
+	sipp_run "sipp_over_sqlite_r$((2 * cap))_none" $((2 * cap)) $((60 * 2 * cap)) sqlite # ~90 s
+	MAX_CALL_RATE=$cap sipp_run "sipp_over_sqlite_r$((2 * cap))_cap$cap" $((2 * cap)) $((60 * 2 * cap)) sqlite # ~75 s
 fi
 
 # ============================================================================
@@ -622,6 +629,25 @@ if want sipp && want kamailio; then
 		echo "| calls through the SIP proxy, PostgreSQL + Redis ($pgrun) | $pg calls/s, 0 failed | the same | $(ratio "$pg" "$kam") | ≥ 0.60 |"
 		echo "| the same, two instances sharing the agents ($pg2run) | $pg2 calls/s, 0 failed | the same | $(ratio "$pg2" "$kam") | ≥ 0.60 |"
 	} >>"$OUT/RATIOS.txt"
+fi
+# Overload: the calls answered a second at twice SIP_CAP asked (the call
+# log's answered calls over the run's length, calls made / sipp's rate),
+# against the embedded store's best run with no failed call.
+answered_cps() { # RUN
+	awk -F'|' '/Call Rate/ { r = $3 } /Successful call/ { n = $3 }
+		/^call log:/ { split($0, w, " "); a = w[5] }
+		END { gsub(/[^0-9.]/, "", r); gsub(/[^0-9]/, "", n); if (r > 0 && n > 0) printf "%.0f", a * r / n }' "$OUT/$1.txt" 2>/dev/null
+}
+if want sipp; then
+	set -- $(best_cps sipp_sqlite_)
+	sq=$1 sqrun=$2
+	ratios_header
+	for f in $(find "$OUT" -maxdepth 1 -name 'sipp_over_sqlite_*.txt' | sort); do
+		run=$(basename "$f" .txt)
+		got=$(answered_cps "$run")
+		refused=$(sed -n 's/^refused past max_call_rate: //p' "$f")
+		echo "| calls answered at twice SIP_CAP asked ($run; ${refused:-?} refused 503) | ${got:-?} calls/s | the embedded store's best ($sqrun): $sq calls/s | $(ratio "$got" "$sq") | ≈ 1 (full rate) |"
+	done >>"$OUT/RATIOS.txt"
 fi
 [ -f "$OUT/RATIOS.txt" ] && tee -a "$SUMMARY" <"$OUT/RATIOS.txt"
 
