@@ -120,6 +120,21 @@ func TestIndexFollowsTheStore(t *testing.T) {
 			if n, err := ix.Sync(ctx, s); err != nil || n != 0 {
 				t.Errorf("a sync with nothing new: %d, %v", n, err)
 			}
+			// Words the base did not know when last asked are found once an
+			// article brings them: a search's remembered counts go with a sync.
+			if hits, _ := ix.Search(ctx, "垃圾分类投放时间", ticketing.ArticleQuery{Now: now}); len(hits) != 0 {
+				t.Fatalf("before the article: %+v", hits)
+			}
+			sorting := art("垃圾分类投放时间是什么时候？", "早7点至9点、晚6点至8点，在小区定时定点投放。")
+			if _, err := s.PutArticles(ctx, []*ticketing.Article{sorting}); err != nil {
+				t.Fatal(err)
+			}
+			if n, err := ix.Sync(ctx, s); err != nil || n != 1 {
+				t.Fatalf("third sync: %d, %v", n, err)
+			}
+			if hits, _ := ix.Search(ctx, "垃圾分类投放时间", ticketing.ArticleQuery{Now: now}); len(hits) == 0 || hits[0].ID != sorting.ID {
+				t.Errorf("after the article: %+v, want article %d", hits, sorting.ID)
+			}
 		})
 	}
 }
