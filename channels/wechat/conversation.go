@@ -9,10 +9,17 @@ import (
 // MemoryConversations keeps conversations in this process (one instance,
 // no Redis).
 type MemoryConversations struct {
-	mu   sync.Mutex
-	now  func() time.Time
-	open map[string]conversation
+	mu        sync.Mutex
+	now       func() time.Time
+	open      map[string]conversation
+	nextPrune time.Time
 }
+
+// prunePeriod is how often Keep sweeps out ended conversations, so the
+// map holds the conversations of the last window, not of every citizen
+// since it last filled (an hour's soak at 100 new citizens a second grew
+// it by some 40 MB toward its bound).
+const prunePeriod = time.Minute
 
 type conversation struct {
 	number string
@@ -44,6 +51,14 @@ func (m *MemoryConversations) Keep(_ context.Context, openID, number string, ttl
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.now()
+	if !now.Before(m.nextPrune) {
+		for k, c := range m.open {
+			if !now.Before(c.until) {
+				delete(m.open, k)
+			}
+		}
+		m.nextPrune = now.Add(prunePeriod)
+	}
 	if _, ok := m.open[openID]; !ok && len(m.open) >= maxMemoryKeys {
 		// Full: expired conversations go and, if a flood of citizens left
 		// it full of live ones, arbitrary ones down to three quarters (their

@@ -115,6 +115,27 @@ func TestMemoryNoncesBounded(t *testing.T) {
 	}
 }
 
+// Ended conversations are swept out as citizens keep coming, not only when
+// the store is full: it holds about a window's conversations.
+func TestMemoryConversationsSwept(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC)
+	convs := wechat.NewMemoryConversations(func() time.Time { return now })
+	for i := range 1000 { // a citizen every 100 ms over 100 s, a 10 s window each
+		if err := convs.Keep(ctx, "o-"+strconv.Itoa(i), "n", 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		now = now.Add(100 * time.Millisecond)
+	}
+	// Swept once a minute: at most the last minute's and a window's.
+	if n := convs.Len(); n > 700 {
+		t.Errorf("%d conversations kept after 1,000 citizens in 100 s with a 10 s window", n)
+	}
+	if _, ok, _ := convs.Open(ctx, "o-999"); !ok {
+		t.Error("the newest conversation was swept")
+	}
+}
+
 // The in-process dedup and conversation stores stay bounded under a flood
 // of distinct MsgIds and OpenIDs, all live at once.
 func TestMemoryStoresBounded(t *testing.T) {
