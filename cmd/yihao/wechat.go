@@ -31,7 +31,12 @@ func (a *app) startWeChat(ctx context.Context) (*wechat.Channel, error) {
 		ratings wechat.Conversations
 		tokens  wechat.TokenCache
 	)
-	const dedupFor = time.Hour // WeChat retries within seconds; a day of MsgIds is never needed
+	// WeChat retries a push three times within some 15 s; ten minutes
+	// covers a retry held up anywhere. Each MsgId keeps its reply (some
+	// 220 bytes in memory): at 100 pushes a second an hour filled the
+	// in-process store to its bound, 262,144 (58 MB); ten minutes hold
+	// 60,000 (13 MB).
+	const dedupFor = 10 * time.Minute
 	if rdb != nil {
 		seen = redis.NewSeen(rdb, cfg.RedisPrefix+"wechat:seen:", dedupFor)
 		nonces = redis.NewNonces(rdb, cfg.RedisPrefix+"wechat:nonce:")
