@@ -112,6 +112,7 @@ PGURL=postgres://postgres@127.0.0.1:5432
 REDIS=(-h 127.0.0.1 -p 6379)
 REDIS_DB=3
 RUN_ID=$(date -u +%Y%m%d%H%M%S)
+unset MAX_CALL_RATE # only the overload rows bound the proxy (sipp_run)
 
 STEPS="intake_pg intake_sqlite intake_fresh intake_base pgbench overload stores open311 fuzz_exif classifier grid route cti sipp kamailio wechat"
 want() { [ -z "${ONLY:-}" ] || [[ " $ONLY " == *" $1 "* ]]; }
@@ -634,9 +635,10 @@ fi
 # log's answered calls over the run's length, calls made / sipp's rate),
 # against the embedded store's best run with no failed call.
 answered_cps() { # RUN
-	awk -F'|' '/Call Rate/ { r = $3 } /Successful call/ { n = $3 }
+	awk -F'|' '/Call Rate/ { r = $3 } /Successful call/ { n = $3 } /Failed call/ { f = $3 }
 		/^call log:/ { split($0, w, " "); a = w[5] }
-		END { gsub(/[^0-9.]/, "", r); gsub(/[^0-9]/, "", n); if (r > 0 && n > 0) printf "%.0f", a * r / n }' "$OUT/$1.txt" 2>/dev/null
+		END { gsub(/[^0-9.]/, "", r); gsub(/[^0-9]/, "", n); gsub(/[^0-9]/, "", f)
+			if (r + 0 > 0 && n + f > 0) printf "%.0f", a * r / (n + f) }' "$OUT/$1.txt" 2>/dev/null
 }
 if want sipp; then
 	set -- $(best_cps sipp_sqlite_)

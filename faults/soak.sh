@@ -30,7 +30,7 @@ cat >"$work/soak.yaml" <<CONF
 data_dir: $work/data
 log_level: warn
 rate_limit_per_minute: 0
-sip: {addr: "$sip", rate_limit_per_minute: 0, queue_wait: 30s, max_expires: 2h}
+sip: {addr: "$sip", rate_limit_per_minute: 0, queue_wait: 30s, max_expires: 2h, max_call_rate: -1}
 wechat: {app_id: wxsoak, token: soaktoken, aes_key: "$key"}
 CONF
 export YIHAO_CONFIG="$work/soak.yaml" YIHAO_HTTP_ADDR=$http YIHAO_METRICS_TOKEN=soak-metrics-token-0000

@@ -36,16 +36,23 @@ type Index struct {
 	db   *sql.DB
 	path string
 
-	mu      sync.Mutex // one sync at a time; guards rev and id
-	rev, id int64      // the last article synced
-	docs    atomic.Int64
+	mu      sync.Mutex  // one sync at a time; guards rev and id
+	rev, id int64       // the last article synced
 	ready   atomic.Bool // the first sync has finished
 
 	// vocab is how many articles each term occurs in, read whole after
 	// each sync that wrote: fts5vocab answers a lookup by scanning (1.5 ms
 	// for three terms of 20,000 articles), and that lookup was a fifth of
 	// a WeChat push's CPU. A term takes some 60 bytes.
-	vocab atomic.Pointer[map[string]int]
+	vocab atomic.Pointer[vocab]
+	// stale says the index was written since vocab was read (guarded by mu).
+	stale bool
+}
+
+// vocab is a snapshot of the index's term counts and its article count.
+type vocab struct {
+	df   map[string]int
+	docs int
 }
 
 // The index's schema. articles keeps what a hit shows and what a search
@@ -105,7 +112,12 @@ func (ix *Index) Close() error {
 func (ix *Index) Ready() bool { return ix.ready.Load() }
 
 // Len is how many articles the index holds (published ones, valid or not).
-func (ix *Index) Len() int { return int(ix.docs.Load()) }
+func (ix *Index) Len() int {
+	if v := ix.vocab.Load(); v != nil {
+		return v.docs
+	}
+	return 0
+}
 
 // syncBatch is how many articles one step of a sync reads and writes.
 const syncBatch = 1000
@@ -117,20 +129,19 @@ func (ix *Index) Sync(ctx context.Context, src Source) (int, error) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	total, err := ix.pull(ctx, src)
-	if total > 0 || ix.vocab.Load() == nil {
-		// Also after a batch failed: those before it are in.
-		if verr := ix.readVocab(ctx); err == nil {
-			err = verr
+	if total > 0 {
+		ix.stale = true // also when a later batch failed: those before it are in
+	}
+	if ix.stale || ix.vocab.Load() == nil {
+		if verr := ix.readVocab(ctx); verr != nil {
+			err = cmp.Or(err, verr)
+		} else {
+			ix.stale = false
 		}
 	}
 	if err != nil {
 		return total, err
 	}
-	var n int64
-	if err := ix.db.QueryRowContext(ctx, `SELECT count(*) FROM articles`).Scan(&n); err != nil {
-		return total, err
-	}
-	ix.docs.Store(n)
 	ix.ready.Store(true)
 	return total, nil
 }
@@ -247,8 +258,9 @@ func (ix *Index) Search(ctx context.Context, q string, o ticketing.ArticleQuery)
 	if len(terms) == 0 {
 		return []ticketing.ArticleHit{}, nil
 	}
-	df := ix.frequencies(terms)
-	n := float64(ix.docs.Load())
+	v := ix.vocab.Load() // the counts and the article count of one sync
+	df := v.frequencies(terms)
+	n := float64(v.docs)
 	idf := func(t string) float64 {
 		d := float64(df[t])
 		return math.Log(1 + (n-d+0.5)/(d+0.5))
@@ -345,38 +357,41 @@ func (ix *Index) Search(ctx context.Context, q string, o ticketing.ArticleQuery)
 
 // frequencies counts the articles each of the terms' words and sounds
 // occurs in (0 for one the base does not know).
-func (ix *Index) frequencies(terms Terms) map[string]int {
-	vocab := *ix.vocab.Load()
+func (v *vocab) frequencies(terms Terms) map[string]int {
 	df := map[string]int{}
 	for _, t := range terms {
 		for _, x := range []string{t.Word, t.Sound} {
 			if x != "" {
-				df[x] = vocab[x]
+				df[x] = v.df[x]
 			}
 		}
 	}
 	return df
 }
 
-// readVocab reads the article count of every term the index holds.
+// readVocab reads the article count of every term the index holds, and
+// how many articles it holds.
 func (ix *Index) readVocab(ctx context.Context) error {
+	v := &vocab{df: map[string]int{}}
+	if err := ix.db.QueryRowContext(ctx, `SELECT count(*) FROM articles`).Scan(&v.docs); err != nil {
+		return err
+	}
 	rows, err := ix.db.QueryContext(ctx, `SELECT term, doc FROM vocab`)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = rows.Close() }()
-	vocab := map[string]int{}
 	for rows.Next() {
 		var t string
 		var d int
 		if err := rows.Scan(&t, &d); err != nil {
 			return err
 		}
-		vocab[t] = d
+		v.df[t] = d
 	}
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	ix.vocab.Store(&vocab)
+	ix.vocab.Store(v)
 	return nil
 }

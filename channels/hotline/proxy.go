@@ -51,8 +51,7 @@ func (s *SIP) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	if s.overloaded() {
-		s.metrics.shed()
-		s.respond(tx, req, 503, "Service Unavailable", sip.NewHeader("Retry-After", "1"))
+		s.shed(req, tx)
 		return
 	}
 	c := s.admitCall(req, tx)
@@ -64,6 +63,21 @@ func (s *SIP) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	s.queueForAgent(c)
+}
+
+// shed refuses a call past MaxCallRate at once: 503, with Retry-After: 1
+// for a caller's own phone. A carrier's trunk gets none: RFC 3261 bids a
+// client told Retry-After send nothing more to the server for that long,
+// and a carrier that did so would take every call of the next second
+// away from an instance that could take most of them; without it, the
+// carrier routes this one call elsewhere.
+func (s *SIP) shed(req *sip.Request, tx sip.ServerTransaction) {
+	s.metrics.shed()
+	if s.trunk(hostOf(req.Source())) {
+		s.respond(tx, req, 503, "Service Unavailable")
+		return
+	}
+	s.respond(tx, req, 503, "Service Unavailable", sip.NewHeader("Retry-After", "1"))
 }
 
 // overloaded says whether a new call now would pass MaxCallRate.

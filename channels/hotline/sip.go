@@ -80,13 +80,13 @@ type SIPConfig struct {
 	MaxQueued int
 	// MaxCallRate bounds the new calls this instance takes a second,
 	// trunks' included (default 1,000; negative: no bound). Past it the
-	// excess is answered at once with 503 and Retry-After, before any work
-	// (no call log, no ACD): a proxy asked for more than its cores can set
-	// up would otherwise fall behind on every call, retransmissions would
-	// add to the load, and it would complete fewer calls than it can. The
-	// carrier routes a refused call to another instance or tries again;
-	// it was never acknowledged, so it is not in the call log. Set it
-	// under the rate `yihao bench`/bench.sh measures for the machine.
+	// excess is answered at once with 503 (with Retry-After: 1 but from a
+	// trunk), before any work (no call log, no ACD): a proxy asked for more
+	// than its cores can set up would otherwise fall behind on every call,
+	// retransmissions would add to the load, and it would complete fewer
+	// calls than it can. The carrier routes a refused call to another
+	// instance or tries again; it was never acknowledged, so it is not in
+	// the call log. Set it under the rate bench.sh measures for the machine.
 	MaxCallRate int
 	RingTimeout time.Duration // ringing one agent before trying another (default 20 s)
 	Fallback    Fallback

@@ -51,23 +51,15 @@ func (m *MemoryConversations) Keep(_ context.Context, openID, number string, ttl
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.now()
-	if !now.Before(m.nextPrune) {
-		for k, c := range m.open {
-			if !now.Before(c.until) {
-				delete(m.open, k)
-			}
-		}
-		m.nextPrune = now.Add(prunePeriod)
+	_, known := m.open[openID]
+	full := !known && len(m.open) >= maxMemoryKeys
+	if full || !now.Before(m.nextPrune) {
+		m.prune(now)
 	}
-	if _, ok := m.open[openID]; !ok && len(m.open) >= maxMemoryKeys {
-		// Full: expired conversations go and, if a flood of citizens left
-		// it full of live ones, arbitrary ones down to three quarters (their
-		// next message opens a new ticket), so sweeps are far apart.
-		for k, c := range m.open {
-			if !now.Before(c.until) {
-				delete(m.open, k)
-			}
-		}
+	if full {
+		// A flood of citizens left it full of live ones: arbitrary ones go
+		// down to three quarters (their next message opens a new ticket), so
+		// sweeps are far apart.
 		for k := range m.open {
 			if len(m.open) <= maxMemoryKeys*3/4 {
 				break
@@ -77,6 +69,16 @@ func (m *MemoryConversations) Keep(_ context.Context, openID, number string, ttl
 	}
 	m.open[openID] = conversation{number: number, until: now.Add(ttl)}
 	return nil
+}
+
+// prune drops ended conversations.
+func (m *MemoryConversations) prune(now time.Time) {
+	for k, c := range m.open {
+		if !now.Before(c.until) {
+			delete(m.open, k)
+		}
+	}
+	m.nextPrune = now.Add(prunePeriod)
 }
 
 // Len is how many conversations are kept, ended ones not yet swept

@@ -35,7 +35,7 @@ func (a *app) startWeChat(ctx context.Context) (*wechat.Channel, error) {
 	// covers a retry held up anywhere. Each MsgId keeps its reply (some
 	// 220 bytes in memory): at 100 pushes a second an hour filled the
 	// in-process store to its bound, 262,144 (58 MB); ten minutes hold
-	// 60,000 (13 MB).
+	// 60,000 to 120,000 (it sweeps once a window): 13 to 26 MB.
 	const dedupFor = 10 * time.Minute
 	if rdb != nil {
 		seen = redis.NewSeen(rdb, cfg.RedisPrefix+"wechat:seen:", dedupFor)

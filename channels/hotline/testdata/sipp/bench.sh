@@ -12,8 +12,8 @@
 # built binary (default: built here); INSTANCES=2 (with both URLs) runs a
 # second instance on them, and half the callers call through it;
 # MAX_CALL_RATE, the proxy's sip.max_call_rate on each instance (default -1,
-# none: the sweep measures the ceiling), and with it the callers accept a 503
-# (caller_shed.xml). Prints sipp's summary, then what the call log holds:
+# none: the sweep measures the ceiling; 0 is the server's default), and with
+# a bound the callers accept a 503 (caller_shed.xml). Prints sipp's summary, then what the call log holds:
 # every call answered, none lost; and the calls refused past the rate.
 set -eu
 RATE=${1:-1000}
@@ -34,7 +34,7 @@ log_level: warn
 sip: {addr: "$sip", rate_limit_per_minute: -1, queue_wait: 30s, max_queued: 1000000, max_call_rate: ${MAX_CALL_RATE:--1}}
 CONF
 export YIHAO_CONFIG="$work/bench.yaml" YIHAO_METRICS_TOKEN=bench-metrics-token-0000
-[ "${MAX_CALL_RATE:--1}" -lt 0 ] || export CALLER_XML=caller_shed.xml
+[ "${MAX_CALL_RATE:--1}" -le 0 ] || export CALLER_XML=caller_shed.xml
 export YIHAO_HTTP_ADDR=$http YIHAO_RATE_LIMIT=0
 "$bin" serve >"$work/out.log" 2>"$work/err.log" &
 echo $! >>"$work/pids"
