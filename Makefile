@@ -39,7 +39,7 @@ test: deps services vet lint
 # bench/sweep.sh's (BENCHMARKS.md).
 bench: services
 	go test -run '^$$' -benchmem -benchtime 2s \
-		-bench '^Benchmark(Do|Submit|CallLog|Route|RouteFull|Predict|Locate|GazetteerFind|PostRequest|Webhook)$$' \
+		-bench '^Benchmark(Do|Submit|CallLog|Route|RouteFull|Predict|Locate|GazetteerFind|PostRequest|Webhook|EarlierTickets)$$' \
 		./ticketing/internal/groupcommit ./ticketing/postgres ./ticketing/sqlite ./routing ./routing/classify \
 		./routing/grid ./channels/open311 ./channels/hotline
 

@@ -3,6 +3,7 @@ package hotline_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -101,4 +102,37 @@ func counterValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	t.Fatalf("no single series %s", name)
 	return 0
+}
+
+// BenchmarkEarlierTickets is the screen pop's lookup on every call: a
+// caller's tickets of the last year by any spelling of the number, among
+// 2,000 citizens' tickets (3 of them the caller's), 8 goroutines.
+func BenchmarkEarlierTickets(b *testing.B) {
+	for _, st := range []struct {
+		name string
+		open func(testing.TB) ticketing.Store
+	}{{"sqlite", sqliteStore}, {"postgres", postgresStore}} {
+		b.Run(st.name, func(b *testing.B) {
+			store := st.open(b)
+			svc := ticketing.NewService(store, triage{})
+			ctx := context.Background()
+			for i := range 2000 {
+				phone := fmt.Sprintf("139%08d", i%667)
+				if _, _, err := svc.Submit(ctx, ticketing.Report{Channel: ticketing.ChannelWeb, Text: "小区门口路灯不亮",
+					Reporter: ticketing.Contact{Phone: phone}}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.SetParallelism(4)
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if got := hotline.EarlierTickets(ctx, store, "+8613900000042", "86", 5); len(got) != 3 {
+						b.Fatalf("%d earlier tickets, want 3", len(got))
+					}
+				}
+			})
+		})
+	}
 }
