@@ -51,27 +51,41 @@ sleep 1
 
 secs=$((MIN * 60))
 sipp "$sip" -sf "$sipp_dir/caller_uac.xml" -s 12345 -d "$TALK_MS" -r "$CALL_RATE" -m $((CALL_RATE * secs)) -i 127.0.0.1 -p 27102 -t u1 \
-	-nostdin -buff_size 4194304 >"$work/sipp.out" 2>&1 &
+	-nostdin -buff_size 4194304 -trace_err -error_file "$work/sipp_errors.log" >"$work/sipp.out" 2>&1 &
 callers=$!
 echo $callers >>"$work/pids"
 "$bin" bench intake --url "http://$http" --n $((WEB_RATE * secs)) --c $web_c --rate "$WEB_RATE" >"$work/web.out" 2>&1 &
+web=$!
 echo $! >>"$work/pids"
 "$bin" bench wechat --url "http://$http/wechat" --app-id wxsoak --token soaktoken --aes-key "$key" \
 	--n $((WECHAT_RATE * secs)) --c $wechat_c --rate "$WECHAT_RATE" >"$work/wechat.out" 2>&1 &
+wechat=$!
 echo $! >>"$work/pids"
 
-echo "minute,goroutines,rss_mib,heap_inuse_mib,calls_ended"
+# live_mib: the heap the collector found live at its last cycle, read from
+# its next goal (goal = live × (1 + GOGC/100), GOGC 400 as `serve` sets it)
+# unless the memory limit set the goal; heap in use swings with the goal.
+echo "minute,goroutines,rss_mib,heap_inuse_mib,live_mib,calls_ended"
 for m in $(seq 0 "$MIN"); do
 	curl -s -H "Authorization: Bearer $YIHAO_METRICS_TOKEN" "http://$http/metrics" | awk -v m="$m" '
 		/^go_goroutines / {g=$2}
 		/^process_resident_memory_bytes / {r=$2/1048576}
 		/^go_memstats_heap_inuse_bytes / {h=$2/1048576}
+		/^go_memstats_next_gc_bytes / {goal=$2/1048576}
+		/^go_gc_gogc_percent / {gogc=$2}
 		/^yihao_hotline_calls_total/ {c+=$2}
-		END {printf "%d,%d,%.1f,%.1f,%d\n", m, g, r, h, c}'
+		END {printf "%d,%d,%.1f,%.1f,%.1f,%d\n", m, g, r, h, goal * 100 / (100 + gogc), c}'
 	[ "$m" -lt "$MIN" ] && sleep 60
 done
-wait $callers || true # the last calls finish talking
+# The last calls finish talking, and the web and WeChat clients their last
+# requests (a client behind its rate ends after minute MIN): their
+# summaries, with what was lost and doubled, are the run's outcome.
+wait $callers $web $wechat || true
 sleep 5
 echo "--- web"; tail -12 "$work/web.out"
 echo "--- wechat"; tail -10 "$work/wechat.out"
 echo "--- sip"; grep -a -E "Successful call|Failed call" "$work/sipp.out" | tail -2 || true
+if [ -s "$work/sipp_errors.log" ]; then
+	echo "--- why calls failed (sipp's error log, by message)"
+	sed -n 's/^.*: *//p' "$work/sipp_errors.log" | cut -c1-80 | sort | uniq -c | sort -rn | head -5
+fi
