@@ -108,10 +108,7 @@ func counterValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 // caller's tickets of the last year by any spelling of the number, among
 // 2,000 citizens' tickets (3 of them the caller's), 8 goroutines.
 func BenchmarkEarlierTickets(b *testing.B) {
-	for _, st := range []struct {
-		name string
-		open func(testing.TB) ticketing.Store
-	}{{"sqlite", sqliteStore}, {"postgres", postgresStore}} {
+	for _, st := range bothStores {
 		b.Run(st.name, func(b *testing.B) {
 			store := st.open(b)
 			svc := ticketing.NewService(store, triage{})

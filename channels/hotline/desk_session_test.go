@@ -27,10 +27,7 @@ func (e *deskEnv) signedIn(t *testing.T, c *http.Cookie) bool {
 // A copy of the agent's cookie taken before the agent signed out (a shared
 // PC, a proxy log) is dead after the sign-out, on both stores.
 func TestAgentSignOutKillsCopiedCookie(t *testing.T) {
-	for _, st := range []struct {
-		name string
-		open func(testing.TB) ticketing.Store
-	}{{"sqlite", sqliteStore}, {"postgres", postgresStore}} {
+	for _, st := range bothStores {
 		t.Run(st.name, func(t *testing.T) {
 			e := newDesk(t, st.open(t), nil, nil, nil)
 			addDeskAgents(t, e.store, "2001")

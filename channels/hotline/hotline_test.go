@@ -55,6 +55,12 @@ func postgresStore(t testing.TB) ticketing.Store {
 	return s
 }
 
+// bothStores are the stores a test or benchmark runs on, each opened fresh.
+var bothStores = []struct {
+	name string
+	open func(testing.TB) ticketing.Store
+}{{"sqlite", sqliteStore}, {"postgres", postgresStore}}
+
 func newEnv(t testing.TB, s ticketing.Store) *env {
 	t.Helper()
 	e := &env{store: s, now: t0, tokens: map[ticketing.Role]string{}}
@@ -362,10 +368,7 @@ func TestStatsFixture(t *testing.T) {
 //
 //	go test ./channels/hotline -run '^$' -bench Webhook -benchtime 5s
 func BenchmarkWebhook(b *testing.B) {
-	for _, st := range []struct {
-		name string
-		open func(testing.TB) ticketing.Store
-	}{{"sqlite", sqliteStore}, {"postgres", postgresStore}} {
+	for _, st := range bothStores {
 		b.Run(st.name, func(b *testing.B) {
 			e := newEnv(b, st.open(b))
 			e.set(time.Now())
