@@ -52,8 +52,8 @@ func main() {
 // whose garbage is mostly per request: at Go's default (GOGC=100) a busy
 // instance spent a fifth of its CPU collecting, and intake ran 13% faster
 // at 400 (BENCHMARKS.md). The memory limit keeps the larger heap inside
-// the budget of 256 MB a process (224 MB of Go's memory, the rest the
-// binary and the kernel's share): near it the collector runs as often as
+// the budget of 256 MB a process (200 MB of Go's memory; the rest is the
+// binary's pages, 20–40 MB of resident file mappings): near it the collector runs as often as
 // it must, as it does for the moment a burst of sign-ins lasts (argon2id,
 // 64 MB a check, at most four at once). GOGC and GOMEMLIMIT, when set,
 // win. Only the server and the load client are tuned; the one-shot
@@ -70,7 +70,7 @@ func tuneGC(getenv func(string) string, limit bool) {
 		debug.SetGCPercent(400)
 	}
 	if limit && getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(224 << 20)
+		debug.SetMemoryLimit(200 << 20)
 	}
 }
 
