@@ -50,7 +50,8 @@ func (s *SIP) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		s.onInDialog(req, tx) // a re-INVITE within a call
 		return
 	}
-	if s.overloaded() {
+	// Over UDP the socket's read filter weighed the call already (shed.go).
+	if req.Transport() != "UDP" && s.overloaded() {
 		s.shed(req, tx)
 		return
 	}
@@ -65,19 +66,16 @@ func (s *SIP) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	s.queueForAgent(c)
 }
 
-// shed refuses a call past MaxCallRate at once: 503, with Retry-After: 1
-// for a caller's own phone. A carrier's trunk gets none: RFC 3261 bids a
-// client told Retry-After send nothing more to the server for that long,
-// and a carrier that did so would take every call of the next second
-// away from an instance that could take most of them; without it, the
-// carrier routes this one call elsewhere.
+// shed refuses a call past MaxCallRate at once with the shedder's 503
+// (Retry-After for a phone, not for a trunk). Over UDP the socket does this
+// before sipgo (shed.go); here it is TCP's turn. Both 503s carry the
+// shedder's To tag, by which the caller's ACK of it is known and dropped.
 func (s *SIP) shed(req *sip.Request, tx sip.ServerTransaction) {
 	s.metrics.shed()
-	if s.trunk(hostOf(req.Source())) {
-		s.respond(tx, req, 503, "Service Unavailable")
-		return
+	s.metrics.request(req.Method, 503)
+	if err := tx.Respond(s.sock.response(req)); err != nil {
+		s.log.Debug("sip: shed", "err", err)
 	}
-	s.respond(tx, req, 503, "Service Unavailable", sip.NewHeader("Retry-After", "1"))
 }
 
 // overloaded says whether a new call now would pass MaxCallRate.
@@ -519,6 +517,9 @@ func (s *SIP) byeAnsweredLeg(fwd *sip.Request, res *sip.Response) {
 // late, or for no call of ours, or from anyone but the caller, is dropped
 // (never answered: ACK has no response).
 func (s *SIP) onAck(req *sip.Request, _ sip.ServerTransaction) {
+	if s.sock.refusedHere(req) {
+		return // the ACK of a 503 past MaxCallRate, which over TCP reaches here
+	}
 	fwd, err := s.inDialogTarget(req)
 	if err != nil {
 		s.refuseInDialog(req, err)

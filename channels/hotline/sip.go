@@ -287,6 +287,8 @@ type SIP struct {
 	calls   *callLog           // the call log's writer
 	// callRate admits new calls up to MaxCallRate (nil: no bound).
 	callRate *limit.Local
+	// sock refuses calls past callRate at the UDP sockets (shed.go).
+	sock *shedder
 
 	// ctx is the base of everything this side starts; Close cancels it
 	// (stop), which cuts what may be cut. What must finish at shutdown
@@ -366,6 +368,7 @@ func NewSIP(cfg SIPConfig, parts SIPParts) (*SIP, error) {
 	// sipgo logs whole messages at debug and unmatched retransmissions at
 	// info; messages carry callers' numbers, so it only gets warnings.
 	quiet := slog.New(levelFloor{log.Handler(), slog.LevelWarn})
+	var shed *shedder // set below, before any socket is served
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent("Yihao"),
 		sipgo.WithUserAgentHostname(cfg.Advertise),
@@ -373,7 +376,12 @@ func NewSIP(cfg SIPConfig, parts SIPParts) (*SIP, error) {
 			sip.WithTransactionLayerLogger(quiet),
 			sip.WithTransactionLayerUnhandledResponseHandler(func(*sip.Response) {}),
 		),
-		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(quiet)),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(quiet), sip.WithTransportLayerReadFilter(func(p sip.TransportReadProps, data []byte) ([]byte, error) {
+			if shed == nil {
+				return data, nil
+			}
+			return shed.filter(p, data)
+		})),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("hotline: sip user agent: %w", err)
@@ -398,6 +406,8 @@ func NewSIP(cfg SIPConfig, parts SIPParts) (*SIP, error) {
 		// A twentieth of a second's calls may come at once.
 		s.callRate = limit.NewLocal(limit.Rate{Events: n, Period: time.Second, Burst: max(1, n/20)})
 	}
+	shed = newShedder(s)
+	s.sock = shed
 	server.OnRegister(s.limited(s.onRegister))
 	server.OnInvite(s.limited(s.fromTrunk(s.onInvite)))
 	server.OnMessage(s.limited(s.fromTrunk(s.onMessage)))
@@ -462,7 +472,11 @@ func (s *SIP) ListenUDP(addr string) (net.Addr, error) {
 		_ = u.SetReadBuffer(4 << 20)  // capped by net.core.rmem_max; best effort
 		_ = u.SetWriteBuffer(4 << 20) // likewise
 	}
-	s.track("udp", pc.LocalAddr(), pc.Close)
+	s.sock.add(pc)
+	s.track("udp", pc.LocalAddr(), func() error {
+		s.sock.remove(pc)
+		return pc.Close()
+	})
 	go func() { _ = s.server.ServeUDP(pc) }() // ends when closed
 	return pc.LocalAddr(), nil
 }

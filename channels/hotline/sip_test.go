@@ -21,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/yihao-city/yihao/channels/hotline"
 	"github.com/yihao-city/yihao/channels/hotline/acd"
 	"github.com/yihao-city/yihao/channels/hotline/sipptest"
@@ -46,6 +48,29 @@ type sipEnv struct {
 	sip      *hotline.SIP
 	addr     string // 127.0.0.1:port
 	started  time.Time
+	metrics  *prometheus.Registry // the proxy's SIPMetrics
+}
+
+// refused is the proxy's yihao_sip_refused_total for reason.
+func (e *sipEnv) refused(t *testing.T, reason string) float64 {
+	t.Helper()
+	mfs, err := e.metrics.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "yihao_sip_refused_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "reason" && l.GetValue() == reason {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
 }
 
 var demoLines = []hotline.Line{
@@ -78,7 +103,9 @@ func newSIPEnv(t *testing.T, store ticketing.Store, presence acd.Presence, bus p
 	// UDP and TCP on one port, as phones expect: a port free for UDP may
 	// be taken for TCP, so try a few.
 	for attempt := 0; ; attempt++ {
-		s, err := hotline.NewSIP(cfg, hotline.SIPParts{Lines: lines, Store: store, Tickets: svc, Presence: presence, Bus: bus, Log: log})
+		reg := prometheus.NewRegistry()
+		metrics := hotline.NewSIPMetrics(reg, "12345", "12319", "96310", "12315")
+		s, err := hotline.NewSIP(cfg, hotline.SIPParts{Lines: lines, Store: store, Tickets: svc, Presence: presence, Bus: bus, Log: log, Metrics: metrics})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -94,7 +121,7 @@ func newSIPEnv(t *testing.T, store ticketing.Store, presence acd.Presence, bus p
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { s.Close() })
-		return &sipEnv{store: store, svc: svc, presence: presence, bus: bus, sip: s, addr: a.String(), started: time.Now().Add(-time.Second)}
+		return &sipEnv{store: store, svc: svc, presence: presence, bus: bus, sip: s, addr: a.String(), started: time.Now().Add(-time.Second), metrics: reg}
 	}
 }
 
@@ -603,10 +630,17 @@ func answeredCalls(t *testing.T, e *sipEnv) int {
 // Past MaxCallRate a new call is answered 503 at once, before the call log
 // or the ACD see it: with Retry-After: 1 to a phone, without to a trunk
 // (which would then send nothing for that long). The calls admitted are
-// answered and logged as ever, and only they are in the log.
+// answered and logged as ever, and only they are in the log. Over UDP the
+// socket refuses them (shed.go), over TCP the handler; either 503 carries
+// a To tag, which the caller's ACK repeats.
 func TestCallRateSheds(t *testing.T) {
-	for name, trunks := range map[string][]netip.Prefix{"phone": nil, "trunk": {netip.MustParsePrefix("127.0.0.1/32")}} {
-		t.Run(name, func(t *testing.T) {
+	trunk := []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
+	for _, c := range []struct {
+		name, transport string
+		trunks          []netip.Prefix
+	}{{"phone", "u1", nil}, {"trunk", "u1", trunk}, {"phone_tcp", "t1", nil}} {
+		trunks := c.trunks
+		t.Run(c.name, func(t *testing.T) {
 			e := newSIPEnv(t, sqliteStore(t), nil, nil, hotline.SIPConfig{MaxCallRate: 10, Trunks: trunks})
 			agents := []string{"2001", "2002", "2003", "2004"}
 			e.addAgents(t, agents...)
@@ -620,7 +654,7 @@ func TestCallRateSheds(t *testing.T) {
 			const calls = 40
 			began := time.Now()
 			res := sipptest.Run(t, "caller_shed.xml", e.addr, "-s", "12345", "-d", "50", "-m", strconv.Itoa(calls), "-r", "100",
-				"-i", "127.0.0.1", "-t", "u1", "-timeout", "30s")
+				"-i", "127.0.0.1", "-t", c.transport, "-timeout", "30s")
 			took := time.Since(began)
 			if res.Successful != calls || res.Failed != 0 {
 				t.Fatalf("callers: %s", res)
@@ -650,13 +684,25 @@ func TestCallRateSheds(t *testing.T) {
 					t.Errorf("a 503 with Retry-After %v; want %v", got, want)
 				}
 				for _, line := range strings.Split(msg, "\n") {
-					if id, ok := strings.CutPrefix(strings.TrimSpace(line), "Call-ID: "); ok {
+					line = strings.TrimSpace(line)
+					if id, ok := strings.CutPrefix(line, "Call-ID: "); ok {
 						refused[id] = true
+					}
+					if strings.HasPrefix(line, "To: ") && !strings.Contains(line, ";tag=") {
+						t.Errorf("a 503 without a To tag: %s", line)
 					}
 				}
 			}
 			if len(refused) != calls-admitted {
 				t.Errorf("%d calls refused 503 and %d admitted, of %d", len(refused), admitted, calls)
+			}
+			// Each refusal counted once (a 503 sent again counts again), and
+			// the callers' ACKs of the 503s absorbed, not taken for strays.
+			if got := e.refused(t, "overload"); got < float64(len(refused)) {
+				t.Errorf("refused{overload} = %v; %d calls were refused", got, len(refused))
+			}
+			if got := e.refused(t, "no_dialog"); got != 0 {
+				t.Errorf("refused{no_dialog} = %v: the ACKs of the 503s reached the handlers", got)
 			}
 			t.Logf("%d of %d calls admitted over %v", admitted, calls, took)
 		})

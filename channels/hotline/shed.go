@@ -1,0 +1,165 @@
+package hotline
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"net"
+	"sync"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// Shedding at the socket. Past MaxCallRate a new call over UDP is refused
+// before sipgo sees it: the datagram is answered 503 from its own bytes
+// and dropped, so the refusal costs no goroutine, no server transaction
+// (which would resend the 503 until the ACK and then keep it 32 s) and no
+// handler. Asked for twice its capacity, the proxy spent the CPU those
+// took on refusals instead of on the calls it had admitted. A lost 503 is
+// mended by the caller: its INVITE comes again and is weighed again. The
+// caller's ACK of the 503 carries the To tag the 503 gave it, and is
+// dropped here as well. Over TCP the handler sheds (onInvite), since a
+// stream's messages cannot be answered from outside sipgo's connection.
+
+// shedder answers refused INVITEs on the UDP sockets it knows.
+type shedder struct {
+	s   *SIP
+	tag []byte // the To tag of every 503 sent from here: "ys" + 16 hex digits
+
+	mu    sync.Mutex
+	conns map[string]net.PacketConn // by local address
+}
+
+func newShedder(s *SIP) *shedder {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return &shedder{s: s, tag: []byte("ys" + hex.EncodeToString(b)), conns: map[string]net.PacketConn{}}
+}
+
+// add makes pc a socket the shedder may answer on.
+func (d *shedder) add(pc net.PacketConn) {
+	d.mu.Lock()
+	d.conns[pc.LocalAddr().String()] = pc
+	d.mu.Unlock()
+}
+
+func (d *shedder) remove(pc net.PacketConn) {
+	d.mu.Lock()
+	delete(d.conns, pc.LocalAddr().String())
+	d.mu.Unlock()
+}
+
+// filter is sipgo's read filter: it returns nil for a datagram answered
+// or absorbed here, and data unchanged for everything else.
+func (d *shedder) filter(p sip.TransportReadProps, data []byte) ([]byte, error) {
+	if p.Transport != "UDP" || p.RemoteAddr == nil || p.LocalAddr == nil {
+		return data, nil
+	}
+	switch {
+	case bytes.HasPrefix(data, []byte("ACK ")):
+		if to := headerLine(data, "to", "t"); to != nil && bytes.Contains(to, d.tag) {
+			return nil, nil // the ACK of a 503 sent from here
+		}
+	case bytes.HasPrefix(data, []byte("INVITE ")):
+		if to := headerLine(data, "to", "t"); to == nil || hasTag(to) || !d.s.overloaded() {
+			return data, nil // a re-INVITE, or a call admitted (or malformed: sipgo answers it)
+		}
+		d.mu.Lock()
+		pc := d.conns[p.LocalAddr.String()]
+		d.mu.Unlock()
+		if pc == nil || !d.refuse(pc, p.RemoteAddr, data) {
+			return data, nil // not a request sipgo can read either: it answers or drops it
+		}
+		return nil, nil
+	}
+	return data, nil
+}
+
+// refuse sends the 503 for the INVITE in data to from; false if it could not.
+func (d *shedder) refuse(pc net.PacketConn, from net.Addr, data []byte) bool {
+	msg, err := sip.ParseMessage(data)
+	if err != nil {
+		return false
+	}
+	req, ok := msg.(*sip.Request)
+	if !ok {
+		return false
+	}
+	req.SetSource(from.String())
+	if _, err := pc.WriteTo([]byte(d.response(req).String()), from); err != nil {
+		d.s.log.Debug("sip: shed", "err", err)
+	}
+	d.s.metrics.shed()
+	d.s.metrics.request(sip.INVITE, 503)
+	return true
+}
+
+// response is the 503 refusing req: with Retry-After: 1 for a caller's own
+// phone; none for a carrier's trunk, since RFC 3261 bids a client told
+// Retry-After send nothing more to the server for that long, and a carrier
+// that did so would take every call of the next second away from an
+// instance that could take most of them (without it, the carrier routes
+// this one call elsewhere).
+func (d *shedder) response(req *sip.Request) *sip.Response {
+	res := sip.NewResponseFromRequest(req, 503, "Service Unavailable", nil)
+	if to := res.To(); to != nil {
+		to.Params.Add("tag", string(d.tag))
+	}
+	if !d.s.trunk(hostOf(req.Source())) {
+		res.AppendHeader(sip.NewHeader("Retry-After", "1"))
+	}
+	return res
+}
+
+// refusedHere says whether ack acknowledges a 503 of this shedder.
+func (d *shedder) refusedHere(ack *sip.Request) bool {
+	to := ack.To()
+	if to == nil {
+		return false
+	}
+	tag, _ := to.Params.Get("tag")
+	return tag == string(d.tag)
+}
+
+// headerLine returns the value of the first header named long or short
+// (compact form) in the message's head, or nil. Names are matched without
+// regard to case, as RFC 3261 bids.
+func headerLine(data []byte, long, short string) []byte {
+	head := data
+	if i := bytes.Index(data, []byte("\r\n\r\n")); i >= 0 {
+		head = data[:i]
+	}
+	first := true
+	for len(head) > 0 {
+		var line []byte
+		line, head, _ = bytes.Cut(head, []byte("\n"))
+		if first {
+			first = false // the request line
+			continue
+		}
+		name, value, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			continue
+		}
+		name = bytes.TrimSpace(name)
+		if bytes.EqualFold(name, []byte(long)) || bytes.EqualFold(name, []byte(short)) {
+			return bytes.TrimSpace(value)
+		}
+	}
+	return nil
+}
+
+// hasTag says whether a To header's value carries a tag parameter (outside
+// its URI's angle brackets).
+func hasTag(to []byte) bool {
+	if i := bytes.LastIndexByte(to, '>'); i >= 0 {
+		to = to[i+1:]
+	}
+	for _, p := range bytes.Split(to, []byte(";"))[1:] {
+		name, _, _ := bytes.Cut(p, []byte("="))
+		if bytes.EqualFold(bytes.TrimSpace(name), []byte("tag")) {
+			return true
+		}
+	}
+	return false
+}
