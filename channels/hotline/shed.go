@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/emiago/sipgo/sip"
 )
@@ -28,6 +29,46 @@ type shedder struct {
 
 	mu    sync.Mutex
 	conns map[string]net.PacketConn // by local address
+
+	admitted recent // the calls admitted lately, by Call-ID and CSeq
+}
+
+// recent is a set whose keys are kept between one and two periods: an
+// INVITE is sent again 0.5, 1.5, 3.5 and 7.5 s after the first while its
+// caller hears nothing. At 2,000 calls a second that is some 30,000 keys.
+type recent struct {
+	mu        sync.Mutex
+	since     time.Time // when cur began
+	cur, prev map[string]struct{}
+}
+
+const recentPeriod = 8 * time.Second
+
+func (r *recent) rotate(now time.Time) {
+	switch age := now.Sub(r.since); {
+	case r.cur == nil || age >= 2*recentPeriod:
+		r.prev, r.cur, r.since = nil, map[string]struct{}{}, now
+	case age >= recentPeriod:
+		r.prev, r.cur, r.since = r.cur, map[string]struct{}{}, now
+	}
+}
+
+func (r *recent) add(k string, now time.Time) {
+	r.mu.Lock()
+	r.rotate(now)
+	r.cur[k] = struct{}{}
+	r.mu.Unlock()
+}
+
+func (r *recent) has(k string, now time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.rotate(now)
+	_, in := r.cur[k]
+	if !in {
+		_, in = r.prev[k]
+	}
+	return in
 }
 
 func newShedder(s *SIP) *shedder {
@@ -60,9 +101,22 @@ func (d *shedder) filter(p sip.TransportReadProps, data []byte) ([]byte, error) 
 		if to := headerLine(data, "to", "t"); to != nil && bytes.Contains(to, d.tag) {
 			return nil, nil // the ACK of a 503 sent from here
 		}
-	case bytes.HasPrefix(data, []byte("INVITE ")):
-		if to := headerLine(data, "to", "t"); to == nil || hasTag(to) || !d.s.overloaded() {
-			return data, nil // a re-INVITE, or a call admitted (or malformed: sipgo answers it)
+	case bytes.HasPrefix(data, []byte("INVITE ")) && d.s.callRate != nil:
+		to := headerLine(data, "to", "t")
+		if to == nil || hasTag(to) {
+			return data, nil // a re-INVITE (or malformed: sipgo answers it)
+		}
+		// An INVITE comes again while the caller has heard nothing (no 100
+		// yet: the busier the proxy, the likelier); a repeat of a call
+		// admitted goes on to its transaction, which absorbs it.
+		key := string(headerLine(data, "call-id", "i")) + "\x00" + string(headerLine(data, "cseq", "cseq"))
+		now := d.s.cfg.Now()
+		if d.admitted.has(key, now) {
+			return data, nil
+		}
+		if !d.s.overloaded() {
+			d.admitted.add(key, now)
+			return data, nil
 		}
 		d.mu.Lock()
 		pc := d.conns[p.LocalAddr.String()]

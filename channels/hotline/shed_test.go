@@ -1,6 +1,17 @@
 package hotline
 
-import "testing"
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/yihao-city/yihao/limit"
+)
 
 // The socket's filter reads the To header from raw bytes: in either form
 // of its name, in any case, and a tag only outside the URI's brackets.
@@ -25,5 +36,81 @@ func TestShedHeaderReading(t *testing.T) {
 		if got != nil && hasTag(got) != c.isTag {
 			t.Errorf("%q: tag %v, want %v", c.to, !c.isTag, c.isTag)
 		}
+	}
+}
+
+// The socket's filter, past the rate: a new call refused with a 503 sent
+// from the socket, its ACK dropped; a repeat of a call admitted before
+// the bucket ran dry passes on to sipgo, whose transaction absorbs it;
+// anything else passes untouched.
+func TestShedFilter(t *testing.T) {
+	now := time.Date(2026, 12, 6, 8, 0, 0, 0, time.UTC)
+	s := &SIP{ctx: context.Background(), log: slog.New(slog.DiscardHandler),
+		cfg:      SIPConfig{Now: func() time.Time { return now }},
+		callRate: limit.NewLocal(limit.Rate{Events: 1, Period: time.Hour})} // one call, then none
+	d := newShedder(s)
+	s.sock = d
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	d.add(pc)
+	caller, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer caller.Close()
+	props := sip.TransportReadProps{Transport: "UDP", LocalAddr: pc.LocalAddr(), RemoteAddr: caller.LocalAddr()}
+	invite := func(callID string) []byte {
+		return []byte("INVITE sip:12345@127.0.0.1 SIP/2.0\r\n" +
+			"Via: SIP/2.0/UDP " + caller.LocalAddr().String() + ";branch=z9hG4bK" + callID + "\r\n" +
+			"From: <sip:13800000000@127.0.0.1>;tag=f" + callID + "\r\nTo: <sip:12345@127.0.0.1>\r\n" +
+			"Call-ID: " + callID + "\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+	}
+	pass := func(what string, data []byte) {
+		t.Helper()
+		if got, err := d.filter(props, data); err != nil || !bytes.Equal(got, data) {
+			t.Errorf("%s: filtered to %q, %v; want it passed on", what, got, err)
+		}
+	}
+	pass("the first call (the bucket's one token)", invite("a"))
+	pass("the first call's INVITE again", invite("a"))
+	pass("a response", []byte("SIP/2.0 180 Ringing\r\nCall-ID: x\r\n\r\n"))
+	pass("a re-INVITE", []byte("INVITE sip:a@b SIP/2.0\r\nTo: <sip:12345@h>;tag=1\r\nCall-ID: c\r\nCSeq: 2 INVITE\r\n\r\n"))
+	if got, _ := d.filter(props, invite("b")); got != nil {
+		t.Fatalf("a second call past the rate passed on: %q", got)
+	}
+	_ = caller.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 4096)
+	n, _, err := caller.ReadFrom(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := sip.ParseMessage(buf[:n])
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, ok := res.(*sip.Response)
+	if !ok || r.StatusCode != 503 || r.CallID().Value() != "b" || r.GetHeader("Retry-After") == nil {
+		t.Fatalf("the refusal: %s", buf[:n])
+	}
+	if tag, _ := r.To().Params.Get("tag"); tag != string(d.tag) {
+		t.Errorf("503 To tag %q, want the shedder's %q", tag, d.tag)
+	}
+	ack := []byte("ACK sip:12345@127.0.0.1 SIP/2.0\r\nTo: <sip:12345@127.0.0.1>;tag=" + string(d.tag) + "\r\nCall-ID: b\r\nCSeq: 1 ACK\r\n\r\n")
+	if got, _ := d.filter(props, ack); got != nil {
+		t.Errorf("the ACK of the 503 passed on")
+	}
+	tcp := props
+	tcp.Transport = "TCP"
+	if got, _ := d.filter(tcp, invite("c")); got == nil {
+		t.Error("a call over TCP refused by the socket's filter; the handler weighs those")
+	}
+	pass("another ACK", []byte("ACK sip:12345@127.0.0.1 SIP/2.0\r\nTo: <sip:12345@127.0.0.1>;tag=agent\r\nCall-ID: a\r\nCSeq: 1 ACK\r\n\r\n"))
+	// 16 s on, the admitted call is forgotten: its INVITE now would be weighed.
+	now = now.Add(2 * recentPeriod)
+	if d.admitted.has("a\x00"+"1 INVITE", now) {
+		t.Error("an admitted call remembered past two periods")
 	}
 }
