@@ -687,7 +687,7 @@ if want memory; then
 		run=$(basename "$f" .txt)
 		rss=$(sed -n 's/^peak RSS \([0-9]*\) MiB.*/\1/p' "$f")
 		cps=$(awk -F'|' '/Call Rate/ { r = $3 } END { gsub(/[^0-9.]/, "", r); print r }' "$f")
-		web=$(awk '/^throughput/ { print $2 }' "$f")
+		web=$(awk '/^throughput/ { sub(/\/s$/, "", $2); print $2 }' "$f")
 		echo "| peak RSS at full call and intake load ($run: ${cps:-?} calls/s, ${web:-?} tickets/s) | ${rss:-?} MiB | 256 MiB | $(ratio "$rss" 256) | ≤ 1 |"
 	done >>"$OUT/RATIOS.txt"
 fi
