@@ -11,7 +11,8 @@
 # instance takes at most: WEB_RATE=600 WECHAT_RATE=200 CALL_RATE=700
 # TALK_MS=100 AGENTS=200).
 # YIHAO_DATABASE_URL and YIHAO_REDIS_URL select PostgreSQL and Redis as for
-# the server (default: embedded store).
+# the server (default: embedded store). If calls failed, sipp's error log is
+# kept in SOAK_ERRORS (default /tmp/soak-sipp-errors.log).
 set -eu
 MIN=${1:-60}
 WEB_RATE=${WEB_RATE:-10} WECHAT_RATE=${WECHAT_RATE:-5} CALL_RATE=${CALL_RATE:-5} TALK_MS=${TALK_MS:-1000}
@@ -86,6 +87,10 @@ echo "--- web"; tail -12 "$work/web.out"
 echo "--- wechat"; tail -10 "$work/wechat.out"
 echo "--- sip"; grep -a -E "Successful call|Failed call" "$work/sipp.out" | tail -2 || true
 if [ -s "$work/sipp_errors.log" ]; then
-	echo "--- why calls failed (sipp's error log, by message)"
-	sed -n 's/^.*: *//p' "$work/sipp_errors.log" | cut -c1-80 | sort | uniq -c | sort -rn | head -5
+	# The whole log is kept (the work directory is not): the summary's
+	# first lines say when and what, the rest is in the copy.
+	keep=${SOAK_ERRORS:-/tmp/soak-sipp-errors.log}
+	cp "$work/sipp_errors.log" "$keep"
+	echo "--- why calls failed (sipp's error log, kept in $keep; its first lines)"
+	grep -a -v '^[[:space:]]*$' "$work/sipp_errors.log" | cut -c1-160 | head -20
 fi
