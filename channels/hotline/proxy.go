@@ -50,8 +50,8 @@ func (s *SIP) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		s.onInDialog(req, tx) // a re-INVITE within a call
 		return
 	}
-	// Over UDP the socket's read filter weighed the call already (shed.go).
-	if req.Transport() != "UDP" && s.overloaded() {
+	// A call the socket's read filter admitted is not weighed again (shed.go).
+	if !s.sock.weighed(req) && s.overloaded() {
 		s.shed(req, tx)
 		return
 	}

@@ -5,17 +5,20 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/yihao-city/yihao/ticketing"
 )
 
 // Shedding at the socket. Past MaxCallRate a new call over UDP is refused
 // before sipgo sees it: the datagram is answered 503 from its own bytes
 // and dropped, so the refusal costs no goroutine, no server transaction
-// (which would resend the 503 until the ACK and then keep it 32 s) and no
-// handler. Asked for twice its capacity, the proxy spent the CPU those
+// (which would resend the 503 until the ACK, up to 32 s, and keep it 5 s
+// more) and no handler. Asked for twice its capacity, the proxy spent the CPU those
 // took on refusals instead of on the calls it had admitted. A lost 503 is
 // mended by the caller: its INVITE comes again and is weighed again. The
 // caller's ACK of the 503 carries the To tag the 503 gave it, and is
@@ -35,7 +38,9 @@ type shedder struct {
 
 // recent is a set whose keys are kept between one and two periods: an
 // INVITE is sent again 0.5, 1.5, 3.5 and 7.5 s after the first while its
-// caller hears nothing. At 2,000 calls a second that is some 30,000 keys.
+// caller hears nothing (and at 15.5 and 31.5 s, past the set: weighed
+// again then, as a new call would be; any 100 Trying stops them). At
+// 2,000 calls a second that is some 30,000 keys.
 type recent struct {
 	mu        sync.Mutex
 	since     time.Time // when cur began
@@ -101,15 +106,20 @@ func (d *shedder) filter(p sip.TransportReadProps, data []byte) ([]byte, error) 
 		if to := headerLine(data, "to", "t"); to != nil && bytes.Contains(to, d.tag) {
 			return nil, nil // the ACK of a 503 sent from here
 		}
-	case bytes.HasPrefix(data, []byte("INVITE ")) && d.s.callRate != nil:
+	case bytes.HasPrefix(data, []byte("INVITE ")) && d.s.callRate != nil && d.weighs(p.RemoteAddr):
+		// Whatever is not plainly a new call (a re-INVITE, no To, an odd
+		// Call-ID or CSeq) goes on unweighed, and onInvite weighs it.
 		to := headerLine(data, "to", "t")
 		if to == nil || hasTag(to) {
-			return data, nil // a re-INVITE (or malformed: sipgo answers it)
+			return data, nil
+		}
+		key, ok := callKey(headerLine(data, "call-id", "i"), headerLine(data, "cseq", "cseq"))
+		if !ok {
+			return data, nil
 		}
 		// An INVITE comes again while the caller has heard nothing (no 100
 		// yet: the busier the proxy, the likelier); a repeat of a call
 		// admitted goes on to its transaction, which absorbs it.
-		key := string(headerLine(data, "call-id", "i")) + "\x00" + string(headerLine(data, "cseq", "cseq"))
 		now := d.s.cfg.Now()
 		if d.admitted.has(key, now) {
 			return data, nil
@@ -122,11 +132,50 @@ func (d *shedder) filter(p sip.TransportReadProps, data []byte) ([]byte, error) 
 		pc := d.conns[p.LocalAddr.String()]
 		d.mu.Unlock()
 		if pc == nil || !d.refuse(pc, p.RemoteAddr, data) {
-			return data, nil // not a request sipgo can read either: it answers or drops it
+			return data, nil // onInvite weighs it again (or sipgo cannot read it either)
 		}
 		return nil, nil
 	}
 	return data, nil
+}
+
+// weighs says whether a call from addr reaches the rate check as soon as
+// it arrives: a trunk's does, and so does any caller's when the lines are
+// open to all with no per-source limit. Any other first passes the
+// handlers' per-source limit and trunk check (limited, fromTrunk), which
+// must not be skipped, nor must their refusals spend the rate's tokens.
+func (d *shedder) weighs(addr net.Addr) bool {
+	if d.s.trunk(hostOf(addr.String())) {
+		return true
+	}
+	return d.s.cfg.LinesOpen() && d.s.cfg.Limiter == nil
+}
+
+// weighed says whether the socket admitted req already (onInvite then
+// does not weigh it twice).
+func (d *shedder) weighed(req *sip.Request) bool {
+	id, cseq := req.CallID(), req.CSeq()
+	if id == nil || cseq == nil {
+		return false
+	}
+	key, ok := callKey([]byte(id.Value()), []byte(strconv.FormatUint(uint64(cseq.SeqNo), 10)+" "+string(cseq.MethodName)))
+	return ok && d.admitted.has(key, d.s.cfg.Now())
+}
+
+// callKey is a call's key in the admitted set: its Call-ID and CSeq, the
+// sequence number as a number; false for a Call-ID the call log would
+// refuse (none, or longer than ticketing.MaxCallIDLen) or an odd CSeq.
+func callKey(callID, cseq []byte) (string, bool) {
+	callID = bytes.TrimSpace(callID)
+	f := bytes.Fields(cseq)
+	if len(callID) == 0 || len(callID) > ticketing.MaxCallIDLen || len(f) != 2 {
+		return "", false
+	}
+	n, err := strconv.ParseUint(string(f[0]), 10, 32)
+	if err != nil {
+		return "", false
+	}
+	return string(callID) + "\x00" + strconv.FormatUint(n, 10) + " " + string(f[1]), true
 }
 
 // refuse sends the 503 for the INVITE in data to from; false if it could not.
@@ -140,12 +189,30 @@ func (d *shedder) refuse(pc net.PacketConn, from net.Addr, data []byte) bool {
 		return false
 	}
 	req.SetSource(from.String())
-	if _, err := pc.WriteTo([]byte(d.response(req).String()), from); err != nil {
+	if _, err := pc.WriteTo([]byte(d.response(req).String()), replyTo(req, from)); err != nil {
 		d.s.log.Debug("sip: shed", "err", err)
 	}
 	d.s.metrics.shed()
 	d.s.metrics.request(sip.INVITE, 503)
 	return true
+}
+
+// replyTo is where a response to req, received from from, goes over UDP
+// (RFC 3261 18.2.2, RFC 3581), as sipgo sends its own: the source address,
+// at the port in the top Via, or at the source port if the Via asks for
+// rport (an SBC sending from a port it does not listen on names its
+// listening port in Via).
+func replyTo(req *sip.Request, from net.Addr) net.Addr {
+	u, ok := from.(*net.UDPAddr)
+	via := req.Via()
+	if !ok || via == nil || via.Params.Has("rport") {
+		return from
+	}
+	port := via.Port
+	if port == 0 {
+		port = 5060
+	}
+	return &net.UDPAddr{IP: u.IP, Port: port, Zone: u.Zone}
 }
 
 // response is the 503 refusing req: with Retry-After: 1 for a caller's own

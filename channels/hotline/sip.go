@@ -758,16 +758,20 @@ func parseURI(v string) (sip.Uri, error) {
 }
 
 // KeepFinished sets how long a finished transaction stays in memory to
-// absorb late retransmissions: a BYE's repeats (timer J), an INVITE's
-// after its 2xx (L), an agent's repeated 2xx (M). RFC 3261 and sipgo say
-// 64×T1, 32 s; Kamailio's tm keeps them 5 s (wt_timer). At 2,000 calls a
-// second 32 s held some 64,000 calls' messages, over a gigabyte, and the
-// collector's work grew with it. The server keeps them 2 s: that absorbs
-// a request's first two repeats (0.5 and 1.5 s after it), and a later
-// repeat is no loss, since in-dialog requests are routed by the signed
-// token in their Route, so a BYE repeated at 3.5 s is forwarded again and
-// the agent's phone, which keeps its own transaction 32 s, answers it.
-// sipgo's timers are process-wide: set it once, before the stack starts.
-func KeepFinished(d time.Duration) {
-	sip.Timer_J, sip.Timer_L, sip.Timer_M = d, d, d
+// absorb late retransmissions: requests for a BYE's repeats (timer J) and
+// an INVITE's after its 2xx (L), answers for an agent's repeated 2xx (M),
+// which the proxy passes on to the caller until the caller's ACK reaches
+// the phone. RFC 3261 and sipgo say 64×T1, 32 s; Kamailio's tm keeps them
+// 5 s (wt_timer). At 2,000 calls a second 32 s held some 64,000 calls'
+// messages, over a gigabyte, and the collector's work grew with it. The
+// server keeps requests 2 s: that absorbs a request's first two repeats
+// (0.5 and 1.5 s after it), and a later repeat is no loss, since in-dialog
+// requests are routed by the signed token in their Route, so a BYE
+// repeated at 3.5 s is forwarded again and the agent's phone, which keeps
+// its own transaction 32 s, answers it. A repeated 2xx has no such second
+// way (past its transaction it is dropped, and a phone that never hears
+// the ACK hangs up), so answers are kept 5 s. sipgo's timers are
+// process-wide: set them once, before the stack starts.
+func KeepFinished(requests, answers time.Duration) {
+	sip.Timer_J, sip.Timer_L, sip.Timer_M = requests, requests, answers
 }
