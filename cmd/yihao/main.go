@@ -53,10 +53,10 @@ func main() {
 // instance spent a fifth of its CPU collecting, and intake ran 13% faster
 // at 400 (BENCHMARKS.md). The memory limit keeps the larger heap inside
 // the budget of 256 MB a process (200 MB of Go's memory; the rest is the
-// binary's pages, 20–40 MB of resident file mappings): near it the collector runs as often as
-// it must, as it does for the moment a burst of sign-ins lasts (argon2id,
-// 64 MB a check, at most four at once). GOGC and GOMEMLIMIT, when set,
-// win. Only the server and the load client are tuned; the one-shot
+// binary's pages, 20–40 MB of resident file mappings): near it the
+// collector runs as often as it must, as it does for the moment a burst
+// of sign-ins lasts (argon2id, 64 MB a check, at most four at once).
+// GOGC and GOMEMLIMIT, when set, win. Only the server and the load client are tuned; the one-shot
 // commands (gen, imports) keep Go's defaults. The load client gets no
 // memory limit (limit false): its live heap is the reports it made ahead,
 // which grow with --n, and under a limit below them its collector ran
