@@ -18,8 +18,9 @@ import (
 // before sipgo sees it: the datagram is answered 503 from its own bytes
 // and dropped, so the refusal costs no goroutine, no server transaction
 // (which would resend the 503 until the ACK, up to 32 s, and keep it 5 s
-// more) and no handler. Asked for twice its capacity, the proxy spent the CPU those
-// took on refusals instead of on the calls it had admitted. A lost 503 is
+// more) and no handler. Asked for twice its capacity, the proxy had spent
+// the CPU those took on refusals instead of on the calls it had admitted
+// (BENCHMARKS.md, "A fourth pass"). A lost 503 is
 // mended by the caller: its INVITE comes again and is weighed again. The
 // caller's ACK of the 503 carries the To tag the 503 gave it, and is
 // dropped here as well. Over TCP the handler sheds (onInvite), since a
