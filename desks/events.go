@@ -45,33 +45,40 @@ func publish(ctx context.Context, bus pubsub.Bus, t *ticketing.Ticket, before st
 	if bus == nil {
 		return nil
 	}
-	msg, err := json.Marshal(Change{Number: t.Number, Status: t.Status, Department: t.Department})
+	msgs, err := changeMessages(nil, t, before)
 	if err != nil {
 		return err
 	}
-	topics := []string{TopicAll}
+	return pubsub.PublishAll(ctx, bus, msgs)
+}
+
+// changeMessages appends to msgs the messages that tell the desks t
+// changed (see publish).
+func changeMessages(msgs []pubsub.Message, t *ticketing.Ticket, before string) ([]pubsub.Message, error) {
+	msg, err := json.Marshal(Change{Number: t.Number, Status: t.Status, Department: t.Department})
+	if err != nil {
+		return msgs, err
+	}
+	add := func(topic string) { msgs = append(msgs, pubsub.Message{Topic: topic, Data: msg}) }
+	add(TopicAll)
 	if t.Department != "" {
-		topics = append(topics, DepartmentTopic(t.Department))
+		add(DepartmentTopic(t.Department))
 	}
 	for _, d := range t.Assisting {
 		// Assisting departments (协办) see the ticket too (ticketing.Viewer).
 		if d != "" && d != t.Department {
-			topics = append(topics, DepartmentTopic(d))
+			add(DepartmentTopic(d))
 		}
 	}
 	if before != "" && before != t.Department {
-		topics = append(topics, DepartmentTopic(before))
+		add(DepartmentTopic(before))
 	}
 	for _, code := range []string{t.Area.District, t.Area.Street, t.Area.Community} {
 		if code != "" {
-			topics = append(topics, AreaTopic(code))
+			add(AreaTopic(code))
 		}
 	}
-	var errs []error
-	for _, tp := range topics {
-		errs = append(errs, bus.Publish(ctx, tp, msg))
-	}
-	return errors.Join(errs...)
+	return msgs, nil
 }
 
 // heartbeat is how often the stream sends a comment (so proxies keep it

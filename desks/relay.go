@@ -66,6 +66,7 @@ func (r *Relay) relayOnce(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	ids := make([]int64, 0, len(ds))
+	var msgs []pubsub.Message
 	for _, d := range ds {
 		var p struct {
 			Status     ticketing.Status `json:"status"`
@@ -74,10 +75,17 @@ func (r *Relay) relayOnce(ctx context.Context) (int, error) {
 		if err := json.Unmarshal(d.Payload, &p); err != nil {
 			// Not a ticket change this relay understands: nothing to tell.
 			r.log.Debug("desk relay: payload", "topic", d.Topic, "err", err)
-		} else if err := Publish(ctx, r.bus, &ticketing.Ticket{Number: d.Number, Status: p.Status, Department: p.Department}); err != nil {
-			r.log.Warn("desk relay: publish", "number", d.Number, "err", err)
+		} else if msgs, err = changeMessages(msgs, &ticketing.Ticket{Number: d.Number, Status: p.Status, Department: p.Department}, ""); err != nil {
+			r.log.Warn("desk relay: encode", "number", d.Number, "err", err)
 		}
 		ids = append(ids, d.ID)
+	}
+	// The whole batch in one go: on Redis, one round trip, not one per topic
+	// of each change.
+	if len(msgs) > 0 && r.bus != nil {
+		if err := pubsub.PublishAll(ctx, r.bus, msgs); err != nil {
+			r.log.Warn("desk relay: publish", "messages", len(msgs), "err", err)
+		}
 	}
 	// One write for the claim: a relay that dies before it is redelivers
 	// the batch, which the desks take as a reload.

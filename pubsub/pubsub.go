@@ -9,6 +9,7 @@ package pubsub
 
 import (
 	"context"
+	"errors"
 	"sync"
 )
 
@@ -17,6 +18,31 @@ type Bus interface {
 	Publish(ctx context.Context, topic string, msg []byte) error
 	// Subscribe delivers messages published on topic after it returns, until cancel is called or ctx ends. Slow subscribers lose messages rather than block publishers (buffer 64).
 	Subscribe(ctx context.Context, topic string) (msgs <-chan []byte, cancel func(), err error)
+}
+
+// Message is one message on one topic.
+type Message struct {
+	Topic string
+	Data  []byte
+}
+
+// Batcher is a Bus that sends many messages in one go: the Redis bus sends
+// a batch in one round trip, where Publish costs one each.
+type Batcher interface {
+	PublishBatch(ctx context.Context, msgs []Message) error
+}
+
+// PublishAll sends msgs on bus, in one go when bus is a Batcher, else one
+// by one past any that fail; it returns the failures joined.
+func PublishAll(ctx context.Context, bus Bus, msgs []Message) error {
+	if b, ok := bus.(Batcher); ok {
+		return b.PublishBatch(ctx, msgs)
+	}
+	var errs []error
+	for _, m := range msgs {
+		errs = append(errs, bus.Publish(ctx, m.Topic, m.Data))
+	}
+	return errors.Join(errs...)
 }
 
 // Buffer is how many messages wait for a subscriber before newer ones are

@@ -40,6 +40,26 @@ func (b *Bus) Publish(ctx context.Context, topic string, msg []byte) error {
 	return nil
 }
 
+// PublishBatch sends msgs in one pipeline: one round trip for a relay's
+// whole batch.
+func (b *Bus) PublishBatch(ctx context.Context, msgs []pubsub.Message) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	_, err := b.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for _, m := range msgs {
+			p.Publish(ctx, b.prefix+m.Topic, m.Data)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("redis: publish: %w", err)
+	}
+	return nil
+}
+
+var _ pubsub.Batcher = (*Bus)(nil)
+
 // Subscribe delivers messages published on topic once Redis has confirmed
 // the subscription, until cancel is called or ctx ends; then msgs is
 // closed (by the time cancel returns). Messages published while a broken

@@ -12,12 +12,12 @@ import (
 // Conversations keep each WeChat citizen's open ticket in Redis, so the
 // next message finds it whichever instance WeChat pushes it to.
 type Conversations struct {
-	c      *goredis.Client
+	c      goredis.Cmdable
 	prefix string
 }
 
 // NewConversations keeps conversations under prefix.
-func NewConversations(c *goredis.Client, prefix string) *Conversations {
+func NewConversations(c goredis.Cmdable, prefix string) *Conversations {
 	return &Conversations{c: c, prefix: prefix}
 }
 

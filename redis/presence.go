@@ -31,7 +31,7 @@ import (
 //
 // Times are Unix microseconds, always passed in (never Redis TIME).
 type Presence struct {
-	c      *goredis.Client
+	c      goredis.Cmdable
 	prefix string
 	order  string // hash field scoring the avail sets: avail_at or offered_at
 
@@ -46,7 +46,7 @@ const claimBudget = 32
 // NewPresence keeps presence under prefix, ordering agents by s (the zero
 // Strategy, or any unknown one, is LongestIdle). Instances sharing prefix
 // must use the same Strategy.
-func NewPresence(c *goredis.Client, prefix string, s acd.Strategy) *Presence {
+func NewPresence(c goredis.Cmdable, prefix string, s acd.Strategy) *Presence {
 	order := "avail_at"
 	if s == acd.RoundRobin {
 		order = "offered_at"

@@ -27,6 +27,17 @@ func testClient(t *testing.T) *goredis.Client {
 	return c
 }
 
+// testCommands is c's commands as every instance sends them
+// (redis.Commands).
+func testCommands(t *testing.T, c *goredis.Client) goredis.Cmdable {
+	t.Helper()
+	cmds, err := redis.Commands(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cmds
+}
+
 // testPrefix is a fresh key prefix whose keys are deleted when t ends.
 func testPrefix(t *testing.T, c *goredis.Client) string {
 	t.Helper()
@@ -47,7 +58,7 @@ func testPrefix(t *testing.T, c *goredis.Client) string {
 func TestPresence(t *testing.T) {
 	acdtest.Run(t, func(t *testing.T, s acd.Strategy) acd.Presence {
 		c := testClient(t)
-		return redis.NewPresence(c, testPrefix(t, c), s)
+		return redis.NewPresence(testCommands(t, c), testPrefix(t, c), s)
 	})
 }
 
@@ -58,7 +69,7 @@ func TestPresenceSharedAcrossInstances(t *testing.T) {
 	ctx := context.Background()
 	c1, c2 := testClient(t), testClient(t)
 	prefix := testPrefix(t, c1)
-	a, b := redis.NewPresence(c1, prefix, acd.LongestIdle), redis.NewPresence(c2, prefix, acd.LongestIdle)
+	a, b := redis.NewPresence(testCommands(t, c1), prefix, acd.LongestIdle), redis.NewPresence(testCommands(t, c2), prefix, acd.LongestIdle)
 	t0 := time.Date(2025, 3, 3, 9, 0, 0, 0, time.UTC)
 	for i := range agents {
 		p := a
@@ -167,7 +178,7 @@ func TestKeeperRestoresLostAgents(t *testing.T) {
 	prefix := testPrefix(t, c)
 	dead := goredis.NewClient(&goredis.Options{Addr: "127.0.0.1:1", MaxRetries: -1})
 	t.Cleanup(func() { dead.Close() })
-	s := &switchable{up: redis.NewPresence(c, prefix, acd.LongestIdle), away: redis.NewPresence(dead, prefix, acd.LongestIdle)}
+	s := &switchable{up: redis.NewPresence(testCommands(t, c), prefix, acd.LongestIdle), away: redis.NewPresence(testCommands(t, dead), prefix, acd.LongestIdle)}
 	k := acd.NewKeeper(s, slog.New(slog.DiscardHandler))
 
 	t0 := time.Date(2025, 3, 3, 9, 0, 0, 0, time.UTC)

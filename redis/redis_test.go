@@ -35,7 +35,7 @@ func TestLimiterSharedAcrossInstances(t *testing.T) {
 	defer c2.Close()
 	prefix := "yihao-test:" + rand.Text() + ":"
 	rate := limit.PerMinute(60, 4)
-	a, b := redis.NewLimiter(c1, prefix, rate), redis.NewLimiter(c2, prefix, rate)
+	a, b := redis.NewLimiter(testCommands(t, c1), prefix, rate), redis.NewLimiter(testCommands(t, c2), prefix, rate)
 	var allowed atomic.Int32
 	var wg sync.WaitGroup
 	for i := range 20 {

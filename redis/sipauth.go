@@ -20,14 +20,14 @@ import (
 // µs when the window or the lockout ends), expiring with it. Times are
 // passed in, never Redis TIME.
 type Lockout struct {
-	c      *goredis.Client
+	c      goredis.Cmdable
 	prefix string
 	policy sipauth.Policy
 	fail   *goredis.Script
 }
 
 // NewLockout keeps failures under prefix with policy p.
-func NewLockout(c *goredis.Client, prefix string, p sipauth.Policy) *Lockout {
+func NewLockout(c goredis.Cmdable, prefix string, p sipauth.Policy) *Lockout {
 	return &Lockout{c: c, prefix: prefix, policy: p.WithDefaults(), fail: goredis.NewScript(failScript)}
 }
 
@@ -93,12 +93,12 @@ func (l *Lockout) Fail(ctx context.Context, key string, now time.Time) (time.Dur
 // each expiring with its nonce. The in-process twin is
 // sipauth.MemoryNonceLedger.
 type NonceLedger struct {
-	c      *goredis.Client
+	c      goredis.Cmdable
 	prefix string
 }
 
 // NewNonceLedger keeps pairs under prefix.
-func NewNonceLedger(c *goredis.Client, prefix string) *NonceLedger {
+func NewNonceLedger(c goredis.Cmdable, prefix string) *NonceLedger {
 	return &NonceLedger{c: c, prefix: prefix}
 }
 

@@ -26,7 +26,7 @@ func TestLockout(t *testing.T) {
 	prefixes := sharedPrefix{}
 	sipauthtest.RunLockout(t, func(t *testing.T, p sipauth.Policy) sipauth.Lockout {
 		c := testClient(t)
-		return redis.NewLockout(c, prefixes.get(t, c), p)
+		return redis.NewLockout(testCommands(t, c), prefixes.get(t, c), p)
 	})
 }
 
@@ -34,6 +34,6 @@ func TestNonceLedger(t *testing.T) {
 	prefixes := sharedPrefix{}
 	sipauthtest.RunNonceLedger(t, func(t *testing.T) sipauth.NonceLedger {
 		c := testClient(t)
-		return redis.NewNonceLedger(c, prefixes.get(t, c))
+		return redis.NewNonceLedger(testCommands(t, c), prefixes.get(t, c))
 	})
 }

@@ -18,7 +18,7 @@ import (
 // invalidate another's token. The in-process twin is
 // wechat.MemoryTokenCache.
 type TokenCache struct {
-	c   *goredis.Client
+	c   goredis.Cmdable
 	key string
 }
 
@@ -26,7 +26,7 @@ var _ wechat.TokenCache = (*TokenCache)(nil)
 
 // NewTokenCache keeps the token at key (the whole key, prefix included),
 // expiring with the token.
-func NewTokenCache(c *goredis.Client, key string) *TokenCache {
+func NewTokenCache(c goredis.Cmdable, key string) *TokenCache {
 	return &TokenCache{c: c, key: key}
 }
 
@@ -63,7 +63,7 @@ func (tc *TokenCache) Set(ctx context.Context, token string, expires time.Time) 
 	if err != nil {
 		return fmt.Errorf("redis: wechat token: %w", err)
 	}
-	if err := tc.c.Do(ctx, "SET", tc.key, v, "PX", ttl.Milliseconds()).Err(); err != nil {
+	if err := tc.c.Set(ctx, tc.key, v, ttl).Err(); err != nil {
 		return fmt.Errorf("redis: wechat token: %w", err)
 	}
 	return nil
@@ -73,13 +73,13 @@ func (tc *TokenCache) Set(ctx context.Context, token string, expires time.Time) 
 // (wechat.Dedup): a short lease while one attempt handles it, then the
 // reply, kept for ttl. The in-process twin is wechat.MemorySeen.
 type Seen struct {
-	c      *goredis.Client
+	c      goredis.Cmdable
 	prefix string
 	ttl    time.Duration
 }
 
 // NewSeen keeps done keys under prefix for ttl.
-func NewSeen(c *goredis.Client, prefix string, ttl time.Duration) *Seen {
+func NewSeen(c goredis.Cmdable, prefix string, ttl time.Duration) *Seen {
 	return &Seen{c: c, prefix: prefix, ttl: ttl}
 }
 
@@ -129,14 +129,14 @@ func (s *Seen) Forget(ctx context.Context, key string) error {
 // push URL (SET NX with the body's digest, expiring with the replay
 // window), so a URL replayed to another instance is refused there too.
 type Nonces struct {
-	c      *goredis.Client
+	c      goredis.Cmdable
 	prefix string
 }
 
 var _ wechat.Nonces = (*Nonces)(nil)
 
 // NewNonces keeps the keys under prefix.
-func NewNonces(c *goredis.Client, prefix string) *Nonces {
+func NewNonces(c goredis.Cmdable, prefix string) *Nonces {
 	return &Nonces{c: c, prefix: prefix}
 }
 

@@ -16,7 +16,7 @@ func TestTokenCacheShared(t *testing.T) {
 	ctx := t.Context()
 	c1, c2 := testClient(t), testClient(t)
 	key := testPrefix(t, c1) + "wechat:token"
-	a, b := redis.NewTokenCache(c1, key), redis.NewTokenCache(c2, key)
+	a, b := redis.NewTokenCache(testCommands(t, c1), key), redis.NewTokenCache(testCommands(t, c2), key)
 
 	if tok, _, ok, err := b.Get(ctx); err != nil || ok {
 		t.Fatalf("Get before Set = %q, %v, %v; want nothing", tok, ok, err)
@@ -49,7 +49,7 @@ func TestTokenCacheExpiry(t *testing.T) {
 	ctx := t.Context()
 	c := testClient(t)
 	key := testPrefix(t, c) + "wechat:token"
-	tc := redis.NewTokenCache(c, key)
+	tc := redis.NewTokenCache(testCommands(t, c), key)
 
 	if err := tc.Set(ctx, "OLD", time.Now().Add(-time.Second)); err != nil {
 		t.Fatal(err)
@@ -91,7 +91,7 @@ func TestTokenCacheSharedByAPIs(t *testing.T) {
 	c1, c2 := testClient(t), testClient(t)
 	key := testPrefix(t, c1) + "wechat:token"
 	var apis []*wechat.API
-	for _, tc := range []wechat.TokenCache{redis.NewTokenCache(c1, key), redis.NewTokenCache(c2, key)} {
+	for _, tc := range []wechat.TokenCache{redis.NewTokenCache(testCommands(t, c1), key), redis.NewTokenCache(testCommands(t, c2), key)} {
 		a, err := wechat.NewAPI(wechat.APIConfig{AppID: "wxapp", AppSecret: "secret", Base: fake.URL}, tc, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -128,7 +128,7 @@ func TestTokenCacheSharedByAPIs(t *testing.T) {
 func TestSeen(t *testing.T) {
 	c1, c2 := testClient(t), testClient(t)
 	prefix := testPrefix(t, c1) + "wechat:seen:"
-	wechattest.RunDedup(t, redis.NewSeen(c1, prefix, time.Hour), redis.NewSeen(c2, prefix, time.Hour))
+	wechattest.RunDedup(t, redis.NewSeen(testCommands(t, c1), prefix, time.Hour), redis.NewSeen(testCommands(t, c2), prefix, time.Hour))
 	ttl, err := c1.PTTL(t.Context(), prefix+"done").Result()
 	if err != nil {
 		t.Fatal(err)
@@ -149,7 +149,7 @@ func TestConversationsShared(t *testing.T) {
 	ctx := context.Background()
 	a, b := testClient(t), testClient(t)
 	prefix := testPrefix(t, a)
-	ca, cb := redis.NewConversations(a, prefix), redis.NewConversations(b, prefix)
+	ca, cb := redis.NewConversations(testCommands(t, a), prefix), redis.NewConversations(testCommands(t, b), prefix)
 	if _, ok, err := ca.Open(ctx, "oX"); err != nil || ok {
 		t.Fatalf("open before any: %v %v", ok, err)
 	}
@@ -177,5 +177,5 @@ func TestConversationsShared(t *testing.T) {
 func TestNoncesShared(t *testing.T) {
 	c1, c2 := testClient(t), testClient(t)
 	prefix := testPrefix(t, c1) + "wechat:nonce:"
-	wechattest.RunNonces(t, redis.NewNonces(c1, prefix), redis.NewNonces(c2, prefix))
+	wechattest.RunNonces(t, redis.NewNonces(testCommands(t, c1), prefix), redis.NewNonces(testCommands(t, c2), prefix))
 }

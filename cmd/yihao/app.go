@@ -70,6 +70,7 @@ type app struct {
 	photos *media.Disk
 
 	rdb     *goredis.Client // nil: everything in this process
+	rcmd    goredis.Cmdable // rdb's commands, batched across goroutines (redis.Commands)
 	limiter webform.Limiter // nil: no intake limit
 
 	svc     *ticketing.Service
@@ -190,10 +191,14 @@ func (a *app) openShared(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	a.rdb = rdb
 	a.onClose(func() { _ = rdb.Close() })
+	rcmd, err := redis.Commands(rdb)
+	if err != nil {
+		return err
+	}
+	a.rdb, a.rcmd = rdb, rcmd
 	if a.cfg.RateLimit > 0 {
-		a.limiter = redis.NewLimiter(rdb, a.cfg.RedisPrefix+"intake:", rate)
+		a.limiter = redis.NewLimiter(rcmd, a.cfg.RedisPrefix+"intake:", rate)
 	}
 	return nil
 }
@@ -301,7 +306,7 @@ func (a *app) openDoors(ctx context.Context) error {
 	const fieldBearerTTL = 5 * time.Second
 	var fieldLogin field.Limiter = limit.NewLocal(limit.PerMinute(10, 5))
 	if a.rdb != nil {
-		fieldLogin = redis.NewLimiter(a.rdb, a.cfg.RedisPrefix+"login:", limit.PerMinute(10, 5))
+		fieldLogin = redis.NewLimiter(a.rcmd, a.cfg.RedisPrefix+"login:", limit.PerMinute(10, 5))
 	}
 	fieldDoor, err := field.New(field.Config{Location: a.loc, AreaLevel: a.router.AreaLevel, BearerTTL: fieldBearerTTL}, field.Parts{Tickets: a.svc, Cases: a.svc, Queues: a.store, Tokens: a.store, Patrol: a.store,
 		Types: fieldTypes{a.router}, Grid: a.router, Photos: a.photos, Log: a.log, Metrics: a.intake, Limiter: fieldLogin})

@@ -23,7 +23,7 @@ import (
 // lights yellow and red. Each runs on every instance and works from the
 // database, so none is lost when an instance stops and none is done twice.
 func (a *app) startDesks(ctx context.Context) error {
-	cfg, store, svc, router, files, loc, ph, photos, rdb, log, mux := a.cfg, a.store, a.svc, a.router, a.files, a.loc, a.phone, a.photos, a.rdb, a.log, a.engine
+	cfg, store, svc, router, files, loc, ph, photos, rcmd, log, mux := a.cfg, a.store, a.svc, a.router, a.files, a.loc, a.phone, a.photos, a.rcmd, a.log, a.engine
 	if err := putConfiguredUsers(ctx, store, cfg.Users, router, log); err != nil {
 		return err
 	}
@@ -31,8 +31,8 @@ func (a *app) startDesks(ctx context.Context) error {
 	// cookie never doubles as a SIP nonce or an agent-page cookie.
 	key := sha256.Sum256(append([]byte("yihao desks session\x00"), ph.secret...))
 	var login desks.Limiter = limit.NewLocal(limit.PerMinute(10, 5))
-	if rdb != nil {
-		login = redis.NewLimiter(rdb, cfg.RedisPrefix+"login:", limit.PerMinute(10, 5))
+	if rcmd != nil {
+		login = redis.NewLimiter(rcmd, cfg.RedisPrefix+"login:", limit.PerMinute(10, 5))
 	}
 	areas, err := loadAreas(files)
 	if err != nil {

@@ -57,7 +57,7 @@ func (a *app) startPhone(ctx context.Context, metrics *hotline.SIPMetrics) (*pho
 	p := &phone{secret: secret}
 	strategy := acd.Strategy(sc.Strategy)
 	if rdb != nil {
-		keeper := acd.NewKeeper(redis.NewPresence(rdb, cfg.RedisPrefix+"acd:", strategy), log)
+		keeper := acd.NewKeeper(redis.NewPresence(a.rcmd, cfg.RedisPrefix+"acd:", strategy), log)
 		go keeper.Run(ctx, keeperEvery, time.Now)
 		p.presence = keeper
 		p.bus = redis.NewBus(rdb, cfg.RedisPrefix+"live:")
@@ -81,8 +81,8 @@ func (a *app) startPhone(ctx context.Context, metrics *hotline.SIPMetrics) (*pho
 	var lockout sipauth.Lockout
 	var nonces sipauth.NonceLedger
 	if rdb != nil {
-		lockout = redis.NewLockout(rdb, cfg.RedisPrefix+"sip:auth:", policy)
-		nonces = redis.NewNonceLedger(rdb, cfg.RedisPrefix+"sip:auth:")
+		lockout = redis.NewLockout(a.rcmd, cfg.RedisPrefix+"sip:auth:", policy)
+		nonces = redis.NewNonceLedger(a.rcmd, cfg.RedisPrefix+"sip:auth:")
 	} else {
 		lockout = sipauth.NewMemoryLockout(policy, 0)
 		nonces = sipauth.NewMemoryNonceLedger(0)
@@ -91,7 +91,7 @@ func (a *app) startPhone(ctx context.Context, metrics *hotline.SIPMetrics) (*pho
 	// The agent page's sign-in limit is shared like the desks' one.
 	var agentLogin hotline.Limiter = limit.NewLocal(limit.PerMinute(10, 5))
 	if rdb != nil {
-		agentLogin = redis.NewLimiter(rdb, cfg.RedisPrefix+"agent-login:", limit.PerMinute(10, 5))
+		agentLogin = redis.NewLimiter(a.rcmd, cfg.RedisPrefix+"agent-login:", limit.PerMinute(10, 5))
 	}
 	agentPage, err := hotline.NewAgentPage(hotline.AgentPageConfig{
 		Lockout: lockout, Realm: sc.Realm, SessionKey: secret, DefaultCountry: sc.DefaultCountry,
@@ -109,7 +109,7 @@ func (a *app) startPhone(ctx context.Context, metrics *hotline.SIPMetrics) (*pho
 	if sc.RateLimit > 0 {
 		rate := limit.PerMinute(sc.RateLimit, sc.RateBurst)
 		if rdb != nil {
-			limiter = redis.NewLimiter(rdb, cfg.RedisPrefix+"sip:", rate)
+			limiter = redis.NewLimiter(a.rcmd, cfg.RedisPrefix+"sip:", rate)
 		} else {
 			limiter = limit.NewLocal(rate)
 		}

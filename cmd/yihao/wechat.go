@@ -38,11 +38,11 @@ func (a *app) startWeChat(ctx context.Context) (*wechat.Channel, error) {
 	// 60,000 to 120,000 (it sweeps once a window): 13 to 26 MB.
 	const dedupFor = 10 * time.Minute
 	if rdb != nil {
-		seen = redis.NewSeen(rdb, cfg.RedisPrefix+"wechat:seen:", dedupFor)
-		nonces = redis.NewNonces(rdb, cfg.RedisPrefix+"wechat:nonce:")
-		convs = redis.NewConversations(rdb, cfg.RedisPrefix+"wechat:conv:")
-		ratings = redis.NewConversations(rdb, cfg.RedisPrefix+"wechat:rating:")
-		tokens = redis.NewTokenCache(rdb, cfg.RedisPrefix+"wechat:token")
+		seen = redis.NewSeen(a.rcmd, cfg.RedisPrefix+"wechat:seen:", dedupFor)
+		nonces = redis.NewNonces(a.rcmd, cfg.RedisPrefix+"wechat:nonce:")
+		convs = redis.NewConversations(a.rcmd, cfg.RedisPrefix+"wechat:conv:")
+		ratings = redis.NewConversations(a.rcmd, cfg.RedisPrefix+"wechat:rating:")
+		tokens = redis.NewTokenCache(a.rcmd, cfg.RedisPrefix+"wechat:token")
 	} else {
 		seen = wechat.NewMemorySeen(dedupFor, nil)
 		nonces = wechat.NewMemoryNonces(0, nil)
@@ -77,7 +77,7 @@ func (a *app) startWeChat(ctx context.Context) (*wechat.Channel, error) {
 	// room for a photo series and stops a script.
 	var perCitizen wechat.Limiter = limit.NewLocal(limit.PerMinute(20, 10))
 	if rdb != nil {
-		perCitizen = redis.NewLimiter(rdb, cfg.RedisPrefix+"wechat:rate:", limit.PerMinute(20, 10))
+		perCitizen = redis.NewLimiter(a.rcmd, cfg.RedisPrefix+"wechat:rate:", limit.PerMinute(20, 10))
 	}
 	ch := wechat.NewChannel(wechat.ChannelConfig{Window: wc.ConversationWindow, AnswerScore: wc.AnswerScore, ReportKey: wc.ReportKey, MyTicketsKey: wc.MyTicketsKey,
 		Limiter: perCitizen, Sender: send},

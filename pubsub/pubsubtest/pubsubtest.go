@@ -22,6 +22,7 @@ func Run(t *testing.T, newBus NewBus) {
 	}{
 		{"AcrossBuses", testAcross},
 		{"InOrder", testInOrder},
+		{"Batch", testBatch},
 		{"EverySubscriber", testEverySubscriber},
 		{"TopicsIsolated", testTopics},
 		{"Cancel", testCancel},
@@ -117,6 +118,26 @@ func testInOrder(t *testing.T, a, b pubsub.Bus) {
 	}
 	for i := range 20 {
 		receive(t, msgs, fmt.Sprint(i))
+	}
+}
+
+// A batch (pubsub.PublishAll) arrives whole, in order on each topic.
+func testBatch(t *testing.T, a, b pubsub.Bus) {
+	x, y := topic(t, "all"), topic(t, "dept")
+	mx, my := subscribe(t, b, x), subscribe(t, b, y)
+	var batch []pubsub.Message
+	for i := range 30 {
+		batch = append(batch, pubsub.Message{Topic: x, Data: []byte(fmt.Sprint(i))}, pubsub.Message{Topic: y, Data: []byte(fmt.Sprint("d", i))})
+	}
+	if err := pubsub.PublishAll(context.Background(), a, batch); err != nil {
+		t.Fatalf("publish a batch: %v", err)
+	}
+	for i := range 30 {
+		receive(t, mx, fmt.Sprint(i))
+		receive(t, my, fmt.Sprint("d", i))
+	}
+	if err := pubsub.PublishAll(context.Background(), a, nil); err != nil {
+		t.Fatalf("publish an empty batch: %v", err)
 	}
 }
 
