@@ -192,6 +192,7 @@ type call struct {
 	callID            string
 	caller, agent     *dialog
 	callerTag, agentT string
+	answer            *sip.Response // the agent's 200, as its phone sent it
 }
 
 // placeCall calls 12345 on hub from caller; the hub rings agent (whose
@@ -215,6 +216,7 @@ func placeCall(t *testing.T, hub string, caller, agent *sipParty) *call {
 		t.Fatalf("the INVITE the agent got has no Record-Route with a dialog token: %v", rr)
 	}
 	agent.answer(inv, 200, "OK")
+	answer := agent.answers[branch(inv)]
 	ok := caller.final(sip.INVITE)
 	if ok.StatusCode != 200 {
 		t.Fatalf("the call: %d %s", ok.StatusCode, ok.Reason)
@@ -227,7 +229,7 @@ func placeCall(t *testing.T, hub string, caller, agent *sipParty) *call {
 		}
 	}
 	c := &call{
-		callID: callID, callerTag: callerTag, agentT: agentTag,
+		callID: callID, callerTag: callerTag, agentT: agentTag, answer: answer,
 		caller: &dialog{party: caller, hub: hub, target: ok.Contact().Address.String(), routes: slices.Clone(rr),
 			from: "<sip:13800138000@" + caller.addr + ">;tag=" + callerTag, to: "<sip:12345@" + hub + ">;tag=" + agentTag, callID: callID, cseq: 1},
 		agent: &dialog{party: agent, hub: hub, target: "sip:13800138000@" + caller.addr, routes: rr,
@@ -336,6 +338,45 @@ func TestInDialogRequestsFollowTheDialog(t *testing.T) {
 		t.Fatalf("the call in the log: %+v", got)
 	}
 	waitAgent(t, e.presence, "2001", acd.Available)
+}
+
+// An agent's phone resends its 200 until the caller's ACK reaches it, and
+// the hub keeps an answered INVITE's transaction only a few seconds
+// (KeepFinished). A 200 that no transaction matches any more goes on to the
+// caller, by the dialog token in its Record-Route, as a stateless proxy
+// passes it on. One with a forged token, from another address than the
+// agent's, or without the hub's Via on top goes nowhere.
+func TestStrayAnswerReachesTheCaller(t *testing.T) {
+	e, agent := agentEnv(t, hotline.SIPConfig{})
+	caller := newParty(t, "127.0.0.1")
+	c := placeCall(t, e.addr, caller, agent)
+	hubBranch, _ := c.answer.Via().Params.Get("branch")
+	// The same 200 under a branch no transaction has: a resend after the
+	// hub let the transaction go looks so to it.
+	stray := strings.Replace(c.answer.String(), hubBranch, "z9hG4bK-gone-"+c.callerTag, 1)
+
+	outsider := newParty(t, "127.0.0.2")
+	outsider.sendRaw(e.addr, stray)
+	agent.sendRaw(e.addr, strings.Replace(stray, ";dialog=", ";dialog=A", 1))
+	viaLine := "Via: " + strings.Replace(c.answer.Via().Value(), hubBranch, "z9hG4bK-gone-"+c.callerTag, 1) + "\r\n"
+	if !strings.Contains(stray, viaLine) {
+		t.Fatalf("the 200 has no line %q:\n%s", viaLine, stray)
+	}
+	agent.sendRaw(e.addr, strings.Replace(stray, viaLine, "", 1))
+	caller.silent("a forged or misplaced 200", quietFor)
+
+	agent.sendRaw(e.addr, stray)
+	res := caller.final(sip.INVITE)
+	if res.StatusCode != 200 || res.CallID().Value() != c.callID {
+		t.Fatalf("the caller got %d for %s, want the agent's 200 of %s", res.StatusCode, res.CallID().Value(), c.callID)
+	}
+	if vias := res.GetHeaders("Via"); len(vias) != 1 || !strings.Contains(vias[0].Value(), caller.addr) {
+		t.Fatalf("the 200 reached the caller with Via %v, want only the caller's own", vias)
+	}
+	c.agent.exchange(t, caller, sip.BYE)
+	if got := e.waitCalls(t, 1)[c.callID]; got == nil || got.Cause != ticketing.CauseAnswered {
+		t.Fatalf("the call in the log: %+v", got)
+	}
 }
 
 // The requests within a call may reach another instance than the one

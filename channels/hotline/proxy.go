@@ -401,6 +401,58 @@ func (s *SIP) relay(tx sip.ServerTransaction, res *sip.Response) {
 	}
 }
 
+// onStrayAnswer passes on an agent's 2xx to an INVITE whose client
+// transaction is gone (KeepFinished keeps it 2 s): the phone resends
+// its 2xx until the caller's ACK reaches it, and a stateful proxy past its
+// transaction forwards such a response statelessly (RFC 3261 16.7). Where
+// to comes from the dialog token in our Record-Route, checked like an
+// in-dialog request's, never from the response's Via, so a forged answer
+// cannot make this server send anything anywhere. Anything else unmatched
+// (a late 1xx, a 4xx, a response to a request of ours) is dropped.
+func (s *SIP) onStrayAnswer(res *sip.Response) {
+	cseq, callID, from, via := res.CSeq(), res.CallID(), res.From(), res.Via()
+	if !res.IsSuccess() || cseq == nil || cseq.MethodName != sip.INVITE || callID == nil || from == nil || via == nil ||
+		!s.isMe(sip.Uri{Host: via.Host, Port: via.Port}) {
+		return
+	}
+	var tokens []string // twice when we record-routed two transports
+	for _, h := range res.GetHeaders("Record-Route") {
+		for v := range strings.SplitSeq(h.Value(), ",") {
+			v = strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(v), "<"), ">")
+			var u sip.Uri
+			if sip.ParseUri(v, &u) == nil && s.isMe(u) {
+				tok, _ := u.UriParams.Get(dialogParam)
+				tokens = append(tokens, tok)
+			}
+		}
+	}
+	var caller, agent hop
+	err := errNoDialog
+	if len(tokens) > 0 {
+		callerTag, _ := from.Params.Get("tag")
+		caller, agent, err = s.dialogTokens().verify(tokens[0], callID.Value(), callerTag, s.cfg.Now())
+	}
+	for _, t := range tokens[min(1, len(tokens)):] {
+		if err == nil && t != tokens[0] {
+			err = errTokensDisagree
+		}
+	}
+	if err == nil && !s.sameParty(agent.addr, res.Source()) {
+		err = errWrongSource
+	}
+	if err != nil {
+		s.metrics.noDialog()
+		s.log.Debug("sip: stray answer dropped", "err", err)
+		return
+	}
+	r := res.Clone()
+	r.RemoveHeader("Via")
+	r.SetDestination(caller.addr)
+	if err := s.server.WriteResponse(r); err != nil {
+		s.log.Debug("sip: stray answer", "err", err)
+	}
+}
+
 // answered completes a call an agent took: the 200 goes to the caller, the
 // call log and the screen pop learn of the answer, and the dialog is kept
 // for the BYE.

@@ -368,13 +368,21 @@ func NewSIP(cfg SIPConfig, parts SIPParts) (*SIP, error) {
 	// sipgo logs whole messages at debug and unmatched retransmissions at
 	// info; messages carry callers' numbers, so it only gets warnings.
 	quiet := slog.New(levelFloor{log.Handler(), slog.LevelWarn})
-	var shed *shedder // set below, before any socket is served
+	// Set below, before any socket is served.
+	var (
+		shed  *shedder
+		stray func(*sip.Response)
+	)
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent("Yihao"),
 		sipgo.WithUserAgentHostname(cfg.Advertise),
 		sipgo.WithUserAgentTransactionLayerOptions(
 			sip.WithTransactionLayerLogger(quiet),
-			sip.WithTransactionLayerUnhandledResponseHandler(func(*sip.Response) {}),
+			sip.WithTransactionLayerUnhandledResponseHandler(func(r *sip.Response) {
+				if stray != nil {
+					stray(r)
+				}
+			}),
 		),
 		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(quiet), sip.WithTransportLayerReadFilter(func(p sip.TransportReadProps, data []byte) ([]byte, error) {
 			if shed == nil {
@@ -406,7 +414,7 @@ func NewSIP(cfg SIPConfig, parts SIPParts) (*SIP, error) {
 		// A twentieth of a second's calls may come at once.
 		s.callRate = limit.NewLocal(limit.Rate{Events: n, Period: time.Second, Burst: max(1, n/20)})
 	}
-	shed = newShedder(s)
+	shed, stray = newShedder(s), s.onStrayAnswer
 	s.sock = shed
 	server.OnRegister(s.limited(s.onRegister))
 	server.OnInvite(s.limited(s.fromTrunk(s.onInvite)))
@@ -759,19 +767,17 @@ func parseURI(v string) (sip.Uri, error) {
 
 // KeepFinished sets how long a finished transaction stays in memory to
 // absorb late retransmissions: requests for a BYE's repeats (timer J) and
-// an INVITE's after its 2xx (L), answers for an agent's repeated 2xx (M),
-// which the proxy passes on to the caller until the caller's ACK reaches
-// the phone. RFC 3261 and sipgo say 64×T1, 32 s; Kamailio's tm keeps them
-// 5 s (wt_timer). At 2,000 calls a second 32 s held some 64,000 calls'
-// messages, over a gigabyte, and the collector's work grew with it. The
-// server keeps requests 2 s: that absorbs a request's first two repeats
-// (0.5 and 1.5 s after it), and a later repeat is no loss, since in-dialog
-// requests are routed by the signed token in their Route, so a BYE
-// repeated at 3.5 s is forwarded again and the agent's phone, which keeps
-// its own transaction 32 s, answers it. A repeated 2xx has no such second
-// way (past its transaction it is dropped, and a phone that never hears
-// the ACK hangs up), so answers are kept 5 s. sipgo's timers are
-// process-wide: set them once, before the stack starts.
-func KeepFinished(requests, answers time.Duration) {
-	sip.Timer_J, sip.Timer_L, sip.Timer_M = requests, requests, answers
+// an INVITE's after its 2xx (L), answers for an agent's repeated 2xx (M).
+// RFC 3261 and sipgo say 64×T1, 32 s; Kamailio's tm keeps them 5 s
+// (wt_timer). At 2,000 calls a second 32 s held some 64,000 calls'
+// messages, over a gigabyte, and the collector's work grew with it. 2 s
+// absorbs a message's first two repeats (0.5 and 1.5 s after it), and a
+// later one is no loss: an in-dialog request is routed by the signed token
+// in its Route, so a BYE repeated at 3.5 s is forwarded again and the
+// agent's phone, which keeps its own transaction 32 s, answers it; an
+// agent's 2xx repeated past its transaction is passed on by the token in
+// its Record-Route (onStrayAnswer). sipgo's timers are process-wide: set
+// them once, before the stack starts.
+func KeepFinished(d time.Duration) {
+	sip.Timer_J, sip.Timer_L, sip.Timer_M = d, d, d
 }

@@ -136,10 +136,10 @@ func (a *app) startPhone(ctx context.Context, metrics *hotline.SIPMetrics) (*pho
 	if hc.LinesOpen() {
 		log.Warn("sip: no trunks or gateways configured: calls and texts to the lines, and the caller identity they carry, are taken from any address, and ticket numbers are texted back wherever a text came from; set sip.trunks and sip.gateways (YIHAO_SIP_TRUNKS, YIHAO_SIP_GATEWAYS) before SIP faces the internet")
 	}
-	// Requests 2 s, not 5: at full call and intake load together the
-	// finished transactions were half the live heap (BENCHMARKS.md, "A
-	// fourth pass"); answers (an agent's repeated 2xx) 5 s.
-	hotline.KeepFinished(2*time.Second, 5*time.Second)
+	// 2 s, not 5: at full call and intake load together the finished
+	// transactions were half the live heap (BENCHMARKS.md, "A fourth
+	// pass"); later repeats go on by the dialog token.
+	hotline.KeepFinished(2 * time.Second)
 	if p.sip, err = hotline.NewSIP(hc, hotline.SIPParts{Lines: p.lines, Store: store, Tickets: svc, Presence: p.presence, Bus: p.bus, Log: log, Metrics: metrics, Replies: a.textReplies()}); err != nil {
 		return nil, err
 	}
