@@ -59,9 +59,13 @@ func (r *Relay) Run(ctx context.Context) {
 	}
 }
 
+// relayBatch is how many changes a relay claims at once; their messages
+// reach a desk together, so pubsub.Buffer holds at least as many.
+const relayBatch = 100
+
 // relayOnce publishes one batch of changes and returns how many it took.
 func (r *Relay) relayOnce(ctx context.Context) (int, error) {
-	ds, err := r.ds.ClaimDeliveries(ctx, RelayEndpoint, r.now(), 100, time.Minute)
+	ds, err := r.ds.ClaimDeliveries(ctx, RelayEndpoint, r.now(), relayBatch, time.Minute)
 	if err != nil {
 		return 0, err
 	}

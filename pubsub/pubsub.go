@@ -16,7 +16,7 @@ import (
 // Bus fans out messages on topics to subscribers, in this process or across instances.
 type Bus interface {
 	Publish(ctx context.Context, topic string, msg []byte) error
-	// Subscribe delivers messages published on topic after it returns, until cancel is called or ctx ends. Slow subscribers lose messages rather than block publishers (buffer 64).
+	// Subscribe delivers messages published on topic after it returns, until cancel is called or ctx ends. Slow subscribers lose messages rather than block publishers (Buffer).
 	Subscribe(ctx context.Context, topic string) (msgs <-chan []byte, cancel func(), err error)
 }
 
@@ -26,8 +26,8 @@ type Message struct {
 	Data  []byte
 }
 
-// Batcher is a Bus that sends many messages in one go: the Redis bus sends
-// a batch in one round trip, where Publish costs one each.
+// Batcher is implemented by a Bus that sends many messages in one go: the
+// Redis bus sends a batch in one round trip, where Publish costs one each.
 type Batcher interface {
 	PublishBatch(ctx context.Context, msgs []Message) error
 }
@@ -46,8 +46,9 @@ func PublishAll(ctx context.Context, bus Bus, msgs []Message) error {
 }
 
 // Buffer is how many messages wait for a subscriber before newer ones are
-// dropped.
-const Buffer = 64
+// dropped: room for a whole batch of the desk relay (100 changes, one
+// message each on the desks' common topic), which arrives at once.
+const Buffer = 256
 
 // Memory is a Bus within one process.
 type Memory struct {

@@ -22,10 +22,10 @@ import (
 func BenchmarkSharedState(b *testing.B) {
 	for _, tc := range []struct {
 		name string
-		cmds func(*goredis.Client) goredis.Cmdable
+		cmds func(*testing.B, *goredis.Client) goredis.Cmdable
 	}{
-		{"client", func(c *goredis.Client) goredis.Cmdable { return c }},
-		{"commands", func(c *goredis.Client) goredis.Cmdable {
+		{"client", func(_ *testing.B, c *goredis.Client) goredis.Cmdable { return c }},
+		{"commands", func(b *testing.B, c *goredis.Client) goredis.Cmdable {
 			cmds, err := redis.Commands(c)
 			if err != nil {
 				b.Fatal(err)
@@ -41,7 +41,7 @@ func BenchmarkSharedState(b *testing.B) {
 			defer c.Close()
 			// Every key expires within a minute: no clean-up to time.
 			prefix := "yihao-bench:" + rand.Text() + ":"
-			cmds := tc.cmds(c)
+			cmds := tc.cmds(b, c)
 			nonces, seen := redis.NewNonces(cmds, prefix+"n:"), redis.NewSeen(cmds, prefix+"s:", time.Minute)
 			convs := redis.NewConversations(cmds, prefix+"c:")
 			push := func(ctx context.Context, i int64) error {

@@ -28,7 +28,8 @@ func Connect(ctx context.Context, url string) (*goredis.Client, error) {
 	// command took 1.7 s to fail, and 3.4 s through Commands, whose batches
 	// wait in line (faults' stop-redis answered WeChat 503s); with one dial
 	// attempt and one retry, some 20 ms. One retry still mends a connection
-	// Redis closed on a restart.
+	// Redis closed on a restart. A URL's max_retries (-1: none) still
+	// rules.
 	if opt.MaxRetries == 0 {
 		opt.MaxRetries = 1
 	}
@@ -58,12 +59,15 @@ func Connect(ctx context.Context, url string) (*goredis.Client, error) {
 // than in the commands. A lone caller still sends at once. Every shared
 // store here takes it; subscriptions and Ping stay on c.
 //
-// Commands are not bound by their ctx once queued, only by c's read and
-// write timeouts (1 s here). A batch that fails on the network is sent
-// again whole, as go-redis resends a lone command, so a command may run
-// twice either way: a push's nonce then finds its own digest, its claim
-// its own lease (the push is answered 503 and WeChat tries again), and an
-// agent claimed twice is freed when the hold lapses.
+// Commands are not bound by their ctx once queued. A command waits for the
+// batch ahead of it and then for its own: a Redis that refuses connections
+// fails it in some 20 ms (Connect's one dial and one retry), one whose
+// packets are dropped only after the dial timeout (2 s) twice. A batch that
+// fails on the network is sent again whole, as go-redis resends a lone
+// command, so a command may run twice either way: a push's nonce then
+// finds its own digest, its claim its own lease (the push is answered 503
+// and WeChat tries again), and an agent claimed twice is freed when the
+// hold lapses.
 func Commands(c *goredis.Client) (goredis.Cmdable, error) {
 	ap, err := c.AutoPipeline()
 	if err != nil {

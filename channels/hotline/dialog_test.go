@@ -1,9 +1,11 @@
 package hotline_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"net"
 	"slices"
 	"strconv"
@@ -376,6 +378,131 @@ func TestStrayAnswerReachesTheCaller(t *testing.T) {
 	c.agent.exchange(t, caller, sip.BYE)
 	if got := e.waitCalls(t, 1)[c.callID]; got == nil || got.Cause != ticketing.CauseAnswered {
 		t.Fatalf("the call in the log: %+v", got)
+	}
+}
+
+// tcpPhone is an agent's phone over TCP that the test plays itself: it
+// takes the hub's connection on its port and reads messages from it.
+type tcpPhone struct {
+	t    *testing.T
+	ln   net.Listener
+	conn net.Conn
+	rd   *bufio.Reader
+}
+
+func newTCPPhone(t *testing.T, port int) *tcpPhone {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &tcpPhone{t: t, ln: ln}
+	t.Cleanup(func() {
+		ln.Close()
+		if p.conn != nil {
+			p.conn.Close()
+		}
+	})
+	return p
+}
+
+// request reads the next message, the hub's connection taken first, and
+// fails unless it is a request with method.
+func (p *tcpPhone) request(method sip.RequestMethod) *sip.Request {
+	p.t.Helper()
+	if p.conn == nil {
+		_ = p.ln.(*net.TCPListener).SetDeadline(time.Now().Add(expectWithin))
+		c, err := p.ln.Accept()
+		if err != nil {
+			p.t.Fatalf("the hub did not connect to the phone: %v", err)
+		}
+		p.conn, p.rd = c, bufio.NewReader(c)
+	}
+	_ = p.conn.SetReadDeadline(time.Now().Add(expectWithin))
+	var head strings.Builder
+	length := 0
+	for {
+		line, err := p.rd.ReadString('\n')
+		if err != nil {
+			p.t.Fatalf("the phone's connection: %v", err)
+		}
+		head.WriteString(line)
+		if name, v, ok := strings.Cut(line, ":"); ok && (strings.EqualFold(strings.TrimSpace(name), "Content-Length") || strings.TrimSpace(name) == "l") {
+			length, _ = strconv.Atoi(strings.TrimSpace(v))
+		}
+		if line == "\r\n" {
+			break
+		}
+	}
+	body := make([]byte, length)
+	if _, err := io.ReadFull(p.rd, body); err != nil {
+		p.t.Fatal(err)
+	}
+	m, err := sip.ParseMessage(append([]byte(head.String()), body...))
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	req, ok := m.(*sip.Request)
+	if !ok || req.Method != method {
+		p.t.Fatalf("the phone got %s, want a %s", firstLine(m.String()), method)
+	}
+	return req
+}
+
+func (p *tcpPhone) send(msg string) {
+	p.t.Helper()
+	if _, err := io.WriteString(p.conn, msg); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// A 2xx passed on past its transaction goes to the caller on the caller's
+// transport, not on the one it came in on: here the agent's phone is on
+// TCP and the caller on UDP.
+func TestStrayAnswerAcrossTransports(t *testing.T) {
+	e := newSIPEnv(t, sqliteStore(t), nil, nil, hotline.SIPConfig{})
+	e.addAgents(t, "2001")
+	port := sipptest.FreePort(t)
+	e.register(t, "tcp", port, "2001")
+	agent := newTCPPhone(t, port)
+	caller := newParty(t, "127.0.0.1")
+	tag := "c" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	caller.sendRaw(e.addr, "INVITE sip:12345@"+e.addr+" SIP/2.0\n"+
+		"Via: SIP/2.0/UDP "+caller.addr+";branch=z9hG4bK-inv-"+tag+";rport\n"+
+		"Max-Forwards: 70\n"+
+		"From: <sip:13800138000@"+caller.addr+">;tag="+tag+"\n"+
+		"To: <sip:12345@"+e.addr+">\n"+
+		"Call-ID: tcp-"+tag+"@test\n"+
+		"CSeq: 1 INVITE\n"+
+		"Contact: <sip:13800138000@"+caller.addr+">\n"+
+		"Content-Length: 0\n\n")
+	inv := agent.request(sip.INVITE)
+	ok := sip.NewResponseFromRequest(inv, 200, "OK", nil)
+	ok.AppendHeader(sip.NewHeader("Contact", "<sip:2001@127.0.0.1:"+strconv.Itoa(port)+";transport=tcp>"))
+	agent.send(ok.String())
+	if res := caller.final(sip.INVITE); res.StatusCode != 200 {
+		t.Fatalf("the call: %d %s", res.StatusCode, res.Reason)
+	}
+
+	hubBranch, _ := ok.Via().Params.Get("branch")
+	stray := strings.Replace(ok.String(), hubBranch, "z9hG4bK-gone-"+tag, 1)
+	stray = strings.Replace(stray, "Content-Length: 0\r\n", "X-Resent: yes\r\nContent-Length: 0\r\n", 1)
+	if !strings.Contains(stray, "X-Resent") {
+		t.Fatalf("no Content-Length line to mark the resent 200 by:\n%s", stray)
+	}
+	agent.send(stray)
+	for deadline := time.Now().Add(expectWithin); ; {
+		res := caller.final(sip.INVITE)
+		if res.GetHeader("X-Resent") == nil {
+			if time.Now().After(deadline) {
+				t.Fatal("the resent 200 did not reach the caller")
+			}
+			continue // the first 200 again
+		}
+		if vias := res.GetHeaders("Via"); len(vias) != 1 || !strings.Contains(vias[0].Value(), caller.addr) {
+			t.Fatalf("the resent 200 reached the caller with Via %v, want only the caller's own", vias)
+		}
+		break
 	}
 }
 

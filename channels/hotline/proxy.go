@@ -407,12 +407,11 @@ func (s *SIP) relay(tx sip.ServerTransaction, res *sip.Response) {
 // transaction forwards such a response statelessly (RFC 3261 16.7). Where
 // to comes from the dialog token in our Record-Route, checked like an
 // in-dialog request's, never from the response's Via, so a forged answer
-// cannot make this server send anything anywhere. Anything else unmatched
+// cannot choose where it goes. Anything else unmatched
 // (a late 1xx, a 4xx, a response to a request of ours) is dropped.
 func (s *SIP) onStrayAnswer(res *sip.Response) {
 	cseq, callID, from, via := res.CSeq(), res.CallID(), res.From(), res.Via()
-	if !res.IsSuccess() || cseq == nil || cseq.MethodName != sip.INVITE || callID == nil || from == nil || via == nil ||
-		!s.isMe(sip.Uri{Host: via.Host, Port: via.Port}) {
+	if !res.IsSuccess() || cseq == nil || cseq.MethodName != sip.INVITE || callID == nil || from == nil || !s.ourVia(via) {
 		return
 	}
 	var tokens []string // twice when we record-routed two transports
@@ -447,10 +446,24 @@ func (s *SIP) onStrayAnswer(res *sip.Response) {
 	}
 	r := res.Clone()
 	r.RemoveHeader("Via")
+	r.SetTransport(caller.transport) // it came in on the agent's
 	r.SetDestination(caller.addr)
 	if err := s.server.WriteResponse(r); err != nil {
 		s.log.Debug("sip: stray answer", "err", err)
 	}
+}
+
+// ourVia says whether via is the one this server put on a request it
+// forwarded: our host, and over UDP our port (over a stream, sipgo's
+// sent-by names the connection's own port).
+func (s *SIP) ourVia(via *sip.ViaHeader) bool {
+	switch {
+	case via == nil || !strings.EqualFold(via.Host, s.cfg.Advertise):
+		return false
+	case strings.EqualFold(via.Transport, "UDP"):
+		return s.isMe(sip.Uri{Host: via.Host, Port: via.Port})
+	}
+	return true
 }
 
 // answered completes a call an agent took: the 200 goes to the caller, the
@@ -463,6 +476,7 @@ func (s *SIP) answered(c *call, b acd.Binding, clTx sip.ClientTransaction, res *
 	clTx.OnRetransmission(func(r *sip.Response) {
 		r = r.Clone()
 		r.RemoveHeader("Via")
+		r.SetTransport(callerTransport) // it came in on the agent's
 		r.SetDestination(callerDest)
 		_ = s.server.WriteResponse(r) // the next retransmission tries again
 	})
