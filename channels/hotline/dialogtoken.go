@@ -189,17 +189,15 @@ func (s *SIP) inDialogTarget(req *sip.Request) (*sip.Request, error) {
 	fromCaller := false
 	switch {
 	case len(tokens) > 0:
-		for _, t := range tokens[1:] {
-			if t != tokens[0] {
-				return nil, errTokensDisagree
-			}
+		tok, err := agreedToken(tokens)
+		if err != nil {
+			return nil, err
 		}
 		dt, now := s.dialogTokens(), s.cfg.Now()
-		var err error
-		caller, agent, err = dt.verify(tokens[0], callID.Value(), fromTag, now)
+		caller, agent, err = dt.verify(tok, callID.Value(), fromTag, now)
 		fromCaller = err == nil
 		if err != nil && toTag != "" {
-			caller, agent, err = dt.verify(tokens[0], callID.Value(), toTag, now)
+			caller, agent, err = dt.verify(tok, callID.Value(), toTag, now)
 		}
 		if err != nil {
 			return nil, err
@@ -229,6 +227,21 @@ func (s *SIP) inDialogTarget(req *sip.Request) (*sip.Request, error) {
 	fwd.SetTransport(target.transport)
 	fwd.SetDestination(target.addr)
 	return fwd, nil
+}
+
+// agreedToken is the dialog token our Route or Record-Route entries carry
+// (twice when we record-routed two transports): errNoDialog when none
+// does, errTokensDisagree when they differ.
+func agreedToken(tokens []string) (string, error) {
+	if len(tokens) == 0 {
+		return "", errNoDialog
+	}
+	for _, t := range tokens[1:] {
+		if t != tokens[0] {
+			return "", errTokensDisagree
+		}
+	}
+	return tokens[0], nil
 }
 
 // sameParty says whether a request from source comes from the party at

@@ -414,7 +414,7 @@ func (s *SIP) onStrayAnswer(res *sip.Response) {
 	if !res.IsSuccess() || cseq == nil || cseq.MethodName != sip.INVITE || callID == nil || from == nil || !s.ourVia(via) {
 		return
 	}
-	var tokens []string // twice when we record-routed two transports
+	var tokens []string
 	for _, h := range res.GetHeaders("Record-Route") {
 		for v := range strings.SplitSeq(h.Value(), ",") {
 			v = strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(v), "<"), ">")
@@ -426,15 +426,10 @@ func (s *SIP) onStrayAnswer(res *sip.Response) {
 		}
 	}
 	var caller, agent hop
-	err := errNoDialog
-	if len(tokens) > 0 {
+	tok, err := agreedToken(tokens)
+	if err == nil {
 		callerTag, _ := from.Params.Get("tag")
-		caller, agent, err = s.dialogTokens().verify(tokens[0], callID.Value(), callerTag, s.cfg.Now())
-	}
-	for _, t := range tokens[min(1, len(tokens)):] {
-		if err == nil && t != tokens[0] {
-			err = errTokensDisagree
-		}
+		caller, agent, err = s.dialogTokens().verify(tok, callID.Value(), callerTag, s.cfg.Now())
 	}
 	if err == nil && !s.sameParty(agent.addr, res.Source()) {
 		err = errWrongSource
