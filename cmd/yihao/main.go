@@ -56,12 +56,12 @@ func main() {
 // binary's pages, 20–40 MB of resident file mappings): near it the
 // collector runs as often as it must, as it does for the moment a burst
 // of sign-ins lasts (argon2id, 64 MB a check, at most four at once).
-// GOGC and GOMEMLIMIT, when set, win. Only the server and the load client are tuned; the one-shot
-// commands (gen, imports) keep Go's defaults. The load client gets no
-// memory limit (limit false): its live heap is the reports it made ahead,
-// which grow with --n, and under a limit below them its collector ran
-// without pause (an hour's soak at 200 reports a second: 720,000 reports,
-// the client at 1.3 cores).
+// GOGC and GOMEMLIMIT, when set, win. Only the server and the load client
+// are tuned; the one-shot commands (gen, imports) keep Go's defaults. The
+// load client gets no memory limit (limit false): its live heap is the
+// reports it made ahead, which grow with --n, and under a limit below them
+// its collector ran without pause (an hour's soak at 200 reports a second:
+// 720,000 reports, the client at 1.3 cores).
 //
 // It is called from main, not run: run also serves the tests, whose
 // process (under the race detector) must keep Go's defaults.
