@@ -27,3 +27,6 @@ func MigrateTo(ctx context.Context, pool *pgxpool.Pool, version int64) (*sql.DB,
 	}
 	return db, nil
 }
+
+// ClaimSQL is the relay's claim, for TestClaimPlan.
+const ClaimSQL = claimSQL

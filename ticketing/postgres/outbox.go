@@ -14,11 +14,14 @@ import (
 // Claims lock candidate rows with FOR UPDATE SKIP LOCKED and lease them, so
 // instances sharing the database never hand out the same delivery; a
 // candidate qualifies only when no earlier message of its ticket is pending
-// for the endpoint, which keeps each ticket's messages in order. That test
-// is a scalar subquery, not NOT EXISTS: PostgreSQL turns NOT EXISTS into an
-// anti-join, and on a table whose statistics are older than a burst of
-// intake it chose one that read every pending delivery per candidate (a
-// claim took 0.8 s with 23,000 pending; the subquery takes 1.4 ms).
+// for the endpoint, which keeps each ticket's messages in order.
+//
+// That test is a lookup per candidate in the (endpoint, ticket, message)
+// index, bounded by the candidate's own message; the walk has its own index,
+// which the lookup cannot use (migration 00028). Written as NOT EXISTS with
+// OFFSET 0, which keeps it a subquery: a bare NOT EXISTS became an anti-join
+// that, on statistics older than a burst of intake, read every pending
+// delivery per candidate (a claim took 0.8 s with 23,000 pending).
 
 // RegisterEndpoint makes every new outbox message produce a delivery for endpoint.
 func (s *Store) RegisterEndpoint(ctx context.Context, endpoint string, now time.Time) error {
@@ -36,13 +39,14 @@ func (s *Store) RemoveEndpoint(ctx context.Context, endpoint string) error {
 const claimSQL = `
 	WITH c AS (
 		SELECT d.id FROM deliveries d
-		WHERE d.endpoint = $1 AND d.delivered_at IS NULL AND NOT d.dead
+		WHERE d.endpoint = $1 AND d.delivered_at IS NULL AND NOT d.dead AND d.ticket_id > 0
 		  AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= $2)
 		  AND (d.leased_until IS NULL OR d.leased_until <= $2)
-		  AND d.message_id = (
-			SELECT min(p.message_id) FROM deliveries p
-			WHERE p.endpoint = d.endpoint AND p.ticket_id = d.ticket_id
-			  AND p.delivered_at IS NULL AND NOT p.dead)
+		  AND NOT EXISTS (
+			SELECT 1 FROM deliveries p
+			WHERE p.endpoint = d.endpoint AND p.ticket_id = d.ticket_id AND p.message_id < d.message_id
+			  AND p.delivered_at IS NULL AND NOT p.dead
+			OFFSET 0)
 		ORDER BY d.message_id
 		LIMIT $4
 		FOR UPDATE OF d SKIP LOCKED

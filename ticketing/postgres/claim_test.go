@@ -1,0 +1,118 @@
+package postgres_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/yihao-city/yihao/ticketing"
+	"github.com/yihao-city/yihao/ticketing/postgres"
+	"github.com/yihao-city/yihao/ticketing/postgres/pgtest"
+)
+
+// The relay's claim walks the pending deliveries by its own index and looks
+// up each candidate's ticket in the ticket index, whatever the statistics
+// say: on a table too new to have any, with the entries of delivered rows
+// still in the indexes, then after ANALYZE, with a plan made for the
+// values and with one kept for any. In a fresh database under intake
+// (BENCHMARKS.md, "A sixth pass") PostgreSQL once ran that lookup down the
+// walk's index instead, reading every delivered entry before the
+// candidate's; the walk's index now has a predicate the lookup cannot meet.
+func TestClaimPlan(t *testing.T) {
+	u := pgtest.SchemaURL(t)
+	s := open(t, u)
+	ctx := context.Background()
+	now := time.Now()
+	if err := s.RegisterEndpoint(ctx, "desks", now); err != nil {
+		t.Fatal(err)
+	}
+	svc := ticketing.NewService(s, oneDept{})
+	tk, _, err := svc.Submit(ctx, ticketing.Report{Channel: ticketing.ChannelWeb, ExternalID: "c-0", Text: "井盖丢了"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgxpool.New(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	// 20,000 more tickets like it, a message each; all but the last 200
+	// delivered, as after a burst the relay kept up with.
+	if _, err := pool.Exec(ctx, `
+		INSERT INTO tickets (id, number, track_hash, channel, external_id, fingerprint, body, status, received_at, created_at, updated_at)
+		SELECT $1::bigint + i, number || '-' || i, track_hash || i, channel, external_id || '-' || i, fingerprint, body, status, received_at, created_at, updated_at
+		FROM tickets, generate_series(1, 20000) i WHERE id = $1`, tk.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO outbox (ticket_id, topic, payload, created_at)
+		SELECT id, 'ticket.changed', '{}', now() FROM tickets WHERE id > $1 ORDER BY id`, tk.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `UPDATE deliveries SET delivered_at = now()
+		WHERE id < (SELECT max(id) - 200 FROM deliveries)`); err != nil {
+		t.Fatal(err)
+	}
+	for _, stats := range []string{"none", "analyzed"} {
+		if stats == "analyzed" {
+			if _, err := pool.Exec(ctx, "ANALYZE deliveries"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
+			walk, lookup := claimIndexes(t, pool, mode, now)
+			if walk != "deliveries_claim" || lookup != "deliveries_pending_ticket" {
+				t.Errorf("statistics %s, %s: the walk uses %q and the per-ticket lookup %q, want deliveries_claim and deliveries_pending_ticket",
+					stats, mode, walk, lookup)
+			}
+		}
+	}
+}
+
+// claimIndexes explains the claim (EXPLAIN does not run it) and returns the
+// index its walk of deliveries uses and the one its subquery uses.
+func claimIndexes(t *testing.T, pool *pgxpool.Pool, mode string, now time.Time) (walk, lookup string) {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if _, err := tx.Exec(ctx, "SET LOCAL plan_cache_mode = "+mode); err != nil {
+		t.Fatal(err)
+	}
+	var out []byte
+	if err := tx.QueryRow(ctx, "EXPLAIN (FORMAT JSON) "+postgres.ClaimSQL, "desks", now, now.Add(time.Minute), 100).Scan(&out); err != nil {
+		t.Fatal(err)
+	}
+	var plans []struct{ Plan planNode }
+	if err := json.Unmarshal(out, &plans); err != nil || len(plans) != 1 {
+		t.Fatalf("EXPLAIN: %v (%s)", err, out)
+	}
+	var visit func(n planNode, inSubPlan bool)
+	visit = func(n planNode, inSubPlan bool) {
+		inSubPlan = inSubPlan || n.ParentRelationship == "SubPlan"
+		if n.Relation == "deliveries" && n.Alias == "p" && inSubPlan {
+			lookup = n.Index
+		}
+		if n.Relation == "deliveries" && n.Alias == "d" {
+			walk = n.Index
+		}
+		for _, c := range n.Plans {
+			visit(c, inSubPlan)
+		}
+	}
+	visit(plans[0].Plan, false)
+	return walk, lookup
+}
+
+type planNode struct {
+	Relation           string     `json:"Relation Name"`
+	Alias              string     `json:"Alias"`
+	Index              string     `json:"Index Name"`
+	ParentRelationship string     `json:"Parent Relationship"`
+	Plans              []planNode `json:"Plans"`
+}
