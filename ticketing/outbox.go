@@ -86,11 +86,6 @@ type DeliveryStore interface {
 	// MarkDelivered records success (skipped: not relevant to the endpoint).
 	// It is idempotent and succeeds even if the lease ran out.
 	MarkDelivered(ctx context.Context, id int64, at time.Time, skipped bool) error
-	// MarkDeliveredAll records the success of every delivery in ids in one
-	// write: a consumer that sends a claim's deliveries in one go (the
-	// desks' relay) spends one commit on them, not one each. Ids that are
-	// delivered already, or are no delivery at all, are left alone.
-	MarkDeliveredAll(ctx context.Context, ids []int64, at time.Time) error
 	// MarkFailed ends attempt number attempt: the delivery is due again at
 	// nextAt, or goes to the dead-letter list when dead is true. It returns
 	// ErrLeaseLost if the attempt no longer holds the delivery.

@@ -70,8 +70,8 @@ func (a *app) startDesks(ctx context.Context) error {
 	}
 	srv.Register(mux)
 
-	if ds, ok := store.(ticketing.DeliveryStore); ok {
-		relay := desks.NewRelay(ds, ph.bus, log)
+	if feed, ok := store.(ticketing.ChangeFeed); ok {
+		relay := desks.NewRelay(feed, ph.bus, log)
 		if err := relay.Register(ctx); err != nil {
 			return err
 		}

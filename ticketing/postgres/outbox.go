@@ -94,16 +94,6 @@ func (s *Store) MarkDelivered(ctx context.Context, id int64, at time.Time, skipp
 	return nil
 }
 
-// MarkDeliveredAll records that every delivery of ids reached its endpoint.
-func (s *Store) MarkDeliveredAll(ctx context.Context, ids []int64, at time.Time) error {
-	if len(ids) == 0 {
-		return nil
-	}
-	_, err := s.pool.Exec(ctx, `UPDATE deliveries SET delivered_at = $2, skipped = false, dead = false, leased_until = NULL
-		WHERE id = ANY($1) AND delivered_at IS NULL`, ids, at)
-	return translate(err)
-}
-
 func (s *Store) deliveryExists(ctx context.Context, id int64) error {
 	var one int
 	return translate(s.pool.QueryRow(ctx, `SELECT 1 FROM deliveries WHERE id = $1`, id).Scan(&one))

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"strings"
 	"time"
 
@@ -98,20 +97,6 @@ func (s *Store) MarkDelivered(ctx context.Context, id int64, at time.Time, skipp
 		return translate(s.w.QueryRowContext(ctx, `SELECT 1 FROM deliveries WHERE id = ?`, id).Scan(&one))
 	}
 	return nil
-}
-
-// MarkDeliveredAll records that every delivery of ids reached its endpoint.
-func (s *Store) MarkDeliveredAll(ctx context.Context, ids []int64, at time.Time) error {
-	if len(ids) == 0 {
-		return nil
-	}
-	list, err := json.Marshal(ids)
-	if err != nil {
-		return err
-	}
-	_, err = s.w.ExecContext(ctx, `UPDATE deliveries SET delivered_at = ?, skipped = 0, dead = 0, leased_until = NULL
-		WHERE id IN (SELECT value FROM json_each(?)) AND delivered_at IS NULL`, at.UnixMicro(), string(list))
-	return translate(err)
 }
 
 // MarkFailed ends an attempt: due again at nextAt, or dead.

@@ -131,21 +131,13 @@ func wantClaim(t *testing.T, s DeliveryStore, endpoint string, now time.Time, wa
 	return ds
 }
 
-// delivered marks ds delivered: one alone, several in one write.
+// delivered marks ds delivered.
 func delivered(t *testing.T, s DeliveryStore, ds ...ticketing.Delivery) {
 	t.Helper()
-	if len(ds) == 1 {
-		if err := s.MarkDelivered(context.Background(), ds[0].ID, base, false); err != nil {
-			t.Fatalf("MarkDelivered(%d): %v", ds[0].ID, err)
-		}
-		return
-	}
-	ids := []int64{1 << 40} // no delivery: left alone
 	for _, d := range ds {
-		ids = append(ids, d.ID)
-	}
-	if err := s.MarkDeliveredAll(context.Background(), ids, base); err != nil {
-		t.Fatalf("MarkDeliveredAll(%v): %v", ids, err)
+		if err := s.MarkDelivered(context.Background(), d.ID, base, false); err != nil {
+			t.Fatalf("MarkDelivered(%d): %v", d.ID, err)
+		}
 	}
 }
 

@@ -33,7 +33,7 @@ type NewDatabase func(t *testing.T) NewStore
 // newStore.
 func Run(t *testing.T, newStore NewStore) {
 	for _, tests := range [][]storeTest{ticketTests(), agentTests(), auditTests(), callTests(), deadlineTests(),
-		deliveryTests(), indicatorTests(), listingTests(), queueTests(), taskTests(), patrolTests(), userTests(), kbTests(), optOutTests(), hotspotTests()} {
+		deliveryTests(), indicatorTests(), listingTests(), queueTests(), taskTests(), patrolTests(), userTests(), kbTests(), optOutTests(), hotspotTests(), feedTests()} {
 		runEach(t, newStore, tests)
 	}
 }

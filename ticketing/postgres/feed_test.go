@@ -1,0 +1,106 @@
+package postgres_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/yihao-city/yihao/ticketing"
+	"github.com/yihao-city/yihao/ticketing/postgres/pgtest"
+)
+
+// A feed reader that moves on to the last message it read misses nothing,
+// however the writers' transactions interleave: a message that took its id
+// first but commits last (a), a transaction that began first but writes
+// last (c). A reader following sequence ids would pass a for good once it
+// had read b.
+func TestFeedCommitOrder(t *testing.T) {
+	u := pgtest.SchemaURL(t)
+	s := open(t, u)
+	ctx := context.Background()
+	svc := ticketing.NewService(s, oneDept{})
+	tk, _, err := svc.Submit(ctx, ticketing.Report{Channel: ticketing.ChannelWeb, ExternalID: "f-0", Text: "井盖丢了"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pos, ok, err := s.LeaseFeed(ctx, "desks", "r", time.Now(), time.Now().Add(time.Minute))
+	if err != nil || !ok {
+		t.Fatalf("LeaseFeed = %v, %v", ok, err)
+	}
+	pool, err := pgxpool.New(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	const insert = `INSERT INTO outbox (ticket_id, topic, payload, created_at) VALUES ($1, $2, '{}', now())`
+
+	var read []string
+	readOnce := func() {
+		t.Helper()
+		ms, err := s.ReadFeed(ctx, pos, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range ms {
+			read = append(read, m.Topic)
+			pos = m.Position
+		}
+	}
+
+	a, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Rollback(ctx)
+	if _, err := a.Exec(ctx, insert, tk.ID, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, insert, tk.ID, "b"); err != nil {
+		t.Fatal(err)
+	}
+	readOnce()
+	if slices.Contains(read, "b") {
+		t.Fatalf("the feed read b while a, which took its id first, was still open: %v", read)
+	}
+
+	c, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Rollback(ctx)
+	if _, err := c.Exec(ctx, "SELECT pg_current_xact_id()"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, insert, tk.ID, "d"); err != nil {
+		t.Fatal(err)
+	}
+	readOnce()
+	if slices.Contains(read, "d") {
+		t.Fatalf("the feed read d while c, which began first, was still open: %v", read)
+	}
+	if _, err := c.Exec(ctx, insert, tk.ID, "c"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// Other tests' transactions on the server may hold the rest back a while.
+	deadline := time.Now().Add(30 * time.Second)
+	for len(read) < 4 && time.Now().Before(deadline) {
+		readOnce()
+		time.Sleep(10 * time.Millisecond)
+	}
+	readOnce()
+	got := slices.Clone(read)
+	slices.Sort(got)
+	if !slices.Equal(got, []string{"a", "b", "c", "d"}) {
+		t.Errorf("the feed read %v, want a, b, c and d once each", read)
+	}
+}
