@@ -110,6 +110,7 @@ func claimIndexes(t *testing.T, pool *pgxpool.Pool, mode string, now time.Time) 
 }
 
 type planNode struct {
+	NodeType           string     `json:"Node Type"`
 	Relation           string     `json:"Relation Name"`
 	Alias              string     `json:"Alias"`
 	Index              string     `json:"Index Name"`

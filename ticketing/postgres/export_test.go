@@ -30,3 +30,6 @@ func MigrateTo(ctx context.Context, pool *pgxpool.Pool, version int64) (*sql.DB,
 
 // ClaimSQL is the relay's claim, for TestClaimPlan.
 const ClaimSQL = claimSQL
+
+// ReadFeedSQL is the feed's read, for TestFeedPlan.
+const ReadFeedSQL = readFeedSQL

@@ -45,14 +45,19 @@ func (s *Store) LeaseFeed(ctx context.Context, feed, holder string, now, until t
 	return p, true, nil
 }
 
+// readFeedSQL walks outbox_feed from the position; ordered by the columns,
+// since a bare xid would name the first output column, which is text, and
+// sort the whole rest of the outbox for each read.
+const readFeedSQL = `
+	SELECT o.xid::text::bigint, o.id, o.ticket_id, o.topic, o.payload::text, o.created_at FROM outbox o
+	WHERE (o.xid, o.id) > ($1::bigint::text::xid8, $2) AND o.xid < pg_snapshot_xmin(pg_current_snapshot())
+	ORDER BY o.xid, o.id
+	LIMIT $3`
+
 // ReadFeed reads the messages after pos that no running transaction can
 // still precede.
 func (s *Store) ReadFeed(ctx context.Context, after ticketing.FeedPosition, limit int) ([]ticketing.FeedMessage, error) {
-	rows, err := s.pool.Query(ctx, `
-		SELECT xid::text::bigint, id, ticket_id, topic, payload::text, created_at FROM outbox
-		WHERE (xid, id) > ($1::bigint::text::xid8, $2) AND xid < pg_snapshot_xmin(pg_current_snapshot())
-		ORDER BY xid, id
-		LIMIT $3`, after.Tx, after.Message, limit)
+	rows, err := s.pool.Query(ctx, readFeedSQL, after.Tx, after.Message, limit)
 	if err != nil {
 		return nil, translate(err)
 	}

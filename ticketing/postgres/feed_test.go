@@ -2,13 +2,16 @@ package postgres_test
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/yihao-city/yihao/ticketing"
+	"github.com/yihao-city/yihao/ticketing/postgres"
 	"github.com/yihao-city/yihao/ticketing/postgres/pgtest"
 )
 
@@ -103,4 +106,72 @@ func TestFeedCommitOrder(t *testing.T) {
 	if !slices.Equal(got, []string{"a", "b", "c", "d"}) {
 		t.Errorf("the feed read %v, want a, b, c and d once each", read)
 	}
+}
+
+// The feed's read walks outbox_feed from the position and stops at the
+// limit, with no sort of what follows, on a table without statistics and
+// after ANALYZE, with a plan made for the values and one kept for any.
+func TestFeedPlan(t *testing.T) {
+	u := pgtest.SchemaURL(t)
+	s := open(t, u)
+	ctx := context.Background()
+	svc := ticketing.NewService(s, oneDept{})
+	tk, _, err := svc.Submit(ctx, ticketing.Report{Channel: ticketing.ChannelWeb, ExternalID: "p-0", Text: "井盖丢了"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgxpool.New(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := pool.Exec(ctx, `INSERT INTO outbox (ticket_id, topic, payload, created_at)
+		SELECT $1, 'ticket.changed', '{}', now() FROM generate_series(1, 20000)`, tk.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, stats := range []string{"none", "analyzed"} {
+		if stats == "analyzed" {
+			if _, err := pool.Exec(ctx, "ANALYZE outbox"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
+			if nodes := feedPlan(t, pool, mode); !slices.Contains(nodes, "Index Scan outbox_feed") || slices.Contains(nodes, "Sort") {
+				t.Errorf("statistics %s, %s: the read runs %v, want an index scan of outbox_feed and no sort", stats, mode, nodes)
+			}
+		}
+	}
+}
+
+// feedPlan explains the feed's read and returns its nodes, each with the
+// index it scans.
+func feedPlan(t *testing.T, pool *pgxpool.Pool, mode string) []string {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if _, err := tx.Exec(ctx, "SET LOCAL plan_cache_mode = "+mode); err != nil {
+		t.Fatal(err)
+	}
+	var out []byte
+	if err := tx.QueryRow(ctx, "EXPLAIN (FORMAT JSON) "+postgres.ReadFeedSQL, 0, 0, 100).Scan(&out); err != nil {
+		t.Fatal(err)
+	}
+	var plans []struct{ Plan planNode }
+	if err := json.Unmarshal(out, &plans); err != nil || len(plans) != 1 {
+		t.Fatalf("EXPLAIN: %v (%s)", err, out)
+	}
+	var nodes []string
+	var visit func(n planNode)
+	visit = func(n planNode) {
+		nodes = append(nodes, strings.TrimSpace(n.NodeType+" "+n.Index))
+		for _, c := range n.Plans {
+			visit(c)
+		}
+	}
+	visit(plans[0].Plan)
+	return nodes
 }
