@@ -420,7 +420,8 @@ func (c *Channel) report(ctx context.Context, m *Inbound, s ticketing.Supplement
 	}
 	c.keep(ctx, m.FromUserName, t.Number)
 	c.fetchPhoto(m, t.Number)
-	c.log.Info("wechat ticket", "number", t.Number, "kind", m.MsgType)
+	// Service.Submit logged the new ticket at info already; a push is one line.
+	c.log.Debug("wechat ticket", "number", t.Number, "kind", m.MsgType)
 	return &Reply{Text: fmt.Sprintf("您的诉求已受理，工单号：%s。\n%s 内继续发送的文字、照片、位置会补充到此工单，发送「完成」结束。\n查询进度请发送「查询 %s」。",
 		t.Number, minutes(c.cfg.Window), t.Number), number: t.Number}, nil
 }
