@@ -122,11 +122,14 @@ func (r *Relay) relayOnce(ctx context.Context) (int, error) {
 			Number     string           `json:"number"`
 			Status     ticketing.Status `json:"status"`
 			Department string           `json:"department"`
+			Area       ticketing.Area   `json:"area"`
+			Assisting  []string         `json:"assisting"`
 		}
 		if err := json.Unmarshal(m.Payload, &p); err != nil || p.Number == "" {
 			// Not a ticket change this relay understands: nothing to tell.
 			r.log.Debug("desk relay: payload", "topic", m.Topic, "err", err)
-		} else if msgs, err = changeMessages(msgs, &ticketing.Ticket{Number: p.Number, Status: p.Status, Department: p.Department}, ""); err != nil {
+		} else if msgs, err = changeMessages(msgs, &ticketing.Ticket{Number: p.Number, Status: p.Status, Department: p.Department,
+			Area: p.Area, Assisting: p.Assisting}, ""); err != nil {
 			r.log.Warn("desk relay: encode", "number", p.Number, "err", err)
 		}
 	}

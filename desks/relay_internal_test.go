@@ -18,12 +18,7 @@ import (
 // had got to.
 func TestRelayTakesOverALapsedLease(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "yihao.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	bus := pubsub.NewMemory()
+	st, bus := relayStore(t), pubsub.NewMemory()
 	heard, cancel, err := bus.Subscribe(ctx, TopicAll)
 	if err != nil {
 		t.Fatal(err)
@@ -109,4 +104,61 @@ type triage struct{}
 
 func (triage) Route(context.Context, ticketing.Report) (ticketing.Assignment, error) {
 	return ticketing.Assignment{Priority: ticketing.PriorityNormal}, nil
+}
+
+// A report taken by another door reaches the centres of the area it was
+// placed in, whose desks listen on their area's topic alone.
+func TestRelayTellsTheArea(t *testing.T) {
+	ctx := context.Background()
+	st, bus := relayStore(t), pubsub.NewMemory()
+	r := NewRelay(st, bus, nil)
+	if err := r.Register(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var heard []<-chan []byte
+	for _, topic := range []string{AreaTopic("110105"), AreaTopic("110105001"), AreaTopic("110105001002")} {
+		ch, cancel, err := bus.Subscribe(ctx, topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cancel()
+		heard = append(heard, ch)
+	}
+	svc := ticketing.NewService(st, placed{})
+	tk, _, err := svc.Submit(ctx, ticketing.Report{Channel: ticketing.ChannelWeChat, ExternalID: "w1", Text: "路灯不亮"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.relayOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i, ch := range heard {
+		select {
+		case m := <-ch:
+			if !strings.Contains(string(m), tk.Number) {
+				t.Errorf("area topic %d heard %s, want %s", i, m, tk.Number)
+			}
+		default:
+			t.Errorf("area topic %d heard nothing of %s", i, tk.Number)
+		}
+	}
+}
+
+// placed puts every report in one community of Chaoyang and routes it no further.
+type placed struct{}
+
+func (placed) Route(context.Context, ticketing.Report) (ticketing.Assignment, error) {
+	return ticketing.Assignment{Priority: ticketing.PriorityNormal,
+		Area: ticketing.Area{District: "110105", Street: "110105001", Community: "110105001002"}}, nil
+}
+
+// relayStore is an embedded store of the test's own.
+func relayStore(t *testing.T) *sqlite.Store {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "yihao.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
 }

@@ -212,6 +212,10 @@ func messagePayload(t *Ticket, from Status) []byte {
 	if !t.DueAt.IsZero() {
 		due = &t.DueAt
 	}
+	var area *Area
+	if t.Area != (Area{}) {
+		area = &t.Area
+	}
 	b, _ := json.Marshal(struct {
 		Number     string     `json:"number"`
 		Status     Status     `json:"status"`
@@ -219,7 +223,11 @@ func messagePayload(t *Ticket, from Status) []byte {
 		Category   string     `json:"category,omitempty"`
 		Department string     `json:"department,omitempty"`
 		DueAt      *time.Time `json:"due_at,omitempty"`
-	}{t.Number, t.Status, from, t.Category, t.Department, due})
+		// Where on the grid, and who assists: the desks' relay tells the
+		// area's centres and the assisting departments by them.
+		Area      *Area    `json:"area,omitempty"`
+		Assisting []string `json:"assisting,omitempty"`
+	}{t.Number, t.Status, from, t.Category, t.Department, due, area, t.Assisting})
 	return b
 }
 

@@ -36,7 +36,7 @@ type WebhookMessage struct {
 	Ticket    string          `json:"ticket"`   // public ticket number
 	Attempt   int             `json:"attempt"`  // 1 for the first
 	CreatedAt time.Time       `json:"created_at"`
-	Payload   json.RawMessage `json:"payload"` // {number, status, category, department, due_at}
+	Payload   json.RawMessage `json:"payload"` // {number, status, from, category, department, due_at, area, assisting}
 }
 
 // Sign returns the X-Yihao-Signature value for a body sent at timestamp.
