@@ -12,6 +12,14 @@
 # with passwords bench-agent-1..N, which the proxy must know already. They
 # register (digest), sipp answers as their phones, and CALLS calls to 12345
 # are placed at RATE a second. Prints sipp's summary lines and its exit code.
+#
+# A message out of the scenario's order does not abort the call here
+# (-default_behaviors all,-abortunexp): over UDP a proxy with several workers
+# may pass a call's 180 after its 200, or its BYE before its ACK, which a
+# phone takes in its stride. The call must still reach its end (the 200 to
+# the BYE) to count; sipp counts such messages as unexpected, and the
+# summary prints them. The tests' scenarios (sipptest) stay strict.
+tolerant="-default_behaviors all,-abortunexp"
 drive_calls() {
 	echo SEQUENTIAL >"$3/agents.csv"
 	for i in $(seq 1 "$AGENTS"); do
@@ -20,7 +28,7 @@ drive_calls() {
 	# The agents register from the port their phone (the UAS below) listens on.
 	sipp "$1" -sf "$sippdir/register.xml" -inf "$3/agents.csv" -m "$AGENTS" -r 200 \
 		-i 127.0.0.1 -p "$2" -t u1 -nostdin -timeout 30s -timeout_error >/dev/null
-	sipp -sf "$sippdir/agent_uas.xml" -i 127.0.0.1 -p "$2" -t u1 -nostdin -buff_size 4194304 \
+	sipp -sf "$sippdir/agent_uas.xml" -i 127.0.0.1 -p "$2" -t u1 -nostdin -buff_size 4194304 $tolerant \
 		-trace_err -error_file "$3/uas_errors.log" >/dev/null 2>&1 &
 	echo $! >>"$3/pids"
 	sleep 1
@@ -60,6 +68,6 @@ drive_calls() {
 # callers' scenario (default caller_uac.xml).
 caller() { # PROXY N RATE OUT
 	sipp "$1" -sf "$sippdir/${CALLER_XML:-caller_uac.xml}" -s 12345 -d 0 -m "$2" -r "$3" -i 127.0.0.1 -t u1 \
-		-nostdin -buff_size 4194304 -timeout 120s -timeout_error -trace_err -error_file "$4_errors.log" \
+		-nostdin -buff_size 4194304 $tolerant -timeout 120s -timeout_error -trace_err -error_file "$4_errors.log" \
 		>"$4.out" 2>&1
 }
