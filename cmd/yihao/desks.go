@@ -75,6 +75,15 @@ func (a *app) startDesks(ctx context.Context) error {
 		if err := relay.Register(ctx); err != nil {
 			return err
 		}
+		// The relay was a delivery endpoint before it read the feed
+		// (migration 00029 removed it); an older instance starting during
+		// a rolling upgrade registers it again, and its deliveries would
+		// pile up unread once the last such instance is gone.
+		if ds, ok := store.(ticketing.DeliveryStore); ok {
+			if err := ds.RemoveEndpoint(ctx, desks.RelayFeed); err != nil {
+				return err
+			}
+		}
 		go relay.Run(ctx)
 	}
 	go every(ctx, 10*time.Second, func() {
