@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/yihao-city/yihao/desks"
 	"github.com/yihao-city/yihao/limit"
 	"github.com/yihao-city/yihao/redis"
 	"github.com/yihao-city/yihao/routing"
+	"github.com/yihao-city/yihao/routing/forward"
 	"github.com/yihao-city/yihao/routing/grid"
 	"github.com/yihao-city/yihao/ticketing"
 )
@@ -78,8 +80,10 @@ func (a *app) startDesks(ctx context.Context) error {
 		// The relay was a delivery endpoint before it read the feed
 		// (migration 00029 removed it); an older instance starting during
 		// a rolling upgrade registers it again, and its deliveries would
-		// pile up unread once the last such instance is gone.
-		if ds, ok := store.(ticketing.DeliveryStore); ok {
+		// pile up unread once the last such instance is gone. Unless a
+		// forwarder goes by that name.
+		if ds, ok := store.(ticketing.DeliveryStore); ok && !slices.ContainsFunc(a.cfg.Forwarding,
+			func(e forward.Endpoint) bool { return e.Name == desks.RelayFeed }) {
 			if err := ds.RemoveEndpoint(ctx, desks.RelayFeed); err != nil {
 				return err
 			}

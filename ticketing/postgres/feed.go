@@ -33,7 +33,12 @@ func (s *Store) LeaseFeed(ctx context.Context, feed, holder string, now, until t
 	err := s.pool.QueryRow(ctx, `
 		INSERT INTO feeds AS f (name, xid, message_id, holder, leased_until)
 		VALUES ($1, pg_current_xact_id(), 0, $2, $4)
-		ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, leased_until = EXCLUDED.leased_until
+		ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, leased_until = EXCLUDED.leased_until,
+			-- A position past the server's transaction ids came from another
+			-- cluster (a dump restored, a logical copy), whose ids the new
+			-- one will not reach for a long time: start again from here.
+			xid = CASE WHEN f.xid > EXCLUDED.xid THEN EXCLUDED.xid ELSE f.xid END,
+			message_id = CASE WHEN f.xid > EXCLUDED.xid THEN 0 ELSE f.message_id END
 		WHERE f.holder = EXCLUDED.holder OR f.leased_until <= $3
 		RETURNING f.xid::text::bigint, f.message_id`, feed, holder, now, until).Scan(&p.Tx, &p.Message)
 	if err != nil {

@@ -175,3 +175,47 @@ func feedPlan(t *testing.T, pool *pgxpool.Pool, mode string) []string {
 	visit(plans[0].Plan)
 	return nodes
 }
+
+// A feed moved to another cluster (a dump restored, a logical copy) keeps a
+// position past the new server's transaction ids, which it would not reach
+// for a long time; the next lease starts the feed again from there.
+func TestFeedStartsAgainOnAnotherCluster(t *testing.T) {
+	u := pgtest.SchemaURL(t)
+	s := open(t, u)
+	ctx := context.Background()
+	now := time.Now()
+	if _, ok, err := s.LeaseFeed(ctx, "desks", "r", now, now.Add(time.Minute)); err != nil || !ok {
+		t.Fatalf("LeaseFeed = %v, %v", ok, err)
+	}
+	pool, err := pgxpool.New(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := pool.Exec(ctx, `UPDATE feeds SET xid = (pg_current_xact_id()::text::bigint + 1000000000)::text::xid8, message_id = 77`); err != nil {
+		t.Fatal(err)
+	}
+	pos, ok, err := s.LeaseFeed(ctx, "desks", "r", now, now.Add(time.Minute))
+	if err != nil || !ok || pos.Message != 0 {
+		t.Fatalf("LeaseFeed after the move = %+v, %v, %v; want the feed started again", pos, ok, err)
+	}
+	svc := ticketing.NewService(s, oneDept{})
+	tk, _, err := svc.Submit(ctx, ticketing.Report{Channel: ticketing.ChannelWeb, ExternalID: "m-0", Text: "井盖丢了"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ms, err := s.ReadFeed(ctx, pos, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ms) == 1 && ms[0].TicketID == tk.ID {
+			return
+		}
+		if len(ms) > 1 || time.Now().After(deadline) {
+			t.Fatalf("after the move the feed read %+v, want the one new message", ms)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
