@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -144,7 +145,12 @@ func (r *Relay) relayOnce(ctx context.Context) (int, error) {
 	// holder publishes the batch again, which the desks take as a reload.
 	pos, until := ms[len(ms)-1].Position, r.now().Add(relayLease)
 	if err := r.feed.AdvanceFeed(ctx, RelayFeed, r.holder, pos, until); err != nil {
-		r.leased = false
+		// Lost: another relay has the feed. Otherwise (the database away,
+		// the instance stopping) it is still ours, and the batch goes out
+		// again, or the lease is given up at stop.
+		if errors.Is(err, ticketing.ErrLeaseLost) {
+			r.leased = false
+		}
 		return len(ms), err
 	}
 	r.pos, r.until = pos, until
