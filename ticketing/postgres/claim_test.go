@@ -22,23 +22,13 @@ import (
 // walk's index instead, reading every delivered entry before the
 // candidate's; the walk's index now has a predicate the lookup cannot meet.
 func TestClaimPlan(t *testing.T) {
-	u := pgtest.SchemaURL(t)
-	s := open(t, u)
+	s, pool := schemaStore(t)
 	ctx := context.Background()
 	now := time.Now()
 	if err := s.RegisterEndpoint(ctx, "desks", now); err != nil {
 		t.Fatal(err)
 	}
-	svc := ticketing.NewService(s, oneDept{})
-	tk, _, err := svc.Submit(ctx, ticketing.Report{Channel: ticketing.ChannelWeb, ExternalID: "c-0", Text: "井盖丢了"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool, err := pgxpool.New(ctx, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
+	tk := submitOne(t, s, "c-0")
 	// 20,000 more tickets like it, a message each; all but the last 200
 	// delivered, as after a burst the relay kept up with.
 	if _, err := pool.Exec(ctx, `
@@ -75,23 +65,6 @@ func TestClaimPlan(t *testing.T) {
 // index its walk of deliveries uses and the one its subquery uses.
 func claimIndexes(t *testing.T, pool *pgxpool.Pool, mode string, now time.Time) (walk, lookup string) {
 	t.Helper()
-	ctx := context.Background()
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = tx.Rollback(ctx) }()
-	if _, err := tx.Exec(ctx, "SET LOCAL plan_cache_mode = "+mode); err != nil {
-		t.Fatal(err)
-	}
-	var out []byte
-	if err := tx.QueryRow(ctx, "EXPLAIN (FORMAT JSON) "+postgres.ClaimSQL, "desks", now, now.Add(time.Minute), 100).Scan(&out); err != nil {
-		t.Fatal(err)
-	}
-	var plans []struct{ Plan planNode }
-	if err := json.Unmarshal(out, &plans); err != nil || len(plans) != 1 {
-		t.Fatalf("EXPLAIN: %v (%s)", err, out)
-	}
 	var visit func(n planNode, inSubPlan bool)
 	visit = func(n planNode, inSubPlan bool) {
 		inSubPlan = inSubPlan || n.ParentRelationship == "SubPlan"
@@ -105,8 +78,57 @@ func claimIndexes(t *testing.T, pool *pgxpool.Pool, mode string, now time.Time) 
 			visit(c, inSubPlan)
 		}
 	}
-	visit(plans[0].Plan, false)
+	visit(explain(t, pool, mode, postgres.ClaimSQL, "desks", now, now.Add(time.Minute), 100), false)
 	return walk, lookup
+}
+
+// explain returns the plan of query with args under plan_cache_mode mode
+// (a plan made for the values, or one kept for any); EXPLAIN does not run it.
+func explain(t *testing.T, pool *pgxpool.Pool, mode, query string, args ...any) planNode {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if _, err := tx.Exec(ctx, "SET LOCAL plan_cache_mode = "+mode); err != nil {
+		t.Fatal(err)
+	}
+	var out []byte
+	if err := tx.QueryRow(ctx, "EXPLAIN (FORMAT JSON) "+query, args...).Scan(&out); err != nil {
+		t.Fatal(err)
+	}
+	var plans []struct{ Plan planNode }
+	if err := json.Unmarshal(out, &plans); err != nil || len(plans) != 1 {
+		t.Fatalf("EXPLAIN: %v (%s)", err, out)
+	}
+	return plans[0].Plan
+}
+
+// schemaStore is a store in a schema of its own and a pool on that schema
+// for what the store does not do, both closed when the test ends.
+func schemaStore(t *testing.T) (*postgres.Store, *pgxpool.Pool) {
+	t.Helper()
+	u := pgtest.SchemaURL(t)
+	s := open(t, u)
+	pool, err := pgxpool.New(context.Background(), u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return s, pool
+}
+
+// submitOne takes one report under key, which oneDept dispatches.
+func submitOne(t *testing.T, s *postgres.Store, key string) *ticketing.Ticket {
+	t.Helper()
+	tk, _, err := ticketing.NewService(s, oneDept{}).Submit(context.Background(),
+		ticketing.Report{Channel: ticketing.ChannelWeb, ExternalID: key, Text: "井盖丢了"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tk
 }
 
 type planNode struct {

@@ -2,7 +2,6 @@ package postgres_test
 
 import (
 	"context"
-	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -10,9 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/yihao-city/yihao/ticketing"
 	"github.com/yihao-city/yihao/ticketing/postgres"
-	"github.com/yihao-city/yihao/ticketing/postgres/pgtest"
 )
 
 // A feed reader that moves on to the last message it read misses nothing,
@@ -21,23 +18,13 @@ import (
 // last (c). A reader following sequence ids would pass a for good once it
 // had read b.
 func TestFeedCommitOrder(t *testing.T) {
-	u := pgtest.SchemaURL(t)
-	s := open(t, u)
+	s, pool := schemaStore(t)
 	ctx := context.Background()
-	svc := ticketing.NewService(s, oneDept{})
-	tk, _, err := svc.Submit(ctx, ticketing.Report{Channel: ticketing.ChannelWeb, ExternalID: "f-0", Text: "井盖丢了"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tk := submitOne(t, s, "f-0")
 	pos, ok, err := s.LeaseFeed(ctx, "desks", "r", time.Now(), time.Now().Add(time.Minute))
 	if err != nil || !ok {
 		t.Fatalf("LeaseFeed = %v, %v", ok, err)
 	}
-	pool, err := pgxpool.New(ctx, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
 	const insert = `INSERT INTO outbox (ticket_id, topic, payload, created_at) VALUES ($1, $2, '{}', now())`
 
 	var read []string
@@ -112,19 +99,9 @@ func TestFeedCommitOrder(t *testing.T) {
 // limit, with no sort of what follows, on a table without statistics and
 // after ANALYZE, with a plan made for the values and one kept for any.
 func TestFeedPlan(t *testing.T) {
-	u := pgtest.SchemaURL(t)
-	s := open(t, u)
+	s, pool := schemaStore(t)
 	ctx := context.Background()
-	svc := ticketing.NewService(s, oneDept{})
-	tk, _, err := svc.Submit(ctx, ticketing.Report{Channel: ticketing.ChannelWeb, ExternalID: "p-0", Text: "井盖丢了"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool, err := pgxpool.New(ctx, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
+	tk := submitOne(t, s, "p-0")
 	if _, err := pool.Exec(ctx, `INSERT INTO outbox (ticket_id, topic, payload, created_at)
 		SELECT $1, 'ticket.changed', '{}', now() FROM generate_series(1, 20000)`, tk.ID); err != nil {
 		t.Fatal(err)
@@ -147,23 +124,6 @@ func TestFeedPlan(t *testing.T) {
 // index it scans.
 func feedPlan(t *testing.T, pool *pgxpool.Pool, mode string) []string {
 	t.Helper()
-	ctx := context.Background()
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = tx.Rollback(ctx) }()
-	if _, err := tx.Exec(ctx, "SET LOCAL plan_cache_mode = "+mode); err != nil {
-		t.Fatal(err)
-	}
-	var out []byte
-	if err := tx.QueryRow(ctx, "EXPLAIN (FORMAT JSON) "+postgres.ReadFeedSQL, 0, 0, 100).Scan(&out); err != nil {
-		t.Fatal(err)
-	}
-	var plans []struct{ Plan planNode }
-	if err := json.Unmarshal(out, &plans); err != nil || len(plans) != 1 {
-		t.Fatalf("EXPLAIN: %v (%s)", err, out)
-	}
 	var nodes []string
 	var visit func(n planNode)
 	visit = func(n planNode) {
@@ -172,7 +132,7 @@ func feedPlan(t *testing.T, pool *pgxpool.Pool, mode string) []string {
 			visit(c)
 		}
 	}
-	visit(plans[0].Plan)
+	visit(explain(t, pool, mode, postgres.ReadFeedSQL, 0, 0, 100))
 	return nodes
 }
 
@@ -180,18 +140,12 @@ func feedPlan(t *testing.T, pool *pgxpool.Pool, mode string) []string {
 // position past the new server's transaction ids, which it would not reach
 // for a long time; the next lease starts the feed again from there.
 func TestFeedStartsAgainOnAnotherCluster(t *testing.T) {
-	u := pgtest.SchemaURL(t)
-	s := open(t, u)
+	s, pool := schemaStore(t)
 	ctx := context.Background()
 	now := time.Now()
 	if _, ok, err := s.LeaseFeed(ctx, "desks", "r", now, now.Add(time.Minute)); err != nil || !ok {
 		t.Fatalf("LeaseFeed = %v, %v", ok, err)
 	}
-	pool, err := pgxpool.New(ctx, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
 	if _, err := pool.Exec(ctx, `UPDATE feeds SET xid = (pg_current_xact_id()::text::bigint + 1000000000)::text::xid8, message_id = 77`); err != nil {
 		t.Fatal(err)
 	}
@@ -199,11 +153,7 @@ func TestFeedStartsAgainOnAnotherCluster(t *testing.T) {
 	if err != nil || !ok || pos.Message != 0 {
 		t.Fatalf("LeaseFeed after the move = %+v, %v, %v; want the feed started again", pos, ok, err)
 	}
-	svc := ticketing.NewService(s, oneDept{})
-	tk, _, err := svc.Submit(ctx, ticketing.Report{Channel: ticketing.ChannelWeb, ExternalID: "m-0", Text: "井盖丢了"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tk := submitOne(t, s, "m-0")
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		ms, err := s.ReadFeed(ctx, pos, 10)
