@@ -8,6 +8,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
+
+	"github.com/yihao-city/yihao/ticketing"
 )
 
 // MigrateTo applies the migrations up to version, for tests that start
@@ -33,3 +35,6 @@ const ClaimSQL = claimSQL
 
 // ReadFeedSQL is the feed's read, for TestFeedPlan.
 const ReadFeedSQL = readFeedSQL
+
+// QueueQuery is Queue's statement, for TestAssistingPlan.
+func QueueQuery(f ticketing.QueueFilter) (string, []any, bool) { return queueQuery(f) }

@@ -120,9 +120,15 @@ func TestFeedPlan(t *testing.T) {
 	}
 }
 
-// feedPlan explains the feed's read and returns its nodes, each with the
-// index it scans.
+// feedPlan explains the feed's read and returns its nodes.
 func feedPlan(t *testing.T, pool *pgxpool.Pool, mode string) []string {
+	t.Helper()
+	return planNodes(t, pool, mode, postgres.ReadFeedSQL, 0, 0, 100)
+}
+
+// planNodes explains query and returns its nodes, each with the index it
+// scans.
+func planNodes(t *testing.T, pool *pgxpool.Pool, mode, query string, args ...any) []string {
 	t.Helper()
 	var nodes []string
 	var visit func(n planNode)
@@ -132,7 +138,7 @@ func feedPlan(t *testing.T, pool *pgxpool.Pool, mode string) []string {
 			visit(c)
 		}
 	}
-	visit(explain(t, pool, mode, postgres.ReadFeedSQL, 0, 0, 100))
+	visit(explain(t, pool, mode, query, args...))
 	return nodes
 }
 
