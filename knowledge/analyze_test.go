@@ -60,3 +60,16 @@ func TestNewAnalyzerBadSynonyms(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkAnalyze is one WeChat question's analysis, as the knowledge
+// base's search makes it for every push it may answer.
+func BenchmarkAnalyze(b *testing.B) {
+	a, err := knowledge.NewAnalyzer([][]string{{"社保", "社会保险"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	const q = "请问社会保险关系怎么从外地转移到本市？我在朝阳区上班，單位說要先開轉移證明"
+	for b.Loop() {
+		a.Analyze(q)
+	}
+}
