@@ -39,9 +39,9 @@ test: deps services vet lint
 # bench/sweep.sh's (BENCHMARKS.md).
 bench: services
 	go test -run '^$$' -benchmem -benchtime 2s \
-		-bench '^Benchmark(Do|Submit|CallLog|Route|RouteFull|Predict|Locate|GazetteerFind|PostRequest|Webhook|EarlierTickets|SharedState)$$' \
+		-bench '^Benchmark(Do|Submit|CallLog|Route|RouteFull|Predict|Locate|GazetteerFind|PostRequest|Webhook|EarlierTickets|SharedState|ServePush|Analyze)$$' \
 		./ticketing/internal/groupcommit ./ticketing/postgres ./ticketing/sqlite ./routing ./routing/classify \
-		./routing/grid ./channels/open311 ./channels/hotline ./redis
+		./routing/grid ./channels/open311 ./channels/hotline ./redis ./channels/wechat ./knowledge
 
 vet:
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
