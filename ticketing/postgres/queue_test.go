@@ -5,8 +5,11 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/yihao-city/yihao/ticketing"
 	"github.com/yihao-city/yihao/ticketing/postgres"
+	"github.com/yihao-city/yihao/ticketing/postgres/pgtest"
 )
 
 // A liaison's inbox finds the cases its department assists by the GIN
@@ -52,5 +55,41 @@ func TestAssistingPlan(t *testing.T) {
 		if !slices.Contains(x.Assisting, "jdb") {
 			t.Errorf("%s is in jdb's inbox without jdb assisting (%v)", x.Number, x.Assisting)
 		}
+	}
+}
+
+// An operator who built the assisting index beforehand, concurrently, on
+// a large deployment keeps it: migration 00030 neither fails nor builds it
+// again, and the old index goes.
+func TestAssistingIndexBuiltBeforehand(t *testing.T) {
+	ctx := context.Background()
+	u := pgtest.SchemaURL(t)
+	pool, err := pgxpool.New(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	db, err := postgres.MigrateTo(ctx, pool, 29)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	// Built plainly here: how it was built does not matter to the migration.
+	if _, err := pool.Exec(ctx, `CREATE INDEX tickets_assisting ON tickets USING gin (assisting jsonb_path_ops)
+		WHERE status IN ('dispatched', 'accepted', 'returned', 'handled') AND assisting <> '[]'::jsonb`); err != nil {
+		t.Fatal(err)
+	}
+	var before uint32
+	if err := pool.QueryRow(ctx, `SELECT 'tickets_assisting'::regclass::oid`).Scan(&before); err != nil {
+		t.Fatal(err)
+	}
+	open(t, u) // migrates to the latest
+	var after uint32
+	var old bool
+	if err := pool.QueryRow(ctx, `SELECT 'tickets_assisting'::regclass::oid, to_regclass('tickets_assisting_open') IS NOT NULL`).Scan(&after, &old); err != nil {
+		t.Fatal(err)
+	}
+	if after != before || old {
+		t.Errorf("after the migration: tickets_assisting %d (built beforehand: %d), tickets_assisting_open still there: %v", after, before, old)
 	}
 }

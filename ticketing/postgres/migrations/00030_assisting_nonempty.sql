@@ -8,8 +8,15 @@
 -- too (ticketing/postgres/queue.go), which lets the planner use it.
 --
 -- The build reads the tickets table once under this migration's lock,
--- which holds new tickets back for as long.
-CREATE INDEX tickets_assisting ON tickets USING gin (assisting jsonb_path_ops)
+-- which holds new tickets back for as long: about as long as reading the
+-- table from disk. On a large deployment, build it beforehand without
+-- holding intake back, and this migration keeps it:
+--   CREATE INDEX CONCURRENTLY tickets_assisting ON tickets USING gin
+--     (assisting jsonb_path_ops) WHERE status IN ('dispatched', 'accepted',
+--     'returned', 'handled') AND assisting <> '[]'::jsonb;
+-- (if that build fails, DROP INDEX tickets_assisting before retrying: a
+-- failed concurrent build leaves an invalid index behind).
+CREATE INDEX IF NOT EXISTS tickets_assisting ON tickets USING gin (assisting jsonb_path_ops)
     WHERE status IN ('dispatched', 'accepted', 'returned', 'handled') AND assisting <> '[]'::jsonb;
 DROP INDEX tickets_assisting_open;
 
