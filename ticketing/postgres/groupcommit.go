@@ -17,8 +17,8 @@ import (
 // PostgreSQL little to store and a lot to start storing: each statement
 // opens five tables and some forty indexes, and each commit waits for its
 // own WAL flush. So new tickets do not go to
-// the database one by one: writers take whatever submits have queued while
-// the previous batch was committing and insert them all with one statement
+// the database one by one: a writer takes whatever submits have queued while
+// the previous batch was committing and inserts them all with one statement
 // (the rows as column arrays), which is one implicit transaction. Each
 // submit is acknowledged only after that commit, so a 201 still means the
 // ticket is on disk; a crash before it loses only submits nobody was told
@@ -26,10 +26,14 @@ import (
 //
 // Nothing waits for a batch to fill: alone, a submit commits at once.
 const (
-	// commitWriters is how many batches may be committing at once: one
-	// gathering while the other commits keeps the database busy without
-	// taking more than two of the pool's connections from the desks.
-	commitWriters = 2
+	// commitWriters is how many batches may be committing at once. One:
+	// two writers made batches half the size, each paying the statement's
+	// start and a commit, and two backends inserting at the same ends of
+	// the same indexes. With one, PostgreSQL spent 8% less CPU per ticket
+	// of web intake at the same rate, and WeChat pushes ran faster
+	// in every pair measured (BENCHMARKS.md, "An eighth pass"). A batch
+	// grows with the load, up to maxBatch, so one writer still keeps up.
+	commitWriters = 1
 	// maxBatch bounds one statement's size (and its arrays' memory).
 	maxBatch = 256
 	// batchTimeout bounds a batch that the database never answers; its
@@ -45,7 +49,7 @@ type groupCommit struct {
 }
 
 // pendingCreate is one submit waiting for its batch, its rows encoded by
-// the submitting goroutine so that the writers only concatenate.
+// the submitting goroutine so that the writer only concatenates.
 type pendingCreate struct {
 	t      *ticketing.Ticket
 	ticket []any // the tickets row, in row.TicketColumns order
@@ -69,7 +73,7 @@ var (
 )
 
 // newGroupCommit reads the tickets table's column types (so a migration that
-// adds a column needs no second list here) and starts the writers.
+// adds a column needs no second list here) and starts the writer.
 func newGroupCommit(ctx context.Context, pool *pgxpool.Pool) (*groupCommit, error) {
 	rows, err := pool.Query(ctx, `SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
 		WHERE attrelid = 'tickets'::regclass AND attnum > 0 AND NOT attisdropped`)
