@@ -38,3 +38,6 @@ const ReadFeedSQL = readFeedSQL
 
 // QueueQuery is Queue's statement, for TestAssistingPlan.
 func QueueQuery(f ticketing.QueueFilter) (string, []any, bool) { return queueQuery(f) }
+
+// NearbySQL is the duplicate search, for TestNearbyPlan.
+var NearbySQL = nearbySQL
