@@ -28,3 +28,6 @@ func MigrateTo(ctx context.Context, path string, version int64) (*sql.DB, error)
 	}
 	return db, nil
 }
+
+// NearbySQL is the duplicate search, for TestNearbyPlan.
+var NearbySQL = nearbySQL

@@ -271,7 +271,8 @@ const (
 		WHERE id = ?`
 )
 
-// nearbySQL is the duplicate search's query, on the reader.
+// nearbySQL is the duplicate search's query, on the reader. Its states are
+// written as migration 00029's index writes them, which lets SQLite use it.
 var nearbySQL = `SELECT ` + ticketColumns + ` FROM tickets
 		WHERE category = ? AND lat BETWEEN ? AND ? AND lon BETWEEN ? AND ? AND received_at >= ?
 		  AND status IN ` + row.QuotedList(row.StatusNames(true)) + ` ORDER BY received_at DESC LIMIT ?`
