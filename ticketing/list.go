@@ -16,6 +16,9 @@ type ListFilter struct {
 	Place      string
 	From, To   time.Time // received in [From, To); zero leaves that side open
 	Limit      int       // at most this many, oldest first; 0 means 1000
+	// Newest lists newest first, so that Limit keeps the latest: what a
+	// caller's or a citizen's recent tickets are, however many came before.
+	Newest bool
 }
 
 // EventFilter selects events of every ticket by time (Open311

@@ -104,6 +104,38 @@ func counterValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	return 0
 }
 
+// A caller who has reported more this year than the listing holds still
+// pops up with the latest tickets, newest first: the listing keeps the
+// latest, not the year's first.
+func TestEarlierTicketsOfAFrequentCaller(t *testing.T) {
+	for _, st := range bothStores {
+		t.Run(st.name, func(t *testing.T) {
+			store := st.open(t)
+			svc := ticketing.NewService(store, triage{})
+			ctx := context.Background()
+			start := time.Now().Add(-300 * time.Hour)
+			var numbers []string
+			for i := range 205 {
+				tk, _, err := svc.Submit(ctx, ticketing.Report{Channel: ticketing.ChannelPhone, Text: fmt.Sprintf("第%d次反映：楼道灯不亮", i),
+					Reporter: ticketing.Contact{Phone: "+8613900000042"}, ReceivedAt: start.Add(time.Duration(i) * time.Hour)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				numbers = append(numbers, tk.Number)
+			}
+			got := hotline.EarlierTickets(ctx, store, "+8613900000042", "86", 5)
+			var gotNumbers []string
+			for _, e := range got {
+				gotNumbers = append(gotNumbers, e.Number)
+			}
+			want := []string{numbers[204], numbers[203], numbers[202], numbers[201], numbers[200]}
+			if strings.Join(gotNumbers, " ") != strings.Join(want, " ") {
+				t.Errorf("earlier tickets %v, want the latest five, newest first: %v", gotNumbers, want)
+			}
+		})
+	}
+}
+
 // BenchmarkEarlierTickets is the screen pop's lookup on every call: a
 // caller's tickets of the last year by any spelling of the number, among
 // 2,000 citizens' tickets (3 of them the caller's), 8 goroutines.

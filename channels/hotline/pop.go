@@ -91,7 +91,7 @@ type Lister interface {
 // newest first, at most n, matched on the number as the tickets stored it
 // (E.164 from the phone door, often national digits from the web form).
 func EarlierTickets(ctx context.Context, store Lister, caller, defaultCountry string, n int) []EarlierTicket {
-	if caller == "" {
+	if caller == "" || n <= 0 {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -99,14 +99,14 @@ func EarlierTickets(ctx context.Context, store Lister, caller, defaultCountry st
 	ts, err := store.List(ctx, ticketing.ListFilter{
 		Phones: PhoneVariants(caller, defaultCountry),
 		From:   time.Now().AddDate(-1, 0, 0),
-		Limit:  200,
+		Limit:  n,
+		Newest: true, // a caller with hundreds of tickets this year: the latest n
 	})
 	if err != nil {
 		return nil
 	}
-	out := make([]EarlierTicket, 0, min(n, len(ts)))
-	for i := len(ts) - 1; i >= 0 && len(out) < n; i-- {
-		t := ts[i]
+	out := make([]EarlierTicket, 0, len(ts))
+	for _, t := range ts {
 		out = append(out, EarlierTicket{
 			Number: t.Number, Status: string(t.Status), Category: t.Category, CategoryName: t.CategoryName,
 			Summary: summary(t.Text, 60), ReceivedAt: t.ReceivedAt,

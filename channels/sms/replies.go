@@ -150,8 +150,8 @@ func (r *Replies) awaiting(ctx context.Context, phone string) (*ticketing.Ticket
 	now := r.now()
 	open := false
 	// A case can take months; a year bounds the listing for a citizen
-	// who calls often.
-	ts, err := r.tickets.List(ctx, ticketing.ListFilter{Phones: []string{phone}, Open: &open, From: now.AddDate(-1, 0, 0)})
+	// who calls often, and the limit keeps the latest.
+	ts, err := r.tickets.List(ctx, ticketing.ListFilter{Phones: []string{phone}, Open: &open, From: now.AddDate(-1, 0, 0), Newest: true})
 	if err != nil {
 		return nil, err
 	}

@@ -517,7 +517,7 @@ func (c *Channel) query(ctx context.Context, openID, number string) (*Reply, err
 
 // myTickets lists the citizen's five latest tickets.
 func (c *Channel) myTickets(ctx context.Context, openID string) (*Reply, error) {
-	ts, err := c.finder.List(ctx, ticketing.ListFilter{OpenID: openID, From: c.cfg.Now().AddDate(-1, 0, 0), Limit: 1000})
+	ts, err := c.finder.List(ctx, ticketing.ListFilter{OpenID: openID, From: c.cfg.Now().AddDate(-1, 0, 0), Limit: 5, Newest: true})
 	if err != nil {
 		return nil, err
 	}
@@ -526,8 +526,8 @@ func (c *Channel) myTickets(ctx context.Context, openID string) (*Reply, error) 
 	}
 	var b strings.Builder
 	b.WriteString("您最近的工单：")
-	for i := len(ts) - 1; i >= 0 && i >= len(ts)-5; i-- {
-		b.WriteString("\n" + statusLine(ts[i]))
+	for _, t := range ts {
+		b.WriteString("\n" + statusLine(t))
 	}
 	return &Reply{Text: b.String()}, nil
 }

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -440,4 +441,26 @@ func countType(evs []ticketing.Event, typ ticketing.EventType) int {
 		}
 	}
 	return n
+}
+
+// "My tickets" lists a citizen's five latest tickets, newest first, however
+// many came before them this year.
+func TestMyTicketsLatestFive(t *testing.T) {
+	e := newChannelEnv(t)
+	const citizen = "oManyReports"
+	start := time.Now().Add(-24 * time.Hour)
+	var numbers []string
+	for i := range 8 {
+		tk, _, err := e.svc.Submit(context.Background(), ticketing.Report{Channel: ticketing.ChannelWeChat, Text: "楼道灯不亮",
+			Reporter: ticketing.Contact{OpenID: citizen}, ReceivedAt: start.Add(time.Duration(i) * time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		numbers = append(numbers, tk.Number)
+	}
+	got := numberRE.FindAllString(e.push(t, wechat.Inbound{FromUserName: citizen, MsgType: "event", Event: "CLICK", EventKey: "MY_TICKETS"}), -1)
+	want := []string{numbers[7], numbers[6], numbers[5], numbers[4], numbers[3]}
+	if !slices.Equal(got, want) {
+		t.Errorf("my tickets list %v, want the latest five, newest first: %v", got, want)
+	}
 }

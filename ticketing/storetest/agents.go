@@ -200,6 +200,8 @@ func testListByPhone(t *testing.T, s ticketing.Store) {
 		{"empty beside one", ticketing.ListFilter{Phones: []string{"", b}}, []string{n[1]}},
 		{"with channel", ticketing.ListFilter{Phones: []string{a}, Channel: ticketing.ChannelWeb}, []string{n[3]}},
 		{"with window and limit", ticketing.ListFilter{Phones: []string{a, b}, From: base.Add(time.Hour), Limit: 1}, []string{n[1]}},
+		{"newest first", ticketing.ListFilter{Phones: []string{a, b}, Newest: true}, []string{n[3], n[1], n[0]}},
+		{"newest first, the limit keeps the latest", ticketing.ListFilter{Phones: []string{a, b}, Newest: true, Limit: 2}, []string{n[3], n[1]}},
 		{"by openid", ticketing.ListFilter{OpenID: "oWx1"}, []string{n[2]}},
 		{"another openid", ticketing.ListFilter{OpenID: "oWx2"}, []string{}},
 	} {

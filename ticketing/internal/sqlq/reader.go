@@ -94,14 +94,19 @@ func (r Reader[T, N]) Followers(ctx context.Context, masterID int64) ([]*ticketi
 	return r.tickets(ctx, w, `SELECT `+row.TicketColumns+` FROM tickets`+w.String()+` ORDER BY id`)
 }
 
-// List returns the tickets f selects, oldest received first.
+// List returns the tickets f selects, oldest received first (newest first
+// with f.Newest).
 func (r Reader[T, N]) List(ctx context.Context, f ticketing.ListFilter) ([]*ticketing.Ticket, error) {
 	w := r.D.Where()
 	if !ListConds(w, f) {
 		return nil, nil
 	}
+	order := "received_at, id"
+	if f.Newest {
+		order = "received_at DESC, id DESC"
+	}
 	limit := w.Param(row.Limit(f.Limit))
-	return r.tickets(ctx, w, `SELECT `+row.TicketColumns+` FROM tickets`+w.String()+` ORDER BY received_at, id LIMIT `+limit)
+	return r.tickets(ctx, w, `SELECT `+row.TicketColumns+` FROM tickets`+w.String()+` ORDER BY `+order+` LIMIT `+limit)
 }
 
 // Events returns the ticket's log in order.
