@@ -15,7 +15,7 @@ type ListFilter struct {
 	Level      PlaceLevel // with Place: only tickets in this cell or community
 	Place      string
 	From, To   time.Time // received in [From, To); zero leaves that side open
-	Limit      int       // at most this many, oldest first; 0 means 1000
+	Limit      int       // at most this many, oldest first (newest with Newest); 0 means 1000
 	// Newest lists newest first, so that Limit keeps the latest: what a
 	// caller's or a citizen's recent tickets are, however many came before.
 	Newest bool
