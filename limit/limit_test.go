@@ -2,6 +2,7 @@ package limit
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"testing"
 	"time"
@@ -59,5 +60,57 @@ func TestLocalBoundedUnderKeyFlood(t *testing.T) {
 	}
 	if ok, _, _ := l.Allow(ctx, "victim"); ok {
 		t.Fatal("a remembered key was not limited")
+	}
+}
+
+// shared counts what reaches it and admits max events per key.
+type shared struct {
+	max   int
+	asked map[string]int
+	err   error
+}
+
+func (s *shared) Allow(_ context.Context, key string) (bool, time.Duration, error) {
+	s.asked[key]++
+	return s.asked[key] <= s.max, time.Second, s.err
+}
+
+// A key within its allowance here never reaches the shared limiter; past
+// it, every event is the shared limiter's to decide, and the allowance
+// comes back with time.
+func TestLocalFirst(t *testing.T) {
+	now := time.Date(2026, 12, 6, 21, 0, 0, 0, time.UTC)
+	s := &shared{max: 2, asked: map[string]int{}}
+	l := NewLocalFirst(PerMinute(3, 2), s)
+	l.local.now = func() time.Time { return now }
+	ctx := context.Background()
+	var got []bool
+	for range 8 {
+		ok, _, err := l.Allow(ctx, "oFlood")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, ok)
+	}
+	want := []bool{true, true, true, true, true, false, false, false} // three here, then two shared
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("events at once: %v, want %v", got, want)
+		}
+	}
+	if s.asked["oFlood"] != 5 {
+		t.Errorf("the shared limiter was asked %d times, want 5 (the events past the allowance)", s.asked["oFlood"])
+	}
+	if ok, _, _ := l.Allow(ctx, "oCalm"); !ok || s.asked["oCalm"] != 0 {
+		t.Errorf("another key's first event: allowed %v, shared asked %d times; want allowed here", ok, s.asked["oCalm"])
+	}
+	now = now.Add(20 * time.Second) // one event's worth of the allowance back
+	asked := s.asked["oFlood"]
+	if ok, _, _ := l.Allow(ctx, "oFlood"); !ok || s.asked["oFlood"] != asked {
+		t.Errorf("20 s later: allowed %v, shared asked %d more times; want allowed here", ok, s.asked["oFlood"]-asked)
+	}
+	s.err = errors.New("redis down")
+	if _, _, err := l.Allow(ctx, "oFlood"); err == nil {
+		t.Error("the shared limiter's error was not returned")
 	}
 }

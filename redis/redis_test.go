@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/yihao-city/yihao/limit"
 	"github.com/yihao-city/yihao/redis"
@@ -67,4 +68,50 @@ func TestLimiterSharedAcrossInstances(t *testing.T) {
 		t.Error("another key was limited")
 	}
 	c1.Del(ctx, "rate:"+prefix+"ip:127.0.0.1", "rate:"+prefix+"ip:10.0.0.1") // redis_rate keys
+}
+
+// Two instances that give each citizen a small allowance before asking
+// Redis (limit.LocalFirst, the WeChat door's limiter): a citizen's first
+// messages leave nothing in Redis, and a flood across both instances gets
+// the shared limit plus each instance's allowance, no more.
+func TestLocalFirstAcrossInstances(t *testing.T) {
+	ctx := context.Background()
+	c, err := redis.Connect(ctx, testURL())
+	if err != nil {
+		t.Fatalf("Redis at %s is not reachable (set YIHAO_TEST_REDIS_URL): %v", testURL(), err)
+	}
+	defer c.Close()
+	prefix := "yihao-test:" + rand.Text() + ":"
+	shared := limit.PerMinute(20, 10)
+	a := limit.NewLocalFirst(limit.PerMinute(3, 2), redis.NewLimiter(testCommands(t, c), prefix, shared))
+	b := limit.NewLocalFirst(limit.PerMinute(3, 2), redis.NewLimiter(testCommands(t, c), prefix, shared))
+	key := "rate:" + prefix + "oFlood"
+	defer c.Del(ctx, key)
+	allowed, start := 0, time.Now()
+	for i := range 100 {
+		l := a
+		if i%2 == 1 {
+			l = b
+		}
+		ok, _, err := l.Allow(ctx, "oFlood")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			allowed++
+		}
+		if i == 5 { // three at each instance: all from the allowances
+			if n, err := c.Exists(ctx, key).Result(); err != nil || n != 0 {
+				t.Fatalf("after six messages within the allowances Redis holds the citizen's key: %d, %v", n, err)
+			}
+		}
+	}
+	// The shared burst and first event (11), plus three at each instance;
+	// and what the rates gave back meanwhile, on a machine slow enough
+	// for it (one shared every 3 s, one at each instance every 20 s).
+	want := 11 + 2*3
+	took := time.Since(start)
+	if allowed < want || allowed > want+int(took/(3*time.Second))+2*int(took/(20*time.Second)) {
+		t.Fatalf("a flood across two instances got %d of 100 through in %v, want %d", allowed, took, want)
+	}
 }
