@@ -30,7 +30,6 @@ import (
 	"sync"
 	"unicode"
 
-	"github.com/longbridgeapp/opencc"
 	pinyin "github.com/mozillazg/go-pinyin"
 	"golang.org/x/text/width"
 )
@@ -38,7 +37,7 @@ import (
 // Analyzer turns a text into the terms the index matches. It is safe for
 // concurrent use.
 type Analyzer struct {
-	t2s      *opencc.OpenCC
+	t2s      *simplifier
 	synonyms *strings.Replacer // each variant to its group's first word
 	py       pinyin.Args
 	stop     *strings.Replacer // each of stopWords to a space
@@ -53,9 +52,9 @@ type Analyzer struct {
 // first word wherever any of them appears (the groups in simplified
 // characters).
 func NewAnalyzer(synonyms [][]string) (*Analyzer, error) {
-	t2s, err := opencc.New("t2s")
+	t2s, err := newSimplifier()
 	if err != nil {
-		return nil, fmt.Errorf("knowledge: traditional to simplified tables: %w", err)
+		return nil, err
 	}
 	type pair struct{ from, to string }
 	var pairs []pair
@@ -91,7 +90,7 @@ func NewAnalyzer(synonyms [][]string) (*Analyzer, error) {
 // simplified characters, synonyms to their group's word.
 func (a *Analyzer) Normalize(s string) string {
 	s = strings.ToLower(width.Fold.String(s))
-	if t, err := a.t2s.Convert(s); err == nil {
+	if t, err := a.t2s.convert(s); err == nil {
 		s = t
 	}
 	return a.synonyms.Replace(s)
