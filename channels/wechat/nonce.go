@@ -7,12 +7,14 @@ import (
 	"time"
 )
 
-// Nonces remembers the signed URLs (timestamp and nonce) of the pushes
-// taken, for as long as their timestamp is inside the replay window, with
-// a fingerprint of the body each came with. WeChat's signature covers the
-// query only, so without this anyone holding one signed URL could post
-// any body with it until the window closed. WeChat's own retry of a push
-// repeats its body, and is let through for the dedup by MsgId to answer.
+// Nonces remembers the signed URLs (timestamp and nonce) of the plaintext
+// pushes taken, for as long as their timestamp is inside the replay
+// window, with a fingerprint of the body each came with. A plaintext
+// push's signature covers the query only, so without this anyone holding
+// one signed URL could post any body with it until the window closed (in
+// safe mode msg_signature covers the message too). WeChat's own retry of a
+// push repeats its body, and is let through for the dedup by MsgId to
+// answer.
 type Nonces interface {
 	// Remember records key with fingerprint until ttl has passed, and says
 	// whether the push may go on: key is new, or was recorded with the

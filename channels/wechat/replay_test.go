@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -164,31 +165,72 @@ func TestMemoryStoresBounded(t *testing.T) {
 	}
 }
 
-// With the shared nonce store away (Redis down), pushes are still taken:
-// the instance remembers the URLs itself, so a leaked URL with another
-// body is still refused by it.
+// With the shared nonce store away (Redis down), plaintext pushes are
+// still taken: the instance remembers the URLs itself, so a leaked URL
+// with another body is still refused by it.
 func TestNoncesFallBackWhenSharedStoreAway(t *testing.T) {
 	down := goredis.NewClient(&goredis.Options{Addr: closedAddr(t), DialTimeout: 200 * time.Millisecond, MaxRetries: -1})
 	t.Cleanup(func() { _ = down.Close() })
 	rec := &recorder{}
-	a, base := setup(t, true, rec.handle, func(c *wechat.ServerConfig) { c.Nonces = redis.NewNonces(down, "yihao_test:") })
+	a, base := setup(t, false, rec.handle, func(c *wechat.ServerConfig) { c.Nonces = redis.NewNonces(down, "yihao_test:") })
 	now := time.Now()
 	msg := wechat.Inbound{ToUserName: a.Name, FromUserName: "o-citizen", CreateTime: now.Unix(), MsgType: "text", Content: "路灯坏了", MsgID: 2001}
-	nonce := wechattest.Nonce()
-	enc := a.Encrypt(t, wechattest.MessageXML(msg))
-	url := a.PushURL(base, now, nonce, enc)
-	if s := post(t, url, wechattest.Envelope(a.Name, enc)); s != http.StatusOK {
+	url := a.PushURL(base, now, wechattest.Nonce(), "")
+	if s := post(t, url, wechattest.MessageXML(msg)); s != http.StatusOK {
 		t.Fatalf("a push while the shared store is away: %d, want 200", s)
 	}
 	forged := msg
 	forged.FromUserName, forged.MsgID = "o-victim", 667
-	if s := post(t, url, wechattest.Envelope(a.Name, a.Encrypt(t, wechattest.MessageXML(forged)))); s != http.StatusForbidden {
+	if s := post(t, url, wechattest.MessageXML(forged)); s != http.StatusForbidden {
 		t.Errorf("the URL with another body while the shared store is away: %d, want 403", s)
 	}
 	for _, m := range rec.calls() {
 		if m.FromUserName == "o-victim" {
 			t.Fatal("the forged message reached the handler")
 		}
+	}
+}
+
+// countedNonces counts what is asked of it.
+type countedNonces struct {
+	wechat.Nonces
+	n atomic.Int32
+}
+
+func (c *countedNonces) Remember(ctx context.Context, key, fingerprint string, ttl time.Duration) (bool, error) {
+	c.n.Add(1)
+	return c.Nonces.Remember(ctx, key, fingerprint, ttl)
+}
+
+// In safe mode msg_signature binds a push's URL to its message, so the
+// shared nonce store (a Redis round trip a push) is not asked; in
+// plaintext mode it is, once a push.
+func TestNoncesOnlyForPlaintext(t *testing.T) {
+	for _, encrypted := range []bool{false, true} {
+		t.Run(modeName(encrypted), func(t *testing.T) {
+			nonces := &countedNonces{Nonces: wechat.NewMemoryNonces(0, nil)}
+			rec := &recorder{}
+			a, base := setup(t, encrypted, rec.handle, func(c *wechat.ServerConfig) { c.Nonces = nonces })
+			now := time.Now()
+			for i := range 3 {
+				msg := wechat.Inbound{ToUserName: a.Name, FromUserName: "o-citizen", CreateTime: now.Unix(), MsgType: "text", Content: "路灯坏了", MsgID: int64(3001 + i)}
+				url, body := a.PushURL(base, now, wechattest.Nonce(), ""), wechattest.MessageXML(msg)
+				if encrypted {
+					enc := a.Encrypt(t, body)
+					url, body = a.PushURL(base, now, wechattest.Nonce(), enc), wechattest.Envelope(a.Name, enc)
+				}
+				if s := post(t, url, body); s != http.StatusOK {
+					t.Fatalf("push %d: %d", i, s)
+				}
+			}
+			want := int32(3)
+			if encrypted {
+				want = 0
+			}
+			if got := nonces.n.Load(); got != want {
+				t.Errorf("the nonce store was asked %d times for 3 pushes, want %d", got, want)
+			}
+		})
 	}
 }
 

@@ -9,16 +9,16 @@
 // sha1(sort(Token, timestamp, nonce)) and the answer is echostr.
 //
 // POST is one push. signature and timestamp are checked on every push;
-// a timestamp more than ReplayWindow from now, either side, is refused,
-// and each signed URL (timestamp and nonce) is remembered with its body's
-// digest until its timestamp leaves the window: the same URL with another
-// body is refused with 403 (WeChat's retries repeat the body).
-// In safe mode (安全模式, encrypt_type=aes) the body is
+// a timestamp more than ReplayWindow from now, either side, is refused.
+// In plaintext mode each signed URL (timestamp and nonce) is remembered
+// with its body's digest until its timestamp leaves the window: the same
+// URL with another body is refused with 403 (WeChat's retries repeat the
+// body). In safe mode (安全模式, encrypt_type=aes) the body is
 // <xml><ToUserName/><Encrypt/></xml>; msg_signature =
-// sha1(sort(Token, timestamp, nonce, Encrypt)) is checked, Encrypt is
-// decrypted with AESKey and must carry our AppID, and a reply is
-// encrypted and signed the same way. Signatures are compared in constant
-// time.
+// sha1(sort(Token, timestamp, nonce, Encrypt)) is checked, which binds
+// the URL to its message already, Encrypt is decrypted with AESKey and
+// must carry our AppID, and a reply is encrypted and signed the same way.
+// Signatures are compared in constant time.
 //
 // # Mode
 //
@@ -105,9 +105,10 @@ type ServerConfig struct {
 	// push's body is signed by nothing, so plaintext is never the default:
 	// without an AESKey and without Plaintext, NewServer refuses to start.
 	Plaintext bool
-	// Nonces remembers each push's signed URL for the replay window, so a
-	// URL seen once cannot carry another body; default an in-process
-	// MemoryNonces (several instances share redis.Nonces).
+	// Nonces remembers each plaintext push's signed URL for the replay
+	// window, so a URL seen once cannot carry another body (in safe mode
+	// msg_signature does that); default an in-process MemoryNonces
+	// (several instances share redis.Nonces).
 	Nonces Nonces
 	// ReplayWindow is how far a request's timestamp may be from now, either
 	// side; default 5 minutes.
@@ -268,15 +269,20 @@ func (s *Server) servePush(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	// The signed URL is good for one body: a second use with another body
-	// is a replay (WeChat's own retries repeat theirs).
-	if ok, err := s.fresh(ctx, timestamp, nonce, body); err != nil {
-		s.log.LogAttrs(ctx, slog.LevelWarn, "wechat push refused: nonces unavailable", slog.Any("err", err))
-		http.Error(w, "service unavailable", http.StatusServiceUnavailable)
-		return
-	} else if !ok {
-		s.refuse(w, r, http.StatusForbidden, "signed URL replayed with another body")
-		return
+	// A plaintext push's URL is good for one body: a second use with
+	// another body is a replay (WeChat's own retries repeat theirs). In
+	// safe mode msg_signature signs the body's Encrypt, all that is read
+	// of it, with the URL, so another body fails that check instead, and
+	// no round trip to the shared nonces is needed.
+	if !encrypted {
+		if ok, err := s.fresh(ctx, timestamp, nonce, body); err != nil {
+			s.log.LogAttrs(ctx, slog.LevelWarn, "wechat push refused: nonces unavailable", slog.Any("err", err))
+			http.Error(w, "service unavailable", http.StatusServiceUnavailable)
+			return
+		} else if !ok {
+			s.refuse(w, r, http.StatusForbidden, "signed URL replayed with another body")
+			return
+		}
 	}
 
 	plain := body
