@@ -150,38 +150,46 @@ type Reply struct {
 	number string // the ticket a stored report went to; "" for other replies
 }
 
-// cdata is an element whose text is written as CDATA, as WeChat writes it.
-type cdata struct {
-	Text string `xml:",cdata"`
-}
-
-type textReply struct {
-	XMLName      xml.Name `xml:"xml"`
-	ToUserName   cdata    `xml:"ToUserName"`
-	FromUserName cdata    `xml:"FromUserName"`
-	CreateTime   int64    `xml:"CreateTime"`
-	MsgType      cdata    `xml:"MsgType"`
-	Content      cdata    `xml:"Content"`
-}
-
-// encode writes the reply to m: to the citizen, from the account.
+// encode writes the reply to m: to the citizen, from the account. Every
+// element but the time is CDATA, as WeChat writes its own; the bytes are
+// what encoding/xml writes for the same (TestRepliesAsEncodingXML), without
+// its reflection, a twentieth of a push's CPU.
 func (r *Reply) encode(m *Inbound, now time.Time) ([]byte, error) {
-	return xml.Marshal(textReply{
-		ToUserName:   cdata{validXML(m.FromUserName)},
-		FromUserName: cdata{validXML(m.ToUserName)},
-		CreateTime:   now.Unix(),
-		MsgType:      cdata{MsgText},
-		Content:      cdata{validXML(r.Text)},
-	})
+	b := make([]byte, 0, 192+len(m.FromUserName)+len(m.ToUserName)+len(r.Text))
+	b = append(b, "<xml>"...)
+	b = appendCDATA(b, "ToUserName", validXML(m.FromUserName))
+	b = appendCDATA(b, "FromUserName", validXML(m.ToUserName))
+	b = appendInt(b, "CreateTime", now.Unix())
+	b = appendCDATA(b, "MsgType", MsgText)
+	b = appendCDATA(b, "Content", validXML(r.Text))
+	return append(b, "</xml>"...), nil
 }
 
-// encryptedReply is the body of a safe-mode answer.
-type encryptedReply struct {
-	XMLName      xml.Name `xml:"xml"`
-	Encrypt      cdata    `xml:"Encrypt"`
-	MsgSignature cdata    `xml:"MsgSignature"`
-	TimeStamp    int64    `xml:"TimeStamp"`
-	Nonce        cdata    `xml:"Nonce"`
+// appendCDATA appends the element name holding s as CDATA. A "]]>" in s
+// would end the section, so it is split across two; an empty s is an empty
+// element.
+func appendCDATA(b []byte, name, s string) []byte {
+	b = append(append(append(b, '<'), name...), '>')
+	if s != "" {
+		b = append(b, "<![CDATA["...)
+		for {
+			before, after, ok := strings.Cut(s, "]]>")
+			if !ok {
+				break
+			}
+			b = append(append(b, before...), "]]]]><![CDATA[>"...)
+			s = after
+		}
+		b = append(append(b, s...), "]]>"...)
+	}
+	return append(append(append(b, "</"...), name...), '>')
+}
+
+// appendInt appends the element name holding n.
+func appendInt(b []byte, name string, n int64) []byte {
+	b = append(append(append(b, '<'), name...), '>')
+	b = strconv.AppendInt(b, n, 10)
+	return append(append(append(b, "</"...), name...), '>')
 }
 
 // validXML makes s what an XML reader will read back from CDATA: what XML

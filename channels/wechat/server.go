@@ -66,7 +66,6 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -390,12 +389,13 @@ func (s *Server) seal(plain []byte, now time.Time) ([]byte, error) {
 	}
 	ts := now.Unix()
 	nonce := rand.Text()
-	return xml.Marshal(encryptedReply{
-		Encrypt:      cdata{string(enc)},
-		MsgSignature: cdata{util.Signature(s.cfg.Token, strconv.FormatInt(ts, 10), nonce, string(enc))},
-		TimeStamp:    ts,
-		Nonce:        cdata{nonce},
-	})
+	b := make([]byte, 0, 160+len(enc))
+	b = append(b, "<xml>"...)
+	b = appendCDATA(b, "Encrypt", string(enc))
+	b = appendCDATA(b, "MsgSignature", util.Signature(s.cfg.Token, strconv.FormatInt(ts, 10), nonce, string(enc)))
+	b = appendInt(b, "TimeStamp", ts)
+	b = appendCDATA(b, "Nonce", nonce)
+	return append(b, "</xml>"...), nil
 }
 
 // fresh records the push's timestamp and nonce with a digest of its body
