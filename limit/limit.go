@@ -1,6 +1,8 @@
 // Package limit is the in-process rate limiter, used when no Redis is
-// configured (one instance). It is GCRA, the same algorithm the Redis
-// limiter runs, so one setting means the same thing on both.
+// configured (one instance), and in front of the shared one where a small
+// allowance per instance may skip Redis (LocalFirst). It is GCRA, the same
+// algorithm the Redis limiter runs, so one setting means the same thing on
+// both.
 package limit
 
 import (
