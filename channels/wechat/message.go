@@ -153,7 +153,8 @@ type Reply struct {
 // encode writes the reply to m: to the citizen, from the account. Every
 // element but the time is CDATA, as WeChat writes its own; the bytes are
 // what encoding/xml writes for the same (TestRepliesAsEncodingXML), without
-// its reflection, a twentieth of a push's CPU.
+// its reflection: writing the two replies of a safe-mode push took 7% of
+// the server's CPU in a profile of WeChat pushes.
 func (r *Reply) encode(m *Inbound, now time.Time) ([]byte, error) {
 	b := make([]byte, 0, 192+len(m.FromUserName)+len(m.ToUserName)+len(r.Text))
 	b = append(b, "<xml>"...)
