@@ -26,8 +26,9 @@ type Local struct {
 	rate Rate
 	now  func() time.Time
 
-	mu  sync.Mutex
-	tat map[string]time.Time // theoretical arrival time per key
+	mu    sync.Mutex
+	tat   map[string]time.Time // theoretical arrival time per key
+	swept time.Time            // the last sweep of expired keys
 }
 
 // Len is how many keys are remembered.
@@ -49,6 +50,11 @@ func NewLocal(r Rate) *Local {
 // starts afresh: the price of a bound.
 const maxKeys = 100_000
 
+// sweepEvery is how often a new key also sweeps the expired ones below
+// maxKeys, so that keys seen once (most citizens) do not stay until the
+// bound is reached.
+const sweepEvery = time.Minute
+
 // Allow takes one event for key if the rate allows it now.
 func (l *Local) Allow(_ context.Context, key string) (bool, time.Duration, error) {
 	interval := l.rate.Period / time.Duration(l.rate.Events)
@@ -64,14 +70,15 @@ func (l *Local) Allow(_ context.Context, key string) (bool, time.Duration, error
 	if allowAt := next.Add(-tolerance - interval); allowAt.After(now) {
 		return false, allowAt.Sub(now), nil
 	}
-	if !ok && len(l.tat) >= maxKeys {
+	if full := len(l.tat) >= maxKeys; !ok && (full || now.Sub(l.swept) >= sweepEvery) {
+		l.swept = now
 		for k, t := range l.tat {
 			if t.Before(now) {
 				delete(l.tat, k)
 			}
 		}
 		for k := range l.tat {
-			if len(l.tat) <= maxKeys*3/4 {
+			if !full || len(l.tat) <= maxKeys*3/4 {
 				break
 			}
 			delete(l.tat, k)
@@ -95,22 +102,30 @@ type Limiter interface {
 // and Redis (BENCHMARKS.md, "A ninth pass"). Such keys never reach Redis; a
 // flood does as soon as it has used its allowance here, and from then on
 // the shared limit rules it. What a key can send past the shared limit is
-// bounded: the allowance at each instance, on top of the shared rate.
+// bounded: the allowance at each instance, on top of the shared rate. While
+// the shared limiter cannot be asked (Redis away), this process applies the
+// shared rate itself, so a flood is still bounded, per instance.
 type LocalFirst struct {
-	local  *Local
-	shared Limiter
+	local    *Local
+	shared   Limiter
+	fallback *Local // the shared rate, in this process, while shared fails
 }
 
-// NewLocalFirst gives each key allowance in this process, then asks shared.
-func NewLocalFirst(allowance Rate, shared Limiter) *LocalFirst {
-	return &LocalFirst{local: NewLocal(allowance), shared: shared}
+// NewLocalFirst gives each key allowance in this process, then asks
+// shared, whose rate is rate (applied here while shared fails).
+func NewLocalFirst(allowance Rate, shared Limiter, rate Rate) *LocalFirst {
+	return &LocalFirst{local: NewLocal(allowance), shared: shared, fallback: NewLocal(rate)}
 }
 
 // Allow admits key's event from its allowance here, or asks the shared
-// limiter (whose error, if any, it returns).
+// limiter, or, when that fails, the shared rate in this process.
 func (l *LocalFirst) Allow(ctx context.Context, key string) (bool, time.Duration, error) {
 	if ok, _, _ := l.local.Allow(ctx, key); ok {
 		return true, 0, nil
 	}
-	return l.shared.Allow(ctx, key)
+	ok, wait, err := l.shared.Allow(ctx, key)
+	if err != nil {
+		return l.fallback.Allow(ctx, key)
+	}
+	return ok, wait, nil
 }

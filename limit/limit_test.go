@@ -3,6 +3,7 @@ package limit
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -81,8 +82,9 @@ func (s *shared) Allow(_ context.Context, key string) (bool, time.Duration, erro
 func TestLocalFirst(t *testing.T) {
 	now := time.Date(2026, 12, 6, 21, 0, 0, 0, time.UTC)
 	s := &shared{max: 2, asked: map[string]int{}}
-	l := NewLocalFirst(PerMinute(3, 2), s)
+	l := NewLocalFirst(PerMinute(3, 2), s, PerMinute(20, 1))
 	l.local.now = func() time.Time { return now }
+	l.fallback.now = func() time.Time { return now }
 	ctx := context.Background()
 	var got []bool
 	for range 8 {
@@ -109,8 +111,38 @@ func TestLocalFirst(t *testing.T) {
 	if ok, _, _ := l.Allow(ctx, "oFlood"); !ok || s.asked["oFlood"] != asked {
 		t.Errorf("20 s later: allowed %v, shared asked %d more times; want allowed here", ok, s.asked["oFlood"]-asked)
 	}
+	// With the shared limiter away, its rate applies here: two at once
+	// (burst 1), then refused, and no error for the caller to let pass.
 	s.err = errors.New("redis down")
-	if _, _, err := l.Allow(ctx, "oFlood"); err == nil {
-		t.Error("the shared limiter's error was not returned")
+	got = got[:0]
+	for range 4 {
+		ok, _, err := l.Allow(ctx, "oFlood")
+		if err != nil {
+			t.Fatalf("with the shared limiter away: %v", err)
+		}
+		got = append(got, ok)
+	}
+	if want := []bool{true, true, false, false}; !slices.Equal(got, want) {
+		t.Errorf("with the shared limiter away: %v, want %v (the shared rate, applied here)", got, want)
+	}
+}
+
+// Keys seen once are forgotten when they have expired, a minute on,
+// without waiting for the bound.
+func TestLocalSweepsExpiredKeys(t *testing.T) {
+	now := time.Date(2026, 12, 6, 21, 0, 0, 0, time.UTC)
+	l := NewLocal(PerMinute(3, 2))
+	l.now = func() time.Time { return now }
+	ctx := context.Background()
+	for i := range 1000 {
+		l.Allow(ctx, "o"+strconv.Itoa(i))
+	}
+	if l.Len() != 1000 {
+		t.Fatalf("%d keys remembered, want 1000", l.Len())
+	}
+	now = now.Add(2 * time.Minute)
+	l.Allow(ctx, "oNew")
+	if l.Len() != 1 {
+		t.Errorf("%d keys remembered two minutes on, want only the new one", l.Len())
 	}
 }

@@ -83,8 +83,8 @@ func TestLocalFirstAcrossInstances(t *testing.T) {
 	defer c.Close()
 	prefix := "yihao-test:" + rand.Text() + ":"
 	shared := limit.PerMinute(20, 10)
-	a := limit.NewLocalFirst(limit.PerMinute(3, 2), redis.NewLimiter(testCommands(t, c), prefix, shared))
-	b := limit.NewLocalFirst(limit.PerMinute(3, 2), redis.NewLimiter(testCommands(t, c), prefix, shared))
+	a := limit.NewLocalFirst(limit.PerMinute(3, 2), redis.NewLimiter(testCommands(t, c), prefix, shared), shared)
+	b := limit.NewLocalFirst(limit.PerMinute(3, 2), redis.NewLimiter(testCommands(t, c), prefix, shared), shared)
 	key := "rate:" + prefix + "oFlood"
 	defer c.Del(ctx, key)
 	allowed, start := 0, time.Now()

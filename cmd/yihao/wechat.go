@@ -78,10 +78,11 @@ func (a *app) startWeChat(ctx context.Context) (*wechat.Channel, error) {
 	// With several instances the limit is shared through Redis, asked only
 	// past a citizen's first three messages at once (then one every 20 s)
 	// at each instance: so a flood gets at most that much more than the 20.
-	var perCitizen wechat.Limiter = limit.NewLocal(limit.PerMinute(20, 10))
+	perMinute := limit.PerMinute(20, 10)
+	var perCitizen wechat.Limiter = limit.NewLocal(perMinute)
 	if rdb != nil {
 		perCitizen = limit.NewLocalFirst(limit.PerMinute(3, 2),
-			redis.NewLimiter(a.rcmd, cfg.RedisPrefix+"wechat:rate:", limit.PerMinute(20, 10)))
+			redis.NewLimiter(a.rcmd, cfg.RedisPrefix+"wechat:rate:", perMinute), perMinute)
 	}
 	ch := wechat.NewChannel(wechat.ChannelConfig{Window: wc.ConversationWindow, AnswerScore: wc.AnswerScore, ReportKey: wc.ReportKey, MyTicketsKey: wc.MyTicketsKey,
 		Limiter: perCitizen, Sender: send},
