@@ -15,8 +15,10 @@ import (
 // of a question's analysis, while most characters citizens write begin no
 // entry. The result is OpenCC's, character for character
 // (TestSimplifierAgreesWithOpenCC): at each character the first table of
-// the group with an entry there gives its longest, and a character no
-// entry begins at is kept.
+// the group with an entry there gives its longest, a character no entry
+// begins at is kept, and invalid UTF-8 becomes U+FFFD. With one exception:
+// OpenCC's trie takes a byte 0x01 for the start of every one-character
+// entry ("\x01國" comes back "国国"); here a 0x01 is kept as it is.
 type simplifier struct {
 	groups []simplifierGroup
 }
@@ -58,6 +60,9 @@ func newSimplifier() (*simplifier, error) {
 
 // convert is OpenCC's Convert.
 func (s *simplifier) convert(in string) (string, error) {
+	if !utf8.ValidString(in) {
+		in = string([]rune(in)) // as OpenCC reads it, even where nothing changes
+	}
 	for _, sg := range s.groups {
 		if !strings.ContainsFunc(in, func(r rune) bool { return sg.starts[r] }) {
 			continue // nothing for this group to change
