@@ -29,8 +29,8 @@ func post(t *testing.T, url string, body []byte) int {
 	return resp.StatusCode
 }
 
-// One leaked plaintext push URL (a proxy log, a Referer) cannot carry
-// another body: the attacker's message as another citizen is refused and
+// One leaked push URL (a proxy log, a Referer) cannot carry another body,
+// in either mode: the attacker's message as another citizen is refused and
 // never reaches the handler. WeChat's own retry, the same body again, is
 // let through for the dedup by MsgId.
 func TestReplayedSignedURLRefused(t *testing.T) {
@@ -188,6 +188,28 @@ func TestNoncesFallBackWhenSharedStoreAway(t *testing.T) {
 		if m.FromUserName == "o-victim" {
 			t.Fatal("the forged message reached the handler")
 		}
+	}
+}
+
+// In compatible mode (兼容模式) a push carries the message in plaintext
+// beside its Encrypt. Only the ciphertext, which msg_signature signs, is
+// read: plaintext fields changed on the way (another sender, other words)
+// reach nobody.
+func TestCompatibleModeReadsOnlyTheCiphertext(t *testing.T) {
+	rec := &recorder{}
+	a, base := setup(t, true, rec.handle, nil)
+	now := time.Now()
+	msg := wechat.Inbound{ToUserName: a.Name, FromUserName: "o-citizen", CreateTime: now.Unix(), MsgType: "text", Content: "路灯坏了", MsgID: 4001}
+	enc := a.Encrypt(t, wechattest.MessageXML(msg))
+	outer := msg
+	outer.FromUserName, outer.Content = "o-victim", "我要投诉（伪造）"
+	body := strings.Replace(string(wechattest.MessageXML(outer)), "</xml>", "<Encrypt><![CDATA["+enc+"]]></Encrypt></xml>", 1)
+	if s := post(t, a.PushURL(base, now, wechattest.Nonce(), enc), []byte(body)); s != http.StatusOK {
+		t.Fatalf("a compatible-mode push: %d", s)
+	}
+	got := rec.calls()
+	if len(got) != 1 || got[0].FromUserName != "o-citizen" || got[0].Content != "路灯坏了" {
+		t.Fatalf("the handler got %+v, want the ciphertext's message alone", got)
 	}
 }
 

@@ -14,7 +14,8 @@
 // with its body's digest until its timestamp leaves the window: the same
 // URL with another body is refused with 403 (WeChat's retries repeat the
 // body). In safe mode (安全模式, encrypt_type=aes) the body is
-// <xml><ToUserName/><Encrypt/></xml>; msg_signature =
+// <xml><ToUserName/><Encrypt/></xml> (in compatible mode the message's
+// plaintext fields too, which are not read); msg_signature =
 // sha1(sort(Token, timestamp, nonce, Encrypt)) is checked, which binds
 // the URL to its message already, Encrypt is decrypted with AESKey and
 // must carry our AppID, and a reply is encrypted and signed the same way.
