@@ -14,19 +14,28 @@ import (
 // transaction, into the daily and the monthly sums that Indicators reads.
 
 // rollupBatch is how many tallies one rollup transaction folds.
-const rollupBatch = 10000
+const rollupBatch = 50000
 
-// rollupTake deletes a batch of tallies no concurrent rollup holds (SKIP
-// LOCKED) and returns them; RollupIndicators folds them in Go and adds the
-// sums in the same transaction, so each tally is counted once, or not at
-// all if the transaction fails. $1 is the batch size.
-const rollupTake = `DELETE FROM indicator_tallies WHERE id IN (
-		SELECT id FROM indicator_tallies ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
+// rollupLock is the advisory lock a rollup holds for its transaction:
+// rollups run one at a time, so each can take its batch as a plain range
+// of ids. Taking it row by row (FOR UPDATE SKIP LOCKED, so that rollups
+// could run side by side) wrote a lock on every tally before deleting it:
+// twice the WAL, and 4.5 times the time of the range (BENCHMARKS.md, "A
+// tenth pass").
+const rollupLock = 0x726f6c6c // "roll"
+
+// rollupTake deletes the oldest batch of tallies and returns them;
+// RollupIndicators folds them in Go and adds the sums in the same
+// transaction, so each tally is counted once, or not at all if the
+// transaction fails. A tally committed later with a lower id is not
+// visible yet and waits for the next batch. $1 is the batch size.
+const rollupTake = `DELETE FROM indicator_tallies WHERE id <= (
+		SELECT max(id) FROM (SELECT id FROM indicator_tallies ORDER BY id LIMIT $1) AS b)
 	RETURNING at, metric, department, district, street, community, grid, supervisor, article, category, channel, n`
 
 // RollupIndicators folds every tally into the daily and the monthly sums,
 // days in loc, in batches of rollupBatch; several instances may run it at
-// once.
+// once (one waits for the other).
 func (s *Store) RollupIndicators(ctx context.Context, loc *time.Location) (int, error) {
 	if loc == nil {
 		return 0, ticketing.Invalid("loc", "missing time zone")
@@ -46,6 +55,12 @@ func (s *Store) RollupIndicators(ctx context.Context, loc *time.Location) (int, 
 func (s *Store) rollup(ctx context.Context, loc *time.Location) (int, error) {
 	n := 0
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// A rollup that waited here reads after the other one's commit
+		// (each statement takes a new snapshot), so it finds only what
+		// the other left.
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, rollupLock); err != nil {
+			return err
+		}
 		rows, err := tx.Query(ctx, rollupTake, rollupBatch)
 		if err != nil {
 			return err
