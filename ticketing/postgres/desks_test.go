@@ -36,3 +36,45 @@ func TestRollupZones(t *testing.T) {
 		}
 	}
 }
+
+// The rollup takes its batch as a range of ids: a tally whose transaction
+// commits after a later id was taken (ids are handed out before commit)
+// is not skipped, but folded by the next rollup.
+func TestRollupFoldsLateCommits(t *testing.T) {
+	ctx := context.Background()
+	s, pool := schemaStore(t)
+	at := time.Date(2026, 11, 5, 9, 0, 0, 0, time.UTC)
+	insert := `INSERT INTO indicator_tallies (at, metric, department, n) VALUES ($1, 'received', $2, 1)`
+	early, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer early.Rollback(ctx) //nolint:errcheck // committed below
+	if _, err := early.Exec(ctx, insert, at, "early"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, insert, at, "late"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.RollupIndicators(ctx, time.UTC); err != nil || n != 1 {
+		t.Fatalf("first rollup = %d, %v; want the one committed tally", n, err)
+	}
+	if err := early.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.RollupIndicators(ctx, time.UTC); err != nil || n != 1 {
+		t.Fatalf("second rollup = %d, %v; want the tally committed since", n, err)
+	}
+	cs, err := s.Indicators(ctx, ticketing.IndicatorQuery{Dim: ticketing.DimDepartment, From: "2026-11-05", To: "2026-11-06",
+		Metrics: []ticketing.Metric{ticketing.MetricReceived}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int64{}
+	for _, c := range cs {
+		got[c.Key] += c.N
+	}
+	if len(got) != 2 || got["early"] != 1 || got["late"] != 1 {
+		t.Errorf("received by department = %v, want early 1 and late 1", got)
+	}
+}
