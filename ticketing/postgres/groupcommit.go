@@ -52,7 +52,7 @@ type groupCommit struct {
 // the submitting goroutine so that the writer only concatenates.
 type pendingCreate struct {
 	t      *ticketing.Ticket
-	ticket []any // the tickets row, in row.TicketColumns order
+	ticket [][]any // the tickets row (one), in row.TicketColumns order
 	events [][]any
 	outbox [][]any
 	tally  [][]any
@@ -182,7 +182,7 @@ func pending(t *ticketing.Ticket) (*pendingCreate, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &pendingCreate{t: t, ticket: args, keys: t.PendingKeys()}
+	p := &pendingCreate{t: t, ticket: [][]any{args}, keys: t.PendingKeys()}
 	evs := t.PendingEvents()
 	for i, e := range evs {
 		p.events = append(p.events, []any{t.ID, int32(i + 1), e.At, e.Actor, string(e.Type), string(e.From), string(e.To), e.Note, e.Public})
@@ -210,7 +210,7 @@ func (g *groupCommit) commit(ctx context.Context, batch []*groupcommit.Call[*pen
 // exec runs the batch statement and returns the ids it inserted.
 func (g *groupCommit) exec(ctx context.Context, batch []*groupcommit.Call[*pendingCreate]) (map[int64]bool, error) {
 	args := make([]any, 0, 128)
-	args = appendColumns(args, batch, func(p *pendingCreate) [][]any { return [][]any{p.ticket} }, len(batch[0].Item.ticket))
+	args = appendColumns(args, batch, func(p *pendingCreate) [][]any { return p.ticket }, len(batch[0].Item.ticket[0]))
 	args = appendColumns(args, batch, func(p *pendingCreate) [][]any { return p.events }, len(eventColumns))
 	args = appendColumns(args, batch, func(p *pendingCreate) [][]any { return p.outbox }, len(outboxColumns))
 	args = appendColumns(args, batch, func(p *pendingCreate) [][]any { return p.tally }, len(tallyColumns))
@@ -244,7 +244,16 @@ func (g *groupCommit) exec(ctx context.Context, batch []*groupcommit.Call[*pendi
 // appendColumns turns the batch's rows of one table into one array per
 // column (pgx encodes []any into the statement's typed arrays).
 func appendColumns(args []any, batch []*groupcommit.Call[*pendingCreate], rowsOf func(*pendingCreate) [][]any, width int) []any {
+	// Sized once: the writer builds every batch alone, and growing them
+	// cost it 33 allocations a ticket.
+	n := 0
+	for _, c := range batch {
+		n += len(rowsOf(c.Item))
+	}
 	cols := make([][]any, width)
+	for i := range cols {
+		cols[i] = make([]any, 0, n)
+	}
 	for _, c := range batch {
 		for _, r := range rowsOf(c.Item) {
 			for i, v := range r {
@@ -253,9 +262,6 @@ func appendColumns(args []any, batch []*groupcommit.Call[*pendingCreate], rowsOf
 		}
 	}
 	for _, c := range cols {
-		if c == nil {
-			c = []any{}
-		}
 		args = append(args, c)
 	}
 	return args
