@@ -78,3 +78,45 @@ func TestRollupFoldsLateCommits(t *testing.T) {
 		t.Errorf("received by department = %v, want early 1 and late 1", got)
 	}
 }
+
+// A rollup that finds another one under way (its lock held) folds nothing
+// and returns at once, rather than waiting behind the other's batch; the
+// tallies are there for the next one.
+func TestRollupLeavesTalliesToTheOneUnderWay(t *testing.T) {
+	ctx := context.Background()
+	s, pool := schemaStore(t)
+	at := time.Date(2026, 11, 5, 9, 0, 0, 0, time.UTC)
+	if _, err := pool.Exec(ctx, `INSERT INTO indicator_tallies (at, metric, department, n) VALUES ($1, 'received', 'a', 1)`, at); err != nil {
+		t.Fatal(err)
+	}
+	other, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Rollback(ctx) //nolint:errcheck // rolled back below
+	var locked bool
+	if err := other.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock(x'726f6c6c'::int)`).Scan(&locked); err != nil || !locked {
+		t.Fatalf("taking the rollup's lock: %v, %v", locked, err)
+	}
+	done := make(chan error, 1)
+	var n int
+	go func() {
+		var err error
+		n, err = s.RollupIndicators(ctx, time.UTC)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil || n != 0 {
+			t.Fatalf("rollup while another holds the lock = %d, %v; want 0, nil", n, err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the rollup waited for the other one's lock")
+	}
+	if err := other.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.RollupIndicators(ctx, time.UTC); err != nil || n != 1 {
+		t.Fatalf("rollup after the other ended = %d, %v; want 1", n, err)
+	}
+}

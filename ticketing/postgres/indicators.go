@@ -21,8 +21,15 @@ const rollupBatch = 50000
 // of ids. Taking it row by row (FOR UPDATE SKIP LOCKED, so that rollups
 // could run side by side) wrote a lock on every tally before deleting it:
 // twice the WAL, and 4.5 times the time of the range (BENCHMARKS.md, "A
-// tenth pass").
+// tenth pass"). A rollup that finds the lock taken does nothing: the one
+// holding it is folding the same tallies, and a desk's page that asked
+// for a rollup is not kept waiting behind another instance's batch.
 const rollupLock = 0x726f6c6c // "roll"
+
+// rollupBegin takes the lock if it is free, and gives the transaction the
+// memory to sort a whole batch's RETURNING rows without a temporary file
+// (4 MB, PostgreSQL's default, spilled 4.9 MB to disk for 50,000).
+const rollupBegin = `SELECT pg_try_advisory_xact_lock($1), set_config('work_mem', '16MB', true)`
 
 // rollupTake deletes the oldest batch of tallies and returns them;
 // RollupIndicators folds them in Go and adds the sums in the same
@@ -34,8 +41,8 @@ const rollupTake = `DELETE FROM indicator_tallies WHERE id <= (
 	RETURNING at, metric, department, district, street, community, grid, supervisor, article, category, channel, n`
 
 // RollupIndicators folds every tally into the daily and the monthly sums,
-// days in loc, in batches of rollupBatch; several instances may run it at
-// once (one waits for the other).
+// days in loc, in batches of rollupBatch. Several instances may call it at
+// once: one folds, the others return 0 at once.
 func (s *Store) RollupIndicators(ctx context.Context, loc *time.Location) (int, error) {
 	if loc == nil {
 		return 0, ticketing.Invalid("loc", "missing time zone")
@@ -45,7 +52,7 @@ func (s *Store) RollupIndicators(ctx context.Context, loc *time.Location) (int, 
 		n, err := s.rollup(ctx, loc)
 		total += n
 		if err != nil || n < rollupBatch {
-			// The rest, if any, is another rollup's batch, or came meanwhile.
+			// The rest, if any, came meanwhile, or is another rollup's.
 			return total, err
 		}
 	}
@@ -54,11 +61,14 @@ func (s *Store) RollupIndicators(ctx context.Context, loc *time.Location) (int, 
 // rollup moves one batch of tallies into the sums.
 func (s *Store) rollup(ctx context.Context, loc *time.Location) (int, error) {
 	n := 0
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		// A rollup that waited here reads after the other one's commit
-		// (each statement takes a new snapshot), so it finds only what
-		// the other left.
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, rollupLock); err != nil {
+	// Read committed, whatever the server's default: the DELETE then reads
+	// in a snapshot of its own, taken after the lock. Under repeatable read
+	// it would share the lock statement's, which may predate the previous
+	// rollup's commit, and fail on the tallies that rollup deleted.
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
+		var locked bool
+		var mem string
+		if err := tx.QueryRow(ctx, rollupBegin, rollupLock).Scan(&locked, &mem); err != nil || !locked {
 			return err
 		}
 		rows, err := tx.Query(ctx, rollupTake, rollupBatch)
