@@ -53,6 +53,8 @@
 #    (`yihao gen --tickets 10000000`) takes ~25 minutes and 12 GB.
 #  - The historical comparisons in the Web intake section (figures of code that
 #    is no longer there, the CPU profile shares): they have no command to re-run.
+#  - Where a run's CPU goes (server, PostgreSQL, load client, the rest), per
+#    ticket or push: bench/cpu.sh, in alternating runs of two binaries.
 #
 # Run it only in a quiet window: the load client, Yihao and the databases share
 # the machine's cores, so every figure is a floor, and anything else running
