@@ -76,11 +76,7 @@ func TestLimiterSharedAcrossInstances(t *testing.T) {
 // the shared limit plus each instance's allowance, no more.
 func TestLocalFirstAcrossInstances(t *testing.T) {
 	ctx := context.Background()
-	c, err := redis.Connect(ctx, testURL())
-	if err != nil {
-		t.Fatalf("Redis at %s is not reachable (set YIHAO_TEST_REDIS_URL): %v", testURL(), err)
-	}
-	defer c.Close()
+	c := testClient(t)
 	prefix := "yihao-test:" + rand.Text() + ":"
 	shared := limit.PerMinute(20, 10)
 	a := limit.NewLocalFirst(limit.PerMinute(3, 2), redis.NewLimiter(testCommands(t, c), prefix, shared), shared)
