@@ -5,7 +5,6 @@
 package loadgen
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -13,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	mrand "math/rand/v2"
 	"net/http"
 	"net/url"
@@ -123,13 +123,14 @@ func benchIntake(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 
-	// One client for the whole run, with as many idle connections as workers,
-	// so we measure the server rather than TCP handshakes.
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConns = cfg.c
-	tr.MaxIdleConnsPerHost = cfg.c
-	defer tr.CloseIdleConnections()
-	b := &bencher{cfg: cfg, client: &http.Client{Transport: tr, Timeout: cfg.timeout}}
+	// One connection a worker, kept for the whole run, so we measure the
+	// server rather than TCP handshakes.
+	ws, err := newWires(ctx, cfg.base, cfg.c, cfg.timeout)
+	if err != nil {
+		return err
+	}
+	defer ws.close()
+	b := &bencher{cfg: cfg, wires: ws}
 
 	reports := generateReports(cfg.n)
 	fmt.Fprintf(stdout, "yihao bench intake  %s  n=%d c=%d\n\n", cfg.base, cfg.n, cfg.c)
@@ -231,7 +232,7 @@ func benchIntake(ctx context.Context, args []string, stdout io.Writer) error {
 // bencher is the shared HTTP side of a run.
 type bencher struct {
 	cfg     benchConfig
-	client  *http.Client
+	wires   *wires
 	retries atomic.Int64
 	busy    atomic.Int64 // answers 503 or 429 with Retry-After: the server shedding
 }
@@ -244,7 +245,7 @@ func (b *bencher) submit(ctx context.Context, r *benchReport) {
 	t0 := time.Now()
 	for attempt := 0; ; attempt++ {
 		a0 := time.Now()
-		status, body, hdr, err := b.do(ctx, http.MethodPost, b.cfg.base+"/api/v1/reports", r.key, r.body)
+		status, body, hdr, err := b.do(http.MethodPost, "/api/v1/reports", r.key, r.body)
 		took := time.Since(t0)
 		if (status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests) && hdr.Get("Retry-After") != "" {
 			b.busy.Add(1)
@@ -278,7 +279,7 @@ func (b *bencher) submit(ctx context.Context, r *benchReport) {
 
 // check reads r's ticket back as the citizen would and says what is wrong.
 func (b *bencher) check(ctx context.Context, r *benchReport) string {
-	u := b.cfg.base + "/api/v1/tickets/" + url.PathEscape(r.number) + "?token=" + url.QueryEscape(r.token)
+	u := "/api/v1/tickets/" + url.PathEscape(r.number) + "?token=" + url.QueryEscape(r.token)
 	status, body, err := b.retry(ctx, http.MethodGet, u, "", nil)
 	switch {
 	case err != nil:
@@ -302,7 +303,7 @@ func (b *bencher) check(ctx context.Context, r *benchReport) string {
 // replay posts r again with its key and says what is wrong if the server
 // does not answer 200 with the original number.
 func (b *bencher) replay(ctx context.Context, r *benchReport) string {
-	status, body, err := b.retry(ctx, http.MethodPost, b.cfg.base+"/api/v1/reports", r.key, r.body)
+	status, body, err := b.retry(ctx, http.MethodPost, "/api/v1/reports", r.key, r.body)
 	switch {
 	case err != nil:
 		return errReason(err)
@@ -323,9 +324,9 @@ func (b *bencher) replay(ctx context.Context, r *benchReport) string {
 
 // retry is do with the same retry policy as submit, for the verification
 // passes, where only the final answer matters.
-func (b *bencher) retry(ctx context.Context, method, u, key string, body []byte) (int, []byte, error) {
+func (b *bencher) retry(ctx context.Context, method, path, key string, body []byte) (int, []byte, error) {
 	for attempt := 0; ; attempt++ {
-		status, resp, hdr, err := b.do(ctx, method, u, key, body)
+		status, resp, hdr, err := b.do(method, path, key, body)
 		if !retryable(status, err) || attempt >= max(b.cfg.retries, 3) || ctx.Err() != nil {
 			return status, resp, err
 		}
@@ -335,34 +336,18 @@ func (b *bencher) retry(ctx context.Context, method, u, key string, body []byte)
 	}
 }
 
-// do sends one request and reads the whole answer, so the connection goes
-// back to the pool for reuse.
-func (b *bencher) do(ctx context.Context, method, u, key string, body []byte) (int, []byte, http.Header, error) {
-	var rd io.Reader
+// do sends one request for path (under the base URL) and reads the whole
+// answer.
+func (b *bencher) do(method, path, key string, body []byte) (int, []byte, http.Header, error) {
+	header := make([]string, 1, 3)
+	header[0] = "Accept: application/json"
 	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u, rd)
-	if err != nil {
-		return 0, nil, nil, err
-	}
-	req.Header.Set("Accept", "application/json")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		header = append(header, "Content-Type: application/json")
 	}
 	if key != "" {
-		req.Header.Set("Idempotency-Key", key)
+		header = append(header, "Idempotency-Key: "+key)
 	}
-	resp, err := b.client.Do(req)
-	if err != nil {
-		return 0, nil, nil, err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return 0, nil, nil, err
-	}
-	return resp.StatusCode, data, resp.Header, nil
+	return b.wires.do(method, path, header, body, 1<<20)
 }
 
 // retryable is true for failures that may pass on a second try. 429 joins
@@ -447,12 +432,13 @@ feed:
 // the same failure on 300 requests should print as one line.
 func errReason(err error) string {
 	var uerr *url.Error
+	var nerr net.Error
 	switch {
 	case errors.Is(err, context.Canceled):
 		return "canceled"
-	case errors.As(err, &uerr) && uerr.Timeout():
+	case errors.As(err, &nerr) && nerr.Timeout():
 		return "timeout"
-	case uerr != nil:
+	case errors.As(err, &uerr):
 		return "network: " + uerr.Err.Error()
 	}
 	return "network: " + err.Error()

@@ -1,7 +1,6 @@
 package loadgen
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -42,7 +41,11 @@ func benchWeChat(ctx context.Context, args []string, stdout io.Writer) error {
 	if *token == "" || *aesKey == "" || *appID == "" {
 		return errors.New("bench wechat: --app-id, --token and --aes-key are required")
 	}
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: *c}}
+	ws, err := newWires(ctx, *base, *c, 10*time.Second)
+	if err != nil {
+		return fmt.Errorf("bench wechat: --url: %w", err)
+	}
+	defer ws.close()
 	run := hex.EncodeToString(randomBytes(4))
 	numberRE := regexp.MustCompile(`\d{14}`)
 	var (
@@ -58,7 +61,7 @@ func benchWeChat(ctx context.Context, args []string, stdout io.Writer) error {
 			`<CreateTime>%d</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[压测：第 %d 条，路灯不亮]]></Content>`+
 			`<MsgId>%d</MsgId></xml>`, run, i, time.Now().Unix(), i, firstMsgID+int64(i))
 		t0 := time.Now()
-		number, err := pushOnce(ctx, client, *base, *appID, *token, *aesKey, []byte(msg), numberRE)
+		number, err := pushOnce(ws, *appID, *token, *aesKey, []byte(msg), numberRE)
 		d := time.Since(t0)
 		mu.Lock()
 		defer mu.Unlock()
@@ -107,7 +110,7 @@ func randomBytes(n int) []byte {
 
 // pushOnce encrypts and signs one push as WeChat does and returns the
 // ticket number in the decrypted reply.
-func pushOnce(ctx context.Context, client *http.Client, base, appID, token, aesKey string, plain []byte, numberRE *regexp.Regexp) (string, error) {
+func pushOnce(ws *wires, appID, token, aesKey string, plain []byte, numberRE *regexp.Regexp) (string, error) {
 	enc, err := util.EncryptMsg(randomBytes(16), plain, appID, aesKey)
 	if err != nil {
 		return "", err
@@ -116,19 +119,12 @@ func pushOnce(ctx context.Context, client *http.Client, base, appID, token, aesK
 	q := url.Values{"timestamp": {ts}, "nonce": {nonce}, "encrypt_type": {"aes"},
 		"signature": {util.Signature(token, ts, nonce)}, "msg_signature": {util.Signature(token, ts, nonce, string(enc))}}
 	body := []byte("<xml><ToUserName><![CDATA[gh_bench]]></ToUserName><Encrypt><![CDATA[" + string(enc) + "]]></Encrypt></xml>")
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"?"+q.Encode(), bytes.NewReader(body))
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("Content-Type", "text/xml")
-	resp, err := client.Do(req)
+	status, answer, _, err := ws.do(http.MethodPost, "?"+q.Encode(), []string{"Content-Type: text/xml"}, body, 64<<10)
 	if err != nil {
 		return "", errors.New(errReason(err))
 	}
-	defer resp.Body.Close()
-	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("status %d", resp.StatusCode)
+	if status != http.StatusOK {
+		return "", fmt.Errorf("status %d", status)
 	}
 	var env struct {
 		Encrypt string `xml:"Encrypt"`
