@@ -18,13 +18,14 @@ import (
 // and inserts them with one statement, and each submit is acknowledged
 // after that commit. Here web reports are sent to the instance while the
 // test holds a lock on the tickets table, so the first batch's statement
-// waits in PostgreSQL (gathered, sent, not committed) and the other
-// reports queue behind it (those past intake_max_inflight are shed with
+// waits in PostgreSQL (gathered, sent, not committed), the writer sends
+// the next batch behind it (it pipelines them), and the other reports
+// queue in the instance (those past intake_max_inflight are shed with
 // 503); then the instance is killed and the lock released.
 //
-// PostgreSQL holds the dead client's whole statement, so that batch may
-// still commit with nobody told; the queued ones never reach it. Either
-// way nothing was acknowledged, and the client sends each report again,
+// PostgreSQL holds the dead client's whole statement, and the one sent
+// behind it, so those batches may still commit with nobody told; the
+// queued ones never reach it. Either way nothing was acknowledged, and the client sends each report again,
 // with its key, to the other instance: each must be stored exactly once,
 // and every stored ticket whole (its events, its outbox message and a
 // delivery per endpoint), never half a batch.

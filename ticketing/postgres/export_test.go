@@ -41,3 +41,12 @@ func QueueQuery(f ticketing.QueueFilter) (string, []any, bool) { return queueQue
 
 // NearbySQL is the duplicate search, for TestNearbyPlan.
 var NearbySQL = nearbySQL
+
+// CommitterPID is the backend of the group commit's connection, 0 before
+// its first batch. Read it only while no submit is under way.
+func (s *Store) CommitterPID() uint32 {
+	if s.commits.pipe.conn == nil {
+		return 0
+	}
+	return s.commits.pipe.conn.PgConn().PID()
+}

@@ -2,10 +2,14 @@ package postgres
 
 import (
 	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/yihao-city/yihao/ticketing"
@@ -25,15 +29,14 @@ import (
 // about, and the single statement leaves nothing half-written.
 //
 // Nothing waits for a batch to fill: alone, a submit commits at once.
+//
+// One writer: two made batches half the size, each paying the statement's
+// start and a commit, and two backends inserting at the same ends of the
+// same indexes; with one, PostgreSQL spent 8% less CPU per ticket of web
+// intake at the same rate (BENCHMARKS.md, "An eighth pass"). A batch grows
+// with the load, up to maxBatch, so one writer keeps up. It sends the next
+// batch while one commits (pipe, below).
 const (
-	// commitWriters is how many batches may be committing at once. One:
-	// two writers made batches half the size, each paying the statement's
-	// start and a commit, and two backends inserting at the same ends of
-	// the same indexes. With one, PostgreSQL spent 8% less CPU per ticket
-	// of web intake at the same rate, and WeChat pushes ran faster
-	// in every pair measured (BENCHMARKS.md, "An eighth pass"). A batch
-	// grows with the load, up to maxBatch, so one writer still keeps up.
-	commitWriters = 1
 	// maxBatch bounds one statement's size (and its arrays' memory).
 	maxBatch = 256
 	// batchTimeout bounds a batch that the database never answers; its
@@ -43,9 +46,9 @@ const (
 
 // groupCommit inserts batches of new tickets.
 type groupCommit struct {
-	pool   *pgxpool.Pool
 	insert string // the batch statement, built from the tickets table's column types
 	queue  *groupcommit.Queue[*pendingCreate]
+	pipe   pipe
 }
 
 // pendingCreate is one submit waiting for its batch, its rows encoded by
@@ -102,8 +105,9 @@ func newGroupCommit(ctx context.Context, pool *pgxpool.Pool) (*groupCommit, erro
 		}
 		ticketCols = append(ticketCols, c+" "+typ)
 	}
-	g := &groupCommit{pool: pool, insert: batchSQL(ticketCols)}
-	g.queue = groupcommit.New(commitWriters, maxBatch, batchTimeout, g.commit)
+	g := &groupCommit{insert: batchSQL(ticketCols)}
+	g.pipe.config, g.pipe.sql = pool.Config().ConnConfig, g.insert
+	g.queue = groupcommit.NewPipelined(maxBatch, batchTimeout, g.send)
 	return g, nil
 }
 
@@ -197,18 +201,8 @@ func pending(t *ticketing.Ticket) (*pendingCreate, error) {
 	return p, nil
 }
 
-// commit inserts batch in one statement (groupcommit retries a refused
-// batch one submit at a time).
-func (g *groupCommit) commit(ctx context.Context, batch []*groupcommit.Call[*pendingCreate]) error {
-	ids, err := g.exec(ctx, batch)
-	for _, c := range batch {
-		c.Item.inserted = ids[c.Item.t.ID]
-	}
-	return translate(err)
-}
-
-// exec runs the batch statement and returns the ids it inserted.
-func (g *groupCommit) exec(ctx context.Context, batch []*groupcommit.Call[*pendingCreate]) (map[int64]bool, error) {
+// batchArgs is the batch statement's arguments: one array per column.
+func batchArgs(batch []*groupcommit.Call[*pendingCreate]) []any {
 	args := make([]any, 0, 128)
 	args = appendColumns(args, batch, func(p *pendingCreate) [][]any { return p.ticket }, len(batch[0].Item.ticket[0]))
 	args = appendColumns(args, batch, func(p *pendingCreate) [][]any { return p.events }, len(eventColumns))
@@ -221,24 +215,21 @@ func (g *groupCommit) exec(ctx context.Context, batch []*groupcommit.Call[*pendi
 			keyIDs, keys = append(keyIDs, c.Item.t.ID), append(keys, k)
 		}
 	}
-	args = append(args, keyIDs, keys)
-	rows, err := g.pool.Query(ctx, g.insert, args...)
-	if err != nil {
-		return nil, err
-	}
-	ids := make(map[int64]bool, len(batch))
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, err
+	return append(args, keyIDs, keys)
+}
+
+// send sends batch's statement down the pipe; the wait marks the
+// tickets it inserted (groupcommit retries a refused batch one submit at
+// a time).
+func (g *groupCommit) send(ctx context.Context, batch []*groupcommit.Call[*pendingCreate]) func() error {
+	wait := g.pipe.send(ctx, batchArgs(batch))
+	return func() error {
+		ids, err := wait()
+		for _, c := range batch {
+			c.Item.inserted = ids[c.Item.t.ID]
 		}
-		ids[id] = true
+		return translate(err)
 	}
-	rows.Close()
-	// Err reports the commit too: the statement's implicit transaction
-	// ends before the server says it is ready again.
-	return ids, rows.Err()
 }
 
 // appendColumns turns the batch's rows of one table into one array per
@@ -279,4 +270,156 @@ func (s *Store) createBatched(ctx context.Context, t *ticketing.Ticket) (*ticket
 		err, inserted = c.Err, c.Item.inserted // read only once its batch is over
 	}
 	return sqlq.Committed(ctx, t, inserted, err, s.ByExternalID)
+}
+
+// pipe is the group commit's own connection, in pipeline mode: each batch
+// is its statement and a Sync, so it commits alone (an implicit
+// transaction), and the next batch can be sent while it runs. PostgreSQL
+// then starts the next batch as soon as one has committed, without a round
+// trip and the writer's wake-up between them: with a request sent only
+// after the answer to the previous one, the writer's backend waited for
+// the writer a fifth of the time during intake at c=32 (BENCHMARKS.md, "An
+// eleventh pass").
+//
+// The connection is its own, outside the pool, so that a pool of one (say)
+// still has its connection for everything else.
+type pipe struct {
+	config *pgx.ConnConfig
+	sql    string
+
+	conn *pgx.Conn // nil until the first batch and after a failure
+	pl   *pgconn.Pipeline
+	end  context.CancelFunc // ends the pipeline: a batch's deadline passed
+	sd   *pgconn.StatementDescription
+	eqb  pgx.ExtendedQueryBuilder
+}
+
+// batchStatement names the batch statement on the pipe's connection.
+const batchStatement = "yihao_create_batch"
+
+func (p *pipe) open(ctx context.Context) error {
+	conn, err := pgx.ConnectConfig(ctx, p.config)
+	if err != nil {
+		return err
+	}
+	sd, err := conn.Prepare(ctx, batchStatement, p.sql)
+	if err != nil {
+		_ = conn.Close(context.Background())
+		return err
+	}
+	pctx, end := context.WithCancel(context.Background())
+	p.conn, p.sd, p.end = conn, sd, end
+	p.pl = conn.PgConn().StartPipeline(pctx)
+	return nil
+}
+
+// drop gives up the connection after a failure; the next batch opens another.
+func (p *pipe) drop(pl *pgconn.Pipeline) {
+	if p.pl != pl || p.conn == nil {
+		return // already replaced
+	}
+	p.end()
+	_ = pl.Close()
+	_ = p.conn.Close(context.Background())
+	p.conn, p.pl = nil, nil
+}
+
+// close ends the pipeline and closes the connection, once nothing is in flight.
+func (p *pipe) close() {
+	if p.conn != nil {
+		_ = p.pl.Close()
+		p.end()
+		_ = p.conn.Close(context.Background())
+		p.conn, p.pl = nil, nil
+	}
+}
+
+// send sends one batch statement with its arguments; wait returns the ids
+// it inserted and the outcome of its commit.
+func (p *pipe) send(ctx context.Context, args []any) (wait func() (map[int64]bool, error)) {
+	fail := func(err error) func() (map[int64]bool, error) {
+		return func() (map[int64]bool, error) { return nil, err }
+	}
+	if p.conn == nil {
+		if err := p.open(ctx); err != nil {
+			return fail(err)
+		}
+	}
+	if err := p.eqb.Build(p.conn.TypeMap(), p.sd, args); err != nil {
+		return fail(err) // a value pgx cannot encode; nothing was sent
+	}
+	pl := p.pl
+	pl.SendQueryPrepared(p.sd.Name, p.eqb.ParamValues, p.eqb.ParamFormats, []int16{pgx.BinaryFormatCode})
+	pl.SendPipelineSync()
+	if err := pl.Flush(); err != nil {
+		p.drop(pl)
+		return fail(err)
+	}
+	end := p.end
+	return func() (map[int64]bool, error) {
+		// The wait may outlast the batch's deadline only by ending the pipeline.
+		stop := context.AfterFunc(ctx, end)
+		defer stop()
+		ids, err := p.receive(pl)
+		if err != nil {
+			var pgErr *pgconn.PgError
+			if !errors.As(err, &pgErr) {
+				p.drop(pl)
+			}
+		}
+		return ids, err
+	}
+}
+
+// receive reads one batch's answer: the ids it returned, then its Sync.
+func (p *pipe) receive(pl *pgconn.Pipeline) (map[int64]bool, error) {
+	res, err := pl.GetResults()
+	if err == nil {
+		rr, ok := res.(*pgconn.ResultReader)
+		if !ok {
+			return nil, fmt.Errorf("postgres: pipeline answered %T for a batch", res)
+		}
+		ids := map[int64]bool{}
+		for rr.NextRow() {
+			if v := rr.Values()[0]; len(v) == 8 {
+				ids[int64(binary.BigEndian.Uint64(v))] = true
+			}
+		}
+		if _, err = rr.Close(); err == nil {
+			if err = p.sync(pl); err != nil {
+				return nil, err
+			}
+			return ids, nil
+		}
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		// The statement failed and its transaction with it; the Sync
+		// that ended it is still to be read.
+		if serr := p.sync(pl); serr != nil {
+			return nil, serr
+		}
+	}
+	return nil, err
+}
+
+// sync reads the ReadyForQuery that follows a batch: its commit is over.
+// A commit that fails answers an error first, and the ReadyForQuery still
+// follows it.
+func (p *pipe) sync(pl *pgconn.Pipeline) error {
+	res, err := pl.GetResults()
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		res, err = pl.GetResults()
+		if err == nil {
+			err = pgErr
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if _, ok := res.(*pgconn.PipelineSync); !ok {
+		return fmt.Errorf("postgres: pipeline answered %T for a batch's sync", res)
+	}
+	return nil
 }

@@ -106,6 +106,7 @@ func migrate(ctx context.Context, db *sql.DB) error {
 // Close commits the submits already queued and releases the pool.
 func (s *Store) Close() {
 	s.commits.queue.Close()
+	s.commits.pipe.close()
 	s.pool.Close()
 }
 

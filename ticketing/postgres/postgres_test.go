@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/yihao-city/yihao/ticketing"
 	"github.com/yihao-city/yihao/ticketing/postgres"
 	"github.com/yihao-city/yihao/ticketing/postgres/pgtest"
@@ -125,4 +127,57 @@ func TestConcurrentClosuresOnASmallPool(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// The group commit's connection lost (here its backend terminated, as a
+// restart or a failover would) fails the batch under way with "try again",
+// and the next batch opens a connection of its own: the retry with the
+// same key stores the report, once.
+func TestGroupCommitReconnects(t *testing.T) {
+	u := pgtest.SchemaURL(t)
+	s := open(t, u)
+	ctx := context.Background()
+	svc := ticketing.NewService(s, oneDept{})
+	submit := func(key string) (*ticketing.Ticket, error) {
+		tk, _, err := svc.Submit(ctx, ticketing.Report{Channel: ticketing.ChannelWeb, ExternalID: key, Text: "井盖丢了"})
+		return tk, err
+	}
+	if _, err := submit("r-1"); err != nil {
+		t.Fatal(err)
+	}
+	pid := s.CommitterPID()
+	if pid == 0 {
+		t.Fatal("no group-commit connection after a submit")
+	}
+	conn, err := pgx.Connect(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `SELECT pg_terminate_backend($1)`, int32(pid)); err != nil {
+		t.Fatal(err)
+	}
+	tk, err := submit("r-2")
+	if err != nil {
+		t.Logf("the batch on the lost connection: %v", err)
+		if ticketing.KindOf(err) != ticketing.KindUnavailable {
+			t.Fatalf("the batch on the lost connection: err = %v, want unavailable", err)
+		}
+		if tk, err = submit("r-2"); err != nil {
+			t.Fatalf("the retry: %v", err)
+		}
+	}
+	if again, err := submit("r-2"); err != nil || again.Number != tk.Number {
+		t.Fatalf("r-2 replayed: %v, %v; want ticket %s", again, err, tk.Number)
+	}
+	if _, err := submit("r-3"); err != nil {
+		t.Fatal(err)
+	}
+	if p := s.CommitterPID(); p == pid || p == 0 {
+		t.Errorf("group-commit backend %d after the loss, want a new one (not %d)", p, pid)
+	}
+	var n int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM tickets WHERE external_id LIKE 'r-%'`).Scan(&n); err != nil || n != 3 {
+		t.Errorf("%d tickets stored (%v), want 3", n, err)
+	}
 }

@@ -36,6 +36,7 @@ type Call[T any] struct {
 // retry one write at a time) has returned.
 type Queue[T any] struct {
 	commit  func(context.Context, []*Call[T]) error
+	send    Send[T] // pipelined (NewPipelined): commit is send, then wait
 	max     int
 	timeout time.Duration
 
@@ -54,6 +55,27 @@ func New[T any](writers, max int, timeout time.Duration, commit func(context.Con
 		q.wg.Add(1)
 		go q.write()
 	}
+	return q
+}
+
+// Send hands a batch to the store without waiting for it to commit and
+// returns the wait for its outcome. The waits are called in the order of
+// the sends, each at most once, and nothing is sent between a failed
+// wait and the wait of the batch sent after it.
+type Send[T any] func(ctx context.Context, batch []*Call[T]) (wait func() error)
+
+// NewPipelined is New with one writer that sends the next batch while the
+// one before it is still committing, for a store that runs what it is
+// sent in order (PostgreSQL's pipeline mode on one connection). The store
+// then has the next batch at hand the moment it finishes one, instead of
+// waiting for the writer to hear of the commit, be scheduled and send; at
+// most two batches are in flight. A refused batch is tried one write at a
+// time once nothing is in flight, as with New.
+func NewPipelined[T any](max int, timeout time.Duration, send Send[T]) *Queue[T] {
+	q := &Queue[T]{send: send, max: max, timeout: timeout, calls: make(chan *Call[T], 4*max)}
+	q.commit = func(ctx context.Context, batch []*Call[T]) error { return send(ctx, batch)() }
+	q.wg.Add(1)
+	go q.pipeline()
 	return q
 }
 
@@ -98,24 +120,99 @@ func (q *Queue[T]) write() {
 	defer q.wg.Done()
 	batch := make([]*Call[T], 0, q.max)
 	for first := range q.calls {
-		batch = append(batch[:0], first)
-	gather:
-		for len(batch) < q.max {
-			select {
-			case c, ok := <-q.calls:
-				if !ok {
-					break gather
-				}
-				batch = append(batch, c)
-			default:
-				break gather
+		batch = q.gather(append(batch[:0], first))
+		q.commitBatch(batch)
+		q.release(batch)
+	}
+}
+
+// gather adds to batch what is queued, without waiting, up to max.
+func (q *Queue[T]) gather(batch []*Call[T]) []*Call[T] {
+	for len(batch) < q.max {
+		select {
+		case c, ok := <-q.calls:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, c)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+func (q *Queue[T]) release(batch []*Call[T]) {
+	for _, c := range batch {
+		close(c.done)
+	}
+	clear(batch)
+}
+
+// flight is a batch sent and not yet settled.
+type flight[T any] struct {
+	batch  []*Call[T]
+	ctx    context.Context
+	cancel context.CancelFunc
+	wait   func() error
+}
+
+func (q *Queue[T]) launch(batch []*Call[T]) *flight[T] {
+	ctx, cancel := context.WithTimeout(context.Background(), q.timeout)
+	return &flight[T]{batch: batch, ctx: ctx, cancel: cancel, wait: q.send(ctx, batch)}
+}
+
+// settle releases f's calls once err, its outcome, is known: a refused
+// batch is first tried one write at a time, with nothing else in flight.
+func (q *Queue[T]) settle(f *flight[T], err error) {
+	if err != nil {
+		if len(f.batch) > 1 && f.ctx.Err() == nil {
+			for i := range f.batch {
+				q.split(f.ctx, f.batch[i:i+1])
+			}
+		} else {
+			for _, c := range f.batch {
+				c.Err = err
 			}
 		}
-		q.commitBatch(batch)
-		for _, c := range batch {
-			close(c.done)
+	}
+	f.cancel()
+	q.release(f.batch)
+}
+
+// pipeline is the writer of NewPipelined: it sends a batch, then, while
+// that one commits, the next (whatever queued meanwhile), and only then
+// waits for the first.
+func (q *Queue[T]) pipeline() {
+	defer q.wg.Done()
+	var ahead *flight[T] // sent, its outcome not read yet
+	for {
+		var batch []*Call[T]
+		if ahead == nil {
+			first, ok := <-q.calls
+			if !ok {
+				return
+			}
+			batch = q.gather(append(make([]*Call[T], 0, q.max), first))
+		} else if batch = q.gather(make([]*Call[T], 0, q.max)); len(batch) == 0 {
+			q.settle(ahead, ahead.wait())
+			ahead = nil
+			continue
 		}
-		clear(batch)
+		next := q.launch(batch)
+		if ahead != nil {
+			if err := ahead.wait(); err != nil {
+				// Retries go out one at a time on an empty pipe: read
+				// what was sent behind the failed batch first.
+				nextErr := next.wait()
+				q.settle(ahead, err)
+				q.settle(next, nextErr)
+				ahead = nil
+				continue
+			}
+			q.settle(ahead, nil)
+		}
+		ahead = next
 	}
 }
 

@@ -3,6 +3,9 @@ package groupcommit
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -178,4 +181,104 @@ func BenchmarkDo(b *testing.B) {
 			}
 		}
 	})
+}
+
+// fakePipe is a store that runs what it is sent in order: it logs each
+// send and wait, checks that waits come in the order of the sends, and
+// lets the test hold a send or a wait (by the batch's first item) until
+// it has queued more writes.
+type fakePipe struct {
+	t        *testing.T
+	mu       sync.Mutex
+	log      []string
+	sent     [][]int // sent, not yet waited for
+	refuse   int     // a batch holding this item is refused
+	holdSend map[int]func()
+	holdWait map[int]func()
+}
+
+func (f *fakePipe) send(_ context.Context, b []*Call[int]) func() error {
+	items := make([]int, len(b))
+	for i, c := range b {
+		items[i] = c.Item
+	}
+	slices.Sort(items) // the writes queued in any order
+	f.mu.Lock()
+	f.sent = append(f.sent, items)
+	if len(f.sent) > 2 {
+		f.t.Errorf("%v in flight, want at most two batches", f.sent)
+	}
+	f.log = append(f.log, fmt.Sprint("send ", items))
+	f.mu.Unlock()
+	if hold := f.holdSend[items[0]]; hold != nil && len(items) == 1 {
+		hold()
+	}
+	return func() error {
+		if hold := f.holdWait[items[0]]; hold != nil && len(items) == 1 {
+			hold()
+		}
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if len(f.sent) == 0 || !slices.Equal(f.sent[0], items) {
+			f.t.Errorf("waited for %v, but %v were sent first", items, f.sent)
+		} else {
+			f.sent = f.sent[1:]
+		}
+		f.log = append(f.log, fmt.Sprint("wait ", items))
+		if slices.Contains(items, f.refuse) {
+			return errors.New("refused")
+		}
+		return nil
+	}
+}
+
+// While a batch commits, the next one is sent, and only then is the first
+// waited for; waits follow the sends; never more than two are in flight.
+// A refused batch is tried one write at a time once the batch sent behind
+// it has been waited for, so nothing is in flight: the bad write fails alone.
+func TestPipelinedSendsAheadAndRetriesOnAnEmptyPipe(t *testing.T) {
+	var q *Queue[int]
+	errs := make([]error, 8)
+	var wg sync.WaitGroup
+	do := func(from, to int) {
+		for i := from; i <= to; i++ {
+			wg.Go(func() {
+				c, err := q.Do(context.Background(), i)
+				if err == nil {
+					err = c.Err
+				}
+				errs[i] = err
+			})
+		}
+		waitFor(t, func() bool { return len(q.calls) == to-from+1 })
+	}
+	f := &fakePipe{t: t, refuse: 3,
+		holdSend: map[int]func(){0: func() { do(1, 5) }}, // queued while [0] is being sent
+		holdWait: map[int]func(){0: func() { do(6, 7) }}, // queued while [0] commits
+	}
+	q = NewPipelined(8, time.Minute, f.send)
+	wg.Go(func() {
+		_, errs[0] = q.Do(context.Background(), 0)
+	})
+	waitFor(t, func() bool { f.mu.Lock(); defer f.mu.Unlock(); return len(f.log) == 16 })
+	wg.Wait()
+	q.Close()
+	want := []string{"send [0]", "send [1 2 3 4 5]", "wait [0]", "send [6 7]", "wait [1 2 3 4 5]", "wait [6 7]"}
+	var alone []string // then each of 1..5 sent and waited for alone, in the batch's order
+	for i := 6; i+1 < len(f.log); i += 2 {
+		alone = append(alone, strings.TrimPrefix(f.log[i], "send "))
+		if f.log[i+1] != "wait "+alone[len(alone)-1] {
+			alone = nil
+			break
+		}
+	}
+	slices.Sort(alone)
+	if !slices.Equal(f.log[:6], want) || !slices.Equal(alone, []string{"[1]", "[2]", "[3]", "[4]", "[5]"}) {
+		t.Errorf("the store saw\n%v\nwant\n%v, then each of 1..5 sent and waited for alone", f.log, want)
+	}
+	for i, err := range errs {
+		if (err != nil) != (i == 3) {
+			t.Errorf("write %d: err = %v", i, err)
+		}
+	}
 }
