@@ -160,38 +160,70 @@ func (s *Service) submit(ctx context.Context, r Report, fold bool, decide func(t
 		return nil, false, err
 	}
 	track := rand.Text()
-	t = &Ticket{
-		ID: id, Number: FormatNumber(id, r.ReceivedAt.In(s.loc)), TrackToken: track, TrackHash: HashToken(track),
-		Channel: r.Channel, ExternalID: r.ExternalID, Fingerprint: fp, Line: r.Line,
-		Reporter: r.Reporter, Text: r.Text, Location: r.Location, Address: r.Address,
-		Attachments: r.Attachments, Priority: PriorityNormal, Article: r.Article,
-		ReceivedAt: r.ReceivedAt, CreatedAt: now, UpdatedAt: now,
-	}
-	if r.Channel == ChannelField {
-		t.FoundBy = strings.TrimPrefix(r.By, supervisorActor)
-	}
-	t.record(now, cmp.Or(r.By, ActorCitizen), EventReceived, StatusReceived, "", "已受理，工单号"+t.Number)
-	t.applyAssignment(a)
-	t.Centre, t.CentreDue = a.Centre, a.CentreDue
-	t.schedule(t.CentreDue)
-	merged := false
-	if fold {
-		if merged, err = s.foldDuplicates(ctx, t, now); err != nil {
-			// Finding duplicates is a convenience; the report matters more.
-			s.log.Warn("duplicate check failed", "err", err)
+	build := func() *Ticket {
+		t := &Ticket{
+			ID: id, Number: FormatNumber(id, r.ReceivedAt.In(s.loc)), TrackToken: track, TrackHash: HashToken(track),
+			Channel: r.Channel, ExternalID: r.ExternalID, Fingerprint: fp, Line: r.Line,
+			Reporter: r.Reporter, Text: r.Text, Location: r.Location, Address: r.Address,
+			Attachments: r.Attachments, Priority: PriorityNormal, Article: r.Article,
+			ReceivedAt: r.ReceivedAt, CreatedAt: now, UpdatedAt: now,
 		}
+		if r.Channel == ChannelField {
+			t.FoundBy = strings.TrimPrefix(r.By, supervisorActor)
+		}
+		t.record(now, cmp.Or(r.By, ActorCitizen), EventReceived, StatusReceived, "", "已受理，工单号"+t.Number)
+		t.applyAssignment(a)
+		t.Centre, t.CentreDue = a.Centre, a.CentreDue
+		t.schedule(t.CentreDue)
+		return t
 	}
-	if !merged {
-		if err := decide(t, a, now); err != nil {
+	// settle merges t into a duplicate the search finds, or lets decide
+	// place it, and queues its message.
+	settle := func(t *Ticket, search bool) error {
+		merged := false
+		if search {
+			var err error
+			if merged, err = s.foldDuplicates(ctx, t, now); err != nil {
+				// Finding duplicates is a convenience; the report matters more.
+				s.log.Warn("duplicate check failed", "err", err)
+			}
+		}
+		if !merged {
+			if err := decide(t, a, now); err != nil {
+				return err
+			}
+		}
+		if t.Status != StatusDispatched {
+			t.Department, t.DepartmentName = "", "" // a suggestion only, until a dispatcher decides
+		}
+		t.Enqueue("ticket.created", messagePayload(t, ""), now)
+		return nil
+	}
+
+	t = build()
+	var stored *Ticket
+	checker, checks := s.store.(NearCheckedCreator)
+	check, located := s.nearCheck(t)
+	if fold && checks && located {
+		// Created at once unless an open ticket lies near it; only then
+		// searched and scored, from scratch.
+		if err := settle(t, false); err != nil {
 			return nil, false, err
 		}
+		var near bool
+		if stored, created, near, err = checker.CreateUnlessNear(ctx, t, check); err == nil && near {
+			t = build()
+			if err := settle(t, true); err != nil {
+				return nil, false, err
+			}
+			stored, created, err = s.store.Create(ctx, t)
+		}
+	} else {
+		if err := settle(t, fold); err != nil {
+			return nil, false, err
+		}
+		stored, created, err = s.store.Create(ctx, t)
 	}
-	if t.Status != StatusDispatched {
-		t.Department, t.DepartmentName = "", "" // a suggestion only, until a dispatcher decides
-	}
-	t.Enqueue("ticket.created", messagePayload(t, ""), now)
-
-	stored, created, err := s.store.Create(ctx, t)
 	if err != nil {
 		return nil, false, err
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/pressly/goose/v3"
 
 	"github.com/yihao-city/yihao/ticketing"
+	"github.com/yihao-city/yihao/ticketing/internal/groupcommit"
 )
 
 // MigrateTo applies the migrations up to version, for tests that start
@@ -49,4 +50,17 @@ func (s *Store) CommitterPID() uint32 {
 		return 0
 	}
 	return s.commits.pipe.conn.PgConn().PID()
+}
+
+// BatchStatement is the group commit's statement, for plan tests.
+func BatchStatement(s *Store) string { return s.commits.insert }
+
+// BatchArgs are the arguments of a batch of t alone, near-checked when
+// check is not nil.
+func BatchArgs(t *ticketing.Ticket, check *ticketing.NearCheck) ([]any, error) {
+	p, err := pending(t, check)
+	if err != nil {
+		return nil, err
+	}
+	return batchArgs([]*groupcommit.Call[*pendingCreate]{{Item: p}}), nil
 }

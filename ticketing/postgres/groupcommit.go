@@ -14,6 +14,7 @@ import (
 
 	"github.com/yihao-city/yihao/ticketing"
 	"github.com/yihao-city/yihao/ticketing/internal/groupcommit"
+	"github.com/yihao-city/yihao/ticketing/internal/row"
 	"github.com/yihao-city/yihao/ticketing/internal/sqlq"
 )
 
@@ -62,12 +63,17 @@ type pendingCreate struct {
 	keys   []string
 
 	inserted bool
+	near     bool // not inserted: an open ticket lies near it (CreateUnlessNear)
 }
 
 // batchColumns is how each of the statement's array parameters is typed:
 // the tickets table's own column types (jsonb as text, cast in the SELECT),
 // then the change tables' arrays, each with the ticket's id first.
 var (
+	// nearColumns follow the tickets columns: the NearCheck of a ticket
+	// created unless an open one lies near it, NULL for the others.
+	nearColumns = []string{"near_category text", "near_min_lat double precision", "near_max_lat double precision",
+		"near_min_lon double precision", "near_max_lon double precision", "near_since timestamptz"}
 	eventColumns  = []string{"ticket_id bigint", "seq int", "at timestamptz", "actor text", "type text", "from_status text", "to_status text", "note text", "public text"}
 	outboxColumns = []string{"ticket_id bigint", "topic text", "payload text", "created_at timestamptz"}
 	tallyColumns  = []string{"ticket_id bigint", "at timestamptz", "metric text", "department text", "district text", "street text", "community text",
@@ -130,6 +136,7 @@ func batchSQL(ticketCols []string) string {
 	}
 	var sel []string
 	tu, tn := params(ticketCols)
+	nu, nn := params(nearColumns)
 	for _, c := range ticketCols {
 		name, typ, _ := strings.Cut(c, " ")
 		if typ == "jsonb" {
@@ -148,10 +155,16 @@ func batchSQL(ticketCols []string) string {
 		}
 		return strings.Join(out, ", ")
 	}
-	return `WITH t AS (
+	return `WITH x AS (
+		SELECT u.*, u.near_category IS NOT NULL AND EXISTS (
+			SELECT FROM tickets o WHERE o.category = u.near_category
+			  AND o.lat BETWEEN u.near_min_lat AND u.near_max_lat AND o.lon BETWEEN u.near_min_lon AND u.near_max_lon
+			  AND o.received_at >= u.near_since AND o.status IN ` + row.QuotedList(row.StatusNames(true)) + `) AS near
+		FROM unnest(` + strings.Join(append(tu, nu...), ", ") + `) AS u(` + strings.Join(append(tn, nn...), ", ") + `)
+	),
+	t AS (
 		INSERT INTO tickets (` + strings.Join(tn, ", ") + `)
-		SELECT ` + strings.Join(sel, ", ") + `
-		FROM unnest(` + strings.Join(tu, ", ") + `) AS x(` + strings.Join(tn, ", ") + `)
+		SELECT ` + strings.Join(sel, ", ") + ` FROM x WHERE NOT x.near
 		ON CONFLICT (channel, external_id) DO NOTHING
 		RETURNING id
 	),
@@ -177,14 +190,21 @@ func batchSQL(ticketCols []string) string {
 		JOIN t ON t.id = k.ticket_id
 		ON CONFLICT (ticket_id, key) DO NOTHING
 	)
-	SELECT id FROM t`
+	SELECT id, false FROM t UNION ALL SELECT id, true FROM x WHERE x.near`
 }
 
-// pending encodes t's rows for a batch.
-func pending(t *ticketing.Ticket) (*pendingCreate, error) {
+// pending encodes t's rows for a batch, with the near check to run first
+// when check is not nil.
+func pending(t *ticketing.Ticket, check *ticketing.NearCheck) (*pendingCreate, error) {
 	args, err := ticketValues(t, 1)
 	if err != nil {
 		return nil, err
+	}
+	if check != nil {
+		b := check.Box
+		args = append(args, check.Category, b.MinLat, b.MaxLat, b.MinLon, b.MaxLon, check.Since)
+	} else {
+		args = append(args, nil, nil, nil, nil, nil, nil)
 	}
 	p := &pendingCreate{t: t, ticket: [][]any{args}, keys: t.PendingKeys()}
 	evs := t.PendingEvents()
@@ -219,14 +239,15 @@ func batchArgs(batch []*groupcommit.Call[*pendingCreate]) []any {
 }
 
 // send sends batch's statement down the pipe; the wait marks the
-// tickets it inserted (groupcommit retries a refused batch one submit at
-// a time).
+// tickets it inserted and those it left for an open ticket near them
+// (groupcommit retries a refused batch one submit at a time).
 func (g *groupCommit) send(ctx context.Context, batch []*groupcommit.Call[*pendingCreate]) func() error {
 	wait := g.pipe.send(ctx, batchArgs(batch))
 	return func() error {
 		ids, err := wait()
 		for _, c := range batch {
-			c.Item.inserted = ids[c.Item.t.ID]
+			near, ok := ids[c.Item.t.ID]
+			c.Item.inserted, c.Item.near = ok && !near, ok && near
 		}
 		return translate(err)
 	}
@@ -258,18 +279,30 @@ func appendColumns(args []any, batch []*groupcommit.Call[*pendingCreate], rowsOf
 	return args
 }
 
-// createBatched is Create through the group commit.
-func (s *Store) createBatched(ctx context.Context, t *ticketing.Ticket) (*ticketing.Ticket, bool, error) {
-	p, err := pending(t)
+// createBatched is Create through the group commit, after the near check
+// when check is not nil.
+func (s *Store) createBatched(ctx context.Context, t *ticketing.Ticket, check *ticketing.NearCheck) (*ticketing.Ticket, bool, bool, error) {
+	p, err := pending(t, check)
 	if err != nil {
-		return nil, false, err
+		return nil, false, false, err
 	}
 	c, err := s.commits.queue.Do(ctx, p)
 	inserted := false
 	if err == nil {
 		err, inserted = c.Err, c.Item.inserted // read only once its batch is over
+		if err == nil && c.Item.near {
+			return nil, false, true, nil
+		}
 	}
-	return sqlq.Committed(ctx, t, inserted, err, s.ByExternalID)
+	stored, created, err := sqlq.Committed(ctx, t, inserted, err, s.ByExternalID)
+	return stored, created, false, err
+}
+
+// CreateUnlessNear is Create with the near check in the same statement:
+// a ticket with an open one near it is not inserted, and its submit
+// searches and scores as without the check.
+func (s *Store) CreateUnlessNear(ctx context.Context, t *ticketing.Ticket, check ticketing.NearCheck) (*ticketing.Ticket, bool, bool, error) {
+	return s.createBatched(ctx, t, &check)
 }
 
 // pipe is the group commit's own connection, in pipeline mode: each batch
@@ -335,7 +368,8 @@ func (p *pipe) close() {
 }
 
 // send sends one batch statement with its arguments; wait returns the ids
-// it inserted and the outcome of its commit.
+// it answered, each true when left for the near check, and the outcome of
+// its commit.
 func (p *pipe) send(ctx context.Context, args []any) (wait func() (map[int64]bool, error)) {
 	fail := func(err error) func() (map[int64]bool, error) {
 		return func() (map[int64]bool, error) { return nil, err }
@@ -349,7 +383,7 @@ func (p *pipe) send(ctx context.Context, args []any) (wait func() (map[int64]boo
 		return fail(err) // a value pgx cannot encode; nothing was sent
 	}
 	pl := p.pl
-	pl.SendQueryPrepared(p.sd.Name, p.eqb.ParamValues, p.eqb.ParamFormats, []int16{pgx.BinaryFormatCode})
+	pl.SendQueryPrepared(p.sd.Name, p.eqb.ParamValues, p.eqb.ParamFormats, []int16{pgx.BinaryFormatCode, pgx.BinaryFormatCode})
 	pl.SendPipelineSync()
 	if err := pl.Flush(); err != nil {
 		p.drop(pl)
@@ -371,7 +405,8 @@ func (p *pipe) send(ctx context.Context, args []any) (wait func() (map[int64]boo
 	}
 }
 
-// receive reads one batch's answer: the ids it returned, then its Sync.
+// receive reads one batch's answer: its rows (id, left for the near
+// check), then its Sync.
 func (p *pipe) receive(pl *pgconn.Pipeline) (map[int64]bool, error) {
 	res, err := pl.GetResults()
 	if err == nil {
@@ -381,8 +416,8 @@ func (p *pipe) receive(pl *pgconn.Pipeline) (map[int64]bool, error) {
 		}
 		ids := map[int64]bool{}
 		for rr.NextRow() {
-			if v := rr.Values()[0]; len(v) == 8 {
-				ids[int64(binary.BigEndian.Uint64(v))] = true
+			if v := rr.Values(); len(v) == 2 && len(v[0]) == 8 && len(v[1]) == 1 {
+				ids[int64(binary.BigEndian.Uint64(v[0]))] = v[1][0] == 1
 			}
 		}
 		if _, err = rr.Close(); err == nil {

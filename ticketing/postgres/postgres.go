@@ -212,7 +212,8 @@ func tallyArgs(ts []ticketing.Tally) []any {
 // and keys, in one statement with the other submits of its batch (see
 // groupcommit.go), and returns once that statement has committed.
 func (s *Store) Create(ctx context.Context, t *ticketing.Ticket) (*ticketing.Ticket, bool, error) {
-	return s.createBatched(ctx, t)
+	stored, created, _, err := s.createBatched(ctx, t, nil)
+	return stored, created, err
 }
 
 func nullTime(t time.Time) *time.Time {
