@@ -89,19 +89,19 @@ func (ws *wires) dial() (*wire, error) {
 	if ws.tls != nil {
 		tc := tls.Client(conn, ws.tls)
 		if err := tc.HandshakeContext(ws.ctx); err != nil {
-			conn.Close()
+			_ = conn.Close()
 			return nil, err
 		}
 		conn = tc
 	}
 	w := &wire{conn: conn, br: bufio.NewReaderSize(conn, 16<<10)}
-	w.stop = context.AfterFunc(ws.ctx, func() { conn.Close() })
+	w.stop = context.AfterFunc(ws.ctx, func() { _ = conn.Close() })
 	return w, nil
 }
 
 func (w *wire) drop() {
 	w.stop()
-	w.conn.Close()
+	_ = w.conn.Close()
 }
 
 // do sends one request for path (under the base URL's) with the given
