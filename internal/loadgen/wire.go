@@ -4,12 +4,15 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
+	"syscall"
 	"time"
 )
 
@@ -107,11 +110,11 @@ func (w *wire) drop() {
 // do sends one request for path (under the base URL's) with the given
 // header lines ("Name: value") and reads the whole answer, at most limit
 // bytes of body. A request that found its kept-alive connection closed by
-// the server while idle is sent again on a fresh one, as net/http's client
-// does for idempotent requests; every request of the load is (its reports
-// carry an Idempotency-Key, its pushes a MsgId).
+// the server while idle is sent again, once, on a fresh one, as net/http's
+// client does for idempotent requests; every request of the load is (its
+// reports carry an Idempotency-Key, its pushes a MsgId).
 func (ws *wires) do(method, path string, header []string, body []byte, limit int64) (int, []byte, http.Header, error) {
-	for {
+	for retried := false; ; retried = true {
 		var w *wire
 		select {
 		case w = <-ws.idle:
@@ -124,8 +127,8 @@ func (ws *wires) do(method, path string, header []string, body []byte, limit int
 		status, data, hdr, keep, answered, err := w.roundTrip(ws, method, path, header, body, limit)
 		if err != nil {
 			w.drop()
-			if w.used && !answered && ws.ctx.Err() == nil {
-				continue // no answer on a connection the server closed while idle: a fresh one
+			if w.used && !answered && !retried && idleClosed(err) && ws.ctx.Err() == nil {
+				continue // the server closed the connection while it was idle: once more on a fresh one
 			}
 			return 0, nil, nil, ws.fail(err)
 		}
@@ -143,6 +146,13 @@ func (ws *wires) do(method, path string, header []string, body []byte, limit int
 	}
 }
 
+// idleClosed tells a connection the server had closed (the write or the
+// first read refused) from one that is slow: a timeout is never sent again.
+func idleClosed(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
 // fail prefers the run's end to the closed connection it caused.
 func (ws *wires) fail(err error) error {
 	if cerr := ws.ctx.Err(); cerr != nil {
@@ -158,6 +168,9 @@ func (w *wire) roundTrip(ws *wires, method, path string, header []string, body [
 	b := append(w.buf[:0], method...)
 	b = append(b, ' ')
 	b = append(b, ws.prefix...)
+	if ws.prefix == "" && !strings.HasPrefix(path, "/") {
+		b = append(b, '/') // "?query" on a base URL without a path
+	}
 	b = append(b, path...)
 	b = append(b, " HTTP/1.1\r\nHost: "...)
 	b = append(b, ws.host...)

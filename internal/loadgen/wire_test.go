@@ -73,4 +73,13 @@ func TestWiresKeepAliveAndClose(t *testing.T) {
 	if n := conns.Load(); n != 4 {
 		t.Fatalf("after a cut body: %d connections, want a fourth one", n)
 	}
+	// A base URL without a path: a query alone goes to "/".
+	bare, err := newWires(context.Background(), srv.URL, 1, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bare.close()
+	if status, _, hdr, err := bare.do(http.MethodGet, "?q=1", nil, nil, 1<<20); err != nil || status != 200 || hdr.Get("X-Path") != "/" {
+		t.Fatalf("GET ?q=1 on %s = %d %v (path %q), want /", srv.URL, status, err, hdr.Get("X-Path"))
+	}
 }

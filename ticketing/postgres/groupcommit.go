@@ -157,7 +157,7 @@ func batchSQL(ticketCols []string) string {
 	}
 	return `WITH x AS (
 		SELECT u.*, u.near_category IS NOT NULL AND EXISTS (
-			SELECT FROM tickets o WHERE o.category = u.near_category
+			SELECT FROM tickets o WHERE o.category = u.near_category AND o.id <> u.id
 			  AND o.lat BETWEEN u.near_min_lat AND u.near_max_lat AND o.lon BETWEEN u.near_min_lon AND u.near_max_lon
 			  AND o.received_at >= u.near_since AND o.status IN ` + row.QuotedList(row.StatusNames(true)) + `) AS near
 		FROM unnest(` + strings.Join(append(tu, nu...), ", ") + `) AS u(` + strings.Join(append(tn, nn...), ", ") + `)
@@ -320,12 +320,21 @@ type pipe struct {
 	config *pgx.ConnConfig
 	sql    string
 
-	conn *pgx.Conn // nil until the first batch and after a failure
-	pl   *pgconn.Pipeline
-	end  context.CancelFunc // ends the pipeline: a batch's deadline passed
-	sd   *pgconn.StatementDescription
-	eqb  pgx.ExtendedQueryBuilder
+	conn     *pgx.Conn // nil until the first batch and after a failure
+	pl       *pgconn.Pipeline
+	pctx     context.Context
+	end      context.CancelFunc // ends the pipeline: a batch's deadline passed
+	sd       *pgconn.StatementDescription
+	eqb      pgx.ExtendedQueryBuilder
+	inflight int       // batches sent and not yet read
+	used     time.Time // when the last batch was read
 }
+
+// pingAfter is how long the connection may sit idle before a batch checks
+// it first, as pgxpool does for its connections: a connection a restart,
+// a failover or a proxy closed would otherwise fail the batch, and a
+// report sent alone would be answered "try again".
+const pingAfter = time.Second
 
 // batchStatement names the batch statement on the pipe's connection.
 const batchStatement = "yihao_create_batch"
@@ -341,9 +350,23 @@ func (p *pipe) open(ctx context.Context) error {
 		return err
 	}
 	pctx, end := context.WithCancel(context.Background())
-	p.conn, p.sd, p.end = conn, sd, end
+	p.conn, p.sd, p.pctx, p.end = conn, sd, pctx, end
 	p.pl = conn.PgConn().StartPipeline(pctx)
 	return nil
+}
+
+// check pings a connection that sat idle (the pipeline ended for it and
+// started again), and drops it if it does not answer.
+func (p *pipe) check(ctx context.Context) {
+	if p.conn == nil || p.inflight > 0 || time.Since(p.used) < pingAfter {
+		return
+	}
+	pl := p.pl
+	if pl.Close() == nil && p.pctx.Err() == nil && p.conn.Ping(ctx) == nil {
+		p.pl = p.conn.PgConn().StartPipeline(p.pctx)
+		return
+	}
+	p.drop(pl)
 }
 
 // drop gives up the connection after a failure; the next batch opens another.
@@ -354,7 +377,7 @@ func (p *pipe) drop(pl *pgconn.Pipeline) {
 	p.end()
 	_ = pl.Close()
 	_ = p.conn.Close(context.Background())
-	p.conn, p.pl = nil, nil
+	p.conn, p.pl, p.inflight = nil, nil, 0
 }
 
 // close ends the pipeline and closes the connection, once nothing is in flight.
@@ -374,6 +397,7 @@ func (p *pipe) send(ctx context.Context, args []any) (wait func() (map[int64]boo
 	fail := func(err error) func() (map[int64]bool, error) {
 		return func() (map[int64]bool, error) { return nil, err }
 	}
+	p.check(ctx)
 	if p.conn == nil {
 		if err := p.open(ctx); err != nil {
 			return fail(err)
@@ -385,21 +409,28 @@ func (p *pipe) send(ctx context.Context, args []any) (wait func() (map[int64]boo
 	pl := p.pl
 	pl.SendQueryPrepared(p.sd.Name, p.eqb.ParamValues, p.eqb.ParamFormats, []int16{pgx.BinaryFormatCode, pgx.BinaryFormatCode})
 	pl.SendPipelineSync()
+	// From here the batch may outlast its deadline only by ending the
+	// pipeline: a write the network holds up, or an answer that never comes.
+	stop := context.AfterFunc(ctx, p.end)
 	if err := pl.Flush(); err != nil {
+		stop()
 		p.drop(pl)
 		return fail(err)
 	}
-	end := p.end
+	p.inflight++
 	return func() (map[int64]bool, error) {
-		// The wait may outlast the batch's deadline only by ending the pipeline.
-		stop := context.AfterFunc(ctx, end)
-		defer stop()
 		ids, err := p.receive(pl)
-		if err != nil {
-			var pgErr *pgconn.PgError
-			if !errors.As(err, &pgErr) {
-				p.drop(pl)
-			}
+		var pgErr *pgconn.PgError
+		switch {
+		case !stop():
+			// The deadline ended the pipeline, whatever was read: the
+			// connection cannot carry another batch.
+			p.drop(pl)
+		case err != nil && !errors.As(err, &pgErr):
+			p.drop(pl)
+		case p.pl == pl:
+			p.inflight--
+			p.used = time.Now()
 		}
 		return ids, err
 	}

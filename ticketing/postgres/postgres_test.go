@@ -132,7 +132,8 @@ func TestConcurrentClosuresOnASmallPool(t *testing.T) {
 // The group commit's connection lost (here its backend terminated, as a
 // restart or a failover would) fails the batch under way with "try again",
 // and the next batch opens a connection of its own: the retry with the
-// same key stores the report, once.
+// same key stores the report, once. A connection lost while idle is found
+// by a ping before the next batch.
 func TestGroupCommitReconnects(t *testing.T) {
 	u := pgtest.SchemaURL(t)
 	s := open(t, u)
@@ -159,7 +160,6 @@ func TestGroupCommitReconnects(t *testing.T) {
 	}
 	tk, err := submit("r-2")
 	if err != nil {
-		t.Logf("the batch on the lost connection: %v", err)
 		if ticketing.KindOf(err) != ticketing.KindUnavailable {
 			t.Fatalf("the batch on the lost connection: err = %v, want unavailable", err)
 		}
@@ -176,8 +176,17 @@ func TestGroupCommitReconnects(t *testing.T) {
 	if p := s.CommitterPID(); p == pid || p == 0 {
 		t.Errorf("group-commit backend %d after the loss, want a new one (not %d)", p, pid)
 	}
+	// Lost while idle: the next batch pings it first, and the report goes
+	// through on a fresh connection without a "try again".
+	if _, err := conn.Exec(ctx, `SELECT pg_terminate_backend($1)`, int32(s.CommitterPID())); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond) // pingAfter
+	if _, err := submit("r-4"); err != nil {
+		t.Fatalf("the first report after an idle loss: %v", err)
+	}
 	var n int
-	if err := conn.QueryRow(ctx, `SELECT count(*) FROM tickets WHERE external_id LIKE 'r-%'`).Scan(&n); err != nil || n != 3 {
-		t.Errorf("%d tickets stored (%v), want 3", n, err)
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM tickets WHERE external_id LIKE 'r-%'`).Scan(&n); err != nil || n != 4 {
+		t.Errorf("%d tickets stored (%v), want 4", n, err)
 	}
 }
