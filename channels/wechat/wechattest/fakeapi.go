@@ -319,8 +319,13 @@ func (f *FakeAPI) serveToken(w http.ResponseWriter, i int, c Call) {
 
 // checkToken answers the call's access token's fault, if it has one.
 func (f *FakeAPI) checkToken(w http.ResponseWriter, i int, c Call) bool {
+	// A copy, read under the lock: a token refresh marks the old ones invalid.
 	f.mu.Lock()
-	tk := f.tokens[c.Token]
+	var tk *token
+	if t, ok := f.tokens[c.Token]; ok {
+		cp := *t
+		tk = &cp
+	}
 	f.mu.Unlock()
 	switch {
 	case c.Token == "":
