@@ -165,17 +165,7 @@ func (q *Queue[T]) launch(batch []*Call[T]) *flight[T] {
 // settle releases f's calls once err, its outcome, is known: a refused
 // batch is first tried one write at a time, with nothing else in flight.
 func (q *Queue[T]) settle(f *flight[T], err error) {
-	if err != nil {
-		if len(f.batch) > 1 && f.ctx.Err() == nil {
-			for i := range f.batch {
-				q.split(f.ctx, f.batch[i:i+1])
-			}
-		} else {
-			for _, c := range f.batch {
-				c.Err = err
-			}
-		}
-	}
+	q.refused(f.ctx, f.batch, err)
 	f.cancel()
 	q.release(f.batch)
 }
@@ -224,7 +214,13 @@ func (q *Queue[T]) commitBatch(batch []*Call[T]) {
 
 // split commits batch, or, refused and with time left, each call alone.
 func (q *Queue[T]) split(ctx context.Context, batch []*Call[T]) {
-	err := q.commit(ctx, batch)
+	q.refused(ctx, batch, q.commit(ctx, batch))
+}
+
+// refused handles a batch's outcome err: with time left, a refused batch
+// of several calls is committed again one call at a time; otherwise each
+// call fails with err.
+func (q *Queue[T]) refused(ctx context.Context, batch []*Call[T], err error) {
 	if err == nil {
 		return
 	}
