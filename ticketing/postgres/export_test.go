@@ -53,7 +53,7 @@ func (s *Store) CommitterPID() uint32 {
 }
 
 // BatchStatement is the group commit's statement, for plan tests.
-func BatchStatement(s *Store) string { return s.commits.insert }
+func BatchStatement(s *Store) string { return s.commits.pipe.sql }
 
 // BatchArgs are the arguments of a batch of t alone, near-checked when
 // check is not nil.

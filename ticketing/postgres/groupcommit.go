@@ -47,9 +47,8 @@ const (
 
 // groupCommit inserts batches of new tickets.
 type groupCommit struct {
-	insert string // the batch statement, built from the tickets table's column types
-	queue  *groupcommit.Queue[*pendingCreate]
-	pipe   pipe
+	queue *groupcommit.Queue[*pendingCreate]
+	pipe  pipe // with the batch statement, built from the tickets table's column types
 }
 
 // pendingCreate is one submit waiting for its batch, its rows encoded by
@@ -111,8 +110,7 @@ func newGroupCommit(ctx context.Context, pool *pgxpool.Pool) (*groupCommit, erro
 		}
 		ticketCols = append(ticketCols, c+" "+typ)
 	}
-	g := &groupCommit{insert: batchSQL(ticketCols)}
-	g.pipe.config, g.pipe.sql = pool.Config().ConnConfig, g.insert
+	g := &groupCommit{pipe: pipe{config: pool.Config().ConnConfig, sql: batchSQL(ticketCols)}}
 	g.queue = groupcommit.NewPipelined(maxBatch, batchTimeout, g.send)
 	return g, nil
 }
