@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -53,22 +54,15 @@ func newWires(ctx context.Context, base string, n int, timeout time.Duration) (*
 	port := u.Port()
 	switch u.Scheme {
 	case "http":
-		port = cmpOr(port, "80")
+		port = cmp.Or(port, "80")
 	case "https":
-		port = cmpOr(port, "443")
+		port = cmp.Or(port, "443")
 		w.tls = &tls.Config{ServerName: u.Hostname()}
 	default:
 		return nil, fmt.Errorf("%q is not an http(s) URL", base)
 	}
 	w.addr = net.JoinHostPort(u.Hostname(), port)
 	return w, nil
-}
-
-func cmpOr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 // close closes the idle connections.
