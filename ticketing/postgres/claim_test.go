@@ -3,9 +3,11 @@ package postgres_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/yihao-city/yihao/ticketing"
@@ -86,6 +88,30 @@ func claimIndexes(t *testing.T, pool *pgxpool.Pool, mode string, now time.Time) 
 // (a plan made for the values, or one kept for any); EXPLAIN does not run it.
 func explain(t *testing.T, pool *pgxpool.Pool, mode, query string, args ...any) planNode {
 	t.Helper()
+	return explainIn(t, pool, mode, func(ctx context.Context, tx pgx.Tx) ([]byte, error) {
+		var out []byte
+		err := tx.QueryRow(ctx, "EXPLAIN (FORMAT JSON) "+query, args...).Scan(&out)
+		return out, err
+	})
+}
+
+// explainBinary is explain with the parameters already encoded, in the
+// binary format, as the group commit sends them.
+func explainBinary(t *testing.T, pool *pgxpool.Pool, mode, query string, params [][]byte) planNode {
+	t.Helper()
+	return explainIn(t, pool, mode, func(ctx context.Context, tx pgx.Tx) ([]byte, error) {
+		res := tx.Conn().PgConn().ExecParams(ctx, "EXPLAIN (FORMAT JSON) "+query, params, nil, []int16{pgx.BinaryFormatCode}, nil).Read()
+		if res.Err != nil || len(res.Rows) != 1 {
+			return nil, fmt.Errorf("EXPLAIN: %v, %d rows", res.Err, len(res.Rows))
+		}
+		return res.Rows[0][0], nil
+	})
+}
+
+// explainIn runs an EXPLAIN (FORMAT JSON) with run, in a transaction under
+// plan_cache_mode mode, and returns its plan.
+func explainIn(t *testing.T, pool *pgxpool.Pool, mode string, run func(context.Context, pgx.Tx) ([]byte, error)) planNode {
+	t.Helper()
 	ctx := context.Background()
 	tx, err := pool.Begin(ctx)
 	if err != nil {
@@ -95,8 +121,8 @@ func explain(t *testing.T, pool *pgxpool.Pool, mode, query string, args ...any) 
 	if _, err := tx.Exec(ctx, "SET LOCAL plan_cache_mode = "+mode); err != nil {
 		t.Fatal(err)
 	}
-	var out []byte
-	if err := tx.QueryRow(ctx, "EXPLAIN (FORMAT JSON) "+query, args...).Scan(&out); err != nil {
+	out, err := run(ctx, tx)
+	if err != nil {
 		t.Fatal(err)
 	}
 	var plans []struct{ Plan planNode }

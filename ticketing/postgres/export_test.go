@@ -10,7 +10,6 @@ import (
 	"github.com/pressly/goose/v3"
 
 	"github.com/yihao-city/yihao/ticketing"
-	"github.com/yihao-city/yihao/ticketing/internal/groupcommit"
 )
 
 // MigrateTo applies the migrations up to version, for tests that start
@@ -55,12 +54,17 @@ func (s *Store) CommitterPID() uint32 {
 // BatchStatement is the group commit's statement, for plan tests.
 func BatchStatement(s *Store) string { return s.commits.pipe.sql }
 
-// BatchArgs are the arguments of a batch of t alone, near-checked when
-// check is not nil.
-func BatchArgs(t *ticketing.Ticket, check *ticketing.NearCheck) ([]any, error) {
-	p, err := pending(t, check)
+// BatchParams are the parameters of a batch of t alone, as the group
+// commit sends them (binary), near-checked when check is not nil.
+func BatchParams(s *Store, t *ticketing.Ticket, check *ticketing.NearCheck) ([][]byte, error) {
+	p, err := s.commits.pending(t, check)
 	if err != nil {
 		return nil, err
 	}
-	return batchArgs([]*groupcommit.Call[*pendingCreate]{{Item: p}}), nil
+	buf, bounds := s.commits.appendParams(nil, nil, []*pendingCreate{p})
+	params := make([][]byte, len(bounds))
+	for i, b := range bounds {
+		params[i] = buf[b[0]:b[1]]
+	}
+	return params, nil
 }

@@ -130,6 +130,11 @@ func feedPlan(t *testing.T, pool *pgxpool.Pool, mode string) []string {
 // scans.
 func planNodes(t *testing.T, pool *pgxpool.Pool, mode, query string, args ...any) []string {
 	t.Helper()
+	return nodesOf(explain(t, pool, mode, query, args...))
+}
+
+// nodesOf is plan's nodes, depth first, each as its type and index.
+func nodesOf(plan planNode) []string {
 	var nodes []string
 	var visit func(n planNode)
 	visit = func(n planNode) {
@@ -138,7 +143,7 @@ func planNodes(t *testing.T, pool *pgxpool.Pool, mode, query string, args ...any
 			visit(c)
 		}
 	}
-	visit(explain(t, pool, mode, query, args...))
+	visit(plan)
 	return nodes
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -47,19 +48,29 @@ const (
 
 // groupCommit inserts batches of new tickets.
 type groupCommit struct {
-	queue *groupcommit.Queue[*pendingCreate]
-	pipe  pipe // with the batch statement, built from the tickets table's column types
+	queue  *groupcommit.Queue[*pendingCreate]
+	pipe   pipe // with the batch statement, built from the tickets table's column types
+	tables batchTables
 }
+
+// The batch statement's tables, in the order of its parameters.
+const (
+	ticketsTable = iota // with the near check's columns after the tickets'
+	eventsTable
+	outboxTable
+	tallyTable
+	keysTable
+	batchTableCount
+)
+
+// batchTables is the elements of each table's columns.
+type batchTables [batchTableCount]table
 
 // pendingCreate is one submit waiting for its batch, its rows encoded by
 // the submitting goroutine so that the writer only concatenates.
 type pendingCreate struct {
-	t      *ticketing.Ticket
-	ticket [][]any // the tickets row (one), in row.TicketColumns order
-	events [][]any
-	outbox [][]any
-	tally  [][]any
-	keys   []string
+	t    *ticketing.Ticket
+	rows [batchTableCount]encoded
 
 	inserted bool
 	near     bool // not inserted: an open ticket lies near it (CreateUnlessNear)
@@ -110,9 +121,29 @@ func newGroupCommit(ctx context.Context, pool *pgxpool.Pool) (*groupCommit, erro
 		}
 		ticketCols = append(ticketCols, c+" "+typ)
 	}
-	g := &groupCommit{pipe: pipe{config: pool.Config().ConnConfig, sql: batchSQL(ticketCols)}}
+	tables, err := newBatchTables(slices.Concat(ticketCols, nearColumns), eventColumns, outboxColumns, tallyColumns, keyColumns)
+	if err != nil {
+		return nil, err
+	}
+	g := &groupCommit{pipe: pipe{config: pool.Config().ConnConfig, sql: batchSQL(ticketCols)}, tables: tables}
 	g.queue = groupcommit.NewPipelined(maxBatch, batchTimeout, g.send)
 	return g, nil
+}
+
+// newBatchTables is the elements of each table's columns ("name type").
+func newBatchTables(columns ...[]string) (batchTables, error) {
+	var tables batchTables
+	for i, cols := range columns {
+		for _, c := range cols {
+			_, typ, _ := strings.Cut(c, " ")
+			e, err := elementOf(typ)
+			if err != nil {
+				return tables, err
+			}
+			tables[i] = append(tables[i], e)
+		}
+	}
+	return tables, nil
 }
 
 // batchSQL is the statement that inserts a batch: each table's rows come
@@ -191,12 +222,13 @@ func batchSQL(ticketCols []string) string {
 	SELECT id, false FROM t UNION ALL SELECT id, true FROM x WHERE x.near`
 }
 
-// pending encodes t's rows for a batch, with the near check to run first
-// when check is not nil.
-func pending(t *ticketing.Ticket, check *ticketing.NearCheck) (*pendingCreate, error) {
+// rowsOf is t's rows of each of the batch's tables, with the near check
+// to run first when check is not nil.
+func rowsOf(t *ticketing.Ticket, check *ticketing.NearCheck) ([batchTableCount][][]any, error) {
+	var rows [batchTableCount][][]any
 	args, err := ticketValues(t, 1)
 	if err != nil {
-		return nil, err
+		return rows, err
 	}
 	if check != nil {
 		b := check.Box
@@ -204,43 +236,63 @@ func pending(t *ticketing.Ticket, check *ticketing.NearCheck) (*pendingCreate, e
 	} else {
 		args = append(args, nil, nil, nil, nil, nil, nil)
 	}
-	p := &pendingCreate{t: t, ticket: [][]any{args}, keys: t.PendingKeys()}
+	rows[ticketsTable] = [][]any{args}
 	evs := t.PendingEvents()
 	for i, e := range evs {
-		p.events = append(p.events, []any{t.ID, int32(i + 1), e.At, e.Actor, string(e.Type), string(e.From), string(e.To), e.Note, e.Public})
+		rows[eventsTable] = append(rows[eventsTable], []any{t.ID, int32(i + 1), e.At, e.Actor, string(e.Type), string(e.From), string(e.To), e.Note, e.Public})
 	}
 	for _, m := range t.PendingMessages() {
-		p.outbox = append(p.outbox, []any{t.ID, m.Topic, string(m.Payload), m.At})
+		rows[outboxTable] = append(rows[outboxTable], []any{t.ID, m.Topic, string(m.Payload), m.At})
 	}
 	for _, x := range ticketing.TalliesOf(t, evs) {
-		p.tally = append(p.tally, []any{t.ID, x.At, string(x.Metric), x.Keys.Department, x.Keys.District, x.Keys.Street,
+		rows[tallyTable] = append(rows[tallyTable], []any{t.ID, x.At, string(x.Metric), x.Keys.Department, x.Keys.District, x.Keys.Street,
 			x.Keys.Community, x.Keys.Grid, x.Keys.Supervisor, x.Keys.Article, x.Keys.Category, string(x.Keys.Channel), int32(x.N)})
+	}
+	for _, k := range t.PendingKeys() {
+		rows[keysTable] = append(rows[keysTable], []any{t.ID, k})
+	}
+	return rows, nil
+}
+
+// pending encodes t's rows for a batch (rowsOf).
+func (g *groupCommit) pending(t *ticketing.Ticket, check *ticketing.NearCheck) (*pendingCreate, error) {
+	rows, err := rowsOf(t, check)
+	if err != nil {
+		return nil, err
+	}
+	p := &pendingCreate{t: t}
+	for i, tb := range g.tables {
+		if p.rows[i], err = tb.encode(rows[i]); err != nil {
+			return nil, err
+		}
 	}
 	return p, nil
 }
 
-// batchArgs is the batch statement's arguments: one array per column.
-func batchArgs(batch []*groupcommit.Call[*pendingCreate]) []any {
-	args := make([]any, 0, 128)
-	args = appendColumns(args, batch, func(p *pendingCreate) [][]any { return p.ticket }, len(batch[0].Item.ticket[0]))
-	args = appendColumns(args, batch, func(p *pendingCreate) [][]any { return p.events }, len(eventColumns))
-	args = appendColumns(args, batch, func(p *pendingCreate) [][]any { return p.outbox }, len(outboxColumns))
-	args = appendColumns(args, batch, func(p *pendingCreate) [][]any { return p.tally }, len(tallyColumns))
-	var keyIDs []int64
-	var keys []string
-	for _, c := range batch {
-		for _, k := range c.Item.keys {
-			keyIDs, keys = append(keyIDs, c.Item.t.ID), append(keys, k)
+// appendParams appends the batch statement's parameters for items to
+// buf, and each one's bounds in buf to bounds.
+func (g *groupCommit) appendParams(buf []byte, bounds [][2]int, items []*pendingCreate) ([]byte, [][2]int) {
+	parts := make([]*encoded, len(items))
+	for i, tb := range g.tables {
+		for j, p := range items {
+			parts[j] = &p.rows[i]
 		}
+		buf, bounds = tb.appendArrays(buf, bounds, parts)
 	}
-	return append(args, keyIDs, keys)
+	return buf, bounds
 }
 
 // send sends batch's statement down the pipe; the wait marks the
 // tickets it inserted and those it left for an open ticket near them
 // (groupcommit retries a refused batch one submit at a time).
 func (g *groupCommit) send(ctx context.Context, batch []*groupcommit.Call[*pendingCreate]) func() error {
-	wait := g.pipe.send(ctx, batchArgs(batch))
+	items := make([]*pendingCreate, len(batch))
+	for i, c := range batch {
+		items[i] = c.Item
+	}
+	wait := g.pipe.send(ctx, func(buf []byte, bounds [][2]int) ([]byte, [][2]int) {
+		return g.appendParams(buf, bounds, items)
+	})
 	return func() error {
 		ids, err := wait()
 		for _, c := range batch {
@@ -251,36 +303,10 @@ func (g *groupCommit) send(ctx context.Context, batch []*groupcommit.Call[*pendi
 	}
 }
 
-// appendColumns turns the batch's rows of one table into one array per
-// column (pgx encodes []any into the statement's typed arrays).
-func appendColumns(args []any, batch []*groupcommit.Call[*pendingCreate], rowsOf func(*pendingCreate) [][]any, width int) []any {
-	// Sized once: the writer builds every batch alone, and growing them
-	// cost it 33 allocations a ticket.
-	n := 0
-	for _, c := range batch {
-		n += len(rowsOf(c.Item))
-	}
-	cols := make([][]any, width)
-	for i := range cols {
-		cols[i] = make([]any, 0, n)
-	}
-	for _, c := range batch {
-		for _, r := range rowsOf(c.Item) {
-			for i, v := range r {
-				cols[i] = append(cols[i], v)
-			}
-		}
-	}
-	for _, c := range cols {
-		args = append(args, c)
-	}
-	return args
-}
-
 // createBatched is Create through the group commit, after the near check
 // when check is not nil.
 func (s *Store) createBatched(ctx context.Context, t *ticketing.Ticket, check *ticketing.NearCheck) (*ticketing.Ticket, bool, bool, error) {
-	p, err := pending(t, check)
+	p, err := s.commits.pending(t, check)
 	if err != nil {
 		return nil, false, false, err
 	}
@@ -323,10 +349,18 @@ type pipe struct {
 	pctx     context.Context
 	end      context.CancelFunc // ends the pipeline: a batch's deadline passed
 	sd       *pgconn.StatementDescription
-	eqb      pgx.ExtendedQueryBuilder
 	inflight int       // batches sent and not yet read
 	used     time.Time // when the last batch was read
+
+	// The parameters of the batch being sent: pgx copies them into its
+	// own buffer as it sends, so each batch reuses them.
+	buf    []byte
+	bounds [][2]int
+	params [][]byte
 }
+
+// binaryFormat is the format of every parameter and result column of the batch.
+var binaryFormat = []int16{pgx.BinaryFormatCode}
 
 // pingAfter is how long the connection may sit idle before a batch checks
 // it first, as pgxpool does for its connections: a connection a restart,
@@ -388,10 +422,11 @@ func (p *pipe) close() {
 	}
 }
 
-// send sends one batch statement with its arguments; wait returns the ids
-// it answered, each true when left for the near check, and the outcome of
+// send sends one batch statement with the parameters that params appends
+// (to buf, with each one's bounds in buf); wait returns the ids it
+// answered, each true when left for the near check, and the outcome of
 // its commit.
-func (p *pipe) send(ctx context.Context, args []any) (wait func() (map[int64]bool, error)) {
+func (p *pipe) send(ctx context.Context, params func(buf []byte, bounds [][2]int) ([]byte, [][2]int)) (wait func() (map[int64]bool, error)) {
 	fail := func(err error) func() (map[int64]bool, error) {
 		return func() (map[int64]bool, error) { return nil, err }
 	}
@@ -401,11 +436,16 @@ func (p *pipe) send(ctx context.Context, args []any) (wait func() (map[int64]boo
 			return fail(err)
 		}
 	}
-	if err := p.eqb.Build(p.conn.TypeMap(), p.sd, args); err != nil {
-		return fail(err) // a value pgx cannot encode; nothing was sent
+	p.buf, p.bounds = params(p.buf[:0], p.bounds[:0])
+	if len(p.bounds) != len(p.sd.ParamOIDs) {
+		return fail(fmt.Errorf("postgres: a batch of %d parameters for a statement of %d", len(p.bounds), len(p.sd.ParamOIDs)))
+	}
+	p.params = p.params[:0]
+	for _, b := range p.bounds {
+		p.params = append(p.params, p.buf[b[0]:b[1]])
 	}
 	pl := p.pl
-	pl.SendQueryPrepared(p.sd.Name, p.eqb.ParamValues, p.eqb.ParamFormats, []int16{pgx.BinaryFormatCode, pgx.BinaryFormatCode})
+	pl.SendQueryPrepared(p.sd.Name, p.params, binaryFormat, binaryFormat)
 	pl.SendPipelineSync()
 	// From here the batch may outlast its deadline only by ending the
 	// pipeline: a write the network holds up, or an answer that never comes.

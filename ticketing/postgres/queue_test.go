@@ -130,13 +130,13 @@ func TestNearbyPlan(t *testing.T) {
 	// created unless an open ticket lies near it.
 	fresh := *tk
 	fresh.ID, fresh.Number, fresh.ExternalID = tk.ID+50000, tk.Number+"-near", "n-near"
-	args, err := postgres.BatchArgs(&fresh, &ticketing.NearCheck{Category: "0210",
+	params, err := postgres.BatchParams(s, &fresh, &ticketing.NearCheck{Category: "0210",
 		Box: ticketing.Box{MinLat: 39.9, MaxLat: 39.9009, MinLon: 116.4, MaxLon: 116.4012}, Since: since})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
-		nodes := planNodes(t, pool, mode, postgres.BatchStatement(s), args...)
+		nodes := nodesOf(explainBinary(t, pool, mode, postgres.BatchStatement(s), params))
 		if !slices.ContainsFunc(nodes, func(n string) bool { return strings.HasSuffix(n, " tickets_open_category_place") }) ||
 			slices.ContainsFunc(nodes, func(n string) bool { return n == "Seq Scan" || strings.HasSuffix(n, " tickets_open_received_all") }) {
 			t.Errorf("%s: the batch's near check runs %v, want tickets_open_category_place", mode, nodes)
