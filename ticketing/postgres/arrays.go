@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
@@ -18,41 +19,59 @@ import (
 // "A twelfth pass").
 
 // element is how one column's values are encoded as array elements: the
-// element type's oid and its binary encoding of a value.
+// element type's oid, its array type's, and its binary encoding of a value.
 type element struct {
-	oid    uint32
-	append func(buf []byte, v any) ([]byte, bool)
+	oid, array uint32
+	append     func(buf []byte, v any) ([]byte, bool)
 }
 
 // elements maps a column's type (format_type's spelling, or the short
 // one of the change tables' lists) to its element. jsonb goes as text and
-// is cast in the statement.
+// is cast in the statement. A type not here (a migration adding, say, a
+// numeric column to tickets) stops the store from opening, naming it.
 var elements = map[string]element{
-	"bigint":                   {pgtype.Int8OID, appendInt8},
-	"integer":                  {pgtype.Int4OID, appendInt4},
-	"int":                      {pgtype.Int4OID, appendInt4},
-	"timestamptz":              {pgtype.TimestamptzOID, appendTimestamptz},
-	"double precision":         {pgtype.Float8OID, appendFloat8},
-	"text":                     {pgtype.TextOID, appendText},
-	"jsonb":                    {pgtype.TextOID, appendText},
-	"timestamp with time zone": {pgtype.TimestamptzOID, appendTimestamptz},
-	"boolean":                  {pgtype.BoolOID, appendBool},
+	"bigint":                   {pgtype.Int8OID, pgtype.Int8ArrayOID, appendInt8},
+	"integer":                  {pgtype.Int4OID, pgtype.Int4ArrayOID, appendInt4},
+	"int":                      {pgtype.Int4OID, pgtype.Int4ArrayOID, appendInt4},
+	"double precision":         {pgtype.Float8OID, pgtype.Float8ArrayOID, appendFloat8},
+	"text":                     {pgtype.TextOID, pgtype.TextArrayOID, appendText},
+	"jsonb":                    {pgtype.TextOID, pgtype.TextArrayOID, appendText},
+	"timestamp with time zone": {pgtype.TimestamptzOID, pgtype.TimestamptzArrayOID, appendTimestamptz},
+	"timestamptz":              {pgtype.TimestamptzOID, pgtype.TimestamptzArrayOID, appendTimestamptz},
+	"boolean":                  {pgtype.BoolOID, pgtype.BoolArrayOID, appendBool},
 }
 
-// elementOf is the element of a column of type typ.
-func elementOf(typ string) (element, error) {
+// column is one column of a batch table: its name, for errors, and element.
+type column struct {
+	name string
+	element
+}
+
+// columnOf is the column c ("name type").
+func columnOf(c string) (column, error) {
+	name, typ, _ := strings.Cut(c, " ")
 	e, ok := elements[typ]
 	if !ok {
-		return element{}, fmt.Errorf("postgres: the group commit cannot send a column of type %s", typ)
+		return column{}, fmt.Errorf("postgres: the group commit cannot send %s, a column of type %s", name, typ)
 	}
-	return e, nil
+	return column{name, e}, nil
 }
 
-// isNull reports whether v is sent as NULL: nil, or a nil time (the
-// store's nullable times are *time.Time).
+// maxColumns bounds a batch table's columns: encoded keeps a bit a column.
+const maxColumns = 64
+
+// isNull reports whether v is sent as NULL: nil, a nil time (the store's
+// nullable times are *time.Time) or nil bytes, as pgx sends them.
 func isNull(v any) bool {
-	t, ok := v.(*time.Time)
-	return v == nil || ok && t == nil
+	switch x := v.(type) {
+	case nil:
+		return true
+	case *time.Time:
+		return x == nil
+	case []byte:
+		return x == nil
+	}
+	return false
 }
 
 // appendNull appends a NULL element.
@@ -135,9 +154,9 @@ func appendBool(buf []byte, v any) ([]byte, bool) {
 	return append(appendSized(buf, 1), 0), true
 }
 
-// table is one table's columns in a batch: their elements, in the
-// statement's parameter order.
-type table []element
+// table is one table's columns in a batch, in the statement's parameter
+// order; at most maxColumns.
+type table []column
 
 // encoded is one submit's rows of one table, column by column: the
 // elements of column i are buf[ends[i-1]:ends[i]].
@@ -150,11 +169,8 @@ type encoded struct {
 
 // encode encodes rows (each a value per column of tb).
 func (tb table) encode(rows [][]any) (encoded, error) {
-	if len(tb) > 64 {
-		return encoded{}, fmt.Errorf("postgres: a batch table of %d columns", len(tb))
-	}
 	e := encoded{rows: len(rows), ends: make([]int, len(tb))}
-	for i, el := range tb {
+	for i, col := range tb {
 		for _, r := range rows {
 			v := r[i]
 			if isNull(v) {
@@ -162,8 +178,8 @@ func (tb table) encode(rows [][]any) (encoded, error) {
 				continue
 			}
 			var ok bool
-			if e.buf, ok = el.append(e.buf, v); !ok {
-				return encoded{}, fmt.Errorf("postgres: cannot send %T as an element of type %d", v, el.oid)
+			if e.buf, ok = col.append(e.buf, v); !ok {
+				return encoded{}, fmt.Errorf("postgres: the group commit cannot send %v (%T) as %s", v, v, col.name)
 			}
 		}
 		e.ends[i] = len(e.buf)
@@ -180,11 +196,11 @@ func (tb table) appendArrays(buf []byte, bounds [][2]int, parts []*encoded) ([]b
 		rows += p.rows
 		nulls |= p.nulls
 	}
-	for i, el := range tb {
+	for i, col := range tb {
 		start := len(buf)
 		buf = binary.BigEndian.AppendUint32(buf, 1)                  // dimensions
 		buf = binary.BigEndian.AppendUint32(buf, uint32(nulls>>i&1)) // has NULLs
-		buf = binary.BigEndian.AppendUint32(buf, el.oid)
+		buf = binary.BigEndian.AppendUint32(buf, col.oid)
 		buf = binary.BigEndian.AppendUint32(buf, uint32(rows))
 		buf = binary.BigEndian.AppendUint32(buf, 1) // lower bound
 		for _, p := range parts {

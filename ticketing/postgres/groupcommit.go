@@ -76,9 +76,9 @@ type pendingCreate struct {
 	near     bool // not inserted: an open ticket lies near it (CreateUnlessNear)
 }
 
-// batchColumns is how each of the statement's array parameters is typed:
-// the tickets table's own column types (jsonb as text, cast in the SELECT),
-// then the change tables' arrays, each with the ticket's id first.
+// The statement's array parameters are typed as the tickets table's own
+// columns (jsonb as text, cast in the SELECT), then as these lists: the
+// near check's, then the change tables', each with the ticket's id first.
 var (
 	// nearColumns follow the tickets columns: the NearCheck of a ticket
 	// created unless an open one lies near it, NULL for the others.
@@ -92,7 +92,8 @@ var (
 )
 
 // newGroupCommit reads the tickets table's column types (so a migration that
-// adds a column needs no second list here) and starts the writer.
+// adds a column of a type the batch can send needs no second list here)
+// and starts the writer.
 func newGroupCommit(ctx context.Context, pool *pgxpool.Pool) (*groupCommit, error) {
 	rows, err := pool.Query(ctx, `SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
 		WHERE attrelid = 'tickets'::regclass AND attnum > 0 AND NOT attisdropped`)
@@ -125,25 +126,38 @@ func newGroupCommit(ctx context.Context, pool *pgxpool.Pool) (*groupCommit, erro
 	if err != nil {
 		return nil, err
 	}
-	g := &groupCommit{pipe: pipe{config: pool.Config().ConnConfig, sql: batchSQL(ticketCols)}, tables: tables}
+	g := &groupCommit{pipe: pipe{config: pool.Config().ConnConfig, sql: batchSQL(ticketCols), arrays: tables.arrays()}, tables: tables}
 	g.queue = groupcommit.NewPipelined(maxBatch, batchTimeout, g.send)
 	return g, nil
 }
 
-// newBatchTables is the elements of each table's columns ("name type").
+// newBatchTables is each table's columns ("name type").
 func newBatchTables(columns ...[]string) (batchTables, error) {
 	var tables batchTables
 	for i, cols := range columns {
+		if len(cols) > maxColumns {
+			return tables, fmt.Errorf("postgres: the group commit sends at most %d columns a table, not %d", maxColumns, len(cols))
+		}
 		for _, c := range cols {
-			_, typ, _ := strings.Cut(c, " ")
-			e, err := elementOf(typ)
+			col, err := columnOf(c)
 			if err != nil {
 				return tables, err
 			}
-			tables[i] = append(tables[i], e)
+			tables[i] = append(tables[i], col)
 		}
 	}
 	return tables, nil
+}
+
+// arrays is the array types of the batch statement's parameters.
+func (tables batchTables) arrays() []uint32 {
+	var oids []uint32
+	for _, tb := range tables {
+		for _, c := range tb {
+			oids = append(oids, c.array)
+		}
+	}
+	return oids
 }
 
 // batchSQL is the statement that inserts a batch: each table's rows come
@@ -343,6 +357,7 @@ func (s *Store) CreateUnlessNear(ctx context.Context, t *ticketing.Ticket, check
 type pipe struct {
 	config *pgx.ConnConfig
 	sql    string
+	arrays []uint32 // the array type of each parameter, as the writer encodes them
 
 	conn     *pgx.Conn // nil until the first batch and after a failure
 	pl       *pgconn.Pipeline
@@ -377,6 +392,9 @@ func (p *pipe) open(ctx context.Context) error {
 		return err
 	}
 	sd, err := conn.Prepare(ctx, batchStatement, p.sql)
+	if err == nil && !slices.Equal(sd.ParamOIDs, p.arrays) {
+		err = fmt.Errorf("postgres: the batch statement takes parameters of types %v, the writer encodes %v", sd.ParamOIDs, p.arrays)
+	}
 	if err != nil {
 		_ = conn.Close(context.Background())
 		return err
@@ -437,9 +455,6 @@ func (p *pipe) send(ctx context.Context, params func(buf []byte, bounds [][2]int
 		}
 	}
 	p.buf, p.bounds = params(p.buf[:0], p.bounds[:0])
-	if len(p.bounds) != len(p.sd.ParamOIDs) {
-		return fail(fmt.Errorf("postgres: a batch of %d parameters for a statement of %d", len(p.bounds), len(p.sd.ParamOIDs)))
-	}
 	p.params = p.params[:0]
 	for _, b := range p.bounds {
 		p.params = append(p.params, p.buf[b[0]:b[1]])
