@@ -15,8 +15,8 @@ import (
 // (pending, on the submitting goroutine) and the writer only puts each
 // column's pieces together behind an array header. Letting pgx encode
 // the batch's []any columns on the writer took it about 0.5 ms a batch,
-// during which the batch before it was not acknowledged (BENCHMARKS.md,
-// "A twelfth pass").
+// and the writer reads the answer to the batch before only once it has
+// sent the next (BENCHMARKS.md, "A twelfth pass").
 
 // element is how one column's values are encoded as array elements: the
 // element type's oid, its array type's, and its binary encoding of a value.
@@ -179,7 +179,8 @@ func (tb table) encode(rows [][]any) (encoded, error) {
 			}
 			var ok bool
 			if e.buf, ok = col.append(e.buf, v); !ok {
-				return encoded{}, fmt.Errorf("postgres: the group commit cannot send %v (%T) as %s", v, v, col.name)
+				// The value itself stays out: it may be a citizen's words.
+				return encoded{}, fmt.Errorf("postgres: the group commit cannot send a %T as %s", v, col.name)
 			}
 		}
 		e.ends[i] = len(e.buf)
