@@ -189,8 +189,10 @@ func (tb table) encode(rows [][]any) (encoded, error) {
 }
 
 // appendArrays appends tb's arrays for the parts (one per submit of a
-// batch) to buf, and each array's bounds in buf to bounds.
-func (tb table) appendArrays(buf []byte, bounds [][2]int, parts []*encoded) ([]byte, [][2]int) {
+// batch) to buf, and each array, a slice of buf, to arrays. An array stays
+// valid when a later append moves buf: appends never change bytes already
+// written.
+func (tb table) appendArrays(buf []byte, arrays [][]byte, parts []*encoded) ([]byte, [][]byte) {
 	rows := 0
 	var nulls uint64
 	for _, p := range parts {
@@ -211,7 +213,7 @@ func (tb table) appendArrays(buf []byte, bounds [][2]int, parts []*encoded) ([]b
 			}
 			buf = append(buf, p.buf[from:p.ends[i]]...)
 		}
-		bounds = append(bounds, [2]int{start, len(buf)})
+		arrays = append(arrays, buf[start:])
 	}
-	return buf, bounds
+	return buf, arrays
 }

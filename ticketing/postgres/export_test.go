@@ -61,10 +61,6 @@ func BatchParams(s *Store, t *ticketing.Ticket, check *ticketing.NearCheck) ([][
 	if err != nil {
 		return nil, err
 	}
-	buf, bounds := s.commits.appendParams(nil, nil, []*pendingCreate{p})
-	params := make([][]byte, len(bounds))
-	for i, b := range bounds {
-		params[i] = buf[b[0]:b[1]]
-	}
+	_, params := s.commits.appendParams(nil, nil, []*pendingCreate{p})
 	return params, nil
 }

@@ -284,16 +284,16 @@ func (g *groupCommit) pending(t *ticketing.Ticket, check *ticketing.NearCheck) (
 }
 
 // appendParams appends the batch statement's parameters for items to
-// buf, and each one's bounds in buf to bounds.
-func (g *groupCommit) appendParams(buf []byte, bounds [][2]int, items []*pendingCreate) ([]byte, [][2]int) {
+// buf, and each one, a slice of buf, to params.
+func (g *groupCommit) appendParams(buf []byte, params [][]byte, items []*pendingCreate) ([]byte, [][]byte) {
 	parts := make([]*encoded, len(items))
 	for i, tb := range g.tables {
 		for j, p := range items {
 			parts[j] = &p.rows[i]
 		}
-		buf, bounds = tb.appendArrays(buf, bounds, parts)
+		buf, params = tb.appendArrays(buf, params, parts)
 	}
-	return buf, bounds
+	return buf, params
 }
 
 // send sends batch's statement down the pipe; the wait marks the
@@ -304,8 +304,8 @@ func (g *groupCommit) send(ctx context.Context, batch []*groupcommit.Call[*pendi
 	for i, c := range batch {
 		items[i] = c.Item
 	}
-	wait := g.pipe.send(ctx, func(buf []byte, bounds [][2]int) ([]byte, [][2]int) {
-		return g.appendParams(buf, bounds, items)
+	wait := g.pipe.send(ctx, func(buf []byte, params [][]byte) ([]byte, [][]byte) {
+		return g.appendParams(buf, params, items)
 	})
 	return func() error {
 		ids, err := wait()
@@ -370,7 +370,6 @@ type pipe struct {
 	// The parameters of the batch being sent: pgx copies them into its
 	// own buffer as it sends, so each batch reuses them.
 	buf    []byte
-	bounds [][2]int
 	params [][]byte
 }
 
@@ -441,10 +440,9 @@ func (p *pipe) close() {
 }
 
 // send sends one batch statement with the parameters that params appends
-// (to buf, with each one's bounds in buf); wait returns the ids it
-// answered, each true when left for the near check, and the outcome of
-// its commit.
-func (p *pipe) send(ctx context.Context, params func(buf []byte, bounds [][2]int) ([]byte, [][2]int)) (wait func() (map[int64]bool, error)) {
+// (each a slice of buf); wait returns the ids it answered, each true when
+// left for the near check, and the outcome of its commit.
+func (p *pipe) send(ctx context.Context, params func(buf []byte, params [][]byte) ([]byte, [][]byte)) (wait func() (map[int64]bool, error)) {
 	fail := func(err error) func() (map[int64]bool, error) {
 		return func() (map[int64]bool, error) { return nil, err }
 	}
@@ -454,11 +452,7 @@ func (p *pipe) send(ctx context.Context, params func(buf []byte, bounds [][2]int
 			return fail(err)
 		}
 	}
-	p.buf, p.bounds = params(p.buf[:0], p.bounds[:0])
-	p.params = p.params[:0]
-	for _, b := range p.bounds {
-		p.params = append(p.params, p.buf[b[0]:b[1]])
-	}
+	p.buf, p.params = params(p.buf[:0], p.params[:0])
 	pl := p.pl
 	pl.SendQueryPrepared(p.sd.Name, p.params, binaryFormat, binaryFormat)
 	pl.SendPipelineSync()
