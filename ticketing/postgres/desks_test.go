@@ -5,6 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
+
 	"github.com/yihao-city/yihao/ticketing"
 )
 
@@ -44,7 +47,7 @@ func TestRollupFoldsLateCommits(t *testing.T) {
 	ctx := context.Background()
 	s, pool := schemaStore(t)
 	at := time.Date(2026, 11, 5, 9, 0, 0, 0, time.UTC)
-	insert := `INSERT INTO indicator_tallies (at, metric, department, n) VALUES ($1, 'received', $2, 1)`
+	insert := `INSERT INTO indicator_tallies (at, metrics, department, n) VALUES ($1, '{received}', $2, 1)`
 	early, err := pool.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -86,7 +89,7 @@ func TestRollupLeavesTalliesToTheOneUnderWay(t *testing.T) {
 	ctx := context.Background()
 	s, pool := schemaStore(t)
 	at := time.Date(2026, 11, 5, 9, 0, 0, 0, time.UTC)
-	if _, err := pool.Exec(ctx, `INSERT INTO indicator_tallies (at, metric, department, n) VALUES ($1, 'received', 'a', 1)`, at); err != nil {
+	if _, err := pool.Exec(ctx, `INSERT INTO indicator_tallies (at, metrics, department, n) VALUES ($1, '{received}', 'a', 1)`, at); err != nil {
 		t.Fatal(err)
 	}
 	other, err := pool.Begin(ctx)
@@ -118,5 +121,46 @@ func TestRollupLeavesTalliesToTheOneUnderWay(t *testing.T) {
 	}
 	if n, err := s.RollupIndicators(ctx, time.UTC); err != nil || n != 1 {
 		t.Fatalf("rollup after the other ended = %d, %v; want 1", n, err)
+	}
+}
+
+// The tallies of one moment share a row (migration 00032): a new ticket
+// costs the writer one tally row, not three, a later step one more, and
+// the rollup counts every metric of each.
+func TestTalliesShareARow(t *testing.T) {
+	ctx := context.Background()
+	s, pool := schemaStore(t)
+	tk := submitOne(t, s, "share")
+	svc := ticketing.NewService(s, oneDept{})
+	if _, err := svc.Act(ctx, tk.Number, func(t *ticketing.Ticket, now time.Time) error { return t.Accept(now, "swj-1") }); err != nil {
+		t.Fatal(err)
+	}
+	r, err := pool.Query(ctx, `SELECT metrics FROM indicator_tallies ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := pgx.CollectRows(r, pgx.RowTo[[]string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]string{{"received", "registered", "dispatched"}, {"accepted"}}
+	if d := cmp.Diff(want, rows); d != "" {
+		t.Errorf("tally rows (-want +got):\n%s", d)
+	}
+	if n, err := s.RollupIndicators(ctx, time.UTC); err != nil || n != 4 {
+		t.Fatalf("RollupIndicators = %d, %v; want the 4 tallies", n, err)
+	}
+	day := tk.ReceivedAt.UTC().Format(time.DateOnly)
+	cs, err := s.Indicators(ctx, ticketing.IndicatorQuery{Dim: ticketing.DimDepartment, From: day,
+		To: tk.ReceivedAt.UTC().AddDate(0, 0, 1).Format(time.DateOnly)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int64{}
+	for _, c := range cs {
+		got[c.Key+" "+string(c.Metric)] += c.N
+	}
+	if d := cmp.Diff(map[string]int64{"swj received": 1, "swj registered": 1, "swj dispatched": 1, "swj accepted": 1}, got); d != "" {
+		t.Errorf("sums by department (-want +got):\n%s", d)
 	}
 }

@@ -30,6 +30,21 @@ func MigrateTo(ctx context.Context, pool *pgxpool.Pool, version int64) (*sql.DB,
 	return db, nil
 }
 
+// MigrateDownTo rolls the migrations back to version, for tests of a
+// migration's way down.
+func MigrateDownTo(ctx context.Context, db *sql.DB, version int64) error {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, db, sub)
+	if err != nil {
+		return err
+	}
+	_, err = p.DownTo(ctx, version)
+	return err
+}
+
 // ClaimSQL is the relay's claim, for TestClaimPlan.
 const ClaimSQL = claimSQL
 

@@ -86,7 +86,7 @@ var (
 		"near_min_lon double precision", "near_max_lon double precision", "near_since timestamptz"}
 	eventColumns  = []string{"ticket_id bigint", "seq int", "at timestamptz", "actor text", "type text", "from_status text", "to_status text", "note text", "public text"}
 	outboxColumns = []string{"ticket_id bigint", "topic text", "payload text", "created_at timestamptz"}
-	tallyColumns  = []string{"ticket_id bigint", "at timestamptz", "metric text", "department text", "district text", "street text", "community text",
+	tallyColumns  = []string{"ticket_id bigint", "at timestamptz", "metrics text", "department text", "district text", "street text", "community text",
 		"grid text", "supervisor text", "article text", "category text", "channel text", "n int"}
 	keyColumns = []string{"ticket_id bigint", "key text"}
 )
@@ -222,9 +222,9 @@ func batchSQL(ticketCols []string) string {
 		FROM unnest(` + strings.Join(ou, ", ") + `) WITH ORDINALITY AS o(` + strings.Join(on, ", ") + `, ord)
 		JOIN t ON t.id = o.ticket_id ORDER BY o.ord
 	),
-	l AS (
+	l AS ( -- a row's metrics come joined by commas (row.Tallies)
 		INSERT INTO indicator_tallies (` + strings.Join(ln[1:], ", ") + `)
-		SELECT ` + list("l.", ln[1:]) + ` FROM unnest(` + strings.Join(lu, ", ") + `) AS l(` + strings.Join(ln, ", ") + `)
+		SELECT ` + strings.Replace(list("l.", ln[1:]), "l.metrics", "string_to_array(l.metrics, ',')", 1) + ` FROM unnest(` + strings.Join(lu, ", ") + `) AS l(` + strings.Join(ln, ", ") + `)
 		JOIN t ON t.id = l.ticket_id
 	),
 	k AS (
@@ -258,8 +258,9 @@ func rowsOf(t *ticketing.Ticket, check *ticketing.NearCheck) ([batchTableCount][
 	for _, m := range t.PendingMessages() {
 		rows[outboxTable] = append(rows[outboxTable], []any{t.ID, m.Topic, string(m.Payload), m.At})
 	}
-	for _, x := range ticketing.TalliesOf(t, evs) {
-		rows[tallyTable] = append(rows[tallyTable], []any{t.ID, x.At, string(x.Metric), x.Keys.Department, x.Keys.District, x.Keys.Street,
+	tallies, metrics := row.Tallies(ticketing.TalliesOf(t, evs))
+	for i, x := range tallies {
+		rows[tallyTable] = append(rows[tallyTable], []any{t.ID, x.At, metrics[i], x.Keys.Department, x.Keys.District, x.Keys.Street,
 			x.Keys.Community, x.Keys.Grid, x.Keys.Supervisor, x.Keys.Article, x.Keys.Category, string(x.Keys.Channel), int32(x.N)})
 	}
 	for _, k := range t.PendingKeys() {

@@ -9,11 +9,13 @@ import (
 	"github.com/yihao-city/yihao/ticketing"
 )
 
-// Indicators (migrations 00012, 00013): Create and Update append tallies
-// with the events that cause them; RollupIndicators moves them, a batch a
-// transaction, into the daily and the monthly sums that Indicators reads.
+// Indicators (migrations 00012, 00013, 00032): Create and Update append
+// tallies with the events that cause them; RollupIndicators moves them, a
+// batch a transaction, into the daily and the monthly sums that Indicators
+// reads. A tally row lists the metrics of the tallies that share its
+// moment, keys and count (row.Tallies).
 
-// rollupBatch is how many tallies one rollup transaction folds.
+// rollupBatch is how many tally rows one rollup transaction folds.
 const rollupBatch = 50000
 
 // rollupLock is the advisory lock a rollup holds for its transaction:
@@ -38,7 +40,7 @@ const rollupBegin = `SELECT pg_try_advisory_xact_lock($1), set_config('work_mem'
 // visible yet and waits for the next batch. $1 is the batch size.
 const rollupTake = `DELETE FROM indicator_tallies WHERE id <= (
 		SELECT max(id) FROM (SELECT id FROM indicator_tallies ORDER BY id LIMIT $1) AS b)
-	RETURNING at, metric, department, district, street, community, grid, supervisor, article, category, channel, n`
+	RETURNING at, metrics, department, district, street, community, grid, supervisor, article, category, channel, n`
 
 // RollupIndicators folds every tally into the daily and the monthly sums,
 // days in loc, in batches of rollupBatch. Several instances may call it at
@@ -49,23 +51,23 @@ func (s *Store) RollupIndicators(ctx context.Context, loc *time.Location) (int, 
 	}
 	total := 0
 	for {
-		n, err := s.rollup(ctx, loc)
+		n, rows, err := s.rollup(ctx, loc)
 		total += n
-		if err != nil || n < rollupBatch {
+		if err != nil || rows < rollupBatch {
 			// The rest, if any, came meanwhile, or is another rollup's.
 			return total, err
 		}
 	}
 }
 
-// rollup moves one batch of tallies into the sums.
-func (s *Store) rollup(ctx context.Context, loc *time.Location) (int, error) {
-	n := 0
+// rollup moves one batch of tally rows into the sums, and returns how
+// many tallies and rows it moved.
+func (s *Store) rollup(ctx context.Context, loc *time.Location) (n, batch int, err error) {
 	// Read committed, whatever the server's default: the DELETE then reads
 	// in a snapshot of its own, taken after the lock. Under repeatable read
 	// it would share the lock statement's, which may predate the previous
 	// rollup's commit, and fail on the tallies that rollup deleted.
-	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
+	err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
 		var locked bool
 		var mem string
 		if err := tx.QueryRow(ctx, rollupBegin, rollupLock).Scan(&locked, &mem); err != nil || !locked {
@@ -77,15 +79,20 @@ func (s *Store) rollup(ctx context.Context, loc *time.Location) (int, error) {
 		}
 		sums := ticketing.NewSums()
 		var x ticketing.Tally
-		var metric, channel string
-		_, err = pgx.ForEachRow(rows, []any{&x.At, &metric, &x.Keys.Department, &x.Keys.District, &x.Keys.Street,
+		var metrics []string
+		var channel string
+		_, err = pgx.ForEachRow(rows, []any{&x.At, &metrics, &x.Keys.Department, &x.Keys.District, &x.Keys.Street,
 			&x.Keys.Community, &x.Keys.Grid, &x.Keys.Supervisor, &x.Keys.Article, &x.Keys.Category, &channel, &x.N}, func() error {
-			x.Metric, x.Keys.Channel = ticketing.Metric(metric), ticketing.Channel(channel)
-			sums.Add(x, loc)
-			n++
+			x.Keys.Channel = ticketing.Channel(channel)
+			for _, m := range metrics {
+				x.Metric = ticketing.Metric(m)
+				sums.Add(x, loc)
+			}
+			n += len(metrics)
+			batch++
 			return nil
 		})
-		if err != nil || n == 0 {
+		if err != nil || batch == 0 {
 			return err
 		}
 		if err := addSums(ctx, tx, "indicator_daily", "day", sums.Days); err != nil {
@@ -94,9 +101,9 @@ func (s *Store) rollup(ctx context.Context, loc *time.Location) (int, error) {
 		return addSums(ctx, tx, "indicator_monthly", "month", sums.Months)
 	})
 	if err != nil {
-		return 0, translate(err)
+		return 0, 0, translate(err)
 	}
-	return n, nil
+	return n, batch, nil
 }
 
 // addSums adds sums to table's (whose period column is period) in one

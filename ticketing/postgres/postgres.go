@@ -145,10 +145,10 @@ const appendEvents = `
 		FROM t, unnest($%d::text[], $%d::text[], $%d::timestamptz[]) AS y(topic, payload, at)
 	),
 	tl AS (
-		INSERT INTO indicator_tallies (at, metric, department, district, street, community, grid, supervisor, article, category, channel, n)
-		SELECT z.at, z.metric, z.department, z.district, z.street, z.community, z.grid, z.supervisor, z.article, z.category, z.channel, z.n
+		INSERT INTO indicator_tallies (at, metrics, department, district, street, community, grid, supervisor, article, category, channel, n)
+		SELECT z.at, string_to_array(z.metrics, ','), z.department, z.district, z.street, z.community, z.grid, z.supervisor, z.article, z.category, z.channel, z.n
 		FROM t, unnest($%d::timestamptz[], $%d::text[], $%d::text[], $%d::text[], $%d::text[], $%d::text[], $%d::text[], $%d::text[], $%d::text[], $%d::text[], $%d::text[], $%d::int[])
-		     AS z(at, metric, department, district, street, community, grid, supervisor, article, category, channel, n)
+		     AS z(at, metrics, department, district, street, community, grid, supervisor, article, category, channel, n)
 	),
 	k AS (
 		INSERT INTO ticket_keys (ticket_id, key)
@@ -196,16 +196,17 @@ func changeArgs(t *ticketing.Ticket) []any {
 	return append(args, t.PendingKeys())
 }
 
-func tallyArgs(ts []ticketing.Tally) []any {
+func tallyArgs(all []ticketing.Tally) []any {
+	ts, metrics := row.Tallies(all)
 	at, n := make([]time.Time, len(ts)), make([]int32, len(ts))
 	col := func() []string { return make([]string, len(ts)) }
-	metric, dept, district, street, community, grid, supervisor, article, category, channel := col(), col(), col(), col(), col(), col(), col(), col(), col(), col()
+	dept, district, street, community, grid, supervisor, article, category, channel := col(), col(), col(), col(), col(), col(), col(), col(), col()
 	for i, x := range ts {
-		at[i], metric[i], n[i] = x.At, string(x.Metric), int32(x.N)
+		at[i], n[i] = x.At, int32(x.N)
 		dept[i], district[i], street[i], community[i], grid[i], supervisor[i], article[i], category[i], channel[i] = x.Keys.Department,
 			x.Keys.District, x.Keys.Street, x.Keys.Community, x.Keys.Grid, x.Keys.Supervisor, x.Keys.Article, x.Keys.Category, string(x.Keys.Channel)
 	}
-	return []any{at, metric, dept, district, street, community, grid, supervisor, article, category, channel, n}
+	return []any{at, metrics, dept, district, street, community, grid, supervisor, article, category, channel, n}
 }
 
 // Create inserts the ticket, its events, outbox rows, indicator tallies

@@ -7,11 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/yihao-city/yihao/ticketing"
 	"github.com/yihao-city/yihao/ticketing/postgres"
-	"github.com/yihao-city/yihao/ticketing/postgres/pgtest"
 )
 
 // A liaison's inbox finds the cases its department assists by the GIN
@@ -65,17 +62,7 @@ func TestAssistingPlan(t *testing.T) {
 // again, and the old index goes.
 func TestAssistingIndexBuiltBeforehand(t *testing.T) {
 	ctx := context.Background()
-	u := pgtest.SchemaURL(t)
-	pool, err := pgxpool.New(ctx, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	db, err := postgres.MigrateTo(ctx, pool, 29)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
+	u, pool, _ := schemaAt(t, 29)
 	// Built plainly here: how it was built does not matter to the migration.
 	if _, err := pool.Exec(ctx, `CREATE INDEX tickets_assisting ON tickets USING gin (assisting jsonb_path_ops)
 		WHERE status IN ('dispatched', 'accepted', 'returned', 'handled') AND assisting <> '[]'::jsonb`); err != nil {

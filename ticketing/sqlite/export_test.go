@@ -15,11 +15,7 @@ func MigrateTo(ctx context.Context, path string, version int64) (*sql.DB, error)
 	if err != nil {
 		return nil, err
 	}
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	p, err := goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithGoMigrations(hashTrackTokens))
+	p, err := provider(db)
 	if err != nil {
 		return nil, err
 	}
@@ -27,6 +23,25 @@ func MigrateTo(ctx context.Context, path string, version int64) (*sql.DB, error)
 		return nil, err
 	}
 	return db, nil
+}
+
+// MigrateDownTo rolls db's migrations back to version, for tests of a
+// migration's way down.
+func MigrateDownTo(ctx context.Context, db *sql.DB, version int64) error {
+	p, err := provider(db)
+	if err != nil {
+		return err
+	}
+	_, err = p.DownTo(ctx, version)
+	return err
+}
+
+func provider(db *sql.DB) (*goose.Provider, error) {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	return goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithGoMigrations(hashTrackTokens))
 }
 
 // NearbySQL is the duplicate search, for TestNearbyPlan.

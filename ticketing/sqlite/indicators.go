@@ -3,16 +3,19 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"strings"
 	"time"
 
 	"github.com/yihao-city/yihao/ticketing"
 )
 
-// Indicators (migrations 00011, 00012): Create and Update append tallies
-// with the events that cause them; RollupIndicators folds them, a batch a
-// transaction, into the daily and the monthly sums that Indicators reads.
+// Indicators (migrations 00011, 00012, 00030): Create and Update append
+// tallies with the events that cause them, those of one moment, keys and
+// count in one row listing their metrics (row.Tallies); RollupIndicators
+// folds them, a batch a transaction, into the daily and the monthly sums
+// that Indicators reads.
 
-// rollupBatch is how many tallies one rollup transaction folds.
+// rollupBatch is how many tally rows one rollup transaction folds.
 const rollupBatch = 10000
 
 // RollupIndicators folds every tally into the daily and the monthly sums,
@@ -26,57 +29,62 @@ func (s *Store) RollupIndicators(ctx context.Context, loc *time.Location) (int, 
 	}
 	total := 0
 	for {
-		n, err := s.rollup(ctx, loc)
+		n, rows, err := s.rollup(ctx, loc)
 		total += n
-		if err != nil || n < rollupBatch {
+		if err != nil || rows < rollupBatch {
 			return total, err
 		}
 	}
 }
 
-func (s *Store) rollup(ctx context.Context, loc *time.Location) (int, error) {
+// rollup folds one batch of tally rows, and returns how many tallies and
+// rows it folded.
+func (s *Store) rollup(ctx context.Context, loc *time.Location) (n, batch int, err error) {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
-		return 0, translate(err)
+		return 0, 0, translate(err)
 	}
 	defer tx.Rollback() // after Commit this is a no-op
-	rows, err := tx.QueryContext(ctx, `SELECT id, at, metric, department, district, street, community, grid, supervisor, article, category, channel, n
+	rows, err := tx.QueryContext(ctx, `SELECT id, at, metrics, department, district, street, community, grid, supervisor, article, category, channel, n
 		FROM indicator_tallies ORDER BY id LIMIT ?`, rollupBatch)
 	if err != nil {
-		return 0, translate(err)
+		return 0, 0, translate(err)
 	}
 	sums := ticketing.NewSums()
 	var last, at int64
-	n := 0
 	for rows.Next() {
 		var x ticketing.Tally
-		var metric, channel string
-		if err := rows.Scan(&last, &at, &metric, &x.Keys.Department, &x.Keys.District, &x.Keys.Street,
+		var metrics, channel string
+		if err := rows.Scan(&last, &at, &metrics, &x.Keys.Department, &x.Keys.District, &x.Keys.Street,
 			&x.Keys.Community, &x.Keys.Grid, &x.Keys.Supervisor, &x.Keys.Article, &x.Keys.Category, &channel, &x.N); err != nil {
 			rows.Close()
-			return 0, translate(err)
+			return 0, 0, translate(err)
 		}
-		x.At, x.Metric, x.Keys.Channel = time.UnixMicro(at), ticketing.Metric(metric), ticketing.Channel(channel)
-		sums.Add(x, loc)
-		n++
+		x.At, x.Keys.Channel = time.UnixMicro(at), ticketing.Channel(channel)
+		for m := range strings.SplitSeq(metrics, ",") {
+			x.Metric = ticketing.Metric(m)
+			sums.Add(x, loc)
+			n++
+		}
+		batch++
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil || n == 0 {
-		return 0, translate(err)
+		return 0, 0, translate(err)
 	}
 	if err := addSums(ctx, tx, "indicator_daily", "day", sums.Days); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if err := addSums(ctx, tx, "indicator_monthly", "month", sums.Months); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM indicator_tallies WHERE id <= ?`, last); err != nil {
-		return 0, translate(err)
+		return 0, 0, translate(err)
 	}
 	if err := tx.Commit(); err != nil {
-		return 0, translate(err)
+		return 0, 0, translate(err)
 	}
-	return n, nil
+	return n, batch, nil
 }
 
 // addSums adds sums to table's, whose period column is period.

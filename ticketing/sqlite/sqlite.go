@@ -256,7 +256,7 @@ const (
 	insertEventSQL = `INSERT INTO ticket_events (ticket_id, seq, at, actor, type, from_status, to_status, note, public)
 			VALUES (?,?,?,?,?,?,?,?,?)`
 	insertOutboxSQL = `INSERT INTO outbox (ticket_id, topic, payload, created_at) VALUES (?,?,?,?)`
-	insertTallySQL  = `INSERT INTO indicator_tallies (at, metric, department, district, street, community, grid, supervisor, article, category, channel, n)
+	insertTallySQL  = `INSERT INTO indicator_tallies (at, metrics, department, district, street, community, grid, supervisor, article, category, channel, n)
 			VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`
 	insertKeySQL = `INSERT INTO ticket_keys (ticket_id, key) VALUES (?,?)
 			ON CONFLICT (ticket_id, key) DO NOTHING`
@@ -289,8 +289,9 @@ func (s *Store) appendChanges(ctx context.Context, tx *sql.Tx, t *ticketing.Tick
 			return translate(err)
 		}
 	}
-	for _, x := range ticketing.TalliesOf(t, t.PendingEvents()) {
-		if _, err := s.txExec(ctx, tx, insertTallySQL, x.At.UnixMicro(), string(x.Metric), x.Keys.Department, x.Keys.District, x.Keys.Street,
+	tallies, metrics := row.Tallies(ticketing.TalliesOf(t, t.PendingEvents()))
+	for i, x := range tallies {
+		if _, err := s.txExec(ctx, tx, insertTallySQL, x.At.UnixMicro(), metrics[i], x.Keys.Department, x.Keys.District, x.Keys.Street,
 			x.Keys.Community, x.Keys.Grid, x.Keys.Supervisor, x.Keys.Article, x.Keys.Category, string(x.Keys.Channel), x.N); err != nil {
 			return translate(err)
 		}
