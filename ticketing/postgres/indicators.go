@@ -33,7 +33,7 @@ const rollupLock = 0x726f6c6c // "roll"
 // (4 MB, PostgreSQL's default, spilled 4.9 MB to disk for 50,000).
 const rollupBegin = `SELECT pg_try_advisory_xact_lock($1), set_config('work_mem', '16MB', true)`
 
-// rollupTake deletes the oldest batch of tallies and returns them;
+// rollupTake deletes the oldest batch of tally rows and returns them;
 // RollupIndicators folds them in Go and adds the sums in the same
 // transaction, so each tally is counted once, or not at all if the
 // transaction fails. A tally committed later with a lower id is not
@@ -43,7 +43,7 @@ const rollupTake = `DELETE FROM indicator_tallies WHERE id <= (
 	RETURNING at, metrics, department, district, street, community, grid, supervisor, article, category, channel, n`
 
 // RollupIndicators folds every tally into the daily and the monthly sums,
-// days in loc, in batches of rollupBatch. Several instances may call it at
+// days in loc, in batches of rollupBatch rows. Several instances may call it at
 // once: one folds, the others return 0 at once.
 func (s *Store) RollupIndicators(ctx context.Context, loc *time.Location) (int, error) {
 	if loc == nil {

@@ -64,9 +64,11 @@ func TestTallyMetricsMigrated(t *testing.T) {
 		VALUES ($1, 'received', 'a', 1), ($1, 'registered', 'a', 2)`, at); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := postgres.MigrateTo(ctx, pool, 32); err != nil {
+	up, err := postgres.MigrateTo(ctx, pool, 32)
+	if err != nil {
 		t.Fatal(err)
 	}
+	up.Close()
 	metrics := func(query string) []string {
 		t.Helper()
 		r, err := pool.Query(ctx, query)
@@ -86,6 +88,9 @@ func TestTallyMetricsMigrated(t *testing.T) {
 	if _, err := db.ExecContext(ctx, `INSERT INTO indicator_tallies (at, metrics, department, n)
 		VALUES ($1, '{received,registered,dispatched}', 'b', 1)`, at); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, `INSERT INTO indicator_tallies (at, metrics, department, n) VALUES ($1, '{}', 'c', 1)`, at); err == nil {
+		t.Error("a tally row with no metric was stored")
 	}
 	if err := postgres.MigrateDownTo(ctx, db, 31); err != nil {
 		t.Fatal(err)

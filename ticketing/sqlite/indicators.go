@@ -19,7 +19,7 @@ import (
 const rollupBatch = 10000
 
 // RollupIndicators folds every tally into the daily and the monthly sums,
-// days in loc.
+// days in loc, in batches of rollupBatch rows.
 // Each batch is read, summed, written and deleted in one transaction on
 // the single writer, so a tally is counted once even when another process
 // rolls up the same file.
@@ -69,7 +69,7 @@ func (s *Store) rollup(ctx context.Context, loc *time.Location) (n, batch int, e
 		batch++
 	}
 	rows.Close()
-	if err := rows.Err(); err != nil || n == 0 {
+	if err := rows.Err(); err != nil || batch == 0 {
 		return 0, 0, translate(err)
 	}
 	if err := addSums(ctx, tx, "indicator_daily", "day", sums.Days); err != nil {

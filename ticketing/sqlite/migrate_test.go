@@ -53,9 +53,11 @@ func TestTallyMetricsMigrated(t *testing.T) {
 		VALUES (?, 'received', 'a', 1), (?, 'registered', 'a', 2)`, at, at); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := sqlite.MigrateTo(ctx, path, 30); err != nil {
+	up, err := sqlite.MigrateTo(ctx, path, 30)
+	if err != nil {
 		t.Fatal(err)
 	}
+	up.Close()
 	rows := func(query string) []string {
 		t.Helper()
 		r, err := db.QueryContext(ctx, query)
@@ -91,9 +93,11 @@ func TestTallyMetricsMigrated(t *testing.T) {
 		rows(`SELECT department || ' ' || n || ' ' || metric FROM indicator_tallies ORDER BY department, metric`)); d != "" {
 		t.Errorf("after 00030's way down (-want +got):\n%s", d)
 	}
-	if _, err := sqlite.MigrateTo(ctx, path, 30); err != nil {
+	up, err = sqlite.MigrateTo(ctx, path, 30)
+	if err != nil {
 		t.Fatal(err)
 	}
+	up.Close()
 	s := open(t, path)
 	if n, err := s.RollupIndicators(ctx, time.UTC); err != nil || n != 5 {
 		t.Fatalf("RollupIndicators = %d, %v; want the 5 tallies", n, err)

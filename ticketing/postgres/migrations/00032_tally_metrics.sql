@@ -4,10 +4,13 @@
 -- and one index entry, not three. The tallies were 2.8 of a new ticket's 7.7
 -- rows, in the one writer that every submit waits for (BENCHMARKS.md, "A
 -- thirteenth pass"). Tallies live until the next rollup, so the table is
--- small when this runs.
+-- small when this runs. An instance of an older release cannot write
+-- tallies once this has run, so its submits fail (503, nothing acknowledged):
+-- replace every instance together.
 ALTER TABLE indicator_tallies ADD COLUMN metrics text[];
 UPDATE indicator_tallies SET metrics = ARRAY[metric];
 ALTER TABLE indicator_tallies ALTER COLUMN metrics SET NOT NULL;
+ALTER TABLE indicator_tallies ADD CONSTRAINT indicator_tallies_metrics CHECK (cardinality(metrics) > 0);
 ALTER TABLE indicator_tallies DROP COLUMN metric;
 
 -- +goose Down

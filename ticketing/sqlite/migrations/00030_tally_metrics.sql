@@ -2,7 +2,8 @@
 -- A tally row lists the metrics of the tallies that share its moment, keys
 -- and count, joined by commas, as in the PostgreSQL store's migration 00032:
 -- a new ticket's received, registered and dispatched are one insert, not
--- three. A row of one metric is already a list of one.
+-- three. A row of one metric is already a list of one. As there, an
+-- instance of an older release cannot write tallies once this has run.
 ALTER TABLE indicator_tallies RENAME COLUMN metric TO metrics;
 
 -- +goose Down
