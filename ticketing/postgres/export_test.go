@@ -16,11 +16,7 @@ import (
 // from an older schema; the caller closes the pool.
 func MigrateTo(ctx context.Context, pool *pgxpool.Pool, version int64) (*sql.DB, error) {
 	db := stdlib.OpenDBFromPool(pool)
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	p, err := goose.NewProvider(goose.DialectPostgres, db, sub)
+	p, err := provider(db)
 	if err != nil {
 		return nil, err
 	}
@@ -33,16 +29,20 @@ func MigrateTo(ctx context.Context, pool *pgxpool.Pool, version int64) (*sql.DB,
 // MigrateDownTo rolls the migrations back to version, for tests of a
 // migration's way down.
 func MigrateDownTo(ctx context.Context, db *sql.DB, version int64) error {
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		return err
-	}
-	p, err := goose.NewProvider(goose.DialectPostgres, db, sub)
+	p, err := provider(db)
 	if err != nil {
 		return err
 	}
 	_, err = p.DownTo(ctx, version)
 	return err
+}
+
+func provider(db *sql.DB) (*goose.Provider, error) {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	return goose.NewProvider(goose.DialectPostgres, db, sub)
 }
 
 // ClaimSQL is the relay's claim, for TestClaimPlan.
