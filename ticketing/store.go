@@ -89,6 +89,12 @@ type ListStore interface {
 	// List returns the tickets f selects, oldest received first.
 	List(ctx context.Context, f ListFilter) ([]*Ticket, error)
 
+	// LatestByPhone returns, for each number in phones as stored, its
+	// newest n tickets received at or after from, newest first: the
+	// earlier tickets of a whole batch of screen pops in one query.
+	// Numbers with none are absent.
+	LatestByPhone(ctx context.Context, phones []string, from time.Time, n int) (map[string][]*Ticket, error)
+
 	// LatestPublic returns each ticket's latest public note (tickets
 	// without one are absent), in one query for a whole listing.
 	LatestPublic(ctx context.Context, ticketIDs []int64) (map[int64]string, error)

@@ -14,3 +14,7 @@ func (s *SIP) Dialogs() int {
 	defer s.mu.Unlock()
 	return len(s.dialogs)
 }
+
+// EarlierOf looks up many callers' earlier tickets at once, as the pop
+// relay does for a batch of pops.
+var EarlierOf = earlierOf

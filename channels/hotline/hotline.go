@@ -75,7 +75,7 @@ type Config struct {
 	// them and Earlier finds the caller's earlier tickets.
 	Pops    pubsub.Bus
 	Lines   *Lines
-	Earlier Lister
+	Earlier Earlier
 	// Calls counts ended calls in the hotline series (may be nil).
 	Calls *SIPMetrics
 }

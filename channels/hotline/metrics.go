@@ -31,6 +31,7 @@ type SIPMetrics struct {
 	talk       *prometheus.HistogramVec
 	queued     prometheus.Gauge
 	inCall     prometheus.Gauge
+	popsLost   prometheus.Counter
 	lines      map[string]bool // line label values; any other number is "other"
 }
 
@@ -73,11 +74,14 @@ func NewSIPMetrics(reg prometheus.Registerer, lines ...string) *SIPMetrics {
 		inCall: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "yihao_hotline_active_calls", Help: "Answered calls this instance is proxying.",
 		}),
+		popsLost: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "yihao_hotline_pops_dropped_total", Help: "Screen pops of SIP calls dropped because the relay to the desks was a whole queue behind (the bus slow or down).",
+		}),
 	}
 	for _, l := range lines {
 		m.lines[l] = true
 	}
-	reg.MustRegister(m.requests, m.refused, m.arrivals, m.calls, m.wait, m.answerWait, m.talk, m.queued, m.inCall)
+	reg.MustRegister(m.requests, m.refused, m.arrivals, m.calls, m.wait, m.answerWait, m.talk, m.queued, m.inCall, m.popsLost)
 	return m
 }
 
@@ -117,6 +121,12 @@ func (m *SIPMetrics) request(method sip.RequestMethod, code int) {
 func (m *SIPMetrics) noDialog() {
 	if m != nil {
 		m.refused.WithLabelValues("no_dialog").Inc()
+	}
+}
+
+func (m *SIPMetrics) popDropped() {
+	if m != nil {
+		m.popsLost.Inc()
 	}
 }
 

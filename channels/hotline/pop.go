@@ -1,10 +1,13 @@
 package hotline
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"log/slog"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/yihao-city/yihao/pubsub"
@@ -46,27 +49,13 @@ type EarlierTicket struct {
 // AgentTopic is the live-bus topic of one agent's screen pops.
 func AgentTopic(agent string) string { return "hotline.agent." + agent }
 
-// pop publishes a pop about call c to agent.
+// pop hands a pop about call c to agent to the relay, which adds the
+// caller's earlier tickets.
 func (s *SIP) pop(c *call, agent, kind string) {
-	if s.bus == nil {
-		return
-	}
-	if !c.lookedUpAt {
-		c.lookedUpAt = true
-		c.earlier = EarlierTickets(s.ctx, s.store, c.caller, s.cfg.DefaultCountry, 5)
-	}
-	s.publish(agent, Pop{
+	s.pops.send(popRequest{Pop: Pop{
 		Kind: kind, CallID: c.id, Line: c.line.Number, LineLabel: c.line.Label, Domain: c.line.Domain,
-		Caller: c.caller, Agent: agent, At: s.cfg.Now(), Earlier: c.earlier,
-	})
-}
-
-func (s *SIP) publish(agent string, p Pop) {
-	if s.bus == nil {
-		return
-	}
-	p.Agent = agent
-	publish(s.ctx, s.bus, s.log, p)
+		Caller: c.caller, Agent: agent, At: s.cfg.Now(),
+	}, earlier: &c.earlier})
 }
 
 // publish sends p to its agent's topic.
@@ -82,6 +71,143 @@ func publish(ctx context.Context, bus pubsub.Bus, log *slog.Logger, p Pop) {
 	}
 }
 
+// popRelay sends the SIP side's screen pops off the call's path: a call
+// hands its pop over and goes on, and one goroutine takes what has
+// gathered meanwhile, looks up the earlier tickets of all its callers in
+// one query and publishes the pops in one batch (pubsub.PublishAll: one
+// Redis round trip). A lookup and a publish a pop cost the proxy on
+// PostgreSQL and Redis a quarter of its CPU. One goroutine keeps each
+// call's pops in the order handed over.
+type popRelay struct {
+	bus     pubsub.Bus
+	store   Earlier
+	country string // the default country code, for the numbers' spellings
+	log     *slog.Logger
+	in      chan popRequest
+	stop    chan struct{}
+	done    sync.WaitGroup
+	// dropped counts a pop refused because the relay is that far behind.
+	dropped func()
+}
+
+// popRequest is a pop to publish and, for a call's pops, where its
+// earlier tickets are kept (nil: none are shown, as when a call ends).
+type popRequest struct {
+	Pop
+	earlier *callEarlier
+}
+
+// callEarlier is a call's earlier tickets, looked up for its first pop
+// and shown again on the rest. Only the relay's goroutine touches it.
+type callEarlier struct {
+	looked  bool
+	tickets []EarlierTicket
+}
+
+// popQueue is how many pops wait for the relay: over a second of a busy
+// hour's calls, three pops each. Past it a pop is dropped, as a slow desk
+// drops them (pubsub.Buffer): the phone still rings, and no call waits on
+// a screen.
+const popQueue = 8192
+
+func newPopRelay(bus pubsub.Bus, store Earlier, country string, log *slog.Logger, dropped func()) *popRelay {
+	r := &popRelay{bus: bus, store: store, country: country, log: log, in: make(chan popRequest, popQueue), stop: make(chan struct{}), dropped: dropped}
+	r.done.Add(1)
+	go r.run()
+	return r
+}
+
+// send queues p, or drops it when the queue is full. A nil relay (no
+// bus) sends nothing.
+func (r *popRelay) send(p popRequest) {
+	if r == nil {
+		return
+	}
+	select {
+	case r.in <- p:
+	default:
+		r.dropped()
+		r.log.Debug("screen pop dropped: the relay is behind", "kind", p.Kind)
+	}
+}
+
+func (r *popRelay) run() {
+	defer r.done.Done()
+	batch := make([]popRequest, 0, maxBatch)
+	for {
+		select {
+		case p := <-r.in:
+			batch = append(batch[:0], p)
+		case <-r.stop:
+			r.publish(r.gather(batch[:0])) // what the calls handed over before the end
+			return
+		}
+		r.publish(r.gather(batch))
+	}
+}
+
+// gather adds what waits, up to maxBatch pops.
+func (r *popRelay) gather(batch []popRequest) []popRequest {
+	for len(batch) < maxBatch {
+		select {
+		case p := <-r.in:
+			batch = append(batch, p)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+func (r *popRelay) publish(batch []popRequest) {
+	if len(batch) == 0 {
+		return
+	}
+	var callers []string
+	for _, p := range batch {
+		if p.earlier != nil && !p.earlier.looked {
+			callers = append(callers, p.Caller)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var found map[string][]EarlierTicket
+	if len(callers) > 0 {
+		found = earlierOf(ctx, r.store, callers, r.country, 5)
+	}
+	msgs := make([]pubsub.Message, 0, len(batch))
+	for _, p := range batch {
+		if e := p.earlier; e != nil {
+			if !e.looked {
+				e.looked, e.tickets = true, found[p.Caller]
+			}
+			p.Earlier = e.tickets
+		}
+		b, err := json.Marshal(p.Pop)
+		if err != nil {
+			continue
+		}
+		msgs = append(msgs, pubsub.Message{Topic: AgentTopic(p.Agent), Data: b})
+	}
+	if err := pubsub.PublishAll(ctx, r.bus, msgs); err != nil {
+		r.log.Warn("screen pops not delivered", "pops", len(msgs), "err", err)
+	}
+}
+
+// close publishes what is queued and stops the relay.
+func (r *popRelay) close() {
+	if r == nil {
+		return
+	}
+	close(r.stop)
+	r.done.Wait()
+}
+
+// Earlier finds callers' earlier tickets (the store).
+type Earlier interface {
+	LatestByPhone(ctx context.Context, phones []string, from time.Time, n int) (map[string][]*ticketing.Ticket, error)
+}
+
 // Lister finds tickets (the store).
 type Lister interface {
 	List(ctx context.Context, f ticketing.ListFilter) ([]*ticketing.Ticket, error)
@@ -90,27 +216,59 @@ type Lister interface {
 // EarlierTickets are the caller's most recent tickets of the last year,
 // newest first, at most n, matched on the number as the tickets stored it
 // (E.164 from the phone door, often national digits from the web form).
-func EarlierTickets(ctx context.Context, store Lister, caller, defaultCountry string, n int) []EarlierTicket {
-	if caller == "" || n <= 0 {
-		return nil
-	}
+func EarlierTickets(ctx context.Context, store Earlier, caller, defaultCountry string, n int) []EarlierTicket {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	ts, err := store.List(ctx, ticketing.ListFilter{
-		Phones: PhoneVariants(caller, defaultCountry),
-		From:   time.Now().AddDate(-1, 0, 0),
-		Limit:  n,
-		Newest: true, // a caller with hundreds of tickets this year: the latest n
-	})
+	return earlierOf(ctx, store, []string{caller}, defaultCountry, n)[caller]
+}
+
+// earlierOf is EarlierTickets for many callers in one query; a failed
+// lookup finds none, and the pops go without.
+func earlierOf(ctx context.Context, store Earlier, callers []string, defaultCountry string, n int) map[string][]EarlierTicket {
+	if n <= 0 {
+		return nil
+	}
+	variants := make(map[string][]string, len(callers))
+	var phones []string
+	for _, c := range callers {
+		if _, ok := variants[c]; ok || c == "" {
+			continue
+		}
+		variants[c] = PhoneVariants(c, defaultCountry)
+		phones = append(phones, variants[c]...)
+	}
+	if len(phones) == 0 {
+		return nil
+	}
+	got, err := store.LatestByPhone(ctx, phones, time.Now().AddDate(-1, 0, 0), n)
 	if err != nil {
 		return nil
 	}
-	out := make([]EarlierTicket, 0, len(ts))
-	for _, t := range ts {
-		out = append(out, EarlierTicket{
-			Number: t.Number, Status: string(t.Status), Category: t.Category, CategoryName: t.CategoryName,
-			Summary: summary(t.Text, 60), ReceivedAt: t.ReceivedAt,
+	out := make(map[string][]EarlierTicket, len(variants))
+	for c, vs := range variants {
+		var ts []*ticketing.Ticket
+		for _, v := range vs {
+			ts = append(ts, got[v]...)
+		}
+		if len(ts) == 0 {
+			continue
+		}
+		// Each spelling's newest n, newest first across them.
+		slices.SortStableFunc(ts, func(a, b *ticketing.Ticket) int {
+			if c := b.ReceivedAt.Compare(a.ReceivedAt); c != 0 {
+				return c
+			}
+			return cmp.Compare(b.ID, a.ID)
 		})
+		ts = ts[:min(len(ts), n)]
+		es := make([]EarlierTicket, 0, len(ts))
+		for _, t := range ts {
+			es = append(es, EarlierTicket{
+				Number: t.Number, Status: string(t.Status), Category: t.Category, CategoryName: t.CategoryName,
+				Summary: summary(t.Text, 60), ReceivedAt: t.ReceivedAt,
+			})
+		}
+		out[c] = es
 	}
 	return out
 }

@@ -35,9 +35,9 @@ type call struct {
 	// gone is closed when the caller cancels. The transaction's Done comes
 	// only when it terminates, which over UDP is Timer I (5 s) after the ACK.
 	gone <-chan struct{}
-	// earlier tickets of the caller, looked up once on the first offer.
-	earlier    []EarlierTicket
-	lookedUpAt bool
+	// earlier is the caller's earlier tickets for the call's pops: the
+	// pop relay's alone to read and write.
+	earlier callEarlier
 }
 
 // onInvite takes a call to a hotline number: logs its arrival, finds an
@@ -496,11 +496,11 @@ func (s *SIP) answered(c *call, b acd.Binding, clTx sip.ClientTransaction, res *
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), 5*time.Second)
 	defer cancel()
 	wait := s.calls.submit(ctx, ev)
+	s.pop(c, b.Agent, PopAnswered) // before the 200: the caller's BYE, and its ended pop, may follow at once
 	s.relay(c.tx, res)
 	if _, err := wait(ctx); err != nil {
 		s.record(ev) // the store is failing: retried in the background like any event
 	}
-	s.pop(c, b.Agent, PopAnswered)
 }
 
 // cancelAgentLeg stops the agent's phone ringing. If the phone answered
@@ -667,7 +667,7 @@ func (s *SIP) endDialog(callID string) {
 	s.metrics.active(-1)
 	s.hangup(callID, "normalClearing")
 	s.releaseAgent(d.agent, callID, toWrapUp)
-	s.publish(d.agent, Pop{Kind: PopEnded, CallID: callID, Line: d.line, Caller: d.number, Agent: d.agent, At: s.cfg.Now()})
+	s.pops.send(popRequest{Pop: Pop{Kind: PopEnded, CallID: callID, Line: d.line, Caller: d.number, Agent: d.agent, At: s.cfg.Now()}})
 }
 
 // afterCall is where an agent goes when their part in a call ends.

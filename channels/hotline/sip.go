@@ -29,7 +29,7 @@ import (
 type SIPStore interface {
 	BatchStore
 	AgentByExt(ctx context.Context, ext string) (*ticketing.Agent, error)
-	List(ctx context.Context, f ticketing.ListFilter) ([]*ticketing.Ticket, error)
+	Earlier
 }
 
 // Submitter turns a report into a ticket (ticketing.Service).
@@ -270,7 +270,7 @@ type SIP struct {
 	store    SIPStore
 	tickets  Submitter
 	presence acd.Presence
-	bus      pubsub.Bus // may be nil: no screen pops
+	pops     *popRelay // nil: no screen pops
 	log      *slog.Logger
 	metrics  *SIPMetrics
 	nonces   nonces
@@ -405,10 +405,13 @@ func NewSIP(cfg SIPConfig, parts SIPParts) (*SIP, error) {
 	ctx, stop := context.WithCancel(context.Background())
 	s := &SIP{
 		ctx: ctx, stop: stop,
-		cfg: cfg, lines: parts.Lines, store: parts.Store, tickets: parts.Tickets, presence: parts.Presence, bus: parts.Bus,
+		cfg: cfg, lines: parts.Lines, store: parts.Store, tickets: parts.Tickets, presence: parts.Presence,
 		log: log, metrics: parts.Metrics, replies: parts.Replies, nonces: nonces{secret: cfg.NonceSecret, ttl: cfg.NonceTTL},
 		ua: ua, server: server, client: client,
 		dialogs: map[string]*dialog{}, freed: make(chan struct{}), queue: newQueue(), calls: newCallLog(ctx, parts.Store), ports: map[string]int{},
+	}
+	if parts.Bus != nil {
+		s.pops = newPopRelay(parts.Bus, parts.Store, cfg.DefaultCountry, log, s.metrics.popDropped)
 	}
 	if n := cfg.MaxCallRate; n > 0 {
 		// A twentieth of a second's calls may come at once.
@@ -540,6 +543,7 @@ func (s *SIP) Close() error {
 		err = s.ua.Close()
 		s.retrying.Wait()
 		s.calls.close()
+		s.pops.close()
 	})
 	return err
 }

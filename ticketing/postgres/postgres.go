@@ -50,6 +50,16 @@ func (r reads) QueryRow(ctx context.Context, query string, args ...any) sqlq.Sca
 	return r.pool.QueryRow(ctx, query, args...)
 }
 
+// latestSQL reads each number's newest tickets (sqlq.Reader.LatestSQL).
+// The list is JSON, not an array: the planner cannot count a JSON list, so
+// after its first five runs the statement keeps one generic plan, where
+// an array it can count kept it planning anew each time for a few
+// numbers (0.19 ms a lookup against 0.07, BenchmarkEarlierTickets).
+const latestSQL = `SELECT t.* FROM json_array_elements_text($1::json) AS p(phone) CROSS JOIN LATERAL (
+	SELECT ` + row.TicketColumns + ` FROM tickets
+	WHERE reporter_phone <> '' AND reporter_phone = p.phone AND received_at >= $2
+	ORDER BY received_at DESC, id DESC LIMIT $3) t`
+
 // closer is pgx's rows with database/sql's Close.
 type closer struct{ pgx.Rows }
 
@@ -73,7 +83,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{Reader: sqlq.Reader[time.Time, *time.Time]{DB: reads{pool}, D: dialect, CallColumns: callColumns, ScanCall: scanCall, StatsSQL: statsSQL,
-		Sums: sqlq.SumsSQL{Date: "?::date", Day: "to_char(day, 'YYYY-MM-DD')", Sum: "sum(n)::bigint", Order: `key COLLATE "C", metric COLLATE "C"`}},
+		Sums: sqlq.SumsSQL{Date: "?::date", Day: "to_char(day, 'YYYY-MM-DD')", Sum: "sum(n)::bigint", Order: `key COLLATE "C", metric COLLATE "C"`}, LatestSQL: latestSQL},
 		Writer: sqlq.Writer[time.Time, *time.Time]{DB: reads{pool}, D: dialect}, pool: pool}
 	s.ids = ticketing.NewIDBlocks(idBlock, func(ctx context.Context) (int64, error) {
 		var start int64

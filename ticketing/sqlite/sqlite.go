@@ -123,7 +123,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	r.SetMaxIdleConns(4)
 	rs := &stmtCache{m: map[string]*sql.Stmt{}}
 	s := &Store{Reader: sqlq.Reader[int64, sql.NullInt64]{DB: reads{r, rs}, D: dialect, CallColumns: callColumns, ScanCall: scanCall, StatsSQL: statsSQL,
-		Sums: sqlq.SumsSQL{Date: "?", Day: "day", Sum: "sum(n)", Order: "key, metric"}},
+		Sums: sqlq.SumsSQL{Date: "?", Day: "day", Sum: "sum(n)", Order: "key, metric"}, LatestSQL: latestSQL},
 		Writer: sqlq.Writer[int64, sql.NullInt64]{DB: reads{db: w}, D: dialect}, w: w, r: r, rstmts: rs}
 	if err := s.prepare(ctx); err != nil {
 		_ = r.Close()
@@ -190,6 +190,14 @@ func (r reads) QueryRow(ctx context.Context, query string, args ...any) sqlq.Sca
 	}
 	return r.db.QueryRowContext(ctx, query, args...)
 }
+
+// latestSQL reads each number's newest tickets (sqlq.Reader.LatestSQL):
+// per number of the list, a search of its index entries with its own
+// limit, the tickets then read by rowid.
+const latestSQL = `SELECT ` + row.TicketColumns + ` FROM (SELECT value AS phone FROM json_each(?)) AS p JOIN tickets ON tickets.id IN (
+	SELECT id FROM tickets WHERE reporter_phone <> '' AND reporter_phone = p.phone AND received_at >= ?
+	ORDER BY received_at DESC, id DESC LIMIT ?)
+	ORDER BY tickets.received_at DESC, tickets.id DESC`
 
 // stmtCache keeps the readers' statements prepared. The driver parses and
 // plans every unprepared statement anew, and under the SIP proxy's load

@@ -18,6 +18,7 @@ func listingTests() []storeTest {
 		{"ListLimitAndEmpty", testListLimitAndEmpty},
 		{"EventsBetween", testEventsBetween},
 		{"LatestPublic", testLatestPublic},
+		{"LatestByPhone", testLatestByPhone},
 	}
 }
 
@@ -244,5 +245,55 @@ func testLatestPublic(t *testing.T, s ticketing.Store) {
 	}
 	if empty, err := s.LatestPublic(ctx, nil); err != nil || len(empty) != 0 {
 		t.Errorf("LatestPublic(nil) = %v, %v", empty, err)
+	}
+}
+
+// A batch of screen pops reads each number's newest tickets since a
+// moment in one call: a frequent caller's latest n, not the year's first;
+// nothing of another number, of before the moment, or of no number.
+func testLatestByPhone(t *testing.T, s ticketing.Store) {
+	ctx := context.Background()
+	svc, _ := newService(s)
+	start := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	submit := func(phone string, i int) *ticketing.Ticket {
+		t.Helper()
+		tk, _, err := svc.Submit(ctx, ticketing.Report{Channel: ticketing.ChannelPhone, Text: "楼道灯不亮",
+			Reporter: ticketing.Contact{Phone: phone}, ReceivedAt: start.Add(time.Duration(i) * time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tk
+	}
+	var frequent []string
+	for i := range 7 {
+		frequent = append(frequent, submit("+8613900000001", i).Number)
+	}
+	other := submit("+8613900000002", 3).Number
+	submit("+8613900000003", -48) // before the moment asked for
+	submit("", 4)
+
+	got, err := s.LatestByPhone(ctx, []string{"+8613900000001", "+8613900000002", "+8613900000003", "+8613900000009"}, start.Add(-time.Hour), 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	numbers := func(ts []*ticketing.Ticket) []string {
+		var out []string
+		for _, tk := range ts {
+			out = append(out, tk.Number)
+		}
+		return out
+	}
+	want := []string{frequent[6], frequent[5], frequent[4], frequent[3], frequent[2]}
+	if g := numbers(got["+8613900000001"]); !slices.Equal(g, want) {
+		t.Errorf("frequent caller: %v, want the newest five, newest first: %v", g, want)
+	}
+	if g := numbers(got["+8613900000002"]); !slices.Equal(g, []string{other}) {
+		t.Errorf("another caller: %v, want %v", g, other)
+	}
+	if len(got) != 2 {
+		t.Errorf("LatestByPhone = %d numbers, want 2 (none before the moment, none unknown): %v", len(got), got)
+	}
+	if empty, err := s.LatestByPhone(ctx, nil, start, 5); err != nil || len(empty) != 0 {
+		t.Errorf("LatestByPhone(nil) = %v, %v", empty, err)
 	}
 }

@@ -2,6 +2,8 @@ package sqlq
 
 import (
 	"context"
+	"encoding/json"
+	"slices"
 	"strings"
 	"time"
 
@@ -39,6 +41,12 @@ type Reader[T, N any] struct {
 	StatsSQL string
 	// Sums is how the schema writes the indicator sums' query.
 	Sums SumsSQL
+	// LatestSQL is the schema's query of the newest tickets of each of
+	// a JSON list of numbers (parameters: the list, the earliest time, how
+	// many a number), in row.TicketColumns: an index search a number
+	// with its own limit, so a frequent caller costs no more than
+	// another.
+	LatestSQL string
 }
 
 // SumsSQL is what differs between the schemas in reading indicator sums.
@@ -107,6 +115,26 @@ func (r Reader[T, N]) List(ctx context.Context, f ticketing.ListFilter) ([]*tick
 	}
 	limit := w.Param(row.Limit(f.Limit))
 	return r.tickets(ctx, w, `SELECT `+row.TicketColumns+` FROM tickets`+w.String()+` ORDER BY `+order+` LIMIT `+limit)
+}
+
+// LatestByPhone returns each number's newest n tickets received since
+// from, newest first: a batch of screen pops' earlier tickets in one
+// statement (LatestSQL).
+func (r Reader[T, N]) LatestByPhone(ctx context.Context, phones []string, from time.Time, n int) (map[string][]*ticketing.Ticket, error) {
+	out := map[string][]*ticketing.Ticket{}
+	if len(phones) == 0 || n <= 0 {
+		return out, nil
+	}
+	list, _ := json.Marshal(slices.Compact(slices.Sorted(slices.Values(phones)))) // strings always encode
+	ts, err := collect(r, ctx, &Where{Args: []any{string(list), r.D.Time(from), n}}, r.LatestSQL,
+		func(s Scanner) (*ticketing.Ticket, error) { return ScanTicket(r.D, s) })
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range ts {
+		out[t.Reporter.Phone] = append(out[t.Reporter.Phone], t)
+	}
+	return out, nil
 }
 
 // Events returns the ticket's log in order.
