@@ -110,6 +110,11 @@ type callEarlier struct {
 // a screen.
 const popQueue = 8192
 
+// popLinger is how long the relay lets pops gather after the first: a
+// desk sees its pop that much later, and under load a batch holds that
+// much more (one lookup, one publish).
+const popLinger = 5 * time.Millisecond
+
 func newPopRelay(bus pubsub.Bus, store Earlier, country string, log *slog.Logger, dropped func()) *popRelay {
 	r := &popRelay{bus: bus, store: store, country: country, log: log, in: make(chan popRequest, popQueue), stop: make(chan struct{}), dropped: dropped}
 	r.done.Add(1)
@@ -142,6 +147,7 @@ func (r *popRelay) run() {
 			r.publish(r.gather(batch[:0])) // what the calls handed over before the end
 			return
 		}
+		time.Sleep(popLinger)
 		r.publish(r.gather(batch))
 	}
 }
