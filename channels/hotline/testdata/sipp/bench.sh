@@ -14,7 +14,8 @@
 # MAX_CALL_RATE, the proxy's sip.max_call_rate on each instance (default -1,
 # none: the sweep measures the ceiling; 0 is the server's default), and with
 # a bound the callers accept a 503 (caller_shed.xml). Prints sipp's summary, then what the call log holds:
-# every call answered, none lost; and the calls refused past the rate.
+# every call answered, none lost; the calls refused past the rate; and the
+# calls still open, which is 0 when every caller's BYE reached the proxy.
 set -eu
 RATE=${1:-1000}
 CALLS=${2:-20000}
@@ -65,4 +66,6 @@ curl -s -H "Authorization: Bearer $token" "http://$http/api/v1/hotline/stats?fro
 	python3 -c 'import json,sys; t=json.load(sys.stdin)["total"]; print("call log: %d offered, %d answered, %d abandoned" % (t["offered"], t["answered"], t["abandoned"]))'
 for h in "$http" ${SIP2:+127.0.0.1:28081}; do
 	curl -s -H "Authorization: Bearer $YIHAO_METRICS_TOKEN" "http://$h/metrics"
-done | awk '/^yihao_sip_refused_total\{reason="overload"\}/ { n += $2 } END { printf "refused past max_call_rate: %d\n", n }'
+done | awk '/^yihao_sip_refused_total\{reason="overload"\}/ { n += $2 }
+	/^yihao_hotline_active_calls / { a += $2 }
+	END { printf "refused past max_call_rate: %d\ncalls still open (answered, no BYE seen): %d\n", n, a }'
