@@ -172,8 +172,8 @@ func BenchmarkEarlierTickets(b *testing.B) {
 				}
 				b.ReportAllocs()
 				for b.Loop() {
-					if got := hotline.EarlierOf(ctx, store, callers, "86", 5); len(got) != 32 || len(got[callers[0]]) != 3 {
-						b.Fatalf("earlier tickets of %d callers (%d of the first), want 32 (3)", len(got), len(got[callers[0]]))
+					if got, err := hotline.EarlierOf(ctx, store, callers, "86", 5); err != nil || len(got) != 32 || len(got[callers[0]]) != 3 {
+						b.Fatalf("earlier tickets of %d callers (%d of the first), want 32 (3): %v", len(got), len(got[callers[0]]), err)
 					}
 				}
 				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(callers)), "ns/caller")

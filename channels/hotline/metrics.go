@@ -75,7 +75,7 @@ func NewSIPMetrics(reg prometheus.Registerer, lines ...string) *SIPMetrics {
 			Name: "yihao_hotline_active_calls", Help: "Answered calls this instance is proxying.",
 		}),
 		popsLost: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "yihao_hotline_pops_dropped_total", Help: "Screen pops of SIP calls dropped because the relay to the desks was a whole queue behind (the bus slow or down).",
+			Name: "yihao_hotline_pops_dropped_total", Help: "Screen pops of SIP calls dropped because the relay to the desks was a whole queue behind (the bus or the store slow or down).",
 		}),
 	}
 	for _, l := range lines {

@@ -105,15 +105,20 @@ type callEarlier struct {
 }
 
 // popQueue is how many pops wait for the relay: over a second of a busy
-// hour's calls, three pops each. Past it a pop is dropped, as a slow desk
-// drops them (pubsub.Buffer): the phone still rings, and no call waits on
-// a screen.
+// hour's calls, three pops each. Past it (the bus or the store that slow)
+// a pop is dropped, as a slow desk drops them (pubsub.Buffer): the phone
+// still rings, and no call waits on a screen. Pops handed over once the
+// relay has stopped (calls cut at shutdown) are dropped too.
 const popQueue = 8192
 
 // popLinger is how long the relay lets pops gather after the first: a
 // desk sees its pop that much later, and under load a batch holds that
 // much more (one lookup, one publish).
 const popLinger = 5 * time.Millisecond
+
+// popLookup bounds the earlier tickets' lookup: past it the batch's pops
+// go without them rather than hold every desk's pops back.
+const popLookup = 500 * time.Millisecond
 
 func newPopRelay(bus pubsub.Bus, store Earlier, country string, log *slog.Logger, dropped func()) *popRelay {
 	r := &popRelay{bus: bus, store: store, country: country, log: log, in: make(chan popRequest, popQueue), stop: make(chan struct{}), dropped: dropped}
@@ -144,11 +149,19 @@ func (r *popRelay) run() {
 		case p := <-r.in:
 			batch = append(batch[:0], p)
 		case <-r.stop:
-			r.publish(r.gather(batch[:0])) // what the calls handed over before the end
+			// What the calls handed over before the end.
+			for batch = r.gather(batch[:0]); len(batch) > 0; batch = r.gather(batch[:0]) {
+				r.publish(batch)
+				clear(batch)
+			}
 			return
 		}
-		time.Sleep(popLinger)
-		r.publish(r.gather(batch))
+		if len(r.in) < maxBatch-1 {
+			time.Sleep(popLinger)
+		}
+		batch = r.gather(batch)
+		r.publish(batch)
+		clear(batch) // a pop holds its call; let the call go
 	}
 }
 
@@ -175,11 +188,15 @@ func (r *popRelay) publish(batch []popRequest) {
 			callers = append(callers, p.Caller)
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
 	var found map[string][]EarlierTicket
 	if len(callers) > 0 {
-		found = earlierOf(ctx, r.store, callers, r.country, 5)
+		ctx, cancel := context.WithTimeout(context.Background(), popLookup)
+		var err error
+		found, err = earlierOf(ctx, r.store, callers, r.country, 5)
+		cancel()
+		if err != nil {
+			r.log.Warn("screen pops without the callers' earlier tickets", "pops", len(batch), "err", err)
+		}
 	}
 	msgs := make([]pubsub.Message, 0, len(batch))
 	for _, p := range batch {
@@ -195,12 +212,14 @@ func (r *popRelay) publish(batch []popRequest) {
 		}
 		msgs = append(msgs, pubsub.Message{Topic: AgentTopic(p.Agent), Data: b})
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
 	if err := pubsub.PublishAll(ctx, r.bus, msgs); err != nil {
 		r.log.Warn("screen pops not delivered", "pops", len(msgs), "err", err)
 	}
 }
 
-// close publishes what is queued and stops the relay.
+// close publishes everything queued and stops the relay.
 func (r *popRelay) close() {
 	if r == nil {
 		return
@@ -225,14 +244,14 @@ type Lister interface {
 func EarlierTickets(ctx context.Context, store Earlier, caller, defaultCountry string, n int) []EarlierTicket {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	return earlierOf(ctx, store, []string{caller}, defaultCountry, n)[caller]
+	found, _ := earlierOf(ctx, store, []string{caller}, defaultCountry, n) // none found: the pop goes without
+	return found[caller]
 }
 
-// earlierOf is EarlierTickets for many callers in one query; a failed
-// lookup finds none, and the pops go without.
-func earlierOf(ctx context.Context, store Earlier, callers []string, defaultCountry string, n int) map[string][]EarlierTicket {
+// earlierOf is EarlierTickets for many callers in one query.
+func earlierOf(ctx context.Context, store Earlier, callers []string, defaultCountry string, n int) (map[string][]EarlierTicket, error) {
 	if n <= 0 {
-		return nil
+		return nil, nil
 	}
 	variants := make(map[string][]string, len(callers))
 	var phones []string
@@ -244,14 +263,14 @@ func earlierOf(ctx context.Context, store Earlier, callers []string, defaultCoun
 		phones = append(phones, variants[c]...)
 	}
 	if len(phones) == 0 {
-		return nil
+		return nil, nil
 	}
 	got, err := store.LatestByPhone(ctx, phones, time.Now().AddDate(-1, 0, 0), n)
 	if err != nil {
-		return nil
+		return nil, err
 	}
 	out := make(map[string][]EarlierTicket, len(variants))
-	for c, vs := range variants {
+	for caller, vs := range variants {
 		var ts []*ticketing.Ticket
 		for _, v := range vs {
 			ts = append(ts, got[v]...)
@@ -274,9 +293,9 @@ func earlierOf(ctx context.Context, store Earlier, callers []string, defaultCoun
 				Summary: summary(t.Text, 60), ReceivedAt: t.ReceivedAt,
 			})
 		}
-		out[c] = es
+		out[caller] = es
 	}
-	return out
+	return out, nil
 }
 
 // PhoneVariants are the spellings one number may be stored under:

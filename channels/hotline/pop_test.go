@@ -49,7 +49,7 @@ func TestSIPCallsPopUp(t *testing.T) {
 
 			agents := []string{"2001", "2002", "2003"}
 			e.addAgents(t, agents...)
-			pops := make(chan hotline.Pop, 256)
+			pops := make(chan []byte, 256)
 			for _, a := range agents {
 				msgs, cancel, err := e.bus.Subscribe(ctx, hotline.AgentTopic(a))
 				if err != nil {
@@ -58,11 +58,7 @@ func TestSIPCallsPopUp(t *testing.T) {
 				t.Cleanup(cancel)
 				go func() {
 					for m := range msgs {
-						var p hotline.Pop
-						if err := json.Unmarshal(m, &p); err != nil {
-							t.Errorf("pop %s: %v", m, err)
-						}
-						pops <- p
+						pops <- m
 					}
 				}()
 			}
@@ -86,7 +82,10 @@ func TestSIPCallsPopUp(t *testing.T) {
 			for ended < 12 {
 				var p hotline.Pop
 				select {
-				case p = <-pops:
+				case m := <-pops:
+					if err := json.Unmarshal(m, &p); err != nil {
+						t.Fatalf("pop %s: %v", m, err)
+					}
 				case <-timeout:
 					t.Fatalf("%d calls' pops ended, want 12: %v", ended, kinds)
 				}

@@ -58,7 +58,8 @@ func (r reads) QueryRow(ctx context.Context, query string, args ...any) sqlq.Sca
 const latestSQL = `SELECT t.* FROM json_array_elements_text($1::json) AS p(phone) CROSS JOIN LATERAL (
 	SELECT ` + row.TicketColumns + ` FROM tickets
 	WHERE reporter_phone <> '' AND reporter_phone = p.phone AND received_at >= $2
-	ORDER BY received_at DESC, id DESC LIMIT $3) t`
+	ORDER BY received_at DESC, id DESC LIMIT $3) t
+	ORDER BY t.received_at DESC, t.id DESC`
 
 // closer is pgx's rows with database/sql's Close.
 type closer struct{ pgx.Rows }

@@ -43,9 +43,10 @@ type Reader[T, N any] struct {
 	Sums SumsSQL
 	// LatestSQL is the schema's query of the newest tickets of each of
 	// a JSON list of numbers (parameters: the list, the earliest time, how
-	// many a number), in row.TicketColumns: an index search a number
-	// with its own limit, so a frequent caller costs no more than
-	// another.
+	// many a number), in row.TicketColumns, newest first: an index search
+	// a number with its own limit, so one frequent caller does not crowd
+	// out the others. (The index is on the number alone: a number's
+	// tickets are each read and sorted before the limit.)
 	LatestSQL string
 }
 
