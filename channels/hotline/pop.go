@@ -120,6 +120,10 @@ const popLinger = 5 * time.Millisecond
 // go without them rather than hold every desk's pops back.
 const popLookup = 500 * time.Millisecond
 
+// popDrain bounds how long a stopping relay goes on publishing what was
+// queued.
+const popDrain = 3 * time.Second
+
 func newPopRelay(bus pubsub.Bus, store Earlier, country string, log *slog.Logger, dropped func()) *popRelay {
 	r := &popRelay{bus: bus, store: store, country: country, log: log, in: make(chan popRequest, popQueue), stop: make(chan struct{}), dropped: dropped}
 	r.done.Add(1)
@@ -149,8 +153,10 @@ func (r *popRelay) run() {
 		case p := <-r.in:
 			batch = append(batch[:0], p)
 		case <-r.stop:
-			// What the calls handed over before the end.
-			for batch = r.gather(batch[:0]); len(batch) > 0; batch = r.gather(batch[:0]) {
+			// What the calls handed over before the end, for at most
+			// popDrain: a stuck bus must not hold the shutdown.
+			end := time.Now().Add(popDrain)
+			for batch = r.gather(batch[:0]); len(batch) > 0 && time.Now().Before(end); batch = r.gather(batch[:0]) {
 				r.publish(batch)
 				clear(batch)
 			}
@@ -219,7 +225,8 @@ func (r *popRelay) publish(batch []popRequest) {
 	}
 }
 
-// close publishes everything queued and stops the relay.
+// close publishes what is queued (for at most popDrain) and stops the
+// relay.
 func (r *popRelay) close() {
 	if r == nil {
 		return
