@@ -92,7 +92,8 @@ func (w *Where) AddTime(cond string, t time.Time) { w.Add(cond, w.time(t)) }
 // search per value) but keeps the statement's text the same however many
 // values there are, so the store keeps it prepared: parsed anew, the screen
 // pop's lookup (the caller's number spelled three ways) took 0.62 ms, and
-// 0.16 prepared (BenchmarkEarlierTickets).
+// 0.16 prepared (BenchmarkEarlierTickets, while the pop read through List;
+// it now reads through LatestByPhone).
 func (w *Where) In(col string, vals []string) {
 	if w.numbered {
 		ps := make([]string, len(vals))
