@@ -84,15 +84,7 @@ func (l *callLog) run() {
 		case <-l.stop:
 			return
 		}
-	more:
-		for len(batch) < maxBatch {
-			select {
-			case r := <-l.in:
-				batch = append(batch, r)
-			default:
-				break more
-			}
-		}
+		batch = gather(l.in, batch)
 		evs = evs[:0]
 		for _, r := range batch {
 			evs = append(evs, r.ev)
@@ -111,6 +103,20 @@ func (l *callLog) run() {
 			}
 		}
 	}
+}
+
+// gather adds to batch what waits on in, up to maxBatch: a group is what
+// arrived while the last one was being written.
+func gather[T any](in <-chan T, batch []T) []T {
+	for len(batch) < maxBatch {
+		select {
+		case v := <-in:
+			batch = append(batch, v)
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 // close stops the writer once the group being committed is done.

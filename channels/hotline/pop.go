@@ -156,7 +156,7 @@ func (r *popRelay) run() {
 			// What the calls handed over before the end, for at most
 			// popDrain: a stuck bus must not hold the shutdown.
 			end := time.Now().Add(popDrain)
-			for batch = r.gather(batch[:0]); len(batch) > 0 && time.Now().Before(end); batch = r.gather(batch[:0]) {
+			for batch = gather(r.in, batch[:0]); len(batch) > 0 && time.Now().Before(end); batch = gather(r.in, batch[:0]) {
 				r.publish(batch)
 				clear(batch)
 			}
@@ -165,23 +165,10 @@ func (r *popRelay) run() {
 		if len(r.in) < maxBatch-1 {
 			time.Sleep(popLinger)
 		}
-		batch = r.gather(batch)
+		batch = gather(r.in, batch)
 		r.publish(batch)
 		clear(batch) // a pop holds its call; let the call go
 	}
-}
-
-// gather adds what waits, up to maxBatch pops.
-func (r *popRelay) gather(batch []popRequest) []popRequest {
-	for len(batch) < maxBatch {
-		select {
-		case p := <-r.in:
-			batch = append(batch, p)
-		default:
-			return batch
-		}
-	}
-	return batch
 }
 
 func (r *popRelay) publish(batch []popRequest) {
