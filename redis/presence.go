@@ -38,9 +38,10 @@ type Presence struct {
 	register, unregister, setState, claim, hold, release, restore *goredis.Script
 }
 
-// claimBudget bounds the work of one Claim script: wrap-ups moved and
-// unusable candidates skipped. When it runs out, Claim runs the script
-// again; each run makes progress.
+// claimBudget bounds the work of one claim script: wrap-ups moved, and
+// for each call the unusable candidates skipped. When it runs out,
+// ClaimMany runs the script again for the calls left; each run makes
+// progress.
 const claimBudget = 32
 
 // NewPresence keeps presence under prefix, ordering agents by s (the zero
@@ -194,12 +195,13 @@ end
 return 'ok'
 `
 
-// ARGV[4..7]: skill, call id, budget, hold ("" for none). Returns {0}
-// when nobody is free,
-// {1, contact, source, transport, expires, agent} when claimed, {2} when
-// the budget ran out first.
+// ARGV[4..6]: skill, budget, hold ("" for none); ARGV[7..]: the call ids,
+// claimed in order. Returns {status, then contact, source, transport,
+// expires, agent for each call claimed}: status 1 when every call was
+// claimed, 0 when nobody more is free, 2 when one call's budget ran out
+// first (run again for the calls left).
 const claimScript = `
-local skill, call, budget, hold = ARGV[4], ARGV[5], tonumber(ARGV[6]), ARGV[7]
+local skill, budget, hold = ARGV[4], tonumber(ARGV[5]), ARGV[6]
 -- settle the agents whose wrap-up ended or whose hold lapsed by now
 for set, st in pairs({wrapup = 'wrap_up', holds = 'on_call'}) do
   for _, name in ipairs(redis.call('ZRANGEBYSCORE', P .. set, '-inf', NOW, 'LIMIT', 0, budget)) do
@@ -215,29 +217,42 @@ if skill == '' then
 else
   keys = {P .. 'avail:skill:' .. skill, P .. 'avail:any'}
 end
-for _ = 1, budget do
-  local best, score
-  for _, key in ipairs(keys) do
-    local r = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-    if r[1] then
-      local sc = tonumber(r[2])
-      if not best or sc < score or (sc == score and r[1] < best) then best, score = r[1], sc end
+local out = {1}
+for i = 7, #ARGV do
+  local call, got = ARGV[i], false
+  for _ = 1, budget do
+    local best, score
+    for _, key in ipairs(keys) do
+      local r = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+      if r[1] then
+        local sc = tonumber(r[2])
+        if not best or sc < score or (sc == score and r[1] < best) then best, score = r[1], sc end
+      end
     end
+    if not best then
+      out[1] = 0
+      return out
+    end
+    settle(best)
+    local k = akey(best)
+    if redis.call('HGET', k, 'state') == 'available' then
+      become(best, 'on_call', NOW)
+      redis.call('HSET', k, 'call', call, 'hold', hold, 'offered_at', NOW)
+      if given(hold) then redis.call('ZADD', P .. 'holds', hold, best) end
+      local b = redis.call('HMGET', k, 'contact', 'source', 'transport', 'expires')
+      for _, v in ipairs({b[1], b[2], b[3], b[4], best}) do out[#out + 1] = v end
+      got = true
+      break
+    end
+    -- logged out by settle, or not available for another reason: not a candidate
+    for _, key in ipairs(keys) do redis.call('ZREM', key, best) end
   end
-  if not best then return {0} end
-  settle(best)
-  local k = akey(best)
-  if redis.call('HGET', k, 'state') == 'available' then
-    become(best, 'on_call', NOW)
-    redis.call('HSET', k, 'call', call, 'hold', hold, 'offered_at', NOW)
-    if given(hold) then redis.call('ZADD', P .. 'holds', hold, best) end
-    local b = redis.call('HMGET', k, 'contact', 'source', 'transport', 'expires')
-    return {1, b[1], b[2], b[3], b[4], best}
+  if not got then
+    out[1] = 2
+    return out
   end
-  -- logged out by settle, or not available for another reason: not a candidate
-  for _, key in ipairs(keys) do redis.call('ZREM', key, best) end
 end
-return {2}
+return out
 `
 
 // ARGV[4..6]: agent, call id, hold until.
@@ -356,35 +371,50 @@ func (p *Presence) SetState(ctx context.Context, agent string, s acd.State, now 
 // Claim puts the first available agent with skill, in Strategy order, on
 // callID.
 func (p *Presence) Claim(ctx context.Context, skill, callID string, holdUntil, now time.Time) (acd.Binding, bool, error) {
+	bs, err := p.ClaimMany(ctx, skill, []string{callID}, holdUntil, now)
+	if err != nil || len(bs) == 0 {
+		return acd.Binding{}, false, err
+	}
+	return bs[0], true, nil
+}
+
+// ClaimMany puts an available agent on each call in order, one script for
+// them all unless stale agents spend a run's budget.
+func (p *Presence) ClaimMany(ctx context.Context, skill string, callIDs []string, holdUntil, now time.Time) ([]acd.Binding, error) {
+	var out []acd.Binding
 	for range 100 {
-		res, err := p.run(ctx, "claim", p.claim, now, skill, callID, claimBudget, optMicros(holdUntil))
+		if len(out) == len(callIDs) {
+			return out, nil
+		}
+		args := make([]any, 0, 3+len(callIDs)-len(out))
+		args = append(args, skill, claimBudget, optMicros(holdUntil))
+		for _, id := range callIDs[len(out):] {
+			args = append(args, id)
+		}
+		res, err := p.run(ctx, "claim", p.claim, now, args...)
 		if err != nil {
-			return acd.Binding{}, false, err
+			return out, err
 		}
 		r, ok := res.([]any)
-		if !ok || len(r) == 0 {
-			return acd.Binding{}, false, fmt.Errorf("redis: presence claim: unexpected answer %v", res)
+		if !ok || len(r) == 0 || (len(r)-1)%5 != 0 {
+			return out, fmt.Errorf("redis: presence claim: unexpected answer %v", res)
 		}
-		switch r[0] {
-		case int64(0):
-			return acd.Binding{}, false, nil
-		case int64(2):
-			continue
+		for i := 1; i < len(r); i += 5 {
+			var f [5]string
+			for j := range f {
+				f[j], _ = r[i+j].(string)
+			}
+			exp, err := strconv.ParseInt(f[3], 10, 64)
+			if err != nil {
+				return out, fmt.Errorf("redis: presence claim: expires %q: %w", f[3], err)
+			}
+			out = append(out, acd.Binding{Agent: f[4], Contact: f[0], Source: f[1], Transport: f[2], Expires: time.UnixMicro(exp)})
 		}
-		if len(r) != 6 {
-			return acd.Binding{}, false, fmt.Errorf("redis: presence claim: unexpected answer %v", res)
+		if r[0] != int64(2) {
+			return out, nil
 		}
-		s := make([]string, 5)
-		for i := range s {
-			s[i], _ = r[i+1].(string)
-		}
-		exp, err := strconv.ParseInt(s[3], 10, 64)
-		if err != nil {
-			return acd.Binding{}, false, fmt.Errorf("redis: presence claim: expires %q: %w", s[3], err)
-		}
-		return acd.Binding{Agent: s[4], Contact: s[0], Source: s[1], Transport: s[2], Expires: time.UnixMicro(exp)}, true, nil
 	}
-	return acd.Binding{}, false, errors.New("redis: presence claim: no progress through stale agents")
+	return out, errors.New("redis: presence claim: no progress through stale agents")
 }
 
 // Hold renews the call's hold on the agent until until.

@@ -152,6 +152,9 @@ func (s *switchable) SetState(ctx context.Context, agent string, st acd.State, n
 func (s *switchable) Claim(ctx context.Context, skill, callID string, hold, now time.Time) (acd.Binding, bool, error) {
 	return s.p().Claim(ctx, skill, callID, hold, now)
 }
+func (s *switchable) ClaimMany(ctx context.Context, skill string, callIDs []string, hold, now time.Time) ([]acd.Binding, error) {
+	return s.p().ClaimMany(ctx, skill, callIDs, hold, now)
+}
 func (s *switchable) Hold(ctx context.Context, agent, callID string, until, now time.Time) error {
 	return s.p().Hold(ctx, agent, callID, until, now)
 }

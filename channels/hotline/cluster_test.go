@@ -94,7 +94,21 @@ func TestTwoInstancesShareAgents(t *testing.T) {
 			t.Fatalf("callers of instance %d: %s", i, res)
 		}
 	}
-	cs := envs[0].waitCalls(t, 200)
+	byAgent := answeredOnce(t, envs[0].waitCalls(t, 200), agents)
+	if len(byAgent) < 15 {
+		t.Errorf("only %d of 20 agents took calls", len(byAgent))
+	}
+	if res := uas.Stop(); res.Successful != 200 {
+		t.Errorf("agents' phones: %s", res)
+	}
+	t.Logf("200 calls over two instances, %d agents, calls per agent: %v", len(byAgent), perAgent(byAgent))
+}
+
+// answeredOnce checks that every call was answered by one of agents and
+// that no agent ever had two calls at a time (per agent, the answered
+// intervals in the call log never overlap); it returns the calls by agent.
+func answeredOnce(t *testing.T, cs map[string]*ticketing.Call, agents []string) map[string][]*ticketing.Call {
+	t.Helper()
 	byAgent := map[string][]*ticketing.Call{}
 	for id, c := range cs {
 		if c.Cause != ticketing.CauseAnswered {
@@ -114,13 +128,57 @@ func TestTwoInstancesShareAgents(t *testing.T) {
 			}
 		}
 	}
-	if len(byAgent) < 15 {
-		t.Errorf("only %d of 20 agents took calls", len(byAgent))
+	return byAgent
+}
+
+// Many callers at once and few agents: the head of the line claims agents
+// for the callers behind it, in one go, as agents come free. Every caller
+// is answered once, no agent has two calls, the callers who waited for an
+// agent were told so (182 Queued), and nobody is left waiting. In one
+// process (acd.Memory) and through Redis.
+func TestLineHandsOverAgents(t *testing.T) {
+	for _, name := range []string{"memory", "redis"} {
+		t.Run(name, func(t *testing.T) {
+			var presence acd.Presence
+			if name == "redis" {
+				prefix := "yihao-test:" + rand.Text() + ":"
+				presence = redis.NewPresence(redisClient(t, prefix), prefix+"acd:", acd.LongestIdle)
+			}
+			e := newSIPEnv(t, sqliteStore(t), presence, nil, hotline.SIPConfig{QueueWait: time.Minute})
+			agents := []string{"2001", "2002", "2003", "2004", "2005"}
+			e.addAgents(t, agents...)
+			port := sipptest.FreePort(t)
+			e.register(t, "udp", port, agents...)
+			uas := sipptest.Start(t, "agent_uas.xml", "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-t", "u1")
+			// 60 callers within a fifth of a second, each talking 0.2 s.
+			res := sipptest.Run(t, "caller_uac.xml", e.addr, "-s", "12345", "-d", "200",
+				"-m", "60", "-l", "60", "-r", "300", "-i", "127.0.0.1", "-t", "un", "-timeout", "60s")
+			if res.Successful != 60 || res.Failed != 0 {
+				t.Fatalf("callers: %s", res)
+			}
+			byAgent := answeredOnce(t, e.waitCalls(t, 60), agents)
+			if res := uas.Stop(); res.Successful != 60 {
+				t.Errorf("agents' phones: %s", res)
+			}
+			if q := e.metric(t, "yihao_hotline_queued_calls"); q != 0 {
+				t.Errorf("%v callers still counted in line", q)
+			}
+			// The first five find an agent free; most of the rest wait. Only
+			// a caller who waited hears 182, not one waiting a moment for
+			// the claim ahead of it.
+			queued := e.metric(t, "yihao_sip_responses_total", "method", "INVITE", "code", "182")
+			if queued < 30 || queued > 55 {
+				t.Errorf("%v callers told 182 Queued, want most of the 55 who waited", queued)
+			}
+			for _, a := range agents {
+				st, err := e.presence.Status(context.Background(), a, time.Now())
+				if err != nil || st.State != acd.Available {
+					t.Errorf("agent %s after the calls: %v %v", a, st.State, err)
+				}
+			}
+			t.Logf("calls per agent: %v; %v callers told 182 Queued", perAgent(byAgent), queued)
+		})
 	}
-	if res := uas.Stop(); res.Successful != 200 {
-		t.Errorf("agents' phones: %s", res)
-	}
-	t.Logf("200 calls over two instances, %d agents, calls per agent: %v", len(byAgent), perAgent(byAgent))
 }
 
 func perAgent(m map[string][]*ticketing.Call) map[string]int {

@@ -136,17 +136,20 @@ func (s *SIP) logArrival(c *call) bool {
 	return true
 }
 
-// queueForAgent puts the caller in line and, at the head of it, offers the
-// call to one agent the ACD hands out after another, until one answers,
-// the caller hangs up, or QueueWait runs out and the fallback answers.
+// claimBatch bounds the callers one claim asks agents for: one Redis
+// script serves them all, and a longer script holds up every other client
+// of that Redis.
+const claimBatch = 32
+
+// queueForAgent puts the caller in line and offers the call to each agent
+// the line hands them, until one answers, the caller hangs up, or
+// QueueWait runs out and the fallback answers.
 func (s *SIP) queueForAgent(c *call) {
 	skill := s.skillOf(c.line)
 	deadline := time.NewTimer(s.cfg.QueueWait)
 	defer deadline.Stop()
 	deadlineAt := time.Now().Add(s.cfg.QueueWait)
-	poll := time.NewTicker(250 * time.Millisecond)
-	defer poll.Stop()
-	p := s.queue.tryJoin(skill, s.cfg.MaxQueued)
+	p := s.queue.tryJoin(skill, c.id, s.cfg.MaxQueued)
 	if p == nil {
 		s.metrics.queueFull()
 		s.log.Warn("sip invite: queue full; fallback at once", "call_id", c.id, "max_queued", s.cfg.MaxQueued)
@@ -154,68 +157,127 @@ func (s *SIP) queueForAgent(c *call) {
 		s.fallback(c)
 		return
 	}
-	defer func() { p.leave() }()
-	queued := false
-	enqueued := func() {
-		if !queued {
-			queued = true
-			s.metrics.queue(+1)
-			s.respond(c.tx, c.req, 182, "Queued")
-		}
-	}
+	w := &inLine{c: c, deadline: deadline.C}
 	defer func() {
-		if queued {
+		// An agent handed over as the caller left goes back at once.
+		p.leave()
+		if b, ok := p.takeGiven(); ok {
+			s.releaseAgent(b.Agent, c.id, freeAtOnce)
+		}
+		if w.poll != nil {
+			w.poll.Stop()
+		}
+		if w.queued {
 			s.metrics.queue(-1)
 		}
 	}()
 	for {
-		// Wait for this caller's turn at the head of the line.
-		select {
-		case <-p.myTurn():
-		default:
-			enqueued()
-			if !s.await(c, p.myTurn(), nil, deadline.C) {
-				return
-			}
-		}
-		freed := s.freedSignal()
-		if b, ok := s.claimAgent(skill, c.id, s.cfg.Now()); ok {
-			p.leave() // the next caller's turn, while this one rings
-			if s.ringAgent(c, b, deadlineAt) {
-				return
-			}
-			// The agent did not take it: back to the front, straight on to
-			// the next.
-			p = s.queue.join(skill, true)
-			continue
-		}
-		enqueued()
-		// An agent released here frees the caller at once; another
-		// instance's release shows at the next poll.
-		if !s.await(c, freed, poll.C, deadline.C) {
+		b, ok := s.nextAgent(w, p)
+		if !ok {
 			return
+		}
+		if s.ringAgent(c, b, deadlineAt) {
+			return
+		}
+		// The agent did not take it: back to the front, straight on to
+		// the next.
+		p = s.queue.join(skill, c.id, true)
+	}
+}
+
+// inLine is a caller's wait in the line.
+type inLine struct {
+	c        *call
+	deadline <-chan time.Time
+	poll     *time.Ticker // the head's look at other instances' releases
+	queued   bool         // told 182 Queued: nobody was free
+}
+
+// nextAgent waits in line for the caller's next agent: one the head's
+// claim hands over, or, at the head, one it claims for itself and the
+// callers behind it. False when the call is settled instead: the caller
+// hung up, or the wait ran out (the fallback answered), both logged.
+func (s *SIP) nextAgent(w *inLine, p *place) (acd.Binding, bool) {
+	c := w.c
+	for {
+		var wake <-chan struct{}
+		var tick <-chan time.Time
+		short := p.short()
+		select {
+		case b := <-p.given:
+			return b, true
+		case <-p.myTurn():
+			if b, ok := p.takeGiven(); ok {
+				return b, true // handed over as it reached the head
+			}
+			freed := s.freedSignal()
+			if b, ok := s.claimForLine(p); ok {
+				return b, true
+			}
+			// Nobody free. An agent released here wakes the head at once;
+			// another instance's release shows at the next poll.
+			s.enqueued(w)
+			if w.poll == nil {
+				w.poll = time.NewTicker(250 * time.Millisecond)
+			}
+			wake, tick = freed, w.poll.C
+		default:
+			wake = p.myTurn()
+		}
+		if w.queued {
+			short = nil
+		}
+		select {
+		case b := <-p.given:
+			return b, true
+		case <-wake:
+		case <-tick:
+		case <-short:
+			s.enqueued(w)
+		case <-c.gone:
+			s.hangup(c.id, "cancel")
+			return acd.Binding{}, false
+		case <-c.tx.Done():
+			s.hangup(c.id, "cancel")
+			return acd.Binding{}, false
+		case <-w.deadline:
+			s.hangup(c.id, "noAnswer")
+			s.fallback(c)
+			return acd.Binding{}, false
 		}
 	}
 }
 
-// await holds a queued caller until ready or tick fires, and says so. If
-// first the caller hangs up, the call is logged as cancelled; if the wait
-// runs out, as unanswered, with the fallback. Either way it says false.
-func (s *SIP) await(c *call, ready <-chan struct{}, tick, deadline <-chan time.Time) bool {
-	select {
-	case <-ready:
-		return true
-	case <-tick:
-		return true
-	case <-c.gone:
-		s.hangup(c.id, "cancel")
-	case <-c.tx.Done():
-		s.hangup(c.id, "cancel")
-	case <-deadline:
-		s.hangup(c.id, "noAnswer")
-		s.fallback(c)
+// enqueued tells the caller, once, that they wait for an agent.
+func (s *SIP) enqueued(w *inLine) {
+	if !w.queued {
+		w.queued = true
+		s.metrics.queue(+1)
+		s.respond(w.c.tx, w.c.req, 182, "Queued")
 	}
-	return false
+}
+
+// claimForLine claims agents for p, at the head of its line, and the
+// callers behind it in one go, hands theirs over, and returns p's own.
+func (s *SIP) claimForLine(p *place) (acd.Binding, bool) {
+	batch := p.batch(claimBatch)
+	if len(batch) == 0 {
+		return acd.Binding{}, false
+	}
+	ids := make([]string, len(batch))
+	for i, o := range batch {
+		ids[i] = o.callID
+	}
+	now := s.cfg.Now()
+	bs, err := s.presence.ClaimMany(s.ctx, p.skill, ids, now.Add(s.cfg.HoldFor), now)
+	if err != nil {
+		s.log.Error("sip invite: acd claim", "call_id", p.callID, "calls", len(ids), "err", err)
+	}
+	b, ok, orphans := p.hand(batch, bs)
+	for _, o := range orphans {
+		s.releaseAgent(o.agent, o.callID, freeAtOnce)
+	}
+	return b, ok
 }
 
 // skillOf is the skill the ACD is asked for on line: none unless

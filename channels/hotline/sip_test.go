@@ -51,23 +51,33 @@ type sipEnv struct {
 	metrics  *prometheus.Registry // the proxy's SIPMetrics
 }
 
-// refused is the proxy's yihao_sip_refused_total for reason.
-func (e *sipEnv) refused(t *testing.T, reason string) float64 {
+// metric is the value of the proxy's metric name whose labels include
+// labels (name, value pairs), 0 when none has.
+func (e *sipEnv) metric(t *testing.T, name string, labels ...string) float64 {
 	t.Helper()
 	mfs, err := e.metrics.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, mf := range mfs {
-		if mf.GetName() != "yihao_sip_refused_total" {
+		if mf.GetName() != name {
 			continue
 		}
+	next:
 		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "reason" && l.GetValue() == reason {
-					return m.GetCounter().GetValue()
+			for i := 0; i+1 < len(labels); i += 2 {
+				found := false
+				for _, l := range m.GetLabel() {
+					found = found || (l.GetName() == labels[i] && l.GetValue() == labels[i+1])
+				}
+				if !found {
+					continue next
 				}
 			}
+			if g := m.GetGauge(); g != nil {
+				return g.GetValue()
+			}
+			return m.GetCounter().GetValue()
 		}
 	}
 	return 0
@@ -698,10 +708,10 @@ func TestCallRateSheds(t *testing.T) {
 			}
 			// Each refusal counted once (a 503 sent again counts again), and
 			// the callers' ACKs of the 503s absorbed, not taken for strays.
-			if got := e.refused(t, "overload"); got < float64(len(refused)) {
+			if got := e.metric(t, "yihao_sip_refused_total", "reason", "overload"); got < float64(len(refused)) {
 				t.Errorf("refused{overload} = %v; %d calls were refused", got, len(refused))
 			}
-			if got := e.refused(t, "no_dialog"); got != 0 {
+			if got := e.metric(t, "yihao_sip_refused_total", "reason", "no_dialog"); got != 0 {
 				t.Errorf("refused{no_dialog} = %v: the ACKs of the 503s reached the handlers", got)
 			}
 			t.Logf("%d of %d calls admitted over %v", admitted, calls, took)

@@ -92,6 +92,13 @@ type Presence interface {
 	// over count as available. An agent whose registration lapsed is
 	// logged out on the way.
 	Claim(ctx context.Context, skill, callID string, holdUntil, now time.Time) (b Binding, ok bool, err error)
+	// ClaimMany is Claim for several calls at once, in order: the i-th
+	// binding is for callIDs[i], and fewer bindings than calls means
+	// nobody more is free. The waiting line hands agents to the callers
+	// at its head with it, one round trip for all of them. With an error,
+	// the agents claimed before it are returned too: they are on their
+	// calls.
+	ClaimMany(ctx context.Context, skill string, callIDs []string, holdUntil, now time.Time) ([]Binding, error)
 	// Hold renews the call's hold on the agent until until. The instance
 	// handling a call renews it while the call lasts; should that instance
 	// die, the hold lapses and the agent is freed as if released then

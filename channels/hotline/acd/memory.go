@@ -119,6 +119,27 @@ func (m *Memory) SetState(_ context.Context, name string, s State, now time.Time
 func (m *Memory) Claim(_ context.Context, skill, callID string, holdUntil, now time.Time) (Binding, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	b, ok := m.claimLocked(skill, callID, holdUntil, now)
+	return b, ok, nil
+}
+
+// ClaimMany claims an agent for each call in order until nobody is free.
+func (m *Memory) ClaimMany(_ context.Context, skill string, callIDs []string, holdUntil, now time.Time) ([]Binding, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []Binding
+	for _, id := range callIDs {
+		b, ok := m.claimLocked(skill, id, holdUntil, now)
+		if !ok {
+			break
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+// claimLocked is Claim with m.mu held.
+func (m *Memory) claimLocked(skill, callID string, holdUntil, now time.Time) (Binding, bool) {
 	var best *agent
 	for _, a := range m.agents {
 		a.settle(now)
@@ -130,11 +151,11 @@ func (m *Memory) Claim(_ context.Context, skill, callID string, holdUntil, now t
 		}
 	}
 	if best == nil {
-		return Binding{}, false, nil
+		return Binding{}, false
 	}
 	best.become(OnCall, now)
 	best.call, best.offeredAt, best.holdUntil = callID, now, holdUntil
-	return *best.binding, true, nil
+	return *best.binding, true
 }
 
 // Hold renews the call's hold on the agent.

@@ -39,6 +39,7 @@ func Run(t *testing.T, newPresence NewPresence) {
 		{"Unregister", testUnregister},
 		{"Agents", testAgents},
 		{"ConcurrentClaims", testConcurrentClaims},
+		{"ClaimMany", testClaimMany},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newPresence) })
@@ -326,7 +327,8 @@ func testLapsed(t *testing.T, newPresence NewPresence) {
 	wantState(t, p, "2004", at(201), acd.LoggedOut, at(200))
 }
 
-// Many lapsed agents ahead in the queue do not hide a free one.
+// Many lapsed agents ahead in the queue do not hide the free ones, also
+// from a batch claim walking past more of them than one script's budget.
 func testManyLapsed(t *testing.T, newPresence NewPresence) {
 	p := newPresence(t, acd.LongestIdle)
 	ctx := context.Background()
@@ -336,14 +338,15 @@ func testManyLapsed(t *testing.T, newPresence NewPresence) {
 		}
 	}
 	register(t, p, "2001", at(1))
-	wantClaim(t, p, "", "c1", at(61), "2001")
-	wantClaim(t, p, "", "c2", at(62), "")
+	register(t, p, "2002", at(2))
+	wantClaimMany(t, p, "", at(61), []string{"c1", "c2", "c3"}, "2001", "2002")
+	wantClaim(t, p, "", "c4", at(62), "")
 	list, err := p.Agents(ctx, at(63))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range list {
-		if s.Agent != "2001" && s.State != acd.LoggedOut {
+		if s.Agent != "2001" && s.Agent != "2002" && s.State != acd.LoggedOut {
 			t.Fatalf("%s is %s after its registration lapsed", s.Agent, s.State)
 		}
 	}
@@ -620,9 +623,16 @@ func sameStatus(a, b acd.Status) bool {
 	return a.Binding == nil || (a.Binding.Contact == b.Binding.Contact && a.Binding.Expires.Equal(b.Binding.Expires))
 }
 
-// Many callers at once never give one agent two calls.
+// Many callers at once never give one agent two calls, claiming one call
+// at a time or batches of three.
 func testConcurrentClaims(t *testing.T, newPresence NewPresence) {
-	const agents, workers, claims = 10, 50, 10
+	for _, batch := range []int{1, 3} {
+		t.Run(fmt.Sprint(batch), func(t *testing.T) { concurrentClaims(t, newPresence, batch) })
+	}
+}
+
+func concurrentClaims(t *testing.T, newPresence NewPresence, batch int) {
+	const agents, workers, rounds = 10, 30, 10
 	p := newPresence(t, acd.LongestIdle)
 	ctx := context.Background()
 	for i := range agents {
@@ -635,36 +645,50 @@ func testConcurrentClaims(t *testing.T, newPresence NewPresence) {
 		offered int
 		wg      sync.WaitGroup
 	)
+	claimAll := func(calls []string) ([]acd.Binding, error) {
+		if len(calls) > 1 {
+			return p.ClaimMany(ctx, "", calls, time.Time{}, now)
+		}
+		b, ok, err := p.Claim(ctx, "", calls[0], time.Time{}, now)
+		if !ok {
+			return nil, err
+		}
+		return []acd.Binding{b}, err
+	}
 	for w := range workers {
 		wg.Go(func() {
-			for i := range claims {
-				call := fmt.Sprintf("call-%d-%d", w, i)
-				b, ok, err := p.Claim(ctx, "", call, time.Time{}, now)
+			for i := range rounds {
+				calls := make([]string, batch)
+				for j := range calls {
+					calls[j] = fmt.Sprintf("call-%d-%d-%d", w, i, j)
+				}
+				bs, err := claimAll(calls)
 				if err != nil {
 					t.Error(err)
 					return
 				}
-				if !ok {
-					continue
-				}
 				mu.Lock()
-				if other, dup := busy[b.Agent]; dup {
-					mu.Unlock()
-					t.Errorf("%s given %s while on %s", b.Agent, call, other)
-					return
+				for j, b := range bs {
+					if other, dup := busy[b.Agent]; dup {
+						t.Errorf("%s given %s while on %s", b.Agent, calls[j], other)
+					}
+					busy[b.Agent] = calls[j]
 				}
-				busy[b.Agent] = call
-				offered++
+				offered += len(bs)
 				mu.Unlock()
 
 				time.Sleep(time.Millisecond)
 
 				mu.Lock()
-				delete(busy, b.Agent)
+				for _, b := range bs {
+					delete(busy, b.Agent)
+				}
 				mu.Unlock()
-				if err := p.Release(ctx, b.Agent, call, now, now); err != nil {
-					t.Errorf("release %s %s: %v", b.Agent, call, err)
-					return
+				for j, b := range bs {
+					if err := p.Release(ctx, b.Agent, calls[j], now, now); err != nil {
+						t.Errorf("release %s %s: %v", b.Agent, calls[j], err)
+						return
+					}
 				}
 			}
 		})
@@ -682,5 +706,52 @@ func testConcurrentClaims(t *testing.T, newPresence NewPresence) {
 			t.Errorf("%s is %s after every call ended", s.Agent, s.State)
 		}
 	}
-	t.Logf("%d of %d claims offered a call", offered, workers*claims)
+	t.Logf("%d of %d calls offered an agent", offered, workers*rounds*batch)
+}
+
+// claimMany returns the agents given calls, in order.
+func claimMany(t *testing.T, p acd.Presence, skill string, now time.Time, calls ...string) []string {
+	t.Helper()
+	bs, err := p.ClaimMany(context.Background(), skill, calls, time.Time{}, now)
+	if err != nil {
+		t.Fatalf("claim %q for %v: %v", skill, calls, err)
+	}
+	if len(bs) > len(calls) {
+		t.Fatalf("claim %q for %d calls gave %d agents", skill, len(calls), len(bs))
+	}
+	var got []string
+	for i, b := range bs {
+		if b.Agent == "" || b.Contact == "" || b.Source == "" || b.Transport == "" {
+			t.Fatalf("claim %q: incomplete binding %+v", skill, b)
+		}
+		if st := status(t, p, b.Agent, now); st.State != acd.OnCall || st.CallID != calls[i] {
+			t.Fatalf("%s claimed for %s is %s on %q", b.Agent, calls[i], st.State, st.CallID)
+		}
+		got = append(got, b.Agent)
+	}
+	return got
+}
+
+func wantClaimMany(t *testing.T, p acd.Presence, skill string, now time.Time, calls []string, want ...string) {
+	t.Helper()
+	if got := claimMany(t, p, skill, now, calls...); !slices.Equal(got, want) {
+		t.Fatalf("claim %q for %v at %s gave %v, want %v", skill, calls, now.Format(time.TimeOnly), got, want)
+	}
+}
+
+// Several calls claim in one go, in order, in the strategy's order of
+// agents, until nobody is free; the skill still decides who is a candidate.
+func testClaimMany(t *testing.T, newPresence NewPresence) {
+	p := newPresence(t, acd.LongestIdle)
+	register(t, p, "2003", at(0), "12345")
+	register(t, p, "2001", at(1))
+	register(t, p, "2002", at(2), "12345")
+	register(t, p, "2004", at(3), "12319")
+	wantClaimMany(t, p, "12345", at(10), []string{"c1", "c2"}, "2003", "2001")
+	wantClaimMany(t, p, "12345", at(11), []string{"c3", "c4", "c5"}, "2002")
+	wantClaimMany(t, p, "12345", at(12), []string{"c6"})
+	wantClaimMany(t, p, "12345", at(13), nil)
+	release(t, p, "2001", "c2", at(14), at(14))
+	wantClaimMany(t, p, "", at(15), []string{"c7", "c8", "c9"}, "2004", "2001")
+	wantState(t, p, "2002", at(16), acd.OnCall, at(11))
 }
