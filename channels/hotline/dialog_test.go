@@ -276,6 +276,12 @@ func (d *dialog) exchange(t *testing.T, other *sipParty, method sip.RequestMetho
 	if req.CallID().Value() != d.callID {
 		t.Fatalf("%s: Call-ID %q, want %q", method, req.CallID().Value(), d.callID)
 	}
+	// From the hub's own port, the one its Via names, also to a phone
+	// that never wrote to this instance: answers to a socket of the
+	// moment's were lost when sipgo closed it.
+	if req.Source() != d.hub {
+		t.Fatalf("%s reached the other side from %s, not from the hub's port %s", method, req.Source(), d.hub)
+	}
 	for _, r := range req.GetHeaders("Route") {
 		if strings.Contains(r.Value(), "dialog=") {
 			t.Fatalf("%s reached the other side with the hub's Route: %s", method, r.Value())

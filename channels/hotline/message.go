@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/yihao-city/yihao/ticketing"
@@ -135,7 +136,7 @@ func (s *SIP) sendMessage(ctx context.Context, from string, to sip.Uri, dest, tr
 	m.SetBody([]byte(text))
 	m.SetTransport(transport)
 	m.SetDestination(dest)
-	res, err := s.client.Do(ctx, m)
+	res, err := s.client.Do(ctx, m, sipgo.ClientRequestBuild, s.fromListener)
 	if err != nil {
 		return err
 	}

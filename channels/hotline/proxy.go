@@ -389,7 +389,7 @@ func (s *SIP) offer(c *call, b acd.Binding) outcome {
 		fwd.RemoveHeader("Route")
 	}
 	clTx, err := s.client.TransactionRequest(ctx, fwd,
-		sipgo.ClientRequestDecreaseMaxForward, sipgo.ClientRequestAddVia, s.recordRoute(c.req.Transport(), token))
+		sipgo.ClientRequestDecreaseMaxForward, sipgo.ClientRequestAddVia, s.recordRoute(c.req.Transport(), token), s.fromListener)
 	if err != nil {
 		if strings.Contains(err.Error(), "max forwards") {
 			s.releaseAgent(b.Agent, c.id, freeAtOnce)
@@ -582,7 +582,7 @@ func (s *SIP) cancelAgentLeg(c *call, b acd.Binding, fwd *sip.Request, clTx sip.
 	cancel.SetBody(nil)
 	ctx, done := context.WithTimeout(s.ctx, 5*time.Second)
 	defer done()
-	if ctx2, err := s.client.TransactionRequest(ctx, cancel, func(*sipgo.Client, *sip.Request) error { return nil }); err == nil {
+	if ctx2, err := s.client.TransactionRequest(ctx, cancel, s.fromListener); err == nil {
 		defer ctx2.Terminate()
 	}
 	// Wait for the INVITE's final answer: 487 normally (the transaction
@@ -629,10 +629,10 @@ func (s *SIP) byeAnsweredLeg(fwd *sip.Request, res *sip.Response) {
 		return r
 	}
 	seq := fwd.CSeq().SeqNo
-	_ = s.client.WriteRequest(mk(sip.ACK, seq), sipgo.ClientRequestAddVia) // best effort
+	_ = s.client.WriteRequest(mk(sip.ACK, seq), sipgo.ClientRequestAddVia, s.fromListener) // best effort
 	ctx, done := context.WithTimeout(s.ctx, 5*time.Second)
 	defer done()
-	_, _ = s.client.Do(ctx, mk(sip.BYE, seq+1), sipgo.ClientRequestAddVia) // best effort
+	_, _ = s.client.Do(ctx, mk(sip.BYE, seq+1), sipgo.ClientRequestAddVia, s.fromListener) // best effort
 }
 
 // onAck forwards the ACK of a 200 along the dialog. The ACK of a failure
@@ -648,7 +648,7 @@ func (s *SIP) onAck(req *sip.Request, _ sip.ServerTransaction) {
 		s.refuseInDialog(req, err)
 		return
 	}
-	if err := s.client.WriteRequest(fwd, sipgo.ClientRequestDecreaseMaxForward, sipgo.ClientRequestAddVia); err != nil {
+	if err := s.client.WriteRequest(fwd, sipgo.ClientRequestDecreaseMaxForward, sipgo.ClientRequestAddVia, s.fromListener); err != nil {
 		s.log.Debug("sip: forward ack", "err", err)
 	}
 }
@@ -670,7 +670,7 @@ func (s *SIP) onInDialog(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, 32*time.Second)
 	defer cancel()
-	clTx, err := s.client.TransactionRequest(ctx, fwd, sipgo.ClientRequestDecreaseMaxForward, sipgo.ClientRequestAddVia)
+	clTx, err := s.client.TransactionRequest(ctx, fwd, sipgo.ClientRequestDecreaseMaxForward, sipgo.ClientRequestAddVia, s.fromListener)
 	if err != nil {
 		s.respond(tx, req, 502, "Bad Gateway")
 		return
@@ -885,6 +885,25 @@ func (s *SIP) recordRoute(inbound, token string) sipgo.ClientRequestOption {
 		r.PrependHeader(s.routeHeader(out, token))
 		return nil
 	}
+}
+
+// fromListener sends a UDP request from the socket we listen on, the port
+// our Via names, and never from a socket of its own. sipgo reuses the
+// listening socket only towards an address it has heard from; to any
+// other (a phone registered with another instance, a gateway) it opened a
+// socket per address, and closed it while answers were still due: at
+// 2,800 calls/s over two instances, an agent's 200 to a caller's BYE went
+// to a closed port, and the caller's call failed.
+func (s *SIP) fromListener(_ *sipgo.Client, r *sip.Request) error {
+	if !strings.EqualFold(r.Transport(), "UDP") {
+		return nil
+	}
+	s.listenMu.Lock()
+	defer s.listenMu.Unlock()
+	if s.udpAddr.IP != nil {
+		s.udpAddr.Copy(&r.Laddr)
+	}
+	return nil
 }
 
 func (s *SIP) routeHeader(transport, token string) *sip.RecordRouteHeader {

@@ -305,6 +305,7 @@ type SIP struct {
 
 	listenMu sync.Mutex
 	ports    map[string]int // transport → port we listen on
+	udpAddr  sip.Addr       // the first UDP socket we listen on (fromListener)
 	closers  []func() error
 }
 
@@ -484,6 +485,13 @@ func (s *SIP) ListenUDP(addr string) (net.Addr, error) {
 		_ = u.SetWriteBuffer(4 << 20) // likewise
 	}
 	s.sock.add(pc)
+	if a, ok := pc.LocalAddr().(*net.UDPAddr); ok {
+		s.listenMu.Lock()
+		if s.udpAddr.IP == nil {
+			s.udpAddr = sip.Addr{IP: a.IP, Port: a.Port}
+		}
+		s.listenMu.Unlock()
+	}
 	s.track("udp", pc.LocalAddr(), func() error {
 		s.sock.remove(pc)
 		return pc.Close()
