@@ -22,7 +22,9 @@ CALLS=${2:-20000}
 AGENTS=${AGENTS:-100}
 here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
-trap 'kill $(cat "$work"/pids 2>/dev/null) 2>/dev/null; rm -rf "$work"' EXIT
+# The servers are waited for: one still writing the hangups of the calls it
+# cut would write them into the next run's fresh database.
+trap 'kill $(cat "$work"/pids 2>/dev/null) 2>/dev/null; wait; rm -rf "$work"' EXIT
 bin=${YIHAO:-$work/yihao}
 [ -n "${YIHAO:-}" ] || (cd "$here/../../../.." && go build -o "$bin" ./cmd/yihao)
 
