@@ -211,16 +211,23 @@ func (s *SIP) nextAgent(w *inLine, p *place) (acd.Binding, bool) {
 				return b, true // handed over as it reached the head
 			}
 			freed := s.freedSignal()
-			if b, ok := s.claimForLine(p); ok {
+			b, ok, asked := s.claimForLine(p)
+			switch {
+			case ok:
 				return b, true
+			case !asked:
+				// A caller back from an agent who did not answer took the
+				// head, or a claim for this caller is on its way.
+				wake = p.myTurn()
+			default:
+				// Nobody free. An agent released here wakes the head at
+				// once; another instance's release shows at the next poll.
+				s.enqueued(w)
+				if w.poll == nil {
+					w.poll = time.NewTicker(250 * time.Millisecond)
+				}
+				wake, tick = freed, w.poll.C
 			}
-			// Nobody free. An agent released here wakes the head at once;
-			// another instance's release shows at the next poll.
-			s.enqueued(w)
-			if w.poll == nil {
-				w.poll = time.NewTicker(250 * time.Millisecond)
-			}
-			wake, tick = freed, w.poll.C
 		default:
 			wake = p.myTurn()
 		}
@@ -259,10 +266,12 @@ func (s *SIP) enqueued(w *inLine) {
 
 // claimForLine claims agents for p, at the head of its line, and the
 // callers behind it in one go, hands theirs over, and returns p's own.
-func (s *SIP) claimForLine(p *place) (acd.Binding, bool) {
+// asked is false when p was not the one to claim: no longer at the head,
+// or in another's claim already.
+func (s *SIP) claimForLine(p *place) (b acd.Binding, ok, asked bool) {
 	batch := p.batch(claimBatch)
 	if len(batch) == 0 {
-		return acd.Binding{}, false
+		return acd.Binding{}, false, false
 	}
 	ids := make([]string, len(batch))
 	for i, o := range batch {
@@ -277,7 +286,7 @@ func (s *SIP) claimForLine(p *place) (acd.Binding, bool) {
 	for _, o := range orphans {
 		s.releaseAgent(o.agent, o.callID, freeAtOnce)
 	}
-	return b, ok
+	return b, ok, true
 }
 
 // skillOf is the skill the ACD is asked for on line: none unless

@@ -135,19 +135,20 @@ func (p *place) leaveLocked() {
 	}
 }
 
-// batch is the callers a claim by p asks agents for, p first and then the
-// line from its head, at most max, none that another claim is asking for
-// already. Nil once p has left its line.
+// batch is the callers a claim by p, at the head of its line, asks agents
+// for: p and the callers behind it, at most max, none that another claim
+// is asking for already. Nil when p is not at the head (a caller back from
+// an agent who did not answer went before it) or is in another's claim.
 func (p *place) batch(max int) []*place {
 	p.q.mu.Lock()
 	defer p.q.mu.Unlock()
-	if p.elem == nil {
+	if p.elem == nil || p.claiming || p.q.lines[p.skill].places.Front() != p.elem {
 		return nil
 	}
 	out := []*place{p}
 	p.claiming = true
-	for e := p.q.lines[p.skill].places.Front(); e != nil && len(out) < max; e = e.Next() {
-		if o := e.Value.(*place); o != p && !o.claiming {
+	for e := p.elem.Next(); e != nil && len(out) < max; e = e.Next() {
+		if o := e.Value.(*place); !o.claiming {
 			o.claiming = true
 			out = append(out, o)
 		}

@@ -7,6 +7,7 @@ import (
 	"github.com/yihao-city/yihao/channels/hotline/acd"
 )
 
+// isOpen says whether c is closed: a turn given, a line gone short.
 func isOpen(c <-chan struct{}) bool {
 	select {
 	case <-c:
@@ -63,6 +64,9 @@ func callIDs(ps []*place) []string {
 func TestQueueHandsBatch(t *testing.T) {
 	q := newQueue()
 	a, b, c, d := q.join("", "a", false), q.join("", "b", false), q.join("", "c", false), q.join("", "d", false)
+	if b.batch(3) != nil {
+		t.Fatal("only the head claims")
+	}
 	batch := a.batch(3)
 	if got := callIDs(batch); !slices.Equal(got, []string{"a", "b", "c"}) {
 		t.Fatalf("batch %v", got)
@@ -72,6 +76,9 @@ func TestQueueHandsBatch(t *testing.T) {
 	back := q.join("", "x", true)
 	if got := callIDs(back.batch(3)); !slices.Equal(got, []string{"x", "d"}) {
 		t.Fatalf("second batch %v, want x and d only", got)
+	}
+	if d.batch(3) != nil || a.batch(3) != nil {
+		t.Fatal("a caller in a claim on its way claimed again")
 	}
 	back.hand([]*place{back, d}, nil)
 	c.leave() // c hangs up during the claim
@@ -92,8 +99,9 @@ func TestQueueHandsBatch(t *testing.T) {
 	if q.waiting != 2 {
 		t.Fatalf("%d waiting, want x and d", q.waiting)
 	}
+	// x's first claim came back short; a's, served whole, cleared it.
 	if isOpen(back.short()) {
-		t.Fatal("no claim came back short yet")
+		t.Fatal("the line is short after a claim served whole")
 	}
 	// x's claim finds one agent for two callers: the line is short.
 	batch = back.batch(claimBatch)

@@ -485,7 +485,8 @@ func (s *SIP) ListenUDP(addr string) (net.Addr, error) {
 		_ = u.SetWriteBuffer(4 << 20) // likewise
 	}
 	s.sock.add(pc)
-	if a, ok := pc.LocalAddr().(*net.UDPAddr); ok {
+	// sip.Addr has no zone: a link-local listener is left to sipgo.
+	if a, ok := pc.LocalAddr().(*net.UDPAddr); ok && a.Zone == "" {
 		s.listenMu.Lock()
 		if s.udpAddr.IP == nil {
 			s.udpAddr = sip.Addr{IP: a.IP, Port: a.Port}
