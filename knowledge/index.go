@@ -80,7 +80,10 @@ func Open(dir string, an *Analyzer) (*Index, error) {
 	q := url.Values{}
 	// A copy of the store's articles, made again at each start: nothing
 	// in it needs to survive a crash, so it is never synced to disk.
-	for _, p := range []string{"journal_mode(WAL)", "synchronous(OFF)", "busy_timeout(5000)"} {
+	// Its cache is small: SQLite's page pool is shared with the ticket
+	// store's connections, which a large share here would only let grow
+	// (ticketing/sqlite's writerCache), and the index is small.
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(OFF)", "busy_timeout(5000)", "cache_size(-500)"} {
 		q.Add("_pragma", p)
 	}
 	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())

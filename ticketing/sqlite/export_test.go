@@ -46,3 +46,13 @@ func provider(db *sql.DB) (*goose.Provider, error) {
 
 // NearbySQL is the duplicate search, for TestNearbyPlan.
 var NearbySQL = nearbySQL
+
+// CacheSizes reads PRAGMA cache_size on the writer's connection and on a
+// reader's.
+func CacheSizes(ctx context.Context, s *Store) (writer, reader int, err error) {
+	if err = s.w.QueryRowContext(ctx, "PRAGMA cache_size").Scan(&writer); err != nil {
+		return 0, 0, err
+	}
+	err = s.r.QueryRowContext(ctx, "PRAGMA cache_size").Scan(&reader)
+	return writer, reader, err
+}

@@ -35,6 +35,25 @@ func TestShared(t *testing.T) {
 	})
 }
 
+// TestCacheBudget: the connections open with the page cache's budget, the
+// readers' share half the writer's (sqlite.go, writerCache), so SQLite's one
+// page pool stays bounded as the call log grows.
+func TestCacheBudget(t *testing.T) {
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "yihao.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	w, r, err := sqlite.CacheSizes(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w != -2000 || r != -1000 {
+		t.Fatalf("cache_size: writer %d, reader %d KiB (negative); want -2000 and -1000", w, r)
+	}
+}
+
 // BenchmarkSubmit: go test -bench Submit -benchtime 20000x ./ticketing/sqlite
 func BenchmarkSubmit(b *testing.B) {
 	storetest.BenchmarkSubmit(b, open(b, filepath.Join(b.TempDir(), "yihao.db")), 8)
