@@ -21,7 +21,7 @@ AGENTS=${AGENTS:-100}
 here=$(cd "$(dirname "$0")" && pwd)
 sippdir=$here/../channels/hotline/testdata/sipp
 work=$(mktemp -d)
-trap 'kill $(cat "$work"/pids 2>/dev/null) 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
+trap 'kill $(cat "$work"/pids 2>/dev/null) 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 
 if ! command -v kamailio >/dev/null 2>&1 && ! [ -x /usr/sbin/kamailio ]; then
 	echo "installing kamailio (the distribution's package) for the baseline" >&2

@@ -22,7 +22,7 @@ web_c=$((WEB_RATE / 20 + 4)) wechat_c=$((WECHAT_RATE / 20 + 4))
 root=$(cd "$(dirname "$0")/.." && pwd)
 sipp_dir="$root/channels/hotline/testdata/sipp"
 work=$(mktemp -d)
-trap 'kill $(cat "$work"/pids 2>/dev/null) 2>/dev/null; sleep 1; rm -rf "$work"' EXIT
+trap 'kill $(cat "$work"/pids 2>/dev/null) 2>/dev/null || true; sleep 1; rm -rf "$work"' EXIT
 (cd "$root" && go build -o "$work/yihao" ./cmd/yihao)
 bin=$work/yihao
 http=127.0.0.1:28190 sip=127.0.0.1:25160 phones=27101

@@ -24,7 +24,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
 # The servers are waited for: one still writing the hangups of the calls it
 # cut would write them into the next run's fresh database.
-trap 'kill $(cat "$work"/pids 2>/dev/null) 2>/dev/null; wait; rm -rf "$work"' EXIT
+trap 'kill $(cat "$work"/pids 2>/dev/null) 2>/dev/null || true; wait; rm -rf "$work"' EXIT
 bin=${YIHAO:-$work/yihao}
 [ -n "${YIHAO:-}" ] || (cd "$here/../../../.." && go build -o "$bin" ./cmd/yihao)
 
