@@ -99,8 +99,8 @@ func (s *Store) prepare(ctx context.Context) error {
 // cache was still growing towards it after half an hour of steady load
 // (faults/SOAK.md). With these the pool's bound in the hour's soak was
 // 2,050 pages (these connections' 1,447, the writer's temporary schema's
-// 483 at the default size, the knowledge index's 120), reached after
-// 17 minutes, with resident memory flat from then on.
+// 483 at the default size, the knowledge index's 120), reached by
+// minute 19, with resident memory flat from then on.
 const (
 	writerCache = "cache_size(-2000)"
 	readerCache = "cache_size(-1000)"

@@ -50,7 +50,7 @@ func TestCacheBudget(t *testing.T) {
 		t.Fatal(err)
 	}
 	if w != -2000 || r != -1000 {
-		t.Fatalf("cache_size: writer %d, reader %d KiB (negative); want -2000 and -1000", w, r)
+		t.Fatalf("cache_size: writer %d, reader %d; want -2000 and -1000 (KiB)", w, r)
 	}
 }
 
