@@ -39,13 +39,8 @@ func TestShared(t *testing.T) {
 // readers' share half the writer's (sqlite.go, writerCache), so SQLite's one
 // page pool stays bounded as the call log grows.
 func TestCacheBudget(t *testing.T) {
-	ctx := context.Background()
-	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "yihao.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	w, r, err := sqlite.CacheSizes(ctx, s)
+	s := open(t, filepath.Join(t.TempDir(), "yihao.db")).(*sqlite.Store)
+	w, r, err := sqlite.CacheSizes(context.Background(), s)
 	if err != nil {
 		t.Fatal(err)
 	}
