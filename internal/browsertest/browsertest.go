@@ -5,6 +5,7 @@ package browsertest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -93,27 +94,93 @@ func Do(t testing.TB, ctx context.Context, what string, steps ...chromedp.Action
 // is marked before act; the wait is over when a loaded document lacks
 // the mark. While the page changes, evaluating fails for a moment; those
 // errors are waited out, bounded by the step's context.
+//
+// A loaded page may not take input until it has drawn a frame, and a
+// click that lands then is lost without a trace; so Leave waits for the
+// page's next frames before act, and if the page has still not begun to
+// leave (no beforeunload) missAfter after act, it runs act once more. A
+// page that has begun to leave is never acted on twice, so a form is
+// never posted twice.
 func Leave(act chromedp.Action[chromedp.Void]) chromedp.Action[chromedp.Void] {
 	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
-		if _, err := chromedp.Evaluate[bool](`window.__yihaoLeaving = true`)(ctx, t); err != nil {
+		if _, err := chromedp.Evaluate[bool](markLeaving, chromedp.EvalAwaitPromise)(ctx, t); err != nil {
 			return chromedp.Void{}, fmt.Errorf("mark the page being left: %w", err)
 		}
-		if _, err := act(ctx, t); err != nil {
-			return chromedp.Void{}, err
-		}
-		for {
-			arrived, err := chromedp.Evaluate[bool](`window.__yihaoLeaving !== true && document.readyState === "complete"`)(ctx, t)
-			if err == nil && arrived {
+		for try := 1; ; try++ {
+			if _, err := act(ctx, t); err != nil {
+				return chromedp.Void{}, err
+			}
+			state, err := awaitNext(ctx, t, time.Now().Add(missAfter))
+			if state == "arrived" {
 				return chromedp.Void{}, nil
 			}
-			if err != nil && !changingPage(err) {
-				return chromedp.Void{}, fmt.Errorf("wait for the next page: %w", err)
+			if err == nil && state == "here" && try < 2 {
+				continue
 			}
-			select {
-			case <-ctx.Done():
-				return chromedp.Void{}, fmt.Errorf("the page was not left: %w", ctx.Err())
-			case <-time.After(20 * time.Millisecond):
+			if err == nil {
+				err = errors.New("no beforeunload")
 			}
+			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+			where, _ := chromedp.Evaluate[string](`location.href + " (" + document.readyState + ")"`)(wctx, t)
+			cancel()
+			if state == "here" {
+				return chromedp.Void{}, fmt.Errorf("the page was not left: after %d tries %s had not begun to leave: %w", try, where, err)
+			}
+			return chromedp.Void{}, fmt.Errorf("the page was not left: it began to leave, but the next page did not load (%s, %s): %w", state, where, err)
+		}
+	}
+}
+
+// missAfter is how long after act a page that has not begun to leave
+// counts as one that did not take it.
+const missAfter = 5 * time.Second
+
+// markLeaving marks the page being left, notes when it begins to unload,
+// and resolves once the page has drawn two frames (or after a second, for
+// a page that draws none).
+const markLeaving = `new Promise(function (done) {
+	window.__yihaoLeaving = true;
+	window.__yihaoUnloading = false;
+	addEventListener("beforeunload", function () { window.__yihaoUnloading = true; });
+	setTimeout(done, 1000, true);
+	requestAnimationFrame(function () { requestAnimationFrame(function () { done(true); }); });
+})`
+
+// leaveState says where a Leave stands: "here" (the old page, not yet
+// leaving), "leaving", "loading" (the next page, not yet loaded) or
+// "arrived".
+const leaveState = `window.__yihaoLeaving !== true ? (document.readyState === "complete" ? "arrived" : "loading")
+	: (window.__yihaoUnloading === true ? "leaving" : "here")`
+
+// awaitNext waits for the next page to load. It returns "arrived" once it
+// has, or "here" if by miss the old page has not begun to leave; when ctx
+// ends first, the state it was in and ctx's error. A page that does not
+// answer within a second counts as leaving, so it is never acted on again.
+func awaitNext(ctx context.Context, t *chromedp.Target, miss time.Time) (string, error) {
+	state := "here"
+	for {
+		ectx, cancel := context.WithTimeout(ctx, time.Second)
+		s, err := chromedp.Evaluate[string](leaveState)(ectx, t)
+		cancel()
+		switch {
+		case err == nil:
+			state = s
+		case changingPage(err):
+			state = "leaving"
+		case ctx.Err() == nil && ectx.Err() != nil:
+			// A page whose post is on its way may not evaluate at all
+			// until the answer comes.
+			state = "leaving"
+		case ctx.Err() == nil:
+			return state, fmt.Errorf("wait for the next page: %w", err)
+		}
+		if state == "arrived" || (state == "here" && time.Now().After(miss)) {
+			return state, nil
+		}
+		select {
+		case <-ctx.Done():
+			return state, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
 		}
 	}
 }
