@@ -3,7 +3,7 @@ package hotline_test
 import (
 	"bufio"
 	"context"
-	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
@@ -728,12 +728,12 @@ func flipTokenByte(t *testing.T, route string, i int) string {
 	if j := strings.IndexByte(tok, ';'); j >= 0 {
 		tok = tok[:j]
 	}
-	b, err := base64.RawURLEncoding.DecodeString(tok)
+	b, err := hex.DecodeString(tok)
 	if err != nil || i >= len(b) {
 		t.Fatalf("token %q: %v", tok, err)
 	}
 	b[i] ^= 0x40
-	return strings.Replace(route, tok, base64.RawURLEncoding.EncodeToString(b), 1)
+	return strings.Replace(route, tok, hex.EncodeToString(b), 1)
 }
 
 // A caller over UDP and an agent over TCP: the hub record-routes twice

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -24,9 +25,17 @@ import (
 // without shared state; nobody else can mint one, so nobody else can make
 // this server send a request anywhere.
 //
-// Layout, base64url: version (1) | issued, Unix seconds (8) | caller hop |
-// agent hop | HMAC-SHA256[:16]; a hop is transport (1) | address length
-// (1: 4 or 16) | address | port (2).
+// Layout: version (1) | issued, Unix seconds (8) | caller hop | agent hop
+// | HMAC-SHA256[:16]; a hop is transport (1) | address length (1: 4 or
+// 16) | address | port (2).
+//
+// It is written in lower-case hex. It rides in Record-Route, ahead of the
+// CSeq header, and some SIP stacks find a header by searching the whole
+// message for its name: sipp takes a response's method from the first
+// "CSeq" anywhere in it. In base64 a call's signature spelled "CSeq" now
+// and then (two calls in one run of 144,000), and a caller on such a stack
+// refused every response of that call and never hung up. Hex has no letter
+// past f, so it spells no header's name, in either case.
 const (
 	dialogParam        = "dialog"
 	dialogTokenVersion = 1
@@ -95,16 +104,13 @@ func (d dialogTokens) mint(callID, callerTag string, caller, agent hop, now time
 		}
 	}
 	b = append(b, d.mac(b, callID, callerTag)...)
-	return base64.RawURLEncoding.EncodeToString(b), nil
+	return hex.EncodeToString(b), nil
 }
 
 // verify checks that tok was minted for callID and callerTag, and returns
 // the caller's and the agent's hops.
 func (d dialogTokens) verify(tok, callID, callerTag string, now time.Time) (caller, agent hop, err error) {
-	if len(tok) > base64.RawURLEncoding.EncodedLen(dialogTokenMaxLen) {
-		return hop{}, hop{}, errTokenForged
-	}
-	b, err := base64.RawURLEncoding.DecodeString(tok)
+	b, err := decodeToken(tok)
 	if err != nil || len(b) < 1+8+16 || b[0] != dialogTokenVersion {
 		return hop{}, hop{}, errTokenForged
 	}
@@ -127,6 +133,19 @@ func (d dialogTokens) verify(tok, callID, callerTag string, now time.Time) (call
 		return hop{}, hop{}, errTokenForged
 	}
 	return caller, agent, nil
+}
+
+// decodeToken reads a token in hex or, minted by an instance not yet
+// upgraded while calls it proxied are still up, in base64url.
+func decodeToken(tok string) ([]byte, error) {
+	if len(tok) > hex.EncodedLen(dialogTokenMaxLen) {
+		return nil, errTokenForged
+	}
+	b, err := hex.DecodeString(tok)
+	if err != nil {
+		b, err = base64.RawURLEncoding.DecodeString(tok)
+	}
+	return b, err
 }
 
 func (d dialogTokens) mac(body []byte, callID, callerTag string) []byte {

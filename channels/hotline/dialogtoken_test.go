@@ -2,7 +2,9 @@ package hotline
 
 import (
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -24,11 +26,19 @@ func TestDialogTokens(t *testing.T) {
 		t.Fatalf("verify: %v %v %v; want %v %v", c, a, err, caller, agent)
 	}
 
-	raw, _ := base64.RawURLEncoding.DecodeString(tok)
+	if strings.TrimLeft(tok, "0123456789abcdef") != "" {
+		t.Errorf("token %q: want lower-case hex, which spells no header's name", tok)
+	}
+	raw, _ := hex.DecodeString(tok)
+	// A token minted in base64url, by an instance not yet upgraded, is
+	// still good for its calls.
+	if c, a, err := dt.verify(base64.RawURLEncoding.EncodeToString(raw), "call-1@carrier", "tag-c", now); err != nil || c != caller || a != agent {
+		t.Errorf("the same token in base64url: %v %v %v; want %v %v", c, a, err, caller, agent)
+	}
 	for i := range raw {
 		b := append([]byte(nil), raw...)
 		b[i] ^= 0x01
-		if _, _, err := dt.verify(base64.RawURLEncoding.EncodeToString(b), "call-1@carrier", "tag-c", now); !errors.Is(err, errTokenForged) {
+		if _, _, err := dt.verify(hex.EncodeToString(b), "call-1@carrier", "tag-c", now); !errors.Is(err, errTokenForged) {
 			t.Errorf("byte %d flipped: %v, want forged", i, err)
 		}
 	}
@@ -41,7 +51,7 @@ func TestDialogTokens(t *testing.T) {
 		{"other tag", tok, "call-1@carrier", "tag-x", dt},
 		{"other secret", tok, "call-1@carrier", "tag-c", other},
 		{"empty", "", "call-1@carrier", "tag-c", dt},
-		{"not base64", "!!!", "call-1@carrier", "tag-c", dt},
+		{"neither hex nor base64", "!!!", "call-1@carrier", "tag-c", dt},
 		{"truncated", tok[:20], "call-1@carrier", "tag-c", dt},
 		{"too long", tok + tok, "call-1@carrier", "tag-c", dt},
 	} {
