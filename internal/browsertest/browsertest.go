@@ -155,7 +155,7 @@ const leaveState = `window.__yihaoLeaving !== true ? (document.readyState === "c
 // awaitNext waits for the next page to load. It returns "arrived" once it
 // has, or "here" if by miss the old page has not begun to leave; when ctx
 // ends first, the state it was in and ctx's error. A page that does not
-// answer within a second counts as leaving, so it is never acted on again.
+// answer within a second counts as leaving until it answers.
 func awaitNext(ctx context.Context, t *chromedp.Target, miss time.Time) (string, error) {
 	state := "here"
 	for {
